@@ -1,0 +1,71 @@
+"""What a dataset is, as plain data: shapes, label kind, classes, sizes — no TensorFlow.
+
+`DataInfo` is what the builder, the dataset picker and the validator need; it can often be known
+without loading (or downloading) the data. `DataBundle` is what training needs: the datasets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+LabelKind = Literal["categorical", "binary", "regression"]
+
+
+@dataclass
+class DataInfo:
+    """A dataset's description, known before any tensor is made.
+
+    Attributes:
+        source: the `kind:name` it came from.
+        input_shape: one sample's shape, without the batch dimension.
+        label_kind: categorical (integer class ids), binary (0/1), or regression (floats).
+        num_classes: number of classes (0 for regression).
+        class_names: a name per class id ("0".."9" when the source has none).
+        label_shape: one label's shape (`()` for class ids, `(k,)` for k regression targets).
+        sizes: samples per split actually used (`train`, `validation`, `test`); None when unknown.
+        description: one or two sentences for the dataset picker.
+        input_dtype: dtype of the features ("float32", "int32" for token ids, "string" for raw text).
+        extra: anything else a source knows (download size, prepared locally, feature names…).
+    """
+
+    source: str
+    input_shape: tuple[int | None, ...]
+    label_kind: LabelKind
+    num_classes: int = 0
+    class_names: list[str] = field(default_factory=list)
+    label_shape: tuple[int, ...] = ()
+    sizes: dict[str, int | None] = field(default_factory=dict)
+    description: str = ""
+    input_dtype: str = "float32"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready data (tuples become lists)."""
+        data = asdict(self)
+        data["input_shape"] = list(self.input_shape)
+        data["label_shape"] = list(self.label_shape)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "DataInfo":
+        """Inverse of `to_dict`."""
+        data = dict(data)
+        data["input_shape"] = tuple(data.get("input_shape") or ())
+        data["label_shape"] = tuple(data.get("label_shape") or ())
+        return cls(**data)
+
+    @property
+    def is_classification(self) -> bool:
+        return self.label_kind in ("categorical", "binary")
+
+
+@dataclass
+class DataBundle:
+    """The datasets a run trains on: batched `tf.data.Dataset`s of (features, labels) and their info."""
+
+    train: Any
+    validation: Any | None
+    info: DataInfo
+    test: Any | None = None
+    steps_per_epoch: int | None = None

@@ -1,0 +1,453 @@
+"""The Experiment: everything a user sets up, as plain validated data — without a UI, without TensorFlow.
+
+A preset file (TOML) is an Experiment written down; the TUI edits one; `tfbench run` runs one;
+every run directory records the resolved Experiment it ran. Layers, optimizers, schedules, losses,
+metrics and callbacks are named by their Keras class names and carry Keras' own constructor
+arguments, so a Keras user can read a preset without a manual. The catalog (`tfbench.catalog`)
+says which names and arguments are valid; this module turns every mistake into a `UserError`
+located at the field it concerns (`model.layers[2].units`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+from pathlib import Path
+from typing import Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from tfbench.errors import UserError, close_matches
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+SCHEMA_VERSION = 1
+PRESETS_DIR = Path(__file__).parent / "presets"
+DEFAULT_PRESET = "digits-cnn"
+
+
+class _Strict(BaseModel):
+    """Base for sections: unknown keys are errors, assignments are re-validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class Component(BaseModel):
+    """A Keras object: its class (or function) name in `type` and constructor arguments beside it.
+
+    In TOML: `{ type = "Adam", learning_rate = 1e-3 }` or, for layers, a `[[model.layers]]` table.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(description="Keras class name, e.g. Dense, Adam, EarlyStopping.")
+
+    @property
+    def args(self) -> dict[str, Any]:
+        """The constructor arguments (every key but `type`)."""
+        return dict(self.model_extra or {})
+
+    @classmethod
+    def of(cls, type: str, **args: Any) -> "Component":
+        """Build a component from a class name and its arguments."""
+        return cls(type=type, **args)
+
+
+NameOrComponent = Union[str, Component]
+
+
+class DataSpec(_Strict):
+    """Where the data comes from and how it is fed to the model."""
+
+    source: str = Field(
+        "builtin:digits",
+        description="builtin:NAME | tfds:NAME | keras:NAME | csv:PATH | npz:PATH | images:DIR | text:DIR",
+    )
+    validation_split: float | None = Field(
+        0.2, gt=0, lt=1, description="Fraction of the training data held out for validation (seeded)."
+    )
+    validation: str | None = Field(
+        None, description="A named split of the source used for validation instead of a fraction."
+    )
+    test: str | None = Field(None, description="A named split evaluated once after training.")
+    batch_size: int = Field(32, ge=1, le=1_000_000, description="Global batch size.")
+    shuffle: bool = Field(True, description="Shuffle the training data every epoch.")
+    shuffle_buffer: int | None = Field(
+        None, ge=1, description="Shuffle buffer size; default: the whole dataset up to 100,000 samples."
+    )
+    cache: bool | str = Field(
+        True, description="Cache decoded samples: true (memory), false, or a file path."
+    )
+    prefetch: bool = Field(True, description="Prefetch batches (AUTOTUNE) so the model never waits.")
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="Options of the source kind (label column, image size, …)."
+    )
+
+    @field_validator("source")
+    @classmethod
+    def _source_form(cls, value: str) -> str:
+        if ":" not in value:
+            raise ValueError(f"expected KIND:NAME (e.g. builtin:digits), got {value!r}")
+        return value
+
+    @property
+    def kind(self) -> str:
+        """The source kind before the colon (`builtin`, `tfds`, …)."""
+        return self.source.split(":", 1)[0]
+
+    @property
+    def target(self) -> str:
+        """The name or path after the colon."""
+        return self.source.split(":", 1)[1]
+
+
+class ModelSpec(_Strict):
+    """A stack of Keras layers; the input shape comes from the data unless `input_shape` is set."""
+
+    layers: list[Component] = Field(default_factory=list, description="The layer stack, first to last.")
+    input_shape: list[int] | None = Field(None, description="Override the input shape from the data.")
+
+
+class TrainSpec(_Strict):
+    """How the model is trained."""
+
+    epochs: int = Field(10, ge=1, le=1_000_000, description="Number of epochs to train.")
+    optimizer: Component = Field(
+        default_factory=lambda: Component(type="Adam", learning_rate=1e-3),
+        description="Keras optimizer and its arguments.",
+    )
+    schedule: Component | None = Field(
+        None, description="Learning-rate schedule (replaces the optimizer's learning_rate)."
+    )
+    loss: NameOrComponent = Field(
+        "auto", description="Keras loss; 'auto' picks one that fits the data's labels."
+    )
+    metrics: list[NameOrComponent] = Field(
+        default_factory=lambda: ["auto"],
+        description="Keras metrics; 'auto' means accuracy for classifiers, MAE for regression.",
+    )
+    callbacks: list[Component] = Field(default_factory=list, description="Keras callbacks.")
+    seed: int | None = Field(42, ge=0, description="Seed for weights, shuffling and splits.")
+    deterministic: bool = Field(False, description="Enable TensorFlow op determinism (slower).")
+    mixed_precision: Literal["off", "mixed_float16", "mixed_bfloat16"] = Field(
+        "off", description="Keras mixed-precision policy."
+    )
+    jit_compile: bool | Literal["auto"] = Field("auto", description="Compile with XLA.")
+    steps_per_execution: int = Field(1, ge=1, description="Batches per compiled call.")
+    strategy: Literal["auto", "default", "mirrored", "multi_worker"] = Field(
+        "auto", description="tf.distribute strategy; batch size is global."
+    )
+    tensorboard: bool = Field(False, description="Write TensorBoard logs into the run directory.")
+
+    @field_validator("loss")
+    @classmethod
+    def _loss_nonempty(cls, value):
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("name a loss, or 'auto'")
+        return value
+
+
+class ExportSpec(_Strict):
+    """What is exported at the end of a run, and how."""
+
+    formats: list[Literal["keras", "savedmodel", "tflite"]] = Field(
+        default_factory=lambda: ["keras"], description="Formats exported when a run ends."
+    )
+    tflite_quantization: Literal["none", "dynamic", "float16", "int8"] = Field(
+        "none", description="TFLite quantisation."
+    )
+    int8_io: bool = Field(False, description="With int8: make the model's input and output int8 too.")
+
+
+class Experiment(_Strict):
+    """Data + model + training + export: one thing to edit, save, run and record."""
+
+    name: str = Field("experiment", description="Short name; run directories start with it.")
+    description: str = Field("", description="One line saying what this experiment is.")
+    data: DataSpec = Field(default_factory=DataSpec)
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    train: TrainSpec = Field(default_factory=TrainSpec)
+    export: ExportSpec = Field(default_factory=ExportSpec)
+
+    @field_validator("name")
+    @classmethod
+    def _name_slug(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", value):
+            raise ValueError(
+                "use letters, digits, '.', '_' or '-' (at most 64), starting with a letter or digit"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _check_names(self) -> "Experiment":
+        check_components(self)
+        return self
+
+    # -- conversions -------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (TOML-ready: no None values)."""
+        return _drop_none(self.model_dump(mode="python"))
+
+    def to_toml(self) -> str:
+        """The Experiment as a preset file's text."""
+        import tomli_w
+
+        return tomli_w.dumps(self.to_dict())
+
+    def copy_with(self, overrides: list[str]) -> "Experiment":
+        """A validated copy with `a.b=c` overrides applied (see `apply_overrides`)."""
+        data = self.to_dict()
+        apply_overrides(data, overrides)
+        return experiment_from_dict(data)
+
+
+# -- validation against the catalog -----------------------------------------------------------
+
+def check_components(exp: Experiment) -> None:
+    """Check every named Keras object and its arguments against the catalog.
+
+    Raises:
+        UserError: located at the offending entry, with close matches for a misspelt name.
+    """
+    from tfbench import catalog
+
+    for i, layer in enumerate(exp.model.layers):
+        catalog.check_component("layers", layer.type, layer.args, f"model.layers[{i}]")
+    train = exp.train
+    catalog.check_component("optimizers", train.optimizer.type, train.optimizer.args, "train.optimizer")
+    if train.schedule is not None:
+        catalog.check_component("schedules", train.schedule.type, train.schedule.args, "train.schedule")
+    _check_name_or_component("losses", train.loss, "train.loss", allow_auto=True)
+    for i, metric in enumerate(train.metrics):
+        _check_name_or_component("metrics", metric, f"train.metrics[{i}]", allow_auto=True)
+    for i, callback in enumerate(train.callbacks):
+        catalog.check_component("callbacks", callback.type, callback.args, f"train.callbacks[{i}]")
+
+
+def _check_name_or_component(kind: str, value: NameOrComponent, location: str, allow_auto: bool) -> None:
+    from tfbench import catalog
+
+    if isinstance(value, Component):
+        catalog.check_component(kind, value.type, value.args, location)
+    elif not (allow_auto and value == "auto"):
+        catalog.check_identifier(kind, value, location)
+
+
+# -- load / dump ------------------------------------------------------------------------------
+
+def experiment_from_dict(data: dict[str, Any], source: str | None = None) -> Experiment:
+    """Validate plain data as an Experiment.
+
+    Args:
+        data: parsed TOML (or the TUI's edited dict).
+        source: the file it came from, prefixed to error locations.
+
+    Raises:
+        UserError: the first problem, located (`train.epochs`), with what is expected.
+    """
+    try:
+        return Experiment.model_validate(data)
+    except ValidationError as exc:
+        raise _user_error_from_pydantic(exc).at(source or "") from None
+    except UserError as exc:
+        raise exc.at(source or "") from None
+
+
+def _user_error_from_pydantic(exc: ValidationError) -> UserError:
+    err = exc.errors(include_url=False)[0]
+    # A model_validator raising UserError arrives wrapped as a ValueError.
+    ctx_error = (err.get("ctx") or {}).get("error")
+    if isinstance(ctx_error, UserError):
+        return ctx_error
+    loc = format_location(err["loc"])
+    kind = err["type"]
+    value = err.get("input")
+    if kind == "extra_forbidden":
+        parent = _section_of(err["loc"])
+        fields = _fields_at(parent)
+        hint = close_matches(str(err["loc"][-1]), fields) if fields else None
+        return UserError("unknown key", loc, hint or (f"valid keys: {', '.join(fields)}" if fields else None))
+    if kind == "missing":
+        return UserError("this key is required", loc)
+    message = err["msg"]
+    if message.startswith("Value error, "):
+        message = message[len("Value error, "):]
+    if kind in {"literal_error"}:
+        message = f"got {value!r}; {message[0].lower()}{message[1:]}"
+    elif kind.endswith("_type") or kind.endswith("_parsing"):
+        message = f"{message[0].lower()}{message[1:]}, got {value!r}"
+    elif kind in {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}:
+        message = f"{message[0].lower()}{message[1:]}, got {value!r}"
+    return UserError(message, loc)
+
+
+def _section_of(loc: tuple) -> tuple:
+    return tuple(p for p in loc[:-1] if not isinstance(p, int))
+
+
+def _fields_at(path: tuple) -> list[str]:
+    model: Any = Experiment
+    for part in path:
+        field = model.model_fields.get(part)
+        if field is None:
+            return []
+        annotation = field.annotation
+        inner = getattr(annotation, "__args__", None)
+        candidates = [annotation, *(inner or ())]
+        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        if model is None:
+            return []
+    return list(model.model_fields)
+
+
+def format_location(loc) -> str:
+    """`('model', 'layers', 2, 'units')` → `model.layers[2].units` (pydantic's union tags dropped)."""
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif part in {"str", "Component", "function-after[_source_form(), str]"} or "[" in str(part):
+            continue  # union branch names pydantic inserts
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+def parse_toml(text: str, source: str | None = None) -> dict[str, Any]:
+    """Parse preset text, turning syntax errors into a located `UserError`."""
+    if "\x00" in text:
+        raise UserError("this is a binary file, not a TOML preset", source)
+    if not text.strip():
+        raise UserError("the preset is empty; a preset needs at least [model] layers", source)
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"TOML syntax error: {exc}", source) from None
+
+
+def resolve_preset(name_or_path: str | Path) -> Path:
+    """A preset path from a path or the name of a shipped preset (`digits-cnn`).
+
+    Raises:
+        UserError: neither a file nor a shipped preset, with the close names.
+    """
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    if path.is_dir():
+        raise UserError("is a folder, not a preset file", str(path))
+    shipped = PRESETS_DIR / f"{name_or_path}.toml"
+    if shipped.is_file():
+        return shipped
+    names = shipped_presets()
+    hint = close_matches(str(name_or_path), names) or f"shipped presets: {', '.join(names)}"
+    raise UserError("no such preset file or shipped preset", str(name_or_path), hint)
+
+
+def shipped_presets() -> list[str]:
+    """Names of the presets that ship with tfbench."""
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.toml"))
+
+
+def load_experiment(name_or_path: str | Path, overrides: list[str] | None = None) -> Experiment:
+    """Read, override and validate a preset.
+
+    Args:
+        name_or_path: a preset file or the name of a shipped preset.
+        overrides: `key.path=value` strings applied before validation.
+
+    Raises:
+        UserError: located in the file (`x.toml: model.layers[2].units: …`).
+    """
+    path = resolve_preset(name_or_path)
+    source = str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise UserError(f"cannot read: {exc.strerror}", source) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UserError("this is a binary file, not a TOML preset", source) from None
+    data = parse_toml(text, source)
+    if overrides:
+        apply_overrides(data, overrides)
+    return experiment_from_dict(data, source)
+
+
+def save_experiment(exp: Experiment, path: str | Path) -> Path:
+    """Write an Experiment as a preset, atomically (a temp file then a rename)."""
+    from tfbench.atomic import write_text
+
+    path = Path(path)
+    write_text(path, exp.to_toml())
+    return path
+
+
+# -- overrides --------------------------------------------------------------------------------
+
+_KEY_PART = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)((?:\[\d+\])*)")
+
+
+def parse_override_value(text: str) -> Any:
+    """A TOML value (`5`, `1e-4`, `true`, `[1, 2]`, `"x"`) or, failing that, the text itself."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply `train.epochs=5`, `model.layers[2].units=32`-style overrides to parsed data in place.
+
+    Raises:
+        UserError: located at `--set KEY` when the key cannot be followed.
+    """
+    for item in overrides:
+        if "=" not in item:
+            raise UserError("expected KEY=VALUE (e.g. train.epochs=5)", f"--set {item}")
+        key, value_text = item.split("=", 1)
+        key = key.strip()
+        parts: list[str | int] = []
+        for segment in key.split("."):
+            match = _KEY_PART.fullmatch(segment)
+            if not match:
+                raise UserError("expected a dotted key such as train.epochs", f"--set {key}")
+            parts.append(match.group(1))
+            parts.extend(int(i) for i in re.findall(r"\[(\d+)\]", match.group(2)))
+        node: Any = data
+        for here, part in enumerate(parts[:-1]):
+            nxt = parts[here + 1]
+            if isinstance(part, int):
+                if not isinstance(node, list) or part >= len(node):
+                    raise UserError(f"there is no item {part} here", f"--set {key}")
+                node = node[part]
+            else:
+                if not isinstance(node, dict):
+                    raise UserError(f"{part!r} is inside a value, not a table", f"--set {key}")
+                node = node.setdefault(part, [] if isinstance(nxt, int) else {})
+        last = parts[-1]
+        value = parse_override_value(value_text.strip())
+        if isinstance(last, int):
+            if not isinstance(node, list) or last >= len(node):
+                raise UserError(f"there is no item {last} here", f"--set {key}")
+            node[last] = value
+        else:
+            if not isinstance(node, dict):
+                raise UserError(f"{last!r} is inside a value, not a table", f"--set {key}")
+            node[last] = value
+    return data
+
+
+def _drop_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_none(v) for v in value]
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return value
+    return value
