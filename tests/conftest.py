@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
-os.environ.setdefault("KERAS_HOME", str(Path(__file__).parent / ".keras-home-unused"))
-os.environ.setdefault("NO_COLOR", "")
+# No test may reach Keras' real cache (or the network behind it): point it at an empty folder.
+os.environ["KERAS_HOME"] = tempfile.mkdtemp(prefix="tfbench-keras-home-")
 os.environ.pop("NO_COLOR", None)
 
 REPO = Path(__file__).resolve().parent.parent

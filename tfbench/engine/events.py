@@ -327,7 +327,7 @@ class RunState:
     def metric_names(self) -> list[str]:
         """Metrics with a history, training ones first then their `val_` twins."""
         base = [k for k in self.history if not k.startswith("val_")]
-        return base + [k for k in self.history if k.startswith("val_") and k[4:] not in base]
+        return base + [k for k in self.history if k.startswith("val_")]
 
     def apply(self, event: dict[str, Any]) -> None:
         """Fold one event into the state."""
