@@ -1,0 +1,838 @@
+"""Experiment + DataInfo → a Keras model, or an error naming the layer that cannot stand where it is.
+
+The same code gives the builder screen's live summary (`summarize`, run in a worker thread, never
+compiled) and the runner's compiled model (`build_model`), so a stack the summary accepts is the
+stack that trains. Every user mistake becomes a `UserError` located at the Experiment field it
+concerns (`model.layers[2].kernel_size`), before any training starts.
+
+Importing this module does not import TensorFlow: Keras is imported inside the functions, because
+the CLI and the engine import this module on paths (`tfbench --help`) that must stay instant.
+
+Global state: Keras keeps its global state (layer-name counters, the dtype policy) per thread. The
+builder names layers itself (`dense`, `dense_1`, … as a fresh Keras session would), so repeated
+summaries give the same names, and sets the mixed-precision policy only while it builds, restoring
+the previous policy afterwards, so one process can build several models without one leaking its
+policy into the next. Nothing here calls `keras.backend.clear_session()`: clearing in one thread
+while another trains is harmful; the caller decides when a session may be cleared.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tfbench.errors import UserError
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    import keras
+
+    from tfbench.data.info import DataInfo
+    from tfbench.spec import Component, Experiment, TrainSpec
+
+# Losses that want one-hot labels: integer class ids must be one-hot encoded before they reach them.
+_ONE_HOT_LOSSES = {
+    "categorical_crossentropy",
+    "categoricalcrossentropy",
+    "categorical_focal_crossentropy",
+    "categoricalfocalcrossentropy",
+}
+_SPARSE_LOSSES = {
+    "sparse_categorical_crossentropy",
+    "sparsecategoricalcrossentropy",
+}
+_BINARY_LOSSES = {
+    "binary_crossentropy",
+    "binarycrossentropy",
+    "binary_focal_crossentropy",
+    "binaryfocalcrossentropy",
+}
+# Arguments whose value may be another layer given as a component table (`Bidirectional.layer`).
+_LAYER_ARGS = {"layer", "backward_layer"}
+# What each input rank means, for messages such as "Conv2D needs 3-D input per sample (height,
+# width, channels)".
+_AXES_BY_FAMILY = {
+    "1d": "(steps, channels)",
+    "2d": "(height, width, channels)",
+    "3d": "(depth, height, width, channels)",
+    "rnn": "(timesteps, features)",
+}
+_RNN_TYPES = {"LSTM", "GRU", "SimpleRNN", "RNN", "Bidirectional", "ConvLSTM1D"}
+
+
+@dataclass
+class LayerRow:
+    """One layer of a summary: what it is, what it gives, what it costs.
+
+    Attributes:
+        index: position in `model.layers` (0-based).
+        name: the Keras layer name (`conv2d`, `dense_1`, …).
+        type: the Keras class name, as in the preset.
+        output_shape: one sample's output shape (no batch dimension); None when unknown.
+        params: number of weights (trainable and not).
+    """
+
+    index: int
+    name: str
+    type: str
+    output_shape: list[int | None] | None
+    params: int
+
+
+@dataclass
+class ModelSummary:
+    """A model's shapes and sizes as plain data, for the builder screen, events and `validate --json`.
+
+    Attributes:
+        input_shape: one sample's input shape (no batch dimension).
+        output_shape: one sample's output shape.
+        layers: a row per layer of the stack, in order.
+        total_params / trainable_params / non_trainable_params: weight counts.
+    """
+
+    input_shape: list
+    output_shape: list
+    layers: list[LayerRow] = field(default_factory=list)
+    total_params: int = 0
+    trainable_params: int = 0
+    non_trainable_params: int = 0
+
+    def to_dict(self) -> dict:
+        """JSON-ready data: the `model` field of `run_started` and of `tfbench validate --json`."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelSummary":
+        """Inverse of `to_dict` (a replayed `run_started` event back into a summary)."""
+        data = dict(data)
+        data["layers"] = [LayerRow(**row) for row in data.get("layers", [])]
+        return cls(**data)
+
+
+# -- losses, metrics and labels ----------------------------------------------------------------
+
+def _name_of(value: "str | Component | dict") -> str:
+    """A loss or metric's name (a string's text or a component's type)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        return str(value.get("type", ""))
+    return value.type
+
+
+def _component_dict(value: "str | Component | dict") -> "str | dict":
+    """A string stays a string; a component becomes `{"type": …, **args}`."""
+    if isinstance(value, (str, dict)):
+        return value
+    return {"type": value.type, **value.args}
+
+
+def _final_activation(exp: "Experiment") -> str | None:
+    """The activation the stack ends with (`softmax`, `sigmoid`…), or None for a linear output."""
+    if not exp.model.layers:
+        return None
+    last = exp.model.layers[-1]
+    args = last.args
+    if last.type == "Softmax":
+        return "softmax"
+    if last.type == "Activation":
+        activation = args.get("activation")
+    else:
+        activation = args.get("activation")
+    if activation in (None, "linear", "None"):
+        return None
+    return activation if isinstance(activation, str) else None
+
+
+def resolve_loss(exp: "Experiment", info: "DataInfo") -> "str | dict":
+    """The loss to compile with: the user's, or for "auto" one that fits the labels and last layer.
+
+    "auto" gives sparse categorical crossentropy for class ids (binary labels with a 2-unit softmax
+    included), binary crossentropy for 0/1 labels and mean squared error for regression. When the
+    stack ends without an activation (logits), the class form with `from_logits = true` is used.
+
+    Args:
+        exp: the Experiment (its `train.loss` and the last layer's activation are read).
+        info: the data's description.
+
+    Returns:
+        A Keras loss name, or a component dict `{"type": "SparseCategoricalCrossentropy", …}`.
+    """
+    loss = exp.train.loss
+    if not (isinstance(loss, str) and loss == "auto"):
+        return _component_dict(loss)
+    activation = _final_activation(exp)
+    if info.label_kind == "regression":
+        return "mean_squared_error"
+    if info.label_kind == "binary" and _output_units(exp) != 2:
+        if activation is None:
+            return {"type": "BinaryCrossentropy", "from_logits": True}
+        return "binary_crossentropy"
+    if activation is None:
+        return {"type": "SparseCategoricalCrossentropy", "from_logits": True}
+    return "sparse_categorical_crossentropy"
+
+
+def _output_units(exp: "Experiment") -> int | None:
+    """The `units` of the last layer when it says so (Dense and friends)."""
+    for layer in reversed(exp.model.layers):
+        units = layer.args.get("units")
+        if isinstance(units, int):
+            return units
+        if layer.type not in {"Activation", "Softmax", "Dropout"}:
+            return None
+    return None
+
+
+def resolve_metrics(exp: "Experiment", info: "DataInfo") -> list:
+    """The metrics to compile with; each "auto" becomes accuracy for classifiers, MAE for regression.
+
+    Binary classifiers that output logits get `BinaryAccuracy(threshold=0)`, since plain accuracy
+    would threshold logits at 0.5.
+
+    Returns:
+        Metric names and component dicts, without duplicates, in the user's order.
+    """
+    out: list = []
+    for metric in exp.train.metrics:
+        if isinstance(metric, str) and metric == "auto":
+            if not info.is_classification:
+                items: list = ["mae"]
+            else:
+                loss = resolve_loss(exp, info)
+                logits = isinstance(loss, dict) and bool(loss.get("from_logits"))
+                binary = _name_of(loss).lower() in _BINARY_LOSSES
+                items = [{"type": "BinaryAccuracy", "threshold": 0.0}] if (logits and binary) else ["accuracy"]
+        else:
+            items = [_component_dict(metric)]
+        for item in items:
+            if item not in out:
+                out.append(item)
+    return out
+
+
+def needs_one_hot(exp: "Experiment", info: "DataInfo") -> bool:
+    """Whether integer class labels must be one-hot encoded for the loss.
+
+    True for categorical crossentropy (the name or the `CategoricalCrossentropy` class, focal
+    variants too) on class-id labels; the data pipeline then maps labels with `num_classes` depth.
+    """
+    if not info.is_classification or tuple(info.label_shape) not in ((),):
+        return False
+    return _name_of(resolve_loss(exp, info)).lower() in _ONE_HOT_LOSSES
+
+
+# -- layers -------------------------------------------------------------------------------------
+
+def _snake_case(name: str) -> str:
+    """Keras' automatic layer-name stem for a class name (`MaxPooling2D` → `max_pooling2d`)."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def _keras_arg(key: str, value: Any) -> Any:
+    """A preset value as Keras takes it: component tables become layers or serialised objects."""
+    if isinstance(value, dict) and "type" in value:
+        rest = {k: v for k, v in value.items() if k != "type"}
+        if key in _LAYER_ARGS:
+            from tfbench.spec import Component
+
+            return build_layer(Component(type=value["type"], **rest))
+        # initializers, regularizers, constraints: Keras' `get()` reads class_name + config.
+        return {"class_name": value["type"], "config": rest}
+    return value
+
+
+def _arg_named(message: str, args: dict) -> str | None:
+    """The argument a Keras error message is about, when it names one of the given arguments."""
+    for key in args:
+        if re.search(rf"`{re.escape(key)}`|\b{re.escape(key)}=", message):
+            return key
+    for key in args:
+        if re.search(rf"\b{re.escape(key)}\b", message):
+            return key
+    return None
+
+
+def _clean(message: str) -> str:
+    """Keras' message without ANSI colours, the call-argument trailer and trailing blank lines."""
+    message = re.sub(r"\x1b\[[0-9;]*m", "", str(message))
+    message = message.split("\n\nArguments received by")[0]
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    if lines and lines[0].startswith("Exception encountered when calling") and len(lines) > 1:
+        lines = lines[1:]
+    return " ".join(lines)
+
+
+def build_layer(component: "Component", name: str | None = None, location: str | None = None) -> "keras.layers.Layer":
+    """One Keras layer from its component: `getattr(keras.layers, type)(**args)`.
+
+    The catalog has already said the type is an offered layer; this only constructs it.
+
+    Args:
+        component: the layer's class name and constructor arguments.
+        name: a layer name used when the component does not set one.
+        location: where the component sits (`model.layers[2]`), for errors.
+
+    Returns:
+        The unbuilt layer.
+
+    Raises:
+        UserError: the type is not a Keras layer, or Keras refuses the arguments (located at the
+            argument the message names, when it names one).
+    """
+    import keras
+
+    location = location or "layer"
+    cls = getattr(keras.layers, component.type, None)
+    if not (isinstance(cls, type) and issubclass(cls, keras.layers.Layer)):
+        raise UserError(f"{component.type!r} is not a Keras layer", location)
+    args = {key: _keras_arg(key, value) for key, value in component.args.items()}
+    if name is not None and "name" not in args:
+        args["name"] = name
+    try:
+        return cls(**args)
+    except UserError:
+        raise
+    except (ValueError, TypeError, KeyError) as exc:
+        message = _clean(exc)
+        arg = _arg_named(message, component.args)
+        where = f"{location}.{arg}" if arg else location
+        raise UserError(f"{component.type}: {message}", where) from None
+
+
+def _rank_problem(component: "Component", layer: Any, shape: tuple) -> str | None:
+    """A plain-words message when the layer's input spec refuses the incoming rank, else None."""
+    spec = getattr(layer, "input_spec", None)
+    if isinstance(spec, (list, tuple)):
+        spec = spec[0] if spec else None
+    if spec is None:
+        return None
+    ndim = len(shape)
+    want_exact = getattr(spec, "ndim", None)
+    want_min = getattr(spec, "min_ndim", None)
+    want_max = getattr(spec, "max_ndim", None)
+    fits = (
+        (want_exact is None or ndim == want_exact)
+        and (want_min is None or ndim >= want_min)
+        and (want_max is None or ndim <= want_max)
+    )
+    if fits:
+        return None
+    want = want_exact if want_exact is not None else (want_min if want_min is not None else want_max)
+    per_sample = want - 1
+    gets = _shape_text(shape[1:])
+    axes = _axes_for(component.type, per_sample)
+    what = f"{per_sample}-D input per sample" + (f" {axes}" if axes else "")
+    if not axes and want_exact is None and want_min is not None and ndim < want_min:
+        what = f"at least {what}"
+    return f"{component.type} needs {what} but gets {gets}: add a Reshape or Flatten earlier"
+
+
+def _axes_for(type_name: str, per_sample: int) -> str | None:
+    if type_name in _RNN_TYPES and per_sample == 2:
+        return _AXES_BY_FAMILY["rnn"]
+    match = re.search(r"([123])D$", type_name)
+    if match and int(match.group(1)) + 1 == per_sample:
+        return _AXES_BY_FAMILY[f"{match.group(1)}d"]
+    return None
+
+
+def _shape_text(shape) -> str:
+    dims = [("None" if d is None else str(d)) for d in shape]
+    return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
+
+
+def _window_problem(component: "Component", shape: tuple, message: str) -> tuple[str, str | None]:
+    """A plain-words message for a kernel or pool window larger than its input."""
+    args = component.args
+    arg = next((k for k in ("kernel_size", "pool_size", "cropping", "size") if k in args), None)
+    spatial = _shape_text(shape[1:-1]) if len(shape) > 2 else _shape_text(shape[1:])
+    if arg:
+        window = args[arg]
+        text = (
+            f"{component.type} {arg} {window!r} is larger than its input {spatial}: "
+            "use a smaller window, padding = \"same\", or fewer downsampling layers before it"
+        )
+    else:
+        text = f"{component.type} would give an empty output from input {spatial}: {message}"
+    return text, arg
+
+
+def _call_layer(component: "Component", layer: Any, x: Any, location: str) -> Any:
+    """Call a layer on the symbolic tensor, turning shape refusals into located user errors."""
+    problem = _rank_problem(component, layer, tuple(x.shape))
+    if problem:
+        raise UserError(problem, location)
+    try:
+        return layer(x)
+    except UserError:
+        raise
+    except Exception as exc:  # Keras raises ValueError/TypeError, TF sometimes others
+        message = _clean(exc)
+        if "zero or negative" in message or "negative dimension" in message.lower():
+            text, arg = _window_problem(component, tuple(x.shape), message)
+            raise UserError(text, f"{location}.{arg}" if arg else location) from None
+        arg = _arg_named(message, component.args)
+        where = f"{location}.{arg}" if arg else location
+        raise UserError(f"{component.type} cannot take input {_shape_text(tuple(x.shape)[1:])}: {message}", where) from None
+
+
+def _layer_names(exp: "Experiment") -> list[str]:
+    """Names as a fresh Keras session would give them (`dense`, `dense_1`), users' names kept."""
+    taken = {layer.args["name"] for layer in exp.model.layers if isinstance(layer.args.get("name"), str)}
+    counts: dict[str, int] = {}
+    names = []
+    for layer in exp.model.layers:
+        given = layer.args.get("name")
+        if isinstance(given, str):
+            names.append(given)
+            continue
+        stem = _snake_case(layer.type)
+        while True:
+            n = counts.get(stem, 0)
+            counts[stem] = n + 1
+            candidate = stem if n == 0 else f"{stem}_{n}"
+            if candidate not in taken:
+                break
+        taken.add(candidate)
+        names.append(candidate)
+    return names
+
+
+def _input_shape(exp: "Experiment", info: "DataInfo") -> tuple:
+    """One sample's input shape: the model's override, else the data's."""
+    if exp.model.input_shape:
+        return tuple(exp.model.input_shape)
+    if info.input_shape is None or len(tuple(info.input_shape)) == 0 and info.input_dtype != "string":
+        raise UserError("the data has no known input shape; set model.input_shape", "model.input_shape")
+    return tuple(info.input_shape)
+
+
+def _input_dtype(info: "DataInfo") -> str:
+    return info.input_dtype or "float32"
+
+
+class _Policy:
+    """Set Keras' dtype policy while building and restore the previous one afterwards."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.previous = None
+
+    def __enter__(self) -> "_Policy":
+        import keras
+
+        if self.name and self.name != "off":
+            self.previous = keras.config.dtype_policy()
+            keras.config.set_dtype_policy(self.name)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import keras
+
+        if self.previous is not None:
+            keras.config.set_dtype_policy(self.previous)
+
+
+def _stack(exp: "Experiment", info: "DataInfo") -> tuple[Any, Any, list]:
+    """Build the layer stack on `keras.Input`: (inputs, outputs, [(component, layer, output)])."""
+    import keras
+
+    if not exp.model.layers:
+        raise UserError("the model has no layers; add at least one", "model.layers")
+    shape = _input_shape(exp, info)
+    inputs = keras.Input(shape=shape, dtype=_input_dtype(info), name="input")
+    mixed = exp.train.mixed_precision != "off"
+    last = len(exp.model.layers) - 1
+    x = inputs
+    built = []
+    for i, (component, name) in enumerate(zip(exp.model.layers, _layer_names(exp))):
+        location = f"model.layers[{i}]"
+        if mixed and i == last and "dtype" not in component.args:
+            # The final layer computes in float32 so the loss and softmax are numerically stable.
+            from tfbench.spec import Component
+
+            component = Component(type=component.type, **component.args, dtype="float32")
+        layer = build_layer(component, name=name, location=location)
+        x = _call_layer(component, layer, x, location)
+        built.append((exp.model.layers[i], layer, x))
+    return inputs, x, built
+
+
+def _sample_shape(tensor: Any) -> list[int | None]:
+    return [None if d is None else int(d) for d in tuple(tensor.shape)[1:]]
+
+
+def _count(weights) -> int:
+    import math
+
+    return int(sum(math.prod(int(d) for d in w.shape) for w in weights))
+
+
+def _summary_of(inputs: Any, outputs: Any, built: list) -> ModelSummary:
+    rows = []
+    trainable = non_trainable = 0
+    for i, (component, layer, out) in enumerate(built):
+        t = _count(layer.trainable_weights)
+        n = _count(layer.non_trainable_weights)
+        trainable += t
+        non_trainable += n
+        shape = _sample_shape(out) if hasattr(out, "shape") else None
+        rows.append(LayerRow(index=i, name=layer.name, type=component.type, output_shape=shape, params=t + n))
+    return ModelSummary(
+        input_shape=_sample_shape(inputs),
+        output_shape=_sample_shape(outputs),
+        layers=rows,
+        total_params=trainable + non_trainable,
+        trainable_params=trainable,
+        non_trainable_params=non_trainable,
+    )
+
+
+def check_output(exp: "Experiment", info: "DataInfo", output_shape: list[int | None]) -> None:
+    """Check that the stack's last layer fits the labels and the loss, before any training.
+
+    Args:
+        exp: the Experiment (its loss and last layer).
+        info: the data's label kind, classes and label shape.
+        output_shape: one sample's output shape, as the built stack gives it.
+
+    Raises:
+        UserError: located at `model.layers[LAST]`, saying what the layer should give.
+    """
+    last = len(exp.model.layers) - 1
+    where = f"model.layers[{last}]"
+    activation = _final_activation(exp)
+    loss_name = _name_of(resolve_loss(exp, info)).lower()
+    out = list(output_shape)
+    units = out[-1] if out else 1
+    shape_text = _shape_text(out)
+    if activation == "softmax" and units == 1:
+        raise UserError(
+            "softmax over 1 output always gives 1.0, so the model cannot learn",
+            where,
+            "use activation = \"sigmoid\" for two classes, or one unit per class with softmax",
+        )
+    if info.label_kind == "regression":
+        expected = list(info.label_shape) or [1]
+        if out != expected and not (not info.label_shape and out == []):
+            raise UserError(
+                f"the data has regression targets of shape {_shape_text(expected)} per sample but the "
+                f"model outputs {shape_text}",
+                where,
+                f"end with a layer giving {_shape_text(expected)}, e.g. Dense with units = {expected[-1]}"
+                + (" after a Flatten or pooling layer" if len(out) > len(expected) else ""),
+            )
+        if activation == "softmax":
+            raise UserError(
+                "softmax outputs sum to 1, which does not fit regression targets",
+                where,
+                "use no activation (linear) on the last layer",
+            )
+        return
+    if not info.is_classification:
+        return
+    label_dims = list(info.label_shape)
+    if len(out) != len(label_dims) + 1 and not (info.label_kind == "binary" and out == label_dims):
+        raise UserError(
+            f"the model outputs {shape_text} per sample but each label is "
+            + ("one class id" if not label_dims else f"of shape {_shape_text(label_dims)}"),
+            where,
+            "add a Flatten or GlobalAveragePooling layer before the last Dense",
+        )
+    if info.label_kind == "binary":
+        if loss_name in _BINARY_LOSSES and units != 1:
+            raise UserError(
+                f"binary labels with {loss_name} need 1 output but the model gives {units}",
+                where,
+                "use units = 1 with sigmoid, or units = 2 with softmax and sparse_categorical_crossentropy",
+            )
+        if units not in (1, 2):
+            raise UserError(
+                f"the data has 2 classes but the model gives {units} outputs",
+                where,
+                "use units = 1 with sigmoid, or units = 2 with softmax",
+            )
+        if units == 1 and activation == "softmax":  # pragma: no cover - caught above
+            raise UserError("softmax over 1 output always gives 1.0", where)
+        return
+    classes = info.num_classes
+    if classes and units != classes:
+        raise UserError(
+            f"the data has {classes} classes but the last layer gives {units} outputs",
+            where,
+            f"set units = {classes}",
+        )
+    if loss_name in _BINARY_LOSSES and classes and classes > 2:
+        raise UserError(
+            f"{loss_name} is for 0/1 labels but the data has {classes} classes",
+            "train.loss",
+            "use sparse_categorical_crossentropy (or 'auto')",
+        )
+
+
+def summarize(exp: "Experiment", info: "DataInfo") -> ModelSummary:
+    """Build the layer stack on `keras.Input` (no compile) and describe it layer by layer.
+
+    Safe to call repeatedly from a worker thread: it names layers itself, restores the dtype policy
+    and never clears the Keras session.
+
+    Args:
+        exp: the Experiment whose `model.layers` (and speed switches) are built.
+        info: the data's description (input shape, labels).
+
+    Returns:
+        The summary: shapes, per-layer params, totals.
+
+    Raises:
+        UserError: located at the layer that cannot stand where it is (`model.layers[1]`, or
+            `model.layers[1].kernel_size`), or at the last layer when it does not fit the data.
+    """
+    with _Policy(exp.train.mixed_precision):
+        inputs, outputs, built = _stack(exp, info)
+    summary = _summary_of(inputs, outputs, built)
+    check_output(exp, info, summary.output_shape)
+    return summary
+
+
+# -- compiling ----------------------------------------------------------------------------------
+
+def _make(module: Any, value: "str | dict", location: str) -> Any:
+    """A loss or metric as Keras takes it: a name stays a name, a component dict becomes the object."""
+    if isinstance(value, str):
+        return value
+    args = {k: v for k, v in value.items() if k != "type"}
+    obj = getattr(module, value["type"], None)
+    if obj is None:
+        raise UserError(f"{value['type']!r} is not in keras.{module.__name__.rsplit('.', 1)[-1]}", location)
+    if not isinstance(obj, type):
+        if args:
+            raise UserError(f"{value['type']} is a function and takes no arguments here", location)
+        return obj
+    try:
+        return obj(**args)
+    except (ValueError, TypeError) as exc:
+        message = _clean(exc)
+        arg = _arg_named(message, args)
+        raise UserError(f"{value['type']}: {message}", f"{location}.{arg}" if arg else location) from None
+
+
+def build_optimizer(train: "TrainSpec") -> Any:
+    """The optimizer, with `train.schedule` (a `keras.optimizers.schedules` class) as its learning rate.
+
+    Raises:
+        UserError: located at `train.optimizer` or `train.schedule` when Keras refuses the arguments.
+    """
+    import keras
+
+    args = dict(train.optimizer.args)
+    if train.schedule is not None:
+        schedule_cls = getattr(keras.optimizers.schedules, train.schedule.type, None)
+        if not isinstance(schedule_cls, type):
+            raise UserError(f"{train.schedule.type!r} is not a Keras learning-rate schedule", "train.schedule")
+        try:
+            args["learning_rate"] = schedule_cls(**train.schedule.args)
+        except (ValueError, TypeError) as exc:
+            message = _clean(exc)
+            arg = _arg_named(message, train.schedule.args)
+            raise UserError(f"{train.schedule.type}: {message}", "train.schedule" + (f".{arg}" if arg else "")) from None
+    cls = getattr(keras.optimizers, train.optimizer.type, None)
+    if not (isinstance(cls, type) and issubclass(cls, keras.optimizers.Optimizer)):
+        raise UserError(f"{train.optimizer.type!r} is not a Keras optimizer", "train.optimizer")
+    try:
+        return cls(**args)
+    except (ValueError, TypeError) as exc:
+        message = _clean(exc)
+        arg = _arg_named(message, train.optimizer.args)
+        raise UserError(f"{train.optimizer.type}: {message}", "train.optimizer" + (f".{arg}" if arg else "")) from None
+
+
+def build_model(exp: "Experiment", info: "DataInfo", compile: bool = True) -> "keras.Model":
+    """The Experiment's model: a functional chain from `keras.Input`, compiled unless asked not to.
+
+    The loss and metrics are resolved (`resolve_loss`, `resolve_metrics`); `train.jit_compile` and
+    `train.steps_per_execution` go to `compile`. With mixed precision the policy is set while the
+    model is built and restored afterwards, the last layer computes in float32, and `compile` wraps
+    the optimizer in a loss-scale optimizer for `mixed_float16`. Call `apply_seed` first when the
+    weights must be reproducible.
+
+    Args:
+        exp: the Experiment.
+        info: the data's description.
+        compile: compile with the optimizer, loss and metrics (False for export or inspection).
+
+    Returns:
+        A `keras.Model`, named after the Experiment.
+
+    Raises:
+        UserError: located at the layer, optimizer, schedule, loss or metric Keras refuses, or at the
+            last layer when it does not fit the data.
+    """
+    import keras
+
+    with _Policy(exp.train.mixed_precision):
+        inputs, outputs, built = _stack(exp, info)
+        check_output(exp, info, _sample_shape(outputs))
+        model = keras.Model(inputs, outputs, name=exp.name)
+    if not compile:
+        return model
+    train = exp.train
+    optimizer = build_optimizer(train)
+    loss = _make(keras.losses, resolve_loss(exp, info), "train.loss")
+    metrics = [
+        _make(keras.metrics, metric, f"train.metrics[{i}]") for i, metric in enumerate(resolve_metrics(exp, info))
+    ]
+    try:
+        model.compile(
+            optimizer=optimizer,
+            loss=loss,
+            metrics=metrics,
+            jit_compile=train.jit_compile,
+            steps_per_execution=train.steps_per_execution,
+        )
+    except (ValueError, TypeError) as exc:
+        raise UserError(f"cannot compile the model: {_clean(exc)}", "train") from None
+    return model
+
+
+def apply_seed(train: "TrainSpec") -> None:
+    """Seed Python, NumPy and TensorFlow (`keras.utils.set_random_seed`) and, when asked, make ops deterministic.
+
+    Op determinism (`train.deterministic`) is process-wide and cannot be switched off again; it
+    makes some GPU ops slower and others raise, so it is opt-in.
+    """
+    import keras
+
+    if train.seed is not None:
+        keras.utils.set_random_seed(int(train.seed))
+    if train.deterministic:
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+
+
+# -- importing an existing model ----------------------------------------------------------------
+
+def _is_default(value: Any, default: Any) -> bool:
+    if value == default:
+        return True
+    if isinstance(value, list) and isinstance(default, tuple):
+        return tuple(value) == default
+    if isinstance(value, list) and isinstance(default, int) and value and all(v == default for v in value):
+        return True
+    return False
+
+
+def _layer_params(cls: type) -> dict[str, Any]:
+    """A layer class's constructor parameters and defaults (what the catalog offers)."""
+    params: dict[str, Any] = {}
+    for param in inspect.signature(cls.__init__).parameters.values():
+        if param.name == "self" or param.kind in (param.VAR_KEYWORD, param.VAR_POSITIONAL):
+            continue
+        params[param.name] = param.default
+    return params
+
+
+def _serialised_default(value: dict, default: Any) -> bool:
+    """Whether a serialised Keras object (initializer…) is what the default name gives."""
+    import keras
+
+    if not isinstance(default, str):
+        return False
+    try:
+        for getter in (keras.initializers.get, keras.regularizers.get, keras.constraints.get):
+            try:
+                obj = getter(default)
+            except (ValueError, TypeError):
+                continue
+            if obj is not None and keras.saving.serialize_keras_object(obj) == value:
+                return True
+    except Exception:  # noqa: BLE001 - a failed comparison only means "keep the value"
+        return False
+    return False
+
+
+def _compact(value: Any) -> Any:
+    """A serialised Keras object as a component table (`{type = "L2", l2 = 0.01}`)."""
+    if isinstance(value, dict) and "class_name" in value:
+        config = {k: v for k, v in (value.get("config") or {}).items() if v is not None}
+        if not config:
+            return value["class_name"]
+        return {"type": value["class_name"], **config}
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def import_layers(path: str | Path) -> "list[Component]":
+    """The layer stack of a saved Sequential (or single-chain functional) `.keras` model, as components.
+
+    The file is loaded with `safe_mode=True`: a model containing code (a Lambda) is refused by Keras,
+    never run. Each layer becomes its class name plus the constructor arguments that differ from
+    their defaults (names, dtypes and trainability are left out).
+
+    Args:
+        path: a `.keras` file.
+
+    Returns:
+        The layers as components, first to last.
+
+    Raises:
+        UserError: the file cannot be read, holds code, or is not a single chain of layers.
+    """
+    import keras
+
+    from tfbench.spec import Component
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError("no such model file", str(path))
+    try:
+        model = keras.saving.load_model(str(path), compile=False, safe_mode=True)
+    except Exception as exc:  # noqa: BLE001 - every load failure is the user's file
+        raise UserError(f"cannot load this model: {_clean(exc)}", str(path)) from None
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise UserError("only models with one input and one output can be imported", str(path))
+    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    previous = model.inputs[0]
+    for i, layer in enumerate(layers):
+        nodes = getattr(layer, "_inbound_nodes", [])
+        if isinstance(layer, keras.Model):
+            raise UserError(f"layer {i} ({layer.name}) is a nested model; only flat stacks can be imported", str(path))
+        if len(nodes) != 1 or len(nodes[0].input_tensors) != 1 or nodes[0].input_tensors[0] is not previous:
+            raise UserError(
+                f"layer {i} ({layer.name}) does not simply follow the one before it; "
+                "only a single chain of layers can be imported",
+                str(path),
+            )
+        previous = nodes[0].output_tensors[0]
+    if previous is not model.outputs[0]:
+        raise UserError("the model's output is not its last layer's output", str(path))
+    components = []
+    for layer in layers:
+        cls_name = type(layer).__name__
+        if getattr(keras.layers, cls_name, None) is not type(layer):
+            raise UserError(f"layer {layer.name} is a custom class ({cls_name}); it cannot be imported", str(path))
+        params = _layer_params(type(layer))
+        config = layer.get_config()
+        args: dict[str, Any] = {}
+        for key, value in config.items():
+            if key in {"name", "dtype", "trainable", "batch_input_shape", "input_shape", "batch_shape"}:
+                continue
+            if key not in params:
+                continue
+            default = params[key]
+            if default is not inspect.Parameter.empty:
+                if _is_default(value, default):
+                    continue
+                if isinstance(value, dict) and _serialised_default(value, default):
+                    continue
+            if value is None:
+                continue
+            args[key] = _compact(value)
+        components.append(Component(type=cls_name, **args))
+    return components
