@@ -1,9 +1,132 @@
 """Data sources and the input pipeline — without a UI; TensorFlow is imported lazily.
 
 `describe(spec)` tells what a source holds (no download where the source knows it);
-`load(spec, seed)` gives the batched datasets a run trains on.
+`load(spec, seed)` gives the batched datasets a run trains on; `preview(spec)` a few raw samples
+for the dataset picker; `catalog_listing(query)` what `tfbench datasets` lists.
 """
 
-from tfbench.data.info import DataBundle, DataInfo
+from __future__ import annotations
 
-__all__ = ["DataBundle", "DataInfo"]
+import dataclasses
+from collections import Counter
+from typing import Any
+
+import numpy as np
+
+from tfbench.data.info import DataBundle, DataInfo
+from tfbench.data.labels import needs_one_hot
+from tfbench.data.options import SourceOptions, parse_options
+from tfbench.data.registry import source_module, sources
+from tfbench.data.splits import Arrays
+
+__all__ = [
+    "DataBundle", "DataInfo", "catalog_listing", "describe", "load", "needs_one_hot", "preview", "sources",
+]
+
+
+def _options(spec):
+    module = source_module(spec.kind)
+    return module, parse_options(module.OPTIONS, spec.options)
+
+
+def _with_preprocessing(info: DataInfo, options: SourceOptions) -> DataInfo:
+    """The info as the model sees it, after the common resize/scale options."""
+    changes: dict[str, Any] = {}
+    if options.resize is not None and len(info.input_shape) == 3:
+        changes["input_shape"] = (*options.resize, info.input_shape[2])
+    if options.resize is not None or options.scale is not None:
+        changes["input_dtype"] = "float32"
+    return dataclasses.replace(info, **changes) if changes else info
+
+
+def describe(spec, seed: int | None = 42) -> DataInfo:
+    """What a data source holds, without downloading it where the source knows its shape.
+
+    Args:
+        spec: the Experiment's DataSpec.
+        seed: the experiment seed (decides the validation fraction's samples, not its size).
+
+    Returns:
+        The DataInfo; `sizes` are the train/validation/test sizes after the split.
+
+    Raises:
+        UserError: located at `data.source`, `data.validation`, `data.test` or `data.options.NAME`.
+    """
+    module, options = _options(spec)
+    return _with_preprocessing(module.describe(spec, options, seed), options)
+
+
+def load(spec, seed: int | None = 42, one_hot: bool = False) -> DataBundle:
+    """The batched `tf.data` pipelines of (x, y) a run trains, validates and tests on.
+
+    Args:
+        spec: the Experiment's DataSpec.
+        seed: seeds the validation fraction and the per-epoch shuffle.
+        one_hot: convert integer class labels to one-hot (see `needs_one_hot`).
+
+    Returns:
+        A DataBundle whose info carries the actual split sizes, with `steps_per_epoch` filled in.
+
+    Raises:
+        UserError: an unknown or unreadable source, a missing split, bad options, empty data.
+    """
+    from tfbench.data.pipeline import build_bundle
+
+    module, options = _options(spec)
+    splits = module.load(spec, options, seed)
+    info = _with_preprocessing(module.describe(spec, options, seed), options)
+    info = dataclasses.replace(info, sizes={**info.sizes, **splits.sizes})
+    if one_hot:
+        info = dataclasses.replace(info, extra={**info.extra, "one_hot": True})
+    return build_bundle(spec, splits, info, options, seed, one_hot)
+
+
+def preview(spec, n: int = 8, seed: int | None = 42) -> dict[str, Any]:
+    """A few raw training samples and the label counts, as plain Python/numpy for the TUI.
+
+    Returns:
+        `{"info": DataInfo dict, "samples": [{"x": ndarray, "y": label, "label": name}],
+        "label_counts": {name: count}, "counted": samples counted}`; label counts are over the
+        whole training split for in-memory sources, over the first 10,000 samples of a stream.
+    """
+    module, options = _options(spec)
+    info = _with_preprocessing(module.describe(spec, options, seed), options)
+    splits = module.load(spec, options, seed)
+    train = splits.train
+    if isinstance(train, Arrays):
+        xs = [np.asarray(train.x[i]) for i in range(min(n, len(train)))]
+        ys = np.asarray(train.y)
+    else:
+        xs, label_list = [], []
+        for x, y in train.take(10_000).as_numpy_iterator():
+            if len(xs) < n:
+                xs.append(x)
+            label_list.append(y)
+        ys = np.asarray(label_list)
+    names = info.class_names
+
+    def label_of(y) -> Any:
+        value = y.item() if np.ndim(y) == 0 else np.asarray(y).tolist()
+        if info.is_classification and np.ndim(y) == 0 and 0 <= int(value) < len(names):
+            return names[int(value)]
+        return value
+
+    samples = [{"x": x, "y": ys[i].item() if ys[i].ndim == 0 else ys[i].tolist(), "label": label_of(ys[i])}
+               for i, x in enumerate(xs)]
+    counts: dict[str, int] = {}
+    if info.is_classification and ys.ndim == 1:
+        tally = Counter(int(v) for v in ys)
+        counts = {names[k] if k < len(names) else str(k): tally[k] for k in sorted(tally)}
+    return {"info": info.to_dict(), "samples": samples, "label_counts": counts, "counted": int(len(ys))}
+
+
+def catalog_listing(query: str | None = None) -> list[dict[str, Any]]:
+    """What `tfbench datasets [QUERY]` lists: builtin, Keras and TFDS datasets with their shapes.
+
+    Returns:
+        Rows `{name, kind, shape, classes, sizes, description}` whose name or description
+        contains `query` (case-insensitive); all rows when `query` is empty.
+    """
+    from tfbench.data.listing import listing
+
+    return listing(query)

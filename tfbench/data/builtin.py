@@ -1,0 +1,168 @@
+"""The bundled offline datasets (`builtin:NAME`): digits, spiral, shapes, sine — numpy only.
+
+`digits` is real data shipped in `files/digits.npz` (UCI optdigits, CC BY 4.0; see
+`files/LICENSE-digits.txt`); the others are generated. Each is deterministic: generators use fixed
+seeds of their own, and only the train/validation split follows the experiment's seed. Nothing
+here imports TensorFlow, so the dataset picker and `tfbench validate` know the shapes at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from tfbench.data.info import DataInfo
+from tfbench.data.options import SourceOptions
+from tfbench.data.splits import Arrays, Splits, planned_sizes, split_arrays
+from tfbench.errors import UserError, close_matches
+
+FILES = Path(__file__).parent / "files"
+
+
+@dataclass(frozen=True)
+class Builtin:
+    """One bundled dataset: what it looks like and how to make it."""
+
+    input_shape: tuple[int, ...]
+    label_kind: str
+    class_names: tuple[str, ...]
+    label_shape: tuple[int, ...]
+    size: int
+    description: str
+    make: Callable[[], Arrays]
+
+
+def _digits() -> Arrays:
+    with np.load(FILES / "digits.npz") as f:
+        x = f["x"].astype(np.float32)[..., None]
+        y = f["y"].astype(np.int32)
+    return Arrays(x, y)
+
+
+def _spiral(n: int = 1000) -> Arrays:
+    """Two interleaved spiral arms in the plane, labelled by arm."""
+    rng = np.random.default_rng(1001)
+    per_arm = n // 2
+    xs, ys = [], []
+    for arm in range(2):
+        t = np.sqrt(rng.uniform(0.02, 1.0, per_arm))
+        angle = t * 3.0 * np.pi + arm * np.pi
+        radius = t
+        points = np.stack([radius * np.cos(angle), radius * np.sin(angle)], axis=1)
+        points += rng.normal(0.0, 0.03, points.shape)
+        xs.append(points)
+        ys.append(np.full(per_arm, arm))
+    x = np.concatenate(xs).astype(np.float32)
+    y = np.concatenate(ys).astype(np.int32)
+    order = rng.permutation(len(y))
+    return Arrays(x[order], y[order])
+
+
+def _shapes(n: int = 1500, side: int = 28) -> Arrays:
+    """Filled circles, squares and triangles of random size and place, with light noise."""
+    rng = np.random.default_rng(1002)
+    rows, cols = np.mgrid[0:side, 0:side].astype(np.float32) + 0.5
+    labels = np.tile(np.arange(3), n // 3 + 1)[:n]
+    rng.shuffle(labels)
+    images = np.zeros((n, side, side), np.float32)
+    for i, label in enumerate(labels):
+        half = rng.uniform(4.5, 10.0)  # half the shape's extent, in pixels
+        cy, cx = rng.uniform(half + 1, side - half - 1, size=2)
+        dy, dx = rows - cy, cols - cx
+        if label == 0:  # circle
+            mask = dy**2 + dx**2 <= half**2
+        elif label == 1:  # square
+            mask = (np.abs(dy) <= half * 0.85) & (np.abs(dx) <= half * 0.85)
+        else:  # upright triangle: apex at the top, base at the bottom
+            depth = (dy + half) / (2 * half)  # 0 at the apex, 1 at the base
+            mask = (depth >= 0) & (depth <= 1) & (np.abs(dx) <= depth * half)
+        images[i] = mask * rng.uniform(0.6, 1.0)
+    images += rng.normal(0.0, 0.05, images.shape).astype(np.float32)
+    np.clip(images, 0.0, 1.0, out=images)
+    return Arrays(images[..., None], labels.astype(np.int32))
+
+
+def _sine(n: int = 2000, window: int = 32) -> Arrays:
+    """Windows of a noisy sine series, each labelled with the value that follows it."""
+    rng = np.random.default_rng(1003)
+    t = np.arange(n + window, dtype=np.float64)
+    series = np.sin(2 * np.pi * t / 40.0) + 0.5 * np.sin(2 * np.pi * t / 97.0)
+    series += rng.normal(0.0, 0.1, series.shape)
+    series = series.astype(np.float32)
+    index = np.arange(window)[None, :] + np.arange(n)[:, None]
+    x = series[index][..., None]
+    y = series[np.arange(n) + window][:, None]
+    return Arrays(x, y)
+
+
+DATASETS: dict[str, Builtin] = {
+    "digits": Builtin(
+        (8, 8, 1), "categorical", tuple(str(i) for i in range(10)), (), 1797,
+        "1,797 real 8x8 handwritten digits (UCI optdigits, CC BY 4.0), pixel values 0-16.",
+        _digits,
+    ),
+    "spiral": Builtin(
+        (2,), "binary", ("arm 0", "arm 1"), (), 1000,
+        "1,000 2-D points on two interleaved spiral arms; which arm is a point on?",
+        _spiral,
+    ),
+    "shapes": Builtin(
+        (28, 28, 1), "categorical", ("circle", "square", "triangle"), (), 1500,
+        "1,500 28x28 drawings of circles, squares and triangles (values 0-1, light noise).",
+        _shapes,
+    ),
+    "sine": Builtin(
+        (32, 1), "regression", (), (1,), 2000,
+        "2,000 windows of 32 steps of a noisy sine series; predict the next value.",
+        _sine,
+    ),
+}
+
+
+class BuiltinOptions(SourceOptions):
+    """Bundled datasets take only the common options."""
+
+
+OPTIONS = BuiltinOptions
+
+
+def _entry(spec) -> Builtin:
+    name = spec.target
+    entry = DATASETS.get(name)
+    if entry is None:
+        hint = close_matches(name, DATASETS) or f"bundled datasets: {', '.join(DATASETS)}"
+        raise UserError(f"no bundled dataset {name!r}", "data.source", hint)
+    return entry
+
+
+@lru_cache(maxsize=None)
+def arrays(name: str) -> Arrays:
+    """The whole bundled dataset `name` (made once per process)."""
+    return DATASETS[name].make()
+
+
+def describe(spec, options: BuiltinOptions, seed: int | None = 42) -> DataInfo:
+    """What a bundled dataset holds; sizes follow the split rules of `spec`."""
+    entry = _entry(spec)
+    sizes = planned_sizes(spec, {"train": entry.size})
+    return DataInfo(
+        source=spec.source,
+        input_shape=entry.input_shape,
+        label_kind=entry.label_kind,
+        num_classes=len(entry.class_names),
+        class_names=list(entry.class_names),
+        label_shape=entry.label_shape,
+        sizes=sizes,
+        description=entry.description,
+        input_dtype="float32",
+    )
+
+
+def load(spec, options: BuiltinOptions, seed: int | None = 42) -> Splits:
+    """The bundled dataset split into train/validation by the experiment's seed."""
+    _entry(spec)
+    return split_arrays(spec, {"train": arrays(spec.target)}, seed)

@@ -1,0 +1,107 @@
+"""The `tf.data` input pipeline: preprocess (parallel map), cache, shuffle, batch, prefetch.
+
+Without a UI. The order is the one the TensorFlow performance guide recommends: decoding and
+preprocessing run once, in parallel, before the cache; only shuffling and batching repeat each
+epoch; prefetching overlaps the next batch with the current training step, so the model — not
+the input — sets the pace (see benchmarks/pipeline.py).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from tfbench.data.info import DataBundle, DataInfo
+from tfbench.data.options import SourceOptions
+from tfbench.data.splits import Arrays, Splits
+from tfbench.errors import UserError
+
+MAX_DEFAULT_BUFFER = 100_000
+
+
+def unbatched(part: Any):
+    """An unbatched `tf.data.Dataset` of (x, y) from `Arrays` or a dataset as it is."""
+    import tensorflow as tf
+
+    if isinstance(part, Arrays):
+        return tf.data.Dataset.from_tensor_slices((part.x, part.y))
+    return part
+
+
+def preprocess_fn(info: DataInfo, options: SourceOptions, one_hot: bool):
+    """The per-sample map: cast features, scale, resize, one-hot labels; None when nothing to do."""
+    import tensorflow as tf
+
+    float_input = info.input_dtype.startswith("float")
+    scale = options.scale
+    resize = options.resize
+    classes = info.num_classes
+    if resize is not None and len(info.input_shape) != 3:
+        raise UserError(
+            f"resize works on images (height, width, channels), but samples have shape {tuple(info.input_shape)}",
+            "data.options.resize",
+        )
+    if one_hot and classes < 2:
+        raise UserError("one-hot labels need a classification dataset", "train.loss")
+    if not (float_input or scale or resize or one_hot):
+        return None
+
+    def prep(x, y):
+        if (float_input or scale is not None or resize is not None) and x.dtype != tf.float32:
+            x = tf.cast(x, tf.float32)
+        if resize is not None:
+            x = tf.image.resize(x, resize)
+        if scale is not None:
+            x = x * scale
+        if one_hot:
+            y = tf.one_hot(tf.cast(y, tf.int32), classes)
+        return x, y
+
+    return prep
+
+
+def batched(ds, spec, seed: int | None, *, training: bool, size: int | None, cache_name: str, prep, parallel):
+    """Preprocess → cache → (shuffle) → batch → prefetch, for one split."""
+    import tensorflow as tf
+
+    if prep is not None:
+        ds = ds.map(prep, num_parallel_calls=parallel, deterministic=True)
+    if spec.cache is True:
+        ds = ds.cache()
+    elif isinstance(spec.cache, str) and spec.cache:
+        ds = ds.cache(f"{spec.cache}-{cache_name}")
+    if training and spec.shuffle:
+        buffer = spec.shuffle_buffer or min(size or MAX_DEFAULT_BUFFER, MAX_DEFAULT_BUFFER)
+        ds = ds.shuffle(max(1, buffer), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(spec.batch_size)
+    if spec.prefetch:
+        ds = ds.prefetch(tf.data.AUTOTUNE)
+    return ds
+
+
+def build_bundle(spec, splits: Splits, info: DataInfo, options: SourceOptions, seed: int | None, one_hot: bool) -> DataBundle:
+    """Turn a source's unbatched splits into the batched datasets of a `DataBundle`.
+
+    Raises:
+        UserError: an empty training split, or preprocessing that cannot apply to this data.
+    """
+    import tensorflow as tf
+
+    if splits.sizes.get("train") == 0:
+        raise UserError("the training split is empty", "data.source")
+    prep = preprocess_fn(info, options, one_hot)
+    parallel = options.parallel_calls or tf.data.AUTOTUNE
+    common = dict(prep=prep, parallel=parallel)
+    train = batched(unbatched(splits.train), spec, seed, training=True,
+                    size=splits.sizes.get("train"), cache_name="train", **common)
+    validation = None
+    if splits.validation is not None and splits.sizes.get("validation") != 0:
+        validation = batched(unbatched(splits.validation), spec, seed, training=False,
+                             size=splits.sizes.get("validation"), cache_name="validation", **common)
+    test = None
+    if splits.test is not None:
+        test = batched(unbatched(splits.test), spec, seed, training=False,
+                       size=splits.sizes.get("test"), cache_name="test", **common)
+    n_train = splits.sizes.get("train")
+    steps = math.ceil(n_train / spec.batch_size) if n_train else None
+    return DataBundle(train=train, validation=validation, info=info, test=test, steps_per_epoch=steps)
