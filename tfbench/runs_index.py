@@ -1,0 +1,254 @@
+"""The runs in a runs directory, summarised for the Runs screen and `tfbench runs`.
+
+Without a UI and without TensorFlow: everything comes from each run's `events.jsonl` (folded into
+a `RunState`) and its `experiment.toml`, so listing runs is quick and works on a machine that
+never trained them.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tfbench.engine.events import EVENTS_FILE, RunState
+
+EXPERIMENT_FILE = "experiment.toml"
+
+
+@dataclass
+class RunSummary:
+    """One row of the runs table, plus what comparing runs needs (history, experiment)."""
+
+    name: str
+    path: Path
+    started: float | None
+    status: str  # running | paused | completed | stopped | early_stopped | failed | interrupted | waiting
+    epochs_completed: int
+    epochs: int
+    best_monitor: str
+    best_value: float | None
+    best_epoch: int | None
+    params: int | None
+    duration: float
+    reason: str = ""
+    experiment: dict[str, Any] = field(default_factory=dict)
+    history: dict[str, list[float]] = field(default_factory=dict)
+    epoch_numbers: list[int] = field(default_factory=list)
+
+    @property
+    def best_text(self) -> str:
+        """The best metric as `monitor value (epoch N)`, or a dash."""
+        if self.best_value is None or not self.best_monitor:
+            return "—"
+        where = f" @{self.best_epoch}" if self.best_epoch else ""
+        return f"{self.best_monitor} {format_number(self.best_value)}{where}"
+
+    @property
+    def started_text(self) -> str:
+        if self.started is None:
+            return "—"
+        return time.strftime("%Y-%m-%d %H:%M", time.gmtime(self.started))
+
+
+def format_number(value: float | None) -> str:
+    """A metric value in four significant digits; "nan" and "—" where there is none."""
+    if value is None:
+        return "—"
+    if isinstance(value, float) and math.isnan(value):
+        return "nan"
+    return f"{value:.4g}"
+
+
+def format_duration(seconds: float | None) -> str:
+    """Seconds as `1h02m`, `3m05s` or `12s`."""
+    if seconds is None:
+        return "—"
+    seconds = int(round(max(0.0, seconds)))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    if minutes:
+        return f"{minutes}m{secs:02d}s"
+    return f"{secs}s"
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def best_of(state: RunState) -> tuple[str, float | None, int | None]:
+    """The run's best (monitor, value, epoch): the run's own verdict when it ended, else the
+    lowest `val_loss` (or `loss`) so far."""
+    best = state.best or {}
+    if best.get("monitor") and best.get("value") is not None:
+        try:
+            value = float(best["value"])
+        except (TypeError, ValueError):
+            value = None
+        epoch = best.get("epoch")
+        return str(best["monitor"]), value, int(epoch) if epoch else None
+    monitor = "val_loss" if "val_loss" in state.history else "loss"
+    series = state.history.get(monitor) or []
+    finite = [(v, i) for i, v in enumerate(series) if not math.isnan(v)]
+    if not finite:
+        return monitor, None, None
+    value, index = min(finite)
+    return monitor, value, state.epoch_numbers[index]
+
+
+def read_experiment(run_dir: Path, state: RunState | None = None) -> dict[str, Any]:
+    """The run's resolved Experiment as a dict (its `experiment.toml`, else the log's copy)."""
+    path = run_dir / EXPERIMENT_FILE
+    if path.exists():
+        try:
+            return tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, OSError):
+            pass
+    return dict(state.experiment) if state is not None else {}
+
+
+def summarize_run(run_dir: str | Path) -> RunSummary:
+    """Summarise one run directory.
+
+    Args:
+        run_dir: a directory holding `events.jsonl` (and usually `experiment.toml`).
+
+    Returns:
+        Its summary; a run whose log stops before `run_ended` and whose runner process is gone
+        is reported as `interrupted`.
+    """
+    run_dir = Path(run_dir)
+    log = run_dir / EVENTS_FILE
+    state = RunState.from_log(log) if log.exists() else RunState()
+    status = state.status
+    if state.running and not _pid_alive(state.pid):
+        status = "interrupted"
+    monitor, value, epoch = best_of(state)
+    params = state.model.get("total_params") if state.model else None
+    return RunSummary(
+        name=run_dir.name,
+        path=run_dir,
+        started=state.started,
+        status=status,
+        epochs_completed=len(state.epoch_numbers),
+        epochs=state.epochs,
+        best_monitor=monitor,
+        best_value=value,
+        best_epoch=epoch,
+        params=int(params) if params is not None else None,
+        duration=state.elapsed(),
+        reason=state.reason,
+        experiment=read_experiment(run_dir, state),
+        history={k: list(v) for k, v in state.history.items()},
+        epoch_numbers=list(state.epoch_numbers),
+    )
+
+
+def scan_runs(runs_dir: str | Path) -> list[RunSummary]:
+    """Every run in a runs directory, oldest first (runs without a start time last).
+
+    Args:
+        runs_dir: the folder whose subfolders are run directories; missing means no runs.
+    """
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        return []
+    runs = [
+        summarize_run(child)
+        for child in sorted(runs_dir.iterdir())
+        if child.is_dir() and ((child / EVENTS_FILE).exists() or (child / EXPERIMENT_FILE).exists())
+    ]
+    return sorted(runs, key=lambda r: (r.started is None, r.started or 0.0, r.name))
+
+
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested Experiment dict as dotted paths (`model.layers[1].units`) to leaf values."""
+    out: dict[str, Any] = {}
+    if isinstance(value, dict):
+        for key, item in value.items():
+            out.update(flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+    elif isinstance(value, list) and any(isinstance(item, (dict, list)) for item in value):
+        for index, item in enumerate(value):
+            out.update(flatten(item, f"{prefix}[{index}]"))
+    else:
+        out[prefix] = value
+    return out
+
+
+def experiment_differences(experiments: list[dict[str, Any]]) -> list[tuple[str, list[str]]]:
+    """The settings on which the given Experiments differ, side by side.
+
+    Args:
+        experiments: Experiment dicts, one per run.
+
+    Returns:
+        (dotted path, [that setting's value in each run, "—" where a run lacks it]) for every
+        path whose values are not all equal, in the order the paths first appear.
+    """
+    flats = [flatten(exp) for exp in experiments]
+    keys: list[str] = []
+    seen = set()
+    for flat in flats:
+        for key in flat:
+            if key not in seen:
+                seen.add(key)
+                keys.append(key)
+    rows = []
+    for key in keys:
+        values = [repr_value(flat[key]) if key in flat else "—" for flat in flats]
+        if len(set(values)) > 1:
+            rows.append((key, values))
+    return rows
+
+
+def repr_value(value: Any) -> str:
+    """A setting's value as a preset would spell it."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(repr_value(v) for v in value) + "]"
+    return str(value)
+
+
+def runs_table(runs: list[RunSummary], title: str | None = None):
+    """The runs as a rich Table, for `tfbench runs`."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column, justify in (
+        ("run", "left"),
+        ("started (UTC)", "left"),
+        ("status", "left"),
+        ("epochs", "right"),
+        ("best", "left"),
+        ("params", "right"),
+        ("duration", "right"),
+    ):
+        table.add_column(column, justify=justify)
+    for run in runs:
+        table.add_row(
+            run.name,
+            run.started_text,
+            run.status + (f": {run.reason}" if run.reason and run.status == "failed" else ""),
+            f"{run.epochs_completed}/{run.epochs}" if run.epochs else str(run.epochs_completed),
+            run.best_text,
+            f"{run.params:,}" if run.params is not None else "—",
+            format_duration(run.duration),
+        )
+    return table

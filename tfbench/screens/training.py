@@ -1,0 +1,673 @@
+"""The train screen: a live, calm and cheap view of one run, and its controls.
+
+The screen never trains. `start(experiment)` launches a runner process through the engine's
+control module; then one small thread worker tails the run's `events.jsonl` and posts what it read
+(at most ~10 messages a second, each waiting for the previous one to be folded, so a huge log
+cannot flood the event loop or memory). The screen folds events into a `RunState` on the UI
+thread; the headline updates with every message, the plotext curves at most twice a second.
+Pause, resume, stop and live edits go back through `tfbench.engine.control.send` in workers.
+No TensorFlow here: exports and evaluation run in workers that import what they need.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import threading
+import time
+from functools import partial
+from pathlib import Path
+from typing import Any, Callable
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, Footer, Input, Label, RadioButton, RadioSet, SelectionList, Static
+from textual.worker import Worker, WorkerState
+
+from tfbench.engine.events import BATCH, RUN_ENDED, RunState
+from tfbench.event_tail import EventTail
+from tfbench.runs_index import format_number
+from tfbench.widgets.curves import Curves, run_charts
+from tfbench.widgets.event_log import EventLogPane
+from tfbench.widgets.gpu import SystemPanel
+from tfbench.widgets.progress_panel import ProgressPanel
+
+CURVE_INTERVAL = 0.5  # seconds between curve rebuilds at most (DESIGN.md: ≤ 2 Hz)
+POLL_INTERVAL = 0.1  # seconds between looks at the log (≤ 10 messages a second)
+EXPORT_FORMATS = ("keras", "savedmodel", "tflite")
+QUANTIZATIONS = ("none", "dynamic", "float16", "int8")
+
+
+# -- messages -------------------------------------------------------------------------------------
+
+
+class EventsRead(Message):
+    """The follow worker read these events from the log (in order)."""
+
+    def __init__(self, events: list[dict[str, Any]], caught_up: bool, generation: int) -> None:
+        super().__init__()
+        self.events = events
+        self.caught_up = caught_up
+        self.generation = generation
+
+
+class RunnerStarted(Message):
+    """A runner process was started for the screen's Experiment."""
+
+    def __init__(self, run_dir: Path) -> None:
+        super().__init__()
+        self.run_dir = run_dir
+
+
+class ActionFailed(Message):
+    """Starting, controlling, evaluating or exporting went wrong; `text` says why."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
+class EvaluationReady(Message):
+    """`evaluate_run` finished for the screen's run."""
+
+    def __init__(self, result: dict[str, Any]) -> None:
+        super().__init__()
+        self.result = result
+
+
+# -- dialogs --------------------------------------------------------------------------------------
+
+
+class EditRunDialog(ModalScreen[dict | None]):
+    """Change a running run's learning rate or total epochs."""
+
+    BINDINGS = [Binding("escape", "dismiss_none", "Cancel")]
+
+    def __init__(self, learning_rate: float | None, epochs: int) -> None:
+        super().__init__()
+        self.learning_rate = learning_rate
+        self.epochs = epochs
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label("Edit the running run", classes="title")
+            yield Label("learning rate")
+            yield Input(format_number(self.learning_rate) if self.learning_rate else "", id="lr")
+            yield Label("epochs (total)")
+            yield Input(str(self.epochs or ""), id="epochs", type="integer")
+            yield Static("", id="error", classes="error")
+            with Horizontal(classes="buttons"):
+                yield Button("Apply", variant="primary", id="apply")
+                yield Button("Cancel", id="cancel")
+
+    def action_dismiss_none(self) -> None:
+        self.dismiss(None)
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel(self) -> None:
+        self.dismiss(None)
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#apply")
+    def _apply(self) -> None:
+        changes: dict[str, Any] = {}
+        lr_text = self.query_one("#lr", Input).value.strip()
+        epochs_text = self.query_one("#epochs", Input).value.strip()
+        try:
+            if lr_text:
+                lr = float(lr_text)
+                if not (lr > 0 and math.isfinite(lr)):
+                    raise ValueError
+                if self.learning_rate is None or not math.isclose(lr, self.learning_rate, rel_tol=1e-6):
+                    changes["learning_rate"] = lr
+        except ValueError:
+            self.query_one("#error", Static).update("learning rate: a positive number, e.g. 3e-4")
+            return
+        if epochs_text:
+            epochs = int(epochs_text)
+            if epochs < 1:
+                self.query_one("#error", Static).update("epochs: at least 1")
+                return
+            if epochs != self.epochs:
+                changes["epochs"] = epochs
+        self.dismiss(changes)
+
+
+class ExportDialog(ModalScreen[None]):
+    """Export a finished run's model and show each export's verification report."""
+
+    BINDINGS = [Binding("escape", "close", "Close")]
+
+    def __init__(self, run_dir: Path, formats: list[str] | None = None, quantization: str = "none") -> None:
+        super().__init__()
+        self.run_dir = run_dir
+        self.formats = [f for f in (formats or ["keras"]) if f in EXPORT_FORMATS] or ["keras"]
+        self.quantization = quantization if quantization in QUANTIZATIONS else "none"
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label(f"Export {self.run_dir.name}", classes="title")
+            yield SelectionList[str](*[(f, f, f in self.formats) for f in EXPORT_FORMATS], id="formats")
+            yield Label("TFLite quantisation")
+            with RadioSet(id="quantization"):
+                for q in QUANTIZATIONS:
+                    yield RadioButton(q, value=q == self.quantization)
+            with VerticalScroll(id="report-box"):
+                yield Static("", id="report")
+            with Horizontal(classes="buttons"):
+                yield Button("Export", variant="primary", id="export")
+                yield Button("Close", id="close")
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    @on(Button.Pressed, "#close")
+    def _close(self) -> None:
+        self.dismiss(None)
+
+    @on(Button.Pressed, "#export")
+    def _export_pressed(self) -> None:
+        formats = list(self.query_one("#formats", SelectionList).selected)
+        pressed = self.query_one("#quantization", RadioSet).pressed_button
+        quantize = str(pressed.label) if pressed is not None else "none"
+        if not formats:
+            self.query_one("#report", Static).update("choose at least one format")
+            return
+        self.query_one("#report", Static).update(f"exporting {', '.join(formats)}…")
+        self.query_one("#export", Button).disabled = True
+        self._export(formats, quantize)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="export")
+    def _export(self, formats: list[str], quantize: str) -> None:
+        lines: list[str] = []
+        try:
+            from tfbench.export import export_model  # TensorFlow: imported only when exporting
+        except ImportError:
+            self.app.call_from_thread(self._show_report, "exporting is not available in this build")
+            return
+        for fmt in formats:
+            try:
+                report = export_model(self.run_dir, fmt, quantize)
+            except Exception as exc:  # a UserError or a failed conversion: show it, keep going
+                lines.append(f"{fmt}: failed: {exc}")
+                continue
+            lines.append(report_text(fmt, report))
+        self.app.call_from_thread(self._show_report, "\n".join(lines))
+
+    def _show_report(self, text: str) -> None:
+        self.query_one("#report", Static).update(text)
+        self.query_one("#export", Button).disabled = False
+
+
+def report_text(fmt: str, report: dict[str, Any]) -> str:
+    """One export's verification report as `key: value` lines."""
+    lines = [f"{fmt}:"]
+    for key, value in (report or {}).items():
+        if isinstance(value, float):
+            value = format_number(value)
+        elif isinstance(value, dict):
+            value = ", ".join(f"{k}={format_number(v) if isinstance(v, float) else v}" for k, v in value.items())
+        lines.append(f"  {key}: {value}")
+    return "\n".join(lines)
+
+
+class ResultsDialog(ModalScreen[None]):
+    """A finished run's best epoch and metrics, and for classifiers the evaluation."""
+
+    BINDINGS = [Binding("escape", "close", "Close"), Binding("v", "close", "Close", show=False)]
+
+    def __init__(self, state: RunState, evaluation: dict[str, Any] | None, note: str = "") -> None:
+        super().__init__()
+        self.state = state
+        self.evaluation = evaluation
+        self.note = note
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label(f"Results: {self.state.name or 'run'}", classes="title")
+            with VerticalScroll(id="results-box"):
+                yield Static(results_text(self.state, self.evaluation, self.note), id="results")
+            with Horizontal(classes="buttons"):
+                yield Button("Close", id="close")
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    @on(Button.Pressed, "#close")
+    def _close(self) -> None:
+        self.dismiss(None)
+
+
+def results_text(state: RunState, evaluation: dict[str, Any] | None, note: str = "") -> Text:
+    """Best epoch and metrics, then the confusion matrix and the most confident mistakes."""
+    text = Text()
+    best = state.best or {}
+    if best.get("epoch"):
+        text.append(f"best epoch {best.get('epoch')}", style="bold")
+        if best.get("value") is not None:
+            text.append(f": {best.get('monitor')} {format_number(float(best['value']))}")
+        text.append("\n")
+    if state.best and best.get("epoch") in state.epoch_numbers:
+        index = state.epoch_numbers.index(best["epoch"])
+        metrics = "  ".join(f"{k} {format_number(v[index])}" for k, v in state.history.items())
+        text.append(f"  {metrics}\n")
+    if state.final:
+        text.append("final: " + "  ".join(f"{k} {format_number(float(v))}" for k, v in state.final.items()) + "\n")
+    if note:
+        text.append(f"\n{note}\n", style="dim")
+    if not evaluation:
+        return text
+    names = evaluation.get("class_names") or []
+    matrix = evaluation.get("confusion_matrix")
+    if matrix:
+        labels = [str(n)[:6] for n in names] or [str(i) for i in range(len(matrix))]
+        width = max(5, max(len(label) for label in labels) + 1, max(len(str(c)) for row in matrix for c in row) + 1)
+        text.append("\nconfusion matrix (rows: true, columns: predicted)\n", style="bold")
+        text.append(" " * width + "".join(f"{label:>{width}}" for label in labels) + "\n")
+        for label, row in zip(labels, matrix):
+            text.append(f"{label:>{width}}")
+            for j, count in enumerate(row):
+                style = "bold green" if labels[j] == label and count else ("red" if count else "dim")
+                text.append(f"{count:>{width}}", style=style)
+            text.append("\n")
+    mistakes = evaluation.get("mistakes") or evaluation.get("confident_mistakes") or []
+    if mistakes:
+        text.append("\nmost confident mistakes\n", style="bold")
+        for m in mistakes:
+            true = m.get("true_name", m.get("true"))
+            predicted = m.get("predicted_name", m.get("predicted"))
+            confidence = m.get("confidence")
+            conf = f" ({100 * float(confidence):.0f}%)" if confidence is not None else ""
+            text.append(f"  #{m.get('index', '?')}: true {true}, predicted {predicted}{conf}\n")
+    for key, value in evaluation.items():
+        if key in ("class_names", "confusion_matrix", "mistakes", "confident_mistakes") or isinstance(value, (list, dict)):
+            continue
+        text.append(f"{key}: {format_number(value) if isinstance(value, float) else value}\n", style="dim")
+    return text
+
+
+# -- the screen -----------------------------------------------------------------------------------
+
+
+class TrainingScreen(Screen):
+    """Live view of one run: progress, curves, system, events; start, pause, stop, edit, export.
+
+    Args:
+        run_dir: a run to follow from the start (`tfbench watch`); None waits for `start()`.
+        clock: returns "now" for elapsed time; return None to measure against the log's last
+            event instead (replays and snapshot tests, whose pictures must not change).
+        poll: seconds between looks at the log.
+        bell: ring the terminal bell when a run ends or diverges.
+    """
+
+    CSS_PATH = "training.tcss"
+
+    BINDINGS = [
+        Binding("s", "start", "Start"),
+        Binding("p", "pause", "Pause/resume"),
+        Binding("x", "stop", "Stop"),
+        Binding("e", "export", "Stop+export"),
+        Binding("d", "detach", "Detach"),
+        Binding("l", "edit", "Edit LR/epochs"),
+        Binding("v", "results", "Results"),
+        Binding("g", "toggle('log_scale')", "Log", show=False),
+        Binding("o", "toggle('smoothing')", "Smooth", show=False),
+        Binding("a", "toggle('ascii_mode')", "ASCII", show=False),
+        Binding("b", "toggle_bell", "Bell", show=False),
+    ]
+
+    def __init__(
+        self,
+        run_dir: Path | None = None,
+        *,
+        clock: Callable[[], float | None] | None = None,
+        poll: float = POLL_INTERVAL,
+        bell: bool = True,
+        name: str | None = None,
+        id: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id)
+        self.run_dir: Path | None = Path(run_dir) if run_dir is not None else None
+        self.clock = clock or time.time
+        self.poll = poll
+        self.bell = bell
+        self.experiment = None
+        self.state = RunState()
+        self.evaluation: dict[str, Any] | None = None
+        self.caught_up = False  # the follower has read everything that was in the log
+        self.owns_runner = False  # this screen started the runner (so it stops it on exit)
+        self.detached = False
+        self.export_after_end = False
+        self.diverged = False
+        self._generation = 0
+        self._stop_follow = threading.Event()
+        self._consumed = threading.Event()
+        self._frozen = False
+        self._starting = False
+
+    # -- layout --------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield ProgressPanel(id="progress")
+        with Horizontal(id="main"):
+            yield Curves(id="curves")
+            with Vertical(id="side"):
+                yield SystemPanel(id="system")
+                yield Static("", id="run-info")
+        yield EventLogPane(id="events")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._refresh_text()
+        self.set_interval(CURVE_INTERVAL, self._redraw_curves, name="curves")
+        self.set_interval(1.0, self._tick, name="clock")
+        if self.run_dir is not None:
+            self.follow_run(self.run_dir)
+        self.call_after_refresh(self._freeze_gc)
+
+    def _freeze_gc(self) -> None:
+        # Everything allocated at start-up (Textual, rich, the catalog) moves out of the
+        # collector's sight, which removes the ~150 ms full collections seen while training.
+        if not self._frozen:
+            gc.collect()
+            gc.freeze()
+            self._frozen = True
+
+    def on_unmount(self) -> None:
+        self._stop_follow.set()
+        self._consumed.set()
+        if self.owns_runner and not self.detached and self.state.running and self.run_dir is not None:
+            try:
+                from tfbench.engine import control
+
+                control.send(self.run_dir, "stop", timeout=2.0)
+            except Exception:
+                pass  # the runner is gone already or cannot answer; nothing left to stop
+
+    # -- following a log -------------------------------------------------------------------------
+
+    def follow_run(self, run_dir: Path) -> None:
+        """Show the run in `run_dir` from its first event and keep following it."""
+        self._stop_follow.set()
+        self._consumed.set()
+        self._generation += 1
+        self._stop_follow = threading.Event()
+        self._consumed = threading.Event()
+        self.run_dir = Path(run_dir)
+        self.state = RunState()
+        self.evaluation = None
+        self.caught_up = False
+        self.diverged = False
+        self._refresh_text()
+        self.run_worker(
+            partial(self._follow, self.run_dir, self._stop_follow, self._consumed, self._generation),
+            thread=True,
+            exclusive=True,
+            exit_on_error=False,
+            group="follow",
+            name="follow events",
+        )
+
+    def _follow(self, run_dir: Path, stop: threading.Event, consumed: threading.Event, generation: int) -> None:
+        """Worker: post what the log gained, one message at a time, until told to stop."""
+        with EventTail(run_dir, chunk_bytes=1 << 18) as tail:
+            caught_up = False
+            while not stop.is_set():
+                events = tail.read()
+                if events:
+                    more = len(events) > 0 and not caught_up
+                    consumed.clear()
+                    self.post_message(EventsRead(events, caught_up, generation))
+                    while not consumed.wait(0.2):  # back-pressure: one message in flight
+                        if stop.is_set():
+                            return
+                    if more:
+                        continue  # replaying what was already there: read on at once
+                else:
+                    if not caught_up:
+                        caught_up = True
+                        self.post_message(EventsRead([], True, generation))
+                stop.wait(self.poll)
+
+    def on_events_read(self, message: EventsRead) -> None:
+        if message.generation != self._generation:
+            return
+        was_ended = self.state.ended
+        try:
+            for event in message.events:
+                self.state.apply(event)
+                if event.get("event") == BATCH and not self.diverged:
+                    loss = (event.get("logs") or {}).get("loss")
+                    if loss in ("nan", "inf", "-inf") or (isinstance(loss, float) and not math.isfinite(loss)):
+                        self.diverged = True
+                        if message.caught_up:
+                            self._ring()
+        finally:
+            self._consumed.set()
+        if message.caught_up:
+            self.caught_up = True
+        if message.events:
+            self.query_one(Curves).set_charts(run_charts(self.state))
+            self._refresh_text()
+        if not was_ended and self.state.ended:
+            self._run_ended(live=message.caught_up)
+
+    def _run_ended(self, live: bool) -> None:
+        if live:
+            self._ring()
+            self.notify(f"run {self.state.status.replace('_', ' ')}" + (f": {self.state.reason}" if self.state.reason else ""),
+                        severity="error" if self.state.status == "failed" else "information")
+            if self._classifier() and self.state.status != "failed":
+                self._evaluate()
+        if self.export_after_end:
+            self.export_after_end = False
+            self.action_export()
+
+    def _ring(self) -> None:
+        if self.bell:
+            self.app.bell()
+
+    def _classifier(self) -> bool:
+        return (self.state.data or {}).get("label_kind") in ("categorical", "binary")
+
+    # -- drawing -------------------------------------------------------------------------------
+
+    def _now(self) -> float | None:
+        return self.clock()
+
+    def _refresh_text(self) -> None:
+        self.query_one(ProgressPanel).show(self.state, self._now() if self.state.running else None)
+        self.query_one(SystemPanel).show(self.state.system)
+        self.query_one(EventLogPane).show(self.state)
+        self.query_one("#run-info", Static).update(self._run_info())
+
+    def _run_info(self) -> Text:
+        state = self.state
+        text = Text()
+        if state.model.get("total_params") is not None:
+            text.append(f"{int(state.model['total_params']):,} parameters\n")
+        sizes = (state.data or {}).get("sizes") or {}
+        if sizes:
+            text.append(" · ".join(f"{k} {v:,}" for k, v in sizes.items() if isinstance(v, int)) + "\n")
+        lr = next((v for v in reversed(state.learning_rates) if math.isfinite(v)), None)
+        if lr is None:
+            lr = ((state.experiment.get("train") or {}).get("optimizer") or {}).get("learning_rate") if isinstance(
+                (state.experiment.get("train") or {}).get("optimizer"), dict) else None
+        if lr is not None:
+            text.append(f"learning rate {format_number(float(lr))}\n")
+        curves = self.query_one(Curves)
+        flags = [("log", curves.log_scale), ("smooth", curves.smoothing), ("ascii", curves.ascii_mode), ("bell", self.bell)]
+        text.append(" ".join(f"{name}:{'on' if value else 'off'}" for name, value in flags), style="dim")
+        return text
+
+    def _redraw_curves(self) -> None:
+        self.query_one(Curves).redraw()
+
+    def _tick(self) -> None:
+        if self.state.running:
+            self.query_one(ProgressPanel).show(self.state, self._now())
+
+    # -- starting and controlling ----------------------------------------------------------------
+
+    def start(self, experiment) -> None:
+        """Start a runner process for `experiment` and follow its log.
+
+        Args:
+            experiment: the `Experiment` to run; the runs directory is the App's `runs_dir`.
+        """
+        if self.state.running and self.run_dir is not None:
+            self.notify("a run is going already: stop it first", severity="warning")
+            return
+        if self._starting:
+            return
+        self.experiment = experiment
+        self._starting = True
+        self.query_one(ProgressPanel).update(Text(" starting the runner…", style="dim"))
+        runs_dir = Path(getattr(self.app, "runs_dir", None) or "runs")
+        self._start_runner(experiment, runs_dir)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="start")
+    def _start_runner(self, experiment, runs_dir: Path) -> None:
+        try:
+            from tfbench.engine.control import start_runner
+        except ImportError:
+            self.post_message(ActionFailed("the training engine is not available"))
+            return
+        try:
+            run_dir = start_runner(experiment, runs_dir)
+        except Exception as exc:  # UserError for a bad set-up; anything else still must not crash the UI
+            self.post_message(ActionFailed(f"could not start: {exc}"))
+            return
+        self.post_message(RunnerStarted(Path(run_dir)))
+
+    def on_runner_started(self, message: RunnerStarted) -> None:
+        self._starting = False
+        self.owns_runner = True
+        self.detached = False
+        self.follow_run(message.run_dir)
+
+    def on_action_failed(self, message: ActionFailed) -> None:
+        self._starting = False
+        self.notify(message.text, severity="error", timeout=8)
+        self._refresh_text()
+
+    def _send(self, command: str, **args: Any) -> None:
+        if self.run_dir is None or not self.state.running:
+            self.notify("no run is going", severity="warning")
+            return
+        self.run_worker(partial(self._send_worker, self.run_dir, command, args), thread=True,
+                        exit_on_error=False, group="control", name=f"control {command}")
+
+    def _send_worker(self, run_dir: Path, command: str, args: dict[str, Any]) -> None:
+        try:
+            from tfbench.engine import control
+
+            reply = control.send(run_dir, command, **args)
+        except Exception as exc:  # a stale channel (UserError) or a runner that went away
+            self.post_message(ActionFailed(f"{command}: {exc}"))
+            return
+        if isinstance(reply, dict) and reply.get("ok") is False:
+            self.post_message(ActionFailed(f"{command}: {reply.get('error') or reply}"))
+
+    def action_start(self) -> None:
+        if self.experiment is None:
+            self.notify("nothing to start: set up an Experiment first", severity="warning")
+            return
+        self.start(self.experiment)
+
+    def action_pause(self) -> None:
+        self._send("resume" if self.state.status == "paused" else "pause")
+
+    def action_stop(self) -> None:
+        self._send("stop")
+
+    def action_export(self) -> None:
+        """Stop and export a running run; open the export dialog for an ended one."""
+        if self.state.running:
+            self.export_after_end = True
+            self._send("stop")
+            self.notify("stopping; the export dialog opens when the run has ended")
+            return
+        if self.run_dir is None or not self.state.ended:
+            self.notify("no run to export", severity="warning")
+            return
+        if self.state.status == "failed":
+            self.notify("the run failed: nothing worth exporting", severity="warning")
+            return
+        export = self.state.experiment.get("export") or {}
+        self.app.push_screen(ExportDialog(self.run_dir, export.get("formats"), export.get("tflite_quantization", "none")))
+
+    def action_detach(self) -> None:
+        """Leave the run going and quit."""
+        self.detached = True
+        self.app.exit(message=f"detached; the run goes on: tfbench watch {self.run_dir}" if self.run_dir else None)
+
+    def action_edit(self) -> None:
+        if not self.state.running:
+            self.notify("no run is going", severity="warning")
+            return
+        lr = next((v for v in reversed(self.state.learning_rates) if math.isfinite(v)), None)
+        if lr is None:
+            optimizer = (self.state.experiment.get("train") or {}).get("optimizer")
+            lr = optimizer.get("learning_rate") if isinstance(optimizer, dict) else None
+        self.app.push_screen(EditRunDialog(lr, self.state.epochs), self._edited)
+
+    def _edited(self, changes: dict | None) -> None:
+        if changes:
+            self._send("set", **changes)
+
+    def action_toggle(self, name: str) -> None:
+        curves = self.query_one(Curves)
+        setattr(curves, name, not getattr(curves, name))
+        self.query_one("#run-info", Static).update(self._run_info())
+
+    def action_toggle_bell(self) -> None:
+        self.bell = not self.bell
+        self.query_one("#run-info", Static).update(self._run_info())
+        self.notify(f"bell {'on' if self.bell else 'off'}")
+
+    # -- results ---------------------------------------------------------------------------------
+
+    def action_results(self) -> None:
+        if not self.state.ended:
+            self.notify("results come when the run has ended", severity="warning")
+            return
+        note = ""
+        if self.evaluation is None and self._classifier() and self.state.status != "failed":
+            self._evaluate()
+            note = "evaluating on the validation split…"
+        self.app.push_screen(ResultsDialog(self.state, self.evaluation, note))
+
+    def _evaluate(self) -> None:
+        if self.run_dir is not None:
+            self.run_worker(partial(self._evaluate_worker, self.run_dir), thread=True, exclusive=True,
+                            exit_on_error=False, group="evaluate", name="evaluate")
+
+    def _evaluate_worker(self, run_dir: Path) -> None:
+        try:
+            from tfbench.evaluation import evaluate_run  # TensorFlow: imported only here
+        except ImportError:
+            return
+        try:
+            result = evaluate_run(run_dir, split="validation", k=5)
+        except Exception as exc:
+            self.post_message(ActionFailed(f"evaluation: {exc}"))
+            return
+        self.post_message(EvaluationReady(result))
+
+    def on_evaluation_ready(self, message: EvaluationReady) -> None:
+        self.evaluation = message.result
+        if isinstance(self.app.screen, ResultsDialog):
+            self.app.screen.query_one("#results", Static).update(results_text(self.state, self.evaluation))
+        else:
+            self.notify("results ready: press v")
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR and event.worker.group in ("follow", "control", "start", "evaluate"):
+            self._starting = False
+            self.notify(f"{event.worker.name}: {event.worker.error}", severity="error")
