@@ -58,7 +58,7 @@ EXPORT = "export"
 ENDED_STATUSES = ("completed", "stopped", "early_stopped", "failed")
 
 
-def make_event(kind: str, **fields: Any) -> dict[str, Any]:
+def make_event(kind: str, /, **fields: Any) -> dict[str, Any]:
     """An event dict with its type, the time now and the schema version."""
     return {"event": kind, "time": time.time(), "v": SCHEMA_VERSION, **fields}
 
@@ -116,7 +116,7 @@ class EventWriter:
         self._file = open(self.path, "a", encoding="utf-8") if self.path is not None else None
         self.subscribers: list[Callable[[dict], None]] = list(subscribers or [])
 
-    def emit(self, kind: str, **fields: Any) -> dict[str, Any]:
+    def emit(self, kind: str, /, **fields: Any) -> dict[str, Any]:
         """Record an event and pass it to every subscriber; returns the event."""
         event = make_event(kind, **fields)
         line = encode(event) + "\n"
