@@ -131,8 +131,12 @@ def export_run(
     Raises:
         UserError: as `export_model`.
     """
+    if not formats:
+        raise UserError("name at least one export format", "--format", f"formats: {', '.join(FORMATS)}")
     for fmt in formats:
-        check_options(fmt, quantize if fmt == "tflite" else "none", int8_io if fmt == "tflite" else False)
+        check_options(fmt)
+    # Quantisation belongs to the TFLite export; without one it is a mistake, not a no-op.
+    check_options("tflite" if "tflite" in formats else formats[0], quantize, int8_io)
     run_dir = Path(run_dir)
     model_path = find_model(run_dir)
     out_dir = Path(out_dir) if out_dir is not None else run_dir / EXPORTS_DIR
@@ -384,11 +388,23 @@ def take_samples(dataset, limit: int) -> tuple[Any, Any]:
     return x, y
 
 
-def _outputs_are_logits(model, experiment) -> bool:
-    loss = getattr(getattr(experiment, "train", None), "loss", None)
-    args = getattr(loss, "args", None)
-    if isinstance(args, dict) and "from_logits" in args:
-        return bool(args["from_logits"])
+def outputs_are_logits(model, experiment=None, info=None) -> bool:
+    """Whether a classifier outputs logits (so a binary threshold sits at 0, not 0.5).
+
+    The Experiment's resolved loss says so when it can (`from_logits`); otherwise the last
+    layer's activation does.
+    """
+    if experiment is not None and info is not None:
+        try:
+            from tfbench.build import resolve_loss
+
+            loss = resolve_loss(experiment, info)
+        except Exception:  # noqa: BLE001 - fall back to the model itself
+            loss = None
+        if isinstance(loss, dict):
+            return bool(loss.get("from_logits", False))
+        if isinstance(loss, str):
+            return False
     last = model.layers[-1] if getattr(model, "layers", None) else None
     activation = getattr(getattr(last, "activation", None), "__name__", "")
     return activation not in ("softmax", "sigmoid")
@@ -414,7 +430,7 @@ def reference_data(model, bundle, experiment=None) -> Reference:
         y=y,
         outputs=outputs,
         label_kind=bundle.info.label_kind,
-        logits=_outputs_are_logits(model, experiment),
+        logits=outputs_are_logits(model, experiment, bundle.info),
         split=split,
         keras_metric=None,
     )

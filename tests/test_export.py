@@ -1,0 +1,291 @@
+"""Exports of a real trained digits-cnn in every format, verified against the Keras model."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tfbench import export
+from tfbench.errors import UserError
+
+EPOCHS = 8
+
+
+def make_run(run_dir: Path, preset: str = "digits-cnn", epochs: int = EPOCHS, overrides=()) -> Path:
+    """Train `preset` for a few epochs with the real builder and data, and save it as a run would."""
+    from tfbench import data
+    from tfbench.build import apply_seed, build_model, needs_one_hot
+    from tfbench.spec import load_experiment, save_experiment
+
+    exp = load_experiment(preset, [f"train.epochs={epochs}", *overrides])
+    info = data.describe(exp.data, seed=exp.train.seed)
+    apply_seed(exp.train)
+    model = build_model(exp, info)
+    bundle = data.load(exp.data, seed=exp.train.seed, one_hot=needs_one_hot(exp, info))
+    model.fit(bundle.train, validation_data=bundle.validation, epochs=exp.train.epochs, verbose=0, shuffle=False)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_experiment(exp, run_dir / "experiment.toml")
+    model.save(str(run_dir / "model.keras"))
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory) -> Path:
+    return make_run(tmp_path_factory.mktemp("runs") / "digits-cnn-20260101-000000")
+
+
+@pytest.fixture(scope="module")
+def exported(digits_run) -> dict[str, dict]:
+    """Every format, plus the quantised TFLite variants, exported once for the module."""
+    reports = export.export_run(digits_run, ["keras", "savedmodel", "tflite"])
+    by_key = {export.report_key(r["format"]): r for r in reports}
+    for quantize in ("dynamic", "float16", "int8"):
+        by_key[f"tflite-{quantize}"] = export.export_model(digits_run, "tflite", quantize=quantize)
+    by_key["tflite-int8-io"] = export.export_model(digits_run, "tflite", quantize="int8", int8_io=True)
+    return by_key
+
+
+def _validation(run_dir: Path):
+    from tfbench import data
+    from tfbench.spec import load_experiment
+
+    exp = load_experiment(run_dir / "experiment.toml")
+    bundle = data.load(exp.data, seed=exp.train.seed)
+    return export.take_samples(bundle.validation, 10_000)
+
+
+def _keras_outputs(run_dir: Path, x):
+    model = export.load_model(run_dir / "model.keras")
+    return export.predict_keras(model, x)
+
+
+def test_keras_export_reloads_identically(digits_run, exported):
+    report = exported["keras"]
+    path = digits_run / report["path"]
+    assert path == digits_run / "exports" / "model.keras" and path.is_file()
+    assert report["identical"] is True and report["max_abs_diff"] == 0.0
+    x, _ = _validation(digits_run)
+    assert np.array_equal(_keras_outputs(path.parent.parent, x), export.predict_keras(export.load_model(path), x))
+
+
+def test_savedmodel_serves_the_same_outputs(digits_run, exported):
+    report = exported["savedmodel"]
+    path = digits_run / report["path"]
+    assert (path / "saved_model.pb").is_file()
+    assert report["signature"] == "serving_default"
+    x, _ = _validation(digits_run)
+    served = export.savedmodel_predictor(path)(x)
+    np.testing.assert_allclose(served, _keras_outputs(digits_run, x), atol=1e-5)
+    assert report["agreement"] == 1.0
+
+
+def test_float_tflite_matches_keras(digits_run, exported):
+    report = exported["tflite"]
+    assert report["max_abs_diff"] < 1e-4
+    x, y = _validation(digits_run)
+    outputs = export.TFLiteRunner(digits_run / report["path"]).predict(x)
+    np.testing.assert_allclose(outputs, _keras_outputs(digits_run, x), atol=1e-4)
+    assert report["agreement"] == 1.0
+    assert report["keras_metric"] > 0.8, "the trained digits-cnn should be well past chance"
+    assert report["export_metric"] == pytest.approx(report["keras_metric"])
+    assert report["latency_ms"] > 0 and report["input_dtype"] == "float32"
+
+
+def test_int8_agrees_and_is_small(digits_run, exported):
+    floating, int8 = exported["tflite"], exported["tflite-int8"]
+    assert int8["agreement"] >= 0.97
+    assert int8["size_bytes"] < 0.4 * floating["size_bytes"], (int8["size_bytes"], floating["size_bytes"])
+    # The agreement in the report is what the interpreter gives on the whole validation split.
+    x, _ = _validation(digits_run)
+    mine = export.TFLiteRunner(digits_run / int8["path"]).predict(x).argmax(-1)
+    assert np.mean(mine == _keras_outputs(digits_run, x).argmax(-1)) == pytest.approx(int8["agreement"])
+
+
+def test_int8_io_model_takes_and_gives_int8(digits_run, exported):
+    report = exported["tflite-int8-io"]
+    assert report["input_dtype"] == "int8" and report["output_dtype"] == "int8"
+    assert report["agreement"] >= 0.97
+
+
+def test_dynamic_and_float16_are_smaller_and_agree(exported):
+    for key in ("tflite-dynamic", "tflite-float16"):
+        assert exported[key]["size_bytes"] < exported["tflite"]["size_bytes"]
+        assert exported[key]["agreement"] >= 0.97
+
+
+def test_report_json_merges_every_export(digits_run, exported):
+    merged = json.loads((digits_run / "exports" / "report.json").read_text())
+    assert set(merged) == {
+        "keras", "savedmodel", "tflite", "tflite-dynamic", "tflite-float16", "tflite-int8", "tflite-int8-io",
+    }
+    for key, report in merged.items():
+        assert report["size_bytes"] == exported[key]["size_bytes"] > 0
+        assert report["split"] == "validation" and report["samples"] == 359  # 20% of 1,797 digits
+    leftovers = [p.name for p in (digits_run / "exports").iterdir() if p.name.startswith(".")]
+    assert leftovers == []
+
+
+def test_report_table_shows_every_export(exported):
+    from rich.console import Console
+
+    console = Console(width=80, record=True, color_system=None)
+    console.print(export.report_table(list(exported.values())))
+    text = console.export_text()
+    assert "tflite-int8" in text and "savedmodel" in text and "accuracy" in text
+    assert max(len(line) for line in text.splitlines()) <= 80
+
+
+# -- bad input --------------------------------------------------------------------------------
+
+def test_run_dir_without_model(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "experiment.toml").write_text('name = "x"\n')
+    with pytest.raises(UserError, match="no trained model") as info:
+        export.export_model(run, "tflite")
+    assert info.value.location == str(run)
+    assert not (run / "exports").exists()
+
+
+def test_missing_run_dir(tmp_path):
+    with pytest.raises(UserError, match="no such run directory"):
+        export.export_model(tmp_path / "nope", "keras")
+
+
+@pytest.mark.parametrize(
+    "fmt, quantize, int8_io, where",
+    [
+        ("onnx", "none", False, "--format"),
+        ("tflite", "int4", False, "--quantize"),
+        ("keras", "int8", False, "--quantize"),
+        ("tflite", "dynamic", True, "--int8-io"),
+    ],
+)
+def test_bad_options_leave_nothing(digits_run, tmp_path, fmt, quantize, int8_io, where):
+    out = tmp_path / "out"
+    with pytest.raises(UserError) as info:
+        export.export_model(digits_run, fmt, quantize=quantize, int8_io=int8_io, out_dir=out)
+    assert info.value.location == where
+    assert not out.exists()
+
+
+def test_close_match_for_a_misspelt_format():
+    with pytest.raises(UserError) as info:
+        export.check_options("tflight")
+    assert "tflite" in (info.value.hint or "")
+
+
+def test_unwritable_folder(digits_run, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(UserError, match="cannot write") as info:
+        export.export_model(digits_run, "keras", out_dir=blocker / "exports")
+    assert info.value.location == str(blocker / "exports")
+    assert blocker.read_text() == "not a folder"
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root ignores folder permissions")
+def test_read_only_folder(digits_run, tmp_path):
+    out = tmp_path / "ro"
+    out.mkdir()
+    out.chmod(0o555)
+    try:
+        with pytest.raises(UserError, match="cannot write"):
+            export.export_model(digits_run, "keras", out_dir=out)
+        assert list(out.iterdir()) == []
+    finally:
+        out.chmod(0o755)
+
+
+def test_failed_export_leaves_no_partial_file(digits_run, tmp_path, monkeypatch):
+    """A conversion that dies half way leaves neither the artifact nor a staging folder."""
+    out = tmp_path / "out"
+
+    def broken(path, reference):
+        raise RuntimeError("verification blew up")
+
+    monkeypatch.setattr(export, "verify_tflite", broken)
+    with pytest.raises(RuntimeError, match="blew up"):
+        export.export_model(digits_run, "tflite", out_dir=out)
+    assert list(out.iterdir()) == []
+
+
+def test_re_export_replaces_a_savedmodel_in_place(digits_run, tmp_path):
+    out = tmp_path / "out"
+    first = export.export_model(digits_run, "savedmodel", out_dir=out)
+    (out / "saved_model" / "stale.txt").write_text("old")
+    second = export.export_model(digits_run, "savedmodel", out_dir=out)
+    assert not (out / "saved_model" / "stale.txt").exists()
+    assert second["max_abs_diff"] == first["max_abs_diff"] == 0.0
+    assert sorted(p.name for p in out.iterdir()) == ["report.json", "saved_model"]
+
+
+# -- ops TFLite lacks -------------------------------------------------------------------------
+
+def test_missing_ops_are_named_with_the_option_that_allows_them(tmp_path):
+    import keras
+    import tensorflow as tf
+
+    class Determinant(keras.layers.Layer):
+        def call(self, x):
+            return tf.reshape(tf.linalg.det(tf.reshape(x, (-1, 2, 2))), (-1, 1))
+
+    model = keras.Sequential([keras.Input((4,)), Determinant(), keras.layers.Dense(1)])
+    x = np.random.default_rng(0).normal(size=(16, 4)).astype("float32")
+    ref = export.Reference(
+        x=x, y=None, outputs=export.predict_keras(model, x), label_kind="regression",
+        logits=False, split="validation", keras_metric=None,
+    )
+    with pytest.raises(UserError) as info:
+        export.export_loaded(model, "tflite", tmp_path / "out", ref)
+    assert "MatrixDeterminant" in info.value.message
+    assert "--select-tf-ops" in info.value.hint and "SELECT_TF_OPS" in info.value.hint
+    assert "Traceback" not in str(info.value) and "MLIR" not in str(info.value)
+    assert [p.name for p in (tmp_path / "out").iterdir()] == []
+    # With TensorFlow kernels allowed the conversion goes through.
+    content = export.convert_tflite(model, ref, select_tf_ops=True)
+    assert len(content) > 0
+
+
+# -- automatic export at the end of a run -----------------------------------------------------
+
+def test_auto_export_emits_one_event_per_format(digits_run, tmp_path):
+    import shutil
+
+    from tfbench import data
+    from tfbench.spec import load_experiment
+
+    run = tmp_path / "run"
+    shutil.copytree(digits_run, run, ignore=shutil.ignore_patterns("exports"))
+    exp = load_experiment(run / "experiment.toml")
+    assert exp.export.formats == ["keras", "tflite"] and exp.export.tflite_quantization == "dynamic"
+    model = export.load_model(run / "model.keras")
+    bundle = data.load(exp.data, seed=exp.train.seed)
+    events = []
+    reports = export.auto_export(run, exp, model, bundle, lambda kind, **fields: events.append((kind, fields)))
+    assert [kind for kind, _ in events] == ["export", "export"]
+    assert [f["format"] for _, f in events] == ["keras", "tflite"]
+    assert events[1][1]["path"] == "exports/model.dynamic.tflite"
+    assert (run / "exports" / "model.dynamic.tflite").is_file()
+    assert reports[1]["agreement"] >= 0.97
+
+
+def test_auto_export_failure_is_logged_not_raised(digits_run, tmp_path):
+    from tfbench import data
+    from tfbench.spec import load_experiment
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "exports").write_text("a file where the exports folder should be")
+    exp = load_experiment(digits_run / "experiment.toml")
+    model = export.load_model(digits_run / "model.keras")
+    bundle = data.load(exp.data, seed=exp.train.seed)
+    events = []
+    reports = export.auto_export(run, exp, model, bundle, lambda kind, **fields: events.append((kind, fields)))
+    assert reports == []
+    assert events and events[0][0] == "log" and events[0][1]["level"] == "error"
+    assert "cannot write" in events[0][1]["message"]
