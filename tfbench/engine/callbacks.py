@@ -1,0 +1,165 @@
+"""The Keras callbacks a Run adds to `model.fit` — without a UI.
+
+Imported only by code that trains, so it imports Keras at module level. `EventCallback` turns the
+fit loop into events and is the point where the training thread obeys control (pause blocks between
+batches; live settings are applied between batches). It is built to cost nothing against a plain
+`model.fit`: per batch it does a clock read and an attribute check on the training thread; the
+per-batch logs are looked at on Keras' asynchronous callback thread (it is `async_safe`), and turned
+into an event at most ten times a second.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+import keras
+
+if TYPE_CHECKING:  # pragma: no cover
+    from tfbench.engine.run import Run
+
+BATCH_INTERVAL = 0.1  # seconds between batch events (≤ 10/s)
+SPIKE_FACTOR = 10.0  # a batch loss this many times its running mean is reported as a spike
+SPIKE_WARMUP = 20  # batches before spikes are judged
+
+
+def finite(value: Any) -> bool:
+    """Whether a metric value is a finite number (non-numbers count as finite)."""
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return True
+
+
+class EventCallback(keras.callbacks.Callback):
+    """Emits the run's events and applies its controls, from inside `model.fit`.
+
+    Args:
+        run: the Run being trained; the callback reads its control flags and reports through it.
+    """
+
+    def __init__(self, run: "Run"):
+        super().__init__()
+        self.run = run
+        # Keras dispatches batch ends of async-safe callbacks on a worker thread, so the
+        # training thread never waits on the logs' conversion to Python floats.
+        self.async_safe = True
+        self._lock = threading.Lock()
+        self.epoch = 0  # 1-based epoch being trained
+        self.step = 0  # batches begun in this epoch
+        self._epoch_t0 = 0.0
+        self._last_batch_event = 0.0
+        self._step_times: list[float] = []
+        self._preflight_done = False
+        self._loss_mean: float | None = None
+        self._batches_seen = 0
+        self._spike_reported_epoch = 0
+
+    # -- epochs -------------------------------------------------------------------------------
+    def on_epoch_begin(self, epoch: int, logs=None) -> None:
+        self.epoch = epoch + 1
+        self.step = 0
+        self._epoch_t0 = time.perf_counter()
+        self.run._on_epoch_begin(self.epoch)
+
+    def on_train_batch_begin(self, batch: int, logs=None) -> None:
+        # The training thread passes here before every batch: keep it to a few attribute reads.
+        self.step = batch + 1
+        if self.run._attention:
+            self.run._between_batches(self.epoch, batch)
+        if not self._preflight_done:
+            self._time_preflight()
+
+    def on_train_batch_end(self, batch: int, logs=None) -> None:
+        # On Keras' callback thread (async_safe): logs are already Python floats.
+        if not logs:
+            return
+        loss = logs.get("loss")
+        if loss is not None:
+            if not finite(loss):
+                self.run._diverged(self.epoch, batch + 1, loss)
+                return
+            self._watch_spike(float(loss), batch + 1)
+        now = time.monotonic()
+        if now - self._last_batch_event >= BATCH_INTERVAL:
+            with self._lock:
+                if now - self._last_batch_event < BATCH_INTERVAL:
+                    return
+                self._last_batch_event = now
+            self.run._emit_batch(self.epoch, batch + 1, logs)
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        seconds = time.perf_counter() - self._epoch_t0
+        if not self._preflight_done:
+            self._time_preflight(final=True)
+        self.run._on_epoch_end(epoch + 1, dict(logs or {}), seconds, self.step)
+
+    # -- checks -------------------------------------------------------------------------------
+    def _time_preflight(self, final: bool = False) -> None:
+        """Time the first real batches (batch 1 includes tracing), then report once."""
+        self._step_times.append(time.perf_counter())
+        times = self._step_times
+        if len(times) >= 3 or final:
+            self._preflight_done = True
+            if len(times) >= 3:
+                step = times[2] - times[1]
+            elif len(times) == 2:
+                step = times[1] - times[0]
+            else:
+                step = None
+            first = times[1] - times[0] if len(times) >= 2 else None
+            self.run._preflight(step, first)
+
+    def _watch_spike(self, loss: float, step: int) -> None:
+        self._batches_seen += 1
+        mean = self._loss_mean
+        if mean is None:
+            self._loss_mean = loss
+            return
+        if (
+            self._batches_seen > SPIKE_WARMUP
+            and mean > 0
+            and loss > SPIKE_FACTOR * mean
+            and self._spike_reported_epoch != self.epoch
+        ):
+            self._spike_reported_epoch = self.epoch
+            self.run.emit(
+                "log",
+                level="warning",
+                message=(
+                    f"loss spike at epoch {self.epoch}, batch {step}: {loss:.4g} "
+                    f"(running mean {mean:.4g}); a lower learning rate may help"
+                ),
+            )
+        self._loss_mean = 0.9 * mean + 0.1 * loss
+
+
+class RunBackup(keras.callbacks.BackupAndRestore):
+    """Keras' BackupAndRestore that never records a half-trained epoch as done.
+
+    A stop or a divergence ends an epoch early; Keras still calls `on_epoch_end`, and the stock
+    callback would then mark that epoch finished, so `tfbench resume` would skip its rest. This one
+    keeps the previous backup instead. The backup is doubled, so a kill during a save falls back to
+    the one before, and it is kept after training so a finished run can still be extended.
+    """
+
+    def __init__(self, run: "Run", backup_dir: str, save_freq: Any = "epoch", **kwargs: Any):
+        kwargs.setdefault("double_checkpoint", True)
+        kwargs["delete_checkpoint"] = False
+        super().__init__(backup_dir, save_freq=save_freq, **kwargs)
+        self.run = run
+        # With per-epoch saves the batch hook does nothing, so it may run on Keras' async thread.
+        self.async_safe = save_freq == "epoch"
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        if self.run._epoch_interrupted:
+            return
+        super().on_epoch_end(epoch, logs)
+        self.run._backup_saved(epoch + 1)
+
+    def on_train_batch_end(self, batch: int, logs=None) -> None:
+        if self.run._epoch_interrupted:
+            return
+        super().on_train_batch_end(batch, logs)
