@@ -545,20 +545,18 @@ def check_output(exp: "Experiment", info: "DataInfo", output_shape: list[int | N
             "add a Flatten or GlobalAveragePooling layer before the last Dense",
         )
     if info.label_kind == "binary":
-        if loss_name in _BINARY_LOSSES and units != 1:
-            raise UserError(
-                f"binary labels with {loss_name} need 1 output but the model gives {units}",
-                where,
-                "use units = 1 with sigmoid, or units = 2 with softmax and sparse_categorical_crossentropy",
-            )
         if units not in (1, 2):
             raise UserError(
                 f"the data has 2 classes but the model gives {units} outputs",
                 where,
                 "use units = 1 with sigmoid, or units = 2 with softmax",
             )
-        if units == 1 and activation == "softmax":  # pragma: no cover - caught above
-            raise UserError("softmax over 1 output always gives 1.0", where)
+        if loss_name in _BINARY_LOSSES and units != 1:
+            raise UserError(
+                f"binary labels with {loss_name} need 1 output but the model gives {units}",
+                where,
+                "use units = 1 with sigmoid, or units = 2 with softmax and sparse_categorical_crossentropy",
+            )
         return
     classes = info.num_classes
     if classes and units != classes:
@@ -718,62 +716,76 @@ def apply_seed(train: "TrainSpec") -> None:
 # -- importing an existing model ----------------------------------------------------------------
 
 def _is_default(value: Any, default: Any) -> bool:
-    if value == default:
+    """Whether a layer's config value is its constructor default (Keras stores tuples and "linear")."""
+    if value == default or (value == "linear" and default is None):
         return True
-    if isinstance(value, list) and isinstance(default, tuple):
-        return tuple(value) == default
-    if isinstance(value, list) and isinstance(default, int) and value and all(v == default for v in value):
-        return True
+    if isinstance(value, (list, tuple)) and isinstance(default, (list, tuple)):
+        return list(value) == list(default)
+    if isinstance(value, (list, tuple)) and isinstance(default, int) and value:
+        return all(v == default for v in value)
     return False
 
 
-def _layer_params(cls: type) -> dict[str, Any]:
-    """A layer class's constructor parameters and defaults (what the catalog offers)."""
-    params: dict[str, Any] = {}
-    for param in inspect.signature(cls.__init__).parameters.values():
-        if param.name == "self" or param.kind in (param.VAR_KEYWORD, param.VAR_POSITIONAL):
-            continue
-        params[param.name] = param.default
-    return params
-
-
-def _serialised_default(value: dict, default: Any) -> bool:
-    """Whether a serialised Keras object (initializer…) is what the default name gives."""
+def _plain_object(value: dict) -> str | None:
+    """A serialised Keras object (initializer, regularizer, constraint) as its class name, when the
+    class name alone rebuilds it; None when its settings differ from the class's defaults."""
     import keras
 
-    if not isinstance(default, str):
-        return False
-    try:
-        for getter in (keras.initializers.get, keras.regularizers.get, keras.constraints.get):
-            try:
-                obj = getter(default)
-            except (ValueError, TypeError):
-                continue
-            if obj is not None and keras.saving.serialize_keras_object(obj) == value:
-                return True
-    except Exception:  # noqa: BLE001 - a failed comparison only means "keep the value"
-        return False
-    return False
+    name = value.get("class_name")
+    if not isinstance(name, str):
+        return None
+    for module in (keras.initializers, keras.regularizers, keras.constraints):
+        cls = getattr(module, name, None)
+        if not isinstance(cls, type):
+            continue
+        try:
+            default_config = cls().get_config()
+        except (TypeError, ValueError):
+            return None
+        return name if default_config == (value.get("config") or {}) else None
+    return None
 
 
-def _compact(value: Any) -> Any:
-    """A serialised Keras object as a component table (`{type = "L2", l2 = 0.01}`)."""
-    if isinstance(value, dict) and "class_name" in value:
-        config = {k: v for k, v in (value.get("config") or {}).items() if v is not None}
-        if not config:
-            return value["class_name"]
-        return {"type": value["class_name"], **config}
+def _import_value(value: Any) -> Any:
+    """A layer config value as a preset writes it, or `_UNSET` when a preset cannot express it."""
+    if isinstance(value, dict):
+        if "class_name" in value:
+            if value.get("class_name") == "DTypePolicy":
+                return _UNSET
+            plain = _plain_object(value)
+            return plain if plain is not None else _UNSET
+        return _UNSET
     if isinstance(value, tuple):
-        return list(value)
+        return [_import_value(v) for v in value]
     return value
+
+
+_UNSET = object()
+
+
+def _serialised_default(value: Any, default: Any) -> bool:
+    """Whether a serialised Keras object is what the default's name (`"glorot_uniform"`) gives."""
+    import keras
+
+    if not (isinstance(value, dict) and isinstance(default, str)):
+        return False
+    for getter in (keras.initializers.get, keras.regularizers.get, keras.constraints.get):
+        try:
+            obj = getter(default)
+        except (ValueError, TypeError):
+            continue
+        if obj is not None and keras.saving.serialize_keras_object(obj) == value:
+            return True
+    return False
 
 
 def import_layers(path: str | Path) -> "list[Component]":
     """The layer stack of a saved Sequential (or single-chain functional) `.keras` model, as components.
 
     The file is loaded with `safe_mode=True`: a model containing code (a Lambda) is refused by Keras,
-    never run. Each layer becomes its class name plus the constructor arguments that differ from
-    their defaults (names, dtypes and trainability are left out).
+    never run. Each layer becomes its class name plus the catalog's arguments whose values differ
+    from their defaults; names and dtypes are left out, and so are settings a preset cannot write
+    (an initializer or regularizer object with non-default settings), which then take defaults.
 
     Args:
         path: a `.keras` file.
@@ -782,57 +794,79 @@ def import_layers(path: str | Path) -> "list[Component]":
         The layers as components, first to last.
 
     Raises:
-        UserError: the file cannot be read, holds code, or is not a single chain of layers.
+        UserError: the file cannot be read, holds code, is not a single chain of layers, or uses a
+            layer tfbench does not offer.
     """
     import keras
 
+    from tfbench import catalog
     from tfbench.spec import Component
 
     path = Path(path)
+    where = str(path)
     if not path.is_file():
-        raise UserError("no such model file", str(path))
+        raise UserError("no such model file", where)
     try:
-        model = keras.saving.load_model(str(path), compile=False, safe_mode=True)
+        model = keras.saving.load_model(where, compile=False, safe_mode=True)
     except Exception as exc:  # noqa: BLE001 - every load failure is the user's file
-        raise UserError(f"cannot load this model: {_clean(exc)}", str(path)) from None
+        message = _clean(exc)
+        if "arbitrary code" in message or "safe_mode" in message:
+            raise UserError(
+                "the model contains Python code (a Lambda layer or custom object); "
+                "tfbench never loads code from a model file",
+                where,
+            ) from None
+        raise UserError(f"cannot load this model: {message}", where) from None
     if len(model.inputs) != 1 or len(model.outputs) != 1:
-        raise UserError("only models with one input and one output can be imported", str(path))
+        raise UserError("only models with one input and one output can be imported", where)
     layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    for i, layer in enumerate(layers):
+        if isinstance(layer, keras.Model):
+            raise UserError(f"layer {i} ({layer.name}) is a nested model; only flat stacks can be imported", where)
+    if not isinstance(model, keras.Sequential):
+        _check_chain(model, layers, where)
+    components = []
+    for i, layer in enumerate(layers):
+        cls_name = type(layer).__name__
+        entry = catalog.get("layers", cls_name)
+        if entry is None or getattr(keras.layers, cls_name, None) is not type(layer):
+            raise UserError(f"layer {i} ({layer.name}) is a {cls_name}, which tfbench does not offer", where)
+        config = layer.get_config()
+        args: dict[str, Any] = {}
+        for key, param in entry.params.items():
+            if key == "name" or key not in config:
+                continue
+            value = config[key]
+            if not param.required and (
+                _is_default(value, param.default)
+                or _serialised_default(value, param.default)
+                # data_format=None means the global image format, which Keras writes out.
+                or (key == "data_format" and param.default is None and value == keras.config.image_data_format())
+            ):
+                continue
+            value = _import_value(value)
+            if value is _UNSET or (value is None and not param.required):
+                continue
+            try:
+                catalog.check_value(param, value, f"layers[{i}].{key}")
+            except UserError:
+                continue  # a value a preset cannot hold: the argument keeps its default
+            args[key] = value
+        components.append(Component(type=cls_name, **args))
+    return components
+
+
+def _check_chain(model: Any, layers: list, where: str) -> None:
+    """Refuse a functional model that is not one chain (each layer fed only by the one before it)."""
     previous = model.inputs[0]
     for i, layer in enumerate(layers):
         nodes = getattr(layer, "_inbound_nodes", [])
-        if isinstance(layer, keras.Model):
-            raise UserError(f"layer {i} ({layer.name}) is a nested model; only flat stacks can be imported", str(path))
         if len(nodes) != 1 or len(nodes[0].input_tensors) != 1 or nodes[0].input_tensors[0] is not previous:
             raise UserError(
                 f"layer {i} ({layer.name}) does not simply follow the one before it; "
                 "only a single chain of layers can be imported",
-                str(path),
+                where,
             )
         previous = nodes[0].output_tensors[0]
     if previous is not model.outputs[0]:
-        raise UserError("the model's output is not its last layer's output", str(path))
-    components = []
-    for layer in layers:
-        cls_name = type(layer).__name__
-        if getattr(keras.layers, cls_name, None) is not type(layer):
-            raise UserError(f"layer {layer.name} is a custom class ({cls_name}); it cannot be imported", str(path))
-        params = _layer_params(type(layer))
-        config = layer.get_config()
-        args: dict[str, Any] = {}
-        for key, value in config.items():
-            if key in {"name", "dtype", "trainable", "batch_input_shape", "input_shape", "batch_shape"}:
-                continue
-            if key not in params:
-                continue
-            default = params[key]
-            if default is not inspect.Parameter.empty:
-                if _is_default(value, default):
-                    continue
-                if isinstance(value, dict) and _serialised_default(value, default):
-                    continue
-            if value is None:
-                continue
-            args[key] = _compact(value)
-        components.append(Component(type=cls_name, **args))
-    return components
+        raise UserError("the model's output is not its last layer's output", where)
