@@ -26,7 +26,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Footer, Input, Label, RadioButton, RadioSet, SelectionList, Static
+from textual.widgets import Button, Footer, Header, Input, Label, RadioButton, RadioSet, SelectionList, Static
 from textual.worker import Worker, WorkerState
 
 from tfbench.engine.events import BATCH, RUN_ENDED, RunState
@@ -319,6 +319,7 @@ class TrainingScreen(Screen):
         Binding("o", "toggle('smoothing')", "Smooth", show=False),
         Binding("a", "toggle('ascii_mode')", "ASCII", show=False),
         Binding("b", "toggle_bell", "Bell", show=False),
+        Binding("escape", "back", "Back", show=False),
     ]
 
     def __init__(
@@ -353,6 +354,13 @@ class TrainingScreen(Screen):
     # -- layout --------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
+        yield Header(icon="≡")
+        try:
+            from tfbench.screens.frame import ScreenTabs
+        except ImportError:
+            pass
+        else:
+            yield ScreenTabs("train")
         yield ProgressPanel(id="progress")
         with Horizontal(id="main"):
             yield Curves(id="curves")
@@ -625,6 +633,15 @@ class TrainingScreen(Screen):
         curves = self.query_one(Curves)
         setattr(curves, name, not getattr(curves, name))
         self.query_one("#run-info", Static).update(self._run_info())
+
+    def action_back(self) -> None:
+        """Close a train screen opened over another one (from the Runs screen)."""
+        try:
+            installed = self.app.get_screen("train")
+        except KeyError:
+            installed = None
+        if installed is not self and len(self.app.screen_stack) > 1:
+            self.app.pop_screen()
 
     def action_toggle_bell(self) -> None:
         self.bell = not self.bell

@@ -231,8 +231,8 @@ def overlay_charts(runs, metrics: Sequence[str] = ("val_loss", "loss")) -> list[
     charts = []
     for metric in metrics:
         chart = Chart(metric)
-        for run in runs:
+        for i, run in enumerate(runs, start=1):
             if metric in run.history:
-                chart.series.append(Series(run.name[-15:], [float(n) for n in run.epoch_numbers], run.history[metric]))
+                chart.series.append(Series(f"#{i} {run.name[-6:]}", [float(n) for n in run.epoch_numbers], run.history[metric]))
         charts.append(chart)
     return charts
