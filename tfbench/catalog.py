@@ -1,0 +1,875 @@
+"""What can be chosen: Keras layers, optimizers, schedules, losses, metrics and callbacks — without a UI.
+
+Every entry, with its parameters, defaults, types, choices and one-line help, is derived from
+Keras' own signatures and docstrings by `generate()` and cached in `catalog.json` beside this
+module, so the UI and the preset validator read it without importing Keras (a multi-second
+import). `python -m tfbench.catalog` rewrites the cache from the installed Keras; a test fails
+when the two disagree.
+
+No preset may make tfbench run code: layers and callbacks that execute arbitrary code or need
+callables or other objects (`Lambda`, `TFSMLayer`, `LambdaCallback`, wrappers, merge layers…) are
+neither offered nor accepted, and argument values are limited to numbers, strings, booleans and
+(nested) lists of those — a TOML table would reach Keras' deserialization, so it is refused.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tfbench.errors import UserError, close_matches
+
+KINDS = ("layers", "optimizers", "schedules", "losses", "metrics", "callbacks")
+PARAM_KINDS = ("int", "float", "bool", "str", "choice", "int_or_tuple", "list", "any")
+CATALOG_PATH = Path(__file__).with_name("catalog.json")
+FORMAT_VERSION = 1
+REGENERATE_COMMAND = "python -m tfbench.catalog"
+IDENTIFIER_CATEGORY = "Identifier"
+"""Category of names `model.compile` resolves from the labels (`accuracy`, `ce`): strings only."""
+
+# Never offered, never accepted: they run code, wrap other objects, or are not a stand-alone step.
+EXCLUDED = {
+    "layers": {
+        "Lambda": "it runs arbitrary Python code",
+        "TFSMLayer": "it loads and runs a SavedModel's code",
+        "JaxLayer": "it wraps a JAX function",
+        "FlaxLayer": "it wraps a Flax module",
+        "TorchModuleWrapper": "it wraps a PyTorch module",
+        "InputLayer": "the input comes from the data (set model.input_shape to override it)",
+        "Layer": "it is the base class of all layers",
+        "Pipeline": "it takes other layer objects",
+        "Attention": "it needs several inputs (query, value)",
+        "AdditiveAttention": "it needs several inputs (query, value)",
+        "MultiHeadAttention": "it needs several inputs (query, value)",
+        "GroupQueryAttention": "it needs several inputs (query, value)",
+        "HashedCrossing": "it needs several inputs",
+        "MaxNumBoundingBoxes": "it works on bounding-box dictionaries, not tensors",
+        "STFTSpectrogram": "it needs the optional scipy package",
+    },
+    "optimizers": {
+        "Optimizer": "it is the base class of all optimizers",
+        "LossScaleOptimizer": "it wraps another optimizer object (use train.mixed_precision)",
+        "MultiOptimizer": "it takes other optimizer objects",
+        "OptimizerMap": "it takes other optimizer objects",
+    },
+    "schedules": {"LearningRateSchedule": "it is the base class of all schedules"},
+    "losses": {
+        "Loss": "it is the base class of all losses",
+        "LossFunctionWrapper": "it wraps a Python function",
+    },
+    "metrics": {
+        "Metric": "it is the base class of all metrics",
+        "MeanMetricWrapper": "it wraps a Python function",
+    },
+    "callbacks": {
+        "Callback": "it is the base class of all callbacks",
+        "CallbackList": "tfbench assembles the callback list itself",
+        "LambdaCallback": "it runs arbitrary Python code",
+        "LearningRateScheduler": "it needs a Python function (use train.schedule instead)",
+        "History": "tfbench records the history itself (history.csv)",
+        "ProgbarLogger": "tfbench shows progress itself",
+        "RemoteMonitor": "it sends data over the network",
+        "OrbaxCheckpoint": "it needs the optional orbax-checkpoint package",
+    },
+}
+# Constructor arguments that hold a layer, callable or other object: an entry requiring one is
+# dropped (wrappers, RNN(cell), Bidirectional…); an optional one is left out of the entry.
+OBJECT_PARAMS = {
+    "layer", "layers", "cell", "cells", "function", "backward_layer", "inner_optimizer",
+    "optimizer", "schedule", "fn", "module", "call_fn", "init_fn", "dtype", "autocast",
+    "quantization_config", "input_shape", "batch_input_shape", "batch_shape", "input_tensor",
+    "embeddings_metadata", "seed_generator", "weights",
+}
+# Files a callback writes default to places inside the run directory, so they are optional here.
+RUN_DIR_PATHS = {
+    ("callbacks", "ModelCheckpoint", "filepath"),
+    ("callbacks", "BackupAndRestore", "backup_dir"),
+    ("callbacks", "CSVLogger", "filename"),
+}
+# Accuracy and crossentropy that `model.compile` resolves from the labels' form.
+COMPILE_IDENTIFIERS = {"metrics": ("accuracy", "acc"), "losses": ("crossentropy", "ce")}
+LAYER_CATEGORIES = {
+    "activations": "Activation",
+    "attention": "Attention",
+    "convolutional": "Convolution",
+    "core": "Core",
+    "merging": "Merging",
+    "normalization": "Normalization",
+    "pooling": "Pooling",
+    "preprocessing": "Preprocessing",
+    "image_preprocessing": "Image preprocessing",
+    "regularization": "Regularization",
+    "reshaping": "Reshaping",
+    "rnn": "Recurrent",
+}
+
+
+@dataclass(frozen=True)
+class Param:
+    """One constructor argument of a Keras class, as a form and the validator see it.
+
+    `kind` is one of PARAM_KINDS. `choices` lists the accepted strings of a "choice" parameter;
+    on an "any" parameter (one Keras accepts as a string or a number, like `save_freq`) they
+    list the accepted strings while other values pass through to Keras.
+    """
+
+    name: str
+    kind: str
+    default: Any
+    required: bool
+    choices: tuple[str, ...] = ()
+    help: str = ""
+    nullable: bool = False
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A Keras class that can be chosen, with its parameters by name."""
+
+    kind: str
+    name: str
+    help: str
+    params: dict[str, Param] = field(default_factory=dict)
+    category: str = ""
+    aliases: tuple[str, ...] = ()
+    omitted: tuple[str, ...] = ()
+    """Keras arguments left out because they take objects; rejected with that reason."""
+
+
+# -- reading the cache ------------------------------------------------------------------------
+
+@functools.cache
+def _load() -> dict[str, Any]:
+    try:
+        data = json.loads(CATALOG_PATH.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RuntimeError(f"{CATALOG_PATH} is missing; run `{REGENERATE_COMMAND}`") from None
+    sets = {key: tuple(values) for key, values in data.get("choice_sets", {}).items()}
+    catalog: dict[str, dict[str, Entry]] = {}
+    lookup: dict[str, dict[str, str]] = {}
+    for kind in KINDS:
+        by_name: dict[str, Entry] = {}
+        keys: dict[str, str] = {}
+        for raw in data["kinds"].get(kind, []):
+            entry = _entry_from_json(kind, raw, sets)
+            by_name[entry.name] = entry
+            keys[entry.name] = entry.name
+            for alias in entry.aliases:
+                keys.setdefault(alias, entry.name)
+        catalog[kind] = by_name
+        lookup[kind] = keys
+    return {
+        "entries": catalog,
+        "lookup": lookup,
+        "excluded": data.get("excluded", {}),
+        "keras_version": data.get("keras_version", ""),
+    }
+
+
+def _entry_from_json(kind: str, raw: dict[str, Any], sets: dict[str, tuple[str, ...]]) -> Entry:
+    params = {}
+    for p in raw.get("params", []):
+        choices = p.get("choices", ())
+        if isinstance(choices, str):
+            choices = sets[choices]
+        params[p["name"]] = Param(
+            name=p["name"],
+            kind=p["kind"],
+            default=p.get("default"),
+            required=p.get("required", False),
+            choices=tuple(choices),
+            help=p.get("help", ""),
+            nullable=p.get("nullable", False),
+        )
+    return Entry(
+        kind=kind,
+        name=raw["name"],
+        help=raw.get("help", ""),
+        params=params,
+        category=raw.get("category", ""),
+        aliases=tuple(raw.get("aliases", ())),
+        omitted=tuple(raw.get("omitted", ())),
+    )
+
+
+def _kind(kind: str) -> str:
+    if kind not in KINDS:
+        raise ValueError(f"unknown catalog kind {kind!r}; expected one of {', '.join(KINDS)}")
+    return kind
+
+
+def keras_version() -> str:
+    """The Keras version the cached catalog was generated from."""
+    return _load()["keras_version"]
+
+
+def entries(kind: str) -> list[Entry]:
+    """Every entry of a kind (`layers`, `optimizers`, …), sorted by category then name."""
+    found = _load()["entries"][_kind(kind)].values()
+    return sorted(found, key=lambda e: (e.category, e.name))
+
+
+def names(kind: str) -> list[str]:
+    """The class names of a kind, sorted."""
+    return sorted(_load()["entries"][_kind(kind)])
+
+
+def get(kind: str, name: str) -> Entry | None:
+    """An entry by class name or alias (`mse`, `accuracy`, `AvgPool2D`), or None when unknown."""
+    data = _load()
+    key = data["lookup"][_kind(kind)].get(name)
+    return data["entries"][kind][key] if key else None
+
+
+def identifiers(kind: str) -> list[str]:
+    """Every string a preset may name an entry of this kind by: class names and aliases."""
+    return sorted(_load()["lookup"][_kind(kind)])
+
+
+def layers_table() -> list[tuple[str, str, str]]:
+    """Rows of (category, name, one-line help) for `tfbench layers`."""
+    return [(e.category, e.name, e.help) for e in entries("layers")]
+
+
+def search(kind: str, query: str) -> list[Entry]:
+    """Entries matching every word of `query` in their name, aliases, category or help.
+
+    Name matches come first, then category and help matches, so the TUI's picker shows the
+    likeliest choice on top. An empty query returns every entry.
+    """
+    words = query.lower().split()
+    if not words:
+        return entries(kind)
+    ranked = []
+    for entry in entries(kind):
+        name_text = " ".join((entry.name, *entry.aliases)).lower()
+        other_text = f"{entry.category} {entry.help}".lower()
+        if not all(w in name_text or w in other_text for w in words):
+            continue
+        in_name = sum(w in name_text for w in words)
+        starts = name_text.startswith(words[0])
+        ranked.append((-in_name, not starts, entry.category, entry.name, entry))
+    ranked.sort(key=lambda r: r[:4])
+    return [r[-1] for r in ranked]
+
+
+# -- validation -------------------------------------------------------------------------------
+
+_KIND_WORDS = {
+    "layers": "layer", "optimizers": "optimizer", "schedules": "learning-rate schedule",
+    "losses": "loss", "metrics": "metric", "callbacks": "callback",
+}
+
+
+def _unknown_name(kind: str, name: str, location: str, prefer_classes: bool = True) -> UserError:
+    word = _KIND_WORDS[_kind(kind)]
+    reason = _load()["excluded"].get(kind, {}).get(name) if isinstance(name, str) else None
+    if reason:
+        return UserError(f"{word} {name!r} is not allowed in tfbench: {reason}", location)
+    if not isinstance(name, str) or not name:
+        return UserError(f"name a {word}", location)
+    classes = [n for n in names(kind) if get(kind, n).category != IDENTIFIER_CATEGORY]
+    hint = close_matches(name, classes) if prefer_classes else None
+    hint = hint or close_matches(name, identifiers(kind))
+    if not hint:
+        hint = f"see the {len(names(kind))} {kind} with `tfbench layers`" if kind == "layers" else (
+            "valid: " + ", ".join(names(kind)[:12]) + (", …" if len(names(kind)) > 12 else "")
+        )
+    return UserError(f"unknown {word} {name!r}", location, hint)
+
+
+def check_identifier(kind: str, name: str, location: str) -> None:
+    """Check a loss or metric given by name alone (`"mse"`, `"accuracy"`, `"Huber"`).
+
+    Raises:
+        UserError: at `location`, with close matches for a misspelt name.
+    """
+    if get(kind, name) is None:
+        raise _unknown_name(kind, name, location, prefer_classes=False)
+
+
+def check_component(kind: str, name: str, args: dict[str, Any], location: str) -> None:
+    """Check a Keras class name and its constructor arguments against the catalog.
+
+    Args:
+        kind: one of KINDS.
+        name: the class name (`Dense`) or an alias.
+        args: constructor arguments from the preset.
+        location: where the component is (`model.layers[2]`); argument errors add `.ARG`.
+
+    Raises:
+        UserError: an unknown or disallowed class (located at `location`), an unknown, missing or
+            mistyped argument (located at `location.ARG`), with close matches where they help.
+    """
+    entry = get(kind, name)
+    if entry is None:
+        raise _unknown_name(kind, name, location)
+    if entry.category == IDENTIFIER_CATEGORY:
+        raise UserError(
+            f"{name!r} is a {_KIND_WORDS[kind]} named by a string alone; it takes no type or arguments",
+            location,
+            f'write it as a string: "{name}"',
+        )
+    for arg, value in args.items():
+        where = f"{location}.{arg}"
+        param = entry.params.get(arg)
+        if param is None:
+            if arg in entry.omitted:
+                raise UserError(
+                    f"{entry.name} argument {arg!r} cannot be set from a preset: Keras expects an "
+                    "object there", where,
+                )
+            hint = close_matches(arg, entry.params) or (
+                "valid: " + ", ".join(entry.params) if entry.params else f"{entry.name} takes no arguments"
+            )
+            raise UserError(f"{entry.name} has no argument {arg!r}", where, hint)
+        check_value(param, value, where)
+    missing = [p.name for p in entry.params.values() if p.required and p.name not in args]
+    if missing:
+        first = entry.params[missing[0]]
+        more = f" (also: {', '.join(missing[1:])})" if len(missing) > 1 else ""
+        hint = f"{first.name}: {first.help}" if first.help else None
+        raise UserError(f"{entry.name} needs {first.name!r}{more}", location, hint)
+
+
+_TYPE_WORDS = {
+    "int": "an integer",
+    "float": "a number",
+    "bool": "true or false",
+    "str": "a string",
+    "choice": "one of the listed strings",
+    "int_or_tuple": "an integer or a list of integers",
+    "list": "a list",
+    "any": "a number, string, boolean or list",
+}
+
+
+def check_value(param: Param, value: Any, location: str) -> None:
+    """Check one argument value against its parameter.
+
+    Raises:
+        UserError: at `location`, saying what was expected and what was given.
+    """
+    _check_plain(value, location)
+    kind = param.kind
+    if kind == "int":
+        ok = _is_int(value)
+    elif kind == "float":
+        ok = _is_number(value)
+    elif kind == "bool":
+        ok = isinstance(value, bool)
+    elif kind == "str":
+        ok = isinstance(value, str)
+    elif kind == "int_or_tuple":
+        ok = _is_int(value) or (isinstance(value, list) and bool(value) and all(
+            _is_int(v) or (isinstance(v, list) and all(_is_int(x) for x in v)) for v in value
+        ))
+    elif kind == "list":
+        ok = isinstance(value, list)
+    else:  # choice and any
+        ok = True
+    if kind == "choice" or (kind == "any" and param.choices and isinstance(value, str)):
+        if not isinstance(value, str):
+            raise UserError(
+                f"expected one of {_quoted(param.choices)}, got {value!r}", location
+            )
+        if value not in param.choices:
+            hint = close_matches(value, param.choices) or f"one of {_quoted(param.choices)}"
+            raise UserError(f"{value!r} is not a valid {param.name}", location, hint)
+        return
+    if not ok:
+        raise UserError(f"expected {_TYPE_WORDS[kind]}, got {value!r}", location)
+
+
+def _quoted(choices: tuple[str, ...], limit: int = 12) -> str:
+    shown = ", ".join(repr(c) for c in choices[:limit])
+    return shown + (", …" if len(choices) > limit else "")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_plain(value: Any, location: str) -> None:
+    """Refuse anything but numbers, strings, booleans and lists of them."""
+    if isinstance(value, dict):
+        raise UserError(
+            "a table is not accepted as an argument value (Keras would deserialize it into an "
+            "object); use a number, string, boolean or list",
+            location,
+        )
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_plain(item, f"{location}[{i}]")
+    elif value is not None and not isinstance(value, (bool, int, float, str)):
+        raise UserError(
+            f"expected a number, string, boolean or list, got a {type(value).__name__}", location
+        )
+
+
+# -- generation from the installed Keras (imports keras) --------------------------------------
+
+def generate() -> dict[str, Any]:
+    """Derive the catalog from the installed Keras' signatures and docstrings.
+
+    Returns:
+        The JSON-ready catalog: Keras version, shared choice sets, and sorted entries per kind.
+    """
+    import keras
+
+    sets = _choice_sets(keras)
+    kinds = {
+        "layers": _classes(keras.layers, keras.layers.Layer),
+        "optimizers": _classes(keras.optimizers, keras.optimizers.Optimizer),
+        "schedules": _classes(
+            keras.optimizers.schedules, keras.optimizers.schedules.LearningRateSchedule
+        ),
+        "losses": _classes(keras.losses, keras.losses.Loss),
+        "metrics": _classes(keras.metrics, keras.metrics.Metric),
+        "callbacks": _classes(keras.callbacks, keras.callbacks.Callback),
+    }
+    aliases = {
+        "losses": _identifier_aliases(keras, "losses", kinds["losses"]),
+        "metrics": _identifier_aliases(keras, "metrics", kinds["metrics"]),
+    }
+    out: dict[str, list[dict[str, Any]]] = {}
+    excluded: dict[str, dict[str, str]] = {}
+    for kind, classes in kinds.items():
+        rows = []
+        refused = {name: reason for name, reason in EXCLUDED[kind].items()}
+        for name, (cls, other_names) in sorted(classes.items()):
+            row, reason = _describe(kind, name, cls, sets)
+            if row is None:
+                for refused_name in (name, *other_names):
+                    refused[refused_name] = reason
+                continue
+            extra = sorted(set(other_names) | set(aliases.get(kind, {}).get(name, ())))
+            if extra:
+                row["aliases"] = extra
+            rows.append(row)
+        rows.extend(_compile_identifiers(kind))
+        out[kind] = sorted(rows, key=lambda r: r["name"])
+        excluded[kind] = dict(sorted(refused.items()))
+    return {
+        "format": FORMAT_VERSION,
+        "keras_version": keras.__version__,
+        "choice_sets": {key: list(values) for key, values in sorted(sets.items())},
+        "excluded": excluded,
+        "kinds": out,
+    }
+
+
+# The helpers below run only inside generate(), with keras imported by the caller.
+_COMPILE_HELP = {
+    "accuracy": "Accuracy in the form the labels need (binary, categorical or sparse), chosen by compile.",
+    "acc": "Short for accuracy: binary, categorical or sparse accuracy, chosen by compile from the labels.",
+    "crossentropy": "Crossentropy in the form the labels need (binary, categorical or sparse), chosen by compile.",
+    "ce": "Short for crossentropy: binary, categorical or sparse, chosen by compile from the labels.",
+}
+_BASES = {"Initializer", "Regularizer", "Constraint", "initializer", "regularizer", "constraint"}
+
+
+def _choice_sets(keras) -> dict[str, tuple[str, ...]]:
+    """String names Keras' own `get()` accepts for activations, initializers, regularizers, constraints."""
+    import importlib
+    import inspect
+
+    sets = {}
+    for key, module in (
+        ("activation", keras.activations),
+        ("initializer", keras.initializers),
+        ("regularizer", keras.regularizers),
+        ("constraint", keras.constraints),
+    ):
+        # Public names plus the registered short forms (`uniform`, `l1l2`) that `get()` resolves.
+        source = importlib.import_module("keras.src." + module.__name__.rsplit(".", 1)[-1])
+        candidates = {n for n in dir(module) if callable(getattr(module, n)) or inspect.isclass(getattr(module, n))}
+        candidates |= set(getattr(source, "ALL_OBJECTS_DICT", {}))
+        found = []
+        for name in sorted(candidates):
+            if name.startswith("_") or name in {"get", "serialize", "deserialize"} or name in _BASES:
+                continue
+            try:
+                resolved = module.get(name)
+            except Exception:  # noqa: BLE001 - Keras refuses the name: not a choice
+                continue
+            if resolved is not None:
+                found.append(name)
+        sets[key] = tuple(sorted(found, key=lambda n: (n[0].isupper(), n)))
+    return sets
+
+
+def _classes(module, base) -> dict[str, tuple[type, list[str]]]:
+    """Exported subclasses of `base` by canonical name, with the other names they are exported as."""
+    import inspect
+
+    by_class: dict[type, list[str]] = {}
+    for name in dir(module):
+        obj = getattr(module, name)
+        if name.startswith("_") or not inspect.isclass(obj) or not issubclass(obj, base):
+            continue
+        by_class.setdefault(obj, []).append(name)
+    result = {}
+    for cls, exported in by_class.items():
+        canonical = cls.__name__ if cls.__name__ in exported else sorted(exported)[0]
+        result[canonical] = (cls, sorted(n for n in exported if n != canonical))
+    return result
+
+
+def _identifier_aliases(keras, kind: str, classes: dict[str, tuple[type, list[str]]]) -> dict[str, list[str]]:
+    """String identifiers (`mse`, `sparse_categorical_accuracy`) mapped to the class they name.
+
+    Each is verified with Keras' `keras.losses.get` / `keras.metrics.get`; functions are matched
+    to the class whose default instance wraps them.
+    """
+    import inspect
+
+    module = getattr(keras, kind)
+    from keras.src import losses as src_losses, metrics as src_metrics
+
+    candidates = set(n for n in dir(module) if not n.startswith("_") and not inspect.isclass(getattr(module, n)))
+    candidates |= set((src_losses if kind == "losses" else src_metrics).ALL_OBJECTS_DICT)
+    candidates -= {"get", "serialize", "deserialize", *COMPILE_IDENTIFIERS.get(kind, ())}
+    by_fn: dict[Any, str] = {}
+    for name, (cls, _) in classes.items():
+        try:
+            instance = cls()
+        except Exception:  # noqa: BLE001 - needs arguments; matched by name instead
+            continue
+        fn = getattr(instance, "fn", None) or getattr(instance, "_fn", None)
+        if fn is not None:
+            by_fn.setdefault(fn, name)
+    aliases: dict[str, list[str]] = {}
+    for ident in sorted(candidates):
+        if ident in classes:
+            continue
+        try:
+            obj = module.get(ident)
+        except Exception:  # noqa: BLE001 - Keras does not accept it: not an identifier
+            continue
+        target = by_fn.get(obj)
+        if target is None:
+            cls = type(obj)
+            target = next((n for n, (c, _) in classes.items() if c is cls), None)
+            fn = getattr(obj, "fn", None)
+            if fn is not None:
+                target = by_fn.get(fn, target if cls.__name__ != "LossFunctionWrapper" else None)
+        if target is not None:
+            aliases.setdefault(target, []).append(ident)
+    return aliases
+
+
+def _compile_identifiers(kind: str) -> list[dict[str, Any]]:
+    """`accuracy`/`acc` and `crossentropy`/`ce`: names `model.compile` resolves from the labels."""
+    import numpy as np
+    from keras.src.trainers import compile_utils
+
+    rows = []
+    y_true = np.zeros((2, 1), "float32")
+    y_pred = np.full((2, 1), 0.5, "float32")
+    for ident in COMPILE_IDENTIFIERS.get(kind, ()):
+        resolve = compile_utils.get_metric if kind == "metrics" else compile_utils.get_loss
+        resolve(ident, y_true, y_pred)  # raises if this Keras no longer knows the name
+        rows.append(
+            {"name": ident, "help": _COMPILE_HELP[ident], "category": IDENTIFIER_CATEGORY, "params": []}
+        )
+    return rows
+
+
+def _category(kind: str, cls: type) -> str:
+    parts = cls.__module__.split(".")
+    if kind == "layers":
+        for part in reversed(parts[3:-1]):
+            if part in LAYER_CATEGORIES:
+                return LAYER_CATEGORIES[part]
+        return "Other"
+    if kind == "metrics" and parts[-1].endswith("_metrics"):
+        stem = parts[-1][: -len("_metrics")]
+        return {"iou": "IoU", "f_score": "F-score"}.get(stem, stem.replace("_", " ").capitalize())
+    return ""
+
+
+def _derived_exclusion(kind: str, name: str, cls: type) -> str | None:
+    if kind != "layers":
+        return None
+    if ".merging." in cls.__module__:
+        return "it merges several inputs, which a layer stack does not have"
+    if name.endswith("Cell") or name == "StackedRNNCells":
+        return "a cell goes inside an RNN layer; use LSTM, GRU or SimpleRNN"
+    if ".core.wrapper" in cls.__module__ or ".rnn.bidirectional" in cls.__module__ or name in {
+        "TimeDistributed", "SpectralNormalization", "RNN",
+    }:
+        return "it wraps another layer object"
+    return None
+
+
+def _describe(kind: str, name: str, cls: type, sets: dict[str, tuple[str, ...]]):
+    """One entry as JSON-ready data, or (None, reason) when it must not be offered."""
+    import inspect
+
+    reason = EXCLUDED[kind].get(name) or _derived_exclusion(kind, name, cls)
+    if reason:
+        return None, reason
+    docs = _arg_docs(cls)
+    signature = inspect.signature(cls.__init__)
+    params = []
+    omitted = []
+    takes_kwargs = False
+    for pname, p in signature.parameters.items():
+        if pname == "self" or p.kind is p.VAR_POSITIONAL:
+            continue
+        if p.kind is p.VAR_KEYWORD:
+            takes_kwargs = True
+            continue
+        row = _param(kind, name, pname, p.default, docs.get(pname, ""), sets)
+        if row is None:
+            if p.default is p.empty:
+                return None, f"it needs {pname!r}, which is an object, not a value"
+            omitted.append(pname)
+        else:
+            params.append(row)
+    if kind == "layers" and takes_kwargs:
+        base_docs = _arg_docs(_layer_base(cls))
+        present = {p["name"] for p in params}
+        for pname in ("name", "trainable", "dtype"):
+            if pname in present:
+                continue
+            default = inspect.signature(_layer_base(cls).__init__).parameters[pname].default
+            row = _param(kind, name, pname, default, base_docs.get(pname, ""), sets)
+            if row is None:
+                omitted.append(pname)
+            else:
+                params.append(row)
+    row: dict[str, Any] = {"name": name, "help": _first_sentence(cls.__doc__ or "")}
+    category = _category(kind, cls)
+    if category:
+        row["category"] = category
+    row["params"] = params
+    if omitted:
+        row["omitted"] = sorted(omitted)
+    return row, None
+
+
+def _layer_base(cls: type) -> type:
+    import keras
+
+    return keras.layers.Layer
+
+
+_EMPTY = object()
+
+
+def _json_default(value: Any) -> Any:
+    """A default as JSON (tuples become lists), or _EMPTY when it has no plain form."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if value == value and value not in (float("inf"), float("-inf")) else _EMPTY
+    if isinstance(value, (tuple, list)):
+        items = [_json_default(v) for v in value]
+        return _EMPTY if any(i is _EMPTY for i in items) else items
+    return _EMPTY
+
+
+_QUOTED = re.compile(r"""(?<![\w])["']([A-Za-z0-9_+\-.]+)["'](?![\w])""")
+_CHOICE_WORDS = re.compile(r"\bone of\b|\beither\b|\bsupport|\{|\bcan be\b|\bshould be\b|\bmust be\b|\boptions?\b|\bvalues? (?:are|is)\b|\bor\b")
+
+
+def _param(kind: str, owner: str, name: str, default: Any, doc: str, sets) -> dict[str, Any] | None:
+    """One parameter as JSON-ready data, or None when it takes an object."""
+    import inspect
+
+    if name in OBJECT_PARAMS:
+        return None
+    required = default is inspect.Parameter.empty
+    if (kind, owner, name) in RUN_DIR_PATHS:
+        required, default = False, None
+    value = None if required else _json_default(default)
+    if value is _EMPTY:
+        return None
+    text = " ".join(doc.split())
+    lowered = text.lower()
+    head = lowered[:160]
+    bare_head = _QUOTED.sub("", head)  # `"int"` as a choice is not the word int
+    row: dict[str, Any] = {"name": name}
+    choices: Any = ()
+    nullable = value is None and not required
+    named_set = _named_set(name)
+    if named_set and (value is None or isinstance(value, str)):
+        ptype, choices = "choice", named_set
+    else:
+        quoted = list(dict.fromkeys(_QUOTED.findall(text if isinstance(value, str) else text[:200])))
+        if isinstance(value, str) and value not in quoted:
+            quoted.insert(0, value)
+        looks_like_choice = (
+            len(quoted) >= 2
+            and _CHOICE_WORDS.search(lowered)
+            and (isinstance(value, str) or (value is None and not required))
+            and not _FREE_TEXT.search(name)
+        )
+        if isinstance(value, bool):
+            ptype = "bool"
+        elif _FREE_TEXT.search(name) and (value is None or isinstance(value, str)):
+            ptype = "str"
+        elif looks_like_choice:
+            also_number = re.search(r"\bint(eger)?s?\b|\bfloat\b", bare_head)
+            ptype, choices = ("any" if also_number else "choice"), tuple(quoted)
+        elif isinstance(value, int):
+            int_like = _says_int(bare_head) or _INT_NAME.search(name)
+            ptype = "int" if int_like and not re.search(r"\bfloat", bare_head) else "float"
+        elif isinstance(value, float):
+            ptype = "float"
+        elif isinstance(value, str):
+            ptype = "any" if _says_int(bare_head) else "str"  # e.g. save_freq: "epoch" or a count
+        elif isinstance(value, list):
+            flat = _flatten(value)
+            ptype = "int_or_tuple" if flat and all(isinstance(v, int) for v in flat) and _says_int(head) and not re.search(r"\bfloat", head) else "list"
+        elif _INT_NAME.search(name):
+            ptype = "int"
+        elif required:
+            ptype = _type_from_doc(bare_head)
+        else:
+            # Optional with no default: trust only a type the description starts with.
+            start = re.sub(r"^\W*(optional|an?|the)\b\W*", "", _QUOTED.sub("", lowered))
+            ptype = _type_from_doc(start[:40])
+    row["kind"] = ptype
+    if value is not None:
+        row["default"] = value
+    if required:
+        row["required"] = True
+    if choices:
+        row["choices"] = choices if isinstance(choices, str) else list(choices)
+    if nullable:
+        row["nullable"] = True
+    help_text = _first_sentence(doc)
+    if (kind, owner, name) in RUN_DIR_PATHS:
+        help_text = (help_text + " Defaults to a path inside the run directory.").strip()
+    if help_text:
+        row["help"] = help_text
+    return row
+
+
+def _named_set(name: str) -> str | None:
+    if name == "activation" or name.endswith("_activation"):
+        return "activation"
+    for suffix in ("initializer", "regularizer", "constraint"):
+        if name.endswith("_" + suffix):
+            return suffix
+    return None
+
+
+_INT_NAME = re.compile(r"^(axis|seed|verbose|patience|cooldown|units|filters|k|n)$|_steps$|^num_")
+_FREE_TEXT = re.compile(r"path|dir$|file|name$|^monitor$|token$|^separator$")
+
+
+def _says_int(text: str) -> bool:
+    return bool(re.search(r"\bint(eger)?s?\b|\bnumber of\b|\bverbos", text))
+
+
+def _type_from_doc(head: str) -> str:
+    """A parameter's type from the start of its docstring, for parameters without a plain default."""
+    if re.search(r"\bint(eger)?s? or (a )?(tuple|list)|(tuple|list)(/list)? of \d+ int|int(eger)?s?, or (a )?(tuple|list)", head):
+        return "int_or_tuple"
+    if re.search(r"\bbool(ean)?\b", head):
+        return "bool"
+    listy = re.search(r"\btuple\b|\blist\b|\barray\b|\bsequence\b|\btensor\b|\bshape\b", head)
+    if re.search(r"\bfloat|\bnumber between\b|\bfraction\b|\bscalar\b|\brate\b", head):
+        return "any" if listy and not re.search(r"\bfloat tensor", head) else "float"
+    if listy:
+        return "list"
+    if _says_int(head):
+        return "int"
+    if re.search(r"\bstr(ing)?\b|\bpath\b|\bfile|\bdirectory\b|\bname\b", head):
+        return "str"
+    return "any"
+
+
+def _flatten(value: Any) -> list[Any]:
+    if isinstance(value, list):
+        return [x for v in value for x in _flatten(v)]
+    return [value]
+
+
+_ARGS_HEADER = re.compile(r"^(\s*)(Args|Arguments|Parameters):\s*$")
+_ARG_LINE = re.compile(r"^(\s*)\**(\w+)(?:\s*\([^)]*\))?\s*:\s*(.*)$")
+
+
+def _arg_docs(cls: type) -> dict[str, str]:
+    """Argument descriptions from the "Args:" sections of a class's docstrings (subclass first)."""
+    import inspect
+
+    found: dict[str, str] = {}
+    for klass in inspect.getmro(cls):
+        for doc in (klass.__doc__, getattr(klass.__init__, "__doc__", None)):
+            for name, text in _parse_args(doc or "").items():
+                found.setdefault(name, text)
+    return found
+
+
+def _parse_args(doc: str) -> dict[str, str]:
+    lines = doc.expandtabs().splitlines()
+    result: dict[str, str] = {}
+    i = 0
+    while i < len(lines):
+        header = _ARGS_HEADER.match(lines[i])
+        i += 1
+        if not header:
+            continue
+        base = len(header.group(1))
+        arg_indent = None
+        current = None
+        while i < len(lines):
+            line = lines[i]
+            if not line.strip():
+                i += 1
+                continue
+            indent = len(line) - len(line.lstrip())
+            if indent <= base:
+                break
+            match = _ARG_LINE.match(line)
+            if match and (arg_indent is None or indent == arg_indent):
+                arg_indent = indent
+                current = match.group(2)
+                result.setdefault(current, match.group(3))
+            elif current is not None and current in result:
+                result[current] += " " + line.strip()
+            i += 1
+    return result
+
+
+def _first_sentence(doc: str) -> str:
+    """The first sentence of a docstring or argument description, on one line, without markup."""
+    paragraph = doc.strip().split("\n\n")[0]
+    text = " ".join(paragraph.split()).replace("`", "")
+    match = re.match(r"(.+?[.!?])(\s|$)", text)
+    sentence = match.group(1) if match else text
+    if len(sentence) > 200:
+        sentence = sentence[:197].rsplit(" ", 1)[0] + "…"
+    return sentence
+
+
+def render(data: dict[str, Any]) -> str:
+    """The catalog as the deterministic text stored in catalog.json."""
+    return json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def main() -> None:
+    """Regenerate catalog.json from the installed Keras."""
+    from tfbench.atomic import write_text
+
+    data = generate()
+    write_text(CATALOG_PATH, render(data))
+    counts = ", ".join(f"{len(data['kinds'][k])} {k}" for k in KINDS)
+    print(f"wrote {CATALOG_PATH} (Keras {data['keras_version']}): {counts}")
+
+
+if __name__ == "__main__":
+    main()
