@@ -97,6 +97,16 @@ def test_summary_counts_non_trainable_weights_and_keeps_user_names():
     assert summary.total_params == summary.trainable_params + 8
 
 
+def test_summary_in_a_worker_thread_matches_the_main_thread():
+    # The builder screen summarises in a thread worker while the app keeps its own thread.
+    from concurrent.futures import ThreadPoolExecutor
+
+    exp = make(DIGITS_CNN, mixed_precision="mixed_float16")
+    with ThreadPoolExecutor(2) as pool:
+        in_threads = list(pool.map(lambda _: build.summarize(exp, DIGITS), range(4)))
+    assert all(summary == build.summarize(exp, DIGITS) for summary in in_threads)
+
+
 def test_model_input_shape_overrides_the_data():
     exp = experiment_from_dict(
         {"name": "t", "model": {"input_shape": [64], "layers": [{"type": "Reshape", "target_shape": [8, 8, 1]}] + DIGITS_CNN}}
@@ -123,6 +133,20 @@ def test_rnn_after_flatten_names_the_layer():
     err = error_of(make(layers), DIGITS)
     assert err.location == "model.layers[1]"
     assert "LSTM needs 2-D input per sample (timesteps, features) but gets (64,)" in err.message
+
+
+def test_conv1d_on_images_is_refused_with_its_axes():
+    layers = [{"type": "Conv1D", "filters": 3, "kernel_size": 3}, *DIGITS_CNN[2:]]
+    err = error_of(make(layers), DIGITS)
+    assert err.location == "model.layers[0]"
+    assert "Conv1D needs 2-D input per sample (steps, channels) but gets (8, 8, 1)" in err.message
+
+
+def test_keras_call_error_is_located_at_the_argument_it_names():
+    layers = [{"type": "Reshape", "target_shape": [7, 7]}, *DIGITS_CNN[2:]]
+    err = error_of(make(layers), DIGITS)
+    assert err.location == "model.layers[0].target_shape"
+    assert err.message.startswith("Reshape cannot take input (8, 8, 1)")
 
 
 def test_kernel_larger_than_its_input_names_the_argument():

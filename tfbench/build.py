@@ -59,6 +59,8 @@ _AXES_BY_FAMILY = {
     "3d": "(depth, height, width, channels)",
     "rnn": "(timesteps, features)",
 }
+# Layers over 1, 2 or 3 spatial axes plus channels, whose input rank is exactly that.
+_SPATIAL = re.compile(r"(Conv|Pooling|Cropping|ZeroPadding|UpSampling|SpatialDropout|Transpose)([123])D$")
 _RNN_TYPES = {"LSTM", "GRU", "SimpleRNN", "RNN", "Bidirectional", "ConvLSTM1D"}
 
 
@@ -306,15 +308,19 @@ def build_layer(component: "Component", name: str | None = None, location: str |
 
 def _rank_problem(component: "Component", layer: Any, shape: tuple) -> str | None:
     """A plain-words message when the layer's input spec refuses the incoming rank, else None."""
+    ndim = len(shape)
     spec = getattr(layer, "input_spec", None)
     if isinstance(spec, (list, tuple)):
         spec = spec[0] if spec else None
-    if spec is None:
-        return None
-    ndim = len(shape)
     want_exact = getattr(spec, "ndim", None)
     want_min = getattr(spec, "min_ndim", None)
     want_max = getattr(spec, "max_ndim", None)
+    spatial = _SPATIAL.search(component.type)
+    if spatial and not component.type.startswith("ConvLSTM"):
+        # Keras only asks Conv1D for "at least 3 dims" but then fails on 4: the rank is exact.
+        want_exact, want_min, want_max = int(spatial.group(2)) + 2, None, None
+    if want_exact is None and want_min is None and want_max is None:
+        return None
     fits = (
         (want_exact is None or ndim == want_exact)
         and (want_min is None or ndim >= want_min)
