@@ -21,9 +21,12 @@ optimisation on one device or eight. Learning rates need no scaling for the same
 
 Under multi-worker training every worker must feed data that tf.distribute can shard: pipelines
 built from in-memory tensors must use the DATA auto-shard policy (`with_data_sharding`), since the
-default FILE policy needs file-based sources. Every worker also takes part in saving (saving runs
-collective ops), but only the chief (`is_chief`) writes the run directory; the others save to a
-scratch folder (`worker_dir`) that is thrown away.
+default FILE policy needs file-based sources. Only the chief (`is_chief`) writes the run
+directory: Keras 3's `.keras` and `.weights.h5` saving reads this worker's copy of the mirrored
+variables and runs no collective, so the chief saves alone while the others go on. Anything every
+worker must write (Keras' `BackupAndRestore` state, for example) goes to `worker_dir`, which is the
+run directory for the chief and a scratch folder for the others, so two workers sharing a disk
+never write the same files.
 """
 
 from __future__ import annotations
@@ -177,11 +180,14 @@ def is_chief(environ: Mapping[str, str] | None = None) -> bool:
 
 
 def worker_dir(run_dir: str | Path, environ: Mapping[str, str] | None = None) -> Path:
-    """Where this process saves: the run directory for the chief, a scratch folder for others.
+    """Where this process writes what every worker writes: the run dir for the chief, else scratch.
 
-    Under multi-worker training every worker must save checkpoints and models (saving runs
-    collective ops), but two workers writing one directory would corrupt it. The caller deletes
-    a non-chief folder when the run ends.
+    Two workers writing one directory (on a shared disk, or one box in tests) would corrupt it.
+    The caller deletes a non-chief folder when the run ends.
+
+    Args:
+        run_dir: the run directory the chief writes.
+        environ: where to read TF_CONFIG (default: `os.environ`).
     """
     if is_chief(environ):
         return Path(run_dir)
@@ -252,8 +258,10 @@ def with_data_sharding(dataset: Any) -> Any:
 
 def describe_strategy(strategy: Any) -> dict[str, Any]:
     """Plain data about a strategy for the run's record: its class, replicas and devices."""
-    extended = getattr(strategy, "extended", None)
-    devices = getattr(extended, "worker_devices", None) or ()
+    try:
+        devices = strategy.extended.worker_devices
+    except (AttributeError, RuntimeError):  # the default strategy has no device list
+        devices = ()
     return {
         "type": type(strategy).__name__,
         "replicas": int(getattr(strategy, "num_replicas_in_sync", 1) or 1),
