@@ -808,3 +808,23 @@ class Run:
             if self.model is not None and epochs <= self.completed_epochs:
                 self.model.stop_training = True
         self._record_change("epochs", old, epochs, command_id)
+
+
+def record_failure(run_dir: str | Path, experiment: Experiment, error: Exception) -> None:
+    """Leave a `run_ended` failed record in a run directory whose run could not even start.
+
+    A runner process is handed its run directory by the launcher (the TUI), which follows that
+    directory's event log: a preset the runner cannot build must still end there, with the message.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not (run_dir / EXPERIMENT_FILE).exists():
+        write_text(run_dir / EXPERIMENT_FILE, experiment.to_toml())
+    writer = ev.EventWriter(run_dir / ev.EVENTS_FILE)
+    try:
+        writer.emit(
+            ev.RUN_ENDED, status="failed", reason=str(error), epochs_completed=0, best={}, final={},
+            artifacts={"experiment": EXPERIMENT_FILE, "events": ev.EVENTS_FILE}, seconds=0.0,
+        )
+    finally:
+        writer.close()

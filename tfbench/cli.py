@@ -1,0 +1,338 @@
+"""The `tfbench` command: a click group whose bare form opens the workbench.
+
+No TensorFlow at import (a test checks it in a fresh interpreter), so `tfbench --help` answers at
+once: every command imports what it needs inside its body. A user's mistake (`UserError`) is one
+`error: LOCATION: MESSAGE` line on stderr and exit 2, never a traceback. Exit codes: 0 done, 1 the
+run failed, 2 bad input or usage, 130 interrupted (after saving what the run had).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from tfbench import __version__
+from tfbench.errors import UserError
+
+HELP = """A terminal workbench for training TensorFlow/Keras models.
+
+\b
+Run bare to open the workbench on a preset (default: digits-cnn).
+A PRESET is a TOML file or the name of a shipped preset.
+
+\b
+Examples:
+  tfbench                                 open the workbench
+  tfbench run digits-cnn                  train headless, progress on the terminal
+  tfbench run my.toml --set train.epochs=5 --json
+  tfbench run digits-cnn --detach         train in the background; prints the run dir
+  tfbench pause runs/digits-cnn-20250101-120000
+  tfbench set runs/digits-cnn-20250101-120000 learning_rate=1e-4
+  tfbench resume runs/digits-cnn-20250101-120000
+  tfbench validate my.toml --json         build the model without training
+"""
+
+
+class TfbenchGroup(click.Group):
+    """A group that takes an optional PRESET before (instead of) a command, and turns user
+    mistakes into one `error:` line with exit 2."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and not args[0].startswith("-") and args[0] not in self.commands:
+            ctx.meta["preset"] = args[0]
+            args = args[1:]
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except UserError as err:
+            fail(err)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+
+
+def fail(err: UserError, code: int = 2):
+    """Print a user mistake as one line and exit (2 by default)."""
+    click.echo(f"error: {err}", err=True)
+    sys.exit(code)
+
+
+@click.group(cls=TfbenchGroup, invoke_without_command=True, help=HELP,
+             context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="tfbench")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    if ctx.invoked_subcommand is not None:
+        return
+    try:
+        from tfbench.app import make_app
+    except ImportError as exc:
+        raise UserError(
+            f"the workbench screens are not available in this installation ({exc})", "tfbench",
+            "train headless with `tfbench run PRESET`",
+        ) from None
+    make_app(preset=ctx.meta.get("preset")).run()
+
+
+# -- training ------------------------------------------------------------------------------------
+
+def _train(run, as_json: bool, quiet: bool, record_failures: bool) -> int:
+    """Prepare, start and serve a Run in this process; print its summary; return the exit code."""
+    import gc
+
+    from tfbench.engine.control import serve
+    from tfbench.engine.run import record_failure
+    from tfbench.headless import Progress
+
+    progress = None
+    if not quiet:
+        progress = Progress(sys.stderr if as_json else sys.stdout)
+        run._subscribers.append(progress)
+    try:
+        run.prepare()
+    except UserError as err:
+        if record_failures and run.run_dir is not None:
+            record_failure(run.run_dir, run.experiment, err)
+        raise
+    gc.freeze()  # the start-up garbage is here to stay: keep full collections short
+    run.start()
+    code = serve(run, on_signal=lambda text: click.echo(text, err=True))
+    if progress is not None:
+        progress.close()
+    if as_json:
+        click.echo(json.dumps(run_summary(run), default=str))
+    return code
+
+
+def run_summary(run) -> dict:
+    """The `--json` summary of a finished run."""
+    from tfbench.engine.events import _clean
+
+    return _clean({
+        "run_dir": str(run.run_dir),
+        "status": run.status,
+        "reason": run.reason,
+        "epochs": run.completed_epochs,
+        "final": run.history[-1] if run.history else {},
+        "best": run.best,
+        "params": {
+            "total": run.summary.get("total_params"),
+            "trainable": run.summary.get("trainable_params"),
+        },
+    })
+
+
+@cli.command()
+@click.argument("preset")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a preset value, e.g. --set train.epochs=5 (repeatable).")
+@click.option("--runs-dir", default="runs", show_default=True, type=click.Path(file_okay=False),
+              help="Where the run directory is created.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary at the end (progress goes to stderr).")
+@click.option("--detach", is_flag=True, help="Train in a background runner that outlives this terminal; print its run dir.")
+@click.option("--quiet", is_flag=True, help="No progress output.")
+@click.option("--run-dir", type=click.Path(file_okay=False), hidden=True,
+              help="Use this (new) run directory; how runner processes are started.")
+@click.pass_context
+def run(ctx, preset, overrides, runs_dir, as_json, detach, quiet, run_dir):
+    """Train PRESET headless and leave a run directory.
+
+    \b
+    Ctrl+C (or SIGTERM) stops after the current batch and saves; a second Ctrl+C stops at once.
+    Exit codes: 0 done, 1 the run failed, 2 bad input, 130 interrupted.
+
+    \b
+    Examples:
+      tfbench run digits-cnn
+      tfbench run spiral-mlp --set train.epochs=5 --set data.batch_size=64 --json
+      tfbench run digits-cnn --detach
+    """
+    from tfbench.engine.run import Run
+    from tfbench.spec import load_experiment
+
+    experiment = load_experiment(preset, list(overrides))
+    if detach:
+        from tfbench.engine.control import read_runner, start_runner
+
+        path = start_runner(experiment, runs_dir, detach=True)
+        if as_json:
+            click.echo(json.dumps({"run_dir": str(path), "pid": read_runner(path).get("pid")}))
+        else:
+            click.echo(str(path))
+        return
+    the_run = Run(experiment, runs_dir=runs_dir, run_dir=run_dir)
+    ctx.exit(_train(the_run, as_json, quiet, record_failures=run_dir is not None))
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--epochs", type=click.IntRange(min=1), help="A new planned total of epochs.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary at the end.")
+@click.option("--detach", is_flag=True, help="Continue in a background runner; print the run dir.")
+@click.option("--quiet", is_flag=True, help="No progress output.")
+@click.pass_context
+def resume(ctx, run_dir, epochs, as_json, detach, quiet):
+    """Continue an interrupted, stopped or crashed run to its planned epochs, in its own directory.
+
+    \b
+    Example:
+      tfbench resume runs/digits-cnn-20250101-120000 --epochs 30
+    """
+    from tfbench.engine.control import launch, runner_alive, runner_command
+    from tfbench.engine.run import EXPERIMENT_FILE, Run
+    from tfbench.spec import load_experiment
+
+    path = Path(run_dir)
+    if not (path / EXPERIMENT_FILE).is_file():
+        raise UserError("not a run directory (no experiment.toml)", run_dir)
+    if runner_alive(path):
+        raise UserError("a runner is still training this run", run_dir, "pause or stop it first")
+    experiment = load_experiment(path / EXPERIMENT_FILE)
+    the_run = Run(experiment, run_dir=path, resume=True, epochs=epochs)  # checks there is work left
+    if detach:
+        argv = runner_command("resume", str(path.resolve()), "--quiet", *(["--epochs", str(epochs)] if epochs else []))
+        launch(argv, path, detach=True)
+        click.echo(str(path))
+        return
+    ctx.exit(_train(the_run, as_json, quiet, record_failures=False))
+
+
+@cli.command()
+@click.argument("preset")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a preset value.")
+@click.option("--json", "as_json", is_flag=True, help="Print the model's shapes and sizes as JSON.")
+def validate(preset, overrides, as_json):
+    """Check PRESET and build its model without training.
+
+    \b
+    Example:
+      tfbench validate my.toml --json
+    """
+    try:
+        from tfbench import build, data
+        from tfbench.spec import load_experiment
+
+        experiment = load_experiment(preset, list(overrides))
+        info = data.describe(experiment.data, experiment.train.seed)
+        summary = build.summarize(experiment, info).to_dict()
+    except UserError as err:
+        if as_json:
+            click.echo(json.dumps({"ok": False, "error": err.message, "location": err.location, "hint": err.hint}))
+        raise
+    layers = [
+        {"name": row.get("name"), "type": row.get("type"), "output_shape": row.get("output_shape"), "params": row.get("params")}
+        for row in summary.get("layers", [])
+    ]
+    result = {
+        "ok": True,
+        "name": experiment.name,
+        "input_shape": summary.get("input_shape"),
+        "output_shape": summary.get("output_shape"),
+        "params": {"total": summary.get("total_params"), "trainable": summary.get("trainable_params")},
+        "layers": layers,
+    }
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    click.echo(f"{experiment.name}: ok — input {tuple(result['input_shape'] or ())}, data {info.source}")
+    width = max([len(r["type"] or "") for r in layers] + [5])
+    for i, row in enumerate(layers):
+        shape = tuple(row["output_shape"]) if row["output_shape"] is not None else "?"
+        click.echo(f"  {i:>2}  {row['type']:<{width}}  {str(shape):<18} {row['params']:>10,}")
+    click.echo(f"  params: {result['params']['total']:,} total, {result['params']['trainable']:,} trainable")
+
+
+@cli.command()
+@click.argument("query", required=False)
+def layers(query):
+    """List the Keras layers a model can stack (optionally those matching QUERY)."""
+    from tfbench import catalog
+
+    found = catalog.search("layers", query) if query else catalog.entries("layers")
+    if not found:
+        raise UserError("no layer matches", query)
+    by_category: dict[str, list] = {}
+    for entry in found:
+        by_category.setdefault(entry.category or "other", []).append(entry)
+    width = max(len(e.name) for e in found)
+    for category, entries in by_category.items():
+        click.echo(f"{category}:")
+        for entry in entries:
+            click.echo(f"  {entry.name:<{width}}  {entry.help}")
+
+
+# -- controlling a runner ------------------------------------------------------------------------
+
+def _send(run_dir: str, command: str, timeout: float, **args) -> dict:
+    from tfbench.engine.control import send
+
+    return send(Path(run_dir), command, timeout=timeout, **args)
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--timeout", default=30.0, show_default=True, help="Seconds to wait for the runner.")
+def pause(run_dir, timeout):
+    """Pause a running run between two batches."""
+    ack = _send(run_dir, "pause", timeout)
+    event = ack.get("event") or {}
+    click.echo(ack.get("note") or f"paused at epoch {event.get('epoch')}, batch {event.get('step')}")
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--timeout", default=30.0, show_default=True, help="Seconds to wait for the runner.")
+def unpause(run_dir, timeout):
+    """Let a paused run go on."""
+    ack = _send(run_dir, "unpause", timeout)
+    click.echo(ack.get("note") or "resumed")
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for the run to end.")
+def stop(run_dir, timeout):
+    """Stop a run after its current batch, saving a checkpoint (continue it with `tfbench resume`)."""
+    ack = _send(run_dir, "stop", timeout)
+    event = ack.get("event") or {}
+    click.echo(ack.get("note") or f"run {event.get('status')} after {event.get('epochs_completed')} epochs")
+
+
+@cli.command(name="set")
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.argument("settings", nargs=-1, required=True, metavar="NAME=VALUE...")
+@click.option("--timeout", default=30.0, show_default=True, help="Seconds to wait for the runner.")
+def set_(run_dir, settings, timeout):
+    """Change a running run's learning_rate or planned epochs.
+
+    \b
+    Examples:
+      tfbench set runs/digits-cnn-20250101-120000 learning_rate=1e-4
+      tfbench set runs/digits-cnn-20250101-120000 epochs=40
+    """
+    from tfbench.spec import parse_override_value
+
+    for item in settings:
+        if "=" not in item:
+            raise UserError("expected NAME=VALUE, e.g. learning_rate=1e-4", item)
+        name, text = item.split("=", 1)
+        ack = _send(run_dir, "set", timeout, **{name.strip(): parse_override_value(text.strip())})
+        event = ack.get("event") or {}
+        click.echo(f"{event.get('name', name)}: {event.get('old')} → {event.get('new')}")
+
+
+def main() -> None:
+    """The console entry point."""
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
+    cli(prog_name="tfbench")
+
+
+if __name__ == "__main__":
+    main()

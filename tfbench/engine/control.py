@@ -1,0 +1,415 @@
+"""Reaching a runner process: start it, pause/unpause/stop it, change its settings — without a UI.
+
+The channel is a folder of small files in the run directory, chosen because it needs no socket
+path (Unix sockets stop at 108 characters, and run directories nest deep), survives the controller
+vanishing, and works the same from the TUI, from `tfbench pause RUN_DIR` and from tests:
+
+- `runner.json`: the runner's pid, its process start time (so a recycled pid is not mistaken for
+  it) and, once it is over, when and how it exited. `runner_alive` reads it.
+- `control/<id>.json`: one command, written atomically by `send`. The runner's main thread polls
+  the folder every 0.2 s, applies the command to its Run and deletes the file.
+- `control/<id>.ack.json`: the runner's answer, written once the command has taken effect — when
+  the acknowledging event (`paused`, `resumed`, `setting_changed`, `run_ended`) carrying the
+  command's id is in the event log — or at once with the error when the command was refused.
+
+`send` never hangs: it checks the runner is alive before and while it waits, and gives up after
+its timeout.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tfbench.atomic import write_json, write_text
+from tfbench.engine import events as ev
+from tfbench.errors import UserError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from tfbench.engine.run import Run
+    from tfbench.spec import Experiment
+
+RUNNER_FILE = "runner.json"
+RUNNER_LOG = "runner.log"
+CONTROL_DIR = "control"
+POLL_SECONDS = 0.2
+COMMANDS = ("pause", "unpause", "stop", "set")
+_ACK_EVENT = {"pause": ev.PAUSED, "unpause": ev.RESUMED, "stop": ev.RUN_ENDED, "set": ev.SETTING_CHANGED}
+
+_children: list[subprocess.Popen] = []  # launched runners, reaped so they never linger as zombies
+
+
+# -- liveness ----------------------------------------------------------------------------------
+
+def _process_start(pid: int) -> float | None:
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return proc.create_time()
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return None
+
+
+def read_runner(run_dir: str | Path) -> dict[str, Any]:
+    """The run's `runner.json` ({} when there is none or it is unreadable)."""
+    try:
+        return json.loads((Path(run_dir) / RUNNER_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def runner_alive(run_dir: str | Path) -> bool:
+    """Whether the runner process of this run directory is still running.
+
+    A pid alone is not enough: after a crash the pid may belong to another process, so its start
+    time must match the one recorded, and a zombie counts as dead.
+    """
+    for child in list(_children):
+        if child.poll() is not None:
+            _children.remove(child)
+    record = read_runner(run_dir)
+    pid = record.get("pid")
+    if not pid or record.get("exited"):
+        return False
+    started = _process_start(int(pid))
+    if started is None:
+        return False
+    recorded = record.get("create_time")
+    return recorded is None or abs(started - float(recorded)) < 1.0
+
+
+def _run_ended(run_dir: Path) -> dict[str, Any] | None:
+    try:
+        for event in reversed(ev.read_events(run_dir)):
+            if event["event"] == ev.RUN_ENDED:
+                return event
+    except OSError:
+        pass
+    return None
+
+
+# -- the controller's side -----------------------------------------------------------------------
+
+def send(run_dir: str | Path, command: str, timeout: float = 10.0, **args: Any) -> dict[str, Any]:
+    """Send a command to the runner of `run_dir` and wait until it has taken effect.
+
+    Args:
+        run_dir: the run directory.
+        command: `pause`, `unpause` (alias `resume`), `stop` or `set`.
+        timeout: seconds to wait for the acknowledgement.
+        **args: for `set`, one setting: `learning_rate=1e-4` or `epochs=20`.
+
+    Returns:
+        The acknowledgement: `{"id", "command", "ok": True, "event": {...}}` (or `"note"` when
+        there was nothing to do, such as pausing a paused run).
+
+    Raises:
+        UserError: the runner is not running (stale channel), the run has ended, the runner
+            refused the command, or it did not answer in time.
+    """
+    run_dir = Path(run_dir)
+    command = "unpause" if command == "resume" else command
+    if command not in COMMANDS:
+        raise UserError(f"unknown command {command!r}", str(run_dir), f"commands: {', '.join(COMMANDS)}")
+    if command == "set" and len(args) != 1:
+        raise UserError("set one setting at a time, e.g. learning_rate=1e-4", str(run_dir))
+    if not (run_dir / ev.EVENTS_FILE).exists() and not (run_dir / RUNNER_FILE).exists():
+        raise UserError("not a run directory (no events.jsonl)", str(run_dir))
+    _check_reachable(run_dir)
+    command_id = f"{time.time_ns()}-{uuid.uuid4().hex[:8]}"
+    folder = run_dir / CONTROL_DIR
+    write_json(folder / f"{command_id}.json", {"id": command_id, "command": command, "args": args})
+    ack_path = folder / f"{command_id}.ack.json"
+    deadline = time.monotonic() + timeout
+    next_check = time.monotonic() + 0.5
+    while True:
+        if ack_path.exists():
+            try:
+                ack = json.loads(ack_path.read_text(encoding="utf-8"))
+            except ValueError:
+                ack = None
+            if ack is not None:
+                ack_path.unlink(missing_ok=True)
+                if not ack.get("ok"):
+                    raise UserError(ack.get("error", "the runner refused the command"), str(run_dir))
+                return ack
+        now = time.monotonic()
+        if now >= next_check:
+            next_check = now + 0.5
+            if not runner_alive(run_dir) and not ack_path.exists():
+                (folder / f"{command_id}.json").unlink(missing_ok=True)
+                _check_reachable(run_dir)
+                raise UserError("the runner is not running (stale channel): it exited before answering", str(run_dir))
+        if now >= deadline:
+            (folder / f"{command_id}.json").unlink(missing_ok=True)
+            raise UserError(
+                f"the runner did not acknowledge {command!r} within {timeout:g}s", str(run_dir),
+                "it may be busy with a long batch; try again",
+            )
+        time.sleep(0.05)
+
+
+def _check_reachable(run_dir: Path) -> None:
+    if runner_alive(run_dir):
+        return
+    ended = _run_ended(run_dir)
+    if ended is not None:
+        raise UserError(f"the run has already ended ({ended.get('status')})", str(run_dir))
+    record = read_runner(run_dir)
+    why = "no runner was ever recorded" if not record else f"process {record.get('pid')} is gone"
+    raise UserError(
+        f"the runner is not running (stale channel): {why}", str(run_dir),
+        "continue the run with `tfbench resume RUN_DIR`",
+    )
+
+
+def runner_command(*args: str) -> list[str]:
+    """The command line of a runner process: this interpreter running `python -m tfbench`."""
+    return [sys.executable, "-m", "tfbench", *args]
+
+
+def launch(argv: list[str], run_dir: Path, detach: bool = True) -> subprocess.Popen:
+    """Start a runner process for `run_dir` in its own session, its output in `runner.log`.
+
+    Its own session means a closed terminal or SSH connection (SIGHUP) and a Ctrl+C meant for the
+    launcher never reach it. Without `detach` it is stopped when the launching process exits.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    with open(run_dir / RUNNER_LOG, "ab") as log:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=env,
+            cwd=os.getcwd(),
+        )
+    _children.append(proc)
+    # Recorded at once, so runner_alive and send work before the runner has imported TensorFlow.
+    write_json(run_dir / RUNNER_FILE, {"pid": proc.pid, "create_time": _process_start(proc.pid), "launched": time.time()})
+    if not detach:
+        atexit.register(_stop_if_alive, run_dir)
+    return proc
+
+
+def _stop_if_alive(run_dir: Path) -> None:
+    if runner_alive(run_dir):
+        try:
+            write_json(run_dir / CONTROL_DIR / f"{time.time_ns()}-atexit.json", {"id": "atexit", "command": "stop", "args": {}})
+        except OSError:
+            pass
+
+
+def start_runner(
+    experiment: "Experiment", runs_dir: str | Path, detach: bool = True, extra_args: tuple | list = ()
+) -> Path:
+    """Start `tfbench run` for an Experiment in a runner process and return its run directory.
+
+    The run directory is made here, with the resolved Experiment in `experiment.toml`, which the
+    runner is given as its preset; the runner fills in the rest.
+
+    Args:
+        experiment: the Experiment to train.
+        runs_dir: where the run directory is created.
+        detach: leave the runner running when this process exits (else it is asked to stop).
+        extra_args: more `tfbench run` arguments.
+
+    Returns:
+        The run directory (it exists, with `runner.json`, when this returns).
+    """
+    from tfbench.engine.run import EXPERIMENT_FILE, new_run_dir
+
+    run_dir = new_run_dir(runs_dir, experiment.name)
+    preset = write_text(run_dir / EXPERIMENT_FILE, experiment.to_toml())
+    argv = runner_command("run", str(preset.resolve()), "--run-dir", str(run_dir.resolve()), "--quiet", *extra_args)
+    launch(argv, run_dir, detach=detach)
+    return run_dir
+
+
+# -- the runner's side ---------------------------------------------------------------------------
+
+class ControlServer:
+    """Serves the control folder of a Run from the runner's main thread.
+
+    Args:
+        run: the Run (started) whose directory holds the channel.
+    """
+
+    def __init__(self, run: "Run"):
+        self.run = run
+        self.run_dir = Path(run.run_dir)
+        self.folder = self.run_dir / CONTROL_DIR
+        self._pending: dict[str, str] = {}  # command id -> command awaiting its event
+        self._lock = threading.Lock()
+        run.writer.subscribe(self._on_event)
+
+    def open(self) -> None:
+        """Record this process in `runner.json` and create the control folder."""
+        import psutil
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        me = psutil.Process()
+        write_json(
+            self.run_dir / RUNNER_FILE,
+            {
+                "pid": os.getpid(),
+                "create_time": me.create_time(),
+                "started": time.time(),
+                "argv": sys.argv,
+                "control": CONTROL_DIR,
+            },
+        )
+
+    def close(self, exit_code: int) -> None:
+        """Mark the runner as exited (so controllers get a clear answer at once)."""
+        record = read_runner(self.run_dir)
+        record.update(exited=time.time(), exit_code=exit_code)
+        try:
+            write_json(self.run_dir / RUNNER_FILE, record)
+        except OSError:
+            pass
+
+    def poll(self) -> None:
+        """Apply every command waiting in the folder, oldest first."""
+        try:
+            names = sorted(p.name for p in self.folder.iterdir())
+        except OSError:
+            return
+        for name in names:
+            if name.startswith(".") or not name.endswith(".json") or name.endswith(".ack.json"):
+                continue
+            path = self.folder / name
+            try:
+                request = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            path.unlink(missing_ok=True)
+            self.handle(request)
+
+    def handle(self, request: dict[str, Any]) -> None:
+        """Apply one command; its acknowledgement follows its event (or comes now when refused)."""
+        command_id = str(request.get("id"))
+        command = request.get("command")
+        args = request.get("args") or {}
+        run = self.run
+        if command not in COMMANDS:
+            self._ack(command_id, ok=False, error=f"unknown command {command!r}")
+            return
+        if run.ended:
+            self._ack(command_id, ok=False, error=f"the run has already ended ({run.status})")
+            return
+        with self._lock:
+            self._pending[command_id] = str(command)
+        try:
+            if command == "pause":
+                done = run.pause(command_id)
+                note = None if done else "already paused"
+            elif command == "unpause":
+                done = run.unpause(command_id)
+                note = None if done else "not paused"
+            elif command == "stop":
+                done = run.stop("stopped by request", command_id)
+                note = None if done else "already stopping"
+            else:
+                (name, value), = args.items()
+                run.set(name, value, command_id)
+                done, note = True, None
+        except UserError as exc:
+            with self._lock:
+                self._pending.pop(command_id, None)
+            self._ack(command_id, ok=False, error=str(exc))
+            return
+        except ValueError:
+            with self._lock:
+                self._pending.pop(command_id, None)
+            self._ack(command_id, ok=False, error="set one setting, e.g. learning_rate=1e-4")
+            return
+        if not done:
+            with self._lock:
+                self._pending.pop(command_id, None)
+            self._ack(command_id, ok=True, command=command, note=note)
+
+    def _on_event(self, event: dict[str, Any]) -> None:
+        command_id = event.get("command_id")
+        with self._lock:
+            command = self._pending.pop(command_id, None) if command_id else None
+            leftovers = {}
+            if event["event"] == ev.RUN_ENDED:
+                leftovers, self._pending = self._pending, {}
+        if command is not None:
+            self._ack(command_id, ok=True, command=command, event=event)
+        for other_id, other in leftovers.items():
+            if other == "stop":
+                self._ack(other_id, ok=True, command=other, event=event)
+            else:
+                self._ack(other_id, ok=False, error=f"the run ended ({event.get('status')}) before it could {other}")
+
+    def _ack(self, command_id: str, **answer: Any) -> None:
+        try:
+            write_text(self.folder / f"{command_id}.ack.json", ev.encode({"id": command_id, **answer}) + "\n")
+        except OSError:
+            pass
+
+
+def serve(run: "Run", handle_signals: bool = True, on_signal=None) -> int:
+    """Serve a started Run's control channel from this (main) thread until it ends.
+
+    With `handle_signals`, Ctrl+C or SIGTERM stops the run gracefully (finish the batch, save,
+    `run_ended` stopped); a second one ends the record at once and exits the process with 130.
+
+    Args:
+        run: a started Run.
+        handle_signals: install the SIGINT/SIGTERM handlers (main thread only).
+        on_signal: called with a one-line notice when a signal arrives (e.g. print to stderr).
+
+    Returns:
+        The exit code for the run's status (0, 1 or 130).
+    """
+    from tfbench.engine.run import exit_code
+
+    server = ControlServer(run)
+    server.open()
+    signals_seen = []
+
+    def handler(signum, frame):  # runs in the main thread between polls
+        signals_seen.append(signum)
+        name = signal.Signals(signum).name
+        if len(signals_seen) == 1:
+            if on_signal:
+                on_signal(f"{name}: stopping after this batch and saving (again to stop at once)")
+            run.stop(f"interrupted ({name})")
+        else:
+            if on_signal:
+                on_signal(f"{name} again: stopping at once")
+            run.abort(f"interrupted twice ({name}); stopped at once, keeping what was saved")
+            server.close(130)
+            os._exit(130)
+
+    previous = {}
+    if handle_signals and threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, handler)
+    try:
+        while not run._done.wait(POLL_SECONDS):
+            server.poll()
+        server.poll()  # answer what came in at the very end
+        code = exit_code(run.status)
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+    server.close(code)
+    return code

@@ -1,0 +1,200 @@
+"""What `tfbench run` shows while it trains — without a UI, without TensorFlow.
+
+An event subscriber: on a terminal a rich progress bar per epoch with the running loss and
+metrics, and a summary line when each epoch ends; when the output is not a terminal (a log file,
+CI, a pipe) one plain line per epoch, so logs stay readable and small.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import Any, TextIO
+
+from tfbench.engine import events as ev
+
+
+def format_value(value: Any) -> str:
+    """A metric value in a few characters (`0.1234`, `1.2e-05`, `nan`)."""
+    try:
+        number = ev.as_float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if number != number:
+        return "nan"
+    if number == 0 or 1e-3 <= abs(number) < 1e4:
+        return f"{number:.4f}"
+    return f"{number:.3g}"
+
+
+def format_logs(logs: dict[str, Any]) -> str:
+    """`loss 0.1234  accuracy 0.9500  val_loss …`: training metrics first, then validation ones."""
+    train = sorted((k for k in logs if not k.startswith("val_")), key=lambda k: k != "loss")
+    valid = sorted((k for k in logs if k.startswith("val_")), key=lambda k: k != "val_loss")
+    keys = train + valid
+    return "  ".join(f"{k} {format_value(logs[k])}" for k in keys)
+
+
+def epoch_line(event: dict[str, Any], epochs: int) -> str:
+    """One line for an `epoch_ended` event."""
+    width = len(str(epochs or event.get("epoch", 0)))
+    text = f"epoch {event.get('epoch', 0):>{width}}/{epochs}  {format_logs(event.get('logs') or {})}"
+    seconds = event.get("seconds")
+    if seconds is not None:
+        text += f"  {float(seconds):.1f}s"
+    rate = event.get("samples_per_sec")
+    if rate:
+        text += f"  {float(rate):,.0f} samples/s"
+    return text
+
+
+def end_line(event: dict[str, Any]) -> str:
+    """One line for `run_ended`: status, reason, best."""
+    text = f"run {event.get('status')}"
+    if event.get("reason"):
+        text += f": {event['reason']}"
+    best = event.get("best") or {}
+    if best.get("monitor"):
+        text += f" (best {best['monitor']} {format_value(best.get('value'))} at epoch {best.get('epoch')})"
+    return text
+
+
+class Progress:
+    """Shows a run's events on a stream: rich progress on a terminal, plain lines otherwise.
+
+    Args:
+        stream: where to write (stdout by default; stderr when stdout carries JSON).
+        tty: force terminal (True) or plain (False) output; None asks the stream.
+    """
+
+    def __init__(self, stream: TextIO | None = None, tty: bool | None = None):
+        self.stream = stream or sys.stdout
+        self.tty = self.stream.isatty() if tty is None else tty
+        self.epochs = 0
+        self.steps = 0
+        self._lock = threading.Lock()
+        self._progress: Any = None
+        self._task: Any = None
+        self._console: Any = None
+        if self.tty:
+            from rich.console import Console
+
+            self._console = Console(file=self.stream, highlight=False)
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        with self._lock:
+            handler = getattr(self, f"_on_{event.get('event')}", None)
+            if handler is not None:
+                handler(event)
+
+    def print(self, text: str, style: str | None = None) -> None:
+        if self._console is not None:
+            self._console.print(text, style=style, markup=False)
+        else:
+            self.stream.write(text + "\n")
+            self.stream.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            self._end_bar()
+
+    # -- rich bar --------------------------------------------------------------------------------
+    def _bar(self) -> Any:
+        if self._progress is None:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress
+            from rich.progress import TextColumn, TimeRemainingColumn
+
+            self._progress = RichProgress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[logs]}"),
+                console=self._console,
+                auto_refresh=False,  # refreshed on batch events, which are already throttled
+                transient=True,
+            )
+            self._progress.start()
+        return self._progress
+
+    def _end_bar(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+            self._task = None
+
+    # -- events ----------------------------------------------------------------------------------
+    def _on_run_started(self, e: dict[str, Any]) -> None:
+        self.epochs = int(e.get("epochs") or 0)
+        self.steps = int(e.get("steps_per_epoch") or 0)
+        model = e.get("model") or {}
+        name = (e.get("experiment") or {}).get("name", "")
+        verb = f"resuming from epoch {e.get('initial_epoch')}" if e.get("resumed") else "training"
+        self.print(f"{name}: {verb}, {model.get('total_params', '?')} parameters → {e.get('run_dir')}")
+
+    def _on_epoch_started(self, e: dict[str, Any]) -> None:
+        self.epochs = int(e.get("epochs") or self.epochs)
+        if self.tty:
+            bar = self._bar()
+            if self._task is not None:
+                bar.remove_task(self._task)
+            self._task = bar.add_task(f"epoch {e.get('epoch')}/{self.epochs}", total=self.steps or None, logs="")
+            bar.refresh()
+
+    def _on_batch(self, e: dict[str, Any]) -> None:
+        if self.tty and self._task is not None:
+            self._progress.update(self._task, completed=e.get("step", 0), logs=format_logs(e.get("logs") or {}))
+            self._progress.refresh()
+
+    def _on_epoch_ended(self, e: dict[str, Any]) -> None:
+        line = epoch_line(e, self.epochs)
+        if self.tty and self._progress is not None:
+            self._progress.console.print(line, markup=False, highlight=False)
+            if self._task is not None:
+                self._progress.remove_task(self._task)
+                self._task = None
+            self._progress.refresh()
+        else:
+            self.print(line)
+
+    def _on_preflight(self, e: dict[str, Any]) -> None:
+        step = e.get("step_seconds")
+        if step is None:
+            return
+        text = f"pre-flight: {float(step) * 1000:.1f} ms/step"
+        if e.get("eta_seconds") is not None:
+            text += f", about {float(e['eta_seconds']):.0f}s to go"
+        if e.get("peak_memory_mb") is not None:
+            text += f", peak GPU memory {float(e['peak_memory_mb']):.0f} MB"
+        self._say(text)
+
+    def _on_paused(self, e: dict[str, Any]) -> None:
+        self._say(f"paused at epoch {e.get('epoch')}, batch {e.get('step')}")
+
+    def _on_resumed(self, e: dict[str, Any]) -> None:
+        self._say("resumed")
+
+    def _on_setting_changed(self, e: dict[str, Any]) -> None:
+        if e.get("name") == "epochs":
+            self.epochs = int(e.get("new") or self.epochs)
+        self._say(f"{e.get('name')}: {e.get('old')} → {e.get('new')}")
+
+    def _on_log(self, e: dict[str, Any]) -> None:
+        if e.get("level") in ("warning", "error"):
+            message = str(e.get("message", "")).rstrip()
+            if e.get("level") == "error" and "\n" in message:
+                message = message.splitlines()[-1]
+            self._say(f"{e.get('level')}: {message}")
+
+    def _on_export(self, e: dict[str, Any]) -> None:
+        self._say(f"exported {e.get('format')} → {e.get('path')}")
+
+    def _on_run_ended(self, e: dict[str, Any]) -> None:
+        self._end_bar()
+        self.print(end_line(e))
+
+    def _say(self, text: str) -> None:
+        if self.tty and self._progress is not None:
+            self._progress.console.print(text, markup=False, highlight=False)
+        else:
+            self.print(text)
