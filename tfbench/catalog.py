@@ -727,8 +727,10 @@ def _param(kind: str, owner: str, name: str, default: Any, doc: str, sets) -> di
             ptype = "int" if int_like and not re.search(r"\bfloat", bare_head) else "float"
         elif isinstance(value, float):
             ptype = "float"
+        elif isinstance(value, str) and _says_int(bare_head):
+            ptype, choices = "any", tuple(quoted)  # e.g. save_freq: "epoch" or a number of batches
         elif isinstance(value, str):
-            ptype = "any" if _says_int(bare_head) else "str"  # e.g. save_freq: "epoch" or a count
+            ptype = "str"
         elif isinstance(value, list):
             flat = _flatten(value)
             ptype = "int_or_tuple" if flat and all(isinstance(v, int) for v in flat) and _says_int(head) and not re.search(r"\bfloat", head) else "list"
