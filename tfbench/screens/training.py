@@ -192,7 +192,7 @@ class ExportDialog(ModalScreen[None]):
             return
         for fmt in formats:
             try:
-                report = export_model(self.run_dir, fmt, quantize)
+                report = export_model(self.run_dir, fmt, quantize if fmt == "tflite" else "none")
             except Exception as exc:  # a UserError or a failed conversion: show it, keep going
                 lines.append(f"{fmt}: failed: {exc}")
                 continue
@@ -231,7 +231,7 @@ class ResultsDialog(ModalScreen[None]):
         with Vertical(id="dialog"):
             yield Label(f"Results: {self.state.name or 'run'}", classes="title")
             with VerticalScroll(id="results-box"):
-                yield Static(results_text(self.state, self.evaluation, self.note), id="results")
+                yield Static(results_renderable(self.state, self.evaluation, self.note), id="results")
             with Horizontal(classes="buttons"):
                 yield Button("Close", id="close")
 
@@ -241,6 +241,21 @@ class ResultsDialog(ModalScreen[None]):
     @on(Button.Pressed, "#close")
     def _close(self) -> None:
         self.dismiss(None)
+
+
+def results_renderable(state: RunState, evaluation: dict[str, Any] | None, note: str = ""):
+    """The results dialog's content: the evaluation module's own tables when it is installed."""
+    head = results_text(state, None, note)
+    if not evaluation:
+        return head
+    try:
+        from rich.console import Group
+
+        from tfbench.evaluation import renderables
+
+        return Group(head, *renderables(evaluation))
+    except Exception:  # an older or missing evaluation module: draw the plain version
+        return results_text(state, evaluation, note)
 
 
 def results_text(state: RunState, evaluation: dict[str, Any] | None, note: str = "") -> Text:
@@ -263,7 +278,7 @@ def results_text(state: RunState, evaluation: dict[str, Any] | None, note: str =
     if not evaluation:
         return text
     names = evaluation.get("class_names") or []
-    matrix = evaluation.get("confusion_matrix")
+    matrix = evaluation.get("confusion") or evaluation.get("confusion_matrix")
     if matrix:
         labels = [str(n)[:6] for n in names] or [str(i) for i in range(len(matrix))]
         width = max(5, max(len(label) for label in labels) + 1, max(len(str(c)) for row in matrix for c in row) + 1)
@@ -285,7 +300,7 @@ def results_text(state: RunState, evaluation: dict[str, Any] | None, note: str =
             conf = f" ({100 * float(confidence):.0f}%)" if confidence is not None else ""
             text.append(f"  #{m.get('index', '?')}: true {true}, predicted {predicted}{conf}\n")
     for key, value in evaluation.items():
-        if key in ("class_names", "confusion_matrix", "mistakes", "confident_mistakes") or isinstance(value, (list, dict)):
+        if key in ("class_names", "confusion", "confusion_matrix", "mistakes", "confident_mistakes") or isinstance(value, (list, dict)):
             continue
         text.append(f"{key}: {format_number(value) if isinstance(value, float) else value}\n", style="dim")
     return text
@@ -300,7 +315,8 @@ class TrainingScreen(Screen):
     Args:
         run_dir: a run to follow from the start (`tfbench watch`); None waits for `start()`.
         clock: returns "now" for elapsed time; return None to measure against the log's last
-            event instead (replays and snapshot tests, whose pictures must not change).
+            event instead. By default: the wall clock while the run's runner process is alive,
+            else the log's last event (a replayed log looks the same whenever it is drawn).
         poll: seconds between looks at the log.
         bell: ring the terminal bell when a run ends or diverges.
     """
@@ -334,7 +350,8 @@ class TrainingScreen(Screen):
     ) -> None:
         super().__init__(name=name, id=id)
         self.run_dir: Path | None = Path(run_dir) if run_dir is not None else None
-        self.clock = clock or time.time
+        self.clock = clock
+        self.runner_is_alive = False
         self.poll = poll
         self.bell = bell
         self.experiment = None
@@ -457,8 +474,9 @@ class TrainingScreen(Screen):
                             self._ring()
         finally:
             self._consumed.set()
-        if message.caught_up:
+        if message.caught_up and not self.caught_up:
             self.caught_up = True
+            self._check_runner()
         if message.events:
             self.query_one(Curves).set_charts(run_charts(self.state))
             self._refresh_text()
@@ -486,7 +504,19 @@ class TrainingScreen(Screen):
     # -- drawing -------------------------------------------------------------------------------
 
     def _now(self) -> float | None:
-        return self.clock()
+        if self.clock is not None:
+            return self.clock()
+        return time.time() if self.runner_is_alive else None
+
+    def _check_runner(self) -> None:
+        if self.run_dir is None or not self.state.running:
+            self.runner_is_alive = False
+            return
+        try:
+            from tfbench.engine.control import runner_alive
+        except ImportError:
+            return
+        self.runner_is_alive = runner_alive(self.run_dir)
 
     def _refresh_text(self) -> None:
         self.query_one(ProgressPanel).show(self.state, self._now() if self.state.running else None)
@@ -517,6 +547,7 @@ class TrainingScreen(Screen):
         self.query_one(Curves).redraw()
 
     def _tick(self) -> None:
+        self._check_runner()
         if self.state.running:
             self.query_one(ProgressPanel).show(self.state, self._now())
 
@@ -680,7 +711,7 @@ class TrainingScreen(Screen):
     def on_evaluation_ready(self, message: EvaluationReady) -> None:
         self.evaluation = message.result
         if isinstance(self.app.screen, ResultsDialog):
-            self.app.screen.query_one("#results", Static).update(results_text(self.state, self.evaluation))
+            self.app.screen.query_one("#results", Static).update(results_renderable(self.state, self.evaluation))
         else:
             self.notify("results ready: press v")
 

@@ -102,6 +102,8 @@ class ProgressPanel(Static):
     DEFAULT_CSS = """
     ProgressPanel {
         height: 3;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
     }
     """
 
