@@ -20,7 +20,7 @@ from tfbench.engine import strategy
 from tfbench.errors import UserError
 from tfbench.spec import TrainSpec
 
-from conftest import REPO
+REPO = Path(__file__).resolve().parent.parent
 
 # Trains a tiny Dense model on fixed random data under `train.strategy = argv[1]` and prints one
 # JSON line. "mirrored" also trains the same model on the default strategy for comparison.

@@ -10,13 +10,14 @@ import sys
 import threading
 import time
 import types
+from pathlib import Path
 
 import pytest
 
 from tfbench import system
 from tfbench.engine.events import SYSTEM, EventWriter, RunState, read_events
 
-from conftest import REPO
+REPO = Path(__file__).resolve().parent.parent
 
 MIB = 1024 * 1024
 GIB = 1024**3
