@@ -212,6 +212,23 @@ def test_binary_labels_take_one_sigmoid_or_two_softmax_outputs():
     assert "need 1 output" in err.message
 
 
+def test_classification_loss_on_regression_targets_is_located_at_the_loss():
+    err = error_of(make(dense_head(1), loss="sparse_categorical_crossentropy"), SERIES)
+    assert err.location == "train.loss"
+
+
+def test_label_shapes_beyond_one_class_id():
+    multi_label = DataInfo("x", (4,), "binary", 2, label_shape=(5,))
+    assert build.summarize(make(dense_head(5, "sigmoid")), multi_label).output_shape == [5]
+    one_hot = DataInfo("x", (4,), "categorical", 3, label_shape=(3,))
+    exp = make(dense_head(3, "softmax"), loss="categorical_crossentropy")
+    assert build.summarize(exp, one_hot).output_shape == [3]
+    per_step = DataInfo("x", (6, 4), "categorical", 3, label_shape=(6,))
+    assert build.summarize(make(dense_head(3, "softmax")), per_step).output_shape == [6, 3]
+    err = error_of(make([{"type": "Flatten"}, *dense_head(3, "softmax")]), per_step)
+    assert err.location == "model.layers[2]" and "a class id per position (6,)" in err.message
+
+
 # -- losses, metrics, labels -------------------------------------------------------------------
 
 @pytest.mark.parametrize(

@@ -136,16 +136,12 @@ def _final_activation(exp: "Experiment") -> str | None:
     if not exp.model.layers:
         return None
     last = exp.model.layers[-1]
-    args = last.args
     if last.type == "Softmax":
         return "softmax"
-    if last.type == "Activation":
-        activation = args.get("activation")
-    else:
-        activation = args.get("activation")
-    if activation in (None, "linear", "None"):
+    activation = last.args.get("activation")  # Dense, Conv… and the Activation layer alike
+    if not isinstance(activation, str) or activation == "linear":
         return None
-    return activation if isinstance(activation, str) else None
+    return activation
 
 
 def resolve_loss(exp: "Experiment", info: "DataInfo") -> "str | dict":
@@ -413,9 +409,10 @@ def _input_shape(exp: "Experiment", info: "DataInfo") -> tuple:
     """One sample's input shape: the model's override, else the data's."""
     if exp.model.input_shape:
         return tuple(exp.model.input_shape)
-    if info.input_shape is None or len(tuple(info.input_shape)) == 0 and info.input_dtype != "string":
+    shape = tuple(info.input_shape or ())
+    if not shape and info.input_dtype != "string":  # raw text is one string per sample: shape ()
         raise UserError("the data has no known input shape; set model.input_shape", "model.input_shape")
-    return tuple(info.input_shape)
+    return shape
 
 
 def _input_dtype(info: "DataInfo") -> str:
@@ -524,6 +521,12 @@ def check_output(exp: "Experiment", info: "DataInfo", output_shape: list[int | N
             "use activation = \"sigmoid\" for two classes, or one unit per class with softmax",
         )
     if info.label_kind == "regression":
+        if loss_name in _SPARSE_LOSSES | _ONE_HOT_LOSSES | _BINARY_LOSSES:
+            raise UserError(
+                f"{loss_name} is for class labels but the data has regression targets",
+                "train.loss",
+                "use mean_squared_error, mean_absolute_error or 'auto'",
+            )
         expected = list(info.label_shape) or [1]
         if out != expected and not (not info.label_shape and out == []):
             raise UserError(
@@ -542,13 +545,21 @@ def check_output(exp: "Experiment", info: "DataInfo", output_shape: list[int | N
         return
     if not info.is_classification:
         return
+    classes = info.num_classes
     label_dims = list(info.label_shape)
-    if len(out) != len(label_dims) + 1 and not (info.label_kind == "binary" and out == label_dims):
+    if info.label_kind == "binary" and label_dims and out == label_dims:
+        return  # several 0/1 labels per sample (multi-label), one sigmoid output each
+    # Labels already one-hot (k classes on the last axis) stand for one class id per position.
+    one_hot_given = loss_name in _ONE_HOT_LOSSES and label_dims and classes and label_dims[-1] == classes
+    per_sample = label_dims[:-1] if one_hot_given else label_dims
+    if len(out) != len(per_sample) + 1:
         raise UserError(
             f"the model outputs {shape_text} per sample but each label is "
-            + ("one class id" if not label_dims else f"of shape {_shape_text(label_dims)}"),
+            + ("one class id" if not per_sample else f"a class id per position {_shape_text(per_sample)}"),
             where,
-            "add a Flatten or GlobalAveragePooling layer before the last Dense",
+            "add a Flatten or GlobalAveragePooling layer before the last Dense"
+            if len(out) > len(per_sample) + 1
+            else "end with one output per class",
         )
     if info.label_kind == "binary":
         if units not in (1, 2):
@@ -564,7 +575,6 @@ def check_output(exp: "Experiment", info: "DataInfo", output_shape: list[int | N
                 "use units = 1 with sigmoid, or units = 2 with softmax and sparse_categorical_crossentropy",
             )
         return
-    classes = info.num_classes
     if classes and units != classes:
         raise UserError(
             f"the data has {classes} classes but the last layer gives {units} outputs",
