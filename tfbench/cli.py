@@ -326,6 +326,65 @@ def set_(run_dir, settings, timeout):
         click.echo(f"{event.get('name', name)}: {event.get('old')} → {event.get('new')}")
 
 
+
+# -- watching and run history ----------------------------------------------------------------------
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--no-bell", is_flag=True, help="No terminal bell when the run ends or diverges.")
+def watch(run_dir, no_bell):
+    """Live view of a running or finished run: follow its events.jsonl.
+
+    \b
+    Pause, stop and edits reach a run that is still going; quitting leaves it running.
+      tfbench watch runs/digits-cnn-20250101-120000
+    """
+    from tfbench.engine.events import EVENTS_FILE
+
+    path = Path(run_dir)
+    if not (path / EVENTS_FILE).exists():
+        raise UserError("not a run directory (no events.jsonl)", str(path), "list the runs with `tfbench runs`")
+    from tfbench.app import make_app
+    from tfbench.spec import load_experiment
+
+    try:
+        experiment = load_experiment(path / "experiment.toml")
+    except UserError:
+        experiment = None  # an older or hand-made run: the workbench opens on the default preset
+    app = make_app(experiment=experiment, runs_dir=path.parent, watch=path)
+    if no_bell:
+        app.bell_enabled = False  # the train screen reads it
+    app.run()
+
+
+@cli.command()
+@click.argument("runs_dir", default="runs", required=False, type=click.Path(file_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
+def runs(runs_dir, as_json):
+    """The runs in a runs directory: status, epochs, best metric, parameters, duration."""
+    from tfbench.runs_index import runs_table, scan_runs
+
+    found = scan_runs(runs_dir)
+    if as_json:
+        rows = [
+            {"name": r.name, "path": str(r.path), "started": r.started, "status": r.status, "reason": r.reason,
+             "epochs_completed": r.epochs_completed, "epochs": r.epochs, "best_monitor": r.best_monitor,
+             "best_value": r.best_value, "best_epoch": r.best_epoch, "params": r.params, "seconds": r.duration}
+            for r in found
+        ]
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not found:
+        click.echo(f"no runs in {runs_dir}")
+        return
+    from rich.console import Console
+
+    console = Console()
+    console.print(runs_table(found, title=str(runs_dir)))
+    for r in found:
+        if r.reason and r.status == "failed":
+            console.print(f"{r.name}: {r.reason}", highlight=False)
+
 def main() -> None:
     """The console entry point."""
     import os

@@ -50,6 +50,7 @@ class RunSummary:
 
     @property
     def started_text(self) -> str:
+        """The start as `YYYY-mm-dd HH:MM` UTC."""
         if self.started is None:
             return "—"
         return time.strftime("%Y-%m-%d %H:%M", time.gmtime(self.started))
@@ -227,28 +228,38 @@ def repr_value(value: Any) -> str:
 
 
 def runs_table(runs: list[RunSummary], title: str | None = None):
-    """The runs as a rich Table, for `tfbench runs`."""
+    """The runs as a rich Table, for `tfbench runs` (long run names are cut, never the figures)."""
     from rich.table import Table
 
+    monitors = {run.best_monitor for run in runs if run.best_value is not None}
+    shared = monitors.pop() if len(monitors) == 1 else None
     table = Table(title=title)
-    for column, justify in (
-        ("run", "left"),
-        ("started (UTC)", "left"),
-        ("status", "left"),
-        ("epochs", "right"),
-        ("best", "left"),
-        ("params", "right"),
-        ("duration", "right"),
-    ):
-        table.add_column(column, justify=justify)
+    table.add_column("run", overflow="ellipsis")
+    table.add_column("started", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("epochs", justify="right", no_wrap=True)
+    table.add_column(f"best {shared}" if shared else "best", no_wrap=True)
+    table.add_column("params", justify="right", no_wrap=True)
+    table.add_column("time", justify="right", no_wrap=True)
+    rows = []
     for run in runs:
-        table.add_row(
+        if run.best_value is None:
+            best = "—"
+        elif shared:
+            best = f"{format_number(run.best_value)} @{run.best_epoch}"
+        else:
+            best = run.best_text
+        rows.append([
             run.name,
-            run.started_text,
-            run.status + (f": {run.reason}" if run.reason and run.status == "failed" else ""),
+            run.started_text[5:],
+            run.status,
             f"{run.epochs_completed}/{run.epochs}" if run.epochs else str(run.epochs_completed),
-            run.best_text,
+            best,
             f"{run.params:,}" if run.params is not None else "—",
             format_duration(run.duration),
-        )
+        ])
+    for index, column in enumerate(table.columns[1:], start=1):  # only the run name may be cut
+        column.min_width = max([len(str(column.header))] + [len(row[index]) for row in rows])
+    for row in rows:
+        table.add_row(*row)
     return table

@@ -318,7 +318,8 @@ class TrainingScreen(Screen):
             event instead. By default: the wall clock while the run's runner process is alive,
             else the log's last event (a replayed log looks the same whenever it is drawn).
         poll: seconds between looks at the log.
-        bell: ring the terminal bell when a run ends or diverges.
+        bell: ring the terminal bell when a run ends or diverges; None: the App's
+            `bell_enabled` attribute (`tfbench watch --no-bell` clears it), else on.
     """
 
     CSS_PATH = "training.tcss"
@@ -344,7 +345,7 @@ class TrainingScreen(Screen):
         *,
         clock: Callable[[], float | None] | None = None,
         poll: float = POLL_INTERVAL,
-        bell: bool = True,
+        bell: bool | None = None,
         name: str | None = None,
         id: str | None = None,
     ) -> None:
@@ -388,6 +389,8 @@ class TrainingScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
+        if self.bell is None:
+            self.bell = bool(getattr(self.app, "bell_enabled", True))
         self._refresh_text()
         self.set_interval(CURVE_INTERVAL, self._redraw_curves, name="curves")
         self.set_interval(1.0, self._tick, name="clock")
