@@ -64,3 +64,44 @@ def needs_one_hot(loss: Any, info: DataInfo, location: str = "train.loss") -> bo
             location, "use sparse_categorical_crossentropy (or categorical_crossentropy)",
         )
     return False
+
+
+def infer_label_kind(y, override: str | None = None, location: str = "data.options.label_kind") -> tuple[str, int, tuple[int, ...]]:
+    """Classification or regression from the labels themselves, unless `override` says which.
+
+    Integer labels 0..k-1 (one column) are classes — binary when they are only 0 and 1; a 2-D
+    array of 0/1 rows summing to one is one-hot classes; anything else is regression.
+
+    Args:
+        y: the labels (numpy array, first axis: samples).
+        override: "categorical", "binary" or "regression" to skip the inference.
+        location: where to place an error.
+
+    Returns:
+        (label_kind, num_classes, label_shape).
+
+    Raises:
+        UserError: `override` asks for classes but the labels are not class ids.
+    """
+    import numpy as np
+
+    y = np.asarray(y)
+    integral = y.size > 0 and (np.issubdtype(y.dtype, np.integer) or bool(np.all(np.mod(y, 1) == 0)))
+    one_hot = (
+        y.ndim == 2 and y.shape[1] > 1 and integral
+        and bool(np.all((y == 0) | (y == 1))) and bool(np.all(y.sum(axis=1) == 1))
+    )
+    if one_hot and override in (None, "categorical"):
+        return "categorical", int(y.shape[1]), (int(y.shape[1]),)
+    if override == "regression" or (override is None and (not integral or y.ndim > 1 or not np.issubdtype(y.dtype, np.integer))):
+        return "regression", 0, tuple(int(d) for d in y.shape[1:]) or (1,)
+    flat = y.reshape(len(y), -1) if y.ndim > 1 else y
+    if flat.ndim > 1 and flat.shape[1] != 1:
+        raise UserError(f"class labels must be one id per sample, got label shape {y.shape[1:]}", location)
+    if not integral or (y.size and y.min() < 0):
+        raise UserError("class labels must be whole numbers 0, 1, 2, …", location)
+    classes = int(y.max()) + 1 if y.size else 0
+    kind = override or ("binary" if classes <= 2 else "categorical")
+    if kind == "binary" and classes > 2:
+        raise UserError(f"binary labels must be 0 or 1, but there are {classes} classes", location)
+    return kind, max(classes, 2 if kind == "binary" else classes), ()

@@ -1,0 +1,116 @@
+"""`npz:PATH` — a NumPy `.npz` file with `x`/`y` arrays (names configurable), optional `x_test`/`y_test`.
+
+Without a UI; no TensorFlow. Labels are read to infer classification or regression (integer ids
+are classes, floats are regression targets) unless `label_kind` says which.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+
+from tfbench.data.info import DataInfo
+from tfbench.data.labels import infer_label_kind
+from tfbench.data.options import SourceOptions
+from tfbench.data.splits import Arrays, Splits, planned_sizes, split_arrays
+from tfbench.errors import UserError, close_matches
+
+
+class NpzOptions(SourceOptions):
+    """Which arrays of the file hold what."""
+
+    x: str = Field("x", description="Name of the features array.")
+    y: str = Field("y", description="Name of the labels array.")
+    x_test: str = Field("x_test", description="Name of the test features array (optional in the file).")
+    y_test: str = Field("y_test", description="Name of the test labels array (optional in the file).")
+    label_kind: Literal["categorical", "binary", "regression"] | None = Field(
+        None, description="Override the inferred label kind."
+    )
+    class_names: list[str] | None = Field(None, description="A name per class id.")
+
+
+OPTIONS = NpzOptions
+
+
+def _path(spec) -> Path:
+    path = Path(spec.target).expanduser()
+    if not path.exists():
+        raise UserError("no such file", f"data.source ({spec.target})")
+    if path.is_dir():
+        raise UserError("is a folder, not an .npz file", f"data.source ({spec.target})")
+    return path
+
+
+@lru_cache(maxsize=4)
+def _read(path: str, mtime: float, names: tuple[str, str, str, str]) -> dict[str, Arrays]:
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            keys = list(f.keys())
+            x, y, x_test, y_test = names
+            for key, option in ((x, "x"), (y, "y")):
+                if key not in keys:
+                    hint = close_matches(key, keys) or f"the file has: {', '.join(keys) or 'no arrays'}"
+                    raise UserError(f"{path} has no array {key!r}", f"data.options.{option}", hint)
+            named = {"train": Arrays(f[x], f[y])}
+            if x_test in keys and y_test in keys:
+                named["test"] = Arrays(f[x_test], f[y_test])
+    except UserError:
+        raise
+    except Exception as exc:  # zipfile.BadZipFile, ValueError (pickled objects), OSError
+        raise UserError(f"cannot read as .npz: {exc}", f"data.source ({path})") from None
+    for split, arrays in named.items():
+        if len(arrays.x) != len(arrays.y):
+            raise UserError(
+                f"{split} features have {len(arrays.x)} samples but labels have {len(arrays.y)}",
+                f"data.source ({path})",
+            )
+    if len(named["train"]) == 0:
+        raise UserError("the dataset is empty", f"data.source ({path})")
+    return named
+
+
+def _named(spec, options: NpzOptions) -> dict[str, Arrays]:
+    path = _path(spec)
+    return _read(str(path), path.stat().st_mtime, (options.x, options.y, options.x_test, options.y_test))
+
+
+def describe(spec, options: NpzOptions, seed: int | None = 42) -> DataInfo:
+    """Shapes and label kind of the file's arrays; sizes after the split."""
+    named = _named(spec, options)
+    train = named["train"]
+    kind, classes, label_shape = infer_label_kind(train.y, options.label_kind)
+    names = options.class_names or [str(i) for i in range(classes)]
+    if options.class_names is not None and len(names) != classes:
+        raise UserError(f"{len(names)} class names for {classes} classes", "data.options.class_names")
+    dtype = "int32" if np.issubdtype(train.x.dtype, np.integer) and train.x.ndim == 2 else "float32"
+    return DataInfo(
+        source=spec.source,
+        input_shape=tuple(int(d) for d in train.x.shape[1:]),
+        label_kind=kind,
+        num_classes=classes,
+        class_names=names if classes else [],
+        label_shape=label_shape,
+        sizes=planned_sizes(spec, {k: len(v) for k, v in named.items()}),
+        description=f"Arrays {options.x!r}/{options.y!r} from {spec.target}.",
+        input_dtype=dtype,
+        extra={"arrays": list(named)},
+    )
+
+
+def load(spec, options: NpzOptions, seed: int | None = 42) -> Splits:
+    """The file's arrays, split by `spec`."""
+    named = _named(spec, options)
+    kind, _, label_shape = infer_label_kind(named["train"].y, options.label_kind)
+    fixed = {}
+    for split, arrays in named.items():
+        y = arrays.y
+        if kind == "regression":
+            y = y.astype(np.float32).reshape((len(y), *label_shape))
+        elif not label_shape:
+            y = y.astype(np.int32).reshape(len(y))
+        fixed[split] = Arrays(arrays.x, y)
+    return split_arrays(spec, fixed, seed)

@@ -1,0 +1,93 @@
+"""`text:DIR` — raw text files in one sub-folder per class, vectorised with Keras' `TextVectorization`.
+
+Without a UI; TensorFlow imported only when loading. The vocabulary is learnt from the training
+split only (never from validation or test), and every split becomes fixed-length int32 token ids,
+so an `Embedding` + `LSTM` stack trains on raw text with `input_dim = max_tokens`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from pydantic import Field
+
+from tfbench.data.folders import class_files
+from tfbench.data.info import DataInfo
+from tfbench.data.options import SourceOptions
+from tfbench.data.splits import Arrays, Splits, planned_sizes, split_arrays
+from tfbench.errors import UserError
+
+
+class TextOptions(SourceOptions):
+    """Vocabulary and sequence length, the file suffixes read, and an optional test folder."""
+
+    max_tokens: int = Field(20000, ge=3, description="Vocabulary size, including padding and out-of-vocabulary.")
+    sequence_length: int = Field(200, ge=1, description="Token ids per sample (padded or cut).")
+    extensions: list[str] = Field([".txt"], min_length=1, description="File suffixes to read.")
+    test_dir: str | None = Field(None, description="A second folder of the same classes: the 'test' split.")
+
+
+OPTIONS = TextOptions
+
+
+@lru_cache(maxsize=4)
+def _read(root: str, mtime: float, extensions: tuple[str, ...], location: str) -> tuple[list[str], Arrays]:
+    classes, paths, labels = class_files(root, extensions, location)
+    texts = np.array([Path(p).read_text(encoding="utf-8", errors="replace") for p in paths], dtype=object)
+    return classes, Arrays(texts, np.array(labels, np.int32))
+
+
+def _folder(root: str, options: TextOptions, location: str) -> tuple[list[str], Arrays]:
+    path = Path(root).expanduser()
+    mtime = max((p.stat().st_mtime for p in path.iterdir()), default=0.0) if path.is_dir() else 0.0
+    return _read(root, mtime, tuple(e.lower() for e in options.extensions), location)
+
+
+def _named(spec, options: TextOptions) -> tuple[list[str], dict[str, Arrays]]:
+    classes, train = _folder(spec.target, options, "data.source")
+    named = {"train": train}
+    if options.test_dir:
+        test_classes, test = _folder(options.test_dir, options, "data.options.test_dir")
+        if test_classes != classes:
+            raise UserError(f"the test folder's classes {test_classes} differ from {classes}", "data.options.test_dir")
+        named["test"] = test
+    return classes, named
+
+
+def describe(spec, options: TextOptions, seed: int | None = 42) -> DataInfo:
+    """Classes from the folder names; samples are `sequence_length` int32 token ids."""
+    classes, named = _named(spec, options)
+    return DataInfo(
+        source=spec.source,
+        input_shape=(options.sequence_length,),
+        label_kind="binary" if len(classes) == 2 else "categorical",
+        num_classes=len(classes),
+        class_names=classes,
+        sizes=planned_sizes(spec, {k: len(v) for k, v in named.items()}),
+        description=f"{len(named['train'])} text files in {len(classes)} class folders under {spec.target}.",
+        input_dtype="int32",
+        extra={"vocab_size": options.max_tokens},
+    )
+
+
+def load(spec, options: TextOptions, seed: int | None = 42) -> Splits:
+    """Token-id arrays; the vocabulary is adapted on the training split alone."""
+    import tensorflow as tf
+    import keras
+
+    _, named = _named(spec, options)
+    splits = split_arrays(spec, named, seed)
+    vectorize = keras.layers.TextVectorization(
+        max_tokens=options.max_tokens, output_mode="int", output_sequence_length=options.sequence_length
+    )
+    vectorize.adapt(tf.constant(list(splits.train.x), tf.string), batch_size=256)
+
+    def ids(part: Arrays | None) -> Arrays | None:
+        if part is None:
+            return None
+        tokens = vectorize(tf.constant(list(part.x), tf.string))
+        return Arrays(np.asarray(tokens, np.int32), part.y)
+
+    return Splits(ids(splits.train), ids(splits.validation), ids(splits.test), splits.sizes)
