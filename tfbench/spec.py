@@ -276,13 +276,36 @@ def _user_error_from_pydantic(exc: ValidationError) -> UserError:
     message = err["msg"]
     if message.startswith("Value error, "):
         message = message[len("Value error, "):]
+    ctx = err.get("ctx") or {}
+    expected = next((words for prefix, words in _EXPECTED if kind.startswith(prefix)), None)
     if kind in {"literal_error"}:
         message = f"got {value!r}; {message[0].lower()}{message[1:]}"
+    elif expected and (kind.endswith("_type") or kind.endswith("_parsing")):
+        message = f"expected {expected}, got {value!r}"
     elif kind.endswith("_type") or kind.endswith("_parsing"):
         message = f"{message[0].lower()}{message[1:]}, got {value!r}"
-    elif kind in {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}:
-        message = f"{message[0].lower()}{message[1:]}, got {value!r}"
+    elif kind in _BOUNDS:
+        words, key = _BOUNDS[kind]
+        message = f"must be {words} {ctx.get(key)!r}, got {value!r}"
     return UserError(message, loc)
+
+
+# What a mistyped value should have been, by pydantic error type prefix (first match wins).
+_EXPECTED = (
+    ("int_", "an integer"),
+    ("float_", "a number"),
+    ("bool_", "true or false"),
+    ("string_", "a string"),
+    ("list_", "a list"),
+    ("dict_", "a table"),
+    ("model_", "a table"),
+)
+_BOUNDS = {
+    "greater_than": ("greater than", "gt"),
+    "greater_than_equal": ("at least", "ge"),
+    "less_than": ("less than", "lt"),
+    "less_than_equal": ("at most", "le"),
+}
 
 
 def _section_of(loc: tuple) -> tuple:
@@ -324,9 +347,12 @@ def parse_toml(text: str, source: str | None = None) -> dict[str, Any]:
     if not text.strip():
         raise UserError("the preset is empty; a preset needs at least [model] layers", source)
     try:
-        return tomllib.loads(text)
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"TOML syntax error: {exc}", source) from None
+    if not data:
+        raise UserError("the preset is empty (only comments); a preset needs at least [model] layers", source)
+    return data
 
 
 def resolve_preset(name_or_path: str | Path) -> Path:
@@ -429,7 +455,12 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             else:
                 if not isinstance(node, dict):
                     raise UserError(f"{part!r} is inside a value, not a table", f"--set {key}")
-                node = node.setdefault(part, [] if isinstance(nxt, int) else {})
+                if part not in node:
+                    # A section the preset leaves to its defaults starts from those defaults, so
+                    # `train.optimizer.learning_rate=1e-4` tunes the default Adam.
+                    default = _default_at(parts[: here + 1])
+                    node[part] = default if default is not None else ([] if isinstance(nxt, int) else {})
+                node = node[part]
         last = parts[-1]
         value = parse_override_value(value_text.strip())
         if isinstance(last, int):
@@ -441,6 +472,19 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
                 raise UserError(f"{last!r} is inside a value, not a table", f"--set {key}")
             node[last] = value
     return data
+
+
+def _default_at(path: list[str | int]) -> Any:
+    """A copy of the default Experiment's plain value at `path`, or None where it has none."""
+    node: Any = Experiment().to_dict()
+    for part in path:
+        if isinstance(part, int):
+            if not isinstance(node, list) or part >= len(node):
+                return None
+        elif not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node if isinstance(node, (dict, list)) else None
 
 
 def _drop_none(value: Any) -> Any:
