@@ -1,0 +1,514 @@
+"""The workbench: a Textual App that edits one Experiment and starts and follows its runs.
+
+Screens: Model (layer builder), Data (dataset picker), Setup (training), Train (live view), Runs.
+Every edit goes through `WorkbenchApp.edit`, which validates the new Experiment and keeps the old
+one for undo. Keras work (the live model summary, dataset descriptions) happens in thread workers
+that post messages back, and TensorFlow is imported in the background after the first paint, so
+the first screen never waits for it. Training never runs in this process: the Train screen starts
+a runner process and follows its event log.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from textual import on, work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Footer, Header, Static
+from textual.worker import Worker, WorkerState
+
+from tfbench.errors import UserError
+from tfbench.messages import (
+    DataDescribed,
+    DataDescribeFailed,
+    ExperimentEdited,
+    ImportFailed,
+    LayersImported,
+    SummaryComputed,
+    SummaryFailed,
+    TensorFlowLoaded,
+)
+from tfbench.spec import DEFAULT_PRESET, PRESETS_DIR, Experiment, experiment_from_dict, load_experiment
+
+UNDO_LIMIT = 200
+SUMMARY_SETTLE_SECONDS = 0.15  # let a burst of keystrokes settle before Keras builds the model
+
+
+class PlaceholderScreen(Screen):
+    """Stands in for a screen whose module is not available in this installation."""
+
+    def __init__(self, title: str, **kwargs) -> None:
+        super().__init__()
+        self.title_text = title
+
+    def compose(self):
+        yield Header(icon="≡")
+        yield Static(f"{self.title_text}: not available in this installation.", id="placeholder")
+        yield Footer()
+
+    def start(self, experiment: Experiment) -> None:
+        self.notify("The training view is not available; run `tfbench run PRESET` instead.",
+                    severity="warning")
+
+
+def _training_screen(run_dir: Path | None) -> Screen:
+    try:
+        from tfbench.screens.training import TrainingScreen
+    except ImportError:
+        return PlaceholderScreen("Train")
+    return TrainingScreen(run_dir=run_dir)
+
+
+def _runs_screen(runs_dir: Path) -> Screen:
+    try:
+        from tfbench.screens.runs import RunsScreen
+    except ImportError:
+        return PlaceholderScreen("Runs")
+    return RunsScreen(runs_dir)
+
+
+class WorkbenchApp(App):
+    """Edit an Experiment, start its training and follow its runs.
+
+    Args:
+        experiment: the Experiment to edit.
+        preset_path: where it came from (the default for "Save preset"), if a user file.
+        runs_dir: where runs are written and listed.
+        watch: a run directory to follow on the Train screen at start.
+        workbench: the engine calls the workers make (`tfbench.workbench.Workbench` by default).
+    """
+
+    CSS_PATH = "app.tcss"
+    TITLE = "tfbench"
+    BINDINGS = [
+        Binding("f1", "show('model')", "Model"),
+        Binding("f2", "show('data')", "Data"),
+        Binding("f3", "show('setup')", "Setup"),
+        Binding("f4", "show('train')", "Train"),
+        Binding("f5", "show('runs')", "Runs"),
+        Binding("ctrl+r", "start_training", "Start training", priority=True),
+        Binding("ctrl+s", "save_preset", "Save", priority=True),
+        Binding("ctrl+o", "open_preset", "Open", priority=True),
+        Binding("ctrl+z", "undo", "Undo", priority=True),
+        Binding("ctrl+y", "redo", "Redo", priority=True),
+    ]
+
+    def __init__(self, experiment: Experiment, *, preset_path: Path | None = None,
+                 runs_dir: Path = Path("runs"), watch: Path | None = None, workbench: Any = None) -> None:
+        super().__init__()
+        if workbench is None:
+            from tfbench.workbench import Workbench
+
+            workbench = Workbench()
+        self.workbench = workbench
+        self.experiment = experiment
+        self.preset_path = preset_path
+        self.runs_dir = Path(runs_dir)
+        self.watch = Path(watch) if watch is not None else None
+        self.dirty = False
+        self.blink = True
+        self.generation = 0
+        self.summary: Any = None
+        self.summary_error: UserError | None = None
+        self.summary_pending = False
+        self.form_errors: dict[str, str] = {}
+        self.data_info: Any = None
+        self.data_error: UserError | None = None
+        self._described: str | None = None
+        self._undo: list[dict] = []
+        self._redo: list[dict] = []
+        self._merge_key: str | None = None
+        self._keras_lock = threading.Lock()
+
+    # -- start-up -----------------------------------------------------------------------------
+    def on_mount(self) -> None:
+        from tfbench.screens.builder import BuilderScreen
+        from tfbench.screens.dataset import DatasetScreen
+        from tfbench.screens.setup import SetupScreen
+
+        self.install_screen(BuilderScreen(), "model")
+        self.install_screen(DatasetScreen(), "data")
+        self.install_screen(SetupScreen(), "setup")
+        self.install_screen(_training_screen(self.watch), "train")
+        self.install_screen(_runs_screen(self.runs_dir), "runs")
+        self._update_title()
+        self.push_screen("train" if self.watch is not None else "model")
+        # Keras work starts after the first frame is on screen, never before it.
+        self.call_after_refresh(self._after_first_paint)
+
+    def _after_first_paint(self) -> None:
+        if self.watch is None:
+            self.request_describe()
+            self.request_summary()
+        self._warm_up()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="warm-up")
+    def _warm_up(self) -> None:
+        seconds = self.workbench.warm_up()
+        self.post_message(TensorFlowLoaded(seconds))
+
+    # -- the Experiment -----------------------------------------------------------------------
+    def edit(self, change: Callable[[dict], None], merge: str | None = None) -> UserError | None:
+        """Apply an edit to a copy of the Experiment, validate it, and keep the old one for undo.
+
+        Args:
+            change: mutates the Experiment's plain dict.
+            merge: edits with the same key in a row (keystrokes in one field) undo as one.
+
+        Returns:
+            None when applied (or when nothing changed); the UserError when the result is invalid,
+            in which case the Experiment is left as it was.
+        """
+        before = self.experiment.to_dict()
+        data = copy.deepcopy(before)
+        change(data)
+        try:
+            new = experiment_from_dict(data)
+        except UserError as exc:
+            return exc
+        if new.to_dict() == before:
+            return None
+        if merge is None or merge != self._merge_key or not self._undo:
+            self._undo.append(before)
+            del self._undo[:-UNDO_LIMIT]
+        self._merge_key = merge
+        self._redo.clear()
+        self._set(new, dirty=True)
+        return None
+
+    def _set(self, experiment: Experiment, dirty: bool) -> None:
+        self.experiment = experiment
+        self.dirty = dirty
+        self._update_title()
+        self.request_describe()
+        self.request_summary()
+        self._sync_screens()
+
+    def _sync_screens(self, edited: bool = True) -> None:
+        screen = self.screen
+        if hasattr(screen, "sync") and not isinstance(screen, ModalScreen):
+            screen.sync()
+        for other in self.screen_stack:
+            if other is not screen and hasattr(other, "sync"):
+                other.sync()
+        if edited:
+            self.post_message(ExperimentEdited())
+
+    def _update_title(self) -> None:
+        self.title = f"tfbench · {self.experiment.name}" + (" ●" if self.dirty else "")
+        self.sub_title = str(self.preset_path) if self.preset_path else ""
+
+    def action_undo(self) -> None:
+        """Go back one edit."""
+        if not self._undo:
+            self.notify("Nothing to undo.")
+            return
+        self._redo.append(self.experiment.to_dict())
+        self._merge_key = None
+        self._set(experiment_from_dict(self._undo.pop()), dirty=True)
+
+    def action_redo(self) -> None:
+        """Repeat an undone edit."""
+        if not self._redo:
+            self.notify("Nothing to redo.")
+            return
+        self._undo.append(self.experiment.to_dict())
+        self._merge_key = None
+        self._set(experiment_from_dict(self._redo.pop()), dirty=True)
+
+    def replace_experiment(self, experiment: Experiment, preset_path: Path | None = None) -> None:
+        """Edit to a whole new Experiment (an opened preset); undo goes back to the previous one."""
+        self._undo.append(self.experiment.to_dict())
+        self._redo.clear()
+        self._merge_key = None
+        self.preset_path = preset_path
+        self._set(experiment, dirty=False)
+
+    # -- data description ---------------------------------------------------------------------
+    def _data_key(self) -> str:
+        return repr(self.experiment.data.model_dump()) + repr(self.experiment.train.seed)
+
+    def request_describe(self) -> None:
+        """Describe the data source in a worker when the data section changed."""
+        key = self._data_key()
+        if key == self._described:
+            return
+        self._described = key
+        self._describe(self.experiment.data, self.experiment.train.seed, key)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="describe")
+    def _describe(self, spec, seed, key: str) -> None:
+        try:
+            info = self.workbench.describe(spec, seed)
+        except UserError as exc:
+            self.post_message(DataDescribeFailed(key, exc))
+            return
+        self.post_message(DataDescribed(key, info))
+
+    @on(DataDescribed)
+    def _data_described(self, message: DataDescribed) -> None:
+        if message.source != self._described:
+            return
+        self.data_info, self.data_error = message.info, None
+        self._sync_screens(edited=False)
+
+    @on(DataDescribeFailed)
+    def _data_describe_failed(self, message: DataDescribeFailed) -> None:
+        if message.source != self._described:
+            return
+        self.data_info, self.data_error = None, message.error
+        self._sync_screens(edited=False)
+
+    # -- summary ------------------------------------------------------------------------------
+    def request_summary(self) -> None:
+        """Recompute the Keras summary of the current Experiment in a worker."""
+        self.generation += 1
+        self.summary_pending = True
+        self._compute_summary(self.experiment, self.generation)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="summary")
+    def _compute_summary(self, experiment: Experiment, generation: int) -> None:
+        time.sleep(SUMMARY_SETTLE_SECONDS)
+        if generation != self.generation:
+            return
+        with self._keras_lock:  # one Keras build at a time; a newer edit makes this one moot
+            if generation != self.generation:
+                return
+            try:
+                summary = self.workbench.summarize(experiment)
+            except UserError as exc:
+                self.post_message(SummaryFailed(generation, exc))
+                return
+        self.post_message(SummaryComputed(generation, summary))
+
+    @on(SummaryComputed)
+    def _summary_computed(self, message: SummaryComputed) -> None:
+        if message.generation != self.generation:
+            return
+        self.summary, self.summary_error, self.summary_pending = message.summary, None, False
+        self._show_summary()
+
+    @on(SummaryFailed)
+    def _summary_failed(self, message: SummaryFailed) -> None:
+        if message.generation != self.generation:
+            return
+        self.summary, self.summary_error, self.summary_pending = None, message.error, False
+        self._show_summary()
+
+    def _show_summary(self) -> None:
+        for name in ("model",):
+            screen = self.get_screen(name)
+            if screen.is_mounted and hasattr(screen, "show_summary"):
+                screen.show_summary()
+
+    @on(Worker.StateChanged)
+    def _worker_changed(self, event: Worker.StateChanged) -> None:
+        """The one place a failed worker is reported: a bug, not a user mistake."""
+        if event.state != WorkerState.ERROR:
+            return
+        error = event.worker.error
+        if event.worker.group == "summary":
+            self.summary, self.summary_pending = None, False
+            self.summary_error = UserError(f"could not build the model: {error}", "model")
+            self._show_summary()
+        elif event.worker.group == "describe":
+            self.data_info, self.data_error = None, UserError(f"cannot describe the data: {error}", "data")
+            self._sync_screens(edited=False)
+        elif event.worker.group != "warm-up":
+            self.notify(f"{event.worker.name}: {error}", severity="error", timeout=8)
+
+    @on(TensorFlowLoaded)
+    def _tf_loaded(self, message: TensorFlowLoaded) -> None:
+        self.log(f"TensorFlow loaded in the background in {message.seconds:.1f}s")
+
+    # -- layers from a .keras file ------------------------------------------------------------
+    @work(thread=True, exclusive=True, exit_on_error=False, group="import")
+    def import_layers(self, path: str) -> None:
+        """Read the layer stack of a Sequential `.keras` model in a worker."""
+        try:
+            layers = self.workbench.import_layers(path)
+        except UserError as exc:
+            self.post_message(ImportFailed(path, exc))
+            return
+        self.post_message(LayersImported(path, layers))
+
+    @on(LayersImported)
+    def _layers_imported(self, message: LayersImported) -> None:
+        layers = [
+            layer.model_dump() if hasattr(layer, "model_dump") else dict(layer) for layer in message.layers
+        ]
+
+        def change(data: dict) -> None:
+            data.setdefault("model", {})["layers"] = layers
+
+        error = self.edit(change)
+        if error is not None:
+            self.notify(str(error), severity="error", timeout=8)
+        else:
+            self.notify(f"Imported {len(layers)} layers from {message.path}.")
+
+    @on(ImportFailed)
+    def _import_failed(self, message: ImportFailed) -> None:
+        self.notify(str(message.error), title="Import failed", severity="error", timeout=8)
+
+    # -- form bookkeeping: invalid fields block saving and training ---------------------------
+    def on_param_form_invalid(self, message) -> None:
+        self.form_errors[message.form.location] = str(message.error)
+
+    def on_param_form_changed(self, message) -> None:
+        self.form_errors.pop(message.form.location, None)
+
+    def _refuse_if_invalid(self, what: str) -> bool:
+        if self.form_errors:
+            where, error = next(iter(self.form_errors.items()))
+            self.notify(f"Cannot {what}: {error}", title="Fix the form first", severity="error", timeout=8)
+            return True
+        return False
+
+    # -- actions ------------------------------------------------------------------------------
+    def action_show(self, name: str) -> None:
+        """Switch to one of the screens by name."""
+        if isinstance(self.screen, ModalScreen):
+            return
+        if self.screen is self.get_screen(name):
+            return
+        self.switch_screen(name)
+
+    def action_start_training(self) -> None:
+        """Validate the Experiment, switch to Train and start a runner process there."""
+        if self._refuse_if_invalid("start training"):
+            return
+        try:
+            experiment = experiment_from_dict(self.experiment.to_dict())
+        except UserError as exc:
+            self.notify(str(exc), title="Cannot start training", severity="error", timeout=8)
+            return
+        if isinstance(self.screen, ModalScreen):
+            self.pop_screen()
+        self.action_show("train")
+        screen = self.get_screen("train")
+        try:
+            screen.start(experiment)  # type: ignore[attr-defined]
+        except UserError as exc:
+            self.notify(str(exc), title="Cannot start training", severity="error", timeout=8)
+
+    def action_save_preset(self) -> None:
+        """Ask where, then write the Experiment as a preset (TOML)."""
+        from tfbench.screens.dialogs import PathPrompt
+
+        if self._refuse_if_invalid("save"):
+            return
+        suggested = self.preset_path
+        if suggested is None or PRESETS_DIR in Path(suggested).resolve().parents:
+            suggested = Path(f"{self.experiment.name}.toml")
+        self.push_screen(PathPrompt("Save preset as", str(suggested), action="Save"), self._save_to)
+
+    def _save_to(self, path: str | None) -> None:
+        from tfbench.spec import save_experiment
+
+        if not path:
+            return
+        try:
+            save_experiment(self.experiment, path)
+        except OSError as exc:
+            self.notify(f"{path}: {exc.strerror}", title="Not saved", severity="error", timeout=8)
+            return
+        self.preset_path = Path(path)
+        self.dirty = False
+        self._update_title()
+        self.notify(f"Saved {path}.")
+
+    def action_open_preset(self) -> None:
+        """Choose a shipped preset or a file and edit it."""
+        from tfbench.screens.dialogs import PathPrompt
+        from tfbench.spec import shipped_presets
+
+        self.push_screen(PathPrompt("Open preset", "", choices=shipped_presets(), action="Open"),
+                         self._open)
+
+    def _open(self, name_or_path: str | None) -> None:
+        from tfbench.spec import resolve_preset
+
+        if not name_or_path:
+            return
+        try:
+            experiment = load_experiment(name_or_path)
+            path = resolve_preset(name_or_path)
+        except UserError as exc:
+            self.notify(str(exc), title="Cannot open", severity="error", timeout=8)
+            return
+        shipped = PRESETS_DIR in path.resolve().parents
+        self.replace_experiment(experiment, None if shipped else path)
+        self.notify(f"Opened {name_or_path}.")
+
+    def action_export_model(self) -> None:
+        """Export formats are part of the Experiment; finished runs export from the Train screen."""
+        self.action_show("setup")
+        self.call_later(lambda: getattr(self.screen, "focus_export", lambda: None)())
+
+    def action_add_layer(self) -> None:
+        """Open the layer picker on the Model screen."""
+        self.action_show("model")
+        self.call_later(lambda: self.get_screen("model").action_add_layer())  # type: ignore[attr-defined]
+
+    def action_import_layers(self) -> None:
+        """Replace the layer stack with the one of a `.keras` file."""
+        self.action_show("model")
+        self.call_later(lambda: self.get_screen("model").action_import())  # type: ignore[attr-defined]
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        commands = [
+            ("Start training", "Validate the Experiment and train it in a runner process", self.action_start_training),
+            ("Save preset", "Write the Experiment as a TOML preset", self.action_save_preset),
+            ("Open preset", "Edit a shipped preset or a preset file", self.action_open_preset),
+            ("Export model", "Choose the export formats and quantisation", self.action_export_model),
+            ("Add layer", "Pick a layer type from the catalog", self.action_add_layer),
+            ("Import layers from a .keras model", "Replace the stack with a Sequential model's layers",
+             self.action_import_layers),
+            ("Undo", "Go back one edit", self.action_undo),
+            ("Redo", "Repeat an undone edit", self.action_redo),
+            ("Show model builder", "The layer stack", lambda: self.action_show("model")),
+            ("Show dataset picker", "Data source, preview and pipeline", lambda: self.action_show("data")),
+            ("Show training setup", "Optimizer, loss, metrics, callbacks", lambda: self.action_show("setup")),
+            ("Show training view", "The live view of a run", lambda: self.action_show("train")),
+            ("Show runs", "Runs in the runs folder", lambda: self.action_show("runs")),
+        ]
+        for title, help_text, callback in commands:
+            yield SystemCommand(title, help_text, callback)
+
+    async def action_quit(self) -> None:
+        # Thread workers finish on their own; cancel them so none outlives the App.
+        self.workers.cancel_all()
+        self.exit()
+
+
+def make_app(preset: str | None = None, *, experiment: Experiment | None = None,
+             runs_dir: Path = Path("runs"), watch: Path | None = None, workbench: Any = None) -> WorkbenchApp:
+    """The workbench App, shared by the CLI and the tests.
+
+    Args:
+        preset: a preset file or shipped preset name (default: digits-cnn).
+        experiment: an Experiment to edit instead of loading a preset.
+        runs_dir: where runs are written and listed.
+        watch: open on the Train screen following this run directory.
+        workbench: the engine calls made in workers (tests pass a `FixedWorkbench`).
+
+    Raises:
+        UserError: the preset cannot be read or is invalid.
+    """
+    from tfbench.spec import resolve_preset
+
+    path: Path | None = None
+    if experiment is None:
+        name = preset or DEFAULT_PRESET
+        experiment = load_experiment(name)
+        resolved = resolve_preset(name)
+        path = None if PRESETS_DIR in resolved.resolve().parents else resolved
+    return WorkbenchApp(experiment, preset_path=path, runs_dir=runs_dir, watch=watch, workbench=workbench)

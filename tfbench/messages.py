@@ -1,0 +1,93 @@
+"""Messages the workbench's workers post back to the UI thread (past tense: something happened).
+
+Workers run Keras and dataset code in threads; they never touch widgets. They post one of these
+(`post_message` is thread-safe) and the App or a screen updates itself on the UI thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from textual.message import Message
+
+from tfbench.errors import UserError
+
+
+@dataclass
+class TensorFlowLoaded(Message):
+    """TensorFlow finished importing in the background, so the next Keras job starts at once."""
+
+    seconds: float
+
+
+@dataclass
+class SummaryComputed(Message):
+    """Keras built the model: per-layer output shapes and parameter counts.
+
+    `generation` is the edit count it was computed for, so a late answer to an old edit is ignored.
+    """
+
+    generation: int
+    summary: Any
+
+
+@dataclass
+class SummaryFailed(Message):
+    """The layer stack cannot be built; `error.location` names the layer (`model.layers[2]`)."""
+
+    generation: int
+    error: UserError
+
+
+@dataclass
+class DataDescribed(Message):
+    """A data source's description (shapes, classes, sizes) is known."""
+
+    source: str
+    info: Any
+
+
+@dataclass
+class DataDescribeFailed(Message):
+    """A data source could not be described (unknown name, missing file, no network…)."""
+
+    source: str
+    error: UserError
+
+
+@dataclass
+class PreviewLoaded(Message):
+    """A few raw samples and the label counts of a data source."""
+
+    source: str
+    preview: dict
+
+
+@dataclass
+class DatasetsListed(Message):
+    """The dataset catalog rows matching a search."""
+
+    query: str
+    rows: list
+
+
+@dataclass
+class LayersImported(Message):
+    """The layer stack read from a `.keras` model file."""
+
+    path: str
+    layers: list
+
+
+@dataclass
+class ImportFailed(Message):
+    """A `.keras` file could not be imported."""
+
+    path: str
+    error: UserError
+
+
+@dataclass
+class ExperimentEdited(Message):
+    """The App's Experiment changed (an edit, an undo, a redo, or a preset opened)."""

@@ -1,0 +1,397 @@
+"""The dataset picker: sources grouped by kind, what a source holds, a preview, and the pipeline.
+
+Choosing a source edits the Experiment's `data.source`; the App describes it in a worker (shapes,
+classes, sizes, download size, whether it is prepared locally) and this screen draws a few samples
+— half-block pictures for images, rows for tabular data, text for text — and the class balance,
+loaded in a worker of its own. The pipeline options below edit the rest of the data section.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Checkbox, Input, Label, OptionList, Select, Static
+from textual.widgets.option_list import Option
+
+from tfbench.errors import UserError
+from tfbench.messages import DatasetsListed, PreviewLoaded
+from tfbench.screens.frame import WorkbenchScreen
+from tfbench.widgets.preview import balance_bars, half_block_image
+
+GROUPS = (("builtin", "Bundled (offline)"), ("keras", "Keras datasets"), ("tfds", "TensorFlow Datasets"))
+FILE_KINDS = ("csv", "npz", "images", "text")
+PIPELINE_FIELDS = (
+    ("validation_split", "Validation fraction", "float"),
+    ("validation", "Validation split name", "str"),
+    ("test", "Test split name", "str"),
+    ("batch_size", "Batch size", "int"),
+)
+PREVIEW_SAMPLES = 6
+
+
+def is_image(shape: tuple) -> bool:
+    """Whether samples of this shape are pictures worth drawing (H×W or H×W×C, C ≤ 4)."""
+    shape = tuple(shape)
+    if len(shape) == 2:
+        return all(d is not None and d >= 4 for d in shape)
+    if len(shape) == 3:
+        return all(d is not None and d >= 4 for d in shape[:2]) and shape[2] in (1, 3, 4)
+    return False
+
+
+def describe_info(info: Any) -> Text:
+    """The info panel's text: what the data is, its shapes, classes and sizes."""
+    from tfbench.widgets.layer_table import format_shape
+
+    text = Text()
+    text.append(f"{info.source}\n", style="bold")
+    if info.description:
+        text.append(f"{info.description}\n")
+    text.append("Input ", style="bold")
+    text.append(f"{format_shape(tuple(info.input_shape))} {info.input_dtype}   ")
+    text.append("Labels ", style="bold")
+    if info.label_kind == "regression":
+        text.append(f"regression {format_shape(tuple(info.label_shape)) or 'scalar'}\n")
+    else:
+        names = ", ".join(info.class_names[:10]) + (", …" if len(info.class_names) > 10 else "")
+        text.append(f"{info.label_kind}, {info.num_classes} classes ({names})\n")
+    sizes = "  ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} ?" for k, v in info.sizes.items())
+    if sizes:
+        text.append("Samples ", style="bold")
+        text.append(sizes + "\n")
+    extra = info.extra or {}
+    if extra.get("download_size"):
+        text.append("Download ", style="bold")
+        text.append(f"{_bytes(extra['download_size'])}   ")
+    if "prepared" in extra:
+        text.append("Prepared locally: ", style="bold")
+        text.append("yes" if extra["prepared"] else "no (needs a download)")
+    text.rstrip()
+    return text
+
+
+def _bytes(value: Any) -> str:
+    try:
+        size = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if size < 1024 or unit == "TB":
+            return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
+        size /= 1024
+    return str(value)
+
+
+def render_preview(preview: dict, info: Any, colour: bool = True) -> Any:
+    """A few samples drawn for the terminal: pictures, table rows or text."""
+    samples = preview.get("samples") or []
+    if not samples:
+        return Text("no samples")
+    shape = tuple(info.input_shape) if info is not None else ()
+    if is_image(shape):
+        grid = Table.grid(padding=(0, 2))
+        cells = []
+        for sample in samples:
+            picture = half_block_image(sample["x"], width=14, colour=colour)
+            picture.append(f"\n{sample.get('label', sample.get('y'))}")
+            cells.append(picture)
+        for _ in cells:
+            grid.add_column()
+        grid.add_row(*cells)
+        return grid
+    if info is not None and info.input_dtype == "string":
+        lines = []
+        for sample in samples:
+            x = sample["x"]
+            x = x.decode("utf-8", "replace") if isinstance(x, bytes) else str(getattr(x, "item", lambda: x)())
+            lines.append(Text(f"[{sample.get('label', sample.get('y'))}] {x[:160]}"))
+        return Group(*lines)
+    table = Table(box=None, padding=(0, 1), show_edge=False)
+    first = samples[0]["x"]
+    flat_len = len(_flat(first))
+    shown = min(flat_len, 6)
+    for i in range(shown):
+        table.add_column(f"x{i}", justify="right")
+    if flat_len > shown:
+        table.add_column("…")
+    table.add_column("label", style="bold")
+    for sample in samples:
+        values = _flat(sample["x"])
+        row = [f"{v:.3g}" if isinstance(v, float) else str(v) for v in values[:shown]]
+        if flat_len > shown:
+            row.append("…")
+        row.append(str(sample.get("label", sample.get("y"))))
+        table.add_row(*row)
+    return table
+
+
+def _flat(x: Any) -> list:
+    values = x.tolist() if hasattr(x, "tolist") else x
+    out: list = []
+
+    def walk(v):
+        if isinstance(v, (list, tuple)):
+            for item in v:
+                walk(item)
+        else:
+            out.append(v)
+
+    walk(values)
+    return out
+
+
+class DatasetScreen(WorkbenchScreen):
+    """Pick the data the model trains on and see what it holds."""
+
+    screen_name = "data"
+    CSS_PATH = "dataset.tcss"
+    BINDINGS = [
+        Binding("slash", "search", "Search"),
+        Binding("p", "focus_pipeline", "Pipeline"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[dict] = []
+        self.preview: dict | None = None
+        self.preview_error: str = ""
+        self._previewed: str | None = None
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(id="dataset"):
+            with Vertical(id="sources"):
+                yield Input(placeholder="search datasets", id="data-search", compact=True)
+                yield OptionList(id="data-list", compact=True)
+                yield Label("Files", classes="section")
+                with Horizontal(id="file-row"):
+                    yield Select([(k, k) for k in FILE_KINDS], value="csv", allow_blank=False,
+                                 id="file-kind", compact=True)
+                    yield Input(placeholder="path (enter to use)", id="file-path", compact=True)
+            with VerticalScroll(id="data-detail"):
+                yield Static("", id="data-info")
+                yield Label("Preview", classes="section")
+                yield Static("", id="data-preview")
+                yield Label("Class balance", classes="section")
+                yield Static("", id="data-balance")
+                yield Label("Pipeline", classes="section", id="pipeline-title")
+                with Vertical(id="pipeline"):
+                    for name, label, _ in PIPELINE_FIELDS:
+                        with Horizontal(classes="pipe-row"):
+                            yield Label(label, classes="pipe-label")
+                            yield Input(id=f"pipe-{name}", compact=True)
+                        yield Static("", id=f"pipe-error-{name}", classes="pipe-error -empty")
+                    with Horizontal(classes="pipe-row"):
+                        yield Checkbox("shuffle", id="pipe-shuffle", compact=True)
+                        yield Checkbox("cache", id="pipe-cache", compact=True)
+                        yield Checkbox("prefetch", id="pipe-prefetch", compact=True)
+
+    def on_mount(self) -> None:
+        self._list_datasets("")
+        self.sync()
+        self.query_one("#data-list", OptionList).focus()
+
+    # -- listing ------------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, exit_on_error=False, group="datasets")
+    def _list_datasets(self, query: str) -> None:
+        try:
+            rows = self.app.workbench.datasets(query)  # type: ignore[attr-defined]
+        except UserError:
+            rows = []
+        self.post_message(DatasetsListed(query, rows))
+
+    @on(DatasetsListed)
+    def _listed(self, message: DatasetsListed) -> None:
+        if message.query != self.query_one("#data-search", Input).value:
+            return
+        self.rows = message.rows
+        listing = self.query_one("#data-list", OptionList)
+        listing.clear_options()
+        current = self.app.experiment.data.source  # type: ignore[attr-defined]
+        highlight = None
+        for kind, title in GROUPS:
+            rows = [r for r in self.rows if r.get("kind") == kind]
+            if not rows:
+                continue
+            listing.add_option(Option(Text(title, style="bold"), disabled=True))
+            for row in rows:
+                source = row["name"] if ":" in row["name"] else f"{kind}:{row['name']}"
+                shape = row.get("shape")
+                label = Text(f"  {source.split(':', 1)[1]:<18}", style="")
+                if isinstance(shape, (list, tuple)) and shape:
+                    label.append(" " + "×".join("?" if d is None else str(d) for d in shape), style="dim")
+                elif isinstance(shape, str) and shape:
+                    label.append(f" {shape}", style="dim")
+                listing.add_option(Option(label, id=source))
+                if source == current:
+                    highlight = listing.option_count - 1
+        if highlight is not None:
+            listing.highlighted = highlight
+
+    @on(Input.Changed, "#data-search")
+    def _search(self, event: Input.Changed) -> None:
+        self._list_datasets(event.value)
+
+    @on(OptionList.OptionSelected, "#data-list")
+    def _picked(self, event: OptionList.OptionSelected) -> None:
+        if event.option.id:
+            self.use_source(event.option.id)
+
+    @on(Input.Submitted, "#file-path")
+    def _file_submitted(self, event: Input.Submitted) -> None:
+        kind = self.query_one("#file-kind", Select).value
+        if event.value.strip():
+            self.use_source(f"{kind}:{event.value.strip()}")
+
+    def use_source(self, source: str) -> None:
+        """Make `source` the Experiment's data source (its source options start afresh)."""
+        if source == self.app.experiment.data.source:  # type: ignore[attr-defined]
+            return
+
+        def change(data: dict) -> None:
+            section = data.setdefault("data", {})
+            section["source"] = source
+            section["options"] = {}
+
+        error = self.app.edit(change)  # type: ignore[attr-defined]
+        if error is not None:
+            self.notify(str(error), severity="error", timeout=8)
+
+    # -- drawing ------------------------------------------------------------------------------
+    def sync(self) -> None:
+        if not self.is_mounted:
+            return
+        app = self.app
+        spec = app.experiment.data  # type: ignore[attr-defined]
+        info_widget = self.query_one("#data-info", Static)
+        info, error = app.data_info, app.data_error  # type: ignore[attr-defined]
+        if error is not None:
+            info_widget.update(Text(f"{spec.source}\n✗ {error}", style="bold red"))
+        elif info is None or info.source != spec.source:
+            info_widget.update(Text(f"{spec.source}\nDescribing…"))
+        else:
+            info_widget.update(describe_info(info))
+            key = repr(spec.model_dump())
+            if key != self._previewed and (info.extra or {}).get("prepared", True):
+                self._previewed = key
+                self.preview, self.preview_error = None, ""
+                self._load_preview(spec, key)
+        self._draw_preview()
+        self._fill_pipeline(spec)
+
+    def _draw_preview(self) -> None:
+        info = self.app.data_info  # type: ignore[attr-defined]
+        preview_widget = self.query_one("#data-preview", Static)
+        balance_widget = self.query_one("#data-balance", Static)
+        if self.preview_error:
+            preview_widget.update(Text(self.preview_error, style="red"))
+            balance_widget.update("")
+        elif self.preview is None:
+            prepared = (getattr(info, "extra", None) or {}).get("prepared", True)
+            preview_widget.update("Loading samples…" if prepared else "Not prepared locally: no preview.")
+            balance_widget.update("")
+        else:
+            colour = not self.app.no_color if hasattr(self.app, "no_color") else True
+            preview_widget.update(render_preview(self.preview, info, colour=colour))
+            counts = self.preview.get("label_counts") or {}
+            balance_widget.update(balance_bars(counts, width=24) if counts else Text("no class labels"))
+
+    def _fill_pipeline(self, spec) -> None:
+        for name, _, _ in PIPELINE_FIELDS:
+            widget = self.query_one(f"#pipe-{name}", Input)
+            if widget.has_focus:
+                continue
+            value = getattr(spec, name)
+            text = "" if value is None else str(value)
+            if widget.value != text:
+                with widget.prevent(Input.Changed):
+                    widget.value = text
+        for name in ("shuffle", "cache", "prefetch"):
+            box = self.query_one(f"#pipe-{name}", Checkbox)
+            value = bool(getattr(spec, name))
+            if box.value != value:
+                with box.prevent(Checkbox.Changed):
+                    box.value = value
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="preview")
+    def _load_preview(self, spec, key: str) -> None:
+        try:
+            preview = self.app.workbench.preview(spec, PREVIEW_SAMPLES)  # type: ignore[attr-defined]
+        except UserError as exc:
+            preview = {"error": str(exc)}
+        self.post_message(PreviewLoaded(key, preview))
+
+    @on(PreviewLoaded)
+    def _preview_loaded(self, message: PreviewLoaded) -> None:
+        if message.source != self._previewed:
+            return
+        self.preview_error = message.preview.get("error", "")
+        self.preview = None if self.preview_error else message.preview
+        self._draw_preview()
+
+    # -- pipeline options ---------------------------------------------------------------------
+    @on(Input.Changed, ".pipe-row Input")
+    def _pipe_changed(self, event: Input.Changed) -> None:
+        name = (event.input.id or "").removeprefix("pipe-")
+        kind = dict((n, k) for n, _, k in PIPELINE_FIELDS)[name]
+        text = event.value.strip()
+        error_widget = self.query_one(f"#pipe-error-{name}", Static)
+        location = f"data.{name}"
+        try:
+            if not text:
+                value = None
+            elif kind == "int":
+                value = int(text)
+            elif kind == "float":
+                value = float(text)
+            else:
+                value = text
+        except ValueError:
+            self._pipe_error(error_widget, location, "expected a whole number" if kind == "int" else "expected a number")
+            return
+
+        def change(data: dict) -> None:
+            section = data.setdefault("data", {})
+            if value is None:
+                section.pop(name, None)
+                if name == "validation_split":
+                    section[name] = None
+            else:
+                section[name] = value
+
+        error = self.app.edit(change, merge=location)  # type: ignore[attr-defined]
+        if error is not None:
+            self._pipe_error(error_widget, location, error.message)
+        else:
+            self._pipe_error(error_widget, location, "")
+
+    def _pipe_error(self, widget: Static, location: str, message: str) -> None:
+        widget.update(message)
+        widget.set_class(not message, "-empty")
+        errors = self.app.form_errors  # type: ignore[attr-defined]
+        if message:
+            errors[location] = f"{location}: {message}"
+        else:
+            errors.pop(location, None)
+
+    @on(Checkbox.Changed, ".pipe-row Checkbox")
+    def _pipe_toggled(self, event: Checkbox.Changed) -> None:
+        name = (event.checkbox.id or "").removeprefix("pipe-")
+
+        def change(data: dict) -> None:
+            data.setdefault("data", {})[name] = event.value
+
+        self.app.edit(change)  # type: ignore[attr-defined]
+
+    def action_search(self) -> None:
+        self.query_one("#data-search", Input).focus()
+
+    def action_focus_pipeline(self) -> None:
+        self.query_one("#pipe-batch_size", Input).focus()
+        self.query_one("#data-detail").scroll_to_widget(self.query_one("#pipeline"))

@@ -1,0 +1,61 @@
+"""The frame every workbench screen shares: header, screen tabs, footer, and syncing with the App."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Input, Tab, Tabs
+
+SCREEN_TABS = (("model", "Model"), ("data", "Data"), ("setup", "Setup"), ("train", "Train"), ("runs", "Runs"))
+
+
+class ScreenTabs(Tabs):
+    """Tabs naming the workbench's screens; choosing one switches the App to it.
+
+    It takes no focus: the function keys switch screens, so Tab moves between fields only.
+    """
+
+    can_focus = False
+
+    def __init__(self, active: str) -> None:
+        keys = {"model": "F1", "data": "F2", "setup": "F3", "train": "F4", "runs": "F5"}
+        super().__init__(*[Tab(f"{label} {keys[name]}", id=f"tab-{name}") for name, label in SCREEN_TABS],
+                         active=f"tab-{active}")
+        self.screen_name = active
+
+    def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
+        event.stop()
+        name = (event.tab.id or "").removeprefix("tab-")
+        if name and name != self.screen_name:
+            self.app.call_later(self.app.action_show, name)  # type: ignore[attr-defined]
+            self.active = f"tab-{self.screen_name}"
+
+
+class WorkbenchScreen(Screen):
+    """A screen that shows part of the App's Experiment and edits it through `app.edit`.
+
+    Subclasses compose their body in `compose_body` and redraw from `app.experiment` in `sync`,
+    which the App calls after every edit, undo or redo; a screen coming back into view syncs too.
+    """
+
+    screen_name = ""
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="≡")
+        yield ScreenTabs(self.screen_name)
+        yield from self.compose_body()
+        yield Footer()
+
+    def compose_body(self) -> ComposeResult:
+        yield from ()
+
+    def sync(self) -> None:
+        """Redraw from the App's Experiment, keeping what the user is typing."""
+
+    def on_screen_resume(self) -> None:
+        self.sync()
+
+    def on_descendant_focus(self, event) -> None:
+        # Frozen pictures (snapshot tests) need a cursor that does not blink.
+        if not getattr(self.app, "blink", True) and isinstance(event.widget, Input):
+            event.widget.cursor_blink = False

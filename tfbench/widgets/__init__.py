@@ -1,0 +1,1 @@
+"""Reusable widgets of the workbench: parameter forms, the layer table, data previews."""

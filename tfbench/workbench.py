@@ -1,0 +1,160 @@
+"""The engine calls the workbench makes from its worker threads — without a UI.
+
+The TUI never imports TensorFlow on its UI thread. Its workers call one `Workbench`, whose methods
+import what they need and return plain data (shapes, counts, strings). Tests and snapshot pictures
+pass a `FixedWorkbench` instead, which answers from fixed data so no TensorFlow runs at all.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tfbench.errors import UserError
+
+
+class Workbench:
+    """Real answers: Keras builds the model, the data sources describe themselves."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._info_cache: dict[str, Any] = {}
+
+    def warm_up(self) -> float:
+        """Import TensorFlow and Keras (several seconds) so the first summary is quick.
+
+        Returns:
+            The seconds the import took.
+        """
+        start = time.perf_counter()
+        import keras  # noqa: F401  (the import is the point)
+        import tensorflow  # noqa: F401
+
+        return time.perf_counter() - start
+
+    def describe(self, spec, seed: int | None = 42):
+        """The DataInfo of a data source, cached per source and options.
+
+        Raises:
+            UserError: the source cannot be described.
+        """
+        from tfbench import data
+
+        key = repr(sorted(spec.model_dump().items(), key=lambda kv: kv[0])) + repr(seed)
+        with self._lock:
+            if key in self._info_cache:
+                return self._info_cache[key]
+        info = data.describe(spec, seed)
+        with self._lock:
+            self._info_cache[key] = info
+        return info
+
+    def summarize(self, exp):
+        """Build the Experiment's model with Keras and return its per-layer summary.
+
+        Raises:
+            UserError: located at the layer that cannot stand where it is.
+        """
+        from tfbench import build
+
+        info = self.describe(exp.data, exp.train.seed)
+        return build.summarize(exp, info)
+
+    def preview(self, spec, n: int = 6) -> dict:
+        """A few raw samples and the label counts of a source."""
+        from tfbench import data
+
+        return data.preview(spec, n)
+
+    def datasets(self, query: str = "") -> list[dict]:
+        """Dataset catalog rows (builtin, Keras, TFDS) matching `query`."""
+        from tfbench import data
+
+        return list(data.catalog_listing(query))
+
+    def import_layers(self, path: str | Path) -> list:
+        """The layer stack of a Sequential `.keras` model as Components.
+
+        Raises:
+            UserError: not a readable Sequential model.
+        """
+        from tfbench import build
+
+        return list(build.import_layers(path))
+
+
+# -- fixed answers ----------------------------------------------------------------------------
+
+@dataclass
+class FixedLayerRow:
+    """One summary row, as `tfbench.build.LayerRow` has it."""
+
+    index: int
+    name: str
+    type: str
+    output_shape: tuple
+    params: int
+
+
+@dataclass
+class FixedSummary:
+    """A model summary, as `tfbench.build.ModelSummary` has it."""
+
+    input_shape: tuple
+    output_shape: tuple
+    layers: list[FixedLayerRow]
+    total_params: int
+    trainable_params: int
+    non_trainable_params: int = 0
+
+
+@dataclass
+class FixedWorkbench:
+    """Answers from fixed data so screens can be pictured and tested without TensorFlow.
+
+    The summary gives every layer the same output shape and parameter count, unless a layer's type
+    is listed in `failing`, which makes the summary fail at that layer like an impossible stack.
+    """
+
+    info: Any = None
+    preview_data: dict = field(default_factory=dict)
+    listing: list[dict] = field(default_factory=list)
+    failing: tuple[str, ...] = ()
+    params_per_layer: int = 10
+    imported: list = field(default_factory=list)
+
+    def warm_up(self) -> float:
+        return 0.0
+
+    def describe(self, spec, seed: int | None = 42):
+        if self.info is None:
+            raise UserError("no data in this fixed workbench", "data.source")
+        return self.info
+
+    def summarize(self, exp) -> FixedSummary:
+        rows = []
+        for i, layer in enumerate(exp.model.layers):
+            if layer.type in self.failing:
+                raise UserError(f"{layer.type} cannot follow the layer before it", f"model.layers[{i}]")
+            params = self.params_per_layer if layer.type not in ("Flatten", "Dropout") else 0
+            shape = (None, int(layer.args.get("units", 10)))
+            rows.append(FixedLayerRow(i, f"{layer.type.lower()}_{i}", layer.type, shape, params))
+        total = sum(r.params for r in rows)
+        in_shape = tuple(self.info.input_shape) if self.info is not None else ()
+        out_shape = rows[-1].output_shape if rows else (None, *in_shape)
+        return FixedSummary((None, *in_shape), out_shape, rows, total, total, 0)
+
+    def preview(self, spec, n: int = 6) -> dict:
+        return self.preview_data
+
+    def datasets(self, query: str = "") -> list[dict]:
+        q = query.lower()
+        return [row for row in self.listing if q in row["name"].lower()]
+
+    def import_layers(self, path) -> list:
+        if not self.imported:
+            raise UserError("not a Sequential .keras model", str(path))
+        return list(self.imported)
