@@ -245,8 +245,12 @@ def test_mirrored_over_two_logical_cpus(tmp_path):
     assert result["chief"] is True and run["saved"] == run["shapes"]
 
 
+@pytest.mark.slow
 def test_multi_worker_on_loopback(tmp_path):
-    """Two local workers train together; a third process trains alone for comparison."""
+    """Two local workers train together; a third process trains alone for comparison.
+
+    About 10 s on an idle 2-core machine, three processes importing TensorFlow at once.
+    """
     script = tmp_path / "train.py"
     script.write_text(TRAIN_SCRIPT)
     workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
