@@ -170,6 +170,16 @@ def test_keras_constructor_error_is_located_at_the_argument():
     assert "positive integer" in err.message
 
 
+def test_layer_names_must_be_unique():
+    layers = [{"type": "Flatten", "name": "dense"}, {"type": "Dense", "units": 10, "name": "dense"}]
+    err = error_of(make(layers), DIGITS)
+    assert err.location == "model.layers[1].name"
+    err = error_of(make([{"type": "Flatten", "name": "input"}, *DIGITS_CNN[3:]]), DIGITS)
+    assert err.location == "model.layers[0].name"
+    names = [r.name for r in build.summarize(make([{"type": "Flatten", "name": "dense"}, *DIGITS_CNN[3:]]), DIGITS).layers]
+    assert names == ["dense", "dense_1"]
+
+
 def test_empty_stack_is_an_error():
     err = error_of(make([]), DIGITS)
     assert err.location == "model.layers"

@@ -49,8 +49,6 @@ _BINARY_LOSSES = {
     "binary_focal_crossentropy",
     "binaryfocalcrossentropy",
 }
-# Arguments whose value may be another layer given as a component table (`Bidirectional.layer`).
-_LAYER_ARGS = {"layer", "backward_layer"}
 # What each input rank means, for messages such as "Conv2D needs 3-D input per sample (height,
 # width, channels)".
 _AXES_BY_FAMILY = {
@@ -61,6 +59,7 @@ _AXES_BY_FAMILY = {
 }
 # Layers over 1, 2 or 3 spatial axes plus channels, whose input rank is exactly that.
 _SPATIAL = re.compile(r"(Conv|Pooling|Cropping|ZeroPadding|UpSampling|SpatialDropout|Transpose)([123])D$")
+_INPUT_NAME = "input"  # the model's input layer (codegen writes the same name)
 _RNN_TYPES = {"LSTM", "GRU", "SimpleRNN", "RNN", "Bidirectional", "ConvLSTM1D"}
 
 
@@ -231,19 +230,6 @@ def _snake_case(name: str) -> str:
     return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
-def _keras_arg(key: str, value: Any) -> Any:
-    """A preset value as Keras takes it: component tables become layers or serialised objects."""
-    if isinstance(value, dict) and "type" in value:
-        rest = {k: v for k, v in value.items() if k != "type"}
-        if key in _LAYER_ARGS:
-            from tfbench.spec import Component
-
-            return build_layer(Component(type=value["type"], **rest))
-        # initializers, regularizers, constraints: Keras' `get()` reads class_name + config.
-        return {"class_name": value["type"], "config": rest}
-    return value
-
-
 def _arg_named(message: str, args: dict) -> str | None:
     """The argument a Keras error message is about, when it names one of the given arguments."""
     for key in args:
@@ -288,7 +274,8 @@ def build_layer(component: "Component", name: str | None = None, location: str |
     cls = getattr(keras.layers, component.type, None)
     if not (isinstance(cls, type) and issubclass(cls, keras.layers.Layer)):
         raise UserError(f"{component.type!r} is not a Keras layer", location)
-    args = {key: _keras_arg(key, value) for key, value in component.args.items()}
+    # Plain values only (the catalog refuses tables), so nothing here deserialises an object.
+    args = dict(component.args)
     if name is not None and "name" not in args:
         args["name"] = name
     try:
@@ -385,7 +372,14 @@ def _call_layer(component: "Component", layer: Any, x: Any, location: str) -> An
 
 def _layer_names(exp: "Experiment") -> list[str]:
     """Names as a fresh Keras session would give them (`dense`, `dense_1`), users' names kept."""
-    taken = {layer.args["name"] for layer in exp.model.layers if isinstance(layer.args.get("name"), str)}
+    taken = {_INPUT_NAME}
+    for i, layer in enumerate(exp.model.layers):
+        given = layer.args.get("name")
+        if isinstance(given, str):
+            if given in taken:
+                raise UserError(f"the name {given!r} is already taken; layer names must be unique",
+                                f"model.layers[{i}].name")
+            taken.add(given)
     counts: dict[str, int] = {}
     names = []
     for layer in exp.model.layers:
@@ -448,7 +442,7 @@ def _stack(exp: "Experiment", info: "DataInfo") -> tuple[Any, Any, list]:
     if not exp.model.layers:
         raise UserError("the model has no layers; add at least one", "model.layers")
     shape = _input_shape(exp, info)
-    inputs = keras.Input(shape=shape, dtype=_input_dtype(info), name="input")
+    inputs = keras.Input(shape=shape, dtype=_input_dtype(info), name=_INPUT_NAME)
     mixed = exp.train.mixed_precision != "off"
     last = len(exp.model.layers) - 1
     x = inputs
