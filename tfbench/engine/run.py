@@ -268,7 +268,22 @@ class Run:
             card = int(tf.data.experimental.cardinality(bundle.train))
             self.steps_per_epoch = card if card > 0 else None
         self._monitor, self._mode = self._choose_monitor()
+        self._check_tensorboard()
         self._prepared = True
+
+    def _check_tensorboard(self) -> None:
+        train = self.experiment.train
+        wanted = [f"train.callbacks[{i}]" for i, c in enumerate(train.callbacks) if c.type == "TensorBoard"]
+        if train.tensorboard:
+            wanted.append("train.tensorboard")
+        if not wanted:
+            return
+        try:
+            import tensorboard  # noqa: F401
+        except ImportError:
+            raise UserError(
+                "TensorBoard logging needs the tensorboard package", wanted[0], "pip install tensorboard"
+            ) from None
 
     def _make_strategy(self) -> Any:
         try:
