@@ -637,12 +637,15 @@ def _describe(kind: str, name: str, cls: type, sets: dict[str, tuple[str, ...]])
         else:
             params.append(row)
     if kind == "layers" and takes_kwargs:
-        base_docs = _arg_docs(_layer_base(cls))
+        # `**kwargs` reach keras.layers.Layer: offer its plain ones (name, trainable).
+        base = next(k for k in inspect.getmro(cls) if k.__name__ == "Layer" and ".layers.layer" in k.__module__)
+        base_docs = _arg_docs(base)
+        base_params = inspect.signature(base.__init__).parameters
         present = {p["name"] for p in params}
         for pname in ("name", "trainable", "dtype"):
             if pname in present:
                 continue
-            default = inspect.signature(_layer_base(cls).__init__).parameters[pname].default
+            default = base_params[pname].default
             row = _param(kind, name, pname, default, base_docs.get(pname, ""), sets)
             if row is None:
                 omitted.append(pname)
@@ -656,12 +659,6 @@ def _describe(kind: str, name: str, cls: type, sets: dict[str, tuple[str, ...]])
     if omitted:
         row["omitted"] = sorted(omitted)
     return row, None
-
-
-def _layer_base(cls: type) -> type:
-    import keras
-
-    return keras.layers.Layer
 
 
 _EMPTY = object()
@@ -851,7 +848,8 @@ def _first_sentence(doc: str) -> str:
     """The first sentence of a docstring or argument description, on one line, without markup."""
     paragraph = doc.strip().split("\n\n")[0]
     text = " ".join(paragraph.split()).replace("`", "")
-    match = re.match(r"(.+?[.!?])(\s|$)", text)
+    # A sentence ends at . ! or ? before a space or the end, but not in "e.g." or "i.e.".
+    match = re.match(r"(.+?(?<!\be\.g)(?<!\bi\.e)[.!?])(\s|$)", text)
     sentence = match.group(1) if match else text
     if len(sentence) > 200:
         sentence = sentence[:197].rsplit(" ", 1)[0] + "…"
