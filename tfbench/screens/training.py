@@ -86,6 +86,34 @@ class EvaluationReady(Message):
 class EditRunDialog(ModalScreen[dict | None]):
     """Change a running run's learning rate or total epochs."""
 
+    DEFAULT_CSS = """
+    EditRunDialog {
+        align: center middle;
+    }
+    EditRunDialog #dialog {
+        width: 54;
+        height: auto;
+        border: thick $primary;
+        background: $surface;
+        padding: 1 2;
+    }
+    EditRunDialog #dialog .title {
+        text-style: bold;
+        margin-bottom: 1;
+    }
+    EditRunDialog #dialog .error {
+        color: $error;
+        height: auto;
+    }
+    EditRunDialog #dialog .buttons {
+        height: auto;
+        margin-top: 1;
+    }
+    EditRunDialog #dialog .buttons Button {
+        margin-right: 2;
+    }
+    """
+
     BINDINGS = [Binding("escape", "dismiss_none", "Cancel")]
 
     def __init__(self, learning_rate: float | None, epochs: int) -> None:
@@ -140,6 +168,40 @@ class EditRunDialog(ModalScreen[dict | None]):
 
 class ExportDialog(ModalScreen[None]):
     """Export a finished run's model and show each export's verification report."""
+
+    DEFAULT_CSS = """
+    ExportDialog {
+        align: center middle;
+    }
+    ExportDialog #dialog {
+        width: 80%;
+        height: 90%;
+        border: thick $primary;
+        background: $surface;
+        padding: 1 2;
+    }
+    ExportDialog #dialog .title {
+        text-style: bold;
+        margin-bottom: 1;
+    }
+    ExportDialog #dialog .error {
+        color: $error;
+        height: auto;
+    }
+    ExportDialog #dialog .buttons {
+        height: auto;
+        margin-top: 1;
+    }
+    ExportDialog #dialog .buttons Button {
+        margin-right: 2;
+    }
+    ExportDialog #formats {
+        height: 5;
+    }
+    ExportDialog #report-box {
+        height: 1fr;
+    }
+    """
 
     BINDINGS = [Binding("escape", "close", "Close")]
 
@@ -218,6 +280,37 @@ def report_text(fmt: str, report: dict[str, Any]) -> str:
 
 class ResultsDialog(ModalScreen[None]):
     """A finished run's best epoch and metrics, and for classifiers the evaluation."""
+
+    DEFAULT_CSS = """
+    ResultsDialog {
+        align: center middle;
+    }
+    ResultsDialog #dialog {
+        width: 80%;
+        height: 90%;
+        border: thick $primary;
+        background: $surface;
+        padding: 1 2;
+    }
+    ResultsDialog #dialog .title {
+        text-style: bold;
+        margin-bottom: 1;
+    }
+    ResultsDialog #dialog .error {
+        color: $error;
+        height: auto;
+    }
+    ResultsDialog #dialog .buttons {
+        height: auto;
+        margin-top: 1;
+    }
+    ResultsDialog #dialog .buttons Button {
+        margin-right: 2;
+    }
+    ResultsDialog #results-box {
+        height: 1fr;
+    }
+    """
 
     BINDINGS = [Binding("escape", "close", "Close"), Binding("v", "close", "Close", show=False)]
 
