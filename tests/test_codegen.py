@@ -1,0 +1,132 @@
+"""`tfbench code`: the standalone plain-Keras script of every shipped offline preset runs and matches."""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tfbench.codegen import generate_script
+from tfbench.spec import load_experiment
+
+OFFLINE_PRESETS = ["digits-cnn", "digits-mlp", "spiral-mlp", "shapes-cnn", "sine-rnn"]
+
+# Run the script as `python train.py` would, then prove it never imported tfbench.
+RUNNER = """
+import runpy, sys
+sys.argv = [sys.argv[1], *sys.argv[2:]]
+runpy.run_path(sys.argv[0], run_name="__main__")
+leaked = sorted(m for m in sys.modules if m == "tfbench" or m.startswith("tfbench."))
+assert not leaked, f"the script imported {leaked}"
+print("no tfbench imported")
+"""
+
+
+def _namespace(script: str) -> dict:
+    """The script's functions and settings, without running its main()."""
+    namespace: dict = {"__name__": "generated"}
+    exec(compile(script, "train.py", "exec"), namespace)
+    return namespace
+
+
+@pytest.mark.parametrize("preset", OFFLINE_PRESETS)
+def test_generated_script_runs_and_builds_the_same_model(preset, tmp_path):
+    from tfbench import data
+    from tfbench.build import summarize
+
+    exp = load_experiment(preset)
+    script = generate_script(exp)
+    ast.parse(script)
+    assert "tfbench" not in "\n".join(line for line in script.splitlines() if "import" in line)
+    path = tmp_path / "train.py"
+    path.write_text(script)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ""}
+    result = subprocess.run(
+        [sys.executable, "-c", RUNNER, str(path), "--epochs", "1", "--output", str(tmp_path / "out.keras")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    expected = summarize(exp, data.describe(exp.data, seed=exp.train.seed)).total_params
+    params = int(re.search(r"^params: (\d+)$", result.stdout, re.M).group(1))
+    assert params == expected
+    assert re.search(r"^\d+/\d+ - .* - loss: [\d.]+ .* - val_loss: [\d.]+", result.stdout, re.M)  # one epoch
+    assert (tmp_path / "out.keras").is_file()
+    assert "no tfbench imported" in result.stdout
+
+
+@pytest.mark.parametrize("preset", OFFLINE_PRESETS)
+def test_script_holds_out_the_same_validation_samples(preset):
+    """The script's data and split are tfbench's, sample for sample."""
+    from tfbench import data
+
+    exp = load_experiment(preset)
+    ns = _namespace(generate_script(exp))
+    train, validation, test = ns["split"](ns["load_data"]())
+    bundle = data.load(exp.data, seed=exp.train.seed)
+    xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in bundle.validation])
+    np.testing.assert_array_equal(validation[0], np.concatenate(xs))
+    np.testing.assert_array_equal(validation[1], np.concatenate(ys))
+    assert len(train[1]) == bundle.info.sizes["train"] and test is None
+
+
+def test_script_reads_like_keras():
+    script = generate_script(load_experiment("digits-cnn"))
+    assert 'keras.Input(shape=(8, 8, 1), name="input")' in script
+    assert "keras.layers.Conv2D(filters=32, kernel_size=3, padding='same', activation='relu')(x)" in script
+    assert "keras.optimizers.Adam(learning_rate=0.001)" in script
+    assert "loss='sparse_categorical_crossentropy'" in script
+    assert "keras.callbacks.EarlyStopping(monitor='val_loss', patience=5, restore_best_weights=True)" in script
+    assert "EPOCHS = 30" in script and "BATCH_SIZE = 64" in script
+    assert "digits.npz" in script and Path(re.search(r"\"DIGITS_FILE\", '([^']+)'", script).group(1)).is_file()
+
+
+def test_auto_loss_and_schedule_are_written_out():
+    exp = load_experiment("spiral-mlp", [
+        "train.loss=\"auto\"", "model.layers[2].activation=\"linear\"", 'train.metrics=["auto"]',
+        'train.schedule={type="CosineDecay", initial_learning_rate=0.01, decay_steps=100}',
+    ])
+    script = generate_script(exp)
+    assert "loss=keras.losses.BinaryCrossentropy(from_logits=True)" in script
+    assert "metrics=[keras.metrics.BinaryAccuracy(threshold=0.0)]" in script
+    assert ("learning_rate=keras.optimizers.schedules.CosineDecay(initial_learning_rate=0.01, decay_steps=100)"
+            in script)
+    ns = _namespace(script)
+    model = ns["build_model"]()
+    assert model.loss.from_logits is True
+
+
+def test_categorical_crossentropy_gets_one_hot_labels():
+    exp = load_experiment("digits-mlp", ['train.loss="categorical_crossentropy"'])
+    ns = _namespace(generate_script(exp))
+    assert ns["NUM_CLASSES"] == 10
+    train, _, _ = ns["split"](ns["load_data"]())
+    x, y = next(iter(ns["to_dataset"](train, training=False)))
+    assert tuple(y.shape) == (ns["BATCH_SIZE"], 10)
+
+
+def test_npz_source_script(tmp_path):
+    rng = np.random.default_rng(0)
+    file = tmp_path / "points.npz"
+    np.savez(file, x=rng.normal(size=(50, 3)).astype("float32"), y=rng.integers(0, 3, 50))
+    preset = tmp_path / "p.toml"
+    preset.write_text(f"""
+name = "points"
+[data]
+source = "npz:{file}"
+batch_size = 8
+[[model.layers]]
+type = "Dense"
+units = 3
+activation = "softmax"
+""")
+    exp = load_experiment(preset)
+    ns = _namespace(generate_script(exp))
+    train, validation, _ = ns["split"](ns["load_data"]())
+    assert len(train[1]) + len(validation[1]) == 50
+    assert ns["build_model"]().count_params() == 3 * 3 + 3

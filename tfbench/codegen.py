@@ -1,0 +1,581 @@
+"""Experiment → a standalone, readable plain-Keras script — without a UI or TensorFlow.
+
+`tfbench code PRESET` prints it and every run directory gets it as `train.py`, so a learner can
+read exactly what tfbench did — data loading, the layer stack, compile, fit with the callbacks,
+save — and run it where tfbench is not installed. The script imports only NumPy, TensorFlow and
+Keras (and `tensorflow_datasets` for a `tfds:` source). It resolves the same choices tfbench makes
+(`loss = "auto"`, one-hot labels, the seeded validation split) and writes them out literally.
+The bundled datasets are inlined: the generators are copied from `tfbench.data.builtin`, and the
+digits are read from the `.npz` file the script names.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from tfbench.errors import UserError
+
+MAX_SHUFFLE_BUFFER = 100_000  # tfbench.data.pipeline's default cap
+_MODULE_OF_ARG = (
+    ("initializer", "initializers"),
+    ("regularizer", "regularizers"),
+    ("constraint", "constraints"),
+)
+_LAYER_ARGS = {"layer", "backward_layer"}
+
+
+def generate_script(experiment) -> str:
+    """A standalone Python script that trains the Experiment with plain Keras.
+
+    Args:
+        experiment: the Experiment (a validated `tfbench.spec.Experiment`).
+
+    Returns:
+        The script's source text. It accepts `--epochs N` and `--output PATH` and prints the
+        model's parameter count before training.
+
+    Raises:
+        UserError: the data source cannot be described (e.g. a missing file), so the choices that
+            depend on it (`loss = "auto"`, the input shape) cannot be written out.
+    """
+    from tfbench import data
+    from tfbench.build import needs_one_hot, resolve_loss, resolve_metrics
+
+    exp = experiment
+    info = data.describe(exp.data, seed=exp.train.seed)
+    one_hot = needs_one_hot(exp, info)
+    loss = resolve_loss(exp, info)
+    metrics = resolve_metrics(exp, info)
+    sections = [
+        _header(exp),
+        _settings(exp, info, one_hot),
+        _data_section(exp, info, one_hot),
+        _model_section(exp, info, loss, metrics),
+        _main_section(exp),
+    ]
+    return "\n\n\n".join(s.strip("\n") for s in sections if s) + "\n"
+
+
+# -- header and settings ----------------------------------------------------------------------
+
+def _rule(title: str) -> str:
+    """A section comment of the generated script, 79 columns wide."""
+    text = f"# -- {title} "
+    return text + "-" * (79 - len(text))
+
+
+def _header(exp) -> str:
+    title = f"{exp.name}: {exp.description}" if exp.description else exp.name
+    return f'''#!/usr/bin/env python
+"""{title}
+
+A standalone plain-Keras script equivalent to the tfbench experiment {exp.name!r}: the same data
+split, model, loss, optimizer and callbacks. It needs NumPy, TensorFlow and Keras — not tfbench.
+
+    python train.py [--epochs N] [--output model.keras]
+"""
+
+import argparse
+import os
+
+import numpy as np
+import tensorflow as tf
+import keras'''
+
+
+def _settings(exp, info, one_hot: bool) -> str:
+    data, train = exp.data, exp.train
+    lines = [_rule("settings, from the experiment")]
+    lines.append(f"SEED = {train.seed!r}")
+    lines.append(f"EPOCHS = {train.epochs!r}")
+    lines.append(f"BATCH_SIZE = {data.batch_size!r}")
+    if not data.validation:
+        lines.append(f"VALIDATION_SPLIT = {data.validation_split!r}  # fraction of the training data held out")
+    if info.is_classification:
+        lines.append(f"CLASS_NAMES = {list(info.class_names)!r}")
+        if one_hot:
+            lines.append(f"NUM_CLASSES = {info.num_classes!r}  # labels are one-hot encoded for the loss")
+    return "\n".join(lines)
+
+
+# -- data -------------------------------------------------------------------------------------
+
+def _data_section(exp, info, one_hot: bool) -> str:
+    kind = exp.data.kind
+    loader = {
+        "builtin": _builtin_loader,
+        "keras": _keras_loader,
+        "npz": _npz_loader,
+        "csv": _csv_loader,
+        "tfds": _tfds_loader,
+        "images": _folder_loader,
+        "text": _folder_loader,
+    }.get(kind)
+    if loader is None:
+        raise UserError(f"cannot write a script for data source kind {kind!r}", "data.source")
+    streamed = kind in ("tfds", "images", "text")
+    parts = [_rule("data") + "\n" + loader(exp, info).lstrip("\n")]
+    if not streamed:
+        parts.append(_split_function(exp))
+    parts.append(_pipeline_function(exp, info, one_hot, streamed))
+    return "\n\n\n".join(p.strip("\n") for p in parts)
+
+
+def _split_function(exp) -> str:
+    data = exp.data
+    if data.validation:
+        return f'''def split(named):
+    """Train on the "train" split, validate on {data.validation!r}{", test on " + repr(data.test) if data.test else ""}."""
+    return named["train"], named[{data.validation!r}], {f"named[{data.test!r}]" if data.test else "None"}'''
+    if not data.validation_split:
+        test = f"named[{data.test!r}]" if data.test else "None"
+        return f'''def split(named):
+    """Train on all of the "train" split (no validation data)."""
+    return named["train"], None, {test}'''
+    test = f"named[{data.test!r}]" if data.test else "None"
+    return f'''def split(named):
+    """Hold out a seeded VALIDATION_SPLIT of the training data (the samples tfbench holds out)."""
+    x, y = named["train"]
+    order = np.random.default_rng(SEED).permutation(len(y))
+    k = min(len(y) - 1, max(1, int(round(len(y) * VALIDATION_SPLIT))))
+    train, validation = np.sort(order[k:]), np.sort(order[:k])
+    return (x[train], y[train]), (x[validation], y[validation]), {test}'''
+
+
+def _pipeline_function(exp, info, one_hot: bool, streamed: bool) -> str:
+    """`to_dataset`: preprocess → cache → shuffle → batch → prefetch (tfbench.data.pipeline's order)."""
+    from tfbench.data import registry
+    from tfbench.data.options import parse_options
+
+    data = exp.data
+    options = parse_options(registry.source_module(data.kind).OPTIONS, data.options)
+    steps = []
+    # Bundled arrays are float32 already; other sources may hold bytes (0-255 images) or ints.
+    float_input = info.input_dtype.startswith("float") and data.kind != "builtin"
+    if float_input or options.scale is not None or options.resize is not None:
+        steps.append("x = tf.cast(x, tf.float32)")
+    if options.resize is not None:
+        steps.append(f"x = tf.image.resize(x, {list(options.resize)!r})")
+    if options.scale is not None:
+        steps.append(f"x = x * {options.scale!r}")
+    if one_hot:
+        steps.append("y = tf.one_hot(tf.cast(y, tf.int32), NUM_CLASSES)")
+    lines = ['def to_dataset(part, training):']
+    lines.append('    """Batched tf.data pipeline: preprocess, cache, shuffle (training only), batch, prefetch."""')
+    if streamed:
+        lines.append("    ds = part")
+    else:
+        lines.append("    x, y = part")
+        lines.append("    ds = tf.data.Dataset.from_tensor_slices((x, y))")
+    if steps:
+        lines.append("")
+        lines.append("    def preprocess(x, y):")
+        lines.extend(f"        {s}" for s in steps)
+        lines.append("        return x, y")
+        lines.append("")
+        lines.append("    ds = ds.map(preprocess, num_parallel_calls=tf.data.AUTOTUNE)")
+    if data.cache is True:
+        lines.append("    ds = ds.cache()")
+    elif isinstance(data.cache, str) and data.cache:
+        lines.append(f"    ds = ds.cache({data.cache!r} + ('-train' if training else '-eval'))")
+    if data.shuffle:
+        if data.shuffle_buffer:
+            buffer = repr(data.shuffle_buffer)
+        elif streamed:
+            buffer = repr(MAX_SHUFFLE_BUFFER)
+        else:
+            buffer = f"min(len(y), {MAX_SHUFFLE_BUFFER})"
+        lines.append("    if training:")
+        lines.append(f"        ds = ds.shuffle({buffer}, seed=SEED, reshuffle_each_iteration=True)")
+    lines.append("    ds = ds.batch(BATCH_SIZE)")
+    if data.prefetch:
+        lines.append("    ds = ds.prefetch(tf.data.AUTOTUNE)")
+    lines.append("    return ds")
+    return "\n".join(lines)
+
+
+def _builtin_loader(exp, info) -> str:
+    from tfbench.data import builtin
+
+    name = exp.data.target
+    if name == "digits":
+        path = (builtin.FILES / "digits.npz").resolve()
+        return f'''# The 1,797 8x8 UCI optdigits images (CC BY 4.0) that ship with tfbench, at:
+DIGITS_FILE = os.environ.get("DIGITS_FILE", {str(path)!r})
+
+
+def load_data():
+    """The named splits of the dataset, as numpy arrays: {{"train": (x, y)}}."""
+    with np.load(DIGITS_FILE) as f:
+        x = f["x"].astype(np.float32)[..., None]  # (1797, 8, 8, 1), pixel values 0-16
+        y = f["y"].astype(np.int32)
+    return {{"train": (x, y)}}'''
+    maker = getattr(builtin, f"_{name}", None)
+    if maker is None:
+        raise UserError(f"cannot write a script for builtin:{name}", "data.source")
+    source = textwrap.dedent(inspect.getsource(maker))
+    source = source.replace(f"def _{name}(", f"def make_{name}(", 1)
+    source = re.sub(r"return Arrays\((.*)\)\s*$", r"return \1", source.rstrip())
+    source = re.sub(r"\) -> Arrays:", "):", source)
+    return f'''{source}
+
+
+def load_data():
+    """The named splits of the dataset, as numpy arrays: {{"train": (x, y)}}."""
+    x, y = make_{name}()
+    return {{"train": (x, y)}}'''
+
+
+def _keras_loader(exp, info) -> str:
+    from tfbench.data import keras_source
+    from tfbench.data.options import parse_options
+
+    name = exp.data.target
+    entry = keras_source.DATASETS[name]
+    options = parse_options(keras_source.OPTIONS, exp.data.options)
+    if entry.sequences:
+        words = options.num_words or 20000
+        load = f"keras.datasets.{name}.load_data(num_words={words!r})"
+        fix_x = (f"x = keras.utils.pad_sequences(x, maxlen={options.maxlen!r}, padding=\"pre\", "
+                 f"truncating=\"pre\").astype(np.int32)")
+    else:
+        load = f"keras.datasets.{name}.load_data()"
+        fix_x = "x = x[..., None]  # add the channel axis" if len(entry.input_shape) == 3 else ""
+    fix_y = ("y = np.asarray(y, np.float32).reshape(len(y), 1)" if entry.label_kind == "regression"
+             else "y = np.asarray(y).reshape(len(y)).astype(np.int32)")
+    body = [f'    (x_train, y_train), (x_test, y_test) = {load}  # downloads once into ~/.keras',
+            "    named = {}",
+            '    for split_name, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):']
+    if fix_x:
+        body.append(f"        {fix_x}")
+    body.append(f"        {fix_y}")
+    body.append("        named[split_name] = (x, y)")
+    body.append("    return named")
+    return ('def load_data():\n    """The named splits of keras.datasets.' + name
+            + ', as numpy arrays: {"train": (x, y), "test": (x, y)}."""\n' + "\n".join(body))
+
+
+def _npz_loader(exp, info) -> str:
+    from tfbench.data import npz_source
+    from tfbench.data.options import parse_options
+
+    options = parse_options(npz_source.OPTIONS, exp.data.options)
+    path = str(Path(exp.data.target).expanduser().resolve())
+    y_cast = ("np.asarray(y, np.float32).reshape(len(y), -1)" if info.label_kind == "regression"
+              else "np.asarray(y).astype(np.int32)")
+    return f'''DATA_FILE = {path!r}
+
+
+def load_data():
+    """The named splits of {Path(path).name}, as numpy arrays: {{"train": (x, y), "test": (x, y)}}."""
+    named = {{}}
+    with np.load(DATA_FILE) as f:
+        for split_name, x_key, y_key in (("train", {options.x!r}, {options.y!r}), ("test", {options.x_test!r}, {options.y_test!r})):
+            if x_key in f and y_key in f:
+                x, y = f[x_key], f[y_key]
+                named[split_name] = (x, {y_cast})
+    return named'''
+
+
+def _csv_loader(exp, info) -> str:
+    from tfbench.data import csv_source
+    from tfbench.data.options import parse_options
+
+    options = parse_options(csv_source.OPTIONS, exp.data.options)
+    table = csv_source._table(exp.data.target, options)
+    layout = csv_source._layout(table, options)
+    features = [(c.index, None if c.numeric else c.categories) for c in layout.features]
+    label = layout.label
+    if layout.label_kind == "regression":
+        label_code = "y = np.array([[float(row[LABEL_COLUMN])] for row in rows], np.float32)"
+    elif label.numeric:
+        label_code = "y = np.array([int(float(row[LABEL_COLUMN])) for row in rows], np.int32)"
+    else:
+        label_code = "y = np.array([CLASS_NAMES.index(row[LABEL_COLUMN].strip()) for row in rows], np.int32)"
+    files = [("train", str(Path(exp.data.target).expanduser().resolve()))]
+    if options.test_path:
+        files.append(("test", str(Path(options.test_path).expanduser().resolve())))
+    normalize = ""
+    if options.normalize:
+        normalize = '''
+
+def normalize(named):
+    """Zero mean, unit variance per numeric feature, with statistics from the training file."""
+    x = named["train"][0]
+    mean, std = x.mean(axis=0), x.std(axis=0)
+    numeric = np.array(NUMERIC_COLUMNS)
+    std[std == 0] = 1.0
+    for split_name, (xs, ys) in named.items():
+        xs = xs.copy()
+        xs[:, numeric] = (xs[:, numeric] - mean[numeric]) / std[numeric]
+        named[split_name] = (xs, ys)
+    return named'''
+    numeric_columns = []
+    position = 0
+    for _, categories in features:
+        if categories is None:
+            numeric_columns.append(position)
+            position += 1
+        else:
+            position += len(categories)
+    return f'''import csv
+
+FILES = {dict(files)!r}
+LABEL_COLUMN = {label.index!r}  # {label.name!r}
+# (column, None for a number or the categories a text column is one-hot encoded over)
+FEATURES = {features!r}
+NUMERIC_COLUMNS = {numeric_columns!r}  # positions of the numeric features in x
+
+
+def read_csv(path):
+    """Features (numbers, text columns one-hot) and labels of one CSV file."""
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f, delimiter={options.delimiter!r})
+        next(reader)  # the header
+        rows = [row for row in reader if any(cell.strip() for cell in row)]
+    x = []
+    for row in rows:
+        values = []
+        for column, categories in FEATURES:
+            cell = row[column].strip()
+            if categories is None:
+                values.append(float(cell))
+            else:
+                values.extend(1.0 if cell == c else 0.0 for c in categories)
+        x.append(values)
+    {label_code}
+    return np.array(x, np.float32), y{normalize}
+
+
+def load_data():
+    """The named splits, as numpy arrays: {{"train": (x, y)[, "test": (x, y)]}}."""
+    named = {{name: read_csv(path) for name, path in FILES.items()}}
+    return {"normalize(named)" if options.normalize else "named"}'''
+
+
+def _tfds_loader(exp, info) -> str:
+    data = exp.data
+    name = data.target
+    if data.validation:
+        splits = ["train", data.validation]
+        note = ""
+    elif data.validation_split:
+        cut = int(round((1 - data.validation_split) * 100))
+        splits = [f"train[:{cut}%]", f"train[{cut}%:]"]
+        note = "  # tfbench holds out a seeded random fraction; this takes the last one"
+    else:
+        splits = ["train"]
+        note = ""
+    if data.test:
+        splits.append(data.test)
+    return f'''import tensorflow_datasets as tfds
+
+
+def load_splits():
+    """Unbatched (x, y) datasets for training, validation and test (downloads once into ~/tensorflow_datasets)."""
+    parts = tfds.load({name!r}, split={splits!r}, as_supervised=True){note}
+    train = parts[0]
+    validation = parts[1] if len(parts) > 1 and {bool(data.validation or data.validation_split)!r} else None
+    test = parts[-1] if {bool(data.test)!r} else None
+    return train, validation, test'''
+
+
+def _folder_loader(exp, info) -> str:
+    data = exp.data
+    kind = data.kind
+    from tfbench.data import registry
+    from tfbench.data.options import parse_options
+
+    options = parse_options(registry.source_module(kind).OPTIONS, data.options)
+    folder = str(Path(data.target).expanduser().resolve())
+    split_args = ""
+    if data.validation_split:
+        split_args = f", validation_split={data.validation_split!r}, subset=\"both\", seed=SEED"
+    if kind == "images":
+        size = getattr(options, "image_size", None) or list(info.input_shape[:2])
+        call = (f"keras.utils.image_dataset_from_directory(\n        path, labels=\"inferred\", "
+                f"label_mode=\"int\", color_mode={options.color_mode!r}, image_size={tuple(size)!r},\n"
+                f"        batch_size=None, shuffle=False{{split}})")
+        vectorize = ""
+    else:
+        call = (f"keras.utils.text_dataset_from_directory(\n        path, labels=\"inferred\", "
+                f"label_mode=\"int\", batch_size=None, shuffle=False{{split}})")
+        vectorize = f'''
+
+vectorizer = keras.layers.TextVectorization(max_tokens={options.max_tokens!r}, output_sequence_length={options.sequence_length!r})
+
+
+def vectorize(train, *others):
+    """Learn the vocabulary on the training texts and turn every text into token ids."""
+    vectorizer.adapt(train.map(lambda x, y: x))
+    return [None if ds is None else ds.map(lambda x, y: (vectorizer(x), y)) for ds in (train, *others)]'''
+    test_dir = getattr(options, "test_dir", None)
+    test_line = (f'    test = {call.format(split="")}'.replace("path,", f"{str(Path(test_dir).expanduser().resolve())!r},")
+                 if test_dir else "    test = None")
+    if data.validation_split:
+        main = f"    train, validation = {call.format(split=split_args)}"
+    else:
+        main = f"    train, validation = {call.format(split='')}, None"
+    finish = "    return vectorize(train, validation, test)" if kind == "text" else "    return train, validation, test"
+    return f'''FOLDER = {folder!r}  # one sub-folder per class{vectorize}
+
+
+def load_splits():
+    """Unbatched (x, y) datasets for training, validation and test, read from the class folders."""
+    path = FOLDER
+{main}
+{test_line}
+{finish}'''
+
+
+# -- the model --------------------------------------------------------------------------------
+
+def _py(value: Any) -> str:
+    """A TOML value as Python source."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k!r}: {_py(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_py(v) for v in value) + "]"
+    return repr(value)
+
+
+def _arg(key: str, value: Any) -> str:
+    """A constructor argument as Keras takes it; component tables become objects."""
+    if isinstance(value, dict) and "type" in value:
+        rest = {k: v for k, v in value.items() if k != "type"}
+        if key in _LAYER_ARGS:
+            return _call(f"keras.layers.{value['type']}", rest)
+        for suffix, module in _MODULE_OF_ARG:
+            if key.endswith(suffix):
+                return _call(f"keras.{module}.{value['type']}", rest)
+        return _py({"class_name": value["type"], "config": rest})
+    return _py(value)
+
+
+def _call(func: str, args: dict[str, Any]) -> str:
+    return f"{func}(" + ", ".join(f"{k}={_arg(k, v)}" for k, v in args.items()) + ")"
+
+
+def _loss_or_metric(module: str, value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value)
+    args = {k: v for k, v in value.items() if k != "type"}
+    return _call(f"keras.{module}.{value['type']}", args)
+
+
+def _model_section(exp, info, loss, metrics) -> str:
+    train = exp.train
+    shape = tuple(exp.model.input_shape) if exp.model.input_shape else tuple(info.input_shape)
+    dtype = info.input_dtype or "float32"
+    lines = [_rule("model"), "def build_model():"]
+    lines.append('    """The layer stack on a keras.Input, compiled with the optimizer, loss and metrics."""')
+    dtype_arg = "" if dtype == "float32" else f", dtype={dtype!r}"
+    lines.append(f"    inputs = keras.Input(shape={shape!r}{dtype_arg}, name=\"input\")")
+    mixed = train.mixed_precision != "off"
+    last = len(exp.model.layers) - 1
+    for i, layer in enumerate(exp.model.layers):
+        args = dict(layer.args)
+        if mixed and i == last and "dtype" not in args:
+            args["dtype"] = "float32"  # the final layer computes in float32 for a stable loss
+        source = "inputs" if i == 0 else "x"
+        lines.append(f"    x = {_call(f'keras.layers.{layer.type}', args)}({source})")
+    lines.append(f"    model = keras.Model(inputs, x, name={exp.name!r})")
+    optimizer_args = dict(train.optimizer.args)
+    if train.schedule is not None:
+        optimizer_args["learning_rate"] = _Raw(_call(f"keras.optimizers.schedules.{train.schedule.type}", train.schedule.args))
+    optimizer = f"keras.optimizers.{train.optimizer.type}(" + ", ".join(
+        f"{k}={v.text if isinstance(v, _Raw) else _arg(k, v)}" for k, v in optimizer_args.items()) + ")"
+    metric_text = "[" + ", ".join(_loss_or_metric("metrics", m) for m in metrics) + "]"
+    lines.append("    model.compile(")
+    lines.append(f"        optimizer={optimizer},")
+    lines.append(f"        loss={_loss_or_metric('losses', loss)},")
+    lines.append(f"        metrics={metric_text},")
+    if train.jit_compile != "auto":
+        lines.append(f"        jit_compile={train.jit_compile!r},")
+    if train.steps_per_execution != 1:
+        lines.append(f"        steps_per_execution={train.steps_per_execution!r},")
+    lines.append("    )")
+    lines.append("    return model")
+    return "\n".join(lines)
+
+
+class _Raw:
+    """Source text to emit as it is."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+
+def _callbacks_code(exp) -> list[str]:
+    out = []
+    has_tensorboard = False
+    for component in exp.train.callbacks:
+        args = dict(component.args)
+        if component.type == "ModelCheckpoint":
+            args.setdefault("filepath", "checkpoints/model-{epoch:03d}.keras")
+        elif component.type == "CSVLogger":
+            args.setdefault("filename", "keras-log.csv")
+        elif component.type == "TensorBoard":
+            args.setdefault("log_dir", "tensorboard")
+            has_tensorboard = True
+        elif component.type == "BackupAndRestore":
+            args.setdefault("backup_dir", "backup")
+        out.append(_call(f"keras.callbacks.{component.type}", args))
+    if exp.train.tensorboard and not has_tensorboard:
+        out.append('keras.callbacks.TensorBoard(log_dir="tensorboard")')
+    return out
+
+
+def _main_section(exp) -> str:
+    train, data = exp.train, exp.data
+    streamed = data.kind in ("tfds", "images", "text")
+    lines = [_rule("training"), "def main():"]
+    lines.append("    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])")
+    lines.append('    parser.add_argument("--epochs", type=int, default=EPOCHS, help="epochs to train (default: %(default)s)")')
+    lines.append('    parser.add_argument("--output", default="model.keras", help="where to save the trained model")')
+    lines.append("    args = parser.parse_args()")
+    lines.append("")
+    if train.mixed_precision != "off":
+        lines.append(f"    keras.mixed_precision.set_global_policy({train.mixed_precision!r})")
+    if train.seed is not None:
+        lines.append("    keras.utils.set_random_seed(SEED)  # Python, NumPy and TensorFlow")
+    if train.deterministic:
+        lines.append("    tf.config.experimental.enable_op_determinism()")
+    if streamed:
+        lines.append("    train, validation, test = load_splits()")
+    else:
+        lines.append("    train, validation, test = split(load_data())")
+    lines.append("    train_ds = to_dataset(train, training=True)")
+    lines.append("    validation_ds = None if validation is None else to_dataset(validation, training=False)")
+    lines.append("")
+    if train.strategy == "mirrored":
+        lines.append("    with tf.distribute.MirroredStrategy().scope():  # one replica per GPU")
+        lines.append("        model = build_model()")
+    else:
+        lines.append("    model = build_model()")
+    lines.append("    model.summary()")
+    lines.append('    print(f"params: {model.count_params()}")')
+    callbacks = _callbacks_code(exp)
+    if callbacks:
+        lines.append("    callbacks = [")
+        lines.extend(f"        {c}," for c in callbacks)
+        lines.append("    ]")
+    else:
+        lines.append("    callbacks = []")
+    lines.append("    # shuffle=False: the tf.data pipeline already shuffles the training data every epoch.")
+    lines.append("    model.fit(train_ds, validation_data=validation_ds, epochs=args.epochs, callbacks=callbacks,")
+    lines.append("              shuffle=False, verbose=2)")
+    if data.test:
+        lines.append("    if test is not None:")
+        lines.append("        print(\"test:\", model.evaluate(to_dataset(test, training=False), return_dict=True, verbose=0))")
+    lines.append("    model.save(args.output)")
+    lines.append('    print(f"saved {args.output}")')
+    lines.append("")
+    lines.append("")
+    lines.append('if __name__ == "__main__":')
+    lines.append("    main()")
+    return "\n".join(lines)
