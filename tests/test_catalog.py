@@ -325,3 +325,19 @@ def test_check_value_directly():
     catalog.check_value(anything, [1, [2.5, "a"]], "f")
     with pytest.raises(UserError, match="table"):
         catalog.check_value(anything, {"a": 1}, "f")
+
+
+def test_a_table_names_a_class_keras_exports():
+    """`type = …` must be a class Keras exports (build uses getattr); string names say so."""
+    err = _error("losses", "mse", {}, "train.loss")
+    assert "class name" in err.message and 'type = "MeanSquaredError"' in err.hint
+    catalog.check_component("layers", "AvgPool2D", {"pool_size": 2}, "x")
+    for kind in catalog.KINDS:
+        module = _keras_module(kind)
+        for entry in catalog.entries(kind):
+            for alias in entry.aliases:
+                try:
+                    catalog.check_component(kind, alias, _minimal_args(entry), "x")
+                except UserError:
+                    continue
+                assert getattr(module, alias) is getattr(module, entry.name), (kind, alias)

@@ -151,20 +151,26 @@ def _load() -> dict[str, Any]:
     sets = {key: tuple(values) for key, values in data.get("choice_sets", {}).items()}
     catalog: dict[str, dict[str, Entry]] = {}
     lookup: dict[str, dict[str, str]] = {}
+    class_names: dict[str, set[str]] = {}
     for kind in KINDS:
         by_name: dict[str, Entry] = {}
         keys: dict[str, str] = {}
+        classes: set[str] = set()
         for raw in data["kinds"].get(kind, []):
             entry = _entry_from_json(kind, raw, sets)
             by_name[entry.name] = entry
             keys[entry.name] = entry.name
             for alias in entry.aliases:
                 keys.setdefault(alias, entry.name)
+            if entry.category != IDENTIFIER_CATEGORY:
+                classes.update((entry.name, *raw.get("exported_as", ())))
         catalog[kind] = by_name
         lookup[kind] = keys
+        class_names[kind] = classes
     return {
         "entries": catalog,
         "lookup": lookup,
+        "class_names": class_names,
         "excluded": data.get("excluded", {}),
         "keras_version": data.get("keras_version", ""),
     }
@@ -314,6 +320,12 @@ def check_component(kind: str, name: str, args: dict[str, Any], location: str) -
             location,
             f'write it as a string: "{name}"',
         )
+    if name not in _load()["class_names"][kind]:
+        raise UserError(
+            f"{name!r} is a string name of {entry.name}; a table needs the class name",
+            location,
+            f'type = "{entry.name}", or write "{name}" as a string',
+        )
     for arg, value in args.items():
         where = f"{location}.{arg}"
         param = entry.params.get(arg)
@@ -454,6 +466,8 @@ def generate() -> dict[str, Any]:
             extra = sorted(set(other_names) | set(aliases.get(kind, {}).get(name, ())))
             if extra:
                 row["aliases"] = extra
+            if other_names:
+                row["exported_as"] = sorted(other_names)
             rows.append(row)
         rows.extend(_compile_identifiers(kind))
         out[kind] = sorted(rows, key=lambda r: r["name"])
