@@ -70,11 +70,13 @@ def load(spec, seed: int | None = 42, one_hot: bool = False) -> DataBundle:
     Raises:
         UserError: an unknown or unreadable source, a missing split, bad options, empty data.
     """
-    from tfbench.data.pipeline import build_bundle
+    from tfbench.data.pipeline import build_bundle, normalize_splits
 
     module, options = _options(spec)
     splits = module.load(spec, options, seed)
     info = _with_preprocessing(module.describe(spec, options, seed), options)
+    if options.normalize and not getattr(module, "NORMALIZES_ITSELF", False):
+        info = dataclasses.replace(info, extra={**info.extra, "normalization": normalize_splits(splits)})
     info = dataclasses.replace(info, sizes={**info.sizes, **splits.sizes})
     if one_hot:
         info = dataclasses.replace(info, extra={**info.extra, "one_hot": True})

@@ -40,6 +40,7 @@ class CsvOptions(SourceOptions):
 
 
 OPTIONS = CsvOptions
+NORMALIZES_ITSELF = True  # numeric columns only; one-hot text columns stay 0/1
 
 
 @dataclass

@@ -16,7 +16,7 @@ T = TypeVar("T", bound="SourceOptions")
 
 
 class SourceOptions(BaseModel):
-    """Options every source accepts: feature scaling and image resizing."""
+    """Options every source accepts: feature scaling, normalising and resizing, target scaling."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -25,6 +25,12 @@ class SourceOptions(BaseModel):
     )
     resize: list[int] | None = Field(
         None, min_length=2, max_length=2, description="Resize images to [height, width]."
+    )
+    normalize: bool = Field(
+        False, description="Standardise features with the training split's per-feature mean and deviation."
+    )
+    label_scale: float | None = Field(
+        None, description="Multiply regression targets by this (e.g. 1e-5 for prices in dollars)."
     )
     parallel_calls: int | None = Field(
         None, ge=1, description="Parallel map calls for decoding/preprocessing; default AUTOTUNE."

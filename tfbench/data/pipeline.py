@@ -43,7 +43,11 @@ def preprocess_fn(info: DataInfo, options: SourceOptions, one_hot: bool):
         )
     if one_hot and classes < 2:
         raise UserError("one-hot labels need a classification dataset", "train.loss")
-    if not (float_input or scale or resize or one_hot):
+    label_scale = options.label_scale
+    if label_scale is not None and info.label_kind != "regression":
+        raise UserError("label_scale applies to regression targets, but the labels are classes",
+                        "data.options.label_scale")
+    if not (float_input or scale or resize or one_hot or label_scale):
         return None
 
     def prep(x, y):
@@ -55,9 +59,35 @@ def preprocess_fn(info: DataInfo, options: SourceOptions, one_hot: bool):
             x = x * scale
         if one_hot:
             y = tf.one_hot(tf.cast(y, tf.int32), classes)
+        if label_scale is not None:
+            y = tf.cast(y, tf.float32) * label_scale
         return x, y
 
     return prep
+
+
+def normalize_splits(splits: Splits) -> dict[str, list[float]]:
+    """Standardise in-memory features with the training split's per-feature statistics, in place.
+
+    Returns:
+        The mean and deviation used (flattened per feature), for the run record.
+
+    Raises:
+        UserError: the source streams its data, so statistics would need a pass over it.
+    """
+    import numpy as np
+
+    if not isinstance(splits.train, Arrays):
+        raise UserError("normalize works for in-memory sources (builtin, keras, csv, npz)", "data.options.normalize",
+                        "add a Normalization-style scaling to the model instead, or use scale")
+    x = np.asarray(splits.train.x, np.float32)
+    mean = x.mean(axis=0)
+    std = x.std(axis=0)
+    std[std == 0] = 1.0
+    parts = {id(p): p for p in (splits.train, splits.validation, splits.test) if p is not None}
+    for part in parts.values():
+        part.x = ((np.asarray(part.x, np.float32) - mean) / std).astype(np.float32)
+    return {"mean": mean.ravel().tolist()[:64], "std": std.ravel().tolist()[:64]}
 
 
 def batched(ds, spec, seed: int | None, *, training: bool, size: int | None, cache_name: str, prep, parallel):
