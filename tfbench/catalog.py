@@ -690,7 +690,7 @@ def _json_default(value: Any) -> Any:
     return _EMPTY
 
 
-_QUOTED = re.compile(r"""(?<![\w])["']([A-Za-z0-9_+\-.]+)["'](?![\w])""")
+_QUOTED = re.compile(r"""(?<![\w=])["']([A-Za-z0-9_+\-.]+)["'](?![\w])""")
 _CHOICE_WORDS = re.compile(r"\bone of\b|\beither\b|\bsupport|\{|\bcan be\b|\bshould be\b|\bmust be\b|\boptions?\b|\bvalues? (?:are|is)\b|\bor\b")
 
 
@@ -753,6 +753,8 @@ def _param(kind: str, owner: str, name: str, default: Any, doc: str, sets) -> di
             # Optional with no default: trust only a type the description starts with.
             start = re.sub(r"^\W*(optional|an?|the)\b\W*", "", _QUOTED.sub("", lowered))
             ptype = _type_from_doc(start[:40])
+            if ptype in ("int", "float") and _LISTY.search(bare_head):
+                ptype = "int_or_tuple" if ptype == "int" and _type_from_doc(bare_head) == "int_or_tuple" else "any"
     row["kind"] = ptype
     if value is not None:
         row["default"] = value
@@ -779,6 +781,7 @@ def _named_set(name: str) -> str | None:
     return None
 
 
+_LISTY = re.compile(r"\btuple\b|\blist\b|\barray\b|\bsequence\b|\btensor\b|\bshape\b")
 _INT_NAME = re.compile(r"^(axis|seed|verbose|patience|cooldown|units|filters|k|n)$|_steps$|^num_")
 _FREE_TEXT = re.compile(r"path|dir$|file|name$|^monitor$|token$|^separator$")
 
@@ -793,7 +796,7 @@ def _type_from_doc(head: str) -> str:
         return "int_or_tuple"
     if re.search(r"\bbool(ean)?\b", head):
         return "bool"
-    listy = re.search(r"\btuple\b|\blist\b|\barray\b|\bsequence\b|\btensor\b|\bshape\b", head)
+    listy = _LISTY.search(head)
     if re.search(r"\bfloat|\bnumber between\b|\bfraction\b|\bscalar\b|\brate\b", head):
         return "any" if listy and not re.search(r"\bfloat tensor", head) else "float"
     if listy:
