@@ -7,26 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from test_export import make_run
 from tfbench import evaluation
 from tfbench.errors import UserError
 
 
-def train_run(run_dir: Path, preset: str, epochs: int, overrides=()) -> Path:
+def train_run(run_dir: Path, preset: str, epochs: int) -> Path:
     """Train a shipped preset briefly with the real builder and data, saved as a run directory."""
-    from tfbench import data
-    from tfbench.build import apply_seed, build_model, needs_one_hot
-    from tfbench.spec import load_experiment, save_experiment
-
-    exp = load_experiment(preset, [f"train.epochs={epochs}", *overrides])
-    info = data.describe(exp.data, seed=exp.train.seed)
-    apply_seed(exp.train)
-    model = build_model(exp, info)
-    bundle = data.load(exp.data, seed=exp.train.seed, one_hot=needs_one_hot(exp, info))
-    model.fit(bundle.train, validation_data=bundle.validation, epochs=exp.train.epochs, verbose=0, shuffle=False)
-    run_dir.mkdir(parents=True)
-    save_experiment(exp, run_dir / "experiment.toml")
-    model.save(str(run_dir / "model.keras"))
-    return run_dir
+    return make_run(run_dir, preset, epochs=epochs)
 
 
 # -- the numbers, on hand-made outputs -------------------------------------------------------

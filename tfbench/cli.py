@@ -385,6 +385,102 @@ def runs(runs_dir, as_json):
         if r.reason and r.status == "failed":
             console.print(f"{r.name}: {r.reason}", highlight=False)
 
+
+# -- export, code and predict ----------------------------------------------------------------------
+
+@cli.command(name="export")
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--format", "formats", multiple=True, required=True, metavar="keras|savedmodel|tflite",
+              help="Export format (repeatable).")
+@click.option("--quantize", default="none", show_default=True, metavar="none|dynamic|float16|int8",
+              help="TFLite quantisation; int8 is calibrated on the run's training data.")
+@click.option("--int8-io", is_flag=True, help="With --quantize int8: make the input and output int8 too.")
+@click.option("--select-tf-ops", is_flag=True, help="Let TFLite fall back to TensorFlow kernels for ops it lacks.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Where exports go (default: RUN_DIR/exports).")
+@click.option("--json", "as_json", is_flag=True, help="Print the verification reports as JSON.")
+def export_command(run_dir, formats, quantize, int8_io, select_tf_ops, out_dir, as_json):
+    """Export a finished run's model, then verify it against the Keras model.
+
+    \b
+    Each export is reloaded (TFLite through the LiteRT interpreter) and checked: size, max |Δ| of
+    outputs on a held-out batch, top-1 agreement and accuracy (or MAE) on the validation data,
+    latency. The reports are merged into OUT/report.json.
+    Examples:
+      tfbench export runs/digits-cnn-20250101-120000 --format tflite --quantize int8
+      tfbench export runs/digits-cnn-20250101-120000 --format keras --format savedmodel
+    """
+    from tfbench import export as exporting
+
+    reports = exporting.export_run(
+        Path(run_dir), list(formats), quantize, int8_io, Path(out_dir) if out_dir else None, select_tf_ops
+    )
+    if as_json:
+        click.echo(json.dumps(reports, indent=2, default=str))
+        return
+    from rich.console import Console
+
+    console = Console(highlight=False)
+    console.print(exporting.report_table(reports))
+    for report in reports:
+        console.print(f"wrote {report['path']}")
+
+
+@cli.command()
+@click.argument("preset")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a preset value.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the script to this file instead.")
+def code(preset, overrides, output):
+    """Print PRESET as a standalone plain-Keras script (data, model, compile, fit, save).
+
+    \b
+    Examples:
+      tfbench code digits-cnn > train.py && python train.py --epochs 5
+      tfbench code my.toml --output train.py
+    """
+    from tfbench.codegen import generate_script
+    from tfbench.spec import load_experiment
+
+    script = generate_script(load_experiment(preset, list(overrides)))
+    if output is None:
+        click.echo(script, nl=False)
+        return
+    from tfbench.atomic import write_text
+
+    try:
+        write_text(output, script)
+    except OSError as exc:
+        raise UserError(f"cannot write: {exc.strerror or exc}", output) from None
+    click.echo(f"wrote {output}")
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--split", default="validation", show_default=True, metavar="validation|test|train",
+              help="The split of the run's data to score.")
+@click.option("-k", "--top", "k", default=5, show_default=True, type=click.IntRange(min=0),
+              help="How many confident mistakes (or worst residuals) to list.")
+@click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
+def predict(run_dir, split, k, as_json):
+    """Score a finished run's model: accuracy, confusion matrix and its most confident mistakes
+    (classifiers), or MAE, RMSE and the worst residuals (regressors).
+
+    \b
+    Example:
+      tfbench predict runs/digits-cnn-20250101-120000 --split validation -k 10
+    """
+    from tfbench.evaluation import evaluate_run, renderables
+
+    result = evaluate_run(Path(run_dir), split=split, k=k)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    from rich.console import Console
+
+    console = Console(highlight=False)
+    for part in renderables(result):
+        console.print(part)
+
+
 def main() -> None:
     """The console entry point."""
     import os

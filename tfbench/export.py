@@ -299,6 +299,8 @@ def quiet_tensorflow() -> None:
     with captured_stderr():  # TensorFlow's C++ start-up lines ignore TF_CPP_MIN_LOG_LEVEL
         import tensorflow as tf
 
+        tf.config.list_physical_devices()  # device discovery logs its own complaints (no CUDA driver…)
+
     tf.get_logger().setLevel("ERROR")
 
 

@@ -1,0 +1,100 @@
+"""`tfbench export`, `tfbench code` and `tfbench predict` on the command line."""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from test_export import make_run
+from tfbench.cli import cli
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    return make_run(tmp_path_factory.mktemp("runs") / "digits-cnn-20260101-000000", epochs=5)
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_export_prints_the_verification_table(run_dir):
+    result = invoke("export", str(run_dir), "--format", "tflite", "--quantize", "float16")
+    assert result.exit_code == 0, result.output
+    assert "export verification" in result.stdout and "tflite-float16" in result.stdout
+    assert "wrote exports/model.float16.tflite" in result.stdout
+    assert (run_dir / "exports" / "model.float16.tflite").is_file()
+    assert result.stderr == ""
+
+
+def test_export_json(run_dir, tmp_path):
+    result = invoke("export", str(run_dir), "--format", "keras", "--format", "savedmodel",
+                    "--out", str(tmp_path / "out"), "--json")
+    assert result.exit_code == 0, result.output
+    reports = json.loads(result.stdout)
+    assert [r["format"] for r in reports] == ["keras", "savedmodel"]
+    assert reports[0]["identical"] is True
+    assert set(json.loads((tmp_path / "out" / "report.json").read_text())) == {"keras", "savedmodel"}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--format", "onxx"], "error: --format: unknown export format 'onxx'"),
+    (["--format", "tflite", "--quantize", "int4"], "error: --quantize: unknown quantisation 'int4'"),
+    (["--format", "tflite", "--int8-io"], "error: --int8-io: int8 input/output needs int8 quantisation"),
+])
+def test_export_bad_options(run_dir, tmp_path, args, message):
+    result = invoke("export", str(run_dir), *args, "--out", str(tmp_path / "out"))
+    assert result.exit_code == 2
+    assert result.stderr.startswith(message)
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_export_from_a_folder_without_model(tmp_path):
+    result = invoke("export", str(tmp_path), "--format", "keras")
+    assert result.exit_code == 2
+    assert "no trained model" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_code_prints_a_script():
+    result = invoke("code", "digits-cnn", "--set", "train.epochs=3")
+    assert result.exit_code == 0
+    ast.parse(result.stdout)
+    assert "EPOCHS = 3" in result.stdout and "def build_model():" in result.stdout
+
+
+def test_code_writes_a_file_and_rejects_an_unwritable_one(tmp_path):
+    target = tmp_path / "train.py"
+    result = invoke("code", "spiral-mlp", "--output", str(target))
+    assert result.exit_code == 0 and target.is_file()
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    result = invoke("code", "spiral-mlp", "--output", str(blocker / "train.py"))
+    assert result.exit_code == 2 and result.stderr.startswith("error: ")
+
+
+def test_code_unknown_preset():
+    result = invoke("code", "digits-cn")
+    assert result.exit_code == 2
+    assert "digits-cnn" in result.stderr
+
+
+def test_predict_shows_the_confusion_matrix(run_dir):
+    result = invoke("predict", str(run_dir), "-k", "3")
+    assert result.exit_code == 0, result.output
+    assert "confusion matrix" in result.stdout and "most confident mistakes" in result.stdout
+    assert "accuracy" in result.stdout.splitlines()[0]
+
+
+def test_predict_json_and_missing_split(run_dir):
+    result = invoke("predict", str(run_dir), "--json", "-k", "2")
+    data = json.loads(result.stdout)
+    assert data["samples"] == 359 and len(data["mistakes"]) == 2
+    result = invoke("predict", str(run_dir), "--split", "test")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: --split: this run's data has no test split")
