@@ -1,0 +1,138 @@
+"""Data presets designed offline, loss-aware labels, common preprocessing options, the dataset listing."""
+
+from __future__ import annotations
+
+import sys
+import subprocess
+
+import numpy as np
+import pytest
+
+from tfbench import data
+from tfbench.data.info import DataInfo
+from tfbench.errors import UserError
+from tfbench.spec import Component, DataSpec, load_experiment
+
+PRESETS = {
+    "mnist-mlp": ((28, 28, 1), 101_770),
+    "mnist-convnet": ((28, 28, 1), 34_826),
+    "fashion-mnist-cnn": ((28, 28, 1), None),
+    "cifar10-cnn": ((32, 32, 3), None),
+    "imdb-lstm": ((200,), None),
+    "california-housing": ((8,), None),
+}
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_preset_validates_offline(name, tmp_path, monkeypatch):
+    from tfbench import build
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))  # an empty cache: nothing downloaded, nothing needed
+    exp = load_experiment(name)
+    info = data.describe(exp.data, exp.train.seed)
+    assert info.extra["cached"] is False
+    shape, params = PRESETS[name]
+    summary = build.summarize(exp, info)
+    assert tuple(summary.input_shape) == shape
+    if params is not None:
+        assert summary.total_params == params
+
+
+def info(kind, classes=0, label_shape=()):
+    names = [str(i) for i in range(classes)]
+    return DataInfo("x:y", (4,), kind, classes, names, label_shape)
+
+
+def test_needs_one_hot_converts_or_rejects():
+    from tfbench.data import needs_one_hot
+
+    assert needs_one_hot("categorical_crossentropy", info("categorical", 10)) is True
+    assert needs_one_hot(Component(type="CategoricalCrossentropy"), info("binary", 2)) is True
+    assert needs_one_hot("sparse_categorical_crossentropy", info("categorical", 10)) is False
+    assert needs_one_hot("categorical_crossentropy", info("categorical", 3, (3,))) is False
+    assert needs_one_hot("auto", info("regression", label_shape=(1,))) is False
+    with pytest.raises(UserError, match="regression targets") as err:
+        needs_one_hot("categorical_crossentropy", info("regression", label_shape=(1,)))
+    assert err.value.location == "train.loss" and "mean_squared_error" in err.value.hint
+    with pytest.raises(UserError, match="10 classes") as err:
+        needs_one_hot("binary_crossentropy", info("categorical", 10))
+    assert "sparse_categorical_crossentropy" in err.value.hint
+    with pytest.raises(UserError, match="one-hot labels"):
+        needs_one_hot("sparse_categorical_crossentropy", info("categorical", 3, (3,)))
+
+
+def test_one_hot_training_does_not_diverge():
+    import keras
+
+    bundle = data.load(DataSpec(source="builtin:spiral", batch_size=100), seed=0, one_hot=True)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(16, "relu"), keras.layers.Dense(2, "softmax")])
+    model.compile("adam", "categorical_crossentropy")
+    history = model.fit(bundle.train, epochs=2, verbose=0)
+    assert all(np.isfinite(history.history["loss"]))
+
+
+def test_normalize_and_label_scale(tmp_path):
+    path = tmp_path / "r.npz"
+    rng = np.random.default_rng(0)
+    np.savez(path, x=rng.normal(50, 10, (100, 3)).astype("float32"), y=rng.uniform(1e5, 5e5, 100))
+    s = DataSpec(source=f"npz:{path}", batch_size=100, validation_split=None, shuffle=False,
+                 options={"normalize": True, "label_scale": 1e-5})
+    bundle = data.load(s)
+    x, y = next(iter(bundle.train))
+    assert np.allclose(x.numpy().mean(axis=0), 0, atol=1e-4) and np.allclose(x.numpy().std(axis=0), 1, atol=1e-3)
+    assert 1.0 <= float(y.numpy().min()) and float(y.numpy().max()) <= 5.0
+    with pytest.raises(UserError) as err:
+        data.load(DataSpec(source="builtin:digits", options={"label_scale": 2.0}))
+    assert err.value.location == "data.options.label_scale"
+
+
+def test_resize_option_changes_the_described_shape():
+    s = DataSpec(source="builtin:digits", batch_size=4, options={"resize": [16, 16]})
+    assert data.describe(s).input_shape == (16, 16, 1)
+    x, _ = next(iter(data.load(s).train))
+    assert x.shape == (4, 16, 16, 1)
+    with pytest.raises(UserError) as err:
+        data.load(DataSpec(source="builtin:spiral", options={"resize": [4, 4]}))
+    assert err.value.location == "data.options.resize"
+
+
+def test_file_cache(tmp_path):
+    s = DataSpec(source="builtin:spiral", batch_size=50, cache=str(tmp_path / "cache"), shuffle=False)
+    first = [y.numpy() for _, y in data.load(s).train]
+    assert list(tmp_path.glob("cache-train*")), "no cache file written"
+    again = [y.numpy() for _, y in data.load(s).train]
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+
+
+def test_sources_and_listing():
+    assert data.sources() == ["builtin", "tfds", "keras", "csv", "npz", "images", "text"]
+    rows = data.catalog_listing("mnist")
+    names = [r["name"] for r in rows]
+    assert "keras:mnist" in names and "tfds:mnist" in names and "builtin:digits" not in names
+    mnist = next(r for r in rows if r["name"] == "tfds:mnist")
+    assert mnist["shape"] == [28, 28, 1] and mnist["classes"] == 10
+    every = data.catalog_listing(None)
+    assert {r["kind"] for r in every} == {"builtin", "keras", "tfds"} and len(every) > 400
+    assert [r["name"] for r in data.catalog_listing("image cifar")] == [
+        r["name"] for r in every if "image" in (r["name"] + r["description"]).lower()
+        and "cifar" in (r["name"] + r["description"]).lower()
+    ]
+
+
+def test_listing_is_quick_and_does_not_import_tensorflow():
+    code = (
+        "import sys, time\nt = time.time()\nfrom tfbench import data\nrows = data.catalog_listing('')\n"
+        "assert len(rows) > 400 and time.time() - t < 3, time.time() - t\n"
+        "assert 'tensorflow' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_tfds_catalog_matches_the_installed_tfds():
+    import tensorflow_datasets as tfds
+
+    from tfbench.data.tfds_catalog import catalog, catalog_names
+
+    assert catalog()["tfds_version"] == tfds.__version__, "regenerate: python -m tfbench.data.tfds_catalog"
+    assert set(tfds.list_builders()) <= set(catalog_names()) | {"tiny_shapes_tfbench"}
