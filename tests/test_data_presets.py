@@ -136,3 +136,19 @@ def test_tfds_catalog_matches_the_installed_tfds():
 
     assert catalog()["tfds_version"] == tfds.__version__, "regenerate: python -m tfbench.data.tfds_catalog"
     assert set(tfds.list_builders()) <= set(catalog_names()) | {"tiny_shapes_tfbench"}
+
+
+def test_datasets_command():
+    import json
+
+    from click.testing import CliRunner
+
+    from tfbench.cli import cli
+
+    result = CliRunner().invoke(cli, ["datasets", "fashion"])
+    assert result.exit_code == 0, result.output
+    assert "keras:fashion_mnist" in result.output and "28x28x1" in result.output
+    result = CliRunner().invoke(cli, ["datasets", "spiral", "--json"])
+    assert [r["name"] for r in json.loads(result.output)] == ["builtin:spiral"]
+    result = CliRunner().invoke(cli, ["datasets", "no-such-dataset-anywhere"])
+    assert result.exit_code == 2 and "no dataset matches" in result.output

@@ -266,6 +266,36 @@ def layers(query):
             click.echo(f"  {entry.name:<{width}}  {entry.help}")
 
 
+@cli.command()
+@click.argument("query", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Print the matching datasets as JSON.")
+def datasets(query, as_json):
+    """List builtin, Keras and TFDS datasets with their shapes (those matching every QUERY word).
+
+    \b
+    Examples:
+      tfbench datasets mnist
+      tfbench datasets image classification --json
+    """
+    from tfbench.data import catalog_listing
+    from tfbench.data.listing import format_shape
+
+    text = " ".join(query)
+    rows = catalog_listing(text)
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    if not rows:
+        raise UserError("no dataset matches", text, "try a shorter word, or `tfbench datasets` for all")
+    width = max(len(r["name"]) for r in rows)
+    for r in rows:
+        sizes = r.get("sizes") or {}
+        size_text = "/".join(f"{v:,}" for v in sizes.values() if v) or "-"
+        classes = f"{r['classes']} classes" if r.get("classes") else ("regression" if r["kind"] != "tfds" else "")
+        line = f"{r['name']:<{width}}  {format_shape(r.get('shape')):<12} {classes:<12} {size_text:<14} {r['description']}"
+        click.echo(line[:160].rstrip())
+
+
 # -- controlling a runner ------------------------------------------------------------------------
 
 def _send(run_dir: str, command: str, timeout: float, **args) -> dict:
