@@ -549,7 +549,7 @@ def _identifier_aliases(keras, kind: str, classes: dict[str, tuple[type, list[st
     module = getattr(keras, kind)
     from keras.src import losses as src_losses, metrics as src_metrics
 
-    candidates = set(n for n in dir(module) if not n.startswith("_") and not inspect.isclass(getattr(module, n)))
+    candidates = {n for n in dir(module) if not n.startswith("_") and not inspect.isclass(getattr(module, n))}
     candidates |= set((src_losses if kind == "losses" else src_metrics).ALL_OBJECTS_DICT)
     candidates -= {"get", "serialize", "deserialize", *COMPILE_IDENTIFIERS.get(kind, ())}
     by_fn: dict[Any, str] = {}
@@ -569,13 +569,13 @@ def _identifier_aliases(keras, kind: str, classes: dict[str, tuple[type, list[st
             obj = module.get(ident)
         except Exception:  # noqa: BLE001 - Keras does not accept it: not an identifier
             continue
-        target = by_fn.get(obj)
-        if target is None:
-            cls = type(obj)
-            target = next((n for n, (c, _) in classes.items() if c is cls), None)
-            fn = getattr(obj, "fn", None)
-            if fn is not None:
-                target = by_fn.get(fn, target if cls.__name__ != "LossFunctionWrapper" else None)
+        # A function (`mse` → mean_squared_error), a wrapper of one, or an instance of the class.
+        wrapped = getattr(obj, "fn", None) or getattr(obj, "_fn", None)
+        target = (
+            by_fn.get(obj)
+            or (by_fn.get(wrapped) if wrapped is not None else None)
+            or next((n for n, (c, _) in classes.items() if c is type(obj)), None)
+        )
         if target is not None:
             aliases.setdefault(target, []).append(ident)
     return aliases
@@ -691,7 +691,10 @@ def _json_default(value: Any) -> Any:
 
 
 _QUOTED = re.compile(r"""(?<![\w=])["']([A-Za-z0-9_+\-.]+)["'](?![\w])""")
-_CHOICE_WORDS = re.compile(r"\bone of\b|\beither\b|\bsupport|\{|\bcan be\b|\bshould be\b|\bmust be\b|\boptions?\b|\bvalues? (?:are|is)\b|\bor\b")
+_CHOICE_WORDS = re.compile(
+    r"\bone of\b|\beither\b|\bsupport|\{|\bcan be\b|\bshould be\b|\bmust be\b|\boptions?\b"
+    r"|\bvalues? (?:are|is)\b|\bor\b"
+)
 
 
 def _param(kind: str, owner: str, name: str, default: Any, doc: str, sets) -> dict[str, Any] | None:
@@ -744,7 +747,9 @@ def _param(kind: str, owner: str, name: str, default: Any, doc: str, sets) -> di
             ptype = "str"
         elif isinstance(value, list):
             flat = _flatten(value)
-            ptype = "int_or_tuple" if flat and all(isinstance(v, int) for v in flat) and _says_int(head) and not re.search(r"\bfloat", head) else "list"
+            all_ints = bool(flat) and all(isinstance(v, int) for v in flat)
+            int_doc = _says_int(head) and not re.search(r"\bfloat", head)
+            ptype = "int_or_tuple" if all_ints and int_doc else "list"
         elif _INT_NAME.search(name):
             ptype = "int"
         elif required:
@@ -781,6 +786,9 @@ def _named_set(name: str) -> str | None:
     return None
 
 
+_INT_OR_TUPLE = re.compile(
+    r"\bint(eger)?s? or (a )?(tuple|list)|(tuple|list)(/list)? of \d+ int|int(eger)?s?, or (a )?(tuple|list)"
+)
 _LISTY = re.compile(r"\btuple\b|\blist\b|\barray\b|\bsequence\b|\btensor\b|\bshape\b")
 _INT_NAME = re.compile(r"^(axis|seed|verbose|patience|cooldown|units|filters|k|n)$|_steps$|^num_")
 _FREE_TEXT = re.compile(r"path|dir$|file|name$|^monitor$|token$|^separator$")
@@ -792,7 +800,7 @@ def _says_int(text: str) -> bool:
 
 def _type_from_doc(head: str) -> str:
     """A parameter's type from the start of its docstring, for parameters without a plain default."""
-    if re.search(r"\bint(eger)?s? or (a )?(tuple|list)|(tuple|list)(/list)? of \d+ int|int(eger)?s?, or (a )?(tuple|list)", head):
+    if _INT_OR_TUPLE.search(head):
         return "int_or_tuple"
     if re.search(r"\bbool(ean)?\b", head):
         return "bool"
