@@ -289,3 +289,17 @@ def test_auto_export_failure_is_logged_not_raised(digits_run, tmp_path):
     assert reports == []
     assert events and events[0][0] == "log" and events[0][1]["level"] == "error"
     assert "cannot write" in events[0][1]["message"]
+
+
+def test_importing_export_codegen_and_evaluation_does_not_import_tensorflow():
+    """`tfbench --help` and `tfbench code` stay instant: TensorFlow is imported only when used."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, tfbench.export, tfbench.codegen, tfbench.evaluation\n"
+        "heavy = [m for m in ('tensorflow', 'keras', 'ai_edge_litert') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
