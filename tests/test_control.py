@@ -1,0 +1,166 @@
+"""Reaching runner processes: detached runs, the control channel, signals and stale channels."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tfbench.engine import events as ev
+from tfbench.engine.control import read_runner, runner_alive, send, start_runner
+from tfbench.engine.run import read_history
+from tfbench.errors import UserError
+from tfbench.spec import load_experiment
+
+REPO = Path(__file__).resolve().parent.parent
+
+PRESET = """
+name = "{name}"
+[data]
+source = "builtin:spiral"
+batch_size = {batch}
+[[model.layers]]
+type = "Dense"
+units = 16
+activation = "relu"
+[[model.layers]]
+type = "Dense"
+units = 1
+activation = "sigmoid"
+[train]
+epochs = {epochs}
+optimizer = {{ type = "Adam", learning_rate = 1e-2 }}
+loss = "binary_crossentropy"
+metrics = ["accuracy"]
+seed = 3
+"""
+
+
+def write_preset(tmp_path: Path, name="ctl", epochs=3, batch=32) -> Path:
+    path = tmp_path / f"{name}.toml"
+    path.write_text(PRESET.format(name=name, epochs=epochs, batch=batch))
+    return path
+
+
+def env() -> dict:
+    return dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+
+
+def wait_for(run_dir: Path, predicate, timeout=90.0) -> dict:
+    """The first event of the run's log matching `predicate` (fails after `timeout`)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (run_dir / ev.EVENTS_FILE).exists():
+            for event in ev.read_events(run_dir):
+                if predicate(event):
+                    return event
+        time.sleep(0.1)
+    log = (run_dir / "runner.log").read_text() if (run_dir / "runner.log").exists() else ""
+    raise AssertionError(f"no such event within {timeout}s; runner.log:\n{log[-2000:]}")
+
+
+def test_detached_run_outlives_its_launcher_and_obeys_the_channel(tmp_path, runs_dir):
+    preset = write_preset(tmp_path, epochs=400, batch=8)
+    launcher = subprocess.run(
+        [sys.executable, "-m", "tfbench", "run", str(preset), "--detach", "--runs-dir", str(runs_dir)],
+        capture_output=True, text=True, env=env(), cwd=tmp_path, timeout=60,
+    )
+    assert launcher.returncode == 0, launcher.stderr
+    run_dir = Path(launcher.stdout.strip())
+    assert run_dir.parent == runs_dir and (run_dir / "experiment.toml").exists()
+    # the launcher has exited; the runner, in its own session, trains on
+    wait_for(run_dir, lambda e: e["event"] == "epoch_ended" and e["epoch"] >= 1)
+    record = read_runner(run_dir)
+    assert runner_alive(run_dir) and os.getsid(record["pid"]) != os.getsid(0)
+
+    ack = send(run_dir, "pause", timeout=30)
+    assert ack["ok"] and ack["event"]["event"] == "paused"
+    done = len([e for e in ev.read_events(run_dir) if e["event"] == "epoch_ended"])
+    time.sleep(1.0)
+    assert len([e for e in ev.read_events(run_dir) if e["event"] == "epoch_ended"]) == done
+    assert send(run_dir, "pause")["note"] == "already paused"
+
+    ack = send(run_dir, "set", learning_rate=1e-3)
+    assert ack["event"]["name"] == "learning_rate" and ack["event"]["new"] == 1e-3
+    with pytest.raises(UserError, match="positive"):
+        send(run_dir, "set", learning_rate=-1)
+
+    assert send(run_dir, "unpause")["event"]["event"] == "resumed"
+    ack = send(run_dir, "stop", timeout=60)
+    assert ack["event"]["event"] == "run_ended" and ack["event"]["status"] == "stopped"
+
+    deadline = time.monotonic() + 30
+    while runner_alive(run_dir) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not runner_alive(run_dir)
+    assert read_runner(run_dir)["exit_code"] == 130
+    assert (run_dir / "checkpoints" / "last.keras").exists() and read_history(run_dir)
+    with pytest.raises(UserError, match="already ended"):
+        send(run_dir, "pause", timeout=5)
+
+
+def test_start_runner_returns_the_run_dir_and_the_run_completes(tmp_path, runs_dir):
+    exp = load_experiment(write_preset(tmp_path, name="bg", epochs=2))
+    run_dir = start_runner(exp, runs_dir)
+    assert run_dir.is_dir() and read_runner(run_dir)["pid"]
+    end = wait_for(run_dir, lambda e: e["event"] == "run_ended")
+    assert end["status"] == "completed" and end["epochs_completed"] == 2
+    assert load_experiment(run_dir / "experiment.toml") == exp
+
+
+def test_runner_with_a_bad_preset_records_the_failure(tmp_path, runs_dir):
+    exp = load_experiment(write_preset(tmp_path, name="bad")).copy_with(['data.source="npz:/nonexistent.npz"'])
+    run_dir = start_runner(exp, runs_dir)
+    end = wait_for(run_dir, lambda e: e["event"] == "run_ended")
+    assert end["status"] == "failed" and "data" in end["reason"]
+
+
+def test_send_to_a_dead_runner_is_a_stale_error_at_once(tmp_path):
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "events.jsonl").write_text(ev.encode(ev.make_event("run_started", epochs=3)) + "\n")
+    (run_dir / "runner.json").write_text(json.dumps({"pid": gone.pid, "create_time": 1.0}))
+    t0 = time.monotonic()
+    with pytest.raises(UserError, match="stale channel"):
+        send(run_dir, "pause", timeout=30)
+    assert time.monotonic() - t0 < 2.0
+    assert not runner_alive(run_dir)
+
+
+def test_send_refuses_unknown_commands_and_plain_folders(tmp_path):
+    with pytest.raises(UserError, match="unknown command"):
+        send(tmp_path, "explode")
+    with pytest.raises(UserError, match="not a run directory"):
+        send(tmp_path, "pause")
+
+
+def test_sigint_stops_a_headless_run_with_exit_130_and_history(tmp_path, runs_dir):
+    preset = write_preset(tmp_path, name="sig", epochs=400, batch=8)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tfbench", "run", str(preset), "--runs-dir", str(runs_dir)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(), cwd=tmp_path,
+    )
+    try:
+        for line in proc.stdout:  # plain lines: stdout is not a terminal
+            if line.split()[:2] == ["epoch", "2/400"]:
+                break
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "stopping after this batch" in err
+    (run_dir,) = runs_dir.iterdir()
+    assert len(read_history(run_dir)) >= 2
+    end = ev.read_events(run_dir)[-1]
+    assert end["event"] == "run_ended" and end["status"] == "stopped" and "SIGINT" in end["reason"]
+    assert "run stopped" in out
