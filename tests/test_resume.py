@@ -1,0 +1,130 @@
+"""`tfbench resume`: a killed, stopped or finished run continues to its planned epochs in place."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tfbench.engine import events as ev
+from tfbench.engine.control import read_runner, runner_alive, start_runner
+from tfbench.engine.run import Run, backup_epoch, read_history
+from tfbench.errors import UserError
+from tfbench.spec import load_experiment
+
+REPO = Path(__file__).resolve().parent.parent
+
+PRESET = """
+name = "res"
+[data]
+source = "builtin:digits"
+batch_size = {batch}
+[[model.layers]]
+type = "Flatten"
+[[model.layers]]
+type = "Dense"
+units = 10
+activation = "softmax"
+[train]
+epochs = {epochs}
+optimizer = {{ type = "Adam", learning_rate = 1e-3 }}
+loss = "sparse_categorical_crossentropy"
+metrics = ["accuracy"]
+seed = 5
+"""
+
+
+def experiment(tmp_path: Path, epochs: int, batch: int = 8):
+    path = tmp_path / "res.toml"
+    path.write_text(PRESET.format(epochs=epochs, batch=batch))
+    return load_experiment(path)
+
+
+def env() -> dict:
+    return dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+
+
+def wait_for(run_dir: Path, predicate, timeout=90.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (run_dir / ev.EVENTS_FILE).exists():
+            for event in ev.read_events(run_dir):
+                if predicate(event):
+                    return event
+        time.sleep(0.05)
+    raise AssertionError(f"no such event within {timeout}s")
+
+
+def test_resume_after_sigkill_mid_epoch_finishes_the_planned_epochs(tmp_path, runs_dir):
+    exp = experiment(tmp_path, epochs=6)
+    run_dir = start_runner(exp, runs_dir)
+    wait_for(run_dir, lambda e: e["event"] == "batch" and e["epoch"] == 3 and e["step"] < 150)
+    pid = read_runner(run_dir)["pid"]
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while runner_alive(run_dir) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not runner_alive(run_dir)
+    before = ev.read_events(run_dir)
+    assert before[-1]["event"] != "run_ended"
+    assert backup_epoch(run_dir) == 2
+
+    result = subprocess.run(
+        [sys.executable, "-m", "tfbench", "resume", str(run_dir), "--json"],
+        capture_output=True, text=True, env=env(), timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["status"] == "completed" and summary["epochs"] == 6
+
+    events = ev.read_events(run_dir)
+    starts = [e for e in events if e["event"] == "run_started"]
+    assert [s["resumed"] for s in starts] == [False, True] and starts[1]["initial_epoch"] == 2
+    assert events[-1]["event"] == "run_ended" and events[-1]["status"] == "completed"
+    assert [r["epoch"] for r in read_history(run_dir)] == [1, 2, 3, 4, 5, 6]
+    state = ev.RunState.from_events(events)
+    assert state.epoch_numbers == [1, 2, 3, 4, 5, 6] and state.status == "completed"
+    assert (run_dir / "model.keras").exists()
+
+
+def test_resume_of_a_stopped_run_continues_its_training(tmp_path, runs_dir):
+    def stop_in_epoch_two(event):
+        if event["event"] == "epoch_ended" and event["epoch"] == 2:
+            first.stop()
+
+    exp = experiment(tmp_path, epochs=4, batch=64)
+    first = Run(exp, runs_dir=runs_dir, subscribers=[stop_in_epoch_two])
+    assert first.train() == "stopped"
+    stopped_loss = read_history(first.run_dir)[-1]["loss"]
+    done = len(read_history(first.run_dir))
+
+    again = Run(load_experiment(first.run_dir / "experiment.toml"), run_dir=first.run_dir, resume=True)
+    assert again.initial_epoch == done
+    assert again.train() == "completed"
+    rows = read_history(first.run_dir)
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
+    # weights and optimizer state came back: training goes on from where it was, not from scratch
+    assert rows[done]["loss"] < stopped_loss
+
+
+def test_resume_refuses_a_finished_run_unless_more_epochs_are_planned(tmp_path, runs_dir):
+    exp = experiment(tmp_path, epochs=1, batch=64)
+    run = Run(exp, runs_dir=runs_dir)
+    assert run.train() == "completed"
+    with pytest.raises(UserError, match="already finished"):
+        Run(exp, run_dir=run.run_dir, resume=True)
+    more = Run(exp, run_dir=run.run_dir, resume=True, epochs=2)
+    assert more.train() == "completed"
+    assert [r["epoch"] for r in read_history(run.run_dir)] == [1, 2]
+
+
+def test_resume_of_a_folder_that_is_not_a_run(tmp_path):
+    exp = experiment(tmp_path, epochs=1)
+    with pytest.raises(UserError, match="not a run directory"):
+        Run(exp, run_dir=tmp_path, resume=True)
