@@ -130,3 +130,68 @@ activation = "softmax"
     train, validation, _ = ns["split"](ns["load_data"]())
     assert len(train[1]) + len(validation[1]) == 50
     assert ns["build_model"]().count_params() == 3 * 3 + 3
+
+
+# -- other sources ----------------------------------------------------------------------------
+
+def _preset(tmp_path: Path, source: str, layers: str, extra: str = "") -> Path:
+    path = tmp_path / "preset.toml"
+    path.write_text(f'name = "p"\n[data]\nsource = "{source}"\nbatch_size = 4\n{extra}\n{layers}')
+    return path
+
+
+DENSE_3 = '[[model.layers]]\ntype = "Dense"\nunits = 3\nactivation = "softmax"\n'
+
+
+def test_csv_source_script_reads_the_same_numbers(tmp_path):
+    """Text features are one-hot encoded and numbers normalised exactly as tfbench does."""
+    from tfbench import data
+
+    rows = [[i * 0.5, 10 - i, ["red", "green", "blue"][i % 3], ["cat", "dog", "eel"][(i * 7) % 3]] for i in range(30)]
+    csv_file = tmp_path / "t.csv"
+    csv_file.write_text("a,b,colour,species\n" + "\n".join(",".join(str(v) for v in r) for r in rows) + "\n")
+    exp = load_experiment(_preset(tmp_path, f"csv:{csv_file}", DENSE_3,
+                                  '[data.options]\nlabel = "species"\nnormalize = true'))
+    ns = _namespace(generate_script(exp))
+    train, validation, _ = ns["normalize"](*ns["split"](ns["load_data"]()))
+    assert ns["CLASS_NAMES"] == ["cat", "dog", "eel"]
+    bundle = data.load(exp.data, seed=exp.train.seed)
+    xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in bundle.validation])
+    np.testing.assert_allclose(validation[0], np.concatenate(xs), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(validation[1], np.concatenate(ys))
+    assert ns["build_model"]().count_params() == (2 + 3) * 3 + 3
+
+
+def test_keras_source_script_builds_without_the_data():
+    exp = load_experiment("digits-cnn", ['data.source="keras:mnist"', "model.layers[0].scale=0.00392"])
+    script = generate_script(exp)
+    assert "keras.datasets.mnist.load_data()" in script
+    assert "x = x[..., None]" in script and "x = tf.cast(x, tf.float32)" in script
+    ns = _namespace(script)
+    assert ns["build_model"]().input_shape == (None, 28, 28, 1)
+
+
+def test_images_folder_script_loads_and_builds(tmp_path):
+    import tensorflow as tf
+
+    for c, name in enumerate(["a", "b", "c"]):
+        (tmp_path / "imgs" / name).mkdir(parents=True)
+        for i in range(4):
+            image = np.full((6, 5, 3), c * 100, np.uint8)
+            (tmp_path / "imgs" / name / f"{i}.png").write_bytes(tf.io.encode_png(image).numpy())
+    layers = '[[model.layers]]\ntype = "Flatten"\n' + DENSE_3
+    exp = load_experiment(_preset(tmp_path, f"images:{tmp_path / 'imgs'}", layers))
+    ns = _namespace(generate_script(exp))
+    train, validation, test = ns["load_splits"]()
+    x, y = next(iter(ns["to_dataset"](train, training=True)))
+    assert tuple(x.shape[1:]) == (6, 5, 3) and x.dtype == tf.float32
+    assert ns["build_model"]().count_params() == 6 * 5 * 3 * 3 + 3
+
+
+def test_tfds_script_names_the_splits():
+    exp = load_experiment("digits-cnn", ['data.source="tfds:mnist"'])
+    script = generate_script(exp)
+    # Exact counts when TFDS knows the split's size, else percentages — as tfbench slices it.
+    assert re.search(r"train = tfds.load\('mnist', split='train\[:(48000|80%)\]', shuffle_files=False\)", script)
+    assert re.search(r"validation = tfds.load\('mnist', split='train\[(48000|80%):\]'", script)
+    ast.parse(script)

@@ -303,17 +303,21 @@ def _csv_loader(exp, info) -> str:
     if options.normalize:
         normalize = '''
 
-def normalize(named):
-    """Zero mean, unit variance per numeric feature, with statistics from the training file."""
-    x = named["train"][0]
-    mean, std = x.mean(axis=0), x.std(axis=0)
-    numeric = np.array(NUMERIC_COLUMNS)
+
+def normalize(train, validation, test):
+    """Zero mean, unit variance per numeric feature, with the training split's statistics."""
+    numeric = np.array(NUMERIC_COLUMNS, dtype=int)
+    mean, std = train[0].mean(axis=0), train[0].std(axis=0)
     std[std == 0] = 1.0
-    for split_name, (xs, ys) in named.items():
-        xs = xs.copy()
-        xs[:, numeric] = (xs[:, numeric] - mean[numeric]) / std[numeric]
-        named[split_name] = (xs, ys)
-    return named'''
+
+    def scaled(part):
+        if part is None:
+            return None
+        x = part[0].copy()
+        x[:, numeric] = (x[:, numeric] - mean[numeric]) / std[numeric]
+        return x.astype(np.float32), part[1]
+
+    return scaled(train), scaled(validation), scaled(test)'''
     numeric_columns = []
     position = 0
     for _, categories in features:
@@ -354,33 +358,51 @@ def read_csv(path):
 def load_data():
     """The named splits, as numpy arrays: {{"train": (x, y)[, "test": (x, y)]}}."""
     named = {{name: read_csv(path) for name, path in FILES.items()}}
-    return {"normalize(named)" if options.normalize else "named"}'''
+    return named'''
 
 
 def _tfds_loader(exp, info) -> str:
+    from tfbench.data import tfds_source
+    from tfbench.data.options import parse_options
+
     data = exp.data
-    name = data.target
+    options = parse_options(tfds_source.OPTIONS, data.options)
+    base = options.split
+    train, validation = base, None
     if data.validation:
-        splits = ["train", data.validation]
-        note = ""
+        validation = data.validation
     elif data.validation_split:
-        cut = int(round((1 - data.validation_split) * 100))
-        splits = [f"train[:{cut}%]", f"train[{cut}%:]"]
-        note = "  # tfbench holds out a seeded random fraction; this takes the last one"
+        n_train, n_val = info.sizes.get("train"), info.sizes.get("validation")
+        if n_train is not None and n_val is not None:
+            train, validation = f"{base}[:{n_train}]", f"{base}[{n_train}:]"
+        else:
+            percent = max(1, min(99, round(data.validation_split * 100)))
+            train, validation = f"{base}[:{100 - percent}%]", f"{base}[{100 - percent}%:]"
+    x_key = info.extra.get("input_key") or "image"
+    y_key = info.extra.get("label_key") or "label"
+    if info.label_kind == "regression":
+        label = f"tf.reshape(tf.cast(example[{y_key!r}], tf.float32), {tuple(info.label_shape)!r})"
     else:
-        splits = ["train"]
-        note = ""
-    if data.test:
-        splits.append(data.test)
+        label = f"tf.cast(example[{y_key!r}], tf.int32)"
+    data_dir = f", data_dir={options.data_dir!r}" if options.data_dir else ""
+
+    def stream(split):
+        if split is None:
+            return "None"
+        return f"tfds.load({data.target!r}, split={split!r}, shuffle_files=False{data_dir}).map(pick)"
+
     return f'''import tensorflow_datasets as tfds
 
 
 def load_splits():
-    """Unbatched (x, y) datasets for training, validation and test (downloads once into ~/tensorflow_datasets)."""
-    parts = tfds.load({name!r}, split={splits!r}, as_supervised=True){note}
-    train = parts[0]
-    validation = parts[1] if len(parts) > 1 and {bool(data.validation or data.validation_split)!r} else None
-    test = parts[-1] if {bool(data.test)!r} else None
+    """Unbatched (x, y) datasets for training, validation and test (TFDS downloads them once)."""
+
+    def pick(example):
+        return example[{x_key!r}], {label}
+
+    train = {stream(train)}
+    validation = {stream(validation)}
+    test = {stream(data.test)}
     return train, validation, test'''
 
 
@@ -394,7 +416,7 @@ def _folder_loader(exp, info) -> str:
     folder = str(Path(data.target).expanduser().resolve())
     split_args = ""
     if data.validation_split:
-        split_args = f", validation_split={data.validation_split!r}, subset=\"both\", seed=SEED"
+        split_args = ", validation_split=VALIDATION_SPLIT, subset=\"both\", seed=SEED"
     if kind == "images":
         size = getattr(options, "image_size", None) or list(info.input_shape[:2])
         call = (f"keras.utils.image_dataset_from_directory(\n        path, labels=\"inferred\", "
@@ -417,7 +439,8 @@ def vectorize(train, *others):
     test_line = (f'    test = {call.format(split="")}'.replace("path,", f"{str(Path(test_dir).expanduser().resolve())!r},")
                  if test_dir else "    test = None")
     if data.validation_split:
-        main = f"    train, validation = {call.format(split=split_args)}"
+        main = ("    # Keras holds out the last VALIDATION_SPLIT of the sorted files; tfbench a seeded random pick.\n"
+                f"    train, validation = {call.format(split=split_args)}")
     else:
         main = f"    train, validation = {call.format(split='')}, None"
     finish = "    return vectorize(train, validation, test)" if kind == "text" else "    return train, validation, test"
@@ -549,6 +572,8 @@ def _main_section(exp) -> str:
         lines.append("    train, validation, test = load_splits()")
     else:
         lines.append("    train, validation, test = split(load_data())")
+        if data.kind == "csv" and data.options.get("normalize"):
+            lines.append("    train, validation, test = normalize(train, validation, test)")
     lines.append("    train_ds = to_dataset(train, training=True)")
     lines.append("    validation_ds = None if validation is None else to_dataset(validation, training=False)")
     lines.append("")
