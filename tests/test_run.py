@@ -243,3 +243,11 @@ def test_history_csv_round_trips(tmp_path):
     back = read_history(tmp_path)
     assert back[1] == {"epoch": 2, "loss": 0.25, "lr": 0.01, "val_loss": 0.3}
     assert math.isclose(back[0]["loss"], 0.5)
+
+
+def test_a_mirrored_run_trains_like_a_single_device_run(tmp_path, runs_dir):
+    run = Run(experiment(tmp_path, epochs=1, extra='strategy = "mirrored"'), runs_dir=runs_dir)
+    assert run.train() == "completed"
+    assert type(run._strategy).__name__ == "MirroredStrategy"
+    started = ev.read_events(run.run_dir)[0]
+    assert started["model"]["total_params"] == 65 and started["steps_per_epoch"] == 25

@@ -186,6 +186,7 @@ class Run:
         self._ended = False
         self._t0 = 0.0
         self._sampler: Any = None
+        self._scratch = False  # a non-chief worker's throwaway run directory
         self._strategy: Any = None
         self._gpu = False
         # control, shared between the training thread and its controllers
@@ -243,15 +244,23 @@ class Run:
         from tfbench import build, data
 
         exp = self.experiment
+        if model is None:
+            # First: multi-worker strategies must exist before any other TensorFlow op.
+            self._strategy = self._make_strategy()
         self._gpu = bool(tf.config.list_physical_devices("GPU"))
         if model is None:
             build.apply_seed(exp.train)
         if bundle is None:
             info = data.describe(exp.data, exp.train.seed)
             bundle = data.load(exp.data, exp.train.seed, one_hot=build.needs_one_hot(exp, info))
+            if exp.train.strategy == "multi_worker":
+                from tfbench.engine.strategy import with_data_sharding
+
+                bundle.train = with_data_sharding(bundle.train)
+                if bundle.validation is not None:
+                    bundle.validation = with_data_sharding(bundle.validation)
         self.bundle = bundle
         if model is None:
-            self._strategy = self._make_strategy()
             with self._strategy.scope():
                 model = build.build_model(exp, bundle.info)
         self.model = model
@@ -329,6 +338,12 @@ class Run:
         """
         if not self._prepared:
             self.prepare()
+        if not self._is_chief():
+            # Only the chief writes the run directory; other workers write a scratch copy.
+            from tfbench.engine.strategy import worker_dir
+
+            self.run_dir = worker_dir(self.run_dir or self.runs_dir)
+            self._scratch = True
         if self.run_dir is None:
             self.run_dir = new_run_dir(self.runs_dir, self.experiment.name)
         elif not self.resuming and (self.run_dir / ev.EVENTS_FILE).exists():
@@ -362,6 +377,13 @@ class Run:
         self._thread = threading.Thread(target=self._train, name="tfbench-training", daemon=True)
         self._thread.start()
         return self.run_dir
+
+    def _is_chief(self) -> bool:
+        if self.experiment.train.strategy != "multi_worker":
+            return True
+        from tfbench.engine.strategy import is_chief
+
+        return is_chief()
 
     def _start_sampler(self) -> None:
         try:
@@ -664,6 +686,10 @@ class Run:
         if self._sampler is not None:
             self._sampler.stop()
         self._end(status, reason, command_id=self._stop_id if status == "stopped" else None)
+        if self._scratch:
+            import shutil
+
+            shutil.rmtree(self.run_dir, ignore_errors=True)
         self._done.set()
 
     def _write_script(self) -> None:
