@@ -461,6 +461,7 @@ class TrainingScreen(Screen):
         self._consumed = threading.Event()
         self._frozen = False
         self._starting = False
+        self._pending_start = None
 
     # -- layout --------------------------------------------------------------------------------
 
@@ -487,7 +488,10 @@ class TrainingScreen(Screen):
         self._refresh_text()
         self.set_interval(CURVE_INTERVAL, self._redraw_curves, name="curves")
         self.set_interval(1.0, self._tick, name="clock")
-        if self.run_dir is not None:
+        if self._pending_start is not None:
+            experiment, self._pending_start = self._pending_start, None
+            self.start(experiment)
+        elif self.run_dir is not None:
             self.follow_run(self.run_dir)
         self.call_after_refresh(self._freeze_gc)
 
@@ -655,6 +659,9 @@ class TrainingScreen(Screen):
         Args:
             experiment: the `Experiment` to run; the runs directory is the App's `runs_dir`.
         """
+        if not self.is_mounted:  # the App switches here and starts at once: start when shown
+            self._pending_start = experiment
+            return
         if self.state.running and self.run_dir is not None:
             self.notify("a run is going already: stop it first", severity="warning")
             return

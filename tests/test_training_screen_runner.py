@@ -1,0 +1,105 @@
+"""The train screen driving a real runner process: a tiny model trained to the end, and one
+paused, resumed and stopped mid-run through the control channel."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from tfbench.app import make_app
+from tfbench.engine.control import runner_alive
+from tfbench.screens.training import TrainingScreen
+from tfbench.spec import load_experiment
+from tfbench.workbench import FixedWorkbench
+
+pytestmark = pytest.mark.slow
+
+
+def screen_text(app) -> str:
+    """What the terminal shows now, as plain text."""
+    return "\n".join("".join(seg.text for seg in strip) for strip in app.screen._compositor.render_strips())
+
+
+async def wait_for(pilot, condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await pilot.pause(0.1)
+
+
+def test_trains_spiral_mlp_to_completion_through_the_runner(runs_dir):
+    """Ctrl+R starts a runner; the screen follows it to the end and evaluates the classifier."""
+    experiment = load_experiment("spiral-mlp", ["train.epochs=2"])
+    app = make_app(experiment=experiment, runs_dir=runs_dir, workbench=FixedWorkbench())
+
+    async def scenario():
+        async with app.run_test(size=(100, 32)) as pilot:
+            await pilot.press("ctrl+r")
+            screen = app.get_screen("train")
+            assert isinstance(screen, TrainingScreen) and app.screen is screen
+            await wait_for(pilot, lambda: screen.state.ended, 120, "the run to end")
+            assert screen.owns_runner
+            assert screen.state.status == "completed", screen.state.reason
+            assert screen.state.epoch_numbers == [1, 2]
+            assert {"loss", "val_loss", "accuracy", "val_accuracy"} <= set(screen.state.history)
+            assert "COMPLETED" in str(screen.query_one("#progress").render())
+            await wait_for(pilot, lambda: screen.evaluation is not None, 90, "the evaluation")
+            assert screen.evaluation["label_kind"] == "binary"
+            assert sum(map(sum, screen.evaluation["confusion"])) == screen.evaluation["samples"]
+            await pilot.press("v")
+            await pilot.pause()
+            assert "confusion" in screen_text(app).lower()
+            return screen.run_dir
+
+    run_dir = asyncio.run(scenario())
+    assert (run_dir / "model.keras").exists()
+    assert run_dir.parent == runs_dir
+
+
+def test_pauses_resumes_and_stops_a_run_mid_way(runs_dir):
+    """p pauses and resumes the runner, x stops it; the run ends as stopped, not failed."""
+    experiment = load_experiment("spiral-mlp", ["train.epochs=200"])
+    app = make_app(experiment=experiment, runs_dir=runs_dir, workbench=FixedWorkbench())
+
+    async def scenario():
+        async with app.run_test(size=(100, 32)) as pilot:
+            await pilot.press("ctrl+r")
+            screen = app.get_screen("train")
+            await wait_for(pilot, lambda: len(screen.state.epoch_numbers) >= 1, 120, "the first epoch")
+            await pilot.press("p")
+            await wait_for(pilot, lambda: screen.state.status == "paused", 30, "the pause")
+            await pilot.press("p")
+            await wait_for(pilot, lambda: screen.state.status == "running", 30, "the resume")
+            await pilot.press("x")
+            await wait_for(pilot, lambda: screen.state.ended, 60, "the stop")
+            assert screen.state.status == "stopped"
+            assert len(screen.state.epoch_numbers) < 200
+            return screen.run_dir
+
+    run_dir = asyncio.run(scenario())
+    deadline = time.monotonic() + 30
+    while runner_alive(run_dir):
+        assert time.monotonic() < deadline, "the runner did not exit after stopping"
+        time.sleep(0.2)
+
+
+def test_leaving_the_app_stops_the_runner_it_started(runs_dir):
+    """Quitting without "detach" does not leave a runner training in the background."""
+    experiment = load_experiment("spiral-mlp", ["train.epochs=200"])
+    app = make_app(experiment=experiment, runs_dir=runs_dir, workbench=FixedWorkbench())
+
+    async def scenario():
+        async with app.run_test(size=(100, 32)) as pilot:
+            await pilot.press("ctrl+r")
+            screen = app.get_screen("train")
+            await wait_for(pilot, lambda: screen.state.status == "running" and screen.state.step > 0, 120,
+                           "training to start")
+            return screen.run_dir
+
+    run_dir = asyncio.run(scenario())
+    deadline = time.monotonic() + 30
+    while runner_alive(run_dir):
+        assert time.monotonic() < deadline, "the runner kept going after the app quit"
+        time.sleep(0.2)
