@@ -220,7 +220,7 @@ def entries(kind: str) -> list[Entry]:
 
 
 def names(kind: str) -> list[str]:
-    """The class names of a kind, sorted."""
+    """The names of a kind's entries, sorted: class names, plus compile's `accuracy`/`ce`-style names."""
     return sorted(_load()["entries"][_kind(kind)])
 
 
@@ -665,7 +665,7 @@ def _describe(kind: str, name: str, cls: type, sets: dict[str, tuple[str, ...]])
                 omitted.append(pname)
             else:
                 params.append(row)
-    row: dict[str, Any] = {"name": name, "help": _first_sentence(cls.__doc__ or "")}
+    row: dict[str, Any] = {"name": name, "help": _first_sentence(inspect.cleandoc(cls.__doc__ or ""))}
     category = _category(kind, cls)
     if category:
         row["category"] = category
@@ -839,7 +839,10 @@ def _arg_docs(cls: type) -> dict[str, str]:
 
 
 def _parse_args(doc: str) -> dict[str, str]:
-    lines = doc.expandtabs().splitlines()
+    import inspect
+
+    # cleandoc: the same text whether or not the interpreter already stripped the indentation.
+    lines = inspect.cleandoc(doc).expandtabs().splitlines()
     result: dict[str, str] = {}
     i = 0
     while i < len(lines):
