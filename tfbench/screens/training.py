@@ -456,6 +456,7 @@ class TrainingScreen(Screen):
         self.detached = False
         self.export_after_end = False
         self.diverged = False
+        self.auto_evaluate = True  # evaluate a classifier when its run ends while watched
         self._generation = 0
         self._stop_follow = threading.Event()
         self._consumed = threading.Event()
@@ -588,7 +589,7 @@ class TrainingScreen(Screen):
             self._ring()
             self.notify(f"run {self.state.status.replace('_', ' ')}" + (f": {self.state.reason}" if self.state.reason else ""),
                         severity="error" if self.state.status == "failed" else "information")
-            if self._classifier() and self.state.status != "failed":
+            if self.auto_evaluate and self._classifier() and self.state.status != "failed":
                 self._evaluate()
         if self.export_after_end:
             self.export_after_end = False
