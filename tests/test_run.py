@@ -251,3 +251,16 @@ def test_a_mirrored_run_trains_like_a_single_device_run(tmp_path, runs_dir):
     assert type(run._strategy).__name__ == "MirroredStrategy"
     started = ev.read_events(run.run_dir)[0]
     assert started["model"]["total_params"] == 65 and started["steps_per_epoch"] == 25
+
+
+def test_best_checkpoint_holds_the_best_epoch(tmp_path, runs_dir):
+    import keras
+
+    run = Run(experiment(tmp_path, epochs=4, lr=0.05), runs_dir=runs_dir)
+    assert run.train() == "completed"
+    best = ev.read_events(run.run_dir)[-1]["best"]
+    model = keras.models.load_model(run.run_dir / "checkpoints" / "best.keras")
+    val_loss = model.evaluate(run.bundle.validation, verbose=0, return_dict=True)["loss"]
+    assert val_loss == pytest.approx(best["value"], rel=1e-4)
+    saved = [e for e in ev.read_events(run.run_dir) if e["event"] == "checkpoint" and e["kind"] == "best"]
+    assert saved[-1]["epoch"] == best["epoch"]

@@ -40,6 +40,11 @@ LAST_CHECKPOINT = "checkpoints/last.keras"
 BEST_CHECKPOINT = "checkpoints/best.keras"
 BACKUP_DIR = "checkpoints/backup"
 
+# Seconds between writes of last.keras / best.keras: a save costs tens of milliseconds, which a
+# short epoch would feel. The BackupAndRestore state, which resume needs, is still saved every epoch,
+# and a pending best is kept in memory and written at the latest when the run ends.
+CHECKPOINT_INTERVAL = 30.0
+
 EXIT_CODES = {"completed": 0, "early_stopped": 0, "failed": 1, "stopped": 130}
 SETTINGS = ("learning_rate", "epochs")
 
@@ -179,6 +184,7 @@ class Run:
         self.bundle: Any = None
         self.summary: dict[str, Any] = {}
         self.steps_per_epoch: int | None = None
+        self.fit_seconds = 0.0  # time spent inside model.fit (the benchmark's measure)
         self._prepared = False
         self._thread: threading.Thread | None = None
         self._done = threading.Event()
@@ -201,7 +207,9 @@ class Run:
         self._stop_id: str | None = None
         self._diverged_reason: str | None = None
         self._epoch_interrupted = False
-        self._last_good_epoch = 0
+        self._last_saved_epoch = 0  # epoch of the weights in last.keras
+        self._saved_at: dict[str, float] = {}
+        self._best_pending: tuple[int, list, dict[str, Any]] | None = None
         self._monitor, self._mode = "loss", "min"
         self._callback: Any = None
         self._callbacks: list[Any] = []
@@ -217,7 +225,8 @@ class Run:
             self.target_epochs = previous.epochs
         self.initial_epoch = backup_epoch(self.run_dir)
         self.completed_epochs = self.initial_epoch
-        self._last_good_epoch = self.initial_epoch
+        lasts = [c for c in previous.checkpoints if c.get("kind") == "last"]
+        self._last_saved_epoch = int(lasts[-1].get("epoch") or 0) if lasts else 0
         self.history = [r for r in read_history(self.run_dir) if int(r.get("epoch", 0)) <= self.initial_epoch]
         if self.initial_epoch >= self.target_epochs:
             raise UserError(
@@ -438,6 +447,7 @@ class Run:
         try:
             if not self.resuming:
                 self._save_model(LAST_CHECKPOINT, "last", 0)
+                self._saved_at.pop("last")  # the first epoch's end saves again
             status, reason = self._fit_loop()
         except UserError as exc:
             status, reason = "failed", str(exc)
@@ -469,6 +479,7 @@ class Run:
                 return "completed", ""
             if self._stop_reason is not None:
                 return "stopped", self._stop_reason
+            fit_started = time.perf_counter()
             self.model.fit(
                 bundle.train,
                 validation_data=bundle.validation,
@@ -478,6 +489,7 @@ class Run:
                 verbose=0,
                 shuffle=False,  # the tf.data pipeline shuffles
             )
+            self.fit_seconds += time.perf_counter() - fit_started
             if self._diverged_reason is not None:
                 return "failed", self._diverged_reason
             if self._stop_reason is not None:
@@ -552,7 +564,7 @@ class Run:
             if self._diverged_reason is not None:
                 return
             what = "NaN" if isinstance(loss, float) and math.isnan(loss) else "Inf" if isinstance(loss, float) else str(loss)
-            kept = f"{LAST_CHECKPOINT} (epoch {self._last_good_epoch})"
+            kept = f"{LAST_CHECKPOINT} (epoch {self._last_saved_epoch})"
             self._diverged_reason = (
                 f"loss became {what} at epoch {epoch}, batch {step}; kept the last good checkpoint {kept}; "
                 f"a lower learning rate usually helps"
@@ -618,8 +630,8 @@ class Run:
         self.history.append({"epoch": epoch, **logs, "lr": lr, "seconds": round(seconds, 4)})
         self._write_history()
         self.completed_epochs = epoch
-        self._last_good_epoch = epoch
-        self._save_model(LAST_CHECKPOINT, "last", epoch)
+        if self._due("last"):
+            self._save_model(LAST_CHECKPOINT, "last", epoch)
         self._check_best(epoch, logs)
         if epoch >= self.target_epochs:
             self.model.stop_training = True  # the plan was lowered while running
@@ -638,7 +650,30 @@ class Run:
         better = best is None or (value < best if self._mode == "min" else value > best)
         if better:
             self.best = {"monitor": self._monitor, "mode": self._mode, "epoch": epoch, "value": value, "logs": logs}
-            self._save_model(BEST_CHECKPOINT, "best", epoch, monitor=self._monitor, value=value)
+            fields = {"monitor": self._monitor, "value": value}
+            if self._due("best"):
+                self._best_pending = None
+                self._save_model(BEST_CHECKPOINT, "best", epoch, **fields)
+            else:
+                self._best_pending = (epoch, self.model.get_weights(), fields)
+
+    def _due(self, kind: str) -> bool:
+        saved = self._saved_at.get(kind)
+        return saved is None or time.monotonic() - saved >= CHECKPOINT_INTERVAL
+
+    def _flush_checkpoints(self, save_last: bool) -> None:
+        """Write the pending best and (when asked and behind) the last checkpoint."""
+        if self._best_pending is not None:
+            epoch, weights, fields = self._best_pending
+            current = self.model.get_weights()
+            self.model.set_weights(weights)
+            try:
+                self._save_model(BEST_CHECKPOINT, "best", epoch, **fields)
+            finally:
+                self.model.set_weights(current)
+            self._best_pending = None
+        if save_last and (self._last_saved_epoch != self.completed_epochs or "last" not in self._saved_at):
+            self._save_model(LAST_CHECKPOINT, "last", self.completed_epochs)
 
     def _save_model(self, rel: str, kind: str, epoch: int, **fields: Any) -> None:
         """Save the model to `rel` atomically and emit a `checkpoint` event."""
@@ -646,6 +681,9 @@ class Run:
         tmp = final.with_name(f".{final.stem}-{os.getpid()}.tmp.keras")
         self.model.save(tmp)
         os.replace(tmp, final)
+        self._saved_at[kind] = time.monotonic()
+        if kind == "last":
+            self._last_saved_epoch = epoch
         self.emit(ev.CHECKPOINT, kind=kind, path=rel, epoch=epoch, **fields)
 
     def learning_rate(self) -> float | None:
@@ -672,10 +710,11 @@ class Run:
     def _finish(self, status: str, reason: str) -> None:
         """Save what the run has, write `train.py` and the exports, and emit `run_ended`."""
         try:
+            if status == "stopped":
+                epoch = self._callback.epoch if self._callback else self.completed_epochs
+                self._save_model(LAST_CHECKPOINT, "last", epoch)
+            self._flush_checkpoints(save_last=status in ("completed", "early_stopped"))
             if status in ("completed", "early_stopped", "stopped"):
-                if status == "stopped":
-                    epoch = self._callback.epoch if self._callback else self.completed_epochs
-                    self._save_model(LAST_CHECKPOINT, "last", epoch)
                 self.model.save(self.path(MODEL_FILE).with_name(".model.tmp.keras"))
                 os.replace(self.path(MODEL_FILE).with_name(".model.tmp.keras"), self.path(MODEL_FILE))
         except Exception as exc:

@@ -1,0 +1,94 @@
+"""What the engine costs: `tfbench run`'s Run against a plain `model.fit` of the same model and data.
+
+Both train the same freshly built model (same seed) on the same already-loaded DataBundle, in one
+process, interleaved round by round (the order alternates so drift hits both), and the medians are
+compared. Two ratios are reported:
+
+- fit throughput: samples per second inside `model.fit` — the Run's with its EventCallback, event
+  log, history.csv, per-epoch checkpoints (last, best, backup) and system sampler; the plain one
+  with nothing. This is the ratio the engine is held to (target ≥ 0.98).
+- end to end: the Run's whole `train()` (run directory, initial checkpoint, final model, exports)
+  against the plain fit alone, for the record.
+
+Usage:
+    python benchmarks/overhead.py [--preset shapes-cnn] [--epochs 3] [--rounds 5] [--set K=V ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--preset", default="shapes-cnn")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--set", dest="overrides", action="append", default=[])
+    args = parser.parse_args()
+
+    import gc
+
+    from tfbench import build, data
+    from tfbench.engine.run import Run
+    from tfbench.spec import load_experiment
+
+    exp = load_experiment(args.preset, [f"train.epochs={args.epochs}", *args.overrides])
+    info = data.describe(exp.data, exp.train.seed)
+    bundle = data.load(exp.data, exp.train.seed, one_hot=build.needs_one_hot(exp, info))
+    samples = int(bundle.info.sizes["train"]) * args.epochs
+
+    def fresh_model():
+        build.apply_seed(exp.train)
+        return build.build_model(exp, bundle.info)
+
+    def plain() -> float:
+        model = fresh_model()
+        gc.collect()
+        t0 = time.perf_counter()
+        model.fit(bundle.train, validation_data=bundle.validation, epochs=args.epochs, verbose=0, shuffle=False)
+        return time.perf_counter() - t0
+
+    def engine(runs_dir: str) -> tuple[float, float]:
+        run = Run(exp, runs_dir=runs_dir)
+        run.prepare(bundle=bundle, model=fresh_model())
+        gc.collect()
+        t0 = time.perf_counter()
+        status = run.train()
+        wall = time.perf_counter() - t0
+        assert status == "completed", run.reason
+        return run.fit_seconds, wall
+
+    plain_s, fit_s, wall_s = [], [], []
+    with tempfile.TemporaryDirectory() as runs_dir:
+        plain()  # warm-up: first-use costs of TensorFlow and the data pipeline
+        for i in range(args.rounds):
+            if i % 2 == 0:
+                plain_s.append(plain())
+                fit, wall = engine(runs_dir)
+            else:
+                fit, wall = engine(runs_dir)
+                plain_s.append(plain())
+            fit_s.append(fit)
+            wall_s.append(wall)
+            print(f"round {i + 1}: plain {plain_s[-1]:.3f}s  engine fit {fit:.3f}s  engine end-to-end {wall:.3f}s",
+                  flush=True)
+
+    p, f, w = statistics.median(plain_s), statistics.median(fit_s), statistics.median(wall_s)
+    print(f"{exp.name}: {samples} samples per training ({args.epochs} epochs), {args.rounds} rounds, medians")
+    print(f"plain model.fit      {p:.3f}s  {samples / p:,.0f} samples/s")
+    print(f"engine (inside fit)  {f:.3f}s  {samples / f:,.0f} samples/s  ratio {p / f:.3f}")
+    print(f"engine (end to end)  {w:.3f}s  {samples / w:,.0f} samples/s  ratio {p / w:.3f}")
+
+
+if __name__ == "__main__":
+    main()
