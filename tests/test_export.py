@@ -303,3 +303,36 @@ def test_importing_export_codegen_and_evaluation_does_not_import_tensorflow():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+# -- a recurrent regressor --------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def sine_run(tmp_path_factory) -> Path:
+    return make_run(tmp_path_factory.mktemp("runs") / "sine-rnn-20260101-000000", "sine-rnn", epochs=2)
+
+
+def test_lstm_converts_for_one_sample_at_a_time(sine_run):
+    """Keras 3 runs an LSTM as a tensor-list loop, which TFLite lowers only with a static batch."""
+    report = export.export_model(sine_run, "tflite")
+    assert report["batch_size"] == 1
+    assert report["agreement"] is None and report["metric"] == "mae"
+    assert report["max_abs_diff"] < 1e-4
+    assert report["export_metric"] == pytest.approx(report["keras_metric"], rel=1e-4)
+    x, _ = _validation(sine_run)
+    outputs = export.TFLiteRunner(sine_run / report["path"]).predict(x[:7])
+    np.testing.assert_allclose(outputs, _keras_outputs(sine_run, x[:7]), atol=1e-4)
+
+
+def test_a_converter_crash_is_a_clear_error(sine_run):
+    """int8 calibration of an LSTM segfaults inside TensorFlow 2.21; the export survives it."""
+    try:
+        report = export.export_model(sine_run, "tflite", quantize="int8")
+    except UserError as err:
+        assert err.location == "export.tflite_quantization"
+        assert "crashed: SIGSEGV while calibrating int8" in err.message and "LSTM" in err.message
+        assert "dynamic" in err.hint
+        assert not (sine_run / "exports" / "model.int8.tflite").exists()
+    else:  # a TensorFlow that calibrates LSTMs: then the export must verify like any other
+        assert report["max_abs_diff"] < 0.1
+    assert [p for p in (sine_run / "exports").iterdir() if p.name.startswith(".")] == []

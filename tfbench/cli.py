@@ -441,18 +441,24 @@ def export_command(run_dir, formats, quantize, int8_io, select_tf_ops, out_dir, 
     """
     from tfbench import export as exporting
 
+    failures: list[UserError] = []
     reports = exporting.export_run(
-        Path(run_dir), list(formats), quantize, int8_io, Path(out_dir) if out_dir else None, select_tf_ops
+        Path(run_dir), list(formats), quantize, int8_io, Path(out_dir) if out_dir else None, select_tf_ops,
+        on_error=lambda fmt, err: failures.append(err),
     )
     if as_json:
         click.echo(json.dumps(reports, indent=2, default=str))
-        return
-    from rich.console import Console
+    elif reports:
+        from rich.console import Console
 
-    console = Console(highlight=False)
-    console.print(exporting.report_table(reports))
-    for report in reports:
-        console.print(f"wrote {report['path']}")
+        console = Console(highlight=False)
+        console.print(exporting.report_table(reports))
+        for report in reports:
+            console.print(f"wrote {report['path']}")
+    if failures:  # the formats that did export are kept; the first failure sets the exit code
+        for err in failures[1:]:
+            click.echo(f"error: {err}", err=True)
+        raise failures[0]
 
 
 @cli.command()

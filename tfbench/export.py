@@ -120,16 +120,19 @@ def export_run(
     int8_io: bool = False,
     out_dir: Path | None = None,
     select_tf_ops: bool = False,
+    on_error: Callable[[str, UserError], None] | None = None,
 ) -> list[dict]:
     """Export a finished run's model in several formats, loading the model and data once.
 
-    Args: as `export_model`, with a list of formats; `quantize` applies to the TFLite one.
+    Args: as `export_model`, with a list of formats; `quantize` applies to the TFLite one;
+        `on_error(format, error)`, when given, receives a format's UserError and the other
+        formats are still exported.
 
     Returns:
-        One verification report per format, in order.
+        One verification report per format exported, in order.
 
     Raises:
-        UserError: as `export_model`.
+        UserError: as `export_model` (for a format's own failure only without `on_error`).
     """
     if not formats:
         raise UserError("name at least one export format", "--format", f"formats: {', '.join(FORMATS)}")
@@ -147,20 +150,25 @@ def export_run(
     model = load_model(model_path)
     bundle = load_bundle(experiment, model)
     reference = reference_data(model, bundle, experiment)
-    return [
-        export_loaded(
-            model,
-            fmt,
-            out_dir,
-            reference,
-            quantize=quantize if fmt == "tflite" else "none",
-            int8_io=int8_io if fmt == "tflite" else False,
-            select_tf_ops=select_tf_ops,
-            bundle=bundle,
-            run_dir=run_dir,
-        )
-        for fmt in formats
-    ]
+    reports = []
+    for fmt in formats:
+        try:
+            reports.append(export_loaded(
+                model,
+                fmt,
+                out_dir,
+                reference,
+                quantize=quantize if fmt == "tflite" else "none",
+                int8_io=int8_io if fmt == "tflite" else False,
+                select_tf_ops=select_tf_ops,
+                bundle=bundle,
+                run_dir=run_dir,
+            ))
+        except UserError as exc:
+            if on_error is None:
+                raise
+            on_error(fmt, exc)
+    return reports
 
 
 def auto_export(run_dir: Path, experiment, model, bundle, emit: Callable[..., Any]) -> list[dict]:
@@ -702,51 +710,146 @@ def convert_tflite(
     """Convert a Keras model to a TFLite flatbuffer.
 
     Goes Keras → SavedModel (an ExportArchive with the inference-mode call) → TFLite, the path
-    TensorFlow documents for Keras 3.
+    TensorFlow documents for Keras 3. The batch dimension is left free when the converter can;
+    recurrent layers (Keras 3 runs them as a loop over a tensor list) only lower to built-in
+    TFLite ops with a static shape, so those models are converted for one sample at a time —
+    what an on-device model is fed anyway.
 
     Raises:
         UserError: the model needs ops TFLite lacks (named, with the option that allows them).
     """
+    try:
+        return _convert(model, reference, quantize, int8_io, select_tf_ops, calibration, batch=None)
+    except _NeedsStaticBatch:
+        return _convert(model, reference, quantize, int8_io, select_tf_ops, calibration, batch=1)
+
+
+class _NeedsStaticBatch(Exception):
+    """The converter could not lower tensor-list ops with a free batch dimension."""
+
+
+def _convert(model, reference, quantize, int8_io, select_tf_ops, calibration, batch: int | None) -> bytes:
     import functools
 
     import keras
-    import tensorflow as tf
+    import numpy as np
 
-    spec = keras.InputSpec(shape=(None, *reference.x.shape[1:]), dtype=str(reference.x.dtype))
+    spec = keras.InputSpec(shape=(batch, *reference.x.shape[1:]), dtype=str(reference.x.dtype))
     if hasattr(model, "inputs") and model.inputs:
         shape = tuple(model.inputs[0].shape)
-        spec = keras.InputSpec(shape=(None, *shape[1:]), dtype=model.inputs[0].dtype)
-    with tempfile.TemporaryDirectory(prefix=".saved_model-", suffix=".tmp") as saved:
-        with captured_stderr() as chatter:
+        spec = keras.InputSpec(shape=(batch, *shape[1:]), dtype=model.inputs[0].dtype)
+    with tempfile.TemporaryDirectory(prefix=".tflite-", suffix=".tmp") as work:
+        saved = os.path.join(work, "saved_model")
+        with captured_stderr():
             archive = keras.export.ExportArchive()
             archive.track(model)
             archive.add_endpoint("serve", functools.partial(model.__call__, training=False), input_signature=[spec])
             archive.write_out(saved, verbose=False)
-            converter = tf.lite.TFLiteConverter.from_saved_model(saved)
-            ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-            if quantize == "dynamic":
-                converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            elif quantize == "float16":
-                converter.optimizations = [tf.lite.Optimize.DEFAULT]
-                converter.target_spec.supported_types = [tf.float16]
-            elif quantize == "int8":
-                import numpy as np
-
-                samples = np.asarray(calibration if calibration is not None else reference.x, dtype="float32")
-                converter.optimizations = [tf.lite.Optimize.DEFAULT]
-                converter.representative_dataset = lambda: ([samples[i : i + 1]] for i in range(len(samples)))
-                ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-                if int8_io:
-                    converter.inference_input_type = tf.int8
-                    converter.inference_output_type = tf.int8
-            if select_tf_ops:
-                ops = [*ops, tf.lite.OpsSet.SELECT_TF_OPS]
-            converter.target_spec.supported_ops = ops
+        options = {"quantize": quantize, "int8_io": int8_io, "select_tf_ops": select_tf_ops}
+        if quantize != "int8":
             try:
-                return converter.convert()
+                with captured_stderr():
+                    return convert_saved_model(saved, **options)
             except Exception as exc:  # noqa: BLE001 - turned into a readable error below
-                error = conversion_error(exc, quantize)
-        raise error from None
+                text = str(exc)
+                error: Exception = conversion_error(exc, quantize)
+        else:
+            # int8 calibration runs the model in TFLite's calibrator, which crashes the whole
+            # process on some layers (an LSTM segfaults in TF 2.21): calibrate in a child process.
+            samples = np.asarray(calibration if calibration is not None else reference.x, dtype="float32")
+            np.save(os.path.join(work, "calibration.npy"), samples)
+            out = os.path.join(work, "model.tflite")
+            text = _convert_in_child(saved, os.path.join(work, "calibration.npy"), out, options)
+            if text is None:
+                return Path(out).read_bytes()
+            error = _child_error(text, model)
+        if batch is None and "TensorList" in text:
+            error = _NeedsStaticBatch()
+    raise error from None
+
+
+def convert_saved_model(saved: str, quantize: str = "none", int8_io: bool = False,
+                        select_tf_ops: bool = False, calibration=None) -> bytes:
+    """Run the TFLite converter on a SavedModel with the options of one export."""
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved)
+    ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if quantize == "dynamic":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif quantize == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif quantize == "int8":
+        samples = calibration
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: ([samples[i : i + 1]] for i in range(len(samples)))
+        ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        if int8_io:
+            converter.inference_input_type = tf.int8
+            converter.inference_output_type = tf.int8
+    if select_tf_ops:
+        ops = [*ops, tf.lite.OpsSet.SELECT_TF_OPS]
+    converter.target_spec.supported_ops = ops
+    return converter.convert()
+
+
+_CRASH = "crashed:"
+
+
+def _convert_in_child(saved: str, samples: str, out: str, options: dict) -> str | None:
+    """Convert in a fresh interpreter; None on success, else the error text (or `crashed: SIGNAL`)."""
+    import signal
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    argv = [sys.executable, "-m", "tfbench.export", saved, samples, out, json.dumps(options)]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=3600)
+    except subprocess.TimeoutExpired:
+        return f"{_CRASH} the converter did not finish within an hour"
+    if done.returncode == 0 and os.path.exists(out):
+        return None
+    if done.returncode < 0:
+        try:
+            name = signal.Signals(-done.returncode).name
+        except ValueError:
+            name = f"signal {-done.returncode}"
+        return f"{_CRASH} {name}"
+    marker = "\nCONVERSION ERROR\n"
+    text = done.stderr.split(marker, 1)[1] if marker in done.stderr else done.stderr[-4000:]
+    return text.strip() or f"the converter exited with status {done.returncode}"
+
+
+def _child_error(text: str, model) -> Exception:
+    if text.startswith(_CRASH):
+        kinds = sorted({type(layer).__name__ for layer in getattr(model, "layers", [])} - {"InputLayer"})
+        return UserError(
+            f"the TFLite converter {text} while calibrating int8 (a TensorFlow bug with some of: "
+            f"{', '.join(kinds)})",
+            "export.tflite_quantization",
+            "use --quantize dynamic or float16, which need no calibration",
+        )
+    return conversion_error(RuntimeError(text), "int8")
+
+
+def _child_main(argv: list[str]) -> int:
+    """`python -m tfbench.export SAVED SAMPLES OUT OPTIONS`: one conversion, for `_convert_in_child`."""
+    import sys
+
+    saved, samples, out, options = argv
+    try:
+        import numpy as np
+
+        content = convert_saved_model(saved, calibration=np.load(samples), **json.loads(options))
+    except Exception as exc:  # noqa: BLE001 - reported to the parent on stderr
+        sys.stderr.write("\nCONVERSION ERROR\n" + str(exc) + "\n")
+        if getattr(exc, "errors", None):
+            sys.stderr.write("\n".join(str(e) for e in exc.errors) + "\n")
+        return 1
+    Path(out).write_bytes(content)
+    return 0
 
 
 _FLEX_OP = re.compile(r"'tf\.(\w+)' op is neither a custom op nor a flex op")
@@ -838,11 +941,25 @@ class TFLiteRunner:
         self.interpreter.invoke()
         return self.interpreter.get_tensor(self.output["index"]).copy()
 
+    @property
+    def fixed_batch(self) -> int | None:
+        """The batch size the model was converted for, or None when any batch size works."""
+        first = int(self.input["shape_signature"][0]) if len(self.input["shape_signature"]) else -1
+        return first if first > 0 else None
+
     def predict(self, x, batch_size: int = 256):
-        """Outputs for `x` (float numpy), in batches."""
+        """Outputs for `x` (float numpy), in batches (of the model's fixed batch size, if it has one)."""
         import numpy as np
 
-        parts = [self._dequantise(self._run(self._quantise(x[i : i + batch_size]))) for i in range(0, len(x), batch_size)]
+        fixed = self.fixed_batch
+        step = fixed or batch_size
+        parts = []
+        for i in range(0, len(x), step):
+            chunk = self._quantise(x[i : i + step])
+            n = len(chunk)
+            if fixed and n < fixed:  # pad the last chunk up to the fixed batch, then drop the padding
+                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], fixed - n, axis=0)])
+            parts.append(self._dequantise(self._run(chunk))[:n])
         return np.concatenate(parts)
 
     def latency_ms(self, sample, runs: int = LATENCY_RUNS) -> dict:
@@ -872,6 +989,7 @@ def verify_tflite(path: Path, reference: Reference) -> dict:
     checks = _comparison(reference, outputs)
     checks["latency_ms"] = latency["p50"]
     checks["latency_p90_ms"] = latency["p90"]
+    checks["batch_size"] = runner.fixed_batch
     checks["input_dtype"] = np.dtype(runner.input["dtype"]).name
     checks["output_dtype"] = np.dtype(runner.output["dtype"]).name
     return checks
@@ -924,3 +1042,9 @@ def human_size(size: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{size} B"  # pragma: no cover
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(_child_main(sys.argv[1:]))
