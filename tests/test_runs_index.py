@@ -10,7 +10,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from tfbench.engine.events import encode, make_event
+from tfbench.engine.events import encode
 from tfbench.runs_index import (
     experiment_differences,
     flatten,
@@ -110,17 +110,9 @@ def test_cli_watch_refuses_a_folder_that_is_not_a_run(tmp_path):
     assert "not a run directory" in result.output and "Traceback" not in result.output
 
 
-def test_batch_events_fold_into_bounded_series():
-    """100,000 batch events leave at most MAX_BATCH_POINTS points, spread over the whole run."""
-    from tfbench.engine.events import MAX_BATCH_POINTS, RunState
 
-    state = RunState()
-    state.apply(make_event("run_started", experiment={"name": "x"}, steps_per_epoch=1000, epochs=100))
-    for i in range(100_000):
-        epoch, step = divmod(i, 1000)
-        state.apply({"event": "batch", "time": 1.0 + i, "epoch": epoch + 1, "step": step + 1, "steps": 1000,
-                     "logs": {"loss": 1.0 / (i + 1)}})
-    assert 0 < len(state.batch_loss) <= MAX_BATCH_POINTS
-    assert len(state.batch_x) == len(state.batch_loss)
-    assert state.batch_x[0] < 1.0 and state.batch_x[-1] > 99.0
-    assert len(state.log) <= 200
+def test_the_runs_index_imports_neither_tensorflow_nor_textual():
+    code = ("import sys, tfbench.runs_index, tfbench.event_tail; "
+            "print(sorted(m for m in ('tensorflow', 'keras', 'textual') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

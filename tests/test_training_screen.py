@@ -141,6 +141,32 @@ def test_event_tail_returns_only_complete_new_lines(tmp_path):
     tail.close()
 
 
+def test_batch_events_fold_into_bounded_series():
+    """100,000 batch events leave at most MAX_BATCH_POINTS points, spread over the whole run."""
+    from tfbench.engine.events import MAX_BATCH_POINTS, make_event
+
+    state = RunState()
+    state.apply(make_event("run_started", experiment={"name": "x"}, steps_per_epoch=1000, epochs=100))
+    for i in range(100_000):
+        epoch, step = divmod(i, 1000)
+        state.apply({"event": "batch", "time": 1.0 + i, "epoch": epoch + 1, "step": step + 1, "steps": 1000,
+                     "logs": {"loss": 1.0 / (i + 1)}})
+    assert 0 < len(state.batch_loss) <= MAX_BATCH_POINTS
+    assert len(state.batch_x) == len(state.batch_loss)
+    assert state.batch_x[0] < 1.0 and state.batch_x[-1] > 99.0
+    assert len(state.log) <= 200
+
+
+def test_screens_and_widgets_do_not_import_tensorflow():
+    import subprocess
+    import sys
+
+    code = ("import sys, tfbench.screens.training, tfbench.screens.runs, tfbench.widgets.curves, "
+            "tfbench.widgets.gpu; print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 # -- the screen -----------------------------------------------------------------------------------
 
 
