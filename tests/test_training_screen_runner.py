@@ -10,7 +10,7 @@ import pytest
 
 from tfbench.app import make_app
 from tfbench.engine.control import runner_alive
-from tfbench.screens.training import TrainingScreen
+from tfbench.screens.training import ExportDialog, TrainingScreen
 from tfbench.spec import load_experiment
 from tfbench.workbench import FixedWorkbench
 
@@ -51,10 +51,21 @@ def test_trains_spiral_mlp_to_completion_through_the_runner(runs_dir):
             await pilot.press("v")
             await pilot.pause()
             assert "confusion" in screen_text(app).lower()
+            await pilot.press("escape")
+            await pilot.press("e")  # the export dialog, for an ended run
+            await pilot.pause()
+            dialog = app.screen
+            assert isinstance(dialog, ExportDialog)
+            assert list(dialog.query_one("#formats").selected) == ["keras"]  # the preset's formats
+            dialog.query_one("#export").press()
+            await wait_for(pilot, lambda: "keras:" in str(dialog.query_one("#report").render()), 90, "the export")
+            report = str(dialog.query_one("#report").render())
+            assert "failed" not in report, report
             return screen.run_dir
 
     run_dir = asyncio.run(scenario())
     assert (run_dir / "model.keras").exists()
+    assert (run_dir / "exports" / "report.json").exists()
     assert run_dir.parent == runs_dir
 
 
