@@ -126,3 +126,20 @@ def test_describe_and_preview_do_not_import_tensorflow():
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_every_sample_once_per_epoch_with_a_partial_last_batch(tmp_path):
+    path = tmp_path / "n.npz"
+    np.savez(path, x=np.arange(23, dtype=np.float32)[:, None], y=np.arange(23) % 2)
+    for prefetch in (True, False):
+        bundle = data.load(DataSpec(source=f"npz:{path}", batch_size=5, validation_split=None, prefetch=prefetch), seed=1)
+        train = bundle.train
+        epochs = [[b[0].numpy()[:, 0] for b in train] for _ in range(2)]
+        for batches in epochs:
+            assert [len(b) for b in batches] == [5, 5, 5, 5, 3]
+            assert sorted(np.concatenate(batches).tolist()) == list(range(23))
+        assert not np.array_equal(np.concatenate(epochs[0]), np.concatenate(epochs[1]))
+        y = np.concatenate([b[1].numpy() for b in train])
+    unshuffled = data.load(DataSpec(source=f"npz:{path}", batch_size=5, validation_split=None, shuffle=False))
+    assert np.concatenate([b[0].numpy()[:, 0] for b in unshuffled.train]).tolist() == list(range(23))
+    assert bundle.steps_per_epoch == 5 and set(y.tolist()) == {0, 1}

@@ -199,3 +199,18 @@ def test_tfds_prepared_locally_with_split_slicing(tmp_path, tiny_builder):
     with pytest.raises(UserError) as err:
         data.describe(spec(f"tfds:{tiny_builder}", options={**options, "label_key": "lbl"}))
     assert err.value.location == "data.options.label_key"
+
+
+def test_keras_download_failure_says_where_to_put_the_file(keras_cache, monkeypatch):
+    import urllib.error
+
+    from keras.src.datasets import boston_housing
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("Temporary failure in name resolution")
+
+    # Keras' own download step fails as it does offline; the network is never touched.
+    monkeypatch.setattr(boston_housing, "get_file", offline)
+    with pytest.raises(UserError, match="cannot download keras:boston_housing") as err:
+        data.load(spec("keras:boston_housing", options={"cache_dir": str(keras_cache)}))
+    assert "boston_housing.npz" in err.value.hint and str(keras_cache / "datasets") in err.value.hint

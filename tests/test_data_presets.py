@@ -97,8 +97,15 @@ def test_resize_option_changes_the_described_shape():
     assert err.value.location == "data.options.resize"
 
 
-def test_file_cache(tmp_path):
-    s = DataSpec(source="builtin:spiral", batch_size=50, cache=str(tmp_path / "cache"), shuffle=False)
+def test_file_cache_of_a_stream(tmp_path):
+    import tensorflow as tf
+
+    root = tmp_path / "imgs"
+    for label in ("a", "b"):
+        (root / label).mkdir(parents=True)
+        for i in range(5):
+            (root / label / f"{i}.png").write_bytes(tf.io.encode_png(np.full((4, 4, 3), i, np.uint8)).numpy())
+    s = DataSpec(source=f"images:{root}", batch_size=5, cache=str(tmp_path / "cache"), shuffle=False)
     first = [y.numpy() for _, y in data.load(s).train]
     assert list(tmp_path.glob("cache-train*")), "no cache file written"
     again = [y.numpy() for _, y in data.load(s).train]

@@ -1,9 +1,13 @@
 """The `tf.data` input pipeline: preprocess (parallel map), cache, shuffle, batch, prefetch.
 
-Without a UI. The order is the one the TensorFlow performance guide recommends: decoding and
-preprocessing run once, in parallel, before the cache; only shuffling and batching repeat each
-epoch; prefetching overlaps the next batch with the current training step, so the model — not
-the input — sets the pace (see benchmarks/pipeline.py).
+Without a UI. Streams (image folders, TFDS) follow the TensorFlow performance guide's order:
+decoding and preprocessing run once, in parallel, before the cache; only shuffling and batching
+repeat each epoch. In-memory arrays take a faster road: preprocessing runs once over the whole
+arrays, an epoch's shuffle permutes sample *indices*, one gather puts the arrays in that order,
+and batches are slices of the result — no sample passes through a shuffle buffer, which made
+small models up to 2x slower than training on ready batches (benchmarks/pipeline.py).
+Prefetching overlaps the next batch with the current training step, so the model — not the
+input — sets the pace.
 """
 
 from __future__ import annotations
@@ -17,15 +21,6 @@ from tfbench.data.splits import Arrays, Splits
 from tfbench.errors import UserError
 
 MAX_DEFAULT_BUFFER = 100_000
-
-
-def unbatched(part: Any):
-    """An unbatched `tf.data.Dataset` of (x, y) from `Arrays` or a dataset as it is."""
-    import tensorflow as tf
-
-    if isinstance(part, Arrays):
-        return tf.data.Dataset.from_tensor_slices((part.x, part.y))
-    return part
 
 
 def preprocess_fn(info: DataInfo, options: SourceOptions, one_hot: bool):
@@ -90,9 +85,58 @@ def normalize_splits(splits: Splits) -> dict[str, list[float]]:
     return {"mean": mean.ravel().tolist()[:64], "std": std.ravel().tolist()[:64]}
 
 
-def batched(ds, spec, seed: int | None, *, training: bool, size: int | None, cache_name: str, prep, parallel):
-    """Preprocess → cache → (shuffle) → batch → prefetch, for one split."""
+EAGER_PREP_BYTES = 256 * 2**20
+
+
+def from_arrays(part: Arrays, spec, seed: int | None, *, training: bool, prep, parallel):
+    """Batches of in-memory arrays, with work per epoch rather than per sample or per batch.
+
+    Preprocessing runs once over the whole arrays when they are small enough (else per batch in
+    a parallel map). A training epoch shuffles the sample indices, gathers the arrays in that
+    order once, and slices batches off the result — so a batch costs what a ready batch in
+    memory costs. Without shuffling the batches are sliced once and reused.
+    """
     import tensorflow as tf
+
+    x = tf.convert_to_tensor(part.x)
+    y = tf.convert_to_tensor(part.y)
+    if prep is not None and x.shape.num_elements() * 4 <= EAGER_PREP_BYTES:
+        x, y = prep(x, y)
+        prep = None
+    n = len(part)
+    size = spec.batch_size
+    full = n // size
+
+    def batches(xs, ys):
+        head = tf.data.Dataset.from_tensor_slices((
+            tf.reshape(xs[: full * size], [full, size, *xs.shape[1:]]),
+            tf.reshape(ys[: full * size], [full, size, *ys.shape[1:]]),
+        ))
+        if n % size:
+            head = head.concatenate(tf.data.Dataset.from_tensors((xs[full * size:], ys[full * size:])))
+        return head
+
+    if training and spec.shuffle:
+        buffer = spec.shuffle_buffer or n
+        # One element per epoch: the whole permutation, reshuffled every iteration by its seed.
+        order = tf.data.Dataset.range(n).shuffle(max(1, min(buffer, n)), seed=seed, reshuffle_each_iteration=True)
+        ds = order.batch(n).flat_map(lambda index: batches(tf.gather(x, index), tf.gather(y, index)))
+    else:
+        ds = batches(x, y)
+    if prep is not None:
+        ds = ds.map(prep, num_parallel_calls=parallel, deterministic=True)
+    if spec.prefetch:
+        ds = ds.prefetch(tf.data.AUTOTUNE)
+    return ds
+
+
+def batched(ds, spec, seed: int | None, *, training: bool, size: int | None, cache_name: str, prep, parallel):
+    """Preprocess → cache → (shuffle) → batch → prefetch, for one split; arrays via `from_arrays`."""
+    import tensorflow as tf
+
+    if isinstance(ds, Arrays):
+        return from_arrays(ds, spec, seed, training=training, prep=prep, parallel=parallel)
+    # A stream: every decoded sample goes through map, cache and the shuffle buffer.
 
     if prep is not None:
         ds = ds.map(prep, num_parallel_calls=parallel, deterministic=True)
@@ -122,15 +166,15 @@ def build_bundle(spec, splits: Splits, info: DataInfo, options: SourceOptions, s
     prep = preprocess_fn(info, options, one_hot)
     parallel = options.parallel_calls or tf.data.AUTOTUNE
     common = dict(prep=prep, parallel=parallel)
-    train = batched(unbatched(splits.train), spec, seed, training=True,
+    train = batched(splits.train, spec, seed, training=True,
                     size=splits.sizes.get("train"), cache_name="train", **common)
     validation = None
     if splits.validation is not None and splits.sizes.get("validation") != 0:
-        validation = batched(unbatched(splits.validation), spec, seed, training=False,
+        validation = batched(splits.validation, spec, seed, training=False,
                              size=splits.sizes.get("validation"), cache_name="validation", **common)
     test = None
     if splits.test is not None:
-        test = batched(unbatched(splits.test), spec, seed, training=False,
+        test = batched(splits.test, spec, seed, training=False,
                        size=splits.sizes.get("test"), cache_name="test", **common)
     n_train = splits.sizes.get("train")
     steps = math.ceil(n_train / spec.batch_size) if n_train else None
