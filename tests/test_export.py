@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -336,3 +337,27 @@ def test_a_converter_crash_is_a_clear_error(sine_run):
     else:  # a TensorFlow that calibrates LSTMs: then the export must verify like any other
         assert report["max_abs_diff"] < 0.1
     assert [p for p in (sine_run / "exports").iterdir() if p.name.startswith(".")] == []
+
+
+def _keras_accuracy(run_dir: Path) -> float:
+    """Keras' own accuracy on the run's validation data (the compiled model's evaluate)."""
+    import keras
+
+    from tfbench.spec import load_experiment
+
+    exp = load_experiment(run_dir / "experiment.toml")
+    model = keras.saving.load_model(str(run_dir / "model.keras"))
+    with warnings.catch_warnings():  # Keras warns that a finite dataset "ran out of data"
+        warnings.simplefilter("ignore", UserWarning)
+        return model.evaluate(export.load_bundle(exp).validation, return_dict=True, verbose=0)["accuracy"]
+
+
+def test_reported_accuracy_is_keras_own(digits_run, exported):
+    assert exported["keras"]["keras_metric"] == pytest.approx(_keras_accuracy(digits_run), abs=1e-6)
+
+
+def test_one_hot_labels_are_scored_the_same(tmp_path):
+    run = make_run(tmp_path / "run", "digits-mlp", epochs=2, overrides=['train.loss="categorical_crossentropy"'])
+    report = export.export_model(run, "keras")
+    assert report["keras_metric"] == pytest.approx(_keras_accuracy(run), abs=1e-6)
+    assert report["keras_metric"] > 0.5

@@ -48,7 +48,7 @@ def evaluate_run(run_dir: Path, split: str = "validation", k: int = 5) -> dict:
     export.quiet_tensorflow()
     experiment = export.load_run_experiment(run_dir)
     model = export.load_model(model_path)
-    bundle = export.load_bundle(experiment, model)
+    bundle = export.load_bundle(experiment)
     dataset = getattr(bundle, split)
     if dataset is None:
         hint = "set data.test in the preset to a split of the source" if split == "test" else (

@@ -148,7 +148,7 @@ def export_run(
     quiet_tensorflow()
     experiment = load_run_experiment(run_dir)
     model = load_model(model_path)
-    bundle = load_bundle(experiment, model)
+    bundle = load_bundle(experiment)
     reference = reference_data(model, bundle, experiment)
     reports = []
     for fmt in formats:
@@ -281,18 +281,18 @@ def load_model(path: Path):
         raise UserError(f"cannot load the model: {type(exc).__name__}: {exc}", str(path)) from None
 
 
-def load_bundle(experiment, model=None):
-    """The run's data, batched as it was for training (labels one-hot where the loss needs it)."""
-    from tfbench import data as tfdata
+def load_bundle(experiment):
+    """The run's data, split and batched as it was for training (one-hot labels where the loss needs them).
 
-    one_hot = False
-    try:
-        from tfbench.build import needs_one_hot
+    Raises:
+        UserError: the data cannot be loaded (a moved file, no network for a download…).
+    """
+    from tfbench import data
+    from tfbench.build import needs_one_hot
 
-        one_hot = bool(needs_one_hot(experiment, tfdata.describe(experiment.data)))
-    except ImportError:  # the builder is optional for export
-        pass
-    return tfdata.load(experiment.data, seed=experiment.train.seed, one_hot=one_hot)
+    seed = experiment.train.seed
+    info = data.describe(experiment.data, seed)
+    return data.load(experiment.data, seed, one_hot=needs_one_hot(experiment, info))
 
 
 def quiet_tensorflow() -> None:
@@ -855,7 +855,6 @@ def _child_main(argv: list[str]) -> int:
 _FLEX_OP = re.compile(r"'tf\.(\w+)' op is neither a custom op nor a flex op")
 _SELECT_LINE = re.compile(r"TF Select ops: ([^\n]+)")
 _CUSTOM_LINE = re.compile(r"Custom ops: ([^\n]+)")
-_UNSUPPORTED_INT8 = re.compile(r"'(?:tfl|tf)\.(\w+)' op is not supported|quantization.*?'(\w+)'")
 
 
 def conversion_error(exc: BaseException, quantize: str = "none") -> Exception:
