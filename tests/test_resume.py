@@ -50,6 +50,12 @@ def env() -> dict:
     return dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
 
 
+@pytest.fixture
+def every_epoch(monkeypatch):
+    """Checkpoints and backups at every epoch (the runner processes inherit it)."""
+    monkeypatch.setenv("TFBENCH_CHECKPOINT_SECONDS", "0")
+
+
 def wait_for(run_dir: Path, predicate, timeout=90.0) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -61,7 +67,7 @@ def wait_for(run_dir: Path, predicate, timeout=90.0) -> dict:
     raise AssertionError(f"no such event within {timeout}s")
 
 
-def test_resume_after_sigkill_mid_epoch_finishes_the_planned_epochs(tmp_path, runs_dir):
+def test_resume_after_sigkill_mid_epoch_finishes_the_planned_epochs(tmp_path, runs_dir, every_epoch):
     exp = experiment(tmp_path, epochs=6)
     run_dir = start_runner(exp, runs_dir)
     wait_for(run_dir, lambda e: e["event"] == "batch" and e["epoch"] == 3 and e["step"] < 150)
@@ -73,7 +79,8 @@ def test_resume_after_sigkill_mid_epoch_finishes_the_planned_epochs(tmp_path, ru
     assert not runner_alive(run_dir)
     before = ev.read_events(run_dir)
     assert before[-1]["event"] != "run_ended"
-    assert backup_epoch(run_dir) == 2
+    saved = backup_epoch(run_dir)
+    assert saved == 2
 
     result = subprocess.run(
         [sys.executable, "-m", "tfbench", "resume", str(run_dir), "--json"],
@@ -85,7 +92,7 @@ def test_resume_after_sigkill_mid_epoch_finishes_the_planned_epochs(tmp_path, ru
 
     events = ev.read_events(run_dir)
     starts = [e for e in events if e["event"] == "run_started"]
-    assert [s["resumed"] for s in starts] == [False, True] and starts[1]["initial_epoch"] == 2
+    assert [s["resumed"] for s in starts] == [False, True] and starts[1]["initial_epoch"] == saved
     assert events[-1]["event"] == "run_ended" and events[-1]["status"] == "completed"
     assert [r["epoch"] for r in read_history(run_dir)] == [1, 2, 3, 4, 5, 6]
     state = ev.RunState.from_events(events)

@@ -143,6 +143,9 @@ class RunBackup(keras.callbacks.BackupAndRestore):
     callback would then mark that epoch finished, so `tfbench resume` would skip its rest. This one
     keeps the previous backup instead. The backup is doubled, so a kill during a save falls back to
     the one before, and it is kept after training so a finished run can still be extended.
+
+    Saving costs tens of milliseconds, so with short epochs it saves at most every
+    `CHECKPOINT_INTERVAL` seconds (the Run decides), and always at the epoch where the run ends.
     """
 
     def __init__(self, run: "Run", backup_dir: str, save_freq: Any = "epoch", **kwargs: Any):
@@ -155,6 +158,10 @@ class RunBackup(keras.callbacks.BackupAndRestore):
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:
         if self.run._epoch_interrupted:
+            return
+        if self.save_freq == "epoch" and not self.run._backup_due(epoch + 1):
+            self._current_epoch = epoch + 1  # the base class's bookkeeping, without the save
+            self._last_batch_seen = 0
             return
         super().on_epoch_end(epoch, logs)
         self.run._backup_saved(epoch + 1)

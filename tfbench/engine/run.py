@@ -40,10 +40,20 @@ LAST_CHECKPOINT = "checkpoints/last.keras"
 BEST_CHECKPOINT = "checkpoints/best.keras"
 BACKUP_DIR = "checkpoints/backup"
 
-# Seconds between writes of last.keras / best.keras: a save costs tens of milliseconds, which a
-# short epoch would feel. The BackupAndRestore state, which resume needs, is still saved every epoch,
-# and a pending best is kept in memory and written at the latest when the run ends.
+# Seconds between writes of last.keras, best.keras and the BackupAndRestore state: a save costs tens
+# of milliseconds, which short epochs would feel. Epochs longer than this are saved every time, and
+# the epoch a run ends on always is; a pending best is kept in memory and written at the latest when
+# the run ends. A crash loses at most this much training. TFBENCH_CHECKPOINT_SECONDS overrides it
+# (0: save every epoch).
 CHECKPOINT_INTERVAL = 30.0
+
+
+def checkpoint_interval() -> float:
+    """The checkpoint interval in seconds (TFBENCH_CHECKPOINT_SECONDS, else 30)."""
+    try:
+        return max(0.0, float(os.environ.get("TFBENCH_CHECKPOINT_SECONDS", CHECKPOINT_INTERVAL)))
+    except ValueError:
+        return CHECKPOINT_INTERVAL
 
 EXIT_CODES = {"completed": 0, "early_stopped": 0, "failed": 1, "stopped": 130}
 SETTINGS = ("learning_rate", "epochs")
@@ -209,6 +219,8 @@ class Run:
         self._epoch_interrupted = False
         self._last_saved_epoch = 0  # epoch of the weights in last.keras
         self._saved_at: dict[str, float] = {}
+        self._train_started = 0.0
+        self.checkpoint_interval = checkpoint_interval()
         self._best_pending: tuple[int, list, dict[str, Any]] | None = None
         self._monitor, self._mode = "loss", "min"
         self._callback: Any = None
@@ -445,9 +457,9 @@ class Run:
     def _train(self) -> None:
         status, reason = "failed", ""
         try:
+            self._train_started = time.monotonic()
             if not self.resuming:
                 self._save_model(LAST_CHECKPOINT, "last", 0)
-                self._saved_at.pop("last")  # the first epoch's end saves again
             status, reason = self._fit_loop()
         except UserError as exc:
             status, reason = "failed", str(exc)
@@ -636,7 +648,13 @@ class Run:
         if epoch >= self.target_epochs:
             self.model.stop_training = True  # the plan was lowered while running
 
+    def _backup_due(self, epoch: int) -> bool:
+        """Whether the backup should be saved at the end of `epoch` (complete epochs only)."""
+        ending = self._stop_reason is not None or epoch >= self.target_epochs or self.model.stop_training
+        return ending or self._due("backup")
+
     def _backup_saved(self, epoch: int) -> None:
+        self._saved_at["backup"] = time.monotonic()
         self.emit(ev.CHECKPOINT, kind="backup", path=BACKUP_DIR, epoch=epoch)
 
     def _write_history(self) -> None:
@@ -658,8 +676,8 @@ class Run:
                 self._best_pending = (epoch, self.model.get_weights(), fields)
 
     def _due(self, kind: str) -> bool:
-        saved = self._saved_at.get(kind)
-        return saved is None or time.monotonic() - saved >= CHECKPOINT_INTERVAL
+        since = self._saved_at.get(kind, self._train_started)
+        return time.monotonic() - since >= self.checkpoint_interval
 
     def _flush_checkpoints(self, save_last: bool) -> None:
         """Write the pending best and (when asked and behind) the last checkpoint."""
