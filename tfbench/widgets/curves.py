@@ -15,6 +15,7 @@ from typing import Sequence
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
+from textual_plotext.plot import Plot  # imported here, not at the first draw mid-training
 
 SMOOTHING_WEIGHT = 0.6
 ASCII_MARKER = "*"
@@ -155,8 +156,6 @@ class Curves(Widget):
         if not charts or width < 20 or height < 6:
             self._cached = Text(self.placeholder, style="dim")
             return
-        from textual_plotext.plot import Plot
-
         plot = Plot()
         plot.clear_figure()
         top, rest = charts[0], charts[1:]
