@@ -11,6 +11,9 @@ from test_export import make_run
 from tfbench import evaluation
 from tfbench.errors import UserError
 
+# Keras warns that a finite tf.data pipeline "ran out of data" after fit/evaluate on it.
+pytestmark = pytest.mark.filterwarnings("ignore:Your input ran out of data")
+
 
 def train_run(run_dir: Path, preset: str, epochs: int) -> Path:
     """Train a shipped preset briefly with the real builder and data, saved as a run directory."""

@@ -12,6 +12,9 @@ import pytest
 from tfbench import export
 from tfbench.errors import UserError
 
+# Keras warns that a finite tf.data pipeline "ran out of data" after fit/evaluate on it.
+pytestmark = pytest.mark.filterwarnings("ignore:Your input ran out of data")
+
 EPOCHS = 8
 
 
@@ -349,16 +352,10 @@ def _keras_accuracy(run_dir: Path) -> float:
     return model.evaluate(export.load_bundle(exp).validation, return_dict=True, verbose=0)["accuracy"]
 
 
-# Keras' evaluate on a finite tf.data pipeline warns that the input "ran out of data".
-KERAS_EVALUATE_WARNING = "ignore:Your input ran out of data"
-
-
-@pytest.mark.filterwarnings(KERAS_EVALUATE_WARNING)
 def test_reported_accuracy_is_keras_own(digits_run, exported):
     assert exported["keras"]["keras_metric"] == pytest.approx(_keras_accuracy(digits_run), abs=1e-6)
 
 
-@pytest.mark.filterwarnings(KERAS_EVALUATE_WARNING)
 def test_one_hot_labels_are_scored_the_same(tmp_path):
     run = make_run(tmp_path / "run", "digits-mlp", epochs=2, overrides=['train.loss="categorical_crossentropy"'])
     report = export.export_model(run, "keras")

@@ -12,6 +12,9 @@ from click.testing import CliRunner
 from test_export import make_run
 from tfbench.cli import cli
 
+# Keras warns that a finite tf.data pipeline "ran out of data" after fit/evaluate on it.
+pytestmark = pytest.mark.filterwarnings("ignore:Your input ran out of data")
+
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
