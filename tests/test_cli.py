@@ -178,3 +178,24 @@ def test_control_commands_on_a_dead_run_exit_2(tmp_path):
 def test_resume_of_a_non_run_exits_2(tmp_path):
     result = CliRunner().invoke(cli, ["resume", str(tmp_path)])
     assert result.exit_code == 2 and "not a run directory" in result.stderr
+
+
+def test_headless_progress_renders_a_replayed_run(good, runs_dir):
+    import io
+
+    from tfbench.headless import Progress
+
+    result = CliRunner().invoke(cli, ["run", str(good), "--runs-dir", str(runs_dir), "--quiet"])
+    assert result.exit_code == 0
+    (run_dir,) = runs_dir.iterdir()
+    events = ev.read_events(run_dir)
+    for tty in (True, False):
+        out = io.StringIO()
+        progress = Progress(out, tty=tty)
+        for event in events:
+            progress(event)
+        progress.close()
+        text = out.getvalue()
+        assert "cli-tiny: training, 33 parameters" in text
+        assert "epoch 1/2  loss " in text and "epoch 2/2  loss " in text
+        assert "run completed (best val_loss" in text

@@ -266,3 +266,40 @@ def test_best_checkpoint_holds_the_best_epoch(tmp_path, runs_dir):
     assert val_loss == pytest.approx(best["value"], rel=1e-4)
     saved = [e for e in ev.read_events(run.run_dir) if e["event"] == "checkpoint" and e["kind"] == "best"]
     assert saved[-1]["epoch"] == best["epoch"]
+
+
+def test_abort_ends_the_record_once_and_at_once(tmp_path, runs_dir):
+    def abort_in_epoch_two(event):
+        if event["event"] == "epoch_started" and event["epoch"] == 2:
+            run.abort("stopped at once")
+
+    run = Run(experiment(tmp_path, epochs=5), runs_dir=runs_dir, subscribers=[abort_in_epoch_two])
+    assert run.train() == "stopped"
+    run._thread.join(30)
+    ended = [e for e in ev.read_events(run.run_dir) if e["event"] == "run_ended"]
+    assert len(ended) == 1 and ended[0]["reason"] == "stopped at once"
+
+
+def test_a_loss_spike_is_a_warning_event(tmp_path):
+    from tfbench.engine.callbacks import EventCallback
+
+    run = Run(experiment(tmp_path))
+    seen = []
+    run.writer = ev.EventWriter(None, [seen.append])
+    callback = EventCallback(run)
+    callback.epoch = 1
+    for step in range(1, 31):
+        callback.on_train_batch_end(step - 1, {"loss": 1.0})
+    callback.on_train_batch_end(30, {"loss": 50.0})
+    warnings = [e for e in seen if e["event"] == "log" and e["level"] == "warning"]
+    assert len(warnings) == 1 and "spike" in warnings[0]["message"] and "batch 31" in warnings[0]["message"]
+    assert run._diverged_reason is None
+
+
+def test_out_of_memory_names_the_batch_size_and_what_to_do(tmp_path):
+    import tensorflow as tf
+
+    run = Run(experiment(tmp_path, batch=256))
+    reason = run._failure_reason(tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor"))
+    assert "out of memory at batch size 256" in reason
+    assert "data.batch_size=128" in reason and "mixed_float16" in reason

@@ -860,8 +860,11 @@ class Run:
             return True
 
     def abort(self, reason: str = "stopped at once") -> None:
-        """End the record now without waiting for the batch (a second Ctrl+C); keeps what was saved."""
-        self._stop_reason = self._stop_reason or reason
+        """End the record now without waiting for the batch (a second Ctrl+C); keeps what was saved.
+
+        The training thread is still asked to stop, and ends without a second `run_ended`.
+        """
+        self.stop(reason)
         self._end("stopped", reason)
         self._done.set()
 
