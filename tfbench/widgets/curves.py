@@ -159,6 +159,8 @@ class Curves(Widget):
         plot = Plot()
         plot.clear_figure()
         top, rest = charts[0], charts[1:]
+        if height < 16:  # too short for two rows of plots: the loss alone, readable
+            rest = []
         if rest:
             plot.subplots(2, 1)
             self._draw(plot.subplot(1, 1), top, width)
