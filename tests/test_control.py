@@ -88,6 +88,9 @@ def test_detached_run_outlives_its_launcher_and_obeys_the_channel(tmp_path, runs
 
     ack = send(run_dir, "set", learning_rate=1e-3)
     assert ack["event"]["name"] == "learning_rate" and ack["event"]["new"] == 1e-3
+    ack = send(run_dir, "set", learning_rate=2e-3, epochs=300)
+    assert [a["event"]["name"] for a in ack["acks"]] == ["learning_rate", "epochs"]
+    assert ack["event"]["old"] == 400 and ack["event"]["new"] == 300
     with pytest.raises(UserError, match="positive"):
         send(run_dir, "set", learning_rate=-1)
 

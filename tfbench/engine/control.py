@@ -109,7 +109,7 @@ def send(run_dir: str | Path, command: str, timeout: float = 10.0, **args: Any) 
         run_dir: the run directory.
         command: `pause`, `unpause` (alias `resume`), `stop` or `set`.
         timeout: seconds to wait for the acknowledgement.
-        **args: for `set`, one setting: `learning_rate=1e-4` or `epochs=20`.
+        **args: for `set`, the settings: `learning_rate=1e-4`, `epochs=20` (one command each).
 
     Returns:
         The acknowledgement: `{"id", "command", "ok": True, "event": {...}}` (or `"note"` when
@@ -123,8 +123,11 @@ def send(run_dir: str | Path, command: str, timeout: float = 10.0, **args: Any) 
     command = "unpause" if command == "resume" else command
     if command not in COMMANDS:
         raise UserError(f"unknown command {command!r}", str(run_dir), f"commands: {', '.join(COMMANDS)}")
-    if command == "set" and len(args) != 1:
-        raise UserError("set one setting at a time, e.g. learning_rate=1e-4", str(run_dir))
+    if command == "set" and not args:
+        raise UserError("name a setting, e.g. learning_rate=1e-4", str(run_dir))
+    if command == "set" and len(args) > 1:
+        acks = [send(run_dir, "set", timeout, **{name: value}) for name, value in args.items()]
+        return {**acks[-1], "acks": acks}
     if not (run_dir / ev.EVENTS_FILE).exists() and not (run_dir / RUNNER_FILE).exists():
         raise UserError("not a run directory (no events.jsonl)", str(run_dir))
     _check_reachable(run_dir)
