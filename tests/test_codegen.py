@@ -195,3 +195,55 @@ def test_tfds_script_names_the_splits():
     assert re.search(r"train = tfds.load\('mnist', split='train\[:(48000|80%)\]', shuffle_files=False\)", script)
     assert re.search(r"validation = tfds.load\('mnist', split='train\[(48000|80%):\]'", script)
     ast.parse(script)
+
+
+def test_nested_components_and_speed_switches(tmp_path):
+    """Recurrent, regularised and normalising layers under mixed precision match tfbench's model."""
+    import keras
+
+    from tfbench import data
+    from tfbench.build import build_model
+
+    preset = tmp_path / "p.toml"
+    preset.write_text("""
+name = "nested"
+[data]
+source = "builtin:sine"
+[[model.layers]]
+type = "LSTM"
+units = 4
+[[model.layers]]
+type = "Dense"
+units = 8
+activation = "relu"
+kernel_initializer = "he_normal"
+kernel_regularizer = "l2"
+[[model.layers]]
+type = "BatchNormalization"
+[[model.layers]]
+type = "Dense"
+units = 1
+[train]
+mixed_precision = "mixed_bfloat16"
+jit_compile = false
+steps_per_execution = 2
+callbacks = [{ type = "ReduceLROnPlateau", monitor = "val_loss", factor = 0.5, patience = 2 }]
+""")
+    exp = load_experiment(preset)
+    script = generate_script(exp)
+    assert "keras.layers.LSTM(units=4)(inputs)" in script
+    assert "kernel_initializer='he_normal', kernel_regularizer='l2'" in script
+    assert "keras.layers.Dense(units=1, dtype='float32')" in script
+    assert "jit_compile=False," in script and "steps_per_execution=2," in script
+    assert "keras.mixed_precision.set_global_policy('mixed_bfloat16')" in script
+    ns = _namespace(script)
+    previous = keras.config.dtype_policy()
+    try:
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+        theirs = ns["build_model"]()
+    finally:
+        keras.config.set_dtype_policy(previous)
+    ours = build_model(exp, data.describe(exp.data, seed=exp.train.seed))
+    assert theirs.count_params() == ours.count_params()
+    assert [type(layer).__name__ for layer in theirs.layers] == [type(layer).__name__ for layer in ours.layers]
+    assert theirs.layers[-1].dtype_policy.compute_dtype == "float32"
