@@ -435,6 +435,8 @@ def export_command(run_dir, formats, quantize, int8_io, select_tf_ops, out_dir, 
     Each export is reloaded (TFLite through the LiteRT interpreter) and checked: size, max |Δ| of
     outputs on a held-out batch, top-1 agreement and accuracy (or MAE) on the validation data,
     latency. The reports are merged into OUT/report.json.
+
+    \b
     Examples:
       tfbench export runs/digits-cnn-20250101-120000 --format tflite --quantize int8
       tfbench export runs/digits-cnn-20250101-120000 --format keras --format savedmodel
