@@ -10,7 +10,7 @@ import pytest
 
 from tfbench.app import make_app
 from tfbench.engine.control import runner_alive
-from tfbench.screens.training import ExportDialog, TrainingScreen
+from tfbench.screens.training import EditRunDialog, ExportDialog, TrainingScreen
 from tfbench.spec import load_experiment
 from tfbench.workbench import FixedWorkbench
 
@@ -69,8 +69,9 @@ def test_trains_spiral_mlp_to_completion_through_the_runner(runs_dir):
     assert run_dir.parent == runs_dir
 
 
-def test_pauses_resumes_and_stops_a_run_mid_way(runs_dir):
-    """p pauses and resumes the runner, x stops it; the run ends as stopped, not failed."""
+def test_pauses_resumes_edits_and_stops_a_run_mid_way(runs_dir):
+    """p pauses and resumes the runner, l changes its learning rate and epochs, x stops it; the
+    run ends as stopped, not failed."""
     experiment = load_experiment("spiral-mlp", ["train.epochs=200"])
     app = make_app(experiment=experiment, runs_dir=runs_dir, workbench=FixedWorkbench())
 
@@ -83,6 +84,17 @@ def test_pauses_resumes_and_stops_a_run_mid_way(runs_dir):
             await wait_for(pilot, lambda: screen.state.status == "paused", 30, "the pause")
             await pilot.press("p")
             await wait_for(pilot, lambda: screen.state.status == "running", 30, "the resume")
+            await pilot.press("l")  # mid-run edits: learning rate and epochs, through the dialog
+            await pilot.pause()
+            dialog = app.screen
+            assert isinstance(dialog, EditRunDialog)
+            dialog.query_one("#lr").value = "0.005"
+            dialog.query_one("#epochs").value = "150"
+            dialog.query_one("#epochs").focus()
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: screen.state.epochs == 150 and any(
+                "learning_rate" in line.message for line in screen.state.log), 30, "the edits")
+            assert any("0.005" in line.message for line in screen.state.log)
             await pilot.press("x")
             await wait_for(pilot, lambda: screen.state.ended, 60, "the stop")
             assert screen.state.status == "stopped"
@@ -114,3 +126,28 @@ def test_leaving_the_app_stops_the_runner_it_started(runs_dir):
     while runner_alive(run_dir):
         assert time.monotonic() < deadline, "the runner kept going after the app quit"
         time.sleep(0.2)
+
+
+def test_detach_leaves_the_runner_training(runs_dir):
+    """d quits the App and leaves the run going; `tfbench watch` can pick it up again."""
+    from tfbench.engine import control
+
+    experiment = load_experiment("spiral-mlp", ["train.epochs=200"])
+    app = make_app(experiment=experiment, runs_dir=runs_dir, workbench=FixedWorkbench())
+
+    async def scenario():
+        async with app.run_test(size=(100, 32)) as pilot:
+            await pilot.press("ctrl+r")
+            screen = app.get_screen("train")
+            await wait_for(pilot, lambda: screen.state.status == "running" and screen.state.step > 0, 120,
+                           "training to start")
+            await pilot.press("d")
+            await pilot.pause()
+            return screen.run_dir
+
+    run_dir = asyncio.run(scenario())
+    try:
+        time.sleep(1.0)
+        assert runner_alive(run_dir), "a detached runner must keep training"
+    finally:
+        control.send(run_dir, "stop", timeout=60)

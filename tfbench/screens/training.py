@@ -707,15 +707,19 @@ class TrainingScreen(Screen):
                         exit_on_error=False, group="control", name=f"control {command}")
 
     def _send_worker(self, run_dir: Path, command: str, args: dict[str, Any]) -> None:
-        try:
-            from tfbench.engine import control
+        """Worker: one command, or for `set` one command per setting (the channel's rule)."""
+        calls = [(command, {name: value}) for name, value in args.items()] if command == "set" else [(command, args)]
+        for name, call_args in calls:
+            try:
+                from tfbench.engine import control
 
-            reply = control.send(run_dir, command, **args)
-        except Exception as exc:  # a stale channel (UserError) or a runner that went away
-            self.post_message(ActionFailed(f"{command}: {exc}"))
-            return
-        if isinstance(reply, dict) and reply.get("ok") is False:
-            self.post_message(ActionFailed(f"{command}: {reply.get('error') or reply}"))
+                reply = control.send(run_dir, name, **call_args)
+            except Exception as exc:  # a stale channel (UserError) or a runner that went away
+                self.post_message(ActionFailed(f"{name}: {exc}"))
+                return
+            if isinstance(reply, dict) and reply.get("ok") is False:
+                self.post_message(ActionFailed(f"{name}: {reply.get('error') or reply}"))
+                return
 
     def action_start(self) -> None:
         if self.experiment is None:
@@ -761,7 +765,7 @@ class TrainingScreen(Screen):
         self.app.push_screen(EditRunDialog(lr, self.state.epochs), self._edited)
 
     def _edited(self, changes: dict | None) -> None:
-        if changes:
+        if changes:  # one worker sends them one by one, in order
             self._send("set", **changes)
 
     def action_toggle(self, name: str) -> None:
