@@ -142,4 +142,4 @@ def test_every_sample_once_per_epoch_with_a_partial_last_batch(tmp_path):
         y = np.concatenate([b[1].numpy() for b in train])
     unshuffled = data.load(DataSpec(source=f"npz:{path}", batch_size=5, validation_split=None, shuffle=False))
     assert np.concatenate([b[0].numpy()[:, 0] for b in unshuffled.train]).tolist() == list(range(23))
-    assert bundle.steps_per_epoch == 5 and set(y.tolist()) == {0, 1}
+    assert bundle.steps_per_epoch == 5 == int(bundle.train.cardinality()) and set(y.tolist()) == {0, 1}

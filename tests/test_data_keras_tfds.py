@@ -113,8 +113,8 @@ def test_tfds_info_offline_without_download(tmp_path):
     info = data.describe(spec("tfds:mnist", options={"data_dir": str(tmp_path)}))
     assert info.input_shape == (28, 28, 1) and info.num_classes == 10 and info.label_kind == "categorical"
     assert info.extra["prepared"] is False and info.extra["input_key"] == "image"
-    text = data.describe(spec("tfds:imdb_reviews", options={"data_dir": str(tmp_path)}))
-    assert text.input_dtype == "string" and text.class_names == ["neg", "pos"]
+    text = data.describe(spec("tfds:imdb_reviews", options={"data_dir": str(tmp_path), "sequence_length": 50}))
+    assert text.input_shape == (50,) and text.input_dtype == "int32" and text.class_names == ["neg", "pos"]
 
 
 def test_tfds_through_mock_data(tmp_path):
@@ -128,6 +128,16 @@ def test_tfds_through_mock_data(tmp_path):
         assert sum(int(b[0].shape[0]) for b in bundle.test) == 24
         p = data.preview(s, n=2)
         assert len(p["samples"]) == 2 and sum(p["label_counts"].values()) == p["counted"]
+
+
+def test_tfds_text_is_vectorised(tmp_path):
+    import tensorflow_datasets as tfds
+
+    s = spec("tfds:imdb_reviews", options={"data_dir": str(tmp_path), "max_tokens": 100, "sequence_length": 12})
+    with tfds.testing.mock_data(num_examples=20):
+        x, y = next(iter(data.load(s).train))
+    assert x.shape == (16, 12) and x.dtype.name == "int32" and int(x.numpy().max()) < 100
+    assert set(y.numpy().tolist()) <= {0, 1}
 
 
 def test_tfds_unknown_name_has_close_matches():

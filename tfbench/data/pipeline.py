@@ -94,7 +94,8 @@ def from_arrays(part: Arrays, spec, seed: int | None, *, training: bool, prep, p
     Preprocessing runs once over the whole arrays when they are small enough (else per batch in
     a parallel map). A training epoch shuffles the sample indices, gathers the arrays in that
     order once, and slices batches off the result — so a batch costs what a ready batch in
-    memory costs. Without shuffling the batches are sliced once and reused.
+    memory costs. Without shuffling the batches are sliced once and reused. `data.cache` does not
+    apply: the samples are in memory already.
     """
     import tensorflow as tf
 
@@ -121,6 +122,8 @@ def from_arrays(part: Arrays, spec, seed: int | None, *, training: bool, prep, p
         # One element per epoch: the whole permutation, reshuffled every iteration by its seed.
         order = tf.data.Dataset.range(n).shuffle(max(1, min(buffer, n)), seed=seed, reshuffle_each_iteration=True)
         ds = order.batch(n).flat_map(lambda index: batches(tf.gather(x, index), tf.gather(y, index)))
+        # flat_map hides the length; Keras needs it to know an epoch's steps.
+        ds = ds.apply(tf.data.experimental.assert_cardinality(full + (1 if n % size else 0)))
     else:
         ds = batches(x, y)
     if prep is not None:

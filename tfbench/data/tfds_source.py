@@ -30,6 +30,8 @@ class TfdsOptions(SourceOptions):
     as_supervised: bool = Field(True, description="Use the dataset's (input, label) supervised keys when it has them.")
     input_key: str | None = Field(None, description="Feature used as input (default: detected).")
     label_key: str | None = Field(None, description="Feature used as label (default: detected).")
+    max_tokens: int = Field(20000, ge=3, description="Text inputs: vocabulary size of the TextVectorization.")
+    sequence_length: int = Field(200, ge=1, description="Text inputs: token ids per sample (padded or cut).")
 
 
 OPTIONS = TfdsOptions
@@ -146,9 +148,10 @@ def describe(spec, options: TfdsOptions, seed: int | None = 42) -> DataInfo:
     else:
         classes, kind, names = 0, "regression", []
         label_shape = tuple(int(d) for d in (y_feature.shape or ())) or (1,)
-    if isinstance(x_feature, tfds.features.Text):
-        input_shape: tuple = ()
-        dtype = "string"
+    text = isinstance(x_feature, tfds.features.Text)
+    if text:  # vectorised on load, like `text:DIR`
+        input_shape: tuple = (options.sequence_length,)
+        dtype = "int32"
     else:
         input_shape = tuple(None if d is None else int(d) for d in x_feature.shape)
         raw = str(getattr(x_feature.dtype, "name", x_feature.dtype))
@@ -179,6 +182,8 @@ def describe(spec, options: TfdsOptions, seed: int | None = 42) -> DataInfo:
             "prepared": prepared,
             "data_dir": builder.data_dir if prepared else options.data_dir,
             "homepage": info.homepage,
+            "text_input": text,
+            "vocab_size": options.max_tokens if text else None,
         },
     )
 
@@ -240,4 +245,23 @@ def load(spec, options: TfdsOptions, seed: int | None = 42) -> Splits:
 
     plan = _plan(spec, options, builder.info)
     sizes = {k: v for k, v in info_here.sizes.items()}
-    return Splits(stream(plan["train"]), stream(plan["validation"]), stream(plan["test"]), sizes)
+    streams = [stream(plan[k]) for k in ("train", "validation", "test")]
+    if info_here.extra["text_input"]:
+        streams = _vectorised(streams, options)
+    return Splits(*streams, sizes)
+
+
+def _vectorised(streams: list, options: TfdsOptions) -> list:
+    """Raw text → int32 token ids, with a vocabulary adapted on the training split only."""
+    import keras
+    import tensorflow as tf
+
+    vectorize = keras.layers.TextVectorization(
+        max_tokens=options.max_tokens, output_mode="int", output_sequence_length=options.sequence_length
+    )
+    vectorize.adapt(streams[0].map(lambda x, y: x).batch(256))
+
+    def ids(x, y):
+        return tf.cast(vectorize(tf.expand_dims(x, 0))[0], tf.int32), y
+
+    return [s.map(ids, num_parallel_calls=tf.data.AUTOTUNE) if s is not None else None for s in streams]
