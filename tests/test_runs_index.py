@@ -67,6 +67,17 @@ def test_unfinished_run_without_a_live_runner_is_interrupted(tmp_path):
     assert summary.epochs_completed == 1
     assert summary.best_monitor == "val_loss" and summary.best_epoch == 1
 
+    # The runner's own record wins over the log's pid: alive only if the pid *and* start time match.
+    import os
+
+    import psutil
+
+    me = {"pid": os.getpid(), "create_time": psutil.Process().create_time()}
+    (run / "runner.json").write_text(json.dumps(me))
+    assert summarize_run(run).status == "running"
+    (run / "runner.json").write_text(json.dumps({**me, "create_time": me["create_time"] - 1000}))
+    assert summarize_run(run).status == "interrupted"  # a recycled pid is not the runner
+
 
 def test_a_folder_without_runs_is_empty(tmp_path):
     assert scan_runs(tmp_path / "missing") == []

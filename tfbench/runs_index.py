@@ -91,6 +91,16 @@ def _pid_alive(pid: int | None) -> bool:
     return True
 
 
+def _runner_alive(run_dir: Path, pid: int | None) -> bool:
+    """Whether the run's runner still runs: its `runner.json` when it has one (which also
+    catches a recycled pid), else the pid its log names."""
+    from tfbench.engine import control
+
+    if (run_dir / control.RUNNER_FILE).exists():
+        return control.runner_alive(run_dir)
+    return _pid_alive(pid)
+
+
 def best_of(state: RunState) -> tuple[str, float | None, int | None]:
     """The run's best (monitor, value, epoch): the run's own verdict when it ended, else the
     lowest `val_loss` (or `loss`) so far."""
@@ -136,7 +146,7 @@ def summarize_run(run_dir: str | Path) -> RunSummary:
     log = run_dir / EVENTS_FILE
     state = RunState.from_log(log) if log.exists() else RunState()
     status = state.status
-    if state.running and not _pid_alive(state.pid):
+    if state.running and not _runner_alive(run_dir, state.pid):
         status = "interrupted"
     monitor, value, epoch = best_of(state)
     params = state.model.get("total_params") if state.model else None

@@ -29,7 +29,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Footer, Header, Input, Label, RadioButton, RadioSet, SelectionList, Static
 from textual.worker import Worker, WorkerState
 
-from tfbench.engine.events import BATCH, RUN_ENDED, RunState
+from tfbench.engine.events import BATCH, RunState
 from tfbench.event_tail import EventTail
 from tfbench.runs_index import format_number
 from tfbench.widgets.curves import Curves, run_charts
