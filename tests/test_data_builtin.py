@@ -115,10 +115,13 @@ def test_unknown_kind_and_option_are_located_errors():
     assert err.value.location == "data.options.scael" and "scale" in err.value.hint
 
 
-def test_describe_and_preview_do_not_import_tensorflow():
+def test_data_modules_describe_and_preview_do_not_import_tensorflow():
     code = (
         "import sys\n"
-        "from tfbench import data\nfrom tfbench.spec import DataSpec\n"
+        "import importlib\nfrom tfbench import data\nfrom tfbench.spec import DataSpec\n"
+        "from tfbench.data.registry import SOURCES\n"
+        "for name in [*SOURCES.values(), 'tfbench.data.pipeline', 'tfbench.data.listing', 'tfbench.data.labels']:\n"
+        "    importlib.import_module(name)\n"
         "for n in ('digits', 'spiral', 'shapes', 'sine'):\n"
         "    data.describe(DataSpec(source='builtin:' + n))\n"
         "p = data.preview(DataSpec(source='builtin:digits'), n=3)\n"
