@@ -185,6 +185,7 @@ class Run:
         self.status = "prepared"
         self.reason = ""
         self.target_epochs = int(epochs or experiment.train.epochs)
+        self._epochs_given = epochs is not None
         self.initial_epoch = 0
         self.completed_epochs = 0
         self.history: list[dict[str, Any]] = []
@@ -195,6 +196,7 @@ class Run:
         self.summary: dict[str, Any] = {}
         self.steps_per_epoch: int | None = None
         self.fit_seconds = 0.0  # time spent inside model.fit (the benchmark's measure)
+        self.fit_cpu_seconds = 0.0  # CPU time of the whole process meanwhile
         self._prepared = False
         self._thread: threading.Thread | None = None
         self._done = threading.Event()
@@ -233,8 +235,8 @@ class Run:
         if self.run_dir is None or not (self.run_dir / ev.EVENTS_FILE).exists():
             raise UserError("not a run directory (no events.jsonl)", str(self.run_dir))
         previous = ev.RunState.from_log(self.run_dir)
-        if previous.epochs and not self._explicit_epochs():
-            self.target_epochs = previous.epochs
+        if previous.epochs and not self._epochs_given:
+            self.target_epochs = previous.epochs  # the plan, with its live changes
         self.initial_epoch = backup_epoch(self.run_dir)
         self.completed_epochs = self.initial_epoch
         lasts = [c for c in previous.checkpoints if c.get("kind") == "last"]
@@ -246,9 +248,6 @@ class Run:
                 str(self.run_dir),
                 "plan more with --epochs N",
             )
-
-    def _explicit_epochs(self) -> bool:
-        return self.target_epochs != self.experiment.train.epochs
 
     def prepare(self, bundle: Any = None, model: Any = None) -> None:
         """Seed, load the data and build the compiled model, before any thread or file exists.
@@ -491,7 +490,7 @@ class Run:
                 return "completed", ""
             if self._stop_reason is not None:
                 return "stopped", self._stop_reason
-            fit_started = time.perf_counter()
+            fit_started, fit_cpu = time.perf_counter(), time.process_time()
             self.model.fit(
                 bundle.train,
                 validation_data=bundle.validation,
@@ -502,6 +501,7 @@ class Run:
                 shuffle=False,  # the tf.data pipeline shuffles
             )
             self.fit_seconds += time.perf_counter() - fit_started
+            self.fit_cpu_seconds += time.process_time() - fit_cpu
             if self._diverged_reason is not None:
                 return "failed", self._diverged_reason
             if self._stop_reason is not None:
