@@ -380,7 +380,7 @@ class WorkbenchApp(App):
             return
         self.switch_screen(name)
 
-    def action_start_training(self) -> None:
+    async def action_start_training(self) -> None:
         """Validate the Experiment, switch to Train and start a runner process there."""
         if self._refuse_if_invalid("start training"):
             return
@@ -389,10 +389,11 @@ class WorkbenchApp(App):
         except UserError as exc:
             self.notify(str(exc), title="Cannot start training", severity="error", timeout=8)
             return
-        if isinstance(self.screen, ModalScreen):
-            self.pop_screen()
-        self.action_show("train")
+        while isinstance(self.screen, ModalScreen):
+            await self.pop_screen()
         screen = self.get_screen("train")
+        if self.screen is not screen:
+            await self.switch_screen("train")  # composed and mounted before it is asked to start
         try:
             screen.start(experiment)  # type: ignore[attr-defined]
         except UserError as exc:
