@@ -407,7 +407,7 @@ def serve(run: "Run", handle_signals: bool = True, on_signal=None) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, handler)
     try:
-        while not run._done.wait(POLL_SECONDS):
+        while not run._done.wait(POLL_SECONDS) and run._thread is not None and run._thread.is_alive():
             server.poll()
         server.poll()  # answer what came in at the very end
         code = exit_code(run.status)

@@ -466,7 +466,10 @@ class Run:
             status, reason = "failed", self._failure_reason(exc)
             self.emit(ev.LOG, level="error", message=traceback.format_exc())
         finally:
-            self._finish(status, reason)
+            try:
+                self._finish(status, reason)
+            finally:
+                self._done.set()  # whatever happened, nobody waits forever
 
     def _failure_reason(self, exc: Exception) -> str:
         import tensorflow as tf
