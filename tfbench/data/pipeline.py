@@ -130,7 +130,11 @@ def from_arrays(part: Arrays, spec, seed: int | None, *, training: bool, prep, p
         ds = ds.map(prep, num_parallel_calls=parallel, deterministic=True)
     if spec.prefetch:
         ds = ds.prefetch(tf.data.AUTOTUNE)
-    return ds
+    # Slices of memory need no tuning, and tf.data's autotuner is not free: measured on 2 cores,
+    # its background work cost small models ~30% of their steps/s (benchmarks/pipeline.py).
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.with_options(options)
 
 
 def batched(ds, spec, seed: int | None, *, training: bool, size: int | None, cache_name: str, prep, parallel):
