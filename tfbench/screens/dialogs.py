@@ -1,9 +1,10 @@
-"""Small modal dialogs: the searchable layer picker, open/save a preset, a path, a yes/no question."""
+"""Small modal dialogs: the searchable layer picker, and a path prompt (open/save a preset, import)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -57,7 +58,8 @@ class LayerPicker(Dialog):
         options = []
         for entry in entries:
             help_line = (entry.help or "").splitlines()[0] if entry.help else ""
-            options.append(Option(f"{entry.name:<24} {help_line[:60]}", id=entry.name))
+            prompt = Text(f"{entry.name:<24} {help_line}", no_wrap=True, overflow="ellipsis")
+            options.append(Option(prompt, id=entry.name))
         listing = self.query_one("#picker-list", OptionList)
         listing.clear_options()
         listing.add_options(options)
@@ -142,27 +144,3 @@ class PathPrompt(Dialog):
             error.update("no such file")
             return
         self.dismiss(str(path))
-
-
-class Confirm(Dialog):
-    """A yes/no question; answers True or False."""
-
-    BINDINGS = [Binding("y", "answer(True)", "Yes"), Binding("n,escape", "answer(False)", "No")]
-
-    def __init__(self, question: str) -> None:
-        super().__init__()
-        self.question = question
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog-box"):
-            yield Label(self.question, classes="dialog-title")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("No", id="confirm-no")
-                yield Button("Yes", variant="primary", id="confirm-yes")
-
-    def action_answer(self, answer: bool) -> None:
-        self.dismiss(answer)
-
-    @on(Button.Pressed)
-    def _pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "confirm-yes")

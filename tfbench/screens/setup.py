@@ -132,7 +132,7 @@ class SetupScreen(WorkbenchScreen):
 
     def on_mount(self) -> None:
         self.sync()
-        self.query_one("#optimizer-type", Select).focus()
+        self.query_one("#optimizer-type", Select).focus(scroll_visible=False)  # no scroll animation
 
     # -- drawing ------------------------------------------------------------------------------
     def sync(self) -> None:

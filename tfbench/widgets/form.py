@@ -102,6 +102,7 @@ class ParamForm(VerticalScroll):
     ParamForm .field-error, ParamForm .form-error { color: $error; text-style: bold; height: auto; }
     ParamForm .field-error.-empty, ParamForm .form-error.-empty { display: none; }
     ParamForm Input, ParamForm Select { width: 100%; }
+    ParamForm .field.-invalid Input { background: $error 30%; text-style: bold; }
     """
 
     class Changed(Message):
@@ -173,7 +174,7 @@ class ParamForm(VerticalScroll):
                                  prompt=BLANK_CHOICE, id=f"field-{name}", compact=True)
                 else:
                     shown = format_value(self.args[name]) if name in self.args else ""
-                    placeholder = format_value(param.default) if param.default is not None else name
+                    placeholder = format_value(param.default) if param.default is not None else "(none)"
                     yield Input(shown, placeholder=placeholder, id=f"field-{name}",
                                 tooltip=param.help or None, compact=True)
             yield Static("", id=f"error-{name}", classes="field-error -empty")

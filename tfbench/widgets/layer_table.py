@@ -55,9 +55,24 @@ class LayerTable(DataTable):
     def __init__(self, **kwargs) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
 
+    WIDTHS = (2, 12, 12, 8, 7)
+
     def on_mount(self) -> None:
-        for label, width in zip(self.COLUMNS, (2, 12, 12, 8, 7)):
-            self.add_column(label, width=width)
+        for label, width in zip(self.COLUMNS, self.WIDTHS):
+            self.add_column(label, width=width, key=label)
+
+    def _fit_arguments(self) -> int:
+        """Give the Arguments column whatever width the others leave, so errors can be read."""
+        others = sum(self.WIDTHS) - self.WIDTHS[2] + 2 * self.cell_padding * len(self.WIDTHS) + 2
+        width = max(self.WIDTHS[2], self.size.width - others)
+        column = self.columns.get("Arguments")  # type: ignore[call-overload]
+        if column is not None and column.width != width:
+            column.width = width
+        return width
+
+    def on_resize(self) -> None:
+        self._fit_arguments()
+        self.refresh()
 
     def show(self, layers: list, summary: Any = None, error_index: int | None = None,
              error: str = "", pending: bool = False) -> None:
@@ -72,6 +87,7 @@ class LayerTable(DataTable):
         """
         row = self.cursor_row
         self.clear()
+        self._fit_arguments()
         rows = list(getattr(summary, "layers", []) or []) if summary is not None else []
         for i, layer in enumerate(layers):
             shape, params = ("…", "…") if pending else ("", "")
@@ -86,7 +102,8 @@ class LayerTable(DataTable):
                 Text(params, justify="right"), key=str(i),
             )
             if error_index == i and error:
-                self.add_row("", Text(f"↳ {error}", style="red"), "", "", "", key=f"error-{i}")
+                self.add_row("↳", Text("can't build", style="red"), Text(error, style="red"), "", "",
+                             key=f"error-{i}", height=None)
         if self.row_count:
             self.move_cursor(row=min(max(row, 0), self.row_count - 1), animate=False)
 
