@@ -308,3 +308,26 @@ def test_empty_charts_show_the_placeholder():
     curves = Curves(placeholder="nothing yet")
     curves.set_charts([Chart("loss", [Series("loss", [], [])])])
     assert curves.dirty
+
+
+@run_async
+async def test_a_picture_built_in_a_worker_is_the_one_built_in_place():
+    screen = TrainingScreen(FIXTURES / "finished.jsonl", bell=False)
+    async with Host(screen).run_test(size=(100, 32)) as pilot:
+        await caught_up(pilot, screen)
+        curves = screen.query_one(Curves)
+        curves.set_charts(run_charts(screen.state))
+        curves.redraw()
+        in_place = curves.render().plain
+        curves.set_charts(run_charts(screen.state))
+        builds = curves.builds
+        curves.redraw_soon()
+        curves.redraw_soon()  # one build at a time: the second call is a no-op
+        for _ in range(200):  # the follow worker never completes, so wait on the build itself
+            if curves.builds > builds:
+                break
+            await pilot.pause(0.02)
+        await pilot.pause()
+        assert curves.builds == builds + 1 and not curves.dirty
+        assert curves.render().plain == in_place
+        assert "val_loss" in in_place

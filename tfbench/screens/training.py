@@ -645,7 +645,7 @@ class TrainingScreen(Screen):
         return text
 
     def _redraw_curves(self) -> None:
-        self.query_one(Curves).redraw()
+        self.query_one(Curves).redraw_soon()
 
     def _tick(self) -> None:
         self._check_runner()

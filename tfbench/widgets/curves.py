@@ -9,10 +9,13 @@ owner hands it new charts (`set_charts`, cheap) and calls `redraw()` on its own 
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Sequence
 
 from rich.text import Text
+from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
 from textual_plotext.plot import Plot  # imported here, not at the first draw mid-training
@@ -87,6 +90,75 @@ def smooth(values: Sequence[float], weight: float = SMOOTHING_WEIGHT) -> list[fl
     return out
 
 
+@dataclass(frozen=True)
+class Look:
+    """How the charts are drawn: the toggles and the size in cells."""
+
+    width: int
+    height: int
+    log_scale: bool = False
+    smoothing: bool = False
+    ascii_mode: bool = False
+
+
+_PLOTEXT_LOCK = threading.Lock()  # plotext keeps some module state: one build at a time
+
+
+def build_picture(charts: list[Chart], look: Look, placeholder: str) -> Text:
+    """The charts drawn by plotext as text, the first chart full width on top, the rest below.
+
+    Pure (safe to call from a worker thread on copied data). Every series is downsampled to the
+    plot's width in dots first, so the cost does not grow with the length of the run.
+    """
+    width, height = look.width, look.height
+    charts = [c for c in charts if not c.empty]
+    if not charts or width < 20 or height < 6:
+        return Text(placeholder, style="dim")
+    with _PLOTEXT_LOCK:
+        plot = Plot()
+        plot.clear_figure()
+        top, rest = charts[0], charts[1:]
+        if height < 16:  # too short for two rows of plots: the loss alone, readable
+            rest = []
+        if rest:
+            plot.subplots(2, 1)
+            _draw(plot.subplot(1, 1), top, width, look)
+            row = plot.subplot(2, 1)
+            row.subplots(1, len(rest))
+            for i, chart in enumerate(rest, start=1):
+                _draw(row.subplot(1, i), chart, width // len(rest), look)
+        else:
+            _draw(plot, top, width, look)
+        plot.plotsize(width, height)
+        plot.theme("clear")
+        return Text.from_ansi(plot.build(), no_wrap=True)
+
+
+def _draw(sub, chart: Chart, width: int, look: Look) -> None:
+    marker = ASCII_MARKER if look.ascii_mode else FINE_MARKER
+    dots = max(2, width * (1 if look.ascii_mode else 2))
+    drawn = False
+    for series in chart.series:
+        y = smooth(series.y) if look.smoothing else list(series.y)
+        x = list(series.x)
+        if look.log_scale:
+            x, y = zip(*[(a, b) for a, b in zip(x, y) if b > 0]) if any(b > 0 for b in y) else ([], [])
+        x, y = downsample(x, y, dots)
+        if not y:
+            continue
+        sub.plot(x, y, label=series.label, marker=marker)
+        drawn = True
+    if drawn and look.log_scale:
+        sub.yscale("log")
+    title = chart.title + (" (log)" if look.log_scale else "") + (" (smoothed)" if look.smoothing else "")
+    sub.title(title)
+
+
+def copy_charts(charts: list[Chart]) -> list[Chart]:
+    """Charts whose series no longer share lists with a RunState that keeps growing."""
+    return [Chart(c.title, [Series(s.label, list(s.x), list(s.y)) for s in c.series]) for c in charts]
+
+
 class Curves(Widget):
     """A stack of plotext charts: the first full width on top, the rest side by side below.
 
@@ -105,13 +177,22 @@ class Curves(Widget):
     smoothing: reactive[bool] = reactive(False, init=False)
     ascii_mode: reactive[bool] = reactive(False, init=False)
 
+    class Built(Message):
+        """A picture built in a worker thread is ready."""
+
+        def __init__(self, picture: Text, look: Look) -> None:
+            super().__init__()
+            self.picture = picture
+            self.look = look
+
     def __init__(self, placeholder: str = "waiting for the first results…", **kwargs):
         super().__init__(**kwargs)
         self.placeholder = placeholder
         self._charts: list[Chart] = []
         self._dirty = True
+        self._building = False
         self._cached: Text | None = None
-        self._cached_size: tuple[int, int] | None = None
+        self._cached_look: Look | None = None
         self.builds = 0  # how many plotext builds ran (benchmarks and tests read it)
 
     def set_charts(self, charts: list[Chart]) -> None:
@@ -123,11 +204,47 @@ class Curves(Widget):
     def dirty(self) -> bool:
         return self._dirty
 
+    def _look(self) -> Look:
+        return Look(self.size.width, self.size.height, self.log_scale, self.smoothing, self.ascii_mode)
+
     def redraw(self) -> None:
-        """Rebuild the picture if the data changed since the last build."""
+        """Rebuild the picture now, on this thread, if the data changed since the last build."""
         if self._dirty and self.size.width > 0:
             self._build()
             self.refresh()
+
+    def redraw_soon(self) -> None:
+        """Rebuild the picture in a worker thread if the data changed; show it when done.
+
+        For a live view: plotext is pure Python, and a build on the event loop holds it for the
+        whole build, while in a thread the interpreter switches back to the loop every few
+        milliseconds, so keys and progress stay prompt. One build at a time; data that comes
+        meanwhile is drawn by the next call.
+        """
+        if not self._dirty or self._building or self.size.width <= 0:
+            return
+        self._dirty = False
+        self._building = True
+        charts, look = copy_charts(self._charts), self._look()
+        self.run_worker(partial(self._build_in_thread, charts, look), thread=True,
+                        exit_on_error=False, group="curves", name="draw curves")
+
+    def _build_in_thread(self, charts: list[Chart], look: Look) -> None:
+        try:
+            picture = build_picture(charts, look, self.placeholder)
+        except Exception as exc:  # an odd value plotext cannot draw must not end the live view
+            picture = Text(f"cannot draw the curves: {exc}", style="dim")
+        self.post_message(self.Built(picture, look))
+
+    def on_curves_built(self, message: "Curves.Built") -> None:
+        message.stop()
+        self._building = False
+        self.builds += 1
+        if message.look == self._look():
+            self._cached, self._cached_look = message.picture, message.look
+            self.refresh()
+        else:  # resized or toggled meanwhile: draw again
+            self._dirty = True
 
     def watch_log_scale(self) -> None:
         self._toggle_changed()
@@ -143,56 +260,18 @@ class Curves(Widget):
         self.redraw()
 
     def render(self) -> Text:
-        size = (self.size.width, self.size.height)
-        if self._cached is None or self._cached_size != size:
+        look = self._cached_look
+        if self._cached is None or look is None or (look.width, look.height) != (self.size.width, self.size.height):
             self._build()
         return self._cached or Text("")
 
     def _build(self) -> None:
-        width, height = self.size.width, self.size.height
+        look = self._look()
         self._dirty = False
-        self._cached_size = (width, height)
-        charts = [c for c in self._charts if not c.empty]
-        if not charts or width < 20 or height < 6:
-            self._cached = Text(self.placeholder, style="dim")
-            return
-        plot = Plot()
-        plot.clear_figure()
-        top, rest = charts[0], charts[1:]
-        if height < 16:  # too short for two rows of plots: the loss alone, readable
-            rest = []
-        if rest:
-            plot.subplots(2, 1)
-            self._draw(plot.subplot(1, 1), top, width)
-            row = plot.subplot(2, 1)
-            row.subplots(1, len(rest))
-            for i, chart in enumerate(rest, start=1):
-                self._draw(row.subplot(1, i), chart, width // len(rest))
-        else:
-            self._draw(plot, top, width)
-        plot.plotsize(width, height)
-        plot.theme("clear")
-        self._cached = Text.from_ansi(plot.build(), no_wrap=True)
-        self.builds += 1
-
-    def _draw(self, sub, chart: Chart, width: int) -> None:
-        marker = ASCII_MARKER if self.ascii_mode else FINE_MARKER
-        dots = max(2, width * (1 if self.ascii_mode else 2))
-        drawn = False
-        for series in chart.series:
-            y = smooth(series.y) if self.smoothing else list(series.y)
-            x = list(series.x)
-            if self.log_scale:
-                x, y = zip(*[(a, b) for a, b in zip(x, y) if b > 0]) if any(b > 0 for b in y) else ([], [])
-            x, y = downsample(x, y, dots)
-            if not y:
-                continue
-            sub.plot(x, y, label=series.label, marker=marker)
-            drawn = True
-        if drawn and self.log_scale:
-            sub.yscale("log")
-        title = chart.title + (" (log)" if self.log_scale else "") + (" (smoothed)" if self.smoothing else "")
-        sub.title(title)
+        self._cached = build_picture(self._charts, look, self.placeholder)
+        self._cached_look = look
+        if self._charts:
+            self.builds += 1
 
 
 def run_charts(state) -> list[Chart]:
