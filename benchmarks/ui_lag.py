@@ -167,6 +167,7 @@ async def _run_with_view(experiment, runs_dir: Path) -> dict:
 
     # What the view's own work costs per call, to tell its spikes from the CPU being busy elsewhere.
     Curves._build = timed(Curves._build, "curve_build")
+    Curves._build_in_thread = timed(Curves._build_in_thread, "curve_build")
     TrainingScreen.on_events_read = timed(TrainingScreen.on_events_read, "fold")
     me = psutil.Process()
     period = 0.005

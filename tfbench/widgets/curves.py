@@ -2,8 +2,10 @@
 
 A plotext build costs ~10-20 ms at a few hundred points and far more at thousands, and it holds
 the GIL while it runs. So this widget never builds from `render()` except after a resize: the
-owner hands it new charts (`set_charts`, cheap) and calls `redraw()` on its own slow timer
-(≤ 2 Hz); every series is downsampled to the plot's width first. Without TensorFlow.
+owner hands it new charts (`set_charts`, cheap) and asks for a picture on its own slow timer
+(≤ 2 Hz): `redraw_soon()` builds it in a worker thread from a copy of the data (the live view),
+`redraw()` builds it in place (toggles, tests). Every series is downsampled to the plot's width
+first. Without TensorFlow.
 """
 
 from __future__ import annotations
