@@ -529,6 +529,7 @@ class TrainingScreen(Screen):
         self.evaluation = None
         self.caught_up = False
         self.diverged = False
+        self.owns_runner = False  # a run chosen to watch is not ours to stop on exit
         self._refresh_text()
         self.run_worker(
             partial(self._follow, self.run_dir, self._stop_follow, self._consumed, self._generation),
@@ -690,9 +691,9 @@ class TrainingScreen(Screen):
 
     def on_runner_started(self, message: RunnerStarted) -> None:
         self._starting = False
-        self.owns_runner = True
         self.detached = False
         self.follow_run(message.run_dir)
+        self.owns_runner = True
 
     def on_action_failed(self, message: ActionFailed) -> None:
         self._starting = False
