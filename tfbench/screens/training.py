@@ -410,7 +410,7 @@ class TrainingScreen(Screen):
         clock: returns "now" for elapsed time; return None to measure against the log's last
             event instead. By default: the wall clock while the run's runner process is alive,
             else the log's last event (a replayed log looks the same whenever it is drawn).
-        poll: seconds between looks at the log.
+        poll: seconds between looks at the log (default `POLL_INTERVAL`).
         bell: ring the terminal bell when a run ends or diverges; None: the App's
             `bell_enabled` attribute (`tfbench watch --no-bell` clears it), else on.
     """
@@ -437,7 +437,7 @@ class TrainingScreen(Screen):
         run_dir: Path | None = None,
         *,
         clock: Callable[[], float | None] | None = None,
-        poll: float = POLL_INTERVAL,
+        poll: float | None = None,
         bell: bool | None = None,
         name: str | None = None,
         id: str | None = None,
@@ -446,7 +446,7 @@ class TrainingScreen(Screen):
         self.run_dir: Path | None = Path(run_dir) if run_dir is not None else None
         self.clock = clock
         self.runner_is_alive = False
-        self.poll = poll
+        self.poll = poll if poll is not None else POLL_INTERVAL
         self.bell = bell
         self.experiment = None
         self.state = RunState()
@@ -463,6 +463,7 @@ class TrainingScreen(Screen):
         self._frozen = False
         self._starting = False
         self._pending_start = None
+        self._shown_info = ""
 
     # -- layout --------------------------------------------------------------------------------
 
@@ -624,7 +625,10 @@ class TrainingScreen(Screen):
         self.query_one(ProgressPanel).show(self.state, self._now() if self.state.running else None)
         self.query_one(SystemPanel).show(self.state.system)
         self.query_one(EventLogPane).show(self.state)
-        self.query_one("#run-info", Static).update(self._run_info())
+        info = self._run_info()
+        if info.plain != self._shown_info:  # most messages change nothing here: skip the layout
+            self._shown_info = info.plain
+            self.query_one("#run-info", Static).update(info)
 
     def _run_info(self) -> Text:
         state = self.state

@@ -51,4 +51,4 @@ class EventLogPane(Static):
         if key == self._shown_key:
             return
         self._shown_key = key
-        self.update(log_text(state, rows))
+        self.update(log_text(state, rows), layout=False)  # its size is set by the screen

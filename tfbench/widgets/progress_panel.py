@@ -108,4 +108,5 @@ class ProgressPanel(Static):
     """
 
     def show(self, state, now: float | None) -> None:
-        self.update(progress_text(state, now))
+        # Its height is fixed, so no layout pass: this runs with every message from the runner.
+        self.update(progress_text(state, now), layout=False)
