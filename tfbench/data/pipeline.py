@@ -24,7 +24,10 @@ MAX_DEFAULT_BUFFER = 100_000
 
 
 def preprocess_fn(info: DataInfo, options: SourceOptions, one_hot: bool):
-    """The per-sample map: cast features, scale, resize, one-hot labels; None when nothing to do."""
+    """The preprocessing (for a sample, a batch or whole arrays): cast, resize, scale, one-hot or scale labels.
+
+    Returns None when there is nothing to do.
+    """
     import tensorflow as tf
 
     float_input = info.input_dtype.startswith("float")
