@@ -303,3 +303,14 @@ def test_out_of_memory_names_the_batch_size_and_what_to_do(tmp_path):
     reason = run._failure_reason(tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor"))
     assert "out of memory at batch size 256" in reason
     assert "data.batch_size=128" in reason and "mixed_float16" in reason
+
+
+def test_steps_per_execution_counts_every_batch(tmp_path, runs_dir):
+    run = Run(experiment(tmp_path, epochs=2, extra="steps_per_execution = 5"), runs_dir=runs_dir)
+    assert run.train() == "completed"
+    events = ev.read_events(run.run_dir)
+    ended = [e for e in events if e["event"] == "epoch_ended"]
+    assert len(ended) == 2
+    # 800 samples per epoch, whatever the grouping of batches
+    assert all(e["samples_per_sec"] == pytest.approx(800 / e["seconds"], rel=0.01) for e in ended)
+    assert all(b["step"] <= b["steps"] for b in events if b["event"] == "batch")

@@ -49,6 +49,7 @@ class EventCallback(keras.callbacks.Callback):
         self._lock = threading.Lock()
         self.epoch = 0  # 1-based epoch being trained
         self.step = 0  # batches begun in this epoch
+        self._per_call = 1
         self._epoch_t0 = 0.0
         self._last_batch_event = 0.0
         self._step_times: list[float] = []
@@ -58,6 +59,10 @@ class EventCallback(keras.callbacks.Callback):
         self._spike_reported_epoch = 0
 
     # -- epochs -------------------------------------------------------------------------------
+    def on_train_begin(self, logs=None) -> None:
+        # With steps_per_execution = n, Keras calls the batch hooks once per n batches.
+        self._per_call = max(1, int(getattr(self.model, "steps_per_execution", 1) or 1))
+
     def on_epoch_begin(self, epoch: int, logs=None) -> None:
         self.epoch = epoch + 1
         self.step = 0
@@ -66,7 +71,7 @@ class EventCallback(keras.callbacks.Callback):
 
     def on_train_batch_begin(self, batch: int, logs=None) -> None:
         # The training thread passes here before every batch: keep it to a few attribute reads.
-        self.step = batch + 1
+        self.step = batch + self._per_call  # batches begun in this epoch (may overshoot the last)
         if self.run._attention:
             self.run._between_batches(self.epoch, batch)
         if not self._preflight_done:

@@ -631,6 +631,8 @@ class Run:
         lr = self.learning_rate()
         batch = self.experiment.data.batch_size
         train_size = (self.bundle.info.sizes or {}).get("train")
+        if steps:
+            steps_begun = min(steps_begun, steps)
         samples = steps_begun * batch
         if train_size and steps and steps_begun >= steps:
             samples = min(samples, int(train_size))
