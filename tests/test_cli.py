@@ -104,6 +104,7 @@ def test_bad_presets_exit_2_with_one_error_line(tmp_path, runs_dir, case, comman
     assert result.exit_code == 2, result.output
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], lines
+    assert lines[0].startswith(f"error: {path}")  # located in the file, then in the Experiment
     assert "Traceback" not in result.output
     assert list(runs_dir.iterdir()) == []
 

@@ -56,6 +56,17 @@ class TfbenchGroup(click.Group):
             ctx.exit(130)
 
 
+_EXPERIMENT_PARTS = ("name", "description", "data", "model", "train", "export")
+
+
+def in_preset(err: UserError, source: str | Path | None) -> UserError:
+    """A build or data error located inside the preset file, as the loader locates its own."""
+    location = err.location or ""
+    if source is None or location.split(".")[0].split("[")[0] not in _EXPERIMENT_PARTS:
+        return err
+    return err.at(str(source))
+
+
 def fail(err: UserError, code: int = 2):
     """Print a user mistake as one line and exit (2 by default)."""
     click.echo(f"error: {err}", err=True)
@@ -81,7 +92,7 @@ def cli(ctx: click.Context) -> None:
 
 # -- training ------------------------------------------------------------------------------------
 
-def _train(run, as_json: bool, quiet: bool, record_failures: bool) -> int:
+def _train(run, as_json: bool, quiet: bool, record_failures: bool, source: str | Path | None = None) -> int:
     """Prepare, start and serve a Run in this process; print its summary; return the exit code."""
     import gc
 
@@ -96,9 +107,10 @@ def _train(run, as_json: bool, quiet: bool, record_failures: bool) -> int:
     try:
         run.prepare()
     except UserError as err:
+        err = in_preset(err, source)
         if record_failures and run.run_dir is not None:
             record_failure(run.run_dir, run.experiment, err)
-        raise
+        raise err from None
     gc.freeze()  # the start-up garbage is here to stay: keep full collections short
     run.start()
     code = serve(run, on_signal=lambda text: click.echo(text, err=True))
@@ -153,7 +165,7 @@ def run(ctx, preset, overrides, runs_dir, as_json, detach, quiet, run_dir):
       tfbench run digits-cnn --detach
     """
     from tfbench.engine.run import Run
-    from tfbench.spec import load_experiment
+    from tfbench.spec import load_experiment, resolve_preset
 
     experiment = load_experiment(preset, list(overrides))
     if detach:
@@ -166,7 +178,8 @@ def run(ctx, preset, overrides, runs_dir, as_json, detach, quiet, run_dir):
             click.echo(str(path))
         return
     the_run = Run(experiment, runs_dir=runs_dir, run_dir=run_dir)
-    ctx.exit(_train(the_run, as_json, quiet, record_failures=run_dir is not None))
+    source = resolve_preset(preset)
+    ctx.exit(_train(the_run, as_json, quiet, record_failures=run_dir is not None, source=source))
 
 
 @cli.command()
@@ -199,7 +212,7 @@ def resume(ctx, run_dir, epochs, as_json, detach, quiet):
         launch(argv, path, detach=True)
         click.echo(str(path))
         return
-    ctx.exit(_train(the_run, as_json, quiet, record_failures=False))
+    ctx.exit(_train(the_run, as_json, quiet, record_failures=False, source=path / EXPERIMENT_FILE))
 
 
 @cli.command()
@@ -215,11 +228,14 @@ def validate(preset, overrides, as_json):
     """
     try:
         from tfbench import build, data
-        from tfbench.spec import load_experiment
+        from tfbench.spec import load_experiment, resolve_preset
 
         experiment = load_experiment(preset, list(overrides))
-        info = data.describe(experiment.data, experiment.train.seed)
-        summary = build.summarize(experiment, info).to_dict()
+        try:
+            info = data.describe(experiment.data, experiment.train.seed)
+            summary = build.summarize(experiment, info).to_dict()
+        except UserError as err:
+            raise in_preset(err, resolve_preset(preset)) from None
     except UserError as err:
         if as_json:
             click.echo(json.dumps({"ok": False, "error": err.message, "location": err.location, "hint": err.hint}))

@@ -398,7 +398,12 @@ def serve(run: "Run", handle_signals: bool = True, on_signal=None) -> int:
         else:
             if on_signal:
                 on_signal(f"{name} again: stopping at once")
-            run.abort(f"interrupted twice ({name}); stopped at once, keeping what was saved")
+            # From a helper thread with a deadline: the signal may have landed while this thread
+            # held a lock that abort needs.
+            reason = f"interrupted twice ({name}); stopped at once, keeping what was saved"
+            helper = threading.Thread(target=run.abort, args=(reason,), daemon=True)
+            helper.start()
+            helper.join(2.0)
             server.close(130)
             os._exit(130)
 
