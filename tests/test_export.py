@@ -361,3 +361,24 @@ def test_one_hot_labels_are_scored_the_same(tmp_path):
     report = export.export_model(run, "keras")
     assert report["keras_metric"] == pytest.approx(_keras_accuracy(run), abs=1e-6)
     assert report["keras_metric"] > 0.5
+
+
+def test_stderr_is_captured_at_the_descriptor_but_never_under_a_textual_ui():
+    """Converter chatter written to fd 2 is caught; a process drawing a Textual UI keeps its fd 2."""
+    import subprocess
+    import sys
+
+    code = (
+        "import os, sys\n"
+        "from tfbench.export import captured_stderr\n"
+        "with captured_stderr() as text:\n"
+        "    os.write(2, b'native chatter\\n')\n"
+        "print('captured' if 'native chatter' in text[0] else 'missed')\n"
+        "import textual\n"
+        "with captured_stderr() as text:\n"
+        "    os.write(2, b'ui frame\\n')\n"
+        "print('left alone' if text == [] else 'captured under a UI')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.split() == ["captured", "left", "alone"], result.stdout + result.stderr
+    assert result.stderr == "ui frame\n"

@@ -318,11 +318,15 @@ def captured_stderr() -> Iterator[list[str]]:
 
     The TFLite converter and the LiteRT runtime write from C++ straight to fd 2, past Python's
     `sys.stderr`. The captured text is appended to the yielded list when the block ends, so a
-    failure can still show it.
+    failure can still show it. In a process that runs the Textual UI, fd 2 is left alone: Textual
+    draws the screen on stderr, and an export in a UI worker must not swallow the picture.
     """
     import sys
 
     out: list[str] = []
+    if "textual" in sys.modules:  # the UI owns the terminal (checked without importing Textual)
+        yield out
+        return
     try:
         sys.stderr.flush()
         saved = os.dup(2)
