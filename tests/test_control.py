@@ -167,3 +167,34 @@ def test_sigint_stops_a_headless_run_with_exit_130_and_history(tmp_path, runs_di
     end = ev.read_events(run_dir)[-1]
     assert end["event"] == "run_ended" and end["status"] == "stopped" and "SIGINT" in end["reason"]
     assert "run stopped" in out
+
+
+def test_a_second_sigint_stops_at_once_with_exit_130(tmp_path, runs_dir):
+    # Batches of 1 and a large validation share make the graceful stop's last validation slow,
+    # so the second Ctrl+C lands while the first is still being honoured.
+    preset = write_preset(tmp_path, name="twice", epochs=50, batch=1)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tfbench", "run", str(preset), "--runs-dir", str(runs_dir),
+         "--set", "data.validation_split=0.9"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(), cwd=tmp_path,
+    )
+    try:
+        for line in proc.stdout:
+            if line.startswith("pre-flight"):
+                break
+        proc.send_signal(signal.SIGINT)
+        for line in proc.stderr:
+            if "stopping after this batch" in line:
+                break
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130
+    assert "Traceback" not in err and "stopping at once" in err
+    (run_dir,) = runs_dir.iterdir()
+    ended = [e for e in ev.read_events(run_dir) if e["event"] == "run_ended"]
+    assert len(ended) == 1 and ended[0]["status"] == "stopped" and "twice" in ended[0]["reason"]
+    assert (run_dir / "checkpoints" / "last.keras").exists()
+    assert read_runner(run_dir)["exit_code"] == 130

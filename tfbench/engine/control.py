@@ -386,33 +386,37 @@ def serve(run: "Run", handle_signals: bool = True, on_signal=None) -> int:
 
     server = ControlServer(run)
     server.open()
-    signals_seen = []
+    signals_seen: list[str] = []
 
-    def handler(signum, frame):  # runs in the main thread between polls
-        signals_seen.append(signum)
+    # The handlers only record and print: they run between two bytecodes of this thread, perhaps
+    # while it holds one of the Run's locks, so the stop itself happens in the loop below. The
+    # second one exits at once; its abort runs in a helper thread with a deadline for that reason.
+    def handler(signum, frame):
         name = signal.Signals(signum).name
+        signals_seen.append(name)
         if len(signals_seen) == 1:
             if on_signal:
                 on_signal(f"{name}: stopping after this batch and saving (again to stop at once)")
-            run.stop(f"interrupted ({name})")
-        else:
-            if on_signal:
-                on_signal(f"{name} again: stopping at once")
-            # From a helper thread with a deadline: the signal may have landed while this thread
-            # held a lock that abort needs.
-            reason = f"interrupted twice ({name}); stopped at once, keeping what was saved"
-            helper = threading.Thread(target=run.abort, args=(reason,), daemon=True)
-            helper.start()
-            helper.join(2.0)
-            server.close(130)
-            os._exit(130)
+            return
+        if on_signal:
+            on_signal(f"{name} again: stopping at once")
+        reason = f"interrupted twice ({name}); stopped at once, keeping what was saved"
+        helper = threading.Thread(target=run.abort, args=(reason,), daemon=True)
+        helper.start()
+        helper.join(2.0)
+        server.close(130)
+        os._exit(130)
 
     previous = {}
     if handle_signals and threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, handler)
+    stopping = False
     try:
         while not run._done.wait(POLL_SECONDS) and run._thread is not None and run._thread.is_alive():
+            if signals_seen and not stopping:
+                stopping = True
+                run.stop(f"interrupted ({signals_seen[0]})")
             server.poll()
         server.poll()  # answer what came in at the very end
         code = exit_code(run.status)
