@@ -135,3 +135,21 @@ def test_resume_of_a_folder_that_is_not_a_run(tmp_path):
     exp = experiment(tmp_path, epochs=1)
     with pytest.raises(UserError, match="not a run directory"):
         Run(exp, run_dir=tmp_path, resume=True)
+
+
+def test_detached_resume_continues_in_the_background(tmp_path, runs_dir):
+    def stop_after_epoch_one(event):
+        if event["event"] == "epoch_ended" and event["epoch"] == 1:
+            first.stop()
+
+    first = Run(experiment(tmp_path, epochs=3, batch=64), runs_dir=runs_dir, subscribers=[stop_after_epoch_one])
+    assert first.train() == "stopped"
+    result = subprocess.run(
+        [sys.executable, "-m", "tfbench", "resume", str(first.run_dir), "--detach"],
+        capture_output=True, text=True, env=env(), timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert Path(result.stdout.strip()) == first.run_dir
+    end = wait_for(first.run_dir, lambda e: e["event"] == "run_ended" and e["status"] == "completed")
+    assert end["epochs_completed"] == 3
+    assert [r["epoch"] for r in read_history(first.run_dir)] == [1, 2, 3]

@@ -9,6 +9,7 @@ run failed, 2 bad input or usage, 130 interrupted (after saving what the run had
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -196,14 +197,14 @@ def resume(ctx, run_dir, epochs, as_json, detach, quiet):
     Example:
       tfbench resume runs/digits-cnn-20250101-120000 --epochs 30
     """
-    from tfbench.engine.control import launch, runner_alive, runner_command
+    from tfbench.engine.control import launch, read_runner, runner_alive, runner_command
     from tfbench.engine.run import EXPERIMENT_FILE, Run
     from tfbench.spec import load_experiment
 
     path = Path(run_dir)
     if not (path / EXPERIMENT_FILE).is_file():
         raise UserError("not a run directory (no experiment.toml)", run_dir)
-    if runner_alive(path):
+    if runner_alive(path) and read_runner(path).get("pid") != os.getpid():  # a detached resume is itself
         raise UserError("a runner is still training this run", run_dir, "pause or stop it first")
     experiment = load_experiment(path / EXPERIMENT_FILE)
     the_run = Run(experiment, run_dir=path, resume=True, epochs=epochs)  # checks there is work left
