@@ -131,7 +131,7 @@ def run_summary(run) -> dict:
         "status": run.status,
         "reason": run.reason,
         "epochs": run.completed_epochs,
-        "final": run.history[-1] if run.history else {},
+        "final": run.final_logs(),
         "best": run.best,
         "params": {
             "total": run.summary.get("total_params"),

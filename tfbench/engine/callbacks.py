@@ -3,9 +3,10 @@
 Imported only by code that trains, so it imports Keras at module level. `EventCallback` turns the
 fit loop into events and is the point where the training thread obeys control (pause blocks between
 batches; live settings are applied between batches). It is built to cost nothing against a plain
-`model.fit`: per batch it does a clock read and an attribute check on the training thread; the
-per-batch logs are looked at on Keras' asynchronous callback thread (it is `async_safe`), and turned
-into an event at most ten times a second.
+`model.fit`: Keras' TensorFlow backend converts every batch's logs to Python floats for its own
+History callback anyway, so per batch this adds an attribute check, a finiteness test and a clock
+read, and an event at most ten times a second. It is marked `async_safe`, so on a backend that
+dispatches batch ends to a worker thread nothing here waits on the device either.
 """
 
 from __future__ import annotations
@@ -43,8 +44,8 @@ class EventCallback(keras.callbacks.Callback):
     def __init__(self, run: "Run"):
         super().__init__()
         self.run = run
-        # Keras dispatches batch ends of async-safe callbacks on a worker thread, so the
-        # training thread never waits on the logs' conversion to Python floats.
+        # Its batch-end hook only reads floats and emits, so Keras may call it from a worker thread
+        # (backends that dispatch asynchronously do; TensorFlow's calls it in line).
         self.async_safe = True
         self._lock = threading.Lock()
         self.epoch = 0  # 1-based epoch being trained
@@ -78,7 +79,7 @@ class EventCallback(keras.callbacks.Callback):
             self._time_preflight()
 
     def on_train_batch_end(self, batch: int, logs=None) -> None:
-        # On Keras' callback thread (async_safe): logs are already Python floats.
+        # Logs arrive as Python floats (Keras converts them before calling any callback).
         if not logs:
             return
         loss = logs.get("loss")

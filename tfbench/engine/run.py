@@ -774,6 +774,12 @@ class Run:
         except Exception as exc:  # an export failure never loses the run
             self.emit(ev.LOG, level="error", message=f"export failed: {exc}")
 
+    def final_logs(self) -> dict[str, Any]:
+        """The last recorded epoch's logs (empty before the first epoch)."""
+        if not self.history:
+            return {}
+        return {k: v for k, v in self.history[-1].items() if k not in ("epoch", "lr", "seconds")}
+
     def artifacts(self) -> dict[str, str]:
         """The files the run left, by name, relative to the run directory."""
         names = {
@@ -806,7 +812,7 @@ class Run:
             epochs_completed=self.completed_epochs,
             epochs=self.target_epochs,
             best=self.best,
-            final=self.history[-1] if self.history else {},
+            final=self.final_logs(),
             artifacts=self.artifacts(),
             changes=self.changes,
             seconds=round(time.time() - self._t0, 3),
