@@ -19,6 +19,13 @@ from tfbench.widgets.layer_table import LayerTable
 SIZE = (100, 32)
 
 
+async def wait_finite(app) -> None:
+    """Wait for the workers that end by themselves (a directory tree's loader waits forever)."""
+    workers = [worker for worker in app.workers if worker.group != "_loader"]
+    if workers:
+        await app.workers.wait_for_complete(workers)
+
+
 def pilot_test(test):
     """Run an async pilot test in its own event loop (no asyncio plugin is installed)."""
 
@@ -33,7 +40,7 @@ async def settle(app, pilot, rounds: int = 2) -> None:
     """Let workers finish and their messages land."""
     for _ in range(rounds):
         await pilot.pause()
-        await app.workers.wait_for_complete()
+        await wait_finite(app)
         await pilot.pause()
 
 

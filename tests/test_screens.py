@@ -24,6 +24,13 @@ SPIRAL = DataInfo(source="builtin:spiral", input_shape=(2,), label_kind="binary"
                   class_names=["inner", "outer"], sizes={"train": 800, "validation": 200})
 
 
+async def wait_finite(app) -> None:
+    """Wait for the workers that end by themselves (a directory tree's loader waits forever)."""
+    workers = [worker for worker in app.workers if worker.group != "_loader"]
+    if workers:
+        await app.workers.wait_for_complete(workers)
+
+
 def pilot_test(test):
     """Run an async pilot test in its own event loop (no asyncio plugin is installed)."""
 
@@ -37,7 +44,7 @@ def pilot_test(test):
 async def settle(app, pilot) -> None:
     for _ in range(2):
         await pilot.pause()
-        await app.workers.wait_for_complete()
+        await wait_finite(app)
         await pilot.pause()
 
 
@@ -208,3 +215,26 @@ def test_fixed_workbench_fails_like_an_impossible_stack():
     with pytest.raises(Exception) as caught:
         bench.summarize(exp)
     assert caught.value.location == "model.layers[1]"
+
+
+@pilot_test
+async def test_browse_for_a_data_file(runs_dir: Path, tmp_path: Path, monkeypatch):
+    """The file browser picks a CSV file and makes it the data source, kind and all."""
+    work = tmp_path / "work"
+    (work / "tables").mkdir(parents=True)
+    (work / "tables" / "points.csv").write_text("x,y,label\n1,2,0\n")
+    monkeypatch.chdir(work)
+    app = make_app("spiral-mlp", runs_dir=runs_dir, workbench=FixedWorkbench(info=SPIRAL))
+    async with app.run_test(size=(100, 32)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("f2")
+        await settle(app, pilot)
+        await pilot.press("b")
+        await settle(app, pilot)
+        assert type(app.screen).__name__ == "FileBrowser"
+        await pilot.press("down", "enter")  # open the folder
+        await settle(app, pilot)
+        await pilot.press("down", "enter")  # choose the file in it
+        await settle(app, pilot)
+        assert app.experiment.data.source == f"csv:{Path('tables') / 'points.csv'}"
+        assert app.screen.query_one("#file-path", Input).value == str(Path("tables") / "points.csv")

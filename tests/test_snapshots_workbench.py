@@ -65,6 +65,13 @@ LISTING = [
 ]
 
 
+async def wait_finite(app) -> None:
+    """Wait for the workers that end by themselves (a directory tree's loader waits forever)."""
+    workers = [worker for worker in app.workers if worker.group != "_loader"]
+    if workers:
+        await app.workers.wait_for_complete(workers)
+
+
 def fixed_app(failing: tuple[str, ...] = ()):
     """The workbench on the fixed Experiment and data, with a steady cursor."""
     workbench = FixedWorkbench(info=INFO, preview_data=PREVIEW, listing=LISTING, failing=failing)
@@ -81,16 +88,16 @@ def steps(*keys: str, then=None):
         app = pilot.app
         for _ in range(2):
             await pilot.pause()
-            await app.workers.wait_for_complete()
+            await wait_finite(app)
         for key in keys:
             await pilot.press(key)
             await pilot.pause()
-            await app.workers.wait_for_complete()
+            await wait_finite(app)
         if then is not None:
             await then(pilot)
         for _ in range(2):
             await pilot.pause()
-            await app.workers.wait_for_complete()
+            await wait_finite(app)
         await pilot.pause()
 
     return run_before
@@ -158,3 +165,13 @@ def test_save_preset_dialog(snap_compare):
 def test_open_preset_dialog(snap_compare):
     """Open preset offers the shipped presets and a path."""
     assert snap_compare(fixed_app(), terminal_size=(100, 32), run_before=steps("ctrl+o"))
+
+
+def test_file_browser_dialog(snap_compare, tmp_path, monkeypatch):
+    """The file browser for data files and folders, over a fixed folder."""
+    for name in ("images/cats", "images/dogs"):
+        (tmp_path / name).mkdir(parents=True)
+    (tmp_path / "points.csv").write_text("x,y\n")
+    (tmp_path / "arrays.npz").write_bytes(b"")
+    monkeypatch.chdir(tmp_path)
+    assert snap_compare(fixed_app(), terminal_size=(100, 32), run_before=steps("f2", "b", "down"))

@@ -8,6 +8,7 @@ loaded in a worker of its own. The pipeline options below edit the rest of the d
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from rich.console import Group
@@ -155,6 +156,7 @@ class DatasetScreen(WorkbenchScreen):
     BINDINGS = [
         Binding("slash", "search", "Search"),
         Binding("p", "focus_pipeline", "Pipeline"),
+        Binding("b", "browse", "Browse files"),
     ]
 
     def __init__(self) -> None:
@@ -173,7 +175,7 @@ class DatasetScreen(WorkbenchScreen):
                 with Horizontal(id="file-row"):
                     yield Select([(k, k) for k in FILE_KINDS], value="csv", allow_blank=False,
                                  id="file-kind", compact=True)
-                    yield Input(placeholder="path (enter to use)", id="file-path", compact=True)
+                    yield Input(placeholder="path, or b to browse", id="file-path", compact=True)
             with VerticalScroll(id="data-detail"):
                 yield Static("", id="data-info")
                 yield Label("Preview", classes="section")
@@ -388,6 +390,28 @@ class DatasetScreen(WorkbenchScreen):
             data.setdefault("data", {})[name] = event.value
 
         self.app.edit(change)  # type: ignore[attr-defined]
+
+    def action_browse(self) -> None:
+        """Choose a data file or folder in a file browser; its kind comes from the kind selector."""
+        from tfbench.screens.dialogs import FileBrowser
+
+        def chosen(path: str | None) -> None:
+            if not path:
+                return
+            try:  # a path under the working folder is written relative, so presets travel
+                path = str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+            except ValueError:
+                pass
+            kind = self.query_one("#file-kind", Select)
+            if path.endswith(".csv"):
+                kind.value = "csv"
+            elif path.endswith(".npz"):
+                kind.value = "npz"
+            field = self.query_one("#file-path", Input)
+            field.value = path
+            self.use_source(f"{kind.value}:{path}")
+
+        self.app.push_screen(FileBrowser("."), chosen)
 
     def action_search(self) -> None:
         self.query_one("#data-search", Input).focus()

@@ -1,4 +1,4 @@
-"""Small modal dialogs: the searchable layer picker, and a path prompt (open/save a preset, import)."""
+"""Small modal dialogs: the searchable layer picker, a path prompt (open/save a preset, import), a file browser."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ DIALOG_CSS = """
               background: $surface; padding: 0 1; }
 .dialog-box .dialog-title { text-style: bold; width: 100%; }
 .dialog-box OptionList { height: auto; max-height: 16; }
+.dialog-box DirectoryTree { height: 14; }
 .dialog-box .dialog-error { color: $error; text-style: bold; }
 .dialog-box .dialog-buttons { height: auto; align-horizontal: right; }
 .dialog-box Button { margin-left: 1; }
@@ -144,3 +145,51 @@ class PathPrompt(Dialog):
             error.update("no such file")
             return
         self.dismiss(str(path))
+
+
+class FileBrowser(Dialog):
+    """Browse for a data file or folder; answers its path, or None when cancelled.
+
+    Enter on a file chooses it; "Use folder" chooses the highlighted folder (image and text
+    sources are folders with a sub-folder per class).
+    """
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("u", "use_folder", "Use folder")]
+
+    def __init__(self, root: str | Path = ".", title: str = "Choose a data file or folder") -> None:
+        super().__init__()
+        self.root = Path(root)
+        self.title_text = title
+
+    def compose(self) -> ComposeResult:
+        from textual.widgets import DirectoryTree
+
+        with Vertical(classes="dialog-box"):
+            yield Label(self.title_text, classes="dialog-title")
+            yield DirectoryTree(self.root, id="browser-tree")
+            yield Static("enter: choose file · u: use folder · esc: cancel", classes="dialog-hint")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Cancel", id="browser-cancel")
+                yield Button("Use folder", id="browser-folder")
+
+    def on_mount(self) -> None:
+        self.query_one("#browser-tree").focus()
+
+    def on_directory_tree_file_selected(self, event) -> None:
+        event.stop()
+        self.dismiss(str(event.path))
+
+    def action_use_folder(self) -> None:
+        tree = self.query_one("#browser-tree")
+        node = tree.cursor_node
+        if node is not None and node.data is not None:
+            path = Path(node.data.path)
+            self.dismiss(str(path if path.is_dir() else path.parent))
+
+    @on(Button.Pressed, "#browser-folder")
+    def _folder(self) -> None:
+        self.action_use_folder()
+
+    @on(Button.Pressed, "#browser-cancel")
+    def _cancel_pressed(self) -> None:
+        self.dismiss(None)
