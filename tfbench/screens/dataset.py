@@ -90,13 +90,22 @@ def _bytes(value: Any) -> str:
     return str(value)
 
 
-def render_preview(preview: dict, info: Any, colour: bool = True) -> Any:
-    """A few samples drawn for the terminal: pictures, table rows or text."""
+def render_preview(preview: dict, info: Any, colour: bool = True, width: int = 80) -> Any:
+    """A few samples drawn for the terminal: pictures, table rows or text.
+
+    Args:
+        preview: what `tfbench.data.preview` returns (samples with `x`, `y`, `label`).
+        info: the source's DataInfo (None when unknown).
+        colour: grey-level colours for pictures; shade characters without.
+        width: the characters available; pictures that would not fit are left out.
+    """
     samples = preview.get("samples") or []
     if not samples:
         return Text("no samples")
     shape = tuple(info.input_shape) if info is not None else ()
     if is_image(shape):
+        picture_width = min(14, int(shape[1]))
+        samples = samples[: max(1, (width + 2) // (picture_width + 2))]
         grid = Table.grid(padding=(0, 2))
         cells = []
         for sample in samples:
@@ -300,7 +309,8 @@ class DatasetScreen(WorkbenchScreen):
             balance_widget.update("")
         else:
             colour = not self.app.no_color if hasattr(self.app, "no_color") else True
-            preview_widget.update(render_preview(self.preview, info, colour=colour))
+            width = self.query_one("#data-detail").size.width - 2
+            preview_widget.update(render_preview(self.preview, info, colour=colour, width=max(width, 16)))
             counts = self.preview.get("label_counts") or {}
             balance_widget.update(balance_bars(counts, width=24) if counts else Text("no class labels"))
 
@@ -336,6 +346,18 @@ class DatasetScreen(WorkbenchScreen):
         self.preview_error = message.preview.get("error", "")
         self.preview = None if self.preview_error else message.preview
         self._draw_preview()
+
+    def on_resize(self) -> None:
+        if self.is_mounted:
+            self._draw_preview()  # as many pictures as fit the new width
+
+    def on_worker_state_changed(self, event) -> None:
+        """A preview that failed for another reason than a user mistake still ends its wait."""
+        from textual.worker import WorkerState
+
+        if event.worker.group == "preview" and event.state == WorkerState.ERROR:
+            self.preview, self.preview_error = None, f"no preview: {event.worker.error}"
+            self._draw_preview()
 
     # -- pipeline options ---------------------------------------------------------------------
     @on(Input.Changed, ".pipe-row Input")
