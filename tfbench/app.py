@@ -357,6 +357,11 @@ class WorkbenchApp(App):
     def _import_failed(self, message: ImportFailed) -> None:
         self.notify(str(message.error), title="Import failed", severity="error", timeout=8)
 
+    def on_descendant_focus(self, event) -> None:
+        # Frozen pictures (snapshot tests) need cursors that do not blink, in dialogs too.
+        if not self.blink and hasattr(event.widget, "cursor_blink"):
+            event.widget.cursor_blink = False
+
     # -- form bookkeeping: invalid fields block saving and training ---------------------------
     def on_param_form_invalid(self, message) -> None:
         self.form_errors[message.form.location] = str(message.error)

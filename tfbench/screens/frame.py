@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Tab, Tabs
+from textual.widgets import Footer, Header, Tab, Tabs
 
 SCREEN_TABS = (("model", "Model"), ("data", "Data"), ("setup", "Setup"), ("train", "Train"), ("runs", "Runs"))
 
@@ -54,8 +54,3 @@ class WorkbenchScreen(Screen):
 
     def on_screen_resume(self) -> None:
         self.sync()
-
-    def on_descendant_focus(self, event) -> None:
-        # Frozen pictures (snapshot tests) need a cursor that does not blink.
-        if not getattr(self.app, "blink", True) and isinstance(event.widget, Input):
-            event.widget.cursor_blink = False
