@@ -238,3 +238,32 @@ async def test_browse_for_a_data_file(runs_dir: Path, tmp_path: Path, monkeypatc
         await settle(app, pilot)
         assert app.experiment.data.source == f"csv:{Path('tables') / 'points.csv'}"
         assert app.screen.query_one("#file-path", Input).value == str(Path("tables") / "points.csv")
+
+
+@pilot_test
+async def test_quit_with_unsaved_edits_asks_first(runs_dir: Path):
+    """ctrl+q after an edit asks; "n" stays, "y" quits."""
+    from tfbench.screens.dialogs import Confirm
+
+    app = make_app("spiral-mlp", runs_dir=runs_dir, workbench=FixedWorkbench(info=SPIRAL))
+    async with app.run_test(size=(100, 32)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert not app.is_running  # nothing edited: quits at once
+    app = make_app("spiral-mlp", runs_dir=runs_dir, workbench=FixedWorkbench(info=SPIRAL))
+    async with app.run_test(size=(100, 32)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("d")
+        await settle(app, pilot)
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert isinstance(app.screen, Confirm)
+        await pilot.press("n")
+        await pilot.pause()
+        assert app.is_running and not isinstance(app.screen, Confirm)
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        await pilot.press("y")
+        await pilot.pause()
+        assert not app.is_running

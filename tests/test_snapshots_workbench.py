@@ -175,3 +175,8 @@ def test_file_browser_dialog(snap_compare, tmp_path, monkeypatch):
     (tmp_path / "arrays.npz").write_bytes(b"")
     monkeypatch.chdir(tmp_path)
     assert snap_compare(fixed_app(), terminal_size=(100, 32), run_before=steps("f2", "b", "down"))
+
+
+def test_quit_confirm_dialog(snap_compare):
+    """Quitting with unsaved edits asks first."""
+    assert snap_compare(fixed_app(), terminal_size=(100, 32), run_before=steps("d", "ctrl+q"))

@@ -490,6 +490,21 @@ class WorkbenchApp(App):
             yield SystemCommand(title, help_text, callback)
 
     async def action_quit(self) -> None:
+        """Quit; with unsaved edits, ask first (a run in a runner process goes on either way)."""
+        from tfbench.screens.dialogs import Confirm
+
+        if not self.dirty or isinstance(self.screen, Confirm):
+            self._quit_now()
+            return
+
+        def answered(quit_anyway: bool | None) -> None:
+            if quit_anyway:
+                self._quit_now()
+
+        self.push_screen(Confirm("Quit without saving the edited Experiment?", yes="Quit", no="Stay"),
+                         answered)
+
+    def _quit_now(self) -> None:
         # Thread workers finish on their own; cancel them so none outlives the App.
         self.workers.cancel_all()
         self.exit()

@@ -1,4 +1,4 @@
-"""Small modal dialogs: the searchable layer picker, a path prompt (open/save a preset, import), a file browser."""
+"""Small modal dialogs: the searchable layer picker, a path prompt (open/save a preset, import), a file browser, a yes/no question."""
 
 from __future__ import annotations
 
@@ -193,3 +193,28 @@ class FileBrowser(Dialog):
     @on(Button.Pressed, "#browser-cancel")
     def _cancel_pressed(self) -> None:
         self.dismiss(None)
+
+
+class Confirm(Dialog):
+    """A yes/no question (y / n keys or the buttons); answers True or False."""
+
+    BINDINGS = [Binding("y", "answer(True)", "Yes"), Binding("n,escape", "answer(False)", "No")]
+
+    def __init__(self, question: str, yes: str = "Yes", no: str = "No") -> None:
+        super().__init__()
+        self.question = question
+        self.yes, self.no = yes, no
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box"):
+            yield Label(self.question, classes="dialog-title")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(f"{self.no} (n)", id="confirm-no")
+                yield Button(f"{self.yes} (y)", variant="warning", id="confirm-yes")
+
+    def action_answer(self, answer: bool) -> None:
+        self.dismiss(answer)
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "confirm-yes")
