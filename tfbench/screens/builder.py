@@ -135,8 +135,10 @@ class BuilderScreen(WorkbenchScreen):
 
     @on(ParamForm.Changed, ".layer-form")
     def _form_changed(self, event: ParamForm.Changed) -> None:
-        index = self.selected
+        index = error_layer(event.form.location)  # the form's own layer, whatever is selected now
         layer_type = event.form.entry_name
+        if index is None or index >= len(self.stack):
+            return
 
         def change(data: dict) -> None:
             data["model"]["layers"][index] = {"type": layer_type, **event.args}

@@ -328,11 +328,7 @@ class SetupScreen(WorkbenchScreen):
             return
 
         def change(d: dict) -> None:
-            if value is None:
-                d["train"].pop(name, None)
-                d["train"][name] = None
-            else:
-                d["train"][name] = value
+            d["train"][name] = value
 
         error = self.app.edit(change, merge=location)  # type: ignore[attr-defined]
         self._field_error(error_widget, location, error.message if error is not None else "")
