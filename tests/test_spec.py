@@ -100,6 +100,17 @@ def test_defaults_make_a_valid_experiment():
     assert spec.experiment_from_dict(exp.to_dict()) == exp
 
 
+def test_dump_leaves_out_empty_data_options_but_keeps_given_ones():
+    exp = Experiment()
+    assert "options" not in exp.to_dict()["data"]
+    assert "[data.options]" not in exp.to_toml()
+    again = spec.experiment_from_dict(spec.parse_toml(exp.to_toml()))
+    assert again == exp and again.data.options == {}
+    with_options = exp.copy_with(["data.options.label=\"y\""])
+    assert with_options.to_dict()["data"]["options"] == {"label": "y"}
+    assert spec.experiment_from_dict(spec.parse_toml(with_options.to_toml())) == with_options
+
+
 def test_importing_spec_does_not_import_tensorflow():
     code = (
         "import sys; from tfbench import spec; spec.load_experiment('digits-cnn'); "

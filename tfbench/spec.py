@@ -189,8 +189,12 @@ class Experiment(_Strict):
 
     # -- conversions -------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """Plain data (TOML-ready: no None values)."""
-        return _drop_none(self.model_dump(mode="python"))
+        """Plain data (TOML-ready: no None values, no empty `data.options` table)."""
+        data = _drop_none(self.model_dump(mode="python"))
+        if not data["data"].get("options"):
+            # No options is the default; an empty `[data.options]` table only adds noise to a preset.
+            data["data"].pop("options", None)
+        return data
 
     def to_toml(self) -> str:
         """The Experiment as a preset file's text."""
