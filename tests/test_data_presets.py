@@ -159,3 +159,19 @@ def test_datasets_command():
     assert [r["name"] for r in json.loads(result.output)] == ["builtin:spiral"]
     result = CliRunner().invoke(cli, ["datasets", "no-such-dataset-anywhere"])
     assert result.exit_code == 2 and "no dataset matches" in result.output
+
+
+@pytest.mark.parametrize("width", [80, 100, 160])
+def test_datasets_table_fits_the_terminal_and_keeps_names_whole(width):
+    from tfbench.data.listing import NAME_WIDTH, format_table
+
+    rows = data.catalog_listing(None)
+    lines = format_table(rows, width)
+    assert all(len(line) <= width for line in lines)
+    starts = {line.split()[0] for line in lines if not line.startswith(" ")}
+    assert {r["name"] for r in rows} <= starts, "every name is printed whole at the start of a line"
+    long = next(r["name"] for r in rows if len(r["name"]) > NAME_WIDTH)
+    assert long in lines and lines[lines.index(long) + 1].startswith(" ")
+    assert "tfds:diamonds" in [line.split()[0] for line in lines]
+    assert any(line.startswith("tfds:diamonds") and "9 features" in line for line in lines)
+    assert any("…" in line for line in lines) and any("regression" in line for line in lines)

@@ -294,8 +294,10 @@ def datasets(query, as_json):
       tfbench datasets mnist
       tfbench datasets image classification --json
     """
+    import shutil
+
     from tfbench.data import catalog_listing
-    from tfbench.data.listing import format_shape
+    from tfbench.data.listing import format_table
 
     text = " ".join(query)
     rows = catalog_listing(text)
@@ -304,13 +306,8 @@ def datasets(query, as_json):
         return
     if not rows:
         raise UserError("no dataset matches", text, "try a shorter word, or `tfbench datasets` for all")
-    width = max(len(r["name"]) for r in rows)
-    for r in rows:
-        sizes = r.get("sizes") or {}
-        size_text = "/".join(f"{v:,}" for v in sizes.values() if v) or "-"
-        classes = f"{r['classes']} classes" if r.get("classes") else ("regression" if r["kind"] != "tfds" else "")
-        line = f"{r['name']:<{width}}  {format_shape(r.get('shape')):<12} {classes:<12} {size_text:<14} {r['description']}"
-        click.echo(line[:160].rstrip())
+    for line in format_table(rows, shutil.get_terminal_size((100, 24)).columns):
+        click.echo(line)
 
 
 # -- controlling a runner ------------------------------------------------------------------------
