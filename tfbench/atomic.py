@@ -13,8 +13,13 @@ from pathlib import Path
 from typing import Any
 
 
-def write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write `data` to `path` atomically, creating parent folders."""
+def write_bytes(path: str | Path, data: bytes, durable: bool = True) -> Path:
+    """Write `data` to `path` atomically, creating parent folders.
+
+    `durable=False` skips the fsync: the rename still means a crashed process never leaves half a
+    file, only a power cut can lose the newest version. For files rewritten often (history.csv
+    after every epoch), where an fsync would cost the training loop milliseconds each time.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -22,7 +27,8 @@ def write_bytes(path: str | Path, data: bytes) -> Path:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -33,9 +39,9 @@ def write_bytes(path: str | Path, data: bytes) -> Path:
     return path
 
 
-def write_text(path: str | Path, text: str) -> Path:
-    """Write UTF-8 `text` to `path` atomically."""
-    return write_bytes(path, text.encode("utf-8"))
+def write_text(path: str | Path, text: str, durable: bool = True) -> Path:
+    """Write UTF-8 `text` to `path` atomically (see `write_bytes`)."""
+    return write_bytes(path, text.encode("utf-8"), durable)
 
 
 def write_json(path: str | Path, value: Any) -> Path:

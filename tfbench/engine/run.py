@@ -663,7 +663,7 @@ class Run:
         self.emit(ev.CHECKPOINT, kind="backup", path=BACKUP_DIR, epoch=epoch)
 
     def _write_history(self) -> None:
-        write_text(self.path(HISTORY_FILE), history_csv(self.history))
+        write_text(self.path(HISTORY_FILE), history_csv(self.history), durable=False)
 
     def _check_best(self, epoch: int, logs: dict[str, Any]) -> None:
         value = logs.get(self._monitor)
@@ -742,6 +742,11 @@ class Run:
                 os.replace(self.path(MODEL_FILE).with_name(".model.tmp.keras"), self.path(MODEL_FILE))
         except Exception as exc:
             self.emit(ev.LOG, level="error", message=f"could not save the model: {exc}")
+        if self.history:
+            try:  # once more, durably: during training it is rewritten without an fsync
+                write_text(self.path(HISTORY_FILE), history_csv(self.history))
+            except OSError as exc:
+                self.emit(ev.LOG, level="error", message=f"could not write {HISTORY_FILE}: {exc}")
         self._write_script()
         if status in ("completed", "early_stopped"):
             self._export()
