@@ -274,8 +274,30 @@ def test_one_hot_only_for_categorical_crossentropy_on_class_ids():
     assert not build.needs_one_hot(make(head), CLASSES3)
     one_hot_labels = DataInfo("x", (4,), "categorical", 3, label_shape=(3,))
     assert not build.needs_one_hot(make(head, loss="categorical_crossentropy"), one_hot_labels)
-    assert not build.needs_one_hot(make(dense_head(1), loss="categorical_crossentropy"), SERIES)
+    with pytest.raises(UserError, match="regression targets"):  # an impossible pair is an error, not False
+        build.needs_one_hot(make(dense_head(1), loss="categorical_crossentropy"), SERIES)
 
+
+
+def test_one_hot_labels_get_categorical_crossentropy_and_impossible_pairs_fail_at_the_loss():
+    one_hot = DataInfo("x", (4,), "categorical", 3, ["a", "b", "c"], label_shape=(3,))
+    exp = make(dense_head(3, "softmax"))
+    assert build.resolve_loss(exp, one_hot) == "categorical_crossentropy"
+    assert build.resolve_loss(make(dense_head(3)), one_hot) == {"type": "CategoricalCrossentropy", "from_logits": True}
+    assert build.summarize(exp, one_hot).output_shape == [3] and not build.needs_one_hot(exp, one_hot)
+    assert build.needs_one_hot(make(dense_head(3, "softmax"), loss="categorical_hinge"), CLASSES3)
+    per_step = DataInfo("x", (6, 4), "categorical", 3, label_shape=(6,))
+    assert build.needs_one_hot(make(dense_head(3, "softmax"), loss="categorical_crossentropy"), per_step)
+    impossible = [
+        (make(dense_head(3, "softmax"), loss="sparse_categorical_crossentropy"), one_hot, "one-hot labels"),
+        (make(dense_head(3, "softmax"), loss={"type": "BinaryCrossentropy"}), CLASSES3, "3 classes"),
+        (make(dense_head(1), loss="categorical_crossentropy"), SERIES, "regression targets"),
+    ]
+    for exp, info, words in impossible:
+        for call in (build.needs_one_hot, build.summarize):
+            with pytest.raises(UserError, match=words) as caught:
+                call(exp, info)
+            assert caught.value.location == "train.loss" and caught.value.hint
 
 # -- compiled models ---------------------------------------------------------------------------
 

@@ -61,6 +61,15 @@ def test_needs_one_hot_converts_or_rejects():
         needs_one_hot("sparse_categorical_crossentropy", info("categorical", 3, (3,)))
 
 
+def test_loss_family_reads_names_classes_and_component_dicts():
+    from tfbench.data.labels import loss_family
+
+    assert loss_family("categorical_crossentropy") == loss_family({"type": "CategoricalCrossentropy"}) == "one_hot"
+    assert loss_family(Component(type="CategoricalHinge")) == "one_hot"
+    assert loss_family("SparseCategoricalCrossentropy") == "sparse"
+    assert loss_family({"type": "BinaryFocalCrossentropy", "gamma": 2.0}) == "binary"
+    assert loss_family("mse") is None and loss_family("auto") is None
+
 def test_one_hot_training_does_not_diverge():
     import keras
 

@@ -24,6 +24,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tfbench.data.labels import labels_are_one_hot, loss_family
+from tfbench.data.labels import needs_one_hot as labels_need_one_hot
 from tfbench.errors import UserError
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -32,23 +34,6 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from tfbench.data.info import DataInfo
     from tfbench.spec import Component, Experiment, TrainSpec
 
-# Losses that want one-hot labels: integer class ids must be one-hot encoded before they reach them.
-_ONE_HOT_LOSSES = {
-    "categorical_crossentropy",
-    "categoricalcrossentropy",
-    "categorical_focal_crossentropy",
-    "categoricalfocalcrossentropy",
-}
-_SPARSE_LOSSES = {
-    "sparse_categorical_crossentropy",
-    "sparsecategoricalcrossentropy",
-}
-_BINARY_LOSSES = {
-    "binary_crossentropy",
-    "binarycrossentropy",
-    "binary_focal_crossentropy",
-    "binaryfocalcrossentropy",
-}
 # What each input rank means, for messages such as "Conv2D needs 3-D input per sample (height,
 # width, channels)".
 _AXES_BY_FAMILY = {
@@ -147,7 +132,8 @@ def resolve_loss(exp: "Experiment", info: "DataInfo") -> "str | dict":
     """The loss to compile with: the user's, or for "auto" one that fits the labels and last layer.
 
     "auto" gives sparse categorical crossentropy for class ids (binary labels with a 2-unit softmax
-    included), binary crossentropy for 0/1 labels and mean squared error for regression. When the
+    included), categorical crossentropy for labels that are already one-hot, binary crossentropy
+    for 0/1 labels and mean squared error for regression. When the
     stack ends without an activation (logits), the class form with `from_logits = true` is used.
 
     Args:
@@ -163,6 +149,10 @@ def resolve_loss(exp: "Experiment", info: "DataInfo") -> "str | dict":
     activation = _final_activation(exp)
     if info.label_kind == "regression":
         return "mean_squared_error"
+    if labels_are_one_hot(info):
+        if activation is None:
+            return {"type": "CategoricalCrossentropy", "from_logits": True}
+        return "categorical_crossentropy"
     if info.label_kind == "binary" and _output_units(exp) != 2:
         if activation is None:
             return {"type": "BinaryCrossentropy", "from_logits": True}
@@ -200,7 +190,7 @@ def resolve_metrics(exp: "Experiment", info: "DataInfo") -> list:
             else:
                 loss = resolve_loss(exp, info)
                 logits = isinstance(loss, dict) and bool(loss.get("from_logits"))
-                binary = _name_of(loss).lower() in _BINARY_LOSSES
+                binary = loss_family(loss) == "binary"
                 items = [{"type": "BinaryAccuracy", "threshold": 0.0}] if (logits and binary) else ["accuracy"]
         else:
             items = [_component_dict(metric)]
@@ -211,14 +201,17 @@ def resolve_metrics(exp: "Experiment", info: "DataInfo") -> list:
 
 
 def needs_one_hot(exp: "Experiment", info: "DataInfo") -> bool:
-    """Whether integer class labels must be one-hot encoded for the loss.
+    """Whether integer class labels must be one-hot encoded for the Experiment's loss.
 
-    True for categorical crossentropy (the name or the `CategoricalCrossentropy` class, focal
-    variants too) on class-id labels; the data pipeline then maps labels with `num_classes` depth.
+    Resolves an "auto" loss, then asks `tfbench.data.labels.needs_one_hot`, the one place that
+    decides (categorical crossentropy, its focal variant and categorical hinge on class ids); the
+    data pipeline then maps labels with `num_classes` depth.
+
+    Raises:
+        UserError: at `train.loss`, when the loss cannot fit the labels (a class loss on regression
+            targets, a binary loss on more than two classes, a sparse loss on one-hot labels).
     """
-    if not info.is_classification or tuple(info.label_shape) not in ((),):
-        return False
-    return _name_of(resolve_loss(exp, info)).lower() in _ONE_HOT_LOSSES
+    return labels_need_one_hot(resolve_loss(exp, info), info)
 
 
 # -- layers -------------------------------------------------------------------------------------
@@ -499,12 +492,14 @@ def check_output(exp: "Experiment", info: "DataInfo", output_shape: list[int | N
         output_shape: one sample's output shape, as the built stack gives it.
 
     Raises:
-        UserError: located at `model.layers[LAST]`, saying what the layer should give.
+        UserError: located at `model.layers[LAST]`, saying what the layer should give, or at
+            `train.loss` when the loss cannot fit the labels (see `tfbench.data.labels.needs_one_hot`).
     """
     last = len(exp.model.layers) - 1
     where = f"model.layers[{last}]"
     activation = _final_activation(exp)
-    loss_name = _name_of(resolve_loss(exp, info)).lower()
+    loss = resolve_loss(exp, info)
+    loss_name, family = _name_of(loss), loss_family(loss)
     out = list(output_shape)
     units = out[-1] if out else 1
     shape_text = _shape_text(out)
@@ -514,13 +509,8 @@ def check_output(exp: "Experiment", info: "DataInfo", output_shape: list[int | N
             where,
             "use activation = \"sigmoid\" for two classes, or one unit per class with softmax",
         )
+    labels_need_one_hot(loss, info)  # a loss that cannot fit the labels: UserError at train.loss
     if info.label_kind == "regression":
-        if loss_name in _SPARSE_LOSSES | _ONE_HOT_LOSSES | _BINARY_LOSSES:
-            raise UserError(
-                f"{loss_name} is for class labels but the data has regression targets",
-                "train.loss",
-                "use mean_squared_error, mean_absolute_error or 'auto'",
-            )
         expected = list(info.label_shape) or [1]
         if out != expected and not (not info.label_shape and out == []):
             raise UserError(
@@ -544,7 +534,7 @@ def check_output(exp: "Experiment", info: "DataInfo", output_shape: list[int | N
     if info.label_kind == "binary" and label_dims and out == label_dims:
         return  # several 0/1 labels per sample (multi-label), one sigmoid output each
     # Labels already one-hot (k classes on the last axis) stand for one class id per position.
-    one_hot_given = loss_name in _ONE_HOT_LOSSES and label_dims and classes and label_dims[-1] == classes
+    one_hot_given = family == "one_hot" and labels_are_one_hot(info)
     per_sample = label_dims[:-1] if one_hot_given else label_dims
     if len(out) != len(per_sample) + 1:
         raise UserError(
@@ -562,7 +552,7 @@ def check_output(exp: "Experiment", info: "DataInfo", output_shape: list[int | N
                 where,
                 "use units = 1 with sigmoid, or units = 2 with softmax",
             )
-        if loss_name in _BINARY_LOSSES and units != 1:
+        if family == "binary" and units != 1:
             raise UserError(
                 f"binary labels with {loss_name} need 1 output but the model gives {units}",
                 where,
@@ -574,12 +564,6 @@ def check_output(exp: "Experiment", info: "DataInfo", output_shape: list[int | N
             f"the data has {classes} classes but the last layer gives {units} outputs",
             where,
             f"set units = {classes}",
-        )
-    if loss_name in _BINARY_LOSSES and classes and classes > 2:
-        raise UserError(
-            f"{loss_name} is for 0/1 labels but the data has {classes} classes",
-            "train.loss",
-            "use sparse_categorical_crossentropy (or 'auto')",
         )
 
 

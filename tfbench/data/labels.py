@@ -12,28 +12,48 @@ from typing import Any
 from tfbench.data.info import DataInfo
 from tfbench.errors import UserError
 
-ONE_HOT_LOSSES = {
-    "categorical_crossentropy", "CategoricalCrossentropy",
-    "categorical_focal_crossentropy", "CategoricalFocalCrossentropy",
-    "categorical_hinge", "CategoricalHinge",
+# Class losses by the label encoding they want. Keys are normalised (lower case, no underscores),
+# so the function name (`categorical_crossentropy`) and the class (`CategoricalCrossentropy`) match.
+_LOSS_FAMILIES = {
+    "one_hot": ("categorical_crossentropy", "categorical_focal_crossentropy", "categorical_hinge"),
+    "sparse": ("sparse_categorical_crossentropy",),
+    "binary": ("binary_crossentropy", "binary_focal_crossentropy"),
 }
-SPARSE_LOSSES = {"sparse_categorical_crossentropy", "SparseCategoricalCrossentropy"}
-BINARY_LOSSES = {
-    "binary_crossentropy", "BinaryCrossentropy",
-    "binary_focal_crossentropy", "BinaryFocalCrossentropy",
-}
+_FAMILY_OF = {name.replace("_", ""): family for family, names in _LOSS_FAMILIES.items() for name in names}
 
 
 def loss_name(loss: Any) -> str:
-    """The class or function name of a loss given as a string or a `Component`."""
-    return loss if isinstance(loss, str) else getattr(loss, "type", str(loss))
+    """The name of a loss given as a string, a `Component` or a component dict (`{"type": …}`)."""
+    if isinstance(loss, str):
+        return loss
+    if isinstance(loss, dict):
+        return str(loss.get("type", ""))
+    return str(getattr(loss, "type", loss))
+
+
+def loss_family(loss: Any) -> str | None:
+    """Which labels a class loss wants: "one_hot", "sparse" (class ids), "binary" (0/1) — None otherwise."""
+    return _FAMILY_OF.get(loss_name(loss).replace("_", "").lower())
+
+
+def labels_are_one_hot(info: DataInfo) -> bool:
+    """Whether the class labels are one-hot already: a last axis of one 0/1 entry per class.
+
+    Class ids per position (a sequence's `(steps,)` labels) are not; they are one-hot encoded
+    per position when the loss wants one-hot labels.
+    """
+    shape = tuple(info.label_shape)
+    return info.is_classification and bool(shape) and info.num_classes > 0 and shape[-1] == info.num_classes
 
 
 def needs_one_hot(loss: Any, info: DataInfo, location: str = "train.loss") -> bool:
     """Whether labels must be one-hot for `loss`, rejecting combinations that cannot train.
 
+    This is the one place that decides; `tfbench.build.needs_one_hot(exp, info)` resolves the
+    Experiment's "auto" loss and asks here.
+
     Args:
-        loss: the Experiment's loss (`"auto"`, a name, or a Component).
+        loss: the loss (`"auto"`, a name, a Component or a component dict).
         info: the data's description.
         location: where to place an error.
 
@@ -44,24 +64,30 @@ def needs_one_hot(loss: Any, info: DataInfo, location: str = "train.loss") -> bo
         UserError: the loss cannot fit these labels; the hint names one that does.
     """
     name = loss_name(loss)
+    family = loss_family(loss)
     classes = info.num_classes
-    one_hot_labels = info.is_classification and len(info.label_shape) > 0
-    if name in ONE_HOT_LOSSES or name in SPARSE_LOSSES:
+    one_hot_labels = labels_are_one_hot(info)
+    if family in ("one_hot", "sparse"):
         if info.label_kind == "regression":
             raise UserError(
                 f"{name} needs class labels, but {info.source} has regression targets",
-                location, "use mean_squared_error or mean_absolute_error",
+                location, "use mean_squared_error, mean_absolute_error or 'auto'",
             )
-        if name in SPARSE_LOSSES and one_hot_labels:
+        if family == "sparse" and one_hot_labels:
             raise UserError(
                 f"{name} needs integer class ids, but {info.source} has one-hot labels",
-                location, "use categorical_crossentropy",
+                location, "use categorical_crossentropy or 'auto'",
             )
-        return name in ONE_HOT_LOSSES and not one_hot_labels
-    if name in BINARY_LOSSES and info.label_kind == "categorical" and classes > 2:
+        return family == "one_hot" and not one_hot_labels
+    if family == "binary" and info.label_kind == "regression":
+        raise UserError(
+            f"{name} needs 0/1 labels, but {info.source} has regression targets",
+            location, "use mean_squared_error, mean_absolute_error or 'auto'",
+        )
+    if family == "binary" and info.label_kind == "categorical" and classes > 2:
         raise UserError(
             f"{name} needs 0/1 labels, but {info.source} has {classes} classes",
-            location, "use sparse_categorical_crossentropy (or categorical_crossentropy)",
+            location, "use sparse_categorical_crossentropy (or 'auto')",
         )
     return False
 
