@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import time
 from pathlib import Path
 
 import pytest
 from textual.widgets import Input, OptionList, Select, Static
 
+from app_pilot import pilot_test, settle
 from tfbench.app import make_app
 from tfbench.screens.builder import BuilderScreen
 from tfbench.screens.dialogs import LayerPicker, PathPrompt
@@ -17,31 +16,6 @@ from tfbench.spec import load_experiment
 from tfbench.widgets.layer_table import LayerTable
 
 SIZE = (100, 32)
-
-
-async def wait_finite(app) -> None:
-    """Wait for the workers that end by themselves (a directory tree's loader waits forever)."""
-    workers = [worker for worker in app.workers if worker.group != "_loader"]
-    if workers:
-        await app.workers.wait_for_complete(workers)
-
-
-def pilot_test(test):
-    """Run an async pilot test in its own event loop (no asyncio plugin is installed)."""
-
-    @functools.wraps(test)
-    def run(*args, **kwargs):
-        return asyncio.run(test(*args, **kwargs))
-
-    return run
-
-
-async def settle(app, pilot, rounds: int = 2) -> None:
-    """Let workers finish and their messages land."""
-    for _ in range(rounds):
-        await pilot.pause()
-        await wait_finite(app)
-        await pilot.pause()
 
 
 async def type_into(pilot, widget: Input, text: str) -> None:

@@ -13,28 +13,12 @@ from click.testing import CliRunner
 from tfbench.cli import cli
 from tfbench.engine import events as ev
 from tfbench.engine.run import read_history
+from tiny_runs import spiral_preset, write_preset
 
 REPO = Path(__file__).resolve().parent.parent
 
-GOOD = """
-name = "cli-tiny"
-[data]
-source = "builtin:spiral"
-batch_size = 64
-[[model.layers]]
-type = "Dense"
-units = 8
-activation = "relu"
-[[model.layers]]
-type = "Dense"
-units = 1
-activation = "sigmoid"
-[train]
-epochs = 2
-loss = "binary_crossentropy"
-metrics = ["accuracy"]
-seed = 1
-"""
+# The `name`, `units` and `seed` are what this file's expectations (33 parameters, "cli-tiny") assume.
+GOOD = spiral_preset(name="cli-tiny", epochs=2, batch=64, units=8, lr=1e-3, seed=1)
 
 
 def invoke(*args: str):
@@ -43,9 +27,7 @@ def invoke(*args: str):
 
 @pytest.fixture
 def good(tmp_path: Path) -> Path:
-    path = tmp_path / "good.toml"
-    path.write_text(GOOD)
-    return path
+    return write_preset(tmp_path, GOOD, "good.toml")
 
 
 def test_importing_the_cli_does_not_import_tensorflow():
@@ -97,8 +79,7 @@ BAD = {
 @pytest.mark.parametrize("command", ["validate", "run"])
 def test_bad_presets_exit_2_with_one_error_line(tmp_path, runs_dir, case, command):
     text, expected = BAD[case]
-    path = tmp_path / "bad.toml"
-    path.write_text(text)
+    path = write_preset(tmp_path, text, "bad.toml")
     args = [command, str(path)] + (["--runs-dir", str(runs_dir)] if command == "run" else [])
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 2, result.output
@@ -119,8 +100,7 @@ def test_binary_and_missing_presets_exit_2(tmp_path):
 
 
 def test_validate_json_reports_errors_as_json_too(tmp_path):
-    path = tmp_path / "bad.toml"
-    path.write_text(BAD["impossible_stack"][0])
+    path = write_preset(tmp_path, BAD["impossible_stack"][0], "bad.toml")
     result = CliRunner().invoke(cli, ["validate", str(path), "--json"])
     assert result.exit_code == 2
     data = json.loads(result.stdout)
@@ -155,8 +135,8 @@ def test_run_with_overrides_and_quiet(good, runs_dir):
 
 
 def test_failed_run_exits_1(tmp_path, runs_dir):
-    path = tmp_path / "diverge.toml"
-    path.write_text(GOOD.replace('loss = "binary_crossentropy"', 'loss = "binary_crossentropy"\noptimizer = { type = "SGD", learning_rate = 1e12 }'))
+    diverging = spiral_preset(name="cli-tiny", epochs=2, batch=64, units=8, optimizer="SGD", lr=1e12, seed=1)
+    path = write_preset(tmp_path, diverging, "diverge.toml")
     result = CliRunner().invoke(cli, ["run", str(path), "--runs-dir", str(runs_dir), "--json"])
     assert result.exit_code == 1
     assert json.loads(result.stdout)["status"] == "failed"

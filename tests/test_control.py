@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -17,65 +18,39 @@ from tfbench.engine.control import read_runner, runner_alive, send, start_runner
 from tfbench.engine.run import read_history
 from tfbench.errors import UserError
 from tfbench.spec import load_experiment
-
-REPO = Path(__file__).resolve().parent.parent
-
-PRESET = """
-name = "{name}"
-[data]
-source = "builtin:spiral"
-batch_size = {batch}
-[[model.layers]]
-type = "Dense"
-units = 16
-activation = "relu"
-[[model.layers]]
-type = "Dense"
-units = 1
-activation = "sigmoid"
-[train]
-epochs = {epochs}
-optimizer = {{ type = "Adam", learning_rate = 1e-2 }}
-loss = "binary_crossentropy"
-metrics = ["accuracy"]
-seed = 3
-"""
+from tiny_runs import runner_env, spiral_preset, wait_for_event, write_preset
 
 
-def write_preset(tmp_path: Path, name="ctl", epochs=3, batch=32) -> Path:
-    path = tmp_path / f"{name}.toml"
-    path.write_text(PRESET.format(name=name, epochs=epochs, batch=batch))
-    return path
+def ctl_preset(tmp_path: Path, name="ctl", epochs=3, batch=32) -> Path:
+    """The spiral MLP (seed 3) written as `NAME.toml`."""
+    return write_preset(tmp_path, spiral_preset(name=name, epochs=epochs, batch=batch, seed=3), f"{name}.toml")
 
 
-def env() -> dict:
-    return dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
-
-
-def wait_for(run_dir: Path, predicate, timeout=90.0) -> dict:
-    """The first event of the run's log matching `predicate` (fails after `timeout`)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if (run_dir / ev.EVENTS_FILE).exists():
-            for event in ev.read_events(run_dir):
-                if predicate(event):
-                    return event
-        time.sleep(0.1)
-    log = (run_dir / "runner.log").read_text() if (run_dir / "runner.log").exists() else ""
-    raise AssertionError(f"no such event within {timeout}s; runner.log:\n{log[-2000:]}")
+@contextmanager
+def headless_run(preset: Path, runs_dir: Path, *args: str):
+    """`tfbench run PRESET` in a child process (text pipes, cwd beside the preset); killed if left running."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tfbench", "run", str(preset), "--runs-dir", str(runs_dir), *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=runner_env(), cwd=preset.parent,
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
 
 
 def test_detached_run_outlives_its_launcher_and_obeys_the_channel(tmp_path, runs_dir):
-    preset = write_preset(tmp_path, epochs=400, batch=8)
+    preset = ctl_preset(tmp_path, epochs=400, batch=8)
     launcher = subprocess.run(
         [sys.executable, "-m", "tfbench", "run", str(preset), "--detach", "--runs-dir", str(runs_dir)],
-        capture_output=True, text=True, env=env(), cwd=tmp_path, timeout=60,
+        capture_output=True, text=True, env=runner_env(), cwd=tmp_path, timeout=60,
     )
     assert launcher.returncode == 0, launcher.stderr
     run_dir = Path(launcher.stdout.strip())
     assert run_dir.parent == runs_dir and (run_dir / "experiment.toml").exists()
     # the launcher has exited; the runner, in its own session, trains on
-    wait_for(run_dir, lambda e: e["event"] == "epoch_ended" and e["epoch"] >= 1)
+    wait_for_event(run_dir, lambda e: e["event"] == "epoch_ended" and e["epoch"] >= 1)
     record = read_runner(run_dir)
     assert runner_alive(run_dir) and os.getsid(record["pid"]) != os.getsid(0)
 
@@ -109,18 +84,18 @@ def test_detached_run_outlives_its_launcher_and_obeys_the_channel(tmp_path, runs
 
 
 def test_start_runner_returns_the_run_dir_and_the_run_completes(tmp_path, runs_dir):
-    exp = load_experiment(write_preset(tmp_path, name="bg", epochs=2))
+    exp = load_experiment(ctl_preset(tmp_path, name="bg", epochs=2))
     run_dir = start_runner(exp, runs_dir)
     assert run_dir.is_dir() and read_runner(run_dir)["pid"]
-    end = wait_for(run_dir, lambda e: e["event"] == "run_ended")
+    end = wait_for_event(run_dir, lambda e: e["event"] == "run_ended")
     assert end["status"] == "completed" and end["epochs_completed"] == 2
     assert load_experiment(run_dir / "experiment.toml") == exp
 
 
 def test_runner_with_a_bad_preset_records_the_failure(tmp_path, runs_dir):
-    exp = load_experiment(write_preset(tmp_path, name="bad")).copy_with(['data.source="npz:/nonexistent.npz"'])
+    exp = load_experiment(ctl_preset(tmp_path, name="bad")).copy_with(['data.source="npz:/nonexistent.npz"'])
     run_dir = start_runner(exp, runs_dir)
-    end = wait_for(run_dir, lambda e: e["event"] == "run_ended")
+    end = wait_for_event(run_dir, lambda e: e["event"] == "run_ended")
     assert end["status"] == "failed" and "data" in end["reason"]
 
 
@@ -146,20 +121,13 @@ def test_send_refuses_unknown_commands_and_plain_folders(tmp_path):
 
 
 def test_sigint_stops_a_headless_run_with_exit_130_and_history(tmp_path, runs_dir):
-    preset = write_preset(tmp_path, name="sig", epochs=400, batch=8)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tfbench", "run", str(preset), "--runs-dir", str(runs_dir)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(), cwd=tmp_path,
-    )
-    try:
+    preset = ctl_preset(tmp_path, name="sig", epochs=400, batch=8)
+    with headless_run(preset, runs_dir) as proc:
         for line in proc.stdout:  # plain lines: stdout is not a terminal
             if line.split()[:2] == ["epoch", "2/400"]:
                 break
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "stopping after this batch" in err
     (run_dir,) = runs_dir.iterdir()
@@ -172,13 +140,8 @@ def test_sigint_stops_a_headless_run_with_exit_130_and_history(tmp_path, runs_di
 def test_a_second_sigint_stops_at_once_with_exit_130(tmp_path, runs_dir):
     # Batches of 1 and a large validation share make the graceful stop's last validation slow,
     # so the second Ctrl+C lands while the first is still being honoured.
-    preset = write_preset(tmp_path, name="twice", epochs=50, batch=1)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tfbench", "run", str(preset), "--runs-dir", str(runs_dir),
-         "--set", "data.validation_split=0.9"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(), cwd=tmp_path,
-    )
-    try:
+    preset = ctl_preset(tmp_path, name="twice", epochs=50, batch=1)
+    with headless_run(preset, runs_dir, "--set", "data.validation_split=0.9") as proc:
         for line in proc.stdout:
             if line.startswith("pre-flight"):
                 break
@@ -188,9 +151,6 @@ def test_a_second_sigint_stops_at_once_with_exit_130(tmp_path, runs_dir):
                 break
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     assert proc.returncode == 130
     assert "Traceback" not in err and "stopping at once" in err
     (run_dir,) = runs_dir.iterdir()

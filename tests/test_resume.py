@@ -17,37 +17,12 @@ from tfbench.engine.control import read_runner, runner_alive, start_runner
 from tfbench.engine.run import Run, backup_epoch, read_history
 from tfbench.errors import UserError
 from tfbench.spec import load_experiment
-
-REPO = Path(__file__).resolve().parent.parent
-
-PRESET = """
-name = "res"
-[data]
-source = "builtin:digits"
-batch_size = {batch}
-[[model.layers]]
-type = "Flatten"
-[[model.layers]]
-type = "Dense"
-units = 10
-activation = "softmax"
-[train]
-epochs = {epochs}
-optimizer = {{ type = "Adam", learning_rate = 1e-3 }}
-loss = "sparse_categorical_crossentropy"
-metrics = ["accuracy"]
-seed = 5
-"""
+from tiny_runs import digits_preset, runner_env, wait_for_event, write_preset
 
 
 def experiment(tmp_path: Path, epochs: int, batch: int = 8):
-    path = tmp_path / "res.toml"
-    path.write_text(PRESET.format(epochs=epochs, batch=batch))
-    return load_experiment(path)
-
-
-def env() -> dict:
-    return dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    """Flatten → softmax on the digits (seed 5), loaded."""
+    return load_experiment(write_preset(tmp_path, digits_preset(name="res", epochs=epochs, batch=batch), "res.toml"))
 
 
 @pytest.fixture
@@ -56,21 +31,10 @@ def every_epoch(monkeypatch):
     monkeypatch.setenv("TFBENCH_CHECKPOINT_SECONDS", "0")
 
 
-def wait_for(run_dir: Path, predicate, timeout=90.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if (run_dir / ev.EVENTS_FILE).exists():
-            for event in ev.read_events(run_dir):
-                if predicate(event):
-                    return event
-        time.sleep(0.05)
-    raise AssertionError(f"no such event within {timeout}s")
-
-
 def test_resume_after_sigkill_mid_epoch_finishes_the_planned_epochs(tmp_path, runs_dir, every_epoch):
     exp = experiment(tmp_path, epochs=6)
     run_dir = start_runner(exp, runs_dir)
-    wait_for(run_dir, lambda e: e["event"] == "batch" and e["epoch"] == 3 and e["step"] < 150)
+    wait_for_event(run_dir, lambda e: e["event"] == "batch" and e["epoch"] == 3 and e["step"] < 150)
     pid = read_runner(run_dir)["pid"]
     os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 10
@@ -84,7 +48,7 @@ def test_resume_after_sigkill_mid_epoch_finishes_the_planned_epochs(tmp_path, ru
 
     result = subprocess.run(
         [sys.executable, "-m", "tfbench", "resume", str(run_dir), "--json"],
-        capture_output=True, text=True, env=env(), timeout=120,
+        capture_output=True, text=True, env=runner_env(), timeout=120,
     )
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
@@ -146,10 +110,10 @@ def test_detached_resume_continues_in_the_background(tmp_path, runs_dir):
     assert first.train() == "stopped"
     result = subprocess.run(
         [sys.executable, "-m", "tfbench", "resume", str(first.run_dir), "--detach"],
-        capture_output=True, text=True, env=env(), timeout=60,
+        capture_output=True, text=True, env=runner_env(), timeout=60,
     )
     assert result.returncode == 0, result.stderr
     assert Path(result.stdout.strip()) == first.run_dir
-    end = wait_for(first.run_dir, lambda e: e["event"] == "run_ended" and e["status"] == "completed")
+    end = wait_for_event(first.run_dir, lambda e: e["event"] == "run_ended" and e["status"] == "completed")
     assert end["epochs_completed"] == 3
     assert [r["epoch"] for r in read_history(first.run_dir)] == [1, 2, 3]

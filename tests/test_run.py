@@ -12,34 +12,13 @@ from tfbench.engine import events as ev
 from tfbench.engine.run import Run, history_csv, new_run_dir, read_history
 from tfbench.errors import UserError
 from tfbench.spec import load_experiment
-
-SPIRAL = """
-name = "{name}"
-[data]
-source = "builtin:spiral"
-batch_size = {batch}
-[[model.layers]]
-type = "Dense"
-units = 16
-activation = "relu"
-[[model.layers]]
-type = "Dense"
-units = 1
-activation = "sigmoid"
-[train]
-epochs = {epochs}
-optimizer = {{ type = "{optimizer}", learning_rate = {lr} }}
-loss = "binary_crossentropy"
-metrics = ["accuracy"]
-seed = 7
-{extra}
-"""
+from tiny_runs import spiral_preset, write_preset
 
 
 def experiment(tmp_path: Path, name="tiny", epochs=3, batch=32, lr=1e-2, optimizer="Adam", extra=""):
-    path = tmp_path / f"{name}.toml"
-    path.write_text(SPIRAL.format(name=name, epochs=epochs, batch=batch, lr=lr, optimizer=optimizer, extra=extra))
-    return load_experiment(path)
+    """The spiral MLP (seed 7), loaded."""
+    text = spiral_preset(name=name, epochs=epochs, batch=batch, lr=lr, optimizer=optimizer, extra=extra)
+    return load_experiment(write_preset(tmp_path, text, f"{name}.toml"))
 
 
 def kinds(events):

@@ -7,6 +7,7 @@ import shutil
 import time
 from pathlib import Path
 
+from app_pilot import screen_text
 from tfbench.app import make_app
 from tfbench.screens.runs import RunsScreen, differences_table
 from tfbench.screens.training import TrainingScreen
@@ -15,10 +16,6 @@ from tfbench.widgets.curves import Curves
 from tfbench.workbench import FixedWorkbench
 
 FIXTURES = Path(__file__).parent / "fixtures"
-
-
-def screen_text(app) -> str:
-    return "\n".join("".join(seg.text for seg in strip) for strip in app.screen._compositor.render_strips())
 
 
 async def scanned(pilot, screen: RunsScreen) -> None:

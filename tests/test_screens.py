@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import shutil
 from pathlib import Path
 
@@ -11,6 +9,7 @@ import pytest
 from rich.console import Console
 from textual.widgets import Input, OptionList, Select
 
+from app_pilot import pilot_test, settle
 from tfbench.app import make_app
 from tfbench.data.info import DataInfo
 from tfbench.spec import experiment_from_dict, load_experiment
@@ -22,30 +21,6 @@ from tfbench.widgets.preview import balance_bars, half_block_image
 FIXTURES = Path(__file__).parent / "fixtures"
 SPIRAL = DataInfo(source="builtin:spiral", input_shape=(2,), label_kind="binary", num_classes=2,
                   class_names=["inner", "outer"], sizes={"train": 800, "validation": 200})
-
-
-async def wait_finite(app) -> None:
-    """Wait for the workers that end by themselves (a directory tree's loader waits forever)."""
-    workers = [worker for worker in app.workers if worker.group != "_loader"]
-    if workers:
-        await app.workers.wait_for_complete(workers)
-
-
-def pilot_test(test):
-    """Run an async pilot test in its own event loop (no asyncio plugin is installed)."""
-
-    @functools.wraps(test)
-    def run(*args, **kwargs):
-        return asyncio.run(test(*args, **kwargs))
-
-    return run
-
-
-async def settle(app, pilot) -> None:
-    for _ in range(2):
-        await pilot.pause()
-        await wait_finite(app)
-        await pilot.pause()
 
 
 def render_text(renderable, width: int = 80) -> str:

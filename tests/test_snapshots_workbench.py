@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from app_pilot import wait_finite
 from tfbench.app import make_app
 from tfbench.data.info import DataInfo
 from tfbench.spec import experiment_from_dict
@@ -63,13 +64,6 @@ LISTING = [
     {"name": "cifar10", "kind": "keras", "shape": [32, 32, 3], "classes": 10, "sizes": {}, "description": ""},
     {"name": "tfds:beans", "kind": "tfds", "shape": [500, 500, 3], "classes": 3, "sizes": {}, "description": ""},
 ]
-
-
-async def wait_finite(app) -> None:
-    """Wait for the workers that end by themselves (a directory tree's loader waits forever)."""
-    workers = [worker for worker in app.workers if worker.group != "_loader"]
-    if workers:
-        await app.workers.wait_for_complete(workers)
 
 
 def fixed_app(failing: tuple[str, ...] = ()):

@@ -11,6 +11,7 @@ import pytest
 from tfbench import spec
 from tfbench.errors import UserError
 from tfbench.spec import Component, Experiment
+from tiny_runs import write_preset
 
 GOOD = """\
 name = "tiny"
@@ -46,14 +47,8 @@ tflite_quantization = "dynamic"
 """
 
 
-def write(tmp_path: Path, text: str, name: str = "preset.toml") -> Path:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
 def load_error(tmp_path: Path, text: str, overrides: list[str] | None = None) -> UserError:
-    path = write(tmp_path, text)
+    path = write_preset(tmp_path, text)
     with pytest.raises(UserError) as info:
         spec.load_experiment(path, overrides)
     return info.value
@@ -69,7 +64,7 @@ def located(err: UserError, tmp_path: Path) -> str:
 # -- load / dump -------------------------------------------------------------------------------
 
 def test_load_reads_every_section(tmp_path):
-    exp = spec.load_experiment(write(tmp_path, GOOD))
+    exp = spec.load_experiment(write_preset(tmp_path, GOOD))
     assert exp.name == "tiny" and exp.data.kind == "builtin" and exp.data.target == "spiral"
     assert [layer.type for layer in exp.model.layers] == ["Dense", "Dense"]
     assert exp.model.layers[0].args == {"units": 8, "activation": "relu"}
@@ -81,7 +76,7 @@ def test_load_reads_every_section(tmp_path):
 
 
 def test_dump_then_load_gives_the_same_experiment(tmp_path):
-    exp = spec.load_experiment(write(tmp_path, GOOD))
+    exp = spec.load_experiment(write_preset(tmp_path, GOOD))
     saved = spec.save_experiment(exp, tmp_path / "again.toml")
     again = spec.load_experiment(saved)
     assert again == exp
@@ -122,7 +117,7 @@ def test_importing_spec_does_not_import_tensorflow():
 # -- overrides ---------------------------------------------------------------------------------
 
 def test_overrides_change_values(tmp_path):
-    path = write(tmp_path, GOOD)
+    path = write_preset(tmp_path, GOOD)
     exp = spec.load_experiment(
         path,
         ["train.epochs=5", "model.layers[1].units=32", "train.optimizer.learning_rate=1e-4",
@@ -137,7 +132,7 @@ def test_overrides_change_values(tmp_path):
 def test_override_of_a_default_section_starts_from_its_defaults(tmp_path):
     """A preset without [train].optimizer still takes train.optimizer.learning_rate=… (the default Adam)."""
     exp = spec.load_experiment(
-        write(tmp_path, '[[model.layers]]\ntype = "Dense"\nunits = 1\n'), ["train.optimizer.learning_rate=1e-4"]
+        write_preset(tmp_path, '[[model.layers]]\ntype = "Dense"\nunits = 1\n'), ["train.optimizer.learning_rate=1e-4"]
     )
     assert exp.train.optimizer.type == "Adam"
     assert exp.train.optimizer.args["learning_rate"] == pytest.approx(1e-4)

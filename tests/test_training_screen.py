@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import math
 import threading
 import time
@@ -12,6 +10,7 @@ from pathlib import Path
 import pytest
 from textual.app import App
 
+from app_pilot import pilot_test
 from tfbench.engine.events import RunState, read_events
 from tfbench.event_tail import EventTail
 from tfbench.screens.training import EditRunDialog, TrainingScreen, report_text, results_text
@@ -20,16 +19,6 @@ from tfbench.widgets.gpu import system_text
 from tfbench.widgets.progress_panel import clock, progress_text
 
 FIXTURES = Path(__file__).parent / "fixtures"
-
-
-def run_async(test):
-    """Run an async pilot test in its own event loop (pytest has no asyncio plugin here)."""
-
-    @functools.wraps(test)
-    def wrapper(*args, **kwargs):
-        return asyncio.run(test(*args, **kwargs))
-
-    return wrapper
 
 
 class Host(App):
@@ -170,7 +159,7 @@ def test_screens_and_widgets_do_not_import_tensorflow():
 # -- the screen -----------------------------------------------------------------------------------
 
 
-@run_async
+@pilot_test
 async def test_replays_a_finished_log_into_the_same_state_as_folding_it():
     screen = TrainingScreen(FIXTURES / "finished.jsonl", bell=False)
     async with Host(screen).run_test(size=(100, 32)) as pilot:
@@ -182,7 +171,7 @@ async def test_replays_a_finished_log_into_the_same_state_as_folding_it():
         assert screen.runner_is_alive is False  # a replay: the clock is the log's own
 
 
-@run_async
+@pilot_test
 async def test_follows_a_growing_log_and_redraws_curves_at_most_twice_a_second(tmp_path):
     lines = (FIXTURES / "finished.jsonl").read_text().splitlines(keepends=True)
     log = tmp_path / "events.jsonl"
@@ -219,7 +208,7 @@ async def test_follows_a_growing_log_and_redraws_curves_at_most_twice_a_second(t
         assert screen.caught_up
 
 
-@run_async
+@pilot_test
 async def test_toggles_change_the_curves_and_say_so():
     screen = TrainingScreen(FIXTURES / "finished.jsonl", bell=True)
     async with Host(screen).run_test(size=(100, 32)) as pilot:
@@ -240,7 +229,7 @@ async def test_toggles_change_the_curves_and_say_so():
         assert "log:on" in info and "bell:off" in info
 
 
-@run_async
+@pilot_test
 async def test_controls_on_an_ended_run_say_there_is_nothing_to_control():
     screen = TrainingScreen(FIXTURES / "finished.jsonl", bell=False)
     async with Host(screen).run_test(size=(100, 32)) as pilot:
@@ -251,7 +240,7 @@ async def test_controls_on_an_ended_run_say_there_is_nothing_to_control():
         assert any("no run is going" in str(n.message) for n in pilot.app._notifications)
 
 
-@run_async
+@pilot_test
 async def test_failed_run_rings_no_bell_on_replay_but_a_live_one_would():
     screen = TrainingScreen(FIXTURES / "failed_nan.jsonl", bell=True)
     rings = []
@@ -262,7 +251,7 @@ async def test_failed_run_rings_no_bell_on_replay_but_a_live_one_would():
         assert rings == []  # replaying an old failure is not news
 
 
-@run_async
+@pilot_test
 async def test_live_failure_rings_the_bell(tmp_path):
     lines = (FIXTURES / "failed_nan.jsonl").read_text().splitlines(keepends=True)
     log = tmp_path / "events.jsonl"
@@ -282,7 +271,7 @@ async def test_live_failure_rings_the_bell(tmp_path):
         assert len(rings) == 2  # the NaN batch, then the run's end
 
 
-@run_async
+@pilot_test
 async def test_edit_dialog_returns_only_what_changed():
     results = []
 
@@ -310,7 +299,7 @@ def test_empty_charts_show_the_placeholder():
     assert curves.dirty
 
 
-@run_async
+@pilot_test
 async def test_a_picture_built_in_a_worker_is_the_one_built_in_place():
     screen = TrainingScreen(FIXTURES / "finished.jsonl", bell=False)
     async with Host(screen).run_test(size=(100, 32)) as pilot:

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from app_pilot import screen_text
 from tfbench.app import make_app
 from tfbench.engine.control import runner_alive
 from tfbench.screens.training import EditRunDialog, ExportDialog, TrainingScreen
@@ -17,11 +18,6 @@ from tfbench.workbench import FixedWorkbench
 pytestmark = pytest.mark.slow
 
 
-def screen_text(app) -> str:
-    """What the terminal shows now, as plain text."""
-    return "\n".join("".join(seg.text for seg in strip) for strip in app.screen._compositor.render_strips())
-
-
 async def wait_for(pilot, condition, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -29,10 +25,31 @@ async def wait_for(pilot, condition, timeout: float, what: str) -> None:
         await pilot.pause(0.1)
 
 
+def spiral_app(runs_dir, epochs: int):
+    """The App on the shipped spiral MLP, trained for `epochs`, with runs in `runs_dir`."""
+    experiment = load_experiment("spiral-mlp", [f"train.epochs={epochs}"])
+    return make_app(experiment=experiment, runs_dir=runs_dir, workbench=FixedWorkbench())
+
+
+async def start_training(app, pilot) -> TrainingScreen:
+    """Ctrl+R, then wait until the runner is through its first batch."""
+    await pilot.press("ctrl+r")
+    screen = app.get_screen("train")
+    await wait_for(pilot, lambda: screen.state.status == "running" and screen.state.step > 0, 120,
+                   "training to start")
+    return screen
+
+
+def wait_until_runner_exits(run_dir, what: str) -> None:
+    deadline = time.monotonic() + 30
+    while runner_alive(run_dir):
+        assert time.monotonic() < deadline, what
+        time.sleep(0.2)
+
+
 def test_trains_spiral_mlp_to_completion_through_the_runner(runs_dir):
     """Ctrl+R starts a runner; the screen follows it to the end and evaluates the classifier."""
-    experiment = load_experiment("spiral-mlp", ["train.epochs=2"])
-    app = make_app(experiment=experiment, runs_dir=runs_dir, workbench=FixedWorkbench())
+    app = spiral_app(runs_dir, epochs=2)
 
     async def scenario():
         async with app.run_test(size=(100, 32)) as pilot:
@@ -72,8 +89,7 @@ def test_trains_spiral_mlp_to_completion_through_the_runner(runs_dir):
 def test_pauses_resumes_edits_and_stops_a_run_mid_way(runs_dir):
     """p pauses and resumes the runner, l changes its learning rate and epochs, x stops it; the
     run ends as stopped, not failed."""
-    experiment = load_experiment("spiral-mlp", ["train.epochs=200"])
-    app = make_app(experiment=experiment, runs_dir=runs_dir, workbench=FixedWorkbench())
+    app = spiral_app(runs_dir, epochs=200)
 
     async def scenario():
         async with app.run_test(size=(100, 32)) as pilot:
@@ -101,46 +117,30 @@ def test_pauses_resumes_edits_and_stops_a_run_mid_way(runs_dir):
             assert len(screen.state.epoch_numbers) < 200
             return screen.run_dir
 
-    run_dir = asyncio.run(scenario())
-    deadline = time.monotonic() + 30
-    while runner_alive(run_dir):
-        assert time.monotonic() < deadline, "the runner did not exit after stopping"
-        time.sleep(0.2)
+    wait_until_runner_exits(asyncio.run(scenario()), "the runner did not exit after stopping")
 
 
 def test_leaving_the_app_stops_the_runner_it_started(runs_dir):
     """Quitting without "detach" does not leave a runner training in the background."""
-    experiment = load_experiment("spiral-mlp", ["train.epochs=200"])
-    app = make_app(experiment=experiment, runs_dir=runs_dir, workbench=FixedWorkbench())
+    app = spiral_app(runs_dir, epochs=200)
 
     async def scenario():
         async with app.run_test(size=(100, 32)) as pilot:
-            await pilot.press("ctrl+r")
-            screen = app.get_screen("train")
-            await wait_for(pilot, lambda: screen.state.status == "running" and screen.state.step > 0, 120,
-                           "training to start")
+            screen = await start_training(app, pilot)
             return screen.run_dir
 
-    run_dir = asyncio.run(scenario())
-    deadline = time.monotonic() + 30
-    while runner_alive(run_dir):
-        assert time.monotonic() < deadline, "the runner kept going after the app quit"
-        time.sleep(0.2)
+    wait_until_runner_exits(asyncio.run(scenario()), "the runner kept going after the app quit")
 
 
 def test_detach_leaves_the_runner_training(runs_dir):
     """d quits the App and leaves the run going; `tfbench watch` can pick it up again."""
     from tfbench.engine import control
 
-    experiment = load_experiment("spiral-mlp", ["train.epochs=200"])
-    app = make_app(experiment=experiment, runs_dir=runs_dir, workbench=FixedWorkbench())
+    app = spiral_app(runs_dir, epochs=200)
 
     async def scenario():
         async with app.run_test(size=(100, 32)) as pilot:
-            await pilot.press("ctrl+r")
-            screen = app.get_screen("train")
-            await wait_for(pilot, lambda: screen.state.status == "running" and screen.state.step > 0, 120,
-                           "training to start")
+            screen = await start_training(app, pilot)
             await pilot.press("d")
             await pilot.pause()
             return screen.run_dir

@@ -18,7 +18,6 @@ while another trains is harmful; the caller decides when a session may be cleare
 
 from __future__ import annotations
 
-import inspect
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path

@@ -377,7 +377,7 @@ class DatasetScreen(WorkbenchScreen):
             else:
                 value = text
         except ValueError:
-            self._pipe_error(error_widget, location, "expected a whole number" if kind == "int" else "expected a number")
+            self.show_field_error(error_widget, location, "expected a whole number" if kind == "int" else "expected a number")
             return
 
         def change(data: dict) -> None:
@@ -390,19 +390,7 @@ class DatasetScreen(WorkbenchScreen):
                 section[name] = value
 
         error = self.app.edit(change, merge=location)  # type: ignore[attr-defined]
-        if error is not None:
-            self._pipe_error(error_widget, location, error.message)
-        else:
-            self._pipe_error(error_widget, location, "")
-
-    def _pipe_error(self, widget: Static, location: str, message: str) -> None:
-        widget.update(message)
-        widget.set_class(not message, "-empty")
-        errors = self.app.form_errors  # type: ignore[attr-defined]
-        if message:
-            errors[location] = f"{location}: {message}"
-        else:
-            errors.pop(location, None)
+        self.show_field_error(error_widget, location, error.message if error is not None else "")
 
     @on(Checkbox.Changed, ".pipe-row Checkbox")
     def _pipe_toggled(self, event: Checkbox.Changed) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Tab, Tabs
+from textual.widgets import Footer, Header, Static, Tab, Tabs
 
 SCREEN_TABS = (("model", "Model"), ("data", "Data"), ("setup", "Setup"), ("train", "Train"), ("runs", "Runs"))
 
@@ -31,6 +31,12 @@ class ScreenTabs(Tabs):
             self.active = f"tab-{self.screen_name}"
 
 
+def frame_top(screen_name: str) -> ComposeResult:
+    """What every workbench screen starts with: the header and the screen tabs, `screen_name`'s active."""
+    yield Header(icon="≡")
+    yield ScreenTabs(screen_name)
+
+
 class WorkbenchScreen(Screen):
     """A screen that shows part of the App's Experiment and edits it through `app.edit`.
 
@@ -41,8 +47,7 @@ class WorkbenchScreen(Screen):
     screen_name = ""
 
     def compose(self) -> ComposeResult:
-        yield Header(icon="≡")
-        yield ScreenTabs(self.screen_name)
+        yield from frame_top(self.screen_name)
         yield from self.compose_body()
         yield Footer()
 
@@ -54,3 +59,14 @@ class WorkbenchScreen(Screen):
 
     def on_screen_resume(self) -> None:
         self.sync()
+
+    def show_field_error(self, widget: Static, location: str, message: str) -> None:
+        """Show `message` under a field (hidden when empty) and keep the App's `form_errors` in step,
+        so saving or training refuses while a field holds a value the Experiment did not take."""
+        widget.update(message)
+        widget.set_class(not message, "-empty")
+        errors = self.app.form_errors  # type: ignore[attr-defined]
+        if message:
+            errors[location] = f"{location}: {message}"
+        else:
+            errors.pop(location, None)

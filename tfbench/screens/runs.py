@@ -18,9 +18,10 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Footer, Static
 
 from tfbench.runs_index import RunSummary, experiment_differences, format_duration, scan_runs
+from tfbench.screens.frame import frame_top
 from tfbench.widgets.curves import Curves, overlay_charts
 
 STATUS_STYLES = {
@@ -95,13 +96,7 @@ class RunsScreen(Screen):
         self.scanned = False
 
     def compose(self) -> ComposeResult:
-        yield Header(icon="≡")
-        try:
-            from tfbench.screens.frame import ScreenTabs
-        except ImportError:
-            pass
-        else:
-            yield ScreenTabs("runs")
+        yield from frame_top("runs")
         yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
         with Horizontal(id="compare"):
             yield Curves(placeholder="no run to plot", id="overlay")

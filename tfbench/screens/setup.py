@@ -321,26 +321,17 @@ class SetupScreen(WorkbenchScreen):
         try:
             value = int(text) if text else None
         except ValueError:
-            self._field_error(error_widget, location, "expected a whole number")
+            self.show_field_error(error_widget, location, "expected a whole number")
             return
         if value is None and name != "seed":
-            self._field_error(error_widget, location, "a value is required")
+            self.show_field_error(error_widget, location, "a value is required")
             return
 
         def change(d: dict) -> None:
             d["train"][name] = value
 
         error = self.app.edit(change, merge=location)  # type: ignore[attr-defined]
-        self._field_error(error_widget, location, error.message if error is not None else "")
-
-    def _field_error(self, widget: Static, location: str, message: str) -> None:
-        widget.update(message)
-        widget.set_class(not message, "-empty")
-        errors = self.app.form_errors  # type: ignore[attr-defined]
-        if message:
-            errors[location] = f"{location}: {message}"
-        else:
-            errors.pop(location, None)
+        self.show_field_error(error_widget, location, error.message if error is not None else "")
 
     @on(Select.Changed, ".run-row Select")
     def _run_choice(self, event: Select.Changed) -> None:

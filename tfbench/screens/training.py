@@ -26,12 +26,13 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Footer, Header, Input, Label, RadioButton, RadioSet, SelectionList, Static
+from textual.widgets import Button, Footer, Input, Label, RadioButton, RadioSet, SelectionList, Static
 from textual.worker import Worker, WorkerState
 
 from tfbench.engine.events import BATCH, RunState
 from tfbench.event_tail import EventTail
 from tfbench.runs_index import format_number
+from tfbench.screens.frame import frame_top
 from tfbench.widgets.curves import Curves, run_charts
 from tfbench.widgets.event_log import EventLogPane
 from tfbench.widgets.gpu import SystemPanel
@@ -83,38 +84,60 @@ class EvaluationReady(Message):
 # -- dialogs --------------------------------------------------------------------------------------
 
 
-class EditRunDialog(ModalScreen[dict | None]):
-    """Change a running run's learning rate or total epochs."""
+class RunDialog(ModalScreen):
+    """A box over the Train screen: a title, its content and buttons; Escape, Close or Cancel
+    dismisses it with no answer."""
 
     DEFAULT_CSS = """
-    EditRunDialog {
+    RunDialog {
         align: center middle;
     }
-    EditRunDialog #dialog {
-        width: 54;
-        height: auto;
+    RunDialog #dialog {
+        width: 80%;
+        height: 90%;
         border: thick $primary;
         background: $surface;
         padding: 1 2;
     }
-    EditRunDialog #dialog .title {
+    RunDialog #dialog .title {
         text-style: bold;
         margin-bottom: 1;
     }
-    EditRunDialog #dialog .error {
+    RunDialog #dialog .error {
         color: $error;
         height: auto;
     }
-    EditRunDialog #dialog .buttons {
+    RunDialog #dialog .buttons {
         height: auto;
         margin-top: 1;
     }
-    EditRunDialog #dialog .buttons Button {
+    RunDialog #dialog .buttons Button {
         margin-right: 2;
     }
     """
 
-    BINDINGS = [Binding("escape", "dismiss_none", "Cancel")]
+    BINDINGS = [Binding("escape", "close", "Close")]
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    @on(Button.Pressed, "#close")
+    @on(Button.Pressed, "#cancel")
+    def _close(self) -> None:
+        self.dismiss(None)
+
+
+class EditRunDialog(RunDialog):
+    """Change a running run's learning rate or total epochs (answers the changes, or None)."""
+
+    DEFAULT_CSS = """
+    EditRunDialog #dialog {
+        width: 54;
+        height: auto;
+    }
+    """
+
+    BINDINGS = [Binding("escape", "close", "Cancel")]
 
     def __init__(self, learning_rate: float | None, epochs: int) -> None:
         super().__init__()
@@ -132,13 +155,6 @@ class EditRunDialog(ModalScreen[dict | None]):
             with Horizontal(classes="buttons"):
                 yield Button("Apply", variant="primary", id="apply")
                 yield Button("Cancel", id="cancel")
-
-    def action_dismiss_none(self) -> None:
-        self.dismiss(None)
-
-    @on(Button.Pressed, "#cancel")
-    def _cancel(self) -> None:
-        self.dismiss(None)
 
     @on(Input.Submitted)
     @on(Button.Pressed, "#apply")
@@ -166,35 +182,10 @@ class EditRunDialog(ModalScreen[dict | None]):
         self.dismiss(changes)
 
 
-class ExportDialog(ModalScreen[None]):
+class ExportDialog(RunDialog):
     """Export a finished run's model and show each export's verification report."""
 
     DEFAULT_CSS = """
-    ExportDialog {
-        align: center middle;
-    }
-    ExportDialog #dialog {
-        width: 80%;
-        height: 90%;
-        border: thick $primary;
-        background: $surface;
-        padding: 1 2;
-    }
-    ExportDialog #dialog .title {
-        text-style: bold;
-        margin-bottom: 1;
-    }
-    ExportDialog #dialog .error {
-        color: $error;
-        height: auto;
-    }
-    ExportDialog #dialog .buttons {
-        height: auto;
-        margin-top: 1;
-    }
-    ExportDialog #dialog .buttons Button {
-        margin-right: 2;
-    }
     ExportDialog #formats {
         height: 5;
     }
@@ -202,8 +193,6 @@ class ExportDialog(ModalScreen[None]):
         height: 1fr;
     }
     """
-
-    BINDINGS = [Binding("escape", "close", "Close")]
 
     def __init__(self, run_dir: Path, formats: list[str] | None = None, quantization: str = "none") -> None:
         super().__init__()
@@ -224,13 +213,6 @@ class ExportDialog(ModalScreen[None]):
             with Horizontal(classes="buttons"):
                 yield Button("Export", variant="primary", id="export")
                 yield Button("Close", id="close")
-
-    def action_close(self) -> None:
-        self.dismiss(None)
-
-    @on(Button.Pressed, "#close")
-    def _close(self) -> None:
-        self.dismiss(None)
 
     @on(Button.Pressed, "#export")
     def _export_pressed(self) -> None:
@@ -278,41 +260,16 @@ def report_text(fmt: str, report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-class ResultsDialog(ModalScreen[None]):
+class ResultsDialog(RunDialog):
     """A finished run's best epoch and metrics, and for classifiers the evaluation."""
 
     DEFAULT_CSS = """
-    ResultsDialog {
-        align: center middle;
-    }
-    ResultsDialog #dialog {
-        width: 80%;
-        height: 90%;
-        border: thick $primary;
-        background: $surface;
-        padding: 1 2;
-    }
-    ResultsDialog #dialog .title {
-        text-style: bold;
-        margin-bottom: 1;
-    }
-    ResultsDialog #dialog .error {
-        color: $error;
-        height: auto;
-    }
-    ResultsDialog #dialog .buttons {
-        height: auto;
-        margin-top: 1;
-    }
-    ResultsDialog #dialog .buttons Button {
-        margin-right: 2;
-    }
     ResultsDialog #results-box {
         height: 1fr;
     }
     """
 
-    BINDINGS = [Binding("escape", "close", "Close"), Binding("v", "close", "Close", show=False)]
+    BINDINGS = [Binding("v", "close", "Close", show=False)]
 
     def __init__(self, state: RunState, evaluation: dict[str, Any] | None, note: str = "") -> None:
         super().__init__()
@@ -327,13 +284,6 @@ class ResultsDialog(ModalScreen[None]):
                 yield Static(results_renderable(self.state, self.evaluation, self.note), id="results")
             with Horizontal(classes="buttons"):
                 yield Button("Close", id="close")
-
-    def action_close(self) -> None:
-        self.dismiss(None)
-
-    @on(Button.Pressed, "#close")
-    def _close(self) -> None:
-        self.dismiss(None)
 
 
 def results_renderable(state: RunState, evaluation: dict[str, Any] | None, note: str = ""):
@@ -468,13 +418,7 @@ class TrainingScreen(Screen):
     # -- layout --------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        yield Header(icon="≡")
-        try:
-            from tfbench.screens.frame import ScreenTabs
-        except ImportError:
-            pass
-        else:
-            yield ScreenTabs("train")
+        yield from frame_top("train")
         yield ProgressPanel(id="progress")
         with Horizontal(id="main"):
             yield Curves(id="curves")
