@@ -88,7 +88,16 @@ def cli(ctx: click.Context) -> None:
             f"the workbench screens are not available in this installation ({exc})", "tfbench",
             "train headless with `tfbench run PRESET`",
         ) from None
-    make_app(preset=ctx.meta.get("preset")).run()
+    run_app(make_app(preset=ctx.meta.get("preset")))
+
+
+def run_app(app) -> None:
+    """Run the workbench with fd 2 sent to the native log: TensorFlow, imported in its workers,
+    writes there from C++, and Textual draws on a descriptor of its own."""
+    from tfbench.native_log import terminal_kept_from_native_log
+
+    with terminal_kept_from_native_log():
+        app.run()
 
 
 # -- training ------------------------------------------------------------------------------------
@@ -100,7 +109,9 @@ def _train(run, as_json: bool, quiet: bool, record_failures: bool, source: str |
     from tfbench.engine.control import serve
     from tfbench.engine.run import record_failure
     from tfbench.headless import Progress
+    from tfbench.native_log import import_tensorflow_quietly
 
+    import_tensorflow_quietly()  # before the run's first TensorFlow import: its C++ lines to the log
     progress = None
     if not quiet:
         progress = Progress(sys.stderr if as_json else sys.stdout)
@@ -229,9 +240,11 @@ def validate(preset, overrides, as_json):
     """
     try:
         from tfbench import build, data
+        from tfbench.native_log import import_tensorflow_quietly
         from tfbench.spec import load_experiment, resolve_preset
 
         experiment = load_experiment(preset, list(overrides))
+        import_tensorflow_quietly()
         try:
             info = data.describe(experiment.data, experiment.train.seed)
             summary = build.summarize(experiment, info).to_dict()
@@ -398,7 +411,7 @@ def watch(run_dir, no_bell):
     app = make_app(experiment=experiment, runs_dir=path.parent, watch=path)
     if no_bell:
         app.bell_enabled = False  # the train screen reads it
-    app.run()
+    run_app(app)
 
 
 @cli.command()

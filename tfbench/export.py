@@ -11,7 +11,6 @@ only once it converted and verified, so a failure never leaves half a file behin
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -21,10 +20,11 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from tfbench.atomic import write_json
 from tfbench.errors import UserError, close_matches
+from tfbench.native_log import captured_stderr, import_tensorflow_quietly
 
 FORMATS = ("keras", "savedmodel", "tflite")
 QUANTIZATIONS = ("none", "dynamic", "float16", "int8")
@@ -304,48 +304,10 @@ def quiet_tensorflow() -> None:
         absl.logging.set_verbosity(absl.logging.ERROR)
     except ImportError:  # pragma: no cover - absl comes with TensorFlow
         pass
-    with captured_stderr():  # TensorFlow's C++ start-up lines ignore TF_CPP_MIN_LOG_LEVEL
-        import tensorflow as tf
-
-        tf.config.list_physical_devices()  # device discovery logs its own complaints (no CUDA driver…)
+    import_tensorflow_quietly()  # TensorFlow's C++ start-up lines ignore TF_CPP_MIN_LOG_LEVEL
+    import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")
-
-
-@contextlib.contextmanager
-def captured_stderr() -> Iterator[list[str]]:
-    """Redirect the process's stderr (file descriptor 2) into a buffer while converting.
-
-    The TFLite converter and the LiteRT runtime write from C++ straight to fd 2, past Python's
-    `sys.stderr`. The captured text is appended to the yielded list when the block ends, so a
-    failure can still show it. In a process that runs the Textual UI, fd 2 is left alone: Textual
-    draws the screen on stderr, and an export in a UI worker must not swallow the picture.
-    """
-    import sys
-
-    out: list[str] = []
-    if "textual" in sys.modules:  # the UI owns the terminal (checked without importing Textual)
-        yield out
-        return
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # no real stderr (embedded): nothing to silence
-        yield out
-        return
-    with tempfile.TemporaryFile(mode="w+b") as sink:
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield out
-        finally:
-            try:
-                sys.stderr.flush()
-            except ValueError:
-                pass
-            os.dup2(saved, 2)
-            os.close(saved)
-            sink.seek(0)
-            out.append(sink.read().decode("utf-8", "replace"))
 
 
 # -- reference outputs ------------------------------------------------------------------------
