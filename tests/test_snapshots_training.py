@@ -2,6 +2,8 @@
 
 Each replays a fixture log (tests/fixtures/*.jsonl) at 100x32 with the cursor blink off; elapsed
 time is measured against the log's last event (no runner is alive), so the pictures never change.
+The train screen's dialogs are opened with its keys; the results dialog's evaluation comes from the
+`FixedWorkbench` (EVALUATION below), not from a model.
 """
 
 from __future__ import annotations
@@ -17,8 +19,40 @@ FIXTURES = Path(__file__).parent / "fixtures"
 SIZE = (100, 32)
 
 
+# A digits classifier's evaluation on its 360 validation samples, as `evaluate_run` reports it.
+CONFUSION = [
+    [36, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+    [0, 35, 0, 0, 0, 0, 0, 0, 1, 0],
+    [0, 0, 35, 0, 0, 0, 0, 0, 0, 0],
+    [0, 0, 1, 34, 0, 1, 0, 0, 1, 0],
+    [0, 0, 0, 0, 36, 0, 0, 1, 0, 0],
+    [0, 0, 0, 0, 0, 36, 0, 0, 0, 1],
+    [0, 0, 0, 0, 0, 0, 36, 0, 0, 0],
+    [0, 0, 0, 0, 0, 0, 0, 35, 0, 1],
+    [0, 3, 0, 0, 0, 1, 0, 0, 31, 0],
+    [0, 0, 0, 1, 0, 1, 0, 0, 1, 33],
+]
+EVALUATION = {
+    "samples": 360,
+    "label_kind": "categorical",
+    "accuracy": sum(CONFUSION[c][c] for c in range(10)) / 360,
+    "class_names": [str(c) for c in range(10)],
+    "confusion": CONFUSION,
+    "per_class": [
+        {"class": str(c), "precision": CONFUSION[c][c] / sum(row[c] for row in CONFUSION),
+         "recall": CONFUSION[c][c] / sum(CONFUSION[c]), "support": sum(CONFUSION[c])}
+        for c in range(10)
+    ],
+    "mistakes": [
+        {"index": i, "true": t, "true_name": str(t), "predicted": p, "predicted_name": str(p), "confidence": c}
+        for i, t, p, c in [(212, 8, 1, 0.987), (57, 9, 5, 0.954), (301, 3, 8, 0.921), (148, 7, 9, 0.874), (26, 1, 8, 0.803)]
+    ],
+    "errors": 360 - sum(CONFUSION[c][c] for c in range(10)),
+}
+
+
 def _app(**kwargs):
-    app = make_app("digits-cnn", workbench=FixedWorkbench(), **kwargs)
+    app = make_app("digits-cnn", workbench=FixedWorkbench(evaluation=EVALUATION), **kwargs)
     app.blink = False
     return app
 
@@ -74,3 +108,65 @@ def test_runs_screen_three_runs(snap_compare):
         await pilot.pause()
 
     assert snap_compare(_app(runs_dir=FIXTURES / "runs_dir"), terminal_size=SIZE, run_before=run_before)
+
+
+async def _opened(pilot, key: str, dialog: str) -> None:
+    """Replay the log, press the train screen's `key` and wait until `dialog` is on top."""
+    await _replayed(pilot)
+    await pilot.press(key)
+    for _ in range(100):
+        if type(pilot.app.screen).__name__ == dialog:
+            break
+        await pilot.pause(0.02)
+    else:
+        raise AssertionError(f"{key!r} did not open the {dialog}")
+    await pilot.pause()
+
+
+def test_edit_run_dialog(snap_compare):
+    """`l` mid-run: the learning rate the run uses now (halved at epoch 3) and its total epochs."""
+
+    async def run_before(pilot):
+        await _opened(pilot, "l", "EditRunDialog")
+
+    assert snap_compare(_app(watch=FIXTURES / "mid_run_gpu.jsonl"), terminal_size=SIZE, run_before=run_before)
+
+
+def test_export_dialog(snap_compare):
+    """`e` on a finished run: the Experiment's formats (keras, tflite) ticked, dynamic quantisation."""
+
+    async def run_before(pilot):
+        await _opened(pilot, "e", "ExportDialog")
+
+    assert snap_compare(_app(watch=FIXTURES / "finished.jsonl"), terminal_size=SIZE, run_before=run_before)
+
+
+async def _results(pilot) -> None:
+    """`v` on a finished classifier: wait for the (fixed) evaluation to replace "evaluating…"."""
+    from tfbench.screens.training import TrainingScreen
+
+    await _opened(pilot, "v", "ResultsDialog")
+    train = next(s for s in pilot.app.screen_stack if isinstance(s, TrainingScreen))
+    for _ in range(200):
+        if train.evaluation is not None:
+            break
+        await pilot.pause(0.02)
+    else:
+        raise AssertionError("the evaluation never arrived")
+    await pilot.pause()
+
+
+def test_results_dialog(snap_compare):
+    """`v` on a finished run: best epoch and metrics, accuracy, then the confusion matrix."""
+    assert snap_compare(_app(watch=FIXTURES / "finished.jsonl"), terminal_size=SIZE, run_before=_results)
+
+
+def test_results_dialog_scrolled(snap_compare):
+    """The results dialog scrolled to its end: the most confident mistakes."""
+
+    async def run_before(pilot):
+        await _results(pilot)
+        pilot.app.screen.query_one("#results-box").scroll_end(animate=False)
+        await pilot.pause()
+
+    assert snap_compare(_app(watch=FIXTURES / "finished.jsonl"), terminal_size=SIZE, run_before=run_before)

@@ -7,6 +7,7 @@ pass a `FixedWorkbench` instead, which answers from fixed data so no TensorFlow 
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from dataclasses import dataclass, field
@@ -85,6 +86,16 @@ class Workbench:
 
         return list(build.import_layers(path))
 
+    def evaluate(self, run_dir: str | Path, split: str = "validation", k: int = 5) -> dict:
+        """Score a finished run's model on one split (`tfbench.evaluation.evaluate_run`).
+
+        Raises:
+            UserError: no model in the run, or a split its data does not have.
+        """
+        from tfbench.evaluation import evaluate_run
+
+        return evaluate_run(Path(run_dir), split=split, k=k)
+
 
 # -- fixed answers ----------------------------------------------------------------------------
 
@@ -117,6 +128,8 @@ class FixedWorkbench:
 
     The summary gives every layer the same output shape and parameter count, unless a layer's type
     is listed in `failing`, which makes the summary fail at that layer like an impossible stack.
+    `evaluate` answers with `evaluation` when it is set; left None, a run is really evaluated (a
+    test that trains a real run also gets its real evaluation).
     """
 
     info: Any = None
@@ -125,6 +138,7 @@ class FixedWorkbench:
     failing: tuple[str, ...] = ()
     params_per_layer: int = 10
     imported: list = field(default_factory=list)
+    evaluation: dict | None = None
 
     def warm_up(self) -> float:
         return 0.0
@@ -158,3 +172,8 @@ class FixedWorkbench:
         if not self.imported:
             raise UserError("not a Sequential .keras model", str(path))
         return list(self.imported)
+
+    def evaluate(self, run_dir, split: str = "validation", k: int = 5) -> dict:
+        if self.evaluation is None:
+            return Workbench().evaluate(run_dir, split, k)
+        return copy.deepcopy({**self.evaluation, "run_dir": str(run_dir), "split": split})

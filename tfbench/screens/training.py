@@ -281,9 +281,24 @@ class ResultsDialog(RunDialog):
         with Vertical(id="dialog"):
             yield Label(f"Results: {self.state.name or 'run'}", classes="title")
             with VerticalScroll(id="results-box"):
+                self._drawn = self.evaluation
                 yield Static(results_renderable(self.state, self.evaluation, self.note), id="results")
             with Horizontal(classes="buttons"):
                 yield Button("Close", id="close")
+
+    def on_mount(self) -> None:
+        if self.evaluation is not self._drawn:  # it came while the dialog was being built
+            self._draw()
+
+    def show_evaluation(self, evaluation: dict[str, Any]) -> None:
+        """Show an evaluation that has just come, however far the dialog has got with building itself."""
+        self.evaluation, self.note = evaluation, ""
+        self._draw()
+
+    def _draw(self) -> None:
+        for results in self.query("#results").results(Static):  # none yet: compose or on_mount draws it
+            results.update(results_renderable(self.state, self.evaluation, self.note))
+            self._drawn = self.evaluation
 
 
 def results_renderable(state: RunState, evaluation: dict[str, Any] | None, note: str = ""):
@@ -750,16 +765,19 @@ class TrainingScreen(Screen):
 
     def _evaluate(self) -> None:
         if self.run_dir is not None:
-            self.run_worker(partial(self._evaluate_worker, self.run_dir), thread=True, exclusive=True,
+            # The App's workbench evaluates (tests and pictures pass one with a fixed evaluation).
+            evaluate = getattr(getattr(self.app, "workbench", None), "evaluate", None)
+            self.run_worker(partial(self._evaluate_worker, self.run_dir, evaluate), thread=True, exclusive=True,
                             exit_on_error=False, group="evaluate", name="evaluate")
 
-    def _evaluate_worker(self, run_dir: Path) -> None:
+    def _evaluate_worker(self, run_dir: Path, evaluate: Callable[..., dict] | None = None) -> None:
+        if evaluate is None:
+            try:
+                from tfbench.evaluation import evaluate_run as evaluate  # TensorFlow: imported only here
+            except ImportError:
+                return
         try:
-            from tfbench.evaluation import evaluate_run  # TensorFlow: imported only here
-        except ImportError:
-            return
-        try:
-            result = evaluate_run(run_dir, split="validation", k=5)
+            result = evaluate(run_dir, split="validation", k=5)
         except Exception as exc:
             self.post_message(ActionFailed(f"evaluation: {exc}"))
             return
@@ -768,7 +786,7 @@ class TrainingScreen(Screen):
     def on_evaluation_ready(self, message: EvaluationReady) -> None:
         self.evaluation = message.result
         if isinstance(self.app.screen, ResultsDialog):
-            self.app.screen.query_one("#results", Static).update(results_renderable(self.state, self.evaluation))
+            self.app.screen.show_evaluation(self.evaluation)
         else:
             self.notify("results ready: press v")
 
