@@ -95,6 +95,30 @@ def test_resume_refuses_a_finished_run_unless_more_epochs_are_planned(tmp_path, 
     assert [r["epoch"] for r in read_history(run.run_dir)] == [1, 2]
 
 
+def test_a_finished_runs_backup_holds_its_last_epoch_even_when_best_weights_were_restored(tmp_path, runs_dir):
+    """The last backup is written after `fit` returns, from the weights the last epoch ended with."""
+    import numpy as np
+
+    from tfbench.engine.run import BACKUP_DIR
+
+    # "max" on val_loss makes EarlyStopping's best epoch the worst one, so it restores other weights
+    extra = 'callbacks = [ { type = "EarlyStopping", monitor = "val_loss", mode = "max", patience = 50, restore_best_weights = true } ]'
+    exp = load_experiment(write_preset(tmp_path, digits_preset(name="bk", epochs=3, batch=64, lr=1e-2, extra=extra)))
+    last_epoch_weights = []
+
+    def keep_weights(event):
+        if event["event"] == "epoch_ended" and event["epoch"] == 3:
+            last_epoch_weights.extend(run.model.get_weights())
+
+    run = Run(exp, runs_dir=runs_dir, subscribers=[keep_weights])
+    assert run.train() == "completed"
+    assert backup_epoch(run.run_dir) == 3
+    restored = run.model.get_weights()
+    assert not all(np.array_equal(a, b) for a, b in zip(restored, last_epoch_weights))  # EarlyStopping restored
+    run.model.load_weights(run.run_dir / BACKUP_DIR / "latest.weights.h5")
+    assert all(np.array_equal(a, b) for a, b in zip(run.model.get_weights(), last_epoch_weights))
+
+
 def test_resume_of_a_folder_that_is_not_a_run(tmp_path):
     exp = experiment(tmp_path, epochs=1)
     with pytest.raises(UserError, match="not a run directory"):

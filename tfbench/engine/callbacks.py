@@ -151,7 +151,8 @@ class RunBackup(keras.callbacks.BackupAndRestore):
     the one before, and it is kept after training so a finished run can still be extended.
 
     Saving costs tens of milliseconds, so with short epochs it saves at most every
-    `CHECKPOINT_INTERVAL` seconds (the Run decides), and always at the epoch where the run ends.
+    `CHECKPOINT_INTERVAL` seconds (the Run decides), and always for the epoch where the run ends —
+    that save just after `fit` returns, from the weights that epoch ended with.
     """
 
     def __init__(self, run: "Run", backup_dir: str, save_freq: Any = "epoch", **kwargs: Any):
@@ -165,12 +166,30 @@ class RunBackup(keras.callbacks.BackupAndRestore):
     def on_epoch_end(self, epoch: int, logs=None) -> None:
         if self.run._epoch_interrupted:
             return
-        if self.save_freq == "epoch" and not self.run._backup_due(epoch + 1):
+        due = self.save_freq != "epoch" or self.run._backup_due(epoch + 1)
+        if due == "after_fit":
+            # The run ends with this epoch: the Run keeps these weights and calls `save_after_fit`
+            # once `fit` has returned, so the last save does not lengthen the training loop.
+            due = False
+        if not due:
             self._current_epoch = epoch + 1  # the base class's bookkeeping, without the save
             self._last_batch_seen = 0
             return
         super().on_epoch_end(epoch, logs)
         self.run._backup_saved(epoch + 1)
+
+    def save_after_fit(self, epoch: int, weights: list) -> None:
+        """Save the backup of `epoch`, whose weights are `weights` (callbacks such as EarlyStopping
+        may have restored others since); the model's own weights are left as they are."""
+        current = self.model.get_weights()
+        self.model.set_weights(weights)
+        try:
+            self._current_epoch = epoch
+            self._last_batch_seen = 0
+            self._save_model()
+        finally:
+            self.model.set_weights(current)
+        self.run._backup_saved(epoch)
 
     def on_train_batch_end(self, batch: int, logs=None) -> None:
         if self.run._epoch_interrupted:

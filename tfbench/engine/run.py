@@ -224,6 +224,8 @@ class Run:
         self._train_started = 0.0
         self.checkpoint_interval = checkpoint_interval()
         self._best_pending: tuple[int, list, dict[str, Any]] | None = None
+        self._backup_pending: tuple[int, list] | None = None
+        self._backup: Any = None  # the RunBackup callback
         self._monitor, self._mode = "loss", "min"
         self._callback: Any = None
         self._callbacks: list[Any] = []
@@ -447,7 +449,8 @@ class Run:
         ):
             callbacks.append(keras.callbacks.TensorBoard(log_dir=str(self.path("tensorboard"))))
         try:
-            callbacks.append(RunBackup(self, str(self.path(BACKUP_DIR)), **backup_args))
+            self._backup = RunBackup(self, str(self.path(BACKUP_DIR)), **backup_args)
+            callbacks.append(self._backup)
         except (TypeError, ValueError) as exc:
             raise UserError(f"BackupAndRestore: {exc}", "train.callbacks") from None
         return callbacks
@@ -494,17 +497,20 @@ class Run:
             if self._stop_reason is not None:
                 return "stopped", self._stop_reason
             fit_started, fit_cpu = time.perf_counter(), time.process_time()
-            self.model.fit(
-                bundle.train,
-                validation_data=bundle.validation,
-                epochs=self.target_epochs,
-                initial_epoch=start,
-                callbacks=self._callbacks,
-                verbose=0,
-                shuffle=False,  # the tf.data pipeline shuffles
-            )
-            self.fit_seconds += time.perf_counter() - fit_started
-            self.fit_cpu_seconds += time.process_time() - fit_cpu
+            try:
+                self.model.fit(
+                    bundle.train,
+                    validation_data=bundle.validation,
+                    epochs=self.target_epochs,
+                    initial_epoch=start,
+                    callbacks=self._callbacks,
+                    verbose=0,
+                    shuffle=False,  # the tf.data pipeline shuffles
+                )
+            finally:
+                self.fit_seconds += time.perf_counter() - fit_started
+                self.fit_cpu_seconds += time.process_time() - fit_cpu
+                self._save_backup_after_fit()
             if self._diverged_reason is not None:
                 return "failed", self._diverged_reason
             if self._stop_reason is not None:
@@ -653,10 +659,22 @@ class Run:
         if epoch >= self.target_epochs:
             self.model.stop_training = True  # the plan was lowered while running
 
-    def _backup_due(self, epoch: int) -> bool:
-        """Whether the backup should be saved at the end of `epoch` (complete epochs only)."""
+    def _backup_due(self, epoch: int) -> bool | str:
+        """Whether the backup should be saved at the end of `epoch` (complete epochs only).
+
+        Returns "after_fit" when the run ends with this epoch: its weights are kept and the backup
+        is written once `fit` returns (`_save_backup_after_fit`).
+        """
         ending = self._stop_reason is not None or epoch >= self.target_epochs or self.model.stop_training
-        return ending or self._due("backup")
+        if ending:
+            self._backup_pending = (epoch, self.model.get_weights())
+            return "after_fit"
+        return self._due("backup")
+
+    def _save_backup_after_fit(self) -> None:
+        pending, self._backup_pending = self._backup_pending, None
+        if pending is not None and self._backup is not None:
+            self._backup.save_after_fit(*pending)
 
     def _backup_saved(self, epoch: int) -> None:
         self._saved_at["backup"] = time.monotonic()
