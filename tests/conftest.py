@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -12,6 +14,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 # No test may reach Keras' real cache (or the network behind it): point it at an empty folder.
 os.environ["KERAS_HOME"] = tempfile.mkdtemp(prefix="tfbench-keras-home-")
+atexit.register(shutil.rmtree, os.environ["KERAS_HOME"], ignore_errors=True)
 os.environ.pop("NO_COLOR", None)
 
 REPO = Path(__file__).resolve().parent.parent
