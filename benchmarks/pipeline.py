@@ -8,10 +8,12 @@ offline: npz files, a Keras cache, CSV files, image and text folders. The same f
 materialised as tensors (`Dataset.from_tensor_slices` of stacked batches — no map, cache,
 shuffle or prefetch work left), are the baseline. Each round trains from each side
 (alternating which goes first) in one `fit` of a few epochs, as a run does; the first fit of each
-side is a warm-up (tracing, filling the cache) and is not counted. Each `fit` epoch starts a new
-iterator on both sides, so a pipeline's fixed start-up cost per epoch (a few milliseconds for a
-tf.data graph) is part of what is measured — it shows only on models whose whole epoch takes
-well under a second. The reported ratio is the median of the rounds' pipeline/memory ratios
+side is a warm-up (tracing, filling the cache) and is not counted. Both sides are fed as a tfbench Run
+feeds them: repeated, with `steps_per_epoch`, so one iterator serves the whole fit.
+`--per-epoch-iterators` fits the finite datasets instead, as a plain `fit` does: then each epoch
+starts a new iterator on both sides, and a pipeline's start-up (~15 ms on 2 cores for a tf.data
+graph with functions, against ~1 ms for ready tensors) shows on models whose epoch takes well
+under a second. The reported ratio is the median of the rounds' pipeline/memory ratios
 (each round's two measurements are adjacent in time, so they share the machine's load).
 
     python benchmarks/pipeline.py                 # all cases, 7 rounds of 3 epochs
@@ -113,7 +115,7 @@ def cases(work: Path, batches: dict[str, int]) -> list[tuple[str, str, list[str]
     return out
 
 
-def measure(name: str, preset: str, overrides: list[str], rounds: int, epochs: int = 3, repeat: bool = False) -> dict:
+def measure(name: str, preset: str, overrides: list[str], rounds: int, epochs: int = 3, repeat: bool = True) -> dict:
     import tensorflow as tf
 
     from tfbench import build, data
@@ -161,8 +163,9 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=3, help="Epochs per timed fit (each side, each round).")
     parser.add_argument("--only", default="", help="Only cases whose name contains this.")
     parser.add_argument("--scale", type=float, default=1.0, help="Multiply the batches per epoch.")
-    parser.add_argument("--repeat", action="store_true",
-                        help="Fit `dataset.repeat()` with steps_per_epoch (one iterator per fit) on both sides.")
+    parser.add_argument("--per-epoch-iterators", dest="repeat", action="store_false",
+                        help="Fit the finite datasets (a new iterator every epoch, as a plain `fit` does) "
+                             "instead of `dataset.repeat()` with steps_per_epoch, as a tfbench Run feeds them.")
     parser.add_argument("--json", help="Also write the results to this file.")
     args = parser.parse_args()
     # Batches per epoch of the synthetic sources: about a second of training on 2 CPU cores.

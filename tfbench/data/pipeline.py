@@ -131,8 +131,10 @@ def from_arrays(part: Arrays, spec, seed: int | None, *, training: bool, prep, p
         ds = batches(x, y)
     if prep is not None:
         ds = ds.map(prep, num_parallel_calls=parallel, deterministic=True)
-    if spec.prefetch:
-        ds = ds.prefetch(tf.data.AUTOTUNE)
+        if spec.prefetch:
+            ds = ds.prefetch(tf.data.AUTOTUNE)
+    # Without a map, a batch is a slice of memory: there is nothing to prefetch, and a prefetch
+    # thread's hand-off would cost every step (measured: up to a third of a tiny MLP's steps/s).
     # Slices of memory need no tuning, and tf.data's autotuner is not free: measured on 2 cores,
     # its background work cost small models ~30% of their steps/s (benchmarks/pipeline.py).
     options = tf.data.Options()

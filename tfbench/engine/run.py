@@ -226,6 +226,7 @@ class Run:
         self._best_pending: tuple[int, list, dict[str, Any]] | None = None
         self._backup_pending: tuple[int, list] | None = None
         self._backup: Any = None  # the RunBackup callback
+        self._fit_inputs: dict[str, Any] = {}
         self._monitor, self._mode = "loss", "min"
         self._callback: Any = None
         self._callbacks: list[Any] = []
@@ -300,7 +301,29 @@ class Run:
             self.steps_per_epoch = card if card > 0 else None
         self._monitor, self._mode = self._choose_monitor()
         self._check_tensorboard()
+        self._fit_inputs = self._repeated_inputs(bundle)
         self._prepared = True
+
+    def _repeated_inputs(self, bundle: Any) -> dict[str, Any]:
+        """`fit`'s data: each split repeated, with its steps, when its length is known.
+
+        Keras starts a new iterator over a finite dataset every epoch, and starting one runs the
+        pipeline's functions' set-up again: ~15 ms per epoch on 2 cores, a tenth of a small
+        model's epoch. Repeated, with `steps_per_epoch`/`validation_steps`, one iterator per split
+        serves the whole `fit`; the epochs are the same batches. Multi-worker runs keep the
+        finite datasets (their shards' lengths are not known here).
+        """
+        import tensorflow as tf
+
+        inputs: dict[str, Any] = {"x": bundle.train, "validation_data": bundle.validation}
+        if self.experiment.train.strategy == "multi_worker" or not self.steps_per_epoch:
+            return inputs
+        inputs.update(x=bundle.train.repeat(), steps_per_epoch=self.steps_per_epoch)
+        if bundle.validation is not None:
+            card = int(tf.data.experimental.cardinality(bundle.validation))
+            if card > 0:
+                inputs.update(validation_data=bundle.validation.repeat(), validation_steps=card)
+        return inputs
 
     def _check_tensorboard(self) -> None:
         train = self.experiment.train
@@ -489,7 +512,6 @@ class Run:
         return f"{type(exc).__name__}: {message}"[:500]
 
     def _fit_loop(self) -> tuple[str, str]:
-        bundle = self.bundle
         while True:
             start = self.completed_epochs
             if start >= self.target_epochs:
@@ -499,8 +521,7 @@ class Run:
             fit_started, fit_cpu = time.perf_counter(), time.process_time()
             try:
                 self.model.fit(
-                    bundle.train,
-                    validation_data=bundle.validation,
+                    **self._fit_inputs,
                     epochs=self.target_epochs,
                     initial_epoch=start,
                     callbacks=self._callbacks,
