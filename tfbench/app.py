@@ -20,7 +20,6 @@ from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer, Header, Static
 from textual.worker import Worker, WorkerState
 
 from tfbench.errors import UserError
@@ -40,36 +39,15 @@ UNDO_LIMIT = 200
 SUMMARY_SETTLE_SECONDS = 0.15  # let a burst of keystrokes settle before Keras builds the model
 
 
-class PlaceholderScreen(Screen):
-    """Stands in for a screen whose module is not available in this installation."""
-
-    def __init__(self, title: str, **kwargs) -> None:
-        super().__init__()
-        self.title_text = title
-
-    def compose(self):
-        yield Header(icon="≡")
-        yield Static(f"{self.title_text}: not available in this installation.", id="placeholder")
-        yield Footer()
-
-    def start(self, experiment: Experiment) -> None:
-        self.notify("The training view is not available; run `tfbench run PRESET` instead.",
-                    severity="warning")
-
-
 def _training_screen(run_dir: Path | None) -> Screen:
-    try:
-        from tfbench.screens.training import TrainingScreen
-    except ImportError:
-        return PlaceholderScreen("Train")
+    from tfbench.screens.training import TrainingScreen
+
     return TrainingScreen(run_dir=run_dir)
 
 
 def _runs_screen(runs_dir: Path) -> Screen:
-    try:
-        from tfbench.screens.runs import RunsScreen
-    except ImportError:
-        return PlaceholderScreen("Runs")
+    from tfbench.screens.runs import RunsScreen
+
     return RunsScreen(runs_dir)
 
 

@@ -38,7 +38,8 @@ from tfbench.widgets.event_log import EventLogPane
 from tfbench.widgets.gpu import SystemPanel
 from tfbench.widgets.progress_panel import ProgressPanel
 
-CURVE_INTERVAL = 0.5  # seconds between curve rebuilds at most (DESIGN.md: ≤ 2 Hz)
+CURVE_INTERVAL = 1.0  # seconds between curve rebuilds at most: a plotext build costs 20-50 ms on
+# 2 cores, and at 2 Hz the view took ~10% of a core from the runner (benchmarks/ui_lag.py)
 POLL_INTERVAL = 0.1  # seconds between looks at the log (≤ 10 messages a second)
 EXPORT_FORMATS = ("keras", "savedmodel", "tflite")
 QUANTIZATIONS = ("none", "dynamic", "float16", "int8")
