@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tfbench.data.labels import labels_are_one_hot, loss_family
+from tfbench.data.labels import labels_are_one_hot, loss_family, loss_name
 from tfbench.data.labels import needs_one_hot as labels_need_one_hot
 from tfbench.errors import UserError
 
@@ -97,15 +97,6 @@ class ModelSummary:
 
 
 # -- losses, metrics and labels ----------------------------------------------------------------
-
-def _name_of(value: "str | Component | dict") -> str:
-    """A loss or metric's name (a string's text or a component's type)."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict):
-        return str(value.get("type", ""))
-    return value.type
-
 
 def _component_dict(value: "str | Component | dict") -> "str | dict":
     """A string stays a string; a component becomes `{"type": …, **args}`."""
@@ -498,7 +489,7 @@ def check_output(exp: "Experiment", info: "DataInfo", output_shape: list[int | N
     where = f"model.layers[{last}]"
     activation = _final_activation(exp)
     loss = resolve_loss(exp, info)
-    loss_name, family = _name_of(loss), loss_family(loss)
+    family = loss_family(loss)
     out = list(output_shape)
     units = out[-1] if out else 1
     shape_text = _shape_text(out)
@@ -553,7 +544,7 @@ def check_output(exp: "Experiment", info: "DataInfo", output_shape: list[int | N
             )
         if family == "binary" and units != 1:
             raise UserError(
-                f"binary labels with {loss_name} need 1 output but the model gives {units}",
+                f"binary labels with {loss_name(loss)} need 1 output but the model gives {units}",
                 where,
                 "use units = 1 with sigmoid, or units = 2 with softmax and sparse_categorical_crossentropy",
             )
