@@ -80,7 +80,10 @@ def test_summary_is_repeatable_and_json_ready():
     second = build.summarize(exp, DIGITS)
     assert first == second  # same layer names every time: no global counters leak in
     data = json.loads(json.dumps(first.to_dict()))
-    assert data["layers"][1] == {"index": 1, "name": "conv2d", "type": "Conv2D", "output_shape": [6, 6, 16], "params": 160}
+    assert data["layers"][1] == {
+        "index": 1, "name": "conv2d", "type": "Conv2D", "output_shape": [6, 6, 16], "params": 160,
+        "path": "model.layers[1]", "depth": 0, "trainable": True, "kind": "layer",
+    }
     assert ModelSummary.from_dict(data) == first
 
 

@@ -57,6 +57,13 @@ class LayerRow:
         type: the Keras class name, as in the preset.
         output_shape: one sample's output shape (no batch dimension); None when unknown.
         params: number of weights (trainable and not).
+        path: where the entry is written in the Experiment (`model.layers[4].branches[1][0]`);
+            empty for a layer the stack implies.
+        depth: 0 for an entry of the stack, 1 for a layer inside it, and so on.
+        trainable: False for a frozen layer or block (e.g. a backbone with `trainable = false`).
+        kind: `layer`, `wrapper` (Bidirectional, TimeDistributed), `block` (Residual, Parallel)
+            or `backbone` (a keras.applications model); a block's row comes before its layers'
+            rows and its `params` are the block's total.
     """
 
     index: int
@@ -64,6 +71,10 @@ class LayerRow:
     type: str
     output_shape: list[int | None] | None
     params: int
+    path: str = ""
+    depth: int = 0
+    trainable: bool = True
+    kind: str = "layer"
 
 
 @dataclass
@@ -462,7 +473,8 @@ def _summary_of(inputs: Any, outputs: Any, built: list) -> ModelSummary:
         trainable += t
         non_trainable += n
         shape = _sample_shape(out) if hasattr(out, "shape") else None
-        rows.append(LayerRow(index=i, name=layer.name, type=component.type, output_shape=shape, params=t + n))
+        rows.append(LayerRow(index=i, name=layer.name, type=component.type, output_shape=shape, params=t + n,
+                             path=f"model.layers[{i}]", trainable=bool(layer.trainable)))
     return ModelSummary(
         input_shape=_sample_shape(inputs),
         output_shape=_sample_shape(outputs),
