@@ -378,13 +378,36 @@ def set_(run_dir, settings, timeout):
         if "=" not in item:
             raise UserError("expected NAME=VALUE, e.g. learning_rate=1e-4", item)
         name, text = item.split("=", 1)
-        ack = _send(run_dir, "set", timeout, **{name.strip(): parse_override_value(text.strip())})
+        value = parse_override_value(text.strip())
+        check_setting(Path(run_dir), name.strip(), value)
+        ack = _send(run_dir, "set", timeout, **{name.strip(): value})
         event = ack.get("event") or {}
         click.echo(f"{event.get('name', name)}: {event.get('old')} → {event.get('new')}")
 
 
+def check_setting(run_dir: Path, name: str, value) -> None:
+    """A live change checked like the preset value it replaces, before any runner is asked.
 
-# -- watching and run history ----------------------------------------------------------------------
+    Raises:
+        UserError: `learning_rate: must be > 0 (got -0.1)` — the range Keras documents for the
+            run's optimizer's `learning_rate` (see `tfbench.catalog`).
+    """
+    if name != "learning_rate":
+        return
+    from tfbench import catalog
+    from tfbench.engine.run import EXPERIMENT_FILE
+    from tfbench.spec import load_experiment
+
+    try:
+        optimizer = load_experiment(run_dir / EXPERIMENT_FILE).train.optimizer.type
+    except UserError:
+        return  # not a readable run: the runner (or its absence) answers
+    entry = catalog.get("optimizers", optimizer)
+    param = entry.params.get("learning_rate") if entry else None
+    if param is not None:
+        catalog.check_value(param, value, name)
+
+
 
 @cli.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))

@@ -48,6 +48,10 @@ class Param:
     choices: tuple[str, ...] = ()
     help: str = ""
     nullable: bool = False
+    bounds: tuple[tuple[str, float], ...] = ()
+    """The range Keras documents for a number (`(("gt", 0),)`: > 0); on a list, for each number in it."""
+    run_dir_path: bool = False
+    """A file or folder a callback writes: a preset may only name a relative path inside the run directory."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +118,8 @@ def _entry_from_json(kind: str, raw: dict[str, Any], sets: dict[str, tuple[str, 
             choices=tuple(choices),
             help=p.get("help", ""),
             nullable=p.get("nullable", False),
+            bounds=tuple((key, limit) for key, limit in sorted(p.get("bounds", {}).items(), key=_bound_order)),
+            run_dir_path=p.get("run_dir_path", False),
         )
     return Entry(
         kind=kind,
@@ -124,6 +130,10 @@ def _entry_from_json(kind: str, raw: dict[str, Any], sets: dict[str, tuple[str, 
         aliases=tuple(raw.get("aliases", ())),
         omitted=tuple(raw.get("omitted", ())),
     )
+
+
+def _bound_order(item: tuple[str, float]) -> int:
+    return ("gt", "ge", "lt", "le").index(item[0])
 
 
 def _kind(kind: str) -> str:
@@ -319,6 +329,84 @@ def check_value(param: Param, value: Any, location: str) -> None:
         return
     if not ok:
         raise UserError(f"expected {_TYPE_WORDS[kind]}, got {value!r}", location)
+    check_bounds(param, value, location)
+    if param.run_dir_path and isinstance(value, str):
+        check_run_dir_path(value, location)
+
+
+_BOUND_SIGNS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+
+
+def describe_bounds(param: Param) -> str:
+    """A parameter's documented range in words (`> 0`, `in [0, 1)`), or "" when it has none."""
+    bounds = dict(param.bounds)
+    low = next((k for k in ("gt", "ge") if k in bounds), None)
+    high = next((k for k in ("lt", "le") if k in bounds), None)
+    if low and high:
+        return f"in {'(' if low == 'gt' else '['}{bounds[low]:g}, {bounds[high]:g}{')' if high == 'lt' else ']'}"
+    return " ".join(f"{_BOUND_SIGNS[k]} {bounds[k]:g}" for k in (low, high) if k)
+
+
+def check_bounds(param: Param, value: Any, location: str) -> None:
+    """Check a number (or each number in a list) against the range Keras documents for it.
+
+    Raises:
+        UserError: at `location`: `must be > 0 (got -0.1)`.
+    """
+    if not param.bounds:
+        return
+    numbers = _numbers(value)
+    checks = {"gt": float.__gt__, "ge": float.__ge__, "lt": float.__lt__, "le": float.__le__}
+    if all(checks[key](float(v), float(limit)) for v in numbers for key, limit in param.bounds):
+        return
+    every = "every number " if isinstance(value, list) else ""
+    raise UserError(f"{every}must be {describe_bounds(param)} (got {value!r})", location)
+
+
+def _numbers(value: Any) -> list[int | float]:
+    if isinstance(value, list):
+        return [n for item in value for n in _numbers(item)]
+    return [value] if _is_number(value) else []
+
+
+def check_run_dir_path(value: str, location: str) -> None:
+    """A file a callback writes must stay inside the run directory: relative, no `..` out of it.
+
+    Raises:
+        UserError: at `location`, for an absolute, home-relative, empty or escaping path.
+    """
+    import posixpath
+
+    text = value.replace("\\", "/")
+    normal = posixpath.normpath(text) if text else ""
+    if not text.strip() or text.startswith(("/", "~")) or posixpath.isabs(normal) or (
+        len(text) > 1 and text[1] == ":"
+    ) or normal == ".." or normal.startswith("../") or normal == ".":
+        raise UserError(
+            f"must be a relative path inside the run directory, got {value!r}", location,
+            "name a file or folder such as 'logs/x.csv'; it is created inside the run directory",
+        )
+
+
+def resolve_run_paths(kind: str, name: str, args: dict[str, Any], run_dir: str | Path) -> dict[str, Any]:
+    """The arguments with each run-directory path (`CSVLogger.filename`, …) made absolute inside `run_dir`.
+
+    Validation has already refused absolute and escaping paths; this is checked again here, so
+    nothing can write outside the run directory even when the arguments were never validated.
+
+    Raises:
+        UserError: an argument path that is not inside the run directory.
+    """
+    entry = get(kind, name)
+    if entry is None:
+        return dict(args)
+    resolved = dict(args)
+    for arg, value in args.items():
+        param = entry.params.get(arg)
+        if param is not None and param.run_dir_path and isinstance(value, str):
+            check_run_dir_path(value, arg)
+            resolved[arg] = str(Path(run_dir) / value)
+    return resolved
 
 
 def _quoted(choices: tuple[str, ...], limit: int = 12) -> str:

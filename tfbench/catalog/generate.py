@@ -74,6 +74,77 @@ RUN_DIR_PATHS = {
     ("callbacks", "BackupAndRestore", "backup_dir"),
     ("callbacks", "CSVLogger", "filename"),
 }
+# Files a callback writes that keep a default of their own: like RUN_DIR_PATHS, a preset may only
+# name a relative path inside the run directory (`tfbench.catalog.check_component` says so).
+WRITTEN_PATHS = {("callbacks", "TensorBoard", "log_dir")}
+# Ranges Keras states in prose rather than in a phrase `_bounds` reads ("Positive integer",
+# "Float between 0 and 1", "Float >= 0"): keyed by (kind, class pattern, argument), first match
+# wins, before the docstring. Each says what the argument means, which is why the bound holds.
+BOUNDS = {
+    ("optimizers", "*", "learning_rate"): {"gt": 0},  # "The learning rate"
+    ("optimizers", "*", "beta_1"): {"ge": 0, "lt": 1},  # "exponential decay rate for the 1st moment"
+    ("optimizers", "*", "beta_2"): {"ge": 0, "lt": 1},
+    ("optimizers", "*", "rho"): {"ge": 0, "lt": 1},  # "Discounting factor" / "decay rate"
+    ("optimizers", "*", "ema_momentum"): {"ge": 0, "le": 1},  # the EMA's weight of the old average
+    ("optimizers", "*", "epsilon"): {"ge": 0},  # "A small constant for numerical stability"
+    ("optimizers", "*", "weight_decay"): {"ge": 0},
+    ("optimizers", "*", "clipnorm"): {"gt": 0},  # "clipped so that its norm is no higher than this"
+    ("optimizers", "*", "global_clipnorm"): {"gt": 0},
+    ("optimizers", "*", "clipvalue"): {"gt": 0},
+    ("optimizers", "*", "loss_scale_factor"): {"gt": 0},
+    ("optimizers", "*", "ema_overwrite_frequency"): {"ge": 1},  # "every N steps"
+    ("optimizers", "*", "gradient_accumulation_steps"): {"ge": 1},
+    ("optimizers", "*", "warmup_steps"): {"ge": 0},
+    ("schedules", "*", "initial_learning_rate"): {"gt": 0},
+    ("schedules", "*", "end_learning_rate"): {"ge": 0},  # "The minimal end learning rate"
+    ("schedules", "*", "warmup_target"): {"gt": 0},  # "The target learning rate"
+    ("schedules", "*", "decay_steps"): {"gt": 0},  # "Number of steps to decay over"
+    ("schedules", "*", "first_decay_steps"): {"gt": 0},
+    ("schedules", "*", "warmup_steps"): {"ge": 0},
+    ("schedules", "*", "decay_rate"): {"gt": 0},
+    ("schedules", "*", "alpha"): {"ge": 0, "le": 1},  # "as a fraction of initial_learning_rate"
+    ("schedules", "*", "t_mul"): {"gt": 0},
+    ("schedules", "*", "m_mul"): {"gt": 0},
+    ("callbacks", "ReduceLROnPlateau", "factor"): {"gt": 0, "lt": 1},  # Keras refuses factor >= 1
+    ("callbacks", "*", "patience"): {"ge": 0},  # "Number of epochs with no improvement"
+    ("callbacks", "*", "cooldown"): {"ge": 0},
+    ("callbacks", "*", "start_from_epoch"): {"ge": 0},
+    ("callbacks", "*", "min_delta"): {"ge": 0},
+    ("callbacks", "*", "min_lr"): {"ge": 0},  # "Lower bound on the learning rate"
+    ("callbacks", "*", "histogram_freq"): {"ge": 0},  # "frequency (in epochs)"; 0 switches it off
+    ("callbacks", "*", "embeddings_freq"): {"ge": 0},
+    ("callbacks", "*", "profile_batch"): {"ge": 0},  # "must be a non-negative integer"
+    ("callbacks", "*", "save_freq"): {"gt": 0},  # a number of batches, where it is not "epoch"
+    ("callbacks", "*", "update_freq"): {"gt": 0},
+    ("callbacks", "*", "verbose"): {"ge": 0},
+    ("layers", "*", "units"): {"gt": 0},  # "dimensionality of the output space"
+    ("layers", "*", "filters"): {"gt": 0},  # "the number of filters in the convolution"
+    ("layers", "*", "kernel_size"): {"gt": 0},  # "the size of the convolution window"
+    ("layers", "*", "strides"): {"gt": 0},
+    ("layers", "*", "dilation_rate"): {"gt": 0},
+    ("layers", "*", "pool_size"): {"gt": 0},
+    ("layers", "*", "depth_multiplier"): {"gt": 0},
+    ("layers", "*", "input_dim"): {"gt": 0},  # "Size of the vocabulary"
+    ("layers", "*", "output_dim"): {"gt": 0},  # "Dimension of the dense embedding"
+    ("layers", "*", "output_size"): {"gt": 0},
+    ("layers", "*", "max_tokens"): {"gt": 0},
+    ("layers", "*", "num_tokens"): {"gt": 0},
+    ("layers", "*", "num_bins"): {"gt": 0},
+    ("layers", "UpSampling*", "size"): {"gt": 0},  # "Upsampling factor"
+    ("layers", "ZeroPadding*", "padding"): {"ge": 0},  # "how many zeros to add"
+    ("layers", "Cropping*", "cropping"): {"ge": 0},  # "how many units should be trimmed off"
+    ("layers", "*Dropout*", "rate"): {"ge": 0, "lt": 1},  # a drop fraction: 1 drops everything
+    ("layers", "*", "dropout"): {"ge": 0, "lt": 1},
+    ("layers", "*", "recurrent_dropout"): {"ge": 0, "lt": 1},
+    ("layers", "*Normalization", "epsilon"): {"gt": 0},  # "added to variance to avoid dividing by zero"
+    ("layers", "BatchNormalization", "momentum"): {"ge": 0, "le": 1},  # of the moving average
+    ("layers", "ActivityRegularization", "l1"): {"ge": 0},  # "(positive float)", default 0.0
+    ("layers", "ActivityRegularization", "l2"): {"ge": 0},
+    ("metrics", "*", "k"): {"gt": 0},  # "Number of top elements"
+    ("metrics", "*", "num_classes"): {"gt": 0},
+    ("metrics", "*", "target_class_ids"): {"ge": 0},  # class ids
+    ("layers", "*", "value_range"): None,  # any (low, high) the images have
+}
 # Accuracy and crossentropy that `model.compile` resolves from the labels' form.
 COMPILE_IDENTIFIERS = {"metrics": ("accuracy", "acc"), "losses": ("crossentropy", "ce")}
 LAYER_CATEGORIES = {
@@ -374,72 +445,140 @@ def _param(kind: str, owner: str, name: str, default: Any, doc: str, sets) -> di
     value = None if required else _json_default(default)
     if value is _EMPTY:
         return None
-    text = " ".join(doc.split())
-    lowered = text.lower()
-    head = lowered[:160]
-    bare_head = _QUOTED.sub("", head)  # `"int"` as a choice is not the word int
-    row: dict[str, Any] = {"name": name}
-    choices: Any = ()
-    nullable = value is None and not required
-    named_set = _named_set(name)
-    if named_set and (value is None or isinstance(value, str)):
-        ptype, choices = "choice", named_set
-    else:
-        quoted = list(dict.fromkeys(_QUOTED.findall(text if isinstance(value, str) else text[:200])))
-        if isinstance(value, str) and value not in quoted:
-            quoted.insert(0, value)
-        looks_like_choice = (
-            len(quoted) >= 2
-            and _CHOICE_WORDS.search(lowered)
-            and (isinstance(value, str) or (value is None and not required))
-            and not _FREE_TEXT.search(name)
-        )
-        if isinstance(value, bool):
-            ptype = "bool"
-        elif _FREE_TEXT.search(name) and (value is None or isinstance(value, str)):
-            ptype = "str"
-        elif looks_like_choice:
-            also_number = re.search(r"\bint(eger)?s?\b|\bfloat\b", bare_head)
-            ptype, choices = ("any" if also_number else "choice"), tuple(quoted)
-        elif isinstance(value, int):
-            int_like = _says_int(bare_head) or _INT_NAME.search(name)
-            ptype = "int" if int_like and not re.search(r"\bfloat", bare_head) else "float"
-        elif isinstance(value, float):
-            ptype = "float"
-        elif isinstance(value, str) and _says_int(bare_head):
-            ptype, choices = "any", tuple(quoted)  # e.g. save_freq: "epoch" or a number of batches
-        elif isinstance(value, str):
-            ptype = "str"
-        elif isinstance(value, list):
-            flat = _flatten(value)
-            all_ints = bool(flat) and all(isinstance(v, int) for v in flat)
-            int_doc = _says_int(head) and not re.search(r"\bfloat", head)
-            ptype = "int_or_tuple" if all_ints and int_doc else "list"
-        elif _INT_NAME.search(name):
-            ptype = "int"
-        elif required:
-            ptype = _type_from_doc(bare_head)
-        else:
-            # Optional with no default: trust only a type the description starts with.
-            start = re.sub(r"^\W*(optional|an?|the)\b\W*", "", _QUOTED.sub("", lowered))
-            ptype = _type_from_doc(start[:40])
-            if ptype in ("int", "float") and _LISTY.search(bare_head):
-                ptype = "int_or_tuple" if ptype == "int" and _type_from_doc(bare_head) == "int_or_tuple" else "any"
-    row["kind"] = ptype
+    ptype, choices = _kind_and_choices(name, value, required, " ".join(doc.split()))
+    row: dict[str, Any] = {"name": name, "kind": ptype}
     if value is not None:
         row["default"] = value
     if required:
         row["required"] = True
     if choices:
         row["choices"] = choices if isinstance(choices, str) else list(choices)
-    if nullable:
+    if value is None and not required:
         row["nullable"] = True
+    if ptype in _NUMERIC_KINDS:
+        bounds = _bounds(kind, owner, name, doc, value)
+        if bounds:
+            row["bounds"] = bounds
     help_text = _first_sentence(doc)
     if (kind, owner, name) in RUN_DIR_PATHS:
         help_text = (help_text + " Defaults to a path inside the run directory.").strip()
+    if (kind, owner, name) in RUN_DIR_PATHS | WRITTEN_PATHS:
+        row["run_dir_path"] = True
     if help_text:
         row["help"] = help_text
     return row
+
+
+def _kind_and_choices(name: str, value: Any, required: bool, text: str) -> tuple[str, Any]:
+    """A parameter's catalog kind and accepted strings, from its default, name and description."""
+    lowered = text.lower()
+    head = lowered[:160]
+    bare_head = _QUOTED.sub("", head)  # `"int"` as a choice is not the word int
+    named_set = _named_set(name)
+    if named_set and (value is None or isinstance(value, str)):
+        return "choice", named_set
+    quoted = list(dict.fromkeys(_QUOTED.findall(text if isinstance(value, str) else text[:200])))
+    if isinstance(value, str) and value not in quoted:
+        quoted.insert(0, value)
+    looks_like_choice = (
+        len(quoted) >= 2
+        and _CHOICE_WORDS.search(lowered)
+        and (isinstance(value, str) or (value is None and not required))
+        and not _FREE_TEXT.search(name)
+    )
+    if isinstance(value, bool):
+        return "bool", ()
+    if _FREE_TEXT.search(name) and (value is None or isinstance(value, str)):
+        return "str", ()
+    if looks_like_choice:
+        also_number = re.search(r"\bint(eger)?s?\b|\bfloat\b", bare_head)
+        return ("any" if also_number else "choice"), tuple(quoted)
+    if isinstance(value, int):
+        int_like = _says_int(bare_head) or _INT_NAME.search(name)
+        return ("int" if int_like and not re.search(r"\bfloat", bare_head) else "float"), ()
+    if isinstance(value, float):
+        return "float", ()
+    if isinstance(value, str) and _says_int(bare_head):
+        return "any", tuple(quoted)  # e.g. save_freq: "epoch" or a number of batches
+    if isinstance(value, str):
+        return "str", ()
+    if isinstance(value, list):
+        flat = _flatten(value)
+        all_ints = bool(flat) and all(isinstance(v, int) for v in flat)
+        int_doc = _says_int(head) and not re.search(r"\bfloat", head)
+        return ("int_or_tuple" if all_ints and int_doc else "list"), ()
+    if _INT_NAME.search(name):
+        return "int", ()
+    if required:
+        return _type_from_doc(bare_head), ()
+    # Optional with no default: trust only a type the description starts with.
+    start = re.sub(r"^\W*(optional|an?|the)\b\W*", "", _QUOTED.sub("", lowered))
+    ptype = _type_from_doc(start[:40])
+    if ptype in ("int", "float") and _LISTY.search(bare_head):
+        ptype = "int_or_tuple" if ptype == "int" and _type_from_doc(bare_head) == "int_or_tuple" else "any"
+    return ptype, ()
+
+
+_NUMERIC_KINDS = ("int", "float", "int_or_tuple", "any", "list")
+_NUMBER = r"(-?\d+(?:\.\d+)?)"
+# Docstring phrases that state a range, most specific first; the first found decides. A range
+# is read where Keras states it ("Float in range [0, 1]", "Values must be > 1"), not from an
+# example ("typically (0, 1) or (0, 255)"); "positive float" only opens a description.
+_IN_RANGE = r"\b(?:in|within) (?:the )?(?:range )?"
+_BOUND_PHRASES = (
+    (re.compile(_IN_RANGE + r"\(0, ?1\)"), lambda m: {"gt": 0, "lt": 1}),
+    (re.compile(_IN_RANGE + r"\[0, ?1\)"), lambda m: {"ge": 0, "lt": 1}),
+    (re.compile(_IN_RANGE + r"\[0(?:\.0)?, ?1(?:\.0)?\]"), lambda m: {"ge": 0, "le": 1}),
+    (re.compile(rf"\bbetween {_NUMBER} and {_NUMBER}(?!\d)"),
+     lambda m: {"ge": _number(m.group(1)), "le": _number(m.group(2))}),
+    (re.compile(r"\bnon-?negative\b"), lambda m: {"ge": 0}),
+    (re.compile(rf"\b(?:float|int|integer|number|hyperparameter|value)s? >= ?{_NUMBER}"),
+     lambda m: {"ge": _number(m.group(1))}),
+    (re.compile(rf"\bmust be (>=?) ?{_NUMBER}"),
+     lambda m: {"ge" if m.group(1) == ">=" else "gt": _number(m.group(2))}),
+    (re.compile(r"\bmust be (?:strictly )?positive\b"), lambda m: {"gt": 0}),
+    (re.compile(r"^(?:\(optional\) )?(?:an? )?(?:strictly )?positive (?:int|integer|float|number|scalar)s?\b"),
+     lambda m: {"gt": 0}),
+)
+
+
+def _number(text: str) -> int | float:
+    value = float(text)
+    return int(value) if value.is_integer() else value
+
+
+def _bounds(kind: str, owner: str, name: str, doc: str, default: Any) -> dict[str, int | float] | None:
+    """The range Keras documents for a numeric argument: the explicit table, else its docstring.
+
+    A range Keras' own default falls outside was misread (a strict bound the default sits on is
+    kept as an inclusive one: "positive float", default 0.0), so the default always validates.
+    """
+    import fnmatch
+
+    found = None
+    for (k, pattern, arg), bounds in BOUNDS.items():
+        if k == kind and arg == name and fnmatch.fnmatchcase(owner, pattern):
+            found = dict(bounds) if bounds else None
+            break
+    else:
+        text = " ".join(doc.replace("`", "").split()).lower()
+        for phrase, bounds in _BOUND_PHRASES:
+            match = phrase.search(text)
+            if match:
+                found = bounds(match)
+                break
+    numbers = [v for v in _flatten(default) if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    for strict, inclusive in (("gt", "ge"), ("lt", "le")):
+        if found and strict in found and found[strict] in numbers:
+            found[inclusive] = found.pop(strict)
+    if found and not all(_within(v, found) for v in numbers):
+        return None
+    return found
+
+
+def _within(value: float, bounds: dict[str, float]) -> bool:
+    checks = {"gt": value.__gt__, "ge": value.__ge__, "lt": value.__lt__, "le": value.__le__}
+    return all(checks[key](limit) for key, limit in bounds.items())
 
 
 def _named_set(name: str) -> str | None:
