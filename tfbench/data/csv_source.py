@@ -40,6 +40,7 @@ class CsvOptions(SourceOptions):
 
 
 OPTIONS = CsvOptions
+PATHS = ("target", "test_path")  # relative ones resolve against the preset's folder (registry.path_fields)
 NORMALIZES_ITSELF = True  # numeric columns only; one-hot text columns stay 0/1
 
 

@@ -38,6 +38,7 @@ class ImagesOptions(SourceOptions):
 
 
 OPTIONS = ImagesOptions
+PATHS = ("target", "test_dir")  # relative ones resolve against the preset's folder (registry.path_fields)
 
 
 def image_size(path: str) -> tuple[int, int] | None:

@@ -88,6 +88,7 @@ class KerasOptions(SourceOptions):
 
 
 OPTIONS = KerasOptions
+PATHS = ("cache_dir",)  # relative ones resolve against the preset's folder (registry.path_fields)
 _LOCK = threading.Lock()
 
 

@@ -34,6 +34,7 @@ class NpzOptions(SourceOptions):
 
 
 OPTIONS = NpzOptions
+PATHS = ("target",)  # relative ones resolve against the preset's folder (registry.path_fields)
 
 
 def _path(spec) -> Path:

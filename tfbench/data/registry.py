@@ -39,3 +39,14 @@ def source_module(kind: str) -> ModuleType:
         hint = close_matches(kind, SOURCES) or f"known kinds: {', '.join(SOURCES)}"
         raise UserError(f"unknown data source kind {kind!r}", "data.source", hint)
     return importlib.import_module(path)
+
+
+def path_fields(kind: str) -> tuple[str, ...]:
+    """Which parts of a kind's source are file paths: `target` (after the colon) and option names.
+
+    A source module lists them in `PATHS`; a relative one in a preset is resolved against the
+    preset file's folder (`tfbench.spec`). An unknown kind has none (validation says it is unknown).
+    """
+    if kind not in SOURCES:
+        return ()
+    return tuple(getattr(source_module(kind), "PATHS", ()))

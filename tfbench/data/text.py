@@ -30,6 +30,7 @@ class TextOptions(SourceOptions):
 
 
 OPTIONS = TextOptions
+PATHS = ("target", "test_dir")  # relative ones resolve against the preset's folder (registry.path_fields)
 
 
 @lru_cache(maxsize=4)

@@ -35,6 +35,7 @@ class TfdsOptions(SourceOptions):
 
 
 OPTIONS = TfdsOptions
+PATHS = ("data_dir",)  # relative ones resolve against the preset's folder (registry.path_fields)
 
 
 def _tfds():
