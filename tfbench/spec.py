@@ -31,7 +31,7 @@ SCHEMA_VERSION = 1
 def _presets_dir() -> Path:
     """The shipped presets: `tfbench/presets` once installed (setup.py maps the top-level
     `presets/` folder there), the top-level `presets/` folder in a source checkout."""
-    installed = Path(__file__).parent / "presets"
+    installed = Path(__file__).resolve().parent / "presets"
     return installed if installed.is_dir() else Path(__file__).resolve().parent.parent / "presets"
 
 
