@@ -388,11 +388,14 @@ def check_run_dir_path(value: str, location: str) -> None:
         )
 
 
-def resolve_run_paths(kind: str, name: str, args: dict[str, Any], run_dir: str | Path) -> dict[str, Any]:
+def resolve_run_paths(
+    kind: str, name: str, args: dict[str, Any], run_dir: str | Path, location: str = ""
+) -> dict[str, Any]:
     """The arguments with each run-directory path (`CSVLogger.filename`, …) made absolute inside `run_dir`.
 
     Validation has already refused absolute and escaping paths; this is checked again here, so
     nothing can write outside the run directory even when the arguments were never validated.
+    Paths left out keep the defaults the caller gives them (inside the run directory too).
 
     Raises:
         UserError: an argument path that is not inside the run directory.
@@ -404,7 +407,7 @@ def resolve_run_paths(kind: str, name: str, args: dict[str, Any], run_dir: str |
     for arg, value in args.items():
         param = entry.params.get(arg)
         if param is not None and param.run_dir_path and isinstance(value, str):
-            check_run_dir_path(value, arg)
+            check_run_dir_path(value, f"{location}.{arg}" if location else arg)
             resolved[arg] = str(Path(run_dir) / value)
     return resolved
 

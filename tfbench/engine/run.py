@@ -442,13 +442,14 @@ class Run:
         """The EventCallback first, then the Experiment's callbacks, then the backup."""
         import keras
 
+        from tfbench import catalog
         from tfbench.engine.callbacks import EventCallback, RunBackup
 
         self._callback = EventCallback(self)
         callbacks: list[Any] = [self._callback]
         backup_args: dict[str, Any] = {}
         for i, component in enumerate(self.experiment.train.callbacks):
-            args = dict(component.args)
+            args = catalog.resolve_run_paths("callbacks", component.type, component.args, self.run_dir, f"train.callbacks[{i}]")
             if component.type == "BackupAndRestore":
                 args.pop("backup_dir", None)
                 backup_args = args
