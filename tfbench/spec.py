@@ -412,6 +412,9 @@ def format_location(loc) -> str:
     return text
 
 
+TOO_DEEP = "values are nested too deeply to read (a preset needs a few levels, not hundreds)"
+
+
 def parse_toml(text: str, source: str | None = None) -> dict[str, Any]:
     """Parse preset text, turning syntax errors into a located `UserError`."""
     if "\x00" in text:
@@ -422,6 +425,8 @@ def parse_toml(text: str, source: str | None = None) -> dict[str, Any]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"TOML syntax error: {exc}", source) from None
+    except RecursionError:
+        raise UserError(TOO_DEEP, source) from None
     if not data:
         raise UserError("the preset is empty (only comments); a preset needs at least [model] layers", source)
     return data
@@ -507,6 +512,8 @@ def parse_override_value(text: str) -> Any:
         return tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         return text
+    except RecursionError:
+        raise UserError(TOO_DEEP, text[:40] + ("…" if len(text) > 40 else "")) from None
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:

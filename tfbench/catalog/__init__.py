@@ -321,14 +321,14 @@ def check_value(param: Param, value: Any, location: str) -> None:
     if kind == "choice" or (kind == "any" and param.choices and isinstance(value, str)):
         if not isinstance(value, str):
             raise UserError(
-                f"expected one of {_quoted(param.choices)}, got {value!r}", location
+                f"expected one of {_quoted(param.choices)}, got {shown(value)}", location
             )
         if value not in param.choices:
             hint = close_matches(value, param.choices) or f"one of {_quoted(param.choices)}"
-            raise UserError(f"{value!r} is not a valid {param.name}", location, hint)
+            raise UserError(f"{shown(value)} is not a valid {param.name}", location, hint)
         return
     if not ok:
-        raise UserError(f"expected {_TYPE_WORDS[kind]}, got {value!r}", location)
+        raise UserError(f"expected {_TYPE_WORDS[kind]}, got {shown(value)}", location)
     check_bounds(param, value, location)
     if param.run_dir_path and isinstance(value, str):
         check_run_dir_path(value, location)
@@ -360,7 +360,7 @@ def check_bounds(param: Param, value: Any, location: str) -> None:
     if all(checks[key](float(v), float(limit)) for v in numbers for key, limit in param.bounds):
         return
     every = "every number " if isinstance(value, list) else ""
-    raise UserError(f"{every}must be {describe_bounds(param)} (got {value!r})", location)
+    raise UserError(f"{every}must be {describe_bounds(param)} (got {shown(value)})", location)
 
 
 def _numbers(value: Any) -> list[int | float]:
@@ -383,7 +383,7 @@ def check_run_dir_path(value: str, location: str) -> None:
         len(text) > 1 and text[1] == ":"
     ) or normal == ".." or normal.startswith("../") or normal == ".":
         raise UserError(
-            f"must be a relative path inside the run directory, got {value!r}", location,
+            f"must be a relative path inside the run directory, got {shown(value)}", location,
             "name a file or folder such as 'logs/x.csv'; it is created inside the run directory",
         )
 
@@ -410,6 +410,12 @@ def resolve_run_paths(
             check_run_dir_path(value, f"{location}.{arg}" if location else arg)
             resolved[arg] = str(Path(run_dir) / value)
     return resolved
+
+
+def shown(value: Any, limit: int = 60) -> str:
+    """A value as an error message quotes it: its repr, cut to `limit` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _quoted(choices: tuple[str, ...], limit: int = 12) -> str:
