@@ -445,11 +445,36 @@ def runs(runs_dir, as_json):
 
 # -- export, code and predict ----------------------------------------------------------------------
 
+class ExportChoice(click.ParamType):
+    """A name from the export registry (`tfbench.export.formats`), which `--help` lists when asked.
+
+    The exporter checks the name (with close matches), so a mistake reads like every other one.
+    """
+
+    name = "choice"
+
+    def __init__(self, names: str) -> None:
+        self.names = names  # the registry function listing them: format_names | quantization_names
+
+    def choices(self) -> tuple[str, ...]:
+        from tfbench.export import formats
+
+        return getattr(formats, self.names)()
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "|".join(self.choices())
+
+    def shell_complete(self, ctx, param, incomplete):
+        from click.shell_completion import CompletionItem
+
+        return [CompletionItem(name) for name in self.choices() if name.startswith(incomplete)]
+
+
 @cli.command(name="export")
 @click.argument("run_dir", type=click.Path(file_okay=False))
-@click.option("--format", "formats", multiple=True, required=True, metavar="keras|savedmodel|tflite",
+@click.option("--format", "formats", multiple=True, required=True, type=ExportChoice("format_names"),
               help="Export format (repeatable).")
-@click.option("--quantize", default="none", show_default=True, metavar="none|dynamic|float16|int8",
+@click.option("--quantize", default="none", show_default=True, type=ExportChoice("quantization_names"),
               help="TFLite quantisation; int8 is calibrated on the run's training data.")
 @click.option("--int8-io", is_flag=True, help="With --quantize int8: make the input and output int8 too.")
 @click.option("--select-tf-ops", is_flag=True, help="Let TFLite fall back to TensorFlow kernels for ops it lacks.")
@@ -468,10 +493,10 @@ def export_command(run_dir, formats, quantize, int8_io, select_tf_ops, out_dir, 
       tfbench export runs/digits-cnn-20250101-120000 --format tflite --quantize int8
       tfbench export runs/digits-cnn-20250101-120000 --format keras --format savedmodel
     """
-    from tfbench import export as exporting
+    from tfbench.export import export_run
 
     failures: list[UserError] = []
-    reports = exporting.export_run(
+    reports = export_run(
         Path(run_dir), list(formats), quantize, int8_io, Path(out_dir) if out_dir else None, select_tf_ops,
         on_error=lambda fmt, err: failures.append(err),
     )
@@ -481,7 +506,9 @@ def export_command(run_dir, formats, quantize, int8_io, select_tf_ops, out_dir, 
         from rich.console import Console
 
         console = Console(highlight=False)
-        console.print(exporting.report_table(reports))
+        from tfbench.export import report_table
+
+        console.print(report_table(reports))
         for report in reports:
             console.print(f"wrote {report['path']}")
     if failures:  # the formats that did export are kept; the first failure sets the exit code

@@ -20,10 +20,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet, SelectionList, Static
 
 from tfbench.engine.events import RunState
+from tfbench.export.formats import format_names, quantization_names
 from tfbench.runs_index import format_number
-
-EXPORT_FORMATS = ("keras", "savedmodel", "tflite")
-QUANTIZATIONS = ("none", "dynamic", "float16", "int8")
 
 
 class RunDialog(ModalScreen):
@@ -139,16 +137,16 @@ class ExportDialog(RunDialog):
     def __init__(self, run_dir: Path, formats: list[str] | None = None, quantization: str = "none") -> None:
         super().__init__()
         self.run_dir = run_dir
-        self.formats = [f for f in (formats or ["keras"]) if f in EXPORT_FORMATS] or ["keras"]
-        self.quantization = quantization if quantization in QUANTIZATIONS else "none"
+        self.formats = [f for f in (formats or ["keras"]) if f in format_names()] or ["keras"]
+        self.quantization = quantization if quantization in quantization_names() else "none"
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Label(f"Export {self.run_dir.name}", classes="title")
-            yield SelectionList[str](*[(f, f, f in self.formats) for f in EXPORT_FORMATS], id="formats")
+            yield SelectionList[str](*[(f, f, f in self.formats) for f in format_names()], id="formats")
             yield Label("TFLite quantisation")
             with RadioSet(id="quantization"):
-                for q in QUANTIZATIONS:
+                for q in quantization_names():
                     yield RadioButton(q, value=q == self.quantization)
             with VerticalScroll(id="report-box"):
                 yield Static("", id="report")
@@ -172,10 +170,12 @@ class ExportDialog(RunDialog):
     def _export(self, formats: list[str], quantize: str) -> None:
         """Worker: every chosen format in one call (the model and data are loaded once)."""
         from tfbench.export import export_run  # TensorFlow: imported only when exporting
+        from tfbench.export.formats import get_format
 
         failed: dict[str, str] = {}
+        quantized = any(get_format(fmt).quantized for fmt in formats)
         try:
-            reports = export_run(self.run_dir, formats, quantize if "tflite" in formats else "none",
+            reports = export_run(self.run_dir, formats, quantize if quantized else "none",
                                  on_error=lambda fmt, exc: failed.setdefault(fmt, str(exc)))
         except Exception as exc:  # a UserError (no model, unwritable folder) or a failed conversion
             self.app.call_from_thread(self._show_report, f"export failed: {exc}")

@@ -23,11 +23,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from tfbench.atomic import write_json
-from tfbench.errors import UserError, close_matches
+from tfbench.errors import UserError
+from tfbench.export.formats import artifact_name, check_options, format_names, get_format, report_key
 from tfbench.native_log import captured_stderr, import_tensorflow_quietly
 
-FORMATS = ("keras", "savedmodel", "tflite")
-QUANTIZATIONS = ("none", "dynamic", "float16", "int8")
 EXPORTS_DIR = "exports"
 REPORT_FILE = "report.json"
 MODEL_FILE = "model.keras"
@@ -41,46 +40,6 @@ CALIBRATION_SAMPLES = 200
 """Training samples fed to the int8 calibrator (TFLite's guidance: a few hundred)."""
 LATENCY_RUNS = 50
 """Timed single-sample invocations of the LiteRT interpreter, after a warm-up."""
-
-
-# -- names and options ------------------------------------------------------------------------
-
-def check_options(fmt: str, quantize: str = "none", int8_io: bool = False) -> None:
-    """Check a format and a quantisation before any work is done.
-
-    Raises:
-        UserError: an unknown format or quantisation, or an option that does not apply.
-    """
-    if fmt not in FORMATS:
-        hint = close_matches(str(fmt), FORMATS) or f"formats: {', '.join(FORMATS)}"
-        raise UserError(f"unknown export format {fmt!r}", "--format", hint)
-    if quantize not in QUANTIZATIONS:
-        hint = close_matches(str(quantize), QUANTIZATIONS) or f"choices: {', '.join(QUANTIZATIONS)}"
-        raise UserError(f"unknown quantisation {quantize!r}", "--quantize", hint)
-    if quantize != "none" and fmt != "tflite":
-        raise UserError(
-            f"quantisation applies to TFLite only, not to {fmt}", "--quantize", "use --format tflite"
-        )
-    if int8_io and quantize != "int8":
-        raise UserError("int8 input/output needs int8 quantisation", "--int8-io", "add --quantize int8")
-
-
-def artifact_name(fmt: str, quantize: str = "none", int8_io: bool = False) -> str:
-    """The file (or folder) name an export gets inside the exports folder."""
-    if fmt == "keras":
-        return MODEL_FILE
-    if fmt == "savedmodel":
-        return "saved_model"
-    if quantize == "none":
-        return "model.tflite"
-    return f"model.{quantize}{'-io' if int8_io else ''}.tflite"
-
-
-def report_key(fmt: str, quantize: str = "none", int8_io: bool = False) -> str:
-    """The key of an export's entry in `report.json` (`tflite`, `tflite-int8`, …)."""
-    if fmt != "tflite" or quantize == "none":
-        return fmt
-    return f"tflite-{quantize}{'-io' if int8_io else ''}"
 
 
 # -- the public entry points -----------------------------------------------------------------
@@ -135,11 +94,12 @@ def export_run(
         UserError: as `export_model` (for a format's own failure only without `on_error`).
     """
     if not formats:
-        raise UserError("name at least one export format", "--format", f"formats: {', '.join(FORMATS)}")
+        raise UserError("name at least one export format", "--format", f"formats: {', '.join(format_names())}")
     for fmt in formats:
         check_options(fmt)
     # Quantisation belongs to the TFLite export; without one it is a mistake, not a no-op.
-    check_options("tflite" if "tflite" in formats else formats[0], quantize, int8_io)
+    quantized = [fmt for fmt in formats if get_format(fmt).quantized]
+    check_options(quantized[0] if quantized else formats[0], quantize, int8_io)
     run_dir = Path(run_dir)
     model_path = find_model(run_dir)
     out_dir = Path(out_dir) if out_dir is not None else run_dir / EXPORTS_DIR
@@ -800,7 +760,7 @@ def _child_error(text: str, model) -> Exception:
     return conversion_error(RuntimeError(text), "int8")
 
 
-def _child_main(argv: list[str]) -> int:
+def child_main(argv: list[str]) -> int:
     """`python -m tfbench.export SAVED SAMPLES OUT OPTIONS`: one conversion, for `_convert_in_child`."""
     import sys
 
@@ -1008,8 +968,3 @@ def human_size(size: int) -> str:
         value /= 1024
     return f"{size} B"  # pragma: no cover
 
-
-if __name__ == "__main__":
-    import sys
-
-    sys.exit(_child_main(sys.argv[1:]))
