@@ -507,7 +507,7 @@ def export_command(run_dir, formats, quantize, int8_io, select_tf_ops, out_dir, 
         from rich.console import Console
 
         console = Console(highlight=False)
-        from tfbench.export import report_table
+        from tfbench.export.report import report_table
 
         console.print(report_table(reports))
         for report in reports:

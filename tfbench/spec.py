@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic import AfterValidator
 
 from tfbench.errors import UserError, close_matches
-from tfbench.export import formats as export_formats
+from tfbench.export.formats import known_format, known_quantization
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -157,10 +157,10 @@ class TrainSpec(_Strict):
 class ExportSpec(_Strict):
     """What is exported at the end of a run, and how."""
 
-    formats: list[Annotated[str, AfterValidator(export_formats.known_format)]] = Field(
+    formats: list[Annotated[str, AfterValidator(known_format)]] = Field(
         default_factory=lambda: ["keras"], description="Formats exported when a run ends."
     )
-    tflite_quantization: Annotated[str, AfterValidator(export_formats.known_quantization)] = Field(
+    tflite_quantization: Annotated[str, AfterValidator(known_quantization)] = Field(
         "none", description="TFLite quantisation."
     )
     int8_io: bool = Field(False, description="With int8: make the model's input and output int8 too.")

@@ -1,4 +1,4 @@
-"""Exporters and their verification — without a UI; TensorFlow is imported lazily.
+"""Exporting a finished run's model, and verifying every export — without a UI; TensorFlow lazily.
 
 A trained model is only useful where it can be deployed, and a broken export found on the phone
 is the worst kind of failure, so every export is checked the moment it is written: reloaded (or
@@ -7,40 +7,29 @@ the validation data, and timed. The checks land in `exports/report.json`, one en
 
 Every export is written into a temporary folder beside its destination and renamed into place
 only once it converted and verified, so a failure never leaves half a file behind.
+
+The package, one idea a module: `formats` (the registry every chooser reads), `reference` (what
+an export is checked against), `keras_formats` (.keras, SavedModel), `tflite` (conversion and the
+LiteRT interpreter), `report` (`report.json` and the table). This module holds the entry points.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import shutil
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from tfbench.atomic import write_json
 from tfbench.errors import UserError
-from tfbench.export.formats import artifact_name, check_options, format_names, get_format, report_key
-from tfbench.native_log import captured_stderr, import_tensorflow_quietly
-from tfbench.rundir import EXPORTS_DIR, MODEL_FILE, find_model, load_bundle, load_model, load_run_experiment  # noqa: F401
+from tfbench.export.formats import ExportFormat, ExportJob, check_options, format_names, get_format
+from tfbench.export.reference import Reference, reference_data
+from tfbench.export.report import merge_report
+from tfbench.native_log import import_tensorflow_quietly
+from tfbench.rundir import EXPORTS_DIR, find_model, load_bundle, load_model, load_run_experiment
 
-REPORT_FILE = "report.json"
-
-HELD_OUT_BATCH = 64
-"""Samples in the held-out batch on which outputs are compared element by element."""
-MAX_VERIFY_SAMPLES = 2000
-"""Validation samples scored per export; enough for a stable accuracy, quick on two cores."""
-CALIBRATION_SAMPLES = 200
-"""Training samples fed to the int8 calibrator (TFLite's guidance: a few hundred)."""
-LATENCY_RUNS = 50
-"""Timed single-sample invocations of the LiteRT interpreter, after a warm-up."""
-
-
-# -- the public entry points -----------------------------------------------------------------
 
 def export_model(
     run_dir: Path,
@@ -54,7 +43,7 @@ def export_model(
 
     Args:
         run_dir: a run directory holding `model.keras` and `experiment.toml`.
-        fmt: keras | savedmodel | tflite.
+        fmt: a format of `tfbench.export.formats` (keras | savedmodel | tflite).
         quantize: TFLite quantisation: none | dynamic | float16 | int8.
         int8_io: with int8, make the model's input and output int8 too.
         out_dir: where the export goes; default `RUN_DIR/exports`.
@@ -77,13 +66,13 @@ def export_run(
     int8_io: bool = False,
     out_dir: Path | None = None,
     select_tf_ops: bool = False,
-    on_error: Callable[[str, UserError], None] | None = None,
+    on_error: Callable[[str, Exception], None] | None = None,
 ) -> list[dict]:
     """Export a finished run's model in several formats, loading the model and data once.
 
-    Args: as `export_model`, with a list of formats; `quantize` applies to the TFLite one;
-        `on_error(format, error)`, when given, receives a format's UserError and the other
-        formats are still exported.
+    Args: as `export_model`, with a list of formats; `quantize` applies to the one that takes a
+        quantisation (TFLite); `on_error(format, error)`, when given, receives a format's own
+        failure and the other formats are still exported.
 
     Returns:
         One verification report per format exported, in order.
@@ -110,19 +99,14 @@ def export_run(
     reference = reference_data(model, bundle, experiment)
     reports = []
     for fmt in formats:
+        takes = get_format(fmt).quantized
         try:
             reports.append(export_loaded(
-                model,
-                fmt,
-                out_dir,
-                reference,
-                quantize=quantize if fmt == "tflite" else "none",
-                int8_io=int8_io if fmt == "tflite" else False,
-                select_tf_ops=select_tf_ops,
-                bundle=bundle,
-                run_dir=run_dir,
+                model, fmt, out_dir, reference,
+                quantize=quantize if takes else "none", int8_io=int8_io if takes else False,
+                select_tf_ops=select_tf_ops, bundle=bundle, run_dir=run_dir,
             ))
-        except UserError as exc:
+        except Exception as exc:  # noqa: BLE001 - handed to on_error, the other formats go on
             if on_error is None:
                 raise
             on_error(fmt, exc)
@@ -159,15 +143,16 @@ def auto_export(run_dir: Path, experiment, model, bundle, emit: Callable[..., An
         emit("log", level="error", message=f"export skipped: {_describe(exc)}")
         return reports
     for fmt in spec.formats:
-        quantize = spec.tflite_quantization if fmt == "tflite" else "none"
-        int8_io = spec.int8_io if fmt == "tflite" and quantize == "int8" else False
+        chosen = get_format(fmt)
+        quantize = spec.tflite_quantization if chosen.quantized else "none"
+        int8_io = spec.int8_io if chosen.quantized and quantize == "int8" else False
         try:
             report = export_loaded(
                 model, fmt, out_dir, reference, quantize=quantize, int8_io=int8_io,
                 bundle=bundle, run_dir=run_dir,
             )
         except Exception as exc:  # noqa: BLE001 - log it; the run is kept either way
-            emit("log", level="error", message=f"export {report_key(fmt, quantize, int8_io)} failed: {_describe(exc)}")
+            emit("log", level="error", message=f"export {chosen.report_key(quantize, int8_io)} failed: {_describe(exc)}")
             continue
         emit("export", format=fmt, path=report["path"], report=report)
         reports.append(report)
@@ -177,8 +162,6 @@ def auto_export(run_dir: Path, experiment, model, bundle, emit: Callable[..., An
 def _describe(exc: BaseException) -> str:
     return str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
 
-
-# -- run directory checks ---------------------------------------------------------------------
 
 def ensure_writable(folder: Path) -> None:
     """Create `folder` if needed and prove a file can be written in it.
@@ -212,165 +195,6 @@ def quiet_tensorflow() -> None:
     tf.get_logger().setLevel("ERROR")
 
 
-# -- reference outputs ------------------------------------------------------------------------
-
-@dataclass
-class Reference:
-    """What every export is checked against: validation samples, labels and Keras' outputs."""
-
-    x: Any
-    """Up to MAX_VERIFY_SAMPLES validation inputs (numpy)."""
-    y: Any
-    """Their labels (numpy), or None when the data has none."""
-    outputs: Any
-    """The Keras model's outputs on `x` (numpy)."""
-    label_kind: str
-    """categorical | binary | regression."""
-    logits: bool
-    """Whether the model outputs logits rather than probabilities."""
-    split: str
-    """Which split `x` came from (validation, test or train)."""
-    keras_metric: float | None
-    """The Keras model's accuracy (classifiers) or MAE (regressors) on `x`."""
-
-    @property
-    def held_out(self):
-        return self.x[:HELD_OUT_BATCH]
-
-    @property
-    def metric_name(self) -> str:
-        return "mae" if self.label_kind == "regression" else "accuracy"
-
-
-def take_samples(dataset, limit: int) -> tuple[Any, Any]:
-    """Up to `limit` (features, labels) from a batched dataset, as numpy arrays."""
-    import numpy as np
-
-    xs, ys, count = [], [], 0
-    for batch in dataset:
-        if isinstance(batch, (tuple, list)):
-            features, labels = batch[0], batch[1] if len(batch) > 1 else None
-        else:
-            features, labels = batch, None
-        features = np.asarray(features)
-        xs.append(features)
-        if labels is not None:
-            ys.append(np.asarray(labels))
-        count += len(features)
-        if count >= limit:
-            break
-    if not xs:
-        return None, None
-    x = np.concatenate(xs)[:limit]
-    y = np.concatenate(ys)[:limit] if ys else None
-    return x, y
-
-
-def outputs_are_logits(model, experiment=None, info=None) -> bool:
-    """Whether a classifier outputs logits (so a binary threshold sits at 0, not 0.5).
-
-    The Experiment's resolved loss says so when it can (`from_logits`); otherwise the last
-    layer's activation does.
-    """
-    if experiment is not None and info is not None:
-        try:
-            from tfbench.build import resolve_loss
-
-            loss = resolve_loss(experiment, info)
-        except Exception:  # noqa: BLE001 - fall back to the model itself
-            loss = None
-        if isinstance(loss, dict):
-            return bool(loss.get("from_logits", False))
-        if isinstance(loss, str):
-            return False
-    last = model.layers[-1] if getattr(model, "layers", None) else None
-    activation = getattr(getattr(last, "activation", None), "__name__", "")
-    return activation not in ("softmax", "sigmoid")
-
-
-def reference_data(model, bundle, experiment=None) -> Reference:
-    """Draw the verification samples from the run's validation data and run Keras on them.
-
-    Falls back to the test split, then the training split, when a run has no validation data.
-
-    Raises:
-        UserError: the run has no data to verify against.
-    """
-    split, dataset = "validation", bundle.validation
-    if dataset is None:
-        split, dataset = ("test", bundle.test) if bundle.test is not None else ("train", bundle.train)
-    x, y = take_samples(dataset, MAX_VERIFY_SAMPLES)
-    if x is None:
-        raise UserError("the run's data is empty; nothing to verify an export against", "data")
-    outputs = predict_keras(model, x)
-    ref = Reference(
-        x=x,
-        y=y,
-        outputs=outputs,
-        label_kind=bundle.info.label_kind,
-        logits=outputs_are_logits(model, experiment, bundle.info),
-        split=split,
-        keras_metric=None,
-    )
-    ref.keras_metric = score(ref, outputs)
-    return ref
-
-
-def predict_keras(model, x, batch_size: int = 256):
-    """The model's outputs on `x` in inference mode, as one numpy array."""
-    import numpy as np
-
-    parts = [np.asarray(model(x[i : i + batch_size], training=False)) for i in range(0, len(x), batch_size)]
-    return np.concatenate(parts)
-
-
-def predicted_classes(outputs, label_kind: str, logits: bool):
-    """Class ids from a classifier's outputs (argmax, or a threshold for one sigmoid unit)."""
-    import numpy as np
-
-    outputs = np.asarray(outputs, dtype="float64")
-    if outputs.ndim >= 2 and outputs.shape[-1] > 1:
-        return outputs.argmax(axis=-1)
-    threshold = 0.0 if logits else 0.5
-    return (outputs.reshape(len(outputs)) > threshold).astype("int64")
-
-
-def true_classes(labels, num_outputs: int):
-    """Class ids from labels that may be ids or one-hot rows."""
-    import numpy as np
-
-    labels = np.asarray(labels)
-    if labels.ndim >= 2 and labels.shape[-1] > 1 and labels.shape[-1] == num_outputs:
-        return labels.argmax(-1)
-    return labels.reshape(len(labels)).astype("int64")
-
-
-def score(ref: Reference, outputs) -> float | None:
-    """Accuracy (classifiers) or MAE (regressors) of `outputs` on the reference labels."""
-    import numpy as np
-
-    if ref.y is None:
-        return None
-    outputs = np.asarray(outputs, dtype="float64")
-    if ref.label_kind == "regression":
-        target = np.asarray(ref.y, dtype="float64").reshape(outputs.shape)
-        return float(np.mean(np.abs(outputs - target)))
-    predicted = predicted_classes(outputs, ref.label_kind, ref.logits)
-    truth = true_classes(ref.y, outputs.shape[-1] if outputs.ndim > 1 else 1)
-    return float(np.mean(predicted == truth))
-
-
-def agreement(ref: Reference, outputs) -> float | None:
-    """Share of samples whose top-1 class the export and Keras agree on (None for regressors)."""
-    import numpy as np
-
-    if ref.label_kind == "regression":
-        return None
-    mine = predicted_classes(outputs, ref.label_kind, ref.logits)
-    theirs = predicted_classes(ref.outputs, ref.label_kind, ref.logits)
-    return float(np.mean(mine == theirs))
-
-
 # -- writing one export -----------------------------------------------------------------------
 
 def export_loaded(
@@ -389,7 +213,7 @@ def export_loaded(
 
     Args:
         model: the Keras model.
-        fmt: keras | savedmodel | tflite.
+        fmt: a registered format (keras | savedmodel | tflite).
         out_dir: the exports folder (created; `report.json` lives there).
         reference: samples and Keras outputs to verify against (`reference_data`).
         quantize: TFLite quantisation.
@@ -404,36 +228,18 @@ def export_loaded(
     Raises:
         UserError: a bad option, an unwritable folder, or ops TFLite lacks.
     """
-    check_options(fmt, quantize, int8_io)
+    chosen = check_options(fmt, quantize, int8_io)
     out_dir = Path(out_dir)
     ensure_writable(out_dir)
-    name = artifact_name(fmt, quantize, int8_io)
-    final = out_dir / name
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=out_dir))
+    final = out_dir / chosen.artifact_name(quantize, int8_io)
+    job = ExportJob(model, reference, quantize, int8_io, select_tf_ops, bundle)
     started = time.perf_counter()
-    try:
-        artifact = staging / name
-        if fmt == "keras":
-            model.save(str(artifact))
-            checks = verify_keras(artifact, reference)
-        elif fmt == "savedmodel":
-            with captured_stderr():
-                model.export(str(artifact), format="tf_saved_model", verbose=False)
-            checks = verify_savedmodel(artifact, reference)
-        else:
-            calibration = calibration_samples(bundle, reference) if quantize == "int8" else None
-            content = convert_tflite(model, reference, quantize, int8_io, select_tf_ops, calibration)
-            artifact.write_bytes(content)
-            checks = verify_tflite(artifact, reference)
-        _place(artifact, final)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    where = _relative(final, run_dir)
+    checks = _write_verified(chosen, job, final)
     report = {
         "format": fmt,
         "quantization": quantize,
         "int8_io": int8_io,
-        "path": where,
+        "path": _relative(final, run_dir),
         "size_bytes": _size(final),
         "split": reference.split,
         "samples": int(len(reference.x)),
@@ -443,10 +249,22 @@ def export_loaded(
         "seconds": round(time.perf_counter() - started, 3),
         "created": time.time(),
     }
-    if fmt == "tflite" and select_tf_ops:
-        report["select_tf_ops"] = True
-    merge_report(out_dir, report_key(fmt, quantize, int8_io), report)
+    merge_report(out_dir, chosen.report_key(quantize, int8_io), report)
     return report
+
+
+def _write_verified(fmt: ExportFormat, job: ExportJob, final: Path) -> dict:
+    """Write and verify an export in a staging folder beside `final`, then move it into place."""
+    writer = fmt.load_writer()
+    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    try:
+        artifact = staging / final.name
+        writer.write(artifact, job)
+        checks = writer.verify(artifact, job)
+        _place(artifact, final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return checks
 
 
 def _place(artifact: Path, final: Path) -> None:
@@ -474,439 +292,4 @@ def _size(path: Path) -> int:
         return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
     return path.stat().st_size
 
-
-def read_report(out_dir: Path) -> dict:
-    """The merged verification reports of an exports folder ({} when there are none)."""
-    path = Path(out_dir) / REPORT_FILE
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def merge_report(out_dir: Path, key: str, report: dict) -> Path:
-    """Set one export's entry in `report.json`, keeping the others."""
-    reports = read_report(out_dir)
-    reports[key] = report
-    return write_json(Path(out_dir) / REPORT_FILE, reports)
-
-
-def _comparison(reference: Reference, outputs) -> dict:
-    import numpy as np
-
-    outputs = np.asarray(outputs, dtype="float32").reshape(reference.outputs.shape)
-    held = len(reference.held_out)
-    delta = np.abs(outputs[:held].astype("float64") - reference.outputs[:held].astype("float64"))
-    return {
-        "max_abs_diff": float(delta.max()) if delta.size else 0.0,
-        "agreement": agreement(reference, outputs),
-        "export_metric": score(reference, outputs),
-    }
-
-
-# -- keras ------------------------------------------------------------------------------------
-
-def verify_keras(path: Path, reference: Reference) -> dict:
-    """Reload a `.keras` file and compare its outputs with the model it came from."""
-    import numpy as np
-
-    reloaded = load_model(path)
-    outputs = predict_keras(reloaded, reference.x)
-    checks = _comparison(reference, outputs)
-    checks["identical"] = bool(np.array_equal(outputs, reference.outputs))
-    checks["latency_ms"] = None
-    return checks
-
-
-# -- SavedModel -------------------------------------------------------------------------------
-
-SERVING_SIGNATURE = "serving_default"
-
-
-def savedmodel_predictor(path: Path) -> Callable[[Any], Any]:
-    """A function serving a SavedModel's default signature, as a client would call it."""
-    import numpy as np
-    import tensorflow as tf
-
-    loaded = tf.saved_model.load(str(path))
-    if SERVING_SIGNATURE not in loaded.signatures:
-        raise RuntimeError(f"the SavedModel has no {SERVING_SIGNATURE!r} signature")
-    serve = loaded.signatures[SERVING_SIGNATURE]
-    (input_name, spec), = serve.structured_input_signature[1].items()
-
-    def predict(x):
-        parts = []
-        for i in range(0, len(x), 256):
-            result = serve(**{input_name: tf.constant(x[i : i + 256], dtype=spec.dtype)})
-            parts.append(np.asarray(next(iter(result.values()))))
-        return np.concatenate(parts)
-
-    predict.loaded = loaded  # keep the trackable objects alive with the function
-    return predict
-
-
-def verify_savedmodel(path: Path, reference: Reference) -> dict:
-    """Load a SavedModel, call its serving signature and compare with Keras."""
-    predict = savedmodel_predictor(path)
-    checks = _comparison(reference, predict(reference.x))
-    checks["signature"] = SERVING_SIGNATURE
-    checks["latency_ms"] = None
-    return checks
-
-
-# -- TFLite -----------------------------------------------------------------------------------
-
-def calibration_samples(bundle, reference: Reference):
-    """Representative inputs for int8 calibration, drawn from the run's training data."""
-    source = getattr(bundle, "train", None)
-    if source is not None:
-        x, _ = take_samples(source, CALIBRATION_SAMPLES)
-        if x is not None:
-            return x
-    return reference.x[:CALIBRATION_SAMPLES]
-
-
-def convert_tflite(
-    model,
-    reference: Reference,
-    quantize: str = "none",
-    int8_io: bool = False,
-    select_tf_ops: bool = False,
-    calibration=None,
-) -> bytes:
-    """Convert a Keras model to a TFLite flatbuffer.
-
-    Goes Keras → SavedModel (an ExportArchive with the inference-mode call) → TFLite, the path
-    TensorFlow documents for Keras 3. The batch dimension is left free when the converter can;
-    recurrent layers (Keras 3 runs them as a loop over a tensor list) only lower to built-in
-    TFLite ops with a static shape, so those models are converted for one sample at a time —
-    what an on-device model is fed anyway.
-
-    Raises:
-        UserError: the model needs ops TFLite lacks (named, with the option that allows them).
-    """
-    try:
-        return _convert(model, reference, quantize, int8_io, select_tf_ops, calibration, batch=None)
-    except _NeedsStaticBatch:
-        return _convert(model, reference, quantize, int8_io, select_tf_ops, calibration, batch=1)
-
-
-class _NeedsStaticBatch(Exception):
-    """The converter could not lower tensor-list ops with a free batch dimension."""
-
-
-def _convert(model, reference, quantize, int8_io, select_tf_ops, calibration, batch: int | None) -> bytes:
-    import functools
-
-    import keras
-    import numpy as np
-
-    spec = keras.InputSpec(shape=(batch, *reference.x.shape[1:]), dtype=str(reference.x.dtype))
-    if hasattr(model, "inputs") and model.inputs:
-        shape = tuple(model.inputs[0].shape)
-        spec = keras.InputSpec(shape=(batch, *shape[1:]), dtype=model.inputs[0].dtype)
-    with tempfile.TemporaryDirectory(prefix=".tflite-", suffix=".tmp") as work:
-        saved = os.path.join(work, "saved_model")
-        with captured_stderr():
-            archive = keras.export.ExportArchive()
-            archive.track(model)
-            archive.add_endpoint("serve", functools.partial(model.__call__, training=False), input_signature=[spec])
-            archive.write_out(saved, verbose=False)
-        options = {"quantize": quantize, "int8_io": int8_io, "select_tf_ops": select_tf_ops}
-        if quantize != "int8":
-            try:
-                with captured_stderr():
-                    return convert_saved_model(saved, **options)
-            except Exception as exc:  # noqa: BLE001 - turned into a readable error below
-                text = str(exc)
-                error: Exception = conversion_error(exc, quantize)
-        else:
-            # int8 calibration runs the model in TFLite's calibrator, which crashes the whole
-            # process on some layers (an LSTM segfaults in TF 2.21): calibrate in a child process.
-            samples = np.asarray(calibration if calibration is not None else reference.x, dtype="float32")
-            np.save(os.path.join(work, "calibration.npy"), samples)
-            out = os.path.join(work, "model.tflite")
-            text = _convert_in_child(saved, os.path.join(work, "calibration.npy"), out, options)
-            if text is None:
-                return Path(out).read_bytes()
-            error = _child_error(text, model)
-        if batch is None and "TensorList" in text:
-            error = _NeedsStaticBatch()
-    raise error from None
-
-
-def convert_saved_model(saved: str, quantize: str = "none", int8_io: bool = False,
-                        select_tf_ops: bool = False, calibration=None) -> bytes:
-    """Run the TFLite converter on a SavedModel with the options of one export."""
-    import tensorflow as tf
-
-    converter = tf.lite.TFLiteConverter.from_saved_model(saved)
-    ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    if quantize == "dynamic":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    elif quantize == "float16":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.target_spec.supported_types = [tf.float16]
-    elif quantize == "int8":
-        samples = calibration
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = lambda: ([samples[i : i + 1]] for i in range(len(samples)))
-        ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        if int8_io:
-            converter.inference_input_type = tf.int8
-            converter.inference_output_type = tf.int8
-    if select_tf_ops:
-        ops = [*ops, tf.lite.OpsSet.SELECT_TF_OPS]
-    converter.target_spec.supported_ops = ops
-    return converter.convert()
-
-
-_CRASH = "crashed:"
-
-
-def _convert_in_child(saved: str, samples: str, out: str, options: dict) -> str | None:
-    """Convert in a fresh interpreter; None on success, else the error text (or `crashed: SIGNAL`)."""
-    import signal
-    import subprocess
-    import sys
-
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    argv = [sys.executable, "-m", "tfbench.export", saved, samples, out, json.dumps(options)]
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=3600)
-    except subprocess.TimeoutExpired:
-        return f"{_CRASH} the converter did not finish within an hour"
-    if done.returncode == 0 and os.path.exists(out):
-        return None
-    if done.returncode < 0:
-        try:
-            name = signal.Signals(-done.returncode).name
-        except ValueError:
-            name = f"signal {-done.returncode}"
-        return f"{_CRASH} {name}"
-    marker = "\nCONVERSION ERROR\n"
-    text = done.stderr.split(marker, 1)[1] if marker in done.stderr else done.stderr[-4000:]
-    return text.strip() or f"the converter exited with status {done.returncode}"
-
-
-def _child_error(text: str, model) -> Exception:
-    if text.startswith(_CRASH):
-        kinds = sorted({type(layer).__name__ for layer in getattr(model, "layers", [])} - {"InputLayer"})
-        return UserError(
-            f"the TFLite converter {text} while calibrating int8 (a TensorFlow bug with some of: "
-            f"{', '.join(kinds)})",
-            "export.tflite_quantization",
-            "use --quantize dynamic or float16, which need no calibration",
-        )
-    return conversion_error(RuntimeError(text), "int8")
-
-
-def child_main(argv: list[str]) -> int:
-    """`python -m tfbench.export SAVED SAMPLES OUT OPTIONS`: one conversion, for `_convert_in_child`."""
-    import sys
-
-    saved, samples, out, options = argv
-    try:
-        import numpy as np
-
-        content = convert_saved_model(saved, calibration=np.load(samples), **json.loads(options))
-    except Exception as exc:  # noqa: BLE001 - reported to the parent on stderr
-        sys.stderr.write("\nCONVERSION ERROR\n" + str(exc) + "\n")
-        if getattr(exc, "errors", None):
-            sys.stderr.write("\n".join(str(e) for e in exc.errors) + "\n")
-        return 1
-    Path(out).write_bytes(content)
-    return 0
-
-
-_FLEX_OP = re.compile(r"'tf\.(\w+)' op is neither a custom op nor a flex op")
-_SELECT_LINE = re.compile(r"TF Select ops: ([^\n]+)")
-_CUSTOM_LINE = re.compile(r"Custom ops: ([^\n]+)")
-
-
-def conversion_error(exc: BaseException, quantize: str = "none") -> Exception:
-    """Turn a converter exception into a UserError naming the missing ops, or keep it as is.
-
-    Returns:
-        A UserError for ops TFLite lacks, a RuntimeError with the first line otherwise.
-    """
-    text = str(exc)
-    ops: list[str] = []
-    for line in _SELECT_LINE.findall(text):
-        ops.extend(op.strip() for op in line.split(",") if op.strip())
-    ops.extend(_FLEX_OP.findall(text))
-    for err in getattr(exc, "errors", None) or []:
-        name = getattr(getattr(err, "operator", None), "name", "")
-        if name:
-            ops.append(name.removeprefix("tf."))
-    ops = list(dict.fromkeys(ops))
-    if ops:
-        return UserError(
-            f"TFLite has no built-in kernels for: {', '.join(ops)}",
-            "export.tflite",
-            "allow TensorFlow kernels with `tfbench export RUN_DIR --format tflite --select-tf-ops` "
-            "(converter.target_spec.supported_ops += [tf.lite.OpsSet.SELECT_TF_OPS]); the app then "
-            "needs the TensorFlow Lite Flex delegate",
-        )
-    custom = _CUSTOM_LINE.findall(text)
-    if custom:
-        return UserError(
-            f"the model needs custom TFLite ops: {custom[0].strip()}",
-            "export.tflite",
-            "TFLite can only run them with your own kernels (converter.allow_custom_ops = True)",
-        )
-    first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
-    if quantize == "int8":
-        return UserError(
-            f"int8 conversion failed: {first[:300]}",
-            "export.tflite_quantization",
-            "some ops have no int8 kernel; try --quantize dynamic or float16",
-        )
-    return RuntimeError(f"TFLite conversion failed: {first[:500]}")
-
-
-class TFLiteRunner:
-    """Runs a TFLite model through the LiteRT interpreter, (de)quantising int8 input and output."""
-
-    def __init__(self, path: Path, num_threads: int | None = None):
-        from ai_edge_litert.interpreter import Interpreter
-
-        self.path = Path(path)
-        self._make = lambda: Interpreter(model_path=str(self.path), num_threads=num_threads)
-        self.interpreter = self._make()
-        self.input = self.interpreter.get_input_details()[0]
-        self.output = self.interpreter.get_output_details()[0]
-        self._batch: int | None = None
-
-    def _quantise(self, x):
-        import numpy as np
-
-        dtype = self.input["dtype"]
-        if dtype in (np.int8, np.uint8):
-            scale, zero = self.input["quantization"]
-            info = np.iinfo(dtype)
-            return np.clip(np.round(np.asarray(x, "float32") / scale + zero), info.min, info.max).astype(dtype)
-        return np.asarray(x, dtype=dtype)
-
-    def _dequantise(self, y):
-        import numpy as np
-
-        if self.output["dtype"] in (np.int8, np.uint8):
-            scale, zero = self.output["quantization"]
-            return (y.astype("float32") - zero) * scale
-        return y
-
-    def _run(self, x):
-        if self._batch != len(x):
-            shape = (len(x), *self.input["shape_signature"][1:])
-            shape = tuple(int(s) if s > 0 else int(x.shape[i]) for i, s in enumerate(shape))
-            self.interpreter.resize_tensor_input(self.input["index"], shape)
-            self.interpreter.allocate_tensors()
-            self._batch = len(x)
-        self.interpreter.set_tensor(self.input["index"], x)
-        self.interpreter.invoke()
-        return self.interpreter.get_tensor(self.output["index"]).copy()
-
-    @property
-    def fixed_batch(self) -> int | None:
-        """The batch size the model was converted for, or None when any batch size works."""
-        first = int(self.input["shape_signature"][0]) if len(self.input["shape_signature"]) else -1
-        return first if first > 0 else None
-
-    def predict(self, x, batch_size: int = 256):
-        """Outputs for `x` (float numpy), in batches (of the model's fixed batch size, if it has one)."""
-        import numpy as np
-
-        fixed = self.fixed_batch
-        step = fixed or batch_size
-        parts = []
-        for i in range(0, len(x), step):
-            chunk = self._quantise(x[i : i + step])
-            n = len(chunk)
-            if fixed and n < fixed:  # pad the last chunk up to the fixed batch, then drop the padding
-                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], fixed - n, axis=0)])
-            parts.append(self._dequantise(self._run(chunk))[:n])
-        return np.concatenate(parts)
-
-    def latency_ms(self, sample, runs: int = LATENCY_RUNS) -> dict:
-        """Median and 90th-percentile time of one single-sample invocation, in milliseconds."""
-        import numpy as np
-
-        one = self._quantise(sample[:1])
-        for _ in range(3):
-            self._run(one)
-        times = []
-        for _ in range(runs):
-            start = time.perf_counter()
-            self.interpreter.set_tensor(self.input["index"], one)
-            self.interpreter.invoke()
-            times.append((time.perf_counter() - start) * 1000)
-        return {"p50": float(np.percentile(times, 50)), "p90": float(np.percentile(times, 90)), "runs": runs}
-
-
-def verify_tflite(path: Path, reference: Reference) -> dict:
-    """Run a TFLite file through the LiteRT interpreter: outputs, agreement, metric, latency."""
-    import numpy as np
-
-    with captured_stderr():
-        runner = TFLiteRunner(path)
-        outputs = runner.predict(reference.x)
-        latency = runner.latency_ms(reference.x)
-    checks = _comparison(reference, outputs)
-    checks["latency_ms"] = latency["p50"]
-    checks["latency_p90_ms"] = latency["p90"]
-    checks["batch_size"] = runner.fixed_batch
-    checks["input_dtype"] = np.dtype(runner.input["dtype"]).name
-    checks["output_dtype"] = np.dtype(runner.output["dtype"]).name
-    return checks
-
-
-# -- showing reports --------------------------------------------------------------------------
-
-def report_table(reports: list[dict]):
-    """A rich table of verification reports, one row per export (fits 80 columns)."""
-    from rich import box
-    from rich.table import Table
-
-    metric = next((r.get("metric") for r in reports if r.get("metric")), "accuracy")
-    table = Table(title="export verification", title_justify="left", box=box.SIMPLE_HEAD)
-    for column in ("export", "size", "max |Δ|", "agree", metric, "keras", "latency"):
-        table.add_column(column, justify="left" if column == "export" else "right", no_wrap=True)
-    for report in reports:
-        table.add_row(
-            report_key(report["format"], report.get("quantization", "none"), report.get("int8_io", False)),
-            human_size(report["size_bytes"]),
-            f"{report['max_abs_diff']:.1e}",
-            "—" if report.get("agreement") is None else f"{report['agreement']:.1%}",
-            _metric_text(metric, report.get("export_metric")),
-            _metric_text(metric, report.get("keras_metric")),
-            human_time(report.get("latency_ms")),
-        )
-    return table
-
-
-def _metric_text(name: str, value: float | None) -> str:
-    if value is None:
-        return "—"
-    return f"{value:.1%}" if name == "accuracy" else f"{value:.4g}"
-
-
-def human_time(ms: float | None) -> str:
-    """`0.0038` → `3.8 µs`; None → `—`."""
-    if ms is None:
-        return "—"
-    if ms < 0.1:
-        return f"{ms * 1000:.1f} µs"
-    return f"{ms:.2f} ms"
-
-
-def human_size(size: int) -> str:
-    """`26740` → `26.1 KiB`."""
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"  # pragma: no cover
 

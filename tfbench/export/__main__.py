@@ -6,6 +6,7 @@ fresh process started this way and reads the result (or the crash) back.
 
 import sys
 
-from tfbench.export import child_main
+from tfbench.export.tflite import child_main
 
-sys.exit(child_main(sys.argv[1:]))
+if __name__ == "__main__":
+    sys.exit(child_main(sys.argv[1:]))
