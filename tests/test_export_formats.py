@@ -103,12 +103,12 @@ def test_a_registered_format_is_offered_by_the_cli_the_spec_and_the_dialog(weigh
 
 def test_one_call_writes_a_registered_format_beside_the_shipped_ones(weights_format, tiny_run, monkeypatch):
     """`tfbench export --format keras --format weights`: one model load, two verified exports."""
-    import tfbench.export
     from tfbench.cli import cli
+    from tfbench.export import exporter
 
     loads = []
-    real_load = tfbench.export.load_model
-    monkeypatch.setattr(tfbench.export, "load_model", lambda path: loads.append(path) or real_load(path))
+    real_load = exporter.load_model
+    monkeypatch.setattr(exporter, "load_model", lambda path: loads.append(path) or real_load(path))
     result = CliRunner().invoke(cli, ["export", str(tiny_run), "--format", "keras", "--format", "weights", "--json"],
                                 catch_exceptions=False)
     assert result.exit_code == 0, result.output
