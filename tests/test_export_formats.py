@@ -68,6 +68,8 @@ def test_the_shipped_choices_come_from_the_registry():
     assert formats.report_key("tflite", "int8", int8_io=True) == "tflite-int8-io"
     help_text = CliRunner().invoke(cli, ["export", "--help"]).output
     assert "keras|savedmodel|tflite" in help_text and "none|dynamic|float16|int8" in help_text
+    for entry in [*formats.FORMATS.values(), *formats.QUANTIZATIONS.values()]:  # described from the registry
+        assert entry.description in " ".join(help_text.split())
     assert ExportSpec(formats=["tflite"], tflite_quantization="float16").formats == ["tflite"]
 
 
@@ -82,6 +84,7 @@ def test_a_registered_format_is_offered_by_the_cli_the_spec_and_the_dialog(weigh
 
     help_text = CliRunner().invoke(cli, ["export", "--help"]).output
     assert "keras|savedmodel|tflite|weights" in help_text
+    assert "the weights alone (model.weights.h5)" in help_text
     assert ExportSpec(formats=["keras", "weights"]).formats == ["keras", "weights"]
     assert load_experiment("spiral-mlp", ['export.formats=["weights"]']).export.formats == ["weights"]
     with pytest.raises(UserError) as info:

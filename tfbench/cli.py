@@ -447,35 +447,48 @@ def runs(runs_dir, as_json):
 # -- export, code and predict ----------------------------------------------------------------------
 
 class ExportChoice(click.ParamType):
-    """A name from the export registry (`tfbench.export.formats`), which `--help` lists when asked.
+    """A name from an export registry (`tfbench.export.formats`), which `--help` lists when asked.
 
     The exporter checks the name (with close matches), so a mistake reads like every other one.
     """
 
     name = "choice"
 
-    def __init__(self, names: str) -> None:
-        self.names = names  # the registry function listing them: format_names | quantization_names
+    def __init__(self, registry: str) -> None:
+        self.registry = registry  # FORMATS | QUANTIZATIONS, read when help or completion asks
 
-    def choices(self) -> tuple[str, ...]:
+    def entries(self) -> dict:
         from tfbench.export import formats
 
-        return getattr(formats, self.names)()
+        return getattr(formats, self.registry)
 
     def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
-        return "|".join(self.choices())
+        return "|".join(self.entries())
 
     def shell_complete(self, ctx, param, incomplete):
         from click.shell_completion import CompletionItem
 
-        return [CompletionItem(name) for name in self.choices() if name.startswith(incomplete)]
+        return [CompletionItem(name) for name in self.entries() if name.startswith(incomplete)]
 
 
-@cli.command(name="export")
+class ExportCommand(click.Command):
+    """`tfbench export`, whose help ends with the registry's formats and quantisations, described."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from tfbench.export.formats import FORMATS, QUANTIZATIONS
+
+        with formatter.section("Formats"):
+            formatter.write_dl([(f.name, f"{f.description} ({f.file_name})") for f in FORMATS.values()])
+        with formatter.section("TFLite quantisations"):
+            formatter.write_dl([(q.name, q.description) for q in QUANTIZATIONS.values()])
+        super().format_epilog(ctx, formatter)
+
+
+@cli.command(name="export", cls=ExportCommand)
 @click.argument("run_dir", type=click.Path(file_okay=False))
-@click.option("--format", "formats", multiple=True, required=True, type=ExportChoice("format_names"),
+@click.option("--format", "formats", multiple=True, required=True, type=ExportChoice("FORMATS"),
               help="Export format (repeatable).")
-@click.option("--quantize", default="none", show_default=True, type=ExportChoice("quantization_names"),
+@click.option("--quantize", default="none", show_default=True, type=ExportChoice("QUANTIZATIONS"),
               help="TFLite quantisation; int8 is calibrated on the run's training data.")
 @click.option("--int8-io", is_flag=True, help="With --quantize int8: make the input and output int8 too.")
 @click.option("--select-tf-ops", is_flag=True, help="Let TFLite fall back to TensorFlow kernels for ops it lacks.")

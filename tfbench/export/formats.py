@@ -117,7 +117,7 @@ register(ExportFormat("keras", "model.keras", "the Keras v3 file; loads in plain
                       "tfbench.export.keras_formats:KERAS_FILE"))
 register(ExportFormat("savedmodel", "saved_model", "a TensorFlow SavedModel serving `serving_default`",
                       "tfbench.export.keras_formats:SAVED_MODEL"))
-register(ExportFormat("tflite", "model.tflite", "a TFLite flatbuffer, checked in the LiteRT interpreter",
+register(ExportFormat("tflite", "model.tflite", "a TFLite flatbuffer for LiteRT, quantised as asked",
                       "tfbench.export.tflite:TFLITE", quantized=True))
 
 
