@@ -134,3 +134,34 @@ def test_a_quantisation_for_a_format_without_one_is_refused(weights_format, tiny
     assert result.exit_code == 2
     assert result.stderr.startswith("error: --quantize: quantisation applies to tflite only, not to weights")
     assert not (tmp_path / "out").exists()
+
+
+def test_the_export_dialog_exports_every_chosen_format_in_one_call(weights_format, tiny_run, monkeypatch):
+    """Ticked keras and weights, one press: one model load, both reports shown, both files written."""
+    from textual.app import App
+    from textual.widgets import Static
+
+    from tfbench.export import exporter
+    from tfbench.screens.run_dialogs import ExportDialog
+
+    loads = []
+    real_load = exporter.load_model
+    monkeypatch.setattr(exporter, "load_model", lambda path: loads.append(path) or real_load(path))
+
+    async def press_export() -> str:
+        app = App()
+        async with app.run_test(size=(100, 32)) as pilot:
+            dialog = ExportDialog(tiny_run, ["keras", "weights"])
+            await app.push_screen(dialog)
+            await pilot.pause()
+            dialog.query_one("#export").press()
+            for _ in range(600):
+                await pilot.pause(0.1)
+                if not dialog.query_one("#export").disabled:
+                    break
+            return str(dialog.query_one("#report", Static).render())
+
+    shown = asyncio.run(press_export())
+    assert len(loads) == 1
+    assert "keras:" in shown and "weights:" in shown and "failed" not in shown, shown
+    assert (tiny_run / "exports" / "model.keras").is_file() and (tiny_run / "exports" / "model.weights.h5").is_file()
