@@ -40,7 +40,8 @@ async def _caught_up(pilot):
 
 
 def test_evaluation_that_comes_before_the_dialog_is_built():
-    from tfbench.screens.training import EvaluationReady, ResultsDialog
+    from tfbench.screens.run_dialogs import ResultsDialog
+    from tfbench.screens.training import EvaluationReady
 
     async def run():
         app = make_app("digits-cnn", watch=FIXTURES / "finished.jsonl", workbench=FixedWorkbench())
@@ -57,7 +58,7 @@ def test_evaluation_that_comes_before_the_dialog_is_built():
 
 
 def test_v_then_the_fixed_workbench_evaluation():
-    from tfbench.screens.training import ResultsDialog
+    from tfbench.screens.run_dialogs import ResultsDialog
 
     async def run():
         app = make_app("digits-cnn", watch=FIXTURES / "finished.jsonl", workbench=FixedWorkbench(evaluation=EVALUATION))
