@@ -107,9 +107,9 @@ def _train(run, as_json: bool, quiet: bool, record_failures: bool, source: str |
     import gc
 
     from tfbench.engine.control import serve
-    from tfbench.engine.run import record_failure
     from tfbench.headless import Progress
     from tfbench.native_log import import_tensorflow_quietly
+    from tfbench.rundir import record_failure
 
     import_tensorflow_quietly()  # before the run's first TensorFlow import: its C++ lines to the log
     progress = None
@@ -209,7 +209,8 @@ def resume(ctx, run_dir, epochs, as_json, detach, quiet):
       tfbench resume runs/digits-cnn-20250101-120000 --epochs 30
     """
     from tfbench.engine.control import launch, read_runner, runner_alive, runner_command
-    from tfbench.engine.run import EXPERIMENT_FILE, Run
+    from tfbench.engine.run import Run
+    from tfbench.rundir import EXPERIMENT_FILE
     from tfbench.spec import load_experiment
 
     path = Path(run_dir)
@@ -419,7 +420,7 @@ def watch(run_dir, no_bell):
     Pause, stop and edits reach a run that is still going; quitting leaves it running.
       tfbench watch runs/digits-cnn-20250101-120000
     """
-    from tfbench.engine.events import EVENTS_FILE
+    from tfbench.rundir import EVENTS_FILE, EXPERIMENT_FILE
 
     path = Path(run_dir)
     if not (path / EVENTS_FILE).exists():
@@ -428,7 +429,7 @@ def watch(run_dir, no_bell):
     from tfbench.spec import load_experiment
 
     try:
-        experiment = load_experiment(path / "experiment.toml")
+        experiment = load_experiment(path / EXPERIMENT_FILE)
     except UserError:
         experiment = None  # an older or hand-made run: the workbench opens on the default preset
     app = make_app(experiment=experiment, runs_dir=path.parent, watch=path)
@@ -468,11 +469,49 @@ def runs(runs_dir, as_json):
 
 # -- export, code and predict ----------------------------------------------------------------------
 
-@cli.command(name="export")
+class ExportChoice(click.ParamType):
+    """A name from an export registry (`tfbench.export.formats`), which `--help` lists when asked.
+
+    The exporter checks the name (with close matches), so a mistake reads like every other one.
+    """
+
+    name = "choice"
+
+    def __init__(self, registry: str) -> None:
+        self.registry = registry  # FORMATS | QUANTIZATIONS, read when help or completion asks
+
+    def entries(self) -> dict:
+        from tfbench.export import formats
+
+        return getattr(formats, self.registry)
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "|".join(self.entries())
+
+    def shell_complete(self, ctx, param, incomplete):
+        from click.shell_completion import CompletionItem
+
+        return [CompletionItem(name) for name in self.entries() if name.startswith(incomplete)]
+
+
+class ExportCommand(click.Command):
+    """`tfbench export`, whose help ends with the registry's formats and quantisations, described."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from tfbench.export.formats import FORMATS, QUANTIZATIONS
+
+        with formatter.section("Formats"):
+            formatter.write_dl([(f.name, f"{f.description} ({f.file_name})") for f in FORMATS.values()])
+        with formatter.section("TFLite quantisations"):
+            formatter.write_dl([(q.name, q.description) for q in QUANTIZATIONS.values()])
+        super().format_epilog(ctx, formatter)
+
+
+@cli.command(name="export", cls=ExportCommand)
 @click.argument("run_dir", type=click.Path(file_okay=False))
-@click.option("--format", "formats", multiple=True, required=True, metavar="keras|savedmodel|tflite",
+@click.option("--format", "formats", multiple=True, required=True, type=ExportChoice("FORMATS"),
               help="Export format (repeatable).")
-@click.option("--quantize", default="none", show_default=True, metavar="none|dynamic|float16|int8",
+@click.option("--quantize", default="none", show_default=True, type=ExportChoice("QUANTIZATIONS"),
               help="TFLite quantisation; int8 is calibrated on the run's training data.")
 @click.option("--int8-io", is_flag=True, help="With --quantize int8: make the input and output int8 too.")
 @click.option("--select-tf-ops", is_flag=True, help="Let TFLite fall back to TensorFlow kernels for ops it lacks.")
@@ -491,10 +530,10 @@ def export_command(run_dir, formats, quantize, int8_io, select_tf_ops, out_dir, 
       tfbench export runs/digits-cnn-20250101-120000 --format tflite --quantize int8
       tfbench export runs/digits-cnn-20250101-120000 --format keras --format savedmodel
     """
-    from tfbench import export as exporting
+    from tfbench.export import export_run
 
     failures: list[UserError] = []
-    reports = exporting.export_run(
+    reports = export_run(
         Path(run_dir), list(formats), quantize, int8_io, Path(out_dir) if out_dir else None, select_tf_ops,
         on_error=lambda fmt, err: failures.append(err),
     )
@@ -504,7 +543,9 @@ def export_command(run_dir, formats, quantize, int8_io, select_tf_ops, out_dir, 
         from rich.console import Console
 
         console = Console(highlight=False)
-        console.print(exporting.report_table(reports))
+        from tfbench.export.report import report_table
+
+        console.print(report_table(reports))
         for report in reports:
             console.print(f"wrote {report['path']}")
     if failures:  # the formats that did export are kept; the first failure sets the exit code

@@ -15,10 +15,13 @@ import re
 import sys
 from pathlib import Path
 from typing import Any, Literal, Union
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator
 
 from tfbench.errors import UserError, close_matches
+from tfbench.export.formats import known_format, known_quantization
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -170,10 +173,10 @@ class TrainSpec(_Strict):
 class ExportSpec(_Strict):
     """What is exported at the end of a run, and how."""
 
-    formats: list[Literal["keras", "savedmodel", "tflite"]] = Field(
+    formats: list[Annotated[str, AfterValidator(known_format)]] = Field(
         default_factory=lambda: ["keras"], description="Formats exported when a run ends."
     )
-    tflite_quantization: Literal["none", "dynamic", "float16", "int8"] = Field(
+    tflite_quantization: Annotated[str, AfterValidator(known_quantization)] = Field(
         "none", description="TFLite quantisation."
     )
     int8_io: bool = Field(False, description="With int8: make the model's input and output int8 too.")
