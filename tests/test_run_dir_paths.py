@@ -80,3 +80,24 @@ def test_building_the_callbacks_checks_again():
     assert info.value.location == "train.callbacks[3].filename"
     args = catalog.resolve_run_paths("callbacks", "CSVLogger", {"filename": "a/b.csv", "append": True}, "/runs/r")
     assert args == {"filename": "/runs/r/a/b.csv", "append": True}
+
+
+@pytest.mark.parametrize("value", ["history.csv", "events.jsonl", "./model.keras", "checkpoints/last.keras",
+                                   "checkpoints/backup/x", "exports"])
+def test_a_callback_cannot_overwrite_what_tfbench_records(value):
+    from tfbench.rundir import OWN_PATHS
+
+    with pytest.raises(UserError, match="where tfbench keeps the run's") as info:
+        catalog.resolve_run_paths("callbacks", "CSVLogger", {"filename": value}, "/runs/r", "train.callbacks[0]",
+                                  reserved=OWN_PATHS)
+    assert info.value.location == "train.callbacks[0].filename"
+    catalog.resolve_run_paths("callbacks", "CSVLogger", {"filename": "keras-log.csv"}, "/runs/r", reserved=OWN_PATHS)
+
+
+def test_a_real_run_refuses_to_log_over_its_own_history(tmp_path):
+    preset = write_preset(tmp_path, spiral_preset(
+        epochs=1, extra='callbacks = [{ type = "CSVLogger", filename = "history.csv" }]'))
+    result = _run(preset, tmp_path / "runs", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "train.callbacks[0].filename: 'history.csv' is where tfbench keeps the run's history.csv" in result.stderr
+

@@ -396,11 +396,10 @@ def check_setting(run_dir: Path, name: str, value) -> None:
     if name != "learning_rate":
         return
     from tfbench import catalog
-    from tfbench.engine.run import EXPERIMENT_FILE
-    from tfbench.spec import load_experiment
+    from tfbench.rundir import load_run_experiment
 
     try:
-        optimizer = load_experiment(run_dir / EXPERIMENT_FILE).train.optimizer.type
+        optimizer = load_run_experiment(run_dir).train.optimizer.type
     except UserError:
         return  # not a readable run: the runner (or its absence) answers
     entry = catalog.get("optimizers", optimizer)

@@ -46,6 +46,9 @@ BACKUP_METADATA = ("training_metadata.json", "training_metadata.json.bkp")
 EXPORTS_DIR = "exports"
 TENSORBOARD_DIR = "tensorboard"
 KERAS_LOG = "keras-log.csv"
+# What tfbench writes itself: a callback's file (`tfbench.catalog.resolve_run_paths`) may not be one.
+OWN_PATHS = (EXPERIMENT_FILE, EVENTS_FILE, HISTORY_FILE, MODEL_FILE, SCRIPT_FILE, RUNNER_FILE, RUNNER_LOG,
+             CONTROL_DIR, LOCK_FILE, LAST_CHECKPOINT, BEST_CHECKPOINT, BACKUP_DIR, EXPORTS_DIR)
 
 # Names `run_ended` lists, by the key it lists them under.
 ARTIFACTS = {

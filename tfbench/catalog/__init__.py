@@ -389,7 +389,8 @@ def check_run_dir_path(value: str, location: str) -> None:
 
 
 def resolve_run_paths(
-    kind: str, name: str, args: dict[str, Any], run_dir: str | Path, location: str = ""
+    kind: str, name: str, args: dict[str, Any], run_dir: str | Path, location: str = "",
+    reserved: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """The arguments with each run-directory path (`CSVLogger.filename`, …) made absolute inside `run_dir`.
 
@@ -397,9 +398,15 @@ def resolve_run_paths(
     nothing can write outside the run directory even when the arguments were never validated.
     Paths left out keep the defaults the caller gives them (inside the run directory too).
 
+    Args:
+        reserved: the run directory's own files and folders (`history.csv`, `checkpoints/last.keras`):
+            a callback may not write one of them, or inside one, so nothing tfbench records is lost.
+
     Raises:
-        UserError: an argument path that is not inside the run directory.
+        UserError: an argument path that is not inside the run directory, or that is tfbench's own.
     """
+    import posixpath
+
     entry = get(kind, name)
     if entry is None:
         return dict(args)
@@ -407,7 +414,13 @@ def resolve_run_paths(
     for arg, value in args.items():
         param = entry.params.get(arg)
         if param is not None and param.run_dir_path and isinstance(value, str):
-            check_run_dir_path(value, f"{location}.{arg}" if location else arg)
+            where = f"{location}.{arg}" if location else arg
+            check_run_dir_path(value, where)
+            normal = posixpath.normpath(value.replace("\\", "/"))
+            clash = next((r for r in reserved if normal == r or normal.startswith(r + "/")), None)
+            if clash:
+                raise UserError(f"{value!r} is where tfbench keeps the run's {clash}", where,
+                                "name another file, e.g. 'logs/x.csv'")
             resolved[arg] = str(Path(run_dir) / value)
     return resolved
 

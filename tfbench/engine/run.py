@@ -380,7 +380,8 @@ class Run:
         callbacks: list[Any] = [self._callback]
         backup_args: dict[str, Any] = {}
         for i, component in enumerate(self.experiment.train.callbacks):
-            args = catalog.resolve_run_paths("callbacks", component.type, component.args, self.run_dir, f"train.callbacks[{i}]")
+            args = catalog.resolve_run_paths("callbacks", component.type, component.args, self.run_dir,
+                                             f"train.callbacks[{i}]", reserved=rundir.OWN_PATHS)
             if component.type == "BackupAndRestore":
                 args.pop("backup_dir", None)
                 backup_args = args
