@@ -355,12 +355,16 @@ def check_bounds(param: Param, value: Any, location: str) -> None:
     """
     if not param.bounds:
         return
+    import math
+
     numbers = _numbers(value)
     checks = {"gt": float.__gt__, "ge": float.__ge__, "lt": float.__lt__, "le": float.__le__}
-    if all(checks[key](float(v), float(limit)) for v in numbers for key, limit in param.bounds):
+    finite = all(math.isfinite(v) for v in numbers)
+    if finite and all(checks[key](float(v), float(limit)) for v in numbers for key, limit in param.bounds):
         return
     every = "every number " if isinstance(value, list) else ""
-    raise UserError(f"{every}must be {describe_bounds(param)} (got {shown(value)})", location)
+    finite_words = "" if finite else "a finite number "
+    raise UserError(f"{every}must be {finite_words}{describe_bounds(param)} (got {shown(value)})", location)
 
 
 def _numbers(value: Any) -> list[int | float]:
