@@ -230,7 +230,7 @@ def test_history_csv_round_trips(tmp_path):
 def test_a_mirrored_run_trains_like_a_single_device_run(tmp_path, runs_dir):
     run = Run(experiment(tmp_path, epochs=1, extra='strategy = "mirrored"'), runs_dir=runs_dir)
     assert run.train() == "completed"
-    assert type(run._strategy).__name__ == "MirroredStrategy"
+    assert type(run.strategy).__name__ == "MirroredStrategy"
     started = ev.read_events(run.run_dir)[0]
     assert started["model"]["total_params"] == 65 and started["steps_per_epoch"] == 25
 
@@ -255,7 +255,7 @@ def test_abort_ends_the_record_once_and_at_once(tmp_path, runs_dir):
 
     run = Run(experiment(tmp_path, epochs=5), runs_dir=runs_dir, subscribers=[abort_in_epoch_two])
     assert run.train() == "stopped"
-    run._thread.join(30)
+    run.join(30)
     ended = [e for e in ev.read_events(run.run_dir) if e["event"] == "run_ended"]
     assert len(ended) == 1 and ended[0]["reason"] == "stopped at once"
 
@@ -273,14 +273,14 @@ def test_a_loss_spike_is_a_warning_event(tmp_path):
     callback.on_train_batch_end(30, {"loss": 50.0})
     warnings = [e for e in seen if e["event"] == "log" and e["level"] == "warning"]
     assert len(warnings) == 1 and "spike" in warnings[0]["message"] and "batch 31" in warnings[0]["message"]
-    assert run._diverged_reason is None
+    assert run.diverged_reason is None
 
 
 def test_out_of_memory_names_the_batch_size_and_what_to_do(tmp_path):
     import tensorflow as tf
 
     run = Run(experiment(tmp_path, batch=256))
-    reason = run._failure_reason(tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor"))
+    reason = run.failure_reason(tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor"))
     assert "out of memory at batch size 256" in reason
     assert "data.batch_size=128" in reason and "mixed_float16" in reason
 

@@ -115,7 +115,7 @@ def _train(run, as_json: bool, quiet: bool, record_failures: bool, source: str |
     progress = None
     if not quiet:
         progress = Progress(sys.stderr if as_json else sys.stdout)
-        run._subscribers.append(progress)
+        run.subscribe(progress)
     try:
         run.prepare()
     except UserError as err:
@@ -135,9 +135,9 @@ def _train(run, as_json: bool, quiet: bool, record_failures: bool, source: str |
 
 def run_summary(run) -> dict:
     """The `--json` summary of a finished run."""
-    from tfbench.engine.events import _clean
+    from tfbench.engine.events import json_safe
 
-    return _clean({
+    return json_safe({
         "run_dir": str(run.run_dir),
         "status": run.status,
         "reason": run.reason,
@@ -420,7 +420,7 @@ def watch(run_dir, no_bell):
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
 def runs(runs_dir, as_json):
     """The runs in a runs directory: status, epochs, best metric, parameters, duration."""
-    from tfbench.runs_index import runs_table, scan_runs
+    from tfbench.engine.runs import runs_table, scan_runs
 
     found = scan_runs(runs_dir)
     if as_json:

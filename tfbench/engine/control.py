@@ -411,7 +411,7 @@ def serve(run: "Run", handle_signals: bool = True, on_signal=None) -> int:
             previous[sig] = signal.signal(sig, handler)
     stopping = False
     try:
-        while not run._done.wait(POLL_SECONDS) and run._thread is not None and run._thread.is_alive():
+        while not run.finished(POLL_SECONDS):
             if signals_seen and not stopping:
                 stopping = True
                 run.stop(f"interrupted ({signals_seen[0]})")

@@ -75,7 +75,7 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def _clean(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """Make floats JSON-safe: NaN/Inf become the strings "nan"/"inf"/"-inf"."""
     if isinstance(value, float):
         if math.isnan(value):
@@ -84,9 +84,9 @@ def _clean(value: Any) -> Any:
             return "inf" if value > 0 else "-inf"
         return value
     if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
+        return [json_safe(v) for v in value]
     return value
 
 
@@ -99,7 +99,7 @@ def as_float(value: Any) -> float:
 
 def encode(event: dict[str, Any]) -> str:
     """One event as one JSON line (no newline)."""
-    return json.dumps(_clean(event), default=_json_default, separators=(",", ":"))
+    return json.dumps(json_safe(event), default=_json_default, separators=(",", ":"))
 
 
 class EventWriter:
