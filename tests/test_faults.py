@@ -158,6 +158,7 @@ def test_a_second_resume_at_the_same_time_is_refused(tmp_path, runs_dir):
         assert refused.returncode == 2, err
         assert "Traceback" not in err and ("another tfbench process" in err or "still training" in err)
         assert trainer.poll() is None  # the other one trains on
+        wait_for_event(run_dir, lambda e: e["event"] == "run_started" and e["resumed"])
         killed(trainer, signal.SIGTERM)
     finally:
         for proc in (first, second):
