@@ -115,7 +115,7 @@ def _train(run, as_json: bool, quiet: bool, record_failures: bool, source: str |
     progress = None
     if not quiet:
         progress = Progress(sys.stderr if as_json else sys.stdout)
-        run._subscribers.append(progress)
+        run.subscribe(progress)
     try:
         run.prepare()
     except UserError as err:
@@ -126,18 +126,21 @@ def _train(run, as_json: bool, quiet: bool, record_failures: bool, source: str |
     gc.freeze()  # the start-up garbage is here to stay: keep full collections short
     run.start()
     code = serve(run, on_signal=lambda text: click.echo(text, err=True))
-    if progress is not None:
-        progress.close()
-    if as_json:
-        click.echo(json.dumps(run_summary(run), default=str))
+    try:
+        if progress is not None:
+            progress.close()
+        if as_json:
+            click.echo(json.dumps(run_summary(run), default=str))
+    except OSError:  # the terminal went away (SIGHUP); the run directory has everything
+        pass
     return code
 
 
 def run_summary(run) -> dict:
     """The `--json` summary of a finished run."""
-    from tfbench.engine.events import _clean
+    from tfbench.engine.events import json_safe
 
-    return _clean({
+    return json_safe({
         "run_dir": str(run.run_dir),
         "status": run.status,
         "reason": run.reason,
@@ -210,7 +213,7 @@ def resume(ctx, run_dir, epochs, as_json, detach, quiet):
     """
     from tfbench.engine.control import launch, read_runner, runner_alive, runner_command
     from tfbench.engine.run import Run
-    from tfbench.rundir import EXPERIMENT_FILE
+    from tfbench.rundir import EXPERIMENT_FILE, check_unlocked
     from tfbench.spec import load_experiment
 
     path = Path(run_dir)
@@ -218,6 +221,7 @@ def resume(ctx, run_dir, epochs, as_json, detach, quiet):
         raise UserError("not a run directory (no experiment.toml)", run_dir)
     if runner_alive(path) and read_runner(path).get("pid") != os.getpid():  # a detached resume is itself
         raise UserError("a runner is still training this run", run_dir, "pause or stop it first")
+    check_unlocked(path)  # the runner takes the lock itself; two resumes at once: one is refused
     experiment = load_experiment(path / EXPERIMENT_FILE)
     the_run = Run(experiment, run_dir=path, resume=True, epochs=epochs)  # checks there is work left
     if detach:
@@ -442,7 +446,7 @@ def watch(run_dir, no_bell):
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
 def runs(runs_dir, as_json):
     """The runs in a runs directory: status, epochs, best metric, parameters, duration."""
-    from tfbench.runs_index import runs_table, scan_runs
+    from tfbench.engine.runs import runs_table, scan_runs
 
     found = scan_runs(runs_dir)
     if as_json:
@@ -462,7 +466,7 @@ def runs(runs_dir, as_json):
     console = Console()
     console.print(runs_table(found, title=str(runs_dir)))
     for r in found:
-        if r.reason and r.status == "failed":
+        if r.reason and r.status in ("failed", "damaged"):
             console.print(f"{r.name}: {r.reason}", highlight=False)
 
 

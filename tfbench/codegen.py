@@ -591,8 +591,12 @@ def _main_section(exp) -> str:
         lines.append("    ]")
     else:
         lines.append("    callbacks = []")
-    lines.append("    # shuffle=False: the tf.data pipeline already shuffles the training data every epoch.")
-    lines.append("    model.fit(train_ds, validation_data=validation_ds, epochs=args.epochs, callbacks=callbacks,")
+    lines.append("    # One pass of the repeated training data per epoch, as tfbench trains: each epoch then gets the")
+    lines.append("    # shuffled order the run had (a fresh pass per epoch reshuffles differently). shuffle=False:")
+    lines.append("    # the tf.data pipeline already shuffles the training data every epoch.")
+    lines.append("    steps = int(train_ds.cardinality())")
+    lines.append("    data = dict(x=train_ds.repeat(), steps_per_epoch=steps) if steps > 0 else dict(x=train_ds)")
+    lines.append("    model.fit(**data, validation_data=validation_ds, epochs=args.epochs, callbacks=callbacks,")
     lines.append("              shuffle=False, verbose=2)")
     if data.test:
         lines.append("    if test is not None:")

@@ -15,9 +15,13 @@ runs/<name>-<YYYYmmdd-HHMMSS>[-N]/
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
 import json
+import os
+import shutil
 import zipfile
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,6 +47,7 @@ LAST_CHECKPOINT = "checkpoints/last.keras"
 BEST_CHECKPOINT = "checkpoints/best.keras"
 BACKUP_DIR = "checkpoints/backup"
 BACKUP_METADATA = ("training_metadata.json", "training_metadata.json.bkp")
+BACKUP_SEEDS = "seeds.json"  # inside BACKUP_DIR: the layers' random-seed states
 EXPORTS_DIR = "exports"
 TENSORBOARD_DIR = "tensorboard"
 KERAS_LOG = "keras-log.csv"
@@ -262,6 +267,162 @@ def artifacts(run_dir: str | Path) -> dict[str, str]:
     """The files a run left, by name, relative to the run directory (those that exist)."""
     run_dir = Path(run_dir)
     return {name: rel for name, rel in ARTIFACTS.items() if (run_dir / rel).exists()}
+
+
+def damage(run_dir: str | Path) -> str:
+    """What is damaged in a run directory, one line ("" when every file reads as it should).
+
+    Looks at the files a run leaves: undecodable lines in the event log (its torn last line, which
+    a live run may be writing, does not count), `history.csv`, `runner.json`, `experiment.toml`
+    and `model.keras`.
+    """
+    import tomllib
+
+    run_dir = Path(run_dir)
+    found = []
+    bad = _damaged_lines(run_dir / EVENTS_FILE)
+    if bad:
+        found.append(f"{EVENTS_FILE} has {bad} unreadable line{'s' if bad > 1 else ''}")
+    found.append(history_damage(run_dir))
+    runner = run_dir / RUNNER_FILE
+    if runner.exists():
+        try:
+            record = json.loads(runner.read_text(encoding="utf-8"))
+            pid = record.get("pid") if isinstance(record, dict) else None
+            if not isinstance(pid, int) or isinstance(pid, bool):
+                found.append(f"{RUNNER_FILE} names no process")
+        except (OSError, ValueError):
+            found.append(f"{RUNNER_FILE} is not JSON")
+    try:
+        if (run_dir / EXPERIMENT_FILE).exists():
+            tomllib.loads((run_dir / EXPERIMENT_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        found.append(f"{EXPERIMENT_FILE} is not valid TOML")
+    if (run_dir / MODEL_FILE).exists() and not zipfile.is_zipfile(run_dir / MODEL_FILE):
+        found.append(f"{MODEL_FILE} is not a .keras archive")
+    return "; ".join(f for f in found if f)
+
+
+def _damaged_lines(path: Path) -> int:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return sum(1 for line in handle if line.endswith("\n") and line.strip() and ev.decode(line) is None)
+    except OSError:
+        return 0
+
+
+# -- resuming ---------------------------------------------------------------------------------
+
+@dataclass
+class ResumePoint:
+    """Where a run stands for `tfbench resume`, read from its directory."""
+
+    initial_epoch: int
+    """Epochs completed in the backup: training continues after this one."""
+    target_epochs: int
+    """The planned total (the log's plan with its live changes, or the one asked for)."""
+    history: list[dict[str, Any]]
+    """The recorded epochs up to `initial_epoch`."""
+    later: list[dict[str, Any]] = field(default_factory=list)
+    """Recorded epochs after the backup (a kill between two saves): kept until trained again."""
+    last_checkpoint_epoch: int = 0
+    """The epoch of `checkpoints/last.keras`."""
+    finishing: bool = False
+    """Every planned epoch is done, but the run never finished (model, exports, train.py)."""
+    notes: list[str] = field(default_factory=list)
+    """What was damaged and how it was recovered, one line each."""
+
+
+def resume_point(run_dir: str | Path, planned: int, epochs: int | None = None) -> ResumePoint:
+    """Read a run directory for `tfbench resume` (nothing is written).
+
+    Args:
+        run_dir: the run directory.
+        planned: the Experiment's planned epochs (used when the log has no plan).
+        epochs: a new planned total asked for.
+
+    Raises:
+        UserError: not a run directory, a damaged backup, or a run that already finished.
+    """
+    run_dir = Path(run_dir)
+    if not (run_dir / EVENTS_FILE).exists():
+        raise UserError("not a run directory (no events.jsonl)", str(run_dir))
+    events = ev.read_events(run_dir)
+    previous = ev.RunState.from_events(events)
+    target = int(epochs or previous.epochs or planned)
+    initial = _checked_backup_epoch(run_dir)
+    lasts = [c for c in previous.checkpoints if c.get("kind") == "last"]
+    point = ResumePoint(initial, target, [], last_checkpoint_epoch=int(lasts[-1].get("epoch") or 0) if lasts else 0)
+    rows, damage = _parse_history(run_dir / HISTORY_FILE)
+    if damage:
+        recovered = history_from_events(events)
+        shutil.copyfile(run_dir / HISTORY_FILE, run_dir / f"{HISTORY_FILE}.damaged")
+        point.notes.append(f"{damage}; kept it as {HISTORY_FILE}.damaged and rebuilt the history from {EVENTS_FILE}")
+        rows = recovered if len(recovered) >= len(rows) else rows
+    point.history = [r for r in rows if r["epoch"] <= initial]
+    point.later = [r for r in rows if r["epoch"] > initial]
+    if initial >= target:
+        if previous.status in ("completed", "early_stopped") and zipfile.is_zipfile(run_dir / MODEL_FILE):
+            raise UserError(f"the run already finished its {target} planned epochs", str(run_dir),
+                            "plan more with --epochs N")
+        point.finishing = True
+    return point
+
+
+def _checked_backup_epoch(run_dir: Path) -> int:
+    backup = run_dir / BACKUP_DIR
+    epoch = backup_epoch(run_dir)
+    if epoch == 0 and any((backup / name).exists() for name in BACKUP_METADATA):
+        raise UserError(
+            f"the backup is damaged: {BACKUP_DIR}/{BACKUP_METADATA[0]} cannot be read", str(run_dir),
+            f"its last checkpoint is {LAST_CHECKPOINT}; or start over with `tfbench run {EXPERIMENT_FILE}`",
+        )
+    return epoch
+
+
+def lock(run_dir: str | Path) -> int:
+    """Take the run directory's training lock (the OS drops it when the process dies).
+
+    Returns:
+        The lock's file descriptor; `unlock` it when the run is over.
+
+    Raises:
+        UserError: another process holds it — that run is training in this directory now.
+    """
+    path = Path(run_dir) / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise UserError(f"cannot write the run directory: {exc.strerror}", str(run_dir)) from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        os.close(fd)
+        raise UserError(
+            f"another tfbench process{f' (pid {holder})' if holder.isdigit() else ''} is training this run",
+            str(run_dir), "wait for it, or stop it with `tfbench stop RUN_DIR`",
+        ) from None
+    except OSError:  # a file system without locks (some network mounts): train unguarded
+        return fd
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    return fd
+
+
+def unlock(fd: int | None) -> None:
+    """Release a lock taken with `lock` (None: nothing to release)."""
+    if fd is not None:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
+def check_unlocked(run_dir: str | Path) -> None:
+    """Refuse a run directory another process is training in (see `lock`), taking nothing."""
+    if (Path(run_dir) / LOCK_FILE).exists():
+        unlock(lock(run_dir))
 
 
 # -- loading a finished run -------------------------------------------------------------------

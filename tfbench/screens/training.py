@@ -31,7 +31,7 @@ from textual.worker import Worker, WorkerState
 
 from tfbench.engine.events import BATCH, RunState
 from tfbench.event_tail import EventTail
-from tfbench.runs_index import format_number
+from tfbench.engine.runs import format_number
 from tfbench.screens.frame import frame_top
 from tfbench.screens.run_dialogs import EditRunDialog, ExportDialog, ResultsDialog
 from tfbench.widgets.curves import Curves, run_charts
