@@ -25,22 +25,8 @@ KNOWN_TYPE_ONLY_CIRCLES = {frozenset({"tfbench.engine.callbacks", "tfbench.engin
 # reader used by codegen; the events module's cleaner used by the CLI). The list may only shrink:
 # a new entry fails the test, and an entry that no longer occurs must be deleted.
 KNOWN_PRIVATE_USES = {
-    "tfbench.cli uses tfbench.engine.events._clean",
-    "tfbench.cli reaches run._subscribers",
     "tfbench.codegen uses tfbench.data.csv_source._layout",
     "tfbench.codegen uses tfbench.data.csv_source._table",
-    "tfbench.engine.callbacks reaches self.run._attention",
-    "tfbench.engine.callbacks reaches self.run._backup_due",
-    "tfbench.engine.callbacks reaches self.run._backup_saved",
-    "tfbench.engine.callbacks reaches self.run._between_batches",
-    "tfbench.engine.callbacks reaches self.run._diverged",
-    "tfbench.engine.callbacks reaches self.run._emit_batch",
-    "tfbench.engine.callbacks reaches self.run._epoch_interrupted",
-    "tfbench.engine.callbacks reaches self.run._on_epoch_begin",
-    "tfbench.engine.callbacks reaches self.run._on_epoch_end",
-    "tfbench.engine.callbacks reaches self.run._preflight",
-    "tfbench.engine.control reaches run._done",
-    "tfbench.engine.control reaches run._thread",
 }
 
 
