@@ -396,3 +396,52 @@ def test_build_errors_name_their_place(toml, info, location, words):
         validated(toml, info)
     assert caught.value.location == location
     assert words in f"{caught.value.message} {caught.value.hint}"
+
+
+# -- tfbench code: the same models with the Functional API ------------------------------------
+
+def ten_classes(toml: str) -> str:
+    """The same model with a 10-class head, for CIFAR-10's shapes."""
+    return toml.replace('units = 1\nactivation = "sigmoid"', 'units = 10\nactivation = "softmax"').replace(
+        "units = 1\n", 'units = 10\nactivation = "softmax"\n')
+
+
+NESTED = '''
+[[model.layers]]
+type = "Parallel"
+merge = "add"
+branches = [ [ { type = "Residual", layers = [ { type = "Conv2D", filters = 3, kernel_size = 1 } ] } ], [] ]
+[[model.layers]]
+type = "TimeDistributed"
+layer = { type = "Dense", units = 4 }
+[[model.layers]]
+type = "Flatten"
+[[model.layers]]
+type = "Dense"
+units = 10
+activation = "softmax"
+'''
+
+
+@pytest.mark.parametrize(("layers_toml", "source"), [
+    (BIDIRECTIONAL_IMDB, "keras:imdb"),
+    (ten_classes(small_xception_toml()), "keras:cifar10"),
+    (ten_classes(MOBILENET_V2_TUTORIAL), "keras:cifar10"),
+    (INCEPTION, "keras:cifar10"),
+    (SELF_ATTENTION, "keras:imdb"),
+    (NESTED, "keras:cifar10"),
+], ids=["bidirectional", "small-xception", "mobilenet-v2", "inception", "self-attention", "nested"])
+def test_tfbench_code_writes_the_same_model_with_the_functional_api(layers_toml, source):
+    from tfbench import data
+    from tfbench.codegen import generate_script
+
+    exp = experiment_from_dict(parse_toml(f'name = "t"\n[data]\nsource = "{source}"\n' + layers_toml))
+    script = generate_script(exp)
+    model_part = script.split("def build_model")[1].split("return model")[0]
+    assert "keras.Input(" in model_part and "tfbench" not in model_part
+    namespace: dict = {"__name__": "generated"}
+    exec(compile(script, "train.py", "exec"), namespace)
+    theirs = namespace["build_model"]()
+    ours = build.build_model(exp, data.describe(exp.data, seed=exp.train.seed), compile=False)
+    assert counts(theirs) == counts(ours)
+    assert [type(layer).__name__ for layer in theirs.layers] == [type(layer).__name__ for layer in ours.layers]
