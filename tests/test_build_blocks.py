@@ -445,3 +445,43 @@ def test_tfbench_code_writes_the_same_model_with_the_functional_api(layers_toml,
     ours = build.build_model(exp, data.describe(exp.data, seed=exp.train.seed), compile=False)
     assert counts(theirs) == counts(ours)
     assert [type(layer).__name__ for layer in theirs.layers] == [type(layer).__name__ for layer in ours.layers]
+
+
+# -- import layers: a Functional .keras back into blocks --------------------------------------
+
+@pytest.mark.parametrize(("toml", "info"), [
+    (small_xception_toml(), images(32)),
+    (INCEPTION, images(16, classes=10)),
+    (SELF_ATTENTION, TOPICS),
+    (BIDIRECTIONAL_IMDB, IMDB),
+    (NESTED, images(8, classes=10)),
+], ids=["small-xception", "inception", "self-attention", "bidirectional", "nested"])
+def test_import_layers_turns_a_functional_model_into_the_same_blocks(toml, info, tmp_path):
+    exp = experiment_from_dict(parse_toml('name = "t"\n' + toml))
+    build.build_model(exp, info, compile=False).save(tmp_path / "m.keras")
+    imported = build.import_layers(tmp_path / "m.keras")
+    again = experiment_from_dict({"name": "t", "model": {"layers": [c.model_dump() for c in imported]}})
+    ours, theirs = build.build_model(exp, info, compile=False), build.build_model(again, info, compile=False)
+    assert counts(theirs) == counts(ours)
+    assert [type(layer).__name__ for layer in theirs.layers] == [type(layer).__name__ for layer in ours.layers]
+    if toml is not NESTED:  # a two-branch Parallel with `add` is the same graph as a Residual
+        rows = build.summarize(exp, info).layers
+        assert [(r.path, r.type, r.params) for r in build.summarize(again, info).layers] == [
+            (r.path, r.type, r.params) for r in rows]
+
+
+def test_import_layers_reads_a_plain_keras_residual_model(tmp_path):
+    inputs = keras.Input(shape=(8, 8, 3))
+    x = layers.Conv2D(8, 3, padding="same")(inputs)
+    y = layers.Conv2D(8, 3, padding="same", activation="relu")(x)
+    x = layers.add([x, y])  # the shortcut first: add is commutative, so it is a Residual
+    branches = [layers.Conv2D(4, 1)(x), layers.MaxPooling2D(3, strides=1, padding="same")(x), x]
+    x = layers.concatenate(branches)
+    outputs = layers.Dense(2, activation="softmax")(layers.Flatten()(x))
+    keras.Model(inputs, outputs).save(tmp_path / "plain.keras")
+    imported = [c.model_dump() for c in build.import_layers(tmp_path / "plain.keras")]
+    assert [entry["type"] for entry in imported] == ["Conv2D", "Residual", "Parallel", "Flatten", "Dense"]
+    assert imported[1]["layers"][0]["activation"] == "relu" and "shortcut" not in imported[1]
+    assert [len(branch) for branch in imported[2]["branches"]] == [1, 1, 0]
+    exp = experiment_from_dict({"name": "t", "model": {"layers": imported}})
+    assert build.summarize(exp, images(8)).total_params == keras.saving.load_model(tmp_path / "plain.keras").count_params()

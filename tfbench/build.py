@@ -235,7 +235,7 @@ def _arg_named(message: str, args: dict) -> str | None:
     return None
 
 
-def _clean(message: str) -> str:
+def clean_message(message: Any) -> str:
     """Keras' message without ANSI colours, the call-argument trailer and trailing blank lines."""
     message = re.sub(r"\x1b\[[0-9;]*m", "", str(message))
     message = message.split("\n\nArguments received by")[0]
@@ -277,7 +277,7 @@ def build_layer(component: "Component", name: str | None = None, location: str |
     except UserError:
         raise
     except (ValueError, TypeError, KeyError) as exc:
-        message = _clean(exc)
+        message = clean_message(exc)
         arg = _arg_named(message, component.args)
         where = f"{location}.{arg}" if arg else location
         raise UserError(f"{component.type}: {message}", where) from None
@@ -355,7 +355,7 @@ def _call_layer(component: "Component", layer: Any, x: Any, location: str) -> An
     except UserError:
         raise
     except Exception as exc:  # Keras raises ValueError/TypeError, TF sometimes others
-        message = _clean(exc)
+        message = clean_message(exc)
         if "zero or negative" in message or "negative dimension" in message.lower():
             text, arg = _window_problem(component, tuple(x.shape), message)
             raise UserError(text, f"{location}.{arg}" if arg else location) from None
@@ -490,7 +490,7 @@ def _call_attention(node: "Node", layer: Any, x: Any) -> Any:
             return layer([x, x], use_causal_mask=causal)
         return layer(x, x, use_causal_mask=causal)
     except Exception as exc:  # noqa: BLE001 - Keras' shape refusals come as several types
-        raise UserError(f"{node.type} cannot attend over input {_shape_text(tuple(x.shape)[1:])}: {_clean(exc)}",
+        raise UserError(f"{node.type} cannot attend over input {_shape_text(tuple(x.shape)[1:])}: {clean_message(exc)}",
                         node.path, "attention needs a sequence (steps, features) per sample, e.g. after an Embedding") from None
 
 
@@ -504,11 +504,11 @@ def _apply_wrapper(node: "Node", x: Any, ctx: _Context) -> "_Built":
     try:
         wrapper = cls(layer=inner, name=ctx.names[node.path], **{k: v for k, v in node.args.items() if k != "name"})
     except (ValueError, TypeError) as exc:
-        raise UserError(f"{node.type}: {_clean(exc)}", node.path) from None
+        raise UserError(f"{node.type}: {clean_message(exc)}", node.path) from None
     try:
         out = wrapper(x)
     except Exception as exc:  # noqa: BLE001 - Keras' shape refusals come as several types
-        message = _clean(exc)
+        message = clean_message(exc)
         arg = _arg_named(message, inner_component.args)
         where = f"{inner_node.path}.{arg}" if arg else node.path
         raise UserError(f"{node.type}({inner_node.type}) cannot take input {_shape_text(tuple(x.shape)[1:])}: "
@@ -744,7 +744,7 @@ def _make(module: Any, value: "str | dict", location: str) -> Any:
     try:
         return obj(**args)
     except (ValueError, TypeError) as exc:
-        message = _clean(exc)
+        message = clean_message(exc)
         arg = _arg_named(message, args)
         raise UserError(f"{value['type']}: {message}", f"{location}.{arg}" if arg else location) from None
 
@@ -765,7 +765,7 @@ def build_optimizer(train: "TrainSpec") -> Any:
         try:
             args["learning_rate"] = schedule_cls(**train.schedule.args)
         except (ValueError, TypeError) as exc:
-            message = _clean(exc)
+            message = clean_message(exc)
             arg = _arg_named(message, train.schedule.args)
             raise UserError(f"{train.schedule.type}: {message}", "train.schedule" + (f".{arg}" if arg else "")) from None
     cls = getattr(keras.optimizers, train.optimizer.type, None)
@@ -774,7 +774,7 @@ def build_optimizer(train: "TrainSpec") -> Any:
     try:
         return cls(**args)
     except (ValueError, TypeError) as exc:
-        message = _clean(exc)
+        message = clean_message(exc)
         arg = _arg_named(message, train.optimizer.args)
         raise UserError(f"{train.optimizer.type}: {message}", "train.optimizer" + (f".{arg}" if arg else "")) from None
 
@@ -829,7 +829,7 @@ def build_model(
             steps_per_execution=train.steps_per_execution,
         )
     except (ValueError, TypeError) as exc:
-        raise UserError(f"cannot compile the model: {_clean(exc)}", "train") from None
+        raise UserError(f"cannot compile the model: {clean_message(exc)}", "train") from None
     return model
 
 
@@ -851,101 +851,34 @@ def apply_seed(train: "TrainSpec") -> None:
 
 # -- importing an existing model ----------------------------------------------------------------
 
-def _is_default(value: Any, default: Any) -> bool:
-    """Whether a layer's config value is its constructor default (Keras stores tuples and "linear")."""
-    if value == default or (value == "linear" and default is None):
-        return True
-    if isinstance(value, (list, tuple)) and isinstance(default, (list, tuple)):
-        return list(value) == list(default)
-    if isinstance(value, (list, tuple)) and isinstance(default, int) and value:
-        return all(v == default for v in value)
-    return False
-
-
-def _plain_object(value: dict) -> str | None:
-    """A serialised Keras object (initializer, regularizer, constraint) as its class name, when the
-    class name alone rebuilds it; None when its settings differ from the class's defaults."""
-    import keras
-
-    name = value.get("class_name")
-    if not isinstance(name, str):
-        return None
-    for module in (keras.initializers, keras.regularizers, keras.constraints):
-        cls = getattr(module, name, None)
-        if not isinstance(cls, type):
-            continue
-        try:
-            default_config = cls().get_config()
-        except (TypeError, ValueError):
-            return None
-        return name if default_config == (value.get("config") or {}) else None
-    return None
-
-
-def _import_value(value: Any) -> Any:
-    """A layer config value as a preset writes it, or `_UNSET` when a preset cannot express it."""
-    if isinstance(value, dict):
-        if "class_name" in value:
-            if value.get("class_name") == "DTypePolicy":
-                return _UNSET
-            plain = _plain_object(value)
-            return plain if plain is not None else _UNSET
-        return _UNSET
-    if isinstance(value, tuple):
-        return [_import_value(v) for v in value]
-    return value
-
-
-_UNSET = object()
-
-
-def _serialised_default(value: Any, default: Any) -> bool:
-    """Whether a serialised Keras object is what the default's name (`"glorot_uniform"`) gives."""
-    import keras
-
-    if not (isinstance(value, dict) and isinstance(default, str)):
-        return False
-    for getter in (keras.initializers.get, keras.regularizers.get, keras.constraints.get):
-        try:
-            obj = getter(default)
-        except (ValueError, TypeError):
-            continue
-        if obj is not None and keras.saving.serialize_keras_object(obj) == value:
-            return True
-    return False
-
-
 def import_layers(path: str | Path) -> "list[Component]":
-    """The layer stack of a saved Sequential (or single-chain functional) `.keras` model, as components.
+    """The entries of a saved `.keras` model, as a preset writes them: layers, wrappers and blocks.
 
-    The file is loaded with `safe_mode=True`: a model containing code (a Lambda) is refused by Keras,
-    never run. Each layer becomes its class name plus the catalog's arguments whose values differ
-    from their defaults; names and dtypes are left out, and so are settings a preset cannot write
-    (an initializer or regularizer object with non-default settings), which then take defaults.
-
-    Args:
-        path: a `.keras` file.
-
-    Returns:
-        The layers as components, first to last.
+    A Sequential model or a Functional one that fits the model grammar (`tfbench.blocks`: chains,
+    residual and parallel merges, self-attention, wrappers) becomes its stack; see
+    `tfbench.keras_import.model_entries`.
 
     Raises:
-        UserError: the file cannot be read, holds code, is not a single chain of layers, or uses a
-            layer tfbench does not offer.
+        UserError: the file cannot be read or holds code, or a layer does not fit the grammar
+            (named, with why).
     """
+    from tfbench.keras_import import model_entries
+
+    model, where = _load_for_import(Path(path))
+    return model_entries(model, where)
+
+
+def _load_for_import(path: Path) -> tuple[Any, str]:
+    """A `.keras` file loaded with `safe_mode=True` (code is refused, never run), and its name."""
     import keras
 
-    from tfbench import catalog
-    from tfbench.spec import Component
-
-    path = Path(path)
     where = str(path)
     if not path.is_file():
         raise UserError("no such model file", where)
     try:
         model = keras.saving.load_model(where, compile=False, safe_mode=True)
     except Exception as exc:  # noqa: BLE001 - every load failure is the user's file
-        message = _clean(exc)
+        message = clean_message(exc)
         if "arbitrary code" in message or "safe_mode" in message:
             raise UserError(
                 "the model contains Python code (a Lambda layer or custom object); "
@@ -955,54 +888,4 @@ def import_layers(path: str | Path) -> "list[Component]":
         raise UserError(f"cannot load this model: {message}", where) from None
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise UserError("only models with one input and one output can be imported", where)
-    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
-    for i, layer in enumerate(layers):
-        if isinstance(layer, keras.Model):
-            raise UserError(f"layer {i} ({layer.name}) is a nested model; only flat stacks can be imported", where)
-    if not isinstance(model, keras.Sequential):
-        _check_chain(model, layers, where)
-    components = []
-    for i, layer in enumerate(layers):
-        cls_name = type(layer).__name__
-        entry = catalog.get("layers", cls_name)
-        if entry is None or getattr(keras.layers, cls_name, None) is not type(layer):
-            raise UserError(f"layer {i} ({layer.name}) is a {cls_name}, which tfbench does not offer", where)
-        config = layer.get_config()
-        args: dict[str, Any] = {}
-        for key, param in entry.params.items():
-            if key == "name" or key not in config:
-                continue
-            value = config[key]
-            if not param.required and (
-                _is_default(value, param.default)
-                or _serialised_default(value, param.default)
-                # data_format=None means the global image format, which Keras writes out.
-                or (key == "data_format" and param.default is None and value == keras.config.image_data_format())
-            ):
-                continue
-            value = _import_value(value)
-            if value is _UNSET or (value is None and not param.required):
-                continue
-            try:
-                catalog.check_value(param, value, f"layers[{i}].{key}")
-            except UserError:
-                continue  # a value a preset cannot hold: the argument keeps its default
-            args[key] = value
-        components.append(Component(type=cls_name, **args))
-    return components
-
-
-def _check_chain(model: Any, layers: list, where: str) -> None:
-    """Refuse a functional model that is not one chain (each layer fed only by the one before it)."""
-    previous = model.inputs[0]
-    for i, layer in enumerate(layers):
-        nodes = getattr(layer, "_inbound_nodes", [])
-        if len(nodes) != 1 or len(nodes[0].input_tensors) != 1 or nodes[0].input_tensors[0] is not previous:
-            raise UserError(
-                f"layer {i} ({layer.name}) does not simply follow the one before it; "
-                "only a single chain of layers can be imported",
-                where,
-            )
-        previous = nodes[0].output_tensors[0]
-    if previous is not model.outputs[0]:
-        raise UserError("the model's output is not its last layer's output", where)
+    return model, where
