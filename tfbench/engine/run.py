@@ -28,6 +28,7 @@ from typing import Any, Callable
 
 from tfbench.atomic import write_text
 from tfbench.engine import events as ev
+from tfbench.engine import fine_tune
 from tfbench.errors import UserError
 from tfbench.spec import Experiment
 
@@ -518,11 +519,17 @@ class Run:
                 return "completed", ""
             if self._stop_reason is not None:
                 return "stopped", self._stop_reason
+            # [train.fine_tune] (tfbench.engine.fine_tune): fit up to the switch epoch, then unfreeze
+            # and recompile before the next fit (also when a resumed run's backup is past it).
+            tune = self.experiment.train.fine_tune
+            if fine_tune.switch_due(tune, self.model, start):
+                before, after = fine_tune.switch(self.model, tune)
+                self._record_change("trainable_params", before, after, None)
             fit_started, fit_cpu = time.perf_counter(), time.process_time()
             try:
                 self.model.fit(
                     **self._fit_inputs,
-                    epochs=self.target_epochs,
+                    epochs=fine_tune.fit_until(tune, start, self.target_epochs),
                     initial_epoch=start,
                     callbacks=self._callbacks,
                     verbose=0,
