@@ -100,8 +100,15 @@ class BuilderScreen(WorkbenchScreen):
     screen_name = "model"
     CSS_PATH = "builder.tcss"
     COMMANDS = {BuilderCommands}
+    # Keys that only fit some rows (inside, branch, into/out of a block, fold) show in the footer
+    # only there (`check_action`), so a plain stack's footer keeps its everyday keys.
     BINDINGS = [
         Binding("a", "add_layer", "Add"),
+        Binding("A", "add_inside", "Add inside"),
+        Binding("B", "add_branch", "Branch"),
+        Binding("greater_than_sign", "move_in", "Into block", key_display=">"),
+        Binding("less_than_sign", "move_out", "Out of block", key_display="<"),
+        Binding("f", "toggle_fold", "Fold"),
         Binding("i", "insert_above", "Insert above"),
         Binding("d,delete", "delete_layer", "Delete"),
         Binding("c", "duplicate", "Duplicate"),
@@ -109,12 +116,7 @@ class BuilderScreen(WorkbenchScreen):
         Binding("J", "move(1)", "Move down"),
         Binding("e", "edit", "Edit"),
         Binding("I", "import", "Import .keras"),
-        Binding("A", "add_inside", "Add inside"),
         Binding("b", "add_block", "Block"),
-        Binding("B", "add_branch", "Branch"),
-        Binding("greater_than_sign", "move_in", "Into block", key_display=">"),
-        Binding("less_than_sign", "move_out", "Out of block", key_display="<"),
-        Binding("f", "toggle_fold", "Fold"),
     ]
 
     def __init__(self) -> None:
@@ -164,6 +166,23 @@ class BuilderScreen(WorkbenchScreen):
     def selected_node(self) -> layer_edits.Node | None:
         return next((n for n in layer_edits.walk(self.entries) if n.steps == self.selected_steps), None)
 
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        """Offer a key only where it does something for the selected row."""
+        edit = {"add_branch": layer_edits.add_branch, "move_in": layer_edits.move_in,
+                "move_out": layer_edits.move_out}.get(action)
+        node = self.selected_node() if action in ("add_inside", "toggle_fold") or edit else None
+        if edit is not None:
+            try:
+                edit(self.entries, self.selected_steps or (0,))
+            except (EditRefused, IndexError, KeyError, TypeError):
+                return False
+            return True
+        if action == "add_inside":
+            return node is not None and (node.entry is None or layer_edits.kind_of(node.entry) != "layer")
+        if action == "toggle_fold":
+            return node is not None and (node.kind in ("wrapper", "block", "backbone") or node.depth > 0)
+        return True
+
     # -- drawing ------------------------------------------------------------------------------
     def sync(self) -> None:
         if not self.is_mounted:
@@ -171,6 +190,7 @@ class BuilderScreen(WorkbenchScreen):
         self.selected_steps = layer_edits.nearest(self.entries, self.selected_steps)
         self.show_summary()
         self._show_form()
+        self.refresh_bindings()
 
     def show_summary(self) -> None:
         """Redraw the tree and totals from the App's latest summary."""
@@ -244,6 +264,7 @@ class BuilderScreen(WorkbenchScreen):
         if steps is not None and steps != self.selected_steps:
             self.selected_steps = steps
             self._show_form()
+            self.refresh_bindings()
 
     @on(DataTable.RowSelected, "#layers")
     def _row_selected(self) -> None:

@@ -59,6 +59,12 @@ def format_shape(shape: Any) -> str:
 
 
 FROZEN = "❄"
+ARGUMENTS_AT_LEAST = 8  # the Arguments column's narrowest, when the tree's names need the room
+
+
+def format_params(count: int) -> str:
+    """`2,257,984` as `2.26M` (a backbone's count fits the column); smaller counts in full."""
+    return f"{count / 1e6:.2f}M" if count >= 1_000_000 else f"{count:,}"
 
 
 @dataclass(frozen=True)
@@ -194,7 +200,7 @@ def _node_row(node: Node, row: Any, folded: bool, foldable: bool, failed: bool, 
     args.pop("trainable", None)
     shape, params = ("…", "…") if pending else ("", "")
     if row is not None:
-        shape, params = format_shape(row.output_shape), f"{row.params:,}"
+        shape, params = format_shape(row.output_shape), format_params(row.params)
     frozen = getattr(row, "trainable", True) is False if row is not None else entry.get("trainable") is False
     if failed:
         shape, params = "error", ""
@@ -211,7 +217,7 @@ def _inner_row(row: Any) -> TreeRow:
     depth = max(int(getattr(row, "depth", 1)), 1)
     frozen = getattr(row, "trainable", True) is False
     return TreeRow(f"inner:{row.path}", "", "  " * (depth - 1) + "· " + row.type, getattr(row, "name", ""),
-                   format_shape(row.output_shape), f"{row.params:,}", frozen)
+                   format_shape(row.output_shape), format_params(row.params), frozen)
 
 
 class LayerTable(DataTable):
@@ -234,6 +240,7 @@ class LayerTable(DataTable):
     def __init__(self, **kwargs) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
         self.widths = list(self.WIDTHS)
+        self.label_width = self.WIDTHS[1]  # what the rows' labels would take
 
     WIDTHS = (2, 12, 12, 8, 7)
 
@@ -244,13 +251,15 @@ class LayerTable(DataTable):
     def _fit_columns(self, rows: list[TreeRow] | None = None) -> None:
         """Widen Layer and Params to what the rows hold; Arguments gets what is left, so errors can be read."""
         if rows is not None:
-            self.widths[1] = max(self.WIDTHS[1], *(len(r.label) for r in rows if not r.key.startswith("error:")),
-                                 self.WIDTHS[1])
+            self.label_width = max(self.WIDTHS[1], *(len(r.label) for r in rows if not r.key.startswith("error:")),
+                                   self.WIDTHS[1])
             self.widths[4] = max(self.WIDTHS[4], *(len(r.params) + 2 * r.frozen for r in rows), self.WIDTHS[4])
         padding = 2 * self.cell_padding * len(self.widths) + 2
         room = self.size.width - padding - self.widths[0] - self.widths[3] - self.widths[4]
-        self.widths[1] = min(self.widths[1], max(self.WIDTHS[1], room - self.WIDTHS[2]))
-        self.widths[2] = max(self.WIDTHS[2], room - self.widths[1])
+        # A deep tree's names matter more than its arguments: those shrink first, to a few letters.
+        self.widths[1] = min(self.label_width, max(self.WIDTHS[1], room - ARGUMENTS_AT_LEAST))
+        narrowest = ARGUMENTS_AT_LEAST if self.widths[1] > self.WIDTHS[1] else self.WIDTHS[2]
+        self.widths[2] = max(narrowest, room - self.widths[1])
         for label, width in zip(self.COLUMNS, self.widths):
             column = self.columns.get(label)  # type: ignore[call-overload]
             if column is not None and column.width != width:
