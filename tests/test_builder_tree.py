@@ -259,3 +259,33 @@ async def test_import_shows_nested_entries_as_a_tree_and_errors_inline():
         totals = str(failing.screen.query_one("#totals").render())
         assert "not a Sequential .keras model" in totals
         assert layers(failing) == LAYERS
+
+
+@pilot_test
+async def test_command_palette_runs_the_builders_edits():
+    """ctrl+p offers "Move into block"; choosing it moves the selected Reshape into the Parallel."""
+    app = app_on()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await go_to(pilot, "model.layers[4]")
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"move into block")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert [e["type"] for e in layers(app)[3]["branches"][1]] == ["MaxPooling2D", "Reshape"]
+
+
+@pilot_test
+async def test_a_backbones_own_layer_selects_its_backbone():
+    """The cursor on a row of the unfolded backbone's layers edits (and would delete) the backbone."""
+    app = app_on()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await go_to(pilot, "model.layers[1]")
+        await pilot.press("right", "down")
+        await pilot.pause()
+        assert app.screen.query_one(LayerTable).cursor_key == "inner:model.layers[1].layers[0]"
+        assert app.screen.selected_steps == (1,)
+        assert isinstance(app.screen.form, BlockForm) and app.screen.form.entry_name == "MobileNetV2"

@@ -259,8 +259,11 @@ class BuilderScreen(WorkbenchScreen):
     # -- events -------------------------------------------------------------------------------
     @on(DataTable.RowHighlighted, "#layers")
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
-        path = self.query_one(LayerTable).node_path
-        steps = layer_edits.steps_of(path) if path else None
+        # An error line belongs to its entry, a backbone's own layer to its backbone.
+        key = self.query_one(LayerTable).cursor_key or ""
+        node = layer_edits.node_for_location(layer_edits.walk(self.entries),
+                                             key.removeprefix("error:").removeprefix("inner:"))
+        steps = node.steps if node is not None else None
         if steps is not None and steps != self.selected_steps:
             self.selected_steps = steps
             self._show_form()

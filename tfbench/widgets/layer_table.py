@@ -305,11 +305,3 @@ class LayerTable(DataTable):
         if not self.row_count:
             return None
         return self.coordinate_to_cell_key((self.cursor_row, 0)).row_key.value
-
-    @property
-    def node_path(self) -> str | None:
-        """The path of the entry under the cursor (an error line belongs to the entry above it)."""
-        key = self.cursor_key
-        if key is None or key.startswith("inner:"):
-            return None
-        return key.removeprefix("error:")
