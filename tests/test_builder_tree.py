@@ -216,6 +216,11 @@ async def test_fold_and_unfold_blocks_and_the_backbone():
         await pilot.pause()
         assert "model.layers[3].branches[0]" not in keys(app)
         assert app.screen.query_one(LayerTable).cursor_key == "model.layers[3]"
+        await pilot.press("A")  # a layer added inside the folded Parallel unfolds it to show it
+        await pilot.pause()
+        await pilot.press(*"dense", "enter")
+        await settle(app, pilot)
+        assert app.screen.query_one(LayerTable).cursor_key == "model.layers[3].branches[1][1]"
 
 
 @pilot_test

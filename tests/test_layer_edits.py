@@ -142,3 +142,11 @@ def test_nearest_place_after_the_stack_changed():
     assert edits.nearest(layers, (9,)) == (4,)
     assert edits.nearest([], (0,)) is None
     assert edits.nearest(layers, None) == (0,)
+
+
+def test_follow_finds_entries_after_an_edit_shifted_them():
+    """Fold state kept by path follows its block when an entry above it is deleted."""
+    layers = stack()
+    new, _ = edits.delete(layers, (0,))
+    moved = edits.follow(layers, new, ["model.layers[2]", "model.layers[0]", "model.layers[1].layers[0]"])
+    assert moved == {"model.layers[2]": "model.layers[1]", "model.layers[1].layers[0]": "model.layers[0].layers[0]"}

@@ -376,3 +376,31 @@ def set_entry(layers: list, at: Steps, type_name: str, args: dict) -> list:
     kept = {k: v for k, v in old.items() if _is_nested(k, v) and k not in args}
     get_at(new, at[:-1])[at[-1]] = {"type": type_name, **args, **kept}
     return new
+
+
+def follow(before: list, after: list, paths: list[str]) -> dict[str, str]:
+    """Where the entries at `paths` in `before` are in `after`, found by content.
+
+    State the builder keeps by path (which blocks are folded) follows its entries this way when an
+    edit shifts them; an entry no longer in `after` is left out.
+    """
+    nodes = [node for node in walk(after) if node.entry is not None]
+    moved = {}
+    for path in paths:
+        steps = steps_of(path)
+        try:
+            entry = get_at(before, steps) if steps else None
+        except (IndexError, KeyError, TypeError):
+            continue
+        if not isinstance(entry, dict):
+            continue
+        try:
+            if get_at(after, steps) == entry:
+                moved[path] = path
+                continue
+        except (IndexError, KeyError, TypeError):
+            pass
+        match = next((node.path for node in nodes if node.entry == entry), None)
+        if match is not None:
+            moved[path] = match
+    return moved

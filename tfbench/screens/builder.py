@@ -188,9 +188,19 @@ class BuilderScreen(WorkbenchScreen):
         if not self.is_mounted:
             return
         self.selected_steps = layer_edits.nearest(self.entries, self.selected_steps)
+        self._reveal_selection()
         self.show_summary()
         self._show_form()
         self.refresh_bindings()
+
+    def _reveal_selection(self) -> None:
+        """Unfold the blocks around the selection (an entry just added inside a folded block)."""
+        if not self.selected_steps:
+            return
+        path = layer_edits.path_of(self.selected_steps)
+        for folded in self.folded():
+            if path.startswith((folded + ".", folded + "[")):
+                self.fold[folded] = False
 
     def show_summary(self) -> None:
         """Redraw the tree and totals from the App's latest summary."""
@@ -315,11 +325,14 @@ class BuilderScreen(WorkbenchScreen):
         def change(data: dict) -> None:
             data.setdefault("model", {})["layers"] = layers
 
+        old_layers = self.entries
         error = self.app.edit(change)  # type: ignore[attr-defined]
         if error is not None:
             self.selected_steps = before
             self.notify(str(error), severity="error", timeout=8)
             return False
+        moved = layer_edits.follow(old_layers, layers, list(self.fold))
+        self.fold = {moved[path]: folded for path, folded in self.fold.items() if path in moved}
         self.sync()
         return True
 
