@@ -42,3 +42,8 @@ def test_builder_blocks_nested_error(snap_compare):
     """An impossible entry deep in a branch: marked in the tree, its message under it."""
     workbench = NestedWorkbench(fail_at="model.layers[3].branches[1][0].pool_size")
     assert snap_compare(blocks_app(workbench), terminal_size=(100, 32), run_before=steps())
+
+
+def test_block_picker_80x24(snap_compare):
+    """b offers the blocks, wrappers and backbones, one line each."""
+    assert snap_compare(blocks_app(), terminal_size=(80, 24), run_before=steps("b"))

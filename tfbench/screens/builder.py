@@ -41,11 +41,11 @@ def error_layer(location: str | None) -> int | None:
 
 
 BLOCK_CHOICES = (
-    ("Residual", "x → merge(layers(x), shortcut(x)): a skip connection"),
-    ("Parallel", "branches side by side on the same input, merged"),
-    ("Bidirectional", "a recurrent layer run forwards and backwards"),
-    ("TimeDistributed", "a layer applied to every time step"),
-    *((name, "keras.applications backbone (pretrained, frozen)") for name in layer_edits.BACKBONES),
+    ("Residual", "a skip connection: merge(layers(x), x)"),
+    ("Parallel", "branches side by side, merged"),
+    ("Bidirectional", "a recurrent layer both ways"),
+    ("TimeDistributed", "a layer on every time step"),
+    *((name, "keras.applications backbone, frozen") for name in layer_edits.BACKBONES),
 )
 
 
