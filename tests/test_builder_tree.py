@@ -294,3 +294,27 @@ async def test_a_backbones_own_layer_selects_its_backbone():
         assert app.screen.query_one(LayerTable).cursor_key == "inner:model.layers[1].layers[0]"
         assert app.screen.selected_steps == (1,)
         assert isinstance(app.screen.form, BlockForm) and app.screen.form.entry_name == "MobileNetV2"
+
+
+@pilot_test
+async def test_a_bad_block_value_shows_under_its_field_and_blocks_saving():
+    """A backbone's alpha was a number and stays one: letters show an error under it, saving waits."""
+    experiment = nested_experiment()
+    app = make_app(experiment=experiment.copy_with(["model.layers[1].alpha=1.0"]), runs_dir=Path("runs-not-used"),
+                   workbench=NestedWorkbench())
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await go_to(pilot, "model.layers[1]")
+        form = app.screen.form
+        assert isinstance(form, BlockForm) and "alpha" in form.fields
+        field = form.query_one("#field-alpha", Input)
+        field.focus()
+        field.value = "half"
+        await pilot.pause()
+        assert form.errors.get("alpha") and app.form_errors
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert not isinstance(app.screen, PathPrompt)
+        field.value = "0.5"
+        await settle(app, pilot)
+        assert layers(app)[1]["alpha"] == 0.5 and not app.form_errors

@@ -59,8 +59,34 @@ def fields_of(entry: dict) -> tuple[BlockField, ...]:
     """The fields of a block entry: its kind's own, then one per other argument it has."""
     known = FIELDS.get(entry.get("type", ""), _BACKBONE_FIELDS)
     names = {f.name for f in known}
-    others = tuple(BlockField(name, "any", None) for name in layer_edits.plain_args(entry) if name not in names)
+    others = tuple(BlockField(name, _kind_of(value), None) for name, value in layer_edits.plain_args(entry).items()
+                   if name not in names)
     return known + others
+
+
+def _kind_of(value: Any) -> str:
+    """A field kind that keeps the type the preset gave (a number stays a number)."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, list):
+        return "list"
+    return "any"
+
+
+def _parse(kind: str, text: str) -> Any:
+    """What was typed, as a value of `kind`; a `number` is whole when it can be."""
+    if kind != "number":
+        return parse_value(kind, text)
+    try:
+        return parse_value("int", text)
+    except ValueError:
+        pass
+    try:
+        return parse_value("float", text)
+    except ValueError:
+        raise ValueError("expected a number") from None
 
 
 class BlockForm(VerticalScroll):
@@ -163,7 +189,7 @@ class BlockForm(VerticalScroll):
             if raw is None or (isinstance(raw, str) and not raw.strip()):
                 args.pop(name, None)
             else:
-                value = parse_value(field.kind, raw) if isinstance(raw, str) else raw
+                value = _parse(field.kind, raw) if isinstance(raw, str) else raw
                 if value == field.default and name not in self.args:
                     args.pop(name, None)
                 else:
@@ -184,3 +210,9 @@ class BlockForm(VerticalScroll):
         for widget in self.query(f"#error-{name}"):
             widget.update(message)
             widget.set_class(not message, "-empty")
+
+    def on_unmount(self) -> None:
+        # A form that goes away takes its unresolved errors with it.
+        errors = getattr(self.app, "form_errors", None)
+        if isinstance(errors, dict):
+            errors.pop(self.location, None)
