@@ -106,9 +106,16 @@ class DataSpec(_Strict):
 
 
 class ModelSpec(_Strict):
-    """A stack of Keras layers; the input shape comes from the data unless `input_shape` is set."""
+    """A stack of Keras layers; the input shape comes from the data unless `input_shape` is set.
 
-    layers: list[Component] = Field(default_factory=list, description="The layer stack, first to last.")
+    An entry may be a wrapper, a `Residual` or `Parallel` block or a `keras.applications`
+    backbone, written as nested tables (the grammar is `tfbench.blocks`).
+    """
+
+    layers: list[Component] = Field(
+        default_factory=list,
+        description="The layer stack, first to last; entries may be wrappers, blocks or backbones.",
+    )
     input_shape: list[int] | None = Field(None, description="Override the input shape from the data.")
 
 
@@ -217,10 +224,9 @@ def check_components(exp: Experiment) -> None:
     Raises:
         UserError: located at the offending entry, with close matches for a misspelt name.
     """
-    from tfbench import catalog
+    from tfbench import blocks, catalog
 
-    for i, layer in enumerate(exp.model.layers):
-        catalog.check_component("layers", layer.type, layer.args, f"model.layers[{i}]")
+    blocks.parse_stack(exp.model.layers)  # nested blocks and wrappers, each error at its place
     train = exp.train
     catalog.check_component("optimizers", train.optimizer.type, train.optimizer.args, "train.optimizer")
     if train.schedule is not None:
