@@ -2,21 +2,18 @@
 
 `NestedWorkbench` answers like `FixedWorkbench` but gives a summary row for every entry and every
 nested layer (by path, with depth, kind and frozen mark, as `tfbench.build.LayerRow` has them), and
-a frozen backbone's own layers under it, so the builder's tree is drawn from fixed figures without
-Keras. Until the spec validates nested entries, `plain_checks` makes the Experiment check only the
-plain layers (nested ones included) against the catalog, as the real validation does for them.
+a frozen backbone's own layers under it (rows without a path of their own, as `tfbench.build`
+gives them), so the builder's tree is drawn from fixed figures without Keras.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import pytest
-
 from tfbench import layer_edits
 from tfbench.data.info import DataInfo
 from tfbench.errors import UserError
-from tfbench.spec import ModelSpec, experiment_from_dict
+from tfbench.spec import experiment_from_dict
 from tfbench.widgets.layer_table import as_entries
 from tfbench.workbench import FixedSummary, FixedWorkbench
 
@@ -66,7 +63,7 @@ FIGURES = {
     "model.layers[5].layer": ((16,), 4_160, True),
     "model.layers[6]": ((5,), 165, True),
 }
-# A frozen backbone's own layers, as summary rows under it (no entries of their own).
+# A frozen backbone's own layers, as summary rows right after its row, one deeper, without a path.
 BACKBONE_LAYERS = [("Conv1", "Conv2D", (48, 48, 32), 864), ("bn_Conv1", "BatchNormalization", (48, 48, 32), 128),
                    ("out_relu", "ReLU", (3, 3, 1280), 0)]
 
@@ -110,9 +107,8 @@ class NestedWorkbench(FixedWorkbench):
                                   node.entry["type"], (None, *shape), params, node.path, node.depth,
                                   trainable, node.kind))
             if node.kind == "backbone":
-                rows += [NestedRow(int(node.steps[0]), name, kind, (None, *shape), p,
-                                   f"{node.path}.layers[{j}]", node.depth + 1, False, "layer")
-                         for j, (name, kind, shape, p) in enumerate(BACKBONE_LAYERS)]
+                rows += [NestedRow(int(node.steps[0]), name, kind, (None, *shape), p, "", node.depth + 1, False)
+                         for name, kind, shape, p in BACKBONE_LAYERS]
         top = [r for r in rows if r.depth == 0]
         total = sum(r.params for r in top)
         frozen = sum(r.params for r in top if not r.trainable)
@@ -120,33 +116,6 @@ class NestedWorkbench(FixedWorkbench):
                             total, total - frozen, frozen)
 
 
-def nested_entries_validate() -> bool:
-    """Whether the spec already validates a block entry (the engine side of nested stacks)."""
-    try:
-        experiment_from_dict({"model": {"layers": [{"type": "Residual", "layers": [{"type": "Dense", "units": 2}]}]}})
-    except UserError:
-        return False
-    return True
-
-
-@pytest.fixture
-def plain_checks(monkeypatch):
-    """Check only plain layers (nested ones too) while the spec does not know blocks yet."""
-    if nested_entries_validate():
-        return
-    from tfbench import catalog, spec
-
-    real = spec.check_components
-
-    def check(exp) -> None:
-        for node in layer_edits.walk(as_entries(exp.model.layers)):
-            if node.kind == "layer" and node.entry is not None and node.entry["type"] not in layer_edits.BACKBONES:
-                catalog.check_component("layers", node.entry["type"], layer_edits.plain_args(node.entry), node.path)
-        real(exp.model_copy(update={"model": ModelSpec()}))
-
-    monkeypatch.setattr(spec, "check_components", check)
-
-
 def nested_experiment():
-    """The Experiment with every kind of entry (validated with `plain_checks` in force)."""
+    """The Experiment with every kind of entry."""
     return experiment_from_dict(EXPERIMENT)

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from textual.widgets import Input, OptionList
 
 from app_pilot import pilot_test, settle
-from nested_stack import LAYERS, NestedWorkbench, nested_experiment, plain_checks  # noqa: F401 (fixture)
+from nested_stack import LAYERS, NestedRow, NestedWorkbench, nested_experiment
 from tfbench.app import make_app
 from tfbench.screens.builder import BlockPicker, BuilderScreen
 from tfbench.screens.dialogs import LayerPicker, PathPrompt
@@ -22,7 +21,6 @@ from tfbench.widgets.form import ParamForm
 from tfbench.widgets.layer_table import LayerTable, tree_rows
 
 SIZE = (80, 24)
-pytestmark = pytest.mark.usefixtures("plain_checks")
 
 
 def app_on(workbench: NestedWorkbench | None = None):
@@ -66,7 +64,11 @@ def test_tree_rows_match_summary_rows_by_path():
     assert rows["model.layers[1]"].frozen and rows["model.layers[1]"].label == "▸ MobileNetV2"
     assert not any(key.startswith("inner:") for key in rows)  # the folded backbone hides its layers
     unfolded = [row.key for row in tree_rows(LAYERS, summary.layers)]
-    assert unfolded[2:5] == [f"inner:model.layers[1].layers[{j}]" for j in range(3)]
+    assert unfolded[2:5] == [f"inner:model.layers[1]|{j}" for j in range(3)]
+    # A row whose path names no entry (a block's merge layer, say) goes under the entry around it.
+    merge = NestedRow(3, "concatenate", "Concatenate", (None, 3, 3, 48), 0, "model.layers[3].merge", 1)
+    keyed = [row.key for row in tree_rows(LAYERS, [*summary.layers, merge], folded={"model.layers[1]"})]
+    assert keyed[keyed.index("model.layers[3].branches[1][0]") + 1] == "inner:model.layers[3]|0"
     # Top-level rows only (a summary from before nested rows): the nested entries show no figures.
     top = [row for row in summary.layers if row.depth == 0]
     rows = {row.key: row for row in tree_rows(LAYERS, top)}
@@ -198,13 +200,13 @@ async def test_fold_and_unfold_blocks_and_the_backbone():
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         await go_to(pilot, "model.layers[1]")
-        assert "inner:model.layers[1].layers[0]" not in keys(app)
+        assert "inner:model.layers[1]|0" not in keys(app)
         await pilot.press("right")
         await pilot.pause()
-        assert keys(app)[2:5] == [f"inner:model.layers[1].layers[{j}]" for j in range(3)]
+        assert keys(app)[2:5] == [f"inner:model.layers[1]|{j}" for j in range(3)]
         await pilot.press("left")
         await pilot.pause()
-        assert "inner:model.layers[1].layers[0]" not in keys(app)
+        assert "inner:model.layers[1]|0" not in keys(app)
         await go_to(pilot, "model.layers[2]")
         await pilot.press("f")
         await pilot.pause()
@@ -291,7 +293,7 @@ async def test_a_backbones_own_layer_selects_its_backbone():
         await go_to(pilot, "model.layers[1]")
         await pilot.press("right", "down")
         await pilot.pause()
-        assert app.screen.query_one(LayerTable).cursor_key == "inner:model.layers[1].layers[0]"
+        assert app.screen.query_one(LayerTable).cursor_key == "inner:model.layers[1]|0"
         assert app.screen.selected_steps == (1,)
         assert isinstance(app.screen.form, BlockForm) and app.screen.form.entry_name == "MobileNetV2"
 
@@ -318,3 +320,23 @@ async def test_a_bad_block_value_shows_under_its_field_and_blocks_saving():
         field.value = "0.5"
         await settle(app, pilot)
         assert layers(app)[1]["alpha"] == 0.5 and not app.form_errors
+
+
+@pilot_test
+async def test_p_puts_the_backbones_preprocessing_inside_the_model():
+    """p on MobileNetV2 sets preprocess = true (its [-1, 1] scaling inside the model); undo takes it out."""
+    app = app_on()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await go_to(pilot, "model.layers[1]")
+        await pilot.press("p")
+        await settle(app, pilot)
+        assert layers(app)[1]["preprocess"] is True
+        assert app.screen.form.query_one("#field-preprocess").value is True
+        await pilot.press("ctrl+z")
+        await settle(app, pilot)
+        assert "preprocess" not in layers(app)[1]
+        await go_to(pilot, "model.layers[2]")
+        await pilot.press("p")  # not a backbone: the key does nothing here
+        await settle(app, pilot)
+        assert layers(app)[2] == LAYERS[2]

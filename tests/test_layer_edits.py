@@ -150,3 +150,14 @@ def test_follow_finds_entries_after_an_edit_shifted_them():
     new, _ = edits.delete(layers, (0,))
     moved = edits.follow(layers, new, ["model.layers[2]", "model.layers[0]", "model.layers[1].layers[0]"])
     assert moved == {"model.layers[2]": "model.layers[1]", "model.layers[1].layers[0]": "model.layers[0].layers[0]"}
+
+
+def test_every_new_block_validates_as_added():
+    """What "add block" puts in the stack is a valid Experiment for every block, wrapper and backbone."""
+    from tfbench import backbones, blocks
+    from tfbench.spec import experiment_from_dict
+
+    for name in (*blocks.BLOCKS, *blocks.WRAPPERS, *backbones.BACKBONES):
+        entry = edits.new_block(name)
+        assert entry["type"] == name
+        experiment_from_dict({"model": {"layers": [entry]}})

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 
-from nested_stack import NestedWorkbench, nested_experiment, plain_checks  # noqa: F401 (fixture)
+from nested_stack import NestedWorkbench, nested_experiment
 from test_snapshots_workbench import steps
 from tfbench.app import make_app
 
-pytestmark = pytest.mark.usefixtures("plain_checks")
 
 
 def blocks_app(workbench: NestedWorkbench | None = None):

@@ -15,20 +15,13 @@ import re
 from dataclasses import dataclass
 from typing import Any, Union
 
+from tfbench import backbones, blocks
+from tfbench.errors import UserError
+
 ROOT = "model.layers"
 Steps = tuple[Union[int, str], ...]
 
-BLOCK_TYPES = ("Residual", "Parallel")
-WRAPPER_TYPES = ("Bidirectional", "TimeDistributed")
-# keras.applications classes offered in the builder's block picker; any other class name there is
-# still recognised as a backbone by its summary row.
-BACKBONES = (
-    "ConvNeXtTiny", "DenseNet121", "EfficientNetB0", "EfficientNetV2B0", "InceptionV3", "MobileNet",
-    "MobileNetV2", "MobileNetV3Small", "MobileNetV3Large", "NASNetMobile", "ResNet50", "ResNet50V2",
-    "VGG16", "Xception",
-)
 NESTED_KEYS = ("layer", "layers", "shortcut", "branches")
-DEFAULT_MERGE = {"Residual": "add", "Parallel": "concatenate"}
 
 
 class EditRefused(ValueError):
@@ -99,15 +92,10 @@ def get_at(layers: list, steps: Steps) -> Any:
 
 
 def kind_of(entry: dict) -> str:
-    """`wrapper`, `block`, `backbone` or `layer`, from how the entry is written."""
-    name = entry.get("type")
-    if name in WRAPPER_TYPES or isinstance(entry.get("layer"), dict):
+    """`wrapper`, `block`, `backbone` or `layer`: the grammar's kind of its type (`tfbench.blocks`)."""
+    if isinstance(entry.get("layer"), dict):
         return "wrapper"
-    if name in BLOCK_TYPES:
-        return "block"
-    if name in BACKBONES:
-        return "backbone"
-    return "layer"
+    return blocks.kind_of(entry.get("type"))
 
 
 def plain_args(entry: dict) -> dict:
@@ -189,17 +177,40 @@ def nearest(layers: list, steps: Steps | None) -> Steps | None:
 # -- new entries ------------------------------------------------------------------------------
 
 def new_block(name: str) -> dict:
-    """A block, wrapper or backbone ready to build, for the builder's "add block"."""
+    """A block, wrapper or backbone that validates as it is, for the builder's "add block".
+
+    A Residual's main path starts as an `Identity` (the grammar wants one layer there): add the
+    real layers inside, then delete it.
+    """
     if name == "Residual":
-        return {"type": "Residual", "layers": []}
+        return {"type": "Residual", "layers": [{"type": "Identity"}]}
     if name == "Parallel":
         return {"type": "Parallel", "branches": [[], []]}
     if name == "Bidirectional":
         return {"type": "Bidirectional", "layer": {"type": "LSTM", "units": 32}}
     if name == "TimeDistributed":
         return {"type": "TimeDistributed", "layer": {"type": "Dense", "units": 32}}
-    # The Keras transfer-learning recipe: pretrained, headless, pooled, frozen.
-    return {"type": name, "weights": "imagenet", "include_top": False, "pooling": "avg", "trainable": False}
+    # The Keras transfer-learning recipe: pretrained, headless, pooled, frozen, with the input
+    # scaling its family expects inside the model when the model lacks it.
+    entry = {"type": name, "weights": "imagenet", "include_top": False, "pooling": "avg", "trainable": False}
+    if preprocess_offered(name):
+        entry["preprocess"] = True
+    return entry
+
+
+def preprocess_offered(name: str) -> bool:
+    """Whether a backbone's expected input scaling can go inside the model (`preprocess = true`).
+
+    Families whose models scale raw pixels themselves need none; the grammar refuses the ones no
+    Keras layer can express (`tfbench.backbones.check`).
+    """
+    if not backbones.is_backbone(name) or backbones.family(name).preprocessing == "inside":
+        return False
+    try:
+        backbones.check(name, {"preprocess": True}, ROOT)
+    except UserError:
+        return False
+    return True
 
 
 # -- edits ------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from tfbench import layer_edits
+from tfbench import backbones, blocks, layer_edits
 from tfbench.layer_edits import EditRefused, Steps
 from tfbench.screens.dialogs import Dialog
 from tfbench.screens.frame import WorkbenchScreen
@@ -40,13 +40,15 @@ def error_layer(location: str | None) -> int | None:
     return int(match.group(1)) if match else None
 
 
-BLOCK_CHOICES = (
-    ("Residual", "a skip connection: merge(layers(x), x)"),
-    ("Parallel", "branches side by side, merged"),
-    ("Bidirectional", "a recurrent layer both ways"),
-    ("TimeDistributed", "a layer on every time step"),
-    *((name, "keras.applications backbone, frozen") for name in layer_edits.BACKBONES),
-)
+def block_choices() -> list[tuple[str, str]]:
+    """What "add block" offers: the grammar's blocks and wrappers, then every backbone it knows."""
+    words = {"Residual": "a skip connection: merge(layers(x), x)", "Parallel": "branches side by side, merged",
+             "Bidirectional": "a recurrent layer both ways", "TimeDistributed": "a layer on every time step"}
+    choices = [(name, words.get(name, "")) for name in (*blocks.BLOCKS, *blocks.WRAPPERS)]
+    for name in backbones.BACKBONES:
+        family = backbones.family(name)
+        choices.append((name, f"backbone, frozen; ≥{family.min_size} px"))
+    return choices
 
 
 class BlockPicker(Dialog):
@@ -55,8 +57,8 @@ class BlockPicker(Dialog):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog-box"):
             yield Label("Add block", classes="dialog-title")
-            yield OptionList(*[Option(Text(f"{name:<17} {words}", no_wrap=True, overflow="ellipsis"), id=name)
-                               for name, words in BLOCK_CHOICES], id="block-list")
+            yield OptionList(*[Option(Text(f"{name:<19} {words}", no_wrap=True, overflow="ellipsis"), id=name)
+                               for name, words in block_choices()], id="block-list")
             yield Static("enter: add · esc: cancel", classes="dialog-hint")
 
     @on(OptionList.OptionSelected, "#block-list")
@@ -74,6 +76,8 @@ COMMANDS = (
     ("Move into block", "Move the selected layer into the block above or below it", "move_in"),
     ("Move out of block", "Move the selected layer out of its block", "move_out"),
     ("Fold or unfold block", "Show a block as one row, or its layers again", "toggle_fold"),
+    ("Backbone preprocessing", "Put the backbone family's input scaling inside the model, or take it out",
+     "toggle_preprocess"),
     ("Delete layer", "Remove the selected layer, branch or shortcut", "delete_layer"),
     ("Duplicate layer", "Put a copy of the selection under it", "duplicate"),
 )
@@ -109,6 +113,7 @@ class BuilderScreen(WorkbenchScreen):
         Binding("greater_than_sign", "move_in", "Into block", key_display=">"),
         Binding("less_than_sign", "move_out", "Out of block", key_display="<"),
         Binding("f", "toggle_fold", "Fold"),
+        Binding("p", "toggle_preprocess", "Preprocess"),
         Binding("i", "insert_above", "Insert above"),
         Binding("d,delete", "delete_layer", "Delete"),
         Binding("c", "duplicate", "Duplicate"),
@@ -178,7 +183,10 @@ class BuilderScreen(WorkbenchScreen):
                 return False
             return True
         if action == "add_inside":
-            return node is not None and (node.entry is None or layer_edits.kind_of(node.entry) != "layer")
+            return node is not None and (node.entry is None or node.kind == "block")
+        if action == "toggle_preprocess":
+            node = self.selected_node()
+            return node is not None and node.entry is not None and layer_edits.preprocess_offered(node.entry["type"])
         if action == "toggle_fold":
             return node is not None and (node.kind in ("wrapper", "block", "backbone") or node.depth > 0)
         return True
@@ -272,7 +280,7 @@ class BuilderScreen(WorkbenchScreen):
         # An error line belongs to its entry, a backbone's own layer to its backbone.
         key = self.query_one(LayerTable).cursor_key or ""
         node = layer_edits.node_for_location(layer_edits.walk(self.entries),
-                                             key.removeprefix("error:").removeprefix("inner:"))
+                                             key.removeprefix("error:").removeprefix("inner:").split("|")[0])
         steps = node.steps if node is not None else None
         if steps is not None and steps != self.selected_steps:
             self.selected_steps = steps
@@ -300,7 +308,13 @@ class BuilderScreen(WorkbenchScreen):
             data["model"]["layers"] = layers
 
         error = self.app.edit(change, merge=f"{event.form.location}.{event.field}")  # type: ignore[attr-defined]
-        if error is not None:
+        if error is None:
+            return
+        field = (error.location or "").removeprefix(event.form.location + ".")
+        if isinstance(event.form, BlockForm) and field in event.form.fields:
+            event.form.show_error(field, error.message + (f" ({error.hint})" if error.hint else ""))
+            self.app.form_errors[event.form.location] = str(error)  # type: ignore[attr-defined]
+        else:
             self.notify(str(error), severity="error")
 
     @on(BlockForm.Invalid, ".layer-form")
@@ -361,8 +375,8 @@ class BuilderScreen(WorkbenchScreen):
     def action_add_inside(self) -> None:
         """Pick a layer type and add it inside the selected block or branch."""
         node = self.selected_node()
-        if node is None or (node.entry is not None and node.kind == "layer"):
-            self.notify("Select a block or a branch to add a layer inside it.", severity="warning")
+        if node is None or (node.entry is not None and node.kind != "block"):
+            self.notify("Select a Residual, a Parallel or a branch to add a layer inside it.", severity="warning")
             return
         self.action_add_layer("inside")
 
@@ -429,6 +443,16 @@ class BuilderScreen(WorkbenchScreen):
         node = self.selected_node()
         if node is not None:
             self.action_fold(node.path not in self.folded())
+
+    def action_toggle_preprocess(self) -> None:
+        """Put the selected backbone's expected input scaling inside the model, or take it out."""
+        node = self.selected_node()
+        if node is None or node.kind != "backbone" or node.entry is None:
+            return
+        args = layer_edits.plain_args(node.entry)
+        args["preprocess"] = not args.get("preprocess", False)
+        steps = node.steps
+        self.apply(lambda layers: (layer_edits.set_entry(layers, steps, node.entry["type"], args), steps))
 
     def action_edit(self) -> None:
         """Move into the selected entry's form."""

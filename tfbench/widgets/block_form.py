@@ -1,9 +1,9 @@
-"""The form of a block, wrapper or backbone: its own arguments, not the layers it holds.
+"""The form of a block, wrapper, attention layer or backbone: its own arguments, not the layers it holds.
 
-The catalog describes Keras layers; a Residual or Parallel block, a wrapper's merge mode and a
-backbone's weights are tfbench's stack grammar, so their few fields are listed here. Arguments
-an entry has beyond those (a backbone's `alpha`, say) get a plain field each, so nothing in a
-preset is out of reach. The layers inside are edited by selecting them in the tree.
+The catalog describes plain Keras layers; these entries are the stack grammar's
+(`tfbench.blocks`, `tfbench.backbones`), so their fields come from there. Arguments an entry has
+beyond those get a plain field each, so nothing in a preset is out of reach. The layers inside are
+edited by selecting them in the tree.
 """
 
 from __future__ import annotations
@@ -17,10 +17,8 @@ from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
-from tfbench import layer_edits
+from tfbench import backbones, blocks, layer_edits
 from tfbench.widgets.form import BLANK_CHOICE, format_value, parse_value
-
-MERGES = ("add", "concatenate", "multiply", "average", "maximum", "minimum", "subtract")
 
 
 @dataclass(frozen=True)
@@ -34,19 +32,6 @@ class BlockField:
     help: str = ""
 
 
-_BACKBONE_FIELDS = (
-    BlockField("weights", "str", "imagenet", (), '"imagenet", "none" (random start) or a local weights file'),
-    BlockField("trainable", "bool", True, (), "Off: frozen, the transfer-learning recipe"),
-    BlockField("include_top", "bool", True, (), "Off: without ImageNet's classifier head"),
-    BlockField("pooling", "choice", None, ("avg", "max"), "Pool the features to one vector"),
-)
-FIELDS = {
-    "Residual": (BlockField("merge", "choice", "add", MERGES, "How the layers' output and the shortcut combine"),),
-    "Parallel": (BlockField("merge", "choice", "concatenate", MERGES, "How the branches' outputs combine"),),
-    "Bidirectional": (BlockField("merge_mode", "choice", "concat", ("concat", "sum", "mul", "ave"),
-                                 "How the forward and backward outputs combine"),),
-    "TimeDistributed": (),
-}
 HELP = {
     "Residual": "x → merge(layers(x), shortcut(x)); the shortcut is x itself unless given.",
     "Parallel": "x → merge of every branch applied to x; an empty branch is x itself.",
@@ -55,9 +40,38 @@ HELP = {
 }
 
 
+def _grammar_fields(name: str) -> tuple[BlockField, ...]:
+    """The fields the grammar gives an entry type (nested entries left out)."""
+    if name in blocks.BLOCKS:
+        return tuple(BlockField(arg, "choice", blocks.DEFAULT_MERGE[name], tuple(blocks.MERGES))
+                     if kind == "merge" else BlockField(arg, kind, None)
+                     for arg, kind in blocks.BLOCKS[name].items() if kind != "list")
+    table = blocks.WRAPPERS.get(name) or blocks.ATTENTION.get(name)
+    if table is not None:
+        # A choice the grammar checks but does not list is typed (Bidirectional's merge_mode).
+        return tuple(BlockField(arg, "str" if kind == "choice" else kind, None if default is ... else default)
+                     for arg, kind, default in table)
+    if backbones.is_backbone(name):
+        return tuple(BlockField(p.name, p.kind, p.default, p.choices, p.help)
+                     for p in backbones.params(name).values())
+    return ()
+
+
+def backbone_help(name: str) -> str:
+    """What a backbone's family needs, in a line."""
+    family = backbones.family(name)
+    if family.preprocessing == "inside":
+        scaling = "its model scales raw pixels itself"
+    elif layer_edits.preprocess_offered(name):
+        scaling = f"preprocess = true (p) puts its {family.preprocessing!r} input scaling inside the model"
+    else:
+        scaling = f"feed it {family.preprocessing}-style preprocessed pixels"
+    return f"keras.applications {family.module}: inputs at least {family.min_size}×{family.min_size}; {scaling}."
+
+
 def fields_of(entry: dict) -> tuple[BlockField, ...]:
     """The fields of a block entry: its kind's own, then one per other argument it has."""
-    known = FIELDS.get(entry.get("type", ""), _BACKBONE_FIELDS)
+    known = _grammar_fields(str(entry.get("type", "")))
     names = {f.name for f in known}
     others = tuple(BlockField(name, _kind_of(value), None) for name, value in layer_edits.plain_args(entry).items()
                    if name not in names)
@@ -139,9 +153,10 @@ class BlockForm(VerticalScroll):
 
     def compose(self) -> ComposeResult:
         yield Label(self.entry_name, classes="form-title")
-        kind = layer_edits.kind_of({"type": self.entry_name, **self.args})
-        yield Static(HELP.get(self.entry_name, "A keras.applications backbone." if kind != "wrapper" else ""),
-                     classes="form-help")
+        help_text = backbone_help(self.entry_name) if backbones.is_backbone(self.entry_name) else \
+            HELP.get(self.entry_name, "")
+        if help_text:
+            yield Static(help_text, classes="form-help")
         for field in self.fields.values():
             yield from self._field(field)
         yield Static("Select a layer under it in the tree to edit that layer.", classes="form-help")
@@ -201,6 +216,11 @@ class BlockForm(VerticalScroll):
         self._show_error(name, "")
         self.args = args
         self.post_message(self.Changed(self, dict(args), name))
+
+    def show_error(self, name: str, message: str) -> None:
+        """Show why the Experiment refused a value, under its field (the grammar's own check)."""
+        if name in self.fields:
+            self._show_error(name, message)
 
     def _show_error(self, name: str, message: str) -> None:
         if message:

@@ -15,7 +15,7 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import DataTable
 
-from tfbench import layer_edits
+from tfbench import blocks, layer_edits
 from tfbench.layer_edits import Node
 
 # The arguments worth a glance in the table, per layer family; others show in the form.
@@ -73,8 +73,8 @@ class TreeRow:
 
     Attributes:
         key: the entry's path (`model.layers[1].layers[0]`); `error:PATH` for the line under an
-            entry an impossible stack fails at; `inner:PATH` for a summary row with no entry of
-            its own (a backbone's layers).
+            entry an impossible stack fails at; `inner:PATH|N` for the Nth summary row with no
+            entry of its own inside the entry at PATH (a backbone's layers).
         number: the entry's index in the stack, on its top-level rows.
         label: the tree lines, the fold mark and the type.
         args: the key arguments (or the error's message).
@@ -93,16 +93,14 @@ class TreeRow:
     error: bool = False
 
 
+def _row_path(row: Any) -> str:
+    path = getattr(row, "path", None)
+    return f"{layer_edits.ROOT}[{row.index}]" if path is None else path  # rows from before paths
+
+
 def summary_paths(summary_rows: Iterable[Any]) -> dict[str, Any]:
-    """Summary rows by the path of the entry they describe (rows without a path, by their index)."""
-    by_path = {}
-    for row in summary_rows:
-        path = getattr(row, "path", None)
-        if path is None:
-            path = f"{layer_edits.ROOT}[{row.index}]"
-        if path:
-            by_path[path] = row
-    return by_path
+    """Summary rows by the path of the entry they describe (rows without a path left out)."""
+    return {path: row for row in summary_rows if (path := _row_path(row))}
 
 
 def as_entries(layers: Iterable[Any]) -> list[dict]:
@@ -130,11 +128,12 @@ def tree_rows(layers: Iterable[Any], summary_rows: Iterable[Any] = (), folded: I
     """
     entries = as_entries(layers)
     nodes = layer_edits.walk(entries)
-    by_path = summary_paths(summary_rows)
     folded = set(folded)
     visible = [n for n in nodes if not _hidden(n.path, folded)]
     target = layer_edits.node_for_location(visible, error_location) if error_location else None
-    extras = _inner_rows(nodes, by_path)
+    summary_rows = list(summary_rows)
+    by_path = summary_paths(summary_rows)
+    extras = _inner_rows(nodes, summary_rows)
     rows: list[TreeRow] = []
     for n, node in enumerate(visible):
         ends_subtree = n + 1 == len(visible) or not _inside(visible[n + 1].path, node.path)
@@ -147,7 +146,7 @@ def tree_rows(layers: Iterable[Any], summary_rows: Iterable[Any] = (), folded: I
             rows.append(TreeRow(f"error:{node.path}", "↳", "can't build", error, error=True))
         for anchor in _closing(visible, n) if ends_subtree else ():
             if anchor not in folded:
-                rows += [_inner_row(row) for row in extras.get(anchor, [])]
+                rows += [_inner_row(anchor, j, row) for j, row in enumerate(extras.get(anchor, []))]
     return rows
 
 
@@ -171,16 +170,29 @@ def _closing(visible: list[Node], n: int) -> list[str]:
             if (node is here or _inside(here.path, node.path)) and not _inside(following, node.path)]
 
 
-def _inner_rows(nodes: list[Node], by_path: dict[str, Any]) -> dict[str, list]:
-    """Summary rows with no entry of their own, by the entry they sit in (a backbone's layers)."""
+def _inner_rows(nodes: list[Node], summary_rows: Iterable[Any]) -> dict[str, list]:
+    """Summary rows with no entry of their own, by the entry they sit in.
+
+    A row without a path belongs to the entry row before it one level up (a backbone's own
+    layers, its preprocessing); a row whose path names no entry, to the deepest entry around it.
+    """
     known = {node.path for node in nodes}
     extras: dict[str, list] = {}
-    for path, row in by_path.items():
+    around: list[tuple[int, str]] = []  # the entries' rows seen, (depth, path), innermost last
+    for row in summary_rows:
+        path, depth = _row_path(row), int(getattr(row, "depth", 0))
         if path in known:
+            while around and around[-1][0] >= depth:
+                around.pop()
+            around.append((depth, path))
             continue
-        owner = layer_edits.node_for_location(nodes, path)
-        if owner is not None:
-            extras.setdefault(owner.path, []).append(row)
+        if path:
+            owner = layer_edits.node_for_location(nodes, path)
+            owner_path = owner.path if owner is not None else None
+        else:
+            owner_path = next((p for d, p in reversed(around) if d < depth), None)
+        if owner_path is not None:
+            extras.setdefault(owner_path, []).append(row)
     return extras
 
 
@@ -195,8 +207,8 @@ def _node_row(node: Node, row: Any, folded: bool, foldable: bool, failed: bool, 
     number = str(node.steps[0]) if node.depth == 0 else ""
     entry = node.entry or {}
     args = layer_edits.plain_args(entry)
-    if entry.get("type") in layer_edits.DEFAULT_MERGE:
-        args.setdefault("merge", layer_edits.DEFAULT_MERGE[entry["type"]])
+    if entry.get("type") in blocks.DEFAULT_MERGE:
+        args.setdefault("merge", blocks.DEFAULT_MERGE[entry["type"]])
     args.pop("trainable", None)
     shape, params = ("…", "…") if pending else ("", "")
     if row is not None:
@@ -213,10 +225,10 @@ def _group_row(node: Node, items: list) -> TreeRow:
     return TreeRow(node.path, "", _lines(node) + name, "" if items else "identity (its input as is)")
 
 
-def _inner_row(row: Any) -> TreeRow:
+def _inner_row(owner: str, j: int, row: Any) -> TreeRow:
     depth = max(int(getattr(row, "depth", 1)), 1)
     frozen = getattr(row, "trainable", True) is False
-    return TreeRow(f"inner:{row.path}", "", "  " * (depth - 1) + "· " + row.type, getattr(row, "name", ""),
+    return TreeRow(f"inner:{owner}|{j}", "", "  " * (depth - 1) + "· " + row.type, getattr(row, "name", ""),
                    format_shape(row.output_shape), format_params(row.params), frozen)
 
 
