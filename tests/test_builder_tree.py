@@ -340,3 +340,21 @@ async def test_p_puts_the_backbones_preprocessing_inside_the_model():
         await pilot.press("p")  # not a backbone: the key does nothing here
         await settle(app, pilot)
         assert layers(app)[2] == LAYERS[2]
+
+
+@pilot_test
+async def test_the_grammars_refusal_shows_under_the_block_forms_field():
+    """A merge_mode Keras does not have is refused by the grammar; the message sits under merge_mode."""
+    app = app_on()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await go_to(pilot, "model.layers[5]")
+        form = app.screen.form
+        assert isinstance(form, BlockForm)
+        form.query_one("#field-merge_mode", Input).value = "average"
+        await settle(app, pilot)
+        assert "merge_mode" in form.errors and app.form_errors
+        assert layers(app)[5]["merge_mode"] == "concat"  # the Experiment kept its value
+        form.query_one("#field-merge_mode", Input).value = "ave"
+        await settle(app, pilot)
+        assert layers(app)[5]["merge_mode"] == "ave" and not form.errors and not app.form_errors
