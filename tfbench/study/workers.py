@@ -81,7 +81,7 @@ class TrialRunner:
         settings = self.study.settings
         values = {p.path: p.suggest(trial) for p in settings.params}
         run_dir = self.study.path / trial_dir_name(trial.number)
-        trial.set_user_attr("run_dir", run_dir.name)
+        trial.set_user_attr("run_dir", str(run_dir.resolve()))
         experiment = None
         try:
             experiment = trial_experiment(self.study.experiment, values, name=f"{self.study.experiment.name}-trial",
