@@ -399,6 +399,8 @@ def watch(run_dir, no_bell):
     from tfbench.engine.events import EVENTS_FILE
 
     path = Path(run_dir)
+    if (path / "study.toml").exists():
+        return watch_study(path)
     if not (path / EVENTS_FILE).exists():
         raise UserError("not a run directory (no events.jsonl)", str(path), "list the runs with `tfbench runs`")
     from tfbench.app import make_app
@@ -421,6 +423,8 @@ def runs(runs_dir, as_json):
     """The runs in a runs directory: status, epochs, best metric, parameters, duration."""
     from tfbench.runs_index import runs_table, scan_runs
 
+    if (Path(runs_dir) / "study.toml").exists():
+        return list_study(Path(runs_dir), as_json)
     found = scan_runs(runs_dir)
     if as_json:
         rows = [
@@ -632,23 +636,31 @@ def tune(ctx, preset, trials, overrides, parallel, gpus, study_dir, storage, stu
     signal.signal(signal.SIGINT, interrupted)
     signal.signal(signal.SIGTERM, interrupted)
     pool = Pool(study, parallel, gpu_ids, trials_per_worker, worker_memory)
-    result = run_study(study, pool, _trial_printer(study, out), stopping)
+    result = run_study(study, pool, _trial_printer(study, out, study.rows()), stopping)
     study.write_best()
     _print_study(study, as_json, out)
     ctx.exit(130 if result == "interrupted" else 0)
 
 
-def _trial_printer(study, out):
-    """The callback `run_study` calls per ended trial: one line each, with the best so far."""
+def _trial_printer(study, out, shown: list[dict] | None = None):
+    """The callback `run_study` calls per ended trial: one line each, counting on from the trials in
+    `shown`, with the best so far."""
     from tfbench.study.study import trial_line
 
     names = study.settings.short_names()
+    maximize = study.settings.direction == "maximize"
+    ended = [r for r in shown or [] if r["state"] in ("finished", "pruned")]
+    finished = [r for r in ended if r["state"] == "finished" and r["value"] is not None]
+    state = {"done": len(ended), "best": (max if maximize else min)(finished, key=lambda r: r["value"]) if finished else None}
 
     def show(row: dict) -> None:
-        done = len(study.finished())
-        best = study.best_trial()
-        best_row = {"number": best.number, "value": best.value} if best is not None else None
-        click.echo(trial_line(row, done, study.settings.trials, study.settings.objective, names, best_row), file=out)
+        if row["state"] in ("finished", "pruned"):
+            state["done"] += 1
+        best = state["best"]
+        if row["state"] == "finished" and row["value"] is not None and (
+                best is None or (row["value"] > best["value"] if maximize else row["value"] < best["value"])):
+            state["best"] = row
+        click.echo(trial_line(row, state["done"], study.settings.trials, study.settings.objective, names, state["best"]), file=out)
 
     return show
 
@@ -675,6 +687,39 @@ def _print_study(study, as_json: bool, out) -> None:
     if best is not None:
         console.print(f"best: trial #{best.number} {study.settings.objective} {best.value:.4f}; "
                       f"run it with `tfbench run {study.path / 'best.toml'}`")
+
+
+def list_study(study_dir: Path, as_json: bool) -> None:
+    """`tfbench runs STUDY_DIR`: the study's trials, best first."""
+    from tfbench.study.study import StudyDir
+
+    _print_study(StudyDir.load(study_dir), as_json, sys.stdout)
+
+
+def watch_study(study_dir: Path, interval: float = 1.0) -> None:
+    """`tfbench watch STUDY_DIR`: a line per trial as it ends until the study is complete, then the table."""
+    import time
+
+    from tfbench.study.study import StudyDir
+
+    study = StudyDir.load(study_dir)
+    show = _trial_printer(study, sys.stdout)
+    click.echo(f"study {study.name}: {len(study.finished())}/{study.settings.trials} trials done "
+               f"({study.settings.objective}, {study.settings.direction}); Ctrl+C stops watching, not the study")
+    seen: set[int] = set()
+    try:
+        while True:
+            rows = study.rows()
+            for row in rows:
+                if row["number"] not in seen and row["state"] in ("finished", "pruned", "failed"):
+                    seen.add(row["number"])
+                    show(row)
+            if study.work_left() == 0 and not any(r["state"] in ("running", "waiting") for r in rows):
+                break
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        pass
+    _print_study(study, False, sys.stdout)
 
 
 def main() -> None:
