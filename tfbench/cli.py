@@ -602,7 +602,7 @@ def tune(ctx, preset, trials, overrides, parallel, gpus, study_dir, storage, stu
     import signal
     import threading
 
-    from tfbench.study.study import StudyDir
+    from tfbench.study.study import StudyDir, record_driver
     from tfbench.study.workers import Pool, run_study
 
     if resume_dir is not None:
@@ -635,6 +635,7 @@ def tune(ctx, preset, trials, overrides, parallel, gpus, study_dir, storage, stu
 
     signal.signal(signal.SIGINT, interrupted)
     signal.signal(signal.SIGTERM, interrupted)
+    record_driver(study.path)
     pool = Pool(study, parallel, gpu_ids, trials_per_worker, worker_memory)
     result = run_study(study, pool, _trial_printer(study, out, study.rows()), stopping)
     study.write_best()
@@ -697,10 +698,17 @@ def list_study(study_dir: Path, as_json: bool) -> None:
 
 
 def watch_study(study_dir: Path, interval: float = 1.0) -> None:
-    """`tfbench watch STUDY_DIR`: a line per trial as it ends until the study is complete, then the table."""
+    """`tfbench watch STUDY_DIR`: the Study screen in a terminal; else a line per trial as it ends
+    until the study is complete, then the table."""
     import time
 
     from tfbench.study.study import StudyDir
+
+    if sys.stdout.isatty() and sys.stdin.isatty():
+        from tfbench.app import make_study_app
+
+        StudyDir.load(study_dir)  # a broken directory is one error line, not an empty screen
+        return run_app(make_study_app(study_dir))
 
     study = StudyDir.load(study_dir)
     show = _trial_printer(study, sys.stdout)

@@ -31,6 +31,7 @@ from tfbench.study.space import TuneSettings, parse_tune, trial_experiment
 STUDY_FILE = "study.toml"
 JOURNAL_FILE = "study.journal"
 BEST_FILE = "best.toml"
+DRIVER_FILE = "tune.json"  # the `tfbench tune` process driving the study here (the Study screen stops it)
 TRIAL_PREFIX = "trial-"
 # Why a trial ended as FAIL (user attribute `outcome`): only a run's own failure counts.
 FAILED, INTERRUPTED, SURPLUS = "failed", "interrupted", "surplus"
@@ -274,8 +275,12 @@ class StudyDir:
         write_text(self.path / BEST_FILE, text)
         return self.path / BEST_FILE
 
-    def rows(self) -> list[dict[str, Any]]:
-        """One plain row per trial for tables and `--json` (surplus trials left out)."""
+    def rows(self, now: datetime | None = None) -> list[dict[str, Any]]:
+        """One plain row per trial for tables and `--json` (surplus trials left out).
+
+        Args:
+            now: the time a running trial's duration is measured to (pictures fix it).
+        """
         out = []
         for t in self.trials():
             if t.user_attrs.get("outcome") == SURPLUS:
@@ -294,12 +299,79 @@ class StudyDir:
                 "last": values[-1] if values else None,
                 "epochs": len(values),
                 "params": dict(t.params),
-                "seconds": _seconds(t),
+                "seconds": _seconds(t, now),
                 "run_dir": t.user_attrs.get("run_dir") or str(self.path / trial_dir_name(t.number)),
                 "reason": t.user_attrs.get("reason", ""),
                 "retry_of": t.user_attrs.get("retry_of"),
             })
         return out
+
+
+    def importances(self) -> dict[str, float]:
+        """Optuna's parameter importances (its default evaluator) once two trials finished; else empty."""
+        from optuna.importance import get_param_importances
+
+        if sum(1 for t in self.trials() if t.state.name == "COMPLETE") < 2:
+            return {}
+        try:
+            return dict(get_param_importances(self.study))
+        except (ValueError, RuntimeError, ImportError):  # e.g. every trial with the same values
+            return {}
+
+    def snapshot(self, now: datetime | None = None) -> dict[str, Any]:
+        """Everything the Study screen shows, as plain data (read in a worker thread)."""
+        rows = self.rows(now)
+        best = self.best_trial()
+        running = [r for r in rows if r["state"] == "running"]
+        return {
+            "name": self.name, "path": str(self.path), "objective": self.settings.objective,
+            "direction": self.settings.direction, "planned": self.settings.trials,
+            "params": [p.path for p in self.settings.params], "short_names": self.settings.short_names(),
+            "log_params": [p.path for p in self.settings.params if p.log],
+            "rows": rows, "done": sum(1 for r in rows if r["state"] in ("finished", "pruned")),
+            "running": len(running), "live": bool(running) or self.work_left() > 0,
+            "best": {"number": best.number, "value": best.value, "params": dict(best.params)} if best else None,
+            "importances": self.importances(),
+            "best_so_far": best_so_far(rows, self.settings.direction),
+        }
+
+
+def best_so_far(rows: list[dict[str, Any]], direction: str) -> list[tuple[int, float]]:
+    """(trial number, best objective up to it) over the finished trials, in number order."""
+    out: list[tuple[int, float]] = []
+    best: float | None = None
+    for row in sorted(rows, key=lambda r: r["number"]):
+        if row["state"] != "finished" or row["value"] is None:
+            continue
+        value = row["value"]
+        if best is None or (value > best if direction == "maximize" else value < best):
+            best = value
+        out.append((row["number"], best))
+    return out
+
+
+def record_driver(study_dir: Path) -> None:
+    """Note this process as the one driving the study in `study_dir`."""
+    import json
+
+    write_text(Path(study_dir) / DRIVER_FILE, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                                         "started": time.time()}))
+
+
+def stop_driver(study_dir: Path) -> bool:
+    """Ask the `tfbench tune` process driving a study to stop as Ctrl+C would; False if none runs here."""
+    import json
+    import signal
+
+    try:
+        record = json.loads((Path(study_dir) / DRIVER_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    pid = record.get("pid")
+    if record.get("host") != socket.gethostname() or not pid_alive(pid):
+        return False
+    os.kill(pid, signal.SIGINT)
+    return True
 
 
 def counted(trial: Any) -> bool:
@@ -332,10 +404,10 @@ def _state(name: str) -> Any:
     return TrialState[name]
 
 
-def _seconds(trial: Any) -> float | None:
+def _seconds(trial: Any, now: datetime | None = None) -> float | None:
     if trial.datetime_start is None:
         return None
-    end = trial.datetime_complete or datetime.now()
+    end = trial.datetime_complete or now or datetime.now()
     return round((end - trial.datetime_start).total_seconds(), 3)
 
 
