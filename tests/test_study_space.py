@@ -75,3 +75,25 @@ def test_tune_exits_2_with_the_location_before_making_a_study(tmp_path):
     assert not (tmp_path / "study").exists()
     no_tune = CliRunner().invoke(cli, ["tune", "spiral-mlp", "--study-dir", str(tmp_path / "s2")])
     assert no_tune.exit_code == 2 and "no [tune] section" in no_tune.output
+
+
+def test_tune_help_teaches_the_space_and_the_study_directory():
+    result = CliRunner().invoke(cli, ["tune", "--help"])
+    assert result.exit_code == 0
+    for words in ("[tune.space]", "log = true", "--resume", "--storage", "best.toml", "tfbench tune digits-mlp"):
+        assert words in result.output
+
+
+def test_study_modules_import_without_tensorflow_and_the_screen_without_optuna():
+    import json
+    import subprocess
+    import sys
+
+    code = ("import importlib, json, sys; [importlib.import_module(m) for m in sys.argv[1:]]; "
+            "print(json.dumps(sorted(sys.modules)))")
+    for modules, banned in [(["tfbench.study.space", "tfbench.study.study", "tfbench.study.workers"], ("tensorflow", "keras", "textual")),
+                            (["tfbench.screens.study"], ("tensorflow", "keras", "optuna"))]:
+        done = subprocess.run([sys.executable, "-c", code, *modules], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        loaded = set(json.loads(done.stdout.strip().splitlines()[-1]))
+        assert not {m for m in loaded if m.split(".")[0] in banned}, modules

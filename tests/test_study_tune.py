@@ -107,3 +107,29 @@ def test_two_tune_processes_on_one_journal_split_the_trials_and_run_none_twice(t
     for row in done:  # each trial ran exactly once: one run_started in one run directory
         starts = [e for e in ev.read_events(Path(row["run_dir"])) if e["event"] == "run_started"]
         assert len(starts) == 1
+
+
+def test_ctrl_c_stops_starting_trials_lets_the_running_ones_save_and_resume_finishes(tmp_path):
+    study_dir = tmp_path / "study"
+    proc = subprocess.Popen(tune("digits-mlp", "--trials", "6", "--parallel", "2", *TRIAL_SETS, "--study-dir", str(study_dir)),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=runner_env(), cwd=tmp_path)
+    try:
+        wait_until(lambda: len(ended(study_dir)) >= 1, 180, proc, "the first trial")
+        wait_until(lambda: any(r["state"] == "running" and r["epochs"] >= 1 for r in rows(study_dir)), 120, proc, "a running trial")
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130 and f"tfbench tune --resume {study_dir}" in err
+    stopped = [r for r in rows(study_dir) if r["state"] == "interrupted"]
+    assert stopped and not [r for r in rows(study_dir) if r["state"] == "running"]
+    for row in stopped:  # saved as a stopped run, then queued again
+        end = [e for e in ev.read_events(Path(row["run_dir"])) if e["event"] == "run_ended"]
+        assert end[-1]["status"] == "stopped" and (Path(row["run_dir"]) / "checkpoints" / "last.keras").exists()
+    waiting = {r["retry_of"] for r in rows(study_dir) if r["state"] == "waiting"}
+    assert waiting == {r["number"] for r in stopped}
+    resumed = subprocess.run(tune("--resume", str(study_dir)), capture_output=True, text=True, env=runner_env(),
+                             cwd=tmp_path, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert len(ended(study_dir)) == 6
