@@ -594,7 +594,7 @@ Examples:
 @click.option("--storage", metavar="URL|FILE", help="An Optuna storage URL or a journal file shared by several processes.")
 @click.option("--study", "study_name", metavar="NAME", help="The study's name in the storage (default: the directory's name).")
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False), help="Continue (or join) the study in this directory.")
-@click.option("--trials-per-worker", default=25, show_default=True, type=click.IntRange(min=1), help="Trials before a worker is replaced.")
+@click.option("--trials-per-worker", default=10, show_default=True, type=click.IntRange(min=1), help="Trials before a worker is replaced.")
 @click.option("--worker-memory", default=4096, show_default=True, type=click.IntRange(min=64), help="MiB of resident memory after which a worker is replaced.")
 @click.option("--json", "as_json", is_flag=True, help="Print the study as JSON at the end (trial lines go to stderr).")
 @click.pass_context
