@@ -572,7 +572,8 @@ one run directory per trial and best.toml, the best trial's preset: `tfbench run
 Warm worker processes run several trials each. Ctrl+C stops starting trials and lets the
 running ones save; `--resume DIR` continues a stopped or killed study to its planned count.
 Several processes (or machines) share one study with --storage and --study: each runs its
-share, none runs a trial twice. Exit codes: 0 done, 2 bad input, 130 interrupted.
+share, none runs a trial twice. Exit codes: 0 done, 1 no trial finished, 2 bad input,
+130 interrupted.
 
 \b
 Examples:
@@ -640,7 +641,9 @@ def tune(ctx, preset, trials, overrides, parallel, gpus, study_dir, storage, stu
     result = run_study(study, pool, _trial_printer(study, out, study.rows()), stopping)
     study.write_best()
     _print_study(study, as_json, out)
-    ctx.exit(130 if result == "interrupted" else 0)
+    if result == "interrupted":
+        ctx.exit(130)
+    ctx.exit(0 if study.best_trial() is not None else 1)  # every trial failed: a failed run's code
 
 
 def _trial_printer(study, out, shown: list[dict] | None = None):
