@@ -25,7 +25,7 @@ def _package_modules(package: str) -> list[str]:
 
 UI_MODULES = [
     "tfbench.app", "tfbench.cli", "tfbench.messages", "tfbench.workbench",
-    "tfbench.spec", "tfbench.catalog", "tfbench.engine.events",
+    "tfbench.spec", "tfbench.catalog", "tfbench.engine.events", "tfbench.rundir",
     *_package_modules("tfbench.screens"), *_package_modules("tfbench.widgets"),
 ]
 ENGINE_MODULES = [

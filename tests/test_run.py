@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from tfbench.engine import events as ev
-from tfbench.engine.run import Run, history_csv, new_run_dir, read_history
+from tfbench.engine.run import Run
+from tfbench.rundir import history_csv, new_run_dir, read_history
 from tfbench.errors import UserError
 from tfbench.spec import load_experiment
 from tiny_runs import spiral_preset, write_preset
@@ -111,7 +112,7 @@ def test_stop_saves_a_loadable_checkpoint_and_ends_stopped(tmp_path, runs_dir, m
     assert events[-1]["epochs_completed"] == 1
     # the half epoch is neither in the history nor in the resume point
     assert [r["epoch"] for r in read_history(run.run_dir)] == [1]
-    from tfbench.engine.run import backup_epoch
+    from tfbench.rundir import backup_epoch
 
     assert backup_epoch(run.run_dir) == 1
     model = keras.models.load_model(run.run_dir / "checkpoints" / "last.keras")

@@ -107,9 +107,9 @@ def _train(run, as_json: bool, quiet: bool, record_failures: bool, source: str |
     import gc
 
     from tfbench.engine.control import serve
-    from tfbench.engine.run import record_failure
     from tfbench.headless import Progress
     from tfbench.native_log import import_tensorflow_quietly
+    from tfbench.rundir import record_failure
 
     import_tensorflow_quietly()  # before the run's first TensorFlow import: its C++ lines to the log
     progress = None
@@ -209,7 +209,8 @@ def resume(ctx, run_dir, epochs, as_json, detach, quiet):
       tfbench resume runs/digits-cnn-20250101-120000 --epochs 30
     """
     from tfbench.engine.control import launch, read_runner, runner_alive, runner_command
-    from tfbench.engine.run import EXPERIMENT_FILE, Run
+    from tfbench.engine.run import Run
+    from tfbench.rundir import EXPERIMENT_FILE
     from tfbench.spec import load_experiment
 
     path = Path(run_dir)
@@ -396,7 +397,7 @@ def watch(run_dir, no_bell):
     Pause, stop and edits reach a run that is still going; quitting leaves it running.
       tfbench watch runs/digits-cnn-20250101-120000
     """
-    from tfbench.engine.events import EVENTS_FILE
+    from tfbench.rundir import EVENTS_FILE, EXPERIMENT_FILE
 
     path = Path(run_dir)
     if (path / "study.toml").exists():
@@ -407,7 +408,7 @@ def watch(run_dir, no_bell):
     from tfbench.spec import load_experiment
 
     try:
-        experiment = load_experiment(path / "experiment.toml")
+        experiment = load_experiment(path / EXPERIMENT_FILE)
     except UserError:
         experiment = None  # an older or hand-made run: the workbench opens on the default preset
     app = make_app(experiment=experiment, runs_dir=path.parent, watch=path)

@@ -35,7 +35,7 @@ def evaluate_run(run_dir: Path, split: str = "validation", k: int = 5) -> dict:
     Raises:
         UserError: no model in the run, an unknown split, or a split the run's data does not have.
     """
-    from tfbench import export
+    from tfbench import export, rundir
 
     if split not in SPLITS:
         from tfbench.errors import close_matches
@@ -44,11 +44,11 @@ def evaluate_run(run_dir: Path, split: str = "validation", k: int = 5) -> dict:
     if k < 0:
         raise UserError("k must be 0 or more", "--k")
     run_dir = Path(run_dir)
-    model_path = export.find_model(run_dir)
+    model_path = rundir.find_model(run_dir)
     export.quiet_tensorflow()
-    experiment = export.load_run_experiment(run_dir)
-    model = export.load_model(model_path)
-    bundle = export.load_bundle(experiment)
+    experiment = rundir.load_run_experiment(run_dir)
+    model = rundir.load_model(model_path)
+    bundle = rundir.load_bundle(experiment)
     dataset = getattr(bundle, split)
     if dataset is None:
         hint = "set data.test in the preset to a split of the source" if split == "test" else (

@@ -25,13 +25,11 @@ from typing import Any, Callable
 from tfbench.atomic import write_json
 from tfbench.errors import UserError, close_matches
 from tfbench.native_log import captured_stderr, import_tensorflow_quietly
+from tfbench.rundir import EXPORTS_DIR, MODEL_FILE, find_model, load_bundle, load_model, load_run_experiment  # noqa: F401
 
 FORMATS = ("keras", "savedmodel", "tflite")
 QUANTIZATIONS = ("none", "dynamic", "float16", "int8")
-EXPORTS_DIR = "exports"
 REPORT_FILE = "report.json"
-MODEL_FILE = "model.keras"
-EXPERIMENT_FILE = "experiment.toml"
 
 HELD_OUT_BATCH = 64
 """Samples in the held-out batch on which outputs are compared element by element."""
@@ -222,27 +220,6 @@ def _describe(exc: BaseException) -> str:
 
 # -- run directory checks ---------------------------------------------------------------------
 
-def find_model(run_dir: Path) -> Path:
-    """The trained model of a run directory.
-
-    Raises:
-        UserError: the folder does not exist or holds no `model.keras`.
-    """
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise UserError("no such run directory", str(run_dir))
-    model_path = run_dir / MODEL_FILE
-    if not model_path.is_file():
-        raise UserError(
-            "this run directory has no trained model (model.keras)",
-            str(run_dir),
-            "the run may have failed before saving; see its events.jsonl, or run the preset again",
-        )
-    if not (run_dir / EXPERIMENT_FILE).is_file():
-        raise UserError("this run directory has no experiment.toml", str(run_dir))
-    return model_path
-
-
 def ensure_writable(folder: Path) -> None:
     """Create `folder` if needed and prove a file can be written in it.
 
@@ -258,41 +235,6 @@ def ensure_writable(folder: Path) -> None:
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise UserError(f"cannot write exports here: {reason}", str(folder), "choose another folder with --out") from None
-
-
-def load_run_experiment(run_dir: Path):
-    """The Experiment a run recorded."""
-    from tfbench.spec import load_experiment
-
-    return load_experiment(Path(run_dir) / EXPERIMENT_FILE)
-
-
-def load_model(path: Path):
-    """Load a `.keras` model for inference.
-
-    Raises:
-        UserError: the file is not a loadable Keras model.
-    """
-    import keras
-
-    try:
-        return keras.saving.load_model(str(path), compile=False)
-    except Exception as exc:  # noqa: BLE001 - a damaged file is the user's to fix
-        raise UserError(f"cannot load the model: {type(exc).__name__}: {exc}", str(path)) from None
-
-
-def load_bundle(experiment):
-    """The run's data, split and batched as it was for training (one-hot labels where the loss needs them).
-
-    Raises:
-        UserError: the data cannot be loaded (a moved file, no network for a download…).
-    """
-    from tfbench import data
-    from tfbench.build import needs_one_hot
-
-    seed = experiment.train.seed
-    info = data.describe(experiment.data, seed)
-    return data.load(experiment.data, seed, one_hot=needs_one_hot(experiment, info))
 
 
 def quiet_tensorflow() -> None:

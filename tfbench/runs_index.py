@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tfbench.engine.events import EVENTS_FILE, RunState
-
-EXPERIMENT_FILE = "experiment.toml"
+from tfbench.engine.events import RunState
+from tfbench.rundir import EVENTS_FILE, EXPERIMENT_FILE, RUNNER_FILE
 
 
 @dataclass
@@ -96,7 +95,7 @@ def _runner_alive(run_dir: Path, pid: int | None) -> bool:
     catches a recycled pid), else the pid its log names."""
     from tfbench.engine import control
 
-    if (run_dir / control.RUNNER_FILE).exists():
+    if (run_dir / RUNNER_FILE).exists():
         return control.runner_alive(run_dir)
     return _pid_alive(pid)
 

@@ -33,14 +33,12 @@ from typing import TYPE_CHECKING, Any
 from tfbench.atomic import write_json, write_text
 from tfbench.engine import events as ev
 from tfbench.errors import UserError
+from tfbench.rundir import CONTROL_DIR, RUNNER_FILE, RUNNER_LOG, create_run_dir
 
 if TYPE_CHECKING:  # pragma: no cover
     from tfbench.engine.run import Run
     from tfbench.spec import Experiment
 
-RUNNER_FILE = "runner.json"
-RUNNER_LOG = "runner.log"
-CONTROL_DIR = "control"
 POLL_SECONDS = 0.2
 COMMANDS = ("pause", "unpause", "stop", "set")
 _ACK_EVENT = {"pause": ev.PAUSED, "unpause": ev.RESUMED, "stop": ev.RUN_ENDED, "set": ev.SETTING_CHANGED}
@@ -234,10 +232,10 @@ def start_runner(
     Returns:
         The run directory (it exists, with `runner.json`, when this returns).
     """
-    from tfbench.engine.run import EXPERIMENT_FILE, new_run_dir
+    from tfbench.rundir import EXPERIMENT_FILE
 
-    run_dir = new_run_dir(runs_dir, experiment.name)
-    preset = write_text(run_dir / EXPERIMENT_FILE, experiment.to_toml())
+    run_dir = create_run_dir(runs_dir, experiment)
+    preset = run_dir / EXPERIMENT_FILE
     argv = runner_command("run", str(preset.resolve()), "--run-dir", str(run_dir.resolve()), "--quiet", *extra_args)
     launch(argv, run_dir, detach=detach)
     return run_dir

@@ -14,31 +14,30 @@ training thread) and `wait()`. TensorFlow is imported inside the methods that ne
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
 import os
 import threading
 import time
 import traceback
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
+from tfbench import rundir
 from tfbench.atomic import write_text
 from tfbench.engine import events as ev
+from tfbench.rundir import (
+    BACKUP_DIR,
+    BEST_CHECKPOINT,
+    CHECKPOINTS_DIR,
+    HISTORY_FILE,
+    LAST_CHECKPOINT,
+    MODEL_FILE,
+    SCRIPT_FILE,
+    backup_epoch,
+    read_history,
+)
 from tfbench.errors import UserError
 from tfbench.spec import Experiment
-
-EXPERIMENT_FILE = "experiment.toml"
-HISTORY_FILE = "history.csv"
-MODEL_FILE = "model.keras"
-SCRIPT_FILE = "train.py"
-CHECKPOINTS = "checkpoints"
-LAST_CHECKPOINT = "checkpoints/last.keras"
-BEST_CHECKPOINT = "checkpoints/best.keras"
-BACKUP_DIR = "checkpoints/backup"
 
 # Seconds between writes of last.keras, best.keras and the BackupAndRestore state: a save costs tens
 # of milliseconds, which short epochs would feel. Epochs longer than this are saved every time, and
@@ -67,79 +66,11 @@ def exit_code(status: str) -> int:
     return EXIT_CODES.get(status, 1)
 
 
-def new_run_dir(runs_dir: str | Path, name: str, now: datetime | None = None) -> Path:
-    """Create and return a fresh `runs_dir/<name>-<YYYYmmdd-HHMMSS>` (a suffix keeps it unique).
-
-    Raises:
-        UserError: the runs folder cannot be created or written.
-    """
-    runs_dir = Path(runs_dir)
-    stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
-    try:
-        runs_dir.mkdir(parents=True, exist_ok=True)
-        for n in range(1, 1000):
-            path = runs_dir / (f"{name}-{stamp}" if n == 1 else f"{name}-{stamp}-{n}")
-            try:
-                path.mkdir()
-            except FileExistsError:
-                continue
-            return path
-    except OSError as exc:
-        raise UserError(f"cannot create the run directory: {exc.strerror}", str(runs_dir)) from None
-    raise UserError("too many runs with this name this second", str(runs_dir))
-
-
 def monitor_mode(monitor: str, mode: str = "auto") -> str:
     """`min` or `max` for a metric name, as Keras' callbacks decide it."""
     if mode in ("min", "max"):
         return mode
     return "max" if any(key in monitor for key in _MAX_METRICS) else "min"
-
-
-def backup_epoch(run_dir: str | Path) -> int:
-    """Epochs completed according to the BackupAndRestore state (0 when there is none)."""
-    backup = Path(run_dir) / BACKUP_DIR
-    for name in ("training_metadata.json", "training_metadata.json.bkp"):
-        try:
-            return int(json.loads((backup / name).read_text())["epoch"])
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-    return 0
-
-
-def read_history(run_dir: str | Path) -> list[dict[str, Any]]:
-    """The rows of a run's `history.csv` (numbers as floats, `epoch` as int)."""
-    path = Path(run_dir) / HISTORY_FILE
-    if not path.exists():
-        return []
-    rows = []
-    with open(path, newline="", encoding="utf-8") as handle:
-        for raw in csv.DictReader(handle):
-            row: dict[str, Any] = {}
-            for key, value in raw.items():
-                if value in (None, ""):
-                    continue
-                try:
-                    row[key] = int(value) if key == "epoch" else float(value)
-                except ValueError:
-                    row[key] = value
-            rows.append(row)
-    return rows
-
-
-def history_csv(rows: list[dict[str, Any]]) -> str:
-    """`history.csv`'s text: an `epoch` column, then every log key in order of first appearance."""
-    columns = ["epoch"]
-    for row in rows:
-        for key in row:
-            if key not in columns:
-                columns.append(key)
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in row.items()})
-    return out.getvalue()
 
 
 def _plain(logs: dict[str, Any]) -> dict[str, Any]:
@@ -390,13 +321,13 @@ class Run:
             self.run_dir = worker_dir(self.run_dir or self.runs_dir)
             self._scratch = True
         if self.run_dir is None:
-            self.run_dir = new_run_dir(self.runs_dir, self.experiment.name)
+            self.run_dir = rundir.new_run_dir(self.runs_dir, self.experiment.name)
         elif not self.resuming and (self.run_dir / ev.EVENTS_FILE).exists():
             raise UserError("already holds a run; continue it with `tfbench resume`", str(self.run_dir))
         try:
-            self.path(CHECKPOINTS).mkdir(parents=True, exist_ok=True)
-            if not self.resuming:
-                write_text(self.path(EXPERIMENT_FILE), self.experiment.to_toml())
+            self.path(CHECKPOINTS_DIR).mkdir(parents=True, exist_ok=True)
+            if not (self.run_dir / rundir.EXPERIMENT_FILE).exists():
+                rundir.write_experiment(self.run_dir, self.experiment)
             self.writer = ev.EventWriter(self.path(ev.EVENTS_FILE), self._subscribers)
         except OSError as exc:
             raise UserError(f"cannot write the run directory: {exc.strerror}", str(self.run_dir)) from None
@@ -456,10 +387,10 @@ class Run:
             if component.type == "ModelCheckpoint":
                 args.setdefault("filepath", str(self.path("checkpoints/model-{epoch:03d}.keras")))
             elif component.type == "CSVLogger":
-                args.setdefault("filename", str(self.path("keras-log.csv")))
+                args.setdefault("filename", str(self.path(rundir.KERAS_LOG)))
                 args.setdefault("append", self.resuming)
             elif component.type == "TensorBoard":
-                args.setdefault("log_dir", str(self.path("tensorboard")))
+                args.setdefault("log_dir", str(self.path(rundir.TENSORBOARD_DIR)))
             cls = getattr(keras.callbacks, component.type, None)
             if not isinstance(cls, type):
                 raise UserError(f"{component.type!r} is not a Keras callback", f"train.callbacks[{i}]")
@@ -470,7 +401,7 @@ class Run:
         if self.experiment.train.tensorboard and not any(
             c.type == "TensorBoard" for c in self.experiment.train.callbacks
         ):
-            callbacks.append(keras.callbacks.TensorBoard(log_dir=str(self.path("tensorboard"))))
+            callbacks.append(keras.callbacks.TensorBoard(log_dir=str(self.path(rundir.TENSORBOARD_DIR))))
         try:
             self._backup = RunBackup(self, str(self.path(BACKUP_DIR)), **backup_args)
             callbacks.append(self._backup)
@@ -702,7 +633,7 @@ class Run:
         self.emit(ev.CHECKPOINT, kind="backup", path=BACKUP_DIR, epoch=epoch)
 
     def _write_history(self) -> None:
-        write_text(self.path(HISTORY_FILE), history_csv(self.history), durable=False)
+        rundir.write_history(self.run_dir, self.history, durable=False)
 
     def _check_best(self, epoch: int, logs: dict[str, Any]) -> None:
         value = logs.get(self._monitor)
@@ -783,7 +714,7 @@ class Run:
             self.emit(ev.LOG, level="error", message=f"could not save the model: {exc}")
         if self.history:
             try:  # once more, durably: during training it is rewritten without an fsync
-                write_text(self.path(HISTORY_FILE), history_csv(self.history))
+                rundir.write_history(self.run_dir, self.history)
             except OSError as exc:
                 self.emit(ev.LOG, level="error", message=f"could not write {HISTORY_FILE}: {exc}")
         self._write_script()
@@ -826,19 +757,7 @@ class Run:
 
     def artifacts(self) -> dict[str, str]:
         """The files the run left, by name, relative to the run directory."""
-        names = {
-            "experiment": EXPERIMENT_FILE,
-            "events": ev.EVENTS_FILE,
-            "history": HISTORY_FILE,
-            "model": MODEL_FILE,
-            "last_checkpoint": LAST_CHECKPOINT,
-            "best_checkpoint": BEST_CHECKPOINT,
-            "backup": BACKUP_DIR,
-            "script": SCRIPT_FILE,
-            "tensorboard": "tensorboard",
-            "exports": "exports",
-        }
-        return {name: rel for name, rel in names.items() if self.path(rel).exists()}
+        return rundir.artifacts(self.run_dir)
 
     def _end(self, status: str, reason: str, command_id: str | None = None) -> bool:
         """Emit `run_ended` once (the training thread and an abort may race)."""
@@ -965,22 +884,3 @@ class Run:
                 self.model.stop_training = True
         self._record_change("epochs", old, epochs, command_id)
 
-
-def record_failure(run_dir: str | Path, experiment: Experiment, error: Exception) -> None:
-    """Leave a `run_ended` failed record in a run directory whose run could not even start.
-
-    A runner process is handed its run directory by the launcher (the TUI), which follows that
-    directory's event log: a preset the runner cannot build must still end there, with the message.
-    """
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if not (run_dir / EXPERIMENT_FILE).exists():
-        write_text(run_dir / EXPERIMENT_FILE, experiment.to_toml())
-    writer = ev.EventWriter(run_dir / ev.EVENTS_FILE)
-    try:
-        writer.emit(
-            ev.RUN_ENDED, status="failed", reason=str(error), epochs_completed=0, best={}, final={},
-            artifacts={"experiment": EXPERIMENT_FILE, "events": ev.EVENTS_FILE}, seconds=0.0,
-        )
-    finally:
-        writer.close()

@@ -248,8 +248,10 @@ class StudyScreen(Screen):
         row = self.cursor_trial()
         if row is None:
             return
+        from tfbench.engine.events import EVENTS_FILE
+
         run_dir = Path(row["run_dir"])
-        if not (run_dir / "events.jsonl").exists():
+        if not (run_dir / EVENTS_FILE).exists():
             self.notify(f"trial #{row['number']} has no run directory here ({run_dir})", severity="warning")
             return
         from tfbench.screens.training import TrainingScreen

@@ -126,7 +126,7 @@ class StudyDir:
         """
         settings = parse_tune(experiment, trials)
         if study_dir is None:
-            from tfbench.engine.run import new_run_dir
+            from tfbench.rundir import new_run_dir
 
             study_dir = new_run_dir(studies_dir or Path("studies"), experiment.name, datetime.now())
         else:

@@ -78,7 +78,8 @@ class TrialRunner:
 
     def run(self, trial: Any) -> str:
         """Train `trial`; returns its outcome: finished, pruned, failed or interrupted."""
-        from tfbench.engine.run import Run, record_failure
+        from tfbench.engine.run import Run
+        from tfbench.rundir import record_failure
 
         settings = self.study.settings
         values = {p.path: p.suggest(trial) for p in settings.params}
