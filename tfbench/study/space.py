@@ -114,7 +114,7 @@ def location(path: str) -> str:
 
 def direction_of(objective: str, direction: str | None = None) -> str:
     """Optuna's `maximize`/`minimize` for an objective: as given, else from its name like Keras' callbacks."""
-    from tfbench.engine.run import monitor_mode  # the one home of the "larger is better" rule
+    from tfbench.engine.checkpoints import monitor_mode  # the one home of the "larger is better" rule
 
     if direction in (None, "auto"):
         direction = monitor_mode(objective)
