@@ -26,6 +26,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
+from textual.timer import Timer
 from textual.widgets import Button, Footer, Input, Label, RadioButton, RadioSet, SelectionList, Static
 from textual.worker import Worker, WorkerState
 
@@ -41,8 +42,10 @@ from tfbench.widgets.progress_panel import ProgressPanel
 CURVE_INTERVAL = 1.0  # seconds between curve rebuilds at most: a plotext build costs 20-50 ms on
 # 2 cores, and at 2 Hz the view took ~10% of a core from the runner (benchmarks/ui_lag.py)
 POLL_INTERVAL = 0.1  # seconds between looks at the log (≤ 10 messages a second)
+CLOCK_INTERVAL = 1.0  # seconds between updates of the elapsed time while nothing else happens
 EXPORT_FORMATS = ("keras", "savedmodel", "tflite")
 QUANTIZATIONS = ("none", "dynamic", "float16", "int8")
+PANELS = "#progress, #curves, #system, #run-info, #events"  # what the timers and messages draw on
 
 
 # -- messages -------------------------------------------------------------------------------------
@@ -430,6 +433,7 @@ class TrainingScreen(Screen):
         self._starting = False
         self._pending_start = None
         self._shown_info = ""
+        self._repeating: list[Timer] = []
 
     # -- layout --------------------------------------------------------------------------------
 
@@ -448,8 +452,8 @@ class TrainingScreen(Screen):
         if self.bell is None:
             self.bell = bool(getattr(self.app, "bell_enabled", True))
         self._refresh_text()
-        self.set_interval(CURVE_INTERVAL, self._redraw_curves, name="curves")
-        self.set_interval(1.0, self._tick, name="clock")
+        self._repeating = [self.set_interval(CURVE_INTERVAL, self._redraw_curves, name="curves"),
+                           self.set_interval(CLOCK_INTERVAL, self._tick, name="clock")]
         if self._pending_start is not None:
             experiment, self._pending_start = self._pending_start, None
             self.start(experiment)
@@ -465,7 +469,25 @@ class TrainingScreen(Screen):
             gc.freeze()
             self._frozen = True
 
+    def on_screen_suspend(self) -> None:
+        for timer in self._repeating:  # nothing to redraw while another screen is shown
+            timer.pause()
+
+    def on_screen_resume(self) -> None:
+        for timer in self._repeating:
+            timer.resume()
+        self._redraw_curves()
+        self._tick()
+
+    def whole(self) -> bool:
+        """Whether every panel is there to draw on: False while the screen is being taken down,
+        when a timer or a message can still arrive after some of its widgets have gone (and a
+        NoMatches raised there would end the App)."""
+        return self.is_attached and len(self.query(PANELS)) == PANELS.count(",") + 1
+
     def on_unmount(self) -> None:
+        for timer in self._repeating:
+            timer.stop()
         self._stop_follow.set()
         self._consumed.set()
         if self.owns_runner and not self.detached and self.state.running and self.run_dir is not None:
@@ -540,7 +562,7 @@ class TrainingScreen(Screen):
         if message.caught_up and not self.caught_up:
             self.caught_up = True
             self._check_runner()
-        if message.events:
+        if message.events and self.whole():
             self.query_one(Curves).set_charts(run_charts(self.state))
             self._refresh_text()
         if not was_ended and self.state.ended:
@@ -582,6 +604,8 @@ class TrainingScreen(Screen):
         self.runner_is_alive = runner_alive(self.run_dir)
 
     def _refresh_text(self) -> None:
+        if not self.whole():
+            return
         self.query_one(ProgressPanel).show(self.state, self._now() if self.state.running else None)
         self.query_one(SystemPanel).show(self.state.system)
         self.query_one(EventLogPane).show(self.state)
@@ -610,11 +634,12 @@ class TrainingScreen(Screen):
         return text
 
     def _redraw_curves(self) -> None:
-        self.query_one(Curves).redraw_soon()
+        if self.whole():
+            self.query_one(Curves).redraw_soon()
 
     def _tick(self) -> None:
         self._check_runner()
-        if self.state.running:
+        if self.state.running and self.whole():
             self.query_one(ProgressPanel).show(self.state, self._now())
 
     # -- starting and controlling ----------------------------------------------------------------
