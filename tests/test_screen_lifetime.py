@@ -64,3 +64,35 @@ async def test_switching_screens_fast_while_the_train_timers_fire_then_quitting(
             await pilot.pause(0.02)
             assert app.screen is app.get_screen("model")
         # Leaving the block closes the App; an error raised by a timer meanwhile is raised here.
+
+
+def resident_mb() -> float:
+    """This process's resident memory after a full collection, in MB."""
+    import gc
+
+    import psutil
+
+    gc.collect()
+    return psutil.Process().memory_info().rss / 2**20
+
+
+@pytest.mark.slow  # 200 screen switches: about half a minute on an idle machine
+@pilot_test
+async def test_switching_screens_does_not_grow_memory(runs_dir: Path):
+    """200 switches between Model and Train (F1, F4) keep resident memory within 30 MB of 20
+    switches: every rebuilt footer key used to stay reachable, ~1.4 MB a round trip."""
+    app = make_app("digits-cnn", runs_dir=runs_dir, workbench=FixedWorkbench())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+
+        async def switch(times: int) -> None:
+            for _ in range(times // 2):
+                await pilot.press("f4", "f1")
+            await settle(app, pilot)
+            assert app.screen is app.get_screen("model")
+
+        await switch(20)
+        after_20 = resident_mb()
+        await switch(180)
+        after_200 = resident_mb()
+    assert after_200 - after_20 < 30, f"{after_20:.0f} MB after 20 switches, {after_200:.0f} MB after 200"

@@ -18,11 +18,12 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from tfbench.runs_index import RunSummary, experiment_differences, format_duration, scan_runs
 from tfbench.screens.frame import frame_top
 from tfbench.widgets.curves import Curves, overlay_charts
+from tfbench.widgets.footer import KeyFooter
 
 STATUS_STYLES = {
     "completed": "green",
@@ -102,7 +103,7 @@ class RunsScreen(Screen):
             yield Curves(placeholder="no run to plot", id="overlay")
             with VerticalScroll(id="diff-box"):
                 yield Static("", id="diff")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)

@@ -27,7 +27,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
-from textual.widgets import Button, Footer, Input, Label, RadioButton, RadioSet, SelectionList, Static
+from textual.widgets import Button, Input, Label, RadioButton, RadioSet, SelectionList, Static
 from textual.worker import Worker, WorkerState
 
 from tfbench.engine.events import BATCH, RunState
@@ -36,6 +36,7 @@ from tfbench.runs_index import format_number
 from tfbench.screens.frame import frame_top
 from tfbench.widgets.curves import Curves, run_charts
 from tfbench.widgets.event_log import EventLogPane
+from tfbench.widgets.footer import KeyFooter
 from tfbench.widgets.gpu import SystemPanel
 from tfbench.widgets.progress_panel import ProgressPanel
 
@@ -446,7 +447,7 @@ class TrainingScreen(Screen):
                 yield SystemPanel(id="system")
                 yield Static("", id="run-info")
         yield EventLogPane(id="events")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         if self.bell is None:
