@@ -37,6 +37,8 @@ from tfbench.spec import DEFAULT_PRESET, PRESETS_DIR, Experiment, experiment_fro
 
 UNDO_LIMIT = 200
 SUMMARY_SETTLE_SECONDS = 0.15  # let a burst of keystrokes settle before Keras builds the model
+QUIT_ANSWERS = [("s", "Stop it and quit", "stop"), ("d", "Leave it running and quit", "detach"),
+                ("escape", "Stay", "stay")]
 
 
 def _training_screen(run_dir: Path | None) -> Screen:
@@ -468,24 +470,52 @@ class WorkbenchApp(App):
             yield SystemCommand(title, help_text, callback)
 
     async def action_quit(self) -> None:
-        """Quit; with unsaved edits, ask first (a run in a runner process goes on either way)."""
+        """Quit, asking first about what would be lost or left behind.
+
+        A run this App started that is still training is never stopped without asking: stop it
+        (the runner saves and stops), leave it running detached (`tfbench watch RUN` follows it
+        again), or stay. Unsaved edits of the Experiment ask too.
+        """
+        from tfbench.screens.dialogs import Choice, Confirm
+
+        if isinstance(self.screen, Choice):
+            return  # the question about the run is open: it is answered there
+        if isinstance(self.screen, Confirm):
+            self._quit_now()
+            return
+        train = self.get_screen("train")
+        run_dir = getattr(train, "live_run", lambda: None)()
+        if run_dir is None:
+            self._confirm_unsaved(self._quit_now)
+            return
+
+        def answered(answer: str | None) -> None:
+            if answer == "stop":
+                self._confirm_unsaved(self._quit_now)
+            elif answer == "detach":
+                self._confirm_unsaved(lambda: self._quit_now(train.leave_running()))  # type: ignore[attr-defined]
+
+        self.push_screen(Choice(f"{run_dir.name} is still training.", QUIT_ANSWERS), answered)
+
+    def _confirm_unsaved(self, then: Callable[[], None]) -> None:
         from tfbench.screens.dialogs import Confirm
 
-        if not self.dirty or isinstance(self.screen, Confirm):
-            self._quit_now()
+        if not self.dirty:
+            then()
             return
 
         def answered(quit_anyway: bool | None) -> None:
             if quit_anyway:
-                self._quit_now()
+                then()
 
         self.push_screen(Confirm("Quit without saving the edited Experiment?", yes="Quit", no="Stay"),
                          answered)
 
-    def _quit_now(self) -> None:
-        # Thread workers finish on their own; cancel them so none outlives the App.
+    def _quit_now(self, message: str | None = None) -> None:
+        # Thread workers finish on their own; cancel them so none outlives the App. A run the
+        # Train screen started and that was not left running is stopped as that screen goes.
         self.workers.cancel_all()
-        self.exit()
+        self.exit(message=message)
 
 
 def make_app(preset: str | None = None, *, experiment: Experiment | None = None,

@@ -742,8 +742,18 @@ class TrainingScreen(Screen):
 
     def action_detach(self) -> None:
         """Leave the run going and quit."""
+        self.app.exit(message=self.leave_running() if self.run_dir else None)
+
+    def live_run(self) -> Path | None:
+        """The run this screen started, while it trains (paused counts): quitting must ask about it."""
+        if self.owns_runner and not self.detached and self.state.running and self.run_dir is not None:
+            return self.run_dir
+        return None
+
+    def leave_running(self) -> str:
+        """Let the run go on after the App quits; returns the line that says how to follow it."""
         self.detached = True
-        self.app.exit(message=f"detached; the run goes on: tfbench watch {self.run_dir}" if self.run_dir else None)
+        return f"detached; the run goes on: tfbench watch {self.run_dir}"
 
     def action_edit(self) -> None:
         if not self.state.running:
