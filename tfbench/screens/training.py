@@ -46,6 +46,8 @@ POLL_INTERVAL = 0.1  # seconds between looks at the log (≤ 10 messages a secon
 CLOCK_INTERVAL = 1.0  # seconds between updates of the elapsed time while nothing else happens
 EXPORT_FORMATS = ("keras", "savedmodel", "tflite")
 QUANTIZATIONS = ("none", "dynamic", "float16", "int8")
+NO_CURVES = "the curves of a run show here"
+WAITING = "waiting for the first results…"
 PANELS = "#progress, #curves, #system, #run-info, #events"  # what the timers and messages draw on
 
 
@@ -442,7 +444,7 @@ class TrainingScreen(Screen):
         yield from frame_top("train")
         yield ProgressPanel(id="progress")
         with Horizontal(id="main"):
-            yield Curves(id="curves")
+            yield Curves(NO_CURVES if self.run_dir is None else WAITING, id="curves")
             with Vertical(id="side"):
                 yield SystemPanel(id="system")
                 yield Static("", id="run-info")
@@ -607,6 +609,8 @@ class TrainingScreen(Screen):
     def _refresh_text(self) -> None:
         if not self.whole():
             return
+        self.query_one(ProgressPanel).following = self.run_dir is not None
+        self.query_one(Curves).set_placeholder(WAITING if self.run_dir is not None else NO_CURVES)
         self.query_one(ProgressPanel).show(self.state, self._now() if self.state.running else None)
         self.query_one(SystemPanel).show(self.state.system)
         self.query_one(EventLogPane).show(self.state)

@@ -202,6 +202,13 @@ class Curves(Widget):
         self._charts = charts
         self._dirty = True
 
+    def set_placeholder(self, placeholder: str) -> None:
+        """Change what shows while there is nothing to plot."""
+        if placeholder != self.placeholder:
+            self.placeholder = placeholder
+            self._dirty = True
+            self.redraw()
+
     @property
     def dirty(self) -> bool:
         return self._dirty

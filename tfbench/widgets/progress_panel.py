@@ -12,7 +12,9 @@ from textual.widgets import Static
 
 from tfbench.runs_index import format_number
 
+NO_RUN = "no run yet: ctrl+r trains the Experiment set up on the Model, Data and Setup screens"
 STATUS_STYLES = {
+    "none": ("○", "NO RUN", "dim"),
     "waiting": ("…", "WAITING", "dim"),
     "running": ("▶", "RUNNING", "bold green"),
     "paused": ("⏸", "PAUSED", "bold yellow"),
@@ -39,8 +41,17 @@ def progress_bar(fraction: float, width: int = 20) -> str:
     return "━" * filled + "╌" * (width - filled)
 
 
-def progress_text(state, now: float | None) -> Text:
-    """The headline for a `RunState` at time `now` (None: the log's last event time)."""
+def progress_text(state, now: float | None, following: bool = True) -> Text:
+    """The headline for a `RunState` at time `now` (None: the log's last event time).
+
+    `following` is False while the screen has no run at all (nothing started, nothing watched).
+    """
+    if not following:
+        text = Text()
+        mark, label, style = STATUS_STYLES["none"]
+        text.append(f" {mark} {label} ", style=f"reverse {style}")
+        text.append(f"\n\n {NO_RUN}", style="dim")
+        return text
     mark, label, style = STATUS_STYLES.get(state.status, ("?", state.status.upper(), "bold"))
     text = Text()
     text.append(f" {mark} {label} ", style=f"reverse {style}")
@@ -107,6 +118,8 @@ class ProgressPanel(Static):
     }
     """
 
+    following = True  # False while the screen has no run to show
+
     def show(self, state, now: float | None) -> None:
         # Its height is fixed, so no layout pass: this runs with every message from the runner.
-        self.update(progress_text(state, now), layout=False)
+        self.update(progress_text(state, now, self.following), layout=False)
