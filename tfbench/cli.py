@@ -386,6 +386,11 @@ def set_(run_dir, settings, timeout):
 
 # -- watching and run history ----------------------------------------------------------------------
 
+def stdout_is_a_terminal() -> bool:
+    """Whether stdout is a terminal (not a pipe, a file, or closed)."""
+    return sys.stdout is not None and not getattr(sys.stdout, "closed", False) and sys.stdout.isatty()
+
+
 @cli.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--no-bell", is_flag=True, help="No terminal bell when the run ends or diverges.")
@@ -394,6 +399,8 @@ def watch(run_dir, no_bell):
 
     \b
     Pause, stop and edits reach a run that is still going; quitting leaves it running.
+    Without a terminal (a pipe, a file) it prints one plain line per epoch and exits when the run
+    ends (status 0; 1 when it failed or its runner went without ending it).
       tfbench watch runs/digits-cnn-20250101-120000
     """
     from tfbench.engine.events import EVENTS_FILE
@@ -401,6 +408,11 @@ def watch(run_dir, no_bell):
     path = Path(run_dir)
     if not (path / EVENTS_FILE).exists():
         raise UserError("not a run directory (no events.jsonl)", str(path), "list the runs with `tfbench runs`")
+    if not stdout_is_a_terminal():  # a pipe or a file: plain lines, then exit
+        from tfbench.headless import follow_plainly, output_stream
+
+        status = follow_plainly(path, output_stream())
+        sys.exit(0 if status in ("completed", "early_stopped", "stopped") else 1)
     from tfbench.app import make_app
     from tfbench.spec import load_experiment
 

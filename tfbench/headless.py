@@ -59,6 +59,26 @@ def end_line(event: dict[str, Any]) -> str:
     return text
 
 
+def output_stream() -> TextIO:
+    """Where progress goes: stdout, or a sink when there is none.
+
+    Started with stdout closed (`tfbench run … >&-`), Python has `sys.stdout = None`; a run must
+    still train and save, with nothing to show.
+    """
+    stream = sys.stdout
+    if stream is None or getattr(stream, "closed", False):
+        return nowhere()
+    return stream
+
+
+def nowhere() -> TextIO:
+    """A text stream that swallows what is written (no terminal)."""
+    import io
+    import os
+
+    return io.TextIOWrapper(open(os.devnull, "wb"), encoding="utf-8")
+
+
 class Progress:
     """Shows a run's events on a stream: rich progress on a terminal, plain lines otherwise.
 
@@ -68,7 +88,7 @@ class Progress:
     """
 
     def __init__(self, stream: TextIO | None = None, tty: bool | None = None):
-        self.stream = stream or sys.stdout
+        self.stream = stream or output_stream()
         self.tty = self.stream.isatty() if tty is None else tty
         self.epochs = 0
         self.steps = 0
@@ -88,11 +108,14 @@ class Progress:
                 handler(event)
 
     def print(self, text: str, style: str | None = None) -> None:
-        if self._console is not None:
-            self._console.print(text, style=style, markup=False)
-        else:
-            self.stream.write(text + "\n")
-            self.stream.flush()
+        try:
+            if self._console is not None:
+                self._console.print(text, style=style, markup=False)
+            else:
+                self.stream.write(text + "\n")
+                self.stream.flush()
+        except (BrokenPipeError, ValueError):  # the reader went away or the stream was closed:
+            self._console, self.stream, self.tty = None, nowhere(), False  # train on quietly
 
     def close(self) -> None:
         with self._lock:
@@ -198,3 +221,43 @@ class Progress:
             self._progress.console.print(text, markup=False, highlight=False)
         else:
             self.print(text)
+
+
+def follow_plainly(run_dir, stream: TextIO, poll: float = 0.2) -> str:
+    """`tfbench watch` without a terminal: a run's events as plain lines, until it ends.
+
+    It ends with the run's `run_ended`, or, when the runner is gone and the log has no end (a
+    killed runner, a cut last line), with a line saying so, so a pipe or a log file is never held
+    open forever.
+
+    Args:
+        run_dir: the run directory.
+        stream: where the lines go.
+        poll: seconds between looks at the log when nothing new came.
+
+    Returns:
+        The run's final status (`interrupted` when its runner went without ending it).
+    """
+    import time
+
+    from tfbench.engine.control import runner_gone
+    from tfbench.event_tail import EventTail
+
+    progress = Progress(stream, tty=False)
+    pid = None
+    quiet_looks = 0  # looks in a row that found nothing new while the runner was gone
+    with EventTail(run_dir) as tail:
+        while True:
+            events = tail.read()
+            for event in events:
+                pid = event.get("pid", pid) if event.get("event") == ev.RUN_STARTED else pid
+                progress(event)
+                if event.get("event") == ev.RUN_ENDED:
+                    return str(event.get("status"))
+            quiet_looks = 0 if events or not runner_gone(run_dir, pid) else quiet_looks + 1
+            if quiet_looks >= 2:  # one more look first: the runner's last lines may be on their way
+                progress.print(f"run interrupted: its runner is gone and the log has no end; "
+                               f"`tfbench resume {run_dir}` continues it")
+                return "interrupted"
+            if not events:
+                time.sleep(poll)

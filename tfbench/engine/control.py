@@ -425,3 +425,18 @@ def serve(run: "Run", handle_signals: bool = True, on_signal=None) -> int:
             signal.signal(sig, old)
     server.close(code)
     return code
+
+
+def runner_gone(run_dir: str | Path, pid: int | None = None) -> bool:
+    """Whether the run's runner is known to have ended, so its log will not grow again.
+
+    `runner.json` decides when there is one (`runner_alive`); else the pid the log names (`pid`);
+    with neither there is nothing to tell by, and the answer is False.
+    """
+    if (Path(run_dir) / RUNNER_FILE).exists():
+        return not runner_alive(run_dir)
+    try:
+        pid = int(pid or 0)
+    except (TypeError, ValueError):
+        return False
+    return pid > 0 and _process_start(pid) is None

@@ -437,6 +437,7 @@ class TrainingScreen(Screen):
         self._pending_start = None
         self._shown_info = ""
         self._repeating: list[Timer] = []
+        self._gone_seen = False  # the last look found the runner gone while the log says it runs
 
     # -- layout --------------------------------------------------------------------------------
 
@@ -515,6 +516,7 @@ class TrainingScreen(Screen):
         self.evaluation = None
         self.caught_up = False
         self.diverged = False
+        self._gone_seen = False
         self.owns_runner = False  # a run chosen to watch is not ours to stop on exit
         self._refresh_text()
         self.run_worker(
@@ -600,11 +602,19 @@ class TrainingScreen(Screen):
         if self.run_dir is None or not self.state.running:
             self.runner_is_alive = False
             return
-        try:
-            from tfbench.engine.control import runner_alive
-        except ImportError:
-            return
+        from tfbench.engine.control import runner_alive, runner_gone
+
         self.runner_is_alive = runner_alive(self.run_dir)
+        if not self.caught_up or self.runner_is_alive or not runner_gone(self.run_dir, self.state.pid):
+            self._gone_seen = False
+            return
+        if not self._gone_seen:  # once more first: the runner's last lines may still be on their way
+            self._gone_seen = True
+            return
+        self.state.status = "interrupted"
+        self.state.reason = (f"its runner is gone and the log has no end: `tfbench resume {self.run_dir}` "
+                             "continues it")
+        self._refresh_text()
 
     def _refresh_text(self) -> None:
         if not self.whole():

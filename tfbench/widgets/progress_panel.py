@@ -22,6 +22,7 @@ STATUS_STYLES = {
     "stopped": ("■", "STOPPED", "bold yellow"),
     "early_stopped": ("✔", "EARLY STOPPED", "bold cyan"),
     "failed": ("✖", "FAILED", "bold red"),
+    "interrupted": ("✖", "INTERRUPTED", "bold red"),
 }
 
 
@@ -85,6 +86,8 @@ def status_line(state) -> Text:
     text = Text(" ")
     if state.status == "failed":
         text.append(f"failed: {state.reason or 'unknown reason'}", style="bold red")
+    elif state.status == "interrupted":
+        text.append(f"interrupted: {state.reason}", style="bold red")
     elif state.status == "paused":
         text.append("paused — press p to resume", style="yellow")
     elif state.ended:
