@@ -81,13 +81,8 @@ def fail(err: UserError, code: int = 2):
 def cli(ctx: click.Context) -> None:
     if ctx.invoked_subcommand is not None:
         return
-    try:
-        from tfbench.app import make_app
-    except ImportError as exc:
-        raise UserError(
-            f"the workbench screens are not available in this installation ({exc})", "tfbench",
-            "train headless with `tfbench run PRESET`",
-        ) from None
+    from tfbench.app import make_app
+
     run_app(make_app(preset=ctx.meta.get("preset")))
 
 

@@ -681,11 +681,8 @@ class TrainingScreen(Screen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="start")
     def _start_runner(self, experiment, runs_dir: Path) -> None:
-        try:
-            from tfbench.engine.control import start_runner
-        except ImportError:
-            self.post_message(ActionFailed("the training engine is not available"))
-            return
+        from tfbench.engine.control import start_runner
+
         try:
             run_dir = start_runner(experiment, runs_dir)
         except Exception as exc:  # UserError for a bad set-up; anything else still must not crash the UI
@@ -823,10 +820,7 @@ class TrainingScreen(Screen):
 
     def _evaluate_worker(self, run_dir: Path, evaluate: Callable[..., dict] | None = None) -> None:
         if evaluate is None:
-            try:
-                from tfbench.evaluation import evaluate_run as evaluate  # TensorFlow: imported only here
-            except ImportError:
-                return
+            from tfbench.evaluation import evaluate_run as evaluate  # TensorFlow: imported only here
         try:
             result = evaluate(run_dir, split="validation", k=5)
         except Exception as exc:
