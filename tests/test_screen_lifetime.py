@@ -12,7 +12,7 @@ from tfbench.app import make_app
 from tfbench.screens import training
 from tfbench.screens.training import TrainingScreen
 from tfbench.widgets.curves import Curves
-from tfbench.workbench import FixedWorkbench
+from tfbench.engine_calls import FixedEngineCalls
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -34,7 +34,7 @@ def finished_run(runs_dir: Path) -> Path:
 @pilot_test
 async def test_a_train_screen_losing_its_widgets_while_its_timers_fire_keeps_the_app(runs_dir: Path, fast_timers):
     """The curves going before their screen does (as on the way out) leaves the timers quiet."""
-    app = make_app("digits-cnn", runs_dir=runs_dir, watch=finished_run(runs_dir), workbench=FixedWorkbench())
+    app = make_app("digits-cnn", runs_dir=runs_dir, watch=finished_run(runs_dir), engine_calls=FixedEngineCalls())
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause(0.2)
         screen = app.screen
@@ -53,7 +53,7 @@ async def test_switching_screens_fast_while_the_train_timers_fire_then_quitting(
     screen half gone (a `NoMatches` from `_redraw_curves` used to end the App about one time in two)."""
     run_dir = finished_run(runs_dir)
     for _ in range(4):  # the order screens close in on the way out differs from one App to the next
-        app = make_app("digits-cnn", runs_dir=runs_dir, workbench=FixedWorkbench())
+        app = make_app("digits-cnn", runs_dir=runs_dir, engine_calls=FixedEngineCalls())
         async with app.run_test(size=(80, 24)) as pilot:
             await settle(app, pilot)
             await pilot.press("f4", "f5")
@@ -81,7 +81,7 @@ def resident_mb() -> float:
 async def test_switching_screens_does_not_grow_memory(runs_dir: Path):
     """200 switches between Model and Train (F1, F4) keep resident memory within 30 MB of 20
     switches: every rebuilt footer key used to stay reachable, ~1.4 MB a round trip."""
-    app = make_app("digits-cnn", runs_dir=runs_dir, workbench=FixedWorkbench())
+    app = make_app("digits-cnn", runs_dir=runs_dir, engine_calls=FixedEngineCalls())
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(app, pilot)
 

@@ -326,9 +326,9 @@ async def test_a_picture_built_in_a_worker_is_the_one_built_in_place():
 async def test_before_any_run_the_train_screen_says_there_is_none_and_how_to_start(runs_dir: Path):
     """Nothing is waiting before a run: the screen says there is no run yet and names Ctrl+R."""
     from tfbench.app import make_app
-    from tfbench.workbench import FixedWorkbench
+    from tfbench.engine_calls import FixedEngineCalls
 
-    app = make_app("digits-cnn", runs_dir=runs_dir, workbench=FixedWorkbench())
+    app = make_app("digits-cnn", runs_dir=runs_dir, engine_calls=FixedEngineCalls())
     async with app.run_test(size=(100, 32)) as pilot:
         await pilot.press("f4")
         await pilot.pause()

@@ -13,7 +13,7 @@ from tfbench.app import make_app
 from tfbench.engine.control import runner_alive
 from tfbench.screens.training import EditRunDialog, ExportDialog, TrainingScreen
 from tfbench.spec import load_experiment
-from tfbench.workbench import FixedWorkbench
+from tfbench.engine_calls import FixedEngineCalls
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +28,7 @@ async def wait_for(pilot, condition, timeout: float, what: str) -> None:
 def spiral_app(runs_dir, epochs: int):
     """The App on the shipped spiral MLP, trained for `epochs`, with runs in `runs_dir`."""
     experiment = load_experiment("spiral-mlp", [f"train.epochs={epochs}"])
-    return make_app(experiment=experiment, runs_dir=runs_dir, workbench=FixedWorkbench())
+    return make_app(experiment=experiment, runs_dir=runs_dir, engine_calls=FixedEngineCalls())
 
 
 async def start_training(app, pilot) -> TrainingScreen:
@@ -205,7 +205,7 @@ def test_quitting_during_a_run_can_leave_it_running_for_watch(runs_dir):
             return screen.run_dir
 
     async def watch(run_dir):
-        watcher = make_app("spiral-mlp", runs_dir=runs_dir, watch=run_dir, workbench=FixedWorkbench())
+        watcher = make_app("spiral-mlp", runs_dir=runs_dir, watch=run_dir, engine_calls=FixedEngineCalls())
         async with watcher.run_test(size=(100, 32)) as pilot:
             screen = watcher.screen
             await wait_for(pilot, lambda: screen.caught_up and screen.state.running, 30, "the watcher to catch up")

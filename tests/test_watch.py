@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from tfbench.app import WorkbenchApp, make_app
 from tfbench.engine.events import RunState
 from tfbench.screens.training import TrainingScreen
-from tfbench.workbench import FixedWorkbench
+from tfbench.engine_calls import FixedEngineCalls
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -36,7 +36,7 @@ def test_watch_follows_a_log_another_process_is_writing(tmp_path):
     (run_dir / "events.jsonl").write_text("")
     source = FIXTURES / "early_stopped.jsonl"
     expected = RunState.from_log(source)
-    app = make_app("digits-cnn", runs_dir=run_dir.parent, watch=run_dir, workbench=FixedWorkbench())
+    app = make_app("digits-cnn", runs_dir=run_dir.parent, watch=run_dir, engine_calls=FixedEngineCalls())
 
     async def scenario():
         async with app.run_test(size=(100, 32)) as pilot:
@@ -137,7 +137,7 @@ def test_the_train_screen_marks_a_run_whose_runner_died_interrupted(tmp_path, mo
 
     monkeypatch.setattr(training, "CLOCK_INTERVAL", 0.05)
     run_dir = cut_run(tmp_path)
-    app = make_app("digits-cnn", runs_dir=run_dir.parent, watch=run_dir, workbench=FixedWorkbench())
+    app = make_app("digits-cnn", runs_dir=run_dir.parent, watch=run_dir, engine_calls=FixedEngineCalls())
 
     async def scenario():
         async with app.run_test(size=(100, 32)) as pilot:

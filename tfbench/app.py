@@ -61,7 +61,7 @@ class WorkbenchApp(App):
         preset_path: where it came from (the default for "Save preset"), if a user file.
         runs_dir: where runs are written and listed.
         watch: a run directory to follow on the Train screen at start.
-        workbench: the engine calls the workers make (`tfbench.workbench.Workbench` by default).
+        engine_calls: the engine calls the workers make (`tfbench.engine_calls.EngineCalls` by default).
     """
 
     CSS_PATH = "app.tcss"
@@ -80,13 +80,13 @@ class WorkbenchApp(App):
     ]
 
     def __init__(self, experiment: Experiment, *, preset_path: Path | None = None,
-                 runs_dir: Path = Path("runs"), watch: Path | None = None, workbench: Any = None) -> None:
+                 runs_dir: Path = Path("runs"), watch: Path | None = None, engine_calls: Any = None) -> None:
         super().__init__()
-        if workbench is None:
-            from tfbench.workbench import Workbench
+        if engine_calls is None:
+            from tfbench.engine_calls import EngineCalls
 
-            workbench = Workbench()
-        self.workbench = workbench
+            engine_calls = EngineCalls()
+        self.engine_calls = engine_calls
         self.experiment = experiment
         self.preset_path = preset_path
         self.runs_dir = Path(runs_dir)
@@ -130,7 +130,7 @@ class WorkbenchApp(App):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="warm-up")
     def _warm_up(self) -> None:
-        seconds = self.workbench.warm_up()
+        seconds = self.engine_calls.warm_up()
         self.post_message(TensorFlowLoaded(seconds))
 
     # -- the Experiment -----------------------------------------------------------------------
@@ -225,7 +225,7 @@ class WorkbenchApp(App):
     @work(thread=True, exclusive=True, exit_on_error=False, group="describe")
     def _describe(self, spec, seed, key: str) -> None:
         try:
-            info = self.workbench.describe(spec, seed)
+            info = self.engine_calls.describe(spec, seed)
         except UserError as exc:
             self.post_message(DataDescribeFailed(key, exc))
             return
@@ -261,7 +261,7 @@ class WorkbenchApp(App):
             if generation != self.generation:
                 return
             try:
-                summary = self.workbench.summarize(experiment)
+                summary = self.engine_calls.summarize(experiment)
             except UserError as exc:
                 self.post_message(SummaryFailed(generation, exc))
                 return
@@ -312,7 +312,7 @@ class WorkbenchApp(App):
     def import_layers(self, path: str) -> None:
         """Read the layer stack of a Sequential `.keras` model in a worker."""
         try:
-            layers = self.workbench.import_layers(path)
+            layers = self.engine_calls.import_layers(path)
         except UserError as exc:
             self.post_message(ImportFailed(path, exc))
             return
@@ -519,7 +519,7 @@ class WorkbenchApp(App):
 
 
 def make_app(preset: str | None = None, *, experiment: Experiment | None = None,
-             runs_dir: Path = Path("runs"), watch: Path | None = None, workbench: Any = None) -> WorkbenchApp:
+             runs_dir: Path = Path("runs"), watch: Path | None = None, engine_calls: Any = None) -> WorkbenchApp:
     """The workbench App, shared by the CLI and the tests.
 
     Args:
@@ -527,7 +527,7 @@ def make_app(preset: str | None = None, *, experiment: Experiment | None = None,
         experiment: an Experiment to edit instead of loading a preset.
         runs_dir: where runs are written and listed.
         watch: open on the Train screen following this run directory.
-        workbench: the engine calls made in workers (tests pass a `FixedWorkbench`).
+        engine_calls: the engine calls made in workers (tests pass a `FixedEngineCalls`).
 
     Raises:
         UserError: the preset cannot be read or is invalid.
@@ -540,4 +540,4 @@ def make_app(preset: str | None = None, *, experiment: Experiment | None = None,
         experiment = load_experiment(name)
         resolved = resolve_preset(name)
         path = None if PRESETS_DIR in resolved.resolve().parents else resolved
-    return WorkbenchApp(experiment, preset_path=path, runs_dir=runs_dir, watch=watch, workbench=workbench)
+    return WorkbenchApp(experiment, preset_path=path, runs_dir=runs_dir, watch=watch, engine_calls=engine_calls)

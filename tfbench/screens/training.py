@@ -813,8 +813,8 @@ class TrainingScreen(Screen):
 
     def _evaluate(self) -> None:
         if self.run_dir is not None:
-            # The App's workbench evaluates (tests and pictures pass one with a fixed evaluation).
-            evaluate = getattr(getattr(self.app, "workbench", None), "evaluate", None)
+            # The App's engine calls evaluate (tests and pictures pass one with a fixed evaluation).
+            evaluate = getattr(getattr(self.app, "engine_calls", None), "evaluate", None)
             self.run_worker(partial(self._evaluate_worker, self.run_dir, evaluate), thread=True, exclusive=True,
                             exit_on_error=False, group="evaluate", name="evaluate")
 
