@@ -24,7 +24,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet, SelectionList, Static
@@ -32,6 +31,7 @@ from textual.worker import Worker, WorkerState
 
 from tfbench.engine.events import BATCH, RunState
 from tfbench.event_tail import EventTail
+from tfbench.messages import ActionFailed, EvaluationReady, EventsRead, RunnerStarted
 from tfbench.runs_index import format_number
 from tfbench.screens.frame import frame_top
 from tfbench.widgets.curves import Curves, run_charts
@@ -49,43 +49,6 @@ QUANTIZATIONS = ("none", "dynamic", "float16", "int8")
 NO_CURVES = "the curves of a run show here"
 WAITING = "waiting for the first results…"
 PANELS = "#progress, #curves, #system, #run-info, #events"  # what the timers and messages draw on
-
-
-# -- messages -------------------------------------------------------------------------------------
-
-
-class EventsRead(Message):
-    """The follow worker read these events from the log (in order)."""
-
-    def __init__(self, events: list[dict[str, Any]], caught_up: bool, generation: int) -> None:
-        super().__init__()
-        self.events = events
-        self.caught_up = caught_up
-        self.generation = generation
-
-
-class RunnerStarted(Message):
-    """A runner process was started for the screen's Experiment."""
-
-    def __init__(self, run_dir: Path) -> None:
-        super().__init__()
-        self.run_dir = run_dir
-
-
-class ActionFailed(Message):
-    """Starting, controlling, evaluating or exporting went wrong; `text` says why."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self.text = text
-
-
-class EvaluationReady(Message):
-    """`evaluate_run` finished for the screen's run."""
-
-    def __init__(self, result: dict[str, Any]) -> None:
-        super().__init__()
-        self.result = result
 
 
 # -- dialogs --------------------------------------------------------------------------------------
