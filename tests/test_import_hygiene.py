@@ -31,7 +31,7 @@ UI_MODULES = [
 ENGINE_MODULES = [
     "tfbench.spec", "tfbench.catalog", "tfbench.errors", "tfbench.atomic", "tfbench.engine_calls",
     "tfbench.data", "tfbench.build", "tfbench.export", "tfbench.codegen", "tfbench.system",
-    "tfbench.headless", *_package_modules("tfbench.engine"),
+    "tfbench.headless", "tfbench.figures", *_package_modules("tfbench.engine"),
 ]
 
 

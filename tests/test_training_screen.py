@@ -16,7 +16,8 @@ from tfbench.event_tail import EventTail
 from tfbench.screens.training import EditRunDialog, TrainingScreen, report_text, results_text
 from tfbench.widgets.curves import Chart, Curves, Series, downsample, run_charts, smooth
 from tfbench.widgets.gpu import system_text
-from tfbench.widgets.progress_panel import clock, progress_text
+from tfbench.figures import format_clock as clock
+from tfbench.widgets.progress_panel import progress_text
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

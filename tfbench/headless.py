@@ -12,19 +12,7 @@ import threading
 from typing import Any, TextIO
 
 from tfbench.engine import events as ev
-
-
-def format_value(value: Any) -> str:
-    """A metric value in a few characters (`0.1234`, `1.2e-05`, `nan`)."""
-    try:
-        number = ev.as_float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    if number != number:
-        return "nan"
-    if number == 0 or 1e-3 <= abs(number) < 1e4:
-        return f"{number:.4f}"
-    return f"{number:.3g}"
+from tfbench.figures import format_metric
 
 
 def format_logs(logs: dict[str, Any]) -> str:
@@ -32,7 +20,7 @@ def format_logs(logs: dict[str, Any]) -> str:
     train = sorted((k for k in logs if not k.startswith("val_")), key=lambda k: k != "loss")
     valid = sorted((k for k in logs if k.startswith("val_")), key=lambda k: k != "val_loss")
     keys = train + valid
-    return "  ".join(f"{k} {format_value(logs[k])}" for k in keys)
+    return "  ".join(f"{k} {format_metric(logs[k])}" for k in keys)
 
 
 def epoch_line(event: dict[str, Any], epochs: int) -> str:
@@ -55,7 +43,7 @@ def end_line(event: dict[str, Any]) -> str:
         text += f": {event['reason']}"
     best = event.get("best") or {}
     if best.get("monitor"):
-        text += f" (best {best['monitor']} {format_value(best.get('value'))} at epoch {best.get('epoch')})"
+        text += f" (best {best['monitor']} {format_metric(best.get('value'))} at epoch {best.get('epoch')})"
     return text
 
 

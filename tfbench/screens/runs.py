@@ -20,7 +20,8 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
-from tfbench.runs_index import RunSummary, experiment_differences, format_duration, scan_runs
+from tfbench.figures import format_duration, format_number
+from tfbench.runs_index import RunSummary, experiment_differences, scan_runs
 from tfbench.screens.frame import frame_top
 from tfbench.widgets.curves import Curves, overlay_charts
 from tfbench.widgets.footer import KeyFooter
@@ -70,7 +71,7 @@ def short_key(key: str) -> str:
 
 
 def short_best(run: RunSummary) -> str:
-    return "—" if run.best_value is None else f"{run.best_value:.4g}@{run.best_epoch}"
+    return "—" if run.best_value is None else f"{format_number(run.best_value)}@{run.best_epoch}"
 
 
 class RunsScreen(Screen):

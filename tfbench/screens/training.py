@@ -31,8 +31,8 @@ from textual.worker import Worker, WorkerState
 
 from tfbench.engine.events import BATCH, RunState
 from tfbench.event_tail import EventTail
+from tfbench.figures import format_number
 from tfbench.messages import ActionFailed, EvaluationReady, EventsRead, RunnerStarted
-from tfbench.runs_index import format_number
 from tfbench.screens.frame import frame_top
 from tfbench.widgets.curves import Curves, run_charts
 from tfbench.widgets.event_log import EventLogPane

@@ -10,7 +10,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from tfbench.runs_index import format_number
+from tfbench.figures import format_clock, format_number
 
 NO_RUN = "no run yet: ctrl+r trains the Experiment set up on the Model, Data and Setup screens"
 STATUS_STYLES = {
@@ -24,16 +24,6 @@ STATUS_STYLES = {
     "failed": ("✖", "FAILED", "bold red"),
     "interrupted": ("✖", "INTERRUPTED", "bold red"),
 }
-
-
-def clock(seconds: float | None) -> str:
-    """Seconds as `h:mm:ss` or `m:ss`; a dash when unknown."""
-    if seconds is None:
-        return "—"
-    seconds = int(round(max(0.0, seconds)))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def progress_bar(fraction: float, width: int = 20) -> str:
@@ -66,8 +56,8 @@ def progress_text(state, now: float | None, following: bool = True) -> Text:
         text.append(f"   {progress_bar(done / state.epochs)} {100 * done / state.epochs:3.0f}%")
     text.append("\n")
     ended = state.ended
-    text.append(f" elapsed {clock(state.elapsed(now))}")
-    text.append(f"   ETA {clock(None if ended or state.status == 'waiting' else state.eta())}")
+    text.append(f" elapsed {format_clock(state.elapsed(now))}")
+    text.append(f"   ETA {format_clock(None if ended or state.status == 'waiting' else state.eta())}")
     if state.samples_per_sec:
         text.append(f"   {state.samples_per_sec:,.0f} samples/s")
     if state.step_seconds:
