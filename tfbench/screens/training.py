@@ -34,11 +34,12 @@ from tfbench.event_tail import EventTail
 from tfbench.figures import format_number
 from tfbench.messages import ActionFailed, EvaluationReady, EventsRead, RunnerStarted
 from tfbench.screens.frame import frame_top
-from tfbench.widgets.curves import Curves, run_charts
+from tfbench.widgets.curves import Curves
 from tfbench.widgets.event_log import EventLogPane
 from tfbench.widgets.footer import KeyFooter
 from tfbench.widgets.gpu import SystemPanel
 from tfbench.widgets.progress_panel import ProgressPanel
+from tfbench.widgets.run_info import RunInfo, current_learning_rate
 
 CURVE_INTERVAL = 1.0  # seconds between curve rebuilds at most: a plotext build costs 20-50 ms on
 # 2 cores, and at 2 Hz the view took ~10% of a core from the runner (benchmarks/ui_lag.py)
@@ -398,7 +399,6 @@ class TrainingScreen(Screen):
         self._frozen = False
         self._starting = False
         self._pending_start = None
-        self._shown_info = ""
         self._repeating: list[Timer] = []
         self._gone_seen = False  # the last look found the runner gone while the log says it runs
 
@@ -406,12 +406,12 @@ class TrainingScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield from frame_top("train")
-        yield ProgressPanel(id="progress")
+        yield ProgressPanel(now=self._now, id="progress")
         with Horizontal(id="main"):
             yield Curves(NO_CURVES if self.run_dir is None else WAITING, id="curves")
             with Vertical(id="side"):
                 yield SystemPanel(id="system")
-                yield Static("", id="run-info")
+                yield RunInfo(id="run-info")
         yield EventLogPane(id="events")
         yield KeyFooter()
 
@@ -530,8 +530,7 @@ class TrainingScreen(Screen):
         if message.caught_up and not self.caught_up:
             self.caught_up = True
             self._check_runner()
-        if message.events and self.whole():
-            self.query_one(Curves).set_charts(run_charts(self.state))
+        if message.events:
             self._refresh_text()
         if not was_ended and self.state.ended:
             self._run_ended(live=message.caught_up)
@@ -584,32 +583,11 @@ class TrainingScreen(Screen):
             return
         self.query_one(ProgressPanel).following = self.run_dir is not None
         self.query_one(Curves).set_placeholder(WAITING if self.run_dir is not None else NO_CURVES)
-        self.query_one(ProgressPanel).show(self.state, self._now() if self.state.running else None)
-        self.query_one(SystemPanel).show(self.state.system)
-        self.query_one(EventLogPane).show(self.state)
-        info = self._run_info()
-        if info.plain != self._shown_info:  # most messages change nothing here: skip the layout
-            self._shown_info = info.plain
-            self.query_one("#run-info", Static).update(info)
-
-    def _run_info(self) -> Text:
-        state = self.state
-        text = Text()
-        if state.model.get("total_params") is not None:
-            text.append(f"{int(state.model['total_params']):,} parameters\n")
-        sizes = (state.data or {}).get("sizes") or {}
-        if sizes:
-            text.append(" · ".join(f"{k} {v:,}" for k, v in sizes.items() if isinstance(v, int)) + "\n")
-        lr = next((v for v in reversed(state.learning_rates) if math.isfinite(v)), None)
-        if lr is None:
-            lr = ((state.experiment.get("train") or {}).get("optimizer") or {}).get("learning_rate") if isinstance(
-                (state.experiment.get("train") or {}).get("optimizer"), dict) else None
-        if lr is not None:
-            text.append(f"learning rate {format_number(float(lr))}\n")
         curves = self.query_one(Curves)
-        flags = [("log", curves.log_scale), ("smooth", curves.smoothing), ("ascii", curves.ascii_mode), ("bell", self.bell)]
-        text.append(" ".join(f"{name}:{'on' if value else 'off'}" for name, value in flags), style="dim")
-        return text
+        self.query_one(RunInfo).flags = [("log", curves.log_scale), ("smooth", curves.smoothing),
+                                         ("ascii", curves.ascii_mode), ("bell", bool(self.bell))]
+        for panel in self.query(PANELS):  # every panel draws itself from the one RunState
+            panel.show(self.state)  # type: ignore[attr-defined]
 
     def _redraw_curves(self) -> None:
         if self.whole():
@@ -618,7 +596,7 @@ class TrainingScreen(Screen):
     def _tick(self) -> None:
         self._check_runner()
         if self.state.running and self.whole():
-            self.query_one(ProgressPanel).show(self.state, self._now())
+            self.query_one(ProgressPanel).show(self.state)
 
     # -- starting and controlling ----------------------------------------------------------------
 
@@ -733,11 +711,7 @@ class TrainingScreen(Screen):
         if not self.state.running:
             self.notify("no run is going", severity="warning")
             return
-        lr = next((v for v in reversed(self.state.learning_rates) if math.isfinite(v)), None)
-        if lr is None:
-            optimizer = (self.state.experiment.get("train") or {}).get("optimizer")
-            lr = optimizer.get("learning_rate") if isinstance(optimizer, dict) else None
-        self.app.push_screen(EditRunDialog(lr, self.state.epochs), self._edited)
+        self.app.push_screen(EditRunDialog(current_learning_rate(self.state), self.state.epochs), self._edited)
 
     def _edited(self, changes: dict | None) -> None:
         if changes:  # one worker sends them one by one, in order
@@ -746,7 +720,7 @@ class TrainingScreen(Screen):
     def action_toggle(self, name: str) -> None:
         curves = self.query_one(Curves)
         setattr(curves, name, not getattr(curves, name))
-        self.query_one("#run-info", Static).update(self._run_info())
+        self._refresh_text()
 
     def action_back(self) -> None:
         """Close a train screen opened over another one (from the Runs screen)."""
@@ -759,7 +733,7 @@ class TrainingScreen(Screen):
 
     def action_toggle_bell(self) -> None:
         self.bell = not self.bell
-        self.query_one("#run-info", Static).update(self._run_info())
+        self._refresh_text()
         self.notify(f"bell {'on' if self.bell else 'off'}")
 
     # -- results ---------------------------------------------------------------------------------

@@ -209,6 +209,10 @@ class Curves(Widget):
             self._dirty = True
             self.redraw()
 
+    def show(self, state) -> None:
+        """Hand over a `RunState`'s charts (`run_charts`); drawn at the next redraw."""
+        self.set_charts(run_charts(state))
+
     @property
     def dirty(self) -> bool:
         return self._dirty

@@ -74,8 +74,9 @@ class SystemPanel(Static):
         super().__init__(system_text({}), **kwargs)
         self._shown: dict[str, Any] | None = None
 
-    def show(self, system: dict[str, Any]) -> None:
-        """Show a sample (no repaint when it is the one already shown)."""
+    def show(self, state) -> None:
+        """Show a `RunState`'s latest sample (no repaint when it is the one already shown)."""
+        system = state.system
         if system is self._shown or system == self._shown:
             return
         self._shown = system

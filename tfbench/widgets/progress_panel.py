@@ -7,6 +7,8 @@ last event time, so a replay looks the same whenever it is drawn.
 
 from __future__ import annotations
 
+from typing import Callable
+
 from rich.text import Text
 from textual.widgets import Static
 
@@ -113,6 +115,11 @@ class ProgressPanel(Static):
 
     following = True  # False while the screen has no run to show
 
-    def show(self, state, now: float | None) -> None:
+    def __init__(self, now: Callable[[], float | None] | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.now = now  # "now" for a running run's elapsed time (None: the log's last event)
+
+    def show(self, state) -> None:
         # Its height is fixed, so no layout pass: this runs with every message from the runner.
+        now = self.now() if self.now is not None and state.running else None
         self.update(progress_text(state, now, self.following), layout=False)
