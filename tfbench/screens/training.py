@@ -4,7 +4,8 @@ The screen never trains. `start(experiment)` launches a runner process through t
 control module; then one small thread worker tails the run's `events.jsonl` and posts what it read
 (at most ~10 messages a second, each waiting for the previous one to be folded, so a huge log
 cannot flood the event loop or memory). The screen folds events into a `RunState` on the UI
-thread; the headline updates with every message, the plotext curves at most twice a second.
+thread and every panel draws itself from it (`show(state)`, nvitop's way); the headline updates
+with every message, the plotext curves at most once a second.
 Pause, resume, stop and live edits go back through `tfbench.engine.control.send` in workers.
 No TensorFlow here: exports and evaluation run in workers that import what they need.
 """
