@@ -37,8 +37,7 @@ from tfbench.spec import DEFAULT_PRESET, PRESETS_DIR, Experiment, experiment_fro
 
 UNDO_LIMIT = 200
 SUMMARY_SETTLE_SECONDS = 0.15  # let a burst of keystrokes settle before Keras builds the model
-QUIT_ANSWERS = [("s", "Stop it and quit", "stop"), ("d", "Leave it running and quit", "detach"),
-                ("escape", "Stay", "stay")]
+QUIT_ANSWERS = [("s", "Stop and quit", "stop"), ("d", "Leave running, quit", "detach"), ("escape", "Stay", "stay")]
 
 
 def _training_screen(run_dir: Path | None) -> Screen:
@@ -495,7 +494,9 @@ class WorkbenchApp(App):
             elif answer == "detach":
                 self._confirm_unsaved(lambda: self._quit_now(train.leave_running()))  # type: ignore[attr-defined]
 
-        self.push_screen(Choice(f"{run_dir.name} is still training.", QUIT_ANSWERS), answered)
+        question = (f"{run_dir.name} is still training. Stop it (it saves first), or leave it running "
+                    "for `tfbench watch` to follow?")
+        self.push_screen(Choice(question, QUIT_ANSWERS), answered)
 
     def _confirm_unsaved(self, then: Callable[[], None]) -> None:
         from tfbench.screens.dialogs import Confirm
