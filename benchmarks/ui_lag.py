@@ -146,15 +146,15 @@ def run_without_view(experiment, runs_dir: Path) -> dict:
 async def _run_with_view(experiment, runs_dir: Path) -> dict:
     from tfbench.app import make_app
     from tfbench.screens.training import TrainingScreen
-    from tfbench.workbench import FixedWorkbench
+    from tfbench.engine_calls import FixedEngineCalls
 
-    # FixedWorkbench: the App's own background Keras warm-up is left out, as it happens once at
+    # FixedEngineCalls: the App's own background Keras warm-up is left out, as it happens once at
     # start-up and not while a run is being watched.
     import psutil
 
     from tfbench.widgets.curves import Curves
 
-    app = make_app(experiment=experiment, runs_dir=runs_dir, workbench=FixedWorkbench())
+    app = make_app(experiment=experiment, runs_dir=runs_dir, engine_calls=FixedEngineCalls())
     lags: list[tuple[float, float]] = []
     costs: dict[str, list[float]] = {"curve_build": [], "fold": []}
 

@@ -1,6 +1,6 @@
 """A stack with blocks and a fixed summary of it, for the builder's pilot tests and pictures.
 
-`NestedWorkbench` answers like `FixedWorkbench` but gives a summary row for every entry and every
+`NestedEngineCalls` answers like `FixedEngineCalls` but gives a summary row for every entry and every
 nested layer (by path, with depth, kind and frozen mark, as `tfbench.build.LayerRow` has them), and
 a frozen backbone's own layers under it (rows without a path of their own, as `tfbench.build`
 gives them), so the builder's tree is drawn from fixed figures without Keras.
@@ -15,7 +15,7 @@ from tfbench.data.info import DataInfo
 from tfbench.errors import UserError
 from tfbench.spec import experiment_from_dict
 from tfbench.widgets.layer_table import as_entries
-from tfbench.workbench import FixedSummary, FixedWorkbench
+from tfbench.engine_calls import FixedSummary, FixedEngineCalls
 
 LAYERS = [
     {"type": "Rescaling", "scale": 0.00784, "offset": -1.0},
@@ -84,8 +84,8 @@ class NestedRow:
 
 
 @dataclass
-class NestedWorkbench(FixedWorkbench):
-    """A FixedWorkbench whose summary has a row per entry and nested layer, matched by path.
+class NestedEngineCalls(FixedEngineCalls):
+    """A FixedEngineCalls whose summary has a row per entry and nested layer, matched by path.
 
     Entries not in FIGURES get a (10,) output and 10 weights; `fail_at` makes the summary fail
     there like an impossible stack.

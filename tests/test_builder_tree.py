@@ -1,6 +1,6 @@
 """Pilot tests of the builder's tree: real key presses over a stack with blocks, a fixed summary.
 
-The summary comes from `NestedWorkbench` (no Keras), so these tests are about the screen: which
+The summary comes from `NestedEngineCalls` (no Keras), so these tests are about the screen: which
 row is where, what each key does to the Experiment, and that undo/redo walk every edit back.
 """
 
@@ -11,7 +11,7 @@ from pathlib import Path
 from textual.widgets import Input, OptionList
 
 from app_pilot import pilot_test, settle
-from nested_stack import LAYERS, NestedRow, NestedWorkbench, nested_experiment
+from nested_stack import LAYERS, NestedRow, NestedEngineCalls, nested_experiment
 from tfbench.app import make_app
 from tfbench.screens.builder import BlockPicker, BuilderScreen
 from tfbench.screens.dialogs import LayerPicker, PathPrompt
@@ -23,9 +23,9 @@ from tfbench.widgets.layer_table import LayerTable, tree_rows
 SIZE = (80, 24)
 
 
-def app_on(workbench: NestedWorkbench | None = None):
+def app_on(engine_calls: NestedEngineCalls | None = None):
     app = make_app(experiment=nested_experiment(), runs_dir=Path("runs-not-used"),
-                   workbench=workbench or NestedWorkbench())
+                   engine_calls=engine_calls or NestedEngineCalls())
     app.blink = False
     return app
 
@@ -55,7 +55,7 @@ async def go_to(pilot, path: str) -> None:
 
 def test_tree_rows_match_summary_rows_by_path():
     """Figures land on the entry whose path the summary row names, nested ones included."""
-    summary = NestedWorkbench().summarize(nested_experiment())
+    summary = NestedEngineCalls().summarize(nested_experiment())
     rows = {row.key: row for row in tree_rows(LAYERS, summary.layers, folded={"model.layers[1]"})}
     assert rows["model.layers[2].shortcut[0]"].params == "40,992"
     assert rows["model.layers[2].shortcut[0]"].label == "  └ Conv2D"  # under the last child: no line
@@ -228,7 +228,7 @@ async def test_fold_and_unfold_blocks_and_the_backbone():
 @pilot_test
 async def test_an_error_shows_on_the_nested_entry_it_names():
     """A summary failing at `branches[1][0].pool_size` marks that MaxPooling2D, its message under it."""
-    app = app_on(NestedWorkbench(fail_at="model.layers[3].branches[1][0].pool_size"))
+    app = app_on(NestedEngineCalls(fail_at="model.layers[3].branches[1][0].pool_size"))
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         rows = keys(app)
@@ -245,7 +245,7 @@ async def test_import_shows_nested_entries_as_a_tree_and_errors_inline():
     """An imported stack with a Residual is drawn as a tree; a refused file says why on screen."""
     imported = [Component(type="Residual", layers=[{"type": "Dense", "units": 4}]),
                 Component(type="Dense", units=2)]
-    app = app_on(NestedWorkbench(imported=imported))
+    app = app_on(NestedEngineCalls(imported=imported))
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         await pilot.press("I")
@@ -255,7 +255,7 @@ async def test_import_shows_nested_entries_as_a_tree_and_errors_inline():
         await pilot.press("enter")
         await settle(app, pilot, rounds=3)
         assert keys(app) == ["model.layers[0]", "model.layers[0].layers[0]", "model.layers[1]"]
-    failing = app_on(NestedWorkbench())  # imports nothing: a refusal
+    failing = app_on(NestedEngineCalls())  # imports nothing: a refusal
     async with failing.run_test(size=SIZE) as pilot:
         await settle(failing, pilot)
         await pilot.press("I")
@@ -303,7 +303,7 @@ async def test_a_bad_block_value_shows_under_its_field_and_blocks_saving():
     """A backbone's alpha was a number and stays one: letters show an error under it, saving waits."""
     experiment = nested_experiment()
     app = make_app(experiment=experiment.copy_with(["model.layers[1].alpha=1.0"]), runs_dir=Path("runs-not-used"),
-                   workbench=NestedWorkbench())
+                   engine_calls=NestedEngineCalls())
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         await go_to(pilot, "model.layers[1]")

@@ -24,15 +24,15 @@ def _package_modules(package: str) -> list[str]:
 
 
 UI_MODULES = [
-    "tfbench.app", "tfbench.cli", "tfbench.messages", "tfbench.workbench",
+    "tfbench.app", "tfbench.cli", "tfbench.messages", "tfbench.engine_calls",
     "tfbench.spec", "tfbench.catalog", "tfbench.engine.events", "tfbench.rundir",
     "tfbench.export.formats",
     *_package_modules("tfbench.screens"), *_package_modules("tfbench.widgets"),
 ]
 ENGINE_MODULES = [
-    "tfbench.spec", "tfbench.catalog", "tfbench.errors", "tfbench.atomic", "tfbench.workbench",
+    "tfbench.spec", "tfbench.catalog", "tfbench.errors", "tfbench.atomic", "tfbench.engine_calls",
     "tfbench.data", "tfbench.build", "tfbench.export", "tfbench.codegen", "tfbench.system",
-    "tfbench.headless", *_package_modules("tfbench.engine"), *_package_modules("tfbench.export"),
+    "tfbench.headless", "tfbench.figures", *_package_modules("tfbench.engine"), *_package_modules("tfbench.export"),
 ]
 
 

@@ -7,7 +7,7 @@ import io
 from pathlib import Path
 
 from tfbench.app import make_app
-from tfbench.workbench import FixedWorkbench
+from tfbench.engine_calls import FixedEngineCalls
 
 FIXTURES = Path(__file__).parent / "fixtures"
 EVALUATION = {
@@ -41,10 +41,10 @@ async def _caught_up(pilot):
 
 def test_evaluation_that_comes_before_the_dialog_is_built():
     from tfbench.screens.run_dialogs import ResultsDialog
-    from tfbench.screens.training import EvaluationReady
+    from tfbench.messages import EvaluationReady
 
     async def run():
-        app = make_app("digits-cnn", watch=FIXTURES / "finished.jsonl", workbench=FixedWorkbench())
+        app = make_app("digits-cnn", watch=FIXTURES / "finished.jsonl", engine_calls=FixedEngineCalls())
         async with app.run_test(size=(100, 32)) as pilot:
             train = await _caught_up(pilot)
             dialog = ResultsDialog(train.state, None, "evaluating on the validation split…")
@@ -61,7 +61,7 @@ def test_v_then_the_fixed_workbench_evaluation():
     from tfbench.screens.run_dialogs import ResultsDialog
 
     async def run():
-        app = make_app("digits-cnn", watch=FIXTURES / "finished.jsonl", workbench=FixedWorkbench(evaluation=EVALUATION))
+        app = make_app("digits-cnn", watch=FIXTURES / "finished.jsonl", engine_calls=FixedEngineCalls(evaluation=EVALUATION))
         async with app.run_test(size=(100, 32)) as pilot:
             train = await _caught_up(pilot)
             await pilot.press("v")

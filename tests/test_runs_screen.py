@@ -13,7 +13,7 @@ from tfbench.screens.runs import RunsScreen, differences_table
 from tfbench.screens.training import TrainingScreen
 from tfbench.engine.runs import scan_runs
 from tfbench.widgets.curves import Curves
-from tfbench.workbench import FixedWorkbench
+from tfbench.engine_calls import FixedEngineCalls
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -28,7 +28,7 @@ async def scanned(pilot, screen: RunsScreen) -> None:
 def test_selecting_runs_overlays_their_curves_and_shows_their_differences(tmp_path):
     runs_dir = tmp_path / "runs"
     shutil.copytree(FIXTURES / "runs_dir", runs_dir)
-    app = make_app("digits-cnn", runs_dir=runs_dir, workbench=FixedWorkbench())
+    app = make_app("digits-cnn", runs_dir=runs_dir, engine_calls=FixedEngineCalls())
 
     async def scenario():
         async with app.run_test(size=(100, 32)) as pilot:

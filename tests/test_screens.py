@@ -13,7 +13,7 @@ from app_pilot import pilot_test, settle
 from tfbench.app import make_app
 from tfbench.data.info import DataInfo
 from tfbench.spec import experiment_from_dict, load_experiment
-from tfbench.workbench import FixedWorkbench
+from tfbench.engine_calls import FixedEngineCalls
 from tfbench.widgets.form import format_value, parse_value
 from tfbench.widgets.layer_table import format_shape, key_params
 from tfbench.widgets.preview import balance_bars, half_block_image
@@ -35,7 +35,7 @@ def render_text(renderable, width: int = 80) -> str:
 @pilot_test
 async def test_function_keys_reach_every_screen_at_80x24(runs_dir: Path):
     """Keyboard alone: F1–F5 switch screens, the tabs follow, and F1 comes back to the builder."""
-    app = make_app("spiral-mlp", runs_dir=runs_dir, workbench=FixedWorkbench(info=SPIRAL))
+    app = make_app("spiral-mlp", runs_dir=runs_dir, engine_calls=FixedEngineCalls(info=SPIRAL))
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(app, pilot)
         seen = []
@@ -50,7 +50,7 @@ async def test_function_keys_reach_every_screen_at_80x24(runs_dir: Path):
 @pilot_test
 async def test_palette_names_every_action(runs_dir: Path):
     """Every action has a plainly named command palette entry."""
-    app = make_app("spiral-mlp", runs_dir=runs_dir, workbench=FixedWorkbench(info=SPIRAL))
+    app = make_app("spiral-mlp", runs_dir=runs_dir, engine_calls=FixedEngineCalls(info=SPIRAL))
     async with app.run_test(size=(100, 32)) as pilot:
         await settle(app, pilot)
         titles = {command.title for command in app.get_system_commands(app.screen)}
@@ -65,7 +65,7 @@ async def test_watch_opens_the_train_screen_on_a_run(runs_dir: Path):
     run_dir = runs_dir / "digits-cnn-20260101-000000"
     run_dir.mkdir()
     shutil.copy(FIXTURES / "finished.jsonl", run_dir / "events.jsonl")
-    app = make_app("digits-cnn", runs_dir=runs_dir, watch=run_dir, workbench=FixedWorkbench())
+    app = make_app("digits-cnn", runs_dir=runs_dir, watch=run_dir, engine_calls=FixedEngineCalls())
     async with app.run_test(size=(100, 32)) as pilot:
         for _ in range(20):
             await pilot.pause(0.1)
@@ -84,9 +84,9 @@ async def test_no_color_draws_samples_with_shades(runs_dir: Path, monkeypatch):
     info = DataInfo(source="builtin:digits", input_shape=(8, 8, 1), label_kind="categorical",
                     num_classes=2, class_names=["a", "b"], sizes={"train": 2})
     picture = [[[float((x + y) % 8)] for x in range(8)] for y in range(8)]
-    workbench = FixedWorkbench(info=info, preview_data={
+    engine_calls = FixedEngineCalls(info=info, preview_data={
         "samples": [{"x": picture, "y": 0, "label": "a"}], "label_counts": {"a": 1, "b": 1}})
-    app = make_app("digits-mlp", runs_dir=runs_dir, workbench=workbench)
+    app = make_app("digits-mlp", runs_dir=runs_dir, engine_calls=engine_calls)
     async with app.run_test(size=(100, 32)) as pilot:
         await settle(app, pilot)
         await pilot.press("f2")
@@ -127,7 +127,7 @@ async def test_import_layers_from_a_keras_model(runs_dir: Path, tmp_path: Path):
 @pilot_test
 async def test_setup_offers_losses_for_the_label_kind_and_edits_callbacks(runs_dir: Path):
     """Binary labels get binary losses; callbacks are added, edited and removed."""
-    app = make_app("spiral-mlp", runs_dir=runs_dir, workbench=FixedWorkbench(info=SPIRAL))
+    app = make_app("spiral-mlp", runs_dir=runs_dir, engine_calls=FixedEngineCalls(info=SPIRAL))
     async with app.run_test(size=(100, 32)) as pilot:
         await settle(app, pilot)
         await pilot.press("f3")
@@ -186,7 +186,7 @@ def test_half_blocks_and_balance_bars():
 def test_fixed_workbench_fails_like_an_impossible_stack():
     exp = experiment_from_dict({"model": {"layers": [{"type": "Dense", "units": 3}, {"type": "Conv2D",
                                                                                        "filters": 2, "kernel_size": 3}]}})
-    bench = FixedWorkbench(info=SPIRAL, failing=("Conv2D",))
+    bench = FixedEngineCalls(info=SPIRAL, failing=("Conv2D",))
     with pytest.raises(Exception) as caught:
         bench.summarize(exp)
     assert caught.value.location == "model.layers[1]"
@@ -199,7 +199,7 @@ async def test_browse_for_a_data_file(runs_dir: Path, tmp_path: Path, monkeypatc
     (work / "tables").mkdir(parents=True)
     (work / "tables" / "points.csv").write_text("x,y,label\n1,2,0\n")
     monkeypatch.chdir(work)
-    app = make_app("spiral-mlp", runs_dir=runs_dir, workbench=FixedWorkbench(info=SPIRAL))
+    app = make_app("spiral-mlp", runs_dir=runs_dir, engine_calls=FixedEngineCalls(info=SPIRAL))
     async with app.run_test(size=(100, 32)) as pilot:
         await settle(app, pilot)
         await pilot.press("f2")
@@ -221,13 +221,13 @@ async def test_quit_with_unsaved_edits_asks_first(runs_dir: Path):
     """ctrl+q after an edit asks; "n" stays, "y" quits."""
     from tfbench.screens.dialogs import Confirm
 
-    app = make_app("spiral-mlp", runs_dir=runs_dir, workbench=FixedWorkbench(info=SPIRAL))
+    app = make_app("spiral-mlp", runs_dir=runs_dir, engine_calls=FixedEngineCalls(info=SPIRAL))
     async with app.run_test(size=(100, 32)) as pilot:
         await settle(app, pilot)
         await pilot.press("ctrl+q")
         await pilot.pause()
         assert not app.is_running  # nothing edited: quits at once
-    app = make_app("spiral-mlp", runs_dir=runs_dir, workbench=FixedWorkbench(info=SPIRAL))
+    app = make_app("spiral-mlp", runs_dir=runs_dir, engine_calls=FixedEngineCalls(info=SPIRAL))
     async with app.run_test(size=(100, 32)) as pilot:
         await settle(app, pilot)
         await pilot.press("d")

@@ -6,16 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 
 
-from nested_stack import NestedWorkbench, nested_experiment
+from nested_stack import NestedEngineCalls, nested_experiment
 from test_snapshots_workbench import steps
 from tfbench.app import make_app
 
 
 
-def blocks_app(workbench: NestedWorkbench | None = None):
+def blocks_app(engine_calls: NestedEngineCalls | None = None):
     """The workbench on the nested stack, with a steady cursor."""
     app = make_app(experiment=nested_experiment(), runs_dir=Path("runs-not-used"),
-                   workbench=workbench or NestedWorkbench())
+                   engine_calls=engine_calls or NestedEngineCalls())
     app.blink = False
     return app
 
@@ -38,7 +38,7 @@ def test_builder_blocks_unfolded_wrapper_layer(snap_compare):
 
 def test_builder_blocks_nested_error(snap_compare):
     """An impossible entry deep in a branch: marked in the tree, its message under it."""
-    workbench = NestedWorkbench(fail_at="model.layers[3].branches[1][0].pool_size")
+    workbench = NestedEngineCalls(fail_at="model.layers[3].branches[1][0].pool_size")
     assert snap_compare(blocks_app(workbench), terminal_size=(100, 32), run_before=steps())
 
 

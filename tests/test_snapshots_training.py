@@ -3,7 +3,7 @@
 Each replays a fixture log (tests/fixtures/*.jsonl) at 100x32 with the cursor blink off; elapsed
 time is measured against the log's last event (no runner is alive), so the pictures never change.
 The train screen's dialogs are opened with its keys; the results dialog's evaluation comes from the
-`FixedWorkbench` (EVALUATION below), not from a model.
+`FixedEngineCalls` (EVALUATION below), not from a model.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tfbench.app import make_app
-from tfbench.workbench import FixedWorkbench
+from tfbench.engine_calls import FixedEngineCalls
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SIZE = (100, 32)
@@ -52,7 +52,7 @@ EVALUATION = {
 
 
 def _app(**kwargs):
-    app = make_app("digits-cnn", workbench=FixedWorkbench(evaluation=EVALUATION), **kwargs)
+    app = make_app("digits-cnn", engine_calls=FixedEngineCalls(evaluation=EVALUATION), **kwargs)
     app.blink = False
     return app
 

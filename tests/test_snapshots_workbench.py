@@ -1,6 +1,6 @@
 """Snapshot pictures of the workbench's screens and dialogs, drawn from fixed data.
 
-A `FixedWorkbench` stands in for Keras and the data sources, the Experiment is written here (not
+A `FixedEngineCalls` stands in for Keras and the data sources, the Experiment is written here (not
 read from a shipped preset that may change), the cursor does not blink and nothing shows a clock,
 so each picture depends only on the code that draws it.
 """
@@ -15,7 +15,7 @@ from app_pilot import wait_finite
 from tfbench.app import make_app
 from tfbench.data.info import DataInfo
 from tfbench.spec import experiment_from_dict
-from tfbench.workbench import FixedWorkbench
+from tfbench.engine_calls import FixedEngineCalls
 
 EXPERIMENT = {
     "name": "snap-cnn",
@@ -68,9 +68,9 @@ LISTING = [
 
 def fixed_app(failing: tuple[str, ...] = ()):
     """The workbench on the fixed Experiment and data, with a steady cursor."""
-    workbench = FixedWorkbench(info=INFO, preview_data=PREVIEW, listing=LISTING, failing=failing)
+    engine_calls = FixedEngineCalls(info=INFO, preview_data=PREVIEW, listing=LISTING, failing=failing)
     app = make_app(experiment=experiment_from_dict(EXPERIMENT), runs_dir=Path("runs-not-used"),
-                   workbench=workbench)
+                   engine_calls=engine_calls)
     app.blink = False
     return app
 

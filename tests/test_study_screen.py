@@ -15,7 +15,7 @@ import pytest
 from app_pilot import pilot_test, screen_text
 from tfbench.app import make_study_app
 from tfbench.spec import load_experiment
-from tfbench.workbench import FixedWorkbench
+from tfbench.engine_calls import FixedEngineCalls
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
 from write_study import NOW, write_study  # noqa: E402
@@ -24,7 +24,7 @@ SIZE = (110, 34)
 
 
 def study_app(study_dir: Path):
-    app = make_study_app(study_dir, now=NOW, workbench=FixedWorkbench())
+    app = make_study_app(study_dir, now=NOW, engine_calls=FixedEngineCalls())
     app.blink = False
     return app
 

@@ -10,13 +10,15 @@ from pathlib import Path
 import pytest
 from textual.app import App
 
-from app_pilot import pilot_test
+from app_pilot import pilot_test, screen_text
 from tfbench.engine.events import RunState, read_events
 from tfbench.event_tail import EventTail
-from tfbench.screens.training import EditRunDialog, TrainingScreen
+from tfbench.screens.run_dialogs import EditRunDialog
+from tfbench.screens.training import TrainingScreen
 from tfbench.widgets.curves import Chart, Curves, Series, downsample, run_charts, smooth
 from tfbench.widgets.gpu import system_text
-from tfbench.widgets.progress_panel import clock, progress_text
+from tfbench.figures import format_clock as clock
+from tfbench.widgets.progress_panel import progress_text
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -301,3 +303,18 @@ async def test_a_picture_built_in_a_worker_is_the_one_built_in_place():
         assert curves.builds == builds + 1 and not curves.dirty
         assert curves.render().plain == in_place
         assert "val_loss" in in_place
+
+
+@pilot_test
+async def test_before_any_run_the_train_screen_says_there_is_none_and_how_to_start(runs_dir: Path):
+    """Nothing is waiting before a run: the screen says there is no run yet and names Ctrl+R."""
+    from tfbench.app import make_app
+    from tfbench.engine_calls import FixedEngineCalls
+
+    app = make_app("digits-cnn", runs_dir=runs_dir, engine_calls=FixedEngineCalls())
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.press("f4")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "NO RUN" in text and "ctrl+r" in text
+        assert "waiting" not in text.lower()

@@ -11,9 +11,10 @@ import pytest
 from app_pilot import screen_text
 from tfbench.app import make_app
 from tfbench.engine.control import runner_alive
-from tfbench.screens.training import EditRunDialog, ExportDialog, TrainingScreen
+from tfbench.screens.run_dialogs import EditRunDialog, ExportDialog
+from tfbench.screens.training import TrainingScreen
 from tfbench.spec import load_experiment
-from tfbench.workbench import FixedWorkbench
+from tfbench.engine_calls import FixedEngineCalls
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +29,7 @@ async def wait_for(pilot, condition, timeout: float, what: str) -> None:
 def spiral_app(runs_dir, epochs: int):
     """The App on the shipped spiral MLP, trained for `epochs`, with runs in `runs_dir`."""
     experiment = load_experiment("spiral-mlp", [f"train.epochs={epochs}"])
-    return make_app(experiment=experiment, runs_dir=runs_dir, workbench=FixedWorkbench())
+    return make_app(experiment=experiment, runs_dir=runs_dir, engine_calls=FixedEngineCalls())
 
 
 async def start_training(app, pilot) -> TrainingScreen:
@@ -151,3 +152,72 @@ def test_detach_leaves_the_runner_training(runs_dir):
         assert runner_alive(run_dir), "a detached runner must keep training"
     finally:
         control.send(run_dir, "stop", timeout=60)
+
+
+def test_quitting_during_a_run_asks_then_stops_it(runs_dir):
+    """Ctrl+Q while the App's own run trains asks; Escape stays (the run goes on), "s" stops the
+    run (saved, `stopped`) and quits."""
+    from tfbench.engine.events import read_events
+    from tfbench.screens.dialogs import Choice
+
+    app = spiral_app(runs_dir, epochs=200)
+
+    async def scenario():
+        async with app.run_test(size=(100, 32)) as pilot:
+            screen = await start_training(app, pilot)
+            await pilot.press("ctrl+q")
+            await pilot.pause()
+            assert isinstance(app.screen, Choice) and app.is_running
+            await pilot.press("escape")
+            await pilot.pause()
+            assert app.screen is screen and app.is_running
+            step = screen.state.step, len(screen.state.epoch_numbers)
+            await wait_for(pilot, lambda: (screen.state.step, len(screen.state.epoch_numbers)) != step, 30,
+                           "the run to go on after staying")
+            assert runner_alive(screen.run_dir)
+            await pilot.press("ctrl+q")
+            await pilot.pause()
+            await pilot.press("s")
+            await pilot.pause()
+            assert not app.is_running
+            return screen.run_dir
+
+    run_dir = asyncio.run(scenario())
+    wait_until_runner_exits(run_dir, "the runner kept going after 'stop it and quit'")
+    ended = [e for e in read_events(run_dir / "events.jsonl") if e["event"] == "run_ended"]
+    assert [e["status"] for e in ended] == ["stopped"]
+
+
+def test_quitting_during_a_run_can_leave_it_running_for_watch(runs_dir):
+    """Ctrl+Q, then "d": the App quits saying how to follow the run, the runner keeps training,
+    and a new App watching the run directory sees it going."""
+    from tfbench.engine import control
+
+    app = spiral_app(runs_dir, epochs=200)
+
+    async def scenario():
+        async with app.run_test(size=(100, 32)) as pilot:
+            screen = await start_training(app, pilot)
+            await pilot.press("ctrl+q")
+            await pilot.pause()
+            await pilot.press("d")
+            await pilot.pause()
+            assert not app.is_running
+            return screen.run_dir
+
+    async def watch(run_dir):
+        watcher = make_app("spiral-mlp", runs_dir=runs_dir, watch=run_dir, engine_calls=FixedEngineCalls())
+        async with watcher.run_test(size=(100, 32)) as pilot:
+            screen = watcher.screen
+            await wait_for(pilot, lambda: screen.caught_up and screen.state.running, 30, "the watcher to catch up")
+            epochs = len(screen.state.epoch_numbers)
+            await wait_for(pilot, lambda: len(screen.state.epoch_numbers) > epochs, 60, "a new epoch while watched")
+
+    run_dir = asyncio.run(scenario())
+    try:
+        assert runner_alive(run_dir), "a run left running must keep training after the App quit"
+        asyncio.run(watch(run_dir))
+        assert runner_alive(run_dir)
+    finally:
+        control.send(run_dir, "stop", timeout=60)
+    wait_until_runner_exits(run_dir, "the runner did not stop when asked")

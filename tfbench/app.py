@@ -37,6 +37,7 @@ from tfbench.spec import DEFAULT_PRESET, PRESETS_DIR, Experiment, experiment_fro
 
 UNDO_LIMIT = 200
 SUMMARY_SETTLE_SECONDS = 0.15  # let a burst of keystrokes settle before Keras builds the model
+QUIT_ANSWERS = [("s", "Stop and quit", "stop"), ("d", "Leave running, quit", "detach"), ("escape", "Stay", "stay")]
 
 
 def _training_screen(run_dir: Path | None) -> Screen:
@@ -59,7 +60,7 @@ class WorkbenchApp(App):
         preset_path: where it came from (the default for "Save preset"), if a user file.
         runs_dir: where runs are written and listed.
         watch: a run directory to follow on the Train screen at start.
-        workbench: the engine calls the workers make (`tfbench.workbench.Workbench` by default).
+        engine_calls: the engine calls the workers make (`tfbench.engine_calls.EngineCalls` by default).
     """
 
     CSS_PATH = "app.tcss"
@@ -78,13 +79,13 @@ class WorkbenchApp(App):
     ]
 
     def __init__(self, experiment: Experiment, *, preset_path: Path | None = None,
-                 runs_dir: Path = Path("runs"), watch: Path | None = None, workbench: Any = None) -> None:
+                 runs_dir: Path = Path("runs"), watch: Path | None = None, engine_calls: Any = None) -> None:
         super().__init__()
-        if workbench is None:
-            from tfbench.workbench import Workbench
+        if engine_calls is None:
+            from tfbench.engine_calls import EngineCalls
 
-            workbench = Workbench()
-        self.workbench = workbench
+            engine_calls = EngineCalls()
+        self.engine_calls = engine_calls
         self.experiment = experiment
         self.preset_path = preset_path
         self.runs_dir = Path(runs_dir)
@@ -128,7 +129,7 @@ class WorkbenchApp(App):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="warm-up")
     def _warm_up(self) -> None:
-        seconds = self.workbench.warm_up()
+        seconds = self.engine_calls.warm_up()
         self.post_message(TensorFlowLoaded(seconds))
 
     # -- the Experiment -----------------------------------------------------------------------
@@ -223,7 +224,7 @@ class WorkbenchApp(App):
     @work(thread=True, exclusive=True, exit_on_error=False, group="describe")
     def _describe(self, spec, seed, key: str) -> None:
         try:
-            info = self.workbench.describe(spec, seed)
+            info = self.engine_calls.describe(spec, seed)
         except UserError as exc:
             self.post_message(DataDescribeFailed(key, exc))
             return
@@ -259,7 +260,7 @@ class WorkbenchApp(App):
             if generation != self.generation:
                 return
             try:
-                summary = self.workbench.summarize(experiment)
+                summary = self.engine_calls.summarize(experiment)
             except UserError as exc:
                 self.post_message(SummaryFailed(generation, exc))
                 return
@@ -310,7 +311,7 @@ class WorkbenchApp(App):
     def import_layers(self, path: str) -> None:
         """Read the layer stack of a Sequential `.keras` model in a worker."""
         try:
-            layers = self.workbench.import_layers(path)
+            layers = self.engine_calls.import_layers(path)
         except UserError as exc:
             self.post_message(ImportFailed(path, exc))
             return
@@ -470,28 +471,58 @@ class WorkbenchApp(App):
             yield SystemCommand(title, help_text, callback)
 
     async def action_quit(self) -> None:
-        """Quit; with unsaved edits, ask first (a run in a runner process goes on either way)."""
+        """Quit, asking first about what would be lost or left behind.
+
+        A run this App started that is still training is never stopped without asking: stop it
+        (the runner saves and stops), leave it running detached (`tfbench watch RUN` follows it
+        again), or stay. Unsaved edits of the Experiment ask too.
+        """
+        from tfbench.screens.dialogs import Choice, Confirm
+
+        if isinstance(self.screen, Choice):
+            return  # the question about the run is open: it is answered there
+        if isinstance(self.screen, Confirm):
+            self._quit_now()
+            return
+        train = self.get_screen("train")
+        run_dir = getattr(train, "live_run", lambda: None)()
+        if run_dir is None:
+            self._confirm_unsaved(self._quit_now)
+            return
+
+        def answered(answer: str | None) -> None:
+            if answer == "stop":
+                self._confirm_unsaved(self._quit_now)
+            elif answer == "detach":
+                self._confirm_unsaved(lambda: self._quit_now(train.leave_running()))  # type: ignore[attr-defined]
+
+        question = (f"{run_dir.name} is still training. Stop it (it saves first), or leave it running "
+                    "for `tfbench watch` to follow?")
+        self.push_screen(Choice(question, QUIT_ANSWERS), answered)
+
+    def _confirm_unsaved(self, then: Callable[[], None]) -> None:
         from tfbench.screens.dialogs import Confirm
 
-        if not self.dirty or isinstance(self.screen, Confirm):
-            self._quit_now()
+        if not self.dirty:
+            then()
             return
 
         def answered(quit_anyway: bool | None) -> None:
             if quit_anyway:
-                self._quit_now()
+                then()
 
         self.push_screen(Confirm("Quit without saving the edited Experiment?", yes="Quit", no="Stay"),
                          answered)
 
-    def _quit_now(self) -> None:
-        # Thread workers finish on their own; cancel them so none outlives the App.
+    def _quit_now(self, message: str | None = None) -> None:
+        # Thread workers finish on their own; cancel them so none outlives the App. A run the
+        # Train screen started and that was not left running is stopped as that screen goes.
         self.workers.cancel_all()
-        self.exit()
+        self.exit(message=message)
 
 
 def make_app(preset: str | None = None, *, experiment: Experiment | None = None,
-             runs_dir: Path = Path("runs"), watch: Path | None = None, workbench: Any = None) -> WorkbenchApp:
+             runs_dir: Path = Path("runs"), watch: Path | None = None, engine_calls: Any = None) -> WorkbenchApp:
     """The workbench App, shared by the CLI and the tests.
 
     Args:
@@ -499,7 +530,7 @@ def make_app(preset: str | None = None, *, experiment: Experiment | None = None,
         experiment: an Experiment to edit instead of loading a preset.
         runs_dir: where runs are written and listed.
         watch: open on the Train screen following this run directory.
-        workbench: the engine calls made in workers (tests pass a `FixedWorkbench`).
+        engine_calls: the engine calls made in workers (tests pass a `FixedEngineCalls`).
 
     Raises:
         UserError: the preset cannot be read or is invalid.
@@ -512,7 +543,7 @@ def make_app(preset: str | None = None, *, experiment: Experiment | None = None,
         experiment = load_experiment(name)
         resolved = resolve_preset(name)
         path = None if PRESETS_DIR in resolved.resolve().parents else resolved
-    return WorkbenchApp(experiment, preset_path=path, runs_dir=runs_dir, watch=watch, workbench=workbench)
+    return WorkbenchApp(experiment, preset_path=path, runs_dir=runs_dir, watch=watch, engine_calls=engine_calls)
 
 
 def _study_screen(study_dir: Path, now: Any = None) -> Screen:
@@ -539,7 +570,7 @@ class StudyApp(WorkbenchApp):
         self.call_after_refresh(lambda: self.push_screen(_study_screen(self.study_dir, self.study_now)))
 
 
-def make_study_app(study_dir: Path, *, now: Any = None, workbench: Any = None) -> StudyApp:
+def make_study_app(study_dir: Path, *, now: Any = None, engine_calls: Any = None) -> StudyApp:
     """The workbench on a study's screen, its preset loaded to edit (shared by the CLI and the tests)."""
     experiment = load_experiment(DEFAULT_PRESET)
     try:
@@ -550,4 +581,4 @@ def make_study_app(study_dir: Path, *, now: Any = None, workbench: Any = None) -
         experiment = experiment_from_dict(data)
     except UserError:
         pass  # the screen says what is wrong with the directory
-    return StudyApp(experiment, Path(study_dir), now=now, workbench=workbench, runs_dir=Path(study_dir))
+    return StudyApp(experiment, Path(study_dir), now=now, engine_calls=engine_calls, runs_dir=Path(study_dir))

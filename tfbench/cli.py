@@ -81,13 +81,8 @@ def fail(err: UserError, code: int = 2):
 def cli(ctx: click.Context) -> None:
     if ctx.invoked_subcommand is not None:
         return
-    try:
-        from tfbench.app import make_app
-    except ImportError as exc:
-        raise UserError(
-            f"the workbench screens are not available in this installation ({exc})", "tfbench",
-            "train headless with `tfbench run PRESET`",
-        ) from None
+    from tfbench.app import make_app
+
     run_app(make_app(preset=ctx.meta.get("preset")))
 
 
@@ -416,6 +411,11 @@ def check_setting(run_dir: Path, name: str, value) -> None:
 
 
 
+def stdout_is_a_terminal() -> bool:
+    """Whether stdout is a terminal (not a pipe, a file, or closed)."""
+    return sys.stdout is not None and not getattr(sys.stdout, "closed", False) and sys.stdout.isatty()
+
+
 @cli.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--no-bell", is_flag=True, help="No terminal bell when the run ends or diverges.")
@@ -424,6 +424,8 @@ def watch(run_dir, no_bell):
 
     \b
     Pause, stop and edits reach a run that is still going; quitting leaves it running.
+    Without a terminal (a pipe, a file) it prints one plain line per epoch and exits when the run
+    ends (status 0; 1 when it failed or its runner went without ending it).
       tfbench watch runs/digits-cnn-20250101-120000
     """
     from tfbench.rundir import EVENTS_FILE, EXPERIMENT_FILE
@@ -433,6 +435,11 @@ def watch(run_dir, no_bell):
         return watch_study(path)
     if not (path / EVENTS_FILE).exists():
         raise UserError("not a run directory (no events.jsonl)", str(path), "list the runs with `tfbench runs`")
+    if not stdout_is_a_terminal():  # a pipe or a file: plain lines, then exit
+        from tfbench.headless import follow_plainly, output_stream
+
+        status = follow_plainly(path, output_stream())
+        sys.exit(0 if status in ("completed", "early_stopped", "stopped") else 1)
     from tfbench.app import make_app
     from tfbench.spec import load_experiment
 

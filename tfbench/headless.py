@@ -12,19 +12,7 @@ import threading
 from typing import Any, TextIO
 
 from tfbench.engine import events as ev
-
-
-def format_value(value: Any) -> str:
-    """A metric value in a few characters (`0.1234`, `1.2e-05`, `nan`)."""
-    try:
-        number = ev.as_float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    if number != number:
-        return "nan"
-    if number == 0 or 1e-3 <= abs(number) < 1e4:
-        return f"{number:.4f}"
-    return f"{number:.3g}"
+from tfbench.figures import format_metric
 
 
 def format_logs(logs: dict[str, Any]) -> str:
@@ -32,7 +20,7 @@ def format_logs(logs: dict[str, Any]) -> str:
     train = sorted((k for k in logs if not k.startswith("val_")), key=lambda k: k != "loss")
     valid = sorted((k for k in logs if k.startswith("val_")), key=lambda k: k != "val_loss")
     keys = train + valid
-    return "  ".join(f"{k} {format_value(logs[k])}" for k in keys)
+    return "  ".join(f"{k} {format_metric(logs[k])}" for k in keys)
 
 
 def epoch_line(event: dict[str, Any], epochs: int) -> str:
@@ -55,8 +43,28 @@ def end_line(event: dict[str, Any]) -> str:
         text += f": {event['reason']}"
     best = event.get("best") or {}
     if best.get("monitor"):
-        text += f" (best {best['monitor']} {format_value(best.get('value'))} at epoch {best.get('epoch')})"
+        text += f" (best {best['monitor']} {format_metric(best.get('value'))} at epoch {best.get('epoch')})"
     return text
+
+
+def output_stream() -> TextIO:
+    """Where progress goes: stdout, or a sink when there is none.
+
+    Started with stdout closed (`tfbench run … >&-`), Python has `sys.stdout = None`; a run must
+    still train and save, with nothing to show.
+    """
+    stream = sys.stdout
+    if stream is None or getattr(stream, "closed", False):
+        return nowhere()
+    return stream
+
+
+def nowhere() -> TextIO:
+    """A text stream that swallows what is written (no terminal)."""
+    import io
+    import os
+
+    return io.TextIOWrapper(open(os.devnull, "wb"), encoding="utf-8")
 
 
 class Progress:
@@ -68,7 +76,7 @@ class Progress:
     """
 
     def __init__(self, stream: TextIO | None = None, tty: bool | None = None):
-        self.stream = stream or sys.stdout
+        self.stream = stream or output_stream()
         self.tty = self.stream.isatty() if tty is None else tty
         self.epochs = 0
         self.steps = 0
@@ -88,11 +96,14 @@ class Progress:
                 handler(event)
 
     def print(self, text: str, style: str | None = None) -> None:
-        if self._console is not None:
-            self._console.print(text, style=style, markup=False)
-        else:
-            self.stream.write(text + "\n")
-            self.stream.flush()
+        try:
+            if self._console is not None:
+                self._console.print(text, style=style, markup=False)
+            else:
+                self.stream.write(text + "\n")
+                self.stream.flush()
+        except (BrokenPipeError, ValueError):  # the reader went away or the stream was closed:
+            self._console, self.stream, self.tty = None, nowhere(), False  # train on quietly
 
     def close(self) -> None:
         with self._lock:
@@ -198,3 +209,43 @@ class Progress:
             self._progress.console.print(text, markup=False, highlight=False)
         else:
             self.print(text)
+
+
+def follow_plainly(run_dir, stream: TextIO, poll: float = 0.2) -> str:
+    """`tfbench watch` without a terminal: a run's events as plain lines, until it ends.
+
+    It ends with the run's `run_ended`, or, when the runner is gone and the log has no end (a
+    killed runner, a cut last line), with a line saying so, so a pipe or a log file is never held
+    open forever.
+
+    Args:
+        run_dir: the run directory.
+        stream: where the lines go.
+        poll: seconds between looks at the log when nothing new came.
+
+    Returns:
+        The run's final status (`interrupted` when its runner went without ending it).
+    """
+    import time
+
+    from tfbench.engine.control import runner_gone
+    from tfbench.event_tail import EventTail
+
+    progress = Progress(stream, tty=False)
+    pid = None
+    quiet_looks = 0  # looks in a row that found nothing new while the runner was gone
+    with EventTail(run_dir) as tail:
+        while True:
+            events = tail.read()
+            for event in events:
+                pid = event.get("pid", pid) if event.get("event") == ev.RUN_STARTED else pid
+                progress(event)
+                if event.get("event") == ev.RUN_ENDED:
+                    return str(event.get("status"))
+            quiet_looks = 0 if events or not runner_gone(run_dir, pid) else quiet_looks + 1
+            if quiet_looks >= 2:  # one more look first: the runner's last lines may be on their way
+                progress.print(f"run interrupted: its runner is gone and the log has no end; "
+                               f"`tfbench resume {run_dir}` continues it")
+                return "interrupted"
+            if not events:
+                time.sleep(poll)

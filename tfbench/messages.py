@@ -7,6 +7,7 @@ Workers run Keras and dataset code in threads; they never touch widgets. They po
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from textual.message import Message
@@ -91,3 +92,39 @@ class ImportFailed(Message):
 @dataclass
 class ExperimentEdited(Message):
     """The App's Experiment changed (an edit, an undo, a redo, or a preset opened)."""
+
+
+# -- the train screen: its follower and its control, evaluation and start workers ---------------
+
+@dataclass
+class EventsRead(Message):
+    """The follow worker read these events from the run's log (in order).
+
+    `caught_up`: everything that was in the log has been read; `generation` is the follow it
+    belongs to, so events of a run the screen has stopped following are ignored.
+    """
+
+    events: list[dict[str, Any]]
+    caught_up: bool
+    generation: int
+
+
+@dataclass
+class RunnerStarted(Message):
+    """A runner process was started for the screen's Experiment."""
+
+    run_dir: Path
+
+
+@dataclass
+class ActionFailed(Message):
+    """Starting, controlling, evaluating or exporting went wrong; `text` says why."""
+
+    text: str
+
+
+@dataclass
+class EvaluationReady(Message):
+    """`evaluate_run` finished for the screen's run."""
+
+    result: dict[str, Any]

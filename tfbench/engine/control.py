@@ -442,3 +442,18 @@ def _signal_handler(run: "Run", server: ControlServer, signals_seen: list[str], 
         os._exit(130)
 
     return handler
+
+
+def runner_gone(run_dir: str | Path, pid: int | None = None) -> bool:
+    """Whether the run's runner is known to have ended, so its log will not grow again.
+
+    `runner.json` decides when there is one (`runner_alive`); else the pid the log names (`pid`);
+    with neither there is nothing to tell by, and the answer is False.
+    """
+    if (Path(run_dir) / RUNNER_FILE).exists():
+        return not runner_alive(run_dir)
+    try:
+        pid = int(pid or 0)
+    except (TypeError, ValueError):
+        return False
+    return pid > 0 and _process_start(pid) is None

@@ -18,6 +18,7 @@ from typing import Any
 from tfbench import rundir
 from tfbench.engine.events import RunState
 from tfbench.rundir import EVENTS_FILE, EXPERIMENT_FILE, RUNNER_FILE
+from tfbench.figures import format_duration, format_number
 
 
 @dataclass
@@ -54,29 +55,6 @@ class RunSummary:
         if self.started is None:
             return "—"
         return time.strftime("%Y-%m-%d %H:%M", time.gmtime(self.started))
-
-
-def format_number(value: float | None) -> str:
-    """A metric value in four significant digits; "nan" and "—" where there is none."""
-    if value is None:
-        return "—"
-    if isinstance(value, float) and math.isnan(value):
-        return "nan"
-    return f"{value:.4g}"
-
-
-def format_duration(seconds: float | None) -> str:
-    """Seconds as `1h02m`, `3m05s` or `12s`."""
-    if seconds is None:
-        return "—"
-    seconds = int(round(max(0.0, seconds)))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    if minutes:
-        return f"{minutes}m{secs:02d}s"
-    return f"{secs}s"
 
 
 def _pid_alive(pid: int | None) -> bool:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from tfbench.atomic import write_json
 from tfbench.export.formats import report_key
+from tfbench.figures import format_bytes, format_latency
 
 REPORT_FILE = "report.json"
 
@@ -44,12 +45,12 @@ def report_table(reports: list[dict]):
     for report in reports:
         table.add_row(
             report_key(report["format"], report.get("quantization", "none"), report.get("int8_io", False)),
-            human_size(report["size_bytes"]),
+            format_bytes(report["size_bytes"]),
             f"{report['max_abs_diff']:.1e}",
             "—" if report.get("agreement") is None else f"{report['agreement']:.1%}",
             _metric_text(metric, report.get("export_metric")),
             _metric_text(metric, report.get("keras_metric")),
-            human_time(report.get("latency_ms")),
+            format_latency(report.get("latency_ms")),
         )
     return table
 
@@ -58,23 +59,4 @@ def _metric_text(name: str, value: float | None) -> str:
     if value is None:
         return "—"
     return f"{value:.1%}" if name == "accuracy" else f"{value:.4g}"
-
-
-def human_time(ms: float | None) -> str:
-    """`0.0038` → `3.8 µs`; None → `—`."""
-    if ms is None:
-        return "—"
-    if ms < 0.1:
-        return f"{ms * 1000:.1f} µs"
-    return f"{ms:.2f} ms"
-
-
-def human_size(size: int) -> str:
-    """`26740` → `26.1 KiB`."""
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"  # pragma: no cover
 

@@ -212,7 +212,7 @@ class DatasetScreen(WorkbenchScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="datasets")
     def _list_datasets(self, query: str) -> None:
         try:
-            rows = self.app.workbench.datasets(query)  # type: ignore[attr-defined]
+            rows = self.app.engine_calls.datasets(query)  # type: ignore[attr-defined]
         except UserError:
             rows = []
         self.post_message(DatasetsListed(query, rows))
@@ -334,7 +334,7 @@ class DatasetScreen(WorkbenchScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="preview")
     def _load_preview(self, spec, key: str) -> None:
         try:
-            preview = self.app.workbench.preview(spec, PREVIEW_SAMPLES)  # type: ignore[attr-defined]
+            preview = self.app.engine_calls.preview(spec, PREVIEW_SAMPLES)  # type: ignore[attr-defined]
         except UserError as exc:
             preview = {"error": str(exc)}
         self.post_message(PreviewLoaded(key, preview))

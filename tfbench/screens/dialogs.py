@@ -1,4 +1,4 @@
-"""Small modal dialogs: the searchable layer picker, a path prompt (open/save a preset, import), a file browser, a yes/no question."""
+"""Small modal dialogs: the searchable layer picker, a path prompt (open/save a preset, import), a file browser, a yes/no question, a choice of a few answers."""
 
 from __future__ import annotations
 
@@ -229,3 +229,38 @@ class Confirm(Dialog):
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id == "confirm-yes")
+
+
+class Choice(Dialog):
+    """A question with a few answers, each a key and a button; Escape answers None.
+
+    Args:
+        question: what is asked (a line or two).
+        answers: (key, label, answer) per answer, in the order shown.
+    """
+
+    def __init__(self, question: str, answers: list[tuple[str, str, str]]) -> None:
+        super().__init__()
+        self.question = question
+        self.answers = answers
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box"):
+            yield Label(self.question, classes="dialog-title")
+            with Horizontal(classes="dialog-buttons"):
+                for key, label, answer in self.answers:
+                    yield Button(f"{label} ({'esc' if key == 'escape' else key})", id=f"choice-{answer}")
+
+    def on_mount(self) -> None:
+        self.query(Button).last().focus()  # Enter on a fresh dialog takes the last, safest answer
+
+    def on_key(self, event) -> None:
+        for key, _label, answer in self.answers:
+            if event.key == key:
+                event.stop()
+                self.dismiss(answer)
+                return
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss((event.button.id or "").removeprefix("choice-"))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static, Tab, Tabs
+from textual.widgets import Header, Static, Tab, Tabs
+
+from tfbench.widgets.footer import KeyFooter
 
 SCREEN_TABS = (("model", "Model"), ("data", "Data"), ("setup", "Setup"), ("train", "Train"), ("runs", "Runs"))
 
@@ -49,7 +51,7 @@ class WorkbenchScreen(Screen):
     def compose(self) -> ComposeResult:
         yield from frame_top(self.screen_name)
         yield from self.compose_body()
-        yield Footer()
+        yield KeyFooter()
 
     def compose_body(self) -> ComposeResult:
         yield from ()

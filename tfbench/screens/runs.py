@@ -18,11 +18,13 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
-from tfbench.engine.runs import RunSummary, experiment_differences, format_duration, scan_runs
+from tfbench.engine.runs import RunSummary, experiment_differences, scan_runs
+from tfbench.figures import format_duration, format_number
 from tfbench.screens.frame import frame_top
 from tfbench.widgets.curves import Curves, overlay_charts
+from tfbench.widgets.footer import KeyFooter
 
 STATUS_STYLES = {
     "completed": "green",
@@ -69,7 +71,7 @@ def short_key(key: str) -> str:
 
 
 def short_best(run: RunSummary) -> str:
-    return "—" if run.best_value is None else f"{run.best_value:.4g}@{run.best_epoch}"
+    return "—" if run.best_value is None else f"{format_number(run.best_value)}@{run.best_epoch}"
 
 
 class RunsScreen(Screen):
@@ -102,7 +104,7 @@ class RunsScreen(Screen):
             yield Curves(placeholder="no run to plot", id="overlay")
             with VerticalScroll(id="diff-box"):
                 yield Static("", id="diff")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)

@@ -27,7 +27,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Static
 from textual_plotext.plot import Plot
 
-from tfbench.engine.runs import format_duration
+from tfbench.figures import format_duration
 from tfbench.screens.frame import frame_top
 
 REFRESH_SECONDS = 2.0

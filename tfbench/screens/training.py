@@ -4,7 +4,8 @@ The screen never trains. `start(experiment)` launches a runner process through t
 control module; then one small thread worker tails the run's `events.jsonl` and posts what it read
 (at most ~10 messages a second, each waiting for the previous one to be folded, so a huge log
 cannot flood the event loop or memory). The screen folds events into a `RunState` on the UI
-thread; the headline updates with every message, the plotext curves at most twice a second.
+thread and every panel draws itself from it (`show(state)`, nvitop's way); the headline updates
+with every message, the plotext curves at most once a second.
 Pause, resume, stop and live edits go back through `tfbench.engine.control.send` in workers.
 No TensorFlow here: exports and evaluation run in workers that import what they need.
 """
@@ -24,61 +25,45 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
 from tfbench.engine.events import BATCH, RunState
 from tfbench.event_tail import EventTail
-from tfbench.engine.runs import format_number
+from tfbench.messages import ActionFailed, EvaluationReady, EventsRead, RunnerStarted
 from tfbench.screens.frame import frame_top
 from tfbench.screens.run_dialogs import EditRunDialog, ExportDialog, ResultsDialog
-from tfbench.widgets.curves import Curves, run_charts
+from tfbench.widgets.curves import Curves
 from tfbench.widgets.event_log import EventLogPane
+from tfbench.widgets.footer import KeyFooter
 from tfbench.widgets.gpu import SystemPanel
 from tfbench.widgets.progress_panel import ProgressPanel
+from tfbench.widgets.run_info import RunInfo, current_learning_rate
 
 CURVE_INTERVAL = 1.0  # seconds between curve rebuilds at most: a plotext build costs 20-50 ms on
 # 2 cores, and at 2 Hz the view took ~10% of a core from the runner (benchmarks/ui_lag.py)
 POLL_INTERVAL = 0.1  # seconds between looks at the log (≤ 10 messages a second)
+CLOCK_INTERVAL = 1.0  # seconds between updates of the elapsed time while nothing else happens
+NO_CURVES = "the curves of a run show here"
+WAITING = "waiting for the first results…"
+PANELS = "#progress, #curves, #system, #run-info, #events"  # what the timers and messages draw on
 
 
-# -- messages -------------------------------------------------------------------------------------
+_START_UP = {"frozen": False}
 
 
-class EventsRead(Message):
-    """The follow worker read these events from the log (in order)."""
+def freeze_start_up_objects() -> None:
+    """Move what start-up allocated (Textual, rich, the catalog) out of the collector's sight, once.
 
-    def __init__(self, events: list[dict[str, Any]], caught_up: bool, generation: int) -> None:
-        super().__init__()
-        self.events = events
-        self.caught_up = caught_up
-        self.generation = generation
-
-
-class RunnerStarted(Message):
-    """A runner process was started for the screen's Experiment."""
-
-    def __init__(self, run_dir: Path) -> None:
-        super().__init__()
-        self.run_dir = run_dir
-
-
-class ActionFailed(Message):
-    """Starting, controlling, evaluating or exporting went wrong; `text` says why."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self.text = text
-
-
-class EvaluationReady(Message):
-    """`evaluate_run` finished for the screen's run."""
-
-    def __init__(self, result: dict[str, Any]) -> None:
-        super().__init__()
-        self.result = result
+    It removes the ~150 ms full collections seen while training. Once per process: a frozen object
+    is never collected, so freezing again with every train screen opened from the Runs screen kept
+    each earlier one's garbage for good (~2.4 MB an opening).
+    """
+    if not _START_UP["frozen"]:
+        gc.collect()
+        gc.freeze()
+        _START_UP["frozen"] = True
 
 
 # -- the screen -----------------------------------------------------------------------------------
@@ -142,30 +127,30 @@ class TrainingScreen(Screen):
         self._generation = 0
         self._stop_follow = threading.Event()
         self._consumed = threading.Event()
-        self._frozen = False
         self._starting = False
         self._pending_start = None
-        self._shown_info = ""
+        self._repeating: list[Timer] = []
+        self._gone_seen = False  # the last look found the runner gone while the log says it runs
 
     # -- layout --------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
         yield from frame_top("train")
-        yield ProgressPanel(id="progress")
+        yield ProgressPanel(now=self._now, id="progress")
         with Horizontal(id="main"):
-            yield Curves(id="curves")
+            yield Curves(NO_CURVES if self.run_dir is None else WAITING, id="curves")
             with Vertical(id="side"):
                 yield SystemPanel(id="system")
-                yield Static("", id="run-info")
+                yield RunInfo(id="run-info")
         yield EventLogPane(id="events")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         if self.bell is None:
             self.bell = bool(getattr(self.app, "bell_enabled", True))
         self._refresh_text()
-        self.set_interval(CURVE_INTERVAL, self._redraw_curves, name="curves")
-        self.set_interval(1.0, self._tick, name="clock")
+        self._repeating = [self.set_interval(CURVE_INTERVAL, self._redraw_curves, name="curves"),
+                           self.set_interval(CLOCK_INTERVAL, self._tick, name="clock")]
         if self._pending_start is not None:
             experiment, self._pending_start = self._pending_start, None
             self.start(experiment)
@@ -174,14 +159,27 @@ class TrainingScreen(Screen):
         self.call_after_refresh(self._freeze_gc)
 
     def _freeze_gc(self) -> None:
-        # Everything allocated at start-up (Textual, rich, the catalog) moves out of the
-        # collector's sight, which removes the ~150 ms full collections seen while training.
-        if not self._frozen:
-            gc.collect()
-            gc.freeze()
-            self._frozen = True
+        freeze_start_up_objects()
+
+    def on_screen_suspend(self) -> None:
+        for timer in self._repeating:  # nothing to redraw while another screen is shown
+            timer.pause()
+
+    def on_screen_resume(self) -> None:
+        for timer in self._repeating:
+            timer.resume()
+        self._redraw_curves()
+        self._tick()
+
+    def whole(self) -> bool:
+        """Whether every panel is there to draw on: False while the screen is being taken down,
+        when a timer or a message can still arrive after some of its widgets have gone (and a
+        NoMatches raised there would end the App)."""
+        return self.is_attached and len(self.query(PANELS)) == PANELS.count(",") + 1
 
     def on_unmount(self) -> None:
+        for timer in self._repeating:
+            timer.stop()
         self._stop_follow.set()
         self._consumed.set()
         if self.owns_runner and not self.detached and self.state.running and self.run_dir is not None:
@@ -206,6 +204,7 @@ class TrainingScreen(Screen):
         self.evaluation = None
         self.caught_up = False
         self.diverged = False
+        self._gone_seen = False
         self.owns_runner = False  # a run chosen to watch is not ours to stop on exit
         self._refresh_text()
         self.run_worker(
@@ -257,7 +256,6 @@ class TrainingScreen(Screen):
             self.caught_up = True
             self._check_runner()
         if message.events:
-            self.query_one(Curves).set_charts(run_charts(self.state))
             self._refresh_text()
         if not was_ended and self.state.ended:
             self._run_ended(live=message.caught_up)
@@ -291,47 +289,39 @@ class TrainingScreen(Screen):
         if self.run_dir is None or not self.state.running:
             self.runner_is_alive = False
             return
-        try:
-            from tfbench.engine.control import runner_alive
-        except ImportError:
-            return
+        from tfbench.engine.control import runner_alive, runner_gone
+
         self.runner_is_alive = runner_alive(self.run_dir)
+        if not self.caught_up or self.runner_is_alive or not runner_gone(self.run_dir, self.state.pid):
+            self._gone_seen = False
+            return
+        if not self._gone_seen:  # once more first: the runner's last lines may still be on their way
+            self._gone_seen = True
+            return
+        self.state.status = "interrupted"
+        self.state.reason = (f"its runner is gone and the log has no end: `tfbench resume {self.run_dir}` "
+                             "continues it")
+        self._refresh_text()
 
     def _refresh_text(self) -> None:
-        self.query_one(ProgressPanel).show(self.state, self._now() if self.state.running else None)
-        self.query_one(SystemPanel).show(self.state.system)
-        self.query_one(EventLogPane).show(self.state)
-        info = self._run_info()
-        if info.plain != self._shown_info:  # most messages change nothing here: skip the layout
-            self._shown_info = info.plain
-            self.query_one("#run-info", Static).update(info)
-
-    def _run_info(self) -> Text:
-        state = self.state
-        text = Text()
-        if state.model.get("total_params") is not None:
-            text.append(f"{int(state.model['total_params']):,} parameters\n")
-        sizes = (state.data or {}).get("sizes") or {}
-        if sizes:
-            text.append(" · ".join(f"{k} {v:,}" for k, v in sizes.items() if isinstance(v, int)) + "\n")
-        lr = next((v for v in reversed(state.learning_rates) if math.isfinite(v)), None)
-        if lr is None:
-            lr = ((state.experiment.get("train") or {}).get("optimizer") or {}).get("learning_rate") if isinstance(
-                (state.experiment.get("train") or {}).get("optimizer"), dict) else None
-        if lr is not None:
-            text.append(f"learning rate {format_number(float(lr))}\n")
+        if not self.whole():
+            return
+        self.query_one(ProgressPanel).following = self.run_dir is not None
+        self.query_one(Curves).set_placeholder(WAITING if self.run_dir is not None else NO_CURVES)
         curves = self.query_one(Curves)
-        flags = [("log", curves.log_scale), ("smooth", curves.smoothing), ("ascii", curves.ascii_mode), ("bell", self.bell)]
-        text.append(" ".join(f"{name}:{'on' if value else 'off'}" for name, value in flags), style="dim")
-        return text
+        self.query_one(RunInfo).flags = [("log", curves.log_scale), ("smooth", curves.smoothing),
+                                         ("ascii", curves.ascii_mode), ("bell", bool(self.bell))]
+        for panel in self.query(PANELS):  # every panel draws itself from the one RunState
+            panel.show(self.state)  # type: ignore[attr-defined]
 
     def _redraw_curves(self) -> None:
-        self.query_one(Curves).redraw_soon()
+        if self.whole():
+            self.query_one(Curves).redraw_soon()
 
     def _tick(self) -> None:
         self._check_runner()
-        if self.state.running:
-            self.query_one(ProgressPanel).show(self.state, self._now())
+        if self.state.running and self.whole():
+            self.query_one(ProgressPanel).show(self.state)
 
     # -- starting and controlling ----------------------------------------------------------------
 
@@ -357,11 +347,8 @@ class TrainingScreen(Screen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="start")
     def _start_runner(self, experiment, runs_dir: Path) -> None:
-        try:
-            from tfbench.engine.control import start_runner
-        except ImportError:
-            self.post_message(ActionFailed("the training engine is not available"))
-            return
+        from tfbench.engine.control import start_runner
+
         try:
             run_dir = start_runner(experiment, runs_dir)
         except Exception as exc:  # UserError for a bad set-up; anything else still must not crash the UI
@@ -432,18 +419,24 @@ class TrainingScreen(Screen):
 
     def action_detach(self) -> None:
         """Leave the run going and quit."""
+        self.app.exit(message=self.leave_running() if self.run_dir else None)
+
+    def live_run(self) -> Path | None:
+        """The run this screen started, while it trains (paused counts): quitting must ask about it."""
+        if self.owns_runner and not self.detached and self.state.running and self.run_dir is not None:
+            return self.run_dir
+        return None
+
+    def leave_running(self) -> str:
+        """Let the run go on after the App quits; returns the line that says how to follow it."""
         self.detached = True
-        self.app.exit(message=f"detached; the run goes on: tfbench watch {self.run_dir}" if self.run_dir else None)
+        return f"detached; the run goes on: tfbench watch {self.run_dir}"
 
     def action_edit(self) -> None:
         if not self.state.running:
             self.notify("no run is going", severity="warning")
             return
-        lr = next((v for v in reversed(self.state.learning_rates) if math.isfinite(v)), None)
-        if lr is None:
-            optimizer = (self.state.experiment.get("train") or {}).get("optimizer")
-            lr = optimizer.get("learning_rate") if isinstance(optimizer, dict) else None
-        self.app.push_screen(EditRunDialog(lr, self.state.epochs), self._edited)
+        self.app.push_screen(EditRunDialog(current_learning_rate(self.state), self.state.epochs), self._edited)
 
     def _edited(self, changes: dict | None) -> None:
         if changes:  # one worker sends them one by one, in order
@@ -452,7 +445,7 @@ class TrainingScreen(Screen):
     def action_toggle(self, name: str) -> None:
         curves = self.query_one(Curves)
         setattr(curves, name, not getattr(curves, name))
-        self.query_one("#run-info", Static).update(self._run_info())
+        self._refresh_text()
 
     def action_back(self) -> None:
         """Close a train screen opened over another one (from the Runs screen)."""
@@ -465,7 +458,7 @@ class TrainingScreen(Screen):
 
     def action_toggle_bell(self) -> None:
         self.bell = not self.bell
-        self.query_one("#run-info", Static).update(self._run_info())
+        self._refresh_text()
         self.notify(f"bell {'on' if self.bell else 'off'}")
 
     # -- results ---------------------------------------------------------------------------------
@@ -482,17 +475,14 @@ class TrainingScreen(Screen):
 
     def _evaluate(self) -> None:
         if self.run_dir is not None:
-            # The App's workbench evaluates (tests and pictures pass one with a fixed evaluation).
-            evaluate = getattr(getattr(self.app, "workbench", None), "evaluate", None)
+            # The App's engine calls evaluate (tests and pictures pass one with a fixed evaluation).
+            evaluate = getattr(getattr(self.app, "engine_calls", None), "evaluate", None)
             self.run_worker(partial(self._evaluate_worker, self.run_dir, evaluate), thread=True, exclusive=True,
                             exit_on_error=False, group="evaluate", name="evaluate")
 
     def _evaluate_worker(self, run_dir: Path, evaluate: Callable[..., dict] | None = None) -> None:
         if evaluate is None:
-            try:
-                from tfbench.evaluation import evaluate_run as evaluate  # TensorFlow: imported only here
-            except ImportError:
-                return
+            from tfbench.evaluation import evaluate_run as evaluate  # TensorFlow: imported only here
         try:
             result = evaluate(run_dir, split="validation", k=5)
         except Exception as exc:

@@ -470,7 +470,7 @@ def results_table(study: "StudyDir"):
     """A rich Table of every trial, best first: state, best/last objective, parameters, duration."""
     from rich.table import Table
 
-    from tfbench.engine.runs import format_duration
+    from tfbench.figures import format_duration
 
     names = study.settings.short_names()
     objective = study.settings.objective

@@ -202,6 +202,17 @@ class Curves(Widget):
         self._charts = charts
         self._dirty = True
 
+    def set_placeholder(self, placeholder: str) -> None:
+        """Change what shows while there is nothing to plot."""
+        if placeholder != self.placeholder:
+            self.placeholder = placeholder
+            self._dirty = True
+            self.redraw()
+
+    def show(self, state) -> None:
+        """Hand over a `RunState`'s charts (`run_charts`); drawn at the next redraw."""
+        self.set_charts(run_charts(state))
+
     @property
     def dirty(self) -> bool:
         return self._dirty

@@ -9,7 +9,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from tfbench.widgets.progress_panel import clock
+from tfbench.figures import format_clock
 
 LEVEL_STYLES = {"info": "", "warning": "yellow", "error": "bold red"}
 
@@ -25,7 +25,7 @@ def log_text(state, lines: int) -> Text:
     for i, entry in enumerate(entries):
         if i:
             text.append("\n")
-        text.append(f"+{clock(entry.time - start):>7} ", style="dim")
+        text.append(f"+{format_clock(entry.time - start):>7} ", style="dim")
         text.append(entry.message, style=LEVEL_STYLES.get(entry.level, ""))
     return text
 

@@ -11,6 +11,8 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import Static
 
+from tfbench.figures import format_megabytes
+
 BAR_WIDTH = 14
 
 
@@ -19,14 +21,6 @@ def bar(fraction: float, width: int = BAR_WIDTH) -> str:
     fraction = min(1.0, max(0.0, fraction))
     filled = int(round(fraction * width))
     return "█" * filled + "·" * (width - filled)
-
-
-def _mb(value: Any) -> str:
-    try:
-        mb = float(value)
-    except (TypeError, ValueError):
-        return "?"
-    return f"{mb / 1024:.1f}G" if mb >= 1024 else f"{mb:.0f}M"
 
 
 def system_text(system: dict[str, Any]) -> Text:
@@ -44,7 +38,7 @@ def system_text(system: dict[str, Any]) -> Text:
         text.append(f" util {bar(util / 100)} {util:3.0f}%\n")
         used, total = gpu.get("mem_used_mb"), gpu.get("mem_total_mb")
         if used is not None and total:
-            text.append(f" mem  {bar(float(used) / float(total))} {_mb(used)}/{_mb(total)}\n")
+            text.append(f" mem  {bar(float(used) / float(total))} {format_megabytes(used)}/{format_megabytes(total)}\n")
         extras = []
         if gpu.get("temperature") is not None:
             extras.append(f"{float(gpu['temperature']):.0f}°C")
@@ -53,15 +47,15 @@ def system_text(system: dict[str, Any]) -> Text:
         if extras:
             text.append(" " + " · ".join(extras) + "\n")
     for device, memory in (system.get("tf_memory") or {}).items():
-        text.append(f"TF {device} peak {_mb(memory.get('peak_mb'))}, now {_mb(memory.get('current_mb'))}\n")
+        text.append(f"TF {device} peak {format_megabytes(memory.get('peak_mb'))}, now {format_megabytes(memory.get('current_mb'))}\n")
     if not gpus:
         text.append("no GPU: CPU and memory\n", style="dim")
     cpu = system.get("cpu_percent")
     if cpu is not None:
-        text.append(f"CPU  {float(cpu):5.0f}%   runner RSS {_mb(system.get('rss_mb'))}\n")
+        text.append(f"CPU  {float(cpu):5.0f}%   runner RSS {format_megabytes(system.get('rss_mb'))}\n")
     used, total = system.get("ram_used_mb"), system.get("ram_total_mb")
     if used is not None and total:
-        text.append(f"RAM  {bar(float(used) / float(total))} {_mb(used)}/{_mb(total)}\n")
+        text.append(f"RAM  {bar(float(used) / float(total))} {format_megabytes(used)}/{format_megabytes(total)}\n")
     text.rstrip()
     return text
 
@@ -80,8 +74,9 @@ class SystemPanel(Static):
         super().__init__(system_text({}), **kwargs)
         self._shown: dict[str, Any] | None = None
 
-    def show(self, system: dict[str, Any]) -> None:
-        """Show a sample (no repaint when it is the one already shown)."""
+    def show(self, state) -> None:
+        """Show a `RunState`'s latest sample (no repaint when it is the one already shown)."""
+        system = state.system
         if system is self._shown or system == self._shown:
             return
         self._shown = system

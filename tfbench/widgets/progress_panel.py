@@ -7,12 +7,16 @@ last event time, so a replay looks the same whenever it is drawn.
 
 from __future__ import annotations
 
+from typing import Callable
+
 from rich.text import Text
 from textual.widgets import Static
 
-from tfbench.engine.runs import format_number
+from tfbench.figures import format_clock, format_number
 
+NO_RUN = "no run yet: ctrl+r trains the Experiment set up on the Model, Data and Setup screens"
 STATUS_STYLES = {
+    "none": ("○", "NO RUN", "dim"),
     "waiting": ("…", "WAITING", "dim"),
     "running": ("▶", "RUNNING", "bold green"),
     "paused": ("⏸", "PAUSED", "bold yellow"),
@@ -20,17 +24,8 @@ STATUS_STYLES = {
     "stopped": ("■", "STOPPED", "bold yellow"),
     "early_stopped": ("✔", "EARLY STOPPED", "bold cyan"),
     "failed": ("✖", "FAILED", "bold red"),
+    "interrupted": ("✖", "INTERRUPTED", "bold red"),
 }
-
-
-def clock(seconds: float | None) -> str:
-    """Seconds as `h:mm:ss` or `m:ss`; a dash when unknown."""
-    if seconds is None:
-        return "—"
-    seconds = int(round(max(0.0, seconds)))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def progress_bar(fraction: float, width: int = 20) -> str:
@@ -39,8 +34,17 @@ def progress_bar(fraction: float, width: int = 20) -> str:
     return "━" * filled + "╌" * (width - filled)
 
 
-def progress_text(state, now: float | None) -> Text:
-    """The headline for a `RunState` at time `now` (None: the log's last event time)."""
+def progress_text(state, now: float | None, following: bool = True) -> Text:
+    """The headline for a `RunState` at time `now` (None: the log's last event time).
+
+    `following` is False while the screen has no run at all (nothing started, nothing watched).
+    """
+    if not following:
+        text = Text()
+        mark, label, style = STATUS_STYLES["none"]
+        text.append(f" {mark} {label} ", style=f"reverse {style}")
+        text.append(f"\n\n {NO_RUN}", style="dim")
+        return text
     mark, label, style = STATUS_STYLES.get(state.status, ("?", state.status.upper(), "bold"))
     text = Text()
     text.append(f" {mark} {label} ", style=f"reverse {style}")
@@ -54,8 +58,8 @@ def progress_text(state, now: float | None) -> Text:
         text.append(f"   {progress_bar(done / state.epochs)} {100 * done / state.epochs:3.0f}%")
     text.append("\n")
     ended = state.ended
-    text.append(f" elapsed {clock(state.elapsed(now))}")
-    text.append(f"   ETA {clock(None if ended or state.status == 'waiting' else state.eta())}")
+    text.append(f" elapsed {format_clock(state.elapsed(now))}")
+    text.append(f"   ETA {format_clock(None if ended or state.status == 'waiting' else state.eta())}")
     if state.samples_per_sec:
         text.append(f"   {state.samples_per_sec:,.0f} samples/s")
     if state.step_seconds:
@@ -74,6 +78,8 @@ def status_line(state) -> Text:
     text = Text(" ")
     if state.status == "failed":
         text.append(f"failed: {state.reason or 'unknown reason'}", style="bold red")
+    elif state.status == "interrupted":
+        text.append(f"interrupted: {state.reason}", style="bold red")
     elif state.status == "paused":
         text.append("paused — press p to resume", style="yellow")
     elif state.ended:
@@ -107,6 +113,13 @@ class ProgressPanel(Static):
     }
     """
 
-    def show(self, state, now: float | None) -> None:
+    following = True  # False while the screen has no run to show
+
+    def __init__(self, now: Callable[[], float | None] | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.now = now  # "now" for a running run's elapsed time (None: the log's last event)
+
+    def show(self, state) -> None:
         # Its height is fixed, so no layout pass: this runs with every message from the runner.
-        self.update(progress_text(state, now), layout=False)
+        now = self.now() if self.now is not None and state.running else None
+        self.update(progress_text(state, now, self.following), layout=False)

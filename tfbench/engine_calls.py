@@ -1,8 +1,8 @@
 """The engine calls the workbench makes from its worker threads — without a UI.
 
-The TUI never imports TensorFlow on its UI thread. Its workers call one `Workbench`, whose methods
+The TUI never imports TensorFlow on its UI thread. Its workers call one `EngineCalls`, whose methods
 import what they need and return plain data (shapes, counts, strings). Tests and snapshot pictures
-pass a `FixedWorkbench` instead, which answers from fixed data so no TensorFlow runs at all.
+pass a `FixedEngineCalls` instead, which answers from fixed data so no TensorFlow runs at all.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 from tfbench.errors import UserError
 
 
-class Workbench:
+class EngineCalls:
     """Real answers: Keras builds the model, the data sources describe themselves."""
 
     def __init__(self) -> None:
@@ -123,7 +123,7 @@ class FixedSummary:
 
 
 @dataclass
-class FixedWorkbench:
+class FixedEngineCalls:
     """Answers from fixed data so screens can be pictured and tested without TensorFlow.
 
     The summary gives every layer the same output shape and parameter count, unless a layer's type
@@ -145,7 +145,7 @@ class FixedWorkbench:
 
     def describe(self, spec, seed: int | None = 42):
         if self.info is None:
-            raise UserError("no data in this fixed workbench", "data.source")
+            raise UserError("no data in these fixed engine calls", "data.source")
         return self.info
 
     def summarize(self, exp) -> FixedSummary:
@@ -175,5 +175,5 @@ class FixedWorkbench:
 
     def evaluate(self, run_dir, split: str = "validation", k: int = 5) -> dict:
         if self.evaluation is None:
-            return Workbench().evaluate(run_dir, split, k)
+            return EngineCalls().evaluate(run_dir, split, k)
         return copy.deepcopy({**self.evaluation, "run_dir": str(run_dir), "split": split})
