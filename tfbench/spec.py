@@ -65,7 +65,7 @@ class DataSpec(_Strict):
 
     source: str = Field(
         "builtin:digits",
-        description="builtin:NAME | tfds:NAME | keras:NAME | csv:PATH | npz:PATH | images:DIR | text:DIR",
+        description="KIND:NAME or KIND:PATH, a kind from tfbench.data.registry (builtin:digits, csv:data.csv, …).",
     )
     validation_split: float | None = Field(
         0.2, gt=0, lt=1, description="Fraction of the training data held out for validation (seeded)."

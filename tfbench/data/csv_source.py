@@ -19,9 +19,11 @@ import numpy as np
 from pydantic import Field
 
 from tfbench.data.info import DataInfo
-from tfbench.data.options import SourceOptions
+from tfbench.data.options import SourceOptions, parse_options
+from tfbench.data.registry import LoaderCode, Picker
 from tfbench.data.splits import Arrays, Splits, planned_sizes, split_arrays
 from tfbench.errors import UserError, close_matches
+
 
 MAX_INTEGER_CLASSES = 20
 
@@ -40,6 +42,7 @@ class CsvOptions(SourceOptions):
 
 
 OPTIONS = CsvOptions
+PICKER = Picker("csv", "csv:PATH", suffixes=(".csv", ".tsv"))
 NORMALIZES_ITSELF = True  # numeric columns only; one-hot text columns stay 0/1
 
 
@@ -280,3 +283,86 @@ def load(spec, options: CsvOptions, seed: int | None = 42) -> Splits:
         for part in parts.values():
             part.x = ((part.x - mean) / std).astype(np.float32)
     return splits
+
+
+def loader_code(exp, info) -> LoaderCode:
+    """The data loader the script `tfbench code` writes for this kind."""
+    return LoaderCode(_loader_text(exp, info),
+                      after_split=["    train, validation, test = normalize(train, validation, test)"] if parse_options(OPTIONS, exp.data.options).normalize else [])
+
+
+def _loader_text(exp, info) -> str:
+    options = parse_options(OPTIONS, exp.data.options)
+    table = _table(exp.data.target, options)
+    layout = _layout(table, options)
+    features = [(c.index, None if c.numeric else c.categories) for c in layout.features]
+    label = layout.label
+    if layout.label_kind == "regression":
+        label_code = "y = np.array([[float(row[LABEL_COLUMN])] for row in rows], np.float32)"
+    elif label.numeric:
+        label_code = "y = np.array([int(float(row[LABEL_COLUMN])) for row in rows], np.int32)"
+    else:
+        label_code = "y = np.array([CLASS_NAMES.index(row[LABEL_COLUMN].strip()) for row in rows], np.int32)"
+    files = [("train", str(Path(exp.data.target).expanduser().resolve()))]
+    if options.test_path:
+        files.append(("test", str(Path(options.test_path).expanduser().resolve())))
+    normalize = ""
+    if options.normalize:
+        normalize = '''
+
+
+def normalize(train, validation, test):
+    """Zero mean, unit variance per numeric feature, with the training split's statistics."""
+    numeric = np.array(NUMERIC_COLUMNS, dtype=int)
+    mean, std = train[0].mean(axis=0), train[0].std(axis=0)
+    std[std == 0] = 1.0
+
+    def scaled(part):
+        if part is None:
+            return None
+        x = part[0].copy()
+        x[:, numeric] = (x[:, numeric] - mean[numeric]) / std[numeric]
+        return x.astype(np.float32), part[1]
+
+    return scaled(train), scaled(validation), scaled(test)'''
+    numeric_columns = []
+    position = 0
+    for _, categories in features:
+        if categories is None:
+            numeric_columns.append(position)
+            position += 1
+        else:
+            position += len(categories)
+    return f'''import csv
+
+FILES = {dict(files)!r}
+LABEL_COLUMN = {label.index!r}  # {label.name!r}
+# (column, None for a number or the categories a text column is one-hot encoded over)
+FEATURES = {features!r}
+NUMERIC_COLUMNS = {numeric_columns!r}  # positions of the numeric features in x
+
+
+def read_csv(path):
+    """Features (numbers, text columns one-hot) and labels of one CSV file."""
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f, delimiter={options.delimiter!r})
+        next(reader)  # the header
+        rows = [row for row in reader if any(cell.strip() for cell in row)]
+    x = []
+    for row in rows:
+        values = []
+        for column, categories in FEATURES:
+            cell = row[column].strip()
+            if categories is None:
+                values.append(float(cell))
+            else:
+                values.extend(1.0 if cell == c else 0.0 for c in categories)
+        x.append(values)
+    {label_code}
+    return np.array(x, np.float32), y{normalize}
+
+
+def load_data():
+    """The named splits, as numpy arrays: {{"train": (x, y)[, "test": (x, y)]}}."""
+    named = {{name: read_csv(path) for name, path in FILES.items()}}
+    return named'''

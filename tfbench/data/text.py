@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
-from tfbench.data.folders import class_files
+from tfbench.data.folders import class_files, folder_loader_code
 from tfbench.data.info import DataInfo
 from tfbench.data.options import SourceOptions
+from tfbench.data.registry import Picker
 from tfbench.data.splits import Arrays, Splits, planned_sizes, split_arrays
 from tfbench.errors import UserError
 
@@ -30,6 +31,8 @@ class TextOptions(SourceOptions):
 
 
 OPTIONS = TextOptions
+PICKER = Picker("text", "text:DIR")
+loader_code = folder_loader_code  # `tfbench code`: keras.utils.text_dataset_from_directory
 
 
 @lru_cache(maxsize=4)

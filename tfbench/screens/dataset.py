@@ -21,13 +21,12 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Checkbox, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
+from tfbench.data import registry
 from tfbench.errors import UserError
 from tfbench.messages import DatasetsListed, PreviewLoaded
 from tfbench.screens.frame import WorkbenchScreen
 from tfbench.widgets.preview import balance_bars, half_block_image
 
-GROUPS = (("builtin", "Bundled (offline)"), ("keras", "Keras datasets"), ("tfds", "TensorFlow Datasets"))
-FILE_KINDS = ("csv", "npz", "images", "text")
 PIPELINE_FIELDS = (
     ("validation_split", "Validation fraction", "float"),
     ("validation", "Validation split name", "str"),
@@ -182,7 +181,7 @@ class DatasetScreen(WorkbenchScreen):
                 yield OptionList(id="data-list", compact=True)
                 yield Label("Files", classes="section")
                 with Horizontal(id="file-row"):
-                    yield Select([(k, k) for k in FILE_KINDS], value="csv", allow_blank=False,
+                    yield Select([(k, k) for k in registry.file_kinds()], value="csv", allow_blank=False,
                                  id="file-kind", compact=True)
                     yield Input(placeholder="path, or b to browse", id="file-path", compact=True)
             with VerticalScroll(id="data-detail"):
@@ -226,7 +225,7 @@ class DatasetScreen(WorkbenchScreen):
         listing.clear_options()
         current = self.app.experiment.data.source  # type: ignore[attr-defined]
         highlight = None
-        for kind, title in GROUPS:
+        for kind, title in registry.listed_groups():
             rows = [r for r in self.rows if r.get("kind") == kind]
             if not rows:
                 continue
@@ -413,10 +412,7 @@ class DatasetScreen(WorkbenchScreen):
             except ValueError:
                 pass
             kind = self.query_one("#file-kind", Select)
-            if path.endswith(".csv"):
-                kind.value = "csv"
-            elif path.endswith(".npz"):
-                kind.value = "npz"
+            kind.value = registry.kind_for_path(path) or kind.value
             field = self.query_one("#file-path", Input)
             field.value = path
             self.use_source(f"{kind.value}:{path}")
