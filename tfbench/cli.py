@@ -265,11 +265,14 @@ def validate(preset, overrides, as_json):
         "output_shape": summary.get("output_shape"),
         "params": {"total": summary.get("total_params"), "trainable": summary.get("trainable_params")},
         "layers": layers,
+        "notes": info.extra.get("notes", []),
     }
     if as_json:
         click.echo(json.dumps(result))
         return
     click.echo(f"{experiment.name}: ok — input {tuple(result['input_shape'] or ())}, data {info.source}")
+    for note in result["notes"]:
+        click.echo(f"  note: {note}")
     width = max([len(r["type"] or "") for r in layers] + [5])
     for i, row in enumerate(layers):
         shape = tuple(row["output_shape"]) if row["output_shape"] is not None else "?"

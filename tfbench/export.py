@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from tfbench.data import rows
+from tfbench.data.feature_space import after_preprocessing
 from tfbench.atomic import write_json
 from tfbench.errors import UserError, close_matches
 from tfbench.native_log import captured_stderr, import_tensorflow_quietly
@@ -333,7 +335,7 @@ class Reference:
 
     @property
     def held_out(self):
-        return self.x[:HELD_OUT_BATCH]
+        return rows.take(self.x, 0, HELD_OUT_BATCH)
 
     @property
     def metric_name(self) -> str:
@@ -350,16 +352,16 @@ def take_samples(dataset, limit: int) -> tuple[Any, Any]:
             features, labels = batch[0], batch[1] if len(batch) > 1 else None
         else:
             features, labels = batch, None
-        features = np.asarray(features)
+        features = rows.as_numpy(features)
         xs.append(features)
         if labels is not None:
             ys.append(np.asarray(labels))
-        count += len(features)
+        count += rows.count(features)
         if count >= limit:
             break
     if not xs:
         return None, None
-    x = np.concatenate(xs)[:limit]
+    x = rows.take(rows.concatenate(xs), 0, limit)
     y = np.concatenate(ys)[:limit] if ys else None
     return x, y
 
@@ -418,7 +420,8 @@ def predict_keras(model, x, batch_size: int = 256):
     """The model's outputs on `x` in inference mode, as one numpy array."""
     import numpy as np
 
-    parts = [np.asarray(model(x[i : i + batch_size], training=False)) for i in range(0, len(x), batch_size)]
+    parts = [np.asarray(model(rows.take(x, i, i + batch_size), training=False))
+             for i in range(0, rows.count(x), batch_size)]
     return np.concatenate(parts)
 
 
@@ -509,6 +512,7 @@ def export_loaded(
     final = out_dir / name
     staging = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=out_dir))
     started = time.perf_counter()
+    table_note = None
     try:
         artifact = staging / name
         if fmt == "keras":
@@ -519,6 +523,8 @@ def export_loaded(
                 model.export(str(artifact), format="tf_saved_model", verbose=False)
             checks = verify_savedmodel(artifact, reference)
         else:
+            model, reference, table_note = after_preprocessing(model, reference)  # a table: TFLite takes encoded features
+            bundle = None if table_note else bundle
             calibration = calibration_samples(bundle, reference) if quantize == "int8" else None
             content = convert_tflite(model, reference, quantize, int8_io, select_tf_ops, calibration)
             artifact.write_bytes(content)
@@ -534,7 +540,7 @@ def export_loaded(
         "path": where,
         "size_bytes": _size(final),
         "split": reference.split,
-        "samples": int(len(reference.x)),
+        "samples": rows.count(reference.x),
         "metric": reference.metric_name,
         "keras_metric": reference.keras_metric,
         **checks,
@@ -543,6 +549,8 @@ def export_loaded(
     }
     if fmt == "tflite" and select_tf_ops:
         report["select_tf_ops"] = True
+    if fmt == "tflite" and table_note:
+        report["note"] = table_note
     merge_report(out_dir, report_key(fmt, quantize, int8_io), report)
     return report
 
@@ -594,7 +602,7 @@ def _comparison(reference: Reference, outputs) -> dict:
     import numpy as np
 
     outputs = np.asarray(outputs, dtype="float32").reshape(reference.outputs.shape)
-    held = len(reference.held_out)
+    held = rows.count(reference.held_out)
     delta = np.abs(outputs[:held].astype("float64") - reference.outputs[:held].astype("float64"))
     return {
         "max_abs_diff": float(delta.max()) if delta.size else 0.0,
@@ -631,12 +639,14 @@ def savedmodel_predictor(path: Path) -> Callable[[Any], Any]:
     if SERVING_SIGNATURE not in loaded.signatures:
         raise RuntimeError(f"the SavedModel has no {SERVING_SIGNATURE!r} signature")
     serve = loaded.signatures[SERVING_SIGNATURE]
-    (input_name, spec), = serve.structured_input_signature[1].items()
+    specs = serve.structured_input_signature[1]
 
     def predict(x):
         parts = []
-        for i in range(0, len(x), 256):
-            result = serve(**{input_name: tf.constant(x[i : i + 256], dtype=spec.dtype)})
+        for i in range(0, rows.count(x), 256):
+            batch = rows.take(x, i, i + 256)
+            named = batch if isinstance(batch, dict) else {name: batch for name in specs}  # one input, or a table's columns
+            result = serve(**{name: tf.constant(named[name], dtype=spec.dtype) for name, spec in specs.items()})
             parts.append(np.asarray(next(iter(result.values()))))
         return np.concatenate(parts)
 

@@ -24,6 +24,7 @@ SOURCES: dict[str, str] = {
     "tfds": "tfbench.data.tfds_source",
     "keras": "tfbench.data.keras_source",
     "csv": "tfbench.data.csv_source",
+    "parquet": "tfbench.data.parquet_source",
     "npz": "tfbench.data.npz_source",
     "images": "tfbench.data.images",
     "text": "tfbench.data.text",
