@@ -164,3 +164,34 @@ def test_penguins_train_and_the_saved_model_scores_a_raw_row_like_keras(tmp_path
     reloaded = keras.models.load_model(tmp_path / "m.keras")
     assert np.allclose(np.asarray(reloaded(tensors, training=False)), expected, atol=1e-6)
     assert np.all(np.isfinite(expected))
+
+
+def test_tfbench_code_writes_the_same_feature_space_and_the_saved_model_takes_raw_columns(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from tfbench.build import summarize
+    from tfbench.codegen import generate_script
+    from tfbench.spec import load_experiment
+
+    exp = load_experiment("penguins", [f"data.source=csv:{PENGUINS}", "train.epochs=2"])
+    script = generate_script(exp)
+    assert "keras.utils.FeatureSpace" in script and "tfbench" not in "".join(
+        line for line in script.splitlines() if "import" in line)
+    (tmp_path / "train.py").write_text(script)
+    result = subprocess.run(
+        [sys.executable, "train.py", "--output", "out.keras"], cwd=tmp_path, capture_output=True, text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ""}, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    info = data.describe(exp.data, seed=exp.train.seed)
+    assert f"params: {summarize(exp, info).total_params}" in result.stdout
+    import keras
+    import tensorflow as tf
+
+    saved = keras.models.load_model(tmp_path / "out.keras")
+    row = {"island": tf.constant([["Biscoe"]]), "sex": tf.constant([["female"]]),
+           **{name: tf.constant([[np.nan]]) for name in
+              ("bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "year")}}
+    assert np.asarray(saved(row)).shape == (1, 3)

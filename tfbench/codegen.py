@@ -126,7 +126,11 @@ def _split_function(exp) -> str:
     order = np.random.default_rng(SEED).permutation(len(y))
     k = min(len(y) - 1, max(1, int(round(len(y) * VALIDATION_SPLIT))))
     train, validation = np.sort(order[k:]), np.sort(order[:k])
-    return (x[train], y[train]), (x[validation], y[validation]), {test}'''
+
+    def rows(index):  # a table's x is a dict of named columns
+        return {{name: column[index] for name, column in x.items()}} if isinstance(x, dict) else x[index]
+
+    return (rows(train), y[train]), (rows(validation), y[validation]), {test}'''
 
 
 def _pipeline_function(exp, info, one_hot: bool, streamed: bool) -> str:
@@ -322,6 +326,7 @@ def _main_section(exp, code) -> str:
     if data.test:
         lines.append("    if test is not None:")
         lines.append("        print(\"test:\", model.evaluate(to_dataset(test, training=False), return_dict=True, verbose=0))")
+    lines.extend(code.before_save)
     lines.append("    model.save(args.output)")
     lines.append('    print(f"saved {args.output}")')
     lines.append("")

@@ -60,12 +60,15 @@ class LoaderCode:
         after_split: lines `main()` runs after the split (e.g. a normalisation), 4-space indented.
         pipeline: the `to_dataset(part, training)` function when the kind writes its own (a table's
             FeatureSpace); None for the common one.
+        before_save: lines `main()` runs before saving `model` (a table's model gets its
+            preprocessing in front, so the saved file takes raw columns).
     """
 
     text: str
     streamed: bool = False
     after_split: list[str] = field(default_factory=list)
     pipeline: str | None = None
+    before_save: list[str] = field(default_factory=list)
 
 
 def sources() -> list[str]:
