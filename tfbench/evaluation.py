@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tfbench.data import rows
 from tfbench.errors import UserError
 
 SPLITS = ("validation", "test", "train")
@@ -62,7 +63,7 @@ def evaluate_run(run_dir: Path, split: str = "validation", k: int = 5) -> dict:
     result: dict[str, Any] = {
         "run_dir": str(run_dir),
         "split": split,
-        "samples": int(len(x)),
+        "samples": rows.count(x),
         "label_kind": bundle.info.label_kind,
     }
     if bundle.info.label_kind == "regression":

@@ -75,8 +75,11 @@ def describe(spec, options: TextOptions, seed: int | None = 42) -> DataInfo:
     )
 
 
-def load(spec, options: TextOptions, seed: int | None = 42) -> Splits:
-    """Token-id arrays; the vocabulary is adapted on the training split alone."""
+def vectorizer(spec, options: TextOptions, seed: int | None = 42):
+    """The `TextVectorization` a run's model reads through: adapted on the training split alone.
+
+    Predictions on new text files go through the same one (same seed, same split, same vocabulary).
+    """
     import tensorflow as tf
     import keras
 
@@ -86,6 +89,14 @@ def load(spec, options: TextOptions, seed: int | None = 42) -> Splits:
         max_tokens=options.max_tokens, output_mode="int", output_sequence_length=options.sequence_length
     )
     vectorize.adapt(tf.constant(list(splits.train.x), tf.string), batch_size=256)
+    return vectorize, splits
+
+
+def load(spec, options: TextOptions, seed: int | None = 42) -> Splits:
+    """Token-id arrays; the vocabulary is adapted on the training split alone."""
+    import tensorflow as tf
+
+    vectorize, splits = vectorizer(spec, options, seed)
 
     def ids(part: Arrays | None) -> Arrays | None:
         if part is None:
