@@ -195,3 +195,50 @@ def test_tfbench_code_writes_the_same_feature_space_and_the_saved_model_takes_ra
            **{name: tf.constant([[np.nan]]) for name in
               ("bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "year")}}
     assert np.asarray(saved(row)).shape == (1, 3)
+
+
+def test_class_weight_balanced_or_a_table_is_resolved_recorded_and_written_out(tmp_path):
+    from tfbench.codegen import generate_script
+    from tfbench.data import class_weights
+
+    path = tmp_path / "imbalanced.csv"
+    path.write_text("x,y\n" + "".join(f"{i * 0.25},{'rare' if i % 5 == 0 else 'common'}\n" for i in range(100)))
+    exp = experiment(f"csv:{path}", units=2, validation_split=None)
+    bundle = data.load(exp.data, exp.train.seed)
+    exp.train.class_weight = "balanced"
+    fit = class_weights.fit_arguments(exp.train, bundle)
+    assert fit["class_weight"] == {0: pytest.approx(100 / (2 * 80)), 1: pytest.approx(100 / (2 * 20))}
+    assert bundle.info.extra["class_weight"]["rare"] == pytest.approx(2.5)
+    exp.train.class_weight = {"rare": 4.0}
+    assert class_weights.fit_arguments(exp.train, bundle)["class_weight"] == {0: 1.0, 1: 4.0}
+    assert "CLASS_WEIGHT = {0: 1.0, 1: 4.0}" in generate_script(exp) and "class_weight=class_weight" in generate_script(exp)
+    exp.train.class_weight = {"rar": 4.0}
+    with pytest.raises(UserError) as caught:
+        class_weights.fit_arguments(exp.train, bundle)
+    assert caught.value.location == "train.class_weight.rar" and "rare" in caught.value.hint
+
+
+def test_a_run_records_balanced_class_weights(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "imbalanced.csv"
+    path.write_text("x,y\n" + "".join(f"{i * 0.25},{'rare' if i % 5 == 0 else 'common'}\n" for i in range(60)))
+    result = subprocess.run(
+        [sys.executable, "-m", "tfbench", "run", "penguins", "--set", f"data.source=csv:{path}",
+         "--set", "data.options.label=y", "--set", "model.layers[1].units=2", "--set", "train.epochs=1",
+         "--set", "train.class_weight=balanced", "--set", "export.formats=[]", "--runs-dir", str(tmp_path / "runs")],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(Path(__file__).parent.parent)},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = next((tmp_path / "runs").iterdir())
+    events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
+    started = next(e for e in events if e["event"] == "run_started")
+    weights = started["data"]["extra"]["class_weight"]
+    counts = {name: 48 / (2 * w) for name, w in weights.items()}  # 48 training rows, n / (k * n_c)
+    assert weights["rare"] > weights["common"] and sum(counts.values()) == pytest.approx(48)
+    assert all(c == pytest.approx(round(c), abs=1e-4) for c in counts.values())
+    assert 'class_weight = "balanced"' in (run / "experiment.toml").read_text()

@@ -94,6 +94,12 @@ def _settings(exp, info, one_hot: bool) -> str:
         lines.append(f"CLASS_NAMES = {list(info.class_names)!r}")
         if one_hot:
             lines.append(f"NUM_CLASSES = {info.num_classes!r}  # labels are one-hot encoded for the loss")
+    if train.class_weight == "balanced":
+        lines.append('CLASS_WEIGHT = "balanced"  # n / (classes * n_c) over the training labels')
+    elif train.class_weight is not None:
+        from tfbench.data.class_weights import resolve
+
+        lines.append(f"CLASS_WEIGHT = {resolve(train.class_weight, info)!r}  # class id: weight in the loss")
     return "\n".join(lines)
 
 
@@ -320,9 +326,15 @@ def _main_section(exp, code) -> str:
         lines.append("    ]")
     else:
         lines.append("    callbacks = []")
+    weighted = train.class_weight is not None
+    if train.class_weight == "balanced":
+        lines.append("    counts = np.bincount(np.asarray(train[1]).reshape(-1).astype(int))")
+        lines.append("    class_weight = {i: len(train[1]) / (np.count_nonzero(counts) * c) for i, c in enumerate(counts) if c}")
+    elif weighted:
+        lines.append("    class_weight = CLASS_WEIGHT")
     lines.append("    # shuffle=False: the tf.data pipeline already shuffles the training data every epoch.")
     lines.append("    model.fit(train_ds, validation_data=validation_ds, epochs=args.epochs, callbacks=callbacks,")
-    lines.append("              shuffle=False, verbose=2)")
+    lines.append("              shuffle=False, verbose=2" + (", class_weight=class_weight)" if weighted else ")"))
     if data.test:
         lines.append("    if test is not None:")
         lines.append("        print(\"test:\", model.evaluate(to_dataset(test, training=False), return_dict=True, verbose=0))")

@@ -142,6 +142,10 @@ class TrainSpec(_Strict):
         "auto", description="tf.distribute strategy; batch size is global."
     )
     tensorboard: bool = Field(False, description="Write TensorBoard logs into the run directory.")
+    class_weight: Literal["balanced"] | dict[str, float] | None = Field(
+        None, description="Weigh classes in the loss: \"balanced\" (from the training label counts) or "
+                          "a weight per class name or id, e.g. { cat = 1.0, dog = 3.0 }.",
+    )
 
     @field_validator("loss")
     @classmethod

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from tfbench.data import class_weights  # noqa: F401 - `data.class_weights`, for the engine's fit
 from tfbench.data.info import DataBundle, DataInfo
 from tfbench.data.labels import needs_one_hot
 from tfbench.data.options import SourceOptions, parse_options
@@ -78,6 +79,9 @@ def load(spec, seed: int | None = 42, one_hot: bool = False) -> DataBundle:
     if options.normalize and not getattr(module, "NORMALIZES_ITSELF", False):
         info = dataclasses.replace(info, extra={**info.extra, "normalization": normalize_splits(splits)})
     info = dataclasses.replace(info, sizes={**info.sizes, **splits.sizes})
+    if isinstance(splits.train, Arrays) and info.is_classification and np.ndim(splits.train.y) == 1:
+        counts = np.bincount(np.asarray(splits.train.y, np.int64), minlength=info.num_classes)
+        info = dataclasses.replace(info, extra={**info.extra, "label_counts": counts.tolist()})
     if one_hot:
         info = dataclasses.replace(info, extra={**info.extra, "one_hot": True})
     return build_bundle(spec, splits, info, options, seed, one_hot)

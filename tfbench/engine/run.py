@@ -302,6 +302,7 @@ class Run:
         self._monitor, self._mode = self._choose_monitor()
         self._check_tensorboard()
         self._fit_inputs = self._repeated_inputs(bundle)
+        self._fit_inputs.update(data.class_weights.fit_arguments(exp.train, bundle))  # train.class_weight
         self._prepared = True
 
     def _repeated_inputs(self, bundle: Any) -> dict[str, Any]:
