@@ -92,7 +92,8 @@ def preview(spec, n: int = 8, seed: int | None = 42) -> dict[str, Any]:
 
     Returns:
         `{"info": DataInfo dict, "samples": [{"x": ndarray, "y": label, "label": name}],
-        "label_counts": {name: count}, "counted": samples counted}`; label counts are over the
+        "label_counts": {name: count}, "counted": samples counted}`, and for a table `"table"`
+        (see `table_source.overview`); label counts are over the
         whole training split for in-memory sources, over the first 10,000 samples of a stream.
     """
     module, options = _options(spec)
@@ -126,7 +127,10 @@ def preview(spec, n: int = 8, seed: int | None = 42) -> dict[str, Any]:
     if info.is_classification and ys.ndim == 1:
         tally = Counter(int(v) for v in ys)
         counts = {names[k] if k < len(names) else str(k): tally[k] for k in sorted(tally)}
-    return {"info": info.to_dict(), "samples": samples, "label_counts": counts, "counted": int(len(ys))}
+    result = {"info": info.to_dict(), "samples": samples, "label_counts": counts, "counted": int(len(ys))}
+    if hasattr(module, "overview"):  # a table: its own columns, kinds and raw rows
+        result["table"] = module.overview(spec, options, seed, n)
+    return result
 
 
 def catalog_listing(query: str | None = None) -> list[dict[str, Any]]:

@@ -32,3 +32,8 @@ def loader_code(exp, info) -> LoaderCode:
     from tfbench.data.table_code import table_loader_code
 
     return table_loader_code(exp, info)
+
+
+def overview(spec, options, seed: int | None = 42, n: int = 6) -> dict:
+    """The file's own columns and a few raw rows, for the dataset screen."""
+    return table_source.overview(spec, options, "parquet", seed, n)

@@ -130,7 +130,6 @@ def describe(spec, options: TableOptions, fmt: str, seed: int | None = 42) -> Da
     sizes = {"train": table.num_rows}
     if options.test_path:
         sizes["test"] = _read(spec, options, fmt, options.test_path, "data.options.test_path").num_rows
-    kinds = ", ".join(f"{c.name} ({c.kind})" for c in plan.columns)
     return DataInfo(
         source=spec.source,
         input_shape=(plan.width,),
@@ -139,8 +138,8 @@ def describe(spec, options: TableOptions, fmt: str, seed: int | None = 42) -> Da
         class_names=plan.class_names,
         label_shape=(1,) if plan.label_kind == "regression" else (),
         sizes=planned_sizes(spec, sizes),
-        description=f"{table.num_rows} rows of {Path(spec.target).name}; label column {plan.label!r}; "
-                    f"features {kinds}.",
+        description=f"{table.num_rows:,} rows of {Path(spec.target).name}; label column {plan.label!r}; "
+                    f"{len(plan.columns)} feature columns.",
         extra={"label_column": plan.label, "feature_names": [c.name for c in plan.columns],
                "notes": list(plan.notes), "table": plan.to_dict()},
     )
@@ -158,3 +157,30 @@ def load(spec, options: TableOptions, fmt: str, seed: int | None = 42) -> Splits
             raise UserError(f"the test file has no label column {plan.label!r}", where)
         named["test"] = Arrays(columns_of(other, plan, where), label_values(other[plan.label], plan, where))
     return split_arrays(spec, named, seed)
+
+
+def overview(spec, options: TableOptions, fmt: str, seed: int | None = 42, n: int = 6) -> dict[str, Any]:
+    """The file's own columns for the dataset screen: raw rows under their names, and per column its
+    inferred and chosen kind, missing and distinct counts, and role (label, feature, dropped).
+
+    Returns:
+        `{"header": [...], "rows": [[cell text, …] × n], "columns": [{name, kind, inferred,
+        missing, distinct, role}]}`; counts are over the whole file.
+    """
+    import pyarrow.compute as pc
+
+    plan, _ = plan_of(spec, options, fmt, seed)
+    table = _read(spec, options, fmt)
+    planned = {c.name: c.kind for c in plan.columns}
+    columns = []
+    for name in table.column_names:
+        column = table[name]
+        inferred = "label" if name == plan.label else inferred_kind(column, options)
+        role = "label" if name == plan.label else ("feature" if name in planned else "dropped")
+        columns.append({
+            "name": name, "inferred": inferred, "kind": planned.get(name, options.columns.get(name, inferred)),
+            "missing": column.null_count, "distinct": pc.count_distinct(column).as_py(), "role": role,
+        })
+    head = table.slice(0, n).to_pylist()
+    rows = [["—" if row[name] is None else str(row[name]) for name in table.column_names] for row in head]
+    return {"header": table.column_names, "rows": rows, "columns": columns}

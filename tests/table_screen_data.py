@@ -1,0 +1,34 @@
+"""A fixed table for the Data screen's tests: penguins.csv as the data functions describe it (no TensorFlow)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tfbench import data
+from tfbench.app import make_app
+from tfbench.spec import experiment_from_dict
+from tfbench.workbench import FixedWorkbench
+
+PENGUINS = Path(__file__).parent / "fixtures" / "tables" / "penguins.csv"
+SOURCE = "csv:fixtures/tables/penguins.csv"  # written relative, so pictures do not show a tmp path
+
+
+def experiment(source: str = f"csv:{PENGUINS}"):
+    return experiment_from_dict({
+        "name": "penguins-snap",
+        "data": {"source": source, "options": {"label": "species"}, "batch_size": 32},
+        "model": {"layers": [{"type": "Dense", "units": 16, "activation": "relu"},
+                             {"type": "Dense", "units": 3, "activation": "softmax"}]},
+    })
+
+
+def table_app():
+    """The workbench on penguins.csv, its description and preview fixed before the app starts."""
+    exp = experiment()
+    info = data.describe(exp.data, exp.train.seed)
+    preview = data.preview(exp.data, 6, exp.train.seed)
+    info.source = SOURCE
+    app = make_app(experiment=experiment(SOURCE), runs_dir=Path("runs-not-used"),
+                   workbench=FixedWorkbench(info=info, preview_data=preview))
+    app.blink = False
+    return app
