@@ -89,6 +89,6 @@ def test_an_unknown_kind_names_the_closest():
 
 
 def test_the_picker_reads_its_groups_from_the_registry():
-    assert [kind for kind, _ in registry.listed_groups()] == ["builtin", "tfds", "keras"]
+    assert [kind for kind, _ in registry.listed_groups()] == ["builtin", "keras", "tfds"]
     assert set(registry.file_kinds()) >= {"csv", "npz", "images", "text"}
     assert registry.kind_for_path("x.npz") == "npz"

@@ -21,8 +21,8 @@ from tfbench.errors import UserError, close_matches
 
 SOURCES: dict[str, str] = {
     "builtin": "tfbench.data.builtin",
-    "tfds": "tfbench.data.tfds_source",
     "keras": "tfbench.data.keras_source",
+    "tfds": "tfbench.data.tfds_source",
     "csv": "tfbench.data.csv_source",
     "parquet": "tfbench.data.parquet_source",
     "npz": "tfbench.data.npz_source",
