@@ -242,3 +242,23 @@ def test_a_run_records_balanced_class_weights(tmp_path):
     assert weights["rare"] > weights["common"] and sum(counts.values()) == pytest.approx(48)
     assert all(c == pytest.approx(round(c), abs=1e-4) for c in counts.values())
     assert 'class_weight = "balanced"' in (run / "experiment.toml").read_text()
+
+
+def test_a_streamed_table_reads_in_batches_with_the_same_plan(tmp_path):
+    from tfbench import build
+
+    whole = experiment(f"csv:{PENGUINS}", {"label": "species"})
+    streamed = experiment(f"csv:{PENGUINS}", {"label": "species", "stream": True}, batch_size=32)
+    info, stream_info = data.describe(whole.data), data.describe(streamed.data, seed=streamed.train.seed)
+    assert stream_info.input_shape == info.input_shape and stream_info.class_names == info.class_names
+    assert sum(stream_info.sizes.values()) == 344 and 0 < stream_info.sizes["validation"] < 120
+    assert any("streamed" in note for note in stream_info.extra["notes"])
+    bundle = data.load(streamed.data, streamed.train.seed)
+    batches = list(bundle.train)
+    assert sum(len(y) for _, y in batches) == stream_info.sizes["train"]
+    assert max(len(y) for _, y in batches) == 32 and set(batches[0][0]) == set(stream_info.extra["feature_names"])
+    model = build.build_model(streamed, bundle.info)
+    model.fit(bundle.train, validation_data=bundle.validation, epochs=1, verbose=0)
+    with pytest.raises(UserError) as caught:
+        data.describe(experiment(f"csv:{PENGUINS}", {"label": "species", "stream": True, "test_path": str(PENGUINS)}).data)
+    assert caught.value.location == "data.options.stream"

@@ -184,6 +184,8 @@ def build_bundle(spec, splits: Splits, info: DataInfo, options: SourceOptions, s
         raise UserError("the training split is empty", "data.source")
     prep = preprocess_fn(info, options, one_hot)
     parallel = options.parallel_calls or tf.data.AUTOTUNE
+    if splits.batched:
+        return _ready_bundle(spec, splits, info, prep, parallel)
     common = dict(prep=prep, parallel=parallel)
     train = batched(splits.train, spec, seed, training=True,
                     size=splits.sizes.get("train"), cache_name="train", **common)
@@ -198,3 +200,21 @@ def build_bundle(spec, splits: Splits, info: DataInfo, options: SourceOptions, s
     n_train = splits.sizes.get("train")
     steps = math.ceil(n_train / spec.batch_size) if n_train else None
     return DataBundle(train=train, validation=validation, info=info, test=test, steps_per_epoch=steps)
+
+
+def _ready_bundle(spec, splits: Splits, info: DataInfo, prep, parallel) -> DataBundle:
+    """A bundle of streams that come batched (a table read from disk each epoch): map and prefetch only."""
+    import tensorflow as tf
+
+    def ready(ds):
+        if ds is None:
+            return None
+        if prep is not None:
+            ds = ds.map(prep, num_parallel_calls=parallel)
+        return ds.prefetch(tf.data.AUTOTUNE) if spec.prefetch else ds
+
+    n_train = splits.sizes.get("train")
+    steps = math.ceil(n_train / spec.batch_size) if n_train else None
+    validation = ready(splits.validation) if splits.sizes.get("validation") else None
+    return DataBundle(train=ready(splits.train), validation=validation, info=info, test=ready(splits.test),
+                      steps_per_epoch=steps)

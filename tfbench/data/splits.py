@@ -46,12 +46,15 @@ class Splits:
         validation: the validation data, or None (no validation).
         test: the test data when `data.test` names a split, else None.
         sizes: samples per split; None where a stream's length is unknown.
+        batched: the streams are batched already (`data.batch_size`) and read from disk each
+            epoch: the pipeline neither caches nor shuffles nor batches them again.
     """
 
     train: Any
     validation: Any | None
     test: Any | None
     sizes: dict[str, int | None]
+    batched: bool = False
 
 
 def holdout_size(n: int, fraction: float) -> int:

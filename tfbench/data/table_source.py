@@ -124,12 +124,17 @@ def columns_of(table, plan: TablePlan, location: str = "data.source") -> dict[st
     return {c.name: raw_column(table[c.name], c) for c in plan.columns}
 
 
-def describe(spec, options: TableOptions, fmt: str, seed: int | None = 42) -> DataInfo:
-    """The table's plan as a DataInfo: encoded width, label kind and classes, notes, sizes."""
-    plan, table = plan_of(spec, options, fmt, seed)
-    sizes = {"train": table.num_rows}
-    if options.test_path:
-        sizes["test"] = _read(spec, options, fmt, options.test_path, "data.options.test_path").num_rows
+def _streamed_plan(spec, options: TableOptions, fmt: str, seed: int | None):
+    from tfbench.data import table_stream
+
+    if options.test_path or spec.validation or spec.test:
+        raise UserError("a streamed table splits by validation_split only", "data.options.stream",
+                        "drop test_path / data.validation / data.test, or set stream = false")
+    return table_stream.stream_plan(spec.target, file_stamp(spec.target), fmt, options.model_dump_json(),
+                                    spec.validation_split, seed)
+
+
+def _info(spec, plan: TablePlan, rows: int, sizes: dict) -> DataInfo:
     return DataInfo(
         source=spec.source,
         input_shape=(plan.width,),
@@ -137,16 +142,38 @@ def describe(spec, options: TableOptions, fmt: str, seed: int | None = 42) -> Da
         num_classes=len(plan.class_names),
         class_names=plan.class_names,
         label_shape=(1,) if plan.label_kind == "regression" else (),
-        sizes=planned_sizes(spec, sizes),
-        description=f"{table.num_rows:,} rows of {Path(spec.target).name}; label column {plan.label!r}; "
+        sizes=sizes,
+        description=f"{rows:,} rows of {Path(spec.target).name}; label column {plan.label!r}; "
                     f"{len(plan.columns)} feature columns.",
         extra={"label_column": plan.label, "feature_names": [c.name for c in plan.columns],
                "notes": list(plan.notes), "table": plan.to_dict()},
     )
 
 
+def describe(spec, options: TableOptions, fmt: str, seed: int | None = 42) -> DataInfo:
+    """The table's plan as a DataInfo: encoded width, label kind and classes, notes, sizes."""
+    from tfbench.data.table_stream import should_stream
+
+    if should_stream(spec.target, options.stream):
+        plan, sizes = _streamed_plan(spec, options, fmt, seed)
+        return _info(spec, plan, sum(sizes.values()), dict(sizes))
+    plan, table = plan_of(spec, options, fmt, seed)
+    sizes = {"train": table.num_rows}
+    if options.test_path:
+        sizes["test"] = _read(spec, options, fmt, options.test_path, "data.options.test_path").num_rows
+    return _info(spec, plan, table.num_rows, planned_sizes(spec, sizes))
+
+
 def load(spec, options: TableOptions, fmt: str, seed: int | None = 42) -> Splits:
-    """The raw feature columns and labels, split by `spec` (the plan's training rows)."""
+    """The raw feature columns and labels, split by `spec` (the plan's training rows); a large file streams."""
+    from tfbench.data import table_stream
+
+    if table_stream.should_stream(spec.target, options.stream):
+        plan, sizes = _streamed_plan(spec, options, fmt, seed)
+        delimiter = getattr(options, "delimiter", ",")
+        streams = [table_stream.dataset(spec.target, fmt, plan, spec, delimiter, seed, validation=held, shuffle=shuffle)
+                   for held, shuffle in ((False, spec.shuffle), (True, False))]
+        return Splits(streams[0], streams[1], None, dict(sizes), batched=True)
     plan, table = plan_of(spec, options, fmt, seed)
     named = {"train": Arrays(columns_of(table, plan), label_values(table[plan.label], plan, "data.source"))}
     if options.test_path:

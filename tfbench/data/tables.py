@@ -52,6 +52,10 @@ class TableOptions(SourceOptions):
     )
     hash_bins: int = Field(64, ge=2, description="Bins of a hashed text column.")
     test_path: str | None = Field(None, description="A second file with the same columns: the 'test' split.")
+    stream: bool | None = Field(
+        None, description="Read the file in batches each epoch instead of loading it whole "
+                          "(default: when it is larger than a quarter of the free memory).",
+    )
 
 
 @dataclass
@@ -208,7 +212,7 @@ def column_index(names: list[str], key: str | int, file: str, location: str) -> 
 
 # -- column kinds ---------------------------------------------------------------------------------
 
-def _family(arrow_type) -> str:
+def type_family(arrow_type) -> str:
     """"float", "int", "bool", "date" or "string" for a pyarrow type."""
     import pyarrow.types as t
 
@@ -231,7 +235,7 @@ def inferred_kind(column, options: TableOptions) -> str:
     """
     import pyarrow.compute as pc
 
-    family = _family(column.type)
+    family = type_family(column.type)
     present = len(column) - column.null_count
     distinct = pc.count_distinct(column).as_py()
     if family == "date":
@@ -253,7 +257,7 @@ def _convert(column, kind: str, name: str):
     import pyarrow.compute as pc
 
     where = f"data.options.columns.{name}"
-    family = _family(column.type)
+    family = type_family(column.type)
     try:
         if kind == "numeric" and family == "string":
             return pc.cast(column, pa.float64())
@@ -311,7 +315,7 @@ def column_plan(column, kind: str, name: str, options: TableOptions) -> ColumnPl
 
     column = _convert(column, kind, name)
     missing = column.null_count
-    family = _family(column.type)
+    family = type_family(column.type)
     if kind in ("numeric", "date"):
         values = as_float(column)
         finite = values[~np.isnan(values)]
@@ -333,7 +337,7 @@ def as_float(column) -> np.ndarray:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if _family(column.type) == "date":
+    if type_family(column.type) == "date":
         seconds = pc.cast(pc.cast(column, pa.timestamp("s")), pa.int64())
         return pc.divide(pc.cast(seconds, pa.float64()), SECONDS_PER_DAY).to_numpy(zero_copy_only=False).astype(np.float64)
     return pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
@@ -369,7 +373,7 @@ def label_plan(column, name: str, override: str | None) -> tuple[str, list[str],
     import pyarrow.compute as pc
 
     where = "data.options.label_kind"
-    family = _family(column.type)
+    family = type_family(column.type)
     if family in ("string", "date"):
         if override == "regression":
             raise UserError(f"column {name!r} holds text, which cannot be a regression target", where)
@@ -407,7 +411,7 @@ def label_values(column, plan: TablePlan, location: str) -> np.ndarray:
         return as_float(column).astype(np.float32).reshape(-1, 1)
     if not plan.label_lookup:
         return as_float(column).astype(np.int32)
-    family = _family(column.type)
+    family = type_family(column.type)
     value_set = pa.array(plan.label_lookup if family not in ("string", "date") else [str(v) for v in plan.label_lookup])
     probe = column if family not in ("string", "date") else pc.cast(column, pa.string())
     if family not in ("string", "date"):
