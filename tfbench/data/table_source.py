@@ -18,12 +18,11 @@ import numpy as np
 from tfbench.data.info import DataInfo
 from tfbench.data.splits import Arrays, Splits, holdout_indices, planned_sizes, split_arrays
 from tfbench.data.tables import (
-    TableOptions, TablePlan, check_overrides, column_index, column_plan, file_stamp, inferred_kind, label_plan,
-    label_values, raw_column, read_table,
+    DATE_NOTE, TableOptions, TablePlan, check_overrides, column_index, column_plan, file_stamp, inferred_kind,
+    label_plan, label_values, raw_column, read_table, type_for,
 )
 from tfbench.errors import UserError
 
-DATE_NOTE = "column {name!r} is a date: it gives elapsed days and cyclic day-of-year and weekday features"
 
 
 def _read(spec, options: TableOptions, fmt: str, path: str | None = None, location: str = "data.source"):
@@ -103,13 +102,6 @@ class _SplitSpec:
 
     def __init__(self, target: str, validation, validation_split):
         self.target, self.validation, self.validation_split = target, validation, validation_split
-
-
-def type_for(fmt: str) -> type[TableOptions]:
-    """The options model of a table kind."""
-    from tfbench.data import registry
-
-    return registry.source_module(fmt).OPTIONS
 
 
 def columns_of(table, plan: TablePlan, location: str = "data.source") -> dict[str, np.ndarray]:

@@ -20,13 +20,13 @@ from typing import Any, Iterator
 import numpy as np
 
 from tfbench.data.tables import (
-    NULL_VALUES, TIMESTAMP_FORMATS, ColumnPlan, TableOptions, TablePlan, as_float, label_plan,
-    label_values, raw_column, type_family,
+    DATE_NOTE, NULL_VALUES, TIMESTAMP_FORMATS, ColumnPlan, TableOptions, TablePlan, as_float, label_plan,
+    label_values, raw_column, type_family, type_for,
 )
 from tfbench.errors import UserError
 
-BATCH_ROWS = 65_536  # rows per record batch read
-WINDOW_ROWS = 131_072  # rows shuffled together
+BATCH_ROWS = 16_384  # rows per record batch read
+WINDOW_ROWS = 65_536  # rows shuffled together
 MAX_COUNTED = 50_000  # distinct values counted per column before it counts as "many"
 STREAM_FRACTION = 0.25  # stream by default when the file is larger than this share of the memory
 
@@ -49,19 +49,25 @@ def should_stream(path_text: str, option: bool | None) -> bool:
 
 
 def batches(path: str, fmt: str, delimiter: str = ",") -> Iterator[Any]:
-    """The file's record batches, in order (a Parquet folder's parts in name order)."""
-    import pyarrow.dataset as ds
-    from pyarrow import csv
+    """The file's record batches, in order (a Parquet folder's parts in name order), read one at a time.
 
+    pyarrow's sequential readers (`csv.open_csv`, `ParquetFile.iter_batches`); the CSV reader reads
+    a few dozen blocks ahead, so blocks of 1 MiB keep that read-ahead near 40 MB (4 MiB blocks held
+    ~150 MB, which a small file never needed: memory then grew with the file up to that cap).
+    """
+    from pyarrow import csv, parquet
+
+    source = Path(path).expanduser()
     if fmt == "csv":
         convert = csv.ConvertOptions(null_values=NULL_VALUES, strings_can_be_null=True,
                                      timestamp_parsers=[csv.ISO8601, *TIMESTAMP_FORMATS])
-        source_format = ds.CsvFileFormat(parse_options=csv.ParseOptions(delimiter=delimiter),
-                                         convert_options=convert, read_options=csv.ReadOptions(block_size=1 << 24))
-    else:
-        source_format = ds.ParquetFileFormat()
-    dataset = ds.dataset(str(Path(path).expanduser()), format=source_format)
-    yield from dataset.to_batches(batch_size=BATCH_ROWS)
+        reader = csv.open_csv(str(source), read_options=csv.ReadOptions(block_size=1 << 20),
+                              parse_options=csv.ParseOptions(delimiter=delimiter), convert_options=convert)
+        yield from reader
+        return
+    parts = sorted(p for p in source.rglob("*") if p.is_file() and not p.name.startswith((".", "_"))) if source.is_dir() else [source]
+    for part in parts:
+        yield from parquet.ParquetFile(str(part)).iter_batches(batch_size=BATCH_ROWS)
 
 
 def holdout_mask(index: int, rows: int, fraction: float | None, seed: int | None) -> np.ndarray:
@@ -143,8 +149,6 @@ def stream_plan(path: str, stamp: float, fmt: str, options_json: str, fraction, 
 
     import pyarrow as pa
 
-    from tfbench.data.table_source import type_for
-
     options = type_for(fmt).model_validate(json.loads(options_json))
     names: list[str] | None = None
     counts: dict[str, _Counts] = {}
@@ -182,8 +186,6 @@ def _label_name(names: list[str], options: TableOptions, file: str) -> str:
 
 
 def _plan_columns(plan: TablePlan, counts: dict[str, "_Counts"], options: TableOptions) -> None:
-    from tfbench.data.table_source import DATE_NOTE
-
     wanted = options.features
     for name, tally in counts.items():
         if wanted is not None and name not in wanted:

@@ -31,6 +31,7 @@ MAX_INTEGER_CLASSES = 20  # whole-number labels with at most this many values ar
 MIN_ROWS_FOR_IDENTIFIER = 20  # fewer rows than this: a unique column proves nothing
 DATE_FEATURES = ("elapsed", "year_sin", "year_cos", "week_sin", "week_cos")
 SECONDS_PER_DAY = 86_400.0
+DATE_NOTE = "column {name!r} is a date: it gives elapsed days and cyclic day-of-year and weekday features"
 
 
 class TableOptions(SourceOptions):
@@ -67,7 +68,7 @@ class ColumnPlan:
         kind: numeric, categorical, text (hashed) or date.
         dtype: the raw input the model takes: "float32", "int64" or "string" (dates: days since 1970).
         missing: missing cells in the training split.
-        distinct: distinct values in the training split (missing excluded).
+        distinct: distinct values in the training split (categorical and text columns; 0 otherwise).
         mean / variance: training statistics of a numeric column (of the days, for a date).
         vocabulary: a categorical column's values, most frequent first.
         bins: a text column's hash bins.
@@ -122,6 +123,13 @@ class TablePlan:
         data = dict(data)
         data["columns"] = [ColumnPlan(**c) for c in data.get("columns", [])]
         return cls(**data)
+
+
+def type_for(fmt: str) -> type[TableOptions]:
+    """The options model of a table kind (`csv` adds the delimiter)."""
+    from tfbench.data import registry
+
+    return registry.source_module(fmt).OPTIONS
 
 
 # -- reading ------------------------------------------------------------------------------------
@@ -236,12 +244,12 @@ def inferred_kind(column, options: TableOptions) -> str:
     import pyarrow.compute as pc
 
     family = type_family(column.type)
-    present = len(column) - column.null_count
-    distinct = pc.count_distinct(column).as_py()
     if family == "date":
         return "date"
     if family in ("float", "bool"):
-        return "numeric"
+        return "numeric"  # decided without counting values: counting a float column is the slow part
+    present = len(column) - column.null_count
+    distinct = pc.count_distinct(column).as_py()
     unique = present >= MIN_ROWS_FOR_IDENTIFIER and distinct == present == len(column)
     if family == "int":
         span = pc.max(column).as_py() - pc.min(column).as_py() + 1 if present else 0
@@ -321,8 +329,8 @@ def column_plan(column, kind: str, name: str, options: TableOptions) -> ColumnPl
         finite = values[~np.isnan(values)]
         mean = float(finite.mean()) if finite.size else 0.0
         variance = float(finite.var()) if finite.size else 1.0
-        return ColumnPlan(name, kind, "float32", missing, int(np.unique(finite).size), mean,
-                          variance if variance > 0 else 1.0, indicator=missing > 0)
+        return ColumnPlan(name, kind, "float32", missing, 0, mean, variance if variance > 0 else 1.0,
+                          indicator=missing > 0)
     counts = pc.value_counts(column.drop_null() if family != "string" else pc.fill_null(column, ""))
     pairs = sorted(((c["values"].as_py(), c["counts"].as_py()) for c in counts), key=lambda p: (-p[1], str(p[0])))
     dtype = "int64" if family in ("int", "bool") else "string"
