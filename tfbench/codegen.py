@@ -3,8 +3,9 @@
 `tfbench code PRESET` prints it and every run directory gets it as `train.py`, so a learner can
 read exactly what tfbench did — data loading, the layer stack, compile, fit with the callbacks,
 save — and run it where tfbench is not installed. The script imports only NumPy, TensorFlow and
-Keras (and `tensorflow_datasets` for a `tfds:` source, pyarrow for a table). It resolves the same choices tfbench makes
-(`loss = "auto"`, one-hot labels, the seeded validation split) and writes them out literally.
+Keras (and `tensorflow_datasets` for a `tfds:` source, pyarrow for a table). It resolves the same
+choices tfbench makes (`loss = "auto"`, one-hot labels, the seeded validation split) and writes
+them out literally. The data part is each source kind's own (`loader_code`, via the registry).
 The bundled datasets are inlined: the generators are copied from `tfbench.data.builtin`, and the
 digits are read from the `.npz` file the script names.
 """
