@@ -114,11 +114,9 @@ def main() -> None:
             return clock.steady(), time.perf_counter() - t0
 
     def engine(runs_dir: str) -> tuple[float, float]:
-        run = Run(exp, runs_dir=runs_dir)
-        run.prepare(bundle=bundle, model=fresh_model())
         clock = EpochClock()
-        make = run._make_callbacks
-        run._make_callbacks = lambda: [clock, *make()]
+        run = Run(exp, runs_dir=runs_dir, extra_callbacks=[clock])
+        run.prepare(bundle=bundle, model=fresh_model())
         gc.collect()
         t0 = time.perf_counter()
         status = run.train()

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from tfbench import catalog
-from tfbench.catalog import Param
+from tfbench.catalog import Param, generate
 from tfbench.errors import UserError
 
 # Arguments a class needs together that the signature alone cannot say (one of two is required).
@@ -36,10 +36,10 @@ def _error(kind: str, name: str, args: dict, location: str = "model.layers[2]") 
 
 def test_cache_matches_the_installed_keras():
     """catalog.json is exactly what the installed Keras generates (regenerate when it is not)."""
-    fresh = catalog.render(catalog.generate())
+    fresh = generate.render(generate.generate())
     cached = catalog.CATALOG_PATH.read_text(encoding="utf-8")
     assert fresh == cached, (
-        f"tfbench/catalog.json is out of date with the installed Keras; run `{catalog.REGENERATE_COMMAND}`"
+        f"tfbench/catalog/catalog.json is out of date with the installed Keras; run `{catalog.REGENERATE_COMMAND}`"
     )
 
 
@@ -56,11 +56,12 @@ def test_cache_is_small_sorted_and_names_its_keras_version():
 
 
 def test_importing_the_catalog_does_not_import_keras_or_tensorflow():
-    """The UI and the validator read the catalog without paying for Keras' import."""
+    """The UI and the validator read the catalog without paying for Keras' import (or the generator)."""
     code = (
         "import sys; from tfbench import catalog; "
         "catalog.check_component('layers', 'Dense', {'units': 3}, 'x'); catalog.search('layers', 'conv'); "
-        "bad = [m for m in ('tensorflow', 'keras') if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)"
+        "bad = [m for m in ('tensorflow', 'keras', 'tfbench.catalog.generate') if m in sys.modules]; "
+        "print(bad); sys.exit(1 if bad else 0)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -138,7 +139,7 @@ def test_no_entry_takes_an_object_argument():
     """Arguments that hold layers, functions or dtype policies are left out of every entry."""
     for kind in catalog.KINDS:
         for entry in catalog.entries(kind):
-            assert not set(entry.params) & catalog.OBJECT_PARAMS, (kind, entry.name)
+            assert not set(entry.params) & generate.OBJECT_PARAMS, (kind, entry.name)
             assert entry.category != "Merging"
 
 
@@ -201,8 +202,9 @@ def test_every_entry_constructs_in_keras_with_its_defaults(kind, tmp_path):
         args = _minimal_args(entry)
         for arg in ("filepath", "backup_dir", "filename", "log_dir"):
             if arg in entry.params:
-                args[arg] = str(tmp_path / ("m.keras" if arg == "filepath" else arg))
+                args[arg] = "m.keras" if arg == "filepath" else arg  # inside the run directory
         catalog.check_component(kind, entry.name, args, "x")  # the catalog accepts its own defaults
+        args = catalog.resolve_run_paths(kind, entry.name, args, tmp_path)
         try:
             getattr(module, entry.name)(**args)
         except Exception as exc:  # noqa: BLE001 - collected so one run lists every mismatch

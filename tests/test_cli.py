@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from tfbench.cli import cli
 from tfbench.engine import events as ev
-from tfbench.engine.run import read_history
+from tfbench.rundir import read_history
 from tiny_runs import spiral_preset, write_preset
 
 REPO = Path(__file__).resolve().parent.parent

@@ -15,7 +15,7 @@ import pytest
 
 from tfbench.engine import events as ev
 from tfbench.engine.control import read_runner, runner_alive, send, start_runner
-from tfbench.engine.run import read_history
+from tfbench.rundir import read_history
 from tfbench.errors import UserError
 from tfbench.spec import load_experiment
 from tiny_runs import runner_env, spiral_preset, wait_for_event, write_preset

@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tfbench import export
+from tfbench import export, rundir
+from tfbench.export import formats, keras_formats, reference, tflite
+from tfbench.export.report import report_table
 from tfbench.errors import UserError
 
 # Keras warns that a finite tf.data pipeline "ran out of data" after fit/evaluate on it.
@@ -45,7 +47,7 @@ def digits_run(tmp_path_factory) -> Path:
 def exported(digits_run) -> dict[str, dict]:
     """Every format, plus the quantised TFLite variants, exported once for the module."""
     reports = export.export_run(digits_run, ["keras", "savedmodel", "tflite"])
-    by_key = {export.report_key(r["format"]): r for r in reports}
+    by_key = {formats.report_key(r["format"]): r for r in reports}
     for quantize in ("dynamic", "float16", "int8"):
         by_key[f"tflite-{quantize}"] = export.export_model(digits_run, "tflite", quantize=quantize)
     by_key["tflite-int8-io"] = export.export_model(digits_run, "tflite", quantize="int8", int8_io=True)
@@ -58,12 +60,12 @@ def _validation(run_dir: Path):
 
     exp = load_experiment(run_dir / "experiment.toml")
     bundle = data.load(exp.data, seed=exp.train.seed)
-    return export.take_samples(bundle.validation, 10_000)
+    return reference.take_samples(bundle.validation, 10_000)
 
 
 def _keras_outputs(run_dir: Path, x):
-    model = export.load_model(run_dir / "model.keras")
-    return export.predict_keras(model, x)
+    model = rundir.load_model(run_dir / "model.keras")
+    return reference.predict_keras(model, x)
 
 
 def test_keras_export_reloads_identically(digits_run, exported):
@@ -72,7 +74,7 @@ def test_keras_export_reloads_identically(digits_run, exported):
     assert path == digits_run / "exports" / "model.keras" and path.is_file()
     assert report["identical"] is True and report["max_abs_diff"] == 0.0
     x, _ = _validation(digits_run)
-    assert np.array_equal(_keras_outputs(path.parent.parent, x), export.predict_keras(export.load_model(path), x))
+    assert np.array_equal(_keras_outputs(path.parent.parent, x), reference.predict_keras(rundir.load_model(path), x))
 
 
 def test_savedmodel_serves_the_same_outputs(digits_run, exported):
@@ -81,7 +83,7 @@ def test_savedmodel_serves_the_same_outputs(digits_run, exported):
     assert (path / "saved_model.pb").is_file()
     assert report["signature"] == "serving_default"
     x, _ = _validation(digits_run)
-    served = export.savedmodel_predictor(path)(x)
+    served = keras_formats.savedmodel_predictor(path)(x)
     np.testing.assert_allclose(served, _keras_outputs(digits_run, x), atol=1e-5)
     assert report["agreement"] == 1.0
 
@@ -90,7 +92,7 @@ def test_float_tflite_matches_keras(digits_run, exported):
     report = exported["tflite"]
     assert report["max_abs_diff"] < 1e-4
     x, y = _validation(digits_run)
-    outputs = export.TFLiteRunner(digits_run / report["path"]).predict(x)
+    outputs = tflite.TFLiteRunner(digits_run / report["path"]).predict(x)
     np.testing.assert_allclose(outputs, _keras_outputs(digits_run, x), atol=1e-4)
     assert report["agreement"] == 1.0
     assert report["keras_metric"] > 0.8, "the trained digits-cnn should be well past chance"
@@ -104,7 +106,7 @@ def test_int8_agrees_and_is_small(digits_run, exported):
     assert int8["size_bytes"] < 0.4 * floating["size_bytes"], (int8["size_bytes"], floating["size_bytes"])
     # The agreement in the report is what the interpreter gives on the whole validation split.
     x, _ = _validation(digits_run)
-    mine = export.TFLiteRunner(digits_run / int8["path"]).predict(x).argmax(-1)
+    mine = tflite.TFLiteRunner(digits_run / int8["path"]).predict(x).argmax(-1)
     assert np.mean(mine == _keras_outputs(digits_run, x).argmax(-1)) == pytest.approx(int8["agreement"])
 
 
@@ -136,7 +138,7 @@ def test_report_table_shows_every_export(exported):
     from rich.console import Console
 
     console = Console(width=80, record=True, color_system=None)
-    console.print(export.report_table(list(exported.values())))
+    console.print(report_table(list(exported.values())))
     text = console.export_text()
     assert "tflite-int8" in text and "savedmodel" in text and "accuracy" in text
     assert max(len(line) for line in text.splitlines()) <= 80
@@ -178,7 +180,7 @@ def test_bad_options_leave_nothing(digits_run, tmp_path, fmt, quantize, int8_io,
 
 def test_close_match_for_a_misspelt_format():
     with pytest.raises(UserError) as info:
-        export.check_options("tflight")
+        formats.check_options("tflight")
     assert "tflite" in (info.value.hint or "")
 
 
@@ -211,7 +213,7 @@ def test_failed_export_leaves_no_partial_file(digits_run, tmp_path, monkeypatch)
     def broken(path, reference):
         raise RuntimeError("verification blew up")
 
-    monkeypatch.setattr(export, "verify_tflite", broken)
+    monkeypatch.setattr(tflite, "verify_tflite", broken)
     with pytest.raises(RuntimeError, match="blew up"):
         export.export_model(digits_run, "tflite", out_dir=out)
     assert list(out.iterdir()) == []
@@ -239,8 +241,8 @@ def test_missing_ops_are_named_with_the_option_that_allows_them(tmp_path):
 
     model = keras.Sequential([keras.Input((4,)), Determinant(), keras.layers.Dense(1)])
     x = np.random.default_rng(0).normal(size=(16, 4)).astype("float32")
-    ref = export.Reference(
-        x=x, y=None, outputs=export.predict_keras(model, x), label_kind="regression",
+    ref = reference.Reference(
+        x=x, y=None, outputs=reference.predict_keras(model, x), label_kind="regression",
         logits=False, split="validation", keras_metric=None,
     )
     with pytest.raises(UserError) as info:
@@ -250,7 +252,7 @@ def test_missing_ops_are_named_with_the_option_that_allows_them(tmp_path):
     assert "Traceback" not in str(info.value) and "MLIR" not in str(info.value)
     assert [p.name for p in (tmp_path / "out").iterdir()] == []
     # With TensorFlow kernels allowed the conversion goes through.
-    content = export.convert_tflite(model, ref, select_tf_ops=True)
+    content = tflite.convert_tflite(model, ref, select_tf_ops=True)
     assert len(content) > 0
 
 
@@ -266,7 +268,7 @@ def test_auto_export_emits_one_event_per_format(digits_run, tmp_path):
     shutil.copytree(digits_run, run, ignore=shutil.ignore_patterns("exports"))
     exp = load_experiment(run / "experiment.toml")
     assert exp.export.formats == ["keras", "tflite"] and exp.export.tflite_quantization == "dynamic"
-    model = export.load_model(run / "model.keras")
+    model = rundir.load_model(run / "model.keras")
     bundle = data.load(exp.data, seed=exp.train.seed)
     events = []
     reports = export.auto_export(run, exp, model, bundle, lambda kind, **fields: events.append((kind, fields)))
@@ -285,7 +287,7 @@ def test_auto_export_failure_is_logged_not_raised(digits_run, tmp_path):
     run.mkdir()
     (run / "exports").write_text("a file where the exports folder should be")
     exp = load_experiment(digits_run / "experiment.toml")
-    model = export.load_model(digits_run / "model.keras")
+    model = rundir.load_model(digits_run / "model.keras")
     bundle = data.load(exp.data, seed=exp.train.seed)
     events = []
     reports = export.auto_export(run, exp, model, bundle, lambda kind, **fields: events.append((kind, fields)))
@@ -300,7 +302,8 @@ def test_importing_export_codegen_and_evaluation_does_not_import_tensorflow():
     import sys
 
     code = (
-        "import sys, tfbench.export, tfbench.codegen, tfbench.evaluation\n"
+        "import sys, tfbench.export, tfbench.export.tflite, tfbench.export.keras_formats, tfbench.codegen\n"
+        "import tfbench.evaluation\n"
         "heavy = [m for m in ('tensorflow', 'keras', 'ai_edge_litert') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )
@@ -323,7 +326,7 @@ def test_lstm_converts_for_one_sample_at_a_time(sine_run):
     assert report["max_abs_diff"] < 1e-4
     assert report["export_metric"] == pytest.approx(report["keras_metric"], rel=1e-4)
     x, _ = _validation(sine_run)
-    outputs = export.TFLiteRunner(sine_run / report["path"]).predict(x[:7])
+    outputs = tflite.TFLiteRunner(sine_run / report["path"]).predict(x[:7])
     np.testing.assert_allclose(outputs, _keras_outputs(sine_run, x[:7]), atol=1e-4)
 
 
@@ -349,7 +352,7 @@ def _keras_accuracy(run_dir: Path) -> float:
 
     exp = load_experiment(run_dir / "experiment.toml")
     model = keras.saving.load_model(str(run_dir / "model.keras"))
-    return model.evaluate(export.load_bundle(exp).validation, return_dict=True, verbose=0)["accuracy"]
+    return model.evaluate(rundir.load_bundle(exp).validation, return_dict=True, verbose=0)["accuracy"]
 
 
 def test_reported_accuracy_is_keras_own(digits_run, exported):
@@ -370,7 +373,7 @@ def test_stderr_is_captured_at_the_descriptor_but_never_under_a_textual_ui():
 
     code = (
         "import os, sys\n"
-        "from tfbench.export import captured_stderr\n"
+        "from tfbench.native_log import captured_stderr\n"
         "with captured_stderr() as text:\n"
         "    os.write(2, b'native chatter\\n')\n"
         "print('captured' if 'native chatter' in text[0] else 'missed')\n"

@@ -25,13 +25,14 @@ def _package_modules(package: str) -> list[str]:
 
 UI_MODULES = [
     "tfbench.app", "tfbench.cli", "tfbench.messages", "tfbench.workbench",
-    "tfbench.spec", "tfbench.catalog", "tfbench.engine.events",
+    "tfbench.spec", "tfbench.catalog", "tfbench.engine.events", "tfbench.rundir",
+    "tfbench.export.formats",
     *_package_modules("tfbench.screens"), *_package_modules("tfbench.widgets"),
 ]
 ENGINE_MODULES = [
     "tfbench.spec", "tfbench.catalog", "tfbench.errors", "tfbench.atomic", "tfbench.workbench",
     "tfbench.data", "tfbench.build", "tfbench.export", "tfbench.codegen", "tfbench.system",
-    "tfbench.headless", *_package_modules("tfbench.engine"),
+    "tfbench.headless", *_package_modules("tfbench.engine"), *_package_modules("tfbench.export"),
 ]
 
 

@@ -40,7 +40,8 @@ async def _caught_up(pilot):
 
 
 def test_evaluation_that_comes_before_the_dialog_is_built():
-    from tfbench.screens.training import EvaluationReady, ResultsDialog
+    from tfbench.screens.run_dialogs import ResultsDialog
+    from tfbench.screens.training import EvaluationReady
 
     async def run():
         app = make_app("digits-cnn", watch=FIXTURES / "finished.jsonl", workbench=FixedWorkbench())
@@ -57,7 +58,7 @@ def test_evaluation_that_comes_before_the_dialog_is_built():
 
 
 def test_v_then_the_fixed_workbench_evaluation():
-    from tfbench.screens.training import ResultsDialog
+    from tfbench.screens.run_dialogs import ResultsDialog
 
     async def run():
         app = make_app("digits-cnn", watch=FIXTURES / "finished.jsonl", workbench=FixedWorkbench(evaluation=EVALUATION))
@@ -74,3 +75,35 @@ def test_v_then_the_fixed_workbench_evaluation():
             assert "accuracy 75.00%" in _text(app.screen)
 
     asyncio.run(run())
+
+
+def _plain(renderable) -> str:
+    from rich.console import Console
+
+    console = Console(width=100, record=True, file=io.StringIO(), color_system=None)
+    console.print(renderable)
+    return console.export_text()
+
+
+def test_results_are_the_run_summary_then_the_evaluations_own_tables():
+    """One rendering of an evaluation: the dialog shows exactly what `tfbench predict` prints under the summary."""
+    from tfbench.engine.events import RunState
+    from tfbench.evaluation import renderables
+    from tfbench.screens.run_dialogs import results_renderable, run_summary
+
+    state = RunState.from_log(FIXTURES / "finished.jsonl")
+    summary = _plain(run_summary(state))
+    assert "best epoch 8" in summary and "final:" in summary
+    shown = _plain(results_renderable(state, EVALUATION))
+    predicted = "".join(_plain(part) for part in renderables(EVALUATION))
+    assert shown == summary + predicted
+    assert "confusion matrix" in shown and "most confident mistakes" in shown
+    note = _plain(results_renderable(state, None, "evaluating on the validation split…"))
+    assert note.startswith(summary.rstrip("\n")) and "evaluating" in note and "confusion" not in note
+
+
+def test_report_text_lists_an_exports_verification():
+    from tfbench.screens.run_dialogs import report_text
+
+    text = report_text("tflite", {"path": "exports/model.tflite", "max_abs_diff": 1.5e-6, "size_bytes": 2048})
+    assert "tflite:" in text and "max_abs_diff: 1.5e-06" in text and "exports/model.tflite" in text

@@ -14,7 +14,8 @@ import pytest
 
 from tfbench.engine import events as ev
 from tfbench.engine.control import read_runner, runner_alive, start_runner
-from tfbench.engine.run import Run, backup_epoch, read_history
+from tfbench.engine.run import Run
+from tfbench.rundir import backup_epoch, read_history
 from tfbench.errors import UserError
 from tfbench.spec import load_experiment
 from tiny_runs import digits_preset, runner_env, wait_for_event, write_preset
@@ -99,7 +100,7 @@ def test_a_finished_runs_backup_holds_its_last_epoch_even_when_best_weights_were
     """The last backup is written after `fit` returns, from the weights the last epoch ended with."""
     import numpy as np
 
-    from tfbench.engine.run import BACKUP_DIR
+    from tfbench.rundir import BACKUP_DIR
 
     # "max" on val_loss makes EarlyStopping's best epoch the worst one, so it restores other weights
     extra = 'callbacks = [ { type = "EarlyStopping", monitor = "val_loss", mode = "max", patience = 50, restore_best_weights = true } ]'

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from tfbench.engine import events as ev
-from tfbench.engine.run import Run, history_csv, new_run_dir, read_history
+from tfbench.engine.run import Run
+from tfbench.rundir import history_csv, new_run_dir, read_history
 from tfbench.errors import UserError
 from tfbench.spec import load_experiment
 from tiny_runs import spiral_preset, write_preset
@@ -81,9 +82,9 @@ def test_pause_then_unpause_trains_the_same_steps(tmp_path, runs_dir):
 
     def pause_in_epoch_two(event):
         if event["event"] == "epoch_started" and event["epoch"] == 2:
-            assert run.pause()
+            assert run.controls.pause()
         if event["event"] == "paused":
-            threading.Timer(0.4, run.unpause).start()
+            threading.Timer(0.4, run.controls.unpause).start()
         if event["event"] in ("paused", "resumed"):
             paused_for.append(event)
 
@@ -111,7 +112,7 @@ def test_stop_saves_a_loadable_checkpoint_and_ends_stopped(tmp_path, runs_dir, m
     assert events[-1]["epochs_completed"] == 1
     # the half epoch is neither in the history nor in the resume point
     assert [r["epoch"] for r in read_history(run.run_dir)] == [1]
-    from tfbench.engine.run import backup_epoch
+    from tfbench.rundir import backup_epoch
 
     assert backup_epoch(run.run_dir) == 1
     model = keras.models.load_model(run.run_dir / "checkpoints" / "last.keras")
@@ -121,8 +122,8 @@ def test_stop_saves_a_loadable_checkpoint_and_ends_stopped(tmp_path, runs_dir, m
 def test_live_learning_rate_and_epochs(tmp_path, runs_dir):
     def change(event):
         if event["event"] == "epoch_started" and event["epoch"] == 2:
-            run.set("learning_rate", 1e-3)
-            run.set("epochs", 4)
+            run.controls.set("learning_rate", 1e-3)
+            run.controls.set("epochs", 4)
 
     run = Run(experiment(tmp_path, epochs=2), runs_dir=runs_dir, subscribers=[change])
     assert run.train() == "completed"
@@ -138,7 +139,7 @@ def test_live_learning_rate_and_epochs(tmp_path, runs_dir):
 def test_lowering_epochs_ends_early_as_completed(tmp_path, runs_dir):
     def lower(event):
         if event["event"] == "epoch_started" and event["epoch"] == 1:
-            run.set("epochs", 2)
+            run.controls.set("epochs", 2)
 
     run = Run(experiment(tmp_path, epochs=6), runs_dir=runs_dir, subscribers=[lower])
     assert run.train() == "completed"
@@ -148,12 +149,12 @@ def test_lowering_epochs_ends_early_as_completed(tmp_path, runs_dir):
 def test_bad_live_settings_are_user_errors(tmp_path, runs_dir):
     run = Run(experiment(tmp_path), runs_dir=runs_dir)
     with pytest.raises(UserError, match="positive"):
-        run.set("learning_rate", -1)
+        run.controls.set("learning_rate", -1)
     with pytest.raises(UserError) as err:
-        run.set("learnig_rate", 1e-3)
+        run.controls.set("learnig_rate", 1e-3)
     assert "learning_rate" in str(err.value)
     with pytest.raises(UserError, match="whole number"):
-        run.set("epochs", "many")
+        run.controls.set("epochs", "many")
 
 
 def test_divergence_fails_with_the_batch_and_keeps_a_good_checkpoint(tmp_path, runs_dir):
@@ -229,7 +230,7 @@ def test_history_csv_round_trips(tmp_path):
 def test_a_mirrored_run_trains_like_a_single_device_run(tmp_path, runs_dir):
     run = Run(experiment(tmp_path, epochs=1, extra='strategy = "mirrored"'), runs_dir=runs_dir)
     assert run.train() == "completed"
-    assert type(run._strategy).__name__ == "MirroredStrategy"
+    assert type(run.strategy).__name__ == "MirroredStrategy"
     started = ev.read_events(run.run_dir)[0]
     assert started["model"]["total_params"] == 65 and started["steps_per_epoch"] == 25
 
@@ -254,7 +255,7 @@ def test_abort_ends_the_record_once_and_at_once(tmp_path, runs_dir):
 
     run = Run(experiment(tmp_path, epochs=5), runs_dir=runs_dir, subscribers=[abort_in_epoch_two])
     assert run.train() == "stopped"
-    run._thread.join(30)
+    run.join(30)
     ended = [e for e in ev.read_events(run.run_dir) if e["event"] == "run_ended"]
     assert len(ended) == 1 and ended[0]["reason"] == "stopped at once"
 
@@ -272,14 +273,17 @@ def test_a_loss_spike_is_a_warning_event(tmp_path):
     callback.on_train_batch_end(30, {"loss": 50.0})
     warnings = [e for e in seen if e["event"] == "log" and e["level"] == "warning"]
     assert len(warnings) == 1 and "spike" in warnings[0]["message"] and "batch 31" in warnings[0]["message"]
-    assert run._diverged_reason is None
+    assert run.diverged_reason is None
 
 
 def test_out_of_memory_names_the_batch_size_and_what_to_do(tmp_path):
     import tensorflow as tf
 
+    from tfbench.engine.callbacks import failure_reason
+
     run = Run(experiment(tmp_path, batch=256))
-    reason = run._failure_reason(tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor"))
+    reason = failure_reason(tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor"),
+                            run.experiment.data.batch_size, 1)
     assert "out of memory at batch size 256" in reason
     assert "data.batch_size=128" in reason and "mixed_float16" in reason
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from tfbench.engine.events import encode
-from tfbench.runs_index import (
+from tfbench.engine.runs import (
     experiment_differences,
     flatten,
     format_duration,
@@ -123,7 +123,7 @@ def test_cli_watch_refuses_a_folder_that_is_not_a_run(tmp_path):
 
 
 def test_the_runs_index_imports_neither_tensorflow_nor_textual():
-    code = ("import sys, tfbench.runs_index, tfbench.event_tail; "
+    code = ("import sys, tfbench.engine.runs, tfbench.event_tail; "
             "print(sorted(m for m in ('tensorflow', 'keras', 'textual') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -11,7 +11,7 @@ from app_pilot import screen_text
 from tfbench.app import make_app
 from tfbench.screens.runs import RunsScreen, differences_table
 from tfbench.screens.training import TrainingScreen
-from tfbench.runs_index import scan_runs
+from tfbench.engine.runs import scan_runs
 from tfbench.widgets.curves import Curves
 from tfbench.workbench import FixedWorkbench
 

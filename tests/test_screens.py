@@ -211,7 +211,8 @@ async def test_browse_for_a_data_file(runs_dir: Path, tmp_path: Path, monkeypatc
         await settle(app, pilot)
         await pilot.press("down", "enter")  # choose the file in it
         await settle(app, pilot)
-        assert app.experiment.data.source == f"csv:{Path('tables') / 'points.csv'}"
+        # The shell's relative path, made absolute so a run records where its data is.
+        assert app.experiment.data.source == f"csv:{work / 'tables' / 'points.csv'}"
         assert app.screen.query_one("#file-path", Input).value == str(Path("tables") / "points.csv")
 
 

@@ -13,7 +13,7 @@ from textual.app import App
 from app_pilot import pilot_test
 from tfbench.engine.events import RunState, read_events
 from tfbench.event_tail import EventTail
-from tfbench.screens.training import EditRunDialog, TrainingScreen, report_text, results_text
+from tfbench.screens.training import EditRunDialog, TrainingScreen
 from tfbench.widgets.curves import Chart, Curves, Series, downsample, run_charts, smooth
 from tfbench.widgets.gpu import system_text
 from tfbench.widgets.progress_panel import clock, progress_text
@@ -93,25 +93,6 @@ def test_progress_clock_uses_the_given_now():
     state = RunState.from_log(FIXTURES / "mid_run_gpu.jsonl")
     assert f"elapsed {clock(state.elapsed())}" in progress_text(state, None).plain
     assert "elapsed 1:05:00" in progress_text(state, state.started + 3900).plain
-
-
-def test_results_text_has_best_epoch_confusion_matrix_and_mistakes():
-    state = RunState.from_log(FIXTURES / "finished.jsonl")
-    evaluation = {
-        "accuracy": 0.75,
-        "class_names": ["cat", "dog"],
-        "confusion": [[3, 1], [0, 4]],
-        "mistakes": [{"index": 7, "true": 0, "true_name": "cat", "predicted": 1, "predicted_name": "dog",
-                      "confidence": 0.93}],
-    }
-    text = results_text(state, evaluation).plain
-    assert "best epoch 8" in text and "confusion matrix" in text and "#7: true cat, predicted dog (93%)" in text
-    assert "accuracy: 0.75" in text
-
-
-def test_report_text_lists_an_exports_verification():
-    text = report_text("tflite", {"path": "exports/model.tflite", "max_abs_diff": 1.5e-6, "size_bytes": 2048})
-    assert "tflite:" in text and "max_abs_diff: 1.5e-06" in text and "exports/model.tflite" in text
 
 
 def test_event_tail_returns_only_complete_new_lines(tmp_path):

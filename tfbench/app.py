@@ -413,8 +413,8 @@ class WorkbenchApp(App):
         from tfbench.screens.dialogs import PathPrompt
         from tfbench.spec import shipped_presets
 
-        self.push_screen(PathPrompt("Open preset", "", choices=shipped_presets(), action="Open"),
-                         self._open)
+        self.push_screen(PathPrompt("Open preset", "", choices=shipped_presets(), action="Open",
+                                    check=load_experiment), self._open)
 
     def _open(self, name_or_path: str | None) -> None:
         from tfbench.spec import resolve_preset

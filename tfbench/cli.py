@@ -107,15 +107,15 @@ def _train(run, as_json: bool, quiet: bool, record_failures: bool, source: str |
     import gc
 
     from tfbench.engine.control import serve
-    from tfbench.engine.run import record_failure
     from tfbench.headless import Progress
     from tfbench.native_log import import_tensorflow_quietly
+    from tfbench.rundir import record_failure
 
     import_tensorflow_quietly()  # before the run's first TensorFlow import: its C++ lines to the log
     progress = None
     if not quiet:
         progress = Progress(sys.stderr if as_json else sys.stdout)
-        run._subscribers.append(progress)
+        run.subscribe(progress)
     try:
         run.prepare()
     except UserError as err:
@@ -126,18 +126,21 @@ def _train(run, as_json: bool, quiet: bool, record_failures: bool, source: str |
     gc.freeze()  # the start-up garbage is here to stay: keep full collections short
     run.start()
     code = serve(run, on_signal=lambda text: click.echo(text, err=True))
-    if progress is not None:
-        progress.close()
-    if as_json:
-        click.echo(json.dumps(run_summary(run), default=str))
+    try:
+        if progress is not None:
+            progress.close()
+        if as_json:
+            click.echo(json.dumps(run_summary(run), default=str))
+    except OSError:  # the terminal went away (SIGHUP); the run directory has everything
+        pass
     return code
 
 
 def run_summary(run) -> dict:
     """The `--json` summary of a finished run."""
-    from tfbench.engine.events import _clean
+    from tfbench.engine.events import json_safe
 
-    return _clean({
+    return json_safe({
         "run_dir": str(run.run_dir),
         "status": run.status,
         "reason": run.reason,
@@ -209,7 +212,8 @@ def resume(ctx, run_dir, epochs, as_json, detach, quiet):
       tfbench resume runs/digits-cnn-20250101-120000 --epochs 30
     """
     from tfbench.engine.control import launch, read_runner, runner_alive, runner_command
-    from tfbench.engine.run import EXPERIMENT_FILE, Run
+    from tfbench.engine.run import Run
+    from tfbench.rundir import EXPERIMENT_FILE, check_unlocked
     from tfbench.spec import load_experiment
 
     path = Path(run_dir)
@@ -217,6 +221,7 @@ def resume(ctx, run_dir, epochs, as_json, detach, quiet):
         raise UserError("not a run directory (no experiment.toml)", run_dir)
     if runner_alive(path) and read_runner(path).get("pid") != os.getpid():  # a detached resume is itself
         raise UserError("a runner is still training this run", run_dir, "pause or stop it first")
+    check_unlocked(path)  # the runner takes the lock itself; two resumes at once: one is refused
     experiment = load_experiment(path / EXPERIMENT_FILE)
     the_run = Run(experiment, run_dir=path, resume=True, epochs=epochs)  # checks there is work left
     if detach:
@@ -381,13 +386,35 @@ def set_(run_dir, settings, timeout):
         if "=" not in item:
             raise UserError("expected NAME=VALUE, e.g. learning_rate=1e-4", item)
         name, text = item.split("=", 1)
-        ack = _send(run_dir, "set", timeout, **{name.strip(): parse_override_value(text.strip())})
+        value = parse_override_value(text.strip())
+        check_setting(Path(run_dir), name.strip(), value)
+        ack = _send(run_dir, "set", timeout, **{name.strip(): value})
         event = ack.get("event") or {}
         click.echo(f"{event.get('name', name)}: {event.get('old')} → {event.get('new')}")
 
 
+def check_setting(run_dir: Path, name: str, value) -> None:
+    """A live change checked like the preset value it replaces, before any runner is asked.
 
-# -- watching and run history ----------------------------------------------------------------------
+    Raises:
+        UserError: `learning_rate: must be > 0 (got -0.1)` — the range Keras documents for the
+            run's optimizer's `learning_rate` (see `tfbench.catalog`).
+    """
+    if name != "learning_rate":
+        return
+    from tfbench import catalog
+    from tfbench.rundir import load_run_experiment
+
+    try:
+        optimizer = load_run_experiment(run_dir).train.optimizer.type
+    except UserError:
+        return  # not a readable run: the runner (or its absence) answers
+    entry = catalog.get("optimizers", optimizer)
+    param = entry.params.get("learning_rate") if entry else None
+    if param is not None:
+        catalog.check_value(param, value, name)
+
+
 
 @cli.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
@@ -399,7 +426,7 @@ def watch(run_dir, no_bell):
     Pause, stop and edits reach a run that is still going; quitting leaves it running.
       tfbench watch runs/digits-cnn-20250101-120000
     """
-    from tfbench.engine.events import EVENTS_FILE
+    from tfbench.rundir import EVENTS_FILE, EXPERIMENT_FILE
 
     path = Path(run_dir)
     if not (path / EVENTS_FILE).exists():
@@ -408,7 +435,7 @@ def watch(run_dir, no_bell):
     from tfbench.spec import load_experiment
 
     try:
-        experiment = load_experiment(path / "experiment.toml")
+        experiment = load_experiment(path / EXPERIMENT_FILE)
     except UserError:
         experiment = None  # an older or hand-made run: the workbench opens on the default preset
     app = make_app(experiment=experiment, runs_dir=path.parent, watch=path)
@@ -422,7 +449,7 @@ def watch(run_dir, no_bell):
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
 def runs(runs_dir, as_json):
     """The runs in a runs directory: status, epochs, best metric, parameters, duration."""
-    from tfbench.runs_index import runs_table, scan_runs
+    from tfbench.engine.runs import runs_table, scan_runs
 
     found = scan_runs(runs_dir)
     if as_json:
@@ -442,17 +469,55 @@ def runs(runs_dir, as_json):
     console = Console()
     console.print(runs_table(found, title=str(runs_dir)))
     for r in found:
-        if r.reason and r.status == "failed":
+        if r.reason and r.status in ("failed", "damaged"):
             console.print(f"{r.name}: {r.reason}", highlight=False)
 
 
 # -- export, code and predict ----------------------------------------------------------------------
 
-@cli.command(name="export")
+class ExportChoice(click.ParamType):
+    """A name from an export registry (`tfbench.export.formats`), which `--help` lists when asked.
+
+    The exporter checks the name (with close matches), so a mistake reads like every other one.
+    """
+
+    name = "choice"
+
+    def __init__(self, registry: str) -> None:
+        self.registry = registry  # FORMATS | QUANTIZATIONS, read when help or completion asks
+
+    def entries(self) -> dict:
+        from tfbench.export import formats
+
+        return getattr(formats, self.registry)
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "|".join(self.entries())
+
+    def shell_complete(self, ctx, param, incomplete):
+        from click.shell_completion import CompletionItem
+
+        return [CompletionItem(name) for name in self.entries() if name.startswith(incomplete)]
+
+
+class ExportCommand(click.Command):
+    """`tfbench export`, whose help ends with the registry's formats and quantisations, described."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from tfbench.export.formats import FORMATS, QUANTIZATIONS
+
+        with formatter.section("Formats"):
+            formatter.write_dl([(f.name, f"{f.description} ({f.file_name})") for f in FORMATS.values()])
+        with formatter.section("TFLite quantisations"):
+            formatter.write_dl([(q.name, q.description) for q in QUANTIZATIONS.values()])
+        super().format_epilog(ctx, formatter)
+
+
+@cli.command(name="export", cls=ExportCommand)
 @click.argument("run_dir", type=click.Path(file_okay=False))
-@click.option("--format", "formats", multiple=True, required=True, metavar="keras|savedmodel|tflite",
+@click.option("--format", "formats", multiple=True, required=True, type=ExportChoice("FORMATS"),
               help="Export format (repeatable).")
-@click.option("--quantize", default="none", show_default=True, metavar="none|dynamic|float16|int8",
+@click.option("--quantize", default="none", show_default=True, type=ExportChoice("QUANTIZATIONS"),
               help="TFLite quantisation; int8 is calibrated on the run's training data.")
 @click.option("--int8-io", is_flag=True, help="With --quantize int8: make the input and output int8 too.")
 @click.option("--select-tf-ops", is_flag=True, help="Let TFLite fall back to TensorFlow kernels for ops it lacks.")
@@ -471,10 +536,10 @@ def export_command(run_dir, formats, quantize, int8_io, select_tf_ops, out_dir, 
       tfbench export runs/digits-cnn-20250101-120000 --format tflite --quantize int8
       tfbench export runs/digits-cnn-20250101-120000 --format keras --format savedmodel
     """
-    from tfbench import export as exporting
+    from tfbench.export import export_run
 
     failures: list[UserError] = []
-    reports = exporting.export_run(
+    reports = export_run(
         Path(run_dir), list(formats), quantize, int8_io, Path(out_dir) if out_dir else None, select_tf_ops,
         on_error=lambda fmt, err: failures.append(err),
     )
@@ -484,7 +549,9 @@ def export_command(run_dir, formats, quantize, int8_io, select_tf_ops, out_dir, 
         from rich.console import Console
 
         console = Console(highlight=False)
-        console.print(exporting.report_table(reports))
+        from tfbench.export.report import report_table
+
+        console.print(report_table(reports))
         for report in reports:
             console.print(f"wrote {report['path']}")
     if failures:  # the formats that did export are kept; the first failure sets the exit code

@@ -333,8 +333,12 @@ def _main_section(exp, code) -> str:
         lines.append("    class_weight = {i: len(train[1]) / (np.count_nonzero(counts) * c) for i, c in enumerate(counts) if c}")
     elif weighted:
         lines.append("    class_weight = CLASS_WEIGHT")
-    lines.append("    # shuffle=False: the tf.data pipeline already shuffles the training data every epoch.")
-    lines.append("    model.fit(train_ds, validation_data=validation_ds, epochs=args.epochs, callbacks=callbacks,")
+    lines.append("    # One pass of the repeated training data per epoch, as tfbench trains: each epoch then gets the")
+    lines.append("    # shuffled order the run had (a fresh pass per epoch reshuffles differently). shuffle=False:")
+    lines.append("    # the tf.data pipeline already shuffles the training data every epoch.")
+    lines.append("    steps = int(train_ds.cardinality())")
+    lines.append("    data = dict(x=train_ds.repeat(), steps_per_epoch=steps) if steps > 0 else dict(x=train_ds)")
+    lines.append("    model.fit(**data, validation_data=validation_ds, epochs=args.epochs, callbacks=callbacks,")
     lines.append("              shuffle=False, verbose=2" + (", class_weight=class_weight)" if weighted else ")"))
     if data.test:
         lines.append("    if test is not None:")

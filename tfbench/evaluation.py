@@ -10,8 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tfbench import rundir
 from tfbench.data import rows
 from tfbench.errors import UserError
+from tfbench.export import quiet_tensorflow
+from tfbench.export.reference import outputs_are_logits, predict_keras, take_samples, true_classes
 
 SPLITS = ("validation", "test", "train")
 MAX_MATRIX_CLASSES = 20
@@ -36,8 +39,6 @@ def evaluate_run(run_dir: Path, split: str = "validation", k: int = 5) -> dict:
     Raises:
         UserError: no model in the run, an unknown split, or a split the run's data does not have.
     """
-    from tfbench import export
-
     if split not in SPLITS:
         from tfbench.errors import close_matches
 
@@ -45,21 +46,21 @@ def evaluate_run(run_dir: Path, split: str = "validation", k: int = 5) -> dict:
     if k < 0:
         raise UserError("k must be 0 or more", "--k")
     run_dir = Path(run_dir)
-    model_path = export.find_model(run_dir)
-    export.quiet_tensorflow()
-    experiment = export.load_run_experiment(run_dir)
-    model = export.load_model(model_path)
-    bundle = export.load_bundle(experiment)
+    model_path = rundir.find_model(run_dir)
+    quiet_tensorflow()
+    experiment = rundir.load_run_experiment(run_dir)
+    model = rundir.load_model(model_path)
+    bundle = rundir.load_bundle(experiment)
     dataset = getattr(bundle, split)
     if dataset is None:
         hint = "set data.test in the preset to a split of the source" if split == "test" else (
             "set data.validation_split or data.validation in the preset")
         raise UserError(f"this run's data has no {split} split", "--split", hint)
-    x, y = export.take_samples(dataset, 10**9)
+    x, y = take_samples(dataset, 10**9)
     if x is None or y is None:
         raise UserError(f"the {split} split is empty", "--split")
-    outputs = export.predict_keras(model, x)
-    logits = export.outputs_are_logits(model, experiment, bundle.info)
+    outputs = predict_keras(model, x)
+    logits = outputs_are_logits(model, experiment, bundle.info)
     result: dict[str, Any] = {
         "run_dir": str(run_dir),
         "split": split,
@@ -100,8 +101,6 @@ def classification_report(outputs, labels, class_names: list[str], logits: bool,
         k: how many mistakes to list.
     """
     import numpy as np
-
-    from tfbench.export import true_classes
 
     probs = probabilities(outputs, logits)
     classes = probs.shape[1]

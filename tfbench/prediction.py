@@ -141,27 +141,29 @@ def predict_inputs(run_dir: Path, input_path: Path) -> dict[str, Any]:
     Raises:
         UserError: a missing input, a run kind that cannot score files, a missing training column.
     """
-    from tfbench import data, export
+    from tfbench import data, rundir
     from tfbench.data import rows as sample_rows
+    from tfbench.export import quiet_tensorflow
+    from tfbench.export.reference import outputs_are_logits, predict_keras
 
     input_path = Path(input_path).expanduser()
     if not input_path.exists():
         raise UserError("no such file or folder", f"--input ({input_path})")
     run_dir = Path(run_dir)
-    model_path = export.find_model(run_dir)
-    experiment = export.load_run_experiment(run_dir)
+    model_path = rundir.find_model(run_dir)
+    experiment = rundir.load_run_experiment(run_dir)
     reader = _INPUTS.get(experiment.data.kind)
     if reader is None:
         raise UserError(f"runs on {experiment.data.kind}: data cannot score new files", "--input",
                         "use --split to score a split of the run's own data")
-    export.quiet_tensorflow()
+    quiet_tensorflow()
     info = data.describe(experiment.data, experiment.train.seed)
     x, names, labels = reader(experiment, info, input_path)
     if sample_rows.count(x) == 0:
         raise UserError("holds no rows to score", f"--input ({input_path})")
-    model = export.load_model(model_path)
-    outputs = export.predict_keras(model, x)
-    rows = _rows(info, names, outputs, labels, export.outputs_are_logits(model, experiment, info))
+    model = rundir.load_model(model_path)
+    outputs = predict_keras(model, x)
+    rows = _rows(info, names, outputs, labels, outputs_are_logits(model, experiment, info))
     result: dict[str, Any] = {"run_dir": str(run_dir), "input": str(input_path), "samples": len(rows),
                               "label_kind": info.label_kind, "rows": rows}
     result.update(_metric(info, rows) or {})

@@ -15,10 +15,13 @@ import re
 import sys
 from pathlib import Path
 from typing import Any, Literal, Union
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator
 
 from tfbench.errors import UserError, close_matches
+from tfbench.export.formats import known_format, known_quantization
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -26,7 +29,16 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 SCHEMA_VERSION = 1
-PRESETS_DIR = Path(__file__).parent / "presets"
+
+
+def _presets_dir() -> Path:
+    """The shipped presets: `tfbench/presets` once installed (setup.py maps the top-level
+    `presets/` folder there), the top-level `presets/` folder in a source checkout."""
+    installed = Path(__file__).resolve().parent / "presets"
+    return installed if installed.is_dir() else Path(__file__).resolve().parent.parent / "presets"
+
+
+PRESETS_DIR = _presets_dir()
 DEFAULT_PRESET = "digits-cnn"
 
 
@@ -86,6 +98,13 @@ class DataSpec(_Strict):
     options: dict[str, Any] = Field(
         default_factory=dict, description="Options of the source kind (label column, image size, …)."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _absolute_paths(cls, data: Any) -> Any:
+        # A path not resolved against a preset's folder (typed in the TUI, given with --set) is
+        # the shell's: made absolute here, so a run records where its data is (experiment.toml).
+        return data_paths_absolute(data, Path.cwd()) if isinstance(data, dict) else data
 
     @field_validator("source")
     @classmethod
@@ -158,10 +177,10 @@ class TrainSpec(_Strict):
 class ExportSpec(_Strict):
     """What is exported at the end of a run, and how."""
 
-    formats: list[Literal["keras", "savedmodel", "tflite"]] = Field(
+    formats: list[Annotated[str, AfterValidator(known_format)]] = Field(
         default_factory=lambda: ["keras"], description="Formats exported when a run ends."
     )
-    tflite_quantization: Literal["none", "dynamic", "float16", "int8"] = Field(
+    tflite_quantization: Annotated[str, AfterValidator(known_quantization)] = Field(
         "none", description="TFLite quantisation."
     )
     int8_io: bool = Field(False, description="With int8: make the model's input and output int8 too.")
@@ -243,6 +262,58 @@ def _check_name_or_component(kind: str, value: NameOrComponent, location: str, a
         catalog.check_component(kind, value.type, value.args, location)
     elif not (allow_auto and value == "auto"):
         catalog.check_identifier(kind, value, location)
+
+
+# -- paths ------------------------------------------------------------------------------------
+
+def _map_data_paths(section: dict[str, Any], change) -> dict[str, Any]:
+    """A copy of a `[data]` table with `change(path)` applied to each file path in it.
+
+    The paths are the source's target and options its kind lists (`tfbench.data.registry
+    .path_fields`), and `cache` when it names a file.
+    """
+    from tfbench.data.registry import path_fields
+
+    section = dict(section)
+    source = section.get("source")
+    kind, colon, target = source.partition(":") if isinstance(source, str) else ("", "", "")
+    fields = path_fields(kind) if colon else ()
+    if "target" in fields and target:
+        section["source"] = f"{kind}:{change(target)}"
+    options = section.get("options")
+    if isinstance(options, dict) and fields:
+        section["options"] = {
+            k: change(v) if k in fields and isinstance(v, str) and v else v for k, v in options.items()
+        }
+    if isinstance(section.get("cache"), str) and section["cache"]:
+        section["cache"] = change(section["cache"])
+    return section
+
+
+def data_paths_absolute(section: dict[str, Any], base: str | Path) -> dict[str, Any]:
+    """A `[data]` table whose relative paths (`csv:data/x.csv`, `images:photos/`) are made
+    absolute against `base` — a preset's folder, or the shell's working directory."""
+    import os
+
+    def absolute(text: str) -> str:
+        return os.path.normpath(os.path.join(base, os.path.expanduser(text)))
+
+    return _map_data_paths(section, absolute)
+
+
+def data_paths_relative(section: dict[str, Any], base: str | Path) -> dict[str, Any]:
+    """A `[data]` table whose paths inside `base` are written relative to it (a saved preset
+    keeps working when its folder moves); other paths stay absolute."""
+    import os
+
+    base = os.path.abspath(base)
+
+    def relative(text: str) -> str:
+        if not os.path.isabs(text) or os.path.commonpath([base, os.path.abspath(text)]) != base:
+            return text
+        return Path(os.path.relpath(text, base)).as_posix()
+
+    return _map_data_paths(section, relative)
 
 
 # -- load / dump ------------------------------------------------------------------------------
@@ -348,6 +419,9 @@ def format_location(loc) -> str:
     return text
 
 
+TOO_DEEP = "values are nested too deeply to read (a preset needs a few levels, not hundreds)"
+
+
 def parse_toml(text: str, source: str | None = None) -> dict[str, Any]:
     """Parse preset text, turning syntax errors into a located `UserError`."""
     if "\x00" in text:
@@ -358,6 +432,8 @@ def parse_toml(text: str, source: str | None = None) -> dict[str, Any]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"TOML syntax error: {exc}", source) from None
+    except RecursionError:
+        raise UserError(TOO_DEEP, source) from None
     if not data:
         raise UserError("the preset is empty (only comments); a preset needs at least [model] layers", source)
     return data
@@ -408,17 +484,27 @@ def load_experiment(name_or_path: str | Path, overrides: list[str] | None = None
     except UnicodeDecodeError:
         raise UserError("this is a binary file, not a TOML preset", source) from None
     data = parse_toml(text, source)
+    if isinstance(data.get("data"), dict):
+        # The preset's own relative paths are the preset's: they resolve against its folder.
+        data["data"] = data_paths_absolute(data["data"], path.resolve().parent)
     if overrides:
         apply_overrides(data, overrides)
     return experiment_from_dict(data, source)
 
 
 def save_experiment(exp: Experiment, path: str | Path) -> Path:
-    """Write an Experiment as a preset, atomically (a temp file then a rename)."""
+    """Write an Experiment as a preset, atomically (a temp file then a rename).
+
+    Data paths inside the preset's folder are written relative to it, as a preset resolves them.
+    """
+    import tomli_w
+
     from tfbench.atomic import write_text
 
     path = Path(path)
-    write_text(path, exp.to_toml())
+    data = exp.to_dict()
+    data["data"] = data_paths_relative(data["data"], path.resolve().parent)
+    write_text(path, tomli_w.dumps(data))
     return path
 
 
@@ -433,6 +519,8 @@ def parse_override_value(text: str) -> Any:
         return tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         return text
+    except RecursionError:
+        raise UserError(TOO_DEEP, text[:40] + ("…" if len(text) > 40 else "")) from None
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:

@@ -25,6 +25,7 @@ class CsvOptions(TableOptions):
 OPTIONS = CsvOptions
 PICKER = Picker("csv", "csv:PATH", suffixes=(".csv", ".tsv"))
 NORMALIZES_ITSELF = True  # the model's own preprocessing normalises numeric columns
+PATHS = ("target", "test_path")  # relative ones resolve against the preset's folder (registry.path_fields)
 
 
 def describe(spec, options: CsvOptions, seed: int | None = 42) -> DataInfo:

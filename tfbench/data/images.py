@@ -5,11 +5,19 @@ classes are the sorted sub-folder names, pixels are float32 0-255, colour mode a
 options. Unlike it, images are not silently resized: without `image_size` every image must have
 the same size, checked from the file headers (cheap) so `describe` knows the input shape and a
 mixed folder is an error naming two files that differ.
+
+Every file is checked once before training, from its bytes and without decoding (a PNG's chunk
+checksums and end chunk, a JPEG's end marker, a GIF's trailer, a BMP's declared size): an empty,
+cut-short or damaged file is refused with its name rather than failing mid-epoch in a TensorFlow
+graph error that names none. It is refused, not skipped, so the data trained on is the data in
+the folder; remove or replace the file. A folder with a single class is refused as well: a
+classifier with one class learns nothing (its loss is 0 from the first batch).
 """
 
 from __future__ import annotations
 
 import struct
+import zlib
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -39,6 +47,7 @@ class ImagesOptions(SourceOptions):
 
 
 OPTIONS = ImagesOptions
+PATHS = ("target", "test_dir")  # relative ones resolve against the preset's folder (registry.path_fields)
 
 
 def image_size(path: str) -> tuple[int, int] | None:
@@ -73,9 +82,63 @@ def image_size(path: str) -> tuple[int, int] | None:
     return None
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def damage(path: str) -> str | None:
+    """Why an image file cannot be decoded, read from its bytes without decoding; None when whole.
+
+    Returns:
+        e.g. "is empty", "is cut short (no IEND chunk)", "is damaged (bad checksum in its IDAT
+        chunk)", "is not a PNG, JPEG, GIF or BMP image".
+    """
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
+    if not data:
+        return "is empty"
+    if data.startswith(PNG_SIGNATURE):
+        return _png_damage(data)
+    if data[:2] == b"\xff\xd8":
+        return None if b"\xff\xd9" in data[-4096:] else "is cut short (no JPEG end marker)"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return None if data.rstrip(b"\x00").endswith(b";") else "is cut short (no GIF trailer)"
+    if data[:2] == b"BM" and len(data) >= 26:
+        (declared,) = struct.unpack("<I", data[2:6])
+        return None if len(data) >= declared else f"is cut short ({len(data)} of {declared} bytes)"
+    return "is not a PNG, JPEG, GIF or BMP image"
+
+
+def _png_damage(data: bytes) -> str | None:
+    pos = len(PNG_SIGNATURE)
+    while pos + 12 <= len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        end = pos + 12 + length
+        if end > len(data):
+            break
+        (crc,) = struct.unpack(">I", data[end - 4:end])
+        if zlib.crc32(data[pos + 4:end - 4]) != crc:
+            return f"is damaged (bad checksum in its {kind.decode('latin-1')} chunk)"
+        if kind == b"IEND":
+            return None
+        pos = end
+    return "is cut short (no IEND chunk)"
+
+
 @lru_cache(maxsize=8)
 def _scan(root: str, mtime: float, location: str) -> tuple[list[str], list[str], list[int], tuple[tuple[int, int] | None, ...]]:
     classes, paths, labels = class_files(root, EXTENSIONS, location)
+    where = f"{location} ({root})"
+    if len(classes) < 2:
+        raise UserError(
+            f"has one class folder ({classes[0]!r}); a classifier needs at least two", where,
+            "put each class's images in a folder of its own, side by side",
+        )
+    damaged = [(p, why) for p in paths if (why := damage(p))]
+    if damaged:
+        more = f" (and {len(damaged) - 1} more damaged files)" if len(damaged) > 1 else ""
+        raise UserError(f"{damaged[0][0]} {damaged[0][1]}{more}", where, "remove or replace it")
     sizes = tuple(image_size(p) for p in paths)
     return classes, paths, labels, sizes
 

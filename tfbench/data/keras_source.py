@@ -91,6 +91,7 @@ class KerasOptions(SourceOptions):
 
 OPTIONS = KerasOptions
 PICKER = Picker("Keras datasets", "keras:NAME", listed=True)
+PATHS = ("cache_dir",)  # relative ones resolve against the preset's folder (registry.path_fields)
 _LOCK = threading.Lock()
 
 

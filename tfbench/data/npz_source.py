@@ -36,6 +36,7 @@ class NpzOptions(SourceOptions):
 
 OPTIONS = NpzOptions
 PICKER = Picker("npz", "npz:PATH", suffixes=(".npz",))
+PATHS = ("target",)  # relative ones resolve against the preset's folder (registry.path_fields)
 
 
 def _path(spec) -> Path:

@@ -15,6 +15,7 @@ from tfbench.data.tables import TableOptions
 OPTIONS = TableOptions
 PICKER = Picker("parquet", "parquet:PATH", suffixes=(".parquet", ".pq"))
 NORMALIZES_ITSELF = True  # the model's own preprocessing normalises numeric columns
+PATHS = ("target", "test_path")  # relative ones resolve against the preset's folder (registry.path_fields)
 
 
 def describe(spec, options: TableOptions, seed: int | None = 42) -> DataInfo:

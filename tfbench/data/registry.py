@@ -116,3 +116,13 @@ def kind_for_path(path: str) -> str | None:
 def source_forms() -> str:
     """`builtin:NAME | tfds:NAME | …`: every kind's written form, for help text."""
     return " | ".join(picker(kind).form for kind in SOURCES)
+
+def path_fields(kind: str) -> tuple[str, ...]:
+    """Which parts of a kind's source are file paths: `target` (after the colon) and option names.
+
+    A source module lists them in `PATHS`; a relative one in a preset is resolved against the
+    preset file's folder (`tfbench.spec`). An unknown kind has none (validation says it is unknown).
+    """
+    if kind not in SOURCES:
+        return ()
+    return tuple(getattr(source_module(kind), "PATHS", ()))

@@ -33,6 +33,7 @@ class TextOptions(SourceOptions):
 OPTIONS = TextOptions
 PICKER = Picker("text", "text:DIR")
 loader_code = folder_loader_code  # `tfbench code`: keras.utils.text_dataset_from_directory
+PATHS = ("target", "test_dir")  # relative ones resolve against the preset's folder (registry.path_fields)
 
 
 @lru_cache(maxsize=4)

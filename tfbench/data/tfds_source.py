@@ -37,6 +37,7 @@ class TfdsOptions(SourceOptions):
 
 OPTIONS = TfdsOptions
 PICKER = Picker("TensorFlow Datasets", "tfds:NAME", listed=True)
+PATHS = ("data_dir",)  # relative ones resolve against the preset's folder (registry.path_fields)
 
 
 def _tfds():

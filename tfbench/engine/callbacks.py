@@ -11,12 +11,23 @@ dispatches batch ends to a worker thread nothing here waits on the device either
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import keras
+
+from tfbench import catalog
+from tfbench.atomic import write_text
+from tfbench.engine import events as ev
+from tfbench.engine.checkpoints import seed_variables
+from tfbench.errors import UserError
+from tfbench.rundir import (
+    BACKUP_DIR, BACKUP_SEEDS, CHECKPOINTS_DIR, KERAS_LOG, OWN_PATHS, TENSORBOARD_DIR, backup_epoch,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from tfbench.engine.run import Run
@@ -24,6 +35,29 @@ if TYPE_CHECKING:  # pragma: no cover
 BATCH_INTERVAL = 0.1  # seconds between batch events (≤ 10/s)
 SPIKE_FACTOR = 10.0  # a batch loss this many times its running mean is reported as a spike
 SPIKE_WARMUP = 20  # batches before spikes are judged
+
+
+def peak_memory_mb() -> float | None:
+    """The first GPU's peak memory in MiB since start-up (None without a GPU)."""
+    import tensorflow as tf
+
+    if not tf.config.list_physical_devices("GPU"):
+        return None
+    try:
+        return round(tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20, 1)
+    except (ValueError, RuntimeError):
+        return None
+
+
+def plain_logs(logs: dict[str, Any]) -> dict[str, float]:
+    """Logs as Python floats (non-numbers dropped)."""
+    out = {}
+    for key, value in logs.items():
+        try:
+            out[key] = float(value)
+        except (TypeError, ValueError):
+            continue
+    return out
 
 
 def finite(value: Any) -> bool:
@@ -44,6 +78,7 @@ class EventCallback(keras.callbacks.Callback):
     def __init__(self, run: "Run"):
         super().__init__()
         self.run = run
+        self.controls = run.controls
         # Its batch-end hook only reads floats and emits, so Keras may call it from a worker thread
         # (backends that dispatch asynchronously do; TensorFlow's calls it in line).
         self.async_safe = True
@@ -68,13 +103,13 @@ class EventCallback(keras.callbacks.Callback):
         self.epoch = epoch + 1
         self.step = 0
         self._epoch_t0 = time.perf_counter()
-        self.run._on_epoch_begin(self.epoch)
+        self.run.epoch_began(self.epoch)
 
     def on_train_batch_begin(self, batch: int, logs=None) -> None:
         # The training thread passes here before every batch: keep it to a few attribute reads.
         self.step = batch + self._per_call  # batches begun in this epoch (may overshoot the last)
-        if self.run._attention:
-            self.run._between_batches(self.epoch, batch)
+        if self.controls.attention:
+            self.controls.between_batches(self.epoch, batch)
         if not self._preflight_done:
             self._time_preflight()
 
@@ -85,7 +120,7 @@ class EventCallback(keras.callbacks.Callback):
         loss = logs.get("loss")
         if loss is not None:
             if not finite(loss):
-                self.run._diverged(self.epoch, batch + 1, loss)
+                self._diverged(self.epoch, batch + 1, loss)
                 return
             self._watch_spike(float(loss), batch + 1)
         now = time.monotonic()
@@ -94,13 +129,35 @@ class EventCallback(keras.callbacks.Callback):
                 if now - self._last_batch_event < BATCH_INTERVAL:
                     return
                 self._last_batch_event = now
-            self.run._emit_batch(self.epoch, batch + 1, logs)
+            self.run.emit(ev.BATCH, epoch=self.epoch, step=batch + 1, steps=self.run.steps_per_epoch, logs=logs)
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:
         seconds = time.perf_counter() - self._epoch_t0
         if not self._preflight_done:
             self._time_preflight(final=True)
-        self.run._on_epoch_end(epoch + 1, dict(logs or {}), seconds, self.step)
+        run, epoch = self.run, epoch + 1
+        if run.diverged_reason is not None:
+            return
+        steps, begun = run.steps_per_epoch, self.step
+        if self.controls.stop_reason is not None and steps and begun < steps:
+            run.epoch_interrupted = True
+            run.emit(ev.LOG, level="info",
+                     message=f"stopped in epoch {epoch} after {begun} of {steps} batches; that epoch is not recorded")
+            return
+        logs = plain_logs(logs or {})
+        if not finite(logs.get("loss", 0.0)):
+            self._diverged(epoch, begun, logs["loss"])
+            return
+        begun = min(begun, steps) if steps else begun
+        samples = begun * run.experiment.data.batch_size
+        train_size = (run.bundle.info.sizes or {}).get("train")
+        if train_size and steps and begun >= steps:
+            samples = min(samples, int(train_size))
+        run.record_epoch(epoch, logs, seconds, samples)
+
+    def _diverged(self, epoch: int, step: int, loss: Any) -> None:
+        what = "NaN" if isinstance(loss, float) and math.isnan(loss) else "Inf" if isinstance(loss, float) else str(loss)
+        self.run.diverge(f"loss became {what} at epoch {epoch}, batch {step}")
 
     # -- checks -------------------------------------------------------------------------------
     def _time_preflight(self, final: bool = False) -> None:
@@ -116,7 +173,16 @@ class EventCallback(keras.callbacks.Callback):
             else:
                 step = None
             first = times[1] - times[0] if len(times) >= 2 else None
-            self.run._preflight(step, first)
+            self._report_preflight(step, first)
+
+    def _report_preflight(self, step_seconds: float | None, first_step_seconds: float | None) -> None:
+        """The first batches' timing: an ETA for the planned epochs and the peak device memory."""
+        run = self.run
+        eta = None
+        if step_seconds is not None and run.steps_per_epoch:
+            eta = round(step_seconds * run.steps_per_epoch * (run.target_epochs - run.completed_epochs), 3)
+        run.emit(ev.PREFLIGHT, step_seconds=step_seconds, first_step_seconds=first_step_seconds, eta_seconds=eta,
+                 peak_memory_mb=peak_memory_mb(), batch_size=run.experiment.data.batch_size)
 
     def _watch_spike(self, loss: float, step: int) -> None:
         self._batches_seen += 1
@@ -143,16 +209,18 @@ class EventCallback(keras.callbacks.Callback):
 
 
 class RunBackup(keras.callbacks.BackupAndRestore):
-    """Keras' BackupAndRestore that never records a half-trained epoch as done.
+    """Keras' BackupAndRestore that never records a half-trained epoch as done, and brings back
+    the random-seed states too, so a resumed run trains exactly as if it had never stopped.
 
     A stop or a divergence ends an epoch early; Keras still calls `on_epoch_end`, and the stock
     callback would then mark that epoch finished, so `tfbench resume` would skip its rest. This one
     keeps the previous backup instead. The backup is doubled, so a kill during a save falls back to
-    the one before, and it is kept after training so a finished run can still be extended.
+    the one before, and it is kept after training so a finished run can still be extended. Keras'
+    weight file holds the weights and the optimizer; the layers' seed states (Dropout's masks)
+    go beside it in `seeds.json`, with the epoch they belong to.
 
-    Saving costs tens of milliseconds, so with short epochs it saves at most every
-    `CHECKPOINT_INTERVAL` seconds (the Run decides), and always for the epoch where the run ends —
-    that save just after `fit` returns, from the weights that epoch ended with.
+    When to save is the run's Checkpoints' decision (`Run.backup_due`); an epoch not saved at its
+    end is written later from its snapshot with `save_epoch`.
     """
 
     def __init__(self, run: "Run", backup_dir: str, save_freq: Any = "epoch", **kwargs: Any):
@@ -160,38 +228,139 @@ class RunBackup(keras.callbacks.BackupAndRestore):
         kwargs["delete_checkpoint"] = False
         super().__init__(backup_dir, save_freq=save_freq, **kwargs)
         self.run = run
+        self.seeds_path = Path(backup_dir) / BACKUP_SEEDS
         # With per-epoch saves the batch hook does nothing, so it may run on Keras' async thread.
         self.async_safe = save_freq == "epoch"
 
-    def on_epoch_end(self, epoch: int, logs=None) -> None:
-        if self.run._epoch_interrupted:
+    def on_train_begin(self, logs=None) -> None:
+        super().on_train_begin(logs)
+        self.restore_seeds()
+
+    def restore_seeds(self) -> None:
+        """Put the saved seed states back when they belong to the epoch the weights came from."""
+        try:
+            saved = json.loads(self.seeds_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
             return
-        due = self.save_freq != "epoch" or self.run._backup_due(epoch + 1)
-        if due == "after_fit":
-            # The run ends with this epoch: the Run keeps these weights and calls `save_after_fit`
-            # once `fit` has returned, so the last save does not lengthen the training loop.
-            due = False
-        if not due:
+        if not isinstance(saved, dict) or saved.get("epoch") != backup_epoch(self.run.run_dir):
+            return
+        variables = seed_variables(self.model)
+        states = saved.get("states") or []
+        if len(states) == len(variables):
+            for variable, state in zip(variables, states):
+                variable.assign(state)
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        if self.run.epoch_interrupted:
+            return
+        if self.save_freq != "epoch" or self.run.backup_due(epoch + 1):
+            self.save_epoch(epoch + 1)
+        else:
             self._current_epoch = epoch + 1  # the base class's bookkeeping, without the save
             self._last_batch_seen = 0
-            return
-        super().on_epoch_end(epoch, logs)
-        self.run._backup_saved(epoch + 1)
 
-    def save_after_fit(self, epoch: int, weights: list) -> None:
-        """Save the backup of `epoch`, whose weights are `weights` (callbacks such as EarlyStopping
-        may have restored others since); the model's own weights are left as they are."""
-        current = self.model.get_weights()
-        self.model.set_weights(weights)
-        try:
-            self._current_epoch = epoch
-            self._last_batch_seen = 0
-            self._save_model()
-        finally:
-            self.model.set_weights(current)
-        self.run._backup_saved(epoch)
+    def save_epoch(self, epoch: int) -> None:
+        """Write the backup of `epoch` from the model's present state."""
+        started = time.perf_counter()
+        self._current_epoch = epoch
+        self._last_batch_seen = 0
+        self._save_model()
+        seeds = {"epoch": epoch, "states": [v.numpy().tolist() for v in seed_variables(self.model)]}
+        write_text(self.seeds_path, json.dumps(seeds), durable=False)
+        self.run.checkpoints.backup_saved(epoch, time.perf_counter() - started)
 
     def on_train_batch_end(self, batch: int, logs=None) -> None:
-        if self.run._epoch_interrupted:
+        if self.run.epoch_interrupted:
             return
         super().on_train_batch_end(batch, logs)
+
+
+def experiment_callbacks(experiment: Any, run_dir: Path, resuming: bool) -> tuple[list[Any], dict[str, Any]]:
+    """The Experiment's own Keras callbacks, their files inside the run directory by default.
+
+    A `BackupAndRestore` entry is not built here: its arguments (second in the result) go to the
+    run's own `RunBackup`, which keeps the backup in `checkpoints/backup`.
+
+    Raises:
+        UserError: an entry that is not a Keras callback, or arguments it refuses.
+    """
+    callbacks: list[Any] = []
+    backup_args: dict[str, Any] = {}
+    for i, component in enumerate(experiment.train.callbacks):
+        args = catalog.resolve_run_paths("callbacks", component.type, component.args, run_dir,
+                                         f"train.callbacks[{i}]", reserved=OWN_PATHS)
+        if component.type == "BackupAndRestore":
+            args.pop("backup_dir", None)
+            backup_args = args
+            continue
+        if component.type == "ModelCheckpoint":
+            args.setdefault("filepath", str(run_dir / CHECKPOINTS_DIR / "model-{epoch:03d}.keras"))
+        elif component.type == "CSVLogger":
+            args.setdefault("filename", str(run_dir / KERAS_LOG))
+            args.setdefault("append", resuming)
+        elif component.type == "TensorBoard":
+            args.setdefault("log_dir", str(run_dir / TENSORBOARD_DIR))
+        cls = getattr(keras.callbacks, component.type, None)
+        if not isinstance(cls, type):
+            raise UserError(f"{component.type!r} is not a Keras callback", f"train.callbacks[{i}]")
+        try:
+            callbacks.append(cls(**args))
+        except (TypeError, ValueError) as exc:
+            raise UserError(f"{component.type}: {exc}", f"train.callbacks[{i}]") from None
+    if experiment.train.tensorboard and not any(c.type == "TensorBoard" for c in experiment.train.callbacks):
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / TENSORBOARD_DIR)))
+    return callbacks, backup_args
+
+
+def check_tensorboard(experiment: Any) -> None:
+    """Refuse TensorBoard logging early when the tensorboard package is missing.
+
+    Raises:
+        UserError: naming the entry that asks for it.
+    """
+    train = experiment.train
+    wanted = [f"train.callbacks[{i}]" for i, c in enumerate(train.callbacks) if c.type == "TensorBoard"]
+    if train.tensorboard:
+        wanted.append("train.tensorboard")
+    if not wanted:
+        return
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        raise UserError("TensorBoard logging needs the tensorboard package", wanted[0], "pip install tensorboard") from None
+
+
+def run_callbacks(run: "Run", extra: list[Any]) -> tuple[list[Any], "RunBackup"]:
+    """`fit`'s callbacks for a Run: any `extra` first, the EventCallback, the Experiment's own, then
+    the run's backup (returned apart too).
+
+    Raises:
+        UserError: a callback entry Keras refuses.
+    """
+    own, backup_args = experiment_callbacks(run.experiment, run.run_dir, run.resuming)
+    try:
+        backup = RunBackup(run, str(run.run_dir / BACKUP_DIR), **backup_args)
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"BackupAndRestore: {exc}", "train.callbacks") from None
+    return [*extra, EventCallback(run), *own, backup], backup
+
+
+def early_stop_reason(callbacks: list[Any], completed_epochs: int) -> str:
+    """Why a callback ended `fit` before the planned epochs (EarlyStopping says what it watched)."""
+    for cb in callbacks:
+        if isinstance(cb, keras.callbacks.EarlyStopping) and getattr(cb, "stopped_epoch", 0):
+            return (f"EarlyStopping: {cb.monitor} did not improve for {cb.patience} epochs "
+                    f"(stopped after epoch {completed_epochs})")
+    return f"a callback stopped training after epoch {completed_epochs}"
+
+
+def failure_reason(exc: Exception, batch_size: int, epoch: int) -> str:
+    """One line for a `fit` that raised; running out of memory says what to change."""
+    import tensorflow as tf
+
+    if isinstance(exc, tf.errors.ResourceExhaustedError):
+        return (f"out of memory at batch size {batch_size} (epoch {epoch}); try a smaller batch "
+                f"(--set data.batch_size={max(1, batch_size // 2)}) or mixed precision "
+                f"(--set train.mixed_precision=mixed_float16)")
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {message}"[:500]

@@ -33,14 +33,12 @@ from typing import TYPE_CHECKING, Any
 from tfbench.atomic import write_json, write_text
 from tfbench.engine import events as ev
 from tfbench.errors import UserError
+from tfbench.rundir import CONTROL_DIR, RUNNER_FILE, RUNNER_LOG, create_run_dir
 
 if TYPE_CHECKING:  # pragma: no cover
     from tfbench.engine.run import Run
     from tfbench.spec import Experiment
 
-RUNNER_FILE = "runner.json"
-RUNNER_LOG = "runner.log"
-CONTROL_DIR = "control"
 POLL_SECONDS = 0.2
 COMMANDS = ("pause", "unpause", "stop", "set")
 _ACK_EVENT = {"pause": ev.PAUSED, "unpause": ev.RESUMED, "stop": ev.RUN_ENDED, "set": ev.SETTING_CHANGED}
@@ -65,9 +63,14 @@ def _process_start(pid: int) -> float | None:
 def read_runner(run_dir: str | Path) -> dict[str, Any]:
     """The run's `runner.json` ({} when there is none or it is unreadable)."""
     try:
-        return json.loads((Path(run_dir) / RUNNER_FILE).read_text(encoding="utf-8"))
+        record = json.loads((Path(run_dir) / RUNNER_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
+    if not isinstance(record, dict):
+        return {}
+    if not isinstance(record.get("pid"), int) or isinstance(record.get("pid"), bool):
+        record.pop("pid", None)  # damaged: no process to look for
+    return record
 
 
 def runner_alive(run_dir: str | Path) -> bool:
@@ -234,10 +237,10 @@ def start_runner(
     Returns:
         The run directory (it exists, with `runner.json`, when this returns).
     """
-    from tfbench.engine.run import EXPERIMENT_FILE, new_run_dir
+    from tfbench.rundir import EXPERIMENT_FILE
 
-    run_dir = new_run_dir(runs_dir, experiment.name)
-    preset = write_text(run_dir / EXPERIMENT_FILE, experiment.to_toml())
+    run_dir = create_run_dir(runs_dir, experiment)
+    preset = run_dir / EXPERIMENT_FILE
     argv = runner_command("run", str(preset.resolve()), "--run-dir", str(run_dir.resolve()), "--quiet", *extra_args)
     launch(argv, run_dir, detach=detach)
     return run_dir
@@ -319,17 +322,17 @@ class ControlServer:
             self._pending[command_id] = str(command)
         try:
             if command == "pause":
-                done = run.pause(command_id)
+                done = run.controls.pause(command_id)
                 note = None if done else "already paused"
             elif command == "unpause":
-                done = run.unpause(command_id)
+                done = run.controls.unpause(command_id)
                 note = None if done else "not paused"
             elif command == "stop":
                 done = run.stop("stopped by request", command_id)
                 note = None if done else "already stopping"
             else:
                 (name, value), = args.items()
-                run.set(name, value, command_id)
+                run.controls.set(name, value, command_id)
                 done, note = True, None
         except UserError as exc:
             with self._lock:
@@ -368,15 +371,19 @@ class ControlServer:
             pass
 
 
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl+C, kill, a dropped SSH connection
+
+
 def serve(run: "Run", handle_signals: bool = True, on_signal=None) -> int:
     """Serve a started Run's control channel from this (main) thread until it ends.
 
-    With `handle_signals`, Ctrl+C or SIGTERM stops the run gracefully (finish the batch, save,
-    `run_ended` stopped); a second one ends the record at once and exits the process with 130.
+    With `handle_signals`, Ctrl+C, SIGTERM or SIGHUP (a dropped SSH connection) stops the run
+    gracefully (finish the batch, save, `run_ended` stopped); a second one ends the record at once
+    and exits the process with 130.
 
     Args:
         run: a started Run.
-        handle_signals: install the SIGINT/SIGTERM handlers (main thread only).
+        handle_signals: install the signal handlers (main thread only).
         on_signal: called with a one-line notice when a signal arrives (e.g. print to stderr).
 
     Returns:
@@ -387,33 +394,13 @@ def serve(run: "Run", handle_signals: bool = True, on_signal=None) -> int:
     server = ControlServer(run)
     server.open()
     signals_seen: list[str] = []
-
-    # The handlers only record and print: they run between two bytecodes of this thread, perhaps
-    # while it holds one of the Run's locks, so the stop itself happens in the loop below. The
-    # second one exits at once; its abort runs in a helper thread with a deadline for that reason.
-    def handler(signum, frame):
-        name = signal.Signals(signum).name
-        signals_seen.append(name)
-        if len(signals_seen) == 1:
-            if on_signal:
-                on_signal(f"{name}: stopping after this batch and saving (again to stop at once)")
-            return
-        if on_signal:
-            on_signal(f"{name} again: stopping at once")
-        reason = f"interrupted twice ({name}); stopped at once, keeping what was saved"
-        helper = threading.Thread(target=run.abort, args=(reason,), daemon=True)
-        helper.start()
-        helper.join(2.0)
-        server.close(130)
-        os._exit(130)
-
     previous = {}
     if handle_signals and threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, handler)
+        handler = _signal_handler(run, server, signals_seen, on_signal)
+        previous = {sig: signal.signal(sig, handler) for sig in SIGNALS}
     stopping = False
     try:
-        while not run._done.wait(POLL_SECONDS) and run._thread is not None and run._thread.is_alive():
+        while not run.finished(POLL_SECONDS):
             if signals_seen and not stopping:
                 stopping = True
                 run.stop(f"interrupted ({signals_seen[0]})")
@@ -425,3 +412,33 @@ def serve(run: "Run", handle_signals: bool = True, on_signal=None) -> int:
             signal.signal(sig, old)
     server.close(code)
     return code
+
+
+def _signal_handler(run: "Run", server: ControlServer, signals_seen: list[str], on_signal):
+    """The handler `serve` installs. It only records and prints: it runs between two bytecodes of
+    the main thread, perhaps while that holds one of the Run's locks, so the stop itself happens in
+    `serve`'s loop. The second signal exits at once; its abort runs in a helper thread with a
+    deadline for that reason."""
+
+    def notify(text: str) -> None:
+        try:
+            if on_signal:
+                on_signal(text)
+        except (OSError, ValueError):  # the terminal is gone (SIGHUP): the event log still says it
+            pass
+
+    def handler(signum, frame):
+        name = signal.Signals(signum).name
+        signals_seen.append(name)
+        if len(signals_seen) == 1:
+            notify(f"{name}: stopping after this batch and saving (again to stop at once)")
+            return
+        notify(f"{name} again: stopping at once")
+        reason = f"interrupted twice ({name}); stopped at once, keeping what was saved"
+        helper = threading.Thread(target=run.abort, args=(reason,), daemon=True)
+        helper.start()
+        helper.join(2.0)
+        server.close(130)
+        os._exit(130)
+
+    return handler

@@ -75,7 +75,7 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def _clean(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """Make floats JSON-safe: NaN/Inf become the strings "nan"/"inf"/"-inf"."""
     if isinstance(value, float):
         if math.isnan(value):
@@ -84,9 +84,9 @@ def _clean(value: Any) -> Any:
             return "inf" if value > 0 else "-inf"
         return value
     if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
+        return [json_safe(v) for v in value]
     return value
 
 
@@ -99,7 +99,7 @@ def as_float(value: Any) -> float:
 
 def encode(event: dict[str, Any]) -> str:
     """One event as one JSON line (no newline)."""
-    return json.dumps(_clean(event), default=_json_default, separators=(",", ":"))
+    return json.dumps(json_safe(event), default=_json_default, separators=(",", ":"))
 
 
 class EventWriter:
@@ -164,7 +164,7 @@ def read_events(path: str | Path) -> list[dict[str, Any]]:
     if path.is_dir():
         path = path / EVENTS_FILE
     events = []
-    with open(path, encoding="utf-8") as handle:
+    with open(path, encoding="utf-8", errors="replace") as handle:  # damaged bytes: lines that do not decode
         for line in handle:
             if not line.endswith("\n"):
                 break
@@ -197,7 +197,7 @@ def follow(
     while not path.exists():
         if stop.wait(poll):
             return
-    with open(path, encoding="utf-8") as handle:
+    with open(path, encoding="utf-8", errors="replace") as handle:
         if not from_start:
             handle.seek(0, os.SEEK_END)
         pending = ""
@@ -266,6 +266,7 @@ class RunState:
     samples_per_sec: float | None = None
     step_seconds: float | None = None
     system: dict[str, Any] = field(default_factory=dict)
+    damaged_events: int = 0  # events whose fields could not be read (a damaged log)
     checkpoints: list[dict[str, Any]] = field(default_factory=list)
     log: deque = field(default_factory=lambda: deque(maxlen=MAX_LOG_LINES))
     reason: str = ""
@@ -336,9 +337,12 @@ class RunState:
         self.events_seen += 1
         if isinstance(t, (int, float)):
             self.updated = float(t)
-        handler = getattr(self, f"_on_{kind}", None)
+        handler = getattr(self, f"_on_{kind}", None) if isinstance(kind, str) else None
         if handler is not None:
-            handler(event)
+            try:
+                handler(event)
+            except (TypeError, ValueError, KeyError, AttributeError, IndexError):
+                self.damaged_events += 1  # a damaged or foreign line: the rest of the log still counts
 
     def _note(self, event: dict[str, Any], level: str, message: str) -> None:
         self.log.append(LogLine(float(event.get("time") or 0.0), level, message))

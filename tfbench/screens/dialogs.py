@@ -97,11 +97,14 @@ class PathPrompt(Dialog):
         value: the suggested path.
         must_exist: refuse paths that are not existing files.
         choices: names offered in a list above the input (e.g. shipped presets).
+        check: called with the typed path before the dialog answers; a `UserError` it raises is
+            shown under the input and the dialog stays open (open a preset: the file must load).
     """
 
     def __init__(self, title: str, value: str = "", must_exist: bool = False,
-                 choices: list[str] | None = None, action: str = "OK") -> None:
+                 choices: list[str] | None = None, action: str = "OK", check=None) -> None:
         super().__init__()
+        self.check = check
         self.title_text = title
         self.value = value
         self.must_exist = must_exist
@@ -144,6 +147,14 @@ class PathPrompt(Dialog):
         if self.must_exist and not path.is_file():
             error.update("no such file")
             return
+        if self.check is not None:
+            from tfbench.errors import UserError
+
+            try:
+                self.check(str(path))
+            except UserError as exc:
+                error.update(str(exc))
+                return
         self.dismiss(str(path))
 
 

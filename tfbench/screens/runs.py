@@ -3,7 +3,7 @@
 A table of runs (name, started, status, epochs, best metric, params, duration); select several
 with space to overlay their curves and see where their Experiments differ, side by side; enter
 opens one in the train screen. The table is read from the run directories in a thread worker
-(`tfbench.runs_index`, no TensorFlow), so a long history never blocks the first paint.
+(`tfbench.engine.runs`, no TensorFlow), so a long history never blocks the first paint.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from tfbench.runs_index import RunSummary, experiment_differences, format_duration, scan_runs
+from tfbench.engine.runs import RunSummary, experiment_differences, format_duration, scan_runs
 from tfbench.screens.frame import frame_top
 from tfbench.widgets.curves import Curves, overlay_charts
 

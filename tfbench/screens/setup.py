@@ -15,6 +15,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Input, Label, OptionList, Select, SelectionList, Static
 from textual.widgets.option_list import Option
 
+from tfbench.export.formats import format_names, quantization_names
 from tfbench.screens.frame import WorkbenchScreen
 from tfbench.widgets.form import ParamForm, format_value
 
@@ -38,8 +39,6 @@ CHOICES = {
     "jit_compile": ("XLA (jit_compile)", ("auto", "true", "false")),
     "strategy": ("Strategy", ("auto", "default", "mirrored", "multi_worker")),
 }
-EXPORT_FORMATS = ("keras", "savedmodel", "tflite")
-QUANTIZATIONS = ("none", "dynamic", "float16", "int8")
 
 
 def offered(kind: str, by_label: dict[str, list[str]], label_kind: str | None, current: list[str]) -> list[str]:
@@ -123,11 +122,11 @@ class SetupScreen(WorkbenchScreen):
                                      value=format_value(value) if isinstance(value, bool) else str(value),
                                      compact=True)
                 yield Label("Export", classes="section", id="export-title")
-                yield SelectionList(*[(f, f, f in exp.export.formats) for f in EXPORT_FORMATS], id="export-formats",
+                yield SelectionList(*[(f, f, f in exp.export.formats) for f in format_names()], id="export-formats",
                                     compact=True)
                 with Horizontal(classes="run-row"):
                     yield Label("TFLite quantisation", classes="run-label")
-                    yield Select([(q, q) for q in QUANTIZATIONS], allow_blank=False, id="export-quant",
+                    yield Select([(q, q) for q in quantization_names()], allow_blank=False, id="export-quant",
                                  value=exp.export.tflite_quantization, compact=True)
 
     def on_mount(self) -> None:
@@ -347,7 +346,7 @@ class SetupScreen(WorkbenchScreen):
 
     @on(SelectionList.SelectedChanged, "#export-formats")
     def _formats(self, event: SelectionList.SelectedChanged) -> None:
-        chosen = [f for f in EXPORT_FORMATS if f in event.selection_list.selected]
+        chosen = [f for f in format_names() if f in event.selection_list.selected]
         self._edit(lambda d: d.setdefault("export", {}).__setitem__("formats", chosen))
 
     def focus_export(self) -> None:

@@ -158,7 +158,11 @@ class ParamForm(VerticalScroll):
             yield from self._field(param)
 
     def _field(self, param) -> ComposeResult:
+        from tfbench.catalog import describe_bounds
+
         name = param.name
+        bounds = describe_bounds(param)
+        tip = (f"{param.help} Must be {bounds}.".strip() if bounds else param.help) or None
         current = self.args.get(name, param.default)
         mark = " *" if param.required else ""
         with Vertical(classes="field", id=f"box-{name}"):
@@ -175,8 +179,7 @@ class ParamForm(VerticalScroll):
                 else:
                     shown = format_value(self.args[name]) if name in self.args else ""
                     placeholder = format_value(param.default) if param.default is not None else "(none)"
-                    yield Input(shown, placeholder=placeholder, id=f"field-{name}",
-                                tooltip=param.help or None, compact=True)
+                    yield Input(shown, placeholder=placeholder, id=f"field-{name}", tooltip=tip, compact=True)
             yield Static("", id=f"error-{name}", classes="field-error -empty")
 
     # -- changes ------------------------------------------------------------------------------

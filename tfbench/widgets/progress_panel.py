@@ -10,7 +10,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from tfbench.runs_index import format_number
+from tfbench.engine.runs import format_number
 
 STATUS_STYLES = {
     "waiting": ("…", "WAITING", "dim"),

@@ -1,35 +1,19 @@
-"""What can be chosen: Keras layers, optimizers, schedules, losses, metrics and callbacks — without a UI.
+"""Derive `catalog.json` from the installed Keras' signatures and docstrings (imports Keras).
 
-Every entry, with its parameters, defaults, types, choices and one-line help, is derived from
-Keras' own signatures and docstrings by `generate()` and cached in `catalog.json` beside this
-module, so the UI and the preset validator read it without importing Keras (a multi-second
-import). `python -m tfbench.catalog` rewrites the cache from the installed Keras; a test fails
-when the two disagree.
-
-No preset may make tfbench run code: layers and callbacks that execute arbitrary code or need
-callables or other objects (`Lambda`, `TFSMLayer`, `LambdaCallback`, wrappers, merge layers…) are
-neither offered nor accepted, and argument values are limited to numbers, strings, booleans and
-(nested) lists of those — a TOML table would reach Keras' deserialization, so it is refused.
+Run only when regenerating the cache (`python -m tfbench.catalog.generate`, after a Keras
+upgrade); tfbench itself reads the cached file through `tfbench.catalog` and never imports this
+module. The tables below are the decisions no signature can make: which classes are never offered
+(they run code or wrap other objects), which arguments take objects, which name files a callback
+writes.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import re
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from tfbench.errors import UserError, close_matches
-
-KINDS = ("layers", "optimizers", "schedules", "losses", "metrics", "callbacks")
-PARAM_KINDS = ("int", "float", "bool", "str", "choice", "int_or_tuple", "list", "any")
-CATALOG_PATH = Path(__file__).with_name("catalog.json")
-FORMAT_VERSION = 1
-REGENERATE_COMMAND = "python -m tfbench.catalog"
-IDENTIFIER_CATEGORY = "Identifier"
-"""Category of names `model.compile` resolves from the labels (`accuracy`, `ce`): strings only."""
+from tfbench.catalog import CATALOG_PATH, FORMAT_VERSION, IDENTIFIER_CATEGORY, KINDS
 
 # Never offered, never accepted: they run code, wrap other objects, or are not a stand-alone step.
 EXCLUDED = {
@@ -90,6 +74,77 @@ RUN_DIR_PATHS = {
     ("callbacks", "BackupAndRestore", "backup_dir"),
     ("callbacks", "CSVLogger", "filename"),
 }
+# Files a callback writes that keep a default of their own: like RUN_DIR_PATHS, a preset may only
+# name a relative path inside the run directory (`tfbench.catalog.check_component` says so).
+WRITTEN_PATHS = {("callbacks", "TensorBoard", "log_dir")}
+# Ranges Keras states in prose rather than in a phrase `_bounds` reads ("Positive integer",
+# "Float between 0 and 1", "Float >= 0"): keyed by (kind, class pattern, argument), first match
+# wins, before the docstring. Each says what the argument means, which is why the bound holds.
+BOUNDS = {
+    ("optimizers", "*", "learning_rate"): {"gt": 0},  # "The learning rate"
+    ("optimizers", "*", "beta_1"): {"ge": 0, "lt": 1},  # "exponential decay rate for the 1st moment"
+    ("optimizers", "*", "beta_2"): {"ge": 0, "lt": 1},
+    ("optimizers", "*", "rho"): {"ge": 0, "lt": 1},  # "Discounting factor" / "decay rate"
+    ("optimizers", "*", "ema_momentum"): {"ge": 0, "le": 1},  # the EMA's weight of the old average
+    ("optimizers", "*", "epsilon"): {"ge": 0},  # "A small constant for numerical stability"
+    ("optimizers", "*", "weight_decay"): {"ge": 0},
+    ("optimizers", "*", "clipnorm"): {"gt": 0},  # "clipped so that its norm is no higher than this"
+    ("optimizers", "*", "global_clipnorm"): {"gt": 0},
+    ("optimizers", "*", "clipvalue"): {"gt": 0},
+    ("optimizers", "*", "loss_scale_factor"): {"gt": 0},
+    ("optimizers", "*", "ema_overwrite_frequency"): {"ge": 1},  # "every N steps"
+    ("optimizers", "*", "gradient_accumulation_steps"): {"ge": 1},
+    ("optimizers", "*", "warmup_steps"): {"ge": 0},
+    ("schedules", "*", "initial_learning_rate"): {"gt": 0},
+    ("schedules", "*", "end_learning_rate"): {"ge": 0},  # "The minimal end learning rate"
+    ("schedules", "*", "warmup_target"): {"gt": 0},  # "The target learning rate"
+    ("schedules", "*", "decay_steps"): {"gt": 0},  # "Number of steps to decay over"
+    ("schedules", "*", "first_decay_steps"): {"gt": 0},
+    ("schedules", "*", "warmup_steps"): {"ge": 0},
+    ("schedules", "*", "decay_rate"): {"gt": 0},
+    ("schedules", "*", "alpha"): {"ge": 0, "le": 1},  # "as a fraction of initial_learning_rate"
+    ("schedules", "*", "t_mul"): {"gt": 0},
+    ("schedules", "*", "m_mul"): {"gt": 0},
+    ("callbacks", "ReduceLROnPlateau", "factor"): {"gt": 0, "lt": 1},  # Keras refuses factor >= 1
+    ("callbacks", "*", "patience"): {"ge": 0},  # "Number of epochs with no improvement"
+    ("callbacks", "*", "cooldown"): {"ge": 0},
+    ("callbacks", "*", "start_from_epoch"): {"ge": 0},
+    ("callbacks", "*", "min_delta"): {"ge": 0},
+    ("callbacks", "*", "min_lr"): {"ge": 0},  # "Lower bound on the learning rate"
+    ("callbacks", "*", "histogram_freq"): {"ge": 0},  # "frequency (in epochs)"; 0 switches it off
+    ("callbacks", "*", "embeddings_freq"): {"ge": 0},
+    ("callbacks", "*", "profile_batch"): {"ge": 0},  # "must be a non-negative integer"
+    ("callbacks", "*", "save_freq"): {"gt": 0},  # a number of batches, where it is not "epoch"
+    ("callbacks", "*", "update_freq"): {"gt": 0},
+    ("callbacks", "*", "verbose"): {"ge": 0},
+    ("layers", "*", "units"): {"gt": 0},  # "dimensionality of the output space"
+    ("layers", "*", "filters"): {"gt": 0},  # "the number of filters in the convolution"
+    ("layers", "*", "kernel_size"): {"gt": 0},  # "the size of the convolution window"
+    ("layers", "*", "strides"): {"gt": 0},
+    ("layers", "*", "dilation_rate"): {"gt": 0},
+    ("layers", "*", "pool_size"): {"gt": 0},
+    ("layers", "*", "depth_multiplier"): {"gt": 0},
+    ("layers", "*", "input_dim"): {"gt": 0},  # "Size of the vocabulary"
+    ("layers", "*", "output_dim"): {"gt": 0},  # "Dimension of the dense embedding"
+    ("layers", "*", "output_size"): {"gt": 0},
+    ("layers", "*", "max_tokens"): {"gt": 0},
+    ("layers", "*", "num_tokens"): {"gt": 0},
+    ("layers", "*", "num_bins"): {"gt": 0},
+    ("layers", "UpSampling*", "size"): {"gt": 0},  # "Upsampling factor"
+    ("layers", "ZeroPadding*", "padding"): {"ge": 0},  # "how many zeros to add"
+    ("layers", "Cropping*", "cropping"): {"ge": 0},  # "how many units should be trimmed off"
+    ("layers", "*Dropout*", "rate"): {"ge": 0, "lt": 1},  # a drop fraction: 1 drops everything
+    ("layers", "*", "dropout"): {"ge": 0, "lt": 1},
+    ("layers", "*", "recurrent_dropout"): {"ge": 0, "lt": 1},
+    ("layers", "*Normalization", "epsilon"): {"gt": 0},  # "added to variance to avoid dividing by zero"
+    ("layers", "BatchNormalization", "momentum"): {"ge": 0, "le": 1},  # of the moving average
+    ("layers", "ActivityRegularization", "l1"): {"ge": 0},  # "(positive float)", default 0.0
+    ("layers", "ActivityRegularization", "l2"): {"ge": 0},
+    ("metrics", "*", "k"): {"gt": 0},  # "Number of top elements"
+    ("metrics", "*", "num_classes"): {"gt": 0},
+    ("metrics", "*", "target_class_ids"): {"ge": 0},  # class ids
+    ("layers", "*", "value_range"): None,  # any (low, high) the images have
+}
 # Accuracy and crossentropy that `model.compile` resolves from the labels' form.
 COMPILE_IDENTIFIERS = {"metrics": ("accuracy", "acc"), "losses": ("crossentropy", "ce")}
 LAYER_CATEGORIES = {
@@ -108,326 +163,7 @@ LAYER_CATEGORIES = {
 }
 
 
-@dataclass(frozen=True)
-class Param:
-    """One constructor argument of a Keras class, as a form and the validator see it.
 
-    `kind` is one of PARAM_KINDS. `choices` lists the accepted strings of a "choice" parameter;
-    on an "any" parameter (one Keras accepts as a string or a number, like `save_freq`) they
-    list the accepted strings while other values pass through to Keras.
-    """
-
-    name: str
-    kind: str
-    default: Any
-    required: bool
-    choices: tuple[str, ...] = ()
-    help: str = ""
-    nullable: bool = False
-
-
-@dataclass(frozen=True)
-class Entry:
-    """A Keras class that can be chosen, with its parameters by name."""
-
-    kind: str
-    name: str
-    help: str
-    params: dict[str, Param] = field(default_factory=dict)
-    category: str = ""
-    aliases: tuple[str, ...] = ()
-    omitted: tuple[str, ...] = ()
-    """Keras arguments left out because they take objects; rejected with that reason."""
-
-
-# -- reading the cache ------------------------------------------------------------------------
-
-@functools.cache
-def _load() -> dict[str, Any]:
-    try:
-        data = json.loads(CATALOG_PATH.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RuntimeError(f"{CATALOG_PATH} is missing; run `{REGENERATE_COMMAND}`") from None
-    sets = {key: tuple(values) for key, values in data.get("choice_sets", {}).items()}
-    catalog: dict[str, dict[str, Entry]] = {}
-    lookup: dict[str, dict[str, str]] = {}
-    class_names: dict[str, set[str]] = {}
-    for kind in KINDS:
-        by_name: dict[str, Entry] = {}
-        keys: dict[str, str] = {}
-        classes: set[str] = set()
-        for raw in data["kinds"].get(kind, []):
-            entry = _entry_from_json(kind, raw, sets)
-            by_name[entry.name] = entry
-            keys[entry.name] = entry.name
-            for alias in entry.aliases:
-                keys.setdefault(alias, entry.name)
-            if entry.category != IDENTIFIER_CATEGORY:
-                classes.update((entry.name, *raw.get("exported_as", ())))
-        catalog[kind] = by_name
-        lookup[kind] = keys
-        class_names[kind] = classes
-    return {
-        "entries": catalog,
-        "lookup": lookup,
-        "class_names": class_names,
-        "excluded": data.get("excluded", {}),
-        "keras_version": data.get("keras_version", ""),
-    }
-
-
-def _entry_from_json(kind: str, raw: dict[str, Any], sets: dict[str, tuple[str, ...]]) -> Entry:
-    params = {}
-    for p in raw.get("params", []):
-        choices = p.get("choices", ())
-        if isinstance(choices, str):
-            choices = sets[choices]
-        params[p["name"]] = Param(
-            name=p["name"],
-            kind=p["kind"],
-            default=p.get("default"),
-            required=p.get("required", False),
-            choices=tuple(choices),
-            help=p.get("help", ""),
-            nullable=p.get("nullable", False),
-        )
-    return Entry(
-        kind=kind,
-        name=raw["name"],
-        help=raw.get("help", ""),
-        params=params,
-        category=raw.get("category", ""),
-        aliases=tuple(raw.get("aliases", ())),
-        omitted=tuple(raw.get("omitted", ())),
-    )
-
-
-def _kind(kind: str) -> str:
-    if kind not in KINDS:
-        raise ValueError(f"unknown catalog kind {kind!r}; expected one of {', '.join(KINDS)}")
-    return kind
-
-
-def keras_version() -> str:
-    """The Keras version the cached catalog was generated from."""
-    return _load()["keras_version"]
-
-
-def entries(kind: str) -> list[Entry]:
-    """Every entry of a kind (`layers`, `optimizers`, …), sorted by category then name."""
-    found = _load()["entries"][_kind(kind)].values()
-    return sorted(found, key=lambda e: (e.category, e.name))
-
-
-def names(kind: str) -> list[str]:
-    """The names of a kind's entries, sorted: class names, plus compile's `accuracy`/`ce`-style names."""
-    return sorted(_load()["entries"][_kind(kind)])
-
-
-def get(kind: str, name: str) -> Entry | None:
-    """An entry by class name or alias (`mse`, `accuracy`, `AvgPool2D`), or None when unknown."""
-    data = _load()
-    key = data["lookup"][_kind(kind)].get(name)
-    return data["entries"][kind][key] if key else None
-
-
-def identifiers(kind: str) -> list[str]:
-    """Every string a preset may name an entry of this kind by: class names and aliases."""
-    return sorted(_load()["lookup"][_kind(kind)])
-
-
-def layers_table() -> list[tuple[str, str, str]]:
-    """Rows of (category, name, one-line help) for `tfbench layers`."""
-    return [(e.category, e.name, e.help) for e in entries("layers")]
-
-
-def search(kind: str, query: str) -> list[Entry]:
-    """Entries matching every word of `query` in their name, aliases, category or help.
-
-    Name matches come first, then category and help matches, so the TUI's picker shows the
-    likeliest choice on top. An empty query returns every entry.
-    """
-    words = query.lower().split()
-    if not words:
-        return entries(kind)
-    ranked = []
-    for entry in entries(kind):
-        name_text = " ".join((entry.name, *entry.aliases)).lower()
-        other_text = f"{entry.category} {entry.help}".lower()
-        if not all(w in name_text or w in other_text for w in words):
-            continue
-        in_name = sum(w in name_text for w in words)
-        starts = name_text.startswith(words[0])
-        ranked.append((-in_name, not starts, entry.category, entry.name, entry))
-    ranked.sort(key=lambda r: r[:4])
-    return [r[-1] for r in ranked]
-
-
-# -- validation -------------------------------------------------------------------------------
-
-_KIND_WORDS = {
-    "layers": "layer", "optimizers": "optimizer", "schedules": "learning-rate schedule",
-    "losses": "loss", "metrics": "metric", "callbacks": "callback",
-}
-
-
-def _unknown_name(kind: str, name: str, location: str, prefer_classes: bool = True) -> UserError:
-    word = _KIND_WORDS[_kind(kind)]
-    reason = _load()["excluded"].get(kind, {}).get(name) if isinstance(name, str) else None
-    if reason:
-        return UserError(f"{word} {name!r} is not allowed in tfbench: {reason}", location)
-    if not isinstance(name, str) or not name:
-        return UserError(f"name a {word}", location)
-    classes = [n for n in names(kind) if get(kind, n).category != IDENTIFIER_CATEGORY]
-    hint = close_matches(name, classes) if prefer_classes else None
-    hint = hint or close_matches(name, identifiers(kind))
-    if not hint:
-        hint = f"see the {len(names(kind))} {kind} with `tfbench layers`" if kind == "layers" else (
-            "valid: " + ", ".join(names(kind)[:12]) + (", …" if len(names(kind)) > 12 else "")
-        )
-    return UserError(f"unknown {word} {name!r}", location, hint)
-
-
-def check_identifier(kind: str, name: str, location: str) -> None:
-    """Check a loss or metric given by name alone (`"mse"`, `"accuracy"`, `"Huber"`).
-
-    Raises:
-        UserError: at `location`, with close matches for a misspelt name.
-    """
-    if get(kind, name) is None:
-        raise _unknown_name(kind, name, location, prefer_classes=False)
-
-
-def check_component(kind: str, name: str, args: dict[str, Any], location: str) -> None:
-    """Check a Keras class name and its constructor arguments against the catalog.
-
-    Args:
-        kind: one of KINDS.
-        name: the class name (`Dense`) or an alias.
-        args: constructor arguments from the preset.
-        location: where the component is (`model.layers[2]`); argument errors add `.ARG`.
-
-    Raises:
-        UserError: an unknown or disallowed class (located at `location`), an unknown, missing or
-            mistyped argument (located at `location.ARG`), with close matches where they help.
-    """
-    entry = get(kind, name)
-    if entry is None:
-        raise _unknown_name(kind, name, location)
-    if entry.category == IDENTIFIER_CATEGORY:
-        raise UserError(
-            f"{name!r} is a {_KIND_WORDS[kind]} named by a string alone; it takes no type or arguments",
-            location,
-            f'write it as a string: "{name}"',
-        )
-    if name not in _load()["class_names"][kind]:
-        raise UserError(
-            f"{name!r} is a string name of {entry.name}; a table needs the class name",
-            location,
-            f'type = "{entry.name}", or write "{name}" as a string',
-        )
-    for arg, value in args.items():
-        where = f"{location}.{arg}"
-        param = entry.params.get(arg)
-        if param is None:
-            if arg in entry.omitted:
-                raise UserError(
-                    f"{entry.name} argument {arg!r} cannot be set from a preset: Keras expects an "
-                    "object there", where,
-                )
-            hint = close_matches(arg, entry.params) or (
-                "valid: " + ", ".join(entry.params) if entry.params else f"{entry.name} takes no arguments"
-            )
-            raise UserError(f"{entry.name} has no argument {arg!r}", where, hint)
-        check_value(param, value, where)
-    missing = [p.name for p in entry.params.values() if p.required and p.name not in args]
-    if missing:
-        first = entry.params[missing[0]]
-        more = f" (also: {', '.join(missing[1:])})" if len(missing) > 1 else ""
-        hint = f"{first.name}: {first.help}" if first.help else None
-        raise UserError(f"{entry.name} needs {first.name!r}{more}", location, hint)
-
-
-_TYPE_WORDS = {
-    "int": "an integer",
-    "float": "a number",
-    "bool": "true or false",
-    "str": "a string",
-    "choice": "one of the listed strings",
-    "int_or_tuple": "an integer or a list of integers",
-    "list": "a list",
-    "any": "a number, string, boolean or list",
-}
-
-
-def check_value(param: Param, value: Any, location: str) -> None:
-    """Check one argument value against its parameter.
-
-    Raises:
-        UserError: at `location`, saying what was expected and what was given.
-    """
-    _check_plain(value, location)
-    kind = param.kind
-    if kind == "int":
-        ok = _is_int(value)
-    elif kind == "float":
-        ok = _is_number(value)
-    elif kind == "bool":
-        ok = isinstance(value, bool)
-    elif kind == "str":
-        ok = isinstance(value, str)
-    elif kind == "int_or_tuple":
-        ok = _is_int(value) or (isinstance(value, list) and bool(value) and all(
-            _is_int(v) or (isinstance(v, list) and all(_is_int(x) for x in v)) for v in value
-        ))
-    elif kind == "list":
-        ok = isinstance(value, list)
-    else:  # choice and any
-        ok = True
-    if kind == "choice" or (kind == "any" and param.choices and isinstance(value, str)):
-        if not isinstance(value, str):
-            raise UserError(
-                f"expected one of {_quoted(param.choices)}, got {value!r}", location
-            )
-        if value not in param.choices:
-            hint = close_matches(value, param.choices) or f"one of {_quoted(param.choices)}"
-            raise UserError(f"{value!r} is not a valid {param.name}", location, hint)
-        return
-    if not ok:
-        raise UserError(f"expected {_TYPE_WORDS[kind]}, got {value!r}", location)
-
-
-def _quoted(choices: tuple[str, ...], limit: int = 12) -> str:
-    shown = ", ".join(repr(c) for c in choices[:limit])
-    return shown + (", …" if len(choices) > limit else "")
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _check_plain(value: Any, location: str) -> None:
-    """Refuse anything but numbers, strings, booleans and lists of them."""
-    if isinstance(value, dict):
-        raise UserError(
-            "a table is not accepted as an argument value (Keras would deserialize it into an "
-            "object); use a number, string, boolean or list",
-            location,
-        )
-    if isinstance(value, list):
-        for i, item in enumerate(value):
-            _check_plain(item, f"{location}[{i}]")
-    elif value is not None and not isinstance(value, (bool, int, float, str)):
-        raise UserError(
-            f"expected a number, string, boolean or list, got a {type(value).__name__}", location
-        )
-
-
-# -- generation from the installed Keras (imports keras) --------------------------------------
 
 def generate() -> dict[str, Any]:
     """Derive the catalog from the installed Keras' signatures and docstrings.
@@ -709,72 +445,140 @@ def _param(kind: str, owner: str, name: str, default: Any, doc: str, sets) -> di
     value = None if required else _json_default(default)
     if value is _EMPTY:
         return None
-    text = " ".join(doc.split())
-    lowered = text.lower()
-    head = lowered[:160]
-    bare_head = _QUOTED.sub("", head)  # `"int"` as a choice is not the word int
-    row: dict[str, Any] = {"name": name}
-    choices: Any = ()
-    nullable = value is None and not required
-    named_set = _named_set(name)
-    if named_set and (value is None or isinstance(value, str)):
-        ptype, choices = "choice", named_set
-    else:
-        quoted = list(dict.fromkeys(_QUOTED.findall(text if isinstance(value, str) else text[:200])))
-        if isinstance(value, str) and value not in quoted:
-            quoted.insert(0, value)
-        looks_like_choice = (
-            len(quoted) >= 2
-            and _CHOICE_WORDS.search(lowered)
-            and (isinstance(value, str) or (value is None and not required))
-            and not _FREE_TEXT.search(name)
-        )
-        if isinstance(value, bool):
-            ptype = "bool"
-        elif _FREE_TEXT.search(name) and (value is None or isinstance(value, str)):
-            ptype = "str"
-        elif looks_like_choice:
-            also_number = re.search(r"\bint(eger)?s?\b|\bfloat\b", bare_head)
-            ptype, choices = ("any" if also_number else "choice"), tuple(quoted)
-        elif isinstance(value, int):
-            int_like = _says_int(bare_head) or _INT_NAME.search(name)
-            ptype = "int" if int_like and not re.search(r"\bfloat", bare_head) else "float"
-        elif isinstance(value, float):
-            ptype = "float"
-        elif isinstance(value, str) and _says_int(bare_head):
-            ptype, choices = "any", tuple(quoted)  # e.g. save_freq: "epoch" or a number of batches
-        elif isinstance(value, str):
-            ptype = "str"
-        elif isinstance(value, list):
-            flat = _flatten(value)
-            all_ints = bool(flat) and all(isinstance(v, int) for v in flat)
-            int_doc = _says_int(head) and not re.search(r"\bfloat", head)
-            ptype = "int_or_tuple" if all_ints and int_doc else "list"
-        elif _INT_NAME.search(name):
-            ptype = "int"
-        elif required:
-            ptype = _type_from_doc(bare_head)
-        else:
-            # Optional with no default: trust only a type the description starts with.
-            start = re.sub(r"^\W*(optional|an?|the)\b\W*", "", _QUOTED.sub("", lowered))
-            ptype = _type_from_doc(start[:40])
-            if ptype in ("int", "float") and _LISTY.search(bare_head):
-                ptype = "int_or_tuple" if ptype == "int" and _type_from_doc(bare_head) == "int_or_tuple" else "any"
-    row["kind"] = ptype
+    ptype, choices = _kind_and_choices(name, value, required, " ".join(doc.split()))
+    row: dict[str, Any] = {"name": name, "kind": ptype}
     if value is not None:
         row["default"] = value
     if required:
         row["required"] = True
     if choices:
         row["choices"] = choices if isinstance(choices, str) else list(choices)
-    if nullable:
+    if value is None and not required:
         row["nullable"] = True
+    if ptype in _NUMERIC_KINDS:
+        bounds = _bounds(kind, owner, name, doc, value)
+        if bounds:
+            row["bounds"] = bounds
     help_text = _first_sentence(doc)
     if (kind, owner, name) in RUN_DIR_PATHS:
         help_text = (help_text + " Defaults to a path inside the run directory.").strip()
+    if (kind, owner, name) in RUN_DIR_PATHS | WRITTEN_PATHS:
+        row["run_dir_path"] = True
     if help_text:
         row["help"] = help_text
     return row
+
+
+def _kind_and_choices(name: str, value: Any, required: bool, text: str) -> tuple[str, Any]:
+    """A parameter's catalog kind and accepted strings, from its default, name and description."""
+    lowered = text.lower()
+    head = lowered[:160]
+    bare_head = _QUOTED.sub("", head)  # `"int"` as a choice is not the word int
+    named_set = _named_set(name)
+    if named_set and (value is None or isinstance(value, str)):
+        return "choice", named_set
+    quoted = list(dict.fromkeys(_QUOTED.findall(text if isinstance(value, str) else text[:200])))
+    if isinstance(value, str) and value not in quoted:
+        quoted.insert(0, value)
+    looks_like_choice = (
+        len(quoted) >= 2
+        and _CHOICE_WORDS.search(lowered)
+        and (isinstance(value, str) or (value is None and not required))
+        and not _FREE_TEXT.search(name)
+    )
+    if isinstance(value, bool):
+        return "bool", ()
+    if _FREE_TEXT.search(name) and (value is None or isinstance(value, str)):
+        return "str", ()
+    if looks_like_choice:
+        also_number = re.search(r"\bint(eger)?s?\b|\bfloat\b", bare_head)
+        return ("any" if also_number else "choice"), tuple(quoted)
+    if isinstance(value, int):
+        int_like = _says_int(bare_head) or _INT_NAME.search(name)
+        return ("int" if int_like and not re.search(r"\bfloat", bare_head) else "float"), ()
+    if isinstance(value, float):
+        return "float", ()
+    if isinstance(value, str) and _says_int(bare_head):
+        return "any", tuple(quoted)  # e.g. save_freq: "epoch" or a number of batches
+    if isinstance(value, str):
+        return "str", ()
+    if isinstance(value, list):
+        flat = _flatten(value)
+        all_ints = bool(flat) and all(isinstance(v, int) for v in flat)
+        int_doc = _says_int(head) and not re.search(r"\bfloat", head)
+        return ("int_or_tuple" if all_ints and int_doc else "list"), ()
+    if _INT_NAME.search(name):
+        return "int", ()
+    if required:
+        return _type_from_doc(bare_head), ()
+    # Optional with no default: trust only a type the description starts with.
+    start = re.sub(r"^\W*(optional|an?|the)\b\W*", "", _QUOTED.sub("", lowered))
+    ptype = _type_from_doc(start[:40])
+    if ptype in ("int", "float") and _LISTY.search(bare_head):
+        ptype = "int_or_tuple" if ptype == "int" and _type_from_doc(bare_head) == "int_or_tuple" else "any"
+    return ptype, ()
+
+
+_NUMERIC_KINDS = ("int", "float", "int_or_tuple", "any", "list")
+_NUMBER = r"(-?\d+(?:\.\d+)?)"
+# Docstring phrases that state a range, most specific first; the first found decides. A range
+# is read where Keras states it ("Float in range [0, 1]", "Values must be > 1"), not from an
+# example ("typically (0, 1) or (0, 255)"); "positive float" only opens a description.
+_IN_RANGE = r"\b(?:in|within) (?:the )?(?:range )?"
+_BOUND_PHRASES = (
+    (re.compile(_IN_RANGE + r"\(0, ?1\)"), lambda m: {"gt": 0, "lt": 1}),
+    (re.compile(_IN_RANGE + r"\[0, ?1\)"), lambda m: {"ge": 0, "lt": 1}),
+    (re.compile(_IN_RANGE + r"\[0(?:\.0)?, ?1(?:\.0)?\]"), lambda m: {"ge": 0, "le": 1}),
+    (re.compile(rf"\bbetween {_NUMBER} and {_NUMBER}(?!\d)"),
+     lambda m: {"ge": _number(m.group(1)), "le": _number(m.group(2))}),
+    (re.compile(r"\bnon-?negative\b"), lambda m: {"ge": 0}),
+    (re.compile(rf"\b(?:float|int|integer|number|hyperparameter|value)s? >= ?{_NUMBER}"),
+     lambda m: {"ge": _number(m.group(1))}),
+    (re.compile(rf"\bmust be (>=?) ?{_NUMBER}"),
+     lambda m: {"ge" if m.group(1) == ">=" else "gt": _number(m.group(2))}),
+    (re.compile(r"\bmust be (?:strictly )?positive\b"), lambda m: {"gt": 0}),
+    (re.compile(r"^(?:\(optional\) )?(?:an? )?(?:strictly )?positive (?:int|integer|float|number|scalar)s?\b"),
+     lambda m: {"gt": 0}),
+)
+
+
+def _number(text: str) -> int | float:
+    value = float(text)
+    return int(value) if value.is_integer() else value
+
+
+def _bounds(kind: str, owner: str, name: str, doc: str, default: Any) -> dict[str, int | float] | None:
+    """The range Keras documents for a numeric argument: the explicit table, else its docstring.
+
+    A range Keras' own default falls outside was misread (a strict bound the default sits on is
+    kept as an inclusive one: "positive float", default 0.0), so the default always validates.
+    """
+    import fnmatch
+
+    found = None
+    for (k, pattern, arg), bounds in BOUNDS.items():
+        if k == kind and arg == name and fnmatch.fnmatchcase(owner, pattern):
+            found = dict(bounds) if bounds else None
+            break
+    else:
+        text = " ".join(doc.replace("`", "").split()).lower()
+        for phrase, bounds in _BOUND_PHRASES:
+            match = phrase.search(text)
+            if match:
+                found = bounds(match)
+                break
+    numbers = [v for v in _flatten(default) if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    for strict, inclusive in (("gt", "ge"), ("lt", "le")):
+        if found and strict in found and found[strict] in numbers:
+            found[inclusive] = found.pop(strict)
+    if found and not all(_within(v, found) for v in numbers):
+        return None
+    return found
+
+
+def _within(value: float, bounds: dict[str, float]) -> bool:
+    checks = {"gt": value.__gt__, "ge": value.__ge__, "lt": value.__lt__, "le": value.__le__}
+    return all(checks[key](limit) for key, limit in bounds.items())
 
 
 def _named_set(name: str) -> str | None:

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tfbench.engine.events import EVENTS_FILE, RunState
-
-EXPERIMENT_FILE = "experiment.toml"
+from tfbench import rundir
+from tfbench.engine.events import RunState
+from tfbench.rundir import EVENTS_FILE, EXPERIMENT_FILE, RUNNER_FILE
 
 
 @dataclass
@@ -27,7 +27,7 @@ class RunSummary:
     name: str
     path: Path
     started: float | None
-    status: str  # running | paused | completed | stopped | early_stopped | failed | interrupted | waiting
+    status: str  # running | paused | completed | stopped | early_stopped | failed | interrupted | waiting | damaged
     epochs_completed: int
     epochs: int
     best_monitor: str
@@ -84,7 +84,7 @@ def _pid_alive(pid: int | None) -> bool:
         return False
     try:
         os.kill(int(pid), 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, TypeError, ValueError, OverflowError):
         return False
     except (PermissionError, OSError):
         return True
@@ -96,7 +96,7 @@ def _runner_alive(run_dir: Path, pid: int | None) -> bool:
     catches a recycled pid), else the pid its log names."""
     from tfbench.engine import control
 
-    if (run_dir / control.RUNNER_FILE).exists():
+    if (run_dir / RUNNER_FILE).exists():
         return control.runner_alive(run_dir)
     return _pid_alive(pid)
 
@@ -127,7 +127,7 @@ def read_experiment(run_dir: Path, state: RunState | None = None) -> dict[str, A
     if path.exists():
         try:
             return tomllib.loads(path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, OSError):
+        except (ValueError, OSError):  # TOML or UTF-8 errors: a damaged file
             pass
     return dict(state.experiment) if state is not None else {}
 
@@ -140,9 +140,23 @@ def summarize_run(run_dir: str | Path) -> RunSummary:
 
     Returns:
         Its summary; a run whose log stops before `run_ended` and whose runner process is gone
-        is reported as `interrupted`.
+        is reported as `interrupted`; one with a damaged file as `damaged`, the reason naming it
+        (what could be read is still shown).
     """
     run_dir = Path(run_dir)
+    try:
+        summary = _summary(run_dir)
+    except Exception as exc:  # noqa: BLE001 - one damaged run must never hide the others
+        summary = RunSummary(name=run_dir.name, path=run_dir, started=None, status="damaged", epochs_completed=0,
+                             epochs=0, best_monitor="", best_value=None, best_epoch=None, params=None, duration=0.0,
+                             reason=f"cannot be read: {type(exc).__name__}: {exc}")
+    damaged = rundir.damage(run_dir)
+    if damaged and summary.status != "running":
+        summary.status, summary.reason = "damaged", damaged
+    return summary
+
+
+def _summary(run_dir: Path) -> RunSummary:
     log = run_dir / EVENTS_FILE
     state = RunState.from_log(log) if log.exists() else RunState()
     status = state.status

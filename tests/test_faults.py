@@ -1,0 +1,345 @@
+"""Nothing lost, nothing doubled, no tracebacks: real runner processes, real signals, real damage.
+
+Each test stands for one defect a hostile or clumsy user found: a stopped run that resumed from
+scratch, SIGHUP that lost the record, a killed run that could not be finished, two resumes in one
+directory, a checkpoint interval that lost the first 30 s, a full disk called "completed", damaged
+files that crashed `runs` and `resume`, and a resume that trained differently from the run it
+continued.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tfbench.engine import events as ev
+from tfbench.engine.control import read_runner, runner_alive
+from tfbench.rundir import BACKUP_DIR, HISTORY_FILE, backup_epoch, read_history
+from tiny_runs import REPO, digits_preset, runner_env, spiral_preset, wait_for_event, write_preset
+
+
+def tfbench(*args: str, env: dict | None = None, timeout: float = 180) -> subprocess.CompletedProcess:
+    """`python -m tfbench ARGS` to its end, in a child process."""
+    return subprocess.run([sys.executable, "-m", "tfbench", *args], capture_output=True, text=True,
+                          env=env or runner_env(), timeout=timeout, cwd=REPO)
+
+
+def start(*args: str, env: dict | None = None) -> subprocess.Popen:
+    """`python -m tfbench ARGS` in a child process that keeps running."""
+    return subprocess.Popen([sys.executable, "-m", "tfbench", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env or runner_env(), cwd=REPO)
+
+
+def only_run(runs_dir: Path) -> Path:
+    """The one run directory in `runs_dir` (waits for it to appear: a loaded machine imports slowly)."""
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        found = [p for p in runs_dir.glob("*") if p.is_dir()] if runs_dir.exists() else []
+        if found:
+            return found[0]
+        time.sleep(0.05)
+    raise AssertionError(f"no run directory in {runs_dir}")
+
+
+def long_preset(tmp_path: Path, epochs: int = 400) -> Path:
+    """Flatten → softmax on the digits with short epochs (batch 64), written as `long.toml`."""
+    return write_preset(tmp_path, digits_preset(name="long", epochs=epochs, batch=64), "long.toml")
+
+
+def killed(proc: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
+    proc.send_signal(sig)
+    proc.communicate(timeout=60)
+
+
+def rows_without_seconds(run_dir: Path) -> list[dict]:
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in read_history(run_dir)]
+
+
+# -- stop by any means, then resume --------------------------------------------------------------
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_stops_saves_and_keeps_every_completed_epoch_for_resume(tmp_path, runs_dir, sig):
+    proc = start("run", str(long_preset(tmp_path)), "--runs-dir", str(runs_dir), "--quiet")
+    run_dir = only_run(runs_dir)
+    try:
+        wait_for_event(run_dir, lambda e: e["event"] == "epoch_ended" and e["epoch"] >= 3)
+        proc.send_signal(sig)
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130
+    end = ev.read_events(run_dir)[-1]
+    assert end["event"] == "run_ended" and end["status"] == "stopped"
+    assert (run_dir / "model.keras").exists() and read_runner(run_dir).get("exited")
+    done = len(read_history(run_dir))
+    assert done >= 3 and backup_epoch(run_dir) == done  # the backup holds the last completed epoch
+    if sig != signal.SIGHUP:
+        return
+    result = tfbench("resume", str(run_dir), "--epochs", str(done + 2), "--json")
+    assert result.returncode == 0, result.stderr
+    assert [r["epoch"] for r in read_history(run_dir)] == list(range(1, done + 3))
+    assert [e for e in ev.read_events(run_dir) if e["event"] == "run_started"][-1]["initial_epoch"] == done
+
+
+def test_tfbench_stop_on_a_detached_run_then_resume_keeps_the_whole_history(tmp_path, runs_dir):
+    launched = tfbench("run", str(long_preset(tmp_path)), "--runs-dir", str(runs_dir), "--detach")
+    assert launched.returncode == 0, launched.stderr
+    run_dir = Path(launched.stdout.strip())
+    wait_for_event(run_dir, lambda e: e["event"] == "epoch_ended" and e["epoch"] >= 2)
+    stopped = tfbench("stop", str(run_dir))
+    assert stopped.returncode == 0, stopped.stderr
+    done = len(read_history(run_dir))
+    assert backup_epoch(run_dir) == done
+    result = tfbench("resume", str(run_dir), "--epochs", str(done + 1))
+    assert result.returncode == 0, result.stderr
+    assert [r["epoch"] for r in read_history(run_dir)] == list(range(1, done + 2))
+
+
+def test_a_resume_that_fails_at_once_leaves_history_as_it_was(tmp_path, runs_dir):
+    proc = start("run", str(long_preset(tmp_path)), "--runs-dir", str(runs_dir), "--quiet")
+    run_dir = only_run(runs_dir)
+    wait_for_event(run_dir, lambda e: e["event"] == "epoch_ended" and e["epoch"] >= 2)
+    killed(proc, signal.SIGINT)
+    before = (run_dir / HISTORY_FILE).read_bytes()
+    for name in ("training_metadata.json", "training_metadata.json.bkp"):
+        if (run_dir / BACKUP_DIR / name).exists():
+            (run_dir / BACKUP_DIR / name).write_text("{not json")
+    result = tfbench("resume", str(run_dir))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "backup is damaged" in result.stderr
+    assert (run_dir / HISTORY_FILE).read_bytes() == before
+
+
+# -- killed at any moment ------------------------------------------------------------------------
+
+def test_a_run_killed_after_its_last_backup_is_finished_by_resume(tmp_path, runs_dir):
+    env = dict(runner_env(), TFBENCH_CHECKPOINT_SECONDS="0")
+    proc = start("run", str(long_preset(tmp_path, epochs=3)), "--runs-dir", str(runs_dir), "--quiet", env=env)
+    run_dir = only_run(runs_dir)
+    wait_for_event(run_dir, lambda e: e["event"] == "checkpoint" and e["kind"] == "backup" and e["epoch"] == 3)
+    killed(proc)
+    # what a kill between the last backup and the final model leaves
+    for name in ("model.keras", "train.py", "exports"):
+        path = run_dir / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+    events = [e for e in ev.read_events(run_dir) if e["event"] != "run_ended"]
+    (run_dir / "events.jsonl").write_text("".join(ev.encode(e) + "\n" for e in events))
+
+    result = tfbench("resume", str(run_dir), "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1])["status"] == "completed"
+    assert (run_dir / "model.keras").exists() and (run_dir / "train.py").exists()
+    assert [r["epoch"] for r in read_history(run_dir)] == [1, 2, 3]
+    exported = tfbench("export", str(run_dir), "--format", "keras")
+    assert exported.returncode == 0, exported.stderr
+
+
+def test_a_second_resume_at_the_same_time_is_refused(tmp_path, runs_dir):
+    proc = start("run", str(long_preset(tmp_path)), "--runs-dir", str(runs_dir), "--quiet")
+    run_dir = only_run(runs_dir)
+    wait_for_event(run_dir, lambda e: e["event"] == "epoch_ended" and e["epoch"] >= 1)
+    killed(proc)
+    first, second = start("resume", str(run_dir), "--quiet"), start("resume", str(run_dir), "--quiet")
+    try:
+        deadline = time.monotonic() + 120
+        while first.poll() is None and second.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        refused, trainer = (first, second) if first.poll() is not None else (second, first)
+        _, err = refused.communicate(timeout=30)
+        assert refused.returncode == 2, err
+        assert "Traceback" not in err and ("another tfbench process" in err or "still training" in err)
+        assert trainer.poll() is None  # the other one trains on
+        wait_for_event(run_dir, lambda e: e["event"] == "run_started" and e["resumed"])
+        killed(trainer, signal.SIGTERM)
+    finally:
+        for proc in (first, second):
+            if proc.poll() is None:
+                proc.kill()
+    starts = [e for e in ev.read_events(run_dir) if e["event"] == "run_started"]
+    assert len(starts) == 2  # the first run and one resume: the refused one wrote nothing
+    epochs = [r["epoch"] for r in read_history(run_dir)]
+    assert epochs == sorted(set(epochs))
+
+
+def test_a_kill_in_the_first_seconds_loses_at_most_a_few_seconds(tmp_path, runs_dir):
+    env = runner_env()
+    env.pop("TFBENCH_CHECKPOINT_SECONDS", None)
+    proc = start("run", str(long_preset(tmp_path)), "--runs-dir", str(runs_dir), "--quiet", env=env)
+    run_dir = only_run(runs_dir)
+    wait_for_event(run_dir, lambda e: e["event"] == "epoch_ended" and e["epoch"] >= 8)
+    killed(proc)
+    rows = read_history(run_dir)
+    saved = backup_epoch(run_dir)
+    lost = sum(r["seconds"] for r in rows if r["epoch"] > saved)
+    assert saved >= 1 and lost <= max(max(r["seconds"] for r in rows), 5.0)
+
+
+def test_a_nan_after_good_epochs_keeps_the_last_good_checkpoint_with_its_epoch(tmp_path, runs_dir):
+    import keras
+    import numpy as np
+
+    from tfbench.engine.run import Run
+    from tfbench.spec import load_experiment
+
+    def blow_up(event):
+        if event["event"] == "epoch_ended" and event["epoch"] == 3:
+            run.controls.set("learning_rate", 1e30)
+
+    preset = spiral_preset(name="nan", epochs=8, optimizer="SGD", lr=0.05)  # plain SGD: a huge rate overflows
+    exp = load_experiment(write_preset(tmp_path, preset, "nan.toml"))
+    run = Run(exp, runs_dir=runs_dir, subscribers=[blow_up])
+    assert run.train() == "failed"
+    assert "NaN" in run.reason or "Inf" in run.reason
+    kept = int(run.reason.split("(epoch ")[1].split(")")[0])
+    assert kept >= 3 and kept == backup_epoch(run.run_dir)
+    model = keras.models.load_model(run.run_dir / "checkpoints" / "last.keras")
+    assert all(np.isfinite(w).all() for w in model.get_weights())
+
+
+# -- a full disk -----------------------------------------------------------------------------------
+
+def test_a_full_disk_is_not_a_completed_run_and_leaves_no_temporary_files(tmp_path):
+    if shutil.which("unshare") is None or subprocess.run(
+        ["unshare", "--user", "--map-root-user", "--mount", "true"], capture_output=True).returncode != 0:
+        pytest.skip("needs unshare (user and mount namespaces) for a small tmpfs")
+    preset = write_preset(tmp_path, digits_preset(name="full", epochs=3, batch=64)
+                          + '\n[export]\nformats = ["keras", "savedmodel"]\n', "full.toml")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    # Once the last epoch's backup is written, the runner is frozen and the disk filled but for
+    # 24 KB: enough for the event log, too little for the final model (28 KB) and the exports.
+    script = (
+        f"mount -t tmpfs -o size=2m tmpfs {disk} && "
+        f"{sys.executable} -m tfbench run {preset} --runs-dir {disk}/runs --quiet & pid=$!; "
+        f"while ! grep -qs '\"kind\":\"backup\",\"path\":\"checkpoints/backup\",\"epoch\":3' {disk}/runs/*/events.jsonl;"
+        f" do sleep 0.01; done; kill -STOP $pid; dd if=/dev/zero of={disk}/reserve bs=4k count=6 2>/dev/null;"
+        f" dd if=/dev/zero of={disk}/filler bs=4k 2>/dev/null; rm {disk}/reserve; kill -CONT $pid;"
+        f" wait $pid; code=$?; rm -f {disk}/filler; cp -r {disk}/runs {tmp_path}/kept; exit $code"
+    )
+    env = dict(runner_env(), TFBENCH_CHECKPOINT_SECONDS="0")
+    result = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script],
+                            capture_output=True, text=True, env=env, timeout=180, cwd=REPO)
+    run_dir = only_run(tmp_path / "kept")
+    end = ev.read_events(run_dir)[-1]
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert end["event"] == "run_ended" and end["status"] == "failed" and "could not write" in end["reason"]
+    leftovers = [p.name for p in run_dir.rglob("*") if ".tmp" in p.name]
+    assert leftovers == []
+
+
+# -- damaged files -------------------------------------------------------------------------------
+
+def stopped_run(tmp_path: Path, runs_dir: Path) -> Path:
+    """A run of the digits softmax stopped after 2 of its 6 epochs (in this process)."""
+    from tfbench.engine.run import Run
+    from tfbench.spec import load_experiment
+
+    def stop_after_two(event):
+        if event["event"] == "epoch_ended" and event["epoch"] == 2:
+            run.stop()
+
+    run = Run(load_experiment(write_preset(tmp_path, digits_preset(name="dmg", epochs=6, batch=64), "dmg.toml")),
+              runs_dir=runs_dir, subscribers=[stop_after_two])
+    assert run.train() == "stopped"
+    return run.run_dir
+
+
+DAMAGE = {
+    "history bytes": (HISTORY_FILE, os.urandom(300)),
+    "history row": (HISTORY_FILE, None),  # a row `abc,def` appended
+    "events bytes": ("events.jsonl", None),  # random bytes appended
+    "runner pid": ("runner.json", b'{"pid": "abc"}'),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_resume_of_a_run_with_a_damaged_file_never_tracebacks(tmp_path, runs_dir, damage):
+    from click.testing import CliRunner
+
+    from tfbench.cli import cli
+
+    run_dir = stopped_run(tmp_path, runs_dir)
+    name, data = DAMAGE[damage]
+    path = run_dir / name
+    if damage == "history row":
+        path.write_text(path.read_text() + "abc,def\n")
+    elif damage == "events bytes":
+        path.write_bytes(path.read_bytes() + os.urandom(300) + b"\n")
+    else:
+        path.write_bytes(data)
+    listed = CliRunner().invoke(cli, ["runs", str(runs_dir), "--json"], catch_exceptions=False)
+    assert listed.exit_code == 0 and json.loads(listed.output)[0]["status"] == "damaged"
+    result = CliRunner().invoke(cli, ["resume", str(run_dir), "--quiet"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert [r["epoch"] for r in read_history(run_dir)] == [1, 2, 3, 4, 5, 6]
+
+
+def test_runs_marks_a_damaged_run_and_still_lists_the_others(tmp_path):
+    from click.testing import CliRunner
+
+    from tfbench.cli import cli
+
+    runs = tmp_path / "runs"
+    shutil.copytree(REPO / "tests" / "fixtures" / "runs_dir", runs)
+    broken = sorted(runs.iterdir())[0]
+    (broken / "events.jsonl").write_bytes(os.urandom(2000) + b"\n" + os.urandom(500) + b"\n")
+    result = CliRunner().invoke(cli, ["runs", str(runs), "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    rows = {row["name"]: row for row in json.loads(result.output)}
+    assert len(rows) == 3 and rows[broken.name]["status"] == "damaged" and "events.jsonl" in rows[broken.name]["reason"]
+    assert all(row["status"] != "damaged" for name, row in rows.items() if name != broken.name)
+    table = CliRunner().invoke(cli, ["runs", str(runs)], catch_exceptions=False)
+    assert table.exit_code == 0 and "damaged" in table.output
+
+
+def test_a_damaged_model_is_called_damaged_not_missing(tmp_path, runs_dir):
+    from click.testing import CliRunner
+
+    from tfbench.cli import cli
+
+    run_dir = stopped_run(tmp_path, runs_dir)
+    (run_dir / "model.keras").write_bytes(os.urandom(4000))
+    result = CliRunner().invoke(cli, ["export", str(run_dir), "--format", "keras"], catch_exceptions=False)
+    assert result.exit_code == 2 and "damaged" in result.output and "not found" not in result.output.lower()
+
+
+# -- exact resume ----------------------------------------------------------------------------------
+
+def test_a_run_killed_after_epoch_8_and_resumed_has_the_uninterrupted_history(tmp_path):
+    """digits-mlp (Dropout: its seed state matters too), every epoch saved, CPU, one seed."""
+    env = dict(runner_env(), TFBENCH_CHECKPOINT_SECONDS="0")
+    plain = tfbench("run", "digits-mlp", "--set", "train.epochs=10", "--runs-dir", str(tmp_path / "a"), "--quiet", env=env)
+    assert plain.returncode == 0, plain.stderr
+    proc = start("run", "digits-mlp", "--set", "train.epochs=10", "--runs-dir", str(tmp_path / "b"), "--quiet", env=env)
+    run_dir = only_run(tmp_path / "b")
+    wait_for_event(run_dir, lambda e: e["event"] == "checkpoint" and e["kind"] == "backup" and e["epoch"] == 8)
+    killed(proc)
+    assert not runner_alive(run_dir)
+    resumed = tfbench("resume", str(run_dir), "--quiet", env=env)
+    assert resumed.returncode == 0, resumed.stderr
+    assert [e["initial_epoch"] for e in ev.read_events(run_dir) if e["event"] == "run_started"] == [0, 8]
+    assert rows_without_seconds(run_dir) == rows_without_seconds(only_run(tmp_path / "a"))
+
+
+def test_the_runs_own_train_py_ends_on_the_runs_final_val_loss(tmp_path):
+    """train.py repeats its training data as the run does, so every epoch sees the run's order."""
+    import re
+
+    ran = tfbench("run", "digits-mlp", "--set", "train.epochs=6", "--runs-dir", str(tmp_path / "r"), "--json")
+    assert ran.returncode == 0, ran.stderr
+    final = json.loads(ran.stdout.strip().splitlines()[-1])["final"]["val_loss"]
+    run_dir = only_run(tmp_path / "r")
+    script = subprocess.run([sys.executable, str(run_dir / "train.py"), "--epochs", "6", "--output", str(tmp_path / "m.keras")],
+                            capture_output=True, text=True, env=runner_env(), timeout=180, cwd=tmp_path)
+    assert script.returncode == 0, script.stderr[-2000:]
+    printed = re.findall(r"val_loss: ([0-9.]+)", script.stdout + script.stderr)
+    assert len(printed) == 6 and printed[-1] == f"{final:.4f}"

@@ -1,0 +1,92 @@
+"""The `.keras` file and the SavedModel: writing and verifying them — without a UI; TensorFlow lazily.
+
+A `.keras` export is verified by reloading it in Keras (its outputs must be identical); a
+SavedModel by loading it with `tf.saved_model.load` and calling its `serving_default` signature,
+as a serving client would.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from tfbench.data import rows
+from tfbench.export.formats import ExportJob
+from tfbench.export.reference import Reference, predict_keras
+from tfbench.native_log import captured_stderr
+from tfbench.rundir import load_model
+
+
+class KerasFile:
+    """`keras`: the Keras v3 file, which loads in plain Keras."""
+
+    def write(self, path: Path, job: ExportJob) -> None:
+        job.model.save(str(path))
+
+    def verify(self, path: Path, job: ExportJob) -> dict:
+        return verify_keras(path, job.reference)
+
+
+class SavedModelFolder:
+    """`savedmodel`: a TensorFlow SavedModel whose `serving_default` runs the model in inference mode."""
+
+    def write(self, path: Path, job: ExportJob) -> None:
+        with captured_stderr():
+            job.model.export(str(path), format="tf_saved_model", verbose=False)
+
+    def verify(self, path: Path, job: ExportJob) -> dict:
+        return verify_savedmodel(path, job.reference)
+
+
+KERAS_FILE = KerasFile()
+SAVED_MODEL = SavedModelFolder()
+
+
+def verify_keras(path: Path, reference: Reference) -> dict:
+    """Reload a `.keras` file and compare its outputs with the model it came from."""
+    import numpy as np
+
+    reloaded = load_model(path)
+    outputs = predict_keras(reloaded, reference.x)
+    checks = reference.compare(outputs)
+    checks["identical"] = bool(np.array_equal(outputs, reference.outputs))
+    checks["latency_ms"] = None
+    return checks
+
+
+# -- SavedModel -------------------------------------------------------------------------------
+
+SERVING_SIGNATURE = "serving_default"
+
+
+def savedmodel_predictor(path: Path) -> Callable[[Any], Any]:
+    """A function serving a SavedModel's default signature, as a client would call it."""
+    import numpy as np
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(path))
+    if SERVING_SIGNATURE not in loaded.signatures:
+        raise RuntimeError(f"the SavedModel has no {SERVING_SIGNATURE!r} signature")
+    serve = loaded.signatures[SERVING_SIGNATURE]
+    specs = serve.structured_input_signature[1]
+
+    def predict(x):
+        parts = []
+        for i in range(0, rows.count(x), 256):
+            batch = rows.take(x, i, i + 256)
+            named = batch if isinstance(batch, dict) else {name: batch for name in specs}  # a table: its columns
+            result = serve(**{name: tf.constant(named[name], dtype=spec.dtype) for name, spec in specs.items()})
+            parts.append(np.asarray(next(iter(result.values()))))
+        return np.concatenate(parts)
+
+    predict.loaded = loaded  # keep the trackable objects alive with the function
+    return predict
+
+
+def verify_savedmodel(path: Path, reference: Reference) -> dict:
+    """Load a SavedModel, call its serving signature and compare with Keras."""
+    predict = savedmodel_predictor(path)
+    checks = reference.compare(predict(reference.x))
+    checks["signature"] = SERVING_SIGNATURE
+    checks["latency_ms"] = None
+    return checks

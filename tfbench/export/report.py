@@ -1,0 +1,80 @@
+"""An exports folder's `report.json`, and the verification table `tfbench export` prints.
+
+`report.json` holds one entry per export, keyed as `formats.report_key` names it (`keras`,
+`tflite-int8`, …); writing one export's entry keeps the others.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tfbench.atomic import write_json
+from tfbench.export.formats import report_key
+
+REPORT_FILE = "report.json"
+
+
+def read_report(out_dir: Path) -> dict:
+    """The merged verification reports of an exports folder ({} when there are none)."""
+    path = Path(out_dir) / REPORT_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def merge_report(out_dir: Path, key: str, report: dict) -> Path:
+    """Set one export's entry in `report.json`, keeping the others."""
+    reports = read_report(out_dir)
+    reports[key] = report
+    return write_json(Path(out_dir) / REPORT_FILE, reports)
+
+
+def report_table(reports: list[dict]):
+    """A rich table of verification reports, one row per export (fits 80 columns)."""
+    from rich import box
+    from rich.table import Table
+
+    metric = next((r.get("metric") for r in reports if r.get("metric")), "accuracy")
+    table = Table(title="export verification", title_justify="left", box=box.SIMPLE_HEAD)
+    for column in ("export", "size", "max |Δ|", "agree", metric, "keras", "latency"):
+        table.add_column(column, justify="left" if column == "export" else "right", no_wrap=True)
+    for report in reports:
+        table.add_row(
+            report_key(report["format"], report.get("quantization", "none"), report.get("int8_io", False)),
+            human_size(report["size_bytes"]),
+            f"{report['max_abs_diff']:.1e}",
+            "—" if report.get("agreement") is None else f"{report['agreement']:.1%}",
+            _metric_text(metric, report.get("export_metric")),
+            _metric_text(metric, report.get("keras_metric")),
+            human_time(report.get("latency_ms")),
+        )
+    return table
+
+
+def _metric_text(name: str, value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.1%}" if name == "accuracy" else f"{value:.4g}"
+
+
+def human_time(ms: float | None) -> str:
+    """`0.0038` → `3.8 µs`; None → `—`."""
+    if ms is None:
+        return "—"
+    if ms < 0.1:
+        return f"{ms * 1000:.1f} µs"
+    return f"{ms:.2f} ms"
+
+
+def human_size(size: int) -> str:
+    """`26740` → `26.1 KiB`."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"  # pragma: no cover
+
