@@ -105,7 +105,7 @@ async def test_impossible_stack_shows_its_error_on_the_offending_layer(runs_dir:
         assert app.summary is None
         assert "model.layers[1]" in app.summary_error.location
         table = app.screen.query_one(LayerTable)
-        assert table.get_row_index("error-1") == 2  # right under the Conv2D row
+        assert table.get_row_index("error:model.layers[1]") == 2  # right under the Conv2D row
         totals = str(app.screen.query_one("#totals", Static).render())
         assert totals.startswith("✗") and "model.layers[1]" in totals
         await pilot.press("d")

@@ -465,14 +465,19 @@ def test_import_layers_round_trip(tmp_path):
     assert build.summarize(again, DIGITS) == build.summarize(exp, DIGITS)
 
 
-def test_import_layers_refuses_branches_and_code(tmp_path):
+def test_import_layers_refuses_what_a_stack_cannot_hold_and_code(tmp_path):
     import keras
 
     inputs = keras.Input((4,))
-    branch = keras.layers.Add()([keras.layers.Dense(3)(inputs), keras.layers.Dense(3)(inputs)])
-    keras.Model(inputs, branch).save(tmp_path / "branch.keras")
-    with pytest.raises(UserError, match="single chain"):
-        build.import_layers(tmp_path / "branch.keras")
+    a = keras.layers.Dense(4, name="a")(inputs)
+    b = keras.layers.Add(name="b")([keras.layers.Dense(4)(a), inputs])  # reaches back past a
+    keras.Model(inputs, keras.layers.Concatenate()([b, a])).save(tmp_path / "across.keras")
+    with pytest.raises(UserError, match="layer b .*before its block begins"):
+        build.import_layers(tmp_path / "across.keras")
+    shared = keras.layers.Dense(4, name="shared")
+    keras.Model(inputs, shared(shared(inputs))).save(tmp_path / "shared.keras")
+    with pytest.raises(UserError, match="shared is called more than once"):
+        build.import_layers(tmp_path / "shared.keras")
     keras.Sequential([keras.Input((4,)), keras.layers.Lambda(lambda t: t * 2)]).save(tmp_path / "code.keras")
     with pytest.raises(UserError, match="never loads code"):
         build.import_layers(tmp_path / "code.keras")

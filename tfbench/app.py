@@ -330,10 +330,12 @@ class WorkbenchApp(App):
             self.notify(str(error), severity="error", timeout=8)
         else:
             self.notify(f"Imported {len(layers)} layers from {message.path}.")
+        getattr(self.get_screen("model"), "show_import_error", lambda _: None)(str(error or ""))
 
     @on(ImportFailed)
     def _import_failed(self, message: ImportFailed) -> None:
         self.notify(str(message.error), title="Import failed", severity="error", timeout=8)
+        getattr(self.get_screen("model"), "show_import_error", lambda _: None)(str(message.error))
 
     def on_descendant_focus(self, event) -> None:
         # Frozen pictures (snapshot tests) need cursors that do not blink, in dialogs too.

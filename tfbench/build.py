@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     import keras
 
     from tfbench.data.info import DataInfo
+    from tfbench.blocks import Node
     from tfbench.spec import Component, Experiment, TrainSpec
 
 # What each input rank means, for messages such as "Conv2D needs 3-D input per sample (height,
@@ -53,7 +54,8 @@ class LayerRow:
     """One layer of a summary: what it is, what it gives, what it costs.
 
     Attributes:
-        index: position in `model.layers` (0-based).
+        index: position in `model.layers` (0-based) of the entry the row belongs to (a nested
+            layer shares its entry's index).
         name: the Keras layer name (`conv2d`, `dense_1`, …).
         type: the Keras class name, as in the preset.
         output_shape: one sample's output shape (no batch dimension); None when unknown.
@@ -122,6 +124,11 @@ def _final_activation(exp: "Experiment") -> str | None:
     if not exp.model.layers:
         return None
     last = exp.model.layers[-1]
+    inner = last.args.get("layer")
+    if last.type == "TimeDistributed" and isinstance(inner, dict):  # the wrapped layer decides
+        from tfbench.spec import Component
+
+        last = Component(**inner)
     if last.type == "Softmax":
         return "softmax"
     activation = last.args.get("activation")  # Dense, Conv… and the Activation layer alike
@@ -218,13 +225,6 @@ def needs_one_hot(exp: "Experiment", info: "DataInfo") -> bool:
 
 # -- layers -------------------------------------------------------------------------------------
 
-def _snake_case(name: str) -> str:
-    """Keras' automatic layer-name stem for a class name (`MaxPooling2D` → `max_pooling2d`)."""
-    name = re.sub(r"\W+", "", name)
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
-
-
 def _arg_named(message: str, args: dict) -> str | None:
     """The argument a Keras error message is about, when it names one of the given arguments."""
     for key in args:
@@ -236,7 +236,7 @@ def _arg_named(message: str, args: dict) -> str | None:
     return None
 
 
-def _clean(message: str) -> str:
+def clean_message(message: Any) -> str:
     """Keras' message without ANSI colours, the call-argument trailer and trailing blank lines."""
     message = re.sub(r"\x1b\[[0-9;]*m", "", str(message))
     message = message.split("\n\nArguments received by")[0]
@@ -278,7 +278,7 @@ def build_layer(component: "Component", name: str | None = None, location: str |
     except UserError:
         raise
     except (ValueError, TypeError, KeyError) as exc:
-        message = _clean(exc)
+        message = clean_message(exc)
         arg = _arg_named(message, component.args)
         where = f"{location}.{arg}" if arg else location
         raise UserError(f"{component.type}: {message}", where) from None
@@ -356,42 +356,13 @@ def _call_layer(component: "Component", layer: Any, x: Any, location: str) -> An
     except UserError:
         raise
     except Exception as exc:  # Keras raises ValueError/TypeError, TF sometimes others
-        message = _clean(exc)
+        message = clean_message(exc)
         if "zero or negative" in message or "negative dimension" in message.lower():
             text, arg = _window_problem(component, tuple(x.shape), message)
             raise UserError(text, f"{location}.{arg}" if arg else location) from None
         arg = _arg_named(message, component.args)
         where = f"{location}.{arg}" if arg else location
         raise UserError(f"{component.type} cannot take input {_shape_text(tuple(x.shape)[1:])}: {message}", where) from None
-
-
-def _layer_names(exp: "Experiment") -> list[str]:
-    """Names as a fresh Keras session would give them (`dense`, `dense_1`), users' names kept."""
-    taken = {_INPUT_NAME}
-    for i, layer in enumerate(exp.model.layers):
-        given = layer.args.get("name")
-        if isinstance(given, str):
-            if given in taken:
-                raise UserError(f"the name {given!r} is already taken; layer names must be unique",
-                                f"model.layers[{i}].name")
-            taken.add(given)
-    counts: dict[str, int] = {}
-    names = []
-    for layer in exp.model.layers:
-        given = layer.args.get("name")
-        if isinstance(given, str):
-            names.append(given)
-            continue
-        stem = _snake_case(layer.type)
-        while True:
-            n = counts.get(stem, 0)
-            counts[stem] = n + 1
-            candidate = stem if n == 0 else f"{stem}_{n}"
-            if candidate not in taken:
-                break
-        taken.add(candidate)
-        names.append(candidate)
-    return names
 
 
 def _input_shape(exp: "Experiment", info: "DataInfo") -> tuple:
@@ -430,29 +401,175 @@ class _Policy:
             keras.config.set_dtype_policy(self.previous)
 
 
-def _stack(exp: "Experiment", info: "DataInfo") -> tuple[Any, Any, list]:
-    """Build the layer stack on `keras.Input`: (inputs, outputs, [(component, layer, output)])."""
+@dataclass
+class _Built:
+    """A node as built: the Keras layer its row describes (a block's merge layer, a backbone's
+    model), the output tensor, the weights it counts and the nested parts, for the summary."""
+
+    node: "Node | None"  # None for a layer the entry implies (preprocessing, a backbone's layers)
+    layer: Any
+    output: Any
+    weights: list
+    parts: list["_Built"] = field(default_factory=list)
+
+
+@dataclass
+class _Context:
+    names: dict[str, str]
+    load_weights: bool
+    float32_path: str | None  # under mixed precision, the last layer computes in float32
+
+
+def _stack(exp: "Experiment", info: "DataInfo", load_weights: bool = False) -> tuple[Any, Any, list["_Built"]]:
+    """Build the entries on `keras.Input`, depth first: (inputs, outputs, built entries).
+
+    Backbones get their pretrained weights only with `load_weights` (a run); summaries and
+    validation build them with random weights, which give the same shapes and counts.
+    """
     import keras
+
+    from tfbench import blocks
 
     if not exp.model.layers:
         raise UserError("the model has no layers; add at least one", "model.layers")
+    nodes = blocks.parse_stack(exp.model.layers)
     shape = _input_shape(exp, info)
     inputs = keras.Input(shape=shape, dtype=_input_dtype(info), name=_INPUT_NAME)
-    mixed = exp.train.mixed_precision != "off"
-    last = len(exp.model.layers) - 1
-    x = inputs
-    built = []
-    for i, (component, name) in enumerate(zip(exp.model.layers, _layer_names(exp))):
-        location = f"model.layers[{i}]"
-        if mixed and i == last and "dtype" not in component.args:
-            # The final layer computes in float32 so the loss and softmax are numerically stable.
-            from tfbench.spec import Component
+    last = nodes[-1]
+    mixed = exp.train.mixed_precision != "off" and last.kind == "layer" and "dtype" not in last.args
+    ctx = _Context(blocks.layer_names(nodes, {_INPUT_NAME}), load_weights, last.path if mixed else None)
+    outputs, built = _apply_sequence(nodes, inputs, ctx)
+    return inputs, outputs, built
 
-            component = Component(type=component.type, **component.args, dtype="float32")
-        layer = build_layer(component, name=name, location=location)
-        x = _call_layer(component, layer, x, location)
-        built.append((exp.model.layers[i], layer, x))
-    return inputs, x, built
+
+def _apply_sequence(nodes, x: Any, ctx: _Context) -> tuple[Any, list["_Built"]]:
+    built = []
+    for node in nodes:
+        part = _apply(node, x, ctx)
+        built.append(part)
+        x = part.output
+    return x, built
+
+
+def _apply(node: "Node", x: Any, ctx: _Context) -> "_Built":
+    if node.kind == "block":
+        return _apply_block(node, x, ctx)
+    if node.kind == "wrapper":
+        return _apply_wrapper(node, x, ctx)
+    if node.kind == "backbone":
+        return _apply_backbone(node, x, ctx)
+    return _apply_layer(node, x, ctx)
+
+
+def _component(node: "Node", drop: tuple[str, ...] = ()) -> "Component":
+    from tfbench.spec import Component
+
+    return Component(type=node.type, **{k: v for k, v in node.args.items() if k not in drop})
+
+
+def _apply_layer(node: "Node", x: Any, ctx: _Context) -> "_Built":
+    from tfbench import blocks
+
+    component = _component(node, tuple(blocks.CALL_ARGS))
+    if node.path == ctx.float32_path:
+        component = type(component)(type=component.type, **component.args, dtype="float32")
+    layer = build_layer(component, name=ctx.names[node.path], location=node.path)
+    if node.is_attention:
+        out = _call_attention(node, layer, x)
+    else:
+        out = _call_layer(component, layer, x, node.path)
+    return _Built(node, layer, out, list(layer.weights))
+
+
+def _call_attention(node: "Node", layer: Any, x: Any) -> Any:
+    """Self-attention: the incoming tensor is query, key and value."""
+    from tfbench import blocks
+
+    causal = bool(node.args.get("use_causal_mask", False))
+    try:
+        if node.type in blocks.LIST_INPUT_ATTENTION:
+            return layer([x, x], use_causal_mask=causal)
+        return layer(x, x, use_causal_mask=causal)
+    except Exception as exc:  # noqa: BLE001 - Keras' shape refusals come as several types
+        raise UserError(f"{node.type} cannot attend over input {_shape_text(tuple(x.shape)[1:])}: {clean_message(exc)}",
+                        node.path, "attention needs a sequence (steps, features) per sample, e.g. after an Embedding") from None
+
+
+def _apply_wrapper(node: "Node", x: Any, ctx: _Context) -> "_Built":
+    import keras
+
+    inner_node = node.inner
+    inner_component = _component(inner_node)
+    inner = build_layer(inner_component, name=ctx.names[inner_node.path], location=inner_node.path)
+    cls = getattr(keras.layers, node.type)
+    try:
+        wrapper = cls(layer=inner, name=ctx.names[node.path], **{k: v for k, v in node.args.items() if k != "name"})
+    except (ValueError, TypeError) as exc:
+        raise UserError(f"{node.type}: {clean_message(exc)}", node.path) from None
+    try:
+        out = wrapper(x)
+    except Exception as exc:  # noqa: BLE001 - Keras' shape refusals come as several types
+        message = clean_message(exc)
+        arg = _arg_named(message, inner_component.args)
+        where = f"{inner_node.path}.{arg}" if arg else node.path
+        raise UserError(f"{node.type}({inner_node.type}) cannot take input {_shape_text(tuple(x.shape)[1:])}: "
+                        f"{message}", where) from None
+    weights = list(wrapper.weights)
+    inner_part = _Built(inner_node, inner, out, weights)
+    return _Built(node, wrapper, out, weights, [inner_part])
+
+
+def _apply_block(node: "Node", x: Any, ctx: _Context) -> "_Built":
+    import keras
+
+    from tfbench import blocks
+
+    if node.type == "Residual":
+        main, main_parts = _apply_sequence(node.layers, x, ctx)
+        short, short_parts = _apply_sequence(node.shortcut, x, ctx)
+        outs, parts, labels = [main, short], main_parts + short_parts, ["layers", "shortcut"]
+    else:
+        outs, parts, labels = [], [], []
+        for i, branch in enumerate(node.branches):
+            out, branch_parts = _apply_sequence(branch, x, ctx)
+            outs.append(out)
+            parts += branch_parts
+            labels.append(f"branches[{i}]")
+    merge = getattr(keras.layers, blocks.MERGES[node.merge])(name=ctx.names[node.path])
+    try:
+        out = merge(outs)
+    except Exception as exc:  # noqa: BLE001 - Keras' shape refusals come as several types
+        shapes = ", ".join(f"{label} give {_shape_text(tuple(o.shape)[1:])}" for label, o in zip(labels, outs))
+        hint = ('give the paths the same shape, e.g. a shortcut = [ { type = "Conv2D", filters = N, '
+                'kernel_size = 1 } ] projection' if node.merge != "concatenate"
+                else "the paths must agree on every axis but the last")
+        raise UserError(f"{node.type} cannot {node.merge} its paths: {shapes}", f"{node.path}.merge", hint) from None
+    weights = [w for part in parts for w in part.weights] + list(merge.weights)
+    return _Built(node, merge, out, weights, parts)
+
+
+def _apply_backbone(node: "Node", x: Any, ctx: _Context) -> "_Built":
+    """A keras.applications model as one entry; frozen ones are called with `training=False`."""
+    import keras
+
+    from tfbench import backbones
+
+    name = ctx.names[node.path]
+    parts = []
+    if node.args.get("preprocess"):
+        for i, (type_name, args) in enumerate(backbones.preprocessing_layers(node.type)):
+            layer = getattr(keras.layers, type_name)(name=f"{name}_preprocess" + (f"_{i}" if i else ""), **args)
+            x = layer(x)
+            parts.append(_Built(None, layer, x, list(layer.weights)))
+    args = dict(node.args)
+    args.setdefault("name", name)
+    model = backbones.build(node.type, args, tuple(x.shape)[1:], node.path, ctx.load_weights)
+    out = model(x, training=False) if not model.trainable else model(x)
+    for layer in model.layers:
+        if not isinstance(layer, keras.layers.InputLayer):
+            parts.append(_Built(None, layer, getattr(layer, "output", None), list(layer.weights)))
+    weights = [w for p in parts if p.layer not in model.layers for w in p.weights] + list(model.weights)
+    return _Built(node, model, out, weights, parts)
 
 
 def _sample_shape(tensor: Any) -> list[int | None]:
@@ -462,20 +579,37 @@ def _sample_shape(tensor: Any) -> list[int | None]:
 def _count(weights) -> int:
     import math
 
-    return int(sum(math.prod(int(d) for d in w.shape) for w in weights))
+    seen: set[int] = set()
+    total = 0
+    for w in weights:
+        if id(w) not in seen:
+            seen.add(id(w))
+            total += math.prod(int(d) for d in w.shape)
+    return int(total)
 
 
-def _summary_of(inputs: Any, outputs: Any, built: list) -> ModelSummary:
-    rows = []
-    trainable = non_trainable = 0
-    for i, (component, layer, out) in enumerate(built):
-        t = _count(layer.trainable_weights)
-        n = _count(layer.non_trainable_weights)
-        trainable += t
-        non_trainable += n
-        shape = _sample_shape(out) if hasattr(out, "shape") else None
-        rows.append(LayerRow(index=i, name=layer.name, type=component.type, output_shape=shape, params=t + n,
-                             path=f"model.layers[{i}]", trainable=bool(layer.trainable)))
+def _rows(built: list["_Built"], rows: list[LayerRow], index: int | None = None, depth: int = 0) -> None:
+    """Summary rows depth first, a block's row before its layers' rows."""
+    for i, part in enumerate(built):
+        node = part.node
+        top = i if index is None else index
+        shape = _sample_shape(part.output) if hasattr(part.output, "shape") else None
+        rows.append(LayerRow(
+            index=top, name=part.layer.name, type=node.type if node else type(part.layer).__name__,
+            output_shape=shape, params=_count(part.weights), path=node.path if node else "", depth=depth,
+            trainable=bool(part.layer.trainable), kind=node.kind if node else "layer",
+        ))
+        _rows(part.parts, rows, top, depth + 1)
+
+
+def _summary_of(inputs: Any, outputs: Any, built: list["_Built"]) -> ModelSummary:
+    import keras
+
+    model = keras.Model(inputs, outputs)
+    rows: list[LayerRow] = []
+    _rows(built, rows)
+    trainable = _count(model.trainable_weights)
+    non_trainable = _count(model.non_trainable_weights)
     return ModelSummary(
         input_shape=_sample_shape(inputs),
         output_shape=_sample_shape(outputs),
@@ -611,7 +745,7 @@ def _make(module: Any, value: "str | dict", location: str) -> Any:
     try:
         return obj(**args)
     except (ValueError, TypeError) as exc:
-        message = _clean(exc)
+        message = clean_message(exc)
         arg = _arg_named(message, args)
         raise UserError(f"{value['type']}: {message}", f"{location}.{arg}" if arg else location) from None
 
@@ -632,7 +766,7 @@ def build_optimizer(train: "TrainSpec") -> Any:
         try:
             args["learning_rate"] = schedule_cls(**train.schedule.args)
         except (ValueError, TypeError) as exc:
-            message = _clean(exc)
+            message = clean_message(exc)
             arg = _arg_named(message, train.schedule.args)
             raise UserError(f"{train.schedule.type}: {message}", "train.schedule" + (f".{arg}" if arg else "")) from None
     cls = getattr(keras.optimizers, train.optimizer.type, None)
@@ -641,13 +775,18 @@ def build_optimizer(train: "TrainSpec") -> Any:
     try:
         return cls(**args)
     except (ValueError, TypeError) as exc:
-        message = _clean(exc)
+        message = clean_message(exc)
         arg = _arg_named(message, train.optimizer.args)
         raise UserError(f"{train.optimizer.type}: {message}", "train.optimizer" + (f".{arg}" if arg else "")) from None
 
 
-def build_model(exp: "Experiment", info: "DataInfo", compile: bool = True) -> "keras.Model":
-    """The Experiment's model: a functional chain from `keras.Input`, compiled unless asked not to.
+def build_model(
+    exp: "Experiment", info: "DataInfo", compile: bool = True, load_weights: bool = True
+) -> "keras.Model":
+    """The Experiment's model: a Functional model from `keras.Input`, compiled unless asked not to.
+
+    Backbones with `weights = "imagenet"` are fetched through Keras' cache (`KERAS_HOME`) unless
+    `load_weights` is False (shapes and counts alone).
 
     The loss and metrics are resolved (`resolve_loss`, `resolve_metrics`); `train.jit_compile` and
     `train.steps_per_execution` go to `compile`. With mixed precision the policy is set while the
@@ -659,6 +798,7 @@ def build_model(exp: "Experiment", info: "DataInfo", compile: bool = True) -> "k
         exp: the Experiment.
         info: the data's description.
         compile: compile with the optimizer, loss and metrics (False for export or inspection).
+        load_weights: give backbones their pretrained weights (False: random, no download).
 
     Returns:
         A `keras.Model`, named after the Experiment.
@@ -670,7 +810,7 @@ def build_model(exp: "Experiment", info: "DataInfo", compile: bool = True) -> "k
     import keras
 
     with _Policy(exp.train.mixed_precision):
-        inputs, outputs, built = _stack(exp, info)
+        inputs, outputs, built = _stack(exp, info, load_weights=load_weights)
         check_output(exp, info, _sample_shape(outputs))
         model = keras.Model(inputs, outputs, name=exp.name)
         model = raw_columns_model(model, info)  # a table's model takes its raw named columns
@@ -691,7 +831,7 @@ def build_model(exp: "Experiment", info: "DataInfo", compile: bool = True) -> "k
             steps_per_execution=train.steps_per_execution,
         )
     except (ValueError, TypeError) as exc:
-        raise UserError(f"cannot compile the model: {_clean(exc)}", "train") from None
+        raise UserError(f"cannot compile the model: {clean_message(exc)}", "train") from None
     return model
 
 
@@ -713,101 +853,34 @@ def apply_seed(train: "TrainSpec") -> None:
 
 # -- importing an existing model ----------------------------------------------------------------
 
-def _is_default(value: Any, default: Any) -> bool:
-    """Whether a layer's config value is its constructor default (Keras stores tuples and "linear")."""
-    if value == default or (value == "linear" and default is None):
-        return True
-    if isinstance(value, (list, tuple)) and isinstance(default, (list, tuple)):
-        return list(value) == list(default)
-    if isinstance(value, (list, tuple)) and isinstance(default, int) and value:
-        return all(v == default for v in value)
-    return False
-
-
-def _plain_object(value: dict) -> str | None:
-    """A serialised Keras object (initializer, regularizer, constraint) as its class name, when the
-    class name alone rebuilds it; None when its settings differ from the class's defaults."""
-    import keras
-
-    name = value.get("class_name")
-    if not isinstance(name, str):
-        return None
-    for module in (keras.initializers, keras.regularizers, keras.constraints):
-        cls = getattr(module, name, None)
-        if not isinstance(cls, type):
-            continue
-        try:
-            default_config = cls().get_config()
-        except (TypeError, ValueError):
-            return None
-        return name if default_config == (value.get("config") or {}) else None
-    return None
-
-
-def _import_value(value: Any) -> Any:
-    """A layer config value as a preset writes it, or `_UNSET` when a preset cannot express it."""
-    if isinstance(value, dict):
-        if "class_name" in value:
-            if value.get("class_name") == "DTypePolicy":
-                return _UNSET
-            plain = _plain_object(value)
-            return plain if plain is not None else _UNSET
-        return _UNSET
-    if isinstance(value, tuple):
-        return [_import_value(v) for v in value]
-    return value
-
-
-_UNSET = object()
-
-
-def _serialised_default(value: Any, default: Any) -> bool:
-    """Whether a serialised Keras object is what the default's name (`"glorot_uniform"`) gives."""
-    import keras
-
-    if not (isinstance(value, dict) and isinstance(default, str)):
-        return False
-    for getter in (keras.initializers.get, keras.regularizers.get, keras.constraints.get):
-        try:
-            obj = getter(default)
-        except (ValueError, TypeError):
-            continue
-        if obj is not None and keras.saving.serialize_keras_object(obj) == value:
-            return True
-    return False
-
-
 def import_layers(path: str | Path) -> "list[Component]":
-    """The layer stack of a saved Sequential (or single-chain functional) `.keras` model, as components.
+    """The entries of a saved `.keras` model, as a preset writes them: layers, wrappers and blocks.
 
-    The file is loaded with `safe_mode=True`: a model containing code (a Lambda) is refused by Keras,
-    never run. Each layer becomes its class name plus the catalog's arguments whose values differ
-    from their defaults; names and dtypes are left out, and so are settings a preset cannot write
-    (an initializer or regularizer object with non-default settings), which then take defaults.
-
-    Args:
-        path: a `.keras` file.
-
-    Returns:
-        The layers as components, first to last.
+    A Sequential model or a Functional one that fits the model grammar (`tfbench.blocks`: chains,
+    residual and parallel merges, self-attention, wrappers) becomes its stack; see
+    `tfbench.keras_import.model_entries`.
 
     Raises:
-        UserError: the file cannot be read, holds code, is not a single chain of layers, or uses a
-            layer tfbench does not offer.
+        UserError: the file cannot be read or holds code, or a layer does not fit the grammar
+            (named, with why).
     """
+    from tfbench.keras_import import model_entries
+
+    model, where = _load_for_import(Path(path))
+    return model_entries(model, where)
+
+
+def _load_for_import(path: Path) -> tuple[Any, str]:
+    """A `.keras` file loaded with `safe_mode=True` (code is refused, never run), and its name."""
     import keras
 
-    from tfbench import catalog
-    from tfbench.spec import Component
-
-    path = Path(path)
     where = str(path)
     if not path.is_file():
         raise UserError("no such model file", where)
     try:
         model = keras.saving.load_model(where, compile=False, safe_mode=True)
     except Exception as exc:  # noqa: BLE001 - every load failure is the user's file
-        message = _clean(exc)
+        message = clean_message(exc)
         if "arbitrary code" in message or "safe_mode" in message:
             raise UserError(
                 "the model contains Python code (a Lambda layer or custom object); "
@@ -817,54 +890,4 @@ def import_layers(path: str | Path) -> "list[Component]":
         raise UserError(f"cannot load this model: {message}", where) from None
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise UserError("only models with one input and one output can be imported", where)
-    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
-    for i, layer in enumerate(layers):
-        if isinstance(layer, keras.Model):
-            raise UserError(f"layer {i} ({layer.name}) is a nested model; only flat stacks can be imported", where)
-    if not isinstance(model, keras.Sequential):
-        _check_chain(model, layers, where)
-    components = []
-    for i, layer in enumerate(layers):
-        cls_name = type(layer).__name__
-        entry = catalog.get("layers", cls_name)
-        if entry is None or getattr(keras.layers, cls_name, None) is not type(layer):
-            raise UserError(f"layer {i} ({layer.name}) is a {cls_name}, which tfbench does not offer", where)
-        config = layer.get_config()
-        args: dict[str, Any] = {}
-        for key, param in entry.params.items():
-            if key == "name" or key not in config:
-                continue
-            value = config[key]
-            if not param.required and (
-                _is_default(value, param.default)
-                or _serialised_default(value, param.default)
-                # data_format=None means the global image format, which Keras writes out.
-                or (key == "data_format" and param.default is None and value == keras.config.image_data_format())
-            ):
-                continue
-            value = _import_value(value)
-            if value is _UNSET or (value is None and not param.required):
-                continue
-            try:
-                catalog.check_value(param, value, f"layers[{i}].{key}")
-            except UserError:
-                continue  # a value a preset cannot hold: the argument keeps its default
-            args[key] = value
-        components.append(Component(type=cls_name, **args))
-    return components
-
-
-def _check_chain(model: Any, layers: list, where: str) -> None:
-    """Refuse a functional model that is not one chain (each layer fed only by the one before it)."""
-    previous = model.inputs[0]
-    for i, layer in enumerate(layers):
-        nodes = getattr(layer, "_inbound_nodes", [])
-        if len(nodes) != 1 or len(nodes[0].input_tensors) != 1 or nodes[0].input_tensors[0] is not previous:
-            raise UserError(
-                f"layer {i} ({layer.name}) does not simply follow the one before it; "
-                "only a single chain of layers can be imported",
-                where,
-            )
-        previous = nodes[0].output_tensors[0]
-    if previous is not model.outputs[0]:
-        raise UserError("the model's output is not its last layer's output", where)
+    return model, where

@@ -260,7 +260,8 @@ def validate(preset, overrides, as_json):
             click.echo(json.dumps({"ok": False, "error": err.message, "location": err.location, "hint": err.hint}))
         raise
     layers = [
-        {"name": row.get("name"), "type": row.get("type"), "output_shape": row.get("output_shape"), "params": row.get("params")}
+        {"name": row.get("name"), "type": row.get("type"), "output_shape": row.get("output_shape"), "params": row.get("params"),
+         "path": row.get("path", ""), "depth": row.get("depth", 0), "kind": row.get("kind", "layer")}
         for row in summary.get("layers", [])
     ]
     result = {
@@ -278,10 +279,12 @@ def validate(preset, overrides, as_json):
     click.echo(f"{experiment.name}: ok — input {tuple(result['input_shape'] or ())}, data {info.source}")
     for note in result["notes"]:
         click.echo(f"  note: {note}")
-    width = max([len(r["type"] or "") for r in layers] + [5])
-    for i, row in enumerate(layers):
+    shown = [r for r in layers if r["path"] or not r["depth"]]  # a backbone's own layers stay folded
+    width = max([len(r["type"] or "") + 2 * r["depth"] for r in shown] + [5])
+    for i, row in enumerate(shown):
         shape = tuple(row["output_shape"]) if row["output_shape"] is not None else "?"
-        click.echo(f"  {i:>2}  {row['type']:<{width}}  {str(shape):<18} {row['params']:>10,}")
+        label = "  " * row["depth"] + (row["type"] or "")
+        click.echo(f"  {i:>2}  {label:<{width}}  {str(shape):<18} {row['params']:>10,}")
     click.echo(f"  params: {result['params']['total']:,} total, {result['params']['trainable']:,} trainable")
 
 

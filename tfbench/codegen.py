@@ -235,14 +235,7 @@ def _model_section(exp, info, loss, metrics) -> str:
     lines.append('    """The layer stack on a keras.Input, compiled with the optimizer, loss and metrics."""')
     dtype_arg = "" if dtype == "float32" else f", dtype={dtype!r}"
     lines.append(f"    inputs = keras.Input(shape={shape!r}{dtype_arg}, name=\"input\")")
-    mixed = train.mixed_precision != "off"
-    last = len(exp.model.layers) - 1
-    for i, layer in enumerate(exp.model.layers):
-        args = dict(layer.args)
-        if mixed and i == last and "dtype" not in args:
-            args["dtype"] = "float32"  # the final layer computes in float32 for a stable loss
-        source = "inputs" if i == 0 else "x"
-        lines.append(f"    x = {_call(f'keras.layers.{layer.type}', args)}({source})")
+    lines.extend(_stack_lines(exp))
     lines.append(f"    model = keras.Model(inputs, x, name={exp.name!r})")
     optimizer_args = dict(train.optimizer.args)
     if train.schedule is not None:
@@ -261,6 +254,96 @@ def _model_section(exp, info, loss, metrics) -> str:
     lines.append("    )")
     lines.append("    return model")
     return "\n".join(lines)
+
+
+def _stack_lines(exp) -> list[str]:
+    """The model's entries as Functional-API lines, from `inputs` to `x` (blocks become merges)."""
+    from tfbench import blocks
+
+    nodes = blocks.parse_stack(exp.model.layers)
+    last = nodes[-1]
+    float32 = last.path if exp.train.mixed_precision != "off" and last.kind == "layer" else None
+    writer = _GraphWriter(float32)
+    return writer.sequence(nodes, "inputs", "x", "    ")
+
+
+class _GraphWriter:
+    """Writes a node tree as `x = Layer(...)(x)` lines; each block's inputs get their own names."""
+
+    def __init__(self, float32_path: str | None):
+        self.float32_path = float32_path
+        self.blocks = 0
+        self.backbones = 0
+
+    def sequence(self, nodes, source: str, target: str, indent: str) -> list[str]:
+        lines: list[str] = []
+        for node in nodes:
+            lines += self.node(node, source, target, indent)
+            source = target
+        if not nodes and source != target:
+            lines.append(f"{indent}{target} = {source}")
+        return lines
+
+    def node(self, node, source: str, target: str, indent: str) -> list[str]:
+        from tfbench import blocks
+
+        if node.kind == "block":
+            return self.block(node, source, target, indent)
+        if node.kind == "backbone":
+            return self.backbone(node, source, target, indent)
+        args = {k: v for k, v in node.args.items() if k not in blocks.CALL_ARGS}
+        if node.kind == "wrapper":
+            args = {"layer": node.inner.args | {"type": node.inner.type}, **args}
+        if node.path == self.float32_path and "dtype" not in args:
+            args["dtype"] = "float32"  # the final layer computes in float32 for a stable loss
+        layer = _call(f"keras.layers.{node.type}", args)
+        if not node.is_attention:
+            return [f"{indent}{target} = {layer}({source})"]
+        causal = ", use_causal_mask=True" if node.args.get("use_causal_mask") else ""
+        inputs = f"[{source}, {source}]" if node.type in blocks.LIST_INPUT_ATTENTION else f"{source}, {source}"
+        return [f"{indent}{target} = {layer}({inputs}{causal})  # self-attention: query = value = {source}"]
+
+    def block(self, node, source: str, target: str, indent: str) -> list[str]:
+        from tfbench import blocks
+
+        self.blocks += 1
+        n = self.blocks
+        block_input = f"block{n}_input"
+        lines = [f"{indent}{block_input} = {source}  # {node.type} block ({node.path})"]
+        if node.type == "Residual":
+            paths = [(node.layers, f"block{n}_main"), (node.shortcut, f"block{n}_shortcut")]
+        else:
+            paths = [(branch, f"block{n}_branch{i}") for i, branch in enumerate(node.branches)]
+        for path_nodes, name in paths:
+            lines += self.sequence(path_nodes, block_input, name, indent)
+        merged = ", ".join(name for _, name in paths)
+        lines.append(f"{indent}{target} = keras.layers.{blocks.MERGES[node.merge]}()([{merged}])")
+        return lines
+
+    def backbone(self, node, source: str, target: str, indent: str) -> list[str]:
+        from tfbench import backbones
+
+        self.backbones += 1
+        name = "backbone" if self.backbones == 1 else f"backbone{self.backbones}"
+        lines = []
+        if node.args.get("preprocess"):
+            for type_name, args in backbones.preprocessing_layers(node.type):
+                lines.append(f"{indent}{target} = {_call(f'keras.layers.{type_name}', args)}({source})"
+                             f"  # {node.type}'s expected input scaling")
+                source = target
+        args = {k: v for k, v in node.args.items() if k not in ("trainable", "preprocess", "weights")}
+        weights = node.args.get("weights", "imagenet")
+        args["weights"] = _Raw("None" if weights == "none" else repr(weights))
+        args["input_shape"] = _Raw(f"tuple({source}.shape[1:])")
+        call = f"keras.applications.{node.type}(" + ", ".join(
+            f"{k}={v.text if isinstance(v, _Raw) else _arg(k, v)}" for k, v in args.items()) + ")"
+        lines.append(f"{indent}{name} = {call}")
+        if node.args.get("trainable", True):
+            lines.append(f"{indent}{target} = {name}({source})")
+        else:
+            lines.append(f"{indent}{name}.trainable = False  # frozen, and run in inference mode (BatchNormalization too)")
+            lines.append(f"{indent}{target} = {name}({source}, training=False)")
+        return lines
 
 
 class _Raw:

@@ -125,10 +125,34 @@ class DataSpec(_Strict):
 
 
 class ModelSpec(_Strict):
-    """A stack of Keras layers; the input shape comes from the data unless `input_shape` is set."""
+    """A stack of Keras layers; the input shape comes from the data unless `input_shape` is set.
 
-    layers: list[Component] = Field(default_factory=list, description="The layer stack, first to last.")
+    An entry may be a wrapper, a `Residual` or `Parallel` block or a `keras.applications`
+    backbone, written as nested tables (the grammar is `tfbench.blocks`).
+    """
+
+    layers: list[Component] = Field(
+        default_factory=list,
+        description="The layer stack, first to last; entries may be wrappers, blocks or backbones.",
+    )
     input_shape: list[int] | None = Field(None, description="Override the input shape from the data.")
+
+
+class FineTuneSpec(_Strict):
+    """Fine-tuning after transfer learning: unfreeze the backbone at an epoch and train on slowly."""
+
+    after_epoch: int = Field(..., ge=1, description="The last epoch of the frozen phase; fine-tuning starts after it.")
+    unfreeze: Literal["all"] | int = Field(
+        "all", description='"all" of the backbone, or only its top N layers.'
+    )
+    learning_rate: float = Field(1e-5, gt=0, description="The learning rate the fine-tuning phase compiles with.")
+
+    @field_validator("unfreeze")
+    @classmethod
+    def _positive(cls, value):
+        if isinstance(value, int) and value < 1:
+            raise ValueError('unfreeze at least 1 layer, or "all"')
+        return value
 
 
 class TrainSpec(_Strict):
@@ -164,6 +188,9 @@ class TrainSpec(_Strict):
     class_weight: Literal["balanced"] | dict[str, float] | None = Field(
         None, description="Weigh classes in the loss: \"balanced\" (from the training label counts) or "
                           "a weight per class name or id, e.g. { cat = 1.0, dog = 3.0 }.",
+    )
+    fine_tune: FineTuneSpec | None = Field(
+        None, description="Unfreeze a frozen backbone after an epoch and continue with a new learning rate."
     )
 
     @field_validator("loss")
@@ -240,11 +267,12 @@ def check_components(exp: Experiment) -> None:
     Raises:
         UserError: located at the offending entry, with close matches for a misspelt name.
     """
-    from tfbench import catalog
+    from tfbench import blocks, catalog
 
-    for i, layer in enumerate(exp.model.layers):
-        catalog.check_component("layers", layer.type, layer.args, f"model.layers[{i}]")
+    nodes = blocks.parse_stack(exp.model.layers)  # nested blocks and wrappers, each error at its place
     train = exp.train
+    if train.fine_tune is not None:
+        _check_fine_tune(train, nodes)
     catalog.check_component("optimizers", train.optimizer.type, train.optimizer.args, "train.optimizer")
     if train.schedule is not None:
         catalog.check_component("schedules", train.schedule.type, train.schedule.args, "train.schedule")
@@ -253,6 +281,18 @@ def check_components(exp: Experiment) -> None:
         _check_name_or_component("metrics", metric, f"train.metrics[{i}]", allow_auto=True)
     for i, callback in enumerate(train.callbacks):
         catalog.check_component("callbacks", callback.type, callback.args, f"train.callbacks[{i}]")
+
+
+def _check_fine_tune(train: "TrainSpec", nodes: list) -> None:
+    """Fine-tuning needs a frozen backbone to unfreeze and an epoch left to fine-tune in."""
+    frozen = [n for n in nodes if n.kind == "backbone" and n.args.get("trainable", True) is False]
+    if not frozen:
+        raise UserError("fine-tuning unfreezes a frozen backbone, and the model has none", "train.fine_tune",
+                        'add a keras.applications backbone with trainable = false (e.g. type = "MobileNetV2")')
+    if train.fine_tune.after_epoch >= train.epochs:
+        raise UserError(f"fine-tuning starts after epoch {train.fine_tune.after_epoch}, but the run has "
+                        f"{train.epochs} epochs", "train.fine_tune.after_epoch",
+                        f"set train.epochs above {train.fine_tune.after_epoch}")
 
 
 def _check_name_or_component(kind: str, value: NameOrComponent, location: str, allow_auto: bool) -> None:

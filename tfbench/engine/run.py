@@ -12,7 +12,6 @@ training thread) and `wait()`. TensorFlow is imported inside the methods that ne
 
 from __future__ import annotations
 
-import math
 import os
 import threading
 import time
@@ -23,6 +22,7 @@ from typing import Any, Callable
 from tfbench import rundir
 from tfbench.atomic import write_text
 from tfbench.engine import events as ev
+from tfbench.engine import fine_tune
 from tfbench.engine.checkpoints import Checkpoints, choose_monitor
 from tfbench.engine.controls import Controls, learning_rate
 from tfbench.errors import UserError
@@ -158,8 +158,8 @@ class Run:
         try:
             return build.summarize(self.experiment, self.bundle.info).to_dict()
         except Exception:  # an injected model need not match the Experiment's layers
-            trainable = int(sum(int(math.prod(w.shape)) for w in model.trainable_weights))
-            return {"layers": [], "total_params": int(model.count_params()), "trainable_params": trainable}
+            return {"layers": [], "total_params": int(model.count_params()),
+                    "trainable_params": fine_tune.trainable_count(model)}
 
     # -- the run directory -------------------------------------------------------------------
     def emit(self, kind: str, /, **fields: Any) -> dict[str, Any] | None:
@@ -268,9 +268,12 @@ class Run:
                 return "completed", ""
             if self.controls.stop_reason is not None:
                 return "stopped", self.controls.stop_reason
+            tune = self.experiment.train.fine_tune  # fit up to its switch epoch, then unfreeze
+            fine_tune.switch_if_due(tune, self.model, start, self.controls.record_change)
             fit_started, fit_cpu = time.perf_counter(), time.process_time()
             try:
-                self.model.fit(**inputs_after(self._fit_inputs, start), epochs=self.target_epochs, initial_epoch=start,
+                self.model.fit(**inputs_after(self._fit_inputs, start),
+                               epochs=fine_tune.fit_until(tune, start, self.target_epochs), initial_epoch=start,
                                callbacks=self._callbacks, verbose=0,
                                shuffle=False)  # the tf.data pipeline shuffles
             finally:

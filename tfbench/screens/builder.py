@@ -1,31 +1,101 @@
-"""The model builder: the layer stack as a table beside a form for the selected layer.
+"""The model builder: the layer stack as a tree beside a form for the selected entry.
 
-Add (a searchable picker over the catalog), insert above, delete, move, duplicate and edit layers;
-every edit goes through the App (so it can be undone) and the App recomputes the Keras summary in
-a worker. An impossible stack shows its error on the layer it fails at instead of a summary.
+Blocks show their layers and branches under them; any entry (a wrapper's inner layer and a
+layer deep in a branch too) can be selected and edited. Add, insert above, add inside a block or
+branch, add a block or a branch, delete, duplicate, move, move into or out of a block, and fold a
+block: each edit is a pure function of `tfbench.layer_edits`, applied through the App (so it can be
+undone), and the App recomputes the Keras summary in a worker. An impossible stack shows its
+error on the entry the error names instead of a summary.
 """
 
 from __future__ import annotations
 
 import re
+from functools import partial
+from typing import Callable
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Label, OptionList, Static
+from textual.widgets.option_list import Option
 
+from tfbench import backbones, blocks, layer_edits
+from tfbench.layer_edits import EditRefused, Steps
+from tfbench.screens.dialogs import Dialog
 from tfbench.screens.frame import WorkbenchScreen
+from tfbench.widgets.block_form import BlockForm
 from tfbench.widgets.form import ParamForm
-from tfbench.widgets.layer_table import LayerTable, format_shape
+from tfbench.widgets.layer_table import LayerTable, as_entries, default_folded, format_shape, tree_rows
 
 _LAYER_AT = re.compile(r"model\.layers\[(\d+)\]")
 
 
 def error_layer(location: str | None) -> int | None:
-    """The layer index an error location names (`model.layers[2].units` → 2), if any."""
+    """The stack entry an error location names (`model.layers[2].units` → 2), if any."""
     match = _LAYER_AT.search(location or "")
     return int(match.group(1)) if match else None
+
+
+def block_choices() -> list[tuple[str, str]]:
+    """What "add block" offers: the grammar's blocks and wrappers, then every backbone it knows."""
+    words = {"Residual": "a skip connection: merge(layers(x), x)", "Parallel": "branches side by side, merged",
+             "Bidirectional": "a recurrent layer both ways", "TimeDistributed": "a layer on every time step"}
+    choices = [(name, words.get(name, "")) for name in (*blocks.BLOCKS, *blocks.WRAPPERS)]
+    for name in backbones.BACKBONES:
+        family = backbones.family(name)
+        choices.append((name, f"backbone, frozen; ≥{family.min_size} px"))
+    return choices
+
+
+class BlockPicker(Dialog):
+    """Choose a block, wrapper or backbone to add; answers its type name."""
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box"):
+            yield Label("Add block", classes="dialog-title")
+            yield OptionList(*[Option(Text(f"{name:<19} {words}", no_wrap=True, overflow="ellipsis"), id=name)
+                               for name, words in block_choices()], id="block-list")
+            yield Static("enter: add · esc: cancel", classes="dialog-hint")
+
+    @on(OptionList.OptionSelected, "#block-list")
+    def _picked(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+
+# What the builder's keys do, for the command palette (title, help, action).
+COMMANDS = (
+    ("Add layer below", "Pick a layer type and add it below the selection", "add_layer"),
+    ("Insert layer above", "Pick a layer type and add it above the selection", "insert_above"),
+    ("Add layer inside the block", "Add a layer inside the selected block or branch", "add_inside"),
+    ("Add block", "Add a Residual, Parallel, wrapper or backbone below the selection", "add_block"),
+    ("Add branch", "Give the selected Parallel a branch (a Residual: a shortcut)", "add_branch"),
+    ("Move into block", "Move the selected layer into the block above or below it", "move_in"),
+    ("Move out of block", "Move the selected layer out of its block", "move_out"),
+    ("Fold or unfold block", "Show a block as one row, or its layers again", "toggle_fold"),
+    ("Backbone preprocessing", "Put the backbone family's input scaling inside the model, or take it out",
+     "toggle_preprocess"),
+    ("Delete layer", "Remove the selected layer, branch or shortcut", "delete_layer"),
+    ("Duplicate layer", "Put a copy of the selection under it", "duplicate"),
+)
+
+
+class BuilderCommands(Provider):
+    """The builder's editing actions in the command palette."""
+
+    async def discover(self) -> Hits:
+        for title, help_text, action in COMMANDS:
+            yield DiscoveryHit(title, partial(self.screen.run_action, action), help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for title, help_text, action in COMMANDS:
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), partial(self.screen.run_action, action), help=help_text)
 
 
 class BuilderScreen(WorkbenchScreen):
@@ -33,8 +103,17 @@ class BuilderScreen(WorkbenchScreen):
 
     screen_name = "model"
     CSS_PATH = "builder.tcss"
+    COMMANDS = {BuilderCommands}
+    # Keys that only fit some rows (inside, branch, into/out of a block, fold) show in the footer
+    # only there (`check_action`), so a plain stack's footer keeps its everyday keys.
     BINDINGS = [
         Binding("a", "add_layer", "Add"),
+        Binding("A", "add_inside", "Add inside"),
+        Binding("B", "add_branch", "Branch"),
+        Binding("greater_than_sign", "move_in", "Into block", key_display=">"),
+        Binding("less_than_sign", "move_out", "Out of block", key_display="<"),
+        Binding("f", "toggle_fold", "Fold"),
+        Binding("p", "toggle_preprocess", "Preprocess"),
         Binding("i", "insert_above", "Insert above"),
         Binding("d,delete", "delete_layer", "Delete"),
         Binding("c", "duplicate", "Duplicate"),
@@ -42,12 +121,15 @@ class BuilderScreen(WorkbenchScreen):
         Binding("J", "move(1)", "Move down"),
         Binding("e", "edit", "Edit"),
         Binding("I", "import", "Import .keras"),
+        Binding("b", "add_block", "Block"),
     ]
 
     def __init__(self) -> None:
         super().__init__()
-        self.selected = 0
-        self.form: ParamForm | None = None
+        self.selected_steps: Steps | None = (0,)
+        self.fold: dict[str, bool] = {}  # the user's fold choices; backbones start folded
+        self.form: ParamForm | BlockForm | Static | None = None
+        self.import_error = ""
         self._forms_made = 0
 
     def compose_body(self) -> ComposeResult:
@@ -61,34 +143,93 @@ class BuilderScreen(WorkbenchScreen):
         self.sync()
         self.query_one(LayerTable).focus()
 
-    # -- drawing ------------------------------------------------------------------------------
+    # -- state --------------------------------------------------------------------------------
     @property
     def stack(self) -> list:
         return self.app.experiment.model.layers  # type: ignore[attr-defined]
 
+    @property
+    def entries(self) -> list[dict]:
+        """The stack as the preset's plain dicts, blocks holding their nested entries."""
+        return as_entries(self.stack)
+
+    @property
+    def selected(self) -> int:
+        """The index in the stack of the selected entry (or of the block it sits in)."""
+        return int(self.selected_steps[0]) if self.selected_steps else 0
+
+    @selected.setter
+    def selected(self, index: int) -> None:
+        self.selected_steps = (index,)
+
+    def folded(self) -> set[str]:
+        """The paths shown folded: backbones unless unfolded, and whatever the user folded."""
+        nodes = layer_edits.walk(self.entries)
+        start = default_folded(nodes)
+        return {n.path for n in nodes if self.fold.get(n.path, n.path in start)}
+
+    def selected_node(self) -> layer_edits.Node | None:
+        return next((n for n in layer_edits.walk(self.entries) if n.steps == self.selected_steps), None)
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        """Offer a key only where it does something for the selected row."""
+        edit = {"add_branch": layer_edits.add_branch, "move_in": layer_edits.move_in,
+                "move_out": layer_edits.move_out}.get(action)
+        node = self.selected_node() if action in ("add_inside", "toggle_fold") or edit else None
+        if edit is not None:
+            try:
+                edit(self.entries, self.selected_steps or (0,))
+            except (EditRefused, IndexError, KeyError, TypeError):
+                return False
+            return True
+        if action == "add_inside":
+            return node is not None and (node.entry is None or node.kind == "block")
+        if action == "toggle_preprocess":
+            node = self.selected_node()
+            return node is not None and node.entry is not None and layer_edits.preprocess_offered(node.entry["type"])
+        if action == "toggle_fold":
+            return node is not None and (node.kind in ("wrapper", "block", "backbone") or node.depth > 0)
+        return True
+
+    # -- drawing ------------------------------------------------------------------------------
     def sync(self) -> None:
         if not self.is_mounted:
             return
-        if self.stack:
-            self.selected = min(self.selected, len(self.stack) - 1)
-        else:
-            self.selected = 0
+        self.selected_steps = layer_edits.nearest(self.entries, self.selected_steps)
+        self._reveal_selection()
         self.show_summary()
         self._show_form()
+        self.refresh_bindings()
+
+    def _reveal_selection(self) -> None:
+        """Unfold the blocks around the selection (an entry just added inside a folded block)."""
+        if not self.selected_steps:
+            return
+        path = layer_edits.path_of(self.selected_steps)
+        for folded in self.folded():
+            if path.startswith((folded + ".", folded + "[")):
+                self.fold[folded] = False
 
     def show_summary(self) -> None:
-        """Redraw the table and totals from the App's latest summary."""
+        """Redraw the tree and totals from the App's latest summary."""
         app = self.app
         error = app.summary_error  # type: ignore[attr-defined]
-        index = error_layer(error.location) if error is not None else None
-        table = self.query_one(LayerTable)
-        table.show(self.stack, app.summary, index, error.message if error is not None and index is not None
-                   else "", pending=app.summary_pending)  # type: ignore[attr-defined]
-        if self.stack:
-            table.select_layer(self.selected)
+        location = error.location if error is not None else None
+        rows = tree_rows(self.stack, getattr(app.summary, "layers", None) or (), self.folded(), location,
+                         error.message if error is not None else "",
+                         pending=app.summary_pending)  # type: ignore[attr-defined]
+        path = layer_edits.path_of(self.selected_steps) if self.selected_steps else None
+        self.query_one(LayerTable).show(rows, path)
+        self._show_totals()
+
+    def _show_totals(self) -> None:
+        app = self.app
+        error = app.summary_error  # type: ignore[attr-defined]
         totals = self.query_one("#totals", Static)
-        totals.set_class(error is not None, "-error")
-        if error is not None:
+        totals.set_class(error is not None or bool(self.import_error), "-error")
+        if self.import_error:
+            totals.update(f"✗ import: {self.import_error}")
+        elif error is not None:
             totals.update(f"✗ {error}")
         elif app.summary_pending and app.summary is None:  # type: ignore[attr-defined]
             totals.update("Computing the summary…")
@@ -103,63 +244,118 @@ class BuilderScreen(WorkbenchScreen):
 
     def _show_form(self) -> None:
         panel = self.query_one("#layer-panel", Vertical)
+        node = self.selected_node()
+        location = node.path if node is not None else ""
         form = self.form
-        if not self.stack:
-            if form is not None or not panel.children:
-                self.form = None
-                panel.remove_children()
-                panel.mount(Static("Add a layer to edit it here.", classes="hint"))
-            return
-        layer = self.stack[self.selected]
-        location = f"model.layers[{self.selected}]"
-        if form is not None and form.location == location and form.entry_name == layer.type:
-            if form.args == layer.args or form.errors:
+        if node is not None and isinstance(form, (ParamForm, BlockForm)) and form.location == location \
+                and form.entry_name == (node.entry or {}).get("type"):
+            if form.args == layer_edits.plain_args(node.entry or {}) or form.errors:
                 return  # up to date, or keeping what is being typed while it is invalid
+        if node is None and isinstance(form, Static) and panel.children:
+            return
         panel.remove_children()
         self._forms_made += 1
-        self.form = ParamForm("layers", layer.type, layer.args, location,
-                              id=f"layer-form-{self._forms_made}", classes="layer-form")
+        self.form = self._form_for(node, f"layer-form-{self._forms_made}")
         panel.mount(self.form)
+
+    def _form_for(self, node: layer_edits.Node | None, widget_id: str) -> ParamForm | BlockForm | Static:
+        from tfbench import catalog
+
+        if node is None:
+            return Static("Add a layer to edit it here.", classes="hint")
+        if node.entry is None:
+            words = "an empty branch passes its input on as it is" if node.kind == "branch" else \
+                "an empty shortcut is the block's input itself"
+            return Static(f"{node.kind.capitalize()}: A adds a layer here; {words}. B adds a branch, "
+                          "d deletes this one.", classes="hint")
+        entry = node.entry
+        if node.kind == "layer" and catalog.get("layers", entry["type"]) is not None:
+            return ParamForm("layers", entry["type"], layer_edits.plain_args(entry), node.path,
+                             id=widget_id, classes="layer-form")
+        return BlockForm(entry, node.path, id=widget_id, classes="layer-form")
 
     # -- events -------------------------------------------------------------------------------
     @on(DataTable.RowHighlighted, "#layers")
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
-        index = self.query_one(LayerTable).layer_index
-        if index is not None and index != self.selected and index < len(self.stack):
-            self.selected = index
+        # An error line belongs to its entry, a backbone's own layer to its backbone.
+        key = self.query_one(LayerTable).cursor_key or ""
+        node = layer_edits.node_for_location(layer_edits.walk(self.entries),
+                                             key.removeprefix("error:").removeprefix("inner:").split("|")[0])
+        steps = node.steps if node is not None else None
+        if steps is not None and steps != self.selected_steps:
+            self.selected_steps = steps
             self._show_form()
+            self.refresh_bindings()
 
     @on(DataTable.RowSelected, "#layers")
     def _row_selected(self) -> None:
         self.action_edit()
 
     @on(ParamForm.Changed, ".layer-form")
-    def _form_changed(self, event: ParamForm.Changed) -> None:
-        index = error_layer(event.form.location)  # the form's own layer, whatever is selected now
+    @on(BlockForm.Changed, ".layer-form")
+    def _form_changed(self, event: ParamForm.Changed | BlockForm.Changed) -> None:
+        steps = layer_edits.steps_of(event.form.location)  # the form's own entry, whatever is selected now
         layer_type = event.form.entry_name
-        if index is None or index >= len(self.stack):
+        if not steps:
             return
+        self.app.form_errors.pop(event.form.location, None)  # type: ignore[attr-defined]
+        try:
+            layers = layer_edits.set_entry(self.entries, steps, layer_type, event.args)
+        except (IndexError, KeyError, TypeError):
+            return  # the entry went away (undo) while its form was being typed in
 
         def change(data: dict) -> None:
-            data["model"]["layers"][index] = {"type": layer_type, **event.args}
+            data["model"]["layers"] = layers
 
         error = self.app.edit(change, merge=f"{event.form.location}.{event.field}")  # type: ignore[attr-defined]
-        if error is not None:
+        if error is None:
+            return
+        field = (error.location or "").removeprefix(event.form.location + ".")
+        if isinstance(event.form, BlockForm) and field in event.form.fields:
+            event.form.show_error(field, error.message + (f" ({error.hint})" if error.hint else ""))
+            self.app.form_errors[event.form.location] = str(error)  # type: ignore[attr-defined]
+        else:
             self.notify(str(error), severity="error")
 
-    # -- actions ------------------------------------------------------------------------------
-    def _edit_layers(self, change, merge: str | None = None) -> None:
-        def apply(data: dict) -> None:
-            layers = data.setdefault("model", {}).setdefault("layers", [])
-            change(layers)
+    @on(BlockForm.Invalid, ".layer-form")
+    def _block_form_invalid(self, event: BlockForm.Invalid) -> None:
+        self.app.form_errors[event.form.location] = event.message  # type: ignore[attr-defined]
 
-        error = self.app.edit(apply, merge)  # type: ignore[attr-defined]
+    # -- edits --------------------------------------------------------------------------------
+    def apply(self, edit: Callable[[list], tuple[list, Steps | None]]) -> bool:
+        """Make one edit of `tfbench.layer_edits` through the App's undoable edit path.
+
+        Returns:
+            True when the stack changed; a refused or invalid edit is shown and leaves it as it was.
+        """
+        try:
+            layers, select = edit(self.entries)
+        except EditRefused as exc:
+            self.notify(str(exc), severity="warning", timeout=6)
+            return False
+        before = self.selected_steps
+        self.selected_steps = select
+
+        def change(data: dict) -> None:
+            data.setdefault("model", {})["layers"] = layers
+
+        old_layers = self.entries
+        error = self.app.edit(change)  # type: ignore[attr-defined]
         if error is not None:
+            self.selected_steps = before
             self.notify(str(error), severity="error", timeout=8)
+            return False
+        moved = layer_edits.follow(old_layers, layers, list(self.fold))
+        self.fold = {moved[path]: folded for path, folded in self.fold.items() if path in moved}
+        self.sync()
+        return True
 
-    def action_add_layer(self, above: bool = False) -> None:
-        """Pick a layer type and add it below (or above) the selected layer."""
+    def action_add_layer(self, where: str = "below") -> None:
+        """Pick a layer type and add it below or above the selection, or inside the selected block."""
         from tfbench.screens.dialogs import LayerPicker
+
+        titles = {"below": "Add layer", "above": "Insert layer above", "inside": "Add layer inside"}
+        at = self.selected_steps if self.stack else None
 
         def picked(name: str | None) -> None:
             if not name:
@@ -169,56 +365,104 @@ class BuilderScreen(WorkbenchScreen):
             entry = catalog.get("layers", name)
             args = {p.name: p.default for p in entry.params.values() if p.required and p.default is not None}
             args.update(_starter_args(entry))
-            at = self.selected + (0 if above or not self.stack else 1)
-            self._edit_layers(lambda layers: layers.insert(at, {"type": name, **args}))
-            self.selected = at
-            self.sync()
+            self.apply(lambda layers: layer_edits.insert(layers, at, {"type": name, **args}, where))
 
-        self.app.push_screen(LayerPicker("Insert layer above" if above else "Add layer"), picked)
+        self.app.push_screen(LayerPicker(titles[where]), picked)
 
     def action_insert_above(self) -> None:
-        self.action_add_layer(above=True)
+        self.action_add_layer("above")
+
+    def action_add_inside(self) -> None:
+        """Pick a layer type and add it inside the selected block or branch."""
+        node = self.selected_node()
+        if node is None or (node.entry is not None and node.kind != "block"):
+            self.notify("Select a Residual, a Parallel or a branch to add a layer inside it.", severity="warning")
+            return
+        self.action_add_layer("inside")
+
+    def action_add_block(self) -> None:
+        """Pick a Residual, Parallel, wrapper or backbone and add it below the selection."""
+        at = self.selected_steps if self.stack else None
+
+        def picked(name: str | None) -> None:
+            if name:
+                self.apply(lambda layers: layer_edits.insert(layers, at, layer_edits.new_block(name)))
+
+        self.app.push_screen(BlockPicker(), picked)
+
+    def _apply_at(self, edit: Callable[..., tuple[list, Steps | None]], *args) -> None:
+        if self.stack and self.selected_steps is not None:
+            at = self.selected_steps
+            self.apply(lambda layers: edit(layers, at, *args))
+
+    def action_add_branch(self) -> None:
+        """Give the selected Parallel one more branch (a Residual: a shortcut)."""
+        self._apply_at(layer_edits.add_branch)
 
     def action_delete_layer(self) -> None:
-        """Remove the selected layer."""
-        if not self.stack:
-            return
-        at = self.selected
-        self._edit_layers(lambda layers: layers.pop(at))
-        self.selected = max(0, at - 1) if at >= len(self.stack) else at
-        self.sync()
+        """Remove the selected entry, branch or shortcut."""
+        self._apply_at(layer_edits.delete)
 
     def action_duplicate(self) -> None:
-        """Put a copy of the selected layer under it."""
-        if not self.stack:
-            return
-        at = self.selected
-        self._edit_layers(lambda layers: layers.insert(at + 1, dict(layers[at])))
-        self.selected = at + 1
-        self.sync()
+        """Put a copy of the selected entry under it."""
+        self._apply_at(layer_edits.duplicate)
 
     def action_move(self, step: int) -> None:
-        """Move the selected layer up (-1) or down (+1)."""
-        at, to = self.selected, self.selected + step
-        if not (0 <= to < len(self.stack)):
+        """Move the selected entry up (-1) or down (+1) in its list."""
+        self._apply_at(layer_edits.move, step)
+
+    def action_move_in(self) -> None:
+        """Move the selected entry into the block right above (or below) it."""
+        self._apply_at(layer_edits.move_in)
+
+    def action_move_out(self) -> None:
+        """Move the selected entry out of its block, to just below the block."""
+        self._apply_at(layer_edits.move_out)
+
+    def action_fold(self, fold: bool) -> None:
+        """Fold the selected block to one row (or unfold it); on a row inside a block, fold that block."""
+        node = self.selected_node()
+        if node is None:
             return
+        folded = self.folded()
+        if fold and node.path not in folded and node.kind not in ("wrapper", "block", "backbone"):
+            owner = layer_edits.node_for_location(
+                [n for n in layer_edits.walk(self.entries) if n.kind in ("wrapper", "block", "backbone")
+                 and n.steps != node.steps], node.path)
+            if owner is None:
+                return
+            node = owner
+            self.selected_steps = node.steps
+        if (node.path in folded) != fold:
+            self.fold[node.path] = fold
+            self.show_summary()
+            self._show_form()
 
-        def change(layers: list) -> None:
-            layers[at], layers[to] = layers[to], layers[at]
+    def action_toggle_fold(self) -> None:
+        """Fold the selected block, or unfold it when it is folded."""
+        node = self.selected_node()
+        if node is not None:
+            self.action_fold(node.path not in self.folded())
 
-        self._edit_layers(change)
-        self.selected = to
-        self.sync()
+    def action_toggle_preprocess(self) -> None:
+        """Put the selected backbone's expected input scaling inside the model, or take it out."""
+        node = self.selected_node()
+        if node is None or node.kind != "backbone" or node.entry is None:
+            return
+        args = layer_edits.plain_args(node.entry)
+        args["preprocess"] = not args.get("preprocess", False)
+        steps = node.steps
+        self.apply(lambda layers: (layer_edits.set_entry(layers, steps, node.entry["type"], args), steps))
 
     def action_edit(self) -> None:
-        """Move into the selected layer's form."""
-        if self.form is not None:
+        """Move into the selected entry's form."""
+        if isinstance(self.form, (ParamForm, BlockForm)):
             fields = self.form.query("Input, Select, Checkbox")
             if fields:
                 fields.first().focus()
 
     def action_import(self) -> None:
-        """Replace the layer stack with a Sequential `.keras` model's layers."""
+        """Replace the layer stack with a `.keras` model's layers (blocks where it has them)."""
         from tfbench.screens.dialogs import PathPrompt
 
         def chosen(path: str | None) -> None:
@@ -227,6 +471,12 @@ class BuilderScreen(WorkbenchScreen):
 
         self.app.push_screen(PathPrompt("Import layers from a .keras model", "", must_exist=True,
                                         action="Import"), chosen)
+
+    def show_import_error(self, message: str) -> None:
+        """Show why a `.keras` file could not be imported on the totals line (empty: clear it)."""
+        self.import_error = message
+        if self.is_mounted:
+            self._show_totals()
 
     def on_key(self, event) -> None:
         # Escape from the form goes back to the table.

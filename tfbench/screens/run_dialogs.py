@@ -21,7 +21,7 @@ from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Selecti
 
 from tfbench.engine.events import RunState
 from tfbench.export.formats import format_names, quantization_names
-from tfbench.runs_index import format_number
+from tfbench.engine.runs import format_number
 
 
 class RunDialog(ModalScreen):

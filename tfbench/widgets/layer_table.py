@@ -1,21 +1,35 @@
-"""The layer stack as a table: index, type, key parameters, output shape and parameter count."""
+"""The layer stack as a tree table: index, type, key arguments, output shape, parameter count.
+
+A block's layers and branches sit under it, drawn with `├`/`└` lines; a block (or a backbone)
+can be folded to its one row. `tree_rows` turns the stack, the summary rows and what is folded
+into the rows to draw — a pure function, so the tree is tested without Keras or a terminal.
+Summary rows are matched to entries by their `path` (`model.layers[4].branches[1][0]`).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Iterable
 
 from rich.text import Text
+from textual.binding import Binding
 from textual.widgets import DataTable
+
+from tfbench import blocks, layer_edits
+from tfbench.layer_edits import Node
 
 # The arguments worth a glance in the table, per layer family; others show in the form.
 KEY_ARGS = (
     "units", "filters", "kernel_size", "pool_size", "strides", "padding", "rate", "activation",
     "scale", "target_shape", "output_dim", "input_dim", "axis", "return_sequences", "size",
+    "merge", "merge_mode", "weights", "pooling", "num_heads", "key_dim",
 )
 
 
 SHORT_NAMES = {"units": "", "filters": "", "activation": "", "rate": "", "kernel_size": "k",
-               "pool_size": "pool", "strides": "s", "padding": "", "scale": "×", "return_sequences": "seq"}
+               "pool_size": "pool", "strides": "s", "padding": "", "scale": "×", "return_sequences": "seq",
+               "merge": "", "merge_mode": "", "weights": "", "pooling": "", "num_heads": "heads",
+               "key_dim": "kd"}
 
 
 def key_params(args: dict[str, Any]) -> str:
@@ -43,17 +57,202 @@ def format_shape(shape: Any) -> str:
     return "×".join("?" if d is None else str(d) for d in dims) or "scalar"
 
 
+
+FROZEN = "❄"
+ARGUMENTS_AT_LEAST = 8  # the Arguments column's narrowest, when the tree's names need the room
+
+
+def format_params(count: int) -> str:
+    """`2,257,984` as `2.26M` (a backbone's count fits the column); smaller counts in full."""
+    return f"{count / 1e6:.2f}M" if count >= 1_000_000 else f"{count:,}"
+
+
+@dataclass(frozen=True)
+class TreeRow:
+    """One line of the tree table.
+
+    Attributes:
+        key: the entry's path (`model.layers[1].layers[0]`); `error:PATH` for the line under an
+            entry an impossible stack fails at; `inner:PATH|N` for the Nth summary row with no
+            entry of its own inside the entry at PATH (a backbone's layers).
+        number: the entry's index in the stack, on its top-level rows.
+        label: the tree lines, the fold mark and the type.
+        args: the key arguments (or the error's message).
+        shape, params: from the summary row with the same path ("…" while it is computed).
+        frozen: the entry does not train (a frozen backbone).
+        error: this entry is where the stack fails, or the line saying why.
+    """
+
+    key: str
+    number: str
+    label: str
+    args: str = ""
+    shape: str = ""
+    params: str = ""
+    frozen: bool = False
+    error: bool = False
+
+
+def _row_path(row: Any) -> str:
+    path = getattr(row, "path", None)
+    return f"{layer_edits.ROOT}[{row.index}]" if path is None else path  # rows from before paths
+
+
+def summary_paths(summary_rows: Iterable[Any]) -> dict[str, Any]:
+    """Summary rows by the path of the entry they describe (rows without a path left out)."""
+    return {path: row for row in summary_rows if (path := _row_path(row))}
+
+
+def as_entries(layers: Iterable[Any]) -> list[dict]:
+    """Layer Components (or plain dicts) as the preset's plain dicts."""
+    return [dict(layer) if isinstance(layer, dict) else {"type": layer.type, **layer.args} for layer in layers]
+
+
+def default_folded(nodes: list[Node]) -> set[str]:
+    """What starts folded: backbones, whose hundreds of layers would bury the stack."""
+    return {node.path for node in nodes if node.kind == "backbone"}
+
+
+def tree_rows(layers: Iterable[Any], summary_rows: Iterable[Any] = (), folded: Iterable[str] = (),
+              error_location: str | None = None, error: str = "", pending: bool = False) -> list[TreeRow]:
+    """The rows of the tree table, depth-first, hiding what folded blocks hold.
+
+    Args:
+        layers: the stack (Components or plain dicts), blocks holding nested entries.
+        summary_rows: the summary's rows (`LayerRow`s), matched to entries by `path`.
+        folded: the paths of folded blocks and backbones.
+        error_location: where an impossible stack fails (`model.layers[2].branches[0][1].units`);
+            its entry (or the folded block hiding it) is marked, the message on a line under it.
+        error: that failure's message.
+        pending: the summary is being computed ("…" where figures will be).
+    """
+    entries = as_entries(layers)
+    nodes = layer_edits.walk(entries)
+    folded = set(folded)
+    visible = [n for n in nodes if not _hidden(n.path, folded)]
+    target = layer_edits.node_for_location(visible, error_location) if error_location else None
+    summary_rows = list(summary_rows)
+    by_path = summary_paths(summary_rows)
+    extras = _inner_rows(nodes, summary_rows)
+    rows: list[TreeRow] = []
+    for n, node in enumerate(visible):
+        ends_subtree = n + 1 == len(visible) or not _inside(visible[n + 1].path, node.path)
+        if node.is_group:
+            rows.append(_group_row(node, layer_edits.get_at(entries, node.steps)))
+        else:
+            rows.append(_node_row(node, by_path.get(node.path), node.path in folded,
+                                  bool(extras.get(node.path)) or _has_children(node), node is target, pending))
+        if node is target and error:
+            rows.append(TreeRow(f"error:{node.path}", "↳", "can't build", error, error=True))
+        for anchor in _closing(visible, n) if ends_subtree else ():
+            if anchor not in folded:
+                rows += [_inner_row(anchor, j, row) for j, row in enumerate(extras.get(anchor, []))]
+    return rows
+
+
+def _inside(path: str, ancestor: str) -> bool:
+    return path.startswith((ancestor + ".", ancestor + "["))
+
+
+def _hidden(path: str, folded: set[str]) -> bool:
+    return any(_inside(path, f) for f in folded)
+
+
+def _has_children(node: Node) -> bool:
+    return node.kind in ("wrapper", "block", "backbone")
+
+
+def _closing(visible: list[Node], n: int) -> list[str]:
+    """The paths whose subtrees end with row `n`, innermost first (where their inner rows go)."""
+    here = visible[n]
+    following = visible[n + 1].path if n + 1 < len(visible) else ""
+    return [node.path for node in reversed(visible[: n + 1])
+            if (node is here or _inside(here.path, node.path)) and not _inside(following, node.path)]
+
+
+def _inner_rows(nodes: list[Node], summary_rows: Iterable[Any]) -> dict[str, list]:
+    """Summary rows with no entry of their own, by the entry they sit in.
+
+    A row without a path belongs to the entry row before it one level up (a backbone's own
+    layers, its preprocessing); a row whose path names no entry, to the deepest entry around it.
+    """
+    known = {node.path for node in nodes}
+    extras: dict[str, list] = {}
+    around: list[tuple[int, str]] = []  # the entries' rows seen, (depth, path), innermost last
+    for row in summary_rows:
+        path, depth = _row_path(row), int(getattr(row, "depth", 0))
+        if path in known:
+            while around and around[-1][0] >= depth:
+                around.pop()
+            around.append((depth, path))
+            continue
+        if path:
+            owner = layer_edits.node_for_location(nodes, path)
+            owner_path = owner.path if owner is not None else None
+        else:
+            owner_path = next((p for d, p in reversed(around) if d < depth), None)
+        if owner_path is not None:
+            extras.setdefault(owner_path, []).append(row)
+    return extras
+
+
+def _lines(node: Node) -> str:
+    if not node.lasts:
+        return ""
+    return "".join("  " if last else "│ " for last in node.lasts[:-1]) + ("└ " if node.lasts[-1] else "├ ")
+
+
+def _node_row(node: Node, row: Any, folded: bool, foldable: bool, failed: bool, pending: bool) -> TreeRow:
+    mark = ("▸ " if folded else "▾ ") if foldable else ""
+    number = str(node.steps[0]) if node.depth == 0 else ""
+    entry = node.entry or {}
+    args = layer_edits.plain_args(entry)
+    if entry.get("type") in blocks.DEFAULT_MERGE:
+        args.setdefault("merge", blocks.DEFAULT_MERGE[entry["type"]])
+    args.pop("trainable", None)
+    shape, params = ("…", "…") if pending else ("", "")
+    if row is not None:
+        shape, params = format_shape(row.output_shape), format_params(row.params)
+    frozen = getattr(row, "trainable", True) is False if row is not None else entry.get("trainable") is False
+    if failed:
+        shape, params = "error", ""
+    return TreeRow(node.path, number, _lines(node) + mark + str(entry.get("type", "?")), key_params(args),
+                   shape, params, frozen, failed)
+
+
+def _group_row(node: Node, items: list) -> TreeRow:
+    name = f"branch {node.steps[-1]}" if node.kind == "branch" else "shortcut"
+    return TreeRow(node.path, "", _lines(node) + name, "" if items else "identity (its input as is)")
+
+
+def _inner_row(owner: str, j: int, row: Any) -> TreeRow:
+    depth = max(int(getattr(row, "depth", 1)), 1)
+    frozen = getattr(row, "trainable", True) is False
+    return TreeRow(f"inner:{owner}|{j}", "", "  " * (depth - 1) + "· " + row.type, getattr(row, "name", ""),
+                   format_shape(row.output_shape), format_params(row.params), frozen)
+
+
 class LayerTable(DataTable):
-    """The layers of the Experiment, with the Keras summary beside them when it is known."""
+    """The layers of the Experiment as a tree, with the Keras summary beside them when it is known.
+
+    Left folds the block under the cursor, right unfolds it (the screen's `fold` action).
+    """
 
     DEFAULT_CSS = """
     LayerTable { height: 1fr; }
     """
 
+    BINDINGS = [
+        Binding("left", "screen.fold(True)", "Fold", show=False),
+        Binding("right", "screen.fold(False)", "Unfold", show=False),
+    ]
+
     COLUMNS = ("#", "Layer", "Arguments", "Output", "Params")
 
     def __init__(self, **kwargs) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
+        self.widths = list(self.WIDTHS)
+        self.label_width = self.WIDTHS[1]  # what the rows' labels would take
 
     WIDTHS = (2, 12, 12, 8, 7)
 
@@ -61,64 +260,60 @@ class LayerTable(DataTable):
         for label, width in zip(self.COLUMNS, self.WIDTHS):
             self.add_column(label, width=width, key=label)
 
-    def _fit_arguments(self) -> int:
-        """Give the Arguments column whatever width the others leave, so errors can be read."""
-        others = sum(self.WIDTHS) - self.WIDTHS[2] + 2 * self.cell_padding * len(self.WIDTHS) + 2
-        width = max(self.WIDTHS[2], self.size.width - others)
-        column = self.columns.get("Arguments")  # type: ignore[call-overload]
-        if column is not None and column.width != width:
-            column.width = width
-        return width
+    def _fit_columns(self, rows: list[TreeRow] | None = None) -> None:
+        """Widen Layer and Params to what the rows hold; Arguments gets what is left, so errors can be read."""
+        if rows is not None:
+            self.label_width = max(self.WIDTHS[1], *(len(r.label) for r in rows if not r.key.startswith("error:")),
+                                   self.WIDTHS[1])
+            self.widths[4] = max(self.WIDTHS[4], *(len(r.params) + 2 * r.frozen for r in rows), self.WIDTHS[4])
+        padding = 2 * self.cell_padding * len(self.widths) + 2
+        room = self.size.width - padding - self.widths[0] - self.widths[3] - self.widths[4]
+        # A deep tree's names matter more than its arguments: those shrink first, to a few letters.
+        self.widths[1] = min(self.label_width, max(self.WIDTHS[1], room - ARGUMENTS_AT_LEAST))
+        narrowest = ARGUMENTS_AT_LEAST if self.widths[1] > self.WIDTHS[1] else self.WIDTHS[2]
+        self.widths[2] = max(narrowest, room - self.widths[1])
+        for label, width in zip(self.COLUMNS, self.widths):
+            column = self.columns.get(label)  # type: ignore[call-overload]
+            if column is not None and column.width != width:
+                column.width = width
 
     def on_resize(self) -> None:
-        self._fit_arguments()
+        self._fit_columns()
         self.refresh()
 
-    def show(self, layers: list, summary: Any = None, error_index: int | None = None,
-             error: str = "", pending: bool = False) -> None:
-        """Fill the table.
+    def show(self, rows: list[TreeRow], cursor: str | None = None) -> None:
+        """Fill the table with `rows` and put the cursor on the row keyed `cursor` (if shown).
 
         Args:
-            layers: the Experiment's layer Components.
-            summary: a ModelSummary for these layers, or None while it is computed or failed.
-            error_index: the layer an impossible stack fails at.
-            error: that failure's message, shown on its row.
-            pending: the summary is being computed.
+            rows: what `tree_rows` gives.
+            cursor: the key (path) of the row to select.
         """
         row = self.cursor_row
         self.clear()
-        self._fit_arguments()
-        rows = list(getattr(summary, "layers", []) or []) if summary is not None else []
-        for i, layer in enumerate(layers):
-            shape, params = ("…", "…") if pending else ("", "")
-            if i < len(rows):
-                shape = format_shape(rows[i].output_shape)
-                params = f"{rows[i].params:,}"
-            style = ""
-            if error_index == i:
-                shape, params, style = "error", "", "bold red"
-            self.add_row(
-                str(i), Text(layer.type, style=style), key_params(layer.args), Text(shape, style=style),
-                Text(params, justify="right"), key=str(i),
-            )
-            if error_index == i and error:
-                self.add_row("↳", Text("can't build", style="red"), Text(error, style="red"), "", "",
-                             key=f"error-{i}", height=None)
+        self._fit_columns(rows)
+        for tree_row in rows:
+            self._add(tree_row)
+        if cursor is not None:
+            try:
+                row = self.get_row_index(cursor)
+            except Exception:  # noqa: BLE001 - not shown (folded away): keep the cursor's row
+                pass
         if self.row_count:
             self.move_cursor(row=min(max(row, 0), self.row_count - 1), animate=False)
 
+    def _add(self, row: TreeRow) -> None:
+        if row.key.startswith("error:"):
+            self.add_row(row.number, Text(row.label, style="red"), Text(row.args, style="red"), "", "",
+                         key=row.key, height=None)
+            return
+        style = "bold red" if row.error else "dim" if row.key.startswith("inner:") else ""
+        params = f"{FROZEN} {row.params}" if row.frozen else row.params
+        self.add_row(row.number, Text(row.label, style=style), row.args, Text(row.shape, style=style),
+                     Text(params, justify="right"), key=row.key)
+
     @property
-    def layer_index(self) -> int | None:
-        """The layer under the cursor (an error row belongs to the layer above it)."""
+    def cursor_key(self) -> str | None:
+        """The key of the row under the cursor (see `TreeRow.key`)."""
         if not self.row_count:
             return None
-        key = self.coordinate_to_cell_key((self.cursor_row, 0)).row_key.value or ""
-        return int(key.split("-")[-1])
-
-    def select_layer(self, index: int) -> None:
-        """Move the cursor to layer `index`."""
-        try:
-            row = self.get_row_index(str(index))
-        except Exception:
-            return
-        self.move_cursor(row=row, animate=False)
+        return self.coordinate_to_cell_key((self.cursor_row, 0)).row_key.value
