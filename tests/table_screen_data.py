@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 
 from tfbench import data
@@ -10,7 +12,8 @@ from tfbench.spec import experiment_from_dict
 from tfbench.workbench import FixedWorkbench
 
 PENGUINS = Path(__file__).parent / "fixtures" / "tables" / "penguins.csv"
-SOURCE = "csv:fixtures/tables/penguins.csv"  # written relative, so pictures do not show a tmp path
+# A fixed absolute place, so the pictures show the same path from any checkout.
+FIXED = Path(tempfile.gettempdir()) / "tfbench-table-screen" / "penguins.csv"
 
 
 def experiment(source: str = f"csv:{PENGUINS}"):
@@ -24,11 +27,12 @@ def experiment(source: str = f"csv:{PENGUINS}"):
 
 def table_app():
     """The workbench on penguins.csv, its description and preview fixed before the app starts."""
-    exp = experiment()
+    FIXED.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(PENGUINS, FIXED)
+    exp = experiment(f"csv:{FIXED}")
     info = data.describe(exp.data, exp.train.seed)
     preview = data.preview(exp.data, 6, exp.train.seed)
-    info.source = SOURCE
-    app = make_app(experiment=experiment(SOURCE), runs_dir=Path("runs-not-used"),
+    app = make_app(experiment=exp, runs_dir=Path("runs-not-used"),
                    workbench=FixedWorkbench(info=info, preview_data=preview))
     app.blink = False
     return app
