@@ -373,6 +373,14 @@ def _callbacks_code(exp) -> list[str]:
     return out
 
 
+def _class_weight_lines(setting) -> list[str]:
+    """`main()`'s `class_weight` for fit: "balanced" from the training labels, or CLASS_WEIGHT."""
+    if setting == "balanced":
+        return ["    counts = np.bincount(np.asarray(train[1]).reshape(-1).astype(int))",
+                "    class_weight = {i: len(train[1]) / (np.count_nonzero(counts) * c) for i, c in enumerate(counts) if c}"]
+    return ["    class_weight = CLASS_WEIGHT"] if setting is not None else []
+
+
 def _main_section(exp, code) -> str:
     train, data = exp.train, exp.data
     streamed = code.streamed
@@ -411,11 +419,7 @@ def _main_section(exp, code) -> str:
     else:
         lines.append("    callbacks = []")
     weighted = train.class_weight is not None
-    if train.class_weight == "balanced":
-        lines.append("    counts = np.bincount(np.asarray(train[1]).reshape(-1).astype(int))")
-        lines.append("    class_weight = {i: len(train[1]) / (np.count_nonzero(counts) * c) for i, c in enumerate(counts) if c}")
-    elif weighted:
-        lines.append("    class_weight = CLASS_WEIGHT")
+    lines.extend(_class_weight_lines(train.class_weight))
     lines.append("    # One pass of the repeated training data per epoch, as tfbench trains: each epoch then gets the")
     lines.append("    # shuffled order the run had (a fresh pass per epoch reshuffles differently). shuffle=False:")
     lines.append("    # the tf.data pipeline already shuffles the training data every epoch.")
