@@ -133,3 +133,13 @@ epochs = 1
     assert result.returncode == 0, result.stderr[-3000:]
     data = json.loads(result.stdout)
     assert data["samples"] == 5 and all(r["predicted"] in ("neg", "pos") for r in data["rows"])
+
+
+def test_a_table_run_exports_raw_column_models_and_tflite_after_preprocessing(penguins_run):
+    report = json.loads((penguins_run / "exports" / "report.json").read_text())  # the preset's keras + savedmodel
+    assert report["savedmodel"]["agreement"] == 1.0 and report["savedmodel"]["max_abs_diff"] < 1e-5
+    result = tfbench("export", penguins_run, "--format", "tflite")
+    assert result.returncode == 0, result.stderr[-3000:]
+    tflite = json.loads((penguins_run / "exports" / "report.json").read_text())["tflite"]
+    assert "island, sex" in tflite["note"] and "encoded features" in tflite["note"]
+    assert tflite["agreement"] >= 0.99
