@@ -167,10 +167,17 @@ def test_pool_larger_than_its_input_names_the_argument():
 
 
 def test_keras_constructor_error_is_located_at_the_argument():
-    # Passes the catalog's type check (an int) but Keras refuses it.
-    err = error_of(make([{"type": "Flatten"}, {"type": "Dense", "units": -3}]), DIGITS)
-    assert err.location == "model.layers[1].units"
-    assert "positive integer" in err.message
+    # Passes the catalog's checks (a list of ints, each in range) but Keras refuses it.
+    err = error_of(make([{"type": "Conv2D", "filters": 8, "kernel_size": [3, 3, 3]}]), DIGITS)
+    assert err.location == "model.layers[0].kernel_size"
+    assert "tuple of 2 integers" in err.message
+
+
+def test_a_count_below_its_documented_range_is_refused_before_keras():
+    with pytest.raises(UserError) as caught:
+        make([{"type": "Flatten"}, {"type": "Dense", "units": -3}])
+    assert caught.value.location.endswith("model.layers[1].units")
+    assert "must be > 0 (got -3)" in caught.value.message
 
 
 def test_layer_names_must_be_unique():

@@ -15,7 +15,8 @@ import pytest
 from tfbench.engine import events as ev
 from tfbench.engine import fine_tune
 from tfbench.engine.control import read_runner, runner_alive, start_runner
-from tfbench.engine.run import Run, backup_epoch, read_history
+from tfbench.engine.run import Run
+from tfbench.rundir import backup_epoch, read_history
 from tfbench.errors import UserError
 from tfbench.spec import FineTuneSpec, experiment_from_dict, load_experiment, parse_toml
 from tiny_runs import runner_env, wait_for_event, write_preset

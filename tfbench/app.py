@@ -513,3 +513,41 @@ def make_app(preset: str | None = None, *, experiment: Experiment | None = None,
         resolved = resolve_preset(name)
         path = None if PRESETS_DIR in resolved.resolve().parents else resolved
     return WorkbenchApp(experiment, preset_path=path, runs_dir=runs_dir, watch=watch, workbench=workbench)
+
+
+def _study_screen(study_dir: Path, now: Any = None) -> Screen:
+    from tfbench.screens.study import StudyScreen
+
+    return StudyScreen(study_dir, now=now)
+
+
+class StudyApp(WorkbenchApp):
+    """The workbench opened on a study's Study screen (`tfbench watch STUDY_DIR`).
+
+    Args:
+        study_dir: the study directory to follow.
+        now: a fixed clock for running trials' durations (pictures).
+    """
+
+    def __init__(self, experiment: Experiment, study_dir: Path, now: Any = None, **kwargs: Any) -> None:
+        super().__init__(experiment, **kwargs)
+        self.study_dir = Path(study_dir)
+        self.study_now = now
+
+    def on_mount(self) -> None:
+        # Textual runs WorkbenchApp.on_mount too (after this one): open the study above its screens.
+        self.call_after_refresh(lambda: self.push_screen(_study_screen(self.study_dir, self.study_now)))
+
+
+def make_study_app(study_dir: Path, *, now: Any = None, workbench: Any = None) -> StudyApp:
+    """The workbench on a study's screen, its preset loaded to edit (shared by the CLI and the tests)."""
+    experiment = load_experiment(DEFAULT_PRESET)
+    try:
+        from tfbench.study.study import StudyDir
+
+        data = StudyDir.load(study_dir).experiment.to_dict()
+        data.pop("tune", None)
+        experiment = experiment_from_dict(data)
+    except UserError:
+        pass  # the screen says what is wrong with the directory
+    return StudyApp(experiment, Path(study_dir), now=now, workbench=workbench, runs_dir=Path(study_dir))

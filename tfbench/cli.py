@@ -432,6 +432,8 @@ def watch(run_dir, no_bell):
     from tfbench.rundir import EVENTS_FILE, EXPERIMENT_FILE
 
     path = Path(run_dir)
+    if (path / "study.toml").exists():
+        return watch_study(path)
     if not (path / EVENTS_FILE).exists():
         raise UserError("not a run directory (no events.jsonl)", str(path), "list the runs with `tfbench runs`")
     from tfbench.app import make_app
@@ -454,6 +456,8 @@ def runs(runs_dir, as_json):
     """The runs in a runs directory: status, epochs, best metric, parameters, duration."""
     from tfbench.engine.runs import runs_table, scan_runs
 
+    if (Path(runs_dir) / "study.toml").exists():
+        return list_study(Path(runs_dir), as_json)
     found = scan_runs(runs_dir)
     if as_json:
         rows = [
@@ -650,6 +654,189 @@ def _predict_inputs(run_dir: Path, input_path: Path, output: str | None, as_json
             table.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row.values()))
         Console(highlight=False).print(table)
     click.echo(summary_line(result))
+
+
+# -- hyperparameter studies ------------------------------------------------------------------------
+
+TUNE_HELP = """Search PRESET's [tune] space: every trial is an ordinary run in the study directory.
+
+\b
+The preset's [tune] section says what to search (keys are --set paths):
+  [tune]
+  objective = "val_accuracy"     # any logged metric; direction from its name, or direction = "max"
+  trials = 20
+  sampler = "tpe"                # tpe | random | grid
+  pruner = "median"              # none | median | hyperband (per-epoch reports)
+  [tune.space]
+  "train.optimizer.learning_rate" = { float = [1e-4, 1e-2], log = true }
+  "model.layers[2].units"         = { int = [16, 128], step = 16 }
+  "train.optimizer.type"          = { choice = ["Adam", "RMSprop"] }
+
+\b
+The study directory (default studies/<name>-<time>/) holds study.toml, the study's journal,
+one run directory per trial and best.toml, the best trial's preset: `tfbench run best.toml`.
+Warm worker processes run several trials each. Ctrl+C stops starting trials and lets the
+running ones save; `--resume DIR` continues a stopped or killed study to its planned count.
+Several processes (or machines) share one study with --storage and --study: each runs its
+share, none runs a trial twice. Exit codes: 0 done, 1 no trial finished, 2 bad input,
+130 interrupted.
+
+\b
+Examples:
+  tfbench tune digits-mlp --trials 20 --parallel 2
+  tfbench tune my.toml --gpus 0,1 --parallel 2
+  tfbench tune --resume studies/digits-mlp-20250101-120000
+  tfbench tune my.toml --storage shared/study.journal --study lr-search   # on each machine
+  tfbench tune my.toml --storage postgresql://user@db/optuna --study lr-search --json
+"""
+
+
+@cli.command(help=TUNE_HELP)
+@click.argument("preset", required=False)
+@click.option("--trials", type=click.IntRange(min=1), help="Planned trials (default: [tune] trials).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a preset value for every trial, e.g. --set train.epochs=5.")
+@click.option("--parallel", default=1, show_default=True, type=click.IntRange(min=1), help="Trials at once (worker processes).")
+@click.option("--gpus", metavar="0,1,...", help="GPU ids; each worker gets one as CUDA_VISIBLE_DEVICES.")
+@click.option("--study-dir", type=click.Path(file_okay=False), help="The study directory (default: studies/<name>-<time>).")
+@click.option("--storage", metavar="URL|FILE", help="An Optuna storage URL or a journal file shared by several processes.")
+@click.option("--study", "study_name", metavar="NAME", help="The study's name in the storage (default: the directory's name).")
+@click.option("--resume", "resume_dir", type=click.Path(file_okay=False), help="Continue (or join) the study in this directory.")
+@click.option("--trials-per-worker", default=10, show_default=True, type=click.IntRange(min=1), help="Trials before a worker is replaced.")
+@click.option("--worker-memory", default=4096, show_default=True, type=click.IntRange(min=64), help="MiB of resident memory after which a worker is replaced.")
+@click.option("--json", "as_json", is_flag=True, help="Print the study as JSON at the end (trial lines go to stderr).")
+@click.pass_context
+def tune(ctx, preset, trials, overrides, parallel, gpus, study_dir, storage, study_name, resume_dir, trials_per_worker, worker_memory, as_json):
+    import signal
+    import threading
+
+    from tfbench.study.study import StudyDir, record_driver
+    from tfbench.study.workers import Pool, run_study
+
+    if resume_dir is not None:
+        if preset is not None or storage is not None or study_name is not None or overrides:
+            raise UserError("--resume takes the study from its directory", "--resume", "drop PRESET, --set, --storage and --study")
+        study = StudyDir.load(resume_dir, trials)
+        if trials is not None:
+            study.write_study_file()
+    elif preset is None:
+        raise UserError("name a PRESET with a [tune] section, or --resume STUDY_DIR", "tfbench tune", "see `tfbench tune --help`")
+    else:
+        from tfbench.spec import load_experiment, resolve_preset
+
+        experiment = load_experiment(preset, list(overrides))
+        try:
+            study = StudyDir.create(None, Path(study_dir) if study_dir else None, experiment, trials, storage, study_name)
+        except UserError as err:
+            raise err.at(str(resolve_preset(preset))) from None
+    gpu_ids = [g.strip() for g in gpus.split(",") if g.strip()] if gpus else []
+    out = sys.stderr if as_json else sys.stdout
+    click.echo(f"study {study.name} in {study.path}: {study.settings.trials} trials of {study.experiment.name}, "
+               f"{study.settings.objective} ({study.settings.direction})", file=out)
+    stopping = threading.Event()
+
+    def interrupted(*_):
+        if not stopping.is_set():
+            click.echo("stopping: running trials save and are given back; "
+                       f"continue with `tfbench tune --resume {study.path}`", err=True)
+        stopping.set()
+
+    signal.signal(signal.SIGINT, interrupted)
+    signal.signal(signal.SIGTERM, interrupted)
+    record_driver(study.path)
+    pool = Pool(study, parallel, gpu_ids, trials_per_worker, worker_memory)
+    result = run_study(study, pool, _trial_printer(study, out, study.rows()), stopping)
+    study.write_best()
+    _print_study(study, as_json, out)
+    if result == "interrupted":
+        ctx.exit(130)
+    ctx.exit(0 if study.best_trial() is not None else 1)  # every trial failed: a failed run's code
+
+
+def _trial_printer(study, out, shown: list[dict] | None = None):
+    """The callback `run_study` calls per ended trial: one line each, counting on from the trials in
+    `shown`, with the best so far."""
+    from tfbench.study.study import trial_line
+
+    names = study.settings.short_names()
+    maximize = study.settings.direction == "maximize"
+    ended = [r for r in shown or [] if r["state"] in ("finished", "pruned")]
+    finished = [r for r in ended if r["state"] == "finished" and r["value"] is not None]
+    state = {"done": len(ended), "best": (max if maximize else min)(finished, key=lambda r: r["value"]) if finished else None}
+
+    def show(row: dict) -> None:
+        if row["state"] in ("finished", "pruned"):
+            state["done"] += 1
+        best = state["best"]
+        if row["state"] == "finished" and row["value"] is not None and (
+                best is None or (row["value"] > best["value"] if maximize else row["value"] < best["value"])):
+            state["best"] = row
+        click.echo(trial_line(row, state["done"], study.settings.trials, study.settings.objective, names, state["best"]), file=out)
+
+    return show
+
+
+def _print_study(study, as_json: bool, out) -> None:
+    """The final table of trials (best first), or the whole study as JSON on stdout."""
+    from tfbench.study.study import results_table, sorted_rows
+
+    best = study.best_trial()
+    if as_json:
+        click.echo(json.dumps(({
+            "study_dir": str(study.path), "study": study.name, "storage": study.storage,
+            "objective": study.settings.objective, "direction": study.settings.direction,
+            "planned": study.settings.trials, "finished": len(study.finished()),
+            "best": {"number": best.number, "value": best.value, "params": best.params} if best else None,
+            "best_preset": str(study.path / "best.toml") if best else None,
+            "trials": sorted_rows(study.rows(), study.settings.direction),
+        }), default=str))
+        return
+    from rich.console import Console
+
+    console = Console(file=out, highlight=False)
+    console.print(results_table(study))
+    if best is not None:
+        console.print(f"best: trial #{best.number} {study.settings.objective} {best.value:.4f}; "
+                      f"run it with `tfbench run {study.path / 'best.toml'}`")
+
+
+def list_study(study_dir: Path, as_json: bool) -> None:
+    """`tfbench runs STUDY_DIR`: the study's trials, best first."""
+    from tfbench.study.study import StudyDir
+
+    _print_study(StudyDir.load(study_dir), as_json, sys.stdout)
+
+
+def watch_study(study_dir: Path, interval: float = 1.0) -> None:
+    """`tfbench watch STUDY_DIR`: the Study screen in a terminal; else a line per trial as it ends
+    until the study is complete, then the table."""
+    import time
+
+    from tfbench.study.study import StudyDir
+
+    if sys.stdout.isatty() and sys.stdin.isatty():
+        from tfbench.app import make_study_app
+
+        StudyDir.load(study_dir)  # a broken directory is one error line, not an empty screen
+        return run_app(make_study_app(study_dir))
+
+    study = StudyDir.load(study_dir)
+    show = _trial_printer(study, sys.stdout)
+    click.echo(f"study {study.name}: {len(study.finished())}/{study.settings.trials} trials done "
+               f"({study.settings.objective}, {study.settings.direction}); Ctrl+C stops watching, not the study")
+    seen: set[int] = set()
+    try:
+        while True:
+            rows = study.rows()
+            for row in rows:
+                if row["number"] not in seen and row["state"] in ("finished", "pruned", "failed"):
+                    seen.add(row["number"])
+                    show(row)
+            if study.work_left() == 0 and not any(r["state"] in ("running", "waiting") for r in rows):
+                break
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        pass
+    _print_study(study, False, sys.stdout)
 
 
 def main() -> None:

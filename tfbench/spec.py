@@ -222,6 +222,9 @@ class Experiment(_Strict):
     model: ModelSpec = Field(default_factory=ModelSpec)
     train: TrainSpec = Field(default_factory=TrainSpec)
     export: ExportSpec = Field(default_factory=ExportSpec)
+    tune: dict[str, Any] | None = Field(
+        None, description="A hyperparameter study of this Experiment (`[tune]`), read by `tfbench tune`."
+    )
 
     @field_validator("name")
     @classmethod
