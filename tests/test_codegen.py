@@ -144,22 +144,25 @@ DENSE_3 = '[[model.layers]]\ntype = "Dense"\nunits = 3\nactivation = "softmax"\n
 
 
 def test_csv_source_script_reads_the_same_numbers(tmp_path):
-    """Text features are one-hot encoded and numbers normalised exactly as tfbench does."""
-    from tfbench import data
+    """The script's FeatureSpace encodes the validation rows exactly as the model tfbench builds does."""
+    from tfbench import build, data
 
-    rows = [[i * 0.5, 10 - i, ["red", "green", "blue"][i % 3], ["cat", "dog", "eel"][(i * 7) % 3]] for i in range(30)]
+    rows = [[i * 0.5, (10 - i) % 7, ["red", "green", "blue"][i % 3], ["cat", "dog", "eel"][(i * 7) % 3]] for i in range(30)]
     csv_file = tmp_path / "t.csv"
     csv_file.write_text("a,b,colour,species\n" + "\n".join(",".join(str(v) for v in r) for r in rows) + "\n")
     exp = load_experiment(_preset(tmp_path, f"csv:{csv_file}", DENSE_3,
                                   '[data.options]\nlabel = "species"\nnormalize = true'))
     ns = _namespace(generate_script(exp))
-    train, validation, _ = ns["normalize"](*ns["split"](ns["load_data"]()))
+    _, validation, _ = ns["split"](ns["load_data"]())
     assert ns["CLASS_NAMES"] == ["cat", "dog", "eel"]
     bundle = data.load(exp.data, seed=exp.train.seed)
-    xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in bundle.validation])
-    np.testing.assert_allclose(validation[0], np.concatenate(xs), rtol=1e-5, atol=1e-6)
-    np.testing.assert_array_equal(validation[1], np.concatenate(ys))
-    assert ns["build_model"]().count_params() == (2 + 3) * 3 + 3
+    model = build.build_model(exp, bundle.info, compile=False)
+    preprocessing = next(layer for layer in model.layers if layer.name == "preprocessing")
+    xs, ys = zip(*[(preprocessing(x).numpy(), y.numpy()) for x, y in bundle.validation])
+    script_x, script_y = zip(*[(x.numpy(), y.numpy()) for x, y in ns["to_dataset"](validation, training=False)])
+    np.testing.assert_allclose(np.concatenate(script_x), np.concatenate(xs), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(np.concatenate(script_y), np.concatenate(ys))
+    assert ns["build_model"]().count_params() == (2 + 3 + 1) * 3 + 3  # a, b, colour one-hot + OOV
 
 
 def test_keras_source_script_builds_without_the_data():

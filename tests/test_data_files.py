@@ -75,20 +75,24 @@ def test_csv_classification_with_text_features_and_normalisation(tmp_path):
     s = spec(f"csv:{path}", batch_size=64, options={"label": "species", "normalize": True}, validation_split=None,
              shuffle=False)
     info = data.describe(s)
-    assert info.input_shape == (4,)  # a, b and colour one-hot (blue, red)
+    assert info.input_shape == (5,)  # a, b and colour one-hot (blue, red, out-of-vocabulary)
     assert info.label_kind == "categorical" and info.class_names == ["other", "setosa", "virginica"]
-    assert info.extra["feature_names"] == ["a", "b", "colour=blue", "colour=red"]
-    x, y = next(iter(data.load(s).train))
-    x = x.numpy()
-    assert np.allclose(x[:, :2].mean(axis=0), 0, atol=1e-5) and np.allclose(x[:, :2].std(axis=0), 1, atol=1e-4)
-    assert set(np.unique(x[:, 2:])) == {0.0, 1.0}
+    assert info.extra["feature_names"] == ["a", "b", "colour"]
+    x, y = next(iter(data.load(s).train))  # the raw columns: the model normalises and encodes them
+    assert np.allclose(x["a"].numpy()[:, 0], [r[0] for r in rows])
+    assert [v.decode() for v in x["colour"].numpy()[:, 0]] == [r[2] for r in rows]
     assert y.numpy().tolist() == [["other", "setosa", "virginica"].index(r[3]) for r in rows]
+    from tfbench.data.feature_space import encoder, plan_of_info
+
+    encoded = encoder(plan_of_info(info))(x).numpy()
+    assert np.allclose(encoded[:, :2].mean(axis=0), 0, atol=1e-4) and np.allclose(encoded[:, :2].std(axis=0), 1, atol=1e-3)
+    assert set(np.unique(encoded[:, 2:])) == {0.0, 1.0}
 
 
 def test_csv_regression_inferred_and_overridable(tmp_path):
-    path = write_csv(tmp_path / "r.csv", ["x", "price"], [[i, i * 1.5 + 0.25] for i in range(30)])
+    path = write_csv(tmp_path / "r.csv", ["x", "price"], [[i * 0.5, i * 1.5 + 0.25] for i in range(30)])
     assert data.describe(spec(f"csv:{path}")).label_kind == "regression"
-    path2 = write_csv(tmp_path / "c.csv", ["x", "grade"], [[i, i % 3] for i in range(30)])
+    path2 = write_csv(tmp_path / "c.csv", ["x", "grade"], [[i * 0.5, i % 3] for i in range(30)])
     assert data.describe(spec(f"csv:{path2}", options={"label": 1})).label_kind == "categorical"
     info = data.describe(spec(f"csv:{path2}", options={"label_kind": "regression"}))
     assert info.label_kind == "regression" and info.label_shape == (1,)
@@ -96,9 +100,10 @@ def test_csv_regression_inferred_and_overridable(tmp_path):
 
 def test_csv_errors_name_the_column(tmp_path):
     path = write_csv(tmp_path / "m.csv", ["age", "label"], [[1, 0], ["abc", 1], [3, 0]])
-    with pytest.raises(UserError, match="mixes numbers and text") as err:
-        data.describe(spec(f"csv:{path}"))
-    assert "'age'" in err.value.location and "row 3" in err.value.message
+    assert data.describe(spec(f"csv:{path}")).extra["table"]["columns"][0]["kind"] == "categorical"
+    with pytest.raises(UserError, match="not a number") as err:
+        data.describe(spec(f"csv:{path}", options={"columns": {"age": "numeric"}}))
+    assert err.value.location == "data.options.columns.age" and "row 3: 'abc'" in err.value.message
     good = write_csv(tmp_path / "g.csv", ["age", "label"], [[1, 0], [2, 1]])
     with pytest.raises(UserError) as err:
         data.describe(spec(f"csv:{good}", options={"label": "lable"}))

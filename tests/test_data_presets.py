@@ -122,7 +122,7 @@ def test_file_cache_of_a_stream(tmp_path):
 
 
 def test_sources_and_listing():
-    assert data.sources() == ["builtin", "tfds", "keras", "csv", "npz", "images", "text"]
+    assert data.sources() == ["builtin", "keras", "tfds", "csv", "parquet", "npz", "images", "text"]
     rows = data.catalog_listing("mnist")
     names = [r["name"] for r in rows]
     assert "keras:mnist" in names and "tfds:mnist" in names and "builtin:digits" not in names

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tfbench.data.feature_space import raw_columns_model
 from tfbench.data.labels import labels_are_one_hot, loss_family, loss_name
 from tfbench.data.labels import needs_one_hot as labels_need_one_hot
 from tfbench.errors import UserError
@@ -812,6 +813,7 @@ def build_model(
         inputs, outputs, built = _stack(exp, info, load_weights=load_weights)
         check_output(exp, info, _sample_shape(outputs))
         model = keras.Model(inputs, outputs, name=exp.name)
+        model = raw_columns_model(model, info)  # a table's model takes its raw named columns
     if not compile:
         return model
     train = exp.train

@@ -266,11 +266,14 @@ def validate(preset, overrides, as_json):
         "output_shape": summary.get("output_shape"),
         "params": {"total": summary.get("total_params"), "trainable": summary.get("trainable_params")},
         "layers": layers,
+        "notes": info.extra.get("notes", []),
     }
     if as_json:
         click.echo(json.dumps(result))
         return
     click.echo(f"{experiment.name}: ok — input {tuple(result['input_shape'] or ())}, data {info.source}")
+    for note in result["notes"]:
+        click.echo(f"  note: {note}")
     shown = [r for r in layers if r["path"] or not r["depth"]]  # a backbone's own layers stay folded
     width = max([len(r["type"] or "") + 2 * r["depth"] for r in shown] + [5])
     for i, row in enumerate(shown):
@@ -606,14 +609,25 @@ def code(preset, overrides, output):
 @click.option("-k", "--top", "k", default=5, show_default=True, type=click.IntRange(min=0),
               help="How many confident mistakes (or worst residuals) to list.")
 @click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
-def predict(run_dir, split, k, as_json):
+@click.option("--input", "input_path", type=click.Path(), default=None,
+              help="New raw data to score: a CSV/Parquet file with the training columns, image or text files or a folder.")
+@click.option("--output", type=click.Path(dir_okay=False), default=None,
+              help="With --input: write one row per input here (.csv, or JSON lines for .jsonl).")
+def predict(run_dir, split, k, as_json, input_path, output):
     """Score a finished run's model: accuracy, confusion matrix and its most confident mistakes
-    (classifiers), or MAE, RMSE and the worst residuals (regressors).
+    (classifiers), or MAE, RMSE and the worst residuals (regressors). With --input, score new
+    data instead: one prediction per row or file, and the accuracy (or MAE) where labels are given.
 
     \b
     Example:
       tfbench predict runs/digits-cnn-20250101-120000 --split validation -k 10
+      tfbench predict runs/penguins-20250101-120000 --input new.csv --output predictions.csv
     """
+    if input_path is not None:
+        _predict_inputs(Path(run_dir), Path(input_path), output, as_json)
+        return
+    if output is not None:
+        raise UserError("--output needs --input (the new data to score)", "--output")
     from tfbench.evaluation import evaluate_run, renderables
 
     result = evaluate_run(Path(run_dir), split=split, k=k)
@@ -625,6 +639,28 @@ def predict(run_dir, split, k, as_json):
     console = Console(highlight=False)
     for part in renderables(result):
         console.print(part)
+
+
+def _predict_inputs(run_dir: Path, input_path: Path, output: str | None, as_json: bool) -> None:
+    """`predict --input`: score new data, write or print one row per input, then the metric."""
+    from tfbench.prediction import predict_inputs, summary_line, write_rows
+
+    result = predict_inputs(run_dir, input_path)
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    if output is not None:
+        write_rows(result["rows"], Path(output))
+        click.echo(f"wrote {output}")
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(*result["rows"][0].keys(), box=None, pad_edge=False) if result["rows"] else Table()
+        for row in result["rows"]:
+            table.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row.values()))
+        Console(highlight=False).print(table)
+    click.echo(summary_line(result))
 
 
 # -- hyperparameter studies ------------------------------------------------------------------------

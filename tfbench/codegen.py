@@ -3,21 +3,16 @@
 `tfbench code PRESET` prints it and every run directory gets it as `train.py`, so a learner can
 read exactly what tfbench did — data loading, the layer stack, compile, fit with the callbacks,
 save — and run it where tfbench is not installed. The script imports only NumPy, TensorFlow and
-Keras (and `tensorflow_datasets` for a `tfds:` source). It resolves the same choices tfbench makes
-(`loss = "auto"`, one-hot labels, the seeded validation split) and writes them out literally.
+Keras (and `tensorflow_datasets` for a `tfds:` source, pyarrow for a table). It resolves the same
+choices tfbench makes (`loss = "auto"`, one-hot labels, the seeded validation split) and writes
+them out literally. The data part is each source kind's own (`loader_code`, via the registry).
 The bundled datasets are inlined: the generators are copied from `tfbench.data.builtin`, and the
 digits are read from the `.npz` file the script names.
 """
 
 from __future__ import annotations
 
-import inspect
-import re
-import textwrap
-from pathlib import Path
 from typing import Any
-
-from tfbench.errors import UserError
 
 MAX_SHUFFLE_BUFFER = 100_000  # tfbench.data.pipeline's default cap
 _MODULE_OF_ARG = (
@@ -39,7 +34,7 @@ def generate_script(experiment) -> str:
         model's parameter count before training.
 
     Raises:
-        UserError: the data source cannot be described (e.g. a missing file), so the choices that
+        tfbench.errors.UserError: the data source cannot be described (e.g. a missing file), so the choices that
             depend on it (`loss = "auto"`, the input shape) cannot be written out.
     """
     from tfbench import data
@@ -50,12 +45,13 @@ def generate_script(experiment) -> str:
     one_hot = needs_one_hot(exp, info)
     loss = resolve_loss(exp, info)
     metrics = resolve_metrics(exp, info)
+    code = data.registry.source_module(exp.data.kind).loader_code(exp, info)
     sections = [
         _header(exp),
         _settings(exp, info, one_hot),
-        _data_section(exp, info, one_hot),
+        _data_section(exp, info, one_hot, code),
         _model_section(exp, info, loss, metrics),
-        _main_section(exp),
+        _main_section(exp, code),
     ]
     return "\n\n\n".join(s.strip("\n") for s in sections if s) + "\n"
 
@@ -99,29 +95,23 @@ def _settings(exp, info, one_hot: bool) -> str:
         lines.append(f"CLASS_NAMES = {list(info.class_names)!r}")
         if one_hot:
             lines.append(f"NUM_CLASSES = {info.num_classes!r}  # labels are one-hot encoded for the loss")
+    if train.class_weight == "balanced":
+        lines.append('CLASS_WEIGHT = "balanced"  # n / (classes * n_c) over the training labels')
+    elif train.class_weight is not None:
+        from tfbench.data.class_weights import resolve
+
+        lines.append(f"CLASS_WEIGHT = {resolve(train.class_weight, info)!r}  # class id: weight in the loss")
     return "\n".join(lines)
 
 
 # -- data -------------------------------------------------------------------------------------
 
-def _data_section(exp, info, one_hot: bool) -> str:
-    kind = exp.data.kind
-    loader = {
-        "builtin": _builtin_loader,
-        "keras": _keras_loader,
-        "npz": _npz_loader,
-        "csv": _csv_loader,
-        "tfds": _tfds_loader,
-        "images": _folder_loader,
-        "text": _folder_loader,
-    }.get(kind)
-    if loader is None:
-        raise UserError(f"cannot write a script for data source kind {kind!r}", "data.source")
-    streamed = kind in ("tfds", "images", "text")
-    parts = [_rule("data") + "\n" + loader(exp, info).lstrip("\n")]
-    if not streamed:
+def _data_section(exp, info, one_hot: bool, code) -> str:
+    """The data part: the kind's own loader code (asked of its module), the split and `to_dataset`."""
+    parts = [_rule("data") + "\n" + code.text.lstrip("\n")]
+    if not code.streamed:
         parts.append(_split_function(exp))
-    parts.append(_pipeline_function(exp, info, one_hot, streamed))
+    parts.append(code.pipeline or _pipeline_function(exp, info, one_hot, code.streamed))
     return "\n\n\n".join(p.strip("\n") for p in parts)
 
 
@@ -143,7 +133,11 @@ def _split_function(exp) -> str:
     order = np.random.default_rng(SEED).permutation(len(y))
     k = min(len(y) - 1, max(1, int(round(len(y) * VALIDATION_SPLIT))))
     train, validation = np.sort(order[k:]), np.sort(order[:k])
-    return (x[train], y[train]), (x[validation], y[validation]), {test}'''
+
+    def rows(index):  # a table's x is a dict of named columns
+        return {{name: column[index] for name, column in x.items()}} if isinstance(x, dict) else x[index]
+
+    return (rows(train), y[train]), (rows(validation), y[validation]), {test}'''
 
 
 def _pipeline_function(exp, info, one_hot: bool, streamed: bool) -> str:
@@ -196,263 +190,6 @@ def _pipeline_function(exp, info, one_hot: bool, streamed: bool) -> str:
         lines.append("    ds = ds.prefetch(tf.data.AUTOTUNE)")
     lines.append("    return ds")
     return "\n".join(lines)
-
-
-def _builtin_loader(exp, info) -> str:
-    from tfbench.data import builtin
-
-    name = exp.data.target
-    if name == "digits":
-        path = (builtin.FILES / "digits.npz").resolve()
-        return f'''# The 1,797 8x8 UCI optdigits images (CC BY 4.0) that ship with tfbench, at:
-DIGITS_FILE = os.environ.get("DIGITS_FILE", {str(path)!r})
-
-
-def load_data():
-    """The named splits of the dataset, as numpy arrays: {{"train": (x, y)}}."""
-    with np.load(DIGITS_FILE) as f:
-        x = f["x"].astype(np.float32)[..., None]  # (1797, 8, 8, 1), pixel values 0-16
-        y = f["y"].astype(np.int32)
-    return {{"train": (x, y)}}'''
-    maker = getattr(builtin, f"_{name}", None)
-    if maker is None:
-        raise UserError(f"cannot write a script for builtin:{name}", "data.source")
-    source = textwrap.dedent(inspect.getsource(maker))
-    source = source.replace(f"def _{name}(", f"def make_{name}(", 1)
-    source = re.sub(r"return Arrays\((.*)\)\s*$", r"return \1", source.rstrip())
-    source = re.sub(r"\) -> Arrays:", "):", source)
-    return f'''{source}
-
-
-def load_data():
-    """The named splits of the dataset, as numpy arrays: {{"train": (x, y)}}."""
-    x, y = make_{name}()
-    return {{"train": (x, y)}}'''
-
-
-def _keras_loader(exp, info) -> str:
-    from tfbench.data import keras_source
-    from tfbench.data.options import parse_options
-
-    name = exp.data.target
-    entry = keras_source.DATASETS[name]
-    options = parse_options(keras_source.OPTIONS, exp.data.options)
-    if entry.sequences:
-        words = options.num_words or 20000
-        load = f"keras.datasets.{name}.load_data(num_words={words!r})"
-        fix_x = (f"x = keras.utils.pad_sequences(x, maxlen={options.maxlen!r}, padding=\"pre\", "
-                 f"truncating=\"pre\").astype(np.int32)")
-    else:
-        load = f"keras.datasets.{name}.load_data()"
-        fix_x = "x = x[..., None]  # add the channel axis" if len(entry.input_shape) == 3 else ""
-    fix_y = ("y = np.asarray(y, np.float32).reshape(len(y), 1)" if entry.label_kind == "regression"
-             else "y = np.asarray(y).reshape(len(y)).astype(np.int32)")
-    body = [f'    (x_train, y_train), (x_test, y_test) = {load}  # downloads once into ~/.keras',
-            "    named = {}",
-            '    for split_name, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):']
-    if fix_x:
-        body.append(f"        {fix_x}")
-    body.append(f"        {fix_y}")
-    body.append("        named[split_name] = (x, y)")
-    body.append("    return named")
-    return ('def load_data():\n    """The named splits of keras.datasets.' + name
-            + ', as numpy arrays: {"train": (x, y), "test": (x, y)}."""\n' + "\n".join(body))
-
-
-def _npz_loader(exp, info) -> str:
-    from tfbench.data import npz_source
-    from tfbench.data.options import parse_options
-
-    options = parse_options(npz_source.OPTIONS, exp.data.options)
-    path = str(Path(exp.data.target).expanduser().resolve())
-    y_cast = ("np.asarray(y, np.float32).reshape(len(y), -1)" if info.label_kind == "regression"
-              else "np.asarray(y).astype(np.int32)")
-    return f'''DATA_FILE = {path!r}
-
-
-def load_data():
-    """The named splits of {Path(path).name}, as numpy arrays: {{"train": (x, y), "test": (x, y)}}."""
-    named = {{}}
-    with np.load(DATA_FILE) as f:
-        for split_name, x_key, y_key in (("train", {options.x!r}, {options.y!r}), ("test", {options.x_test!r}, {options.y_test!r})):
-            if x_key in f and y_key in f:
-                x, y = f[x_key], f[y_key]
-                named[split_name] = (x, {y_cast})
-    return named'''
-
-
-def _csv_loader(exp, info) -> str:
-    from tfbench.data import csv_source
-    from tfbench.data.options import parse_options
-
-    options = parse_options(csv_source.OPTIONS, exp.data.options)
-    table = csv_source._table(exp.data.target, options)
-    layout = csv_source._layout(table, options)
-    features = [(c.index, None if c.numeric else c.categories) for c in layout.features]
-    label = layout.label
-    if layout.label_kind == "regression":
-        label_code = "y = np.array([[float(row[LABEL_COLUMN])] for row in rows], np.float32)"
-    elif label.numeric:
-        label_code = "y = np.array([int(float(row[LABEL_COLUMN])) for row in rows], np.int32)"
-    else:
-        label_code = "y = np.array([CLASS_NAMES.index(row[LABEL_COLUMN].strip()) for row in rows], np.int32)"
-    files = [("train", str(Path(exp.data.target).expanduser().resolve()))]
-    if options.test_path:
-        files.append(("test", str(Path(options.test_path).expanduser().resolve())))
-    normalize = ""
-    if options.normalize:
-        normalize = '''
-
-
-def normalize(train, validation, test):
-    """Zero mean, unit variance per numeric feature, with the training split's statistics."""
-    numeric = np.array(NUMERIC_COLUMNS, dtype=int)
-    mean, std = train[0].mean(axis=0), train[0].std(axis=0)
-    std[std == 0] = 1.0
-
-    def scaled(part):
-        if part is None:
-            return None
-        x = part[0].copy()
-        x[:, numeric] = (x[:, numeric] - mean[numeric]) / std[numeric]
-        return x.astype(np.float32), part[1]
-
-    return scaled(train), scaled(validation), scaled(test)'''
-    numeric_columns = []
-    position = 0
-    for _, categories in features:
-        if categories is None:
-            numeric_columns.append(position)
-            position += 1
-        else:
-            position += len(categories)
-    return f'''import csv
-
-FILES = {dict(files)!r}
-LABEL_COLUMN = {label.index!r}  # {label.name!r}
-# (column, None for a number or the categories a text column is one-hot encoded over)
-FEATURES = {features!r}
-NUMERIC_COLUMNS = {numeric_columns!r}  # positions of the numeric features in x
-
-
-def read_csv(path):
-    """Features (numbers, text columns one-hot) and labels of one CSV file."""
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.reader(f, delimiter={options.delimiter!r})
-        next(reader)  # the header
-        rows = [row for row in reader if any(cell.strip() for cell in row)]
-    x = []
-    for row in rows:
-        values = []
-        for column, categories in FEATURES:
-            cell = row[column].strip()
-            if categories is None:
-                values.append(float(cell))
-            else:
-                values.extend(1.0 if cell == c else 0.0 for c in categories)
-        x.append(values)
-    {label_code}
-    return np.array(x, np.float32), y{normalize}
-
-
-def load_data():
-    """The named splits, as numpy arrays: {{"train": (x, y)[, "test": (x, y)]}}."""
-    named = {{name: read_csv(path) for name, path in FILES.items()}}
-    return named'''
-
-
-def _tfds_loader(exp, info) -> str:
-    from tfbench.data import tfds_source
-    from tfbench.data.options import parse_options
-
-    data = exp.data
-    options = parse_options(tfds_source.OPTIONS, data.options)
-    base = options.split
-    train, validation = base, None
-    if data.validation:
-        validation = data.validation
-    elif data.validation_split:
-        n_train, n_val = info.sizes.get("train"), info.sizes.get("validation")
-        if n_train is not None and n_val is not None:
-            train, validation = f"{base}[:{n_train}]", f"{base}[{n_train}:]"
-        else:
-            percent = max(1, min(99, round(data.validation_split * 100)))
-            train, validation = f"{base}[:{100 - percent}%]", f"{base}[{100 - percent}%:]"
-    x_key = info.extra.get("input_key") or "image"
-    y_key = info.extra.get("label_key") or "label"
-    if info.label_kind == "regression":
-        label = f"tf.reshape(tf.cast(example[{y_key!r}], tf.float32), {tuple(info.label_shape)!r})"
-    else:
-        label = f"tf.cast(example[{y_key!r}], tf.int32)"
-    data_dir = f", data_dir={options.data_dir!r}" if options.data_dir else ""
-
-    def stream(split):
-        if split is None:
-            return "None"
-        return f"tfds.load({data.target!r}, split={split!r}, shuffle_files=False{data_dir}).map(pick)"
-
-    return f'''import tensorflow_datasets as tfds
-
-
-def load_splits():
-    """Unbatched (x, y) datasets for training, validation and test (TFDS downloads them once)."""
-
-    def pick(example):
-        return example[{x_key!r}], {label}
-
-    train = {stream(train)}
-    validation = {stream(validation)}
-    test = {stream(data.test)}
-    return train, validation, test'''
-
-
-def _folder_loader(exp, info) -> str:
-    data = exp.data
-    kind = data.kind
-    from tfbench.data import registry
-    from tfbench.data.options import parse_options
-
-    options = parse_options(registry.source_module(kind).OPTIONS, data.options)
-    folder = str(Path(data.target).expanduser().resolve())
-    split_args = ""
-    if data.validation_split:
-        split_args = ", validation_split=VALIDATION_SPLIT, subset=\"both\", seed=SEED"
-    if kind == "images":
-        size = getattr(options, "image_size", None) or list(info.input_shape[:2])
-        call = (f"keras.utils.image_dataset_from_directory(\n        path, labels=\"inferred\", "
-                f"label_mode=\"int\", color_mode={options.color_mode!r}, image_size={tuple(size)!r},\n"
-                f"        batch_size=None, shuffle=False{{split}})")
-        vectorize = ""
-    else:
-        call = (f"keras.utils.text_dataset_from_directory(\n        path, labels=\"inferred\", "
-                f"label_mode=\"int\", batch_size=None, shuffle=False{{split}})")
-        vectorize = f'''
-
-vectorizer = keras.layers.TextVectorization(max_tokens={options.max_tokens!r}, output_sequence_length={options.sequence_length!r})
-
-
-def vectorize(train, *others):
-    """Learn the vocabulary on the training texts and turn every text into token ids."""
-    vectorizer.adapt(train.map(lambda x, y: x))
-    return [None if ds is None else ds.map(lambda x, y: (vectorizer(x), y)) for ds in (train, *others)]'''
-    test_dir = getattr(options, "test_dir", None)
-    test_line = (f'    test = {call.format(split="")}'.replace("path,", f"{str(Path(test_dir).expanduser().resolve())!r},")
-                 if test_dir else "    test = None")
-    if data.validation_split:
-        main = ("    # Keras holds out the last VALIDATION_SPLIT of the sorted files; tfbench a seeded random pick.\n"
-                f"    train, validation = {call.format(split=split_args)}")
-    else:
-        main = f"    train, validation = {call.format(split='')}, None"
-    finish = "    return vectorize(train, validation, test)" if kind == "text" else "    return train, validation, test"
-    return f'''FOLDER = {folder!r}  # one sub-folder per class{vectorize}
-
-
-def load_splits():
-    """Unbatched (x, y) datasets for training, validation and test, read from the class folders."""
-    path = FOLDER
-{main}
-{test_line}
-{finish}'''
 
 
 # -- the model --------------------------------------------------------------------------------
@@ -636,9 +373,17 @@ def _callbacks_code(exp) -> list[str]:
     return out
 
 
-def _main_section(exp) -> str:
+def _class_weight_lines(setting) -> list[str]:
+    """`main()`'s `class_weight` for fit: "balanced" from the training labels, or CLASS_WEIGHT."""
+    if setting == "balanced":
+        return ["    counts = np.bincount(np.asarray(train[1]).reshape(-1).astype(int))",
+                "    class_weight = {i: len(train[1]) / (np.count_nonzero(counts) * c) for i, c in enumerate(counts) if c}"]
+    return ["    class_weight = CLASS_WEIGHT"] if setting is not None else []
+
+
+def _main_section(exp, code) -> str:
     train, data = exp.train, exp.data
-    streamed = data.kind in ("tfds", "images", "text")
+    streamed = code.streamed
     lines = [_rule("training"), "def main():"]
     lines.append("    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])")
     lines.append('    parser.add_argument("--epochs", type=int, default=EPOCHS, help="epochs to train (default: %(default)s)")')
@@ -655,8 +400,7 @@ def _main_section(exp) -> str:
         lines.append("    train, validation, test = load_splits()")
     else:
         lines.append("    train, validation, test = split(load_data())")
-        if data.kind == "csv" and data.options.get("normalize"):
-            lines.append("    train, validation, test = normalize(train, validation, test)")
+        lines.extend(code.after_split)
     lines.append("    train_ds = to_dataset(train, training=True)")
     lines.append("    validation_ds = None if validation is None else to_dataset(validation, training=False)")
     lines.append("")
@@ -674,16 +418,19 @@ def _main_section(exp) -> str:
         lines.append("    ]")
     else:
         lines.append("    callbacks = []")
+    weighted = train.class_weight is not None
+    lines.extend(_class_weight_lines(train.class_weight))
     lines.append("    # One pass of the repeated training data per epoch, as tfbench trains: each epoch then gets the")
     lines.append("    # shuffled order the run had (a fresh pass per epoch reshuffles differently). shuffle=False:")
     lines.append("    # the tf.data pipeline already shuffles the training data every epoch.")
     lines.append("    steps = int(train_ds.cardinality())")
     lines.append("    data = dict(x=train_ds.repeat(), steps_per_epoch=steps) if steps > 0 else dict(x=train_ds)")
     lines.append("    model.fit(**data, validation_data=validation_ds, epochs=args.epochs, callbacks=callbacks,")
-    lines.append("              shuffle=False, verbose=2)")
+    lines.append("              shuffle=False, verbose=2" + (", class_weight=class_weight)" if weighted else ")"))
     if data.test:
         lines.append("    if test is not None:")
         lines.append("        print(\"test:\", model.evaluate(to_dataset(test, training=False), return_dict=True, verbose=0))")
+    lines.extend(code.before_save)
     lines.append("    model.save(args.output)")
     lines.append('    print(f"saved {args.output}")')
     lines.append("")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tfbench import rundir
+from tfbench.data import rows
 from tfbench.errors import UserError
 from tfbench.export import quiet_tensorflow
 from tfbench.export.reference import outputs_are_logits, predict_keras, take_samples, true_classes
@@ -63,7 +64,7 @@ def evaluate_run(run_dir: Path, split: str = "validation", k: int = 5) -> dict:
     result: dict[str, Any] = {
         "run_dir": str(run_dir),
         "split": split,
-        "samples": int(len(x)),
+        "samples": rows.count(x),
         "label_kind": bundle.info.label_kind,
     }
     if bundle.info.label_kind == "regression":

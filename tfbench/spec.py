@@ -77,7 +77,7 @@ class DataSpec(_Strict):
 
     source: str = Field(
         "builtin:digits",
-        description="builtin:NAME | tfds:NAME | keras:NAME | csv:PATH | npz:PATH | images:DIR | text:DIR",
+        description="KIND:NAME or KIND:PATH, a kind from tfbench.data.registry (builtin:digits, csv:data.csv, …).",
     )
     validation_split: float | None = Field(
         0.2, gt=0, lt=1, description="Fraction of the training data held out for validation (seeded)."
@@ -185,6 +185,10 @@ class TrainSpec(_Strict):
         "auto", description="tf.distribute strategy; batch size is global."
     )
     tensorboard: bool = Field(False, description="Write TensorBoard logs into the run directory.")
+    class_weight: Literal["balanced"] | dict[str, float] | None = Field(
+        None, description="Weigh classes in the loss: \"balanced\" (from the training label counts) or "
+                          "a weight per class name or id, e.g. { cat = 1.0, dog = 3.0 }.",
+    )
     fine_tune: FineTuneSpec | None = Field(
         None, description="Unfreeze a frozen backbone after an epoch and continue with a new learning rate."
     )

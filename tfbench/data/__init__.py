@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from tfbench.data import class_weights  # noqa: F401 - `data.class_weights`, for the engine's fit
 from tfbench.data.info import DataBundle, DataInfo
 from tfbench.data.labels import needs_one_hot
 from tfbench.data.options import SourceOptions, parse_options
@@ -78,6 +79,9 @@ def load(spec, seed: int | None = 42, one_hot: bool = False) -> DataBundle:
     if options.normalize and not getattr(module, "NORMALIZES_ITSELF", False):
         info = dataclasses.replace(info, extra={**info.extra, "normalization": normalize_splits(splits)})
     info = dataclasses.replace(info, sizes={**info.sizes, **splits.sizes})
+    if isinstance(splits.train, Arrays) and info.is_classification and np.ndim(splits.train.y) == 1:
+        counts = np.bincount(np.asarray(splits.train.y, np.int64), minlength=info.num_classes)
+        info = dataclasses.replace(info, extra={**info.extra, "label_counts": counts.tolist()})
     if one_hot:
         info = dataclasses.replace(info, extra={**info.extra, "one_hot": True})
     return build_bundle(spec, splits, info, options, seed, one_hot)
@@ -88,14 +92,18 @@ def preview(spec, n: int = 8, seed: int | None = 42) -> dict[str, Any]:
 
     Returns:
         `{"info": DataInfo dict, "samples": [{"x": ndarray, "y": label, "label": name}],
-        "label_counts": {name: count}, "counted": samples counted}`; label counts are over the
+        "label_counts": {name: count}, "counted": samples counted}`, and for a table `"table"`
+        (see `table_source.overview`); label counts are over the
         whole training split for in-memory sources, over the first 10,000 samples of a stream.
     """
     module, options = _options(spec)
     info = _with_preprocessing(module.describe(spec, options, seed), options)
     splits = module.load(spec, options, seed)
     train = splits.train
-    if isinstance(train, Arrays):
+    if isinstance(train, Arrays) and isinstance(train.x, dict):  # a table: one raw value per column
+        xs = [{name: column[i, 0] for name, column in train.x.items()} for i in range(min(n, len(train)))]
+        ys = np.asarray(train.y)
+    elif isinstance(train, Arrays):
         xs = [np.asarray(train.x[i]) for i in range(min(n, len(train)))]
         ys = np.asarray(train.y)
     else:
@@ -119,7 +127,10 @@ def preview(spec, n: int = 8, seed: int | None = 42) -> dict[str, Any]:
     if info.is_classification and ys.ndim == 1:
         tally = Counter(int(v) for v in ys)
         counts = {names[k] if k < len(names) else str(k): tally[k] for k in sorted(tally)}
-    return {"info": info.to_dict(), "samples": samples, "label_counts": counts, "counted": int(len(ys))}
+    result = {"info": info.to_dict(), "samples": samples, "label_counts": counts, "counted": int(len(ys))}
+    if hasattr(module, "overview"):  # a table: its own columns, kinds and raw rows
+        result["table"] = module.overview(spec, options, seed, n)
+    return result
 
 
 def catalog_listing(query: str | None = None) -> list[dict[str, Any]]:

@@ -8,6 +8,9 @@ here imports TensorFlow, so the dataset picker and `tfbench validate` know the s
 
 from __future__ import annotations
 
+import inspect
+import re
+import textwrap
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -17,8 +20,10 @@ import numpy as np
 
 from tfbench.data.info import DataInfo
 from tfbench.data.options import SourceOptions
+from tfbench.data.registry import LoaderCode, Picker
 from tfbench.data.splits import Arrays, Splits, planned_sizes, split_arrays
 from tfbench.errors import UserError, close_matches
+
 
 FILES = Path(__file__).parent / "files"
 
@@ -128,6 +133,7 @@ class BuiltinOptions(SourceOptions):
 
 
 OPTIONS = BuiltinOptions
+PICKER = Picker("Bundled (offline)", "builtin:NAME", listed=True)
 
 
 def _entry(spec) -> Builtin:
@@ -166,3 +172,38 @@ def load(spec, options: BuiltinOptions, seed: int | None = 42) -> Splits:
     """The bundled dataset split into train/validation by the experiment's seed."""
     _entry(spec)
     return split_arrays(spec, {"train": arrays(spec.target)}, seed)
+
+
+def loader_code(exp, info) -> LoaderCode:
+    """The data loader the script `tfbench code` writes for this kind."""
+    return LoaderCode(_loader_text(exp, info))
+
+
+def _loader_text(exp, info) -> str:
+    name = exp.data.target
+    if name == "digits":
+        path = (FILES / "digits.npz").resolve()
+        return f'''# The 1,797 8x8 UCI optdigits images (CC BY 4.0) that ship with tfbench, at:
+DIGITS_FILE = os.environ.get("DIGITS_FILE", {str(path)!r})
+
+
+def load_data():
+    """The named splits of the dataset, as numpy arrays: {{"train": (x, y)}}."""
+    with np.load(DIGITS_FILE) as f:
+        x = f["x"].astype(np.float32)[..., None]  # (1797, 8, 8, 1), pixel values 0-16
+        y = f["y"].astype(np.int32)
+    return {{"train": (x, y)}}'''
+    maker = globals().get(f"_{name}")
+    if maker is None:
+        raise UserError(f"cannot write a script for builtin:{name}", "data.source")
+    source = textwrap.dedent(inspect.getsource(maker))
+    source = source.replace(f"def _{name}(", f"def make_{name}(", 1)
+    source = re.sub(r"return Arrays\((.*)\)\s*$", r"return \1", source.rstrip())
+    source = re.sub(r"\) -> Arrays:", "):", source)
+    return f'''{source}
+
+
+def load_data():
+    """The named splits of the dataset, as numpy arrays: {{"train": (x, y)}}."""
+    x, y = make_{name}()
+    return {{"train": (x, y)}}'''

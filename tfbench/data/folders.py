@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tfbench.data.options import parse_options
+from tfbench.data.registry import LoaderCode
 from tfbench.errors import UserError
 
 
@@ -48,3 +50,52 @@ def class_files(root_text: str, extensions: tuple[str, ...], location: str = "da
     if empty:
         raise UserError(f"class folder {empty[0]!r} holds no {'/'.join(extensions)} files", where)
     return classes, paths, labels
+
+
+def folder_loader_code(exp, info) -> LoaderCode:
+    """`load_splits()` for a folder of class sub-folders (images or text), as `tfbench code` writes it."""
+    data = exp.data
+    kind = data.kind
+    from tfbench.data import registry
+
+    options = parse_options(registry.source_module(kind).OPTIONS, data.options)
+    folder = str(Path(data.target).expanduser().resolve())
+    split_args = ""
+    if data.validation_split:
+        split_args = ", validation_split=VALIDATION_SPLIT, subset=\"both\", seed=SEED"
+    if kind == "images":
+        size = getattr(options, "image_size", None) or list(info.input_shape[:2])
+        call = (f"keras.utils.image_dataset_from_directory(\n        path, labels=\"inferred\", "
+                f"label_mode=\"int\", color_mode={options.color_mode!r}, image_size={tuple(size)!r},\n"
+                f"        batch_size=None, shuffle=False{{split}})")
+        vectorize = ""
+    else:
+        call = (f"keras.utils.text_dataset_from_directory(\n        path, labels=\"inferred\", "
+                f"label_mode=\"int\", batch_size=None, shuffle=False{{split}})")
+        vectorize = f'''
+
+vectorizer = keras.layers.TextVectorization(max_tokens={options.max_tokens!r}, output_sequence_length={options.sequence_length!r})
+
+
+def vectorize(train, *others):
+    """Learn the vocabulary on the training texts and turn every text into token ids."""
+    vectorizer.adapt(train.map(lambda x, y: x))
+    return [None if ds is None else ds.map(lambda x, y: (vectorizer(x), y)) for ds in (train, *others)]'''
+    test_dir = getattr(options, "test_dir", None)
+    test_line = (f'    test = {call.format(split="")}'.replace("path,", f"{str(Path(test_dir).expanduser().resolve())!r},")
+                 if test_dir else "    test = None")
+    if data.validation_split:
+        main = ("    # Keras holds out the last VALIDATION_SPLIT of the sorted files; tfbench a seeded random pick.\n"
+                f"    train, validation = {call.format(split=split_args)}")
+    else:
+        main = f"    train, validation = {call.format(split='')}, None"
+    finish = "    return vectorize(train, validation, test)" if kind == "text" else "    return train, validation, test"
+    return LoaderCode(f'''FOLDER = {folder!r}  # one sub-folder per class{vectorize}
+
+
+def load_splits():
+    """Unbatched (x, y) datasets for training, validation and test, read from the class folders."""
+    path = FOLDER
+{main}
+{test_line}
+{finish}''', streamed=True)

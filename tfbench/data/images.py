@@ -28,6 +28,7 @@ from pydantic import Field
 from tfbench.data.folders import class_files
 from tfbench.data.info import DataInfo
 from tfbench.data.options import SourceOptions
+from tfbench.data.registry import Picker
 from tfbench.data.splits import Splits, check_split_name, holdout_indices, planned_sizes
 from tfbench.errors import UserError
 
@@ -257,3 +258,14 @@ def load(spec, options: ImagesOptions, seed: int | None = 42) -> Splits:
         return _stream(part[0], part[1], shape, options) if part and part[0] else None
 
     return Splits(stream(train), stream(validation), stream(test), sizes)
+
+
+# How the dataset picker offers this kind, and the loader `tfbench code` writes for it.
+PICKER = Picker("images", "images:DIR")
+
+
+def loader_code(exp, info):
+    """`load_splits()` via keras.utils.image_dataset_from_directory (see `folders.folder_loader_code`)."""
+    from tfbench.data.folders import folder_loader_code
+
+    return folder_loader_code(exp, info)

@@ -20,9 +20,11 @@ import numpy as np
 from pydantic import Field
 
 from tfbench.data.info import DataInfo
-from tfbench.data.options import SourceOptions
+from tfbench.data.options import SourceOptions, parse_options
+from tfbench.data.registry import LoaderCode, Picker
 from tfbench.data.splits import Arrays, Splits, planned_sizes, split_arrays
 from tfbench.errors import UserError, close_matches
+
 
 CIFAR10 = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 FASHION = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
@@ -88,6 +90,7 @@ class KerasOptions(SourceOptions):
 
 
 OPTIONS = KerasOptions
+PICKER = Picker("Keras datasets", "keras:NAME", listed=True)
 PATHS = ("cache_dir",)  # relative ones resolve against the preset's folder (registry.path_fields)
 _LOCK = threading.Lock()
 
@@ -211,3 +214,34 @@ def load(spec, options: KerasOptions, seed: int | None = 42) -> Splits:
             y = np.asarray(y).reshape(len(y)).astype(np.int32)
         named[split] = Arrays(x, y)
     return split_arrays(spec, named, seed)
+
+
+def loader_code(exp, info) -> LoaderCode:
+    """The data loader the script `tfbench code` writes for this kind."""
+    return LoaderCode(_loader_text(exp, info))
+
+
+def _loader_text(exp, info) -> str:
+    name = exp.data.target
+    entry = DATASETS[name]
+    options = parse_options(OPTIONS, exp.data.options)
+    if entry.sequences:
+        words = options.num_words or 20000
+        load = f"keras.datasets.{name}.load_data(num_words={words!r})"
+        fix_x = (f"x = keras.utils.pad_sequences(x, maxlen={options.maxlen!r}, padding=\"pre\", "
+                 f"truncating=\"pre\").astype(np.int32)")
+    else:
+        load = f"keras.datasets.{name}.load_data()"
+        fix_x = "x = x[..., None]  # add the channel axis" if len(entry.input_shape) == 3 else ""
+    fix_y = ("y = np.asarray(y, np.float32).reshape(len(y), 1)" if entry.label_kind == "regression"
+             else "y = np.asarray(y).reshape(len(y)).astype(np.int32)")
+    body = [f'    (x_train, y_train), (x_test, y_test) = {load}  # downloads once into ~/.keras',
+            "    named = {}",
+            '    for split_name, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):']
+    if fix_x:
+        body.append(f"        {fix_x}")
+    body.append(f"        {fix_y}")
+    body.append("        named[split_name] = (x, y)")
+    body.append("    return named")
+    return ('def load_data():\n    """The named splits of keras.datasets.' + name
+            + ', as numpy arrays: {"train": (x, y), "test": (x, y)}."""\n' + "\n".join(body))

@@ -15,7 +15,8 @@ from pydantic import Field
 
 from tfbench.data.info import DataInfo
 from tfbench.data.labels import infer_label_kind
-from tfbench.data.options import SourceOptions
+from tfbench.data.options import SourceOptions, parse_options
+from tfbench.data.registry import LoaderCode, Picker
 from tfbench.data.splits import Arrays, Splits, planned_sizes, split_arrays
 from tfbench.errors import UserError, close_matches
 
@@ -34,6 +35,7 @@ class NpzOptions(SourceOptions):
 
 
 OPTIONS = NpzOptions
+PICKER = Picker("npz", "npz:PATH", suffixes=(".npz",))
 PATHS = ("target",)  # relative ones resolve against the preset's folder (registry.path_fields)
 
 
@@ -115,3 +117,27 @@ def load(spec, options: NpzOptions, seed: int | None = 42) -> Splits:
             y = y.astype(np.int32).reshape(len(y))
         fixed[split] = Arrays(arrays.x, y)
     return split_arrays(spec, fixed, seed)
+
+
+def loader_code(exp, info) -> LoaderCode:
+    """The data loader the script `tfbench code` writes for this kind."""
+    return LoaderCode(_loader_text(exp, info))
+
+
+def _loader_text(exp, info) -> str:
+    options = parse_options(OPTIONS, exp.data.options)
+    path = str(Path(exp.data.target).expanduser().resolve())
+    y_cast = ("np.asarray(y, np.float32).reshape(len(y), -1)" if info.label_kind == "regression"
+              else "np.asarray(y).astype(np.int32)")
+    return f'''DATA_FILE = {path!r}
+
+
+def load_data():
+    """The named splits of {Path(path).name}, as numpy arrays: {{"train": (x, y), "test": (x, y)}}."""
+    named = {{}}
+    with np.load(DATA_FILE) as f:
+        for split_name, x_key, y_key in (("train", {options.x!r}, {options.y!r}), ("test", {options.x_test!r}, {options.y_test!r})):
+            if x_key in f and y_key in f:
+                x, y = f[x_key], f[y_key]
+                named[split_name] = (x, {y_cast})
+    return named'''

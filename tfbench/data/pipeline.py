@@ -49,12 +49,14 @@ def preprocess_fn(info: DataInfo, options: SourceOptions, one_hot: bool):
         return None
 
     def prep(x, y):
-        if (float_input or scale is not None or resize is not None) and x.dtype != tf.float32:
-            x = tf.cast(x, tf.float32)
-        if resize is not None:
-            x = tf.image.resize(x, resize)
-        if scale is not None:
-            x = x * scale
+        # A table's x is a dict of raw named columns, which the model preprocesses itself.
+        if not isinstance(x, dict):
+            if (float_input or scale is not None or resize is not None) and x.dtype != tf.float32:
+                x = tf.cast(x, tf.float32)
+            if resize is not None:
+                x = tf.image.resize(x, resize)
+            if scale is not None:
+                x = x * scale
         if one_hot:
             y = tf.one_hot(tf.cast(y, tf.int32), classes)
         if label_scale is not None:
@@ -102,29 +104,34 @@ def from_arrays(part: Arrays, spec, seed: int | None, *, training: bool, prep, p
     """
     import tensorflow as tf
 
-    x = tf.convert_to_tensor(part.x)
+    x = tf.nest.map_structure(tf.convert_to_tensor, part.x)  # an array, or a table's dict of columns
     y = tf.convert_to_tensor(part.y)
-    if prep is not None and x.shape.num_elements() * 4 <= EAGER_PREP_BYTES:
+    elements = sum(t.shape.num_elements() for t in tf.nest.flatten(x))
+    if prep is not None and elements * 4 <= EAGER_PREP_BYTES:
         x, y = prep(x, y)
         prep = None
     n = len(part)
     size = spec.batch_size
     full = n // size
 
+    def blocks(t):
+        return tf.reshape(t[: full * size], [full, size, *t.shape[1:]])
+
+    def rest(t):
+        return t[full * size:]
+
     def batches(xs, ys):
-        head = tf.data.Dataset.from_tensor_slices((
-            tf.reshape(xs[: full * size], [full, size, *xs.shape[1:]]),
-            tf.reshape(ys[: full * size], [full, size, *ys.shape[1:]]),
-        ))
+        head = tf.data.Dataset.from_tensor_slices((tf.nest.map_structure(blocks, xs), blocks(ys)))
         if n % size:
-            head = head.concatenate(tf.data.Dataset.from_tensors((xs[full * size:], ys[full * size:])))
+            head = head.concatenate(tf.data.Dataset.from_tensors((tf.nest.map_structure(rest, xs), rest(ys))))
         return head
 
     if training and spec.shuffle:
         buffer = spec.shuffle_buffer or n
         # One element per epoch: the whole permutation, reshuffled every iteration by its seed.
         order = tf.data.Dataset.range(n).shuffle(max(1, min(buffer, n)), seed=seed, reshuffle_each_iteration=True)
-        ds = order.batch(n).flat_map(lambda index: batches(tf.gather(x, index), tf.gather(y, index)))
+        ds = order.batch(n).flat_map(
+            lambda index: batches(tf.nest.map_structure(lambda t: tf.gather(t, index), x), tf.gather(y, index)))
         # flat_map hides the length; Keras needs it to know an epoch's steps.
         ds = ds.apply(tf.data.experimental.assert_cardinality(full + (1 if n % size else 0)))
     else:
@@ -177,6 +184,8 @@ def build_bundle(spec, splits: Splits, info: DataInfo, options: SourceOptions, s
         raise UserError("the training split is empty", "data.source")
     prep = preprocess_fn(info, options, one_hot)
     parallel = options.parallel_calls or tf.data.AUTOTUNE
+    if splits.batched:
+        return _ready_bundle(spec, splits, info, prep, parallel)
     common = dict(prep=prep, parallel=parallel)
     train = batched(splits.train, spec, seed, training=True,
                     size=splits.sizes.get("train"), cache_name="train", **common)
@@ -191,3 +200,21 @@ def build_bundle(spec, splits: Splits, info: DataInfo, options: SourceOptions, s
     n_train = splits.sizes.get("train")
     steps = math.ceil(n_train / spec.batch_size) if n_train else None
     return DataBundle(train=train, validation=validation, info=info, test=test, steps_per_epoch=steps)
+
+
+def _ready_bundle(spec, splits: Splits, info: DataInfo, prep, parallel) -> DataBundle:
+    """A bundle of streams that come batched (a table read from disk each epoch): map and prefetch only."""
+    import tensorflow as tf
+
+    def ready(ds):
+        if ds is None:
+            return None
+        if prep is not None:
+            ds = ds.map(prep, num_parallel_calls=parallel)
+        return ds.prefetch(tf.data.AUTOTUNE) if spec.prefetch else ds
+
+    n_train = splits.sizes.get("train")
+    steps = math.ceil(n_train / spec.batch_size) if n_train else None
+    validation = ready(splits.validation) if splits.sizes.get("validation") else None
+    return DataBundle(train=ready(splits.train), validation=validation, info=info, test=ready(splits.test),
+                      steps_per_epoch=steps)

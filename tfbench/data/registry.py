@@ -1,26 +1,74 @@
 """Which source kinds exist and where each lives — a module per kind, imported only when used.
 
-A source module provides `OPTIONS` (its `SourceOptions` model), `describe(spec, options, seed)
--> DataInfo` (what it holds, without downloading where it can) and `load(spec, options, seed) ->
-Splits` (the unbatched train/validation/test data the pipeline batches). Adding a kind is one entry here and one module.
+A source module provides:
+- `OPTIONS`: its `SourceOptions` model (what `[data.options]` may hold);
+- `PICKER`: a `Picker` saying how the dataset picker offers it (a catalog group, or a file kind);
+- `describe(spec, options, seed) -> DataInfo`: what it holds, without downloading where it can;
+- `load(spec, options, seed) -> Splits`: the unbatched train/validation/test data;
+- `loader_code(exp, info) -> LoaderCode`: the data-loading part of the script `tfbench code` writes.
+
+Adding a kind is its module and one entry in `SOURCES`; the dataset screen, the spec's help text
+and `tfbench code` read everything else from here.
 """
 
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass, field
 from types import ModuleType
 
 from tfbench.errors import UserError, close_matches
 
 SOURCES: dict[str, str] = {
     "builtin": "tfbench.data.builtin",
-    "tfds": "tfbench.data.tfds_source",
     "keras": "tfbench.data.keras_source",
+    "tfds": "tfbench.data.tfds_source",
     "csv": "tfbench.data.csv_source",
+    "parquet": "tfbench.data.parquet_source",
     "npz": "tfbench.data.npz_source",
     "images": "tfbench.data.images",
     "text": "tfbench.data.text",
 }
+
+
+@dataclass(frozen=True)
+class Picker:
+    """How the dataset picker offers a kind.
+
+    Attributes:
+        title: a catalog group's heading ("Bundled (offline)") or a file kind's label.
+        form: the source's written form, for help text (`csv:PATH`).
+        listed: True for kinds whose datasets `tfbench datasets` lists (a group in the list);
+            False for kinds the user points at a path (the file-kind selector).
+        suffixes: file name endings that choose this kind when a file is browsed to.
+    """
+
+    title: str
+    form: str
+    listed: bool = False
+    suffixes: tuple[str, ...] = ()
+
+
+@dataclass
+class LoaderCode:
+    """The data part of a generated script, as one kind writes it.
+
+    Attributes:
+        text: source defining `load_data()` (named NumPy splits) or, when `streamed`,
+            `load_splits()` (unbatched train/validation/test datasets).
+        streamed: whether the text defines `load_splits()` instead of `load_data()`.
+        after_split: lines `main()` runs after the split (e.g. a normalisation), 4-space indented.
+        pipeline: the `to_dataset(part, training)` function when the kind writes its own (a table's
+            FeatureSpace); None for the common one.
+        before_save: lines `main()` runs before saving `model` (a table's model gets its
+            preprocessing in front, so the saved file takes raw columns).
+    """
+
+    text: str
+    streamed: bool = False
+    after_split: list[str] = field(default_factory=list)
+    pipeline: str | None = None
+    before_save: list[str] = field(default_factory=list)
 
 
 def sources() -> list[str]:
@@ -40,6 +88,34 @@ def source_module(kind: str) -> ModuleType:
         raise UserError(f"unknown data source kind {kind!r}", "data.source", hint)
     return importlib.import_module(path)
 
+
+def picker(kind: str) -> Picker:
+    """The kind's `Picker` (imports its module, which imports no TensorFlow)."""
+    return source_module(kind).PICKER
+
+
+def listed_groups() -> list[tuple[str, str]]:
+    """(kind, heading) of the kinds whose datasets the picker lists, in registry order."""
+    return [(kind, picker(kind).title) for kind in SOURCES if picker(kind).listed]
+
+
+def file_kinds() -> list[str]:
+    """The kinds the user points at a file or folder, in registry order."""
+    return [kind for kind in SOURCES if not picker(kind).listed]
+
+
+def kind_for_path(path: str) -> str | None:
+    """The file kind a path's ending chooses (`x.parquet` → `parquet`), or None."""
+    lower = path.lower()
+    for kind in file_kinds():
+        if any(lower.endswith(suffix) for suffix in picker(kind).suffixes):
+            return kind
+    return None
+
+
+def source_forms() -> str:
+    """`builtin:NAME | tfds:NAME | …`: every kind's written form, for help text."""
+    return " | ".join(picker(kind).form for kind in SOURCES)
 
 def path_fields(kind: str) -> tuple[str, ...]:
     """Which parts of a kind's source are file paths: `target` (after the colon) and option names.

@@ -18,7 +18,7 @@ from tfbench.errors import UserError, close_matches
 
 @dataclass
 class Arrays:
-    """Features and labels held in memory (first axis: samples)."""
+    """Features and labels held in memory (first axis: samples); `x` may be a dict of named columns."""
 
     x: Any
     y: Any
@@ -27,8 +27,10 @@ class Arrays:
         return len(self.y)
 
     def take(self, index: np.ndarray) -> "Arrays":
-        """The samples at `index` (works for numpy arrays and lists alike)."""
-        if isinstance(self.x, list):
+        """The samples at `index` (works for numpy arrays, lists and dicts of columns alike)."""
+        if isinstance(self.x, dict):
+            x = {name: column[index] for name, column in self.x.items()}
+        elif isinstance(self.x, list):
             x = [self.x[i] for i in index]
         else:
             x = self.x[index]
@@ -44,12 +46,15 @@ class Splits:
         validation: the validation data, or None (no validation).
         test: the test data when `data.test` names a split, else None.
         sizes: samples per split; None where a stream's length is unknown.
+        batched: the streams are batched already (`data.batch_size`) and read from disk each
+            epoch: the pipeline neither caches nor shuffles nor batches them again.
     """
 
     train: Any
     validation: Any | None
     test: Any | None
     sizes: dict[str, int | None]
+    batched: bool = False
 
 
 def holdout_size(n: int, fraction: float) -> int:

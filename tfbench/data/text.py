@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
-from tfbench.data.folders import class_files
+from tfbench.data.folders import class_files, folder_loader_code
 from tfbench.data.info import DataInfo
 from tfbench.data.options import SourceOptions
+from tfbench.data.registry import Picker
 from tfbench.data.splits import Arrays, Splits, planned_sizes, split_arrays
 from tfbench.errors import UserError
 
@@ -30,6 +31,8 @@ class TextOptions(SourceOptions):
 
 
 OPTIONS = TextOptions
+PICKER = Picker("text", "text:DIR")
+loader_code = folder_loader_code  # `tfbench code`: keras.utils.text_dataset_from_directory
 PATHS = ("target", "test_dir")  # relative ones resolve against the preset's folder (registry.path_fields)
 
 
@@ -73,8 +76,11 @@ def describe(spec, options: TextOptions, seed: int | None = 42) -> DataInfo:
     )
 
 
-def load(spec, options: TextOptions, seed: int | None = 42) -> Splits:
-    """Token-id arrays; the vocabulary is adapted on the training split alone."""
+def vectorizer(spec, options: TextOptions, seed: int | None = 42):
+    """The `TextVectorization` a run's model reads through: adapted on the training split alone.
+
+    Predictions on new text files go through the same one (same seed, same split, same vocabulary).
+    """
     import tensorflow as tf
     import keras
 
@@ -84,6 +90,14 @@ def load(spec, options: TextOptions, seed: int | None = 42) -> Splits:
         max_tokens=options.max_tokens, output_mode="int", output_sequence_length=options.sequence_length
     )
     vectorize.adapt(tf.constant(list(splits.train.x), tf.string), batch_size=256)
+    return vectorize, splits
+
+
+def load(spec, options: TextOptions, seed: int | None = 42) -> Splits:
+    """Token-id arrays; the vocabulary is adapted on the training split alone."""
+    import tensorflow as tf
+
+    vectorize, splits = vectorizer(spec, options, seed)
 
     def ids(part: Arrays | None) -> Arrays | None:
         if part is None:

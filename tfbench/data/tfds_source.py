@@ -16,7 +16,8 @@ from functools import lru_cache
 from pydantic import Field
 
 from tfbench.data.info import DataInfo
-from tfbench.data.options import SourceOptions
+from tfbench.data.options import SourceOptions, parse_options
+from tfbench.data.registry import LoaderCode, Picker
 from tfbench.data.splits import Splits, holdout_size
 from tfbench.errors import UserError, close_matches
 
@@ -35,6 +36,7 @@ class TfdsOptions(SourceOptions):
 
 
 OPTIONS = TfdsOptions
+PICKER = Picker("TensorFlow Datasets", "tfds:NAME", listed=True)
 PATHS = ("data_dir",)  # relative ones resolve against the preset's folder (registry.path_fields)
 
 
@@ -266,3 +268,50 @@ def _vectorised(streams: list, options: TfdsOptions) -> list:
         return tf.cast(vectorize(tf.expand_dims(x, 0))[0], tf.int32), y
 
     return [s.map(ids, num_parallel_calls=tf.data.AUTOTUNE) if s is not None else None for s in streams]
+
+
+def loader_code(exp, info) -> LoaderCode:
+    """The data loader the script `tfbench code` writes for this kind."""
+    return LoaderCode(_loader_text(exp, info), streamed=True)
+
+
+def _loader_text(exp, info) -> str:
+    data = exp.data
+    options = parse_options(OPTIONS, data.options)
+    base = options.split
+    train, validation = base, None
+    if data.validation:
+        validation = data.validation
+    elif data.validation_split:
+        n_train, n_val = info.sizes.get("train"), info.sizes.get("validation")
+        if n_train is not None and n_val is not None:
+            train, validation = f"{base}[:{n_train}]", f"{base}[{n_train}:]"
+        else:
+            percent = max(1, min(99, round(data.validation_split * 100)))
+            train, validation = f"{base}[:{100 - percent}%]", f"{base}[{100 - percent}%:]"
+    x_key = info.extra.get("input_key") or "image"
+    y_key = info.extra.get("label_key") or "label"
+    if info.label_kind == "regression":
+        label = f"tf.reshape(tf.cast(example[{y_key!r}], tf.float32), {tuple(info.label_shape)!r})"
+    else:
+        label = f"tf.cast(example[{y_key!r}], tf.int32)"
+    data_dir = f", data_dir={options.data_dir!r}" if options.data_dir else ""
+
+    def stream(split):
+        if split is None:
+            return "None"
+        return f"tfds.load({data.target!r}, split={split!r}, shuffle_files=False{data_dir}).map(pick)"
+
+    return f'''import tensorflow_datasets as tfds
+
+
+def load_splits():
+    """Unbatched (x, y) datasets for training, validation and test (TFDS downloads them once)."""
+
+    def pick(example):
+        return example[{x_key!r}], {label}
+
+    train = {stream(train)}
+    validation = {stream(validation)}
+    test = {stream(data.test)}
+    return train, validation, test'''

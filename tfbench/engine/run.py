@@ -150,6 +150,7 @@ class Run:
             self.steps_per_epoch = card if card > 0 else None
         check_tensorboard(exp)
         self._fit_inputs = fit_inputs(bundle, self.steps_per_epoch, exp.train.strategy)
+        self._fit_inputs.update(data.class_weights.fit_arguments(exp.train, bundle))  # train.class_weight
 
     def _summary(self, model: Any) -> dict[str, Any]:
         from tfbench import build

@@ -20,6 +20,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable
 
+from tfbench.data import rows
 from tfbench.errors import UserError
 from tfbench.export.formats import ExportFormat, ExportJob, check_options, format_names, get_format
 from tfbench.export.reference import Reference, reference_data
@@ -239,7 +240,7 @@ def export_loaded(
         "path": _relative(final, run_dir),
         "size_bytes": _size(final),
         "split": reference.split,
-        "samples": int(len(reference.x)),
+        "samples": rows.count(reference.x),
         "metric": reference.metric_name,
         "keras_metric": reference.keras_metric,
         **checks,

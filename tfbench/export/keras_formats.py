@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
+from tfbench.data import rows
 from tfbench.export.formats import ExportJob
 from tfbench.export.reference import Reference, predict_keras
 from tfbench.native_log import captured_stderr
@@ -67,12 +68,14 @@ def savedmodel_predictor(path: Path) -> Callable[[Any], Any]:
     if SERVING_SIGNATURE not in loaded.signatures:
         raise RuntimeError(f"the SavedModel has no {SERVING_SIGNATURE!r} signature")
     serve = loaded.signatures[SERVING_SIGNATURE]
-    (input_name, spec), = serve.structured_input_signature[1].items()
+    specs = serve.structured_input_signature[1]
 
     def predict(x):
         parts = []
-        for i in range(0, len(x), 256):
-            result = serve(**{input_name: tf.constant(x[i : i + 256], dtype=spec.dtype)})
+        for i in range(0, rows.count(x), 256):
+            batch = rows.take(x, i, i + 256)
+            named = batch if isinstance(batch, dict) else {name: batch for name in specs}  # a table: its columns
+            result = serve(**{name: tf.constant(named[name], dtype=spec.dtype) for name, spec in specs.items()})
             parts.append(np.asarray(next(iter(result.values()))))
         return np.concatenate(parts)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from tfbench.data import rows
 from tfbench.errors import UserError
 
 HELD_OUT_BATCH = 64
@@ -40,7 +41,7 @@ class Reference:
 
     @property
     def held_out(self):
-        return self.x[:HELD_OUT_BATCH]
+        return rows.take(self.x, 0, HELD_OUT_BATCH)
 
     @property
     def metric_name(self) -> str:
@@ -52,7 +53,7 @@ class Reference:
         import numpy as np
 
         outputs = np.asarray(outputs, dtype="float32").reshape(self.outputs.shape)
-        held = len(self.held_out)
+        held = rows.count(self.held_out)
         delta = np.abs(outputs[:held].astype("float64") - self.outputs[:held].astype("float64"))
         return {
             "max_abs_diff": float(delta.max()) if delta.size else 0.0,
@@ -71,16 +72,16 @@ def take_samples(dataset, limit: int) -> tuple[Any, Any]:
             features, labels = batch[0], batch[1] if len(batch) > 1 else None
         else:
             features, labels = batch, None
-        features = np.asarray(features)
+        features = rows.as_numpy(features)  # an array, or a table's dict of named columns
         xs.append(features)
         if labels is not None:
             ys.append(np.asarray(labels))
-        count += len(features)
+        count += rows.count(features)
         if count >= limit:
             break
     if not xs:
         return None, None
-    x = np.concatenate(xs)[:limit]
+    x = rows.take(rows.concatenate(xs), 0, limit)
     y = np.concatenate(ys)[:limit] if ys else None
     return x, y
 
@@ -139,7 +140,8 @@ def predict_keras(model, x, batch_size: int = 256):
     """The model's outputs on `x` in inference mode, as one numpy array."""
     import numpy as np
 
-    parts = [np.asarray(model(x[i : i + batch_size], training=False)) for i in range(0, len(x), batch_size)]
+    parts = [np.asarray(model(rows.take(x, i, i + batch_size), training=False))
+             for i in range(0, rows.count(x), batch_size)]
     return np.concatenate(parts)
 
 

@@ -29,15 +29,31 @@ class TFLiteFile:
     """`tflite`: a TFLite flatbuffer, quantised as asked, checked in the LiteRT interpreter."""
 
     def write(self, path: Path, job: ExportJob) -> None:
+        job, _ = _encoded(job)
         calibration = calibration_samples(job.bundle, job.reference) if job.quantize == "int8" else None
         content = convert_tflite(job.model, job.reference, job.quantize, job.int8_io, job.select_tf_ops, calibration)
         Path(path).write_bytes(content)
 
     def verify(self, path: Path, job: ExportJob) -> dict:
+        job, note = _encoded(job)
         checks = verify_tflite(path, job.reference)
         if job.select_tf_ops:
             checks["select_tf_ops"] = True
+        if note:
+            checks["note"] = note
         return checks
+
+
+def _encoded(job: ExportJob) -> tuple[ExportJob, str | None]:
+    """A table's model as TFLite takes it: the layer stack on encoded features, and the report's note."""
+    import dataclasses
+
+    from tfbench.data.feature_space import after_preprocessing
+
+    model, reference, note = after_preprocessing(job.model, job.reference)
+    if note is None:
+        return job, None
+    return dataclasses.replace(job, model=model, reference=reference, bundle=None), note
 
 
 TFLITE = TFLiteFile()

@@ -18,16 +18,16 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Checkbox, Input, Label, OptionList, Select, Static
+from textual.message import Message
+from textual.widgets import Checkbox, DataTable, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
+from tfbench.data import registry
 from tfbench.errors import UserError
 from tfbench.messages import DatasetsListed, PreviewLoaded
 from tfbench.screens.frame import WorkbenchScreen
 from tfbench.widgets.preview import balance_bars, half_block_image
 
-GROUPS = (("builtin", "Bundled (offline)"), ("keras", "Keras datasets"), ("tfds", "TensorFlow Datasets"))
-FILE_KINDS = ("csv", "npz", "images", "text")
 PIPELINE_FIELDS = (
     ("validation_split", "Validation fraction", "float"),
     ("validation", "Validation split name", "str"),
@@ -35,6 +35,7 @@ PIPELINE_FIELDS = (
     ("batch_size", "Batch size", "int"),
 )
 PREVIEW_SAMPLES = 6
+COLUMN_KINDS = ("numeric", "categorical", "text", "date", "drop")  # what `k` cycles through
 
 
 def is_image(shape: tuple) -> bool:
@@ -99,6 +100,8 @@ def render_preview(preview: dict, info: Any, colour: bool = True, width: int = 8
         colour: grey-level colours for pictures; shade characters without.
         width: the characters available; pictures that would not fit are left out.
     """
+    if preview.get("table"):
+        return render_table_rows(preview["table"], width)
     samples = preview.get("samples") or []
     if not samples:
         return Text("no samples")
@@ -142,6 +145,104 @@ def render_preview(preview: dict, info: Any, colour: bool = True, width: int = 8
     return table
 
 
+def render_table_rows(table: dict, width: int = 80) -> Table:
+    """A table's first raw rows under the file's own column names (missing cells as —).
+
+    As many columns as fit `width` are shown, each at most 14 characters wide; `…` marks the rest.
+    """
+    grid = Table(box=None, padding=(0, 1), show_edge=False)
+    label = next((c["name"] for c in table.get("columns", []) if c["role"] == "label"), None)
+    shown, used = 0, 0
+    for i, name in enumerate(table["header"]):
+        cell = min(14, max([len(name)] + [len(row[i]) for row in table["rows"]]))
+        if used + cell + 1 > width - 2 and shown:
+            break
+        grid.add_column(name, style="bold" if name == label else "", no_wrap=True, overflow="ellipsis", max_width=14)
+        shown, used = shown + 1, used + cell + 1
+    if shown < len(table["header"]):
+        grid.add_column("…")
+    for row in table["rows"]:
+        grid.add_row(*row[:shown], *(["…"] if shown < len(table["header"]) else []))
+    return grid
+
+
+def column_row(column: dict) -> tuple[str, str, str, str]:
+    """One row of the columns table: name, kind (and what was inferred), missing, distinct."""
+    kind = column["kind"]
+    if column["role"] == "label":
+        kind = "◆ label"
+    elif column["role"] == "dropped":
+        kind = "dropped" + (" (identifier)" if column["inferred"] == "identifier" and kind == "identifier" else "")
+    elif kind != column["inferred"]:
+        kind = f"{kind} (was {column['inferred']})"
+    return column["name"], kind, f"{column['missing']:,}", f"{column['distinct']:,}"
+
+
+class ColumnTable(DataTable):
+    """A table's columns; on the highlighted one: l makes it the label, k changes its kind, x drops it."""
+
+    BINDINGS = [
+        Binding("l", "label", "Label column"),
+        Binding("k", "kind", "Column kind"),
+        Binding("x", "drop", "Drop/keep"),
+    ]
+
+    class Chosen(Message):
+        """The user asked to change a column: `what` is label, kind or drop."""
+
+        def __init__(self, column: str, what: str) -> None:
+            super().__init__()
+            self.column, self.what = column, what
+
+    def _chosen(self, what: str) -> None:
+        if self.row_count:
+            key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+            self.post_message(self.Chosen(str(key), what))
+
+    def action_label(self) -> None:
+        self._chosen("label")
+
+    def action_kind(self) -> None:
+        self._chosen("kind")
+
+    def action_drop(self) -> None:
+        self._chosen("drop")
+
+
+def column_change(columns: list[dict], name: str, what: str):
+    """The edit of `data.options` that one column choice makes (label, next kind, drop or keep)."""
+    column = next(c for c in columns if c["name"] == name)
+
+    def change(data: dict) -> None:
+        options = data.setdefault("data", {}).setdefault("options", {})
+        kinds = dict(options.get("columns") or {})
+        if what == "label":
+            options["label"] = name
+            kinds.pop(name, None)
+        elif column["role"] == "label":
+            return
+        elif what == "drop":
+            if column["role"] == "dropped" and kinds.get(name) == "drop":
+                kinds.pop(name)
+            elif column["role"] == "dropped":
+                kinds[name] = "categorical" if column["inferred"] == "identifier" else column["inferred"]
+            else:
+                kinds[name] = "drop"
+        else:
+            current = kinds.get(name, column["kind"])
+            following = COLUMN_KINDS[(COLUMN_KINDS.index(current) + 1) % len(COLUMN_KINDS)] if current in COLUMN_KINDS else COLUMN_KINDS[0]
+            if following == column["inferred"]:
+                kinds.pop(name, None)
+            else:
+                kinds[name] = following
+        if kinds:
+            options["columns"] = kinds
+        else:
+            options.pop("columns", None)
+
+    return change
+
+
 def _flat(x: Any) -> list:
     values = x.tolist() if hasattr(x, "tolist") else x
     out: list = []
@@ -182,13 +283,16 @@ class DatasetScreen(WorkbenchScreen):
                 yield OptionList(id="data-list", compact=True)
                 yield Label("Files", classes="section")
                 with Horizontal(id="file-row"):
-                    yield Select([(k, k) for k in FILE_KINDS], value="csv", allow_blank=False,
+                    yield Select([(k, k) for k in registry.file_kinds()], value="csv", allow_blank=False,
                                  id="file-kind", compact=True)
                     yield Input(placeholder="path, or b to browse", id="file-path", compact=True)
             with VerticalScroll(id="data-detail"):
                 yield Static("", id="data-info")
                 yield Label("Preview", classes="section")
                 yield Static("", id="data-preview")
+                yield Label("Columns  (l label · k kind · x drop/keep · ctrl+z undo)", classes="section table-only",
+                            id="columns-title")
+                yield ColumnTable(id="table-columns", cursor_type="row", zebra_stripes=False, classes="table-only")
                 yield Label("Class balance", classes="section")
                 yield Static("", id="data-balance")
                 yield Label("Pipeline", classes="section", id="pipeline-title")
@@ -226,7 +330,7 @@ class DatasetScreen(WorkbenchScreen):
         listing.clear_options()
         current = self.app.experiment.data.source  # type: ignore[attr-defined]
         highlight = None
-        for kind, title in GROUPS:
+        for kind, title in registry.listed_groups():
             rows = [r for r in self.rows if r.get("kind") == kind]
             if not rows:
                 continue
@@ -313,6 +417,33 @@ class DatasetScreen(WorkbenchScreen):
             preview_widget.update(render_preview(self.preview, info, colour=colour, width=max(width, 16)))
             counts = self.preview.get("label_counts") or {}
             balance_widget.update(balance_bars(counts, width=24) if counts else Text("no class labels"))
+        if self.preview is not None or self.preview_error:  # while a new preview loads, the columns stay
+            self._draw_columns()
+
+    def _draw_columns(self) -> None:
+        """The file's columns, for a table source; hidden for any other source."""
+        table = (self.preview or {}).get("table")
+        for widget in self.query(".table-only"):
+            widget.display = bool(table)
+        if not table:
+            return
+        grid = self.query_one("#table-columns", ColumnTable)
+        cursor = grid.cursor_row
+        grid.clear(columns=not grid.columns)
+        if not grid.columns:
+            grid.add_columns("column", "kind", "missing", "distinct")
+        for column in table["columns"]:
+            grid.add_row(*column_row(column), key=column["name"])
+        if grid.row_count:
+            grid.move_cursor(row=min(cursor, grid.row_count - 1))
+
+    @on(ColumnTable.Chosen)
+    def _column_chosen(self, message: ColumnTable.Chosen) -> None:
+        table = (self.preview or {}).get("table") or {}
+        change = column_change(table.get("columns", []), message.column, message.what)
+        error = self.app.edit(change)  # type: ignore[attr-defined]
+        if error is not None:
+            self.notify(str(error), severity="error", timeout=8)
 
     def _fill_pipeline(self, spec) -> None:
         for name, _, _ in PIPELINE_FIELDS:
@@ -413,10 +544,7 @@ class DatasetScreen(WorkbenchScreen):
             except ValueError:
                 pass
             kind = self.query_one("#file-kind", Select)
-            if path.endswith(".csv"):
-                kind.value = "csv"
-            elif path.endswith(".npz"):
-                kind.value = "npz"
+            kind.value = registry.kind_for_path(path) or kind.value
             field = self.query_one("#file-path", Input)
             field.value = path
             self.use_source(f"{kind.value}:{path}")

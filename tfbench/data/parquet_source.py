@@ -1,0 +1,40 @@
+"""`parquet:PATH` — a Parquet file, or a folder of part files, read with pyarrow.
+
+Without a UI; no TensorFlow. The same column kinds, overrides and in-model preprocessing as
+`csv:` (see `tfbench.data.table_source`); the file's own types are used as they are.
+"""
+
+from __future__ import annotations
+
+from tfbench.data import table_source
+from tfbench.data.info import DataInfo
+from tfbench.data.registry import LoaderCode, Picker
+from tfbench.data.splits import Splits
+from tfbench.data.tables import TableOptions
+
+OPTIONS = TableOptions
+PICKER = Picker("parquet", "parquet:PATH", suffixes=(".parquet", ".pq"))
+NORMALIZES_ITSELF = True  # the model's own preprocessing normalises numeric columns
+PATHS = ("target", "test_path")  # relative ones resolve against the preset's folder (registry.path_fields)
+
+
+def describe(spec, options: TableOptions, seed: int | None = 42) -> DataInfo:
+    """Columns, their kinds, the encoded width and the label kind; sizes after the split."""
+    return table_source.describe(spec, options, "parquet", seed)
+
+
+def load(spec, options: TableOptions, seed: int | None = 42) -> Splits:
+    """The raw columns and labels, split by `spec`."""
+    return table_source.load(spec, options, "parquet", seed)
+
+
+def loader_code(exp, info) -> LoaderCode:
+    """pyarrow reading and the FeatureSpace preprocessing, as `tfbench code` writes them."""
+    from tfbench.data.table_code import table_loader_code
+
+    return table_loader_code(exp, info)
+
+
+def overview(spec, options, seed: int | None = 42, n: int = 6) -> dict:
+    """The file's own columns and a few raw rows, for the dataset screen."""
+    return table_source.overview(spec, options, "parquet", seed, n)
