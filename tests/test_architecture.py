@@ -14,14 +14,7 @@ import grimp
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = REPO / "tfbench"
 
-# Circles that exist only through `if TYPE_CHECKING:` imports, known and being removed: the engine's
-# callbacks import the Run for its type while the Run builds the callbacks (issue 15, item 1, moves
-# what the callbacks call into engine/controls.py and engine/checkpoints.py). Delete the entry
-# when it is gone; the test then keeps it gone.
-KNOWN_TYPE_ONLY_CIRCLES = {frozenset({"tfbench.engine.callbacks", "tfbench.engine.run"})}
-
-# Private names used across modules today (none left: codegen asks each source kind for its own
-# loader code). The list may only shrink: a new entry fails the test.
+# Private names used across modules: none. A new one fails the test.
 KNOWN_PRIVATE_USES: set[str] = set()
 
 
@@ -76,10 +69,10 @@ def test_no_import_circle_at_run_time():
     assert not circles, "import circles: " + "; ".join(" ↔ ".join(sorted(c)) for c in circles)
 
 
-def test_no_import_circle_even_for_type_checking_but_the_known_one():
+def test_no_import_circle_even_for_type_checking():
+    """A type the other side needs is named with a Protocol (e.g. `engine.callbacks.TrainingRun`)."""
     circles = _circles(exclude_type_checking=False)
-    new = circles - KNOWN_TYPE_ONLY_CIRCLES
-    assert not new, "import circles: " + "; ".join(" ↔ ".join(sorted(c)) for c in new)
+    assert not circles, "import circles: " + "; ".join(" ↔ ".join(sorted(c)) for c in circles)
 
 
 def _module_name(path: Path) -> str:
@@ -152,11 +145,9 @@ def test_no_private_name_is_used_from_another_module():
 
 
 def test_the_known_exceptions_are_still_there():
-    """Once a known circle or private use is gone, its exception must go too (so it cannot come back)."""
+    """Once a known private use is gone, its exception must go too (so it cannot come back)."""
     gone = KNOWN_PRIVATE_USES - _all_private_uses()
     assert not gone, "remove from KNOWN_PRIVATE_USES: " + ", ".join(sorted(gone))
-    gone_circles = KNOWN_TYPE_ONLY_CIRCLES - _circles(exclude_type_checking=False)
-    assert not gone_circles, "remove from KNOWN_TYPE_ONLY_CIRCLES: " + ", ".join(" ↔ ".join(sorted(c)) for c in gone_circles)
 
 
 def test_the_scan_sees_what_it_must(tmp_path):

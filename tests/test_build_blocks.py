@@ -398,6 +398,41 @@ def test_build_errors_name_their_place(toml, info, location, words):
     assert words in f"{caught.value.message} {caught.value.hint}"
 
 
+def test_the_resizing_layer_a_too_small_backbone_suggests_validates_when_pasted_in():
+    import re
+
+    backbone = '{ type = "MobileNetV2", weights = "none", alpha = 0.35, include_top = false, pooling = "avg" }'
+    head = '{ type = "Dense", units = 2, activation = "softmax" }'
+    with pytest.raises(UserError) as caught:
+        validated(f"[model]\nlayers = [ {backbone}, {head} ]\n", images(8))
+    suggested = re.search(r"\{ type = \"Resizing\"[^}]*\}", caught.value.hint).group(0)
+    summary = validated(f"[model]\nlayers = [ {suggested}, {backbone}, {head} ]\n", images(8))
+    size = int(re.search(r"height = (\d+)", suggested).group(1))
+    assert summary.layers[0].type == "Resizing" and summary.layers[0].output_shape == [size, size, 3]
+    assert summary.output_shape == [2]
+
+
+def test_a_preset_with_resizing_before_a_backbone_validates():
+    preset = """
+[[model.layers]]
+type = "Resizing"
+height = 71
+width = 71
+[[model.layers]]
+type = "Xception"
+weights = "none"
+include_top = false
+pooling = "avg"
+[[model.layers]]
+type = "Dense"
+units = 2
+activation = "softmax"
+"""
+    summary = validated(preset, images(64))
+    assert summary.layers[0].output_shape == [71, 71, 3]
+    assert summary.output_shape == [2]
+
+
 # -- tfbench code: the same models with the Functional API ------------------------------------
 
 def ten_classes(toml: str) -> str:

@@ -275,6 +275,16 @@ def test_wrong_types_say_what_was_expected():
     assert err.location == "model.layers[2].kernel_size" and "list of integers" in err.message
 
 
+@pytest.mark.parametrize("name", ["Resizing", "CenterCrop", "RandomCrop"])
+def test_an_integer_described_as_part_of_a_shape_is_an_integer(name):
+    """ "Integer, the height of the output shape." names an int; the word "shape" does not make it a list."""
+    entry = catalog.get("layers", name)
+    assert (entry.params["height"].kind, entry.params["width"].kind) == ("int", "int")
+    catalog.check_component("layers", name, {"height": 71, "width": 71}, "model.layers[0]")
+    err = _error("layers", name, {"height": [71], "width": 71}, "model.layers[0]")
+    assert err.location == "model.layers[0].height" and "expected an integer" in err.message
+
+
 def test_ints_are_fine_where_floats_are_expected_and_lists_where_tuples_are():
     catalog.check_component("layers", "Dropout", {"rate": 0}, "x")
     catalog.check_component("optimizers", "Adam", {"learning_rate": 1}, "x")

@@ -252,3 +252,83 @@ callbacks = [{ type = "ReduceLROnPlateau", monitor = "val_loss", factor = 0.5, p
     assert theirs.count_params() == ours.count_params()
     assert [type(layer).__name__ for layer in theirs.layers] == [type(layer).__name__ for layer in ours.layers]
     assert theirs.layers[-1].dtype_policy.compute_dtype == "float32"
+
+
+# -- fine-tuning: the Keras guide's two fits ---------------------------------------------------
+
+FINE_TUNE = """
+name = "tune"
+[data]
+source = "npz:{data}"
+batch_size = 16
+validation_split = 0.25
+[[model.layers]]
+type = "MobileNetV2"
+weights = "none"
+alpha = 0.35
+include_top = false
+pooling = "avg"
+trainable = false
+[[model.layers]]
+type = "Dense"
+units = 3
+activation = "softmax"
+[train]
+epochs = 2
+optimizer = {{ type = "Adam", learning_rate = 1e-3 }}
+loss = "sparse_categorical_crossentropy"
+seed = 3
+fine_tune = {{ after_epoch = 1, unfreeze = {unfreeze}, learning_rate = 1e-5 }}
+"""
+
+
+def _fine_tune_preset(tmp_path: Path, unfreeze: str) -> Path:
+    """Thirty-two 32×32 grey pictures of three classes, the smallest input a MobileNetV2 takes."""
+    rng = np.random.default_rng(0)
+    y = np.arange(32) % 3
+    np.savez(tmp_path / "pictures.npz", x=rng.normal(0, 1, (32, 32, 32, 1)).astype("float32"), y=y)
+    path = tmp_path / "preset.toml"
+    path.write_text(FINE_TUNE.format(data=tmp_path / "pictures.npz", unfreeze=unfreeze))
+    return path
+
+
+def _switched_by_the_engine(exp) -> tuple[int, int]:
+    from tfbench import build, data
+    from tfbench.engine import fine_tune
+
+    model = build.build_model(exp, data.describe(exp.data, seed=exp.train.seed))
+    return fine_tune.switch(model, exp.train.fine_tune)
+
+
+@pytest.mark.filterwarnings("ignore:`input_shape` is undefined or non-square")
+@pytest.mark.parametrize("unfreeze", ['"all"', "12"])
+def test_fine_tune_function_unfreezes_as_the_engine_does(unfreeze, tmp_path):
+    exp = load_experiment(_fine_tune_preset(tmp_path, unfreeze))
+    ns = _namespace(generate_script(exp))
+    model = ns["build_model"]()
+    count = lambda: sum(int(np.prod(w.shape)) for w in model.trainable_weights)  # noqa: E731
+    before = count()
+    ns["fine_tune"](model)
+    assert (before, count()) == _switched_by_the_engine(exp)
+    assert float(model.optimizer.learning_rate) == pytest.approx(1e-5)
+    assert ns["FINE_TUNE_AFTER"] == 1
+
+
+@pytest.mark.filterwarnings("ignore:`input_shape` is undefined or non-square")
+def test_fine_tune_script_fits_frozen_then_unfrozen(tmp_path):
+    exp = load_experiment(_fine_tune_preset(tmp_path, "12"))
+    path = tmp_path / "train.py"
+    path.write_text(generate_script(exp))
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ""}
+    result = subprocess.run(
+        [sys.executable, "-c", RUNNER, str(path), "--epochs", "2", "--output", str(tmp_path / "out.keras")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    after = int(re.search(r"^trainable params after the switch: (\d+)$", result.stdout, re.M).group(1))
+    before, expected = _switched_by_the_engine(exp)
+    assert after == expected > before
+    # The frozen fit to epoch 1 (Keras names no epoch when a fit has one), then on from initial_epoch=1.
+    assert len(re.findall(r"^\d+/\d+ - .* - loss: [\d.]+ .* - val_loss: [\d.]+", result.stdout, re.M)) == 2
+    assert re.findall(r"^Epoch (\d+)/(\d+)$", result.stdout, re.M) == [("2", "2")]
+    assert (tmp_path / "out.keras").is_file() and "no tfbench imported" in result.stdout

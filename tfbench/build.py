@@ -636,11 +636,8 @@ def check_output(exp: "Experiment", info: "DataInfo", output_shape: list[int | N
     where = f"model.layers[{last}]"
     activation = _final_activation(exp)
     loss = resolve_loss(exp, info)
-    family = loss_family(loss)
     out = list(output_shape)
-    units = out[-1] if out else 1
-    shape_text = _shape_text(out)
-    if activation == "softmax" and units == 1:
+    if activation == "softmax" and (out[-1] if out else 1) == 1:
         raise UserError(
             "softmax over 1 output always gives 1.0, so the model cannot learn",
             where,
@@ -648,25 +645,35 @@ def check_output(exp: "Experiment", info: "DataInfo", output_shape: list[int | N
         )
     labels_need_one_hot(loss, info)  # a loss that cannot fit the labels: UserError at train.loss
     if info.label_kind == "regression":
-        expected = list(info.label_shape) or [1]
-        if out != expected and not (not info.label_shape and out == []):
-            raise UserError(
-                f"the data has regression targets of shape {_shape_text(expected)} per sample but the "
-                f"model outputs {shape_text}",
-                where,
-                f"end with a layer giving {_shape_text(expected)}, e.g. Dense with units = {expected[-1]}"
-                + (" after a Flatten or pooling layer" if len(out) > len(expected) else ""),
-            )
-        if activation == "softmax":
-            raise UserError(
-                "softmax outputs sum to 1, which does not fit regression targets",
-                where,
-                "use no activation (linear) on the last layer",
-            )
-        return
-    if not info.is_classification:
-        return
-    classes = info.num_classes
+        _check_regression_output(out, info, activation, where)
+    elif info.is_classification:
+        _check_class_output(out, info, loss, where)
+
+
+def _check_regression_output(out: list[int | None], info: "DataInfo", activation: str | None, where: str) -> None:
+    """Regression targets: the output's shape must be the target's, and softmax cannot fit them."""
+    shape_text = _shape_text(out)
+    expected = list(info.label_shape) or [1]
+    if out != expected and not (not info.label_shape and out == []):
+        raise UserError(
+            f"the data has regression targets of shape {_shape_text(expected)} per sample but the "
+            f"model outputs {shape_text}",
+            where,
+            f"end with a layer giving {_shape_text(expected)}, e.g. Dense with units = {expected[-1]}"
+            + (" after a Flatten or pooling layer" if len(out) > len(expected) else ""),
+        )
+    if activation == "softmax":
+        raise UserError(
+            "softmax outputs sum to 1, which does not fit regression targets",
+            where,
+            "use no activation (linear) on the last layer",
+        )
+
+
+def _check_class_output(out: list[int | None], info: "DataInfo", loss: "str | dict", where: str) -> None:
+    """Class labels: one output axis more than the labels per sample, and one unit per class."""
+    units = out[-1] if out else 1
+    family = loss_family(loss)
     label_dims = list(info.label_shape)
     if info.label_kind == "binary" and label_dims and out == label_dims:
         return  # several 0/1 labels per sample (multi-label), one sigmoid output each
@@ -675,7 +682,7 @@ def check_output(exp: "Experiment", info: "DataInfo", output_shape: list[int | N
     per_sample = label_dims[:-1] if one_hot_given else label_dims
     if len(out) != len(per_sample) + 1:
         raise UserError(
-            f"the model outputs {shape_text} per sample but each label is "
+            f"the model outputs {_shape_text(out)} per sample but each label is "
             + ("one class id" if not per_sample else f"a class id per position {_shape_text(per_sample)}"),
             where,
             "add a Flatten or GlobalAveragePooling layer before the last Dense"
@@ -683,24 +690,30 @@ def check_output(exp: "Experiment", info: "DataInfo", output_shape: list[int | N
             else "end with one output per class",
         )
     if info.label_kind == "binary":
-        if units not in (1, 2):
-            raise UserError(
-                f"the data has 2 classes but the model gives {units} outputs",
-                where,
-                "use units = 1 with sigmoid, or units = 2 with softmax",
-            )
-        if family == "binary" and units != 1:
-            raise UserError(
-                f"binary labels with {loss_name(loss)} need 1 output but the model gives {units}",
-                where,
-                "use units = 1 with sigmoid, or units = 2 with softmax and sparse_categorical_crossentropy",
-            )
+        _check_binary_units(units, family, loss, where)
         return
+    classes = info.num_classes
     if classes and units != classes:
         raise UserError(
             f"the data has {classes} classes but the last layer gives {units} outputs",
             where,
             f"set units = {classes}",
+        )
+
+
+def _check_binary_units(units: int | None, family: str | None, loss: "str | dict", where: str) -> None:
+    """Two classes: 1 sigmoid output or 2 softmax outputs, and a binary loss needs the single one."""
+    if units not in (1, 2):
+        raise UserError(
+            f"the data has 2 classes but the model gives {units} outputs",
+            where,
+            "use units = 1 with sigmoid, or units = 2 with softmax",
+        )
+    if family == "binary" and units != 1:
+        raise UserError(
+            f"binary labels with {loss_name(loss)} need 1 output but the model gives {units}",
+            where,
+            "use units = 1 with sigmoid, or units = 2 with softmax and sparse_categorical_crossentropy",
         )
 
 

@@ -88,6 +88,8 @@ def _settings(exp, info, one_hot: bool) -> str:
     lines = [_rule("settings, from the experiment")]
     lines.append(f"SEED = {train.seed!r}")
     lines.append(f"EPOCHS = {train.epochs!r}")
+    if train.fine_tune is not None:
+        lines.append(f"FINE_TUNE_AFTER = {train.fine_tune.after_epoch!r}  # the last epoch with the backbone frozen")
     lines.append(f"BATCH_SIZE = {data.batch_size!r}")
     if not data.validation:
         lines.append(f"VALIDATION_SPLIT = {data.validation_split!r}  # fraction of the training data held out")
@@ -237,13 +239,22 @@ def _model_section(exp, info, loss, metrics) -> str:
     lines.append(f"    inputs = keras.Input(shape={shape!r}{dtype_arg}, name=\"input\")")
     lines.extend(_stack_lines(exp))
     lines.append(f"    model = keras.Model(inputs, x, name={exp.name!r})")
-    optimizer_args = dict(train.optimizer.args)
-    if train.schedule is not None:
-        optimizer_args["learning_rate"] = _Raw(_call(f"keras.optimizers.schedules.{train.schedule.type}", train.schedule.args))
+    lines += _compile_lines(train, loss, metrics, train.optimizer.args, train.schedule)
+    lines.append("    return model")
+    if train.fine_tune is not None:
+        lines += ["", ""] + _fine_tune_function(train, loss, metrics)
+    return "\n".join(lines)
+
+
+def _compile_lines(train, loss, metrics, optimizer_args: dict, schedule) -> list[str]:
+    """`model.compile(...)` with the optimizer (and its schedule), loss, metrics and speed switches."""
+    optimizer_args = dict(optimizer_args)
+    if schedule is not None:
+        optimizer_args["learning_rate"] = _Raw(_call(f"keras.optimizers.schedules.{schedule.type}", schedule.args))
     optimizer = f"keras.optimizers.{train.optimizer.type}(" + ", ".join(
         f"{k}={v.text if isinstance(v, _Raw) else _arg(k, v)}" for k, v in optimizer_args.items()) + ")"
     metric_text = "[" + ", ".join(_loss_or_metric("metrics", m) for m in metrics) + "]"
-    lines.append("    model.compile(")
+    lines = ["    model.compile("]
     lines.append(f"        optimizer={optimizer},")
     lines.append(f"        loss={_loss_or_metric('losses', loss)},")
     lines.append(f"        metrics={metric_text},")
@@ -252,8 +263,29 @@ def _model_section(exp, info, loss, metrics) -> str:
     if train.steps_per_execution != 1:
         lines.append(f"        steps_per_execution={train.steps_per_execution!r},")
     lines.append("    )")
-    lines.append("    return model")
-    return "\n".join(lines)
+    return lines
+
+
+def _fine_tune_function(train, loss, metrics) -> list[str]:
+    """`fine_tune(model)`: unfreeze the backbones as `tfbench.engine.fine_tune.unfreeze` does, compile again.
+
+    The new optimizer is the same class with the same arguments and the fine-tuning rate as a
+    constant (a schedule is dropped), as the engine's `recompile` makes it.
+    """
+    spec = train.fine_tune
+    how = "all its layers" if spec.unfreeze == "all" else f"its top {spec.unfreeze} layers"
+    lines = ["def fine_tune(model):",
+             f'    """Unfreeze the backbone ({how}) and compile again with the fine-tuning rate.',
+             "",
+             "    Keras needs a compile after `trainable` changes. The backbone was called with training=False,",
+             '    so its BatchNormalization layers stay in inference mode."""',
+             "    for backbone in [layer for layer in model.layers if isinstance(layer, keras.Model)]:",
+             "        backbone.trainable = True"]
+    if spec.unfreeze != "all":
+        lines.append(f"        for layer in backbone.layers[:-{int(spec.unfreeze)}]:  # only the top {spec.unfreeze} train")
+        lines.append("            layer.trainable = False")
+    args = dict(train.optimizer.args) | {"learning_rate": float(spec.learning_rate)}
+    return lines + _compile_lines(train, loss, metrics, args, None)
 
 
 def _stack_lines(exp) -> list[str]:
@@ -381,6 +413,28 @@ def _class_weight_lines(setting) -> list[str]:
     return ["    class_weight = CLASS_WEIGHT"] if setting is not None else []
 
 
+def _fit_lines(exp) -> list[str]:
+    """`model.fit` on the training pipeline; with `[train.fine_tune]`, the Keras guide's two fits."""
+    lines = ["    # One pass of the repeated training data per epoch, as tfbench trains: each epoch then gets the",
+             "    # shuffled order the run had (a fresh pass per epoch reshuffles differently). shuffle=False:",
+             "    # the tf.data pipeline already shuffles the training data every epoch.",
+             "    steps = int(train_ds.cardinality())",
+             "    data = dict(x=train_ds.repeat(), steps_per_epoch=steps) if steps > 0 else dict(x=train_ds)",
+             "    fit = dict(validation_data=validation_ds, callbacks=callbacks, shuffle=False, verbose=2" +
+             (", class_weight=class_weight)" if exp.train.class_weight is not None else ")")]
+    if exp.train.fine_tune is None:
+        return lines + ["    model.fit(**data, epochs=args.epochs, **fit)"]
+    return lines + [
+        "    # Transfer learning, then fine-tuning: the frozen model trains up to FINE_TUNE_AFTER, then the",
+        "    # backbone unfreezes and training goes on from that epoch with the fine-tuning rate.",
+        "    model.fit(**data, epochs=min(FINE_TUNE_AFTER, args.epochs), **fit)",
+        "    if args.epochs > FINE_TUNE_AFTER:",
+        "        fine_tune(model)",
+        '        print(f"trainable params after the switch: {sum(int(np.prod(w.shape)) for w in model.trainable_weights)}")',
+        "        model.fit(**data, epochs=args.epochs, initial_epoch=FINE_TUNE_AFTER, **fit)",
+    ]
+
+
 def _main_section(exp, code) -> str:
     train, data = exp.train, exp.data
     streamed = code.streamed
@@ -418,15 +472,8 @@ def _main_section(exp, code) -> str:
         lines.append("    ]")
     else:
         lines.append("    callbacks = []")
-    weighted = train.class_weight is not None
     lines.extend(_class_weight_lines(train.class_weight))
-    lines.append("    # One pass of the repeated training data per epoch, as tfbench trains: each epoch then gets the")
-    lines.append("    # shuffled order the run had (a fresh pass per epoch reshuffles differently). shuffle=False:")
-    lines.append("    # the tf.data pipeline already shuffles the training data every epoch.")
-    lines.append("    steps = int(train_ds.cardinality())")
-    lines.append("    data = dict(x=train_ds.repeat(), steps_per_epoch=steps) if steps > 0 else dict(x=train_ds)")
-    lines.append("    model.fit(**data, validation_data=validation_ds, epochs=args.epochs, callbacks=callbacks,")
-    lines.append("              shuffle=False, verbose=2" + (", class_weight=class_weight)" if weighted else ")"))
+    lines += _fit_lines(exp)
     if data.test:
         lines.append("    if test is not None:")
         lines.append("        print(\"test:\", model.evaluate(to_dataset(test, training=False), return_dict=True, verbose=0))")

@@ -594,6 +594,7 @@ _INT_OR_TUPLE = re.compile(
     r"\bint(eger)?s? or (a )?(tuple|list)|(tuple|list)(/list)? of \d+ int|int(eger)?s?, or (a )?(tuple|list)"
 )
 _LISTY = re.compile(r"\btuple\b|\blist\b|\barray\b|\bsequence\b|\btensor\b|\bshape\b")
+_STATED_TYPE = re.compile(r"^(?:an? )?(int|integer|float)s?\s*[,.]")
 _INT_NAME = re.compile(r"^(axis|seed|verbose|patience|cooldown|units|filters|k|n)$|_steps$|^num_")
 _FREE_TEXT = re.compile(r"path|dir$|file|name$|^monitor$|token$|^separator$")
 
@@ -608,6 +609,11 @@ def _type_from_doc(head: str) -> str:
         return "int_or_tuple"
     if re.search(r"\bbool(ean)?\b", head):
         return "bool"
+    # "Integer, the height of the output shape.": a type word that opens the description and ends
+    # its clause is the type; a later "shape" or "list" describes something else.
+    stated = _STATED_TYPE.match(head)
+    if stated:
+        return "float" if stated.group(1) == "float" else "int"
     listy = _LISTY.search(head)
     if re.search(r"\bfloat|\bnumber between\b|\bfraction\b|\bscalar\b|\brate\b", head):
         return "any" if listy and not re.search(r"\bfloat tensor", head) else "float"

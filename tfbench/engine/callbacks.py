@@ -16,7 +16,7 @@ import math
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import keras
 
@@ -30,11 +30,46 @@ from tfbench.rundir import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    from tfbench.engine.run import Run
+    from tfbench.engine.checkpoints import Checkpoints
+    from tfbench.engine.controls import Controls
+    from tfbench.spec import Experiment
 
 BATCH_INTERVAL = 0.1  # seconds between batch events (≤ 10/s)
 SPIKE_FACTOR = 10.0  # a batch loss this many times its running mean is reported as a spike
 SPIKE_WARMUP = 20  # batches before spikes are judged
+
+
+class TrainingRun(Protocol):
+    """What the callbacks read and call on the Run that trains (`tfbench.engine.run.Run`).
+
+    Named here, not imported, so the Run can build its callbacks without an import circle.
+    """
+
+    experiment: Experiment
+    run_dir: Path | None
+    bundle: Any
+    controls: Controls
+    checkpoints: Checkpoints | None
+    steps_per_epoch: int | None
+    resuming: bool
+    epoch_interrupted: bool
+    diverged_reason: str | None
+
+    @property
+    def target_epochs(self) -> int: ...
+
+    @property
+    def completed_epochs(self) -> int: ...
+
+    def emit(self, kind: str, /, **fields: Any) -> dict[str, Any] | None: ...
+
+    def epoch_began(self, epoch: int) -> None: ...
+
+    def diverge(self, reason: str) -> None: ...
+
+    def record_epoch(self, epoch: int, logs: dict[str, float], seconds: float, samples: int) -> None: ...
+
+    def backup_due(self, epoch: int) -> bool | str: ...
 
 
 def peak_memory_mb() -> float | None:
@@ -75,7 +110,7 @@ class EventCallback(keras.callbacks.Callback):
         run: the Run being trained; the callback reads its control flags and reports through it.
     """
 
-    def __init__(self, run: "Run"):
+    def __init__(self, run: TrainingRun):
         super().__init__()
         self.run = run
         self.controls = run.controls
@@ -223,7 +258,7 @@ class RunBackup(keras.callbacks.BackupAndRestore):
     end is written later from its snapshot with `save_epoch`.
     """
 
-    def __init__(self, run: "Run", backup_dir: str, save_freq: Any = "epoch", **kwargs: Any):
+    def __init__(self, run: TrainingRun, backup_dir: str, save_freq: Any = "epoch", **kwargs: Any):
         kwargs.setdefault("double_checkpoint", True)
         kwargs["delete_checkpoint"] = False
         super().__init__(backup_dir, save_freq=save_freq, **kwargs)
@@ -330,7 +365,7 @@ def check_tensorboard(experiment: Any) -> None:
         raise UserError("TensorBoard logging needs the tensorboard package", wanted[0], "pip install tensorboard") from None
 
 
-def run_callbacks(run: "Run", extra: list[Any]) -> tuple[list[Any], "RunBackup"]:
+def run_callbacks(run: TrainingRun, extra: list[Any]) -> tuple[list[Any], "RunBackup"]:
     """`fit`'s callbacks for a Run: any `extra` first, the EventCallback, the Experiment's own, then
     the run's backup (returned apart too).
 

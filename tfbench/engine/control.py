@@ -372,6 +372,12 @@ class ControlServer:
 
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl+C, kill, a dropped SSH connection
+EXIT_CODES = {"completed": 0, "early_stopped": 0, "failed": 1, "stopped": 130}
+
+
+def exit_code(status: str) -> int:
+    """The runner process's exit code for a run's final status (DESIGN.md: 0, 1 or 130)."""
+    return EXIT_CODES.get(status, 1)
 
 
 def serve(run: "Run", handle_signals: bool = True, on_signal=None) -> int:
@@ -389,8 +395,6 @@ def serve(run: "Run", handle_signals: bool = True, on_signal=None) -> int:
     Returns:
         The exit code for the run's status (0, 1 or 130).
     """
-    from tfbench.engine.run import exit_code
-
     server = ControlServer(run)
     server.open()
     signals_seen: list[str] = []

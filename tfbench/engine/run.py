@@ -29,14 +29,6 @@ from tfbench.errors import UserError
 from tfbench.rundir import LAST_CHECKPOINT, MODEL_FILE, SCRIPT_FILE
 from tfbench.spec import Experiment
 
-EXIT_CODES = {"completed": 0, "early_stopped": 0, "failed": 1, "stopped": 130}
-
-
-def exit_code(status: str) -> int:
-    """The process exit code for a run's final status (DESIGN.md: 0, 1 or 130)."""
-    return EXIT_CODES.get(status, 1)
-
-
 class Run:
     """One training of an Experiment, with its run directory, training thread and controls.
 

@@ -6,7 +6,7 @@ the one in the Experiment is always offered too, so nothing is hidden from the u
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import on
 from textual.app import ComposeResult
@@ -18,6 +18,9 @@ from textual.widgets.option_list import Option
 from tfbench.export.formats import format_names, quantization_names
 from tfbench.screens.frame import WorkbenchScreen
 from tfbench.widgets.form import ParamForm, format_value
+
+if TYPE_CHECKING:
+    from tfbench.spec import Experiment, TrainSpec
 
 LOSSES_BY_LABEL = {
     "categorical": ["sparse_categorical_crossentropy", "categorical_crossentropy",
@@ -135,17 +138,24 @@ class SetupScreen(WorkbenchScreen):
 
     # -- drawing ------------------------------------------------------------------------------
     def sync(self) -> None:
+        """Redraw every section from the app's experiment, leaving a focused input as it is."""
         if not self.is_mounted:
             return
         exp = self.app.experiment  # type: ignore[attr-defined]
         train = exp.train
-        info = self.app.data_info  # type: ignore[attr-defined]
-        label_kind = getattr(info, "label_kind", None)
+        label_kind = getattr(self.app.data_info, "label_kind", None)  # type: ignore[attr-defined]
         self._set_select("#optimizer-type", train.optimizer.type)
         self._sync_form("optimizer", "optimizers", train.optimizer, "train.optimizer")
         self._set_select("#schedule-type", train.schedule.type if train.schedule else Select.NULL)
         self._sync_form("schedule", "schedules", train.schedule, "train.schedule")
+        self._sync_loss(train, label_kind)
+        self._sync_metrics(train, label_kind)
+        self._sync_callbacks(train)
+        self._sync_run_fields(train)
+        self._sync_export(exp)
 
+    def _sync_loss(self, train: TrainSpec, label_kind: str | None) -> None:
+        """Offer the losses that fit the data's labels, keeping the chosen one."""
         loss = _name(train.loss)
         loss_select = self.query_one("#loss", Select)
         options = offered("losses", LOSSES_BY_LABEL, label_kind, [loss])
@@ -155,6 +165,8 @@ class SetupScreen(WorkbenchScreen):
         note = f"offering losses for {label_kind} labels" if label_kind else "losses for every label kind"
         self.query_one("#loss-note", Static).update(note)
 
+    def _sync_metrics(self, train: TrainSpec, label_kind: str | None) -> None:
+        """Offer the metrics that fit the labels; rebuild the list only when the offer changes."""
         metrics = [_name(m) for m in train.metrics]
         listing = self.query_one("#metrics", SelectionList)
         wanted = offered("metrics", METRICS_BY_LABEL, label_kind, metrics)
@@ -168,6 +180,8 @@ class SetupScreen(WorkbenchScreen):
                 for m in metrics:
                     listing.select(m)
 
+    def _sync_callbacks(self, train: TrainSpec) -> None:
+        """List the callbacks (keeping the highlight) and show the chosen one's form."""
         callbacks = self.query_one("#callbacks", OptionList)
         lines = [callback_line(c) for c in train.callbacks]
         if [str(callbacks.get_option_at_index(i).prompt) for i in range(callbacks.option_count)] != lines:
@@ -183,6 +197,8 @@ class SetupScreen(WorkbenchScreen):
         else:
             self._sync_form("callback", "callbacks", None, "train.callbacks")
 
+    def _sync_run_fields(self, train: TrainSpec) -> None:
+        """Fill the run inputs (not the one being typed in) and the run choices."""
         for name, _, _ in RUN_FIELDS:
             widget = self.query_one(f"#run-{name}", Input)
             value = getattr(train, name)
@@ -194,6 +210,8 @@ class SetupScreen(WorkbenchScreen):
             value = getattr(train, name)
             self._set_select(f"#run-{name}", format_value(value) if isinstance(value, bool) else str(value))
 
+    def _sync_export(self, exp: Experiment) -> None:
+        """Tick the export formats and set the TFLite quantization."""
         formats = self.query_one("#export-formats", SelectionList)
         if sorted(formats.selected) != sorted(exp.export.formats):
             with formats.prevent(SelectionList.SelectedChanged):
