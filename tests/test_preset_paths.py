@@ -142,7 +142,9 @@ def test_an_installed_wheel_finds_the_shipped_presets_by_name(tmp_path):
     (wheel,) = (tmp_path / "w").glob("tfbench-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     shipped = sorted(p.name for p in (REPO / "presets").glob("*.toml"))
-    assert sorted(n.split("/")[-1] for n in names if n.startswith("tfbench/presets/")) == shipped
+    presets = [n.removeprefix("tfbench/presets/") for n in names if n.startswith("tfbench/presets/")]
+    assert sorted(n for n in presets if n.endswith(".toml") and "/" not in n) == shipped
+    assert "data/penguins.csv" in presets  # a preset's data file travels with it
     assert "tfbench/catalog/catalog.json" in names
     assert not any(n.startswith("presets/") for n in names)
     site = tmp_path / "site"
