@@ -1,9 +1,10 @@
 """What the engine costs: `tfbench run`'s Run against a plain `model.fit` of the same model and data.
 
-All sides train the same freshly built model (same seed) on the same already-loaded DataBundle,
-with the Experiment's own Keras callbacks (EarlyStopping…) as a plain script would have them, in
-one process, interleaved round by round (the order rotates so the machine's drift hits every
-side). Times are per epoch trained (an EarlyStopping may end a side early). Two baselines:
+All sides train the same freshly built model (same seed: the Functional model `build.build_model`
+makes, blocks included — `--preset digits-resnet`'s Residual blocks — so the plain side is a plain
+Functional `model.fit`) on the same already-loaded DataBundle, with the Experiment's own Keras
+callbacks (EarlyStopping…) as a plain script would have them, in one process, interleaved round by
+round (the order rotates so the machine's drift hits every side). Times are per epoch trained (an EarlyStopping may end a side early). Two baselines:
 
 - plain: `model.fit(train, validation_data=validation, epochs=E)`, the call a user writes.
 - plain, fed as the Run feeds: the splits repeated, with `steps_per_epoch` / `validation_steps`,
@@ -23,6 +24,7 @@ checkpoints, final model, exports). Target: engine ≥ 0.98× plain.
 
 Usage:
     python benchmarks/overhead.py [--preset shapes-cnn] [--epochs 5] [--rounds 7] [--set K=V ...]
+    python benchmarks/overhead.py --preset digits-resnet --epochs 8 --rounds 9
 """
 
 from __future__ import annotations
