@@ -31,6 +31,27 @@ async def settle(app, pilot, rounds: int = 2) -> None:
         await pilot.pause()
 
 
+async def idle_work_done(widget) -> None:
+    """Wait until `widget` has handled its queued messages and the Idle event after them.
+
+    A DataTable measures its columns only when idle; under load a screenshot can come first and
+    show every column at its label's width. An Idle is queued behind the message it follows, so
+    the second of two round trips through the widget's queue comes after it.
+    """
+    for _ in range(2):
+        done = asyncio.Event()
+        widget.call_later(done.set)
+        await done.wait()
+
+
+async def tables_measured(app) -> None:
+    """Wait until every DataTable on the top screen has measured its columns (see `idle_work_done`)."""
+    from textual.widgets import DataTable
+
+    for table in app.screen.query(DataTable):
+        await idle_work_done(table)
+
+
 def screen_text(app) -> str:
     """What the top screen shows now, as plain text."""
     return "\n".join("".join(seg.text for seg in strip) for strip in app.screen._compositor.render_strips())

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from app_pilot import tables_measured
 from tfbench.app import make_app
 from tfbench.engine_calls import FixedEngineCalls
 
@@ -105,6 +106,7 @@ def test_runs_screen_three_runs(snap_compare):
                 break
             await pilot.pause(0.02)
         await pilot.press("space", "down", "down", "space")
+        await tables_measured(pilot.app)
         await pilot.pause()
 
     assert snap_compare(_app(runs_dir=FIXTURES / "runs_dir"), terminal_size=SIZE, run_before=run_before)

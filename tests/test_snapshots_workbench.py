@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from app_pilot import wait_finite
+from app_pilot import tables_measured, wait_finite
 from tfbench.app import make_app
 from tfbench.data.info import DataInfo
 from tfbench.spec import experiment_from_dict
@@ -92,6 +92,7 @@ def steps(*keys: str, then=None):
         for _ in range(2):
             await pilot.pause()
             await wait_finite(app)
+        await tables_measured(app)
         await pilot.pause()
 
     return run_before

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from app_pilot import pilot_test, screen_text
+from app_pilot import idle_work_done, pilot_test, screen_text
 from tfbench.app import make_study_app
 from tfbench.spec import load_experiment
 from tfbench.engine_calls import FixedEngineCalls
@@ -33,13 +33,16 @@ async def read_study(pilot) -> None:
     """Wait until the Study screen has read its study."""
     from tfbench.screens.study import StudyScreen
 
+    from textual.widgets import DataTable
+
     for _ in range(300):
         screen = pilot.app.screen
-        if isinstance(screen, StudyScreen) and screen.reads:
+        if isinstance(screen, StudyScreen) and screen.reads and not screen.reading:
             break
         await pilot.pause(0.02)
     else:
         raise AssertionError("the Study screen never read its study")
+    await idle_work_done(screen.query_one(DataTable))
     await pilot.pause()
 
 

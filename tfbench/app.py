@@ -281,10 +281,17 @@ class WorkbenchApp(App):
         self._show_summary()
 
     def _show_summary(self) -> None:
-        for name in ("model",):
-            screen = self.get_screen(name)
-            if screen.is_mounted and hasattr(screen, "show_summary"):
-                screen.show_summary()
+        screen = self.installed("model")
+        if screen is not None and screen.is_mounted and hasattr(screen, "show_summary"):
+            screen.show_summary()
+
+    def installed(self, name: str) -> Screen | None:
+        """The installed screen called `name`, or None once the app is closing.
+
+        A worker's result (a summary, an import) can land while Textual is closing the app, after
+        it has uninstalled the screens; it is dropped then rather than ending the app in a KeyError.
+        """
+        return self.get_screen(name) if self.is_screen_installed(name) else None
 
     @on(Worker.StateChanged)
     def _worker_changed(self, event: Worker.StateChanged) -> None:
@@ -331,12 +338,12 @@ class WorkbenchApp(App):
             self.notify(str(error), severity="error", timeout=8)
         else:
             self.notify(f"Imported {len(layers)} layers from {message.path}.")
-        getattr(self.get_screen("model"), "show_import_error", lambda _: None)(str(error or ""))
+        getattr(self.installed("model"), "show_import_error", lambda _: None)(str(error or ""))
 
     @on(ImportFailed)
     def _import_failed(self, message: ImportFailed) -> None:
         self.notify(str(message.error), title="Import failed", severity="error", timeout=8)
-        getattr(self.get_screen("model"), "show_import_error", lambda _: None)(str(message.error))
+        getattr(self.installed("model"), "show_import_error", lambda _: None)(str(message.error))
 
     def on_descendant_focus(self, event) -> None:
         # Frozen pictures (snapshot tests) need cursors that do not blink, in dialogs too.

@@ -140,6 +140,8 @@ class StudyScreen(Screen):
         self.rows: list[dict[str, Any]] = []
         self.param_index = 0
         self.reads = 0
+        self.reading = False  # a read is in flight
+        self._shown_cells: list[tuple] = []  # the table's rows as last shown
         self._timer: Any = None
 
     def compose(self) -> ComposeResult:
@@ -161,10 +163,12 @@ class StudyScreen(Screen):
             self._timer.stop()
 
     def _tick(self) -> None:
-        if self.snapshot is None or self.snapshot.get("live"):
+        # One read at a time: a slow read (a loaded machine, a big study) is not piled on.
+        if not self.reading and (self.snapshot is None or self.snapshot.get("live")):
             self.action_refresh()
 
     def action_refresh(self) -> None:
+        self.reading = True
         self._read_study(self.study_dir, self.now)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="study-read")
@@ -180,10 +184,12 @@ class StudyScreen(Screen):
             self.post_message(StudyUnreadable(f"cannot read the study: {type(exc).__name__}: {exc}"))
 
     def on_study_unreadable(self, message: StudyUnreadable) -> None:
+        self.reading = False
         self.query_one("#study-head", Static).update(Text(message.error, style="bold red"))
 
     def on_study_read(self, message: StudyRead) -> None:
         snap = self.snapshot = message.snapshot
+        self.reading = False
         self.reads += 1
         from tfbench.study.study import sorted_rows
 
@@ -211,6 +217,10 @@ class StudyScreen(Screen):
         if not table.columns:
             for label in ("#", "state", "best", "min", "last", "epochs", *[snap["short_names"][p] for p in params], "time"):
                 table.add_column(label, key=label)
+        cells = [(str(r["number"]), *map(str, trial_cells(r, params))) for r in self.rows]
+        if cells == self._shown_cells:  # nothing changed: the cursor, scroll and widths stay
+            return
+        self._shown_cells = cells
         row = table.cursor_row
         table.clear()
         for r in self.rows:
