@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 from tfbench import data
 from tfbench.errors import UserError
 from tfbench.spec import DataSpec
+from tiny_runs import runner_env
 
 
 def spec(source, **kw):
@@ -219,6 +223,32 @@ def test_text_folder_vectorises_and_an_lstm_trains(tmp_path):
     model.compile(keras.optimizers.Adam(0.02), "binary_crossentropy", metrics=["accuracy"])
     history = model.fit(bundle.train, validation_data=bundle.validation, epochs=8, verbose=0)
     assert history.history["val_accuracy"][-1] >= 0.85
+
+
+def test_a_one_class_text_folder_is_refused_by_the_real_command(tmp_path):
+    """`tfbench validate` and `run`: exit 2, one line naming the folder (it used to train at loss 0)."""
+    root = tmp_path / "reviews"
+    (root / "pos").mkdir(parents=True)
+    for i in range(6):
+        (root / "pos" / f"{i}.txt").write_text(f"great film number {i}")
+    with pytest.raises(UserError, match=r"one class folder \('pos'\); a classifier needs at least two"):
+        data.describe(spec(f"text:{root}"))
+    preset = tmp_path / "p.toml"
+    preset.write_text(
+        f'name = "reviews"\n[data]\nsource = "text:{root}"\nbatch_size = 2\n'
+        '[data.options]\nmax_tokens = 20\nsequence_length = 4\n'
+        '[[model.layers]]\ntype = "Embedding"\ninput_dim = 20\noutput_dim = 4\n'
+        '[[model.layers]]\ntype = "GlobalAveragePooling1D"\n'
+        '[[model.layers]]\ntype = "Dense"\nunits = 1\nactivation = "sigmoid"\n[train]\nepochs = 1\n'
+    )
+    for command in (["validate", str(preset)], ["run", str(preset), "--runs-dir", str(tmp_path / "runs"), "--quiet"]):
+        result = subprocess.run([sys.executable, "-m", "tfbench", *command], cwd=tmp_path, env=runner_env(),
+                                capture_output=True, text=True, timeout=240)
+        assert result.returncode == 2, result.stderr[-2000:]
+        assert result.stderr.strip().splitlines()[-1].startswith(
+            f"error: {preset}: data.source ({root}): has one class folder ('pos')"), result.stderr[-2000:]
+        assert "Traceback" not in result.stderr
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
 def test_preview_of_a_folder_source(tmp_path):

@@ -120,7 +120,7 @@ def test_tfds_info_offline_without_download(tmp_path):
 def test_tfds_through_mock_data(tmp_path):
     import tensorflow_datasets as tfds
 
-    s = spec("tfds:mnist", options={"data_dir": str(tmp_path), "scale": 1 / 255}, test="test")
+    s = spec("tfds:mnist", options={"scale": 1 / 255}, test="test")  # TFDS' own folder: mock data writes nothing
     with tfds.testing.mock_data(num_examples=24):
         bundle = data.load(s, one_hot=True)
         x, y = next(iter(bundle.train))
@@ -133,7 +133,7 @@ def test_tfds_through_mock_data(tmp_path):
 def test_tfds_text_is_vectorised(tmp_path):
     import tensorflow_datasets as tfds
 
-    s = spec("tfds:imdb_reviews", options={"data_dir": str(tmp_path), "max_tokens": 100, "sequence_length": 12})
+    s = spec("tfds:imdb_reviews", options={"max_tokens": 100, "sequence_length": 12})
     with tfds.testing.mock_data(num_examples=20):
         x, y = next(iter(data.load(s).train))
     assert x.shape == (16, 12) and x.dtype.name == "int32" and int(x.numpy().max()) < 100
@@ -158,10 +158,10 @@ def test_tfds_no_network_explains_how_to_prepare(tmp_path, monkeypatch):
     monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", offline)
     tfds_source._builder.cache_clear()
     with pytest.raises(UserError, match="cannot download") as err:
-        data.load(spec("tfds:mnist", options={"data_dir": str(tmp_path)}))
+        data.load(spec("tfds:mnist"))
     assert "tfds build mnist" in err.value.hint and "data_dir" in err.value.hint
     with pytest.raises(UserError, match="not prepared"):
-        data.load(spec("tfds:mnist", options={"data_dir": str(tmp_path), "download": False}))
+        data.load(spec("tfds:mnist", options={"download": False}))
 
 
 @pytest.fixture(scope="module")
@@ -194,6 +194,9 @@ def tiny_builder():
 
 
 def test_tfds_prepared_locally_with_split_slicing(tmp_path, tiny_builder):
+    import tensorflow_datasets as tfds
+
+    tfds.builder(tiny_builder, data_dir=str(tmp_path)).download_and_prepare()  # as `tfds build --data_dir`
     options = {"data_dir": str(tmp_path)}
     bundle = data.load(spec(f"tfds:{tiny_builder}", options=options, batch_size=4))
     assert bundle.info.sizes == {"train": 24, "validation": 6} and bundle.steps_per_epoch == 6
@@ -221,6 +224,7 @@ def test_keras_download_failure_says_where_to_put_the_file(keras_cache, monkeypa
 
     # Keras' own download step fails as it does offline; the network is never touched.
     monkeypatch.setattr(boston_housing, "get_file", offline)
+    monkeypatch.setenv("KERAS_HOME", str(keras_cache))  # Keras' own cache: the only one downloaded into
     with pytest.raises(UserError, match="cannot download keras:boston_housing") as err:
-        data.load(spec("keras:boston_housing", options={"cache_dir": str(keras_cache)}))
+        data.load(spec("keras:boston_housing"))
     assert "boston_housing.npz" in err.value.hint and str(keras_cache / "datasets") in err.value.hint

@@ -114,11 +114,20 @@ def test_file_cache_of_a_stream(tmp_path):
         (root / label).mkdir(parents=True)
         for i in range(5):
             (root / label / f"{i}.png").write_bytes(tf.io.encode_png(np.full((4, 4, 3), i, np.uint8)).numpy())
-    s = DataSpec(source=f"images:{root}", batch_size=5, cache=str(tmp_path / "cache"), shuffle=False)
-    first = [y.numpy() for _, y in data.load(s).train]
-    assert list(tmp_path.glob("cache-train*")), "no cache file written"
-    again = [y.numpy() for _, y in data.load(s).train]
+    from tfbench.rundir import load_bundle
+    from tfbench.spec import experiment_from_dict
+
+    exp = experiment_from_dict({"data": {"source": f"images:{root}", "batch_size": 5, "cache": "imgs", "shuffle": False},
+                                "model": {"layers": [{"type": "Flatten"}]}})
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    first = [y.numpy() for _, y in load_bundle(exp, run_dir).train]
+    assert list(run_dir.glob("imgs-train*")), "no cache file written"
+    again = [y.numpy() for _, y in load_bundle(exp, run_dir).train]
     assert all(np.array_equal(a, b) for a, b in zip(first, again))
+    # Without the run directory (an export, an evaluation) nothing is cached, nothing written.
+    assert [y.numpy() for _, y in load_bundle(exp).train][0].tolist() == first[0].tolist()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["imgs", "run"]
 
 
 def test_sources_and_listing():

@@ -23,7 +23,8 @@ import pytest
 from tfbench.engine import events as ev
 from tfbench.engine.control import read_runner, runner_alive
 from tfbench.rundir import BACKUP_DIR, HISTORY_FILE, backup_epoch, read_history
-from tiny_runs import REPO, digits_preset, runner_env, spiral_preset, wait_for_event, write_preset
+from tiny_runs import (REPO, digits_preset, images_preset, png_folder, runner_env, spiral_preset, wait_for_event,
+                       write_preset)
 
 
 def tfbench(*args: str, env: dict | None = None, timeout: float = 180) -> subprocess.CompletedProcess:
@@ -141,6 +142,24 @@ def test_a_run_killed_after_its_last_backup_is_finished_by_resume(tmp_path, runs
     assert [r["epoch"] for r in read_history(run_dir)] == [1, 2, 3]
     exported = tfbench("export", str(run_dir), "--format", "keras")
     assert exported.returncode == 0, exported.stderr
+
+
+def test_a_run_killed_while_writing_its_file_cache_is_finished_by_resume(tmp_path, runs_dir):
+    """kill -9 in the first epoch leaves TensorFlow's cache lock file; the resume must not trip on it."""
+    root = png_folder(tmp_path / "imgs", per_class=300)
+    preset = write_preset(tmp_path, images_preset(root, epochs=2, batch=1, extra_data='cache = "cache/imgs"'))
+    proc = start("run", str(preset), "--runs-dir", str(runs_dir), "--quiet")
+    run_dir = only_run(runs_dir)
+    deadline = time.monotonic() + 180
+    while not list(run_dir.glob("cache/imgs-train*.lockfile")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    killed(proc)
+    assert list(run_dir.glob("cache/imgs-train*.lockfile")), "the kill did not land while the cache was written"
+    result = tfbench("resume", str(run_dir), "--json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1])["status"] == "completed"
+    assert [r["epoch"] for r in read_history(run_dir)] == [1, 2]
+    assert (run_dir / "cache" / "imgs-train.index").exists() and not list(run_dir.glob("cache/*.lockfile"))
 
 
 def test_a_second_resume_at_the_same_time_is_refused(tmp_path, runs_dir):

@@ -1,4 +1,5 @@
-"""No preset can make tfbench write outside its run directory through a callback's file argument."""
+"""No preset can make tfbench write outside its run directory: not through a callback's file
+argument, not through a file cache (`data.cache`), not by downloading into a data folder it names."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from tfbench import catalog
 from tfbench.errors import UserError
 from tfbench.spec import load_experiment
-from tiny_runs import REPO, runner_env, spiral_preset, write_preset
+from tiny_runs import REPO, images_preset, png_folder, runner_env, spiral_preset, write_preset
 
 VICTIM_TEXT = "export PATH=/usr/bin  # the user's own file\n"
 
@@ -100,4 +101,68 @@ def test_a_real_run_refuses_to_log_over_its_own_history(tmp_path):
     result = _run(preset, tmp_path / "runs", cwd=tmp_path)
     assert result.returncode == 2, result.stderr[-2000:]
     assert "train.callbacks[0].filename: 'history.csv' is where tfbench keeps the run's history.csv" in result.stderr
+
+
+# -- data: a file cache, and the folders datasets are read from --------------------------------
+
+@pytest.mark.parametrize("how", ["absolute", "escaping", "home"])
+def test_a_file_cache_outside_the_run_directory_is_refused_at_validation(tmp_path, how):
+    victim = _victim(tmp_path)
+    value = {"absolute": str(victim), "escaping": "../../home/victim.rc", "home": "~/victim.rc"}[how]
+    preset = write_preset(tmp_path, images_preset(tmp_path / "imgs", extra_data=f'cache = "{value}"'))
+    with pytest.raises(UserError) as info:
+        load_experiment(preset)
+    assert info.value.location == f"{preset}: data.cache"
+    assert "inside the run directory" in info.value.message
+
+
+def test_a_file_cache_is_written_inside_the_run_directory_whatever_the_working_directory(tmp_path):
+    root = png_folder(tmp_path / "imgs", per_class=10)
+    (tmp_path / "cwd").mkdir()
+    preset = write_preset(tmp_path, images_preset(root, extra_data='cache = "cache/imgs"'))
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = _run(preset, tmp_path / "runs", cwd=tmp_path / "cwd")
+    assert result.returncode == 0, result.stderr[-2000:]
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert {p.name for p in (run_dir / "cache").iterdir()} >= {"imgs-train.index", "imgs-validation.index"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(before + ["runs"])
+    assert not any((tmp_path / "cwd").iterdir())
+    # The run's own train.py caches each split in a file of its own, beside where it runs.
+    script = subprocess.run([sys.executable, str(run_dir / "train.py"), "--epochs", "1", "--output", "m.keras"],
+                            cwd=tmp_path / "cwd", env=runner_env(), capture_output=True, text=True, timeout=240)
+    assert script.returncode == 0, script.stderr[-2000:]
+    assert {p.name for p in (tmp_path / "cwd" / "cache").iterdir()} >= {"imgs-train.index", "imgs-validation.index"}
+
+
+def test_a_file_cache_cannot_be_one_of_tfbenchs_own_files(tmp_path):
+    from tfbench.rundir import cache_prefix
+
+    with pytest.raises(UserError, match="where tfbench keeps the run's checkpoints/last.keras") as info:
+        cache_prefix(tmp_path, "checkpoints/last.keras")
+    assert info.value.location == "data.cache"
+    assert cache_prefix(tmp_path, "cache/x") == tmp_path / "cache" / "x"
+
+
+def test_a_keras_cache_dir_a_preset_names_is_only_read(tmp_path):
+    """A missing file is not downloaded into the preset's folder: the error says where it would go."""
+    from tfbench import data
+    from tfbench.spec import DataSpec
+
+    folder = tmp_path / "keras-data"
+    with pytest.raises(UserError, match="only read from, never downloaded into") as info:
+        data.load(DataSpec(source="keras:boston_housing", options={"cache_dir": str(folder)}))
+    assert info.value.location == "data.options.cache_dir" and "boston_housing.npz" in info.value.hint
+    assert not folder.exists()
+
+
+def test_a_tfds_data_dir_a_preset_names_is_only_read(tmp_path):
+    """`download = true` with a preset's `data_dir`: refused before TFDS writes anything there."""
+    from tfbench import data
+    from tfbench.spec import DataSpec
+
+    folder = tmp_path / "tfds-data"
+    with pytest.raises(UserError, match="only read from, never downloaded into") as info:
+        data.load(DataSpec(source="tfds:mnist", options={"data_dir": str(folder), "download": True}))
+    assert info.value.location == "data.options.data_dir" and "tfds build mnist" in info.value.hint
+    assert not folder.exists() or not any(folder.rglob("*"))
 

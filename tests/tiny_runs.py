@@ -1,7 +1,8 @@
 """Tiny experiments for tests that train, and helpers to follow the runner processes they start.
 
 `spiral_preset` is a two-layer MLP on the bundled 2-D spiral (binary labels, trains in seconds);
-`digits_preset` a softmax classifier on the bundled 8x8 digits. Their arguments are the knobs the
+`digits_preset` a softmax classifier on the bundled 8x8 digits; `images_preset` one on a PNG folder
+`png_folder` writes (a streamed source, so `data.cache` applies). Their arguments are the knobs the
 tests turn; `write_preset` puts a preset's text in a file.
 """
 
@@ -89,3 +90,43 @@ def wait_for_event(run_dir: Path, predicate, timeout: float = 90.0) -> dict:
         time.sleep(0.05)
     log = (run_dir / "runner.log").read_text() if (run_dir / "runner.log").exists() else ""
     raise AssertionError(f"no such event within {timeout}s; runner.log:\n{log[-2000:]}")
+
+
+def png_bytes(pixels) -> bytes:
+    """An 8-bit RGB PNG of `pixels` (height × width × 3 uint8), written without TensorFlow."""
+    import struct
+    import zlib
+
+    import numpy as np
+
+    pixels = np.asarray(pixels, np.uint8)
+    height, width = pixels.shape[:2]
+    raw = b"".join(b"\0" + pixels[row].tobytes() for row in range(height))
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+
+
+def png_folder(root: Path, per_class: int, size: int = 8) -> Path:
+    """An `images:` folder of two classes, `a` dark and `b` bright, `per_class` PNGs each."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for c, name in enumerate(("a", "b")):
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            pixels = rng.integers(0, 100, (size, size, 3)) + 150 * c
+            (root / name / f"{i}.png").write_bytes(png_bytes(pixels))
+    return root
+
+
+def images_preset(root: Path, epochs: int = 2, batch: int = 8, extra_data: str = "") -> str:
+    """A preset's text: Flatten → Dense(2, softmax) on `images:root`; `extra_data` ends [data]."""
+    return (f'name = "imgs"\n[data]\nsource = "images:{root}"\nbatch_size = {batch}\n{extra_data}\n'
+            '[[model.layers]]\ntype = "Rescaling"\nscale = 0.00392\n[[model.layers]]\ntype = "Flatten"\n'
+            '[[model.layers]]\ntype = "Dense"\nunits = 2\nactivation = "softmax"\n'
+            f'[train]\nepochs = {epochs}\nseed = 3\n')
+

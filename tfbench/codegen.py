@@ -142,6 +142,16 @@ def _split_function(exp) -> str:
     return (rows(train), y[train]), (rows(validation), y[validation]), {test}'''
 
 
+def _file_cache(data) -> str:
+    """The file cache's name (`data.cache = "NAME"`), or "" for a memory cache or none."""
+    return data.cache if isinstance(data.cache, str) else ""
+
+
+def _split_arg(data, split: str) -> str:
+    """The `split=` argument of a `to_dataset` call: it names the split's cache file, when there is one."""
+    return f', split="{split}"' if _file_cache(data) else ""
+
+
 def _pipeline_function(exp, info, one_hot: bool, streamed: bool) -> str:
     """`to_dataset`: preprocess → cache → shuffle → batch → prefetch (tfbench.data.pipeline's order)."""
     from tfbench.data import registry
@@ -160,7 +170,8 @@ def _pipeline_function(exp, info, one_hot: bool, streamed: bool) -> str:
         steps.append(f"x = x * {options.scale!r}")
     if one_hot:
         steps.append("y = tf.one_hot(tf.cast(y, tf.int32), NUM_CLASSES)")
-    lines = ['def to_dataset(part, training):']
+    file_cache = _file_cache(data)
+    lines = ['def to_dataset(part, training, split):' if file_cache else 'def to_dataset(part, training):']
     lines.append('    """Batched tf.data pipeline: preprocess, cache, shuffle (training only), batch, prefetch."""')
     if streamed:
         lines.append("    ds = part")
@@ -176,8 +187,11 @@ def _pipeline_function(exp, info, one_hot: bool, streamed: bool) -> str:
         lines.append("    ds = ds.map(preprocess, num_parallel_calls=tf.data.AUTOTUNE)")
     if data.cache is True:
         lines.append("    ds = ds.cache()")
-    elif isinstance(data.cache, str) and data.cache:
-        lines.append(f"    ds = ds.cache({data.cache!r} + ('-train' if training else '-eval'))")
+    elif file_cache:  # one file per split, as tfbench names them, beside where this script runs
+        braces = file_cache.replace("{", "{{").replace("}", "}}")
+        lines.append(f"    cache = f{braces + '-{split}'!r}")
+        lines.append("    os.makedirs(os.path.dirname(cache) or '.', exist_ok=True)")
+        lines.append("    ds = ds.cache(cache)")
     if data.shuffle:
         if data.shuffle_buffer:
             buffer = repr(data.shuffle_buffer)
@@ -455,8 +469,9 @@ def _main_section(exp, code) -> str:
     else:
         lines.append("    train, validation, test = split(load_data())")
         lines.extend(code.after_split)
-    lines.append("    train_ds = to_dataset(train, training=True)")
-    lines.append("    validation_ds = None if validation is None else to_dataset(validation, training=False)")
+    lines.append(f"    train_ds = to_dataset(train, training=True{_split_arg(data, 'train')})")
+    lines.append("    validation_ds = None if validation is None else "
+                 f"to_dataset(validation, training=False{_split_arg(data, 'validation')})")
     lines.append("")
     if train.strategy == "mirrored":
         lines.append("    with tf.distribute.MirroredStrategy().scope():  # one replica per GPU")
@@ -476,7 +491,8 @@ def _main_section(exp, code) -> str:
     lines += _fit_lines(exp)
     if data.test:
         lines.append("    if test is not None:")
-        lines.append("        print(\"test:\", model.evaluate(to_dataset(test, training=False), return_dict=True, verbose=0))")
+        lines.append(f"        print(\"test:\", model.evaluate(to_dataset(test, training=False{_split_arg(data, 'test')}), "
+                     "return_dict=True, verbose=0))")
     lines.extend(code.before_save)
     lines.append("    model.save(args.output)")
     lines.append('    print(f"saved {args.output}")')

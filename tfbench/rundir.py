@@ -478,16 +478,57 @@ def load_model(path: str | Path, compile: bool = False):
         raise UserError(f"the model file is damaged: {type(exc).__name__}: {exc}", str(path)) from None
 
 
-def load_bundle(experiment: "Experiment"):
+def load_bundle(experiment: "Experiment", cache_dir: str | Path | None = None):
     """The run's data, split and batched as it was for training (one-hot labels where the loss needs them).
 
+    Args:
+        cache_dir: the run directory a file cache (`data.cache = "NAME"`) is written in, by the run
+            that trains (it holds the run's lock); without it the samples are not cached, so an
+            export or an evaluation never writes beside a training run.
+
     Raises:
-        UserError: the data cannot be loaded (a moved file, no network for a download…).
+        UserError: the data cannot be loaded (a moved file, no network for a download…), or a
+            file cache that is not inside the run directory.
     """
     from tfbench import data
     from tfbench.build import needs_one_hot
 
+    spec = experiment.data
+    if isinstance(spec.cache, str):
+        cache = str(cache_prefix(cache_dir, spec.cache)) if cache_dir is not None else False
+        spec = spec.model_copy(update={"cache": cache})  # no validation: the path is absolute now
     seed = experiment.train.seed
-    info = data.describe(experiment.data, seed)
-    return data.load(experiment.data, seed, one_hot=needs_one_hot(experiment, info))
+    info = data.describe(spec, seed)
+    return data.load(spec, seed, one_hot=needs_one_hot(experiment, info))
+
+
+def cache_prefix(run_dir: str | Path, name: str) -> Path:
+    """Where `data.cache = "NAME"` writes its files (`NAME-train.index`, …): inside the run directory.
+
+    Raises:
+        UserError: a name outside the run directory or on one of tfbench's own files.
+    """
+    from tfbench.catalog import inside_run_dir
+
+    return inside_run_dir(name, run_dir, "data.cache", OWN_PATHS)
+
+
+def prepare_cache(run_dir: str | Path, name: str) -> list[Path]:
+    """Make a file cache's folder, and remove what a killed run left of a half-written cache.
+
+    TensorFlow refuses to write a cache whose lock file exists ("a concurrent caching iterator");
+    only the run holding the run directory's lock calls this, so no iterator of it is alive.
+
+    Returns:
+        The stale files removed.
+    """
+    import glob
+
+    prefix = cache_prefix(run_dir, name)
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    stale = [p for p in prefix.parent.glob(glob.escape(prefix.name) + "-*")
+             if p.name.endswith(".lockfile") or ".tempstate" in p.name]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
 

@@ -92,7 +92,8 @@ class DataSpec(_Strict):
         None, ge=1, description="Shuffle buffer size; default: the whole dataset up to 100,000 samples."
     )
     cache: bool | str = Field(
-        True, description="Cache decoded samples: true (memory), false, or a file path."
+        True, description="Cache decoded samples: true (memory), false, or a file name inside the run "
+                          "directory (e.g. 'cache/data') for data larger than memory.",
     )
     prefetch: bool = Field(True, description="Prefetch batches (AUTOTUNE) so the model never waits.")
     options: dict[str, Any] = Field(
@@ -105,6 +106,16 @@ class DataSpec(_Strict):
         # A path not resolved against a preset's folder (typed in the TUI, given with --set) is
         # the shell's: made absolute here, so a run records where its data is (experiment.toml).
         return data_paths_absolute(data, Path.cwd()) if isinstance(data, dict) else data
+
+    @field_validator("cache")
+    @classmethod
+    def _cache_inside_the_run(cls, value: bool | str) -> bool | str:
+        # A file cache is written: like a callback's file it stays inside the run directory.
+        if isinstance(value, str):
+            from tfbench.catalog import check_run_dir_path
+
+            check_run_dir_path(value, "data.cache")
+        return value
 
     @field_validator("source")
     @classmethod
@@ -313,7 +324,7 @@ def _map_data_paths(section: dict[str, Any], change) -> dict[str, Any]:
     """A copy of a `[data]` table with `change(path)` applied to each file path in it.
 
     The paths are the source's target and options its kind lists (`tfbench.data.registry
-    .path_fields`), and `cache` when it names a file.
+    .path_fields`); `cache` is not one of them: it names a file inside the run directory.
     """
     from tfbench.data.registry import path_fields
 
@@ -328,8 +339,6 @@ def _map_data_paths(section: dict[str, Any], change) -> dict[str, Any]:
         section["options"] = {
             k: change(v) if k in fields and isinstance(v, str) and v else v for k, v in options.items()
         }
-    if isinstance(section.get("cache"), str) and section["cache"]:
-        section["cache"] = change(section["cache"])
     return section
 
 

@@ -409,8 +409,6 @@ def resolve_run_paths(
     Raises:
         UserError: an argument path that is not inside the run directory, or that is tfbench's own.
     """
-    import posixpath
-
     entry = get(kind, name)
     if entry is None:
         return dict(args)
@@ -418,15 +416,28 @@ def resolve_run_paths(
     for arg, value in args.items():
         param = entry.params.get(arg)
         if param is not None and param.run_dir_path and isinstance(value, str):
-            where = f"{location}.{arg}" if location else arg
-            check_run_dir_path(value, where)
-            normal = posixpath.normpath(value.replace("\\", "/"))
-            clash = next((r for r in reserved if normal == r or normal.startswith(r + "/")), None)
-            if clash:
-                raise UserError(f"{value!r} is where tfbench keeps the run's {clash}", where,
-                                "name another file, e.g. 'logs/x.csv'")
-            resolved[arg] = str(Path(run_dir) / value)
+            resolved[arg] = str(inside_run_dir(value, run_dir, f"{location}.{arg}" if location else arg, reserved))
     return resolved
+
+
+def inside_run_dir(value: str, run_dir: str | Path, location: str, reserved: tuple[str, ...] = ()) -> Path:
+    """A relative path a preset names (a callback's file, `data.cache`) as a path inside `run_dir`.
+
+    Args:
+        reserved: the run directory's own files and folders, which the path may not be or be inside.
+
+    Raises:
+        UserError: at `location`, for a path outside the run directory or one of tfbench's own.
+    """
+    import posixpath
+
+    check_run_dir_path(value, location)
+    normal = posixpath.normpath(value.replace("\\", "/"))
+    clash = next((r for r in reserved if normal == r or normal.startswith(r + "/")), None)
+    if clash:
+        raise UserError(f"{value!r} is where tfbench keeps the run's {clash}", location,
+                        "name another file, e.g. 'logs/x.csv'")
+    return Path(run_dir) / value
 
 
 def shown(value: Any, limit: int = 60) -> str:

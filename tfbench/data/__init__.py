@@ -61,7 +61,8 @@ def load(spec, seed: int | None = 42, one_hot: bool = False) -> DataBundle:
     """The batched `tf.data` pipelines of (x, y) a run trains, validates and tests on.
 
     Args:
-        spec: the Experiment's DataSpec.
+        spec: the Experiment's DataSpec; a file cache (`cache = "NAME"`) already made absolute
+            inside the run directory (`tfbench.rundir.load_bundle` does).
         seed: seeds the validation fraction and the per-epoch shuffle.
         one_hot: convert integer class labels to one-hot (see `needs_one_hot`).
 

@@ -25,7 +25,8 @@ def class_files(root_text: str, extensions: tuple[str, ...], location: str = "da
         (class_names, file paths, class id per file), files in a stable sorted order.
 
     Raises:
-        UserError: a missing folder, a folder without class sub-folders, or no matching files.
+        UserError: a missing folder, a folder with fewer than two class sub-folders, or no
+            matching files.
     """
     root = Path(root_text).expanduser()
     where = f"{location} ({root_text})"
@@ -49,6 +50,11 @@ def class_files(root_text: str, extensions: tuple[str, ...], location: str = "da
     empty = [name for index, name in enumerate(classes) if index not in set(labels)]
     if empty:
         raise UserError(f"class folder {empty[0]!r} holds no {'/'.join(extensions)} files", where)
+    if len(classes) < 2:  # a classifier with one class learns nothing: its loss is 0 from the first batch
+        raise UserError(
+            f"has one class folder ({classes[0]!r}); a classifier needs at least two", where,
+            "put each class's files in a folder of its own, side by side",
+        )
     return classes, paths, labels
 
 

@@ -10,8 +10,8 @@ Every file is checked once before training, from its bytes and without decoding 
 checksums and end chunk, a JPEG's end marker, a GIF's trailer, a BMP's declared size): an empty,
 cut-short or damaged file is refused with its name rather than failing mid-epoch in a TensorFlow
 graph error that names none. It is refused, not skipped, so the data trained on is the data in
-the folder; remove or replace the file. A folder with a single class is refused as well: a
-classifier with one class learns nothing (its loss is 0 from the first batch).
+the folder; remove or replace the file. A folder with a single class is refused as well (as for
+`text:DIR`, by `folders.class_files`): a classifier with one class learns nothing.
 """
 
 from __future__ import annotations
@@ -130,11 +130,6 @@ def _png_damage(data: bytes) -> str | None:
 def _scan(root: str, mtime: float, location: str) -> tuple[list[str], list[str], list[int], tuple[tuple[int, int] | None, ...]]:
     classes, paths, labels = class_files(root, EXTENSIONS, location)
     where = f"{location} ({root})"
-    if len(classes) < 2:
-        raise UserError(
-            f"has one class folder ({classes[0]!r}); a classifier needs at least two", where,
-            "put each class's images in a folder of its own, side by side",
-        )
     damaged = [(p, why) for p in paths if (why := damage(p))]
     if damaged:
         more = f" (and {len(damaged) - 1} more damaged files)" if len(damaged) > 1 else ""

@@ -4,7 +4,8 @@ Without a UI; TensorFlow/Keras imported only when loading. Shapes, classes and s
 here without Keras or the files, so a preset can be designed and validated offline. Loading runs
 Keras' own loader so the arrays are exactly Keras'; only where the files come from is ours: a
 file already in the cache folder (`cache_dir`, default Keras' own) is used as it is, otherwise
-Keras downloads it there — and with no network the error says which file to copy where.
+Keras downloads it into its own cache (never into a preset's `cache_dir`, which is only read) —
+and with no network the error says which file to copy where.
 """
 
 from __future__ import annotations
@@ -103,11 +104,16 @@ def _entry(spec) -> KerasDataset:
     return entry
 
 
+def keras_home() -> Path:
+    """Keras' own cache folder: `KERAS_HOME`, else `~/.keras` (Keras' own rule)."""
+    return Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras").expanduser()
+
+
 def cache_root(options: KerasOptions) -> Path:
-    """The Keras cache folder: the option, else `KERAS_HOME`, else `~/.keras` (Keras' own rule)."""
+    """The Keras cache folder read: the option, else Keras' own (`keras_home`)."""
     if options.cache_dir:
         return Path(options.cache_dir).expanduser()
-    return Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras").expanduser()
+    return keras_home()
 
 
 def is_cached(entry: KerasDataset, root: Path) -> bool:
@@ -141,12 +147,13 @@ def describe(spec, options: KerasOptions, seed: int | None = 42) -> DataInfo:
 
 
 @contextmanager
-def _files_from(module, root: Path, name: str):
+def _files_from(module, root: Path, name: str, download: bool = True):
     """Point a Keras dataset loader's `get_file` at `root`, trusting files already placed there.
 
     Keras' loaders call `get_file` with no cache argument (some with no path argument at all),
     and re-download a cached file whose hash differs; here a file the user placed is used as it
-    is, and only a missing file is fetched — into `root`.
+    is, and only a missing file is fetched — into `root`, when `download` allows: a preset's own
+    `cache_dir` is only read, so no preset can make tfbench write where it says.
     """
     real = module.get_file
 
@@ -160,6 +167,13 @@ def _files_from(module, root: Path, name: str):
             inner = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}.get(name)
             if inner and (folder / inner).is_dir():
                 return str(folder)
+        if not download:
+            raise UserError(
+                f"keras:{name} needs {fname} in {folder}; a preset's cache_dir is only read from, never "
+                "downloaded into", "data.options.cache_dir",
+                f"copy {fname} there, or remove cache_dir so Keras downloads it into its own cache "
+                f"({keras_home() / cache_subdir})",
+            )
         try:
             return real(fname, origin, extract=extract, cache_subdir=cache_subdir, cache_dir=str(root), **kwargs)
         except Exception as exc:  # urllib/HTTP/OS errors from the download
@@ -192,7 +206,7 @@ def load(spec, options: KerasOptions, seed: int | None = 42) -> Splits:
     name = spec.target
     module = importlib.import_module(f"keras.src.datasets.{name}")
     kwargs = {"num_words": options.num_words or 20000} if entry.sequences else {}
-    with _files_from(module, cache_root(options), name):
+    with _files_from(module, cache_root(options), name, download=not options.cache_dir):
         try:
             (x_train, y_train), (x_test, y_test) = module.load_data(**kwargs)
         except UserError:

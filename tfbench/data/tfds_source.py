@@ -26,8 +26,11 @@ class TfdsOptions(SourceOptions):
     """Where the data lives, which split trains, which features are input and label."""
 
     split: str = Field("train", description="The training split; TFDS slicing allowed (train[:80%]).")
-    data_dir: str | None = Field(None, description="TFDS data folder; default TFDS' own (~/tensorflow_datasets).")
-    download: bool = Field(True, description="Download and prepare the data when it is not prepared yet.")
+    data_dir: str | None = Field(
+        None, description="A TFDS data folder to read prepared data from (never downloaded into); "
+                          "default TFDS' own (TFDS_DATA_DIR, else ~/tensorflow_datasets).")
+    download: bool = Field(True, description="Download and prepare the data into TFDS' own folder when it is "
+                                             "not prepared yet.")
     as_supervised: bool = Field(True, description="Use the dataset's (input, label) supervised keys when it has them.")
     input_key: str | None = Field(None, description="Feature used as input (default: detected).")
     label_key: str | None = Field(None, description="Feature used as label (default: detected).")
@@ -196,6 +199,13 @@ def _prepare(builder, spec, options: TfdsOptions) -> None:
         return
     name = spec.target
     folder = options.data_dir or "~/tensorflow_datasets"
+    if options.data_dir:  # a preset's folder is only read: no preset makes tfbench write where it says
+        raise UserError(
+            f"TFDS dataset {name!r} is not prepared in {folder}; a preset's data_dir is only read from, "
+            "never downloaded into", "data.options.data_dir",
+            f"run `tfds build {name} --data_dir {folder}` yourself, or remove data_dir so TFDS downloads "
+            "into its own folder (TFDS_DATA_DIR, else ~/tensorflow_datasets)",
+        )
     if not options.download:
         raise UserError(
             f"TFDS dataset {name!r} is not prepared in {folder}", "data.options.data_dir",

@@ -81,6 +81,7 @@ class Run:
         self._t0 = 0.0
         self._sampler: Any = None
         self._scratch = False  # a non-chief worker's throwaway run directory
+        self._chosen = False  # the run directory is decided (`_choose_run_dir`)
         self._fit_inputs: dict[str, Any] = {}
         self._backup: Any = None  # the RunBackup callback
         self._callbacks: list[Any] = []
@@ -129,7 +130,7 @@ class Run:
             # First: multi-worker strategies must exist before any other TensorFlow op.
             self.strategy = make_strategy(exp.train)
             build.apply_seed(exp.train)
-        self.bundle = bundle = bundle if bundle is not None else training_bundle(exp)
+        self.bundle = bundle = bundle if bundle is not None else training_bundle(exp, self._cache_dir())
         if model is None:
             with self.strategy.scope():
                 model = build.build_model(exp, bundle.info)
@@ -205,7 +206,10 @@ class Run:
     def _path(self, rel: str) -> Path:
         return self.run_dir / rel
 
-    def _open_run_dir(self) -> None:
+    def _choose_run_dir(self) -> Path:
+        """This run's directory: the one given, a non-chief worker's scratch copy, or a new one."""
+        if self._chosen:
+            return self.run_dir
         from tfbench.engine.strategy import is_chief, worker_dir
 
         if self.experiment.train.strategy == "multi_worker" and not is_chief():
@@ -216,10 +220,21 @@ class Run:
             self.run_dir = rundir.new_run_dir(self.runs_dir, self.experiment.name)
         elif not self.resuming and (self.run_dir / ev.EVENTS_FILE).exists():
             raise UserError("already holds a run; continue it with `tfbench resume`", str(self.run_dir))
+        self._chosen = True
+        return self.run_dir
+
+    def _cache_dir(self) -> Path | None:
+        """Where a file cache (`data.cache = "NAME"`) is written: this run's directory, chosen now."""
+        return self._choose_run_dir() if isinstance(self.experiment.data.cache, str) else None
+
+    def _open_run_dir(self) -> None:
+        self._choose_run_dir()
         try:
             self._path(rundir.CHECKPOINTS_DIR).mkdir(parents=True, exist_ok=True)
             if not self._scratch:
                 self._lock = rundir.lock(self.run_dir)  # one training per run directory, until _finish
+            if isinstance(self.experiment.data.cache, str):  # its folder; a killed run's half-written cache
+                rundir.prepare_cache(self.run_dir, self.experiment.data.cache)
             if not (self.run_dir / rundir.EXPERIMENT_FILE).exists():
                 rundir.write_experiment(self.run_dir, self.experiment)
             self.writer = ev.EventWriter(self._path(ev.EVENTS_FILE), self.subscribers)

@@ -325,12 +325,13 @@ def _let_keras_fit_multi_worker() -> None:
     _KERAS_PATCHED = True
 
 
-def training_bundle(experiment: Any) -> Any:
+def training_bundle(experiment: Any, cache_dir: Path | None = None) -> Any:
     """The Experiment's data for training: its DataBundle, each split sharded per worker in
-    multi-worker runs (their datasets are split by the strategy, not by tfbench)."""
+    multi-worker runs (their datasets are split by the strategy, not by tfbench); a file cache
+    in `cache_dir` (the run's directory, a worker's own)."""
     from tfbench.rundir import load_bundle
 
-    bundle = load_bundle(experiment)
+    bundle = load_bundle(experiment, cache_dir)
     if experiment.train.strategy == "multi_worker":
         bundle.train = with_data_sharding(bundle.train)
         if bundle.validation is not None:
