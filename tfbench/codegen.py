@@ -142,14 +142,9 @@ def _split_function(exp) -> str:
     return (rows(train), y[train]), (rows(validation), y[validation]), {test}'''
 
 
-def _file_cache(data) -> str:
-    """The file cache's name (`data.cache = "NAME"`), or "" for a memory cache or none."""
-    return data.cache if isinstance(data.cache, str) else ""
-
-
 def _split_arg(data, split: str) -> str:
     """The `split=` argument of a `to_dataset` call: it names the split's cache file, when there is one."""
-    return f', split="{split}"' if _file_cache(data) else ""
+    return f', split="{split}"' if data.cache_file else ""
 
 
 def _pipeline_function(exp, info, one_hot: bool, streamed: bool) -> str:
@@ -170,7 +165,7 @@ def _pipeline_function(exp, info, one_hot: bool, streamed: bool) -> str:
         steps.append(f"x = x * {options.scale!r}")
     if one_hot:
         steps.append("y = tf.one_hot(tf.cast(y, tf.int32), NUM_CLASSES)")
-    file_cache = _file_cache(data)
+    file_cache = data.cache_file
     lines = ['def to_dataset(part, training, split):' if file_cache else 'def to_dataset(part, training):']
     lines.append('    """Batched tf.data pipeline: preprocess, cache, shuffle (training only), batch, prefetch."""')
     if streamed:

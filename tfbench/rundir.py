@@ -494,8 +494,8 @@ def load_bundle(experiment: "Experiment", cache_dir: str | Path | None = None):
     from tfbench.build import needs_one_hot
 
     spec = experiment.data
-    if isinstance(spec.cache, str):
-        cache = str(cache_prefix(cache_dir, spec.cache)) if cache_dir is not None else False
+    if spec.cache_file:
+        cache = str(cache_prefix(cache_dir, spec.cache_file)) if cache_dir is not None else False
         spec = spec.model_copy(update={"cache": cache})  # no validation: the path is absolute now
     seed = experiment.train.seed
     info = data.describe(spec, seed)

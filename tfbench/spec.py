@@ -125,6 +125,11 @@ class DataSpec(_Strict):
         return value
 
     @property
+    def cache_file(self) -> str | None:
+        """The file cache's name inside the run directory (`cache = "NAME"`); None for memory or none."""
+        return self.cache if isinstance(self.cache, str) and self.cache else None
+
+    @property
     def kind(self) -> str:
         """The source kind before the colon (`builtin`, `tfds`, …)."""
         return self.source.split(":", 1)[0]

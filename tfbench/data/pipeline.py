@@ -161,8 +161,8 @@ def batched(ds, spec, seed: int | None, *, training: bool, size: int | None, cac
         ds = ds.map(prep, num_parallel_calls=parallel, deterministic=True)
     if spec.cache is True:
         ds = ds.cache()
-    elif isinstance(spec.cache, str) and spec.cache:
-        ds = ds.cache(f"{spec.cache}-{cache_name}")
+    elif spec.cache_file:
+        ds = ds.cache(f"{spec.cache_file}-{cache_name}")
     if training and spec.shuffle:
         buffer = spec.shuffle_buffer or min(size or MAX_DEFAULT_BUFFER, MAX_DEFAULT_BUFFER)
         ds = ds.shuffle(max(1, buffer), seed=seed, reshuffle_each_iteration=True)

@@ -225,7 +225,7 @@ class Run:
 
     def _cache_dir(self) -> Path | None:
         """Where a file cache (`data.cache = "NAME"`) is written: this run's directory, chosen now."""
-        return self._choose_run_dir() if isinstance(self.experiment.data.cache, str) else None
+        return self._choose_run_dir() if self.experiment.data.cache_file else None
 
     def _open_run_dir(self) -> None:
         self._choose_run_dir()
@@ -233,8 +233,8 @@ class Run:
             self._path(rundir.CHECKPOINTS_DIR).mkdir(parents=True, exist_ok=True)
             if not self._scratch:
                 self._lock = rundir.lock(self.run_dir)  # one training per run directory, until _finish
-            if isinstance(self.experiment.data.cache, str):  # its folder; a killed run's half-written cache
-                rundir.prepare_cache(self.run_dir, self.experiment.data.cache)
+            if self.experiment.data.cache_file:  # its folder; a killed run's half-written cache
+                rundir.prepare_cache(self.run_dir, self.experiment.data.cache_file)
             if not (self.run_dir / rundir.EXPERIMENT_FILE).exists():
                 rundir.write_experiment(self.run_dir, self.experiment)
             self.writer = ev.EventWriter(self._path(ev.EVENTS_FILE), self.subscribers)
