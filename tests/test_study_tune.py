@@ -43,6 +43,20 @@ def ended(study_dir: Path) -> list[dict]:
     return [r for r in rows(study_dir) if r["state"] in ("finished", "pruned")]
 
 
+def freeze_a_trial_in_its_second_epoch(study_dir: Path) -> dict | None:
+    """A running trial past its first epoch, with its worker stopped (SIGSTOP) so it cannot finish
+    before the test kills it; None (the worker let go again) if it finished meanwhile."""
+    row = next((r for r in rows(study_dir) if r["state"] == "running" and r["epochs"] >= 1), None)
+    if row is None:
+        return None
+    pid = StudyDir.load(study_dir).study.trials[row["number"]].user_attrs["pid"]
+    os.kill(pid, signal.SIGSTOP)
+    if next(r for r in rows(study_dir) if r["number"] == row["number"])["state"] == "running":
+        return {**row, "pid": pid}
+    os.kill(pid, signal.SIGCONT)
+    return None
+
+
 def test_sigkill_of_a_worker_and_of_tune_then_resume_keeps_every_trial_and_completes_twelve(tmp_path):
     study_dir = tmp_path / "study"
     proc = subprocess.Popen(tune("digits-mlp", "--trials", "12", "--parallel", "2", *TRIAL_SETS, "--study-dir", str(study_dir)),
@@ -50,10 +64,8 @@ def test_sigkill_of_a_worker_and_of_tune_then_resume_keeps_every_trial_and_compl
     try:
         # kill -9 one worker in the middle of a trial, once a trial has finished
         wait_until(lambda: len(ended(study_dir)) >= 1, 180, proc, "the first trial")
-        victim = wait_until(lambda: next((r for r in rows(study_dir) if r["state"] == "running" and r["epochs"] >= 1), None),
-                            120, proc, "a trial in its second epoch")
-        pid = StudyDir.load(study_dir).study.trials[victim["number"]].user_attrs["pid"]
-        os.kill(pid, signal.SIGKILL)
+        victim = wait_until(lambda: freeze_a_trial_in_its_second_epoch(study_dir), 120, proc, "a trial in its second epoch")
+        os.kill(victim["pid"], signal.SIGKILL)
         # then kill -9 the study itself after about five trials
         wait_until(lambda: len(ended(study_dir)) >= 5, 240, proc, "five trials")
         workers = [StudyDir.load(study_dir).study.trials[r["number"]].user_attrs["pid"]
