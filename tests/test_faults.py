@@ -255,6 +255,57 @@ def test_a_full_disk_is_not_a_completed_run_and_leaves_no_temporary_files(tmp_pa
     assert leftovers == []
 
 
+
+# The disk fills the moment the last epoch's backup is written, in the training thread (an event
+# subscriber), before `last.keras` follows it: the save after `fit` fails, not only the final model.
+FILL_AFTER_THE_LAST_BACKUP = """
+import sys
+from pathlib import Path
+from tfbench.engine.run import Run
+from tfbench.spec import load_experiment
+
+disk, preset = Path(sys.argv[1]), sys.argv[2]
+
+def fill(event):
+    if event["event"] == "checkpoint" and event["kind"] == "backup" and event["epoch"] == 3:
+        (disk / "reserve").write_bytes(bytes(24 * 1024))
+        try:
+            with open(disk / "filler", "wb") as out:
+                while True:
+                    out.write(bytes(4096))
+                    out.flush()
+        except OSError:
+            pass
+        (disk / "reserve").unlink()
+
+run = Run(load_experiment(preset), runs_dir=disk / "runs", subscribers=[fill])
+print(run.train())
+"""
+
+
+def test_a_disk_that_fills_before_the_last_checkpoint_ends_a_failed_run_that_resume_finishes(tmp_path):
+    if shutil.which("unshare") is None or subprocess.run(
+        ["unshare", "--user", "--map-root-user", "--mount", "true"], capture_output=True).returncode != 0:
+        pytest.skip("needs unshare (user and mount namespaces) for a small tmpfs")
+    preset = write_preset(tmp_path, digits_preset(name="full", epochs=3, batch=64), "full.toml")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    script = (f"mount -t tmpfs -o size=2m tmpfs {disk} && {sys.executable} -c '{FILL_AFTER_THE_LAST_BACKUP}' {disk} {preset};"
+              f" code=$?; rm -f {disk}/filler; cp -r {disk}/runs {tmp_path}/kept; exit $code")
+    env = dict(runner_env(), TFBENCH_CHECKPOINT_SECONDS="0")
+    result = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script],
+                            capture_output=True, text=True, env=env, timeout=180, cwd=REPO)
+    assert result.returncode == 0 and result.stdout.split()[-1] == "failed", result.stderr[-2000:]
+    run_dir = only_run(tmp_path / "kept")
+    end = ev.read_events(run_dir)[-1]
+    assert end["event"] == "run_ended" and end["status"] == "failed", end
+    assert "could not write checkpoints/last.keras" in end["reason"] and "tfbench resume" in end["reason"]
+    assert [p.name for p in run_dir.rglob("*") if ".tmp" in p.name] == []
+    resumed = tfbench("resume", str(run_dir), env=env)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert ev.read_events(run_dir)[-1]["status"] == "completed" and (run_dir / "model.keras").exists()
+    assert [r["epoch"] for r in read_history(run_dir)] == [1, 2, 3]
+
 # -- damaged files -------------------------------------------------------------------------------
 
 def stopped_run(tmp_path: Path, runs_dir: Path) -> Path:

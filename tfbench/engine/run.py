@@ -74,6 +74,7 @@ class Run:
         self.checkpoints: Checkpoints | None = None
         self.epoch_interrupted = False  # the epoch being ended was cut short (stop or divergence)
         self.diverged_reason: str | None = None
+        self.unwritten: list[str] = []  # checkpoints a full disk kept out while training, for run_ended
         self.point = rundir.ResumePoint(0, self.target_epochs, [])  # where a resumed run continues
         self._extra_callbacks = list(extra_callbacks)
         self._thread: threading.Thread | None = None
@@ -286,7 +287,10 @@ class Run:
             finally:
                 self.fit_seconds += time.perf_counter() - fit_started
                 self.fit_cpu_seconds += time.process_time() - fit_cpu
-                self.checkpoints.write_unsaved(self.model, self._backup.save_epoch)
+                try:  # a full disk here still ends as a trained run that `resume` finishes
+                    self.checkpoints.write_unsaved(self.model, self._backup.save_epoch)
+                except OSError as exc:
+                    self.unwritten.append(self._failed_write(LAST_CHECKPOINT, exc))
             if self.diverged_reason is not None:
                 kept = f"{LAST_CHECKPOINT} (epoch {self.checkpoints.last_saved_epoch})"
                 return "failed", f"{self.diverged_reason}; kept the last good checkpoint {kept}; a lower learning rate usually helps"
@@ -343,7 +347,7 @@ class Run:
         A trained run whose model, script or exports could not be written (a full disk) ends as
         `failed`, naming them: its epochs are in the backup, and `tfbench resume` finishes it.
         """
-        missing = self._save_model_files(status)
+        missing = self.unwritten + self._save_model_files(status)
         if self.history:
             try:  # once more, durably: during training it is rewritten without an fsync
                 self._write_history(durable=True)
