@@ -226,10 +226,15 @@ def test_a_nan_after_good_epochs_keeps_the_last_good_checkpoint_with_its_epoch(t
 
 # -- a full disk -----------------------------------------------------------------------------------
 
-def test_a_full_disk_is_not_a_completed_run_and_leaves_no_temporary_files(tmp_path):
+def needs_a_small_tmpfs() -> None:
+    """Skip unless this machine lets a test mount its own tmpfs (user and mount namespaces)."""
     if shutil.which("unshare") is None or subprocess.run(
         ["unshare", "--user", "--map-root-user", "--mount", "true"], capture_output=True).returncode != 0:
         pytest.skip("needs unshare (user and mount namespaces) for a small tmpfs")
+
+
+def test_a_full_disk_is_not_a_completed_run_and_leaves_no_temporary_files(tmp_path):
+    needs_a_small_tmpfs()
     preset = write_preset(tmp_path, digits_preset(name="full", epochs=3, batch=64)
                           + '\n[export]\nformats = ["keras", "savedmodel"]\n', "full.toml")
     disk = tmp_path / "disk"
@@ -284,9 +289,7 @@ print(run.train())
 
 
 def test_a_disk_that_fills_before_the_last_checkpoint_ends_a_failed_run_that_resume_finishes(tmp_path):
-    if shutil.which("unshare") is None or subprocess.run(
-        ["unshare", "--user", "--map-root-user", "--mount", "true"], capture_output=True).returncode != 0:
-        pytest.skip("needs unshare (user and mount namespaces) for a small tmpfs")
+    needs_a_small_tmpfs()
     preset = write_preset(tmp_path, digits_preset(name="full", epochs=3, batch=64), "full.toml")
     disk = tmp_path / "disk"
     disk.mkdir()
