@@ -261,18 +261,19 @@ def test_a_full_disk_is_not_a_completed_run_and_leaves_no_temporary_files(tmp_pa
 
 
 
-# The disk fills the moment the last epoch's backup is written, in the training thread (an event
-# subscriber), before `last.keras` follows it: the save after `fit` fails, not only the final model.
-FILL_AFTER_THE_LAST_BACKUP = """
+# The disk fills the moment epoch `at`'s backup is written, in the training thread (an event
+# subscriber). At the last epoch, `last.keras` follows it after `fit`: that save fails, not only
+# the final model. Before the last epoch, the next epoch's saves fail inside `fit`.
+FILL_AFTER_A_BACKUP = """
 import sys
 from pathlib import Path
 from tfbench.engine.run import Run
 from tfbench.spec import load_experiment
 
-disk, preset = Path(sys.argv[1]), sys.argv[2]
+disk, preset, at = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 
 def fill(event):
-    if event["event"] == "checkpoint" and event["kind"] == "backup" and event["epoch"] == 3:
+    if event["event"] == "checkpoint" and event["kind"] == "backup" and event["epoch"] == at:
         (disk / "reserve").write_bytes(bytes(24 * 1024))
         try:
             with open(disk / "filler", "wb") as out:
@@ -293,7 +294,34 @@ def test_a_disk_that_fills_before_the_last_checkpoint_ends_a_failed_run_that_res
     preset = write_preset(tmp_path, digits_preset(name="full", epochs=3, batch=64), "full.toml")
     disk = tmp_path / "disk"
     disk.mkdir()
-    script = (f"mount -t tmpfs -o size=2m tmpfs {disk} && {sys.executable} -c '{FILL_AFTER_THE_LAST_BACKUP}' {disk} {preset};"
+    run_dir, end, env = run_on_a_disk_that_fills(tmp_path, preset, disk, at=3)
+    assert "could not write checkpoints/last.keras" in end["reason"] and "tfbench resume" in end["reason"]
+    resumed = tfbench("resume", str(run_dir), env=env)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert ev.read_events(run_dir)[-1]["status"] == "completed" and (run_dir / "model.keras").exists()
+    assert [r["epoch"] for r in read_history(run_dir)] == [1, 2, 3]
+
+
+def test_a_disk_that_fills_in_the_middle_of_fit_says_so_and_resume_continues(tmp_path):
+    needs_a_small_tmpfs()
+    preset = write_preset(tmp_path, digits_preset(name="full", epochs=5, batch=64), "full.toml")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    run_dir, end, env = run_on_a_disk_that_fills(tmp_path, preset, disk, at=2)
+    assert "disk is full" in end["reason"] and "tfbench resume" in end["reason"], end["reason"]
+    assert "Errno" not in end["reason"], end["reason"]
+    kept = [r["epoch"] for r in read_history(run_dir)]
+    assert kept[:2] == [1, 2], kept
+    resumed = tfbench("resume", str(run_dir), env=env)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert ev.read_events(run_dir)[-1]["status"] == "completed" and (run_dir / "model.keras").exists()
+    assert [r["epoch"] for r in read_history(run_dir)] == [1, 2, 3, 4, 5]
+
+
+def run_on_a_disk_that_fills(tmp_path: Path, preset: Path, disk: Path, at: int) -> tuple[Path, dict, dict]:
+    """Train `preset` on a 2 MB tmpfs that fills at epoch `at`'s backup; free it again, and give
+    the run directory (copied out), its last event and the environment for a resume."""
+    script = (f"mount -t tmpfs -o size=2m tmpfs {disk} && {sys.executable} -c '{FILL_AFTER_A_BACKUP}' {disk} {preset} {at};"
               f" code=$?; rm -f {disk}/filler; cp -r {disk}/runs {tmp_path}/kept; exit $code")
     env = dict(runner_env(), TFBENCH_CHECKPOINT_SECONDS="0")
     result = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script],
@@ -302,12 +330,8 @@ def test_a_disk_that_fills_before_the_last_checkpoint_ends_a_failed_run_that_res
     run_dir = only_run(tmp_path / "kept")
     end = ev.read_events(run_dir)[-1]
     assert end["event"] == "run_ended" and end["status"] == "failed", end
-    assert "could not write checkpoints/last.keras" in end["reason"] and "tfbench resume" in end["reason"]
     assert [p.name for p in run_dir.rglob("*") if ".tmp" in p.name] == []
-    resumed = tfbench("resume", str(run_dir), env=env)
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert ev.read_events(run_dir)[-1]["status"] == "completed" and (run_dir / "model.keras").exists()
-    assert [r["epoch"] for r in read_history(run_dir)] == [1, 2, 3]
+    return run_dir, end, env
 
 # -- damaged files -------------------------------------------------------------------------------
 

@@ -288,6 +288,24 @@ def test_out_of_memory_names_the_batch_size_and_what_to_do(tmp_path):
     assert "data.batch_size=128" in reason and "mixed_float16" in reason
 
 
+def test_a_full_disk_is_recognised_through_the_errors_raised_from_it():
+    import errno
+
+    from tfbench.engine.callbacks import disk_full, failure_reason
+
+    try:
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        except OSError as exc:
+            raise RuntimeError("could not save the checkpoint") from exc
+    except RuntimeError as wrapped:
+        assert disk_full(wrapped)
+        reason = failure_reason(wrapped, 32, 4)
+    assert reason.startswith("the disk is full (epoch 4") and "tfbench resume" in reason
+    assert not disk_full(OSError(errno.EACCES, "Permission denied"))
+    assert failure_reason(PermissionError(errno.EACCES, "Permission denied"), 32, 4).startswith("PermissionError")
+
+
 def test_steps_per_execution_counts_every_batch(tmp_path, runs_dir):
     run = Run(experiment(tmp_path, epochs=2, extra="steps_per_execution = 5"), runs_dir=runs_dir)
     assert run.train() == "completed"

@@ -11,6 +11,7 @@ dispatches batch ends to a worker thread nothing here waits on the device either
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import threading
@@ -380,6 +381,18 @@ def run_callbacks(run: TrainingRun, extra: list[Any]) -> tuple[list[Any], "RunBa
     return [*extra, EventCallback(run), *own, backup], backup
 
 
+def disk_full(exc: BaseException) -> bool:
+    """Whether `exc`, or an error it was raised from, is "no space left" (or over a disk quota)."""
+    seen: set[int] = set()
+    error: BaseException | None = exc
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
 def early_stop_reason(callbacks: list[Any], completed_epochs: int) -> str:
     """Why a callback ended `fit` before the planned epochs (EarlyStopping says what it watched)."""
     for cb in callbacks:
@@ -390,12 +403,15 @@ def early_stop_reason(callbacks: list[Any], completed_epochs: int) -> str:
 
 
 def failure_reason(exc: Exception, batch_size: int, epoch: int) -> str:
-    """One line for a `fit` that raised; running out of memory says what to change."""
+    """One line for a `fit` that raised; running out of memory or disk says what to do."""
     import tensorflow as tf
 
     if isinstance(exc, tf.errors.ResourceExhaustedError):
         return (f"out of memory at batch size {batch_size} (epoch {epoch}); try a smaller batch "
                 f"(--set data.batch_size={max(1, batch_size // 2)}) or mixed precision "
                 f"(--set train.mixed_precision=mixed_float16)")
+    if disk_full(exc):
+        return (f"the disk is full (epoch {epoch} could not be saved); free some space, then "
+                f"`tfbench resume` continues from the last saved epoch")
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{type(exc).__name__}: {message}"[:500]
