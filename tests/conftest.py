@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import atexit
-import ipaddress
 import os
 import shutil
-import socket
 import tempfile
 from pathlib import Path
 
@@ -20,31 +18,13 @@ atexit.register(shutil.rmtree, os.environ["KERAS_HOME"], ignore_errors=True)
 os.environ.pop("NO_COLOR", None)
 
 
-def _loopback(address) -> bool:
-    host = address[0] if isinstance(address, tuple) else address
-    if host in ("localhost", ""):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:  # a host name other than localhost
-        return False
+# No test may touch the network: a connection anywhere but loopback (which the multi-worker test
+# uses) fails loudly, in this process and, through PYTHONPATH, in every Python process a test starts,
+# so a download that slipped into a test or a runner cannot pass quietly.
+from no_network.sitecustomize import GUARD_DIR, pythonpath  # noqa: E402  (installs the guard)
 
-
-def _local_only(connect):
-    """Wrap `socket.connect`: loopback and Unix sockets pass, anything else fails at once."""
-
-    def guarded(sock, address):
-        if sock.family == getattr(socket, "AF_UNIX", None) or _loopback(address):
-            return connect(sock, address)
-        raise OSError(f"tests may not use the network (tried to connect to {address!r})")
-
-    return guarded
-
-
-# No test may touch the network: in this process, a connection anywhere but loopback (which the
-# multi-worker test uses) fails loudly, so a download that slipped into a test cannot pass quietly.
-socket.socket.connect = _local_only(socket.socket.connect)
-socket.socket.connect_ex = _local_only(socket.socket.connect_ex)
+inherited = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != GUARD_DIR]
+os.environ["PYTHONPATH"] = pythonpath(*inherited)
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -11,6 +11,7 @@ import pytest
 from tfbench import blocks
 from tfbench.errors import UserError
 from tfbench.spec import Experiment, apply_overrides, experiment_from_dict, parse_toml
+from no_network.sitecustomize import pythonpath
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -135,7 +136,7 @@ def test_every_backbone_name_is_a_keras_application():
     code = ("import keras, json; from tfbench import backbones; "
             "print(json.dumps(sorted(set(backbones.BACKBONES) ^ {n for n in dir(keras.applications) if n[0].isupper()})))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO,
-                         env={"PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"})
+                         env={"PYTHONPATH": pythonpath(REPO), "TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"})
     assert out.stdout.strip().splitlines()[-1] == "[]"
 
 

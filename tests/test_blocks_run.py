@@ -19,6 +19,7 @@ from tfbench import build
 from tfbench.data.info import DataInfo
 from tfbench.errors import UserError
 from tfbench.spec import experiment_from_dict, load_experiment
+from no_network.sitecustomize import pythonpath
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = [
@@ -36,15 +37,14 @@ PICTURES = DataInfo("test:pictures", (32, 32, 3), "categorical", 2, ["a", "b"])
 
 
 def tfbench(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = {**os.environ, "PYTHONPATH": pythonpath(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
     return subprocess.run([sys.executable, "-m", "tfbench", *args], capture_output=True, text=True, cwd=cwd,
                           env=env, timeout=600)
 
 
 def plain_keras(code: str, cwd: Path) -> str:
     """Run code in an interpreter where tfbench cannot be imported; its last stdout line."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=pythonpath())  # the network guard only
     guard = "import sys; sys.path = [p for p in sys.path if p not in ('', '.', %r)]\n" % str(REPO)
     out = subprocess.run([sys.executable, "-c", guard + code], capture_output=True, text=True, cwd=cwd, env=env,
                          timeout=300)

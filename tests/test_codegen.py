@@ -14,6 +14,7 @@ import pytest
 
 from tfbench.codegen import generate_script
 from tfbench.spec import load_experiment
+from no_network.sitecustomize import pythonpath
 
 OFFLINE_PRESETS = ["digits-cnn", "digits-mlp", "spiral-mlp", "shapes-cnn", "sine-rnn"]
 
@@ -46,7 +47,7 @@ def test_generated_script_runs_and_builds_the_same_model(preset, tmp_path):
     assert "tfbench" not in "\n".join(line for line in script.splitlines() if "import" in line)
     path = tmp_path / "train.py"
     path.write_text(script)
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ""}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": pythonpath()}
     result = subprocess.run(
         [sys.executable, "-c", RUNNER, str(path), "--epochs", "1", "--output", str(tmp_path / "out.keras")],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
@@ -165,15 +166,24 @@ def test_csv_source_script_reads_the_same_numbers(tmp_path):
     assert ns["build_model"]().count_params() == (2 + 3 + 1) * 3 + 3  # a, b, colour one-hot + OOV
 
 
-def test_keras_source_script_builds_without_the_data():
+def test_keras_source_script_builds_without_the_data(monkeypatch):
+    import keras
+
     exp = load_experiment("digits-cnn", ['data.source="keras:mnist"', "model.layers[0].scale=0.00392"])
     script = generate_script(exp)
-    # Only the script's text names the download; building below never calls it (conftest refuses
-    # any connection beyond loopback, and KERAS_HOME is an empty folder).
+    # The script's text names the Keras download; this test only reads that text and builds the
+    # model. The download is replaced by one that fails, so a call to it could not pass unseen.
     assert "keras.datasets.mnist.load_data()" in script
     assert "x = x[..., None]" in script and "x = tf.cast(x, tf.float32)" in script
+
+    def no_download():
+        raise AssertionError("building the model must not load the data")
+
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", no_download)
     ns = _namespace(script)
     assert ns["build_model"]().input_shape == (None, 28, 28, 1)
+    with pytest.raises(AssertionError, match="must not load the data"):
+        ns["load_data"]()  # the replacement is the one the script would call
 
 
 def test_images_folder_script_loads_and_builds(tmp_path):
@@ -319,7 +329,7 @@ def test_fine_tune_script_fits_frozen_then_unfrozen(tmp_path):
     exp = load_experiment(_fine_tune_preset(tmp_path, "12"))
     path = tmp_path / "train.py"
     path.write_text(generate_script(exp))
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ""}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": pythonpath()}
     result = subprocess.run(
         [sys.executable, "-c", RUNNER, str(path), "--epochs", "2", "--output", str(tmp_path / "out.keras")],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,

@@ -13,6 +13,7 @@ import pytest
 from tfbench import data
 from tfbench.errors import UserError
 from tfbench.spec import experiment_from_dict
+from no_network.sitecustomize import pythonpath
 
 TABLES = Path(__file__).parent / "fixtures" / "tables"
 PENGUINS = TABLES / "penguins.csv"
@@ -182,7 +183,7 @@ def test_tfbench_code_writes_the_same_feature_space_and_the_saved_model_takes_ra
     (tmp_path / "train.py").write_text(script)
     result = subprocess.run(
         [sys.executable, "train.py", "--output", "out.keras"], cwd=tmp_path, capture_output=True, text=True,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ""}, timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": pythonpath()}, timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     info = data.describe(exp.data, seed=exp.train.seed)
@@ -231,7 +232,7 @@ def test_a_run_records_balanced_class_weights(tmp_path):
          "--set", "data.options.label=y", "--set", "model.layers[1].units=2", "--set", "train.epochs=1",
          "--set", "train.class_weight=balanced", "--set", "export.formats=[]", "--runs-dir", str(tmp_path / "runs")],
         capture_output=True, text=True, timeout=300,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(Path(__file__).parent.parent)},
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": pythonpath(Path(__file__).parent.parent)},
     )
     assert result.returncode == 0, result.stderr[-3000:]
     run = next((tmp_path / "runs").iterdir())

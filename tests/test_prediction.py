@@ -11,10 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from no_network.sitecustomize import pythonpath
 
 TABLES = Path(__file__).parent / "fixtures" / "tables"
 PENGUINS = TABLES / "penguins.csv"
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(Path(__file__).parent.parent)}
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": pythonpath(Path(__file__).parent.parent)}
 
 
 def tfbench(*args, cwd=None) -> subprocess.CompletedProcess:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from tfbench.spec import PRESETS_DIR, load_experiment, resolve_preset, save_experiment
+from no_network.sitecustomize import pythonpath
 
 REPO = Path(__file__).resolve().parent.parent
 PRESET = """
@@ -45,7 +46,7 @@ def _folder_with_csv(root: Path) -> Path:
 
 
 def _tfbench(args: list[str], cwd: Path, timeout: int = 240) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = {**os.environ, "PYTHONPATH": pythonpath(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
     return subprocess.run([sys.executable, "-m", "tfbench", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout, env=env)
 
@@ -152,6 +153,6 @@ def test_an_installed_wheel_finds_the_shipped_presets_by_name(tmp_path):
     code = "from tfbench.spec import resolve_preset, load_experiment; p = resolve_preset('digits-cnn'); " \
            "load_experiment('spiral-mlp'); print(p)"
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120,
-                            env={**os.environ, "PYTHONPATH": str(site)})
+                            env={**os.environ, "PYTHONPATH": pythonpath(site)})
     assert result.returncode == 0, result.stderr[-2000:]
     assert Path(result.stdout.strip()) == site / "tfbench" / "presets" / "digits-cnn.toml"

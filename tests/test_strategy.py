@@ -19,6 +19,7 @@ import pytest
 from tfbench.engine import strategy
 from tfbench.errors import UserError
 from tfbench.spec import TrainSpec
+from no_network.sitecustomize import pythonpath
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -85,7 +86,7 @@ print("RESULT " + json.dumps(result), flush=True)
 
 def tf_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
-    env.update(TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="", PYTHONPATH=str(REPO))
+    env.update(TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="", PYTHONPATH=pythonpath(REPO))
     env.update(extra)
     return env
 

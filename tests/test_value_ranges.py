@@ -14,6 +14,7 @@ from tfbench import catalog
 from tfbench.catalog import generate
 from tfbench.errors import UserError
 from tfbench.spec import load_experiment
+from no_network.sitecustomize import pythonpath
 
 REPO = Path(__file__).resolve().parent.parent
 BASE = """
@@ -140,7 +141,7 @@ def test_validate_on_the_command_line_is_one_located_line(tmp_path):
     path = _preset(tmp_path, '[train]\noptimizer = { type = "Adam", learning_rate = -0.1 }')
     result = subprocess.run(
         [sys.executable, "-m", "tfbench", "validate", str(path)], cwd=REPO, capture_output=True, text=True,
-        timeout=120, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+        timeout=120, env={"PYTHONPATH": pythonpath(REPO), "PATH": "/usr/bin:/bin"},
     )
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip() == f"error: {path}: train.optimizer.learning_rate: must be > 0 (got -0.1)"

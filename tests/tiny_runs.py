@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from tfbench.engine import events as ev
+from no_network.sitecustomize import pythonpath
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -76,7 +77,7 @@ def write_preset(folder: Path, text: str, filename: str = "preset.toml") -> Path
 
 def runner_env() -> dict[str, str]:
     """The environment for a runner subprocess: this checkout importable, TensorFlow quiet on the CPU."""
-    return dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    return dict(os.environ, PYTHONPATH=pythonpath(REPO), TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
 
 
 def wait_for_event(run_dir: Path, predicate, timeout: float = 90.0) -> dict:
