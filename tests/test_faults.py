@@ -411,20 +411,54 @@ def test_a_damaged_model_is_called_damaged_not_missing(tmp_path, runs_dir):
 
 # -- exact resume ----------------------------------------------------------------------------------
 
-def test_a_run_killed_after_epoch_8_and_resumed_has_the_uninterrupted_history(tmp_path):
-    """digits-mlp (Dropout: its seed state matters too), every epoch saved, CPU, one seed."""
-    env = dict(runner_env(), TFBENCH_CHECKPOINT_SECONDS="0")
-    plain = tfbench("run", "digits-mlp", "--set", "train.epochs=10", "--runs-dir", str(tmp_path / "a"), "--quiet", env=env)
+def cut_first_save(backup: Path) -> None:
+    """A kill during the very first save: a cut weights file (as found in CI: 96 bytes), nothing else."""
+    for path in backup.iterdir():
+        if path.name != "latest.weights.h5":
+            path.unlink()
+    os.truncate(backup / "latest.weights.h5", 96)
+
+
+def cut_weights(backup: Path) -> None:
+    """The newest weights file cut short (a kill during a save that wrote it in place)."""
+    os.truncate(backup / "latest.weights.h5", 96)
+
+
+def weights_ahead_of_metadata(backup: Path) -> None:
+    """A kill between a save's weights and its metadata: epoch 8's weights, epoch 7's metadata."""
+    shutil.copyfile(backup / "training_metadata.json.bkp", backup / "training_metadata.json")
+
+
+@pytest.fixture(scope="module")
+def uninterrupted_digits_mlp(tmp_path_factory) -> list[dict]:
+    runs = tmp_path_factory.mktemp("uninterrupted")
+    plain = tfbench("run", "digits-mlp", "--set", "train.epochs=10", "--runs-dir", str(runs), "--quiet",
+                    env=dict(runner_env(), TFBENCH_CHECKPOINT_SECONDS="0"))
     assert plain.returncode == 0, plain.stderr
+    return rows_without_seconds(only_run(runs))
+
+
+@pytest.mark.parametrize("kill_left, continues_after", [
+    (None, 8), (cut_first_save, 0), (cut_weights, 7), (weights_ahead_of_metadata, 7),
+], ids=["after-the-save", "during-the-first-save", "weights-cut", "weights-ahead-of-metadata"])
+def test_a_run_killed_after_epoch_8_and_resumed_has_the_uninterrupted_history(
+        tmp_path, uninterrupted_digits_mlp, kill_left, continues_after):
+    """digits-mlp (Dropout: its seed state matters too), every epoch saved, CPU, one seed. Killed
+    after epoch 8's save, or in the state a kill in the middle of a save leaves: the resume goes on
+    from the newest whole backup, exactly."""
+    env = dict(runner_env(), TFBENCH_CHECKPOINT_SECONDS="0")
     proc = start("run", "digits-mlp", "--set", "train.epochs=10", "--runs-dir", str(tmp_path / "b"), "--quiet", env=env)
     run_dir = only_run(tmp_path / "b")
     wait_for_event(run_dir, lambda e: e["event"] == "checkpoint" and e["kind"] == "backup" and e["epoch"] == 8)
     killed(proc)
     assert not runner_alive(run_dir)
+    if kill_left is not None:
+        kill_left(run_dir / BACKUP_DIR)
+    assert backup_epoch(run_dir) == continues_after
     resumed = tfbench("resume", str(run_dir), "--quiet", env=env)
     assert resumed.returncode == 0, resumed.stderr
-    assert [e["initial_epoch"] for e in ev.read_events(run_dir) if e["event"] == "run_started"] == [0, 8]
-    assert rows_without_seconds(run_dir) == rows_without_seconds(only_run(tmp_path / "a"))
+    assert [e["initial_epoch"] for e in ev.read_events(run_dir) if e["event"] == "run_started"] == [0, continues_after]
+    assert rows_without_seconds(run_dir) == uninterrupted_digits_mlp
 
 
 def test_the_runs_own_train_py_ends_on_the_runs_final_val_loss(tmp_path):

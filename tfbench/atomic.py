@@ -8,9 +8,32 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
+
+
+@contextmanager
+def replacing(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
+    """A temporary file beside `path` to write; renamed over `path` when the block ends, removed if it fails.
+
+    `suffix` ends the temporary name, for writers that insist on an ending (Keras: `.weights.h5`).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
 
 
 def write_bytes(path: str | Path, data: bytes, durable: bool = True) -> Path:
@@ -20,23 +43,19 @@ def write_bytes(path: str | Path, data: bytes, durable: bool = True) -> Path:
     file, only a power cut can lose the newest version. For files rewritten often (history.csv
     after every epoch), where an fsync would cost the training loop milliseconds each time.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            if durable:
-                os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
+    with replacing(path) as tmp, open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        if durable:
+            os.fsync(handle.fileno())
+    return Path(path)
+
+
+def copy_file(source: str | Path, path: str | Path) -> Path:
+    """Copy `source` to `path` atomically, without holding it in memory (no fsync: see `write_bytes`)."""
+    with replacing(path) as tmp:
+        shutil.copyfile(source, tmp)
+    return Path(path)
 
 
 def write_text(path: str | Path, text: str, durable: bool = True) -> Path:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import fcntl
+import hashlib
 import io
 import json
 import os
@@ -46,8 +47,11 @@ CHECKPOINTS_DIR = "checkpoints"
 LAST_CHECKPOINT = "checkpoints/last.keras"
 BEST_CHECKPOINT = "checkpoints/best.keras"
 BACKUP_DIR = "checkpoints/backup"
-BACKUP_METADATA = ("training_metadata.json", "training_metadata.json.bkp")
-BACKUP_SEEDS = "seeds.json"  # inside BACKUP_DIR: the layers' random-seed states
+# Inside BACKUP_DIR, Keras' BackupAndRestore names: the newest (weights, metadata) pair, then the
+# one before (`double_checkpoint`). The metadata names its weights by digest (`newest_backup`).
+BACKUP_PAIRS = (("latest.weights.h5", "training_metadata.json"),
+                ("latest.weights.h5.bkp", "training_metadata.json.bkp"))
+BACKUP_METADATA = tuple(metadata for _, metadata in BACKUP_PAIRS)
 EXPORTS_DIR = "exports"
 TENSORBOARD_DIR = "tensorboard"
 KERAS_LOG = "keras-log.csv"
@@ -229,18 +233,57 @@ def history_from_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 # -- backup and failure -----------------------------------------------------------------------
 
-def backup_epoch(run_dir: str | Path) -> int:
-    """Epochs completed according to the BackupAndRestore state (0 when there is none).
+@dataclass(frozen=True)
+class Backup:
+    """A whole BackupAndRestore backup: its weights file, its metadata file and what that holds."""
 
-    Keras keeps two copies of its metadata (`double_checkpoint`); the newer readable one counts.
+    weights: Path
+    metadata_file: Path
+    metadata: dict[str, Any]
+
+    @property
+    def epoch(self) -> int:
+        return int(self.metadata["epoch"])
+
+
+def file_digest(path: str | Path) -> str:
+    """The SHA-256 of a file's bytes, read in blocks (a weights file can be large)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def newest_backup(backup_dir: str | Path) -> Backup | None:
+    """The newest backup in `backup_dir` whose weights are the ones its metadata was written for.
+
+    A save writes the weights, then the metadata naming them by digest, each atomically; a kill
+    between the two leaves new weights beside old metadata, and a kill during the very first save
+    leaves weights and no metadata. Neither counts as a backup: the one before it (or none) does.
+    Metadata without a digest (older runs) vouches for whatever weights file is there.
     """
-    backup = Path(run_dir) / BACKUP_DIR
-    for name in BACKUP_METADATA:
+    folder = Path(backup_dir)
+    for weights_name, metadata_name in BACKUP_PAIRS:
+        weights, metadata_file = folder / weights_name, folder / metadata_name
         try:
-            return int(json.loads((backup / name).read_text())["epoch"])
-        except (OSError, ValueError, KeyError, TypeError):
+            metadata = json.loads(metadata_file.read_text(encoding="utf-8"))
+            int(metadata["epoch"])
+            if not weights.is_file():
+                continue
+            digest = metadata.get("weights_sha256")
+            if digest is not None and digest != file_digest(weights):
+                continue
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             continue
-    return 0
+        return Backup(weights, metadata_file, metadata)
+    return None
+
+
+def backup_epoch(run_dir: str | Path) -> int:
+    """Epochs completed according to the run's newest whole backup (0 when there is none)."""
+    backup = newest_backup(Path(run_dir) / BACKUP_DIR)
+    return backup.epoch if backup is not None else 0
 
 
 def record_failure(run_dir: str | Path, experiment: "Experiment", error: Exception) -> None:
@@ -372,9 +415,10 @@ def resume_point(run_dir: str | Path, planned: int, epochs: int | None = None) -
 def _checked_backup_epoch(run_dir: Path) -> int:
     backup = run_dir / BACKUP_DIR
     epoch = backup_epoch(run_dir)
-    if epoch == 0 and any((backup / name).exists() for name in BACKUP_METADATA):
+    if newest_backup(backup) is None and any((backup / name).exists() for name in BACKUP_METADATA):
         raise UserError(
-            f"the backup is damaged: {BACKUP_DIR}/{BACKUP_METADATA[0]} cannot be read", str(run_dir),
+            f"the backup is damaged: no {BACKUP_DIR}/{BACKUP_METADATA[0]} can be read that matches its weights",
+            str(run_dir),
             f"its last checkpoint is {LAST_CHECKPOINT}; or start over with `tfbench run {EXPERIMENT_FILE}`",
         )
     return epoch

@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 import keras
 
 from tfbench import catalog
-from tfbench.atomic import write_text
+from tfbench.atomic import copy_file, replacing, write_text
 from tfbench.engine import events as ev
 from tfbench.engine.checkpoints import seed_variables
 from tfbench.errors import UserError
 from tfbench.rundir import (
-    BACKUP_DIR, BACKUP_SEEDS, CHECKPOINTS_DIR, KERAS_LOG, OWN_PATHS, TENSORBOARD_DIR, backup_epoch,
+    BACKUP_DIR, BACKUP_PAIRS, CHECKPOINTS_DIR, KERAS_LOG, OWN_PATHS, TENSORBOARD_DIR, file_digest, newest_backup,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -245,15 +245,19 @@ class EventCallback(keras.callbacks.Callback):
 
 
 class RunBackup(keras.callbacks.BackupAndRestore):
-    """Keras' BackupAndRestore that never records a half-trained epoch as done, and brings back
-    the random-seed states too, so a resumed run trains exactly as if it had never stopped.
+    """Keras' BackupAndRestore that never records a half-trained epoch as done, survives a kill at
+    any moment, and brings back the random-seed states too, so a resumed run trains exactly as if
+    it had never stopped.
 
     A stop or a divergence ends an epoch early; Keras still calls `on_epoch_end`, and the stock
     callback would then mark that epoch finished, so `tfbench resume` would skip its rest. This one
-    keeps the previous backup instead. The backup is doubled, so a kill during a save falls back to
-    the one before, and it is kept after training so a finished run can still be extended. Keras'
-    weight file holds the weights and the optimizer; the layers' seed states (Dropout's masks)
-    go beside it in `seeds.json`, with the epoch they belong to.
+    keeps the previous backup instead. The stock save writes its files in place, so a kill in the
+    middle left a cut weights file that no resume could load; here each file is written whole and
+    renamed into place, weights first, then the metadata that names them by digest and holds the
+    layers' seed states (Dropout's masks). Before Keras loads, `settle` leaves it the newest whole
+    backup (`rundir.newest_backup`) under its usual name, or none. The backup is doubled, so a kill
+    during a save falls back to the one before, and it is kept after training so a finished run
+    can still be extended.
 
     When to save is the run's Checkpoints' decision (`Run.backup_due`); an epoch not saved at its
     end is written later from its snapshot with `save_epoch`.
@@ -264,25 +268,37 @@ class RunBackup(keras.callbacks.BackupAndRestore):
         kwargs["delete_checkpoint"] = False
         super().__init__(backup_dir, save_freq=save_freq, **kwargs)
         self.run = run
-        self.seeds_path = Path(backup_dir) / BACKUP_SEEDS
+        self.folder = Path(backup_dir)
         # With per-epoch saves the batch hook does nothing, so it may run on Keras' async thread.
         self.async_safe = save_freq == "epoch"
 
     def on_train_begin(self, logs=None) -> None:
+        self.settle()
         super().on_train_begin(logs)
         self.restore_seeds()
 
+    def settle(self) -> None:
+        """Leave the newest whole backup as Keras' `latest` pair, or no `latest` at all."""
+        (weights, metadata), _ = self.paths()
+        chosen = newest_backup(self.folder)
+        if chosen is None:  # a first save cut short: its weights belong to no epoch
+            weights.unlink(missing_ok=True)
+            metadata.unlink(missing_ok=True)
+        elif chosen.weights != weights:  # the newest save was cut short: fall back to the one before
+            copy_file(chosen.weights, weights)
+            copy_file(chosen.metadata_file, metadata)
+
+    def paths(self) -> tuple[tuple[Path, Path], tuple[Path, Path]]:
+        """(weights, metadata) of the newest backup and of the one before, as Keras names them."""
+        latest, before = ((self.folder / w, self.folder / m) for w, m in BACKUP_PAIRS)
+        return latest, before
+
     def restore_seeds(self) -> None:
-        """Put the saved seed states back when they belong to the epoch the weights came from."""
-        try:
-            saved = json.loads(self.seeds_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return
-        if not isinstance(saved, dict) or saved.get("epoch") != backup_epoch(self.run.run_dir):
-            return
+        """Put back the seed states saved with the weights just loaded."""
+        chosen = newest_backup(self.folder)
+        states = chosen.metadata.get("seeds") if chosen is not None else None
         variables = seed_variables(self.model)
-        states = saved.get("states") or []
-        if len(states) == len(variables):
+        if isinstance(states, list) and len(states) == len(variables):
             for variable, state in zip(variables, states):
                 variable.assign(state)
 
@@ -301,9 +317,21 @@ class RunBackup(keras.callbacks.BackupAndRestore):
         self._current_epoch = epoch
         self._last_batch_seen = 0
         self._save_model()
-        seeds = {"epoch": epoch, "states": [v.numpy().tolist() for v in seed_variables(self.model)]}
-        write_text(self.seeds_path, json.dumps(seeds), durable=False)
         self.run.checkpoints.backup_saved(epoch, time.perf_counter() - started)
+
+    def _save_model(self) -> None:
+        """Keras' save, each file written whole: at every moment one whole backup is on disk."""
+        (weights, metadata), (weights_before, metadata_before) = self.paths()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if weights.is_file() and metadata.is_file():  # whole (settled at the start): keep it as the fallback
+            copy_file(weights, weights_before)
+            copy_file(metadata, metadata_before)
+        with replacing(weights, suffix=".tmp.weights.h5") as partial:  # Keras wants this ending
+            self.model.save_weights(partial, overwrite=True)
+            digest = file_digest(partial)
+        seeds = [v.numpy().tolist() for v in seed_variables(self.model)]
+        write_text(metadata, json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen,
+                                         "weights_sha256": digest, "seeds": seeds}), durable=False)
 
     def on_train_batch_end(self, batch: int, logs=None) -> None:
         if self.run.epoch_interrupted:
