@@ -31,25 +31,51 @@ async def settle(app, pilot, rounds: int = 2) -> None:
         await pilot.pause()
 
 
-async def idle_work_done(widget) -> None:
-    """Wait until `widget` has handled its queued messages and the Idle event after them.
+def cell_width(cell) -> int:
+    """The width a DataTable gives a cell's content (a str cell is read as markup, as Textual does)."""
+    from rich.cells import cell_len
+    from rich.errors import MarkupError
+    from rich.text import Text
 
-    A DataTable measures its columns only when idle; under load a screenshot can come first and
-    show every column at its label's width. An Idle is queued behind the message it follows, so
-    the second of two round trips through the widget's queue comes after it.
+    if isinstance(cell, Text):
+        return cell.cell_len
+    try:
+        return Text.from_markup(str(cell)).cell_len
+    except MarkupError:
+        return cell_len(str(cell))
+
+
+def columns_fit(table) -> bool:
+    """Whether every column of a DataTable is measured wide enough for each of its cells."""
+    columns = list(table.columns.values())
+    for index in range(table.row_count):
+        for column, cell in zip(columns, table.get_row_at(index)):
+            if column.auto_width and column.content_width < cell_width(cell):
+                return False
+    return True
+
+
+async def table_measured(table, timeout: float = 10.0) -> None:
+    """Wait until `table` has measured its columns for the rows it holds.
+
+    A DataTable measures new rows only when it is next idle, so under load a screenshot taken
+    right after the rows were added shows every column at its label's width. Waiting for a few
+    trips through its message queue is not enough (it failed once in CI): this waits for the widths.
     """
-    for _ in range(2):
-        done = asyncio.Event()
-        widget.call_later(done.set)
-        await done.wait()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not columns_fit(table):
+        if loop.time() > deadline:
+            raise AssertionError(f"{table!r} never measured its columns")
+        await asyncio.sleep(0.01)
 
 
 async def tables_measured(app) -> None:
-    """Wait until every DataTable on the top screen has measured its columns (see `idle_work_done`)."""
+    """Wait until every DataTable on the top screen has measured its columns (see `table_measured`)."""
     from textual.widgets import DataTable
 
     for table in app.screen.query(DataTable):
-        await idle_work_done(table)
+        await table_measured(table)
 
 
 def screen_text(app) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from app_pilot import idle_work_done, pilot_test, screen_text
+from app_pilot import pilot_test, screen_text, table_measured
 from tfbench.app import make_study_app
 from tfbench.spec import load_experiment
 from tfbench.engine_calls import FixedEngineCalls
@@ -42,7 +42,7 @@ async def read_study(pilot) -> None:
         await pilot.pause(0.02)
     else:
         raise AssertionError("the Study screen never read its study")
-    await idle_work_done(screen.query_one(DataTable))
+    await table_measured(screen.query_one(DataTable))
     await pilot.pause()
 
 
