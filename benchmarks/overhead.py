@@ -4,7 +4,8 @@ All sides train the same freshly built model (same seed: the Functional model `b
 makes, blocks included — `--preset digits-resnet`'s Residual blocks — so the plain side is a plain
 Functional `model.fit`) on the same already-loaded DataBundle, with the Experiment's own Keras
 callbacks (EarlyStopping…) as a plain script would have them, in one process, interleaved round by
-round (the order rotates so the machine's drift hits every side). Times are per epoch trained (an EarlyStopping may end a side early). Two baselines:
+round (the order rotates so the machine's drift hits every side). Times are per epoch trained (an
+EarlyStopping may end a side early). Two baselines:
 
 - plain: `model.fit(train, validation_data=validation, epochs=E)`, the call a user writes.
 - plain, fed as the Run feeds: the splits repeated, with `steps_per_epoch` / `validation_steps`,
@@ -64,8 +65,12 @@ def main() -> None:
     # Plain fit gets the data as the Run feeds it (each split repeated, with its steps per epoch),
     # so the ratio is the engine's bookkeeping alone, not its way of feeding data.
     val_steps = int(tf.data.experimental.cardinality(bundle.validation))
-    fed = dict(x=bundle.train.repeat(), steps_per_epoch=bundle.steps_per_epoch,
-               validation_data=bundle.validation.repeat(), validation_steps=val_steps)
+    fed = dict(
+        x=bundle.train.repeat(),
+        steps_per_epoch=bundle.steps_per_epoch,
+        validation_data=bundle.validation.repeat(),
+        validation_steps=val_steps,
+    )
 
     def fresh_model():
         build.apply_seed(exp.train)
@@ -82,7 +87,9 @@ def main() -> None:
                 continue  # the engine's own backup stands in for it on both sides
             if c.type in ("ModelCheckpoint", "CSVLogger", "TensorBoard"):
                 key = {"ModelCheckpoint": "filepath", "CSVLogger": "filename", "TensorBoard": "log_dir"}[c.type]
-                kwargs.setdefault(key, os.path.join(folder, f"{c.type}.keras" if c.type == "ModelCheckpoint" else c.type))
+                kwargs.setdefault(
+                    key, os.path.join(folder, f"{c.type}.keras" if c.type == "ModelCheckpoint" else c.type)
+                )
             made.append(getattr(keras.callbacks, c.type)(**kwargs))
         return made
 
@@ -128,20 +135,25 @@ def main() -> None:
 
     naive = dict(x=bundle.train, validation_data=bundle.validation)
     with tempfile.TemporaryDirectory() as runs_dir:
-        sides = {"plain": lambda: plain(naive), "plain, fed as the Run": lambda: plain(fed),
-                 "engine": lambda: engine(runs_dir)}
+        sides = {
+            "plain": lambda: plain(naive),
+            "plain, fed as the Run": lambda: plain(fed),
+            "engine": lambda: engine(runs_dir),
+        }
         names = list(sides)
         epoch_s = {k: [] for k in names}
         end_to_end: list[float] = []
         plain(naive), plain(fed)  # warm-up: first-use costs of TensorFlow and the data pipeline
         for i in range(args.rounds):
-            order = names[i % 3:] + names[: i % 3]
+            order = names[i % 3 :] + names[: i % 3]
             for name in order:
                 seconds, other = sides[name]()
                 epoch_s[name].append(seconds)
                 if name == "engine":
                     end_to_end.append(other)
-            print(f"round {i + 1}: " + "  ".join(f"{n} {epoch_s[n][-1] * 1000:.1f} ms/epoch" for n in names), flush=True)
+            print(
+                f"round {i + 1}: " + "  ".join(f"{n} {epoch_s[n][-1] * 1000:.1f} ms/epoch" for n in names), flush=True
+            )
 
     med = statistics.median
     samples = int(bundle.info.sizes["train"])
@@ -151,8 +163,11 @@ def main() -> None:
     for base in names[:2]:
         paired = med([b / e for b, e in zip(epoch_s[base], epoch_s["engine"])])
         print(f"engine vs {base}: {paired:.3f}x (median of per-round ratios)")
-    print(f"the Run's whole train(), per epoch: {med(end_to_end) * 1000:.1f} ms "
-          f"({med(epoch_s['plain, fed as the Run']) / med(end_to_end):.3f}x the steady plain epoch)")
+    print(
+        f"the Run's whole train(), per epoch: {med(end_to_end) * 1000:.1f} ms "
+        f"({med(epoch_s['plain, fed as the Run']) / med(end_to_end):.3f}x the steady plain epoch)"
+    )
+
 
 if __name__ == "__main__":
     main()

@@ -87,21 +87,40 @@ def cases(work: Path, batches: dict[str, int]) -> list[tuple[str, str, list[str]
         path = work / f"{preset}.npz"
         np.savez(path, x=x, y=y)
         base: list[str] = []
-        out.append((f"npz      {preset}", preset, [f"data.source='npz:{path}'", f"data.options={{ {keep_text} }}", *base]))
+        out.append(
+            (f"npz      {preset}", preset, [f"data.source='npz:{path}'", f"data.options={{ {keep_text} }}", *base])
+        )
         if preset == "mnist-convnet":  # Keras' own loader reading a cache folder
-            np.savez(keras_home / "datasets" / "mnist.npz", x_train=x[..., 0], y_train=y, x_test=x[:10, ..., 0], y_test=y[:10])
-            out.append((f"keras    {preset}", preset,
-                        [f"data.options={{ cache_dir = '{keras_home}', {keep_text} }}", *base]))
+            np.savez(
+                keras_home / "datasets" / "mnist.npz",
+                x_train=x[..., 0],
+                y_train=y,
+                x_test=x[:10, ..., 0],
+                y_test=y[:10],
+            )
+            out.append(
+                (f"keras    {preset}", preset, [f"data.options={{ cache_dir = '{keras_home}', {keep_text} }}", *base])
+            )
         if preset == "cifar10-cnn":
             _write_png_folder(work / "cifar-png", x, y)
-            out.append((f"images   {preset}", preset, [f"data.source='images:{work / 'cifar-png'}'",
-                                                       "data.options={}", *base]))
+            out.append(
+                (f"images   {preset}", preset, [f"data.source='images:{work / 'cifar-png'}'", "data.options={}", *base])
+            )
         if preset == "california-housing":
             lines = [",".join([f"f{i}" for i in range(8)] + ["price"])]
             lines += [",".join(f"{v:.5f}" for v in row) + f",{t:.5f}" for row, t in zip(x, y)]
             (work / "housing.csv").write_text("\n".join(lines) + "\n")
-            out.append((f"csv      {preset}", preset, [f"data.source='csv:{work / 'housing.csv'}'",
-                                                       f"data.options={{ label = 'price', {keep_text} }}", *base]))
+            out.append(
+                (
+                    f"csv      {preset}",
+                    preset,
+                    [
+                        f"data.source='csv:{work / 'housing.csv'}'",
+                        f"data.options={{ label = 'price', {keep_text} }}",
+                        *base,
+                    ],
+                )
+            )
         if preset == "imdb-lstm":
             words = np.array([f"w{i}" for i in range(3000)])
             root = work / "reviews"
@@ -110,8 +129,13 @@ def cases(work: Path, batches: dict[str, int]) -> list[tuple[str, str, list[str]
                 folder = root / ("pos" if label else "neg")
                 folder.mkdir(parents=True, exist_ok=True)
                 (folder / f"{i}.txt").write_text(" ".join(rng.choice(words, 230)))
-            out.append((f"text     {preset}", preset, [f"data.source='text:{root}'",
-                                                       "data.options={ max_tokens = 20000, sequence_length = 200 }", *base]))
+            out.append(
+                (
+                    f"text     {preset}",
+                    preset,
+                    [f"data.source='text:{root}'", "data.options={ max_tokens = 20000, sequence_length = 200 }", *base],
+                )
+            )
     return out
 
 
@@ -130,9 +154,7 @@ def measure(name: str, preset: str, overrides: list[str], rounds: int, epochs: i
     batches = [b for b in train if int(b[0].shape[0]) == spec.batch_size]
     steps = len(batches)
     train = train.take(steps)
-    memory = tf.data.Dataset.from_tensor_slices(
-        (tf.stack([b[0] for b in batches]), tf.stack([b[1] for b in batches]))
-    )
+    memory = tf.data.Dataset.from_tensor_slices((tf.stack([b[0] for b in batches]), tf.stack([b[1] for b in batches])))
     build.apply_seed(exp.train)
     model = build.build_model(exp, bundle.info)
     sides = {"pipeline": train, "memory": memory}
@@ -153,8 +175,14 @@ def measure(name: str, preset: str, overrides: list[str], rounds: int, epochs: i
         # Adjacent measurements share the machine's load at that moment: compare them pairwise.
         ratios.append(rates["pipeline"][-1] / rates["memory"][-1])
     pipe, mem = statistics.median(rates["pipeline"]), statistics.median(rates["memory"])
-    return {"case": name, "steps": steps, "batch_size": spec.batch_size, "pipeline_steps_s": round(pipe, 2),
-            "memory_steps_s": round(mem, 2), "ratio": round(statistics.median(ratios), 3)}
+    return {
+        "case": name,
+        "steps": steps,
+        "batch_size": spec.batch_size,
+        "pipeline_steps_s": round(pipe, 2),
+        "memory_steps_s": round(mem, 2),
+        "ratio": round(statistics.median(ratios), 3),
+    }
 
 
 def main() -> int:
@@ -163,14 +191,24 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=3, help="Epochs per timed fit (each side, each round).")
     parser.add_argument("--only", default="", help="Only cases whose name contains this.")
     parser.add_argument("--scale", type=float, default=1.0, help="Multiply the batches per epoch.")
-    parser.add_argument("--per-epoch-iterators", dest="repeat", action="store_false",
-                        help="Fit the finite datasets (a new iterator every epoch, as a plain `fit` does) "
-                             "instead of `dataset.repeat()` with steps_per_epoch, as a tfbench Run feeds them.")
+    parser.add_argument(
+        "--per-epoch-iterators",
+        dest="repeat",
+        action="store_false",
+        help="Fit the finite datasets (a new iterator every epoch, as a plain `fit` does) "
+        "instead of `dataset.repeat()` with steps_per_epoch, as a tfbench Run feeds them.",
+    )
     parser.add_argument("--json", help="Also write the results to this file.")
     args = parser.parse_args()
     # Batches per epoch of the synthetic sources: about a second of training on 2 CPU cores.
-    batches = {"mnist-mlp": 60, "mnist-convnet": 20, "fashion-mnist-cnn": 12, "cifar10-cnn": 12, "imdb-lstm": 6,
-               "california-housing": 60}
+    batches = {
+        "mnist-mlp": 60,
+        "mnist-convnet": 20,
+        "fashion-mnist-cnn": 12,
+        "cifar10-cnn": 12,
+        "imdb-lstm": 6,
+        "california-housing": 60,
+    }
     batches = {k: max(2, int(v * args.scale)) for k, v in batches.items()}
     results = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -179,8 +217,11 @@ def main() -> int:
                 continue
             result = measure(name, preset, overrides, args.rounds, args.epochs, args.repeat)
             results.append(result)
-            print(f"{result['case']:<30} {result['steps']:>4} steps  pipeline {result['pipeline_steps_s']:>8.2f}/s  "
-                  f"memory {result['memory_steps_s']:>8.2f}/s  ratio {result['ratio']:.3f}", flush=True)
+            print(
+                f"{result['case']:<30} {result['steps']:>4} steps  pipeline {result['pipeline_steps_s']:>8.2f}/s  "
+                f"memory {result['memory_steps_s']:>8.2f}/s  ratio {result['ratio']:.3f}",
+                flush=True,
+            )
     worst = min(r["ratio"] for r in results)
     print(f"worst ratio {worst:.3f} (target >= 0.95); median {statistics.median(r['ratio'] for r in results):.3f}")
     if args.json:

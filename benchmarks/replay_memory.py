@@ -36,27 +36,87 @@ def log_lines(batches: int) -> list[str]:
     """A synthetic log: run_started, then `batches` batch events with epoch bookkeeping."""
     t = 1_800_000_000.0
     epochs = max(1, batches // STEPS)
-    lines = [encode({"event": "run_started", "time": t, "v": 1, "experiment": {"name": "long-run"},
-                     "model": {"total_params": 123456}, "data": {"label_kind": "categorical"},
-                     "steps_per_epoch": STEPS, "epochs": epochs, "initial_epoch": 0, "pid": None})]
+    lines = [
+        encode(
+            {
+                "event": "run_started",
+                "time": t,
+                "v": 1,
+                "experiment": {"name": "long-run"},
+                "model": {"total_params": 123456},
+                "data": {"label_kind": "categorical"},
+                "steps_per_epoch": STEPS,
+                "epochs": epochs,
+                "initial_epoch": 0,
+                "pid": None,
+            }
+        )
+    ]
     for i in range(batches):
         epoch, step = divmod(i, STEPS)
         t += 0.01
         if step == 0:
             lines.append(encode({"event": "epoch_started", "time": t, "v": 1, "epoch": epoch + 1, "epochs": epochs}))
         loss = 2.0 / (1 + i / 5000)
-        lines.append(encode({"event": "batch", "time": t, "v": 1, "epoch": epoch + 1, "step": step + 1,
-                             "steps": STEPS, "logs": {"loss": loss, "accuracy": 1 - loss / 2.5},
-                             "samples_per_sec": 3200.0, "step_seconds": 0.01}))
+        lines.append(
+            encode(
+                {
+                    "event": "batch",
+                    "time": t,
+                    "v": 1,
+                    "epoch": epoch + 1,
+                    "step": step + 1,
+                    "steps": STEPS,
+                    "logs": {"loss": loss, "accuracy": 1 - loss / 2.5},
+                    "samples_per_sec": 3200.0,
+                    "step_seconds": 0.01,
+                }
+            )
+        )
         if step % 200 == 0:
-            lines.append(encode({"event": "system", "time": t, "v": 1, "cpu_percent": 150.0, "rss_mb": 900.0,
-                                 "ram_used_mb": 4000.0, "ram_total_mb": 8000.0, "gpus": [], "tf_memory": {}}))
+            lines.append(
+                encode(
+                    {
+                        "event": "system",
+                        "time": t,
+                        "v": 1,
+                        "cpu_percent": 150.0,
+                        "rss_mb": 900.0,
+                        "ram_used_mb": 4000.0,
+                        "ram_total_mb": 8000.0,
+                        "gpus": [],
+                        "tf_memory": {},
+                    }
+                )
+            )
         if step == STEPS - 1:
             logs = {"loss": loss, "accuracy": 1 - loss / 2.5, "val_loss": loss * 1.1, "val_accuracy": 1 - loss / 2.4}
-            lines.append(encode({"event": "epoch_ended", "time": t, "v": 1, "epoch": epoch + 1, "logs": logs,
-                                 "lr": 0.001, "seconds": 10.0, "samples_per_sec": 3200.0}))
-            lines.append(encode({"event": "checkpoint", "time": t, "v": 1, "kind": "last",
-                                 "path": "checkpoints/last.keras", "epoch": epoch + 1}))
+            lines.append(
+                encode(
+                    {
+                        "event": "epoch_ended",
+                        "time": t,
+                        "v": 1,
+                        "epoch": epoch + 1,
+                        "logs": logs,
+                        "lr": 0.001,
+                        "seconds": 10.0,
+                        "samples_per_sec": 3200.0,
+                    }
+                )
+            )
+            lines.append(
+                encode(
+                    {
+                        "event": "checkpoint",
+                        "time": t,
+                        "v": 1,
+                        "kind": "last",
+                        "path": "checkpoints/last.keras",
+                        "epoch": epoch + 1,
+                    }
+                )
+            )
     return lines
 
 

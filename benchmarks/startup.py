@@ -56,8 +56,15 @@ def one_round(runs_dir: str) -> dict[str, float]:
         marks = Path(handle.name)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
     start = time.time()
-    subprocess.run([sys.executable, "-c", CHILD, str(marks), runs_dir], cwd=REPO, env=env, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+    subprocess.run(
+        [sys.executable, "-c", CHILD, str(marks), runs_dir],
+        cwd=REPO,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        timeout=120,
+    )
     result = {}
     for line in marks.read_text().splitlines():
         name, when, tf_loaded = line.split()
@@ -77,12 +84,16 @@ def main() -> None:
         for i in range(args.rounds):
             rounds.append(one_round(runs_dir))
             r = rounds[-1]
-            print(f"round {i + 1}: imports {r['imported']:.3f}s, first paint {r['painted']:.3f}s, "
-                  f"TensorFlow loaded before paint: {r['painted_tf']}")
+            print(
+                f"round {i + 1}: imports {r['imported']:.3f}s, first paint {r['painted']:.3f}s, "
+                f"TensorFlow loaded before paint: {r['painted_tf']}"
+            )
     imports = statistics.median(r["imported"] for r in rounds)
     painted = [r["painted"] for r in rounds]
-    print(f"median over {len(rounds)} rounds: imports {imports:.3f}s, first paint {statistics.median(painted):.3f}s "
-          f"(min {min(painted):.3f}s, max {max(painted):.3f}s) on {os.cpu_count()} CPUs")
+    print(
+        f"median over {len(rounds)} rounds: imports {imports:.3f}s, first paint {statistics.median(painted):.3f}s "
+        f"(min {min(painted):.3f}s, max {max(painted):.3f}s) on {os.cpu_count()} CPUs"
+    )
 
 
 if __name__ == "__main__":

@@ -60,9 +60,28 @@ def env() -> dict[str, str]:
 def run_study(study_dir: Path, trials: int, epochs: int) -> float:
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "tfbench", "tune", "digits-mlp", "--trials", str(trials), "--parallel", "1",
-         "--set", f"train.epochs={epochs}", "--set", 'tune.pruner="none"', "--study-dir", str(study_dir), "--json"],
-        capture_output=True, text=True, env=env(), cwd=study_dir.parent,
+        [
+            sys.executable,
+            "-m",
+            "tfbench",
+            "tune",
+            "digits-mlp",
+            "--trials",
+            str(trials),
+            "--parallel",
+            "1",
+            "--set",
+            f"train.epochs={epochs}",
+            "--set",
+            'tune.pruner="none"',
+            "--study-dir",
+            str(study_dir),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env(),
+        cwd=study_dir.parent,
     )
     seconds = time.perf_counter() - started
     if done.returncode != 0:
@@ -71,8 +90,13 @@ def run_study(study_dir: Path, trials: int, epochs: int) -> float:
 
 
 def run_plain(params: list[dict], epochs: int) -> float:
-    done = subprocess.run([sys.executable, "-c", PLAIN, json.dumps(params), str(epochs)],
-                          capture_output=True, text=True, env=env(), cwd=REPO)
+    done = subprocess.run(
+        [sys.executable, "-c", PLAIN, json.dumps(params), str(epochs)],
+        capture_output=True,
+        text=True,
+        env=env(),
+        cwd=REPO,
+    )
     if done.returncode != 0:
         raise SystemExit(done.stderr[-3000:])
     started_to_end = json.loads(done.stdout.strip().splitlines()[-1])["seconds"]
@@ -96,15 +120,23 @@ def main() -> None:
             plain_seconds = run_plain(params, args.epochs)
             log = (study_dir / "workers.log").read_text()
             resident = [float(m) for m in re.findall(r"resident (\d+) MiB", log)]
-            rounds.append({
-                "study_seconds": round(study_seconds, 1), "plain_seconds": round(plain_seconds, 1),
-                "ratio": round(study_seconds / plain_seconds, 3), "trials_finished": len(params),
-                "resident_mib_after_trial_5": resident[4] if len(resident) > 4 else None,
-                "resident_mib_after_last_trial": resident[-1] if resident else None,
-                "resident_growth": round(resident[-1] / resident[4] - 1, 4) if len(resident) > 4 else None,
-            })
-    result = {"trials": args.trials, "epochs": args.epochs, "rounds": rounds,
-              "ratio_mean": round(sum(r["ratio"] for r in rounds) / len(rounds), 3)}
+            rounds.append(
+                {
+                    "study_seconds": round(study_seconds, 1),
+                    "plain_seconds": round(plain_seconds, 1),
+                    "ratio": round(study_seconds / plain_seconds, 3),
+                    "trials_finished": len(params),
+                    "resident_mib_after_trial_5": resident[4] if len(resident) > 4 else None,
+                    "resident_mib_after_last_trial": resident[-1] if resident else None,
+                    "resident_growth": round(resident[-1] / resident[4] - 1, 4) if len(resident) > 4 else None,
+                }
+            )
+    result = {
+        "trials": args.trials,
+        "epochs": args.epochs,
+        "rounds": rounds,
+        "ratio_mean": round(sum(r["ratio"] for r in rounds) / len(rounds), 3),
+    }
     print(json.dumps(result, indent=2))
 
 

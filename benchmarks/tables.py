@@ -82,7 +82,7 @@ def measured(args: list[str]) -> tuple[float, float, str]:
 
 def preset(folder: Path, csv_path: Path) -> Path:
     path = folder / f"{csv_path.stem}.toml"
-    path.write_text(f'''name = "bench"
+    path.write_text(f"""name = "bench"
 [data]
 source = "csv:{csv_path}"
 options = {{ label = "label" }}
@@ -90,7 +90,7 @@ options = {{ label = "label" }}
 type = "Dense"
 units = 2
 activation = "softmax"
-''')
+""")
     return path
 
 
@@ -107,8 +107,12 @@ def validate_figures(folder: Path, rounds: int) -> dict:
         reads.append(read_s)
         ratios.append((big_s - small_s) / read_s)
         extra_mb.append(big_mb - small_mb)
-    return {"file_mb": big.stat().st_size / 2**20, "read_s": statistics.median(reads),
-            "ratio": statistics.median(ratios), "extra_mb": statistics.median(extra_mb)}
+    return {
+        "file_mb": big.stat().st_size / 2**20,
+        "read_s": statistics.median(reads),
+        "ratio": statistics.median(ratios),
+        "extra_mb": statistics.median(extra_mb),
+    }
 
 
 def stream_figures(folder: Path, sizes: list[int]) -> dict[int, float]:
@@ -132,8 +136,10 @@ def main() -> None:
         figures = validate_figures(folder, args.rounds)
         print(f"validate, 300,000 x {COLUMNS} CSV ({figures['file_mb']:.0f} MB), median of {args.rounds}:")
         print(f"  pyarrow.csv.read_csv into NumPy: {figures['read_s']:.2f} s")
-        print(f"  validate beyond a 1,000-row copy: {figures['ratio']:.2f}x that, "
-              f"{figures['extra_mb']:.0f} MB more peak RSS")
+        print(
+            f"  validate beyond a 1,000-row copy: {figures['ratio']:.2f}x that, "
+            f"{figures['extra_mb']:.0f} MB more peak RSS"
+        )
         peaks = stream_figures(folder, args.stream_rows)
         small, large = args.stream_rows
         print(f"  peak RSS difference, {large:,} vs {small:,} rows: {peaks[large] - peaks[small]:+.0f} MB")

@@ -144,14 +144,13 @@ def run_without_view(experiment, runs_dir: Path) -> dict:
 
 
 async def _run_with_view(experiment, runs_dir: Path) -> dict:
-    from tfbench.app import make_app
-    from tfbench.screens.training import TrainingScreen
-    from tfbench.engine_calls import FixedEngineCalls
-
     # FixedEngineCalls: the App's own background Keras warm-up is left out, as it happens once at
     # start-up and not while a run is being watched.
     import psutil
 
+    from tfbench.app import make_app
+    from tfbench.engine_calls import FixedEngineCalls
+    from tfbench.screens.training import TrainingScreen
     from tfbench.widgets.curves import Curves
 
     app = make_app(experiment=experiment, runs_dir=runs_dir, engine_calls=FixedEngineCalls())
@@ -166,6 +165,7 @@ async def _run_with_view(experiment, runs_dir: Path) -> dict:
                 return function(*args, **kwargs)
             finally:
                 costs[key].append(1000 * (time.perf_counter() - start))
+
         return wrapper
 
     # What the view's own work costs per call, to tell its spikes from the CPU being busy elsewhere.
@@ -258,7 +258,9 @@ def main() -> None:
                 "lag_samples": len(lags),
                 "curve_builds": result["view"]["curve_builds"],
                 "seconds_watched": round(result["view"]["seconds_watched"], 1),
-                "view_cpu_percent": round(100 * result["view"]["view_cpu_seconds"] / max(1e-9, result["view"]["seconds_watched"]), 1),
+                "view_cpu_percent": round(
+                    100 * result["view"]["view_cpu_seconds"] / max(1e-9, result["view"]["seconds_watched"]), 1
+                ),
                 "curve_build_max_ms": round(result["view"]["curve_build_max_ms"], 1),
                 "fold_max_ms": round(result["view"]["fold_max_ms"], 1),
                 "statuses": [result["view"]["status"], result["no view"]["status"]],

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from tfbench import data
 from tfbench.app import make_app
-from tfbench.spec import experiment_from_dict
 from tfbench.engine_calls import FixedEngineCalls
+from tfbench.spec import experiment_from_dict
 
 PENGUINS = Path(__file__).parent / "fixtures" / "tables" / "penguins.csv"
 # A fixed absolute place, so the pictures show the same path from any checkout.
@@ -17,12 +17,18 @@ FIXED = Path(tempfile.gettempdir()) / "tfbench-table-screen" / "penguins.csv"
 
 
 def experiment(source: str = f"csv:{PENGUINS}"):
-    return experiment_from_dict({
-        "name": "penguins-snap",
-        "data": {"source": source, "options": {"label": "species"}, "batch_size": 32},
-        "model": {"layers": [{"type": "Dense", "units": 16, "activation": "relu"},
-                             {"type": "Dense", "units": 3, "activation": "softmax"}]},
-    })
+    return experiment_from_dict(
+        {
+            "name": "penguins-snap",
+            "data": {"source": source, "options": {"label": "species"}, "batch_size": 32},
+            "model": {
+                "layers": [
+                    {"type": "Dense", "units": 16, "activation": "relu"},
+                    {"type": "Dense", "units": 3, "activation": "softmax"},
+                ]
+            },
+        }
+    )
 
 
 def table_app():
@@ -32,7 +38,8 @@ def table_app():
     exp = experiment(f"csv:{FIXED}")
     info = data.describe(exp.data, exp.train.seed)
     preview = data.preview(exp.data, 6, exp.train.seed)
-    app = make_app(experiment=exp, runs_dir=Path("runs-not-used"),
-                   engine_calls=FixedEngineCalls(info=info, preview_data=preview))
+    app = make_app(
+        experiment=exp, runs_dir=Path("runs-not-used"), engine_calls=FixedEngineCalls(info=info, preview_data=preview)
+    )
     app.blink = False
     return app

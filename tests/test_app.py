@@ -5,10 +5,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import pytest
+from app_pilot import pilot_test, settle
 from textual.widgets import Input, OptionList, Select, Static
 
-from app_pilot import pilot_test, settle
 from tfbench.app import make_app
 from tfbench.screens.builder import BuilderScreen
 from tfbench.screens.dialogs import LayerPicker, PathPrompt
@@ -71,25 +70,25 @@ async def test_add_edit_move_delete_layers_and_see_the_summary(runs_dir: Path):
 
         await pilot.press("escape", "J")
         await settle(app, pilot)
-        assert [l.args["units"] for l in app.experiment.model.layers] == [32, 32, 8, 1]
+        assert [layer.args["units"] for layer in app.experiment.model.layers] == [32, 32, 8, 1]
         assert app.summary.total_params == 96 + 1056 + (32 * 8 + 8) + 9
         assert [row.output_shape for row in app.summary.layers][-2:] == [[8], [1]]
 
         await pilot.press("d")
         await settle(app, pilot)
-        assert [l.args["units"] for l in app.experiment.model.layers] == [32, 32, 1]
+        assert [layer.args["units"] for layer in app.experiment.model.layers] == [32, 32, 1]
         assert app.summary.total_params == 96 + 1056 + 33
 
         await pilot.press("ctrl+z")
         await settle(app, pilot)
-        assert [l.args["units"] for l in app.experiment.model.layers] == [32, 32, 8, 1]
+        assert [layer.args["units"] for layer in app.experiment.model.layers] == [32, 32, 8, 1]
         await pilot.press("ctrl+y")
         await settle(app, pilot)
-        assert [l.args["units"] for l in app.experiment.model.layers] == [32, 32, 1]
+        assert [layer.args["units"] for layer in app.experiment.model.layers] == [32, 32, 1]
 
         await pilot.press("c")
         await settle(app, pilot)
-        assert [l.args["units"] for l in app.experiment.model.layers] == [32, 32, 1, 1]  # the selected one
+        assert [layer.args["units"] for layer in app.experiment.model.layers] == [32, 32, 1, 1]  # the selected one
 
 
 @pilot_test
@@ -243,7 +242,7 @@ async def test_save_a_preset_and_open_it_back_equal(runs_dir: Path, tmp_path: Pa
 
 @pilot_test
 async def test_start_training_from_the_palette_starts_a_runner(runs_dir: Path):
-    """"Start training" in the command palette switches to Train and a runner process trains."""
+    """ "Start training" in the command palette switches to Train and a runner process trains."""
     from tfbench.engine import control
 
     experiment = load_experiment("spiral-mlp", ["train.epochs=50"])

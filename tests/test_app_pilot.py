@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from app_pilot import columns_fit, pilot_test, table_measured
 from textual.app import App
 from textual.widgets import DataTable
-
-from app_pilot import columns_fit, pilot_test, table_measured
 
 
 @pilot_test

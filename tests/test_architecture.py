@@ -87,8 +87,10 @@ def _defined_names(tree: ast.AST) -> set[str]:
     for node in ast.walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             names.add(node.name)
-        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store) and (
-            isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")
+        elif (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.ctx, ast.Store)
+            and (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))
         ):
             names.add(node.attr)
         elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
@@ -110,7 +112,9 @@ def _private_uses(module: str, tree: ast.AST, others: set[str], modules: set[str
         if isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.name in modules:
-                    aliases[alias.asname or alias.name.split(".")[0]] = alias.name if alias.asname else alias.name.split(".")[0]
+                    aliases[alias.asname or alias.name.split(".")[0]] = (
+                        alias.name if alias.asname else alias.name.split(".")[0]
+                    )
         elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("tfbench"):
             for alias in node.names:
                 if f"{node.module}.{alias.name}" in modules:

@@ -7,15 +7,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from no_network.sitecustomize import pythonpath
 
 from tfbench import blocks
 from tfbench.errors import UserError
 from tfbench.spec import Experiment, apply_overrides, experiment_from_dict, parse_toml
-from no_network.sitecustomize import pythonpath
 
 REPO = Path(__file__).resolve().parent.parent
 
-PRESET = '''
+PRESET = """
 name = "nested"
 [[model.layers]]
 type = "Conv2D"
@@ -33,7 +33,7 @@ branches = [ [ { type = "Conv2D", filters = 4, kernel_size = 1 } ],
 [[model.layers]]
 type = "TimeDistributed"
 layer = { type = "Dense", units = 3 }
-'''
+"""
 
 
 def error_at(layers: list) -> UserError:
@@ -43,8 +43,10 @@ def error_at(layers: list) -> UserError:
 
 
 def test_importing_blocks_does_not_import_tensorflow():
-    code = ("import sys, tfbench.blocks, tfbench.backbones, tfbench.spec; "
-            "print('tensorflow' in sys.modules or 'keras' in sys.modules)")
+    code = (
+        "import sys, tfbench.blocks, tfbench.backbones, tfbench.spec; "
+        "print('tensorflow' in sys.modules or 'keras' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     assert out.stdout.strip() == "False"
 
@@ -68,8 +70,16 @@ def test_a_nested_preset_parses_into_a_tree_with_places():
     assert nodes[2].merge == "concatenate" and nodes[1].merge == "add" and nodes[2].branches[2] == ()
     names = blocks.layer_names(nodes)
     assert [names[p] for p, _, _ in walked] == [
-        "conv2d", "add", "conv2d_1", "batch_normalization", "concatenate", "conv2d_2", "add_1", "conv2d_3",
-        "time_distributed", "dense",
+        "conv2d",
+        "add",
+        "conv2d_1",
+        "batch_normalization",
+        "concatenate",
+        "conv2d_2",
+        "add_1",
+        "conv2d_3",
+        "time_distributed",
+        "dense",
     ]
 
 
@@ -79,31 +89,72 @@ def test_a_nested_preset_survives_a_toml_round_trip():
     assert again.to_dict() == exp.to_dict()
 
 
-@pytest.mark.parametrize(("layers", "location", "words"), [
-    ([{"type": "Dense", "units": 3}, {"type": "Dense", "units": 3},
-      {"type": "Bidirectional", "layer": {"type": "LSTM", "units": "x"}}], "model.layers[2].layer.units", "integer"),
-    ([{"type": "Parallel", "branches": [[{"type": "Dense", "units": 2}],
-                                        [{"type": "Conv2D", "filters": 2, "kernel_size": 1, "filterz": 3}]]}],
-     "model.layers[0].branches[1][0].filterz", "did you mean"),
-    ([{"type": "Residual", "layers": [{"type": "Dense", "units": 2}], "shortcut": [{"type": "Lambda"}]}],
-     "model.layers[0].shortcut[0]", "arbitrary Python code"),
-    ([{"type": "TimeDistributed", "layer": {"type": "TFSMLayer"}}], "model.layers[0].layer", "SavedModel"),
-    ([{"type": "Parallel", "branches": [[{"type": "Residual", "layers": [{"type": "Lambda"}]}], []]}],
-     "model.layers[0].branches[0][0].layers[0]", "arbitrary Python code"),
-    ([{"type": "Residual"}], "model.layers[0]", "needs 'layers'"),
-    ([{"type": "Residual", "layers": [{"type": "Dense", "units": 2}], "merge": "sum"}], "model.layers[0].merge",
-     "not a merge"),
-    ([{"type": "Parallel", "branches": [[]]}], "model.layers[0].branches", "at least two"),
-    ([{"type": "Bidirectional", "layer": {"type": "Dense", "units": 2}}], "model.layers[0].layer.type",
-     "recurrent"),
-    ([{"type": "Bidirectional"}], "model.layers[0]", "inner 'layer'"),
-    ([{"type": "MultiHeadAttention", "num_heads": 2}], "model.layers[0]", "key_dim"),
-    ([{"type": "MobileNetV2", "weights": "none", "pooling": "mean"}], "model.layers[0].pooling", "avg"),
-    ([{"type": "MobileNetV2", "alpha": "big"}], "model.layers[0].alpha", "number"),
-    ([{"type": "VGG16", "preprocess": True}], "model.layers[0].preprocess", "caffe"),
-    ([{"type": "Residual", "layers": [{"type": "Dense", "units": 2, "name": "x"}],
-       "shortcut": [{"type": "Dense", "units": 2, "name": "x"}]}], "model.layers[0].shortcut[0].name", "taken"),
-])
+@pytest.mark.parametrize(
+    ("layers", "location", "words"),
+    [
+        (
+            [
+                {"type": "Dense", "units": 3},
+                {"type": "Dense", "units": 3},
+                {"type": "Bidirectional", "layer": {"type": "LSTM", "units": "x"}},
+            ],
+            "model.layers[2].layer.units",
+            "integer",
+        ),
+        (
+            [
+                {
+                    "type": "Parallel",
+                    "branches": [
+                        [{"type": "Dense", "units": 2}],
+                        [{"type": "Conv2D", "filters": 2, "kernel_size": 1, "filterz": 3}],
+                    ],
+                }
+            ],
+            "model.layers[0].branches[1][0].filterz",
+            "did you mean",
+        ),
+        (
+            [{"type": "Residual", "layers": [{"type": "Dense", "units": 2}], "shortcut": [{"type": "Lambda"}]}],
+            "model.layers[0].shortcut[0]",
+            "arbitrary Python code",
+        ),
+        ([{"type": "TimeDistributed", "layer": {"type": "TFSMLayer"}}], "model.layers[0].layer", "SavedModel"),
+        (
+            [{"type": "Parallel", "branches": [[{"type": "Residual", "layers": [{"type": "Lambda"}]}], []]}],
+            "model.layers[0].branches[0][0].layers[0]",
+            "arbitrary Python code",
+        ),
+        ([{"type": "Residual"}], "model.layers[0]", "needs 'layers'"),
+        (
+            [{"type": "Residual", "layers": [{"type": "Dense", "units": 2}], "merge": "sum"}],
+            "model.layers[0].merge",
+            "not a merge",
+        ),
+        ([{"type": "Parallel", "branches": [[]]}], "model.layers[0].branches", "at least two"),
+        (
+            [{"type": "Bidirectional", "layer": {"type": "Dense", "units": 2}}],
+            "model.layers[0].layer.type",
+            "recurrent",
+        ),
+        ([{"type": "Bidirectional"}], "model.layers[0]", "inner 'layer'"),
+        ([{"type": "MultiHeadAttention", "num_heads": 2}], "model.layers[0]", "key_dim"),
+        ([{"type": "MobileNetV2", "weights": "none", "pooling": "mean"}], "model.layers[0].pooling", "avg"),
+        ([{"type": "MobileNetV2", "alpha": "big"}], "model.layers[0].alpha", "number"),
+        ([{"type": "VGG16", "preprocess": True}], "model.layers[0].preprocess", "caffe"),
+        (
+            [
+                {
+                    "type": "Residual",
+                    "layers": [{"type": "Dense", "units": 2, "name": "x"}],
+                    "shortcut": [{"type": "Dense", "units": 2, "name": "x"}],
+                }
+            ],
+            "model.layers[0].shortcut[0].name",
+            "taken",
+        ),
+    ],
+)
 def test_every_error_names_its_place(layers, location, words):
     if location.endswith(".name"):  # names are checked where the build names layers
         with pytest.raises(UserError) as caught:
@@ -117,14 +168,20 @@ def test_every_error_names_its_place(layers, location, words):
 
 def test_set_reaches_nested_values():
     data = parse_toml(PRESET)
-    apply_overrides(data, ["model.layers[1].layers[0].filters=128", "model.layers[2].branches[1][0].merge=\"concatenate\"",
-                           "model.layers[3].layer.units=7"])
+    apply_overrides(
+        data,
+        [
+            "model.layers[1].layers[0].filters=128",
+            'model.layers[2].branches[1][0].merge="concatenate"',
+            "model.layers[3].layer.units=7",
+        ],
+    )
     exp = experiment_from_dict(data)
     assert exp.model.layers[1].args["layers"][0]["filters"] == 128
     assert exp.model.layers[2].args["branches"][1][0]["merge"] == "concatenate"
     assert exp.model.layers[3].args["layer"]["units"] == 7
     bad = parse_toml(PRESET)
-    apply_overrides(bad, ["model.layers[2].branches[0][0].filters=\"many\""])
+    apply_overrides(bad, ['model.layers[2].branches[0][0].filters="many"'])
     with pytest.raises(UserError) as caught:
         experiment_from_dict(bad)
     assert caught.value.location == "model.layers[2].branches[0][0].filters"
@@ -133,10 +190,18 @@ def test_set_reaches_nested_values():
 
 
 def test_every_backbone_name_is_a_keras_application():
-    code = ("import keras, json; from tfbench import backbones; "
-            "print(json.dumps(sorted(set(backbones.BACKBONES) ^ {n for n in dir(keras.applications) if n[0].isupper()})))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO,
-                         env={"PYTHONPATH": pythonpath(REPO), "TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"})
+    code = (
+        "import keras, json; from tfbench import backbones; "
+        "print(json.dumps(sorted(set(backbones.BACKBONES) ^ {n for n in dir(keras.applications) if n[0].isupper()})))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+        env={"PYTHONPATH": pythonpath(REPO), "TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"},
+    )
     assert out.stdout.strip().splitlines()[-1] == "[]"
 
 

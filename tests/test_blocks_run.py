@@ -14,12 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from no_network.sitecustomize import pythonpath
 
 from tfbench import build
 from tfbench.data.info import DataInfo
 from tfbench.errors import UserError
 from tfbench.spec import experiment_from_dict, load_experiment
-from no_network.sitecustomize import pythonpath
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = [
@@ -28,8 +28,14 @@ pytestmark = [
 ]
 
 FROZEN_MOBILENET = [
-    {"type": "MobileNetV2", "weights": "none", "include_top": False, "trainable": False, "preprocess": True,
-     "alpha": 0.35},
+    {
+        "type": "MobileNetV2",
+        "weights": "none",
+        "include_top": False,
+        "trainable": False,
+        "preprocess": True,
+        "alpha": 0.35,
+    },
     {"type": "GlobalAveragePooling2D"},
     {"type": "Dense", "units": 2, "activation": "softmax"},
 ]
@@ -38,16 +44,18 @@ PICTURES = DataInfo("test:pictures", (32, 32, 3), "categorical", 2, ["a", "b"])
 
 def tfbench(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": pythonpath(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run([sys.executable, "-m", "tfbench", *args], capture_output=True, text=True, cwd=cwd,
-                          env=env, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "tfbench", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=600
+    )
 
 
 def plain_keras(code: str, cwd: Path) -> str:
     """Run code in an interpreter where tfbench cannot be imported; its last stdout line."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=pythonpath())  # the network guard only
-    guard = "import sys; sys.path = [p for p in sys.path if p not in ('', '.', %r)]\n" % str(REPO)
-    out = subprocess.run([sys.executable, "-c", guard + code], capture_output=True, text=True, cwd=cwd, env=env,
-                         timeout=300)
+    guard = f"import sys; sys.path = [p for p in sys.path if p not in ('', '.', {str(REPO)!r})]\n"
+    out = subprocess.run(
+        [sys.executable, "-c", guard + code], capture_output=True, text=True, cwd=cwd, env=env, timeout=300
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     return out.stdout.strip().splitlines()[-1]
 
@@ -59,8 +67,10 @@ def test_digits_resnet_trains_offline_and_exports_plain_keras_and_float_tflite(t
     report = json.loads((run_dir / "exports" / "report.json").read_text())
     assert report["keras"]["keras_metric"] >= 0.95
     assert report["tflite"]["quantization"] == "none" and report["tflite"]["max_abs_diff"] <= 1e-4
-    summary = build.summarize(load_experiment("digits-resnet"), DataInfo("builtin:digits", (8, 8, 1), "categorical",
-                                                                        10, [str(i) for i in range(10)]))
+    summary = build.summarize(
+        load_experiment("digits-resnet"),
+        DataInfo("builtin:digits", (8, 8, 1), "categorical", 10, [str(i) for i in range(10)]),
+    )
     line = plain_keras(
         "import json, keras\n"
         f"m = keras.saving.load_model({str(run_dir / 'model.keras')!r})\n"
@@ -135,8 +145,16 @@ def test_images_mobilenet_validates_offline_on_an_image_folder(tmp_path):
         for i in range(3):
             png = tf.io.encode_png(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8))
             (tmp_path / "photos" / cls / f"{i}.png").write_bytes(png.numpy())
-    result = tfbench("validate", "images-mobilenet", "--json", "--set", f'data.source="images:{tmp_path / "photos"}"',
-                     "--set", "data.options.image_size=[32, 32]", cwd=tmp_path)
+    result = tfbench(
+        "validate",
+        "images-mobilenet",
+        "--json",
+        "--set",
+        f'data.source="images:{tmp_path / "photos"}"',
+        "--set",
+        "data.options.image_size=[32, 32]",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stdout + result.stderr[-2000:]
     out = json.loads(result.stdout.strip().splitlines()[-1])
     assert out["ok"] and out["params"]["trainable"] == 1280 * 2 + 2

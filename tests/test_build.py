@@ -32,7 +32,7 @@ DIGITS_CNN = [
 ]
 
 
-def make(layers: list[dict], **train) -> "build.Experiment":
+def make(layers: list[dict], **train) -> build.Experiment:
     """A validated Experiment with these layers and train settings."""
     return experiment_from_dict({"name": "t", "model": {"layers": layers}, "train": train})
 
@@ -52,6 +52,7 @@ def error_of(exp, info) -> UserError:
 
 # -- import hygiene ---------------------------------------------------------------------------
 
+
 def test_importing_build_does_not_import_tensorflow():
     code = "import sys, tfbench.build; print('tensorflow' in sys.modules or 'keras' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
@@ -59,6 +60,7 @@ def test_importing_build_does_not_import_tensorflow():
 
 
 # -- summary ----------------------------------------------------------------------------------
+
 
 def test_summary_of_the_digits_cnn():
     summary = build.summarize(make(DIGITS_CNN), DIGITS)
@@ -81,8 +83,15 @@ def test_summary_is_repeatable_and_json_ready():
     assert first == second  # same layer names every time: no global counters leak in
     data = json.loads(json.dumps(first.to_dict()))
     assert data["layers"][1] == {
-        "index": 1, "name": "conv2d", "type": "Conv2D", "output_shape": [6, 6, 16], "params": 160,
-        "path": "model.layers[1]", "depth": 0, "trainable": True, "kind": "layer",
+        "index": 1,
+        "name": "conv2d",
+        "type": "Conv2D",
+        "output_shape": [6, 6, 16],
+        "params": 160,
+        "path": "model.layers[1]",
+        "depth": 0,
+        "trainable": True,
+        "kind": "layer",
     }
     assert ModelSummary.from_dict(data) == first
 
@@ -112,7 +121,10 @@ def test_summary_in_a_worker_thread_matches_the_main_thread():
 
 def test_model_input_shape_overrides_the_data():
     exp = experiment_from_dict(
-        {"name": "t", "model": {"input_shape": [64], "layers": [{"type": "Reshape", "target_shape": [8, 8, 1]}] + DIGITS_CNN}}
+        {
+            "name": "t",
+            "model": {"input_shape": [64], "layers": [{"type": "Reshape", "target_shape": [8, 8, 1]}] + DIGITS_CNN},
+        }
     )
     summary = build.summarize(exp, DIGITS)
     assert summary.input_shape == [64]
@@ -121,18 +133,22 @@ def test_model_input_shape_overrides_the_data():
 
 # -- located errors ---------------------------------------------------------------------------
 
+
 def test_conv_on_flat_input_names_the_layer():
     flat = DataInfo("builtin:x", (64,), "categorical", 10)
     err = error_of(make(DIGITS_CNN[1:]), flat)
     assert err.location == "model.layers[0]"
     assert err.message == (
-        "Conv2D needs 3-D input per sample (height, width, channels) but gets (64,): "
-        "add a Reshape or Flatten earlier"
+        "Conv2D needs 3-D input per sample (height, width, channels) but gets (64,): add a Reshape or Flatten earlier"
     )
 
 
 def test_rnn_after_flatten_names_the_layer():
-    layers = [{"type": "Flatten"}, {"type": "LSTM", "units": 4}, {"type": "Dense", "units": 10, "activation": "softmax"}]
+    layers = [
+        {"type": "Flatten"},
+        {"type": "LSTM", "units": 4},
+        {"type": "Dense", "units": 10, "activation": "softmax"},
+    ]
     err = error_of(make(layers), DIGITS)
     assert err.location == "model.layers[1]"
     assert "LSTM needs 2-D input per sample (timesteps, features) but gets (64,)" in err.message
@@ -186,7 +202,9 @@ def test_layer_names_must_be_unique():
     assert err.location == "model.layers[1].name"
     err = error_of(make([{"type": "Flatten", "name": "input"}, *DIGITS_CNN[3:]]), DIGITS)
     assert err.location == "model.layers[0].name"
-    names = [r.name for r in build.summarize(make([{"type": "Flatten", "name": "dense"}, *DIGITS_CNN[3:]]), DIGITS).layers]
+    names = [
+        r.name for r in build.summarize(make([{"type": "Flatten", "name": "dense"}, *DIGITS_CNN[3:]]), DIGITS).layers
+    ]
     assert names == ["dense", "dense_1"]
 
 
@@ -196,6 +214,7 @@ def test_empty_stack_is_an_error():
 
 
 # -- the last layer must fit the data ----------------------------------------------------------
+
 
 def test_too_few_classes_in_the_last_layer_is_caught_before_training():
     layers = DIGITS_CNN[:-1] + [{"type": "Dense", "units": 3, "activation": "softmax"}]
@@ -251,14 +270,19 @@ def test_label_shapes_beyond_one_class_id():
 
 # -- losses, metrics, labels -------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("info", "layers", "loss", "metrics"),
     [
         (CLASSES3, dense_head(3, "softmax"), "sparse_categorical_crossentropy", ["accuracy"]),
         (CLASSES3, dense_head(3), {"type": "SparseCategoricalCrossentropy", "from_logits": True}, ["accuracy"]),
         (POINTS, dense_head(1, "sigmoid"), "binary_crossentropy", ["accuracy"]),
-        (POINTS, dense_head(1), {"type": "BinaryCrossentropy", "from_logits": True},
-         [{"type": "BinaryAccuracy", "threshold": 0.0}]),
+        (
+            POINTS,
+            dense_head(1),
+            {"type": "BinaryCrossentropy", "from_logits": True},
+            [{"type": "BinaryAccuracy", "threshold": 0.0}],
+        ),
         (POINTS, dense_head(2, "softmax"), "sparse_categorical_crossentropy", ["accuracy"]),
         (SERIES, dense_head(1), "mean_squared_error", ["mae"]),
     ],
@@ -288,7 +312,6 @@ def test_one_hot_only_for_categorical_crossentropy_on_class_ids():
         build.needs_one_hot(make(dense_head(1), loss="categorical_crossentropy"), SERIES)
 
 
-
 def test_one_hot_labels_get_categorical_crossentropy_and_impossible_pairs_fail_at_the_loss():
     one_hot = DataInfo("x", (4,), "categorical", 3, ["a", "b", "c"], label_shape=(3,))
     exp = make(dense_head(3, "softmax"))
@@ -309,7 +332,9 @@ def test_one_hot_labels_get_categorical_crossentropy_and_impossible_pairs_fail_a
                 call(exp, info)
             assert caught.value.location == "train.loss" and caught.value.hint
 
+
 # -- compiled models ---------------------------------------------------------------------------
+
 
 def _blobs(n: int = 96, seed: int = 0):
     """Three separable clusters in 4-D: a classifier learns them in a few epochs."""
@@ -438,6 +463,7 @@ def test_deterministic_switch_enables_op_determinism():
 
 # -- layers one by one and imported -------------------------------------------------------------
 
+
 def test_build_layer_gives_one_keras_layer():
     import keras
 
@@ -493,6 +519,7 @@ def test_import_layers_refuses_what_a_stack_cannot_hold_and_code(tmp_path):
 
 
 # -- shipped presets ---------------------------------------------------------------------------
+
 
 def test_shipped_digits_presets_build():
     cnn = build.summarize(load_experiment("digits-cnn"), DIGITS)

@@ -46,7 +46,7 @@ def assert_same_counts(summary: build.ModelSummary, model: keras.Model) -> None:
 
 # -- keras.io: Bidirectional LSTM on IMDB ----------------------------------------------------
 
-BIDIRECTIONAL_IMDB = '''
+BIDIRECTIONAL_IMDB = """
 [[model.layers]]
 type = "Embedding"
 input_dim = 20000
@@ -61,7 +61,7 @@ layer = { type = "LSTM", units = 64 }
 type = "Dense"
 units = 1
 activation = "sigmoid"
-'''
+"""
 
 
 def test_bidirectional_lstm_imdb_matches_keras_io():
@@ -73,14 +73,20 @@ def test_bidirectional_lstm_imdb_matches_keras_io():
     summary = validated(BIDIRECTIONAL_IMDB, IMDB)
     assert_same_counts(summary, keras.Model(inputs, outputs))
     wrapper, inner = summary.layers[1], summary.layers[2]
-    assert (wrapper.kind, wrapper.path, wrapper.depth, wrapper.output_shape) == ("wrapper", "model.layers[1]", 0, [40, 128])
+    assert (wrapper.kind, wrapper.path, wrapper.depth, wrapper.output_shape) == (
+        "wrapper",
+        "model.layers[1]",
+        0,
+        [40, 128],
+    )
     assert (inner.kind, inner.type, inner.path, inner.depth) == ("layer", "LSTM", "model.layers[1].layer", 1)
 
 
 # -- keras.io: image classification from scratch (a small Xception) --------------------------
 
+
 def small_xception_toml() -> str:
-    head = '''
+    head = """
 [[model.layers]]
 type = "Rescaling"
 scale = 0.00392156862745098
@@ -105,8 +111,8 @@ type = "BatchNormalization"
 [[model.layers]]
 type = "Activation"
 activation = "relu"
-'''
-    block = '''
+"""
+    block = """
 [[model.layers]]
 type = "Residual"
 layers = [ {{ type = "Activation", activation = "relu" }},
@@ -117,8 +123,8 @@ layers = [ {{ type = "Activation", activation = "relu" }},
            {{ type = "BatchNormalization" }},
            {{ type = "MaxPooling2D", pool_size = 3, strides = 2, padding = "same" }} ]
 shortcut = [ {{ type = "Conv2D", filters = {n}, kernel_size = 1, strides = 2, padding = "same" }} ]
-'''
-    tail = '''
+"""
+    tail = """
 [[model.layers]]
 type = "SeparableConv2D"
 filters = 1024
@@ -138,7 +144,7 @@ rate = 0.5
 type = "Dense"
 units = 1
 activation = "sigmoid"
-'''
+"""
     return head + "".join(block.format(n=n) for n in (128, 256, 512, 728)) + tail
 
 
@@ -180,7 +186,7 @@ def test_small_xception_from_scratch_matches_keras_io():
 
 # -- the Keras guide's frozen Xception, and TensorFlow's MobileNetV2 transfer tutorial --------
 
-FROZEN_XCEPTION = '''
+FROZEN_XCEPTION = """
 [[model.layers]]
 type = "RandomFlip"
 mode = "horizontal"
@@ -201,7 +207,7 @@ rate = 0.2
 [[model.layers]]
 type = "Dense"
 units = 1
-'''
+"""
 
 
 def test_frozen_xception_matches_the_keras_transfer_learning_guide():
@@ -224,7 +230,7 @@ def test_frozen_xception_matches_the_keras_transfer_learning_guide():
     assert len(nested) == 1 + len(base_model.layers) - 1 and not any(row.trainable for row in nested[1:])
 
 
-MOBILENET_V2_TUTORIAL = '''
+MOBILENET_V2_TUTORIAL = """
 [[model.layers]]
 type = "RandomFlip"
 mode = "horizontal"
@@ -245,7 +251,7 @@ rate = 0.2
 [[model.layers]]
 type = "Dense"
 units = 1
-'''
+"""
 
 
 def test_mobilenet_v2_matches_the_tensorflow_transfer_tutorial():
@@ -264,17 +270,20 @@ def test_mobilenet_v2_matches_the_tensorflow_transfer_tutorial():
 
 def test_the_backbone_preprocessing_is_the_familys_own():
     pixels = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
-    for name, module in (("MobileNetV2", keras.applications.mobilenet_v2), ("DenseNet121", keras.applications.densenet)):
+    for name, module in (
+        ("MobileNetV2", keras.applications.mobilenet_v2),
+        ("DenseNet121", keras.applications.densenet),
+    ):
         from tfbench import backbones
 
-        (type_name, args), = backbones.preprocessing_layers(name)
+        ((type_name, args),) = backbones.preprocessing_layers(name)
         ours = getattr(layers, type_name)(**args)(pixels)
         np.testing.assert_allclose(np.asarray(ours), np.asarray(module.preprocess_input(pixels.copy())), atol=1e-4)
 
 
 # -- an Inception-style parallel block and a self-attention text classifier ------------------
 
-INCEPTION = '''
+INCEPTION = """
 [[model.layers]]
 type = "Conv2D"
 filters = 32
@@ -298,7 +307,7 @@ type = "GlobalAveragePooling2D"
 type = "Dense"
 units = 10
 activation = "softmax"
-'''
+"""
 
 
 def test_inception_style_parallel_block_matches_plain_keras():
@@ -322,7 +331,7 @@ def test_inception_style_parallel_block_matches_plain_keras():
     assert [row.path for row in summary.layers if row.depth == 1][3] == "model.layers[1].branches[2][0]"
 
 
-SELF_ATTENTION = '''
+SELF_ATTENTION = """
 [[model.layers]]
 type = "Embedding"
 input_dim = 20000
@@ -353,7 +362,7 @@ activation = "relu"
 type = "Dense"
 units = 2
 activation = "softmax"
-'''
+"""
 
 
 def test_self_attention_text_classifier_matches_plain_keras():
@@ -371,26 +380,56 @@ def test_self_attention_text_classifier_matches_plain_keras():
     assert_same_counts(summary, keras.Model(inputs, outputs))
     attention_row = summary.layers[2]
     assert (attention_row.type, attention_row.path, attention_row.output_shape) == (
-        "MultiHeadAttention", "model.layers[1].layers[0]", [40, 32])
+        "MultiHeadAttention",
+        "model.layers[1].layers[0]",
+        [40, 32],
+    )
 
 
 # -- errors at their places -------------------------------------------------------------------
 
-@pytest.mark.parametrize(("toml", "info", "location", "words"), [
-    ('[[model.layers]]\ntype = "Residual"\nlayers = [ { type = "Conv2D", filters = 8, kernel_size = 3 } ]\n'
-     '[[model.layers]]\ntype = "Flatten"\n[[model.layers]]\ntype = "Dense"\nunits = 2\nactivation = "softmax"\n',
-     images(8), "model.layers[0].merge", "shortcut"),
-    ('[[model.layers]]\ntype = "MobileNetV2"\nweights = "none"\ninclude_top = false\npooling = "avg"\n'
-     '[[model.layers]]\ntype = "Dense"\nunits = 2\nactivation = "softmax"\n', images(8), "model.layers[0]", "Resizing"),
-    ('[[model.layers]]\ntype = "MobileNetV2"\nweights = "imagenet"\ninclude_top = false\npooling = "avg"\n'
-     '[[model.layers]]\ntype = "Dense"\nunits = 2\nactivation = "softmax"\n', images(32, channels=1), "model.layers[0]",
-     "3 colour channels"),
-    ('[[model.layers]]\ntype = "Xception"\nweights = "none"\ninclude_top = false\npooling = "avg"\n'
-     '[[model.layers]]\ntype = "Dense"\nunits = 2\nactivation = "softmax"\n', images(64), "model.layers[0]", "71×71"),
-    ('[[model.layers]]\ntype = "Parallel"\nbranches = [ [ { type = "Dense", units = 4 } ], [ { type = "Flatten" }, '
-     '{ type = "Conv2D", filters = 2, kernel_size = 3 } ] ]\n', images(8), "model.layers[0].branches[1][1]",
-     "needs 3-D input"),
-])
+
+@pytest.mark.parametrize(
+    ("toml", "info", "location", "words"),
+    [
+        (
+            '[[model.layers]]\ntype = "Residual"\nlayers = [ { type = "Conv2D", filters = 8, kernel_size = 3 } ]\n'
+            '[[model.layers]]\ntype = "Flatten"\n[[model.layers]]\ntype = "Dense"\nunits = 2\nactivation = "softmax"\n',
+            images(8),
+            "model.layers[0].merge",
+            "shortcut",
+        ),
+        (
+            '[[model.layers]]\ntype = "MobileNetV2"\nweights = "none"\ninclude_top = false\npooling = "avg"\n'
+            '[[model.layers]]\ntype = "Dense"\nunits = 2\nactivation = "softmax"\n',
+            images(8),
+            "model.layers[0]",
+            "Resizing",
+        ),
+        (
+            '[[model.layers]]\ntype = "MobileNetV2"\nweights = "imagenet"\ninclude_top = false\npooling = "avg"\n'
+            '[[model.layers]]\ntype = "Dense"\nunits = 2\nactivation = "softmax"\n',
+            images(32, channels=1),
+            "model.layers[0]",
+            "3 colour channels",
+        ),
+        (
+            '[[model.layers]]\ntype = "Xception"\nweights = "none"\ninclude_top = false\npooling = "avg"\n'
+            '[[model.layers]]\ntype = "Dense"\nunits = 2\nactivation = "softmax"\n',
+            images(64),
+            "model.layers[0]",
+            "71×71",
+        ),
+        (
+            '[[model.layers]]\ntype = "Parallel"\nbranches = [ [ { type = "Dense", units = 4 } ], '
+            '[ { type = "Flatten" }, '
+            '{ type = "Conv2D", filters = 2, kernel_size = 3 } ] ]\n',
+            images(8),
+            "model.layers[0].branches[1][1]",
+            "needs 3-D input",
+        ),
+    ],
+)
 def test_build_errors_name_their_place(toml, info, location, words):
     with pytest.raises(UserError) as caught:
         validated(toml, info)
@@ -435,13 +474,15 @@ activation = "softmax"
 
 # -- tfbench code: the same models with the Functional API ------------------------------------
 
+
 def ten_classes(toml: str) -> str:
     """The same model with a 10-class head, for CIFAR-10's shapes."""
     return toml.replace('units = 1\nactivation = "sigmoid"', 'units = 10\nactivation = "softmax"').replace(
-        "units = 1\n", 'units = 10\nactivation = "softmax"\n')
+        "units = 1\n", 'units = 10\nactivation = "softmax"\n'
+    )
 
 
-NESTED = '''
+NESTED = """
 [[model.layers]]
 type = "Parallel"
 merge = "add"
@@ -455,17 +496,21 @@ type = "Flatten"
 type = "Dense"
 units = 10
 activation = "softmax"
-'''
+"""
 
 
-@pytest.mark.parametrize(("layers_toml", "source"), [
-    (BIDIRECTIONAL_IMDB, "keras:imdb"),
-    (ten_classes(small_xception_toml()), "keras:cifar10"),
-    (ten_classes(MOBILENET_V2_TUTORIAL), "keras:cifar10"),
-    (INCEPTION, "keras:cifar10"),
-    (SELF_ATTENTION, "keras:imdb"),
-    (NESTED, "keras:cifar10"),
-], ids=["bidirectional", "small-xception", "mobilenet-v2", "inception", "self-attention", "nested"])
+@pytest.mark.parametrize(
+    ("layers_toml", "source"),
+    [
+        (BIDIRECTIONAL_IMDB, "keras:imdb"),
+        (ten_classes(small_xception_toml()), "keras:cifar10"),
+        (ten_classes(MOBILENET_V2_TUTORIAL), "keras:cifar10"),
+        (INCEPTION, "keras:cifar10"),
+        (SELF_ATTENTION, "keras:imdb"),
+        (NESTED, "keras:cifar10"),
+    ],
+    ids=["bidirectional", "small-xception", "mobilenet-v2", "inception", "self-attention", "nested"],
+)
 def test_tfbench_code_writes_the_same_model_with_the_functional_api(layers_toml, source):
     from tfbench import data
     from tfbench.codegen import generate_script
@@ -484,13 +529,18 @@ def test_tfbench_code_writes_the_same_model_with_the_functional_api(layers_toml,
 
 # -- import layers: a Functional .keras back into blocks --------------------------------------
 
-@pytest.mark.parametrize(("toml", "info"), [
-    (small_xception_toml(), images(32)),
-    (INCEPTION, images(16, classes=10)),
-    (SELF_ATTENTION, TOPICS),
-    (BIDIRECTIONAL_IMDB, IMDB),
-    (NESTED, images(8, classes=10)),
-], ids=["small-xception", "inception", "self-attention", "bidirectional", "nested"])
+
+@pytest.mark.parametrize(
+    ("toml", "info"),
+    [
+        (small_xception_toml(), images(32)),
+        (INCEPTION, images(16, classes=10)),
+        (SELF_ATTENTION, TOPICS),
+        (BIDIRECTIONAL_IMDB, IMDB),
+        (NESTED, images(8, classes=10)),
+    ],
+    ids=["small-xception", "inception", "self-attention", "bidirectional", "nested"],
+)
 def test_import_layers_turns_a_functional_model_into_the_same_blocks(toml, info, tmp_path):
     exp = experiment_from_dict(parse_toml('name = "t"\n' + toml))
     build.build_model(exp, info, compile=False).save(tmp_path / "m.keras")
@@ -502,7 +552,8 @@ def test_import_layers_turns_a_functional_model_into_the_same_blocks(toml, info,
     if toml is not NESTED:  # a two-branch Parallel with `add` is the same graph as a Residual
         rows = build.summarize(exp, info).layers
         assert [(r.path, r.type, r.params) for r in build.summarize(again, info).layers] == [
-            (r.path, r.type, r.params) for r in rows]
+            (r.path, r.type, r.params) for r in rows
+        ]
 
 
 def test_import_layers_reads_a_plain_keras_residual_model(tmp_path):
@@ -519,4 +570,6 @@ def test_import_layers_reads_a_plain_keras_residual_model(tmp_path):
     assert imported[1]["layers"][0]["activation"] == "relu" and "shortcut" not in imported[1]
     assert [len(branch) for branch in imported[2]["branches"]] == [1, 1, 0]
     exp = experiment_from_dict({"name": "t", "model": {"layers": imported}})
-    assert build.summarize(exp, images(8)).total_params == keras.saving.load_model(tmp_path / "plain.keras").count_params()
+    assert (
+        build.summarize(exp, images(8)).total_params == keras.saving.load_model(tmp_path / "plain.keras").count_params()
+    )

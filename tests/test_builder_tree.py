@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from app_pilot import pilot_test, settle
+from nested_stack import LAYERS, NestedEngineCalls, NestedRow, nested_experiment
 from textual.widgets import Input, OptionList
 
-from app_pilot import pilot_test, settle
-from nested_stack import LAYERS, NestedRow, NestedEngineCalls, nested_experiment
 from tfbench.app import make_app
 from tfbench.screens.builder import BlockPicker, BuilderScreen
 from tfbench.screens.dialogs import LayerPicker, PathPrompt
@@ -24,8 +24,9 @@ SIZE = (80, 24)
 
 
 def app_on(engine_calls: NestedEngineCalls | None = None):
-    app = make_app(experiment=nested_experiment(), runs_dir=Path("runs-not-used"),
-                   engine_calls=engine_calls or NestedEngineCalls())
+    app = make_app(
+        experiment=nested_experiment(), runs_dir=Path("runs-not-used"), engine_calls=engine_calls or NestedEngineCalls()
+    )
     app.blink = False
     return app
 
@@ -117,8 +118,11 @@ async def test_edit_a_wrappers_inner_layer_and_the_wrapper_itself():
         field.value = ""
         await pilot.press("4", "8")
         await settle(app, pilot)
-        assert layers(app)[5] == {"type": "Bidirectional", "merge_mode": "concat",
-                                  "layer": {"type": "LSTM", "units": 48}}
+        assert layers(app)[5] == {
+            "type": "Bidirectional",
+            "merge_mode": "concat",
+            "layer": {"type": "LSTM", "units": 48},
+        }
         await pilot.press("escape")
         await go_to(pilot, "model.layers[5]")
         assert isinstance(screen.form, BlockForm) and "merge_mode" in screen.form.fields
@@ -243,8 +247,7 @@ async def test_an_error_shows_on_the_nested_entry_it_names():
 @pilot_test
 async def test_import_shows_nested_entries_as_a_tree_and_errors_inline():
     """An imported stack with a Residual is drawn as a tree; a refused file says why on screen."""
-    imported = [Component(type="Residual", layers=[{"type": "Dense", "units": 4}]),
-                Component(type="Dense", units=2)]
+    imported = [Component(type="Residual", layers=[{"type": "Dense", "units": 4}]), Component(type="Dense", units=2)]
     app = app_on(NestedEngineCalls(imported=imported))
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
@@ -302,8 +305,11 @@ async def test_a_backbones_own_layer_selects_its_backbone():
 async def test_a_bad_block_value_shows_under_its_field_and_blocks_saving():
     """A backbone's alpha was a number and stays one: letters show an error under it, saving waits."""
     experiment = nested_experiment()
-    app = make_app(experiment=experiment.copy_with(["model.layers[1].alpha=1.0"]), runs_dir=Path("runs-not-used"),
-                   engine_calls=NestedEngineCalls())
+    app = make_app(
+        experiment=experiment.copy_with(["model.layers[1].alpha=1.0"]),
+        runs_dir=Path("runs-not-used"),
+        engine_calls=NestedEngineCalls(),
+    )
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         await go_to(pilot, "model.layers[1]")

@@ -34,6 +34,7 @@ def _error(kind: str, name: str, args: dict, location: str = "model.layers[2]") 
 
 # -- the cache ---------------------------------------------------------------------------------
 
+
 def test_cache_matches_the_installed_keras():
     """catalog.json is exactly what the installed Keras generates (regenerate when it is not)."""
     fresh = generate.render(generate.generate())
@@ -70,12 +71,32 @@ def test_importing_the_catalog_does_not_import_keras_or_tensorflow():
 def test_kinds_hold_what_a_keras_user_expects():
     """The common classes of every kind are there, by class name and by alias."""
     layers = set(catalog.names("layers"))
-    assert {"Dense", "Conv2D", "LSTM", "GRU", "Dropout", "BatchNormalization", "Flatten", "Embedding",
-            "MaxPooling2D", "Rescaling", "Reshape", "GlobalAveragePooling2D"} <= layers
+    assert {
+        "Dense",
+        "Conv2D",
+        "LSTM",
+        "GRU",
+        "Dropout",
+        "BatchNormalization",
+        "Flatten",
+        "Embedding",
+        "MaxPooling2D",
+        "Rescaling",
+        "Reshape",
+        "GlobalAveragePooling2D",
+    } <= layers
     assert {"Adam", "SGD", "RMSprop", "AdamW"} <= set(catalog.names("optimizers"))
     assert {"ExponentialDecay", "CosineDecay", "PiecewiseConstantDecay"} <= set(catalog.names("schedules"))
-    assert {"EarlyStopping", "ReduceLROnPlateau", "ModelCheckpoint", "CSVLogger", "TensorBoard",
-            "BackupAndRestore", "TerminateOnNaN", "SwapEMAWeights"} <= set(catalog.names("callbacks"))
+    assert {
+        "EarlyStopping",
+        "ReduceLROnPlateau",
+        "ModelCheckpoint",
+        "CSVLogger",
+        "TensorBoard",
+        "BackupAndRestore",
+        "TerminateOnNaN",
+        "SwapEMAWeights",
+    } <= set(catalog.names("callbacks"))
     assert catalog.get("losses", "mse").name == "MeanSquaredError"
     assert catalog.get("losses", "sparse_categorical_crossentropy").name == "SparseCategoricalCrossentropy"
     assert catalog.get("metrics", "mae").name == "MeanAbsoluteError"
@@ -106,6 +127,7 @@ def test_layers_table_and_search():
 
 
 # -- safety ------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     "kind, name, words",
@@ -173,6 +195,7 @@ def test_files_callbacks_write_default_into_the_run_directory():
 
 # -- in step with Keras --------------------------------------------------------------------------
 
+
 def _minimal_args(entry) -> dict:
     args = {n: p.default for n, p in entry.params.items() if p.default is not None}
     for n, p in entry.params.items():
@@ -186,8 +209,12 @@ def _keras_module(kind: str):
     import keras
 
     return {
-        "layers": keras.layers, "optimizers": keras.optimizers, "schedules": keras.optimizers.schedules,
-        "losses": keras.losses, "metrics": keras.metrics, "callbacks": keras.callbacks,
+        "layers": keras.layers,
+        "optimizers": keras.optimizers,
+        "schedules": keras.optimizers.schedules,
+        "losses": keras.losses,
+        "metrics": keras.metrics,
+        "callbacks": keras.callbacks,
     }[kind]
 
 
@@ -218,11 +245,15 @@ def test_common_layers_run_on_a_real_input():
     import numpy as np
 
     stacks = {
-        (8, 8, 1): [("Conv2D", {"filters": 2, "kernel_size": 3, "padding": "same", "activation": "relu"}),
-                    ("MaxPooling2D", {}), ("BatchNormalization", {}), ("Flatten", {}),
-                    ("Dropout", {"rate": 0.1}), ("Dense", {"units": 3, "activation": "softmax"})],
-        (5, 4): [("LSTM", {"units": 3, "return_sequences": True}), ("GRU", {"units": 2}),
-                 ("Dense", {"units": 1})],
+        (8, 8, 1): [
+            ("Conv2D", {"filters": 2, "kernel_size": 3, "padding": "same", "activation": "relu"}),
+            ("MaxPooling2D", {}),
+            ("BatchNormalization", {}),
+            ("Flatten", {}),
+            ("Dropout", {"rate": 0.1}),
+            ("Dense", {"units": 3, "activation": "softmax"}),
+        ],
+        (5, 4): [("LSTM", {"units": 3, "return_sequences": True}), ("GRU", {"units": 2}), ("Dense", {"units": 1})],
     }
     for shape, layers in stacks.items():
         built = []
@@ -247,6 +278,7 @@ def test_every_loss_and_metric_identifier_resolves_in_keras():
 
 
 # -- helpful errors ----------------------------------------------------------------------------
+
 
 def test_misspelt_class_name_gets_close_matches():
     err = _error("layers", "Dens", {"units": 3})
@@ -314,8 +346,14 @@ def test_missing_required_argument_is_named():
 
 
 def test_identifiers():
-    for kind, ident in (("losses", "mse"), ("losses", "sparse_categorical_crossentropy"), ("losses", "ce"),
-                        ("metrics", "accuracy"), ("metrics", "acc"), ("metrics", "AUC")):
+    for kind, ident in (
+        ("losses", "mse"),
+        ("losses", "sparse_categorical_crossentropy"),
+        ("losses", "ce"),
+        ("metrics", "accuracy"),
+        ("metrics", "acc"),
+        ("metrics", "AUC"),
+    ):
         catalog.check_identifier(kind, ident, "train.loss")
     with pytest.raises(UserError) as info:
         catalog.check_identifier("losses", "msee", "train.loss")

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from tiny_runs import spiral_preset, write_preset
 
 from tfbench.cli import cli
 from tfbench.engine import events as ev
 from tfbench.rundir import read_history
-from tiny_runs import spiral_preset, write_preset
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -55,7 +55,10 @@ def test_validate_json_describes_the_model(good):
     assert data["ok"] is True
     assert data["input_shape"] == [2] and data["output_shape"] == [1]
     assert data["params"] == {"total": 3 * 8 + 9, "trainable": 33}
-    assert [(l["type"], l["output_shape"], l["params"]) for l in data["layers"]] == [("Dense", [8], 24), ("Dense", [1], 9)]
+    assert [(layer["type"], layer["output_shape"], layer["params"]) for layer in data["layers"]] == [
+        ("Dense", [8], 24),
+        ("Dense", [1], 9),
+    ]
 
 
 def test_validate_plain_prints_the_layers(good):
@@ -69,8 +72,14 @@ BAD = {
     "unknown_key": (GOOD.replace("batch_size = 64", "batch_sise = 64"), "data.batch_sise"),
     "wrong_type": (GOOD.replace("epochs = 2", 'epochs = "two"'), "train.epochs"),
     "out_of_range": (GOOD.replace("epochs = 2", "epochs = 0"), "train.epochs"),
-    "impossible_stack": (GOOD.replace('type = "Dense"\nunits = 8', 'type = "Conv2D"\nfilters = 2\nkernel_size = 3'), "model.layers[0]"),
-    "last_layer_mismatch": (GOOD.replace("units = 1\n", "units = 3\n").replace("binary_crossentropy", "auto"), "model.layers[1]"),
+    "impossible_stack": (
+        GOOD.replace('type = "Dense"\nunits = 8', 'type = "Conv2D"\nfilters = 2\nkernel_size = 3'),
+        "model.layers[0]",
+    ),
+    "last_layer_mismatch": (
+        GOOD.replace("units = 1\n", "units = 3\n").replace("binary_crossentropy", "auto"),
+        "model.layers[1]",
+    ),
     "empty": ("", "empty"),
 }
 
@@ -128,7 +137,9 @@ def test_run_json_prints_plain_epoch_lines_and_a_summary(good, runs_dir):
 
 
 def test_run_with_overrides_and_quiet(good, runs_dir):
-    result = CliRunner().invoke(cli, ["run", str(good), "--runs-dir", str(runs_dir), "--quiet", "--set", "train.epochs=1"])
+    result = CliRunner().invoke(
+        cli, ["run", str(good), "--runs-dir", str(runs_dir), "--quiet", "--set", "train.epochs=1"]
+    )
     assert result.exit_code == 0 and result.output == ""
     (run_dir,) = runs_dir.iterdir()
     assert len(read_history(run_dir)) == 1

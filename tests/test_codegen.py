@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from no_network.sitecustomize import pythonpath
 
 from tfbench.codegen import generate_script
 from tfbench.spec import load_experiment
-from no_network.sitecustomize import pythonpath
 
 OFFLINE_PRESETS = ["digits-cnn", "digits-mlp", "spiral-mlp", "shapes-cnn", "sine-rnn"]
 
@@ -50,7 +50,11 @@ def test_generated_script_runs_and_builds_the_same_model(preset, tmp_path):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": pythonpath()}
     result = subprocess.run(
         [sys.executable, "-c", RUNNER, str(path), "--epochs", "1", "--output", str(tmp_path / "out.keras")],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     expected = summarize(exp, data.describe(exp.data, seed=exp.train.seed)).total_params
@@ -88,15 +92,19 @@ def test_script_reads_like_keras():
 
 
 def test_auto_loss_and_schedule_are_written_out():
-    exp = load_experiment("spiral-mlp", [
-        "train.loss=\"auto\"", "model.layers[2].activation=\"linear\"", 'train.metrics=["auto"]',
-        'train.schedule={type="CosineDecay", initial_learning_rate=0.01, decay_steps=100}',
-    ])
+    exp = load_experiment(
+        "spiral-mlp",
+        [
+            'train.loss="auto"',
+            'model.layers[2].activation="linear"',
+            'train.metrics=["auto"]',
+            'train.schedule={type="CosineDecay", initial_learning_rate=0.01, decay_steps=100}',
+        ],
+    )
     script = generate_script(exp)
     assert "loss=keras.losses.BinaryCrossentropy(from_logits=True)" in script
     assert "metrics=[keras.metrics.BinaryAccuracy(threshold=0.0)]" in script
-    assert ("learning_rate=keras.optimizers.schedules.CosineDecay(initial_learning_rate=0.01, decay_steps=100)"
-            in script)
+    assert "learning_rate=keras.optimizers.schedules.CosineDecay(initial_learning_rate=0.01, decay_steps=100)" in script
     ns = _namespace(script)
     model = ns["build_model"]()
     assert model.loss.from_logits is True
@@ -135,6 +143,7 @@ activation = "softmax"
 
 # -- other sources ----------------------------------------------------------------------------
 
+
 def _preset(tmp_path: Path, source: str, layers: str, extra: str = "") -> Path:
     path = tmp_path / "preset.toml"
     path.write_text(f'name = "p"\n[data]\nsource = "{source}"\nbatch_size = 4\n{extra}\n{layers}')
@@ -148,11 +157,14 @@ def test_csv_source_script_reads_the_same_numbers(tmp_path):
     """The script's FeatureSpace encodes the validation rows exactly as the model tfbench builds does."""
     from tfbench import build, data
 
-    rows = [[i * 0.5, (10 - i) % 7, ["red", "green", "blue"][i % 3], ["cat", "dog", "eel"][(i * 7) % 3]] for i in range(30)]
+    rows = [
+        [i * 0.5, (10 - i) % 7, ["red", "green", "blue"][i % 3], ["cat", "dog", "eel"][(i * 7) % 3]] for i in range(30)
+    ]
     csv_file = tmp_path / "t.csv"
     csv_file.write_text("a,b,colour,species\n" + "\n".join(",".join(str(v) for v in r) for r in rows) + "\n")
-    exp = load_experiment(_preset(tmp_path, f"csv:{csv_file}", DENSE_3,
-                                  '[data.options]\nlabel = "species"\nnormalize = true'))
+    exp = load_experiment(
+        _preset(tmp_path, f"csv:{csv_file}", DENSE_3, '[data.options]\nlabel = "species"\nnormalize = true')
+    )
     ns = _namespace(generate_script(exp))
     _, validation, _ = ns["split"](ns["load_data"]())
     assert ns["CLASS_NAMES"] == ["cat", "dog", "eel"]
@@ -332,7 +344,11 @@ def test_fine_tune_script_fits_frozen_then_unfrozen(tmp_path):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": pythonpath()}
     result = subprocess.run(
         [sys.executable, "-c", RUNNER, str(path), "--epochs", "2", "--output", str(tmp_path / "out.keras")],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     after = int(re.search(r"^trainable params after the switch: (\d+)$", result.stdout, re.M).group(1))

@@ -12,13 +12,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from tiny_runs import runner_env, spiral_preset, wait_for_event, write_preset
 
 from tfbench.engine import events as ev
 from tfbench.engine.control import read_runner, runner_alive, send, start_runner
-from tfbench.rundir import read_history
 from tfbench.errors import UserError
+from tfbench.rundir import read_history
 from tfbench.spec import load_experiment
-from tiny_runs import runner_env, spiral_preset, wait_for_event, write_preset
 
 
 def ctl_preset(tmp_path: Path, name="ctl", epochs=3, batch=32) -> Path:
@@ -31,7 +31,11 @@ def headless_run(preset: Path, runs_dir: Path, *args: str):
     """`tfbench run PRESET` in a child process (text pipes, cwd beside the preset); killed if left running."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "tfbench", "run", str(preset), "--runs-dir", str(runs_dir), *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=runner_env(), cwd=preset.parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=runner_env(),
+        cwd=preset.parent,
     )
     try:
         yield proc
@@ -44,7 +48,11 @@ def test_detached_run_outlives_its_launcher_and_obeys_the_channel(tmp_path, runs
     preset = ctl_preset(tmp_path, epochs=400, batch=8)
     launcher = subprocess.run(
         [sys.executable, "-m", "tfbench", "run", str(preset), "--detach", "--runs-dir", str(runs_dir)],
-        capture_output=True, text=True, env=runner_env(), cwd=tmp_path, timeout=60,
+        capture_output=True,
+        text=True,
+        env=runner_env(),
+        cwd=tmp_path,
+        timeout=60,
     )
     assert launcher.returncode == 0, launcher.stderr
     run_dir = Path(launcher.stdout.strip())

@@ -75,10 +75,14 @@ def test_load_gives_batched_pipelines_that_train():
     x, y = next(iter(bundle.train))
     assert tuple(x.shape) == (128, 8, 8, 1) and tuple(y.shape) == (128,)
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([
-        keras.Input((8, 8, 1)), keras.layers.Rescaling(1 / 16), keras.layers.Flatten(),
-        keras.layers.Dense(10, activation="softmax"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Rescaling(1 / 16),
+            keras.layers.Flatten(),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
     model.compile(keras.optimizers.Adam(0.02), "sparse_categorical_crossentropy", metrics=["accuracy"])
     history = model.fit(bundle.train, validation_data=bundle.validation, epochs=5, verbose=0)
     assert history.history["val_accuracy"][-1] > 0.85
@@ -135,7 +139,9 @@ def test_every_sample_once_per_epoch_with_a_partial_last_batch(tmp_path):
     path = tmp_path / "n.npz"
     np.savez(path, x=np.arange(23, dtype=np.float32)[:, None], y=np.arange(23) % 2)
     for prefetch in (True, False):
-        bundle = data.load(DataSpec(source=f"npz:{path}", batch_size=5, validation_split=None, prefetch=prefetch), seed=1)
+        bundle = data.load(
+            DataSpec(source=f"npz:{path}", batch_size=5, validation_split=None, prefetch=prefetch), seed=1
+        )
         train = bundle.train
         epochs = [[b[0].numpy()[:, 0] for b in train] for _ in range(2)]
         for batches in epochs:

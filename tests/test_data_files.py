@@ -7,11 +7,11 @@ import sys
 
 import numpy as np
 import pytest
+from tiny_runs import runner_env
 
 from tfbench import data
 from tfbench.errors import UserError
 from tfbench.spec import DataSpec
-from tiny_runs import runner_env
 
 
 def spec(source, **kw):
@@ -20,11 +20,17 @@ def spec(source, **kw):
 
 # -- npz ------------------------------------------------------------------------------------
 
+
 def test_npz_with_test_arrays(tmp_path):
     path = tmp_path / "d.npz"
     rng = np.random.default_rng(0)
-    np.savez(path, x=rng.normal(size=(50, 4)).astype("float32"), y=rng.integers(0, 3, 50),
-             x_test=np.zeros((10, 4), "float32"), y_test=np.zeros(10, "int64"))
+    np.savez(
+        path,
+        x=rng.normal(size=(50, 4)).astype("float32"),
+        y=rng.integers(0, 3, 50),
+        x_test=np.zeros((10, 4), "float32"),
+        y_test=np.zeros(10, "int64"),
+    )
     s = spec(f"npz:{path}", test="test")
     info = data.describe(s)
     assert info.input_shape == (4,) and info.label_kind == "categorical" and info.num_classes == 3
@@ -65,6 +71,7 @@ def test_npz_errors(tmp_path):
 
 # -- csv ------------------------------------------------------------------------------------
 
+
 def write_csv(path, header, rows):
     path.write_text("\n".join([",".join(header)] + [",".join(map(str, r)) for r in rows]) + "\n")
     return path
@@ -72,12 +79,23 @@ def write_csv(path, header, rows):
 
 def test_csv_classification_with_text_features_and_normalisation(tmp_path):
     rng = np.random.default_rng(1)
-    rows = [[round(float(a), 3), round(float(b) * 100, 1), c, s]
-            for a, b, c, s in zip(rng.normal(size=60), rng.normal(size=60),
-                                  rng.choice(["red", "blue"], 60), rng.choice(["setosa", "virginica", "other"], 60))]
+    rows = [
+        [round(float(a), 3), round(float(b) * 100, 1), c, s]
+        for a, b, c, s in zip(
+            rng.normal(size=60),
+            rng.normal(size=60),
+            rng.choice(["red", "blue"], 60),
+            rng.choice(["setosa", "virginica", "other"], 60),
+        )
+    ]
     path = write_csv(tmp_path / "t.csv", ["a", "b", "colour", "species"], rows)
-    s = spec(f"csv:{path}", batch_size=64, options={"label": "species", "normalize": True}, validation_split=None,
-             shuffle=False)
+    s = spec(
+        f"csv:{path}",
+        batch_size=64,
+        options={"label": "species", "normalize": True},
+        validation_split=None,
+        shuffle=False,
+    )
     info = data.describe(s)
     assert info.input_shape == (5,)  # a, b and colour one-hot (blue, red, out-of-vocabulary)
     assert info.label_kind == "categorical" and info.class_names == ["other", "setosa", "virginica"]
@@ -89,7 +107,9 @@ def test_csv_classification_with_text_features_and_normalisation(tmp_path):
     from tfbench.data.feature_space import encoder, plan_of_info
 
     encoded = encoder(plan_of_info(info))(x).numpy()
-    assert np.allclose(encoded[:, :2].mean(axis=0), 0, atol=1e-4) and np.allclose(encoded[:, :2].std(axis=0), 1, atol=1e-3)
+    assert np.allclose(encoded[:, :2].mean(axis=0), 0, atol=1e-4) and np.allclose(
+        encoded[:, :2].std(axis=0), 1, atol=1e-3
+    )
     assert set(np.unique(encoded[:, 2:])) == {0.0, 1.0}
 
 
@@ -121,6 +141,7 @@ def test_csv_errors_name_the_column(tmp_path):
 
 
 # -- image folders ----------------------------------------------------------------------------
+
 
 def write_png(path, image):
     import tensorflow as tf
@@ -197,6 +218,7 @@ def test_image_header_sizes(tmp_path):
 
 # -- text folders -----------------------------------------------------------------------------
 
+
 def test_text_folder_vectorises_and_an_lstm_trains(tmp_path):
     import keras
 
@@ -216,10 +238,14 @@ def test_text_folder_vectorises_and_an_lstm_trains(tmp_path):
     x, y = next(iter(bundle.train))
     assert x.shape == (8, 10) and x.dtype.name == "int32" and int(x.numpy().max()) < 50
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([
-        keras.Input((10,), dtype="int32"), keras.layers.Embedding(50, 8), keras.layers.LSTM(8),
-        keras.layers.Dense(1, activation="sigmoid"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((10,), dtype="int32"),
+            keras.layers.Embedding(50, 8),
+            keras.layers.LSTM(8),
+            keras.layers.Dense(1, activation="sigmoid"),
+        ]
+    )
     model.compile(keras.optimizers.Adam(0.02), "binary_crossentropy", metrics=["accuracy"])
     history = model.fit(bundle.train, validation_data=bundle.validation, epochs=8, verbose=0)
     assert history.history["val_accuracy"][-1] >= 0.85
@@ -236,17 +262,26 @@ def test_a_one_class_text_folder_is_refused_by_the_real_command(tmp_path):
     preset = tmp_path / "p.toml"
     preset.write_text(
         f'name = "reviews"\n[data]\nsource = "text:{root}"\nbatch_size = 2\n'
-        '[data.options]\nmax_tokens = 20\nsequence_length = 4\n'
+        "[data.options]\nmax_tokens = 20\nsequence_length = 4\n"
         '[[model.layers]]\ntype = "Embedding"\ninput_dim = 20\noutput_dim = 4\n'
         '[[model.layers]]\ntype = "GlobalAveragePooling1D"\n'
         '[[model.layers]]\ntype = "Dense"\nunits = 1\nactivation = "sigmoid"\n[train]\nepochs = 1\n'
     )
     for command in (["validate", str(preset)], ["run", str(preset), "--runs-dir", str(tmp_path / "runs"), "--quiet"]):
-        result = subprocess.run([sys.executable, "-m", "tfbench", *command], cwd=tmp_path, env=runner_env(),
-                                capture_output=True, text=True, timeout=240)
+        result = subprocess.run(
+            [sys.executable, "-m", "tfbench", *command],
+            cwd=tmp_path,
+            env=runner_env(),
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
         assert result.returncode == 2, result.stderr[-2000:]
-        assert result.stderr.strip().splitlines()[-1].startswith(
-            f"error: {preset}: data.source ({root}): has one class folder ('pos')"), result.stderr[-2000:]
+        assert (
+            result.stderr.strip()
+            .splitlines()[-1]
+            .startswith(f"error: {preset}: data.source ({root}): has one class folder ('pos')")
+        ), result.stderr[-2000:]
         assert "Traceback" not in result.stderr
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 

@@ -19,6 +19,7 @@ def spec(source, **kw):
 
 # -- keras: -----------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def keras_cache(tmp_path):
     root = tmp_path / "keras-home"
@@ -38,9 +39,13 @@ def test_keras_shapes_known_offline_without_files(keras_cache):
 
 def test_keras_mnist_from_the_cache(keras_cache):
     rng = np.random.default_rng(0)
-    np.savez(keras_cache / "datasets" / "mnist.npz",
-             x_train=rng.integers(0, 255, (40, 28, 28), dtype=np.uint8), y_train=rng.integers(0, 10, 40),
-             x_test=rng.integers(0, 255, (10, 28, 28), dtype=np.uint8), y_test=rng.integers(0, 10, 10))
+    np.savez(
+        keras_cache / "datasets" / "mnist.npz",
+        x_train=rng.integers(0, 255, (40, 28, 28), dtype=np.uint8),
+        y_train=rng.integers(0, 10, 40),
+        x_test=rng.integers(0, 255, (10, 28, 28), dtype=np.uint8),
+        y_test=rng.integers(0, 10, 10),
+    )
     s = spec("keras:mnist", options={"cache_dir": str(keras_cache), "scale": 1 / 255}, test="test")
     assert data.describe(s).extra["cached"] is True
     bundle = data.load(s)
@@ -83,16 +88,24 @@ def test_keras_imdb_sequences_padded(keras_cache):
             out[i] = [int(v) for v in rng.integers(1, 500, rng.integers(3, 40))]
         return out
 
-    np.savez(keras_cache / "datasets" / "imdb.npz", x_train=ragged(30), y_train=rng.integers(0, 2, 30),
-             x_test=ragged(10), y_test=rng.integers(0, 2, 10))
+    np.savez(
+        keras_cache / "datasets" / "imdb.npz",
+        x_train=ragged(30),
+        y_train=rng.integers(0, 2, 30),
+        x_test=ragged(10),
+        y_test=rng.integers(0, 2, 10),
+    )
     s = spec("keras:imdb", options={"cache_dir": str(keras_cache), "maxlen": 20, "num_words": 100})
     x, y = next(iter(data.load(s).train))
     assert x.shape == (16, 20) and x.dtype.name == "int32" and int(x.numpy().max()) < 100
 
 
 def test_keras_regression_dataset(keras_cache):
-    np.savez(keras_cache / "datasets" / "california_housing.npz",
-             x=np.ones((50, 8), np.float32), y=np.linspace(1e5, 5e5, 50).astype(np.float32))
+    np.savez(
+        keras_cache / "datasets" / "california_housing.npz",
+        x=np.ones((50, 8), np.float32),
+        y=np.linspace(1e5, 5e5, 50).astype(np.float32),
+    )
     bundle = data.load(spec("keras:california_housing", options={"cache_dir": str(keras_cache)}))
     _, y = next(iter(bundle.train))
     assert y.shape == (16, 1) and bundle.info.sizes["train"] == 32  # 40 after Keras' 20% test split
@@ -108,6 +121,7 @@ def test_keras_errors(keras_cache):
 
 
 # -- tfds: ------------------------------------------------------------------------------------
+
 
 def test_tfds_info_offline_without_download(tmp_path):
     info = data.describe(spec("tfds:mnist", options={"data_dir": str(tmp_path)}))
@@ -176,10 +190,12 @@ def tiny_builder():
         def _info(self):
             return tfds.core.DatasetInfo(
                 builder=self,
-                features=tfds.features.FeaturesDict({
-                    "image": tfds.features.Image(shape=(6, 6, 1)),
-                    "label": tfds.features.ClassLabel(names=["a", "b", "c"]),
-                }),
+                features=tfds.features.FeaturesDict(
+                    {
+                        "image": tfds.features.Image(shape=(6, 6, 1)),
+                        "label": tfds.features.ClassLabel(names=["a", "b", "c"]),
+                    }
+                ),
                 supervised_keys=("image", "label"),
             )
 
@@ -203,8 +219,9 @@ def test_tfds_prepared_locally_with_split_slicing(tmp_path, tiny_builder):
     assert bundle.info.extra["prepared"] is True and bundle.info.class_names == ["a", "b", "c"]
     x, y = next(iter(bundle.train))
     assert np.array_equal(x.numpy()[:, 0, 0, 0], y.numpy())  # image value = its label
-    sliced = data.describe(spec(f"tfds:{tiny_builder}", options={**options, "split": "train[:50%]"},
-                                validation="train[50%:]", test="test"))
+    sliced = data.describe(
+        spec(f"tfds:{tiny_builder}", options={**options, "split": "train[:50%]"}, validation="train[50%:]", test="test")
+    )
     assert sliced.sizes == {"train": 15, "validation": 15, "test": 9}
     with pytest.raises(UserError) as err:
         data.describe(spec(f"tfds:{tiny_builder}", options=options, validation="tset"))

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import sys
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -70,6 +70,7 @@ def test_loss_family_reads_names_classes_and_component_dicts():
     assert loss_family({"type": "BinaryFocalCrossentropy", "gamma": 2.0}) == "binary"
     assert loss_family("mse") is None and loss_family("auto") is None
 
+
 def test_one_hot_training_does_not_diverge():
     import keras
 
@@ -85,8 +86,13 @@ def test_normalize_and_label_scale(tmp_path):
     path = tmp_path / "r.npz"
     rng = np.random.default_rng(0)
     np.savez(path, x=rng.normal(50, 10, (100, 3)).astype("float32"), y=rng.uniform(1e5, 5e5, 100))
-    s = DataSpec(source=f"npz:{path}", batch_size=100, validation_split=None, shuffle=False,
-                 options={"normalize": True, "label_scale": 1e-5})
+    s = DataSpec(
+        source=f"npz:{path}",
+        batch_size=100,
+        validation_split=None,
+        shuffle=False,
+        options={"normalize": True, "label_scale": 1e-5},
+    )
     bundle = data.load(s)
     x, y = next(iter(bundle.train))
     assert np.allclose(x.numpy().mean(axis=0), 0, atol=1e-4) and np.allclose(x.numpy().std(axis=0), 1, atol=1e-3)
@@ -117,8 +123,12 @@ def test_file_cache_of_a_stream(tmp_path):
     from tfbench.rundir import load_bundle
     from tfbench.spec import experiment_from_dict
 
-    exp = experiment_from_dict({"data": {"source": f"images:{root}", "batch_size": 5, "cache": "imgs", "shuffle": False},
-                                "model": {"layers": [{"type": "Flatten"}]}})
+    exp = experiment_from_dict(
+        {
+            "data": {"source": f"images:{root}", "batch_size": 5, "cache": "imgs", "shuffle": False},
+            "model": {"layers": [{"type": "Flatten"}]},
+        }
+    )
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     first = [y.numpy() for _, y in load_bundle(exp, run_dir).train]
@@ -140,8 +150,9 @@ def test_sources_and_listing():
     every = data.catalog_listing(None)
     assert {r["kind"] for r in every} == {"builtin", "keras", "tfds"} and len(every) > 400
     assert [r["name"] for r in data.catalog_listing("image cifar")] == [
-        r["name"] for r in every if "image" in (r["name"] + r["description"]).lower()
-        and "cifar" in (r["name"] + r["description"]).lower()
+        r["name"]
+        for r in every
+        if "image" in (r["name"] + r["description"]).lower() and "cifar" in (r["name"] + r["description"]).lower()
     ]
 
 

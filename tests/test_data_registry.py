@@ -62,10 +62,13 @@ def test_a_registered_kind_is_described_loaded_listed_and_written_out(toy_kind):
     from tfbench.codegen import generate_script
     from tfbench.spec import experiment_from_dict
 
-    exp = experiment_from_dict({
-        "name": "toy", "data": {"source": "toy:50", "batch_size": 8},
-        "model": {"layers": [{"type": "Dense", "units": 2, "activation": "softmax"}]},
-    })
+    exp = experiment_from_dict(
+        {
+            "name": "toy",
+            "data": {"source": "toy:50", "batch_size": 8},
+            "model": {"layers": [{"type": "Dense", "units": 2, "activation": "softmax"}]},
+        }
+    )
     info = data.describe(exp.data)
     assert info.class_names == ["low", "high"] and info.sizes == {"train": 40, "validation": 10}
     splits = toy_kind.load(exp.data, None)

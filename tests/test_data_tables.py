@@ -9,30 +9,37 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from no_network.sitecustomize import pythonpath
 
 from tfbench import data
 from tfbench.errors import UserError
 from tfbench.spec import experiment_from_dict
-from no_network.sitecustomize import pythonpath
 
 TABLES = Path(__file__).parent / "fixtures" / "tables"
 PENGUINS = TABLES / "penguins.csv"
 SEATTLE = TABLES / "seattle-weather.csv"
-MIXED = '''id,when,colour,comment,size,code,label
+MIXED = """id,when,colour,comment,size,code,label
 1,2024-01-05,red,"a note, with a comma",1.5,7,2019
 2,2024-02-11,blue,"another ""quoted"" note",NA,3,2020
 3,2024-03-17,red,fine,2.5,7,2019
 4,,green,null,3.0,3,2021
-'''
+"""
 
 
 def experiment(source: str, options: dict | None = None, units: int = 3, **data_args):
-    return experiment_from_dict({
-        "name": "table", "data": {"source": source, "options": options or {}, **data_args},
-        "model": {"layers": [{"type": "Dense", "units": 16, "activation": "relu"},
-                             {"type": "Dense", "units": units, "activation": "softmax"}]},
-        "train": {"epochs": 1, "seed": 3},
-    })
+    return experiment_from_dict(
+        {
+            "name": "table",
+            "data": {"source": source, "options": options or {}, **data_args},
+            "model": {
+                "layers": [
+                    {"type": "Dense", "units": 16, "activation": "relu"},
+                    {"type": "Dense", "units": units, "activation": "softmax"},
+                ]
+            },
+            "train": {"epochs": 1, "seed": 3},
+        }
+    )
 
 
 def mixed_csv(tmp_path: Path, rows: int = 1) -> Path:
@@ -85,21 +92,25 @@ def test_kinds_are_inferred_from_the_values(tmp_path):
 
 def test_overrides_change_or_drop_a_column(tmp_path):
     path = mixed_csv(tmp_path, rows=6)
-    info = data.describe(experiment(f"csv:{path}", {"columns": {"when": "drop", "code": "categorical",
-                                                                "id": "numeric"}}).data)
+    info = data.describe(
+        experiment(f"csv:{path}", {"columns": {"when": "drop", "code": "categorical", "id": "numeric"}}).data
+    )
     columns = columns_of(info)
     assert "when" not in columns and any("'when'" in n for n in info.extra["notes"])
     assert columns["code"]["kind"] == "categorical" and columns["code"]["dtype"] == "int64"
     assert columns["id"]["kind"] == "numeric"
 
 
-@pytest.mark.parametrize("columns, location, words", [
-    ({"colur": "categorical"}, "data.options.columns.colur", "no column 'colur'"),
-    ({"colour": "categorial"}, "data.options.columns.colour", "unknown column kind"),
-    ({"colour": "numeric"}, "data.options.columns.colour", "not a number (row 2: 'red')"),
-    ({"size": "date"}, "data.options.columns.size", "not dates"),
-    ({"label": "drop"}, "data.options.columns.label", "is the label"),
-])
+@pytest.mark.parametrize(
+    "columns, location, words",
+    [
+        ({"colur": "categorical"}, "data.options.columns.colur", "no column 'colur'"),
+        ({"colour": "categorial"}, "data.options.columns.colour", "unknown column kind"),
+        ({"colour": "numeric"}, "data.options.columns.colour", "not a number (row 2: 'red')"),
+        ({"size": "date"}, "data.options.columns.size", "not dates"),
+        ({"label": "drop"}, "data.options.columns.label", "is the label"),
+    ],
+)
 def test_every_bad_override_is_one_located_line(tmp_path, columns, location, words):
     path = mixed_csv(tmp_path)
     with pytest.raises(UserError) as caught:
@@ -129,8 +140,11 @@ def test_statistics_come_from_the_training_split_only(tmp_path):
     path.write_text("x,y\n" + "".join(f"{i * 1.5},{i % 2}\n" for i in range(100)))
     exp = experiment(f"csv:{path}", units=2)
     info = data.describe(exp.data, seed=exp.train.seed)
-    splits = data.registry.source_module("csv").load(exp.data, data.options.parse_options(
-        data.registry.source_module("csv").OPTIONS, exp.data.options), exp.train.seed)
+    splits = data.registry.source_module("csv").load(
+        exp.data,
+        data.options.parse_options(data.registry.source_module("csv").OPTIONS, exp.data.options),
+        exp.train.seed,
+    )
     mean = columns_of(info)["x"]["mean"]
     assert mean == pytest.approx(float(np.mean(splits.train.x["x"])))
     assert mean != pytest.approx(float(np.mean(np.concatenate([splits.train.x["x"], splits.validation.x["x"]]))))
@@ -142,20 +156,34 @@ def test_penguins_train_and_the_saved_model_scores_a_raw_row_like_keras(tmp_path
 
     from tfbench import build
 
-    exp = experiment_from_dict({
-        "name": "penguins", "data": {"source": f"csv:{PENGUINS}", "options": {"label": "species"}, "batch_size": 32},
-        "model": {"layers": [{"type": "Dense", "units": 32, "activation": "relu"},
-                             {"type": "Dense", "units": 3, "activation": "softmax"}]},
-        "train": {"epochs": 25, "seed": 42, "optimizer": {"type": "Adam", "learning_rate": 0.01}},
-    })
+    exp = experiment_from_dict(
+        {
+            "name": "penguins",
+            "data": {"source": f"csv:{PENGUINS}", "options": {"label": "species"}, "batch_size": 32},
+            "model": {
+                "layers": [
+                    {"type": "Dense", "units": 32, "activation": "relu"},
+                    {"type": "Dense", "units": 3, "activation": "softmax"},
+                ]
+            },
+            "train": {"epochs": 25, "seed": 42, "optimizer": {"type": "Adam", "learning_rate": 0.01}},
+        }
+    )
     build.apply_seed(exp.train)
     bundle = data.load(exp.data, exp.train.seed)
     assert bundle.info.sizes["train"] + bundle.info.sizes["validation"] >= 333
     model = build.build_model(exp, bundle.info)
     history = model.fit(bundle.train, validation_data=bundle.validation, epochs=25, verbose=0)
     assert max(history.history["val_accuracy"]) >= 0.95
-    row = {"island": [["Dream"]], "bill_length_mm": [[np.nan]], "bill_depth_mm": [[17.9]],
-           "flipper_length_mm": [[195.0]], "body_mass_g": [[np.nan]], "sex": [[""]], "year": [[2008.0]]}
+    row = {
+        "island": [["Dream"]],
+        "bill_length_mm": [[np.nan]],
+        "bill_depth_mm": [[17.9]],
+        "flipper_length_mm": [[195.0]],
+        "body_mass_g": [[np.nan]],
+        "sex": [[""]],
+        "year": [[2008.0]],
+    }
     tensors = {k: tf.constant(v, dtype=tf.string if isinstance(v[0][0], str) else tf.float32) for k, v in row.items()}
     expected = np.asarray(model(tensors, training=False))
     model.export(str(tmp_path / "saved"), verbose=False)
@@ -179,11 +207,16 @@ def test_tfbench_code_writes_the_same_feature_space_and_the_saved_model_takes_ra
     exp = load_experiment("penguins", [f"data.source=csv:{PENGUINS}", "train.epochs=2"])
     script = generate_script(exp)
     assert "keras.utils.FeatureSpace" in script and "tfbench" not in "".join(
-        line for line in script.splitlines() if "import" in line)
+        line for line in script.splitlines() if "import" in line
+    )
     (tmp_path / "train.py").write_text(script)
     result = subprocess.run(
-        [sys.executable, "train.py", "--output", "out.keras"], cwd=tmp_path, capture_output=True, text=True,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": pythonpath()}, timeout=300,
+        [sys.executable, "train.py", "--output", "out.keras"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": pythonpath()},
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     info = data.describe(exp.data, seed=exp.train.seed)
@@ -192,9 +225,14 @@ def test_tfbench_code_writes_the_same_feature_space_and_the_saved_model_takes_ra
     import tensorflow as tf
 
     saved = keras.models.load_model(tmp_path / "out.keras")
-    row = {"island": tf.constant([["Biscoe"]]), "sex": tf.constant([["female"]]),
-           **{name: tf.constant([[np.nan]]) for name in
-              ("bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "year")}}
+    row = {
+        "island": tf.constant([["Biscoe"]]),
+        "sex": tf.constant([["female"]]),
+        **{
+            name: tf.constant([[np.nan]])
+            for name in ("bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "year")
+        },
+    }
     assert np.asarray(saved(row)).shape == (1, 3)
 
 
@@ -212,7 +250,9 @@ def test_class_weight_balanced_or_a_table_is_resolved_recorded_and_written_out(t
     assert bundle.info.extra["class_weight"]["rare"] == pytest.approx(2.5)
     exp.train.class_weight = {"rare": 4.0}
     assert class_weights.fit_arguments(exp.train, bundle)["class_weight"] == {0: 1.0, 1: 4.0}
-    assert "CLASS_WEIGHT = {0: 1.0, 1: 4.0}" in generate_script(exp) and "class_weight=class_weight" in generate_script(exp)
+    assert "CLASS_WEIGHT = {0: 1.0, 1: 4.0}" in generate_script(exp) and "class_weight=class_weight" in generate_script(
+        exp
+    )
     exp.train.class_weight = {"rar": 4.0}
     with pytest.raises(UserError) as caught:
         class_weights.fit_arguments(exp.train, bundle)
@@ -228,10 +268,30 @@ def test_a_run_records_balanced_class_weights(tmp_path):
     path = tmp_path / "imbalanced.csv"
     path.write_text("x,y\n" + "".join(f"{i * 0.25},{'rare' if i % 5 == 0 else 'common'}\n" for i in range(60)))
     result = subprocess.run(
-        [sys.executable, "-m", "tfbench", "run", "penguins", "--set", f"data.source=csv:{path}",
-         "--set", "data.options.label=y", "--set", "model.layers[1].units=2", "--set", "train.epochs=1",
-         "--set", "train.class_weight=balanced", "--set", "export.formats=[]", "--runs-dir", str(tmp_path / "runs")],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "tfbench",
+            "run",
+            "penguins",
+            "--set",
+            f"data.source=csv:{path}",
+            "--set",
+            "data.options.label=y",
+            "--set",
+            "model.layers[1].units=2",
+            "--set",
+            "train.epochs=1",
+            "--set",
+            "train.class_weight=balanced",
+            "--set",
+            "export.formats=[]",
+            "--runs-dir",
+            str(tmp_path / "runs"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": pythonpath(Path(__file__).parent.parent)},
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -261,5 +321,7 @@ def test_a_streamed_table_reads_in_batches_with_the_same_plan(tmp_path):
     model = build.build_model(streamed, bundle.info)
     model.fit(bundle.train, validation_data=bundle.validation, epochs=1, verbose=0)
     with pytest.raises(UserError) as caught:
-        data.describe(experiment(f"csv:{PENGUINS}", {"label": "species", "stream": True, "test_path": str(PENGUINS)}).data)
+        data.describe(
+            experiment(f"csv:{PENGUINS}", {"label": "species", "stream": True, "test_path": str(PENGUINS)}).data
+        )
     assert caught.value.location == "data.options.stream"

@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from app_pilot import pilot_test, settle
+from no_network.sitecustomize import pythonpath
 from textual.widgets import Input, Static
 
-from app_pilot import pilot_test, settle
 from tfbench.spec import TOO_DEEP
-from no_network.sitecustomize import pythonpath
 
 REPO = Path(__file__).resolve().parent.parent
 DEPTH = 500
@@ -24,8 +24,9 @@ NESTINGS = {
 
 def _tfbench(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": pythonpath(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run([sys.executable, "-m", "tfbench", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "tfbench", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.mark.parametrize("command", ["validate", "run"])

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from test_export import make_run
+
 from tfbench import evaluation
 from tfbench.errors import UserError
 
@@ -22,22 +22,30 @@ def train_run(run_dir: Path, preset: str, epochs: int) -> Path:
 
 # -- the numbers, on hand-made outputs -------------------------------------------------------
 
+
 def test_confusion_matrix_and_confident_mistakes():
-    probs = np.array([
-        [0.9, 0.05, 0.05],  # true 0, right
-        [0.1, 0.8, 0.1],    # true 0, wrong (0.8 sure)
-        [0.2, 0.7, 0.1],    # true 1, right
-        [0.3, 0.3, 0.4],    # true 1, wrong (0.4 sure)
-        [0.05, 0.9, 0.05],  # true 2, wrong (0.9 sure)
-        [0.1, 0.1, 0.8],    # true 2, right
-    ])
+    probs = np.array(
+        [
+            [0.9, 0.05, 0.05],  # true 0, right
+            [0.1, 0.8, 0.1],  # true 0, wrong (0.8 sure)
+            [0.2, 0.7, 0.1],  # true 1, right
+            [0.3, 0.3, 0.4],  # true 1, wrong (0.4 sure)
+            [0.05, 0.9, 0.05],  # true 2, wrong (0.9 sure)
+            [0.1, 0.1, 0.8],  # true 2, right
+        ]
+    )
     labels = np.array([0, 0, 1, 1, 2, 2])
     report = evaluation.classification_report(probs, labels, ["a", "b", "c"], logits=False, k=2)
     assert report["accuracy"] == pytest.approx(0.5)
     assert report["confusion"] == [[1, 1, 0], [0, 1, 1], [0, 1, 1]]
     assert [m["index"] for m in report["mistakes"]] == [4, 1]
     assert report["mistakes"][0] == {
-        "index": 4, "true": 2, "true_name": "c", "predicted": 1, "predicted_name": "b", "confidence": 0.9,
+        "index": 4,
+        "true": 2,
+        "true_name": "c",
+        "predicted": 1,
+        "predicted_name": "b",
+        "confidence": 0.9,
     }
     assert report["per_class"][1] == {"class": "b", "precision": pytest.approx(1 / 3), "recall": 0.5, "support": 2}
     assert report["errors"] == 3
@@ -72,6 +80,7 @@ def test_regression_report():
 
 
 # -- real runs --------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def digits_run(tmp_path_factory) -> Path:

@@ -12,16 +12,39 @@ from tfbench.engine.events import EventWriter, RunState, follow, read_events
 
 
 def _write_run(writer: EventWriter, epochs: int = 3, steps: int = 4, status: str = "completed") -> None:
-    writer.emit(ev.RUN_STARTED, experiment={"name": "t"}, run_dir="x", model={"total_params": 10},
-                data={}, steps_per_epoch=steps, epochs=epochs, initial_epoch=0, pid=1, resumed=False)
+    writer.emit(
+        ev.RUN_STARTED,
+        experiment={"name": "t"},
+        run_dir="x",
+        model={"total_params": 10},
+        data={},
+        steps_per_epoch=steps,
+        epochs=epochs,
+        initial_epoch=0,
+        pid=1,
+        resumed=False,
+    )
     for epoch in range(1, epochs + 1):
         writer.emit(ev.EPOCH_STARTED, epoch=epoch, epochs=epochs)
         for step in range(1, steps + 1):
             writer.emit(ev.BATCH, epoch=epoch, step=step, steps=steps, logs={"loss": 1.0 / (epoch * step)})
-        writer.emit(ev.EPOCH_ENDED, epoch=epoch, logs={"loss": 1.0 / epoch, "val_loss": 1.5 / epoch},
-                    lr=1e-3, seconds=2.0, samples_per_sec=100.0)
-    writer.emit(ev.RUN_ENDED, status=status, reason="", epochs_completed=epochs,
-                best={"monitor": "val_loss", "epoch": epochs}, final={}, artifacts={"model": "model.keras"})
+        writer.emit(
+            ev.EPOCH_ENDED,
+            epoch=epoch,
+            logs={"loss": 1.0 / epoch, "val_loss": 1.5 / epoch},
+            lr=1e-3,
+            seconds=2.0,
+            samples_per_sec=100.0,
+        )
+    writer.emit(
+        ev.RUN_ENDED,
+        status=status,
+        reason="",
+        epochs_completed=epochs,
+        best={"monitor": "val_loss", "epoch": epochs},
+        final={},
+        artifacts={"model": "model.keras"},
+    )
 
 
 def test_written_log_reads_back_in_order_with_schema(tmp_path):
@@ -39,8 +62,7 @@ def test_written_log_reads_back_in_order_with_schema(tmp_path):
 def test_nan_and_inf_survive_as_json_and_fold_back_to_floats(tmp_path):
     path = tmp_path / "events.jsonl"
     writer = EventWriter(path)
-    writer.emit(ev.EPOCH_ENDED, epoch=1, logs={"loss": float("nan"), "val_loss": float("inf")}, lr=0.1,
-                seconds=1.0)
+    writer.emit(ev.EPOCH_ENDED, epoch=1, logs={"loss": float("nan"), "val_loss": float("inf")}, lr=0.1, seconds=1.0)
     writer.close()
     line = path.read_text().strip()
     json.loads(line)  # strict JSON: no bare NaN
@@ -113,8 +135,9 @@ def test_resumed_run_replaces_repeated_epochs():
     for epoch in (1, 2):
         state.apply(ev.make_event(ev.EPOCH_ENDED, epoch=epoch, logs={"loss": 1.0 / epoch}, lr=0.1, seconds=1))
     state.apply(ev.make_event(ev.RUN_ENDED, status="stopped", reason="stopped by user"))
-    state.apply(ev.make_event(ev.RUN_STARTED, experiment={}, steps_per_epoch=2, epochs=3, initial_epoch=1,
-                              resumed=True))
+    state.apply(
+        ev.make_event(ev.RUN_STARTED, experiment={}, steps_per_epoch=2, epochs=3, initial_epoch=1, resumed=True)
+    )
     assert state.status == "running" and state.epoch_numbers == [1]
     state.apply(ev.make_event(ev.EPOCH_ENDED, epoch=2, logs={"loss": 0.4}, lr=0.1, seconds=1))
     assert state.epoch_numbers == [1, 2] and state.history["loss"] == [1.0, 0.4]
@@ -124,8 +147,17 @@ def test_batch_series_stays_bounded_over_a_long_run():
     state = RunState()
     state.apply(ev.make_event(ev.RUN_STARTED, experiment={}, steps_per_epoch=1000, epochs=100))
     for i in range(100_000):
-        state.apply({"event": "batch", "time": 0.0, "v": 1, "epoch": i // 1000 + 1, "step": i % 1000 + 1,
-                     "steps": 1000, "logs": {"loss": 1.0}})
+        state.apply(
+            {
+                "event": "batch",
+                "time": 0.0,
+                "v": 1,
+                "epoch": i // 1000 + 1,
+                "step": i % 1000 + 1,
+                "steps": 1000,
+                "logs": {"loss": 1.0},
+            }
+        )
     assert len(state.batch_loss) <= ev.MAX_BATCH_POINTS
     assert len(state.batch_loss) == len(state.batch_x)
     assert state.batch_x == sorted(state.batch_x) and state.batch_x[-1] > 90

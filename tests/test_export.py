@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from tfbench import export, rundir
+from tfbench.errors import UserError
 from tfbench.export import formats, keras_formats, reference, tflite
 from tfbench.export.report import report_table
-from tfbench.errors import UserError
 
 # Keras warns that a finite tf.data pipeline "ran out of data" after fit/evaluate on it.
 pytestmark = pytest.mark.filterwarnings("ignore:Your input ran out of data")
@@ -125,7 +125,13 @@ def test_dynamic_and_float16_are_smaller_and_agree(exported):
 def test_report_json_merges_every_export(digits_run, exported):
     merged = json.loads((digits_run / "exports" / "report.json").read_text())
     assert set(merged) == {
-        "keras", "savedmodel", "tflite", "tflite-dynamic", "tflite-float16", "tflite-int8", "tflite-int8-io",
+        "keras",
+        "savedmodel",
+        "tflite",
+        "tflite-dynamic",
+        "tflite-float16",
+        "tflite-int8",
+        "tflite-int8-io",
     }
     for key, report in merged.items():
         assert report["size_bytes"] == exported[key]["size_bytes"] > 0
@@ -145,6 +151,7 @@ def test_report_table_shows_every_export(exported):
 
 
 # -- bad input --------------------------------------------------------------------------------
+
 
 def test_run_dir_without_model(tmp_path):
     run = tmp_path / "run"
@@ -231,6 +238,7 @@ def test_re_export_replaces_a_savedmodel_in_place(digits_run, tmp_path):
 
 # -- ops TFLite lacks -------------------------------------------------------------------------
 
+
 def test_missing_ops_are_named_with_the_option_that_allows_them(tmp_path):
     import keras
     import tensorflow as tf
@@ -242,8 +250,13 @@ def test_missing_ops_are_named_with_the_option_that_allows_them(tmp_path):
     model = keras.Sequential([keras.Input((4,)), Determinant(), keras.layers.Dense(1)])
     x = np.random.default_rng(0).normal(size=(16, 4)).astype("float32")
     ref = reference.Reference(
-        x=x, y=None, outputs=reference.predict_keras(model, x), label_kind="regression",
-        logits=False, split="validation", keras_metric=None,
+        x=x,
+        y=None,
+        outputs=reference.predict_keras(model, x),
+        label_kind="regression",
+        logits=False,
+        split="validation",
+        keras_metric=None,
     )
     with pytest.raises(UserError) as info:
         export.export_loaded(model, "tflite", tmp_path / "out", ref)
@@ -257,6 +270,7 @@ def test_missing_ops_are_named_with_the_option_that_allows_them(tmp_path):
 
 
 # -- automatic export at the end of a run -----------------------------------------------------
+
 
 def test_auto_export_emits_one_event_per_format(digits_run, tmp_path):
     import shutil
@@ -312,6 +326,7 @@ def test_importing_export_codegen_and_evaluation_does_not_import_tensorflow():
 
 
 # -- a recurrent regressor --------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def sine_run(tmp_path_factory) -> Path:

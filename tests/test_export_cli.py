@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from test_export import make_run
+
 from tfbench.cli import cli
 
 # Keras warns that a finite tf.data pipeline "ran out of data" after fit/evaluate on it.
@@ -35,8 +35,9 @@ def test_export_prints_the_verification_table(run_dir):
 
 
 def test_export_json(run_dir, tmp_path):
-    result = invoke("export", str(run_dir), "--format", "keras", "--format", "savedmodel",
-                    "--out", str(tmp_path / "out"), "--json")
+    result = invoke(
+        "export", str(run_dir), "--format", "keras", "--format", "savedmodel", "--out", str(tmp_path / "out"), "--json"
+    )
     assert result.exit_code == 0, result.output
     reports = json.loads(result.stdout)
     assert [r["format"] for r in reports] == ["keras", "savedmodel"]
@@ -44,11 +45,14 @@ def test_export_json(run_dir, tmp_path):
     assert set(json.loads((tmp_path / "out" / "report.json").read_text())) == {"keras", "savedmodel"}
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--format", "onxx"], "error: --format: unknown export format 'onxx'"),
-    (["--format", "tflite", "--quantize", "int4"], "error: --quantize: unknown quantisation 'int4'"),
-    (["--format", "tflite", "--int8-io"], "error: --int8-io: int8 input/output needs int8 quantisation"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--format", "onxx"], "error: --format: unknown export format 'onxx'"),
+        (["--format", "tflite", "--quantize", "int4"], "error: --quantize: unknown quantisation 'int4'"),
+        (["--format", "tflite", "--int8-io"], "error: --int8-io: int8 input/output needs int8 quantisation"),
+    ],
+)
 def test_export_bad_options(run_dir, tmp_path, args, message):
     result = invoke("export", str(run_dir), *args, "--out", str(tmp_path / "out"))
     assert result.exit_code == 2

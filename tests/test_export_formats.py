@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from test_export import make_run
+
 from tfbench.export import formats
 from tfbench.export.formats import ExportFormat, ExportJob
 
@@ -38,8 +38,11 @@ class WeightsFile:
         copy = keras.models.clone_model(job.model)
         copy.load_weights(str(path))
         outputs = predict_keras(copy, job.reference.x)
-        return {**job.reference.compare(outputs), "identical": bool(np.array_equal(outputs, job.reference.outputs)),
-                "latency_ms": None}
+        return {
+            **job.reference.compare(outputs),
+            "identical": bool(np.array_equal(outputs, job.reference.outputs)),
+            "latency_ms": None,
+        }
 
 
 WEIGHTS = WeightsFile()
@@ -64,7 +67,13 @@ def test_the_shipped_choices_come_from_the_registry():
     assert formats.format_names() == ("keras", "savedmodel", "tflite")
     assert formats.quantization_names() == ("none", "dynamic", "float16", "int8")
     assert [f.artifact_name(q) for f in formats.FORMATS.values() for q in ("none", "int8")] == [
-        "model.keras", "model.keras", "saved_model", "saved_model", "model.tflite", "model.int8.tflite"]
+        "model.keras",
+        "model.keras",
+        "saved_model",
+        "saved_model",
+        "model.tflite",
+        "model.int8.tflite",
+    ]
     assert formats.report_key("tflite", "int8", int8_io=True) == "tflite-int8-io"
     help_text = CliRunner().invoke(cli, ["export", "--help"]).output
     assert "keras|savedmodel|tflite" in help_text and "none|dynamic|float16|int8" in help_text
@@ -97,8 +106,9 @@ def test_a_registered_format_is_offered_by_the_cli_the_spec_and_the_dialog(weigh
             await app.push_screen(ExportDialog(tmp_path, ["weights"]))
             await pilot.pause()
             options = app.screen.query_one("#formats", SelectionList)
-            return [str(options.get_option_at_index(i).value) for i in range(options.option_count)], \
-                list(options.selected)
+            return [str(options.get_option_at_index(i).value) for i in range(options.option_count)], list(
+                options.selected
+            )
 
     names, ticked = asyncio.run(offered())
     assert names == ["keras", "savedmodel", "tflite", "weights"] and ticked == ["weights"]
@@ -112,8 +122,9 @@ def test_one_call_writes_a_registered_format_beside_the_shipped_ones(weights_for
     loads = []
     real_load = exporter.load_model
     monkeypatch.setattr(exporter, "load_model", lambda path: loads.append(path) or real_load(path))
-    result = CliRunner().invoke(cli, ["export", str(tiny_run), "--format", "keras", "--format", "weights", "--json"],
-                                catch_exceptions=False)
+    result = CliRunner().invoke(
+        cli, ["export", str(tiny_run), "--format", "keras", "--format", "weights", "--json"], catch_exceptions=False
+    )
     assert result.exit_code == 0, result.output
     reports = json.loads(result.stdout)
     assert len(loads) == 1
@@ -129,8 +140,9 @@ def test_one_call_writes_a_registered_format_beside_the_shipped_ones(weights_for
 def test_a_quantisation_for_a_format_without_one_is_refused(weights_format, tiny_run, tmp_path):
     from tfbench.cli import cli
 
-    result = CliRunner().invoke(cli, ["export", str(tiny_run), "--format", "weights", "--quantize", "int8",
-                                      "--out", str(tmp_path / "out")])
+    result = CliRunner().invoke(
+        cli, ["export", str(tiny_run), "--format", "weights", "--quantize", "int8", "--out", str(tmp_path / "out")]
+    )
     assert result.exit_code == 2
     assert result.stderr.startswith("error: --quantize: quantisation applies to tflite only, not to weights")
     assert not (tmp_path / "out").exists()

@@ -19,24 +19,44 @@ import time
 from pathlib import Path
 
 import pytest
+from tiny_runs import (
+    REPO,
+    digits_preset,
+    images_preset,
+    png_folder,
+    runner_env,
+    spiral_preset,
+    wait_for_event,
+    write_preset,
+)
 
 from tfbench.engine import events as ev
 from tfbench.engine.control import read_runner, runner_alive
 from tfbench.rundir import BACKUP_DIR, HISTORY_FILE, backup_epoch, read_history
-from tiny_runs import (REPO, digits_preset, images_preset, png_folder, runner_env, spiral_preset, wait_for_event,
-                       write_preset)
 
 
 def tfbench(*args: str, env: dict | None = None, timeout: float = 180) -> subprocess.CompletedProcess:
     """`python -m tfbench ARGS` to its end, in a child process."""
-    return subprocess.run([sys.executable, "-m", "tfbench", *args], capture_output=True, text=True,
-                          env=env or runner_env(), timeout=timeout, cwd=REPO)
+    return subprocess.run(
+        [sys.executable, "-m", "tfbench", *args],
+        capture_output=True,
+        text=True,
+        env=env or runner_env(),
+        timeout=timeout,
+        cwd=REPO,
+    )
 
 
 def start(*args: str, env: dict | None = None) -> subprocess.Popen:
     """`python -m tfbench ARGS` in a child process that keeps running."""
-    return subprocess.Popen([sys.executable, "-m", "tfbench", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env or runner_env(), cwd=REPO)
+    return subprocess.Popen(
+        [sys.executable, "-m", "tfbench", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env or runner_env(),
+        cwd=REPO,
+    )
 
 
 def only_run(runs_dir: Path) -> Path:
@@ -65,6 +85,7 @@ def rows_without_seconds(run_dir: Path) -> list[dict]:
 
 
 # -- stop by any means, then resume --------------------------------------------------------------
+
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_a_signal_stops_saves_and_keeps_every_completed_epoch_for_resume(tmp_path, runs_dir, sig):
@@ -121,6 +142,7 @@ def test_a_resume_that_fails_at_once_leaves_history_as_it_was(tmp_path, runs_dir
 
 
 # -- killed at any moment ------------------------------------------------------------------------
+
 
 def test_a_run_killed_after_its_last_backup_is_finished_by_resume(tmp_path, runs_dir):
     env = dict(runner_env(), TFBENCH_CHECKPOINT_SECONDS="0")
@@ -226,17 +248,24 @@ def test_a_nan_after_good_epochs_keeps_the_last_good_checkpoint_with_its_epoch(t
 
 # -- a full disk -----------------------------------------------------------------------------------
 
+
 def needs_a_small_tmpfs() -> None:
     """Skip unless this machine lets a test mount its own tmpfs (user and mount namespaces)."""
-    if shutil.which("unshare") is None or subprocess.run(
-        ["unshare", "--user", "--map-root-user", "--mount", "true"], capture_output=True).returncode != 0:
+    if (
+        shutil.which("unshare") is None
+        or subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "true"], capture_output=True).returncode
+        != 0
+    ):
         pytest.skip("needs unshare (user and mount namespaces) for a small tmpfs")
 
 
 def test_a_full_disk_is_not_a_completed_run_and_leaves_no_temporary_files(tmp_path):
     needs_a_small_tmpfs()
-    preset = write_preset(tmp_path, digits_preset(name="full", epochs=3, batch=64)
-                          + '\n[export]\nformats = ["keras", "savedmodel"]\n', "full.toml")
+    preset = write_preset(
+        tmp_path,
+        digits_preset(name="full", epochs=3, batch=64) + '\n[export]\nformats = ["keras", "savedmodel"]\n',
+        "full.toml",
+    )
     disk = tmp_path / "disk"
     disk.mkdir()
     # Once the last epoch's backup is written, the runner is frozen and the disk filled but for
@@ -244,21 +273,26 @@ def test_a_full_disk_is_not_a_completed_run_and_leaves_no_temporary_files(tmp_pa
     script = (
         f"mount -t tmpfs -o size=2m tmpfs {disk} && "
         f"{sys.executable} -m tfbench run {preset} --runs-dir {disk}/runs --quiet & pid=$!; "
-        f"while ! grep -qs '\"kind\":\"backup\",\"path\":\"checkpoints/backup\",\"epoch\":3' {disk}/runs/*/events.jsonl;"
+        f'while ! grep -qs \'"kind":"backup","path":"checkpoints/backup","epoch":3\' {disk}/runs/*/events.jsonl;'
         f" do sleep 0.01; done; kill -STOP $pid; dd if=/dev/zero of={disk}/reserve bs=4k count=6 2>/dev/null;"
         f" dd if=/dev/zero of={disk}/filler bs=4k 2>/dev/null; rm {disk}/reserve; kill -CONT $pid;"
         f" wait $pid; code=$?; rm -f {disk}/filler; cp -r {disk}/runs {tmp_path}/kept; exit $code"
     )
     env = dict(runner_env(), TFBENCH_CHECKPOINT_SECONDS="0")
-    result = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script],
-                            capture_output=True, text=True, env=env, timeout=180, cwd=REPO)
+    result = subprocess.run(
+        ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=180,
+        cwd=REPO,
+    )
     run_dir = only_run(tmp_path / "kept")
     end = ev.read_events(run_dir)[-1]
     assert result.returncode == 1, result.stderr[-2000:]
     assert end["event"] == "run_ended" and end["status"] == "failed" and "could not write" in end["reason"]
     leftovers = [p.name for p in run_dir.rglob("*") if ".tmp" in p.name]
     assert leftovers == []
-
 
 
 # The disk fills the moment epoch `at`'s backup is written, in the training thread (an event
@@ -321,11 +355,19 @@ def test_a_disk_that_fills_in_the_middle_of_fit_says_so_and_resume_continues(tmp
 def run_on_a_disk_that_fills(tmp_path: Path, preset: Path, disk: Path, at: int) -> tuple[Path, dict, dict]:
     """Train `preset` on a 2 MB tmpfs that fills at epoch `at`'s backup; free it again, and give
     the run directory (copied out), its last event and the environment for a resume."""
-    script = (f"mount -t tmpfs -o size=2m tmpfs {disk} && {sys.executable} -c '{FILL_AFTER_A_BACKUP}' {disk} {preset} {at};"
-              f" code=$?; rm -f {disk}/filler; cp -r {disk}/runs {tmp_path}/kept; exit $code")
+    script = (
+        f"mount -t tmpfs -o size=2m tmpfs {disk} && {sys.executable} -c '{FILL_AFTER_A_BACKUP}' {disk} {preset} {at};"
+        f" code=$?; rm -f {disk}/filler; cp -r {disk}/runs {tmp_path}/kept; exit $code"
+    )
     env = dict(runner_env(), TFBENCH_CHECKPOINT_SECONDS="0")
-    result = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script],
-                            capture_output=True, text=True, env=env, timeout=180, cwd=REPO)
+    result = subprocess.run(
+        ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=180,
+        cwd=REPO,
+    )
     assert result.returncode == 0 and result.stdout.split()[-1] == "failed", result.stderr[-2000:]
     run_dir = only_run(tmp_path / "kept")
     end = ev.read_events(run_dir)[-1]
@@ -333,7 +375,9 @@ def run_on_a_disk_that_fills(tmp_path: Path, preset: Path, disk: Path, at: int) 
     assert [p.name for p in run_dir.rglob("*") if ".tmp" in p.name] == []
     return run_dir, end, env
 
+
 # -- damaged files -------------------------------------------------------------------------------
+
 
 def stopped_run(tmp_path: Path, runs_dir: Path) -> Path:
     """A run of the digits softmax stopped after 2 of its 6 epochs (in this process)."""
@@ -344,8 +388,11 @@ def stopped_run(tmp_path: Path, runs_dir: Path) -> Path:
         if event["event"] == "epoch_ended" and event["epoch"] == 2:
             run.stop()
 
-    run = Run(load_experiment(write_preset(tmp_path, digits_preset(name="dmg", epochs=6, batch=64), "dmg.toml")),
-              runs_dir=runs_dir, subscribers=[stop_after_two])
+    run = Run(
+        load_experiment(write_preset(tmp_path, digits_preset(name="dmg", epochs=6, batch=64), "dmg.toml")),
+        runs_dir=runs_dir,
+        subscribers=[stop_after_two],
+    )
     assert run.train() == "stopped"
     return run.run_dir
 
@@ -411,6 +458,7 @@ def test_a_damaged_model_is_called_damaged_not_missing(tmp_path, runs_dir):
 
 # -- exact resume ----------------------------------------------------------------------------------
 
+
 def cut_first_save(backup: Path) -> None:
     """A kill during the very first save: a cut weights file (as found in CI: 96 bytes), nothing else."""
     for path in backup.iterdir():
@@ -432,17 +480,33 @@ def weights_ahead_of_metadata(backup: Path) -> None:
 @pytest.fixture(scope="module")
 def uninterrupted_digits_mlp(tmp_path_factory) -> list[dict]:
     runs = tmp_path_factory.mktemp("uninterrupted")
-    plain = tfbench("run", "digits-mlp", "--set", "train.epochs=10", "--runs-dir", str(runs), "--quiet",
-                    env=dict(runner_env(), TFBENCH_CHECKPOINT_SECONDS="0"))
+    plain = tfbench(
+        "run",
+        "digits-mlp",
+        "--set",
+        "train.epochs=10",
+        "--runs-dir",
+        str(runs),
+        "--quiet",
+        env=dict(runner_env(), TFBENCH_CHECKPOINT_SECONDS="0"),
+    )
     assert plain.returncode == 0, plain.stderr
     return rows_without_seconds(only_run(runs))
 
 
-@pytest.mark.parametrize("kill_left, continues_after", [
-    (None, 8), (cut_first_save, 0), (cut_weights, 7), (weights_ahead_of_metadata, 7),
-], ids=["after-the-save", "during-the-first-save", "weights-cut", "weights-ahead-of-metadata"])
+@pytest.mark.parametrize(
+    "kill_left, continues_after",
+    [
+        (None, 8),
+        (cut_first_save, 0),
+        (cut_weights, 7),
+        (weights_ahead_of_metadata, 7),
+    ],
+    ids=["after-the-save", "during-the-first-save", "weights-cut", "weights-ahead-of-metadata"],
+)
 def test_a_run_killed_after_epoch_8_and_resumed_has_the_uninterrupted_history(
-        tmp_path, uninterrupted_digits_mlp, kill_left, continues_after):
+    tmp_path, uninterrupted_digits_mlp, kill_left, continues_after
+):
     """digits-mlp (Dropout: its seed state matters too), every epoch saved, CPU, one seed. Killed
     after epoch 8's save, or in the state a kill in the middle of a save leaves: the resume goes on
     from the newest whole backup, exactly."""
@@ -469,8 +533,14 @@ def test_the_runs_own_train_py_ends_on_the_runs_final_val_loss(tmp_path):
     assert ran.returncode == 0, ran.stderr
     final = json.loads(ran.stdout.strip().splitlines()[-1])["final"]["val_loss"]
     run_dir = only_run(tmp_path / "r")
-    script = subprocess.run([sys.executable, str(run_dir / "train.py"), "--epochs", "6", "--output", str(tmp_path / "m.keras")],
-                            capture_output=True, text=True, env=runner_env(), timeout=180, cwd=tmp_path)
+    script = subprocess.run(
+        [sys.executable, str(run_dir / "train.py"), "--epochs", "6", "--output", str(tmp_path / "m.keras")],
+        capture_output=True,
+        text=True,
+        env=runner_env(),
+        timeout=180,
+        cwd=tmp_path,
+    )
     assert script.returncode == 0, script.stderr[-2000:]
     printed = re.findall(r"val_loss: ([0-9.]+)", script.stdout + script.stderr)
     assert len(printed) == 6 and printed[-1] == f"{final:.4f}"

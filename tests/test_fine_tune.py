@@ -11,15 +11,14 @@ import time
 from pathlib import Path
 
 import pytest
+from tiny_runs import runner_env, wait_for_event, write_preset
 
 from tfbench.engine import events as ev
 from tfbench.engine import fine_tune
 from tfbench.engine.control import read_runner, runner_alive, start_runner
-from tfbench.engine.run import Run
-from tfbench.rundir import backup_epoch, read_history
 from tfbench.errors import UserError
+from tfbench.rundir import backup_epoch, read_history
 from tfbench.spec import FineTuneSpec, experiment_from_dict, load_experiment, parse_toml
-from tiny_runs import runner_env, wait_for_event, write_preset
 
 pytestmark = pytest.mark.filterwarnings("ignore:`input_shape` is undefined or non-square")
 
@@ -80,7 +79,9 @@ def test_unfreeze_the_top_layers_and_recompile_with_the_new_rate():
     exp = experiment_from_dict(parse_toml(preset(unfreeze="12")))
     model = build.build_model(exp, DataInfo("test:pictures", (32, 32, 1), "categorical", 3, ["a", "b", "c"]))
     (backbone,) = fine_tune.backbones(model)
-    assert fine_tune.switch_due(exp.train.fine_tune, model, 1) and not fine_tune.switch_due(exp.train.fine_tune, model, 0)
+    assert fine_tune.switch_due(exp.train.fine_tune, model, 1) and not fine_tune.switch_due(
+        exp.train.fine_tune, model, 0
+    )
     before, after = fine_tune.switch(model, exp.train.fine_tune)
     assert before == 3 + 3 * model.layers[-1].kernel.shape[0]  # the new head alone
     assert after > before
@@ -104,7 +105,9 @@ def test_a_kill_after_the_switch_resumes_in_the_fine_tuning_phase(tmp_path, runs
     kill -9 in epoch 3 resumes from the epoch-2 backup, unfreezes again before it goes on, and
     finishes. Only the top 3 backbone layers unfreeze, which keeps the traced gradient small."""
     monkeypatch.setenv("TFBENCH_CHECKPOINT_SECONDS", "0")  # a backup at every epoch
-    exp = load_experiment(write_preset(tmp_path, preset(epochs=4, after=1, unfreeze="3", data=pictures(tmp_path)), "tune.toml"))
+    exp = load_experiment(
+        write_preset(tmp_path, preset(epochs=4, after=1, unfreeze="3", data=pictures(tmp_path)), "tune.toml")
+    )
     run_dir = start_runner(exp, runs_dir)
     wait_for_event(run_dir, lambda e: e["event"] == "epoch_started" and e["epoch"] == 3, timeout=240)
     os.kill(read_runner(run_dir)["pid"], signal.SIGKILL)
@@ -117,8 +120,13 @@ def test_a_kill_after_the_switch_resumes_in_the_fine_tuning_phase(tmp_path, runs
     assert change["epoch"] == 1 and change["new"] > change["old"]  # unfrozen after epoch 1
     rates = [e.get("lr") for e in first if e["event"] == "epoch_ended"]
     assert rates[0] == pytest.approx(1e-3) and rates[1] == pytest.approx(1e-5)
-    result = subprocess.run([sys.executable, "-m", "tfbench", "resume", str(run_dir), "--json"],
-                            capture_output=True, text=True, env=runner_env(), timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "tfbench", "resume", str(run_dir), "--json"],
+        capture_output=True,
+        text=True,
+        env=runner_env(),
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads(result.stdout.strip().splitlines()[-1])["status"] == "completed"
     events = ev.read_events(run_dir)

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tiny_runs import runner_env
 
 from tfbench import data
 from tfbench.data.images import damage
 from tfbench.errors import UserError
 from tfbench.spec import DataSpec
-from tiny_runs import runner_env
 
 
 def _encode(kind: str, seed: int) -> bytes:
@@ -34,7 +34,7 @@ def _folder(root: Path, classes=("cat", "dog"), per_class: int = 4, kind: str = 
 
 def _flip_a_pixel_byte(png: bytes) -> bytes:
     at = png.index(b"IDAT") + 10
-    return png[:at] + bytes([png[at] ^ 0xFF]) + png[at + 1:]
+    return png[:at] + bytes([png[at] ^ 0xFF]) + png[at + 1 :]
 
 
 DAMAGES = {
@@ -101,8 +101,14 @@ def test_a_run_on_a_damaged_folder_is_one_line_naming_the_file(tmp_path):
         '[[model.layers]]\ntype = "Flatten"\n[[model.layers]]\ntype = "Dense"\nunits = 2\nactivation = "softmax"\n'
         "[train]\nepochs = 1\n"
     )
-    result = subprocess.run([sys.executable, "-m", "tfbench", "run", str(preset), "--runs-dir", str(tmp_path / "runs"),
-                             "--quiet"], cwd=tmp_path, env=runner_env(), capture_output=True, text=True, timeout=240)
+    result = subprocess.run(
+        [sys.executable, "-m", "tfbench", "run", str(preset), "--runs-dir", str(tmp_path / "runs"), "--quiet"],
+        cwd=tmp_path,
+        env=runner_env(),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert result.returncode == 2, result.stderr[-2000:]
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith(f"error: {preset}: data.source ({root}): {victim} is damaged")

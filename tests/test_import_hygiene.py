@@ -24,25 +24,39 @@ def _package_modules(package: str) -> list[str]:
 
 
 UI_MODULES = [
-    "tfbench.app", "tfbench.cli", "tfbench.messages", "tfbench.engine_calls",
-    "tfbench.spec", "tfbench.catalog", "tfbench.engine.events", "tfbench.rundir",
+    "tfbench.app",
+    "tfbench.cli",
+    "tfbench.messages",
+    "tfbench.engine_calls",
+    "tfbench.spec",
+    "tfbench.catalog",
+    "tfbench.engine.events",
+    "tfbench.rundir",
     "tfbench.export.formats",
-    *_package_modules("tfbench.screens"), *_package_modules("tfbench.widgets"),
+    *_package_modules("tfbench.screens"),
+    *_package_modules("tfbench.widgets"),
 ]
 ENGINE_MODULES = [
-    "tfbench.spec", "tfbench.catalog", "tfbench.errors", "tfbench.atomic", "tfbench.engine_calls",
-    "tfbench.data", "tfbench.build", "tfbench.export", "tfbench.codegen", "tfbench.system",
-    "tfbench.headless", "tfbench.figures", *_package_modules("tfbench.engine"), *_package_modules("tfbench.export"),
+    "tfbench.spec",
+    "tfbench.catalog",
+    "tfbench.errors",
+    "tfbench.atomic",
+    "tfbench.engine_calls",
+    "tfbench.data",
+    "tfbench.build",
+    "tfbench.export",
+    "tfbench.codegen",
+    "tfbench.system",
+    "tfbench.headless",
+    "tfbench.figures",
+    *_package_modules("tfbench.engine"),
+    *_package_modules("tfbench.export"),
 ]
 
 
 def _imported_after(module: str) -> set[str]:
-    code = (
-        "import importlib, json, sys; importlib.import_module(sys.argv[1]); "
-        "print(json.dumps(sorted(sys.modules)))"
-    )
-    done = subprocess.run([sys.executable, "-c", code, module], capture_output=True, text=True,
-                          cwd=REPO, timeout=120)
+    code = "import importlib, json, sys; importlib.import_module(sys.argv[1]); print(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code, module], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     return set(json.loads(done.stdout.strip().splitlines()[-1]))
 

@@ -14,10 +14,15 @@ def stack() -> list:
     """A stack with each kind of entry, written as the preset form writes it."""
     return [
         {"type": "Conv2D", "filters": 8, "kernel_size": 3},
-        {"type": "Residual", "merge": "add",
-         "layers": [{"type": "Conv2D", "filters": 8, "kernel_size": 3, "padding": "same"},
-                    {"type": "BatchNormalization"}],
-         "shortcut": [{"type": "Conv2D", "filters": 8, "kernel_size": 1}]},
+        {
+            "type": "Residual",
+            "merge": "add",
+            "layers": [
+                {"type": "Conv2D", "filters": 8, "kernel_size": 3, "padding": "same"},
+                {"type": "BatchNormalization"},
+            ],
+            "shortcut": [{"type": "Conv2D", "filters": 8, "kernel_size": 1}],
+        },
         {"type": "Parallel", "branches": [[{"type": "Conv2D", "filters": 4, "kernel_size": 1}], []]},
         {"type": "TimeDistributed", "layer": {"type": "Dense", "units": 16}},
         {"type": "MobileNetV2", "weights": "none", "include_top": False, "trainable": False},
@@ -42,11 +47,17 @@ def test_walk_lists_blocks_before_their_layers_and_branches():
     rows = [(n.path.removeprefix("model.layers"), n.kind, n.depth) for n in edits.walk(stack())]
     assert rows == [
         ("[0]", "layer", 0),
-        ("[1]", "block", 0), ("[1].layers[0]", "layer", 1), ("[1].layers[1]", "layer", 1),
-        ("[1].shortcut", "shortcut", 1), ("[1].shortcut[0]", "layer", 2),
-        ("[2]", "block", 0), ("[2].branches[0]", "branch", 1), ("[2].branches[0][0]", "layer", 2),
+        ("[1]", "block", 0),
+        ("[1].layers[0]", "layer", 1),
+        ("[1].layers[1]", "layer", 1),
+        ("[1].shortcut", "shortcut", 1),
+        ("[1].shortcut[0]", "layer", 2),
+        ("[2]", "block", 0),
+        ("[2].branches[0]", "branch", 1),
+        ("[2].branches[0][0]", "layer", 2),
         ("[2].branches[1]", "branch", 1),
-        ("[3]", "wrapper", 0), ("[3].layer", "layer", 1),
+        ("[3]", "wrapper", 0),
+        ("[3].layer", "layer", 1),
         ("[4]", "backbone", 0),
     ]
     lasts = {n.path: n.lasts for n in edits.walk(stack())}

@@ -18,8 +18,9 @@ print("python stderr still works", file=sys.stderr)
 
 def test_tensorflow_imports_without_native_lines_and_devices_stay_configurable(tmp_path):
     env = {"PATH": "/usr/bin:/bin", "TMPDIR": str(tmp_path), "HOME": str(tmp_path), "CUDA_VISIBLE_DEVICES": ""}
-    result = subprocess.run([sys.executable, "-c", "import sys\n" + SCRIPT], capture_output=True, text=True,
-                            timeout=120, env=env)
+    result = subprocess.run(
+        [sys.executable, "-c", "import sys\n" + SCRIPT], capture_output=True, text=True, timeout=120, env=env
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "devices 2"
     assert result.stderr.strip() == "python stderr still works"

@@ -86,8 +86,9 @@ def test_a_textual_app_draws_on_the_terminal_and_native_lines_do_not(tmp_path):
     master, slave = pty.openpty()
     os.set_blocking(master, False)
     env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "60", "LINES": "10"}
-    proc = subprocess.Popen([sys.executable, "-c", APP, str(log)], stdin=slave, stdout=slave, stderr=slave,
-                            env=env, close_fds=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", APP, str(log)], stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True
+    )
     os.close(slave)
     seen = b""
     deadline = time.monotonic() + 60

@@ -45,11 +45,14 @@ def test_loopback_still_connects():
             pass
 
 
-@pytest.mark.parametrize("env", [
-    pytest.param(lambda: dict(os.environ), id="inherited"),
-    pytest.param(runner_env, id="runner"),
-    pytest.param(lambda: {"PYTHONPATH": pythonpath(), "PATH": "/usr/bin:/bin"}, id="bare"),
-])
+@pytest.mark.parametrize(
+    "env",
+    [
+        pytest.param(lambda: dict(os.environ), id="inherited"),
+        pytest.param(runner_env, id="runner"),
+        pytest.param(lambda: {"PYTHONPATH": pythonpath(), "PATH": "/usr/bin:/bin"}, id="bare"),
+    ],
+)
 def test_a_process_a_test_starts_refuses_the_network_too(env):
     out = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, env=env(), timeout=60)
     assert out.returncode == 0, out.stderr

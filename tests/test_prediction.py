@@ -19,8 +19,14 @@ ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": pythonpath(Path(
 
 
 def tfbench(*args, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tfbench", *map(str, args)], capture_output=True, text=True,
-                          env=ENV, cwd=cwd, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "tfbench", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        cwd=cwd,
+        timeout=300,
+    )
 
 
 def trained(tmp_path: Path, preset: str, *overrides: str) -> Path:
@@ -48,8 +54,10 @@ def test_penguins_predictions_agree_with_species(penguins_run, tmp_path):
 
 def test_rows_without_the_label_and_with_missing_cells_are_scored(penguins_run, tmp_path):
     new = tmp_path / "new.csv"
-    new.write_text("island,bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,sex,year\n"
-                   "Biscoe,NA,,217,NA,,2009\n\"Dream\",46.5,17.9,192,3500,female,2007\n")
+    new.write_text(
+        "island,bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,sex,year\n"
+        'Biscoe,NA,,217,NA,,2009\n"Dream",46.5,17.9,192,3500,female,2007\n'
+    )
     out = tmp_path / "pred.jsonl"
     result = tfbench("predict", penguins_run, "--input", new, "--output", out)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -81,9 +89,9 @@ def test_image_files_and_folders_are_scored(tmp_path):
         for i in range(6):
             write_png(tmp_path / "imgs" / name / f"{i}.png", 30 + c * 180 + i)
     preset = tmp_path / "img.toml"
-    preset.write_text(f'''name = "img"
+    preset.write_text(f"""name = "img"
 [data]
-source = "images:{tmp_path / 'imgs'}"
+source = "images:{tmp_path / "imgs"}"
 batch_size = 4
 options = {{ scale = 0.00392 }}
 [[model.layers]]
@@ -94,7 +102,7 @@ units = 2
 activation = "softmax"
 [train]
 epochs = 2
-''')
+""")
     run = trained(tmp_path, preset)
     folder = tfbench("predict", run, "--input", tmp_path / "imgs", "--json")
     assert folder.returncode == 0, folder.stderr[-3000:]
@@ -111,9 +119,9 @@ def test_text_files_are_scored(tmp_path):
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(f"{word} {i}")
     preset = tmp_path / "txt.toml"
-    preset.write_text(f'''name = "txt"
+    preset.write_text(f"""name = "txt"
 [data]
-source = "text:{tmp_path / 'texts'}"
+source = "text:{tmp_path / "texts"}"
 batch_size = 4
 options = {{ max_tokens = 50, sequence_length = 4 }}
 [[model.layers]]
@@ -128,7 +136,7 @@ units = 2
 activation = "softmax"
 [train]
 epochs = 1
-''')
+""")
     run = trained(tmp_path, preset)
     result = tfbench("predict", run, "--input", tmp_path / "texts" / "pos", "--json")
     assert result.returncode == 0, result.stderr[-3000:]

@@ -10,14 +10,14 @@ import os
 import shutil
 import subprocess
 import sys
-import tomllib
 import zipfile
 from pathlib import Path
 
 import numpy as np
+import tomllib
+from no_network.sitecustomize import pythonpath
 
 from tfbench.spec import PRESETS_DIR, load_experiment, resolve_preset, save_experiment
-from no_network.sitecustomize import pythonpath
 
 REPO = Path(__file__).resolve().parent.parent
 PRESET = """
@@ -47,8 +47,9 @@ def _folder_with_csv(root: Path) -> Path:
 
 def _tfbench(args: list[str], cwd: Path, timeout: int = 240) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": pythonpath(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run([sys.executable, "-m", "tfbench", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "tfbench", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env
+    )
 
 
 def test_a_preset_beside_its_csv_validates_runs_and_resumes_from_any_working_directory(tmp_path):
@@ -85,10 +86,14 @@ def test_each_kind_of_path_resolves_against_the_preset_folder(tmp_path, monkeypa
     folder = tmp_path / "presets" / "mine"
     cases = {
         'source = "images:photos/"\n[data.options]\ntest_dir = "../shared/test"': (
-            f"images:{folder / 'photos'}", {"test_dir": str(tmp_path / "presets" / "shared" / "test")}),
+            f"images:{folder / 'photos'}",
+            {"test_dir": str(tmp_path / "presets" / "shared" / "test")},
+        ),
         'source = "npz:arrays/x.npz"': (f"npz:{folder / 'arrays' / 'x.npz'}", {}),
         'source = "csv:t.csv"\n[data.options]\ntest_path = "t-test.csv"': (
-            f"csv:{folder / 't.csv'}", {"test_path": str(folder / "t-test.csv")}),
+            f"csv:{folder / 't.csv'}",
+            {"test_path": str(folder / "t-test.csv")},
+        ),
         'source = "tfds:mnist"\n[data.options]\ndata_dir = "tfds"': ("tfds:mnist", {"data_dir": str(folder / "tfds")}),
         'source = "builtin:digits"': ("builtin:digits", {}),
         f'source = "csv:{tmp_path / "abs.csv"}"': (f"csv:{tmp_path / 'abs.csv'}", {}),
@@ -136,8 +141,22 @@ def test_an_installed_wheel_finds_the_shipped_presets_by_name(tmp_path):
     for name in ("pyproject.toml", "setup.py", "README.md"):
         shutil.copy(REPO / name, source / name)
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", ".", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path / "w")],
-        cwd=source, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            ".",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path / "w"),
+        ],
+        cwd=source,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     (wheel,) = (tmp_path / "w").glob("tfbench-*.whl")
@@ -150,9 +169,17 @@ def test_an_installed_wheel_finds_the_shipped_presets_by_name(tmp_path):
     assert not any(n.startswith("presets/") for n in names)
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
-    code = "from tfbench.spec import resolve_preset, load_experiment; p = resolve_preset('digits-cnn'); " \
-           "load_experiment('spiral-mlp'); print(p)"
-    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120,
-                            env={**os.environ, "PYTHONPATH": pythonpath(site)})
+    code = (
+        "from tfbench.spec import resolve_preset, load_experiment; p = resolve_preset('digits-cnn'); "
+        "load_experiment('spiral-mlp'); print(p)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": pythonpath(site)},
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert Path(result.stdout.strip()) == site / "tfbench" / "presets" / "digits-cnn.toml"

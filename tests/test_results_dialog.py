@@ -11,10 +11,16 @@ from tfbench.engine_calls import FixedEngineCalls
 
 FIXTURES = Path(__file__).parent / "fixtures"
 EVALUATION = {
-    "split": "validation", "samples": 4, "label_kind": "categorical", "accuracy": 0.75,
-    "class_names": ["a", "b"], "confusion": [[2, 1], [0, 1]],
-    "per_class": [{"class": "a", "precision": 1.0, "recall": 2 / 3, "support": 3},
-                  {"class": "b", "precision": 0.5, "recall": 1.0, "support": 1}],
+    "split": "validation",
+    "samples": 4,
+    "label_kind": "categorical",
+    "accuracy": 0.75,
+    "class_names": ["a", "b"],
+    "confusion": [[2, 1], [0, 1]],
+    "per_class": [
+        {"class": "a", "precision": 1.0, "recall": 2 / 3, "support": 3},
+        {"class": "b", "precision": 0.5, "recall": 1.0, "support": 1},
+    ],
     "mistakes": [{"index": 2, "true": 0, "true_name": "a", "predicted": 1, "predicted_name": "b", "confidence": 0.9}],
     "errors": 1,
 }
@@ -40,8 +46,8 @@ async def _caught_up(pilot):
 
 
 def test_evaluation_that_comes_before_the_dialog_is_built():
-    from tfbench.screens.run_dialogs import ResultsDialog
     from tfbench.messages import EvaluationReady
+    from tfbench.screens.run_dialogs import ResultsDialog
 
     async def run():
         app = make_app("digits-cnn", watch=FIXTURES / "finished.jsonl", engine_calls=FixedEngineCalls())
@@ -61,7 +67,9 @@ def test_v_then_the_fixed_workbench_evaluation():
     from tfbench.screens.run_dialogs import ResultsDialog
 
     async def run():
-        app = make_app("digits-cnn", watch=FIXTURES / "finished.jsonl", engine_calls=FixedEngineCalls(evaluation=EVALUATION))
+        app = make_app(
+            "digits-cnn", watch=FIXTURES / "finished.jsonl", engine_calls=FixedEngineCalls(evaluation=EVALUATION)
+        )
         async with app.run_test(size=(100, 32)) as pilot:
             train = await _caught_up(pilot)
             await pilot.press("v")

@@ -11,14 +11,14 @@ import time
 from pathlib import Path
 
 import pytest
+from tiny_runs import digits_preset, runner_env, wait_for_event, write_preset
 
 from tfbench.engine import events as ev
 from tfbench.engine.control import read_runner, runner_alive, start_runner
 from tfbench.engine.run import Run
-from tfbench.rundir import backup_epoch, read_history
 from tfbench.errors import UserError
+from tfbench.rundir import backup_epoch, read_history
 from tfbench.spec import load_experiment
-from tiny_runs import digits_preset, runner_env, wait_for_event, write_preset
 
 
 def experiment(tmp_path: Path, epochs: int, batch: int = 8):
@@ -49,7 +49,10 @@ def test_resume_after_sigkill_mid_epoch_finishes_the_planned_epochs(tmp_path, ru
 
     result = subprocess.run(
         [sys.executable, "-m", "tfbench", "resume", str(run_dir), "--json"],
-        capture_output=True, text=True, env=runner_env(), timeout=120,
+        capture_output=True,
+        text=True,
+        env=runner_env(),
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
@@ -103,7 +106,10 @@ def test_a_finished_runs_backup_holds_its_last_epoch_even_when_best_weights_were
     from tfbench.rundir import BACKUP_DIR
 
     # "max" on val_loss makes EarlyStopping's best epoch the worst one, so it restores other weights
-    extra = 'callbacks = [ { type = "EarlyStopping", monitor = "val_loss", mode = "max", patience = 50, restore_best_weights = true } ]'
+    extra = (
+        'callbacks = [ { type = "EarlyStopping", monitor = "val_loss", mode = "max", patience = 50, '
+        "restore_best_weights = true } ]"
+    )
     exp = load_experiment(write_preset(tmp_path, digits_preset(name="bk", epochs=3, batch=64, lr=1e-2, extra=extra)))
     last_epoch_weights = []
 
@@ -135,7 +141,10 @@ def test_detached_resume_continues_in_the_background(tmp_path, runs_dir):
     assert first.train() == "stopped"
     result = subprocess.run(
         [sys.executable, "-m", "tfbench", "resume", str(first.run_dir), "--detach"],
-        capture_output=True, text=True, env=runner_env(), timeout=60,
+        capture_output=True,
+        text=True,
+        env=runner_env(),
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     assert Path(result.stdout.strip()) == first.run_dir

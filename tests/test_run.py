@@ -7,13 +7,13 @@ import threading
 from pathlib import Path
 
 import pytest
+from tiny_runs import spiral_preset, write_preset
 
 from tfbench.engine import events as ev
 from tfbench.engine.run import Run
-from tfbench.rundir import history_csv, new_run_dir, read_history
 from tfbench.errors import UserError
+from tfbench.rundir import history_csv, new_run_dir, read_history
 from tfbench.spec import load_experiment
-from tiny_runs import spiral_preset, write_preset
 
 
 def experiment(tmp_path: Path, name="tiny", epochs=3, batch=32, lr=1e-2, optimizer="Adam", extra=""):
@@ -31,8 +31,15 @@ def test_run_leaves_its_directory_and_events_in_order(tmp_path, runs_dir):
     assert run.train() == "completed"
     d = run.run_dir
     assert d.parent == runs_dir and d.name.startswith("tiny-")
-    for rel in ("experiment.toml", "events.jsonl", "history.csv", "model.keras",
-                "checkpoints/last.keras", "checkpoints/best.keras", "checkpoints/backup"):
+    for rel in (
+        "experiment.toml",
+        "events.jsonl",
+        "history.csv",
+        "model.keras",
+        "checkpoints/last.keras",
+        "checkpoints/best.keras",
+        "checkpoints/backup",
+    ):
         assert (d / rel).exists(), rel
     assert load_experiment(d / "experiment.toml") == run.experiment
 
@@ -282,8 +289,9 @@ def test_out_of_memory_names_the_batch_size_and_what_to_do(tmp_path):
     from tfbench.engine.callbacks import failure_reason
 
     run = Run(experiment(tmp_path, batch=256))
-    reason = failure_reason(tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor"),
-                            run.experiment.data.batch_size, 1)
+    reason = failure_reason(
+        tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor"), run.experiment.data.batch_size, 1
+    )
     assert "out of memory at batch size 256" in reason
     assert "data.batch_size=128" in reason and "mixed_float16" in reason
 

@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from tiny_runs import images_preset, png_folder, runner_env, spiral_preset, write_preset
 
 from tfbench import catalog
 from tfbench.errors import UserError
 from tfbench.spec import load_experiment
-from tiny_runs import REPO, images_preset, png_folder, runner_env, spiral_preset, write_preset
 
 VICTIM_TEXT = "export PATH=/usr/bin  # the user's own file\n"
 
@@ -27,14 +27,23 @@ def _victim(tmp_path: Path) -> Path:
 def _run(preset: Path, runs_dir: Path, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "tfbench", "run", str(preset), "--runs-dir", str(runs_dir), "--quiet"],
-        cwd=cwd, env=runner_env(), capture_output=True, text=True, timeout=240,
+        cwd=cwd,
+        env=runner_env(),
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
 
 
-@pytest.mark.parametrize("callback, arg", [
-    ("CSVLogger", "filename"), ("ModelCheckpoint", "filepath"), ("TensorBoard", "log_dir"),
-    ("BackupAndRestore", "backup_dir"),
-])
+@pytest.mark.parametrize(
+    "callback, arg",
+    [
+        ("CSVLogger", "filename"),
+        ("ModelCheckpoint", "filepath"),
+        ("TensorBoard", "log_dir"),
+        ("BackupAndRestore", "backup_dir"),
+    ],
+)
 @pytest.mark.parametrize("how", ["absolute", "escaping", "home"])
 def test_a_path_outside_the_run_directory_is_refused_at_validation(tmp_path, callback, arg, how):
     victim = _victim(tmp_path)
@@ -49,8 +58,9 @@ def test_a_path_outside_the_run_directory_is_refused_at_validation(tmp_path, cal
 def test_a_real_run_leaves_the_victim_untouched_and_says_where(tmp_path):
     """`CSVLogger filename = "/…/victim.rc"`: exit 2, one line naming the argument, the file as it was."""
     victim = _victim(tmp_path)
-    preset = write_preset(tmp_path, spiral_preset(
-        epochs=1, extra=f'callbacks = [{{ type = "CSVLogger", filename = "{victim}" }}]'))
+    preset = write_preset(
+        tmp_path, spiral_preset(epochs=1, extra=f'callbacks = [{{ type = "CSVLogger", filename = "{victim}" }}]')
+    )
     result = _run(preset, tmp_path / "runs", cwd=tmp_path)
     assert result.returncode == 2, result.stderr[-2000:]
     assert result.stderr.strip().splitlines()[-1].startswith(f"error: {preset}: train.callbacks[0].filename: ")
@@ -62,9 +72,16 @@ def test_a_relative_callback_path_is_written_inside_the_run_directory(tmp_path):
     """A relative path is the run directory's, whatever the working directory is."""
     victim = _victim(tmp_path)
     (tmp_path / "cwd").mkdir()
-    preset = write_preset(tmp_path, spiral_preset(epochs=2, extra=(
-        'callbacks = [{ type = "CSVLogger", filename = "keras-log.csv" }, '
-        '{ type = "ModelCheckpoint", filepath = "keep/m-{epoch}.keras" }]')))
+    preset = write_preset(
+        tmp_path,
+        spiral_preset(
+            epochs=2,
+            extra=(
+                'callbacks = [{ type = "CSVLogger", filename = "keras-log.csv" }, '
+                '{ type = "ModelCheckpoint", filepath = "keep/m-{epoch}.keras" }]'
+            ),
+        ),
+    )
     result = _run(preset, tmp_path / "runs", cwd=tmp_path / "cwd")
     assert result.returncode == 0, result.stderr[-2000:]
     (run_dir,) = (tmp_path / "runs").iterdir()
@@ -83,27 +100,32 @@ def test_building_the_callbacks_checks_again():
     assert args == {"filename": "/runs/r/a/b.csv", "append": True}
 
 
-@pytest.mark.parametrize("value", ["history.csv", "events.jsonl", "./model.keras", "checkpoints/last.keras",
-                                   "checkpoints/backup/x", "exports"])
+@pytest.mark.parametrize(
+    "value",
+    ["history.csv", "events.jsonl", "./model.keras", "checkpoints/last.keras", "checkpoints/backup/x", "exports"],
+)
 def test_a_callback_cannot_overwrite_what_tfbench_records(value):
     from tfbench.rundir import OWN_PATHS
 
     with pytest.raises(UserError, match="where tfbench keeps the run's") as info:
-        catalog.resolve_run_paths("callbacks", "CSVLogger", {"filename": value}, "/runs/r", "train.callbacks[0]",
-                                  reserved=OWN_PATHS)
+        catalog.resolve_run_paths(
+            "callbacks", "CSVLogger", {"filename": value}, "/runs/r", "train.callbacks[0]", reserved=OWN_PATHS
+        )
     assert info.value.location == "train.callbacks[0].filename"
     catalog.resolve_run_paths("callbacks", "CSVLogger", {"filename": "keras-log.csv"}, "/runs/r", reserved=OWN_PATHS)
 
 
 def test_a_real_run_refuses_to_log_over_its_own_history(tmp_path):
-    preset = write_preset(tmp_path, spiral_preset(
-        epochs=1, extra='callbacks = [{ type = "CSVLogger", filename = "history.csv" }]'))
+    preset = write_preset(
+        tmp_path, spiral_preset(epochs=1, extra='callbacks = [{ type = "CSVLogger", filename = "history.csv" }]')
+    )
     result = _run(preset, tmp_path / "runs", cwd=tmp_path)
     assert result.returncode == 2, result.stderr[-2000:]
     assert "train.callbacks[0].filename: 'history.csv' is where tfbench keeps the run's history.csv" in result.stderr
 
 
 # -- data: a file cache, and the folders datasets are read from --------------------------------
+
 
 @pytest.mark.parametrize("how", ["absolute", "escaping", "home"])
 def test_a_file_cache_outside_the_run_directory_is_refused_at_validation(tmp_path, how):
@@ -128,8 +150,14 @@ def test_a_file_cache_is_written_inside_the_run_directory_whatever_the_working_d
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(before + ["runs"])
     assert not any((tmp_path / "cwd").iterdir())
     # The run's own train.py caches each split in a file of its own, beside where it runs.
-    script = subprocess.run([sys.executable, str(run_dir / "train.py"), "--epochs", "1", "--output", "m.keras"],
-                            cwd=tmp_path / "cwd", env=runner_env(), capture_output=True, text=True, timeout=240)
+    script = subprocess.run(
+        [sys.executable, str(run_dir / "train.py"), "--epochs", "1", "--output", "m.keras"],
+        cwd=tmp_path / "cwd",
+        env=runner_env(),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert script.returncode == 0, script.stderr[-2000:]
     assert {p.name for p in (tmp_path / "cwd" / "cache").iterdir()} >= {"imgs-train.index", "imgs-validation.index"}
 
@@ -165,4 +193,3 @@ def test_a_tfds_data_dir_a_preset_names_is_only_read(tmp_path):
         data.load(DataSpec(source="tfds:mnist", options={"data_dir": str(folder), "download": True}))
     assert info.value.location == "data.options.data_dir" and "tfds build mnist" in info.value.hint
     assert not folder.exists() or not any(folder.rglob("*"))
-

@@ -121,9 +121,10 @@ def test_cli_watch_refuses_a_folder_that_is_not_a_run(tmp_path):
     assert "not a run directory" in result.output and "Traceback" not in result.output
 
 
-
 def test_the_runs_index_imports_neither_tensorflow_nor_textual():
-    code = ("import sys, tfbench.engine.runs, tfbench.event_tail; "
-            "print(sorted(m for m in ('tensorflow', 'keras', 'textual') if m in sys.modules))")
+    code = (
+        "import sys, tfbench.engine.runs, tfbench.event_tail; "
+        "print(sorted(m for m in ('tensorflow', 'keras', 'textual') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -8,12 +8,13 @@ import time
 from pathlib import Path
 
 from app_pilot import screen_text
+
 from tfbench.app import make_app
+from tfbench.engine.runs import scan_runs
+from tfbench.engine_calls import FixedEngineCalls
 from tfbench.screens.runs import RunsScreen, differences_table
 from tfbench.screens.training import TrainingScreen
-from tfbench.engine.runs import scan_runs
 from tfbench.widgets.curves import Curves
-from tfbench.engine_calls import FixedEngineCalls
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -6,13 +6,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from app_pilot import pilot_test, settle
+
 from tfbench.app import make_app
+from tfbench.engine_calls import FixedEngineCalls
 from tfbench.screens import training
 from tfbench.screens.training import TrainingScreen
 from tfbench.widgets.curves import Curves
-from tfbench.engine_calls import FixedEngineCalls
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -6,21 +6,27 @@ import shutil
 from pathlib import Path
 
 import pytest
+from app_pilot import pilot_test, settle
 from rich.console import Console
 from textual.widgets import Input, OptionList, Select
 
-from app_pilot import pilot_test, settle
 from tfbench.app import make_app
 from tfbench.data.info import DataInfo
-from tfbench.spec import experiment_from_dict, load_experiment
 from tfbench.engine_calls import FixedEngineCalls
+from tfbench.spec import experiment_from_dict
 from tfbench.widgets.form import format_value, parse_value
 from tfbench.widgets.layer_table import format_shape, key_params
 from tfbench.widgets.preview import balance_bars, half_block_image
 
 FIXTURES = Path(__file__).parent / "fixtures"
-SPIRAL = DataInfo(source="builtin:spiral", input_shape=(2,), label_kind="binary", num_classes=2,
-                  class_names=["inner", "outer"], sizes={"train": 800, "validation": 200})
+SPIRAL = DataInfo(
+    source="builtin:spiral",
+    input_shape=(2,),
+    label_kind="binary",
+    num_classes=2,
+    class_names=["inner", "outer"],
+    sizes={"train": 800, "validation": 200},
+)
 
 
 def render_text(renderable, width: int = 80) -> str:
@@ -31,6 +37,7 @@ def render_text(renderable, width: int = 80) -> str:
 
 
 # -- the App ------------------------------------------------------------------------------------
+
 
 @pilot_test
 async def test_function_keys_reach_every_screen_at_80x24(runs_dir: Path):
@@ -54,8 +61,18 @@ async def test_palette_names_every_action(runs_dir: Path):
     async with app.run_test(size=(100, 32)) as pilot:
         await settle(app, pilot)
         titles = {command.title for command in app.get_system_commands(app.screen)}
-    for title in ("Start training", "Save preset", "Open preset", "Export model", "Add layer", "Undo",
-                  "Redo", "Import layers from a .keras model", "Show dataset picker", "Show runs"):
+    for title in (
+        "Start training",
+        "Save preset",
+        "Open preset",
+        "Export model",
+        "Add layer",
+        "Undo",
+        "Redo",
+        "Import layers from a .keras model",
+        "Show dataset picker",
+        "Show runs",
+    ):
         assert title in titles
 
 
@@ -81,11 +98,18 @@ async def test_watch_opens_the_train_screen_on_a_run(runs_dir: Path):
 async def test_no_color_draws_samples_with_shades(runs_dir: Path, monkeypatch):
     """Under NO_COLOR the preview draws grey levels as shade characters instead of colours."""
     monkeypatch.setenv("NO_COLOR", "1")
-    info = DataInfo(source="builtin:digits", input_shape=(8, 8, 1), label_kind="categorical",
-                    num_classes=2, class_names=["a", "b"], sizes={"train": 2})
+    info = DataInfo(
+        source="builtin:digits",
+        input_shape=(8, 8, 1),
+        label_kind="categorical",
+        num_classes=2,
+        class_names=["a", "b"],
+        sizes={"train": 2},
+    )
     picture = [[[float((x + y) % 8)] for x in range(8)] for y in range(8)]
-    engine_calls = FixedEngineCalls(info=info, preview_data={
-        "samples": [{"x": picture, "y": 0, "label": "a"}], "label_counts": {"a": 1, "b": 1}})
+    engine_calls = FixedEngineCalls(
+        info=info, preview_data={"samples": [{"x": picture, "y": 0, "label": "a"}], "label_counts": {"a": 1, "b": 1}}
+    )
     app = make_app("digits-mlp", runs_dir=runs_dir, engine_calls=engine_calls)
     async with app.run_test(size=(100, 32)) as pilot:
         await settle(app, pilot)
@@ -116,7 +140,7 @@ async def test_import_layers_from_a_keras_model(runs_dir: Path, tmp_path: Path):
         await pilot.press("enter")
         await settle(app, pilot)
         layers = app.experiment.model.layers
-        assert [l.type for l in layers] == ["Dense", "Dense"]
+        assert [layer.type for layer in layers] == ["Dense", "Dense"]
         assert layers[0].args["units"] == 5 and layers[0].args["activation"] == "tanh"
         assert app.summary.total_params == 2 * 5 + 5 + 5 + 1
         await pilot.press("ctrl+z")
@@ -152,17 +176,28 @@ async def test_setup_offers_losses_for_the_label_kind_and_edits_callbacks(runs_d
 
 # -- pieces -------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("kind,text,value", [
-    ("int", "12", 12), ("float", "1e-3", 0.001), ("bool", "true", True), ("int_or_tuple", "3", 3),
-    ("int_or_tuple", "3, 5", [3, 5]), ("int_or_tuple", "(2,2)", [2, 2]), ("list", "1, 2", [1, 2]),
-    ("str", "same", "same"), ("any", "0.5", 0.5),
-])
+
+@pytest.mark.parametrize(
+    "kind,text,value",
+    [
+        ("int", "12", 12),
+        ("float", "1e-3", 0.001),
+        ("bool", "true", True),
+        ("int_or_tuple", "3", 3),
+        ("int_or_tuple", "3, 5", [3, 5]),
+        ("int_or_tuple", "(2,2)", [2, 2]),
+        ("list", "1, 2", [1, 2]),
+        ("str", "same", "same"),
+        ("any", "0.5", 0.5),
+    ],
+)
 def test_parse_value(kind, text, value):
     assert parse_value(kind, text) == value
 
 
-@pytest.mark.parametrize("kind,text", [("int", "1.5"), ("int", "x"), ("float", "fast"), ("bool", "maybe"),
-                                       ("int_or_tuple", "3, x")])
+@pytest.mark.parametrize(
+    "kind,text", [("int", "1.5"), ("int", "x"), ("float", "fast"), ("bool", "maybe"), ("int_or_tuple", "3, x")]
+)
 def test_parse_value_rejects(kind, text):
     with pytest.raises(ValueError):
         parse_value(kind, text)
@@ -184,8 +219,9 @@ def test_half_blocks_and_balance_bars():
 
 
 def test_fixed_workbench_fails_like_an_impossible_stack():
-    exp = experiment_from_dict({"model": {"layers": [{"type": "Dense", "units": 3}, {"type": "Conv2D",
-                                                                                       "filters": 2, "kernel_size": 3}]}})
+    exp = experiment_from_dict(
+        {"model": {"layers": [{"type": "Dense", "units": 3}, {"type": "Conv2D", "filters": 2, "kernel_size": 3}]}}
+    )
     bench = FixedEngineCalls(info=SPIRAL, failing=("Conv2D",))
     with pytest.raises(Exception) as caught:
         bench.summarize(exp)

@@ -5,17 +5,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 from nested_stack import NestedEngineCalls, nested_experiment
 from test_snapshots_workbench import steps
-from tfbench.app import make_app
 
+from tfbench.app import make_app
 
 
 def blocks_app(engine_calls: NestedEngineCalls | None = None):
     """The workbench on the nested stack, with a steady cursor."""
-    app = make_app(experiment=nested_experiment(), runs_dir=Path("runs-not-used"),
-                   engine_calls=engine_calls or NestedEngineCalls())
+    app = make_app(
+        experiment=nested_experiment(), runs_dir=Path("runs-not-used"), engine_calls=engine_calls or NestedEngineCalls()
+    )
     app.blink = False
     return app
 

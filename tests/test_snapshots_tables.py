@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from table_screen_data import table_app
 from test_snapshots_workbench import steps
 
@@ -11,6 +10,7 @@ from test_snapshots_workbench import steps
 @pytest.mark.parametrize("size", [(80, 24), (100, 32)], ids=["80x24", "100x32"])
 def test_table_data_screen(snap_compare, size):
     """The file's own columns under their names, each column's kind and counts, the label marked."""
+
     async def focus_columns(pilot):
         pilot.app.screen.query_one("#table-columns").focus()
 

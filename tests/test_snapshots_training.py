@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from app_pilot import tables_measured
+
 from tfbench.app import make_app
 from tfbench.engine_calls import FixedEngineCalls
 
@@ -40,13 +40,23 @@ EVALUATION = {
     "class_names": [str(c) for c in range(10)],
     "confusion": CONFUSION,
     "per_class": [
-        {"class": str(c), "precision": CONFUSION[c][c] / sum(row[c] for row in CONFUSION),
-         "recall": CONFUSION[c][c] / sum(CONFUSION[c]), "support": sum(CONFUSION[c])}
+        {
+            "class": str(c),
+            "precision": CONFUSION[c][c] / sum(row[c] for row in CONFUSION),
+            "recall": CONFUSION[c][c] / sum(CONFUSION[c]),
+            "support": sum(CONFUSION[c]),
+        }
         for c in range(10)
     ],
     "mistakes": [
         {"index": i, "true": t, "true_name": str(t), "predicted": p, "predicted_name": str(p), "confidence": c}
-        for i, t, p, c in [(212, 8, 1, 0.987), (57, 9, 5, 0.954), (301, 3, 8, 0.921), (148, 7, 9, 0.874), (26, 1, 8, 0.803)]
+        for i, t, p, c in [
+            (212, 8, 1, 0.987),
+            (57, 9, 5, 0.954),
+            (301, 3, 8, 0.921),
+            (148, 7, 9, 0.874),
+            (26, 1, 8, 0.803),
+        ]
     ],
     "errors": 360 - sum(CONFUSION[c][c] for c in range(10)),
 }

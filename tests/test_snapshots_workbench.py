@@ -10,24 +10,26 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from app_pilot import tables_measured, wait_finite
+
 from tfbench.app import make_app
 from tfbench.data.info import DataInfo
-from tfbench.spec import experiment_from_dict
 from tfbench.engine_calls import FixedEngineCalls
+from tfbench.spec import experiment_from_dict
 
 EXPERIMENT = {
     "name": "snap-cnn",
     "description": "A small convnet on 8x8 digits, for pictures.",
     "data": {"source": "builtin:digits", "validation_split": 0.2, "batch_size": 64},
-    "model": {"layers": [
-        {"type": "Rescaling", "scale": 0.0625},
-        {"type": "Conv2D", "filters": 16, "kernel_size": 3, "activation": "relu"},
-        {"type": "Flatten"},
-        {"type": "Dropout", "rate": 0.2},
-        {"type": "Dense", "units": 10, "activation": "softmax"},
-    ]},
+    "model": {
+        "layers": [
+            {"type": "Rescaling", "scale": 0.0625},
+            {"type": "Conv2D", "filters": 16, "kernel_size": 3, "activation": "relu"},
+            {"type": "Flatten"},
+            {"type": "Dropout", "rate": 0.2},
+            {"type": "Dense", "units": 10, "activation": "softmax"},
+        ]
+    },
     "train": {
         "epochs": 12,
         "optimizer": {"type": "Adam", "learning_rate": 0.001},
@@ -40,8 +42,12 @@ EXPERIMENT = {
 }
 
 INFO = DataInfo(
-    source="builtin:digits", input_shape=(8, 8, 1), label_kind="categorical", num_classes=10,
-    class_names=[str(i) for i in range(10)], sizes={"train": 1438, "validation": 359},
+    source="builtin:digits",
+    input_shape=(8, 8, 1),
+    label_kind="categorical",
+    num_classes=10,
+    class_names=[str(i) for i in range(10)],
+    sizes={"train": 1438, "validation": 359},
     description="1,797 real 8x8 handwritten digits, pixel values 0-16.",
     extra={"download_size": 0, "prepared": True},
 )
@@ -49,8 +55,10 @@ INFO = DataInfo(
 
 def _sample(k: int) -> list:
     """An 8×8×1 picture that differs per k: a ring with a bar through it."""
-    return [[[float(16 if (abs(x - 3.5) + abs(y - 3.5) in (2.0, 3.0)) or x == k % 8 else 0)]
-             for x in range(8)] for y in range(8)]
+    return [
+        [[float(16 if (abs(x - 3.5) + abs(y - 3.5) in (2.0, 3.0)) or x == k % 8 else 0)] for x in range(8)]
+        for y in range(8)
+    ]
 
 
 PREVIEW = {
@@ -69,8 +77,9 @@ LISTING = [
 def fixed_app(failing: tuple[str, ...] = ()):
     """The workbench on the fixed Experiment and data, with a steady cursor."""
     engine_calls = FixedEngineCalls(info=INFO, preview_data=PREVIEW, listing=LISTING, failing=failing)
-    app = make_app(experiment=experiment_from_dict(EXPERIMENT), runs_dir=Path("runs-not-used"),
-                   engine_calls=engine_calls)
+    app = make_app(
+        experiment=experiment_from_dict(EXPERIMENT), runs_dir=Path("runs-not-used"), engine_calls=engine_calls
+    )
     app.blink = False
     return app
 
@@ -121,6 +130,7 @@ def test_builder_impossible_stack(snap_compare):
 
 def test_builder_invalid_value(snap_compare):
     """A value that is not a number: shown under its field, the Experiment unchanged."""
+
     async def type_bad_units(pilot) -> None:
         form = pilot.app.screen.form
         field = form.query_one("#field-units")
@@ -128,8 +138,9 @@ def test_builder_invalid_value(snap_compare):
         field.value = ""
         await pilot.press(*"12x")
 
-    assert snap_compare(fixed_app(), terminal_size=(100, 32),
-                        run_before=steps("down", "down", "down", "down", then=type_bad_units))
+    assert snap_compare(
+        fixed_app(), terminal_size=(100, 32), run_before=steps("down", "down", "down", "down", then=type_bad_units)
+    )
 
 
 def test_layer_picker(snap_compare):

@@ -7,11 +7,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from tiny_runs import write_preset
 
 from tfbench import spec
 from tfbench.errors import UserError
 from tfbench.spec import Component, Experiment
-from tiny_runs import write_preset
 
 GOOD = """\
 name = "tiny"
@@ -58,10 +58,11 @@ def located(err: UserError, tmp_path: Path) -> str:
     """The location inside the file (the part after `preset.toml: `)."""
     prefix = f"{tmp_path / 'preset.toml'}: "
     assert err.location.startswith(prefix), err.location
-    return err.location[len(prefix):]
+    return err.location[len(prefix) :]
 
 
 # -- load / dump -------------------------------------------------------------------------------
+
 
 def test_load_reads_every_section(tmp_path):
     exp = spec.load_experiment(write_preset(tmp_path, GOOD))
@@ -101,7 +102,7 @@ def test_dump_leaves_out_empty_data_options_but_keeps_given_ones():
     assert "[data.options]" not in exp.to_toml()
     again = spec.experiment_from_dict(spec.parse_toml(exp.to_toml()))
     assert again == exp and again.data.options == {}
-    with_options = exp.copy_with(["data.options.label=\"y\""])
+    with_options = exp.copy_with(['data.options.label="y"'])
     assert with_options.to_dict()["data"]["options"] == {"label": "y"}
     assert spec.experiment_from_dict(spec.parse_toml(with_options.to_toml())) == with_options
 
@@ -116,12 +117,19 @@ def test_importing_spec_does_not_import_tensorflow():
 
 # -- overrides ---------------------------------------------------------------------------------
 
+
 def test_overrides_change_values(tmp_path):
     path = write_preset(tmp_path, GOOD)
     exp = spec.load_experiment(
         path,
-        ["train.epochs=5", "model.layers[1].units=32", "train.optimizer.learning_rate=1e-4",
-         'train.loss="mse"', "data.shuffle=false", "train.metrics=[\"mae\"]"],
+        [
+            "train.epochs=5",
+            "model.layers[1].units=32",
+            "train.optimizer.learning_rate=1e-4",
+            'train.loss="mse"',
+            "data.shuffle=false",
+            'train.metrics=["mae"]',
+        ],
     )
     assert exp.train.epochs == 5
     assert exp.model.layers[1].args["units"] == 32
@@ -179,6 +187,7 @@ def test_bad_override_keys_name_the_override(tmp_path, override, words):
 
 # -- bad presets -------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     "change, location, words",
     [
@@ -191,8 +200,11 @@ def test_bad_override_keys_name_the_override(tmp_path, override, words):
         (('type = "Dense"\nunits = 8', 'type = "Dens"\nunits = 8'), "model.layers[0]", "did you mean 'Dense'?"),
         (('type = "Adam"', 'type = "Adamm"'), "train.optimizer", "unknown optimizer 'Adamm'"),
         (('"ExponentialDecay"', '"ExponentialDecy"'), "train.schedule", "did you mean 'ExponentialDecay'"),
-        (('"sparse_categorical_crossentropy"', '"sparse_categorical_crossentropi"'), "train.loss",
-         "did you mean 'sparse_categorical_crossentropy'"),
+        (
+            ('"sparse_categorical_crossentropy"', '"sparse_categorical_crossentropi"'),
+            "train.loss",
+            "did you mean 'sparse_categorical_crossentropy'",
+        ),
         (('["accuracy"', '["acuracy"'), "train.metrics[0]", "did you mean 'accuracy'"),
         (('"EarlyStopping"', '"EarlyStoping"'), "train.callbacks[0]", "did you mean 'EarlyStopping'?"),
         # Keras arguments
@@ -202,16 +214,22 @@ def test_bad_override_keys_name_the_override(tmp_path, override, words):
         (('units = 8\nactivation = "relu"', 'activation = "relu"'), "model.layers[0]", "needs 'units'"),
         (('curve = "PR"', 'curve = "PRR"'), "train.metrics[1].curve", "did you mean 'PR'?"),
         (("patience = 2", 'patience = "two"'), "train.callbacks[0].patience", "expected an integer"),
-        (("learning_rate = 1e-3", 'learning_rate = { class_name = "X" }'), "train.optimizer.learning_rate",
-         "table is not accepted"),
+        (
+            ("learning_rate = 1e-3", 'learning_rate = { class_name = "X" }'),
+            "train.optimizer.learning_rate",
+            "table is not accepted",
+        ),
         # wrong types and out-of-range values
         (("epochs = 3", 'epochs = "three"'), "train.epochs", "expected an integer, got 'three'"),
         (("epochs = 3", "epochs = 0"), "train.epochs", "must be at least 1, got 0"),
         (("validation_split = 0.25", "validation_split = 1.5"), "data.validation_split", "must be less than 1"),
         (("batch_size = 16", "batch_size = 0"), "data.batch_size", "must be at least 1"),
         (("seed = 7", "seed = -1"), "train.seed", "must be at least 0"),
-        (('tflite_quantization = "dynamic"', 'tflite_quantization = "int4"'), "export.tflite_quantization",
-         "got 'int4'"),
+        (
+            ('tflite_quantization = "dynamic"', 'tflite_quantization = "int4"'),
+            "export.tflite_quantization",
+            "got 'int4'",
+        ),
         (('formats = ["keras", "tflite"]', 'formats = ["onnx"]'), "export.formats[0]", "got 'onnx'"),
         (('name = "tiny"', 'name = "has space"'), "name", "use letters"),
         (('source = "builtin:spiral"', 'source = "spiral"'), "data.source", "expected KIND:NAME"),
@@ -266,6 +284,6 @@ def test_missing_preset_suggests_shipped_names(tmp_path):
 
 def test_validation_errors_are_one_line(tmp_path):
     """The CLI prints `error: …` on one line: no message carries a newline."""
-    for text in ("", 'epochs = "x"', "[[model.layers]]\ntype = \"Dens\"\n", "[train]\nepochs = 0\n"):
+    for text in ("", 'epochs = "x"', '[[model.layers]]\ntype = "Dens"\n', "[train]\nepochs = 0\n"):
         err = load_error(tmp_path, text)
         assert "\n" not in str(err)

@@ -15,17 +15,17 @@ import time
 from pathlib import Path
 
 import pytest
+from no_network.sitecustomize import pythonpath
 
 from tfbench.engine import strategy
 from tfbench.errors import UserError
 from tfbench.spec import TrainSpec
-from no_network.sitecustomize import pythonpath
 
 REPO = Path(__file__).resolve().parent.parent
 
 # Trains a tiny Dense model on fixed random data under `train.strategy = argv[1]` and prints one
 # JSON line. "mirrored" also trains the same model on the default strategy for comparison.
-TRAIN_SCRIPT = r'''
+TRAIN_SCRIPT = r"""
 import json, os, sys, tempfile
 from tfbench.engine import strategy as s
 from tfbench.spec import TrainSpec
@@ -81,7 +81,7 @@ if kind == "mirrored":
     except RuntimeError as error:
         result["late_split"] = str(error)
 print("RESULT " + json.dumps(result), flush=True)
-'''
+"""
 
 
 def tf_env(**extra: str) -> dict[str, str]:

@@ -3,19 +3,16 @@ and a finished study, and pilot tests of its actions (open a trial, stop the stu
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-
 from app_pilot import pilot_test, screen_text, table_measured
+
 from tfbench.app import make_study_app
-from tfbench.spec import load_experiment
 from tfbench.engine_calls import FixedEngineCalls
+from tfbench.spec import load_experiment
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
 from write_study import NOW, write_study  # noqa: E402
@@ -31,9 +28,9 @@ def study_app(study_dir: Path):
 
 async def read_study(pilot) -> None:
     """Wait until the Study screen has read its study."""
-    from tfbench.screens.study import StudyScreen
-
     from textual.widgets import DataTable
+
+    from tfbench.screens.study import StudyScreen
 
     for _ in range(300):
         screen = pilot.app.screen

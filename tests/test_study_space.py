@@ -20,24 +20,56 @@ def with_space(space: dict, **tune) -> object:
 def test_the_shipped_space_parses_with_its_kinds_and_direction():
     settings = parse_tune(load_experiment("digits-mlp"))
     kinds = {p.path: p.kind for p in settings.params}
-    assert kinds == {"train.optimizer.learning_rate": "float", "model.layers[2].units": "int", "model.layers[3].rate": "float"}
+    assert kinds == {
+        "train.optimizer.learning_rate": "float",
+        "model.layers[2].units": "int",
+        "model.layers[3].rate": "float",
+    }
     assert settings.direction == "maximize" and settings.trials == 20
     assert settings.short_names()["train.optimizer.learning_rate"] == "lr"
-    assert parse_tune(with_space({"train.optimizer.learning_rate": {"float": [1e-4, 1e-2]}}, objective="val_loss")).direction == "minimize"
+    assert (
+        parse_tune(
+            with_space({"train.optimizer.learning_rate": {"float": [1e-4, 1e-2]}}, objective="val_loss")
+        ).direction
+        == "minimize"
+    )
 
 
-@pytest.mark.parametrize("space, where, words", [
-    ({"model.layers[2].units": {"float": [8.0, 64.0]}}, 'tune.space."model.layers[2].units"', "float range on a whole-number"),
-    ({"train.optimizer.type": {"choice": ["Adam", "Adamm"]}}, 'tune.space."train.optimizer.type"', "unknown optimizer 'Adamm'"),
-    ({"train.optimizer.learning_rate": {"float": [0.0, 0.1], "log": True}}, 'tune.space."train.optimizer.learning_rate"', "lower bound above 0"),
-    ({"model.layers[9].units": {"int": [8, 64]}}, 'tune.space."model.layers[9].units"', "no such setting"),
-    ({"model.layers[2].unitz": {"int": [8, 64]}}, 'tune.space."model.layers[2].unitz"', "did you mean 'units'"),
-    ({"model.layers[2].units": {"int": [64, 8]}}, 'tune.space."model.layers[2].units"', "must be below"),
-    ({"model.layers[2].units": {"int": [8, 64], "choice": [1]}}, 'tune.space."model.layers[2].units"', "exactly one of"),
-    ({"model.layers[2].activation": {"choice": ["relu", "rellu"]}}, 'tune.space."model.layers[2].activation"', "'rellu' does not fit"),
-    ({"data.batch_size": {"choice": [32, 0]}}, 'tune.space."data.batch_size"', "0 does not fit"),
-    ({"model.layers[3].rate": {"int": [0, 1]}}, 'tune.space."model.layers[3].rate"', "int range on a decimal"),
-])
+@pytest.mark.parametrize(
+    "space, where, words",
+    [
+        (
+            {"model.layers[2].units": {"float": [8.0, 64.0]}},
+            'tune.space."model.layers[2].units"',
+            "float range on a whole-number",
+        ),
+        (
+            {"train.optimizer.type": {"choice": ["Adam", "Adamm"]}},
+            'tune.space."train.optimizer.type"',
+            "unknown optimizer 'Adamm'",
+        ),
+        (
+            {"train.optimizer.learning_rate": {"float": [0.0, 0.1], "log": True}},
+            'tune.space."train.optimizer.learning_rate"',
+            "lower bound above 0",
+        ),
+        ({"model.layers[9].units": {"int": [8, 64]}}, 'tune.space."model.layers[9].units"', "no such setting"),
+        ({"model.layers[2].unitz": {"int": [8, 64]}}, 'tune.space."model.layers[2].unitz"', "did you mean 'units'"),
+        ({"model.layers[2].units": {"int": [64, 8]}}, 'tune.space."model.layers[2].units"', "must be below"),
+        (
+            {"model.layers[2].units": {"int": [8, 64], "choice": [1]}},
+            'tune.space."model.layers[2].units"',
+            "exactly one of",
+        ),
+        (
+            {"model.layers[2].activation": {"choice": ["relu", "rellu"]}},
+            'tune.space."model.layers[2].activation"',
+            "'rellu' does not fit",
+        ),
+        ({"data.batch_size": {"choice": [32, 0]}}, 'tune.space."data.batch_size"', "0 does not fit"),
+        ({"model.layers[3].rate": {"int": [0, 1]}}, 'tune.space."model.layers[3].rate"', "int range on a decimal"),
+    ],
+)
 def test_a_bad_space_entry_is_one_located_error(space, where, words):
     with pytest.raises(UserError) as err:
         parse_tune(with_space(space))
@@ -46,8 +78,12 @@ def test_a_bad_space_entry_is_one_located_error(space, where, words):
 
 
 def test_bad_tune_keys_and_settings_are_located():
-    for tune, where in [({"sampler": "bayes"}, "tune.sampler"), ({"pruner": "asha"}, "tune.pruner"),
-                        ({"trials": 0}, "tune.trials"), ({"direction": "up"}, "tune.direction")]:
+    for tune, where in [
+        ({"sampler": "bayes"}, "tune.sampler"),
+        ({"pruner": "asha"}, "tune.pruner"),
+        ({"trials": 0}, "tune.trials"),
+        ({"direction": "up"}, "tune.direction"),
+    ]:
         with pytest.raises(UserError) as err:
             parse_tune(with_space({"model.layers[2].units": {"int": [8, 64]}}, **tune))
         assert err.value.location == where
@@ -89,10 +125,14 @@ def test_study_modules_import_without_tensorflow_and_the_screen_without_optuna()
     import subprocess
     import sys
 
-    code = ("import importlib, json, sys; [importlib.import_module(m) for m in sys.argv[1:]]; "
-            "print(json.dumps(sorted(sys.modules)))")
-    for modules, banned in [(["tfbench.study.space", "tfbench.study.study", "tfbench.study.workers"], ("tensorflow", "keras", "textual")),
-                            (["tfbench.screens.study"], ("tensorflow", "keras", "optuna"))]:
+    code = (
+        "import importlib, json, sys; [importlib.import_module(m) for m in sys.argv[1:]]; "
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    for modules, banned in [
+        (["tfbench.study.space", "tfbench.study.study", "tfbench.study.workers"], ("tensorflow", "keras", "textual")),
+        (["tfbench.screens.study"], ("tensorflow", "keras", "optuna")),
+    ]:
         done = subprocess.run([sys.executable, "-c", code, *modules], capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
         loaded = set(json.loads(done.stdout.strip().splitlines()[-1]))

@@ -11,9 +11,10 @@ import sys
 import time
 from pathlib import Path
 
+from tiny_runs import runner_env
+
 from tfbench.engine import events as ev
 from tfbench.study.study import BEST_FILE, StudyDir, pid_alive
-from tiny_runs import runner_env
 
 # Tiny trials: two epochs of the digits MLP, its shipped three-parameter space.
 TRIAL_SETS = ["--set", "train.epochs=2", "--set", "data.batch_size=64"]
@@ -34,7 +35,9 @@ def wait_until(predicate, timeout: float, proc: subprocess.Popen | None = None, 
         if found:
             return found
         if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"tune ended ({proc.returncode}) before {what}: {proc.stderr.read() if proc.stderr else ''}")
+            raise AssertionError(
+                f"tune ended ({proc.returncode}) before {what}: {proc.stderr.read() if proc.stderr else ''}"
+            )
         time.sleep(0.3)
     raise AssertionError(f"timed out waiting for {what}")
 
@@ -59,17 +62,28 @@ def freeze_a_trial_in_its_second_epoch(study_dir: Path) -> dict | None:
 
 def test_sigkill_of_a_worker_and_of_tune_then_resume_keeps_every_trial_and_completes_twelve(tmp_path):
     study_dir = tmp_path / "study"
-    proc = subprocess.Popen(tune("digits-mlp", "--trials", "12", "--parallel", "2", *TRIAL_SETS, "--study-dir", str(study_dir)),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=runner_env(), cwd=tmp_path)
+    proc = subprocess.Popen(
+        tune("digits-mlp", "--trials", "12", "--parallel", "2", *TRIAL_SETS, "--study-dir", str(study_dir)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=runner_env(),
+        cwd=tmp_path,
+    )
     try:
         # kill -9 one worker in the middle of a trial, once a trial has finished
         wait_until(lambda: len(ended(study_dir)) >= 1, 180, proc, "the first trial")
-        victim = wait_until(lambda: freeze_a_trial_in_its_second_epoch(study_dir), 120, proc, "a trial in its second epoch")
+        victim = wait_until(
+            lambda: freeze_a_trial_in_its_second_epoch(study_dir), 120, proc, "a trial in its second epoch"
+        )
         os.kill(victim["pid"], signal.SIGKILL)
         # then kill -9 the study itself after about five trials
         wait_until(lambda: len(ended(study_dir)) >= 5, 240, proc, "five trials")
-        workers = [StudyDir.load(study_dir).study.trials[r["number"]].user_attrs["pid"]
-                   for r in rows(study_dir) if r["state"] == "running"]
+        workers = [
+            StudyDir.load(study_dir).study.trials[r["number"]].user_attrs["pid"]
+            for r in rows(study_dir)
+            if r["state"] == "running"
+        ]
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
     finally:
@@ -81,8 +95,14 @@ def test_sigkill_of_a_worker_and_of_tune_then_resume_keeps_every_trial_and_compl
     interrupted = [r for r in rows(study_dir) if r["state"] == "interrupted"]
     assert any(r["number"] == victim["number"] for r in interrupted)  # given back by the pool when its worker died
 
-    resumed = subprocess.run(tune("--resume", str(study_dir), "--parallel", "2"), capture_output=True, text=True,
-                             env=runner_env(), cwd=tmp_path, timeout=420)
+    resumed = subprocess.run(
+        tune("--resume", str(study_dir), "--parallel", "2"),
+        capture_output=True,
+        text=True,
+        env=runner_env(),
+        cwd=tmp_path,
+        timeout=420,
+    )
     assert resumed.returncode == 0, resumed.stderr
     after = rows(study_dir)
     done = [r for r in after if r["state"] in ("finished", "pruned")]
@@ -99,15 +119,36 @@ def test_sigkill_of_a_worker_and_of_tune_then_resume_keeps_every_trial_and_compl
     best = max(r["value"] for r in done if r["state"] == "finished")
     header = (study_dir / BEST_FILE).read_text().splitlines()[0]
     assert float(re.search(r"val_accuracy (\S+)$", header).group(1)) == best
-    assert "best: trial #" in resumed.stdout and len(re.findall(r"^trial \d+/12 ", resumed.stdout, re.M)) == 12 - len(before)
+    assert "best: trial #" in resumed.stdout and len(re.findall(r"^trial \d+/12 ", resumed.stdout, re.M)) == 12 - len(
+        before
+    )
 
 
 def test_two_tune_processes_on_one_journal_split_the_trials_and_run_none_twice(tmp_path):
     journal = tmp_path / "shared.journal"
-    procs = [subprocess.Popen(tune("digits-mlp", "--trials", "6", *TRIAL_SETS, "--storage", str(journal), "--study", "shared",
-                                   "--study-dir", str(tmp_path / name), "--json"),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=runner_env(), cwd=tmp_path)
-             for name in ("a", "b")]
+    procs = [
+        subprocess.Popen(
+            tune(
+                "digits-mlp",
+                "--trials",
+                "6",
+                *TRIAL_SETS,
+                "--storage",
+                str(journal),
+                "--study",
+                "shared",
+                "--study-dir",
+                str(tmp_path / name),
+                "--json",
+            ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=runner_env(),
+            cwd=tmp_path,
+        )
+        for name in ("a", "b")
+    ]
     outputs = [p.communicate(timeout=420) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [o[1] for o in outputs]
     trials = StudyDir.load(tmp_path / "a").rows()
@@ -125,10 +166,21 @@ def test_ctrl_c_stops_starting_trials_lets_the_running_ones_save_and_resume_fini
     study_dir = tmp_path / "study"
     # trials long enough (20 epochs) that Ctrl+C finds them running
     sets = ["--set", "train.epochs=20", "--set", "data.batch_size=64"]
-    proc = subprocess.Popen(tune("digits-mlp", "--trials", "3", "--parallel", "2", *sets, "--study-dir", str(study_dir)),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=runner_env(), cwd=tmp_path)
+    proc = subprocess.Popen(
+        tune("digits-mlp", "--trials", "3", "--parallel", "2", *sets, "--study-dir", str(study_dir)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=runner_env(),
+        cwd=tmp_path,
+    )
     try:
-        wait_until(lambda: any(r["state"] == "running" and r["epochs"] >= 1 for r in rows(study_dir)), 120, proc, "a running trial")
+        wait_until(
+            lambda: any(r["state"] == "running" and r["epochs"] >= 1 for r in rows(study_dir)),
+            120,
+            proc,
+            "a running trial",
+        )
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=120)
     finally:
@@ -142,7 +194,8 @@ def test_ctrl_c_stops_starting_trials_lets_the_running_ones_save_and_resume_fini
         assert end[-1]["status"] == "stopped" and (Path(row["run_dir"]) / "checkpoints" / "last.keras").exists()
     waiting = {r["retry_of"] for r in rows(study_dir) if r["state"] == "waiting"}
     assert waiting == {r["number"] for r in stopped}
-    resumed = subprocess.run(tune("--resume", str(study_dir)), capture_output=True, text=True, env=runner_env(),
-                             cwd=tmp_path, timeout=300)
+    resumed = subprocess.run(
+        tune("--resume", str(study_dir)), capture_output=True, text=True, env=runner_env(), cwd=tmp_path, timeout=300
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert len(ended(study_dir)) == 3

@@ -60,8 +60,8 @@ def fake_pynvml(init_error: bool = False) -> types.ModuleType:
     nvml.nvmlDeviceGetCount = lambda: 2
     nvml.nvmlDeviceGetHandleByIndex = lambda i: f"handle{i}"
     nvml.nvmlDeviceGetName = lambda h: b"NVIDIA H100 80GB HBM3" if h == "handle0" else "NVIDIA A100-SXM4-40GB"
-    nvml.nvmlDeviceGetUtilizationRates = (
-        lambda h: types.SimpleNamespace(gpu=87, memory=40) if h == "handle0" else unsupported()
+    nvml.nvmlDeviceGetUtilizationRates = lambda h: (
+        types.SimpleNamespace(gpu=87, memory=40) if h == "handle0" else unsupported()
     )
     nvml.nvmlDeviceGetMemoryInfo = lambda h: types.SimpleNamespace(
         used=12 * GIB, total=int(79.6 * GIB), free=int(67.6 * GIB)
@@ -154,9 +154,7 @@ def test_sampling_never_imports_tensorflow():
         "s.sample(); s.sample(); s.describe_devices()\n"
         "print(sorted(m for m in ('tensorflow', 'keras', 'textual') if m in sys.modules))\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60, check=True
-    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "[]", out.stderr
 
 
@@ -170,9 +168,7 @@ def test_sampling_does_not_initialise_tensorflow():
         "print(len(tf.config.list_logical_devices('CPU')), s.sample()['tf_memory'])\n"
     )
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
-    out = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
-    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split("\n")[-2] == "2 {}"  # no GPU: TensorFlow keeps no CPU memory stats
 

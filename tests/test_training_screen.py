@@ -8,16 +8,16 @@ import time
 from pathlib import Path
 
 import pytest
+from app_pilot import pilot_test, screen_text
 from textual.app import App
 
-from app_pilot import pilot_test, screen_text
 from tfbench.engine.events import RunState, read_events
 from tfbench.event_tail import EventTail
+from tfbench.figures import format_clock as clock
 from tfbench.screens.run_dialogs import EditRunDialog
 from tfbench.screens.training import TrainingScreen
 from tfbench.widgets.curves import Chart, Curves, Series, downsample, run_charts, smooth
 from tfbench.widgets.gpu import system_text
-from tfbench.figures import format_clock as clock
 from tfbench.widgets.progress_panel import progress_text
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -121,8 +121,16 @@ def test_batch_events_fold_into_bounded_series():
     state.apply(make_event("run_started", experiment={"name": "x"}, steps_per_epoch=1000, epochs=100))
     for i in range(100_000):
         epoch, step = divmod(i, 1000)
-        state.apply({"event": "batch", "time": 1.0 + i, "epoch": epoch + 1, "step": step + 1, "steps": 1000,
-                     "logs": {"loss": 1.0 / (i + 1)}})
+        state.apply(
+            {
+                "event": "batch",
+                "time": 1.0 + i,
+                "epoch": epoch + 1,
+                "step": step + 1,
+                "steps": 1000,
+                "logs": {"loss": 1.0 / (i + 1)},
+            }
+        )
     assert 0 < len(state.batch_loss) <= MAX_BATCH_POINTS
     assert len(state.batch_x) == len(state.batch_loss)
     assert state.batch_x[0] < 1.0 and state.batch_x[-1] > 99.0
@@ -133,8 +141,10 @@ def test_screens_and_widgets_do_not_import_tensorflow():
     import subprocess
     import sys
 
-    code = ("import sys, tfbench.screens.training, tfbench.screens.runs, tfbench.widgets.curves, "
-            "tfbench.widgets.gpu; print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
+    code = (
+        "import sys, tfbench.screens.training, tfbench.screens.runs, tfbench.widgets.curves, "
+        "tfbench.widgets.gpu; print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 

@@ -7,14 +7,14 @@ import asyncio
 import time
 
 import pytest
-
 from app_pilot import screen_text
+
 from tfbench.app import make_app
 from tfbench.engine.control import runner_alive
+from tfbench.engine_calls import FixedEngineCalls
 from tfbench.screens.run_dialogs import EditRunDialog, ExportDialog
 from tfbench.screens.training import TrainingScreen
 from tfbench.spec import load_experiment
-from tfbench.engine_calls import FixedEngineCalls
 
 pytestmark = pytest.mark.slow
 
@@ -36,8 +36,7 @@ async def start_training(app, pilot) -> TrainingScreen:
     """Ctrl+R, then wait until the runner is through its first batch."""
     await pilot.press("ctrl+r")
     screen = app.get_screen("train")
-    await wait_for(pilot, lambda: screen.state.status == "running" and screen.state.step > 0, 120,
-                   "training to start")
+    await wait_for(pilot, lambda: screen.state.status == "running" and screen.state.step > 0, 120, "training to start")
     return screen
 
 
@@ -109,8 +108,14 @@ def test_pauses_resumes_edits_and_stops_a_run_mid_way(runs_dir):
             dialog.query_one("#epochs").value = "150"
             dialog.query_one("#epochs").focus()
             await pilot.press("enter")
-            await wait_for(pilot, lambda: screen.state.epochs == 150 and any(
-                "learning_rate" in line.message for line in screen.state.log), 30, "the edits")
+            await wait_for(
+                pilot,
+                lambda: (
+                    screen.state.epochs == 150 and any("learning_rate" in line.message for line in screen.state.log)
+                ),
+                30,
+                "the edits",
+            )
             assert any("0.005" in line.message for line in screen.state.log)
             await pilot.press("x")
             await wait_for(pilot, lambda: screen.state.ended, 60, "the stop")
@@ -172,8 +177,12 @@ def test_quitting_during_a_run_asks_then_stops_it(runs_dir):
             await pilot.pause()
             assert app.screen is screen and app.is_running
             step = screen.state.step, len(screen.state.epoch_numbers)
-            await wait_for(pilot, lambda: (screen.state.step, len(screen.state.epoch_numbers)) != step, 30,
-                           "the run to go on after staying")
+            await wait_for(
+                pilot,
+                lambda: (screen.state.step, len(screen.state.epoch_numbers)) != step,
+                30,
+                "the run to go on after staying",
+            )
             assert runner_alive(screen.run_dir)
             await pilot.press("ctrl+q")
             await pilot.pause()

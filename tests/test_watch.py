@@ -13,8 +13,8 @@ from click.testing import CliRunner
 
 from tfbench.app import WorkbenchApp, make_app
 from tfbench.engine.events import RunState
-from tfbench.screens.training import TrainingScreen
 from tfbench.engine_calls import FixedEngineCalls
+from tfbench.screens.training import TrainingScreen
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -42,7 +42,9 @@ def test_watch_follows_a_log_another_process_is_writing(tmp_path):
         async with app.run_test(size=(100, 32)) as pilot:
             screen = app.screen
             assert isinstance(screen, TrainingScreen)
-            writer = subprocess.Popen([sys.executable, "-c", WRITER, str(source), str(run_dir / "events.jsonl"), "0.01"])
+            writer = subprocess.Popen(
+                [sys.executable, "-c", WRITER, str(source), str(run_dir / "events.jsonl"), "0.01"]
+            )
             try:
                 seen_running = False
                 deadline = time.monotonic() + 60
@@ -104,8 +106,13 @@ def cut_run(tmp_path: Path) -> Path:
 
 def watch_plainly(run_dir: Path) -> subprocess.CompletedProcess:
     """`tfbench watch RUN` with its output going to a pipe, not a terminal."""
-    return subprocess.run([sys.executable, "-m", "tfbench", "watch", str(run_dir)], capture_output=True,
-                          text=True, timeout=60, cwd=Path(__file__).parent.parent)
+    return subprocess.run(
+        [sys.executable, "-m", "tfbench", "watch", str(run_dir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).parent.parent,
+    )
 
 
 def test_watch_without_a_terminal_prints_plain_lines_and_exits_when_the_run_ended(tmp_path):
@@ -133,6 +140,7 @@ def test_watch_without_a_terminal_ends_on_a_cut_log_whose_runner_is_dead(tmp_pat
 def test_the_train_screen_marks_a_run_whose_runner_died_interrupted(tmp_path, monkeypatch):
     """A log without its end and a dead runner is not shown RUNNING forever."""
     from app_pilot import screen_text
+
     from tfbench.screens import training
 
     monkeypatch.setattr(training, "CLOCK_INTERVAL", 0.05)
@@ -160,10 +168,26 @@ def test_a_run_with_stdout_closed_trains_and_saves(tmp_path):
     import shlex
 
     runs = tmp_path / "runs"
-    command = [sys.executable, "-m", "tfbench", "run", "spiral-mlp", "--set", "train.epochs=1",
-               "--set", "export.formats=[]", "--runs-dir", str(runs)]
-    result = subprocess.run(["sh", "-c", shlex.join(command) + " >&-"], capture_output=True, text=True,
-                            timeout=300, cwd=Path(__file__).parent.parent)
+    command = [
+        sys.executable,
+        "-m",
+        "tfbench",
+        "run",
+        "spiral-mlp",
+        "--set",
+        "train.epochs=1",
+        "--set",
+        "export.formats=[]",
+        "--runs-dir",
+        str(runs),
+    ]
+    result = subprocess.run(
+        ["sh", "-c", shlex.join(command) + " >&-"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).parent.parent,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     (run_dir,) = runs.iterdir()
     assert (run_dir / "model.keras").is_file()

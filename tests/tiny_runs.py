@@ -12,8 +12,9 @@ import os
 import time
 from pathlib import Path
 
-from tfbench.engine import events as ev
 from no_network.sitecustomize import pythonpath
+
+from tfbench.engine import events as ev
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -53,19 +54,47 @@ activation = "softmax"
 """
 
 
-def spiral_preset(name: str = "tiny", epochs: int = 3, batch: int = 32, units: int = 16,
-                  optimizer: str = "Adam", lr: float = 1e-2, seed: int = 7, extra: str = "") -> str:
+def spiral_preset(
+    name: str = "tiny",
+    epochs: int = 3,
+    batch: int = 32,
+    units: int = 16,
+    optimizer: str = "Adam",
+    lr: float = 1e-2,
+    seed: int = 7,
+    extra: str = "",
+) -> str:
     """A preset's text: Dense(units, relu) → Dense(1, sigmoid) on builtin:spiral; `extra` ends [train]."""
-    return PRESET.format(name=name, source="builtin:spiral", batch=batch, layers=SPIRAL_LAYERS.format(units=units).strip(),
-                         epochs=epochs, optimizer=optimizer, lr=lr, loss="binary_crossentropy", seed=seed, extra=extra)
+    return PRESET.format(
+        name=name,
+        source="builtin:spiral",
+        batch=batch,
+        layers=SPIRAL_LAYERS.format(units=units).strip(),
+        epochs=epochs,
+        optimizer=optimizer,
+        lr=lr,
+        loss="binary_crossentropy",
+        seed=seed,
+        extra=extra,
+    )
 
 
-def digits_preset(name: str = "digits", epochs: int = 3, batch: int = 8, lr: float = 1e-3, seed: int = 5,
-                  extra: str = "") -> str:
+def digits_preset(
+    name: str = "digits", epochs: int = 3, batch: int = 8, lr: float = 1e-3, seed: int = 5, extra: str = ""
+) -> str:
     """A preset's text: Flatten → Dense(10, softmax) on builtin:digits; `extra` ends [train]."""
-    return PRESET.format(name=name, source="builtin:digits", batch=batch, layers=DIGITS_LAYERS.strip(),
-                         epochs=epochs, optimizer="Adam", lr=lr, loss="sparse_categorical_crossentropy",
-                         seed=seed, extra=extra)
+    return PRESET.format(
+        name=name,
+        source="builtin:digits",
+        batch=batch,
+        layers=DIGITS_LAYERS.strip(),
+        epochs=epochs,
+        optimizer="Adam",
+        lr=lr,
+        loss="sparse_categorical_crossentropy",
+        seed=seed,
+        extra=extra,
+    )
 
 
 def write_preset(folder: Path, text: str, filename: str = "preset.toml") -> Path:
@@ -126,8 +155,9 @@ def png_folder(root: Path, per_class: int, size: int = 8) -> Path:
 
 def images_preset(root: Path, epochs: int = 2, batch: int = 8, extra_data: str = "") -> str:
     """A preset's text: Flatten → Dense(2, softmax) on `images:root`; `extra_data` ends [data]."""
-    return (f'name = "imgs"\n[data]\nsource = "images:{root}"\nbatch_size = {batch}\n{extra_data}\n'
-            '[[model.layers]]\ntype = "Rescaling"\nscale = 0.00392\n[[model.layers]]\ntype = "Flatten"\n'
-            '[[model.layers]]\ntype = "Dense"\nunits = 2\nactivation = "softmax"\n'
-            f'[train]\nepochs = {epochs}\nseed = 3\n')
-
+    return (
+        f'name = "imgs"\n[data]\nsource = "images:{root}"\nbatch_size = {batch}\n{extra_data}\n'
+        '[[model.layers]]\ntype = "Rescaling"\nscale = 0.00392\n[[model.layers]]\ntype = "Flatten"\n'
+        '[[model.layers]]\ntype = "Dense"\nunits = 2\nactivation = "softmax"\n'
+        f"[train]\nepochs = {epochs}\nseed = 3\n"
+    )

@@ -13,8 +13,9 @@ from __future__ import annotations
 import copy
 import threading
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from textual import on, work
 from textual.app import App, SystemCommand
@@ -78,8 +79,15 @@ class WorkbenchApp(App):
         Binding("ctrl+y", "redo", "Redo", priority=True),
     ]
 
-    def __init__(self, experiment: Experiment, *, preset_path: Path | None = None,
-                 runs_dir: Path = Path("runs"), watch: Path | None = None, engine_calls: Any = None) -> None:
+    def __init__(
+        self,
+        experiment: Experiment,
+        *,
+        preset_path: Path | None = None,
+        runs_dir: Path = Path("runs"),
+        watch: Path | None = None,
+        engine_calls: Any = None,
+    ) -> None:
         super().__init__()
         if engine_calls is None:
             from tfbench.engine_calls import EngineCalls
@@ -326,9 +334,7 @@ class WorkbenchApp(App):
 
     @on(LayersImported)
     def _layers_imported(self, message: LayersImported) -> None:
-        layers = [
-            layer.model_dump() if hasattr(layer, "model_dump") else dict(layer) for layer in message.layers
-        ]
+        layers = [layer.model_dump() if hasattr(layer, "model_dump") else dict(layer) for layer in message.layers]
 
         def change(data: dict) -> None:
             data.setdefault("model", {})["layers"] = layers
@@ -423,8 +429,9 @@ class WorkbenchApp(App):
         from tfbench.screens.dialogs import PathPrompt
         from tfbench.spec import shipped_presets
 
-        self.push_screen(PathPrompt("Open preset", "", choices=shipped_presets(), action="Open",
-                                    check=load_experiment), self._open)
+        self.push_screen(
+            PathPrompt("Open preset", "", choices=shipped_presets(), action="Open", check=load_experiment), self._open
+        )
 
     def _open(self, name_or_path: str | None) -> None:
         from tfbench.spec import resolve_preset
@@ -464,8 +471,11 @@ class WorkbenchApp(App):
             ("Open preset", "Edit a shipped preset or a preset file", self.action_open_preset),
             ("Export model", "Choose the export formats and quantisation", self.action_export_model),
             ("Add layer", "Pick a layer type from the catalog", self.action_add_layer),
-            ("Import layers from a .keras model", "Replace the stack with a Sequential model's layers",
-             self.action_import_layers),
+            (
+                "Import layers from a .keras model",
+                "Replace the stack with a Sequential model's layers",
+                self.action_import_layers,
+            ),
             ("Undo", "Go back one edit", self.action_undo),
             ("Redo", "Repeat an undone edit", self.action_redo),
             ("Show model builder", "The layer stack", lambda: self.action_show("model")),
@@ -503,8 +513,10 @@ class WorkbenchApp(App):
             elif answer == "detach":
                 self._confirm_unsaved(lambda: self._quit_now(train.leave_running()))  # type: ignore[attr-defined]
 
-        question = (f"{run_dir.name} is still training. Stop it (it saves first), or leave it running "
-                    "for `tfbench watch` to follow?")
+        question = (
+            f"{run_dir.name} is still training. Stop it (it saves first), or leave it running "
+            "for `tfbench watch` to follow?"
+        )
         self.push_screen(Choice(question, QUIT_ANSWERS), answered)
 
     def _confirm_unsaved(self, then: Callable[[], None]) -> None:
@@ -518,8 +530,7 @@ class WorkbenchApp(App):
             if quit_anyway:
                 then()
 
-        self.push_screen(Confirm("Quit without saving the edited Experiment?", yes="Quit", no="Stay"),
-                         answered)
+        self.push_screen(Confirm("Quit without saving the edited Experiment?", yes="Quit", no="Stay"), answered)
 
     def _quit_now(self, message: str | None = None) -> None:
         # Thread workers finish on their own; cancel them so none outlives the App. A run the
@@ -528,8 +539,14 @@ class WorkbenchApp(App):
         self.exit(message=message)
 
 
-def make_app(preset: str | None = None, *, experiment: Experiment | None = None,
-             runs_dir: Path = Path("runs"), watch: Path | None = None, engine_calls: Any = None) -> WorkbenchApp:
+def make_app(
+    preset: str | None = None,
+    *,
+    experiment: Experiment | None = None,
+    runs_dir: Path = Path("runs"),
+    watch: Path | None = None,
+    engine_calls: Any = None,
+) -> WorkbenchApp:
     """The workbench App, shared by the CLI and the tests.
 
     Args:

@@ -44,8 +44,12 @@ class Family:
 
 
 _MOBILENET = (("alpha", "float"), ("depth_multiplier", "int"), ("dropout", "float"))
-_MOBILENET_V3 = (("alpha", "float"), ("minimalistic", "bool"), ("dropout_rate", "float"),
-                 ("include_preprocessing", "bool"))
+_MOBILENET_V3 = (
+    ("alpha", "float"),
+    ("minimalistic", "bool"),
+    ("dropout_rate", "float"),
+    ("include_preprocessing", "bool"),
+)
 _INCLUDE_PREPROCESSING = (("include_preprocessing", "bool"),)
 
 # Class name → (family, default input size). The default size is what `include_top = true` with
@@ -71,19 +75,34 @@ _add("ResNet50 ResNet101 ResNet152", Family("resnet", 32, "caffe"), 224)
 _add("VGG16", Family("vgg16", 32, "caffe"), 224)
 _add("VGG19", Family("vgg19", 32, "caffe"), 224)
 _add("DenseNet121 DenseNet169 DenseNet201", Family("densenet", 32, "torch"), 224)
-_add("EfficientNetB0 EfficientNetB1 EfficientNetB2 EfficientNetB3 EfficientNetB4 EfficientNetB5 "
-     "EfficientNetB6 EfficientNetB7", Family("efficientnet", 32, "inside"),
-     (224, 240, 260, 300, 380, 456, 528, 600))
-_add("EfficientNetV2B0 EfficientNetV2B1 EfficientNetV2B2 EfficientNetV2B3 EfficientNetV2S "
-     "EfficientNetV2M EfficientNetV2L", Family("efficientnet_v2", 32, "inside", _INCLUDE_PREPROCESSING),
-     (224, 240, 260, 300, 384, 480, 480))
-_add("ConvNeXtTiny ConvNeXtSmall ConvNeXtBase ConvNeXtLarge ConvNeXtXLarge",
-     Family("convnext", 32, "inside", _INCLUDE_PREPROCESSING), 224)
+_add(
+    "EfficientNetB0 EfficientNetB1 EfficientNetB2 EfficientNetB3 EfficientNetB4 EfficientNetB5 "
+    "EfficientNetB6 EfficientNetB7",
+    Family("efficientnet", 32, "inside"),
+    (224, 240, 260, 300, 380, 456, 528, 600),
+)
+_add(
+    "EfficientNetV2B0 EfficientNetV2B1 EfficientNetV2B2 EfficientNetV2B3 EfficientNetV2S "
+    "EfficientNetV2M EfficientNetV2L",
+    Family("efficientnet_v2", 32, "inside", _INCLUDE_PREPROCESSING),
+    (224, 240, 260, 300, 384, 480, 480),
+)
+_add(
+    "ConvNeXtTiny ConvNeXtSmall ConvNeXtBase ConvNeXtLarge ConvNeXtXLarge",
+    Family("convnext", 32, "inside", _INCLUDE_PREPROCESSING),
+    224,
+)
 
 # Arguments every backbone takes (Keras' own, plus tfbench's weights/trainable/preprocess/name).
 COMMON_ARGS = (
-    ("include_top", "bool"), ("weights", "str"), ("pooling", "choice"), ("classes", "int"),
-    ("classifier_activation", "str"), ("trainable", "bool"), ("preprocess", "bool"), ("name", "str"),
+    ("include_top", "bool"),
+    ("weights", "str"),
+    ("pooling", "choice"),
+    ("classes", "int"),
+    ("classifier_activation", "str"),
+    ("trainable", "bool"),
+    ("preprocess", "bool"),
+    ("name", "str"),
 )
 POOLING = ("avg", "max")
 # ImageNet statistics behind the "torch" preprocessing (keras.applications.imagenet_utils).
@@ -105,15 +124,31 @@ def params(name: str) -> dict[str, Any]:
     """The arguments a backbone entry accepts, as catalog `Param`s (for validation and forms)."""
     from tfbench import catalog
 
-    defaults = {"include_top": True, "weights": "imagenet", "pooling": None, "classes": 1000,
-                "classifier_activation": "softmax", "trainable": True, "preprocess": False,
-                "name": None, "alpha": 1.0, "depth_multiplier": 1, "dropout": 1e-3,
-                "minimalistic": False, "dropout_rate": 0.2, "include_preprocessing": True}
+    defaults = {
+        "include_top": True,
+        "weights": "imagenet",
+        "pooling": None,
+        "classes": 1000,
+        "classifier_activation": "softmax",
+        "trainable": True,
+        "preprocess": False,
+        "name": None,
+        "alpha": 1.0,
+        "depth_multiplier": 1,
+        "dropout": 1e-3,
+        "minimalistic": False,
+        "dropout_rate": 0.2,
+        "include_preprocessing": True,
+    }
     out = {}
     for arg, kind in COMMON_ARGS + family(name).args:
         out[arg] = catalog.Param(
-            name=arg, kind=kind, default=defaults.get(arg), required=False,
-            choices=POOLING if arg == "pooling" else (), nullable=defaults.get(arg) is None,
+            name=arg,
+            kind=kind,
+            default=defaults.get(arg),
+            required=False,
+            choices=POOLING if arg == "pooling" else (),
+            nullable=defaults.get(arg) is None,
         )
     return out
 
@@ -136,7 +171,7 @@ def check(name: str, args: dict[str, Any], location: str) -> None:
     weights = args.get("weights", "imagenet")
     if weights not in ("imagenet", "none") and not str(weights).endswith((".h5", ".keras", ".weights.h5")):
         raise UserError(
-            f"weights {weights!r} is neither \"imagenet\", \"none\" nor a weights file (.h5)",
+            f'weights {weights!r} is neither "imagenet", "none" nor a weights file (.h5)',
             f"{location}.weights",
         )
     if args.get("preprocess") and family(name).preprocessing == "caffe":
@@ -179,23 +214,30 @@ def size_problem(name: str, args: dict[str, Any], shape: tuple) -> tuple[str, st
     fam, default = BACKBONES[name]
     if len(shape) != 3:
         dims = "×".join("?" if d is None else str(d) for d in shape)
-        return (f"{name} needs images (height, width, channels) but gets shape ({dims})",
-                "feed it images, or add a Reshape before it")
+        return (
+            f"{name} needs images (height, width, channels) but gets shape ({dims})",
+            "feed it images, or add a Reshape before it",
+        )
     height, width, channels = shape
     weights = args.get("weights", "imagenet")
     if weights != "none" and channels != 3:
-        return (f"{name} with pretrained weights needs 3 colour channels but gets {channels}",
-                'use colour images (e.g. images source with color_mode = "rgb"), or weights = "none"')
+        return (
+            f"{name} with pretrained weights needs 3 colour channels but gets {channels}",
+            'use colour images (e.g. images source with color_mode = "rgb"), or weights = "none"',
+        )
     if args.get("include_top", True) and weights == "imagenet" and (height, width) != (default, default):
-        return (f"{name} with its ImageNet classifier (include_top = true) needs {default}×{default} "
-                f"input but gets {height}×{width}",
-                f'add {{ type = "Resizing", height = {default}, width = {default} }} before it, '
-                "or set include_top = false")
+        return (
+            f"{name} with its ImageNet classifier (include_top = true) needs {default}×{default} "
+            f"input but gets {height}×{width}",
+            f'add {{ type = "Resizing", height = {default}, width = {default} }} before it, or set include_top = false',
+        )
     small = [d for d in (height, width) if d is not None and d < fam.min_size]
     if small:
-        return (f"{name} needs input of at least {fam.min_size}×{fam.min_size} but gets {height}×{width}",
-                f'add {{ type = "Resizing", height = {fam.min_size}, width = {fam.min_size} }} before it '
-                f"(or larger, up to its native {default}×{default})")
+        return (
+            f"{name} needs input of at least {fam.min_size}×{fam.min_size} but gets {height}×{width}",
+            f'add {{ type = "Resizing", height = {fam.min_size}, width = {fam.min_size} }} before it '
+            f"(or larger, up to its native {default}×{default})",
+        )
     return None
 
 

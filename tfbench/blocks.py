@@ -19,16 +19,22 @@ run code (`Lambda`, `TFSMLayer`) are refused wherever they sit, by the catalog's
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from tfbench import backbones
 from tfbench.errors import UserError, close_matches
 
 # Merge names → the Keras merge layer that joins a block's paths.
 MERGES = {
-    "add": "Add", "concatenate": "Concatenate", "multiply": "Multiply", "average": "Average",
-    "maximum": "Maximum", "minimum": "Minimum", "subtract": "Subtract",
+    "add": "Add",
+    "concatenate": "Concatenate",
+    "multiply": "Multiply",
+    "average": "Average",
+    "maximum": "Maximum",
+    "minimum": "Minimum",
+    "subtract": "Subtract",
 }
 BLOCKS = {
     "Residual": {"layers": "list", "shortcut": "list", "merge": "merge", "name": "str"},
@@ -43,21 +49,41 @@ WRAPPERS: dict[str, tuple[tuple[str, str, Any], ...]] = {
 }
 _CHOICES = {"merge_mode": ("concat", "sum", "mul", "ave"), "score_mode": ("dot", "concat")}
 _ATTENTION_COMMON = (
-    ("dropout", "float", 0.0), ("use_bias", "bool", True), ("flash_attention", "bool", None),
-    ("kernel_initializer", "str", "glorot_uniform"), ("bias_initializer", "str", "zeros"),
-    ("kernel_regularizer", "str", None), ("bias_regularizer", "str", None),
-    ("activity_regularizer", "str", None), ("kernel_constraint", "str", None),
-    ("bias_constraint", "str", None), ("use_gate", "bool", False), ("seed", "int", None),
+    ("dropout", "float", 0.0),
+    ("use_bias", "bool", True),
+    ("flash_attention", "bool", None),
+    ("kernel_initializer", "str", "glorot_uniform"),
+    ("bias_initializer", "str", "zeros"),
+    ("kernel_regularizer", "str", None),
+    ("bias_regularizer", "str", None),
+    ("activity_regularizer", "str", None),
+    ("kernel_constraint", "str", None),
+    ("bias_constraint", "str", None),
+    ("use_gate", "bool", False),
+    ("seed", "int", None),
 )
 # Attention layers and their arguments; `use_causal_mask` is passed to the call, not the constructor.
 ATTENTION: dict[str, tuple[tuple[str, str, Any], ...]] = {
-    "MultiHeadAttention": (("num_heads", "int", ...), ("key_dim", "int", ...), ("value_dim", "int", None),
-                           ("output_shape", "int_or_tuple", None), ("attention_axes", "int_or_tuple", None))
+    "MultiHeadAttention": (
+        ("num_heads", "int", ...),
+        ("key_dim", "int", ...),
+        ("value_dim", "int", None),
+        ("output_shape", "int_or_tuple", None),
+        ("attention_axes", "int_or_tuple", None),
+    )
     + _ATTENTION_COMMON,
-    "GroupQueryAttention": (("head_dim", "int", ...), ("num_query_heads", "int", ...),
-                            ("num_key_value_heads", "int", ...)) + _ATTENTION_COMMON,
-    "Attention": (("use_scale", "bool", False), ("score_mode", "choice", "dot"), ("dropout", "float", 0.0),
-                  ("seed", "int", None)),
+    "GroupQueryAttention": (
+        ("head_dim", "int", ...),
+        ("num_query_heads", "int", ...),
+        ("num_key_value_heads", "int", ...),
+    )
+    + _ATTENTION_COMMON,
+    "Attention": (
+        ("use_scale", "bool", False),
+        ("score_mode", "choice", "dot"),
+        ("dropout", "float", 0.0),
+        ("seed", "int", None),
+    ),
     "AdditiveAttention": (("use_scale", "bool", True), ("dropout", "float", 0.0)),
 }
 CALL_ARGS = {"use_causal_mask"}
@@ -84,10 +110,10 @@ class Node:
     kind: str
     path: str
     args: dict[str, Any] = field(default_factory=dict)
-    inner: "Node | None" = None
-    layers: tuple["Node", ...] = ()
-    shortcut: tuple["Node", ...] = ()
-    branches: tuple[tuple["Node", ...], ...] = ()
+    inner: Node | None = None
+    layers: tuple[Node, ...] = ()
+    shortcut: tuple[Node, ...] = ()
+    branches: tuple[tuple[Node, ...], ...] = ()
 
     @property
     def merge(self) -> str:
@@ -99,7 +125,7 @@ class Node:
         """Whether the layer attends to itself (called with the same tensor as query and value)."""
         return self.type in ATTENTION
 
-    def children(self) -> Iterator["Node"]:
+    def children(self) -> Iterator[Node]:
         """The nested nodes, in the order they are written."""
         if self.inner is not None:
             yield self.inner
@@ -120,19 +146,20 @@ def kind_of(type_name: Any) -> str:
     return "layer"
 
 
-def walk(nodes: "tuple[Node, ...] | list[Node]", depth: int = 0) -> Iterator[tuple[Node, int]]:
+def walk(nodes: tuple[Node, ...] | list[Node], depth: int = 0) -> Iterator[tuple[Node, int]]:
     """Every node of the tree, depth first, a node before its children, with its depth."""
     for node in nodes:
         yield node, depth
         yield from walk(list(node.children()), depth + 1)
 
 
-def has_blocks(nodes: "list[Node]") -> bool:
+def has_blocks(nodes: list[Node]) -> bool:
     """Whether the model is more than a plain stack of layers (the Functional API is needed)."""
     return any(node.kind != "layer" or node.is_attention for node, _ in walk(nodes))
 
 
 # -- parsing and checking ---------------------------------------------------------------------
+
 
 def parse_stack(entries: list, base: str = "model.layers") -> list[Node]:
     """The written stack (`Component`s or plain tables) as a checked tree of nodes.
@@ -159,8 +186,7 @@ def parse_entry(entry: Any, path: str) -> Node:
         backbones.check(type_name, args, path)
         return Node(type_name, "backbone", path, args)
     if type_name in ATTENTION:
-        _check_args(type_name, ATTENTION[type_name] + _BASE_ARGS + (("use_causal_mask", "bool", False),),
-                    args, path)
+        _check_args(type_name, ATTENTION[type_name] + _BASE_ARGS + (("use_causal_mask", "bool", False),), args, path)
         return Node(type_name, "layer", path, args)
     from tfbench import catalog
 
@@ -172,7 +198,7 @@ def _type_and_args(entry: Any, path: str) -> tuple[str, dict[str, Any]]:
     if hasattr(entry, "type") and hasattr(entry, "args"):  # a spec Component
         return entry.type, dict(entry.args)
     if not isinstance(entry, dict):
-        raise UserError(f"expected a layer table such as {{ type = \"Dense\", units = 8 }}, got {entry!r}", path)
+        raise UserError(f'expected a layer table such as {{ type = "Dense", units = 8 }}, got {entry!r}', path)
     type_name = entry.get("type")
     if not isinstance(type_name, str) or not type_name:
         raise UserError("this layer needs a type (a Keras class name, a block or a backbone)", f"{path}.type")
@@ -194,14 +220,18 @@ def _parse_block(type_name: str, args: dict[str, Any], path: str) -> Node:
     own = {k: v for k, v in args.items() if k in ("merge", "name")}
     if type_name == "Residual":
         if "layers" not in args:
-            raise UserError("Residual needs 'layers' (its main path)", path,
-                            'layers = [ { type = "Dense", units = 8 } ]')
+            raise UserError(
+                "Residual needs 'layers' (its main path)", path, 'layers = [ { type = "Dense", units = 8 } ]'
+            )
         layers = _parse_list(args["layers"], f"{path}.layers", allow_empty=False)
         shortcut = _parse_list(args.get("shortcut", []), f"{path}.shortcut", allow_empty=True)
         return Node(type_name, "block", path, own, layers=layers, shortcut=shortcut)
     if "branches" not in args:
-        raise UserError("Parallel needs 'branches' (a list of layer lists)", path,
-                        'branches = [ [ { type = "Dense", units = 8 } ], [] ]')
+        raise UserError(
+            "Parallel needs 'branches' (a list of layer lists)",
+            path,
+            'branches = [ [ { type = "Dense", units = 8 } ], [] ]',
+        )
     raw = args["branches"]
     if not isinstance(raw, list) or len(raw) < 2:
         raise UserError("expected a list of at least two branches, each a list of layers", f"{path}.branches")
@@ -213,7 +243,7 @@ def _parse_block(type_name: str, args: dict[str, Any], path: str) -> Node:
 
 def _parse_list(value: Any, path: str, allow_empty: bool) -> tuple[Node, ...]:
     if not isinstance(value, list):
-        raise UserError("expected a list of layers, e.g. [ { type = \"Dense\", units = 8 } ]", path)
+        raise UserError('expected a list of layers, e.g. [ { type = "Dense", units = 8 } ]', path)
     if not value and not allow_empty:
         raise UserError("expected at least one layer", path)
     return tuple(parse_entry(item, f"{path}[{i}]") for i, item in enumerate(value))
@@ -222,15 +252,17 @@ def _parse_list(value: Any, path: str, allow_empty: bool) -> tuple[Node, ...]:
 def _parse_wrapper(type_name: str, args: dict[str, Any], path: str) -> Node:
     if "layer" not in args:
         example = "LSTM" if type_name == "Bidirectional" else "Dense"
-        raise UserError(f"{type_name} needs its inner 'layer'", path,
-                        f'layer = {{ type = "{example}", units = 16 }}')
+        raise UserError(f"{type_name} needs its inner 'layer'", path, f'layer = {{ type = "{example}", units = 16 }}')
     inner = parse_entry(args["layer"], f"{path}.layer")
     if inner.kind != "layer" or inner.is_attention:
         what = "an attention layer" if inner.is_attention else f"a {inner.kind}"
         raise UserError(f"{type_name} wraps one plain Keras layer, not {what}", f"{path}.layer.type")
     if type_name == "Bidirectional" and inner.type not in RNN_LAYERS:
-        raise UserError(f"Bidirectional wraps a recurrent layer, not {inner.type}", f"{path}.layer.type",
-                        "use one of " + ", ".join(sorted(RNN_LAYERS)))
+        raise UserError(
+            f"Bidirectional wraps a recurrent layer, not {inner.type}",
+            f"{path}.layer.type",
+            "use one of " + ", ".join(sorted(RNN_LAYERS)),
+        )
     own = {k: v for k, v in args.items() if k != "layer"}
     _check_args(type_name, WRAPPERS[type_name], own, path)
     return Node(type_name, "wrapper", path, own, inner=inner)
@@ -246,16 +278,23 @@ def _check_args(type_name: str, table: tuple[tuple[str, str, Any], ...], args: d
             hint = close_matches(key, list(accepted)) or "valid: " + ", ".join(accepted)
             raise UserError(f"{type_name} has no argument {key!r}", f"{path}.{key}", hint)
         kind, default = accepted[key]
-        param = catalog.Param(name=key, kind=kind, default=None if default is ... else default,
-                              required=default is ..., choices=_CHOICES.get(key, ()))
+        param = catalog.Param(
+            name=key,
+            kind=kind,
+            default=None if default is ... else default,
+            required=default is ...,
+            choices=_CHOICES.get(key, ()),
+        )
         catalog.check_value(param, value, f"{path}.{key}")
     missing = [name for name, (_, default) in accepted.items() if default is ... and name not in args]
     if missing:
-        raise UserError(f"{type_name} needs {missing[0]!r}" + (f" (also: {', '.join(missing[1:])})" if missing[1:] else ""),
-                        path)
+        raise UserError(
+            f"{type_name} needs {missing[0]!r}" + (f" (also: {', '.join(missing[1:])})" if missing[1:] else ""), path
+        )
 
 
 # -- names ------------------------------------------------------------------------------------
+
 
 def snake_case(name: str) -> str:
     """Keras' automatic layer-name stem for a class name (`MaxPooling2D` → `max_pooling2d`)."""
@@ -283,8 +322,7 @@ def layer_names(nodes: list[Node], taken: set[str] | None = None) -> dict[str, s
         given = node.args.get("name")
         if isinstance(given, str):
             if given in taken:
-                raise UserError(f"the name {given!r} is already taken; layer names must be unique",
-                                f"{node.path}.name")
+                raise UserError(f"the name {given!r} is already taken; layer names must be unique", f"{node.path}.name")
             taken.add(given)
     counts: dict[str, int] = {}
     names: dict[str, str] = {}

@@ -31,8 +31,8 @@ from tfbench.errors import UserError
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import keras
 
-    from tfbench.data.info import DataInfo
     from tfbench.blocks import Node
+    from tfbench.data.info import DataInfo
     from tfbench.spec import Component, Experiment, TrainSpec
 
 # What each input rank means, for messages such as "Conv2D needs 3-D input per sample (height,
@@ -103,7 +103,7 @@ class ModelSummary:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "ModelSummary":
+    def from_dict(cls, data: dict) -> ModelSummary:
         """Inverse of `to_dict` (a replayed `run_started` event back into a summary)."""
         data = dict(data)
         data["layers"] = [LayerRow(**row) for row in data.get("layers", [])]
@@ -112,14 +112,15 @@ class ModelSummary:
 
 # -- losses, metrics and labels ----------------------------------------------------------------
 
-def _component_dict(value: "str | Component | dict") -> "str | dict":
+
+def _component_dict(value: str | Component | dict) -> str | dict:
     """A string stays a string; a component becomes `{"type": …, **args}`."""
     if isinstance(value, (str, dict)):
         return value
     return {"type": value.type, **value.args}
 
 
-def _final_activation(exp: "Experiment") -> str | None:
+def _final_activation(exp: Experiment) -> str | None:
     """The activation the stack ends with (`softmax`, `sigmoid`…), or None for a linear output."""
     if not exp.model.layers:
         return None
@@ -137,7 +138,7 @@ def _final_activation(exp: "Experiment") -> str | None:
     return activation
 
 
-def resolve_loss(exp: "Experiment", info: "DataInfo") -> "str | dict":
+def resolve_loss(exp: Experiment, info: DataInfo) -> str | dict:
     """The loss to compile with: the user's, or for "auto" one that fits the labels and last layer.
 
     "auto" gives sparse categorical crossentropy for class ids (binary labels with a 2-unit softmax
@@ -171,7 +172,7 @@ def resolve_loss(exp: "Experiment", info: "DataInfo") -> "str | dict":
     return "sparse_categorical_crossentropy"
 
 
-def _output_units(exp: "Experiment") -> int | None:
+def _output_units(exp: Experiment) -> int | None:
     """The `units` of the last layer when it says so (Dense and friends)."""
     for layer in reversed(exp.model.layers):
         units = layer.args.get("units")
@@ -182,7 +183,7 @@ def _output_units(exp: "Experiment") -> int | None:
     return None
 
 
-def resolve_metrics(exp: "Experiment", info: "DataInfo") -> list:
+def resolve_metrics(exp: Experiment, info: DataInfo) -> list:
     """The metrics to compile with; each "auto" becomes accuracy for classifiers, MAE for regression.
 
     Binary classifiers that output logits get `BinaryAccuracy(threshold=0)`, since plain accuracy
@@ -209,7 +210,7 @@ def resolve_metrics(exp: "Experiment", info: "DataInfo") -> list:
     return out
 
 
-def needs_one_hot(exp: "Experiment", info: "DataInfo") -> bool:
+def needs_one_hot(exp: Experiment, info: DataInfo) -> bool:
     """Whether integer class labels must be one-hot encoded for the Experiment's loss.
 
     Resolves an "auto" loss, then asks `tfbench.data.labels.needs_one_hot`, the one place that
@@ -224,6 +225,7 @@ def needs_one_hot(exp: "Experiment", info: "DataInfo") -> bool:
 
 
 # -- layers -------------------------------------------------------------------------------------
+
 
 def _arg_named(message: str, args: dict) -> str | None:
     """The argument a Keras error message is about, when it names one of the given arguments."""
@@ -246,7 +248,7 @@ def clean_message(message: Any) -> str:
     return " ".join(lines)
 
 
-def build_layer(component: "Component", name: str | None = None, location: str | None = None) -> "keras.layers.Layer":
+def build_layer(component: Component, name: str | None = None, location: str | None = None) -> keras.layers.Layer:
     """One Keras layer from its component: `getattr(keras.layers, type)(**args)`.
 
     The catalog has already said the type is an offered layer; this only constructs it.
@@ -284,7 +286,7 @@ def build_layer(component: "Component", name: str | None = None, location: str |
         raise UserError(f"{component.type}: {message}", where) from None
 
 
-def _rank_problem(component: "Component", layer: Any, shape: tuple) -> str | None:
+def _rank_problem(component: Component, layer: Any, shape: tuple) -> str | None:
     """A plain-words message when the layer's input spec refuses the incoming rank, else None."""
     ndim = len(shape)
     spec = getattr(layer, "input_spec", None)
@@ -330,7 +332,7 @@ def _shape_text(shape) -> str:
     return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
 
 
-def _window_problem(component: "Component", shape: tuple, message: str) -> tuple[str, str | None]:
+def _window_problem(component: Component, shape: tuple, message: str) -> tuple[str, str | None]:
     """A plain-words message for a kernel or pool window larger than its input."""
     args = component.args
     arg = next((k for k in ("kernel_size", "pool_size", "cropping", "size") if k in args), None)
@@ -339,14 +341,14 @@ def _window_problem(component: "Component", shape: tuple, message: str) -> tuple
         window = args[arg]
         text = (
             f"{component.type} {arg} {window!r} is larger than its input {spatial}: "
-            "use a smaller window, padding = \"same\", or fewer downsampling layers before it"
+            'use a smaller window, padding = "same", or fewer downsampling layers before it'
         )
     else:
         text = f"{component.type} would give an empty output from input {spatial}: {message}"
     return text, arg
 
 
-def _call_layer(component: "Component", layer: Any, x: Any, location: str) -> Any:
+def _call_layer(component: Component, layer: Any, x: Any, location: str) -> Any:
     """Call a layer on the symbolic tensor, turning shape refusals into located user errors."""
     problem = _rank_problem(component, layer, tuple(x.shape))
     if problem:
@@ -362,10 +364,12 @@ def _call_layer(component: "Component", layer: Any, x: Any, location: str) -> An
             raise UserError(text, f"{location}.{arg}" if arg else location) from None
         arg = _arg_named(message, component.args)
         where = f"{location}.{arg}" if arg else location
-        raise UserError(f"{component.type} cannot take input {_shape_text(tuple(x.shape)[1:])}: {message}", where) from None
+        raise UserError(
+            f"{component.type} cannot take input {_shape_text(tuple(x.shape)[1:])}: {message}", where
+        ) from None
 
 
-def _input_shape(exp: "Experiment", info: "DataInfo") -> tuple:
+def _input_shape(exp: Experiment, info: DataInfo) -> tuple:
     """One sample's input shape: the model's override, else the data's."""
     if exp.model.input_shape:
         return tuple(exp.model.input_shape)
@@ -375,7 +379,7 @@ def _input_shape(exp: "Experiment", info: "DataInfo") -> tuple:
     return shape
 
 
-def _input_dtype(info: "DataInfo") -> str:
+def _input_dtype(info: DataInfo) -> str:
     return info.input_dtype or "float32"
 
 
@@ -386,7 +390,7 @@ class _Policy:
         self.name = name
         self.previous = None
 
-    def __enter__(self) -> "_Policy":
+    def __enter__(self) -> _Policy:
         import keras
 
         if self.name and self.name != "off":
@@ -406,11 +410,11 @@ class _Built:
     """A node as built: the Keras layer its row describes (a block's merge layer, a backbone's
     model), the output tensor, the weights it counts and the nested parts, for the summary."""
 
-    node: "Node | None"  # None for a layer the entry implies (preprocessing, a backbone's layers)
+    node: Node | None  # None for a layer the entry implies (preprocessing, a backbone's layers)
     layer: Any
     output: Any
     weights: list
-    parts: list["_Built"] = field(default_factory=list)
+    parts: list[_Built] = field(default_factory=list)
 
 
 @dataclass
@@ -420,7 +424,7 @@ class _Context:
     float32_path: str | None  # under mixed precision, the last layer computes in float32
 
 
-def _stack(exp: "Experiment", info: "DataInfo", load_weights: bool = False) -> tuple[Any, Any, list["_Built"]]:
+def _stack(exp: Experiment, info: DataInfo, load_weights: bool = False) -> tuple[Any, Any, list[_Built]]:
     """Build the entries on `keras.Input`, depth first: (inputs, outputs, built entries).
 
     Backbones get their pretrained weights only with `load_weights` (a run); summaries and
@@ -442,7 +446,7 @@ def _stack(exp: "Experiment", info: "DataInfo", load_weights: bool = False) -> t
     return inputs, outputs, built
 
 
-def _apply_sequence(nodes, x: Any, ctx: _Context) -> tuple[Any, list["_Built"]]:
+def _apply_sequence(nodes, x: Any, ctx: _Context) -> tuple[Any, list[_Built]]:
     built = []
     for node in nodes:
         part = _apply(node, x, ctx)
@@ -451,7 +455,7 @@ def _apply_sequence(nodes, x: Any, ctx: _Context) -> tuple[Any, list["_Built"]]:
     return x, built
 
 
-def _apply(node: "Node", x: Any, ctx: _Context) -> "_Built":
+def _apply(node: Node, x: Any, ctx: _Context) -> _Built:
     if node.kind == "block":
         return _apply_block(node, x, ctx)
     if node.kind == "wrapper":
@@ -461,13 +465,13 @@ def _apply(node: "Node", x: Any, ctx: _Context) -> "_Built":
     return _apply_layer(node, x, ctx)
 
 
-def _component(node: "Node", drop: tuple[str, ...] = ()) -> "Component":
+def _component(node: Node, drop: tuple[str, ...] = ()) -> Component:
     from tfbench.spec import Component
 
     return Component(type=node.type, **{k: v for k, v in node.args.items() if k not in drop})
 
 
-def _apply_layer(node: "Node", x: Any, ctx: _Context) -> "_Built":
+def _apply_layer(node: Node, x: Any, ctx: _Context) -> _Built:
     from tfbench import blocks
 
     component = _component(node, tuple(blocks.CALL_ARGS))
@@ -481,7 +485,7 @@ def _apply_layer(node: "Node", x: Any, ctx: _Context) -> "_Built":
     return _Built(node, layer, out, list(layer.weights))
 
 
-def _call_attention(node: "Node", layer: Any, x: Any) -> Any:
+def _call_attention(node: Node, layer: Any, x: Any) -> Any:
     """Self-attention: the incoming tensor is query, key and value."""
     from tfbench import blocks
 
@@ -491,11 +495,14 @@ def _call_attention(node: "Node", layer: Any, x: Any) -> Any:
             return layer([x, x], use_causal_mask=causal)
         return layer(x, x, use_causal_mask=causal)
     except Exception as exc:  # noqa: BLE001 - Keras' shape refusals come as several types
-        raise UserError(f"{node.type} cannot attend over input {_shape_text(tuple(x.shape)[1:])}: {clean_message(exc)}",
-                        node.path, "attention needs a sequence (steps, features) per sample, e.g. after an Embedding") from None
+        raise UserError(
+            f"{node.type} cannot attend over input {_shape_text(tuple(x.shape)[1:])}: {clean_message(exc)}",
+            node.path,
+            "attention needs a sequence (steps, features) per sample, e.g. after an Embedding",
+        ) from None
 
 
-def _apply_wrapper(node: "Node", x: Any, ctx: _Context) -> "_Built":
+def _apply_wrapper(node: Node, x: Any, ctx: _Context) -> _Built:
     import keras
 
     inner_node = node.inner
@@ -512,14 +519,15 @@ def _apply_wrapper(node: "Node", x: Any, ctx: _Context) -> "_Built":
         message = clean_message(exc)
         arg = _arg_named(message, inner_component.args)
         where = f"{inner_node.path}.{arg}" if arg else node.path
-        raise UserError(f"{node.type}({inner_node.type}) cannot take input {_shape_text(tuple(x.shape)[1:])}: "
-                        f"{message}", where) from None
+        raise UserError(
+            f"{node.type}({inner_node.type}) cannot take input {_shape_text(tuple(x.shape)[1:])}: {message}", where
+        ) from None
     weights = list(wrapper.weights)
     inner_part = _Built(inner_node, inner, out, weights)
     return _Built(node, wrapper, out, weights, [inner_part])
 
 
-def _apply_block(node: "Node", x: Any, ctx: _Context) -> "_Built":
+def _apply_block(node: Node, x: Any, ctx: _Context) -> _Built:
     import keras
 
     from tfbench import blocks
@@ -538,17 +546,20 @@ def _apply_block(node: "Node", x: Any, ctx: _Context) -> "_Built":
     merge = getattr(keras.layers, blocks.MERGES[node.merge])(name=ctx.names[node.path])
     try:
         out = merge(outs)
-    except Exception as exc:  # noqa: BLE001 - Keras' shape refusals come as several types
+    except Exception:  # noqa: BLE001 - Keras' shape refusals come as several types
         shapes = ", ".join(f"{label} give {_shape_text(tuple(o.shape)[1:])}" for label, o in zip(labels, outs))
-        hint = ('give the paths the same shape, e.g. a shortcut = [ { type = "Conv2D", filters = N, '
-                'kernel_size = 1 } ] projection' if node.merge != "concatenate"
-                else "the paths must agree on every axis but the last")
+        hint = (
+            'give the paths the same shape, e.g. a shortcut = [ { type = "Conv2D", filters = N, '
+            "kernel_size = 1 } ] projection"
+            if node.merge != "concatenate"
+            else "the paths must agree on every axis but the last"
+        )
         raise UserError(f"{node.type} cannot {node.merge} its paths: {shapes}", f"{node.path}.merge", hint) from None
     weights = [w for part in parts for w in part.weights] + list(merge.weights)
     return _Built(node, merge, out, weights, parts)
 
 
-def _apply_backbone(node: "Node", x: Any, ctx: _Context) -> "_Built":
+def _apply_backbone(node: Node, x: Any, ctx: _Context) -> _Built:
     """A keras.applications model as one entry; frozen ones are called with `training=False`."""
     import keras
 
@@ -588,21 +599,29 @@ def _count(weights) -> int:
     return int(total)
 
 
-def _rows(built: list["_Built"], rows: list[LayerRow], index: int | None = None, depth: int = 0) -> None:
+def _rows(built: list[_Built], rows: list[LayerRow], index: int | None = None, depth: int = 0) -> None:
     """Summary rows depth first, a block's row before its layers' rows."""
     for i, part in enumerate(built):
         node = part.node
         top = i if index is None else index
         shape = _sample_shape(part.output) if hasattr(part.output, "shape") else None
-        rows.append(LayerRow(
-            index=top, name=part.layer.name, type=node.type if node else type(part.layer).__name__,
-            output_shape=shape, params=_count(part.weights), path=node.path if node else "", depth=depth,
-            trainable=bool(part.layer.trainable), kind=node.kind if node else "layer",
-        ))
+        rows.append(
+            LayerRow(
+                index=top,
+                name=part.layer.name,
+                type=node.type if node else type(part.layer).__name__,
+                output_shape=shape,
+                params=_count(part.weights),
+                path=node.path if node else "",
+                depth=depth,
+                trainable=bool(part.layer.trainable),
+                kind=node.kind if node else "layer",
+            )
+        )
         _rows(part.parts, rows, top, depth + 1)
 
 
-def _summary_of(inputs: Any, outputs: Any, built: list["_Built"]) -> ModelSummary:
+def _summary_of(inputs: Any, outputs: Any, built: list[_Built]) -> ModelSummary:
     import keras
 
     model = keras.Model(inputs, outputs)
@@ -620,7 +639,7 @@ def _summary_of(inputs: Any, outputs: Any, built: list["_Built"]) -> ModelSummar
     )
 
 
-def check_output(exp: "Experiment", info: "DataInfo", output_shape: list[int | None]) -> None:
+def check_output(exp: Experiment, info: DataInfo, output_shape: list[int | None]) -> None:
     """Check that the stack's last layer fits the labels and the loss, before any training.
 
     Args:
@@ -641,7 +660,7 @@ def check_output(exp: "Experiment", info: "DataInfo", output_shape: list[int | N
         raise UserError(
             "softmax over 1 output always gives 1.0, so the model cannot learn",
             where,
-            "use activation = \"sigmoid\" for two classes, or one unit per class with softmax",
+            'use activation = "sigmoid" for two classes, or one unit per class with softmax',
         )
     labels_need_one_hot(loss, info)  # a loss that cannot fit the labels: UserError at train.loss
     if info.label_kind == "regression":
@@ -650,7 +669,7 @@ def check_output(exp: "Experiment", info: "DataInfo", output_shape: list[int | N
         _check_class_output(out, info, loss, where)
 
 
-def _check_regression_output(out: list[int | None], info: "DataInfo", activation: str | None, where: str) -> None:
+def _check_regression_output(out: list[int | None], info: DataInfo, activation: str | None, where: str) -> None:
     """Regression targets: the output's shape must be the target's, and softmax cannot fit them."""
     shape_text = _shape_text(out)
     expected = list(info.label_shape) or [1]
@@ -670,7 +689,7 @@ def _check_regression_output(out: list[int | None], info: "DataInfo", activation
         )
 
 
-def _check_class_output(out: list[int | None], info: "DataInfo", loss: "str | dict", where: str) -> None:
+def _check_class_output(out: list[int | None], info: DataInfo, loss: str | dict, where: str) -> None:
     """Class labels: one output axis more than the labels per sample, and one unit per class."""
     units = out[-1] if out else 1
     family = loss_family(loss)
@@ -701,7 +720,7 @@ def _check_class_output(out: list[int | None], info: "DataInfo", loss: "str | di
         )
 
 
-def _check_binary_units(units: int | None, family: str | None, loss: "str | dict", where: str) -> None:
+def _check_binary_units(units: int | None, family: str | None, loss: str | dict, where: str) -> None:
     """Two classes: 1 sigmoid output or 2 softmax outputs, and a binary loss needs the single one."""
     if units not in (1, 2):
         raise UserError(
@@ -717,7 +736,7 @@ def _check_binary_units(units: int | None, family: str | None, loss: "str | dict
         )
 
 
-def summarize(exp: "Experiment", info: "DataInfo") -> ModelSummary:
+def summarize(exp: Experiment, info: DataInfo) -> ModelSummary:
     """Build the layer stack on `keras.Input` (no compile) and describe it layer by layer.
 
     Safe to call repeatedly from a worker thread: it names layers itself, restores the dtype policy
@@ -743,7 +762,8 @@ def summarize(exp: "Experiment", info: "DataInfo") -> ModelSummary:
 
 # -- compiling ----------------------------------------------------------------------------------
 
-def _make(module: Any, value: "str | dict", location: str) -> Any:
+
+def _make(module: Any, value: str | dict, location: str) -> Any:
     """A loss or metric as Keras takes it: a name stays a name, a component dict becomes the object."""
     if isinstance(value, str):
         return value
@@ -763,7 +783,7 @@ def _make(module: Any, value: "str | dict", location: str) -> Any:
         raise UserError(f"{value['type']}: {message}", f"{location}.{arg}" if arg else location) from None
 
 
-def build_optimizer(train: "TrainSpec") -> Any:
+def build_optimizer(train: TrainSpec) -> Any:
     """The optimizer, with `train.schedule` (a `keras.optimizers.schedules` class) as its learning rate.
 
     Raises:
@@ -781,7 +801,9 @@ def build_optimizer(train: "TrainSpec") -> Any:
         except (ValueError, TypeError) as exc:
             message = clean_message(exc)
             arg = _arg_named(message, train.schedule.args)
-            raise UserError(f"{train.schedule.type}: {message}", "train.schedule" + (f".{arg}" if arg else "")) from None
+            raise UserError(
+                f"{train.schedule.type}: {message}", "train.schedule" + (f".{arg}" if arg else "")
+            ) from None
     cls = getattr(keras.optimizers, train.optimizer.type, None)
     if not (isinstance(cls, type) and issubclass(cls, keras.optimizers.Optimizer)):
         raise UserError(f"{train.optimizer.type!r} is not a Keras optimizer", "train.optimizer")
@@ -793,9 +815,7 @@ def build_optimizer(train: "TrainSpec") -> Any:
         raise UserError(f"{train.optimizer.type}: {message}", "train.optimizer" + (f".{arg}" if arg else "")) from None
 
 
-def build_model(
-    exp: "Experiment", info: "DataInfo", compile: bool = True, load_weights: bool = True
-) -> "keras.Model":
+def build_model(exp: Experiment, info: DataInfo, compile: bool = True, load_weights: bool = True) -> keras.Model:
     """The Experiment's model: a Functional model from `keras.Input`, compiled unless asked not to.
 
     Backbones with `weights = "imagenet"` are fetched through Keras' cache (`KERAS_HOME`) unless
@@ -848,7 +868,7 @@ def build_model(
     return model
 
 
-def apply_seed(train: "TrainSpec") -> None:
+def apply_seed(train: TrainSpec) -> None:
     """Seed Python, NumPy and TensorFlow (`keras.utils.set_random_seed`) and, when asked, make ops deterministic.
 
     Op determinism (`train.deterministic`) is process-wide and cannot be switched off again; it
@@ -866,7 +886,8 @@ def apply_seed(train: "TrainSpec") -> None:
 
 # -- importing an existing model ----------------------------------------------------------------
 
-def import_layers(path: str | Path) -> "list[Component]":
+
+def import_layers(path: str | Path) -> list[Component]:
     """The entries of a saved `.keras` model, as a preset writes them: layers, wrappers and blocks.
 
     A Sequential model or a Functional one that fits the model grammar (`tfbench.blocks`: chains,

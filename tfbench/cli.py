@@ -74,8 +74,9 @@ def fail(err: UserError, code: int = 2):
     sys.exit(code)
 
 
-@click.group(cls=TfbenchGroup, invoke_without_command=True, help=HELP,
-             context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=TfbenchGroup, invoke_without_command=True, help=HELP, context_settings={"help_option_names": ["-h", "--help"]}
+)
 @click.version_option(__version__, prog_name="tfbench")
 @click.pass_context
 def cli(ctx: click.Context) -> None:
@@ -96,6 +97,7 @@ def run_app(app) -> None:
 
 
 # -- training ------------------------------------------------------------------------------------
+
 
 def _train(run, as_json: bool, quiet: bool, record_failures: bool, source: str | Path | None = None) -> int:
     """Prepare, start and serve a Run in this process; print its summary; return the exit code."""
@@ -135,31 +137,49 @@ def run_summary(run) -> dict:
     """The `--json` summary of a finished run."""
     from tfbench.engine.events import json_safe
 
-    return json_safe({
-        "run_dir": str(run.run_dir),
-        "status": run.status,
-        "reason": run.reason,
-        "epochs": run.completed_epochs,
-        "final": run.final_logs(),
-        "best": run.best,
-        "params": {
-            "total": run.summary.get("total_params"),
-            "trainable": run.summary.get("trainable_params"),
-        },
-    })
+    return json_safe(
+        {
+            "run_dir": str(run.run_dir),
+            "status": run.status,
+            "reason": run.reason,
+            "epochs": run.completed_epochs,
+            "final": run.final_logs(),
+            "best": run.best,
+            "params": {
+                "total": run.summary.get("total_params"),
+                "trainable": run.summary.get("trainable_params"),
+            },
+        }
+    )
 
 
 @cli.command()
 @click.argument("preset")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a preset value, e.g. --set train.epochs=5 (repeatable).")
-@click.option("--runs-dir", default="runs", show_default=True, type=click.Path(file_okay=False),
-              help="Where the run directory is created.")
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a preset value, e.g. --set train.epochs=5 (repeatable).",
+)
+@click.option(
+    "--runs-dir",
+    default="runs",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where the run directory is created.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary at the end (progress goes to stderr).")
-@click.option("--detach", is_flag=True, help="Train in a background runner that outlives this terminal; print its run dir.")
+@click.option(
+    "--detach", is_flag=True, help="Train in a background runner that outlives this terminal; print its run dir."
+)
 @click.option("--quiet", is_flag=True, help="No progress output.")
-@click.option("--run-dir", type=click.Path(file_okay=False), hidden=True,
-              help="Use this (new) run directory; how runner processes are started.")
+@click.option(
+    "--run-dir",
+    type=click.Path(file_okay=False),
+    hidden=True,
+    help="Use this (new) run directory; how runner processes are started.",
+)
 @click.pass_context
 def run(ctx, preset, overrides, runs_dir, as_json, detach, quiet, run_dir):
     """Train PRESET headless and leave a run directory.
@@ -255,8 +275,15 @@ def validate(preset, overrides, as_json):
             click.echo(json.dumps({"ok": False, "error": err.message, "location": err.location, "hint": err.hint}))
         raise
     layers = [
-        {"name": row.get("name"), "type": row.get("type"), "output_shape": row.get("output_shape"), "params": row.get("params"),
-         "path": row.get("path", ""), "depth": row.get("depth", 0), "kind": row.get("kind", "layer")}
+        {
+            "name": row.get("name"),
+            "type": row.get("type"),
+            "output_shape": row.get("output_shape"),
+            "params": row.get("params"),
+            "path": row.get("path", ""),
+            "depth": row.get("depth", 0),
+            "kind": row.get("kind", "layer"),
+        }
         for row in summary.get("layers", [])
     ]
     result = {
@@ -330,6 +357,7 @@ def datasets(query, as_json):
 
 
 # -- controlling a runner ------------------------------------------------------------------------
+
 
 def _send(run_dir: str, command: str, timeout: float, **args) -> dict:
     from tfbench.engine.control import send
@@ -413,7 +441,6 @@ def check_setting(run_dir: Path, name: str, value) -> None:
         catalog.check_value(param, value, name)
 
 
-
 def stdout_is_a_terminal() -> bool:
     """Whether stdout is a terminal (not a pipe, a file, or closed)."""
     return sys.stdout is not None and not getattr(sys.stdout, "closed", False) and sys.stdout.isatty()
@@ -468,9 +495,20 @@ def runs(runs_dir, as_json):
     found = scan_runs(runs_dir)
     if as_json:
         rows = [
-            {"name": r.name, "path": str(r.path), "started": r.started, "status": r.status, "reason": r.reason,
-             "epochs_completed": r.epochs_completed, "epochs": r.epochs, "best_monitor": r.best_monitor,
-             "best_value": r.best_value, "best_epoch": r.best_epoch, "params": r.params, "seconds": r.duration}
+            {
+                "name": r.name,
+                "path": str(r.path),
+                "started": r.started,
+                "status": r.status,
+                "reason": r.reason,
+                "epochs_completed": r.epochs_completed,
+                "epochs": r.epochs,
+                "best_monitor": r.best_monitor,
+                "best_value": r.best_value,
+                "best_epoch": r.best_epoch,
+                "params": r.params,
+                "seconds": r.duration,
+            }
             for r in found
         ]
         click.echo(json.dumps(rows, indent=2))
@@ -488,6 +526,7 @@ def runs(runs_dir, as_json):
 
 
 # -- export, code and predict ----------------------------------------------------------------------
+
 
 class ExportChoice(click.ParamType):
     """A name from an export registry (`tfbench.export.formats`), which `--help` lists when asked.
@@ -529,10 +568,21 @@ class ExportCommand(click.Command):
 
 @cli.command(name="export", cls=ExportCommand)
 @click.argument("run_dir", type=click.Path(file_okay=False))
-@click.option("--format", "formats", multiple=True, required=True, type=ExportChoice("FORMATS"),
-              help="Export format (repeatable).")
-@click.option("--quantize", default="none", show_default=True, type=ExportChoice("QUANTIZATIONS"),
-              help="TFLite quantisation; int8 is calibrated on the run's training data.")
+@click.option(
+    "--format",
+    "formats",
+    multiple=True,
+    required=True,
+    type=ExportChoice("FORMATS"),
+    help="Export format (repeatable).",
+)
+@click.option(
+    "--quantize",
+    default="none",
+    show_default=True,
+    type=ExportChoice("QUANTIZATIONS"),
+    help="TFLite quantisation; int8 is calibrated on the run's training data.",
+)
 @click.option("--int8-io", is_flag=True, help="With --quantize int8: make the input and output int8 too.")
 @click.option("--select-tf-ops", is_flag=True, help="Let TFLite fall back to TensorFlow kernels for ops it lacks.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Where exports go (default: RUN_DIR/exports).")
@@ -554,7 +604,12 @@ def export_command(run_dir, formats, quantize, int8_io, select_tf_ops, out_dir, 
 
     failures: list[UserError] = []
     reports = export_run(
-        Path(run_dir), list(formats), quantize, int8_io, Path(out_dir) if out_dir else None, select_tf_ops,
+        Path(run_dir),
+        list(formats),
+        quantize,
+        int8_io,
+        Path(out_dir) if out_dir else None,
+        select_tf_ops,
         on_error=lambda fmt, err: failures.append(err),
     )
     if as_json:
@@ -604,15 +659,36 @@ def code(preset, overrides, output):
 
 @cli.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
-@click.option("--split", default="validation", show_default=True, metavar="validation|test|train",
-              help="The split of the run's data to score.")
-@click.option("-k", "--top", "k", default=5, show_default=True, type=click.IntRange(min=0),
-              help="How many confident mistakes (or worst residuals) to list.")
+@click.option(
+    "--split",
+    default="validation",
+    show_default=True,
+    metavar="validation|test|train",
+    help="The split of the run's data to score.",
+)
+@click.option(
+    "-k",
+    "--top",
+    "k",
+    default=5,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="How many confident mistakes (or worst residuals) to list.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
-@click.option("--input", "input_path", type=click.Path(), default=None,
-              help="New raw data to score: a CSV/Parquet file with the training columns, image or text files or a folder.")
-@click.option("--output", type=click.Path(dir_okay=False), default=None,
-              help="With --input: write one row per input here (.csv, or JSON lines for .jsonl).")
+@click.option(
+    "--input",
+    "input_path",
+    type=click.Path(),
+    default=None,
+    help="New raw data to score: a CSV/Parquet file with the training columns, image or text files or a folder.",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="With --input: write one row per input here (.csv, or JSON lines for .jsonl).",
+)
 def predict(run_dir, split, k, as_json, input_path, output):
     """Score a finished run's model: accuracy, confusion matrix and its most confident mistakes
     (classifiers), or MAE, RMSE and the worst residuals (regressors). With --input, score new
@@ -701,50 +777,82 @@ Examples:
 @cli.command(help=TUNE_HELP)
 @click.argument("preset", required=False)
 @click.option("--trials", type=click.IntRange(min=1), help="Planned trials (default: [tune] trials).")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a preset value for every trial, e.g. --set train.epochs=5.")
-@click.option("--parallel", default=1, show_default=True, type=click.IntRange(min=1), help="Trials at once (worker processes).")
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a preset value for every trial, e.g. --set train.epochs=5.",
+)
+@click.option(
+    "--parallel", default=1, show_default=True, type=click.IntRange(min=1), help="Trials at once (worker processes)."
+)
 @click.option("--gpus", metavar="0,1,...", help="GPU ids; each worker gets one as CUDA_VISIBLE_DEVICES.")
-@click.option("--study-dir", type=click.Path(file_okay=False), help="The study directory (default: studies/<name>-<time>).")
-@click.option("--storage", metavar="URL|FILE", help="An Optuna storage URL or a journal file shared by several processes.")
-@click.option("--study", "study_name", metavar="NAME", help="The study's name in the storage (default: the directory's name).")
-@click.option("--resume", "resume_dir", type=click.Path(file_okay=False), help="Continue (or join) the study in this directory.")
-@click.option("--trials-per-worker", default=10, show_default=True, type=click.IntRange(min=1), help="Trials before a worker is replaced.")
-@click.option("--worker-memory", default=4096, show_default=True, type=click.IntRange(min=64), help="MiB of resident memory after which a worker is replaced.")
+@click.option(
+    "--study-dir", type=click.Path(file_okay=False), help="The study directory (default: studies/<name>-<time>)."
+)
+@click.option(
+    "--storage", metavar="URL|FILE", help="An Optuna storage URL or a journal file shared by several processes."
+)
+@click.option(
+    "--study", "study_name", metavar="NAME", help="The study's name in the storage (default: the directory's name)."
+)
+@click.option(
+    "--resume", "resume_dir", type=click.Path(file_okay=False), help="Continue (or join) the study in this directory."
+)
+@click.option(
+    "--trials-per-worker",
+    default=10,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Trials before a worker is replaced.",
+)
+@click.option(
+    "--worker-memory",
+    default=4096,
+    show_default=True,
+    type=click.IntRange(min=64),
+    help="MiB of resident memory after which a worker is replaced.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the study as JSON at the end (trial lines go to stderr).")
 @click.pass_context
-def tune(ctx, preset, trials, overrides, parallel, gpus, study_dir, storage, study_name, resume_dir, trials_per_worker, worker_memory, as_json):
+def tune(
+    ctx,
+    preset,
+    trials,
+    overrides,
+    parallel,
+    gpus,
+    study_dir,
+    storage,
+    study_name,
+    resume_dir,
+    trials_per_worker,
+    worker_memory,
+    as_json,
+):
     import signal
     import threading
 
-    from tfbench.study.study import StudyDir, record_driver
+    from tfbench.study.study import record_driver
     from tfbench.study.workers import Pool, run_study
 
-    if resume_dir is not None:
-        if preset is not None or storage is not None or study_name is not None or overrides:
-            raise UserError("--resume takes the study from its directory", "--resume", "drop PRESET, --set, --storage and --study")
-        study = StudyDir.load(resume_dir, trials)
-        if trials is not None:
-            study.write_study_file()
-    elif preset is None:
-        raise UserError("name a PRESET with a [tune] section, or --resume STUDY_DIR", "tfbench tune", "see `tfbench tune --help`")
-    else:
-        from tfbench.spec import load_experiment, resolve_preset
-
-        experiment = load_experiment(preset, list(overrides))
-        try:
-            study = StudyDir.create(None, Path(study_dir) if study_dir else None, experiment, trials, storage, study_name)
-        except UserError as err:
-            raise err.at(str(resolve_preset(preset))) from None
+    study = _open_study(preset, trials, overrides, study_dir, storage, study_name, resume_dir)
     gpu_ids = [g.strip() for g in gpus.split(",") if g.strip()] if gpus else []
     out = sys.stderr if as_json else sys.stdout
-    click.echo(f"study {study.name} in {study.path}: {study.settings.trials} trials of {study.experiment.name}, "
-               f"{study.settings.objective} ({study.settings.direction})", file=out)
+    click.echo(
+        f"study {study.name} in {study.path}: {study.settings.trials} trials of {study.experiment.name}, "
+        f"{study.settings.objective} ({study.settings.direction})",
+        file=out,
+    )
     stopping = threading.Event()
 
     def interrupted(*_):
         if not stopping.is_set():
-            click.echo("stopping: running trials save and are given back; "
-                       f"continue with `tfbench tune --resume {study.path}`", err=True)
+            click.echo(
+                f"stopping: running trials save and are given back; continue with `tfbench tune --resume {study.path}`",
+                err=True,
+            )
         stopping.set()
 
     signal.signal(signal.SIGINT, interrupted)
@@ -759,6 +867,32 @@ def tune(ctx, preset, trials, overrides, parallel, gpus, study_dir, storage, stu
     ctx.exit(0 if study.best_trial() is not None else 1)  # every trial failed: a failed run's code
 
 
+def _open_study(preset, trials, overrides, study_dir, storage, study_name, resume_dir):
+    """The study `tfbench tune` works on: the one in `--resume`'s directory, or a new one from PRESET."""
+    from tfbench.study.study import StudyDir
+
+    if resume_dir is not None:
+        if preset is not None or storage is not None or study_name is not None or overrides:
+            raise UserError(
+                "--resume takes the study from its directory", "--resume", "drop PRESET, --set, --storage and --study"
+            )
+        study = StudyDir.load(resume_dir, trials)
+        if trials is not None:
+            study.write_study_file()
+        return study
+    if preset is None:
+        raise UserError(
+            "name a PRESET with a [tune] section, or --resume STUDY_DIR", "tfbench tune", "see `tfbench tune --help`"
+        )
+    from tfbench.spec import load_experiment, resolve_preset
+
+    experiment = load_experiment(preset, list(overrides))
+    try:
+        return StudyDir.create(None, Path(study_dir) if study_dir else None, experiment, trials, storage, study_name)
+    except UserError as err:
+        raise err.at(str(resolve_preset(preset))) from None
+
+
 def _trial_printer(study, out, shown: list[dict] | None = None):
     """The callback `run_study` calls per ended trial: one line each, counting on from the trials in
     `shown`, with the best so far."""
@@ -768,16 +902,25 @@ def _trial_printer(study, out, shown: list[dict] | None = None):
     maximize = study.settings.direction == "maximize"
     ended = [r for r in shown or [] if r["state"] in ("finished", "pruned")]
     finished = [r for r in ended if r["state"] == "finished" and r["value"] is not None]
-    state = {"done": len(ended), "best": (max if maximize else min)(finished, key=lambda r: r["value"]) if finished else None}
+    state = {
+        "done": len(ended),
+        "best": (max if maximize else min)(finished, key=lambda r: r["value"]) if finished else None,
+    }
 
     def show(row: dict) -> None:
         if row["state"] in ("finished", "pruned"):
             state["done"] += 1
         best = state["best"]
-        if row["state"] == "finished" and row["value"] is not None and (
-                best is None or (row["value"] > best["value"] if maximize else row["value"] < best["value"])):
+        if (
+            row["state"] == "finished"
+            and row["value"] is not None
+            and (best is None or (row["value"] > best["value"] if maximize else row["value"] < best["value"]))
+        ):
             state["best"] = row
-        click.echo(trial_line(row, state["done"], study.settings.trials, study.settings.objective, names, state["best"]), file=out)
+        click.echo(
+            trial_line(row, state["done"], study.settings.trials, study.settings.objective, names, state["best"]),
+            file=out,
+        )
 
     return show
 
@@ -788,22 +931,35 @@ def _print_study(study, as_json: bool, out) -> None:
 
     best = study.best_trial()
     if as_json:
-        click.echo(json.dumps(({
-            "study_dir": str(study.path), "study": study.name, "storage": study.storage,
-            "objective": study.settings.objective, "direction": study.settings.direction,
-            "planned": study.settings.trials, "finished": len(study.finished()),
-            "best": {"number": best.number, "value": best.value, "params": best.params} if best else None,
-            "best_preset": str(study.path / "best.toml") if best else None,
-            "trials": sorted_rows(study.rows(), study.settings.direction),
-        }), default=str))
+        click.echo(
+            json.dumps(
+                (
+                    {
+                        "study_dir": str(study.path),
+                        "study": study.name,
+                        "storage": study.storage,
+                        "objective": study.settings.objective,
+                        "direction": study.settings.direction,
+                        "planned": study.settings.trials,
+                        "finished": len(study.finished()),
+                        "best": {"number": best.number, "value": best.value, "params": best.params} if best else None,
+                        "best_preset": str(study.path / "best.toml") if best else None,
+                        "trials": sorted_rows(study.rows(), study.settings.direction),
+                    }
+                ),
+                default=str,
+            )
+        )
         return
     from rich.console import Console
 
     console = Console(file=out, highlight=False)
     console.print(results_table(study))
     if best is not None:
-        console.print(f"best: trial #{best.number} {study.settings.objective} {best.value:.4f}; "
-                      f"run it with `tfbench run {study.path / 'best.toml'}`")
+        console.print(
+            f"best: trial #{best.number} {study.settings.objective} {best.value:.4f}; "
+            f"run it with `tfbench run {study.path / 'best.toml'}`"
+        )
 
 
 def list_study(study_dir: Path, as_json: bool) -> None:
@@ -828,8 +984,10 @@ def watch_study(study_dir: Path, interval: float = 1.0) -> None:
 
     study = StudyDir.load(study_dir)
     show = _trial_printer(study, sys.stdout)
-    click.echo(f"study {study.name}: {len(study.finished())}/{study.settings.trials} trials done "
-               f"({study.settings.objective}, {study.settings.direction}); Ctrl+C stops watching, not the study")
+    click.echo(
+        f"study {study.name}: {len(study.finished())}/{study.settings.trials} trials done "
+        f"({study.settings.objective}, {study.settings.direction}); Ctrl+C stops watching, not the study"
+    )
     seen: set[int] = set()
     try:
         while True:

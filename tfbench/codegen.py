@@ -58,6 +58,7 @@ def generate_script(experiment) -> str:
 
 # -- header and settings ----------------------------------------------------------------------
 
+
 def _rule(title: str) -> str:
     """A section comment of the generated script, 79 columns wide."""
     text = f"# -- {title} "
@@ -108,6 +109,7 @@ def _settings(exp, info, one_hot: bool) -> str:
 
 # -- data -------------------------------------------------------------------------------------
 
+
 def _data_section(exp, info, one_hot: bool, code) -> str:
     """The data part: the kind's own loader code (asked of its module), the split and `to_dataset`."""
     parts = [_rule("data") + "\n" + code.text.lstrip("\n")]
@@ -120,8 +122,9 @@ def _data_section(exp, info, one_hot: bool, code) -> str:
 def _split_function(exp) -> str:
     data = exp.data
     if data.validation:
+        also_test = f", test on {data.test!r}" if data.test else ""
         return f'''def split(named):
-    """Train on the "train" split, validate on {data.validation!r}{", test on " + repr(data.test) if data.test else ""}."""
+    """Train on the "train" split, validate on {data.validation!r}{also_test}."""
     return named["train"], named[{data.validation!r}], {f"named[{data.test!r}]" if data.test else "None"}'''
     if not data.validation_split:
         test = f"named[{data.test!r}]" if data.test else "None"
@@ -166,7 +169,7 @@ def _pipeline_function(exp, info, one_hot: bool, streamed: bool) -> str:
     if one_hot:
         steps.append("y = tf.one_hot(tf.cast(y, tf.int32), NUM_CLASSES)")
     file_cache = data.cache_file
-    lines = ['def to_dataset(part, training, split):' if file_cache else 'def to_dataset(part, training):']
+    lines = ["def to_dataset(part, training, split):" if file_cache else "def to_dataset(part, training):"]
     lines.append('    """Batched tf.data pipeline: preprocess, cache, shuffle (training only), batch, prefetch."""')
     if streamed:
         lines.append("    ds = part")
@@ -204,6 +207,7 @@ def _pipeline_function(exp, info, one_hot: bool, streamed: bool) -> str:
 
 
 # -- the model --------------------------------------------------------------------------------
+
 
 def _py(value: Any) -> str:
     """A TOML value as Python source."""
@@ -245,7 +249,7 @@ def _model_section(exp, info, loss, metrics) -> str:
     lines = [_rule("model"), "def build_model():"]
     lines.append('    """The layer stack on a keras.Input, compiled with the optimizer, loss and metrics."""')
     dtype_arg = "" if dtype == "float32" else f", dtype={dtype!r}"
-    lines.append(f"    inputs = keras.Input(shape={shape!r}{dtype_arg}, name=\"input\")")
+    lines.append(f'    inputs = keras.Input(shape={shape!r}{dtype_arg}, name="input")')
     lines.extend(_stack_lines(exp))
     lines.append(f"    model = keras.Model(inputs, x, name={exp.name!r})")
     lines += _compile_lines(train, loss, metrics, train.optimizer.args, train.schedule)
@@ -260,8 +264,11 @@ def _compile_lines(train, loss, metrics, optimizer_args: dict, schedule) -> list
     optimizer_args = dict(optimizer_args)
     if schedule is not None:
         optimizer_args["learning_rate"] = _Raw(_call(f"keras.optimizers.schedules.{schedule.type}", schedule.args))
-    optimizer = f"keras.optimizers.{train.optimizer.type}(" + ", ".join(
-        f"{k}={v.text if isinstance(v, _Raw) else _arg(k, v)}" for k, v in optimizer_args.items()) + ")"
+    optimizer = (
+        f"keras.optimizers.{train.optimizer.type}("
+        + ", ".join(f"{k}={v.text if isinstance(v, _Raw) else _arg(k, v)}" for k, v in optimizer_args.items())
+        + ")"
+    )
     metric_text = "[" + ", ".join(_loss_or_metric("metrics", m) for m in metrics) + "]"
     lines = ["    model.compile("]
     lines.append(f"        optimizer={optimizer},")
@@ -283,15 +290,19 @@ def _fine_tune_function(train, loss, metrics) -> list[str]:
     """
     spec = train.fine_tune
     how = "all its layers" if spec.unfreeze == "all" else f"its top {spec.unfreeze} layers"
-    lines = ["def fine_tune(model):",
-             f'    """Unfreeze the backbone ({how}) and compile again with the fine-tuning rate.',
-             "",
-             "    Keras needs a compile after `trainable` changes. The backbone was called with training=False,",
-             '    so its BatchNormalization layers stay in inference mode."""',
-             "    for backbone in [layer for layer in model.layers if isinstance(layer, keras.Model)]:",
-             "        backbone.trainable = True"]
+    lines = [
+        "def fine_tune(model):",
+        f'    """Unfreeze the backbone ({how}) and compile again with the fine-tuning rate.',
+        "",
+        "    Keras needs a compile after `trainable` changes. The backbone was called with training=False,",
+        '    so its BatchNormalization layers stay in inference mode."""',
+        "    for backbone in [layer for layer in model.layers if isinstance(layer, keras.Model)]:",
+        "        backbone.trainable = True",
+    ]
     if spec.unfreeze != "all":
-        lines.append(f"        for layer in backbone.layers[:-{int(spec.unfreeze)}]:  # only the top {spec.unfreeze} train")
+        lines.append(
+            f"        for layer in backbone.layers[:-{int(spec.unfreeze)}]:  # only the top {spec.unfreeze} train"
+        )
         lines.append("            layer.trainable = False")
     args = dict(train.optimizer.args) | {"learning_rate": float(spec.learning_rate)}
     return lines + _compile_lines(train, loss, metrics, args, None)
@@ -369,20 +380,27 @@ class _GraphWriter:
         lines = []
         if node.args.get("preprocess"):
             for type_name, args in backbones.preprocessing_layers(node.type):
-                lines.append(f"{indent}{target} = {_call(f'keras.layers.{type_name}', args)}({source})"
-                             f"  # {node.type}'s expected input scaling")
+                lines.append(
+                    f"{indent}{target} = {_call(f'keras.layers.{type_name}', args)}({source})"
+                    f"  # {node.type}'s expected input scaling"
+                )
                 source = target
         args = {k: v for k, v in node.args.items() if k not in ("trainable", "preprocess", "weights")}
         weights = node.args.get("weights", "imagenet")
         args["weights"] = _Raw("None" if weights == "none" else repr(weights))
         args["input_shape"] = _Raw(f"tuple({source}.shape[1:])")
-        call = f"keras.applications.{node.type}(" + ", ".join(
-            f"{k}={v.text if isinstance(v, _Raw) else _arg(k, v)}" for k, v in args.items()) + ")"
+        call = (
+            f"keras.applications.{node.type}("
+            + ", ".join(f"{k}={v.text if isinstance(v, _Raw) else _arg(k, v)}" for k, v in args.items())
+            + ")"
+        )
         lines.append(f"{indent}{name} = {call}")
         if node.args.get("trainable", True):
             lines.append(f"{indent}{target} = {name}({source})")
         else:
-            lines.append(f"{indent}{name}.trainable = False  # frozen, and run in inference mode (BatchNormalization too)")
+            lines.append(
+                f"{indent}{name}.trainable = False  # frozen, and run in inference mode (BatchNormalization too)"
+            )
             lines.append(f"{indent}{target} = {name}({source}, training=False)")
         return lines
 
@@ -417,20 +435,24 @@ def _callbacks_code(exp) -> list[str]:
 def _class_weight_lines(setting) -> list[str]:
     """`main()`'s `class_weight` for fit: "balanced" from the training labels, or CLASS_WEIGHT."""
     if setting == "balanced":
-        return ["    counts = np.bincount(np.asarray(train[1]).reshape(-1).astype(int))",
-                "    class_weight = {i: len(train[1]) / (np.count_nonzero(counts) * c) for i, c in enumerate(counts) if c}"]
+        return [
+            "    counts = np.bincount(np.asarray(train[1]).reshape(-1).astype(int))",
+            "    class_weight = {i: len(train[1]) / (np.count_nonzero(counts) * c) for i, c in enumerate(counts) if c}",
+        ]
     return ["    class_weight = CLASS_WEIGHT"] if setting is not None else []
 
 
 def _fit_lines(exp) -> list[str]:
     """`model.fit` on the training pipeline; with `[train.fine_tune]`, the Keras guide's two fits."""
-    lines = ["    # One pass of the repeated training data per epoch, as tfbench trains: each epoch then gets the",
-             "    # shuffled order the run had (a fresh pass per epoch reshuffles differently). shuffle=False:",
-             "    # the tf.data pipeline already shuffles the training data every epoch.",
-             "    steps = int(train_ds.cardinality())",
-             "    data = dict(x=train_ds.repeat(), steps_per_epoch=steps) if steps > 0 else dict(x=train_ds)",
-             "    fit = dict(validation_data=validation_ds, callbacks=callbacks, shuffle=False, verbose=2" +
-             (", class_weight=class_weight)" if exp.train.class_weight is not None else ")")]
+    lines = [
+        "    # One pass of the repeated training data per epoch, as tfbench trains: each epoch then gets the",
+        "    # shuffled order the run had (a fresh pass per epoch reshuffles differently). shuffle=False:",
+        "    # the tf.data pipeline already shuffles the training data every epoch.",
+        "    steps = int(train_ds.cardinality())",
+        "    data = dict(x=train_ds.repeat(), steps_per_epoch=steps) if steps > 0 else dict(x=train_ds)",
+        "    fit = dict(validation_data=validation_ds, callbacks=callbacks, shuffle=False, verbose=2"
+        + (", class_weight=class_weight)" if exp.train.class_weight is not None else ")"),
+    ]
     if exp.train.fine_tune is None:
         return lines + ["    model.fit(**data, epochs=args.epochs, **fit)"]
     return lines + [
@@ -439,7 +461,8 @@ def _fit_lines(exp) -> list[str]:
         "    model.fit(**data, epochs=min(FINE_TUNE_AFTER, args.epochs), **fit)",
         "    if args.epochs > FINE_TUNE_AFTER:",
         "        fine_tune(model)",
-        '        print(f"trainable params after the switch: {sum(int(np.prod(w.shape)) for w in model.trainable_weights)}")',
+        "        trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)",
+        '        print(f"trainable params after the switch: {trainable}")',
         "        model.fit(**data, epochs=args.epochs, initial_epoch=FINE_TUNE_AFTER, **fit)",
     ]
 
@@ -449,7 +472,9 @@ def _main_section(exp, code) -> str:
     streamed = code.streamed
     lines = [_rule("training"), "def main():"]
     lines.append("    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])")
-    lines.append('    parser.add_argument("--epochs", type=int, default=EPOCHS, help="epochs to train (default: %(default)s)")')
+    lines.append(
+        '    parser.add_argument("--epochs", type=int, default=EPOCHS, help="epochs to train (default: %(default)s)")'
+    )
     lines.append('    parser.add_argument("--output", default="model.keras", help="where to save the trained model")')
     lines.append("    args = parser.parse_args()")
     lines.append("")
@@ -465,8 +490,10 @@ def _main_section(exp, code) -> str:
         lines.append("    train, validation, test = split(load_data())")
         lines.extend(code.after_split)
     lines.append(f"    train_ds = to_dataset(train, training=True{_split_arg(data, 'train')})")
-    lines.append("    validation_ds = None if validation is None else "
-                 f"to_dataset(validation, training=False{_split_arg(data, 'validation')})")
+    lines.append(
+        "    validation_ds = None if validation is None else "
+        f"to_dataset(validation, training=False{_split_arg(data, 'validation')})"
+    )
     lines.append("")
     if train.strategy == "mirrored":
         lines.append("    with tf.distribute.MirroredStrategy().scope():  # one replica per GPU")
@@ -486,8 +513,10 @@ def _main_section(exp, code) -> str:
     lines += _fit_lines(exp)
     if data.test:
         lines.append("    if test is not None:")
-        lines.append(f"        print(\"test:\", model.evaluate(to_dataset(test, training=False{_split_arg(data, 'test')}), "
-                     "return_dict=True, verbose=0))")
+        lines.append(
+            f'        print("test:", model.evaluate(to_dataset(test, training=False{_split_arg(data, "test")}), '
+            "return_dict=True, verbose=0))"
+        )
     lines.extend(code.before_save)
     lines.append("    model.save(args.output)")
     lines.append('    print(f"saved {args.output}")')

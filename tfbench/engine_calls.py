@@ -99,6 +99,7 @@ class EngineCalls:
 
 # -- fixed answers ----------------------------------------------------------------------------
 
+
 @dataclass
 class FixedLayerRow:
     """One summary row, as `tfbench.build.LayerRow` has it."""

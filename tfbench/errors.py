@@ -25,7 +25,7 @@ class UserError(Exception):
         self.location = location
         self.hint = hint
 
-    def at(self, prefix: str) -> "UserError":
+    def at(self, prefix: str) -> UserError:
         """Return the same error located under `prefix` (a file name or an outer path)."""
         if not prefix:
             return self

@@ -42,7 +42,9 @@ def evaluate_run(run_dir: Path, split: str = "validation", k: int = 5) -> dict:
     if split not in SPLITS:
         from tfbench.errors import close_matches
 
-        raise UserError(f"unknown split {split!r}", "--split", close_matches(split, SPLITS) or f"splits: {', '.join(SPLITS)}")
+        raise UserError(
+            f"unknown split {split!r}", "--split", close_matches(split, SPLITS) or f"splits: {', '.join(SPLITS)}"
+        )
     if k < 0:
         raise UserError("k must be 0 or more", "--k")
     run_dir = Path(run_dir)
@@ -53,8 +55,11 @@ def evaluate_run(run_dir: Path, split: str = "validation", k: int = 5) -> dict:
     bundle = rundir.load_bundle(experiment)
     dataset = getattr(bundle, split)
     if dataset is None:
-        hint = "set data.test in the preset to a split of the source" if split == "test" else (
-            "set data.validation_split or data.validation in the preset")
+        hint = (
+            "set data.test in the preset to a split of the source"
+            if split == "test"
+            else ("set data.validation_split or data.validation in the preset")
+        )
         raise UserError(f"this run's data has no {split} split", "--split", hint)
     x, y = take_samples(dataset, 10**9)
     if x is None or y is None:
@@ -114,12 +119,14 @@ def classification_report(outputs, labels, class_names: list[str], logits: bool,
         support = int(confusion[c].sum())
         called = int(confusion[:, c].sum())
         hit = int(confusion[c, c])
-        per_class.append({
-            "class": names[c],
-            "precision": hit / called if called else None,
-            "recall": hit / support if support else None,
-            "support": support,
-        })
+        per_class.append(
+            {
+                "class": names[c],
+                "precision": hit / called if called else None,
+                "recall": hit / support if support else None,
+                "support": support,
+            }
+        )
     confidence = probs[np.arange(len(probs)), predicted]
     wrong = np.flatnonzero(predicted != truth)
     order = wrong[np.argsort(-confidence[wrong], kind="stable")][:k]
@@ -179,6 +186,7 @@ def regression_report(outputs, targets, k: int = 5) -> dict:
 
 # -- showing it -------------------------------------------------------------------------------
 
+
 def renderables(result: dict) -> list:
     """Rich renderables for `tfbench predict`: a headline, then the tables."""
     from rich.text import Text
@@ -206,17 +214,18 @@ def confusion_table(result: dict):
 
     names = result["class_names"]
     short = [_short(n) for n in names]
-    table = Table(title="confusion matrix (rows: true, columns: predicted)", title_justify="left",
-                  box=box.SIMPLE_HEAD, pad_edge=False)
+    table = Table(
+        title="confusion matrix (rows: true, columns: predicted)",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
     table.add_column("true", no_wrap=True)
     for name in short:
         table.add_column(name, justify="right", no_wrap=True)
     table.add_column("recall", justify="right", no_wrap=True)
     for c, row in enumerate(result["confusion"]):
-        cells = [
-            (f"[bold]{n}[/]" if i == c and n else ("·" if n == 0 else f"[red]{n}[/]"))
-            for i, n in enumerate(row)
-        ]
+        cells = [(f"[bold]{n}[/]" if i == c and n else ("·" if n == 0 else f"[red]{n}[/]")) for i, n in enumerate(row)]
         recall = result["per_class"][c]["recall"]
         table.add_row(short[c], *cells, "—" if recall is None else f"{recall:.0%}")
     return table
@@ -228,10 +237,7 @@ def confused_pairs_table(result: dict, n: int = 10):
 
     names = result["class_names"]
     pairs = [
-        (count, t, p)
-        for t, row in enumerate(result["confusion"])
-        for p, count in enumerate(row)
-        if t != p and count
+        (count, t, p) for t, row in enumerate(result["confusion"]) for p, count in enumerate(row) if t != p and count
     ]
     pairs.sort(key=lambda item: -item[0])
     table = Table(title="most confused classes", title_justify="left")

@@ -63,7 +63,7 @@ class EventTail:
             self._handle.close()
             self._handle = None
 
-    def __enter__(self) -> "EventTail":
+    def __enter__(self) -> EventTail:
         return self
 
     def __exit__(self, *exc) -> None:

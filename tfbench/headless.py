@@ -112,8 +112,8 @@ class Progress:
     # -- rich bar --------------------------------------------------------------------------------
     def _bar(self) -> Any:
         if self._progress is None:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress
-            from rich.progress import TextColumn, TimeRemainingColumn
+            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+            from rich.progress import Progress as RichProgress
 
             self._progress = RichProgress(
                 TextColumn("{task.description}"),
@@ -244,8 +244,10 @@ def follow_plainly(run_dir, stream: TextIO, poll: float = 0.2) -> str:
                     return str(event.get("status"))
             quiet_looks = 0 if events or not runner_gone(run_dir, pid) else quiet_looks + 1
             if quiet_looks >= 2:  # one more look first: the runner's last lines may be on their way
-                progress.print(f"run interrupted: its runner is gone and the log has no end; "
-                               f"`tfbench resume {run_dir}` continues it")
+                progress.print(
+                    f"run interrupted: its runner is gone and the log has no end; "
+                    f"`tfbench resume {run_dir}` continues it"
+                )
                 return "interrupted"
             if not events:
                 time.sleep(poll)

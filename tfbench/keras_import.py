@@ -1,7 +1,8 @@
 """A loaded Keras model → stack entries (layers, wrappers, blocks), for the builder's "Import layers" — without a UI.
 
 `tfbench.build.import_layers` loads the file with `safe_mode=True` (a model containing code is
-refused by Keras, never run) and hands the model here. The graph is read back from the output to the input: a merge layer (`Add`,
+refused by Keras, never run) and hands the model here. The graph is read back from the output to
+the input: a merge layer (`Add`,
 `Concatenate`, …) closes a block whose paths start at the latest tensor they all come from
 (a `Residual` for two paths, a `Parallel` for a concatenation or three and more), an attention
 layer called on one tensor is self-attention, and `Bidirectional`/`TimeDistributed` keep their
@@ -17,9 +18,13 @@ Keras is imported inside the functions: importing this module stays cheap.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tfbench.errors import UserError
+
+if TYPE_CHECKING:
+    from tfbench.spec import Component
+
 
 def _is_default(value: Any, default: Any) -> bool:
     """Whether a layer's config value is its constructor default (Keras stores tuples and "linear")."""
@@ -96,7 +101,7 @@ class _Graph:
     seen: set[int]
 
 
-def model_entries(model: Any, where: str) -> "list[Component]":
+def model_entries(model: Any, where: str) -> list[Component]:
     """The stack of a loaded Sequential or Functional model (see the module docstring).
 
     Args:
@@ -109,9 +114,9 @@ def model_entries(model: Any, where: str) -> "list[Component]":
     Raises:
         UserError: at the file, naming the layer that does not fit and why.
     """
-    from tfbench.spec import Component
-
     import keras
+
+    from tfbench.spec import Component
 
     if isinstance(model, keras.Sequential):  # a plain stack: its layers in order
         graph = _Graph(model, {}, {}, where, set())
@@ -122,8 +127,11 @@ def model_entries(model: Any, where: str) -> "list[Component]":
     entries = _chain(graph, model.inputs[0], model.outputs[0])
     missing = [layer.name for layer in _layers(model) if id(layer) not in graph.seen]
     if missing:
-        raise UserError(f"layer {missing[0]} does not lead to the model's output along the stack; "
-                        "only models whose every layer sits in one stack of blocks can be imported", where)
+        raise UserError(
+            f"layer {missing[0]} does not lead to the model's output along the stack; "
+            "only models whose every layer sits in one stack of blocks can be imported",
+            where,
+        )
     return [Component(**entry) for entry in entries]
 
 
@@ -134,15 +142,15 @@ def _layers(model: Any) -> list:
 
 
 def _graph(model: Any, where: str) -> _Graph:
-    import keras
 
     producer: dict[int, Any] = {}
     order: dict[int, int] = {id(model.inputs[0]): -1}
     for i, layer in enumerate(_layers(model)):
         _refuse_nested(layer, where)
         if len(getattr(layer, "_inbound_nodes", None) or []) > 1:  # Keras keeps one node per call
-            raise UserError(f"layer {layer.name} is called more than once (shared weights), which a stack "
-                            "cannot express", where)
+            raise UserError(
+                f"layer {layer.name} is called more than once (shared weights), which a stack cannot express", where
+            )
         outputs = layer.output
         for tensor in outputs if isinstance(outputs, (list, tuple)) else [outputs]:
             producer[id(tensor)] = layer
@@ -154,8 +162,11 @@ def _refuse_nested(layer: Any, where: str) -> None:
     import keras
 
     if isinstance(layer, keras.Model):
-        raise UserError(f"layer {layer.name} is a nested model; write a keras.applications backbone as its "
-                        'own entry (e.g. type = "MobileNetV2") instead', where)
+        raise UserError(
+            f"layer {layer.name} is a nested model; write a keras.applications backbone as its "
+            'own entry (e.g. type = "MobileNetV2") instead',
+            where,
+        )
 
 
 def _inputs_of(layer: Any) -> list:
@@ -172,11 +183,15 @@ def _chain(graph: _Graph, start: Any, end: Any) -> list[dict]:
     while tensor is not start:
         layer = graph.producer.get(id(tensor))
         if layer is None:
-            raise UserError("a path reaches the model's input without passing through its block's start; "
-                            "only stacks of blocks can be imported", graph.where)
+            raise UserError(
+                "a path reaches the model's input without passing through its block's start; "
+                "only stacks of blocks can be imported",
+                graph.where,
+            )
         if id(layer) in graph.seen:
-            raise UserError(f"layer {layer.name} feeds several places, which a stack of blocks cannot express",
-                            graph.where)
+            raise UserError(
+                f"layer {layer.name} feeds several places, which a stack of blocks cannot express", graph.where
+            )
         graph.seen.add(id(layer))
         inputs = _inputs_of(layer)
         if isinstance(layer, keras.layers.Layer) and _is_merge(layer):
@@ -185,8 +200,11 @@ def _chain(graph: _Graph, start: Any, end: Any) -> list[dict]:
             tensor = fork
             continue
         if len({id(t) for t in inputs}) != 1:
-            raise UserError(f"layer {layer.name} ({type(layer).__name__}) takes several different inputs, "
-                            "which a stack cannot express", graph.where)
+            raise UserError(
+                f"layer {layer.name} ({type(layer).__name__}) takes several different inputs, "
+                "which a stack cannot express",
+                graph.where,
+            )
         entries.insert(0, _entry(graph, layer))
         tensor = inputs[0]
     return entries
@@ -220,8 +238,11 @@ def _fork(graph: _Graph, inputs: list, start: Any, merge: Any) -> Any:
         common = {k: v for k, v in common.items() if k in theirs}
     fork = max(common.values(), key=lambda t: graph.order.get(id(t), -1))
     if graph.order.get(id(fork), -1) < graph.order.get(id(start), -1):
-        raise UserError(f"layer {merge.name} ({type(merge).__name__}) merges a tensor from before its "
-                        "block begins, which a stack of blocks cannot express", graph.where)
+        raise UserError(
+            f"layer {merge.name} ({type(merge).__name__}) merges a tensor from before its "
+            "block begins, which a stack of blocks cannot express",
+            graph.where,
+        )
     return fork
 
 
@@ -230,8 +251,11 @@ def _block(graph: _Graph, merge: Any, paths: list[list[dict]]) -> dict:
 
     merge_name = next(k for k, v in blocks.MERGES.items() if v == type(merge).__name__)
     if merge_name == "concatenate" and merge.get_config().get("axis", -1) != -1:
-        raise UserError(f"layer {merge.name} concatenates on axis {merge.get_config()['axis']}; blocks "
-                        "concatenate on the last axis", graph.where)
+        raise UserError(
+            f"layer {merge.name} concatenates on axis {merge.get_config()['axis']}; blocks "
+            "concatenate on the last axis",
+            graph.where,
+        )
     commutative = merge_name not in ("concatenate", "subtract")
     if len(paths) == 2 and merge_name != "concatenate" and (paths[0] or commutative):
         main, shortcut = (paths[1], paths[0]) if not paths[0] else (paths[0], paths[1])
@@ -280,7 +304,7 @@ def _call_kwargs(layer: Any) -> dict:
 def _attention_args(layer: Any, table) -> dict:
     config = layer.get_config()
     args = {}
-    for key, kind, default in table:
+    for key, _kind, default in table:
         value = config.get(key, default)
         if default is ... or not (_is_default(value, default) or _serialised_default(value, default)):
             value = _import_value(value)

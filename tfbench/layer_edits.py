@@ -13,13 +13,13 @@ from __future__ import annotations
 import copy
 import re
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from tfbench import backbones, blocks
 from tfbench.errors import UserError
 
 ROOT = "model.layers"
-Steps = tuple[Union[int, str], ...]
+Steps = tuple[int | str, ...]
 
 NESTED_KEYS = ("layer", "layers", "shortcut", "branches")
 
@@ -58,6 +58,7 @@ class Node:
 
 # -- places -----------------------------------------------------------------------------------
 
+
 def path_of(steps: Steps) -> str:
     """`(4, "branches", 1, 0)` → `model.layers[4].branches[1][0]`."""
     text = ROOT
@@ -73,13 +74,13 @@ def steps_of(path: str) -> Steps | None:
     """`model.layers[4].branches[1][0].filters` → `(4, "branches", 1, 0, "filters")`; None elsewhere."""
     if not path.startswith(ROOT):
         return None
-    rest, steps = path[len(ROOT):], []
+    rest, steps = path[len(ROOT) :], []
     while rest:
         match = _STEP.match(rest)
         if match is None:
             break
         steps.append(int(match.group(1)) if match.group(1) is not None else match.group(2))
-        rest = rest[match.end():]
+        rest = rest[match.end() :]
     return tuple(steps)
 
 
@@ -110,6 +111,7 @@ def _is_nested(key: str, value: Any) -> bool:
 
 
 # -- the tree ---------------------------------------------------------------------------------
+
 
 def walk(layers: list) -> list[Node]:
     """Every row of the tree, depth-first: a block's row before its layers and branches."""
@@ -142,8 +144,11 @@ def _children(entry: dict, steps: Steps) -> list[tuple[Steps, str, Any]]:
     if isinstance(entry.get("shortcut"), list):
         children.append((steps + ("shortcut",), "shortcut", entry["shortcut"]))
     if isinstance(entry.get("branches"), list):
-        children += [(steps + ("branches", b), "branch", branch) for b, branch in enumerate(entry["branches"])
-                     if isinstance(branch, list)]
+        children += [
+            (steps + ("branches", b), "branch", branch)
+            for b, branch in enumerate(entry["branches"])
+            if isinstance(branch, list)
+        ]
     return children
 
 
@@ -175,6 +180,7 @@ def nearest(layers: list, steps: Steps | None) -> Steps | None:
 
 
 # -- new entries ------------------------------------------------------------------------------
+
 
 def new_block(name: str) -> dict:
     """A block, wrapper or backbone that validates as it is, for the builder's "add block".
@@ -214,6 +220,7 @@ def preprocess_offered(name: str) -> bool:
 
 
 # -- edits ------------------------------------------------------------------------------------
+
 
 def insert(layers: list, at: Steps | None, entry: dict, where: str = "below") -> tuple[list, Steps]:
     """Put `entry` below or above the entry at `at`, or `inside` the block or branch at `at`.
@@ -258,8 +265,10 @@ def _put_inside(layers: list, at: Steps, entry: dict, first: bool = False) -> St
             raise EditRefused(f"{target['type']} wraps one layer and has one; change that layer instead")
         target["layer"] = entry
         return at + ("layer",)
-    raise EditRefused(f"{target.get('type')} is a layer, not a block: only a Residual, a Parallel branch "
-                      "or an empty wrapper holds layers")
+    raise EditRefused(
+        f"{target.get('type')} is a layer, not a block: only a Residual, a Parallel branch "
+        "or an empty wrapper holds layers"
+    )
 
 
 def delete(layers: list, at: Steps) -> tuple[list, Steps | None]:

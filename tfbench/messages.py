@@ -96,6 +96,7 @@ class ExperimentEdited(Message):
 
 # -- the train screen: its follower and its control, evaluation and start workers ---------------
 
+
 @dataclass
 class EventsRead(Message):
     """The follow worker read these events from the run's log (in order).

@@ -14,9 +14,10 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, TextIO
+from typing import TextIO
 
 _kept_log: Path | None = None
 """The log fd 2 points at while `terminal_kept_from_native_log` is active, else None."""
@@ -127,8 +128,11 @@ def terminal_kept_from_native_log(path: str | Path | None = None) -> Iterator[Te
     like = old_dunder if old_dunder is not None else old_stderr
     saved = os.dup(2)  # kept apart from `screen`, which Textual could close
     screen = os.fdopen(
-        os.dup(2), "w", encoding=getattr(like, "encoding", None) or "utf-8",
-        errors=getattr(like, "errors", None) or "backslashreplace", buffering=1,
+        os.dup(2),
+        "w",
+        encoding=getattr(like, "encoding", None) or "utf-8",
+        errors=getattr(like, "errors", None) or "backslashreplace",
+        buffering=1,
     )
     try:
         target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)

@@ -111,8 +111,11 @@ def _rows(info, names: list[str], outputs, labels, logits: bool) -> list[dict[st
     probs = probabilities(outputs, logits)
     for i, name in enumerate(names):
         k = int(probs[i].argmax())
-        row = {"input": name, "predicted": info.class_names[k] if k < len(info.class_names) else str(k),
-               "probability": round(float(probs[i, k]), 6)}
+        row = {
+            "input": name,
+            "predicted": info.class_names[k] if k < len(info.class_names) else str(k),
+            "probability": round(float(probs[i, k]), 6),
+        }
         if labels is not None:
             row["label"] = info.class_names[int(labels[i])]
         rows.append(row)
@@ -154,8 +157,11 @@ def predict_inputs(run_dir: Path, input_path: Path) -> dict[str, Any]:
     experiment = rundir.load_run_experiment(run_dir)
     reader = _INPUTS.get(experiment.data.kind)
     if reader is None:
-        raise UserError(f"runs on {experiment.data.kind}: data cannot score new files", "--input",
-                        "use --split to score a split of the run's own data")
+        raise UserError(
+            f"runs on {experiment.data.kind}: data cannot score new files",
+            "--input",
+            "use --split to score a split of the run's own data",
+        )
     quiet_tensorflow()
     info = data.describe(experiment.data, experiment.train.seed)
     x, names, labels = reader(experiment, info, input_path)
@@ -164,8 +170,13 @@ def predict_inputs(run_dir: Path, input_path: Path) -> dict[str, Any]:
     model = rundir.load_model(model_path)
     outputs = predict_keras(model, x)
     rows = _rows(info, names, outputs, labels, outputs_are_logits(model, experiment, info))
-    result: dict[str, Any] = {"run_dir": str(run_dir), "input": str(input_path), "samples": len(rows),
-                              "label_kind": info.label_kind, "rows": rows}
+    result: dict[str, Any] = {
+        "run_dir": str(run_dir),
+        "input": str(input_path),
+        "samples": len(rows),
+        "label_kind": info.label_kind,
+        "rows": rows,
+    }
     result.update(_metric(info, rows) or {})
     return result
 

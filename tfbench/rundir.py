@@ -49,15 +49,30 @@ BEST_CHECKPOINT = "checkpoints/best.keras"
 BACKUP_DIR = "checkpoints/backup"
 # Inside BACKUP_DIR, Keras' BackupAndRestore names: the newest (weights, metadata) pair, then the
 # one before (`double_checkpoint`). The metadata names its weights by digest (`newest_backup`).
-BACKUP_PAIRS = (("latest.weights.h5", "training_metadata.json"),
-                ("latest.weights.h5.bkp", "training_metadata.json.bkp"))
+BACKUP_PAIRS = (
+    ("latest.weights.h5", "training_metadata.json"),
+    ("latest.weights.h5.bkp", "training_metadata.json.bkp"),
+)
 BACKUP_METADATA = tuple(metadata for _, metadata in BACKUP_PAIRS)
 EXPORTS_DIR = "exports"
 TENSORBOARD_DIR = "tensorboard"
 KERAS_LOG = "keras-log.csv"
 # What tfbench writes itself: a callback's file (`tfbench.catalog.resolve_run_paths`) may not be one.
-OWN_PATHS = (EXPERIMENT_FILE, EVENTS_FILE, HISTORY_FILE, MODEL_FILE, SCRIPT_FILE, RUNNER_FILE, RUNNER_LOG,
-             CONTROL_DIR, LOCK_FILE, LAST_CHECKPOINT, BEST_CHECKPOINT, BACKUP_DIR, EXPORTS_DIR)
+OWN_PATHS = (
+    EXPERIMENT_FILE,
+    EVENTS_FILE,
+    HISTORY_FILE,
+    MODEL_FILE,
+    SCRIPT_FILE,
+    RUNNER_FILE,
+    RUNNER_LOG,
+    CONTROL_DIR,
+    LOCK_FILE,
+    LAST_CHECKPOINT,
+    BEST_CHECKPOINT,
+    BACKUP_DIR,
+    EXPORTS_DIR,
+)
 
 # Names `run_ended` lists, by the key it lists them under.
 ARTIFACTS = {
@@ -75,6 +90,7 @@ ARTIFACTS = {
 
 
 # -- creating -----------------------------------------------------------------------------------
+
 
 def new_run_dir(runs_dir: str | Path, name: str, now: datetime | None = None) -> Path:
     """Create and return a fresh `runs_dir/<name>-<YYYYmmdd-HHMMSS>` (a `-N` suffix keeps it unique).
@@ -101,7 +117,7 @@ def new_run_dir(runs_dir: str | Path, name: str, now: datetime | None = None) ->
     raise UserError("too many runs with this name this second", str(runs_dir))
 
 
-def create_run_dir(runs_dir: str | Path, experiment: "Experiment") -> Path:
+def create_run_dir(runs_dir: str | Path, experiment: Experiment) -> Path:
     """A new run directory holding the resolved Experiment in `experiment.toml`.
 
     Raises:
@@ -112,7 +128,7 @@ def create_run_dir(runs_dir: str | Path, experiment: "Experiment") -> Path:
     return run_dir
 
 
-def write_experiment(run_dir: str | Path, experiment: "Experiment") -> Path:
+def write_experiment(run_dir: str | Path, experiment: Experiment) -> Path:
     """Record the resolved Experiment in the run directory (atomically).
 
     Raises:
@@ -131,6 +147,7 @@ def is_run_dir(path: str | Path) -> bool:
 
 
 # -- history ------------------------------------------------------------------------------------
+
 
 def read_history(run_dir: str | Path) -> list[dict[str, Any]]:
     """The rows of a run's `history.csv` (numbers as floats, `epoch` as int), in epoch order.
@@ -233,6 +250,7 @@ def history_from_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 # -- backup and failure -----------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Backup:
     """A whole BackupAndRestore backup: its weights file, its metadata file and what that holds."""
@@ -286,7 +304,7 @@ def backup_epoch(run_dir: str | Path) -> int:
     return backup.epoch if backup is not None else 0
 
 
-def record_failure(run_dir: str | Path, experiment: "Experiment", error: Exception) -> None:
+def record_failure(run_dir: str | Path, experiment: Experiment, error: Exception) -> None:
     """Leave a `run_ended` failed record in a run directory whose run could not even start.
 
     A runner process is handed its run directory by the launcher (the TUI), which follows that
@@ -299,8 +317,14 @@ def record_failure(run_dir: str | Path, experiment: "Experiment", error: Excepti
     writer = ev.EventWriter(run_dir / EVENTS_FILE)
     try:
         writer.emit(
-            ev.RUN_ENDED, status="failed", reason=str(error), epochs_completed=0, best={}, final={},
-            artifacts={"experiment": EXPERIMENT_FILE, "events": EVENTS_FILE}, seconds=0.0,
+            ev.RUN_ENDED,
+            status="failed",
+            reason=str(error),
+            epochs_completed=0,
+            best={},
+            final={},
+            artifacts={"experiment": EXPERIMENT_FILE, "events": EVENTS_FILE},
+            seconds=0.0,
         )
     finally:
         writer.close()
@@ -356,6 +380,7 @@ def _damaged_lines(path: Path) -> int:
 
 # -- resuming ---------------------------------------------------------------------------------
 
+
 @dataclass
 class ResumePoint:
     """Where a run stands for `tfbench resume`, read from its directory."""
@@ -406,8 +431,9 @@ def resume_point(run_dir: str | Path, planned: int, epochs: int | None = None) -
     point.later = [r for r in rows if r["epoch"] > initial]
     if initial >= target:
         if previous.status in ("completed", "early_stopped") and zipfile.is_zipfile(run_dir / MODEL_FILE):
-            raise UserError(f"the run already finished its {target} planned epochs", str(run_dir),
-                            "plan more with --epochs N")
+            raise UserError(
+                f"the run already finished its {target} planned epochs", str(run_dir), "plan more with --epochs N"
+            )
         point.finishing = True
     return point
 
@@ -445,7 +471,8 @@ def lock(run_dir: str | Path) -> int:
         os.close(fd)
         raise UserError(
             f"another tfbench process{f' (pid {holder})' if holder.isdigit() else ''} is training this run",
-            str(run_dir), "wait for it, or stop it with `tfbench stop RUN_DIR`",
+            str(run_dir),
+            "wait for it, or stop it with `tfbench stop RUN_DIR`",
         ) from None
     except OSError:  # a file system without locks (some network mounts): train unguarded
         return fd
@@ -471,6 +498,7 @@ def check_unlocked(run_dir: str | Path) -> None:
 
 # -- loading a finished run -------------------------------------------------------------------
 
+
 def find_model(run_dir: str | Path) -> Path:
     """The trained model of a run directory.
 
@@ -491,7 +519,7 @@ def find_model(run_dir: str | Path) -> Path:
     return model_path
 
 
-def load_run_experiment(run_dir: str | Path) -> "Experiment":
+def load_run_experiment(run_dir: str | Path) -> Experiment:
     """The Experiment a run recorded.
 
     Raises:
@@ -512,8 +540,11 @@ def load_model(path: str | Path, compile: bool = False):
     if not path.is_file():
         raise UserError("no such model file", str(path))
     if not zipfile.is_zipfile(path):
-        raise UserError("the model file is damaged (not a .keras archive)", str(path),
-                        "use checkpoints/last.keras, or finish the run again with `tfbench resume`")
+        raise UserError(
+            "the model file is damaged (not a .keras archive)",
+            str(path),
+            "use checkpoints/last.keras, or finish the run again with `tfbench resume`",
+        )
     import keras
 
     try:
@@ -522,7 +553,7 @@ def load_model(path: str | Path, compile: bool = False):
         raise UserError(f"the model file is damaged: {type(exc).__name__}: {exc}", str(path)) from None
 
 
-def load_bundle(experiment: "Experiment", cache_dir: str | Path | None = None):
+def load_bundle(experiment: Experiment, cache_dir: str | Path | None = None):
     """The run's data, split and batched as it was for training (one-hot labels where the loss needs them).
 
     Args:
@@ -570,9 +601,11 @@ def prepare_cache(run_dir: str | Path, name: str) -> list[Path]:
 
     prefix = cache_prefix(run_dir, name)
     prefix.parent.mkdir(parents=True, exist_ok=True)
-    stale = [p for p in prefix.parent.glob(glob.escape(prefix.name) + "-*")
-             if p.name.endswith(".lockfile") or ".tempstate" in p.name]
+    stale = [
+        p
+        for p in prefix.parent.glob(glob.escape(prefix.name) + "-*")
+        if p.name.endswith(".lockfile") or ".tempstate" in p.name
+    ]
     for path in stale:
         path.unlink(missing_ok=True)
     return stale
-

@@ -14,11 +14,9 @@ import math
 import re
 import sys
 from pathlib import Path
-from typing import Any, Literal, Union
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tfbench.errors import UserError, close_matches
 from tfbench.export.formats import known_format, known_quantization
@@ -64,12 +62,12 @@ class Component(BaseModel):
         return dict(self.model_extra or {})
 
     @classmethod
-    def of(cls, type: str, **args: Any) -> "Component":
+    def of(cls, type: str, **args: Any) -> Component:
         """Build a component from a class name and its arguments."""
         return cls(type=type, **args)
 
 
-NameOrComponent = Union[str, Component]
+NameOrComponent = str | Component
 
 
 class DataSpec(_Strict):
@@ -92,8 +90,9 @@ class DataSpec(_Strict):
         None, ge=1, description="Shuffle buffer size; default: the whole dataset up to 100,000 samples."
     )
     cache: bool | str = Field(
-        True, description="Cache decoded samples: true (memory), false, or a file name inside the run "
-                          "directory (e.g. 'cache/data') for data larger than memory.",
+        True,
+        description="Cache decoded samples: true (memory), false, or a file name inside the run "
+        "directory (e.g. 'cache/data') for data larger than memory.",
     )
     prefetch: bool = Field(True, description="Prefetch batches (AUTOTUNE) so the model never waits.")
     options: dict[str, Any] = Field(
@@ -158,9 +157,7 @@ class FineTuneSpec(_Strict):
     """Fine-tuning after transfer learning: unfreeze the backbone at an epoch and train on slowly."""
 
     after_epoch: int = Field(..., ge=1, description="The last epoch of the frozen phase; fine-tuning starts after it.")
-    unfreeze: Literal["all"] | int = Field(
-        "all", description='"all" of the backbone, or only its top N layers.'
-    )
+    unfreeze: Literal["all"] | int = Field("all", description='"all" of the backbone, or only its top N layers.')
     learning_rate: float = Field(1e-5, gt=0, description="The learning rate the fine-tuning phase compiles with.")
 
     @field_validator("unfreeze")
@@ -182,9 +179,7 @@ class TrainSpec(_Strict):
     schedule: Component | None = Field(
         None, description="Learning-rate schedule (replaces the optimizer's learning_rate)."
     )
-    loss: NameOrComponent = Field(
-        "auto", description="Keras loss; 'auto' picks one that fits the data's labels."
-    )
+    loss: NameOrComponent = Field("auto", description="Keras loss; 'auto' picks one that fits the data's labels.")
     metrics: list[NameOrComponent] = Field(
         default_factory=lambda: ["auto"],
         description="Keras metrics; 'auto' means accuracy for classifiers, MAE for regression.",
@@ -202,8 +197,9 @@ class TrainSpec(_Strict):
     )
     tensorboard: bool = Field(False, description="Write TensorBoard logs into the run directory.")
     class_weight: Literal["balanced"] | dict[str, float] | None = Field(
-        None, description="Weigh classes in the loss: \"balanced\" (from the training label counts) or "
-                          "a weight per class name or id, e.g. { cat = 1.0, dog = 3.0 }.",
+        None,
+        description='Weigh classes in the loss: "balanced" (from the training label counts) or '
+        "a weight per class name or id, e.g. { cat = 1.0, dog = 3.0 }.",
     )
     fine_tune: FineTuneSpec | None = Field(
         None, description="Unfreeze a frozen backbone after an epoch and continue with a new learning rate."
@@ -246,13 +242,11 @@ class Experiment(_Strict):
     @classmethod
     def _name_slug(cls, value: str) -> str:
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", value):
-            raise ValueError(
-                "use letters, digits, '.', '_' or '-' (at most 64), starting with a letter or digit"
-            )
+            raise ValueError("use letters, digits, '.', '_' or '-' (at most 64), starting with a letter or digit")
         return value
 
     @model_validator(mode="after")
-    def _check_names(self) -> "Experiment":
+    def _check_names(self) -> Experiment:
         check_components(self)
         return self
 
@@ -271,7 +265,7 @@ class Experiment(_Strict):
 
         return tomli_w.dumps(self.to_dict())
 
-    def copy_with(self, overrides: list[str]) -> "Experiment":
+    def copy_with(self, overrides: list[str]) -> Experiment:
         """A validated copy with `a.b=c` overrides applied (see `apply_overrides`)."""
         data = self.to_dict()
         apply_overrides(data, overrides)
@@ -279,6 +273,7 @@ class Experiment(_Strict):
 
 
 # -- validation against the catalog -----------------------------------------------------------
+
 
 def check_components(exp: Experiment) -> None:
     """Check every named Keras object and its arguments against the catalog.
@@ -302,16 +297,21 @@ def check_components(exp: Experiment) -> None:
         catalog.check_component("callbacks", callback.type, callback.args, f"train.callbacks[{i}]")
 
 
-def _check_fine_tune(train: "TrainSpec", nodes: list) -> None:
+def _check_fine_tune(train: TrainSpec, nodes: list) -> None:
     """Fine-tuning needs a frozen backbone to unfreeze and an epoch left to fine-tune in."""
     frozen = [n for n in nodes if n.kind == "backbone" and n.args.get("trainable", True) is False]
     if not frozen:
-        raise UserError("fine-tuning unfreezes a frozen backbone, and the model has none", "train.fine_tune",
-                        'add a keras.applications backbone with trainable = false (e.g. type = "MobileNetV2")')
+        raise UserError(
+            "fine-tuning unfreezes a frozen backbone, and the model has none",
+            "train.fine_tune",
+            'add a keras.applications backbone with trainable = false (e.g. type = "MobileNetV2")',
+        )
     if train.fine_tune.after_epoch >= train.epochs:
-        raise UserError(f"fine-tuning starts after epoch {train.fine_tune.after_epoch}, but the run has "
-                        f"{train.epochs} epochs", "train.fine_tune.after_epoch",
-                        f"set train.epochs above {train.fine_tune.after_epoch}")
+        raise UserError(
+            f"fine-tuning starts after epoch {train.fine_tune.after_epoch}, but the run has {train.epochs} epochs",
+            "train.fine_tune.after_epoch",
+            f"set train.epochs above {train.fine_tune.after_epoch}",
+        )
 
 
 def _check_name_or_component(kind: str, value: NameOrComponent, location: str, allow_auto: bool) -> None:
@@ -324,6 +324,7 @@ def _check_name_or_component(kind: str, value: NameOrComponent, location: str, a
 
 
 # -- paths ------------------------------------------------------------------------------------
+
 
 def _map_data_paths(section: dict[str, Any], change) -> dict[str, Any]:
     """A copy of a `[data]` table with `change(path)` applied to each file path in it.
@@ -375,6 +376,7 @@ def data_paths_relative(section: dict[str, Any], base: str | Path) -> dict[str, 
 
 # -- load / dump ------------------------------------------------------------------------------
 
+
 def experiment_from_dict(data: dict[str, Any], source: str | None = None) -> Experiment:
     """Validate plain data as an Experiment.
 
@@ -411,7 +413,7 @@ def _user_error_from_pydantic(exc: ValidationError) -> UserError:
         return UserError("this key is required", loc)
     message = err["msg"]
     if message.startswith("Value error, "):
-        message = message[len("Value error, "):]
+        message = message[len("Value error, ") :]
     ctx = err.get("ctx") or {}
     expected = next((words for prefix, words in _EXPECTED if kind.startswith(prefix)), None)
     if kind in {"literal_error"}:

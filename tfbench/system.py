@@ -14,7 +14,8 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import psutil
 
@@ -85,7 +86,7 @@ def _process_name(pid: int) -> str:
 def _gpu_processes(pynvml, handle) -> list[dict[str, Any]]:
     found: dict[int, dict[str, Any]] = {}
     for query in ("nvmlDeviceGetComputeRunningProcesses", "nvmlDeviceGetGraphicsRunningProcesses"):
-        procs = _try(lambda: getattr(pynvml, query)(handle)) or []
+        procs = _try(lambda query=query: getattr(pynvml, query)(handle)) or []
         for proc in procs:
             pid = int(getattr(proc, "pid", 0) or 0)
             used = getattr(proc, "usedGpuMemory", None)
@@ -149,7 +150,7 @@ def _tf_memory() -> dict[str, dict[str, float]]:
         memory = {}
         for device in tf.config.list_logical_devices("GPU"):
             name = device.name.split("device:")[-1]  # "/device:GPU:0" -> "GPU:0"
-            info = _try(lambda: tf.config.experimental.get_memory_info(name))
+            info = _try(lambda name=name: tf.config.experimental.get_memory_info(name))
             if info:
                 memory[name] = {
                     "current_mb": round(info["current"] / MB, 1),

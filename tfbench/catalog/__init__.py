@@ -70,6 +70,7 @@ class Entry:
 
 # -- reading the cache ------------------------------------------------------------------------
 
+
 @functools.cache
 def _load() -> dict[str, Any]:
     try:
@@ -200,8 +201,12 @@ def search(kind: str, query: str) -> list[Entry]:
 # -- validation -------------------------------------------------------------------------------
 
 _KIND_WORDS = {
-    "layers": "layer", "optimizers": "optimizer", "schedules": "learning-rate schedule",
-    "losses": "loss", "metrics": "metric", "callbacks": "callback",
+    "layers": "layer",
+    "optimizers": "optimizer",
+    "schedules": "learning-rate schedule",
+    "losses": "loss",
+    "metrics": "metric",
+    "callbacks": "callback",
 }
 
 
@@ -216,8 +221,10 @@ def _unknown_name(kind: str, name: str, location: str, prefer_classes: bool = Tr
     hint = close_matches(name, classes) if prefer_classes else None
     hint = hint or close_matches(name, identifiers(kind))
     if not hint:
-        hint = f"see the {len(names(kind))} {kind} with `tfbench layers`" if kind == "layers" else (
-            "valid: " + ", ".join(names(kind)[:12]) + (", …" if len(names(kind)) > 12 else "")
+        hint = (
+            f"see the {len(names(kind))} {kind} with `tfbench layers`"
+            if kind == "layers"
+            else ("valid: " + ", ".join(names(kind)[:12]) + (", …" if len(names(kind)) > 12 else ""))
         )
     return UserError(f"unknown {word} {name!r}", location, hint)
 
@@ -266,8 +273,8 @@ def check_component(kind: str, name: str, args: dict[str, Any], location: str) -
         if param is None:
             if arg in entry.omitted:
                 raise UserError(
-                    f"{entry.name} argument {arg!r} cannot be set from a preset: Keras expects an "
-                    "object there", where,
+                    f"{entry.name} argument {arg!r} cannot be set from a preset: Keras expects an object there",
+                    where,
                 )
             hint = close_matches(arg, entry.params) or (
                 "valid: " + ", ".join(entry.params) if entry.params else f"{entry.name} takes no arguments"
@@ -311,18 +318,18 @@ def check_value(param: Param, value: Any, location: str) -> None:
     elif kind == "str":
         ok = isinstance(value, str)
     elif kind == "int_or_tuple":
-        ok = _is_int(value) or (isinstance(value, list) and bool(value) and all(
-            _is_int(v) or (isinstance(v, list) and all(_is_int(x) for x in v)) for v in value
-        ))
+        ok = _is_int(value) or (
+            isinstance(value, list)
+            and bool(value)
+            and all(_is_int(v) or (isinstance(v, list) and all(_is_int(x) for x in v)) for v in value)
+        )
     elif kind == "list":
         ok = isinstance(value, list)
     else:  # choice and any
         ok = True
     if kind == "choice" or (kind == "any" and param.choices and isinstance(value, str)):
         if not isinstance(value, str):
-            raise UserError(
-                f"expected one of {_quoted(param.choices)}, got {shown(value)}", location
-            )
+            raise UserError(f"expected one of {_quoted(param.choices)}, got {shown(value)}", location)
         if value not in param.choices:
             hint = close_matches(value, param.choices) or f"one of {_quoted(param.choices)}"
             raise UserError(f"{shown(value)} is not a valid {param.name}", location, hint)
@@ -383,17 +390,28 @@ def check_run_dir_path(value: str, location: str) -> None:
 
     text = value.replace("\\", "/")
     normal = posixpath.normpath(text) if text else ""
-    if not text.strip() or text.startswith(("/", "~")) or posixpath.isabs(normal) or (
-        len(text) > 1 and text[1] == ":"
-    ) or normal == ".." or normal.startswith("../") or normal == ".":
+    if (
+        not text.strip()
+        or text.startswith(("/", "~"))
+        or posixpath.isabs(normal)
+        or (len(text) > 1 and text[1] == ":")
+        or normal == ".."
+        or normal.startswith("../")
+        or normal == "."
+    ):
         raise UserError(
-            f"must be a relative path inside the run directory, got {shown(value)}", location,
+            f"must be a relative path inside the run directory, got {shown(value)}",
+            location,
             "name a file or folder such as 'logs/x.csv'; it is created inside the run directory",
         )
 
 
 def resolve_run_paths(
-    kind: str, name: str, args: dict[str, Any], run_dir: str | Path, location: str = "",
+    kind: str,
+    name: str,
+    args: dict[str, Any],
+    run_dir: str | Path,
+    location: str = "",
     reserved: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """The arguments with each run-directory path (`CSVLogger.filename`, …) made absolute inside `run_dir`.
@@ -435,8 +453,9 @@ def inside_run_dir(value: str, run_dir: str | Path, location: str, reserved: tup
     normal = posixpath.normpath(value.replace("\\", "/"))
     clash = next((r for r in reserved if normal == r or normal.startswith(r + "/")), None)
     if clash:
-        raise UserError(f"{value!r} is where tfbench keeps the run's {clash}", location,
-                        "name another file, e.g. 'logs/x.csv'")
+        raise UserError(
+            f"{value!r} is where tfbench keeps the run's {clash}", location, "name another file, e.g. 'logs/x.csv'"
+        )
     return Path(run_dir) / value
 
 
@@ -471,6 +490,4 @@ def _check_plain(value: Any, location: str) -> None:
         for i, item in enumerate(value):
             _check_plain(item, f"{location}[{i}]")
     elif value is not None and not isinstance(value, (bool, int, float, str)):
-        raise UserError(
-            f"expected a number, string, boolean or list, got a {type(value).__name__}", location
-        )
+        raise UserError(f"expected a number, string, boolean or list, got a {type(value).__name__}", location)

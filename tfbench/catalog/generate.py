@@ -63,10 +63,29 @@ EXCLUDED = {
 # Constructor arguments that hold a layer, callable or other object: an entry requiring one is
 # dropped (wrappers, RNN(cell), Bidirectional…); an optional one is left out of the entry.
 OBJECT_PARAMS = {
-    "layer", "layers", "cell", "cells", "function", "backward_layer", "inner_optimizer",
-    "optimizer", "schedule", "fn", "module", "call_fn", "init_fn", "dtype", "autocast",
-    "quantization_config", "input_shape", "batch_input_shape", "batch_shape", "input_tensor",
-    "embeddings_metadata", "seed_generator", "weights",
+    "layer",
+    "layers",
+    "cell",
+    "cells",
+    "function",
+    "backward_layer",
+    "inner_optimizer",
+    "optimizer",
+    "schedule",
+    "fn",
+    "module",
+    "call_fn",
+    "init_fn",
+    "dtype",
+    "autocast",
+    "quantization_config",
+    "input_shape",
+    "batch_input_shape",
+    "batch_shape",
+    "input_tensor",
+    "embeddings_metadata",
+    "seed_generator",
+    "weights",
 }
 # Files a callback writes default to places inside the run directory, so they are optional here.
 RUN_DIR_PATHS = {
@@ -163,8 +182,6 @@ LAYER_CATEGORIES = {
 }
 
 
-
-
 def generate() -> dict[str, Any]:
     """Derive the catalog from the installed Keras' signatures and docstrings.
 
@@ -177,9 +194,7 @@ def generate() -> dict[str, Any]:
     kinds = {
         "layers": _classes(keras.layers, keras.layers.Layer),
         "optimizers": _classes(keras.optimizers, keras.optimizers.Optimizer),
-        "schedules": _classes(
-            keras.optimizers.schedules, keras.optimizers.schedules.LearningRateSchedule
-        ),
+        "schedules": _classes(keras.optimizers.schedules, keras.optimizers.schedules.LearningRateSchedule),
         "losses": _classes(keras.losses, keras.losses.Loss),
         "metrics": _classes(keras.metrics, keras.metrics.Metric),
         "callbacks": _classes(keras.callbacks, keras.callbacks.Callback),
@@ -283,7 +298,8 @@ def _identifier_aliases(keras, kind: str, classes: dict[str, tuple[type, list[st
     import inspect
 
     module = getattr(keras, kind)
-    from keras.src import losses as src_losses, metrics as src_metrics
+    from keras.src import losses as src_losses
+    from keras.src import metrics as src_metrics
 
     candidates = {n for n in dir(module) if not n.startswith("_") and not inspect.isclass(getattr(module, n))}
     candidates |= set((src_losses if kind == "losses" else src_metrics).ALL_OBJECTS_DICT)
@@ -328,9 +344,7 @@ def _compile_identifiers(kind: str) -> list[dict[str, Any]]:
     for ident in COMPILE_IDENTIFIERS.get(kind, ()):
         resolve = compile_utils.get_metric if kind == "metrics" else compile_utils.get_loss
         resolve(ident, y_true, y_pred)  # raises if this Keras no longer knows the name
-        rows.append(
-            {"name": ident, "help": _COMPILE_HELP[ident], "category": IDENTIFIER_CATEGORY, "params": []}
-        )
+        rows.append({"name": ident, "help": _COMPILE_HELP[ident], "category": IDENTIFIER_CATEGORY, "params": []})
     return rows
 
 
@@ -354,9 +368,16 @@ def _derived_exclusion(kind: str, name: str, cls: type) -> str | None:
         return "it merges several inputs, which a layer stack does not have"
     if name.endswith("Cell") or name == "StackedRNNCells":
         return "a cell goes inside an RNN layer; use LSTM, GRU or SimpleRNN"
-    if ".core.wrapper" in cls.__module__ or ".rnn.bidirectional" in cls.__module__ or name in {
-        "TimeDistributed", "SpectralNormalization", "RNN",
-    }:
+    if (
+        ".core.wrapper" in cls.__module__
+        or ".rnn.bidirectional" in cls.__module__
+        or name
+        in {
+            "TimeDistributed",
+            "SpectralNormalization",
+            "RNN",
+        }
+    ):
         return "it wraps another layer object"
     return None
 
@@ -529,16 +550,21 @@ _BOUND_PHRASES = (
     (re.compile(_IN_RANGE + r"\(0, ?1\)"), lambda m: {"gt": 0, "lt": 1}),
     (re.compile(_IN_RANGE + r"\[0, ?1\)"), lambda m: {"ge": 0, "lt": 1}),
     (re.compile(_IN_RANGE + r"\[0(?:\.0)?, ?1(?:\.0)?\]"), lambda m: {"ge": 0, "le": 1}),
-    (re.compile(rf"\bbetween {_NUMBER} and {_NUMBER}(?!\d)"),
-     lambda m: {"ge": _number(m.group(1)), "le": _number(m.group(2))}),
+    (
+        re.compile(rf"\bbetween {_NUMBER} and {_NUMBER}(?!\d)"),
+        lambda m: {"ge": _number(m.group(1)), "le": _number(m.group(2))},
+    ),
     (re.compile(r"\bnon-?negative\b"), lambda m: {"ge": 0}),
-    (re.compile(rf"\b(?:float|int|integer|number|hyperparameter|value)s? >= ?{_NUMBER}"),
-     lambda m: {"ge": _number(m.group(1))}),
-    (re.compile(rf"\bmust be (>=?) ?{_NUMBER}"),
-     lambda m: {"ge" if m.group(1) == ">=" else "gt": _number(m.group(2))}),
+    (
+        re.compile(rf"\b(?:float|int|integer|number|hyperparameter|value)s? >= ?{_NUMBER}"),
+        lambda m: {"ge": _number(m.group(1))},
+    ),
+    (re.compile(rf"\bmust be (>=?) ?{_NUMBER}"), lambda m: {"ge" if m.group(1) == ">=" else "gt": _number(m.group(2))}),
     (re.compile(r"\bmust be (?:strictly )?positive\b"), lambda m: {"gt": 0}),
-    (re.compile(r"^(?:\(optional\) )?(?:an? )?(?:strictly )?positive (?:int|integer|float|number|scalar)s?\b"),
-     lambda m: {"gt": 0}),
+    (
+        re.compile(r"^(?:\(optional\) )?(?:an? )?(?:strictly )?positive (?:int|integer|float|number|scalar)s?\b"),
+        lambda m: {"gt": 0},
+    ),
 )
 
 

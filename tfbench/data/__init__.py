@@ -21,7 +21,14 @@ from tfbench.data.registry import source_module, sources
 from tfbench.data.splits import Arrays
 
 __all__ = [
-    "DataBundle", "DataInfo", "catalog_listing", "describe", "load", "needs_one_hot", "preview", "sources",
+    "DataBundle",
+    "DataInfo",
+    "catalog_listing",
+    "describe",
+    "load",
+    "needs_one_hot",
+    "preview",
+    "sources",
 ]
 
 
@@ -122,8 +129,10 @@ def preview(spec, n: int = 8, seed: int | None = 42) -> dict[str, Any]:
             return names[int(value)]
         return value
 
-    samples = [{"x": x, "y": ys[i].item() if ys[i].ndim == 0 else ys[i].tolist(), "label": label_of(ys[i])}
-               for i, x in enumerate(xs)]
+    samples = [
+        {"x": x, "y": ys[i].item() if ys[i].ndim == 0 else ys[i].tolist(), "label": label_of(ys[i])}
+        for i, x in enumerate(xs)
+    ]
     counts: dict[str, int] = {}
     if info.is_classification and ys.ndim == 1:
         tally = Counter(int(v) for v in ys)

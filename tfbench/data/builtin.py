@@ -11,10 +11,10 @@ from __future__ import annotations
 import inspect
 import re
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -23,7 +23,6 @@ from tfbench.data.options import SourceOptions
 from tfbench.data.registry import LoaderCode, Picker
 from tfbench.data.splits import Arrays, Splits, planned_sizes, split_arrays
 from tfbench.errors import UserError, close_matches
-
 
 FILES = Path(__file__).parent / "files"
 
@@ -106,22 +105,38 @@ def _sine(n: int = 2000, window: int = 32) -> Arrays:
 
 DATASETS: dict[str, Builtin] = {
     "digits": Builtin(
-        (8, 8, 1), "categorical", tuple(str(i) for i in range(10)), (), 1797,
+        (8, 8, 1),
+        "categorical",
+        tuple(str(i) for i in range(10)),
+        (),
+        1797,
         "1,797 real 8x8 handwritten digits (UCI optdigits, CC BY 4.0), pixel values 0-16.",
         _digits,
     ),
     "spiral": Builtin(
-        (2,), "binary", ("arm 0", "arm 1"), (), 1000,
+        (2,),
+        "binary",
+        ("arm 0", "arm 1"),
+        (),
+        1000,
         "1,000 2-D points on two interleaved spiral arms; which arm is a point on?",
         _spiral,
     ),
     "shapes": Builtin(
-        (28, 28, 1), "categorical", ("circle", "square", "triangle"), (), 1500,
+        (28, 28, 1),
+        "categorical",
+        ("circle", "square", "triangle"),
+        (),
+        1500,
         "1,500 28x28 drawings of circles, squares and triangles (values 0-1, light noise).",
         _shapes,
     ),
     "sine": Builtin(
-        (32, 1), "regression", (), (1,), 2000,
+        (32, 1),
+        "regression",
+        (),
+        (1,),
+        2000,
         "2,000 windows of 32 steps of a noisy sine series; predict the next value.",
         _sine,
     ),
@@ -145,7 +160,7 @@ def _entry(spec) -> Builtin:
     return entry
 
 
-@lru_cache(maxsize=None)
+@cache
 def arrays(name: str) -> Arrays:
     """The whole bundled dataset `name` (made once per process)."""
     return DATASETS[name].make()

@@ -30,8 +30,11 @@ def resolve(setting: Any, info) -> dict[int, float] | None:
     if setting == "balanced":
         counts = info.extra.get("label_counts")
         if not counts:
-            raise UserError("\"balanced\" needs the training labels' counts, which a streamed source does not know",
-                            LOCATION, "give a weight per class instead, e.g. { cat = 1.0, dog = 3.0 }")
+            raise UserError(
+                '"balanced" needs the training labels\' counts, which a streamed source does not know',
+                LOCATION,
+                "give a weight per class instead, e.g. { cat = 1.0, dog = 3.0 }",
+            )
         total, k = sum(counts), len([c for c in counts if c])
         return {i: round(total / (k * c), 6) for i, c in enumerate(counts) if c}
     weights: dict[int, float] = {}
@@ -42,7 +45,9 @@ def resolve(setting: Any, info) -> dict[int, float] | None:
         elif str(key).isdigit() and int(key) < len(names):
             index = int(key)
         else:
-            raise UserError(f"no class {key!r}", where, close_matches(str(key), names) or f"classes: {', '.join(names)}")
+            raise UserError(
+                f"no class {key!r}", where, close_matches(str(key), names) or f"classes: {', '.join(names)}"
+            )
         if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
             raise UserError(f"a class weight is a number of 0 or more, got {value!r}", where)
         weights[index] = float(value)

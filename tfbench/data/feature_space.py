@@ -166,14 +166,18 @@ def after_preprocessing(model, reference) -> tuple[Any, Any, str | None]:
     preprocessing, stack = found
     from tfbench.data import rows
 
-    encoded = np.concatenate([
-        np.asarray(preprocessing(rows.take(reference.x, i, i + 256), training=False))
-        for i in range(0, rows.count(reference.x), 256)
-    ])
+    encoded = np.concatenate(
+        [
+            np.asarray(preprocessing(rows.take(reference.x, i, i + 256), training=False))
+            for i in range(0, rows.count(reference.x), 256)
+        ]
+    )
     names = sorted(reference.x) if isinstance(reference.x, dict) else []
     text = [n for n in names if np.asarray(reference.x[n]).dtype == object]
-    note = (f"TFLite takes the {encoded.shape[1]} encoded features, after the model's preprocessing; "
-            f"it cannot take the raw columns {', '.join(text or names)}"
-            + (" (text: no string lookups in TFLite)" if text else "")
-            + " — the .keras and SavedModel exports take them")
+    note = (
+        f"TFLite takes the {encoded.shape[1]} encoded features, after the model's preprocessing; "
+        f"it cannot take the raw columns {', '.join(text or names)}"
+        + (" (text: no string lookups in TFLite)" if text else "")
+        + " — the .keras and SavedModel exports take them"
+    )
     return stack, dataclasses.replace(reference, x=encoded), note

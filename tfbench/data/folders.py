@@ -13,7 +13,9 @@ from tfbench.data.registry import LoaderCode
 from tfbench.errors import UserError
 
 
-def class_files(root_text: str, extensions: tuple[str, ...], location: str = "data.source") -> tuple[list[str], list[str], list[int]]:
+def class_files(
+    root_text: str, extensions: tuple[str, ...], location: str = "data.source"
+) -> tuple[list[str], list[str], list[int]]:
     """The class names and the files of each class under `root_text`.
 
     Args:
@@ -40,9 +42,7 @@ def class_files(root_text: str, extensions: tuple[str, ...], location: str = "da
     paths: list[str] = []
     labels: list[int] = []
     for index, name in enumerate(classes):
-        found = sorted(
-            p for p in (root / name).rglob("*") if p.is_file() and p.suffix.lower() in extensions
-        )
+        found = sorted(p for p in (root / name).rglob("*") if p.is_file() and p.suffix.lower() in extensions)
         paths.extend(str(p) for p in found)
         labels.extend([index] * len(found))
     if not paths:
@@ -52,10 +52,24 @@ def class_files(root_text: str, extensions: tuple[str, ...], location: str = "da
         raise UserError(f"class folder {empty[0]!r} holds no {'/'.join(extensions)} files", where)
     if len(classes) < 2:  # a classifier with one class learns nothing: its loss is 0 from the first batch
         raise UserError(
-            f"has one class folder ({classes[0]!r}); a classifier needs at least two", where,
+            f"has one class folder ({classes[0]!r}); a classifier needs at least two",
+            where,
             "put each class's files in a folder of its own, side by side",
         )
     return classes, paths, labels
+
+
+_VECTORIZE = '''
+
+vectorizer = keras.layers.TextVectorization(
+    max_tokens={max_tokens!r}, output_sequence_length={sequence_length!r}
+)
+
+
+def vectorize(train, *others):
+    """Learn the vocabulary on the training texts and turn every text into token ids."""
+    vectorizer.adapt(train.map(lambda x, y: x))
+    return [None if ds is None else ds.map(lambda x, y: (vectorizer(x), y)) for ds in (train, *others)]'''
 
 
 def folder_loader_code(exp, info) -> LoaderCode:
@@ -68,35 +82,37 @@ def folder_loader_code(exp, info) -> LoaderCode:
     folder = str(Path(data.target).expanduser().resolve())
     split_args = ""
     if data.validation_split:
-        split_args = ", validation_split=VALIDATION_SPLIT, subset=\"both\", seed=SEED"
+        split_args = ', validation_split=VALIDATION_SPLIT, subset="both", seed=SEED'
     if kind == "images":
         size = getattr(options, "image_size", None) or list(info.input_shape[:2])
-        call = (f"keras.utils.image_dataset_from_directory(\n        path, labels=\"inferred\", "
-                f"label_mode=\"int\", color_mode={options.color_mode!r}, image_size={tuple(size)!r},\n"
-                f"        batch_size=None, shuffle=False{{split}})")
+        call = (
+            f'keras.utils.image_dataset_from_directory(\n        path, labels="inferred", '
+            f'label_mode="int", color_mode={options.color_mode!r}, image_size={tuple(size)!r},\n'
+            f"        batch_size=None, shuffle=False{{split}})"
+        )
         vectorize = ""
     else:
-        call = (f"keras.utils.text_dataset_from_directory(\n        path, labels=\"inferred\", "
-                f"label_mode=\"int\", batch_size=None, shuffle=False{{split}})")
-        vectorize = f'''
-
-vectorizer = keras.layers.TextVectorization(max_tokens={options.max_tokens!r}, output_sequence_length={options.sequence_length!r})
-
-
-def vectorize(train, *others):
-    """Learn the vocabulary on the training texts and turn every text into token ids."""
-    vectorizer.adapt(train.map(lambda x, y: x))
-    return [None if ds is None else ds.map(lambda x, y: (vectorizer(x), y)) for ds in (train, *others)]'''
+        call = (
+            'keras.utils.text_dataset_from_directory(\n        path, labels="inferred", '
+            'label_mode="int", batch_size=None, shuffle=False{split})'
+        )
+        vectorize = _VECTORIZE.format(max_tokens=options.max_tokens, sequence_length=options.sequence_length)
     test_dir = getattr(options, "test_dir", None)
-    test_line = (f'    test = {call.format(split="")}'.replace("path,", f"{str(Path(test_dir).expanduser().resolve())!r},")
-                 if test_dir else "    test = None")
+    test_line = (
+        f"    test = {call.format(split='')}".replace("path,", f"{str(Path(test_dir).expanduser().resolve())!r},")
+        if test_dir
+        else "    test = None"
+    )
     if data.validation_split:
-        main = ("    # Keras holds out the last VALIDATION_SPLIT of the sorted files; tfbench a seeded random pick.\n"
-                f"    train, validation = {call.format(split=split_args)}")
+        main = (
+            "    # Keras holds out the last VALIDATION_SPLIT of the sorted files; tfbench a seeded random pick.\n"
+            f"    train, validation = {call.format(split=split_args)}"
+        )
     else:
         main = f"    train, validation = {call.format(split='')}, None"
     finish = "    return vectorize(train, validation, test)" if kind == "text" else "    return train, validation, test"
-    return LoaderCode(f'''FOLDER = {folder!r}  # one sub-folder per class{vectorize}
+    return LoaderCode(
+        f'''FOLDER = {folder!r}  # one sub-folder per class{vectorize}
 
 
 def load_splits():
@@ -104,4 +120,6 @@ def load_splits():
     path = FOLDER
 {main}
 {test_line}
-{finish}''', streamed=True)
+{finish}''',
+        streamed=True,
+    )

@@ -113,12 +113,12 @@ def damage(path: str) -> str | None:
 def _png_damage(data: bytes) -> str | None:
     pos = len(PNG_SIGNATURE)
     while pos + 12 <= len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
         end = pos + 12 + length
         if end > len(data):
             break
-        (crc,) = struct.unpack(">I", data[end - 4:end])
-        if zlib.crc32(data[pos + 4:end - 4]) != crc:
+        (crc,) = struct.unpack(">I", data[end - 4 : end])
+        if zlib.crc32(data[pos + 4 : end - 4]) != crc:
             return f"is damaged (bad checksum in its {kind.decode('latin-1')} chunk)"
         if kind == b"IEND":
             return None
@@ -127,7 +127,9 @@ def _png_damage(data: bytes) -> str | None:
 
 
 @lru_cache(maxsize=8)
-def _scan(root: str, mtime: float, location: str) -> tuple[list[str], list[str], list[int], tuple[tuple[int, int] | None, ...]]:
+def _scan(
+    root: str, mtime: float, location: str
+) -> tuple[list[str], list[str], list[int], tuple[tuple[int, int] | None, ...]]:
     classes, paths, labels = class_files(root, EXTENSIONS, location)
     where = f"{location} ({root})"
     damaged = [(p, why) for p in paths if (why := damage(p))]
@@ -148,15 +150,19 @@ def _common_size(paths: list[str], sizes, location: str) -> tuple[int, int]:
     known = {s for s in sizes if s is not None}
     unreadable = [p for p, s in zip(paths, sizes) if s is None]
     if unreadable:
-        raise UserError(f"cannot read the image size of {unreadable[0]}", location,
-                        "set data.options.image_size to decode and resize every image")
+        raise UserError(
+            f"cannot read the image size of {unreadable[0]}",
+            location,
+            "set data.options.image_size to decode and resize every image",
+        )
     if len(known) > 1:
         first = sizes[0]
         other = next(i for i, s in enumerate(sizes) if s != first)
         raise UserError(
             f"images have different sizes: {paths[0]} is {first[0]}x{first[1]}, "
             f"{paths[other]} is {sizes[other][0]}x{sizes[other][1]}",
-            location, "set data.options.image_size = [height, width] to resize them all",
+            location,
+            "set data.options.image_size = [height, width] to resize them all",
         )
     return next(iter(known))
 
@@ -170,8 +176,11 @@ def _shape(spec, options: ImagesOptions) -> tuple[int, int, int]:
     if options.test_dir:
         _, tpaths, _, tsizes = _folder(options.test_dir, "data.options.test_dir")
         if _common_size(tpaths, tsizes, f"data.options.test_dir ({options.test_dir})") != (height, width):
-            raise UserError("test images differ in size from the training images", "data.options.test_dir",
-                            "set data.options.image_size to resize both")
+            raise UserError(
+                "test images differ in size from the training images",
+                "data.options.test_dir",
+                "set data.options.image_size to resize both",
+            )
     return height, width, channels
 
 

@@ -48,7 +48,7 @@ class DataInfo:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "DataInfo":
+    def from_dict(cls, data: dict[str, Any]) -> DataInfo:
         """Inverse of `to_dict`."""
         data = dict(data)
         data["input_shape"] = tuple(data.get("input_shape") or ())

@@ -26,10 +26,8 @@ from tfbench.data.registry import LoaderCode, Picker
 from tfbench.data.splits import Arrays, Splits, planned_sizes, split_arrays
 from tfbench.errors import UserError, close_matches
 
-
 CIFAR10 = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-FASHION = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-           "Ankle boot"]
+FASHION = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 CIFAR100 = (
     "apple aquarium_fish baby bear beaver bed bee beetle bicycle bottle bowl boy bridge bus butterfly "
     "camel can castle caterpillar cattle chair chimpanzee clock cloud cockroach couch crab crocodile cup "
@@ -57,26 +55,80 @@ class KerasDataset:
 
 
 DATASETS: dict[str, KerasDataset] = {
-    "mnist": KerasDataset((28, 28, 1), "categorical", tuple(str(i) for i in range(10)), (60000, 10000),
-                          ("mnist.npz",), 11.5, "70,000 28x28 grey handwritten digits, 10 classes."),
-    "fashion_mnist": KerasDataset((28, 28, 1), "categorical", tuple(FASHION), (60000, 10000),
-                                  ("fashion-mnist",), 30.9,
-                                  "70,000 28x28 grey Zalando clothing images, 10 classes."),
-    "cifar10": KerasDataset((32, 32, 3), "categorical", tuple(CIFAR10), (50000, 10000),
-                            ("cifar-10-batches-py-target", "cifar-10-batches-py"), 170.5,
-                            "60,000 32x32 colour images in 10 classes."),
-    "cifar100": KerasDataset((32, 32, 3), "categorical", tuple(CIFAR100), (50000, 10000),
-                             ("cifar-100-python-target", "cifar-100-python"), 169.0,
-                             "60,000 32x32 colour images in 100 fine classes."),
-    "imdb": KerasDataset((200,), "binary", ("negative", "positive"), (25000, 25000), ("imdb.npz",), 17.5,
-                         "50,000 IMDB movie reviews as word-index sequences; positive or negative.", True),
-    "reuters": KerasDataset((200,), "categorical", tuple(str(i) for i in range(46)), (8982, 2246),
-                            ("reuters.npz",), 2.1, "11,228 Reuters newswires as word-index sequences, 46 topics.",
-                            True),
-    "boston_housing": KerasDataset((13,), "regression", (), (404, 102), ("boston_housing.npz",), 0.06,
-                                   "506 Boston suburbs (1970s), 13 features; median home value."),
-    "california_housing": KerasDataset((8,), "regression", (), (16512, 4128), ("california_housing.npz",),
-                                       0.7, "20,640 California districts (1990), 8 features; median house value."),
+    "mnist": KerasDataset(
+        (28, 28, 1),
+        "categorical",
+        tuple(str(i) for i in range(10)),
+        (60000, 10000),
+        ("mnist.npz",),
+        11.5,
+        "70,000 28x28 grey handwritten digits, 10 classes.",
+    ),
+    "fashion_mnist": KerasDataset(
+        (28, 28, 1),
+        "categorical",
+        tuple(FASHION),
+        (60000, 10000),
+        ("fashion-mnist",),
+        30.9,
+        "70,000 28x28 grey Zalando clothing images, 10 classes.",
+    ),
+    "cifar10": KerasDataset(
+        (32, 32, 3),
+        "categorical",
+        tuple(CIFAR10),
+        (50000, 10000),
+        ("cifar-10-batches-py-target", "cifar-10-batches-py"),
+        170.5,
+        "60,000 32x32 colour images in 10 classes.",
+    ),
+    "cifar100": KerasDataset(
+        (32, 32, 3),
+        "categorical",
+        tuple(CIFAR100),
+        (50000, 10000),
+        ("cifar-100-python-target", "cifar-100-python"),
+        169.0,
+        "60,000 32x32 colour images in 100 fine classes.",
+    ),
+    "imdb": KerasDataset(
+        (200,),
+        "binary",
+        ("negative", "positive"),
+        (25000, 25000),
+        ("imdb.npz",),
+        17.5,
+        "50,000 IMDB movie reviews as word-index sequences; positive or negative.",
+        True,
+    ),
+    "reuters": KerasDataset(
+        (200,),
+        "categorical",
+        tuple(str(i) for i in range(46)),
+        (8982, 2246),
+        ("reuters.npz",),
+        2.1,
+        "11,228 Reuters newswires as word-index sequences, 46 topics.",
+        True,
+    ),
+    "boston_housing": KerasDataset(
+        (13,),
+        "regression",
+        (),
+        (404, 102),
+        ("boston_housing.npz",),
+        0.06,
+        "506 Boston suburbs (1970s), 13 features; median home value.",
+    ),
+    "california_housing": KerasDataset(
+        (8,),
+        "regression",
+        (),
+        (16512, 4128),
+        ("california_housing.npz",),
+        0.7,
+        "20,640 California districts (1990), 8 features; median house value.",
+    ),
 }
 
 
@@ -170,7 +222,8 @@ def _files_from(module, root: Path, name: str, download: bool = True):
         if not download:
             raise UserError(
                 f"keras:{name} needs {fname} in {folder}; a preset's cache_dir is only read from, never "
-                "downloaded into", "data.options.cache_dir",
+                "downloaded into",
+                "data.options.cache_dir",
                 f"copy {fname} there, or remove cache_dir so Keras downloads it into its own cache "
                 f"({keras_home() / cache_subdir})",
             )
@@ -178,7 +231,8 @@ def _files_from(module, root: Path, name: str, download: bool = True):
             return real(fname, origin, extract=extract, cache_subdir=cache_subdir, cache_dir=str(root), **kwargs)
         except Exception as exc:  # urllib/HTTP/OS errors from the download
             raise UserError(
-                f"cannot download keras:{name} ({type(exc).__name__}: {str(exc)[:160]})", "data.source",
+                f"cannot download keras:{name} ({type(exc).__name__}: {str(exc)[:160]})",
+                "data.source",
                 f"connect to the internet once, or copy {fname} from a machine that has it into {folder}",
             ) from None
 
@@ -196,7 +250,7 @@ def _pad(sequences, maxlen: int) -> np.ndarray:
     for i, seq in enumerate(sequences):
         seq = list(seq)[-maxlen:]
         if seq:
-            out[i, -len(seq):] = seq
+            out[i, -len(seq) :] = seq
     return out
 
 
@@ -213,7 +267,8 @@ def load(spec, options: KerasOptions, seed: int | None = 42) -> Splits:
             raise
         except Exception as exc:  # a damaged or foreign file in the cache
             raise UserError(
-                f"cannot read keras:{name} from {cache_root(options) / 'datasets'}: {exc}", "data.source",
+                f"cannot read keras:{name} from {cache_root(options) / 'datasets'}: {exc}",
+                "data.source",
                 "delete the file so it is downloaded again",
             ) from None
     named = {}
@@ -242,20 +297,31 @@ def _loader_text(exp, info) -> str:
     if entry.sequences:
         words = options.num_words or 20000
         load = f"keras.datasets.{name}.load_data(num_words={words!r})"
-        fix_x = (f"x = keras.utils.pad_sequences(x, maxlen={options.maxlen!r}, padding=\"pre\", "
-                 f"truncating=\"pre\").astype(np.int32)")
+        fix_x = (
+            f'x = keras.utils.pad_sequences(x, maxlen={options.maxlen!r}, padding="pre", '
+            f'truncating="pre").astype(np.int32)'
+        )
     else:
         load = f"keras.datasets.{name}.load_data()"
         fix_x = "x = x[..., None]  # add the channel axis" if len(entry.input_shape) == 3 else ""
-    fix_y = ("y = np.asarray(y, np.float32).reshape(len(y), 1)" if entry.label_kind == "regression"
-             else "y = np.asarray(y).reshape(len(y)).astype(np.int32)")
-    body = [f'    (x_train, y_train), (x_test, y_test) = {load}  # downloads once into ~/.keras',
-            "    named = {}",
-            '    for split_name, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):']
+    fix_y = (
+        "y = np.asarray(y, np.float32).reshape(len(y), 1)"
+        if entry.label_kind == "regression"
+        else "y = np.asarray(y).reshape(len(y)).astype(np.int32)"
+    )
+    body = [
+        f"    (x_train, y_train), (x_test, y_test) = {load}  # downloads once into ~/.keras",
+        "    named = {}",
+        '    for split_name, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):',
+    ]
     if fix_x:
         body.append(f"        {fix_x}")
     body.append(f"        {fix_y}")
     body.append("        named[split_name] = (x, y)")
     body.append("    return named")
-    return ('def load_data():\n    """The named splits of keras.datasets.' + name
-            + ', as numpy arrays: {"train": (x, y), "test": (x, y)}."""\n' + "\n".join(body))
+    return (
+        'def load_data():\n    """The named splits of keras.datasets.'
+        + name
+        + ', as numpy arrays: {"train": (x, y), "test": (x, y)}."""\n'
+        + "\n".join(body)
+    )

@@ -71,28 +71,34 @@ def needs_one_hot(loss: Any, info: DataInfo, location: str = "train.loss") -> bo
         if info.label_kind == "regression":
             raise UserError(
                 f"{name} needs class labels, but {info.source} has regression targets",
-                location, "use mean_squared_error, mean_absolute_error or 'auto'",
+                location,
+                "use mean_squared_error, mean_absolute_error or 'auto'",
             )
         if family == "sparse" and one_hot_labels:
             raise UserError(
                 f"{name} needs integer class ids, but {info.source} has one-hot labels",
-                location, "use categorical_crossentropy or 'auto'",
+                location,
+                "use categorical_crossentropy or 'auto'",
             )
         return family == "one_hot" and not one_hot_labels
     if family == "binary" and info.label_kind == "regression":
         raise UserError(
             f"{name} needs 0/1 labels, but {info.source} has regression targets",
-            location, "use mean_squared_error, mean_absolute_error or 'auto'",
+            location,
+            "use mean_squared_error, mean_absolute_error or 'auto'",
         )
     if family == "binary" and info.label_kind == "categorical" and classes > 2:
         raise UserError(
             f"{name} needs 0/1 labels, but {info.source} has {classes} classes",
-            location, "use sparse_categorical_crossentropy (or 'auto')",
+            location,
+            "use sparse_categorical_crossentropy (or 'auto')",
         )
     return False
 
 
-def infer_label_kind(y, override: str | None = None, location: str = "data.options.label_kind") -> tuple[str, int, tuple[int, ...]]:
+def infer_label_kind(
+    y, override: str | None = None, location: str = "data.options.label_kind"
+) -> tuple[str, int, tuple[int, ...]]:
     """Classification or regression from the labels themselves, unless `override` says which.
 
     Integer labels 0..k-1 (one column) are classes — binary when they are only 0 and 1; a 2-D
@@ -114,12 +120,17 @@ def infer_label_kind(y, override: str | None = None, location: str = "data.optio
     y = np.asarray(y)
     integral = y.size > 0 and (np.issubdtype(y.dtype, np.integer) or bool(np.all(np.mod(y, 1) == 0)))
     one_hot = (
-        y.ndim == 2 and y.shape[1] > 1 and integral
-        and bool(np.all((y == 0) | (y == 1))) and bool(np.all(y.sum(axis=1) == 1))
+        y.ndim == 2
+        and y.shape[1] > 1
+        and integral
+        and bool(np.all((y == 0) | (y == 1)))
+        and bool(np.all(y.sum(axis=1) == 1))
     )
     if one_hot and override in (None, "categorical"):
         return "categorical", int(y.shape[1]), (int(y.shape[1]),)
-    if override == "regression" or (override is None and (not integral or y.ndim > 1 or not np.issubdtype(y.dtype, np.integer))):
+    if override == "regression" or (
+        override is None and (not integral or y.ndim > 1 or not np.issubdtype(y.dtype, np.integer))
+    ):
         return "regression", 0, tuple(int(d) for d in y.shape[1:]) or (1,)
     flat = y.reshape(len(y), -1) if y.ndim > 1 else y
     if flat.ndim > 1 and flat.shape[1] != 1:

@@ -15,25 +15,38 @@ def _rows() -> list[dict[str, Any]]:
 
     rows: list[dict[str, Any]] = []
     for name, entry in builtin.DATASETS.items():
-        rows.append({
-            "name": f"builtin:{name}", "kind": "builtin", "shape": list(entry.input_shape),
-            "classes": len(entry.class_names) or None, "sizes": {"train": entry.size},
-            "description": entry.description,
-        })
+        rows.append(
+            {
+                "name": f"builtin:{name}",
+                "kind": "builtin",
+                "shape": list(entry.input_shape),
+                "classes": len(entry.class_names) or None,
+                "sizes": {"train": entry.size},
+                "description": entry.description,
+            }
+        )
     for name, entry in keras_source.DATASETS.items():
-        rows.append({
-            "name": f"keras:{name}", "kind": "keras", "shape": list(entry.input_shape),
-            "classes": len(entry.class_names) or None,
-            "sizes": {"train": entry.sizes[0], "test": entry.sizes[1]},
-            "description": entry.description,
-        })
+        rows.append(
+            {
+                "name": f"keras:{name}",
+                "kind": "keras",
+                "shape": list(entry.input_shape),
+                "classes": len(entry.class_names) or None,
+                "sizes": {"train": entry.sizes[0], "test": entry.sizes[1]},
+                "description": entry.description,
+            }
+        )
     for row in catalog()["datasets"]:
-        rows.append({
-            "name": f"tfds:{row['name']}", "kind": "tfds",
-            "shape": row.get("shape") if row.get("input_type") != "Text" else "text",
-            "classes": row.get("classes"), "sizes": row.get("sizes"),
-            "description": row.get("description") or "",
-        })
+        rows.append(
+            {
+                "name": f"tfds:{row['name']}",
+                "kind": "tfds",
+                "shape": row.get("shape") if row.get("input_type") != "Text" else "text",
+                "classes": row.get("classes"),
+                "sizes": row.get("sizes"),
+                "description": row.get("description") or "",
+            }
+        )
     return rows
 
 

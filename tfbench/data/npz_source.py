@@ -127,8 +127,11 @@ def loader_code(exp, info) -> LoaderCode:
 def _loader_text(exp, info) -> str:
     options = parse_options(OPTIONS, exp.data.options)
     path = str(Path(exp.data.target).expanduser().resolve())
-    y_cast = ("np.asarray(y, np.float32).reshape(len(y), -1)" if info.label_kind == "regression"
-              else "np.asarray(y).astype(np.int32)")
+    y_cast = (
+        "np.asarray(y, np.float32).reshape(len(y), -1)"
+        if info.label_kind == "regression"
+        else "np.asarray(y).astype(np.int32)"
+    )
     return f'''DATA_FILE = {path!r}
 
 
@@ -136,7 +139,8 @@ def load_data():
     """The named splits of {Path(path).name}, as numpy arrays: {{"train": (x, y), "test": (x, y)}}."""
     named = {{}}
     with np.load(DATA_FILE) as f:
-        for split_name, x_key, y_key in (("train", {options.x!r}, {options.y!r}), ("test", {options.x_test!r}, {options.y_test!r})):
+        keys = (("train", {options.x!r}, {options.y!r}), ("test", {options.x_test!r}, {options.y_test!r}))
+        for split_name, x_key, y_key in keys:
             if x_key in f and y_key in f:
                 x, y = f[x_key], f[y_key]
                 named[split_name] = (x, {y_cast})

@@ -23,9 +23,7 @@ class SourceOptions(BaseModel):
     scale: float | None = Field(
         None, description="Multiply the features by this (e.g. 0.00392 for 0-255 pixels); default none."
     )
-    resize: list[int] | None = Field(
-        None, min_length=2, max_length=2, description="Resize images to [height, width]."
-    )
+    resize: list[int] | None = Field(None, min_length=2, max_length=2, description="Resize images to [height, width].")
     normalize: bool = Field(
         False, description="Standardise features with the training split's per-feature mean and deviation."
     )
@@ -55,5 +53,5 @@ def parse_options(cls: type[T], options: dict[str, Any]) -> T:
             raise UserError("unknown option for this source", location, hint) from None
         message = err["msg"]
         if message.startswith("Value error, "):
-            message = message[len("Value error, "):]
+            message = message[len("Value error, ") :]
         raise UserError(f"{message}, got {err.get('input')!r}", location) from None

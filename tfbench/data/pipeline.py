@@ -13,7 +13,6 @@ input — sets the pace.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 from tfbench.data.info import DataBundle, DataInfo
 from tfbench.data.options import SourceOptions
@@ -43,8 +42,9 @@ def preprocess_fn(info: DataInfo, options: SourceOptions, one_hot: bool):
         raise UserError("one-hot labels need a classification dataset", "train.loss")
     label_scale = options.label_scale
     if label_scale is not None and info.label_kind != "regression":
-        raise UserError("label_scale applies to regression targets, but the labels are classes",
-                        "data.options.label_scale")
+        raise UserError(
+            "label_scale applies to regression targets, but the labels are classes", "data.options.label_scale"
+        )
     if not (float_input or scale or resize or one_hot or label_scale):
         return None
 
@@ -78,8 +78,11 @@ def normalize_splits(splits: Splits) -> dict[str, list[float]]:
     import numpy as np
 
     if not isinstance(splits.train, Arrays):
-        raise UserError("normalize works for in-memory sources (builtin, keras, csv, npz)", "data.options.normalize",
-                        "add a Normalization-style scaling to the model instead, or use scale")
+        raise UserError(
+            "normalize works for in-memory sources (builtin, keras, csv, npz)",
+            "data.options.normalize",
+            "add a Normalization-style scaling to the model instead, or use scale",
+        )
     x = np.asarray(splits.train.x, np.float32)
     mean = x.mean(axis=0)
     std = x.std(axis=0)
@@ -118,7 +121,7 @@ def from_arrays(part: Arrays, spec, seed: int | None, *, training: bool, prep, p
         return tf.reshape(t[: full * size], [full, size, *t.shape[1:]])
 
     def rest(t):
-        return t[full * size:]
+        return t[full * size :]
 
     def batches(xs, ys):
         head = tf.data.Dataset.from_tensor_slices((tf.nest.map_structure(blocks, xs), blocks(ys)))
@@ -131,7 +134,8 @@ def from_arrays(part: Arrays, spec, seed: int | None, *, training: bool, prep, p
         # One element per epoch: the whole permutation, reshuffled every iteration by its seed.
         order = tf.data.Dataset.range(n).shuffle(max(1, min(buffer, n)), seed=seed, reshuffle_each_iteration=True)
         ds = order.batch(n).flat_map(
-            lambda index: batches(tf.nest.map_structure(lambda t: tf.gather(t, index), x), tf.gather(y, index)))
+            lambda index: batches(tf.nest.map_structure(lambda t: tf.gather(t, index), x), tf.gather(y, index))
+        )
         # flat_map hides the length; Keras needs it to know an epoch's steps.
         ds = ds.apply(tf.data.experimental.assert_cardinality(full + (1 if n % size else 0)))
     else:
@@ -172,7 +176,9 @@ def batched(ds, spec, seed: int | None, *, training: bool, size: int | None, cac
     return ds
 
 
-def build_bundle(spec, splits: Splits, info: DataInfo, options: SourceOptions, seed: int | None, one_hot: bool) -> DataBundle:
+def build_bundle(
+    spec, splits: Splits, info: DataInfo, options: SourceOptions, seed: int | None, one_hot: bool
+) -> DataBundle:
     """Turn a source's unbatched splits into the batched datasets of a `DataBundle`.
 
     Raises:
@@ -187,16 +193,25 @@ def build_bundle(spec, splits: Splits, info: DataInfo, options: SourceOptions, s
     if splits.batched:
         return _ready_bundle(spec, splits, info, prep, parallel)
     common = dict(prep=prep, parallel=parallel)
-    train = batched(splits.train, spec, seed, training=True,
-                    size=splits.sizes.get("train"), cache_name="train", **common)
+    train = batched(
+        splits.train, spec, seed, training=True, size=splits.sizes.get("train"), cache_name="train", **common
+    )
     validation = None
     if splits.validation is not None and splits.sizes.get("validation") != 0:
-        validation = batched(splits.validation, spec, seed, training=False,
-                             size=splits.sizes.get("validation"), cache_name="validation", **common)
+        validation = batched(
+            splits.validation,
+            spec,
+            seed,
+            training=False,
+            size=splits.sizes.get("validation"),
+            cache_name="validation",
+            **common,
+        )
     test = None
     if splits.test is not None:
-        test = batched(splits.test, spec, seed, training=False,
-                       size=splits.sizes.get("test"), cache_name="test", **common)
+        test = batched(
+            splits.test, spec, seed, training=False, size=splits.sizes.get("test"), cache_name="test", **common
+        )
     n_train = splits.sizes.get("train")
     steps = math.ceil(n_train / spec.batch_size) if n_train else None
     return DataBundle(train=train, validation=validation, info=info, test=test, steps_per_epoch=steps)
@@ -216,5 +231,6 @@ def _ready_bundle(spec, splits: Splits, info: DataInfo, prep, parallel) -> DataB
     n_train = splits.sizes.get("train")
     steps = math.ceil(n_train / spec.batch_size) if n_train else None
     validation = ready(splits.validation) if splits.sizes.get("validation") else None
-    return DataBundle(train=ready(splits.train), validation=validation, info=info, test=ready(splits.test),
-                      steps_per_epoch=steps)
+    return DataBundle(
+        train=ready(splits.train), validation=validation, info=info, test=ready(splits.test), steps_per_epoch=steps
+    )

@@ -117,6 +117,7 @@ def source_forms() -> str:
     """`builtin:NAME | tfds:NAME | …`: every kind's written form, for help text."""
     return " | ".join(picker(kind).form for kind in SOURCES)
 
+
 def path_fields(kind: str) -> tuple[str, ...]:
     """Which parts of a kind's source are file paths: `target` (after the colon) and option names.
 

@@ -26,7 +26,7 @@ class Arrays:
     def __len__(self) -> int:
         return len(self.y)
 
-    def take(self, index: np.ndarray) -> "Arrays":
+    def take(self, index: np.ndarray) -> Arrays:
         """The samples at `index` (works for numpy arrays, lists and dicts of columns alike)."""
         if isinstance(self.x, dict):
             x = {name: column[index] for name, column in self.x.items()}

@@ -163,7 +163,7 @@ def table_loader_code(exp, info) -> LoaderCode:
         files["test"] = str(Path(options.test_path).expanduser().resolve())
     columns = [{k: v for k, v in vars(c).items() if k not in ("missing", "distinct")} for c in plan.columns]
     reader = "from pyarrow import csv" if kind == "csv" else "from pyarrow import parquet"
-    head = f'''import pyarrow as pa
+    head = f"""import pyarrow as pa
 import pyarrow.compute as pc
 {reader}
 
@@ -179,10 +179,13 @@ NORMALIZE = {plan.normalize!r}
 COLUMNS = {columns!r}
 
 
-'''
+"""
     text = head + _READ[kind].format(delimiter=getattr(options, "delimiter", ",")) + _BODY.format()
     return LoaderCode(
-        text, pipeline=_PIPELINE.format(shuffle=exp.data.shuffle),
-        before_save=["    # Saved as preprocessing → layer stack, so the file takes the raw named columns.",
-                     "    model = keras.Model(PREPROCESSING.input, model(PREPROCESSING.output), name=model.name)"],
+        text,
+        pipeline=_PIPELINE.format(shuffle=exp.data.shuffle),
+        before_save=[
+            "    # Saved as preprocessing → layer stack, so the file takes the raw named columns.",
+            "    model = keras.Model(PREPROCESSING.input, model(PREPROCESSING.output), name=model.name)",
+        ],
     )

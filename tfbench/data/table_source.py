@@ -18,11 +18,21 @@ import numpy as np
 from tfbench.data.info import DataInfo
 from tfbench.data.splits import Arrays, Splits, holdout_indices, planned_sizes, split_arrays
 from tfbench.data.tables import (
-    DATE_NOTE, TableOptions, TablePlan, check_overrides, column_index, column_plan, file_stamp, inferred_kind,
-    label_plan, label_values, raw_column, read_table, type_for,
+    DATE_NOTE,
+    TableOptions,
+    TablePlan,
+    check_overrides,
+    column_index,
+    column_plan,
+    file_stamp,
+    inferred_kind,
+    label_plan,
+    label_values,
+    raw_column,
+    read_table,
+    type_for,
 )
 from tfbench.errors import UserError
-
 
 
 def _read(spec, options: TableOptions, fmt: str, path: str | None = None, location: str = "data.source"):
@@ -43,7 +53,9 @@ def _labelled(table, label: str, notes: list[str]):
 def _feature_names(names: list[str], label_index: int, options: TableOptions, file: str) -> list[str]:
     if options.features is None:
         return [n for i, n in enumerate(names) if i != label_index]
-    picked = [names[column_index(names, f, file, f"data.options.features[{n}]")] for n, f in enumerate(options.features)]
+    picked = [
+        names[column_index(names, f, file, f"data.options.features[{n}]")] for n, f in enumerate(options.features)
+    ]
     if names[label_index] in picked:
         raise UserError("the label column is also listed as a feature", "data.options.features")
     return picked
@@ -58,13 +70,22 @@ def _train_rows(spec, n: int, seed: int | None) -> np.ndarray | None:
 
 def plan_of(spec, options: TableOptions, fmt: str, seed: int | None) -> tuple[TablePlan, Any]:
     """The table's plan (label, feature kinds, training statistics) and its labelled rows."""
-    return _plan(spec.target, file_stamp(spec.target), fmt, options.model_dump_json(), spec.validation, spec.validation_split, seed)
+    return _plan(
+        spec.target,
+        file_stamp(spec.target),
+        fmt,
+        options.model_dump_json(),
+        spec.validation,
+        spec.validation_split,
+        seed,
+    )
 
 
 @lru_cache(maxsize=8)
 def _plan(target: str, stamp: float, fmt: str, options_json: str, validation, fraction, seed) -> tuple[TablePlan, Any]:
-    from tfbench.data.options import parse_options
     import json
+
+    from tfbench.data.options import parse_options
 
     spec = _SplitSpec(target, validation, fraction)
     options = parse_options(type_for(fmt), json.loads(options_json))
@@ -120,10 +141,14 @@ def _streamed_plan(spec, options: TableOptions, fmt: str, seed: int | None):
     from tfbench.data import table_stream
 
     if options.test_path or spec.validation or spec.test:
-        raise UserError("a streamed table splits by validation_split only", "data.options.stream",
-                        "drop test_path / data.validation / data.test, or set stream = false")
-    return table_stream.stream_plan(spec.target, file_stamp(spec.target), fmt, options.model_dump_json(),
-                                    spec.validation_split, seed)
+        raise UserError(
+            "a streamed table splits by validation_split only",
+            "data.options.stream",
+            "drop test_path / data.validation / data.test, or set stream = false",
+        )
+    return table_stream.stream_plan(
+        spec.target, file_stamp(spec.target), fmt, options.model_dump_json(), spec.validation_split, seed
+    )
 
 
 def _info(spec, plan: TablePlan, rows: int, sizes: dict) -> DataInfo:
@@ -136,9 +161,13 @@ def _info(spec, plan: TablePlan, rows: int, sizes: dict) -> DataInfo:
         label_shape=(1,) if plan.label_kind == "regression" else (),
         sizes=sizes,
         description=f"{rows:,} rows of {Path(spec.target).name}; label column {plan.label!r}; "
-                    f"{len(plan.columns)} feature columns.",
-        extra={"label_column": plan.label, "feature_names": [c.name for c in plan.columns],
-               "notes": list(plan.notes), "table": plan.to_dict()},
+        f"{len(plan.columns)} feature columns.",
+        extra={
+            "label_column": plan.label,
+            "feature_names": [c.name for c in plan.columns],
+            "notes": list(plan.notes),
+            "table": plan.to_dict(),
+        },
     )
 
 
@@ -163,8 +192,10 @@ def load(spec, options: TableOptions, fmt: str, seed: int | None = 42) -> Splits
     if table_stream.should_stream(spec.target, options.stream):
         plan, sizes = _streamed_plan(spec, options, fmt, seed)
         delimiter = getattr(options, "delimiter", ",")
-        streams = [table_stream.dataset(spec.target, fmt, plan, spec, delimiter, seed, validation=held, shuffle=shuffle)
-                   for held, shuffle in ((False, spec.shuffle), (True, False))]
+        streams = [
+            table_stream.dataset(spec.target, fmt, plan, spec, delimiter, seed, validation=held, shuffle=shuffle)
+            for held, shuffle in ((False, spec.shuffle), (True, False))
+        ]
         return Splits(streams[0], streams[1], None, dict(sizes), batched=True)
     plan, table = plan_of(spec, options, fmt, seed)
     named = {"train": Arrays(columns_of(table, plan), label_values(table[plan.label], plan, "data.source"))}
@@ -196,10 +227,16 @@ def overview(spec, options: TableOptions, fmt: str, seed: int | None = 42, n: in
         column = table[name]
         inferred = "label" if name == plan.label else inferred_kind(column, options)
         role = "label" if name == plan.label else ("feature" if name in planned else "dropped")
-        columns.append({
-            "name": name, "inferred": inferred, "kind": planned.get(name, options.columns.get(name, inferred)),
-            "missing": column.null_count, "distinct": pc.count_distinct(column).as_py(), "role": role,
-        })
+        columns.append(
+            {
+                "name": name,
+                "inferred": inferred,
+                "kind": planned.get(name, options.columns.get(name, inferred)),
+                "missing": column.null_count,
+                "distinct": pc.count_distinct(column).as_py(),
+                "role": role,
+            }
+        )
     head = table.slice(0, n).to_pylist()
     rows = [["—" if row[name] is None else str(row[name]) for name in table.column_names] for row in head]
     return {"header": table.column_names, "rows": rows, "columns": columns}

@@ -12,16 +12,27 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
 from tfbench.data.tables import (
-    DATE_NOTE, NULL_VALUES, TIMESTAMP_FORMATS, ColumnPlan, TableOptions, TablePlan, as_float, label_plan,
-    label_values, raw_column, type_family, type_for,
+    DATE_NOTE,
+    NULL_VALUES,
+    TIMESTAMP_FORMATS,
+    ColumnPlan,
+    TableOptions,
+    TablePlan,
+    as_float,
+    label_plan,
+    label_values,
+    raw_column,
+    type_family,
+    type_for,
 )
 from tfbench.errors import UserError
 
@@ -59,13 +70,22 @@ def batches(path: str, fmt: str, delimiter: str = ",") -> Iterator[Any]:
 
     source = Path(path).expanduser()
     if fmt == "csv":
-        convert = csv.ConvertOptions(null_values=NULL_VALUES, strings_can_be_null=True,
-                                     timestamp_parsers=[csv.ISO8601, *TIMESTAMP_FORMATS])
-        reader = csv.open_csv(str(source), read_options=csv.ReadOptions(block_size=1 << 20),
-                              parse_options=csv.ParseOptions(delimiter=delimiter), convert_options=convert)
+        convert = csv.ConvertOptions(
+            null_values=NULL_VALUES, strings_can_be_null=True, timestamp_parsers=[csv.ISO8601, *TIMESTAMP_FORMATS]
+        )
+        reader = csv.open_csv(
+            str(source),
+            read_options=csv.ReadOptions(block_size=1 << 20),
+            parse_options=csv.ParseOptions(delimiter=delimiter),
+            convert_options=convert,
+        )
         yield from reader
         return
-    parts = sorted(p for p in source.rglob("*") if p.is_file() and not p.name.startswith((".", "_"))) if source.is_dir() else [source]
+    parts = (
+        sorted(p for p in source.rglob("*") if p.is_file() and not p.name.startswith((".", "_")))
+        if source.is_dir()
+        else [source]
+    )
     for part in parts:
         yield from parquet.ParquetFile(str(part)).iter_batches(batch_size=BATCH_ROWS)
 
@@ -111,7 +131,9 @@ class _Counts:
                 self.low, self.high = min(self.low, np.nanmin(values)), max(self.high, np.nanmax(values))
         if self.family != "float" and not self.many:
             for target, part in ((self.values, column), (self.train_values, train)):
-                counts = pc.value_counts(pc.fill_null(pc.cast(part, "string"), "") if self.family == "string" else part.drop_null())
+                counts = pc.value_counts(
+                    pc.fill_null(pc.cast(part, "string"), "") if self.family == "string" else part.drop_null()
+                )
                 target.update({c["values"].as_py(): c["counts"].as_py() for c in counts})
             self.many = len(self.values) > MAX_COUNTED
 
@@ -132,8 +154,16 @@ class _Counts:
         if kind in ("numeric", "date"):
             mean = self.total / self.present if self.present else 0.0
             variance = self.squares / self.present - mean**2 if self.present else 1.0
-            return ColumnPlan(name, kind, "float32", self.train_nulls, 0, mean, variance if variance > 0 else 1.0,
-                              indicator=self.train_nulls > 0)
+            return ColumnPlan(
+                name,
+                kind,
+                "float32",
+                self.train_nulls,
+                0,
+                mean,
+                variance if variance > 0 else 1.0,
+                indicator=self.train_nulls > 0,
+            )
         dtype = "int64" if self.family in ("int", "bool") else "string"
         if kind == "text" or self.many:
             return ColumnPlan(name, "text", "string", self.train_nulls, len(self.train_values), bins=options.hash_bins)
@@ -171,8 +201,14 @@ def stream_plan(path: str, stamp: float, fmt: str, options_json: str, fraction, 
     if names is None or not labels:
         raise UserError("the file has no rows with a label", f"data.source ({path})")
     kind, class_names, lookup = label_plan(pa.array(sorted(labels)), label, options.label_kind)
-    plan = TablePlan(label, kind, class_names, lookup, normalize=options.normalize,
-                     notes=[f"{Path(path).name} is read in batches of {BATCH_ROWS:,} rows (streamed)"])
+    plan = TablePlan(
+        label,
+        kind,
+        class_names,
+        lookup,
+        normalize=options.normalize,
+        notes=[f"{Path(path).name} is read in batches of {BATCH_ROWS:,} rows (streamed)"],
+    )
     _plan_columns(plan, counts, options)
     return plan, sizes
 
@@ -185,7 +221,7 @@ def _label_name(names: list[str], options: TableOptions, file: str) -> str:
     return label
 
 
-def _plan_columns(plan: TablePlan, counts: dict[str, "_Counts"], options: TableOptions) -> None:
+def _plan_columns(plan: TablePlan, counts: dict[str, _Counts], options: TableOptions) -> None:
     wanted = options.features
     for name, tally in counts.items():
         if wanted is not None and name not in wanted:
@@ -241,11 +277,12 @@ def dataset(path: str, fmt: str, plan: TablePlan, spec, delimiter: str, seed, *,
         for columns, labels in _windows(path, fmt, plan, delimiter, fraction, seed, validation):
             order = rng.permutation(len(labels)) if shuffle else np.arange(len(labels))
             for start in range(0, len(labels), size):
-                pick = order[start:start + size]
+                pick = order[start : start + size]
                 yield {name: column[pick] for name, column in columns.items()}, labels[pick]
 
     dtypes = {"float32": tf.float32, "int64": tf.int64, "string": tf.string}
     x_spec = {c.name: tf.TensorSpec((None, 1), dtypes[c.dtype]) for c in plan.columns}
-    y_spec = (tf.TensorSpec((None, 1), tf.float32) if plan.label_kind == "regression"
-              else tf.TensorSpec((None,), tf.int32))
+    y_spec = (
+        tf.TensorSpec((None, 1), tf.float32) if plan.label_kind == "regression" else tf.TensorSpec((None,), tf.int32)
+    )
     return tf.data.Dataset.from_generator(generate, output_signature=(x_spec, y_spec))

@@ -42,7 +42,7 @@ class TableOptions(SourceOptions):
     columns: dict[str, str] = Field(
         default_factory=dict,
         description="Column kinds by name: numeric, categorical, text, date, identifier or drop "
-                    "(e.g. { date = \"drop\", island = \"categorical\" }); others are inferred.",
+        '(e.g. { date = "drop", island = "categorical" }); others are inferred.',
     )
     label_kind: Literal["categorical", "binary", "regression"] | None = Field(
         None, description="Override the inferred label kind."
@@ -54,8 +54,9 @@ class TableOptions(SourceOptions):
     hash_bins: int = Field(64, ge=2, description="Bins of a hashed text column.")
     test_path: str | None = Field(None, description="A second file with the same columns: the 'test' split.")
     stream: bool | None = Field(
-        None, description="Read the file in batches each epoch instead of loading it whole "
-                          "(default: when it is larger than a quarter of the free memory).",
+        None,
+        description="Read the file in batches each epoch instead of loading it whole "
+        "(default: when it is larger than a quarter of the free memory).",
     )
 
 
@@ -119,7 +120,7 @@ class TablePlan:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TablePlan":
+    def from_dict(cls, data: dict[str, Any]) -> TablePlan:
         data = dict(data)
         data["columns"] = [ColumnPlan(**c) for c in data.get("columns", [])]
         return cls(**data)
@@ -134,6 +135,7 @@ def type_for(fmt: str) -> type[TableOptions]:
 
 # -- reading ------------------------------------------------------------------------------------
 
+
 def _where(path: str, location: str = "data.source") -> str:
     return f"{location} ({path})"
 
@@ -144,7 +146,8 @@ def _read_csv(path: str, mtime: float, delimiter: str):
     from pyarrow import csv
 
     convert = csv.ConvertOptions(
-        null_values=NULL_VALUES, strings_can_be_null=True,
+        null_values=NULL_VALUES,
+        strings_can_be_null=True,
         timestamp_parsers=[csv.ISO8601, *TIMESTAMP_FORMATS],
     )
     try:
@@ -220,8 +223,9 @@ def column_index(names: list[str], key: str | int, file: str, location: str) -> 
 
 # -- column kinds ---------------------------------------------------------------------------------
 
+
 def type_family(arrow_type) -> str:
-    """"float", "int", "bool", "date" or "string" for a pyarrow type."""
+    """ "float", "int", "bool", "date" or "string" for a pyarrow type."""
     import pyarrow.types as t
 
     if t.is_floating(arrow_type) or t.is_decimal(arrow_type):
@@ -275,8 +279,11 @@ def _convert(column, kind: str, name: str):
         values = column.to_pylist()
         bad = next(i for i, v in enumerate(values) if v is not None and not _parses(v, kind))
         what = "a number" if kind == "numeric" else "a date (YYYY-MM-DD)"
-        raise UserError(f"column {name!r} holds values that are not {what} (row {bad + 2}: {values[bad]!r})",
-                        where, "fix those cells, or choose another kind") from None
+        raise UserError(
+            f"column {name!r} holds values that are not {what} (row {bad + 2}: {values[bad]!r})",
+            where,
+            "fix those cells, or choose another kind",
+        ) from None
     if kind in ("numeric", "date") and family not in ("float", "int", "bool", "date"):
         raise UserError(f"column {name!r} cannot be {kind}", where)
     if kind == "date" and family != "date":
@@ -317,6 +324,7 @@ def check_overrides(names: list[str], options: TableOptions, label: str, file: s
 
 # -- statistics of the training rows ----------------------------------------------------------
 
+
 def column_plan(column, kind: str, name: str, options: TableOptions) -> ColumnPlan:
     """The kind and training-split statistics of one feature column."""
     import pyarrow.compute as pc
@@ -329,8 +337,9 @@ def column_plan(column, kind: str, name: str, options: TableOptions) -> ColumnPl
         finite = values[~np.isnan(values)]
         mean = float(finite.mean()) if finite.size else 0.0
         variance = float(finite.var()) if finite.size else 1.0
-        return ColumnPlan(name, kind, "float32", missing, 0, mean, variance if variance > 0 else 1.0,
-                          indicator=missing > 0)
+        return ColumnPlan(
+            name, kind, "float32", missing, 0, mean, variance if variance > 0 else 1.0, indicator=missing > 0
+        )
     counts = pc.value_counts(column.drop_null() if family != "string" else pc.fill_null(column, ""))
     pairs = sorted(((c["values"].as_py(), c["counts"].as_py()) for c in counts), key=lambda p: (-p[1], str(p[0])))
     dtype = "int64" if family in ("int", "bool") else "string"
@@ -347,7 +356,9 @@ def as_float(column) -> np.ndarray:
 
     if type_family(column.type) == "date":
         seconds = pc.cast(pc.cast(column, pa.timestamp("s")), pa.int64())
-        return pc.divide(pc.cast(seconds, pa.float64()), SECONDS_PER_DAY).to_numpy(zero_copy_only=False).astype(np.float64)
+        return (
+            pc.divide(pc.cast(seconds, pa.float64()), SECONDS_PER_DAY).to_numpy(zero_copy_only=False).astype(np.float64)
+        )
     return pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
 
 
@@ -367,6 +378,7 @@ def raw_column(column, plan: ColumnPlan) -> np.ndarray:
 
 
 # -- the label ------------------------------------------------------------------------------------
+
 
 def label_plan(column, name: str, override: str | None) -> tuple[str, list[str], list]:
     """(label kind, class names, lookup values) of the label column.
@@ -396,8 +408,11 @@ def label_plan(column, name: str, override: str | None) -> tuple[str, list[str],
         if override == "regression" or (override is None and not (ids or few)):
             return "regression", [], []
         if not whole:
-            raise UserError(f"column {name!r} holds fractional numbers, which cannot be classes", where,
-                            "use label_kind = \"regression\"")
+            raise UserError(
+                f"column {name!r} holds fractional numbers, which cannot be classes",
+                where,
+                'use label_kind = "regression"',
+            )
         lookup = [] if ids else [int(v) for v in numbers]
         values = [str(int(v)) for v in numbers]
         kind = override or ("binary" if len(values) == 2 else "categorical")

@@ -81,8 +81,8 @@ def vectorizer(spec, options: TextOptions, seed: int | None = 42):
 
     Predictions on new text files go through the same one (same seed, same split, same vocabulary).
     """
-    import tensorflow as tf
     import keras
+    import tensorflow as tf
 
     _, named = _named(spec, options)
     splits = split_arrays(spec, named, seed)

@@ -97,5 +97,7 @@ def generate(path: Path = CATALOG, budget_s: float = 900.0) -> dict[str, Any]:
 
 if __name__ == "__main__":
     made = generate()
-    print(f"{len(made['datasets'])} datasets ({len(made['without_details'])} without details) -> {CATALOG}",
-          file=sys.stderr)
+    print(
+        f"{len(made['datasets'])} datasets ({len(made['without_details'])} without details) -> {CATALOG}",
+        file=sys.stderr,
+    )

@@ -27,10 +27,13 @@ class TfdsOptions(SourceOptions):
 
     split: str = Field("train", description="The training split; TFDS slicing allowed (train[:80%]).")
     data_dir: str | None = Field(
-        None, description="A TFDS data folder to read prepared data from (never downloaded into); "
-                          "default TFDS' own (TFDS_DATA_DIR, else ~/tensorflow_datasets).")
-    download: bool = Field(True, description="Download and prepare the data into TFDS' own folder when it is "
-                                             "not prepared yet.")
+        None,
+        description="A TFDS data folder to read prepared data from (never downloaded into); "
+        "default TFDS' own (TFDS_DATA_DIR, else ~/tensorflow_datasets).",
+    )
+    download: bool = Field(
+        True, description="Download and prepare the data into TFDS' own folder when it is not prepared yet."
+    )
     as_supervised: bool = Field(True, description="Use the dataset's (input, label) supervised keys when it has them.")
     input_key: str | None = Field(None, description="Feature used as input (default: detected).")
     label_key: str | None = Field(None, description="Feature used as label (default: detected).")
@@ -87,8 +90,11 @@ def _features(info, options: TfdsOptions) -> tuple[str, str]:
         y_key = "label" if "label" in labels else (labels[0] if labels else None)
     for key, option in ((x_key, "input_key"), (y_key, "label_key")):
         if key is None:
-            raise UserError(f"cannot tell which feature is the {option.split('_')[0]}", f"data.options.{option}",
-                            f"features: {', '.join(names)}")
+            raise UserError(
+                f"cannot tell which feature is the {option.split('_')[0]}",
+                f"data.options.{option}",
+                f"features: {', '.join(names)}",
+            )
         if key not in names:
             hint = close_matches(key, names) or f"features: {', '.join(names)}"
             raise UserError(f"the dataset has no feature {key!r}", f"data.options.{option}", hint)
@@ -124,7 +130,8 @@ def _plan(spec, options: TfdsOptions, info) -> dict[str, tuple[str, str] | None]
         if "[" in options.split:
             raise UserError(
                 "the training split is already sliced, so a validation fraction is ambiguous",
-                "data.validation_split", "name the validation split instead, e.g. validation = \"train[80%:]\"",
+                "data.validation_split",
+                'name the validation split instead, e.g. validation = "train[80%:]"',
             )
         n = _size(info, options.split, "data.options.split")
         if n is not None:
@@ -202,13 +209,15 @@ def _prepare(builder, spec, options: TfdsOptions) -> None:
     if options.data_dir:  # a preset's folder is only read: no preset makes tfbench write where it says
         raise UserError(
             f"TFDS dataset {name!r} is not prepared in {folder}; a preset's data_dir is only read from, "
-            "never downloaded into", "data.options.data_dir",
+            "never downloaded into",
+            "data.options.data_dir",
             f"run `tfds build {name} --data_dir {folder}` yourself, or remove data_dir so TFDS downloads "
             "into its own folder (TFDS_DATA_DIR, else ~/tensorflow_datasets)",
         )
     if not options.download:
         raise UserError(
-            f"TFDS dataset {name!r} is not prepared in {folder}", "data.options.data_dir",
+            f"TFDS dataset {name!r} is not prepared in {folder}",
+            "data.options.data_dir",
             "set data.options.download = true, or prepare it elsewhere and point data_dir at it",
         )
     try:
@@ -235,7 +244,8 @@ def load(spec, options: TfdsOptions, seed: int | None = 42) -> Splits:
     x_key, y_key = info_here.extra["input_key"], info_here.extra["label_key"]
     if None in info_here.input_shape and options.resize is None:
         raise UserError(
-            f"the images of {spec.target!r} have no fixed size {info_here.input_shape}", "data.options.resize",
+            f"the images of {spec.target!r} have no fixed size {info_here.input_shape}",
+            "data.options.resize",
             "set data.options.resize = [height, width]",
         )
     regression = info_here.label_kind == "regression"

@@ -27,7 +27,14 @@ from tfbench.engine import events as ev
 from tfbench.engine.checkpoints import seed_variables
 from tfbench.errors import UserError
 from tfbench.rundir import (
-    BACKUP_DIR, BACKUP_PAIRS, CHECKPOINTS_DIR, KERAS_LOG, OWN_PATHS, TENSORBOARD_DIR, file_digest, newest_backup,
+    BACKUP_DIR,
+    BACKUP_PAIRS,
+    CHECKPOINTS_DIR,
+    KERAS_LOG,
+    OWN_PATHS,
+    TENSORBOARD_DIR,
+    file_digest,
+    newest_backup,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -177,8 +184,11 @@ class EventCallback(keras.callbacks.Callback):
         steps, begun = run.steps_per_epoch, self.step
         if self.controls.stop_reason is not None and steps and begun < steps:
             run.epoch_interrupted = True
-            run.emit(ev.LOG, level="info",
-                     message=f"stopped in epoch {epoch} after {begun} of {steps} batches; that epoch is not recorded")
+            run.emit(
+                ev.LOG,
+                level="info",
+                message=f"stopped in epoch {epoch} after {begun} of {steps} batches; that epoch is not recorded",
+            )
             return
         logs = plain_logs(logs or {})
         if not finite(logs.get("loss", 0.0)):
@@ -192,7 +202,9 @@ class EventCallback(keras.callbacks.Callback):
         run.record_epoch(epoch, logs, seconds, samples)
 
     def _diverged(self, epoch: int, step: int, loss: Any) -> None:
-        what = "NaN" if isinstance(loss, float) and math.isnan(loss) else "Inf" if isinstance(loss, float) else str(loss)
+        what = (
+            "NaN" if isinstance(loss, float) and math.isnan(loss) else "Inf" if isinstance(loss, float) else str(loss)
+        )
         self.run.diverge(f"loss became {what} at epoch {epoch}, batch {step}")
 
     # -- checks -------------------------------------------------------------------------------
@@ -217,8 +229,14 @@ class EventCallback(keras.callbacks.Callback):
         eta = None
         if step_seconds is not None and run.steps_per_epoch:
             eta = round(step_seconds * run.steps_per_epoch * (run.target_epochs - run.completed_epochs), 3)
-        run.emit(ev.PREFLIGHT, step_seconds=step_seconds, first_step_seconds=first_step_seconds, eta_seconds=eta,
-                 peak_memory_mb=peak_memory_mb(), batch_size=run.experiment.data.batch_size)
+        run.emit(
+            ev.PREFLIGHT,
+            step_seconds=step_seconds,
+            first_step_seconds=first_step_seconds,
+            eta_seconds=eta,
+            peak_memory_mb=peak_memory_mb(),
+            batch_size=run.experiment.data.batch_size,
+        )
 
     def _watch_spike(self, loss: float, step: int) -> None:
         self._batches_seen += 1
@@ -330,8 +348,13 @@ class RunBackup(keras.callbacks.BackupAndRestore):
             self.model.save_weights(partial, overwrite=True)
             digest = file_digest(partial)
         seeds = [v.numpy().tolist() for v in seed_variables(self.model)]
-        write_text(metadata, json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen,
-                                         "weights_sha256": digest, "seeds": seeds}), durable=False)
+        write_text(
+            metadata,
+            json.dumps(
+                {"epoch": self._current_epoch, "batch": self._last_batch_seen, "weights_sha256": digest, "seeds": seeds}
+            ),
+            durable=False,
+        )
 
     def on_train_batch_end(self, batch: int, logs=None) -> None:
         if self.run.epoch_interrupted:
@@ -351,8 +374,9 @@ def experiment_callbacks(experiment: Any, run_dir: Path, resuming: bool) -> tupl
     callbacks: list[Any] = []
     backup_args: dict[str, Any] = {}
     for i, component in enumerate(experiment.train.callbacks):
-        args = catalog.resolve_run_paths("callbacks", component.type, component.args, run_dir,
-                                         f"train.callbacks[{i}]", reserved=OWN_PATHS)
+        args = catalog.resolve_run_paths(
+            "callbacks", component.type, component.args, run_dir, f"train.callbacks[{i}]", reserved=OWN_PATHS
+        )
         if component.type == "BackupAndRestore":
             args.pop("backup_dir", None)
             backup_args = args
@@ -391,10 +415,12 @@ def check_tensorboard(experiment: Any) -> None:
     try:
         import tensorboard  # noqa: F401
     except ImportError:
-        raise UserError("TensorBoard logging needs the tensorboard package", wanted[0], "pip install tensorboard") from None
+        raise UserError(
+            "TensorBoard logging needs the tensorboard package", wanted[0], "pip install tensorboard"
+        ) from None
 
 
-def run_callbacks(run: TrainingRun, extra: list[Any]) -> tuple[list[Any], "RunBackup"]:
+def run_callbacks(run: TrainingRun, extra: list[Any]) -> tuple[list[Any], RunBackup]:
     """`fit`'s callbacks for a Run: any `extra` first, the EventCallback, the Experiment's own, then
     the run's backup (returned apart too).
 
@@ -425,8 +451,10 @@ def early_stop_reason(callbacks: list[Any], completed_epochs: int) -> str:
     """Why a callback ended `fit` before the planned epochs (EarlyStopping says what it watched)."""
     for cb in callbacks:
         if isinstance(cb, keras.callbacks.EarlyStopping) and getattr(cb, "stopped_epoch", 0):
-            return (f"EarlyStopping: {cb.monitor} did not improve for {cb.patience} epochs "
-                    f"(stopped after epoch {completed_epochs})")
+            return (
+                f"EarlyStopping: {cb.monitor} did not improve for {cb.patience} epochs "
+                f"(stopped after epoch {completed_epochs})"
+            )
     return f"a callback stopped training after epoch {completed_epochs}"
 
 
@@ -435,11 +463,15 @@ def failure_reason(exc: Exception, batch_size: int, epoch: int) -> str:
     import tensorflow as tf
 
     if isinstance(exc, tf.errors.ResourceExhaustedError):
-        return (f"out of memory at batch size {batch_size} (epoch {epoch}); try a smaller batch "
-                f"(--set data.batch_size={max(1, batch_size // 2)}) or mixed precision "
-                f"(--set train.mixed_precision=mixed_float16)")
+        return (
+            f"out of memory at batch size {batch_size} (epoch {epoch}); try a smaller batch "
+            f"(--set data.batch_size={max(1, batch_size // 2)}) or mixed precision "
+            f"(--set train.mixed_precision=mixed_float16)"
+        )
     if disk_full(exc):
-        return (f"the disk is full (epoch {epoch} could not be saved); free some space, then "
-                f"`tfbench resume` continues from the last saved epoch")
+        return (
+            f"the disk is full (epoch {epoch} could not be saved); free some space, then "
+            f"`tfbench resume` continues from the last saved epoch"
+        )
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{type(exc).__name__}: {message}"[:500]

@@ -19,9 +19,10 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from tfbench.engine import events as ev
 from tfbench.rundir import BACKUP_DIR, BEST_CHECKPOINT, LAST_CHECKPOINT
@@ -127,8 +128,14 @@ class Checkpoints:
         interval: fixed seconds between saves (default: `checkpoint_interval()`; None adapts).
     """
 
-    def __init__(self, run_dir: Path, emit: Callable[..., Any], monitor: str = "loss", mode: str = "min",
-                 interval: float | None = None):
+    def __init__(
+        self,
+        run_dir: Path,
+        emit: Callable[..., Any],
+        monitor: str = "loss",
+        mode: str = "min",
+        interval: float | None = None,
+    ):
         self.run_dir = Path(run_dir)
         self.emit = emit
         self.monitor, self.mode = monitor, mode

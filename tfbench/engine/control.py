@@ -48,6 +48,7 @@ _children: list[subprocess.Popen] = []  # launched runners, reaped so they never
 
 # -- liveness ----------------------------------------------------------------------------------
 
+
 def _process_start(pid: int) -> float | None:
     import psutil
 
@@ -105,6 +106,7 @@ def _run_ended(run_dir: Path) -> dict[str, Any] | None:
 
 # -- the controller's side -----------------------------------------------------------------------
 
+
 def send(run_dir: str | Path, command: str, timeout: float = 10.0, **args: Any) -> dict[str, Any]:
     """Send a command to the runner of `run_dir` and wait until it has taken effect.
 
@@ -137,6 +139,13 @@ def send(run_dir: str | Path, command: str, timeout: float = 10.0, **args: Any) 
     command_id = f"{time.time_ns()}-{uuid.uuid4().hex[:8]}"
     folder = run_dir / CONTROL_DIR
     write_json(folder / f"{command_id}.json", {"id": command_id, "command": command, "args": args})
+    return _await_ack(run_dir, command, command_id, timeout)
+
+
+def _await_ack(run_dir: Path, command: str, command_id: str, timeout: float) -> dict[str, Any]:
+    """Wait for the runner's acknowledgement of one command; its error, a dead runner or no answer
+    in time is a `UserError` (and the unanswered command is withdrawn)."""
+    folder = run_dir / CONTROL_DIR
     ack_path = folder / f"{command_id}.ack.json"
     deadline = time.monotonic() + timeout
     next_check = time.monotonic() + 0.5
@@ -161,7 +170,8 @@ def send(run_dir: str | Path, command: str, timeout: float = 10.0, **args: Any) 
         if now >= deadline:
             (folder / f"{command_id}.json").unlink(missing_ok=True)
             raise UserError(
-                f"the runner did not acknowledge {command!r} within {timeout:g}s", str(run_dir),
+                f"the runner did not acknowledge {command!r} within {timeout:g}s",
+                str(run_dir),
                 "it may be busy with a long batch; try again",
             )
         time.sleep(0.05)
@@ -176,7 +186,8 @@ def _check_reachable(run_dir: Path) -> None:
     record = read_runner(run_dir)
     why = "no runner was ever recorded" if not record else f"process {record.get('pid')} is gone"
     raise UserError(
-        f"the runner is not running (stale channel): {why}", str(run_dir),
+        f"the runner is not running (stale channel): {why}",
+        str(run_dir),
         "continue the run with `tfbench resume RUN_DIR`",
     )
 
@@ -206,7 +217,9 @@ def launch(argv: list[str], run_dir: Path, detach: bool = True) -> subprocess.Po
         )
     _children.append(proc)
     # Recorded at once, so runner_alive and send work before the runner has imported TensorFlow.
-    write_json(run_dir / RUNNER_FILE, {"pid": proc.pid, "create_time": _process_start(proc.pid), "launched": time.time()})
+    write_json(
+        run_dir / RUNNER_FILE, {"pid": proc.pid, "create_time": _process_start(proc.pid), "launched": time.time()}
+    )
     if not detach:
         atexit.register(_stop_if_alive, run_dir)
     return proc
@@ -215,13 +228,15 @@ def launch(argv: list[str], run_dir: Path, detach: bool = True) -> subprocess.Po
 def _stop_if_alive(run_dir: Path) -> None:
     if runner_alive(run_dir):
         try:
-            write_json(run_dir / CONTROL_DIR / f"{time.time_ns()}-atexit.json", {"id": "atexit", "command": "stop", "args": {}})
+            write_json(
+                run_dir / CONTROL_DIR / f"{time.time_ns()}-atexit.json", {"id": "atexit", "command": "stop", "args": {}}
+            )
         except OSError:
             pass
 
 
 def start_runner(
-    experiment: "Experiment", runs_dir: str | Path, detach: bool = True, extra_args: tuple | list = ()
+    experiment: Experiment, runs_dir: str | Path, detach: bool = True, extra_args: tuple | list = ()
 ) -> Path:
     """Start `tfbench run` for an Experiment in a runner process and return its run directory.
 
@@ -248,6 +263,7 @@ def start_runner(
 
 # -- the runner's side ---------------------------------------------------------------------------
 
+
 class ControlServer:
     """Serves the control folder of a Run from the runner's main thread.
 
@@ -255,7 +271,7 @@ class ControlServer:
         run: the Run (started) whose directory holds the channel.
     """
 
-    def __init__(self, run: "Run"):
+    def __init__(self, run: Run):
         self.run = run
         self.run_dir = Path(run.run_dir)
         self.folder = self.run_dir / CONTROL_DIR
@@ -331,7 +347,7 @@ class ControlServer:
                 done = run.stop("stopped by request", command_id)
                 note = None if done else "already stopping"
             else:
-                (name, value), = args.items()
+                ((name, value),) = args.items()
                 run.controls.set(name, value, command_id)
                 done, note = True, None
         except UserError as exc:
@@ -380,7 +396,7 @@ def exit_code(status: str) -> int:
     return EXIT_CODES.get(status, 1)
 
 
-def serve(run: "Run", handle_signals: bool = True, on_signal=None) -> int:
+def serve(run: Run, handle_signals: bool = True, on_signal=None) -> int:
     """Serve a started Run's control channel from this (main) thread until it ends.
 
     With `handle_signals`, Ctrl+C, SIGTERM or SIGHUP (a dropped SSH connection) stops the run
@@ -418,7 +434,7 @@ def serve(run: "Run", handle_signals: bool = True, on_signal=None) -> int:
     return code
 
 
-def _signal_handler(run: "Run", server: ControlServer, signals_seen: list[str], on_signal):
+def _signal_handler(run: Run, server: ControlServer, signals_seen: list[str], on_signal):
     """The handler `serve` installs. It only records and prints: it runs between two bytecodes of
     the main thread, perhaps while that holds one of the Run's locks, so the stop itself happens in
     `serve`'s loop. The second signal exits at once; its abort runs in a helper thread with a

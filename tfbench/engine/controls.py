@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from tfbench.engine import events as ev
 from tfbench.errors import UserError, close_matches
@@ -38,8 +39,9 @@ class Controls:
             cannot be set by hand).
     """
 
-    def __init__(self, emit: Callable[..., Any], target_epochs: int, completed_epochs: int = 0,
-                 schedule: str | None = None):
+    def __init__(
+        self, emit: Callable[..., Any], target_epochs: int, completed_epochs: int = 0, schedule: str | None = None
+    ):
         self.emit = emit
         self.model: Any = None
         self.target_epochs = target_epochs
@@ -103,8 +105,11 @@ class Controls:
             UserError: an unknown setting or an impossible value.
         """
         if name not in SETTINGS:
-            raise UserError(f"cannot change {name!r} while running", name,
-                            close_matches(name, SETTINGS) or f"settable: {', '.join(SETTINGS)}")
+            raise UserError(
+                f"cannot change {name!r} while running",
+                name,
+                close_matches(name, SETTINGS) or f"settable: {', '.join(SETTINGS)}",
+            )
         if name == "learning_rate":
             value = self._checked_rate(value)
             with self._cond:
@@ -135,8 +140,11 @@ class Controls:
         if not (value > 0 and math.isfinite(value)):
             raise UserError(f"must be a positive number, got {value!r}", "learning_rate")
         if self._schedule is not None:
-            raise UserError(f"the learning rate follows train.schedule ({self._schedule})", "learning_rate",
-                            "remove the schedule to set it by hand")
+            raise UserError(
+                f"the learning rate follows train.schedule ({self._schedule})",
+                "learning_rate",
+                "remove the schedule to set it by hand",
+            )
         return value
 
     # -- acting (the training thread) ----------------------------------------------------------
@@ -162,8 +170,9 @@ class Controls:
             self._apply_pending()
         self._paused = False
         resume_id, self._resume_id = self._resume_id, None
-        self.emit(ev.RESUMED, epoch=epoch, step=batch, paused_seconds=round(time.monotonic() - since, 3),
-                  command_id=resume_id)
+        self.emit(
+            ev.RESUMED, epoch=epoch, step=batch, paused_seconds=round(time.monotonic() - since, 3), command_id=resume_id
+        )
 
     def _apply_pending(self) -> None:
         pending, self._pending = self._pending, []

@@ -34,9 +34,10 @@ import os
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 SCHEMA_VERSION = 1
 EVENTS_FILE = "events.jsonl"
@@ -279,14 +280,14 @@ class RunState:
     _batches_seen: int = 0
 
     @classmethod
-    def from_events(cls, events) -> "RunState":
+    def from_events(cls, events) -> RunState:
         state = cls()
         for event in events:
             state.apply(event)
         return state
 
     @classmethod
-    def from_log(cls, path: str | Path) -> "RunState":
+    def from_log(cls, path: str | Path) -> RunState:
         return cls.from_events(read_events(path))
 
     @property
@@ -417,7 +418,7 @@ class RunState:
             series = self.history.setdefault(key, [])
             series.extend([math.nan] * (n - len(series)))
             series.append(value)
-        for key, series in self.history.items():
+        for series in self.history.values():
             if len(series) < n + 1:
                 series.extend([math.nan] * (n + 1 - len(series)))
         lr = e.get("lr")

@@ -41,11 +41,14 @@ def backbones(model: Any) -> list:
 
 def switch_due(spec: Any, model: Any, completed: int) -> bool:
     """Whether to unfreeze now: the switch epoch is done and a backbone is still frozen."""
-    return (spec is not None and completed >= spec.after_epoch
-            and any(not backbone.trainable for backbone in backbones(model)))
+    return (
+        spec is not None
+        and completed >= spec.after_epoch
+        and any(not backbone.trainable for backbone in backbones(model))
+    )
 
 
-def unfreeze(model: Any, how: "str | int") -> None:
+def unfreeze(model: Any, how: str | int) -> None:
     """Make the backbones trainable: all their layers, or only the top `how` of each."""
     for backbone in backbones(model):
         backbone.trainable = True

@@ -16,8 +16,9 @@ import os
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from tfbench import rundir
 from tfbench.atomic import write_text
@@ -28,6 +29,7 @@ from tfbench.engine.controls import Controls, learning_rate
 from tfbench.errors import UserError
 from tfbench.rundir import LAST_CHECKPOINT, MODEL_FILE, SCRIPT_FILE
 from tfbench.spec import Experiment
+
 
 class Run:
     """One training of an Experiment, with its run directory, training thread and controls.
@@ -152,8 +154,11 @@ class Run:
         try:
             return build.summarize(self.experiment, self.bundle.info).to_dict()
         except Exception:  # an injected model need not match the Experiment's layers
-            return {"layers": [], "total_params": int(model.count_params()),
-                    "trainable_params": fine_tune.trainable_count(model)}
+            return {
+                "layers": [],
+                "total_params": int(model.count_params()),
+                "trainable_params": fine_tune.trainable_count(model),
+            }
 
     # -- the run directory -------------------------------------------------------------------
     def emit(self, kind: str, /, **fields: Any) -> dict[str, Any] | None:
@@ -189,9 +194,18 @@ class Run:
 
         self._callbacks, self._backup = run_callbacks(self, self._extra_callbacks)
         self.status = "running"
-        self.emit(ev.RUN_STARTED, experiment=self.experiment.to_dict(), run_dir=str(self.run_dir), model=self.summary,
-                  data=self.bundle.info.to_dict(), steps_per_epoch=self.steps_per_epoch, epochs=self.target_epochs,
-                  initial_epoch=self.initial_epoch, pid=os.getpid(), resumed=self.resuming)
+        self.emit(
+            ev.RUN_STARTED,
+            experiment=self.experiment.to_dict(),
+            run_dir=str(self.run_dir),
+            model=self.summary,
+            data=self.bundle.info.to_dict(),
+            steps_per_epoch=self.steps_per_epoch,
+            epochs=self.target_epochs,
+            initial_epoch=self.initial_epoch,
+            pid=os.getpid(),
+            resumed=self.resuming,
+        )
         if self.resuming:  # history.csv stays as it is until an epoch is recorded: never shorter
             self.checkpoints.restore_best(self.history)
             for note in self.point.notes:
@@ -280,10 +294,14 @@ class Run:
             fine_tune.switch_if_due(tune, self.model, start, self.controls.record_change)
             fit_started, fit_cpu = time.perf_counter(), time.process_time()
             try:
-                self.model.fit(**inputs_after(self._fit_inputs, start),
-                               epochs=fine_tune.fit_until(tune, start, self.target_epochs), initial_epoch=start,
-                               callbacks=self._callbacks, verbose=0,
-                               shuffle=False)  # the tf.data pipeline shuffles
+                self.model.fit(
+                    **inputs_after(self._fit_inputs, start),
+                    epochs=fine_tune.fit_until(tune, start, self.target_epochs),
+                    initial_epoch=start,
+                    callbacks=self._callbacks,
+                    verbose=0,
+                    shuffle=False,
+                )  # the tf.data pipeline shuffles
             finally:
                 self.fit_seconds += time.perf_counter() - fit_started
                 self.fit_cpu_seconds += time.process_time() - fit_cpu
@@ -293,7 +311,11 @@ class Run:
                     self.unwritten.append(self._failed_write(LAST_CHECKPOINT, exc))
             if self.diverged_reason is not None:
                 kept = f"{LAST_CHECKPOINT} (epoch {self.checkpoints.last_saved_epoch})"
-                return "failed", f"{self.diverged_reason}; kept the last good checkpoint {kept}; a lower learning rate usually helps"
+                return (
+                    "failed",
+                    f"{self.diverged_reason}; kept the last good checkpoint {kept}; "
+                    "a lower learning rate usually helps",
+                )
             if self.controls.stop_reason is not None:
                 return "stopped", self.controls.stop_reason
             if self.completed_epochs >= self.target_epochs:
@@ -322,8 +344,14 @@ class Run:
     def record_epoch(self, epoch: int, logs: dict[str, float], seconds: float, samples: int) -> None:
         """Record a completed epoch: its event, its history row, its checkpoints."""
         lr = learning_rate(self.model)
-        self.emit(ev.EPOCH_ENDED, epoch=epoch, logs=logs, lr=lr, seconds=round(seconds, 4),
-                  samples_per_sec=round(samples / seconds, 1) if seconds > 0 else None)
+        self.emit(
+            ev.EPOCH_ENDED,
+            epoch=epoch,
+            logs=logs,
+            lr=lr,
+            seconds=round(seconds, 4),
+            samples_per_sec=round(samples / seconds, 1) if seconds > 0 else None,
+        )
         self.history.append({"epoch": epoch, **logs, "lr": lr, "seconds": round(seconds, 4)})
         self._write_history()
         self.controls.completed_epochs = epoch
@@ -355,8 +383,13 @@ class Run:
                 missing.append(f"{rundir.HISTORY_FILE} ({exc.strerror or exc})")
         missing += self._write_outputs(status)
         if missing and status in ("completed", "early_stopped"):
-            status, reason = "failed", (f"trained {self.completed_epochs} epochs, but could not write "
-                                        f"{'; '.join(missing)}; `tfbench resume` finishes it")
+            status, reason = (
+                "failed",
+                (
+                    f"trained {self.completed_epochs} epochs, but could not write "
+                    f"{'; '.join(missing)}; `tfbench resume` finishes it"
+                ),
+            )
         if self._sampler is not None:
             self._sampler.stop()
         self._end(status, reason, command_id=self.controls.stop_id if status == "stopped" else None)
@@ -371,7 +404,9 @@ class Run:
         try:
             if status == "stopped":
                 self.checkpoints.save(self.model, LAST_CHECKPOINT, "last", self.controls.epoch or self.completed_epochs)
-            self.checkpoints.flush(self.model, self.completed_epochs, save_last=status in ("completed", "early_stopped"))
+            self.checkpoints.flush(
+                self.model, self.completed_epochs, save_last=status in ("completed", "early_stopped")
+            )
             if status in ("completed", "early_stopped", "stopped"):
                 self.checkpoints.save(self.model, MODEL_FILE, "final")
             return []
@@ -418,9 +453,19 @@ class Run:
         self.status, self.reason = status, reason
         if not self.best and self.history and self.checkpoints is not None:
             self.checkpoints.restore_best(self.history)
-        self.emit(ev.RUN_ENDED, status=status, reason=reason, epochs_completed=self.completed_epochs,
-                  epochs=self.target_epochs, best=self.best, final=self.final_logs(), artifacts=rundir.artifacts(self.run_dir),
-                  changes=self.controls.changes, seconds=round(time.time() - self._t0, 3), command_id=command_id)
+        self.emit(
+            ev.RUN_ENDED,
+            status=status,
+            reason=reason,
+            epochs_completed=self.completed_epochs,
+            epochs=self.target_epochs,
+            best=self.best,
+            final=self.final_logs(),
+            artifacts=rundir.artifacts(self.run_dir),
+            changes=self.controls.changes,
+            seconds=round(time.time() - self._t0, 3),
+            command_id=command_id,
+        )
         if self.writer is not None:
             self.writer.close()
         return True

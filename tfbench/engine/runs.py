@@ -10,15 +10,16 @@ from __future__ import annotations
 import math
 import os
 import time
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import tomllib
+
 from tfbench import rundir
 from tfbench.engine.events import RunState
-from tfbench.rundir import EVENTS_FILE, EXPERIMENT_FILE, RUNNER_FILE
 from tfbench.figures import format_duration, format_number
+from tfbench.rundir import EVENTS_FILE, EXPERIMENT_FILE, RUNNER_FILE
 
 
 @dataclass
@@ -125,9 +126,20 @@ def summarize_run(run_dir: str | Path) -> RunSummary:
     try:
         summary = _summary(run_dir)
     except Exception as exc:  # noqa: BLE001 - one damaged run must never hide the others
-        summary = RunSummary(name=run_dir.name, path=run_dir, started=None, status="damaged", epochs_completed=0,
-                             epochs=0, best_monitor="", best_value=None, best_epoch=None, params=None, duration=0.0,
-                             reason=f"cannot be read: {type(exc).__name__}: {exc}")
+        summary = RunSummary(
+            name=run_dir.name,
+            path=run_dir,
+            started=None,
+            status="damaged",
+            epochs_completed=0,
+            epochs=0,
+            best_monitor="",
+            best_value=None,
+            best_epoch=None,
+            params=None,
+            duration=0.0,
+            reason=f"cannot be read: {type(exc).__name__}: {exc}",
+        )
     damaged = rundir.damage(run_dir)
     if damaged and summary.status != "running":
         summary.status, summary.reason = "damaged", damaged
@@ -251,15 +263,17 @@ def runs_table(runs: list[RunSummary], title: str | None = None):
             best = f"{format_number(run.best_value)} @{run.best_epoch}"
         else:
             best = run.best_text
-        rows.append([
-            run.name,
-            run.started_text[5:],
-            run.status,
-            f"{run.epochs_completed}/{run.epochs}" if run.epochs else str(run.epochs_completed),
-            best,
-            f"{run.params:,}" if run.params is not None else "—",
-            format_duration(run.duration),
-        ])
+        rows.append(
+            [
+                run.name,
+                run.started_text[5:],
+                run.status,
+                f"{run.epochs_completed}/{run.epochs}" if run.epochs else str(run.epochs_completed),
+                best,
+                f"{run.params:,}" if run.params is not None else "—",
+                format_duration(run.duration),
+            ]
+        )
     for index, column in enumerate(table.columns[1:], start=1):  # only the run name may be cut
         column.min_width = max([len(str(column.header))] + [len(row[index]) for row in rows])
     for row in rows:

@@ -35,8 +35,9 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 from tfbench.errors import UserError
 
@@ -53,7 +54,7 @@ TF_CONFIG_HINT = (
 _ADDRESS = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[^\s:/]+):\d{1,5}$")
 
 
-def make_strategy(train: "TrainSpec") -> "tf.distribute.Strategy":
+def make_strategy(train: TrainSpec) -> tf.distribute.Strategy:
     """The `tf.distribute` strategy `train.strategy` asks for.
 
     Args:
@@ -96,14 +97,10 @@ def make_strategy(train: "TrainSpec") -> "tf.distribute.Strategy":
             raise UserError(f"cannot start multi-worker training: {error}", LOCATION, TF_CONFIG_HINT) from None
         _let_keras_fit_multi_worker()
         return strategy
-    raise UserError(
-        f"unknown strategy {kind!r}", LOCATION, "choose auto, default, mirrored or multi_worker"
-    )
+    raise UserError(f"unknown strategy {kind!r}", LOCATION, "choose auto, default, mirrored or multi_worker")
 
 
-def parse_tf_config(
-    required: bool = False, environ: Mapping[str, str] | None = None
-) -> dict[str, Any] | None:
+def parse_tf_config(required: bool = False, environ: Mapping[str, str] | None = None) -> dict[str, Any] | None:
     """The cluster description in TF_CONFIG, checked.
 
     Args:
@@ -217,13 +214,9 @@ def split_cpu(n: int = 2) -> None:
     if current and len(current) >= n:
         return
     try:
-        tf.config.set_logical_device_configuration(
-            cpus[0], [tf.config.LogicalDeviceConfiguration() for _ in range(n)]
-        )
+        tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration() for _ in range(n)])
     except RuntimeError as error:
-        raise RuntimeError(
-            f"split_cpu({n}) must run before TensorFlow initialises its devices ({error})"
-        ) from None
+        raise RuntimeError(f"split_cpu({n}) must run before TensorFlow initialises its devices ({error})") from None
 
 
 def replica_batch_size(batch_size: int, strategy: Any) -> int:

@@ -17,8 +17,9 @@ import shutil
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from tfbench.data import rows
 from tfbench.errors import UserError
@@ -99,11 +100,19 @@ def export_run(
     for fmt in formats:
         takes = get_format(fmt).quantized
         try:
-            reports.append(export_loaded(
-                model, fmt, out_dir, reference,
-                quantize=quantize if takes else "none", int8_io=int8_io if takes else False,
-                select_tf_ops=select_tf_ops, bundle=bundle, run_dir=run_dir,
-            ))
+            reports.append(
+                export_loaded(
+                    model,
+                    fmt,
+                    out_dir,
+                    reference,
+                    quantize=quantize if takes else "none",
+                    int8_io=int8_io if takes else False,
+                    select_tf_ops=select_tf_ops,
+                    bundle=bundle,
+                    run_dir=run_dir,
+                )
+            )
         except Exception as exc:  # noqa: BLE001 - handed to on_error, the other formats go on
             if on_error is None:
                 raise
@@ -146,11 +155,19 @@ def auto_export(run_dir: Path, experiment, model, bundle, emit: Callable[..., An
         int8_io = spec.int8_io if chosen.quantized and quantize == "int8" else False
         try:
             report = export_loaded(
-                model, fmt, out_dir, reference, quantize=quantize, int8_io=int8_io,
-                bundle=bundle, run_dir=run_dir,
+                model,
+                fmt,
+                out_dir,
+                reference,
+                quantize=quantize,
+                int8_io=int8_io,
+                bundle=bundle,
+                run_dir=run_dir,
             )
         except Exception as exc:  # noqa: BLE001 - log it; the run is kept either way
-            emit("log", level="error", message=f"export {chosen.report_key(quantize, int8_io)} failed: {_describe(exc)}")
+            emit(
+                "log", level="error", message=f"export {chosen.report_key(quantize, int8_io)} failed: {_describe(exc)}"
+            )
             continue
         emit("export", format=fmt, path=report["path"], report=report)
         reports.append(report)
@@ -175,7 +192,9 @@ def ensure_writable(folder: Path) -> None:
         os.unlink(probe)
     except OSError as exc:
         reason = exc.strerror or str(exc)
-        raise UserError(f"cannot write exports here: {reason}", str(folder), "choose another folder with --out") from None
+        raise UserError(
+            f"cannot write exports here: {reason}", str(folder), "choose another folder with --out"
+        ) from None
 
 
 def quiet_tensorflow() -> None:
@@ -194,6 +213,7 @@ def quiet_tensorflow() -> None:
 
 
 # -- writing one export -----------------------------------------------------------------------
+
 
 def export_loaded(
     model,
@@ -289,5 +309,3 @@ def _size(path: Path) -> int:
     if path.is_dir():
         return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
     return path.stat().st_size
-
-

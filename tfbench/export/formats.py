@@ -113,12 +113,28 @@ def unregister(name: str) -> None:
     FORMATS.pop(name, None)
 
 
-register(ExportFormat("keras", "model.keras", "the Keras v3 file; loads in plain Keras",
-                      "tfbench.export.keras_formats:KERAS_FILE"))
-register(ExportFormat("savedmodel", "saved_model", "a TensorFlow SavedModel serving `serving_default`",
-                      "tfbench.export.keras_formats:SAVED_MODEL"))
-register(ExportFormat("tflite", "model.tflite", "a TFLite flatbuffer for LiteRT, quantised as asked",
-                      "tfbench.export.tflite:TFLITE", quantized=True))
+register(
+    ExportFormat(
+        "keras", "model.keras", "the Keras v3 file; loads in plain Keras", "tfbench.export.keras_formats:KERAS_FILE"
+    )
+)
+register(
+    ExportFormat(
+        "savedmodel",
+        "saved_model",
+        "a TensorFlow SavedModel serving `serving_default`",
+        "tfbench.export.keras_formats:SAVED_MODEL",
+    )
+)
+register(
+    ExportFormat(
+        "tflite",
+        "model.tflite",
+        "a TFLite flatbuffer for LiteRT, quantised as asked",
+        "tfbench.export.tflite:TFLITE",
+        quantized=True,
+    )
+)
 
 
 def format_names() -> tuple[str, ...]:
@@ -153,12 +169,14 @@ def check_options(fmt: str, quantize: str = "none", int8_io: bool = False) -> Ex
     """
     chosen = get_format(fmt)
     if quantize not in QUANTIZATIONS:
-        raise UserError(f"unknown quantisation {quantize!r}", "--quantize",
-                        _choices_hint(str(quantize), QUANTIZATIONS, "choices"))
+        raise UserError(
+            f"unknown quantisation {quantize!r}", "--quantize", _choices_hint(str(quantize), QUANTIZATIONS, "choices")
+        )
     if quantize != "none" and not chosen.quantized:
         takes = ", ".join(f.name for f in FORMATS.values() if f.quantized)
-        raise UserError(f"quantisation applies to {takes} only, not to {fmt}", "--quantize",
-                        f"use --format {takes.split(', ')[0]}")
+        raise UserError(
+            f"quantisation applies to {takes} only, not to {fmt}", "--quantize", f"use --format {takes.split(', ')[0]}"
+        )
     if int8_io and quantize != "int8":
         raise UserError("int8 input/output needs int8 quantisation", "--int8-io", "add --quantize int8")
     return chosen

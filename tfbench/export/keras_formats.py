@@ -7,8 +7,9 @@ as a serving client would.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from tfbench.data import rows
 from tfbench.export.formats import ExportJob

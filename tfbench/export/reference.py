@@ -140,8 +140,9 @@ def predict_keras(model, x, batch_size: int = 256):
     """The model's outputs on `x` in inference mode, as one numpy array."""
     import numpy as np
 
-    parts = [np.asarray(model(rows.take(x, i, i + batch_size), training=False))
-             for i in range(0, rows.count(x), batch_size)]
+    parts = [
+        np.asarray(model(rows.take(x, i, i + batch_size), training=False)) for i in range(0, rows.count(x), batch_size)
+    ]
     return np.concatenate(parts)
 
 

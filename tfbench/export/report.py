@@ -59,4 +59,3 @@ def _metric_text(name: str, value: float | None) -> str:
     if value is None:
         return "—"
     return f"{value:.1%}" if name == "accuracy" else f"{value:.4g}"
-

@@ -138,8 +138,9 @@ def _convert(model, reference, quantize, int8_io, select_tf_ops, calibration, ba
     raise error from None
 
 
-def convert_saved_model(saved: str, quantize: str = "none", int8_io: bool = False,
-                        select_tf_ops: bool = False, calibration=None) -> bytes:
+def convert_saved_model(
+    saved: str, quantize: str = "none", int8_io: bool = False, select_tf_ops: bool = False, calibration=None
+) -> bytes:
     """Run the TFLite converter on a SavedModel with the options of one export."""
     import tensorflow as tf
 
@@ -196,8 +197,7 @@ def _child_error(text: str, model) -> Exception:
     if text.startswith(_CRASH):
         kinds = sorted({type(layer).__name__ for layer in getattr(model, "layers", [])} - {"InputLayer"})
         return UserError(
-            f"the TFLite converter {text} while calibrating int8 (a TensorFlow bug with some of: "
-            f"{', '.join(kinds)})",
+            f"the TFLite converter {text} while calibrating int8 (a TensorFlow bug with some of: {', '.join(kinds)})",
             "export.tflite_quantization",
             "use --quantize dynamic or float16, which need no calibration",
         )

@@ -11,8 +11,8 @@ error on the entry the error names instead of a summary.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import partial
-from typing import Callable
 
 from rich.text import Text
 from textual import on
@@ -42,8 +42,12 @@ def error_layer(location: str | None) -> int | None:
 
 def block_choices() -> list[tuple[str, str]]:
     """What "add block" offers: the grammar's blocks and wrappers, then every backbone it knows."""
-    words = {"Residual": "a skip connection: merge(layers(x), x)", "Parallel": "branches side by side, merged",
-             "Bidirectional": "a recurrent layer both ways", "TimeDistributed": "a layer on every time step"}
+    words = {
+        "Residual": "a skip connection: merge(layers(x), x)",
+        "Parallel": "branches side by side, merged",
+        "Bidirectional": "a recurrent layer both ways",
+        "TimeDistributed": "a layer on every time step",
+    }
     choices = [(name, words.get(name, "")) for name in (*blocks.BLOCKS, *blocks.WRAPPERS)]
     for name in backbones.BACKBONES:
         family = backbones.family(name)
@@ -57,8 +61,13 @@ class BlockPicker(Dialog):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog-box"):
             yield Label("Add block", classes="dialog-title")
-            yield OptionList(*[Option(Text(f"{name:<19} {words}", no_wrap=True, overflow="ellipsis"), id=name)
-                               for name, words in block_choices()], id="block-list")
+            yield OptionList(
+                *[
+                    Option(Text(f"{name:<19} {words}", no_wrap=True, overflow="ellipsis"), id=name)
+                    for name, words in block_choices()
+                ],
+                id="block-list",
+            )
             yield Static("enter: add · esc: cancel", classes="dialog-hint")
 
     @on(OptionList.OptionSelected, "#block-list")
@@ -76,8 +85,11 @@ COMMANDS = (
     ("Move into block", "Move the selected layer into the block above or below it", "move_in"),
     ("Move out of block", "Move the selected layer out of its block", "move_out"),
     ("Fold or unfold block", "Show a block as one row, or its layers again", "toggle_fold"),
-    ("Backbone preprocessing", "Put the backbone family's input scaling inside the model, or take it out",
-     "toggle_preprocess"),
+    (
+        "Backbone preprocessing",
+        "Put the backbone family's input scaling inside the model, or take it out",
+        "toggle_preprocess",
+    ),
     ("Delete layer", "Remove the selected layer, branch or shortcut", "delete_layer"),
     ("Duplicate layer", "Put a copy of the selection under it", "duplicate"),
 )
@@ -173,8 +185,11 @@ class BuilderScreen(WorkbenchScreen):
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         """Offer a key only where it does something for the selected row."""
-        edit = {"add_branch": layer_edits.add_branch, "move_in": layer_edits.move_in,
-                "move_out": layer_edits.move_out}.get(action)
+        edit = {
+            "add_branch": layer_edits.add_branch,
+            "move_in": layer_edits.move_in,
+            "move_out": layer_edits.move_out,
+        }.get(action)
         node = self.selected_node() if action in ("add_inside", "toggle_fold") or edit else None
         if edit is not None:
             try:
@@ -215,9 +230,14 @@ class BuilderScreen(WorkbenchScreen):
         app = self.app
         error = app.summary_error  # type: ignore[attr-defined]
         location = error.location if error is not None else None
-        rows = tree_rows(self.stack, getattr(app.summary, "layers", None) or (), self.folded(), location,
-                         error.message if error is not None else "",
-                         pending=app.summary_pending)  # type: ignore[attr-defined]
+        rows = tree_rows(
+            self.stack,
+            getattr(app.summary, "layers", None) or (),
+            self.folded(),
+            location,
+            error.message if error is not None else "",
+            pending=app.summary_pending,
+        )  # type: ignore[attr-defined]
         path = layer_edits.path_of(self.selected_steps) if self.selected_steps else None
         self.query_one(LayerTable).show(rows, path)
         self._show_totals()
@@ -247,8 +267,12 @@ class BuilderScreen(WorkbenchScreen):
         node = self.selected_node()
         location = node.path if node is not None else ""
         form = self.form
-        if node is not None and isinstance(form, (ParamForm, BlockForm)) and form.location == location \
-                and form.entry_name == (node.entry or {}).get("type"):
+        if (
+            node is not None
+            and isinstance(form, (ParamForm, BlockForm))
+            and form.location == location
+            and form.entry_name == (node.entry or {}).get("type")
+        ):
             if form.args == layer_edits.plain_args(node.entry or {}) or form.errors:
                 return  # up to date, or keeping what is being typed while it is invalid
         if node is None and isinstance(form, Static) and panel.children:
@@ -264,14 +288,20 @@ class BuilderScreen(WorkbenchScreen):
         if node is None:
             return Static("Add a layer to edit it here.", classes="hint")
         if node.entry is None:
-            words = "an empty branch passes its input on as it is" if node.kind == "branch" else \
-                "an empty shortcut is the block's input itself"
-            return Static(f"{node.kind.capitalize()}: A adds a layer here; {words}. B adds a branch, "
-                          "d deletes this one.", classes="hint")
+            words = (
+                "an empty branch passes its input on as it is"
+                if node.kind == "branch"
+                else "an empty shortcut is the block's input itself"
+            )
+            return Static(
+                f"{node.kind.capitalize()}: A adds a layer here; {words}. B adds a branch, d deletes this one.",
+                classes="hint",
+            )
         entry = node.entry
         if node.kind == "layer" and catalog.get("layers", entry["type"]) is not None:
-            return ParamForm("layers", entry["type"], layer_edits.plain_args(entry), node.path,
-                             id=widget_id, classes="layer-form")
+            return ParamForm(
+                "layers", entry["type"], layer_edits.plain_args(entry), node.path, id=widget_id, classes="layer-form"
+            )
         return BlockForm(entry, node.path, id=widget_id, classes="layer-form")
 
     # -- events -------------------------------------------------------------------------------
@@ -279,8 +309,9 @@ class BuilderScreen(WorkbenchScreen):
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
         # An error line belongs to its entry, a backbone's own layer to its backbone.
         key = self.query_one(LayerTable).cursor_key or ""
-        node = layer_edits.node_for_location(layer_edits.walk(self.entries),
-                                             key.removeprefix("error:").removeprefix("inner:").split("|")[0])
+        node = layer_edits.node_for_location(
+            layer_edits.walk(self.entries), key.removeprefix("error:").removeprefix("inner:").split("|")[0]
+        )
         steps = node.steps if node is not None else None
         if steps is not None and steps != self.selected_steps:
             self.selected_steps = steps
@@ -427,8 +458,13 @@ class BuilderScreen(WorkbenchScreen):
         folded = self.folded()
         if fold and node.path not in folded and node.kind not in ("wrapper", "block", "backbone"):
             owner = layer_edits.node_for_location(
-                [n for n in layer_edits.walk(self.entries) if n.kind in ("wrapper", "block", "backbone")
-                 and n.steps != node.steps], node.path)
+                [
+                    n
+                    for n in layer_edits.walk(self.entries)
+                    if n.kind in ("wrapper", "block", "backbone") and n.steps != node.steps
+                ],
+                node.path,
+            )
             if owner is None:
                 return
             node = owner
@@ -469,8 +505,9 @@ class BuilderScreen(WorkbenchScreen):
             if path:
                 self.app.import_layers(path)  # type: ignore[attr-defined]
 
-        self.app.push_screen(PathPrompt("Import layers from a .keras model", "", must_exist=True,
-                                        action="Import"), chosen)
+        self.app.push_screen(
+            PathPrompt("Import layers from a .keras model", "", must_exist=True, action="Import"), chosen
+        )
 
     def show_import_error(self, message: str) -> None:
         """Show why a `.keras` file could not be imported on the totals line (empty: clear it)."""
@@ -487,7 +524,19 @@ class BuilderScreen(WorkbenchScreen):
 
 def _starter_args(entry) -> dict:
     """Values for required arguments without a default, so a picked layer builds at once."""
-    starters = {"units": 32, "filters": 16, "kernel_size": 3, "rate": 0.2, "pool_size": 2,
-                "target_shape": [-1], "input_dim": 1000, "output_dim": 32, "scale": 1.0}
-    return {p.name: starters[p.name] for p in entry.params.values()
-            if p.required and p.default is None and p.name in starters}
+    starters = {
+        "units": 32,
+        "filters": 16,
+        "kernel_size": 3,
+        "rate": 0.2,
+        "pool_size": 2,
+        "target_shape": [-1],
+        "input_dim": 1000,
+        "output_dim": 32,
+        "scale": 1.0,
+    }
+    return {
+        p.name: starters[p.name]
+        for p in entry.params.values()
+        if p.required and p.default is None and p.name in starters
+    }

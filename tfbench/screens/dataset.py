@@ -123,7 +123,7 @@ def render_preview(preview: dict, info: Any, colour: bool = True, width: int = 8
         lines = []
         for sample in samples:
             x = sample["x"]
-            x = x.decode("utf-8", "replace") if isinstance(x, bytes) else str(getattr(x, "item", lambda: x)())
+            x = x.decode("utf-8", "replace") if isinstance(x, bytes) else str(getattr(x, "item", lambda x=x: x)())
             lines.append(Text(f"[{sample.get('label', sample.get('y'))}] {x[:160]}"))
         return Group(*lines)
     table = Table(box=None, padding=(0, 1), show_edge=False)
@@ -230,7 +230,11 @@ def column_change(columns: list[dict], name: str, what: str):
                 kinds[name] = "drop"
         else:
             current = kinds.get(name, column["kind"])
-            following = COLUMN_KINDS[(COLUMN_KINDS.index(current) + 1) % len(COLUMN_KINDS)] if current in COLUMN_KINDS else COLUMN_KINDS[0]
+            following = (
+                COLUMN_KINDS[(COLUMN_KINDS.index(current) + 1) % len(COLUMN_KINDS)]
+                if current in COLUMN_KINDS
+                else COLUMN_KINDS[0]
+            )
             if following == column["inferred"]:
                 kinds.pop(name, None)
             else:
@@ -283,15 +287,23 @@ class DatasetScreen(WorkbenchScreen):
                 yield OptionList(id="data-list", compact=True)
                 yield Label("Files", classes="section")
                 with Horizontal(id="file-row"):
-                    yield Select([(k, k) for k in registry.file_kinds()], value="csv", allow_blank=False,
-                                 id="file-kind", compact=True)
+                    yield Select(
+                        [(k, k) for k in registry.file_kinds()],
+                        value="csv",
+                        allow_blank=False,
+                        id="file-kind",
+                        compact=True,
+                    )
                     yield Input(placeholder="path, or b to browse", id="file-path", compact=True)
             with VerticalScroll(id="data-detail"):
                 yield Static("", id="data-info")
                 yield Label("Preview", classes="section")
                 yield Static("", id="data-preview")
-                yield Label("Columns  (l label · k kind · x drop/keep · ctrl+z undo)", classes="section table-only",
-                            id="columns-title")
+                yield Label(
+                    "Columns  (l label · k kind · x drop/keep · ctrl+z undo)",
+                    classes="section table-only",
+                    id="columns-title",
+                )
                 yield ColumnTable(id="table-columns", cursor_type="row", zebra_stripes=False, classes="table-only")
                 yield Label("Class balance", classes="section")
                 yield Static("", id="data-balance")
@@ -508,7 +520,9 @@ class DatasetScreen(WorkbenchScreen):
             else:
                 value = text
         except ValueError:
-            self.show_field_error(error_widget, location, "expected a whole number" if kind == "int" else "expected a number")
+            self.show_field_error(
+                error_widget, location, "expected a whole number" if kind == "int" else "expected a number"
+            )
             return
 
         def change(data: dict) -> None:

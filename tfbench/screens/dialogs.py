@@ -1,4 +1,5 @@
-"""Small modal dialogs: the searchable layer picker, a path prompt (open/save a preset, import), a file browser, a yes/no question, a choice of a few answers."""
+"""Small modal dialogs: the searchable layer picker, a path prompt (open/save a preset, import), a file
+browser, a yes/no question, a choice of a few answers."""
 
 from __future__ import annotations
 
@@ -101,8 +102,15 @@ class PathPrompt(Dialog):
             shown under the input and the dialog stays open (open a preset: the file must load).
     """
 
-    def __init__(self, title: str, value: str = "", must_exist: bool = False,
-                 choices: list[str] | None = None, action: str = "OK", check=None) -> None:
+    def __init__(
+        self,
+        title: str,
+        value: str = "",
+        must_exist: bool = False,
+        choices: list[str] | None = None,
+        action: str = "OK",
+        check=None,
+    ) -> None:
         super().__init__()
         self.check = check
         self.title_text = title

@@ -21,8 +21,9 @@ class ScreenTabs(Tabs):
 
     def __init__(self, active: str) -> None:
         keys = {"model": "F1", "data": "F2", "setup": "F3", "train": "F4", "runs": "F5"}
-        super().__init__(*[Tab(f"{label} {keys[name]}", id=f"tab-{name}") for name, label in SCREEN_TABS],
-                         active=f"tab-{active}")
+        super().__init__(
+            *[Tab(f"{label} {keys[name]}", id=f"tab-{name}") for name, label in SCREEN_TABS], active=f"tab-{active}"
+        )
         self.screen_name = active
 
     def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:

@@ -175,14 +175,19 @@ class ExportDialog(RunDialog):
         failed: dict[str, str] = {}
         quantized = any(get_format(fmt).quantized for fmt in formats)
         try:
-            reports = export_run(self.run_dir, formats, quantize if quantized else "none",
-                                 on_error=lambda fmt, exc: failed.setdefault(fmt, str(exc)))
+            reports = export_run(
+                self.run_dir,
+                formats,
+                quantize if quantized else "none",
+                on_error=lambda fmt, exc: failed.setdefault(fmt, str(exc)),
+            )
         except Exception as exc:  # a UserError (no model, unwritable folder) or a failed conversion
             self.app.call_from_thread(self._show_report, f"export failed: {exc}")
             return
         done = {report["format"]: report for report in reports}
-        lines = [report_text(fmt, done[fmt]) if fmt in done else f"{fmt}: failed: {failed.get(fmt, '?')}"
-                 for fmt in formats]
+        lines = [
+            report_text(fmt, done[fmt]) if fmt in done else f"{fmt}: failed: {failed.get(fmt, '?')}" for fmt in formats
+        ]
         self.app.call_from_thread(self._show_report, "\n".join(lines))
 
     def _show_report(self, text: str) -> None:

@@ -52,7 +52,7 @@ def differences_table(runs: list[RunSummary]) -> Table | Text:
     rows = experiment_differences([run.experiment for run in runs])
     table = Table(box=None, padding=(0, 1, 0, 0), show_edge=False, expand=True)
     table.add_column("setting", style="bold", no_wrap=True, overflow="ellipsis", ratio=4)
-    for i, run in enumerate(runs, start=1):
+    for i in range(1, len(runs) + 1):
         table.add_column(f"#{i}", no_wrap=True, overflow="ellipsis", ratio=2)
     table.add_row("best", *[short_best(run) for run in runs], style="dim")
     if not rows:
@@ -66,7 +66,7 @@ def short_key(key: str) -> str:
     """A setting's path without the section names that do not help tell settings apart."""
     for prefix in ("model.", "train."):
         if key.startswith(prefix):
-            return key[len(prefix):]
+            return key[len(prefix) :]
     return key
 
 
@@ -108,8 +108,16 @@ class RunsScreen(Screen):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        for label, key in (("", "mark"), ("run", "run"), ("started", "started"), ("status", "status"),
-                           ("epochs", "epochs"), ("best", "best"), ("params", "params"), ("time", "duration")):
+        for label, key in (
+            ("", "mark"),
+            ("run", "run"),
+            ("started", "started"),
+            ("status", "status"),
+            ("epochs", "epochs"),
+            ("best", "best"),
+            ("params", "params"),
+            ("time", "duration"),
+        ):
             table.add_column(label, key=key)
         self.action_refresh()
 

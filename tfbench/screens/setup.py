@@ -23,20 +23,36 @@ if TYPE_CHECKING:
     from tfbench.spec import Experiment, TrainSpec
 
 LOSSES_BY_LABEL = {
-    "categorical": ["sparse_categorical_crossentropy", "categorical_crossentropy",
-                    "categorical_focal_crossentropy", "kl_divergence", "categorical_hinge"],
+    "categorical": [
+        "sparse_categorical_crossentropy",
+        "categorical_crossentropy",
+        "categorical_focal_crossentropy",
+        "kl_divergence",
+        "categorical_hinge",
+    ],
     "binary": ["binary_crossentropy", "binary_focal_crossentropy", "hinge", "squared_hinge"],
-    "regression": ["mean_squared_error", "mean_absolute_error", "huber", "log_cosh",
-                   "mean_squared_logarithmic_error", "mean_absolute_percentage_error", "poisson"],
+    "regression": [
+        "mean_squared_error",
+        "mean_absolute_error",
+        "huber",
+        "log_cosh",
+        "mean_squared_logarithmic_error",
+        "mean_absolute_percentage_error",
+        "poisson",
+    ],
 }
 METRICS_BY_LABEL = {
-    "categorical": ["accuracy", "sparse_categorical_accuracy", "sparse_top_k_categorical_accuracy",
-                    "categorical_accuracy", "f1_score"],
+    "categorical": [
+        "accuracy",
+        "sparse_categorical_accuracy",
+        "sparse_top_k_categorical_accuracy",
+        "categorical_accuracy",
+        "f1_score",
+    ],
     "binary": ["accuracy", "binary_accuracy", "auc", "precision", "recall"],
     "regression": ["mean_absolute_error", "mean_squared_error", "root_mean_squared_error", "r2_score"],
 }
-RUN_FIELDS = (("epochs", "Epochs", "int"), ("seed", "Seed", "int"),
-              ("steps_per_execution", "Steps per call", "int"))
+RUN_FIELDS = (("epochs", "Epochs", "int"), ("seed", "Seed", "int"), ("steps_per_execution", "Steps per call", "int"))
 CHOICES = {
     "mixed_precision": ("Mixed precision", ("off", "mixed_float16", "mixed_bfloat16")),
     "jit_compile": ("XLA (jit_compile)", ("auto", "true", "false")),
@@ -81,7 +97,6 @@ class SetupScreen(WorkbenchScreen):
         self.callback_index = 0
 
     def compose_body(self) -> ComposeResult:
-        from tfbench import catalog
 
         # Every select starts at the Experiment's value: a select announces its first value when
         # it mounts, and that must not read as the user choosing something else.
@@ -89,48 +104,89 @@ class SetupScreen(WorkbenchScreen):
         train = exp.train
         with Horizontal(id="setup"):
             with VerticalScroll(id="setup-left"):
-                yield Label("Optimizer", classes="section")
-                yield Select([(n, n) for n in catalog.names("optimizers")], allow_blank=False,
-                             value=train.optimizer.type, id="optimizer-type", compact=True)
-                yield Vertical(id="optimizer-box", classes="form-box")
-                yield Label("Learning-rate schedule", classes="section")
-                yield Select([(n, n) for n in catalog.names("schedules")], prompt="(none)",
-                             value=train.schedule.type if train.schedule else Select.NULL,
-                             id="schedule-type", compact=True)
-                yield Vertical(id="schedule-box", classes="form-box")
-                yield Label("Loss", classes="section")
-                loss = _name(train.loss)
-                yield Select([(n, n) for n in dict.fromkeys(["auto", loss])], allow_blank=False, value=loss,
-                             id="loss", compact=True)
-                yield Static("", id="loss-note", classes="note")
-                yield Label("Metrics", classes="section")
-                yield SelectionList(id="metrics", compact=True)
+                yield from self.compose_left(train)
             with VerticalScroll(id="setup-right"):
-                yield Label("Callbacks", classes="section")
-                yield OptionList(id="callbacks", compact=True)
-                yield Select([(n, n) for n in catalog.names("callbacks")], prompt="Add a callback…",
-                             id="callback-add", compact=True)
-                yield Vertical(id="callback-box", classes="form-box")
-                yield Label("Run", classes="section")
-                for name, label, _ in RUN_FIELDS:
-                    with Horizontal(classes="run-row"):
-                        yield Label(label, classes="run-label")
-                        yield Input(id=f"run-{name}", compact=True)
-                    yield Static("", id=f"run-error-{name}", classes="run-error -empty")
-                for name, (label, choices) in CHOICES.items():
-                    value = getattr(train, name)
-                    with Horizontal(classes="run-row"):
-                        yield Label(label, classes="run-label")
-                        yield Select([(c, c) for c in choices], allow_blank=False, id=f"run-{name}",
-                                     value=format_value(value) if isinstance(value, bool) else str(value),
-                                     compact=True)
-                yield Label("Export", classes="section", id="export-title")
-                yield SelectionList(*[(f, f, f in exp.export.formats) for f in format_names()], id="export-formats",
-                                    compact=True)
-                with Horizontal(classes="run-row"):
-                    yield Label("TFLite quantisation", classes="run-label")
-                    yield Select([(q, q) for q in quantization_names()], allow_blank=False, id="export-quant",
-                                 value=exp.export.tflite_quantization, compact=True)
+                yield from self.compose_right(exp)
+
+    def compose_left(self, train) -> ComposeResult:
+        """Optimizer, schedule, loss and metrics."""
+        from tfbench import catalog
+
+        yield Label("Optimizer", classes="section")
+        yield Select(
+            [(n, n) for n in catalog.names("optimizers")],
+            allow_blank=False,
+            value=train.optimizer.type,
+            id="optimizer-type",
+            compact=True,
+        )
+        yield Vertical(id="optimizer-box", classes="form-box")
+        yield Label("Learning-rate schedule", classes="section")
+        yield Select(
+            [(n, n) for n in catalog.names("schedules")],
+            prompt="(none)",
+            value=train.schedule.type if train.schedule else Select.NULL,
+            id="schedule-type",
+            compact=True,
+        )
+        yield Vertical(id="schedule-box", classes="form-box")
+        yield Label("Loss", classes="section")
+        loss = _name(train.loss)
+        yield Select(
+            [(n, n) for n in dict.fromkeys(["auto", loss])],
+            allow_blank=False,
+            value=loss,
+            id="loss",
+            compact=True,
+        )
+        yield Static("", id="loss-note", classes="note")
+        yield Label("Metrics", classes="section")
+        yield SelectionList(id="metrics", compact=True)
+
+    def compose_right(self, exp) -> ComposeResult:
+        """Callbacks, the run's settings and the export."""
+        from tfbench import catalog
+
+        train = exp.train
+        yield Label("Callbacks", classes="section")
+        yield OptionList(id="callbacks", compact=True)
+        yield Select(
+            [(n, n) for n in catalog.names("callbacks")],
+            prompt="Add a callback…",
+            id="callback-add",
+            compact=True,
+        )
+        yield Vertical(id="callback-box", classes="form-box")
+        yield Label("Run", classes="section")
+        for name, label, _ in RUN_FIELDS:
+            with Horizontal(classes="run-row"):
+                yield Label(label, classes="run-label")
+                yield Input(id=f"run-{name}", compact=True)
+            yield Static("", id=f"run-error-{name}", classes="run-error -empty")
+        for name, (label, choices) in CHOICES.items():
+            value = getattr(train, name)
+            with Horizontal(classes="run-row"):
+                yield Label(label, classes="run-label")
+                yield Select(
+                    [(c, c) for c in choices],
+                    allow_blank=False,
+                    id=f"run-{name}",
+                    value=format_value(value) if isinstance(value, bool) else str(value),
+                    compact=True,
+                )
+        yield Label("Export", classes="section", id="export-title")
+        yield SelectionList(
+            *[(f, f, f in exp.export.formats) for f in format_names()], id="export-formats", compact=True
+        )
+        with Horizontal(classes="run-row"):
+            yield Label("TFLite quantisation", classes="run-label")
+            yield Select(
+                [(q, q) for q in quantization_names()],
+                allow_blank=False,
+                id="export-quant",
+                value=exp.export.tflite_quantization,
+                compact=True,
+            )
 
     def on_mount(self) -> None:
         self.sync()
@@ -192,8 +248,9 @@ class SetupScreen(WorkbenchScreen):
                 callbacks.highlighted = min(highlighted or 0, len(train.callbacks) - 1)
         if train.callbacks:
             self.callback_index = min(self.callback_index, len(train.callbacks) - 1)
-            self._sync_form("callback", "callbacks", train.callbacks[self.callback_index],
-                            f"train.callbacks[{self.callback_index}]")
+            self._sync_form(
+                "callback", "callbacks", train.callbacks[self.callback_index], f"train.callbacks[{self.callback_index}]"
+            )
         else:
             self._sync_form("callback", "callbacks", None, "train.callbacks")
 
@@ -239,8 +296,9 @@ class SetupScreen(WorkbenchScreen):
                 return
         box.remove_children()
         self._made += 1
-        form = ParamForm(kind, component.type, component.args, location, id=f"{slot}-form-{self._made}",
-                         classes=f"{slot}-form")
+        form = ParamForm(
+            kind, component.type, component.args, location, id=f"{slot}-form-{self._made}", classes=f"{slot}-form"
+        )
         self.forms[slot] = form
         box.mount(form)
 
@@ -268,8 +326,11 @@ class SetupScreen(WorkbenchScreen):
         if current is not None and current.type == event.value:
             return
         entry = catalog.get("schedules", str(event.value))
-        args = {p.name: _schedule_start(p.name) for p in entry.params.values()
-                if p.required and _schedule_start(p.name) is not None}
+        args = {
+            p.name: _schedule_start(p.name)
+            for p in entry.params.values()
+            if p.required and _schedule_start(p.name) is not None
+        }
         self._edit(lambda d: d["train"].__setitem__("schedule", {"type": event.value, **args}))
 
     @on(ParamForm.Changed)
@@ -295,8 +356,11 @@ class SetupScreen(WorkbenchScreen):
     @on(SelectionList.SelectedChanged, "#metrics")
     def _metrics(self, event: SelectionList.SelectedChanged) -> None:
         chosen = list(event.selection_list.selected)
-        keep = [m for m in self.app.experiment.train.to_dict()["metrics"]  # type: ignore[attr-defined]
-                if not isinstance(m, str) or m in chosen]
+        keep = [
+            m
+            for m in self.app.experiment.train.to_dict()["metrics"]  # type: ignore[attr-defined]
+            if not isinstance(m, str) or m in chosen
+        ]
         names = [_name_of_plain(m) for m in keep]
         metrics = keep + [m for m in chosen if m not in names]
         self._edit(lambda d: d["train"].__setitem__("metrics", metrics))
@@ -358,8 +422,9 @@ class SetupScreen(WorkbenchScreen):
         if name == "export-quant":
             self._edit(lambda d: d.setdefault("export", {}).__setitem__("tflite_quantization", event.value))
             return
-        value: Any = {"true": True, "false": False}.get(str(event.value), event.value) \
-            if name == "jit_compile" else event.value
+        value: Any = (
+            {"true": True, "false": False}.get(str(event.value), event.value) if name == "jit_compile" else event.value
+        )
         self._edit(lambda d: d["train"].__setitem__(name, value))
 
     @on(SelectionList.SelectedChanged, "#export-formats")
@@ -380,5 +445,11 @@ def _name_of_plain(value: Any) -> str:
 
 def _schedule_start(name: str) -> Any:
     """Starting values for a schedule's required arguments, so choosing one builds at once."""
-    return {"initial_learning_rate": 1e-3, "decay_steps": 1000, "decay_rate": 0.9,
-            "first_decay_steps": 1000, "boundaries": [1000], "values": [1e-3, 1e-4]}.get(name)
+    return {
+        "initial_learning_rate": 1e-3,
+        "decay_steps": 1000,
+        "decay_rate": 0.9,
+        "first_decay_steps": 1000,
+        "boundaries": [1000],
+        "values": [1e-3, 1e-4],
+    }.get(name)

@@ -11,9 +11,10 @@ off the event loop), every two seconds while trials run.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from rich.table import Table
 from rich.text import Text
@@ -31,8 +32,14 @@ from tfbench.figures import format_duration
 from tfbench.screens.frame import frame_top
 
 REFRESH_SECONDS = 2.0
-STATE_STYLES = {"finished": "green", "pruned": "yellow", "running": "bold green", "waiting": "dim",
-                "failed": "bold red", "interrupted": "red"}
+STATE_STYLES = {
+    "finished": "green",
+    "pruned": "yellow",
+    "running": "bold green",
+    "waiting": "dim",
+    "failed": "bold red",
+    "interrupted": "red",
+}
 
 
 class StudyRead(Message):
@@ -51,8 +58,9 @@ class StudyUnreadable(Message):
         self.error = error
 
 
-def scatter_picture(points: list[tuple[float, float]], title: str, width: int, height: int,
-                    log_x: bool = False, lines: bool = False) -> Text:
+def scatter_picture(
+    points: list[tuple[float, float]], title: str, width: int, height: int, log_x: bool = False, lines: bool = False
+) -> Text:
     """A plotext scatter (or line) of `points` as text, sized to its widget."""
     points = [(x, y) for x, y in points if math.isfinite(x) and math.isfinite(y) and (x > 0 or not log_x)]
     if not points or width < 20 or height < 6:
@@ -92,8 +100,9 @@ def importance_table(importances: dict[str, float], names: dict[str, str]) -> Ta
     """Optuna's importances as labelled bars, largest first."""
     if not importances:
         return Text("importances: after two finished trials", style="dim")
-    table = Table(box=None, title="importance", title_justify="left", show_header=False,
-                  padding=(0, 1, 0, 0), expand=True)
+    table = Table(
+        box=None, title="importance", title_justify="left", show_header=False, padding=(0, 1, 0, 0), expand=True
+    )
     table.add_column("param", no_wrap=True, style="bold")
     table.add_column("bar", ratio=1, no_wrap=True, overflow="crop")
     table.add_column("share", justify="right", no_wrap=True)
@@ -107,9 +116,13 @@ def trial_cells(row: dict[str, Any], params: list[str]) -> list:
     from tfbench.study.study import format_objective, format_param
 
     return [
-        str(row["number"]), Text(row["state"], style=STATE_STYLES.get(row["state"], "")),
-        format_objective(row["best"]), format_objective(row["min"]), format_objective(row["last"]),
-        str(row["epochs"]), *[format_param(row["params"][p]) if p in row["params"] else "—" for p in params],
+        str(row["number"]),
+        Text(row["state"], style=STATE_STYLES.get(row["state"], "")),
+        format_objective(row["best"]),
+        format_objective(row["min"]),
+        format_objective(row["last"]),
+        str(row["epochs"]),
+        *[format_param(row["params"][p]) if p in row["params"] else "—" for p in params],
         format_duration(row["seconds"]),
     ]
 
@@ -131,8 +144,9 @@ class StudyScreen(Screen):
         Binding("r", "refresh", "Refresh"),
     ]
 
-    def __init__(self, study_dir: Path, *, now: datetime | None = None, name: str | None = None,
-                 id: str | None = None) -> None:
+    def __init__(
+        self, study_dir: Path, *, now: datetime | None = None, name: str | None = None, id: str | None = None
+    ) -> None:
         super().__init__(name=name, id=id)
         self.study_dir = Path(study_dir)
         self.now = now
@@ -203,10 +217,14 @@ class StudyScreen(Screen):
 
         best = snap["best"]
         text = Text.assemble(
-            (f"{snap['name']}", "bold"), f"  {snap['done']}/{snap['planned']} trials  ",
+            (f"{snap['name']}", "bold"),
+            f"  {snap['done']}/{snap['planned']} trials  ",
             (f"{snap['running']} running  " if snap["running"] else "", "bold green"),
             f"{snap['objective']} ({snap['direction']})",
-            (f"  best #{best['number']} {format_objective(best['value'])}" if best else "  no finished trial yet", "cyan"),
+            (
+                f"  best #{best['number']} {format_objective(best['value'])}" if best else "  no finished trial yet",
+                "cyan",
+            ),
             ("" if snap["live"] else "  complete", "green"),
         )
         self.query_one("#study-head", Static).update(text)
@@ -215,7 +233,16 @@ class StudyScreen(Screen):
         table = self.query_one("#trials", DataTable)
         params = snap["params"]
         if not table.columns:
-            for label in ("#", "state", "best", "min", "last", "epochs", *[snap["short_names"][p] for p in params], "time"):
+            for label in (
+                "#",
+                "state",
+                "best",
+                "min",
+                "last",
+                "epochs",
+                *[snap["short_names"][p] for p in params],
+                "time",
+            ):
                 table.add_column(label, key=label)
         cells = [(str(r["number"]), *map(str, trial_cells(r, params))) for r in self.rows]
         if cells == self._shown_cells:  # nothing changed: the cursor, scroll and widths stay
@@ -231,12 +258,17 @@ class StudyScreen(Screen):
     def _show_plots(self, snap: dict[str, Any]) -> None:
         best_curve = [(float(n), v) for n, v in snap["best_so_far"]]
         self.query_one("#best-curve", Picture).show(
-            lambda w, h: scatter_picture(best_curve, f"best {snap['objective']} so far", w, h, lines=True))
+            lambda w, h: scatter_picture(best_curve, f"best {snap['objective']} so far", w, h, lines=True)
+        )
         params = snap["params"]
         path = params[self.param_index % len(params)] if params else ""
-        points = [(float(r["params"][path]), r["value"] if r["state"] == "finished" else r["best"])
-                  for r in snap["rows"] if path in r["params"] and (r["value"] if r["state"] == "finished" else r["best"]) is not None
-                  and not isinstance(r["params"][path], str)]
+        points = [
+            (float(r["params"][path]), r["value"] if r["state"] == "finished" else r["best"])
+            for r in snap["rows"]
+            if path in r["params"]
+            and (r["value"] if r["state"] == "finished" else r["best"]) is not None
+            and not isinstance(r["params"][path], str)
+        ]
         title = f"{snap['objective']} by {snap['short_names'].get(path, path)}"
         log_x = path in snap["log_params"]
         self.query_one("#param-scatter", Picture).show(lambda w, h: scatter_picture(points, title, w, h, log_x=log_x))

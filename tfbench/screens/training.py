@@ -16,9 +16,10 @@ import gc
 import math
 import threading
 import time
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from rich.text import Text
 from textual import work
@@ -149,8 +150,10 @@ class TrainingScreen(Screen):
         if self.bell is None:
             self.bell = bool(getattr(self.app, "bell_enabled", True))
         self._refresh_text()
-        self._repeating = [self.set_interval(CURVE_INTERVAL, self._redraw_curves, name="curves"),
-                           self.set_interval(CLOCK_INTERVAL, self._tick, name="clock")]
+        self._repeating = [
+            self.set_interval(CURVE_INTERVAL, self._redraw_curves, name="curves"),
+            self.set_interval(CLOCK_INTERVAL, self._tick, name="clock"),
+        ]
         if self._pending_start is not None:
             experiment, self._pending_start = self._pending_start, None
             self.start(experiment)
@@ -263,8 +266,10 @@ class TrainingScreen(Screen):
     def _run_ended(self, live: bool) -> None:
         if live:
             self._ring()
-            self.notify(f"run {self.state.status.replace('_', ' ')}" + (f": {self.state.reason}" if self.state.reason else ""),
-                        severity="error" if self.state.status == "failed" else "information")
+            self.notify(
+                f"run {self.state.status.replace('_', ' ')}" + (f": {self.state.reason}" if self.state.reason else ""),
+                severity="error" if self.state.status == "failed" else "information",
+            )
             if self.auto_evaluate and self._classifier() and self.state.status != "failed":
                 self._evaluate()
         if self.export_after_end:
@@ -299,8 +304,7 @@ class TrainingScreen(Screen):
             self._gone_seen = True
             return
         self.state.status = "interrupted"
-        self.state.reason = (f"its runner is gone and the log has no end: `tfbench resume {self.run_dir}` "
-                             "continues it")
+        self.state.reason = f"its runner is gone and the log has no end: `tfbench resume {self.run_dir}` continues it"
         self._refresh_text()
 
     def _refresh_text(self) -> None:
@@ -309,8 +313,12 @@ class TrainingScreen(Screen):
         self.query_one(ProgressPanel).following = self.run_dir is not None
         self.query_one(Curves).set_placeholder(WAITING if self.run_dir is not None else NO_CURVES)
         curves = self.query_one(Curves)
-        self.query_one(RunInfo).flags = [("log", curves.log_scale), ("smooth", curves.smoothing),
-                                         ("ascii", curves.ascii_mode), ("bell", bool(self.bell))]
+        self.query_one(RunInfo).flags = [
+            ("log", curves.log_scale),
+            ("smooth", curves.smoothing),
+            ("ascii", curves.ascii_mode),
+            ("bell", bool(self.bell)),
+        ]
         for panel in self.query(PANELS):  # every panel draws itself from the one RunState
             panel.show(self.state)  # type: ignore[attr-defined]
 
@@ -371,8 +379,13 @@ class TrainingScreen(Screen):
         if self.run_dir is None or not self.state.running:
             self.notify("no run is going", severity="warning")
             return
-        self.run_worker(partial(self._send_worker, self.run_dir, command, args), thread=True,
-                        exit_on_error=False, group="control", name=f"control {command}")
+        self.run_worker(
+            partial(self._send_worker, self.run_dir, command, args),
+            thread=True,
+            exit_on_error=False,
+            group="control",
+            name=f"control {command}",
+        )
 
     def _send_worker(self, run_dir: Path, command: str, args: dict[str, Any]) -> None:
         """Worker: one command, or for `set` one command per setting (the channel's rule)."""
@@ -415,7 +428,9 @@ class TrainingScreen(Screen):
             self.notify("the run failed: nothing worth exporting", severity="warning")
             return
         export = self.state.experiment.get("export") or {}
-        self.app.push_screen(ExportDialog(self.run_dir, export.get("formats"), export.get("tflite_quantization", "none")))
+        self.app.push_screen(
+            ExportDialog(self.run_dir, export.get("formats"), export.get("tflite_quantization", "none"))
+        )
 
     def action_detach(self) -> None:
         """Leave the run going and quit."""
@@ -477,8 +492,14 @@ class TrainingScreen(Screen):
         if self.run_dir is not None:
             # The App's engine calls evaluate (tests and pictures pass one with a fixed evaluation).
             evaluate = getattr(getattr(self.app, "engine_calls", None), "evaluate", None)
-            self.run_worker(partial(self._evaluate_worker, self.run_dir, evaluate), thread=True, exclusive=True,
-                            exit_on_error=False, group="evaluate", name="evaluate")
+            self.run_worker(
+                partial(self._evaluate_worker, self.run_dir, evaluate),
+                thread=True,
+                exclusive=True,
+                exit_on_error=False,
+                group="evaluate",
+                name="evaluate",
+            )
 
     def _evaluate_worker(self, run_dir: Path, evaluate: Callable[..., dict] | None = None) -> None:
         if evaluate is None:

@@ -55,7 +55,8 @@ class Param:
             return list(range(int(self.low), int(self.high) + 1, int(self.step or 1)))
         raise UserError(
             "the grid sampler needs a choice or a stepped int range here",
-            location(self.path), 'use { choice = [...] } or sampler = "tpe"',
+            location(self.path),
+            'use { choice = [...] } or sampler = "tpe"',
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -85,8 +86,11 @@ class TuneSettings:
     def to_dict(self) -> dict[str, Any]:
         """The `[tune]` table (with the direction spelt out)."""
         out: dict[str, Any] = {
-            "objective": self.objective, "direction": "max" if self.direction == "maximize" else "min",
-            "trials": self.trials, "sampler": self.sampler, "pruner": self.pruner,
+            "objective": self.objective,
+            "direction": "max" if self.direction == "maximize" else "min",
+            "trials": self.trials,
+            "sampler": self.sampler,
+            "pruner": self.pruner,
         }
         if self.seed is not None:
             out["seed"] = self.seed
@@ -137,12 +141,15 @@ def parse_tune(experiment: Experiment, trials: int | None = None) -> TuneSetting
     tune = experiment.tune
     if not tune:
         raise UserError(
-            "this preset has no [tune] section", "tune",
+            "this preset has no [tune] section",
+            "tune",
             'add [tune] with objective = "val_accuracy" and a [tune.space] table (see `tfbench tune --help`)',
         )
     for key in tune:
         if key not in TUNE_KEYS:
-            raise UserError("unknown key", f"tune.{key}", close_matches(key, TUNE_KEYS) or f"keys: {', '.join(TUNE_KEYS)}")
+            raise UserError(
+                "unknown key", f"tune.{key}", close_matches(key, TUNE_KEYS) or f"keys: {', '.join(TUNE_KEYS)}"
+            )
     objective = tune.get("objective", "val_loss")
     if not isinstance(objective, str) or not objective:
         raise UserError("name a logged metric, e.g. val_accuracy", "tune.objective")
@@ -156,7 +163,11 @@ def parse_tune(experiment: Experiment, trials: int | None = None) -> TuneSetting
     )
     space = tune.get("space")
     if not isinstance(space, dict) or not space:
-        raise UserError("the space is empty", "tune.space", 'add e.g. "train.optimizer.learning_rate" = { float = [1e-4, 1e-2], log = true }')
+        raise UserError(
+            "the space is empty",
+            "tune.space",
+            'add e.g. "train.optimizer.learning_rate" = { float = [1e-4, 1e-2], log = true }',
+        )
     resolved = _without_tune(experiment)
     settings.params = [check_param(path, entry, resolved) for path, entry in space.items()]
     if settings.sampler == "grid":
@@ -191,7 +202,9 @@ def check_param(path: str, entry: Any, resolved: dict[str, Any]) -> Param:
     """
     where = location(path)
     if not isinstance(entry, dict):
-        raise UserError("expected a table such as { float = [lo, hi] }, { int = [lo, hi] } or { choice = [...] }", where)
+        raise UserError(
+            "expected a table such as { float = [lo, hi] }, { int = [lo, hi] } or { choice = [...] }", where
+        )
     kinds = [k for k in KINDS if k in entry]
     if len(kinds) != 1:
         raise UserError("give exactly one of float, int or choice", where)
@@ -201,9 +214,15 @@ def check_param(path: str, entry: Any, resolved: dict[str, Any]) -> Param:
     current = _current_value(path, resolved)
     param = _param_of(path, kinds[0], entry)
     if param.kind != "choice" and isinstance(current, bool):
-        raise UserError(f"a numeric range on a true/false setting (it is {current!r} now)", where, "use { choice = [true, false] }")
+        raise UserError(
+            f"a numeric range on a true/false setting (it is {current!r} now)", where, "use { choice = [true, false] }"
+        )
     if param.kind == "float" and isinstance(current, int) and not isinstance(current, bool):
-        raise UserError(f"a float range on a whole-number setting (it is {current} now)", where, f"use {{ int = [{math.floor(param.low)}, {math.ceil(param.high)}] }}")
+        raise UserError(
+            f"a float range on a whole-number setting (it is {current} now)",
+            where,
+            f"use {{ int = [{math.floor(param.low)}, {math.ceil(param.high)}] }}",
+        )
     if param.kind == "int" and isinstance(current, float):
         raise UserError(f"an int range on a decimal setting (it is {current!r} now)", where, "use { float = [lo, hi] }")
     candidates = list(param.choices) if param.kind == "choice" else [param.low, param.high]
@@ -226,10 +245,15 @@ def _param_of(path: str, kind: str, entry: dict[str, Any]) -> Param:
         return Param(path, "choice", choices=tuple(choices))
     bounds = entry[kind]
     number = int if kind == "int" else (int, float)
-    if (not isinstance(bounds, list) or len(bounds) != 2
-            or not all(isinstance(b, number) and not isinstance(b, bool) for b in bounds)):
+    if (
+        not isinstance(bounds, list)
+        or len(bounds) != 2
+        or not all(isinstance(b, number) and not isinstance(b, bool) for b in bounds)
+    ):
         example = "[16, 64]" if kind == "int" else "[1e-4, 1e-2]"
-        raise UserError(f"{kind} needs [low, high] as {'whole ' if kind == 'int' else ''}numbers, e.g. {example}", where)
+        raise UserError(
+            f"{kind} needs [low, high] as {'whole ' if kind == 'int' else ''}numbers, e.g. {example}", where
+        )
     low, high = bounds
     if not low < high:
         raise UserError(f"the lower bound {low} must be below the upper bound {high}", where)
@@ -255,7 +279,8 @@ def _current_value(path: str, resolved: dict[str, Any]) -> Any:
         elif not isinstance(node, dict) or part not in node:
             known = list(node) if isinstance(node, dict) else []
             raise UserError(
-                f"no such setting in the preset ({part!r} is not set)", location(path),
+                f"no such setting in the preset ({part!r} is not set)",
+                location(path),
                 close_matches(part, known) or "set it in the preset first, then tune it",
             )
         node = node[part]
@@ -289,8 +314,9 @@ def override(path: str, value: Any) -> str:
     return f"{path}={tomli_w.dumps({'v': value})[4:].strip()}"
 
 
-def trial_experiment(experiment: Experiment, values: dict[str, Any], name: str | None = None,
-                     for_trial: bool = False) -> Experiment:
+def trial_experiment(
+    experiment: Experiment, values: dict[str, Any], name: str | None = None, for_trial: bool = False
+) -> Experiment:
     """The Experiment one trial runs: the preset with the trial's values, without its `[tune]`.
 
     Args:

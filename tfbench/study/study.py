@@ -1,4 +1,5 @@
-"""The Optuna study behind `tfbench tune`: its directory, storage, trial bookkeeping and `best.toml` — without TensorFlow.
+"""The Optuna study behind `tfbench tune`: its directory, storage, trial bookkeeping and `best.toml`
+— without TensorFlow.
 
 A study directory holds `study.toml` (the preset with its `[tune]` space, the study's name and
 storage), the storage itself (a journal file by default, so several processes can share it), one
@@ -103,8 +104,14 @@ class StudyDir:
         name: the Optuna study name (the directory's name when None).
     """
 
-    def __init__(self, path: Path, experiment: Experiment, settings: TuneSettings,
-                 storage: str | None = None, name: str | None = None):
+    def __init__(
+        self,
+        path: Path,
+        experiment: Experiment,
+        settings: TuneSettings,
+        storage: str | None = None,
+        name: str | None = None,
+    ):
         self.path = Path(path)
         self.experiment = experiment
         self.settings = settings
@@ -117,8 +124,15 @@ class StudyDir:
 
     # -- creating and reopening -----------------------------------------------------------------
     @classmethod
-    def create(cls, studies_dir: Path | None, study_dir: Path | None, experiment: Experiment,
-               trials: int | None, storage: str | None, name: str | None) -> "StudyDir":
+    def create(
+        cls,
+        studies_dir: Path | None,
+        study_dir: Path | None,
+        experiment: Experiment,
+        trials: int | None,
+        storage: str | None,
+        name: str | None,
+    ) -> StudyDir:
         """Check the space, make the directory and write `study.toml` (nothing trains yet).
 
         Raises:
@@ -132,7 +146,9 @@ class StudyDir:
         else:
             study_dir = Path(study_dir)
             if (study_dir / STUDY_FILE).exists():
-                raise UserError("already holds a study", str(study_dir), f"continue it with `tfbench tune --resume {study_dir}`")
+                raise UserError(
+                    "already holds a study", str(study_dir), f"continue it with `tfbench tune --resume {study_dir}`"
+                )
             try:
                 study_dir.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
@@ -142,7 +158,7 @@ class StudyDir:
         return made
 
     @classmethod
-    def load(cls, study_dir: Path | str, trials: int | None = None) -> "StudyDir":
+    def load(cls, study_dir: Path | str, trials: int | None = None) -> StudyDir:
         """Reopen a study directory from its `study.toml` (`--resume`, `runs`, `watch`, the Study screen).
 
         Raises:
@@ -151,7 +167,9 @@ class StudyDir:
         study_dir = Path(study_dir)
         path = study_dir / STUDY_FILE
         if not path.is_file():
-            raise UserError("not a study directory (no study.toml)", str(study_dir), "start one with `tfbench tune PRESET`")
+            raise UserError(
+                "not a study directory (no study.toml)", str(study_dir), "start one with `tfbench tune PRESET`"
+            )
         data = parse_toml(path.read_text(encoding="utf-8"), str(path))
         head = data.get("study", {})
         experiment = experiment_from_dict(data.get("preset", {}), str(path))
@@ -164,8 +182,12 @@ class StudyDir:
 
         data = self.experiment.to_dict()
         data["tune"] = self.settings.to_dict()
-        head = {"name": self.name, "storage": self.storage, "trials": self.settings.trials,
-                "created": datetime.now().isoformat(timespec="seconds")}
+        head = {
+            "name": self.name,
+            "storage": self.storage,
+            "trials": self.settings.trials,
+            "created": datetime.now().isoformat(timespec="seconds"),
+        }
         write_text(self.path / STUDY_FILE, tomli_w.dumps({"study": head, "preset": data}))
 
     @property
@@ -177,8 +199,11 @@ class StudyDir:
             optuna.logging.set_verbosity(optuna.logging.WARNING)
             self.study_storage = open_storage(self.storage)
             self._study = optuna.create_study(
-                storage=self.study_storage, study_name=self.name, load_if_exists=True,
-                direction=self.settings.direction, sampler=make_sampler(self.settings, self.sampler_seed),
+                storage=self.study_storage,
+                study_name=self.name,
+                load_if_exists=True,
+                direction=self.settings.direction,
+                sampler=make_sampler(self.settings, self.sampler_seed),
                 pruner=make_pruner(self.settings, self.experiment.train.epochs),
             )
         return self._study
@@ -225,7 +250,8 @@ class StudyDir:
             return
         storage = self.study_storage
         trial_id = storage.get_trial_id_from_study_id_trial_number(
-            storage.get_study_id_from_name(self.name), trial_number)
+            storage.get_study_id_from_name(self.name), trial_number
+        )
         try:
             storage.set_trial_user_attr(trial_id, "outcome", INTERRUPTED)
             storage.set_trial_user_attr(trial_id, "reason", reason)
@@ -270,8 +296,9 @@ class StudyDir:
         if best is None:
             return None
         experiment = trial_experiment(self.experiment, best.params)
-        text = (f"# The best trial of study {self.name}: #{best.number}, "
-                f"{self.settings.objective} {best.value!r}\n") + experiment.to_toml()
+        text = (
+            f"# The best trial of study {self.name}: #{best.number}, {self.settings.objective} {best.value!r}\n"
+        ) + experiment.to_toml()
         write_text(self.path / BEST_FILE, text)
         return self.path / BEST_FILE
 
@@ -290,22 +317,23 @@ class StudyDir:
             state = t.state.name.lower()
             if state == "fail":
                 state = t.user_attrs.get("outcome", FAILED)
-            out.append({
-                "number": t.number,
-                "state": {"complete": "finished"}.get(state, state),
-                "value": t.value,
-                "best": pick(values) if values else None,
-                "min": min(values) if values else None,
-                "last": values[-1] if values else None,
-                "epochs": len(values),
-                "params": dict(t.params),
-                "seconds": _seconds(t, now),
-                "run_dir": t.user_attrs.get("run_dir") or str(self.path / trial_dir_name(t.number)),
-                "reason": t.user_attrs.get("reason", ""),
-                "retry_of": t.user_attrs.get("retry_of"),
-            })
+            out.append(
+                {
+                    "number": t.number,
+                    "state": {"complete": "finished"}.get(state, state),
+                    "value": t.value,
+                    "best": pick(values) if values else None,
+                    "min": min(values) if values else None,
+                    "last": values[-1] if values else None,
+                    "epochs": len(values),
+                    "params": dict(t.params),
+                    "seconds": _seconds(t, now),
+                    "run_dir": t.user_attrs.get("run_dir") or str(self.path / trial_dir_name(t.number)),
+                    "reason": t.user_attrs.get("reason", ""),
+                    "retry_of": t.user_attrs.get("retry_of"),
+                }
+            )
         return out
-
 
     def importances(self) -> dict[str, float]:
         """Optuna's parameter importances (its default evaluator) once two trials finished; else empty."""
@@ -324,12 +352,18 @@ class StudyDir:
         best = self.best_trial()
         running = [r for r in rows if r["state"] == "running"]
         return {
-            "name": self.name, "path": str(self.path), "objective": self.settings.objective,
-            "direction": self.settings.direction, "planned": self.settings.trials,
-            "params": [p.path for p in self.settings.params], "short_names": self.settings.short_names(),
+            "name": self.name,
+            "path": str(self.path),
+            "objective": self.settings.objective,
+            "direction": self.settings.direction,
+            "planned": self.settings.trials,
+            "params": [p.path for p in self.settings.params],
+            "short_names": self.settings.short_names(),
             "log_params": [p.path for p in self.settings.params if p.log],
-            "rows": rows, "done": sum(1 for r in rows if r["state"] in ("finished", "pruned")),
-            "running": len(running), "live": bool(running) or self.work_left() > 0,
+            "rows": rows,
+            "done": sum(1 for r in rows if r["state"] in ("finished", "pruned")),
+            "running": len(running),
+            "live": bool(running) or self.work_left() > 0,
             "best": {"number": best.number, "value": best.value, "params": dict(best.params)} if best else None,
             "importances": self.importances(),
             "best_so_far": best_so_far(rows, self.settings.direction),
@@ -354,8 +388,10 @@ def record_driver(study_dir: Path) -> None:
     """Note this process as the one driving the study in `study_dir`."""
     import json
 
-    write_text(Path(study_dir) / DRIVER_FILE, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                                                         "started": time.time()}))
+    write_text(
+        Path(study_dir) / DRIVER_FILE,
+        json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}),
+    )
 
 
 def stop_driver(study_dir: Path) -> bool:
@@ -438,8 +474,9 @@ def wait_for(predicate, timeout: float, interval: float = 0.2) -> bool:
     return bool(predicate())
 
 
-def trial_line(row: dict[str, Any], done: int, planned: int, objective: str, names: dict[str, str],
-               best: dict[str, Any] | None) -> str:
+def trial_line(
+    row: dict[str, Any], done: int, planned: int, objective: str, names: dict[str, str], best: dict[str, Any] | None
+) -> str:
     """One line for a trial that ended: `trial 7/40  val_accuracy 0.9712  lr 3.1e-3 units 48  best #5 0.9755`."""
     params = " ".join(f"{names.get(k, k)} {format_param(v)}" for k, v in row["params"].items())
     if row["state"] == "finished":
@@ -466,7 +503,7 @@ def sorted_rows(rows: list[dict[str, Any]], direction: str) -> list[dict[str, An
     return sorted(rows, key=key)
 
 
-def results_table(study: "StudyDir"):
+def results_table(study: StudyDir):
     """A rich Table of every trial, best first: state, best/last objective, parameters, duration."""
     from rich.table import Table
 
@@ -479,6 +516,13 @@ def results_table(study: "StudyDir"):
         table.add_column(column, justify="left" if column in ("state",) else "right")
     for row in sorted_rows(study.rows(), study.settings.direction):
         params = [format_param(row["params"].get(path, "")) for path in names]
-        table.add_row(str(row["number"]), row["state"], format_objective(row["best"]), format_objective(row["last"]),
-                      str(row["epochs"]), *params, format_duration(row["seconds"]))
+        table.add_row(
+            str(row["number"]),
+            row["state"],
+            format_objective(row["best"]),
+            format_objective(row["last"]),
+            str(row["epochs"]),
+            *params,
+            format_duration(row["seconds"]),
+        )
     return table

@@ -25,12 +25,12 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from tfbench.errors import UserError
-from tfbench.study.study import FAILED, StudyDir, trial_dir_name
 from tfbench.study.space import trial_experiment
+from tfbench.study.study import FAILED, StudyDir, trial_dir_name
 
 NO_MORE_WORK, RECYCLE, STOPPED = 0, 3, 130
 WORKER_LOG = "workers.log"
@@ -41,6 +41,7 @@ WORKER_MEMORY_MB = 4096
 
 
 # -- inside a worker process --------------------------------------------------------------------------
+
 
 def resident_mb() -> float:
     """This process's resident memory in MiB."""
@@ -87,8 +88,9 @@ class TrialRunner:
         trial.set_user_attr("run_dir", str(run_dir.resolve()))
         experiment = None
         try:
-            experiment = trial_experiment(self.study.experiment, values, name=f"{self.study.experiment.name}-trial",
-                                          for_trial=True)
+            experiment = trial_experiment(
+                self.study.experiment, values, name=f"{self.study.experiment.name}-trial", for_trial=True
+            )
             events: queue.Queue = queue.Queue()
             run = Run(experiment, run_dir=run_dir, subscribers=[events.put])
             run.prepare()
@@ -143,8 +145,7 @@ class TrialRunner:
             return "pruned"
         values = self._reported(trial)
         if outcome == FAILED or run.status == "failed" or not values:
-            return self._failed(trial, reason or run.reason or "no epoch finished",
-                                user_error=outcome == FAILED)
+            return self._failed(trial, reason or run.reason or "no epoch finished", user_error=outcome == FAILED)
         pick = max if self.study.settings.direction == "maximize" else min
         trial.set_user_attr("last", values[-1])
         study.tell(trial, pick(values))
@@ -191,7 +192,7 @@ def worker_main(argv: list[str] | None = None) -> int:
     if study.settings.seed is not None:  # a seed of its own, still reproducible from the preset's
         study.sampler_seed = (study.settings.seed * 7919 + args.parent * 131 + args.index) % 2**31
     runner = TrialRunner(study, stopping)
-    for done in range(1, args.max_trials + 1):
+    for _ in range(args.max_trials):
         if stopping.is_set():
             return STOPPED
         trial = study.next_trial()
@@ -207,6 +208,7 @@ def worker_main(argv: list[str] | None = None) -> int:
 
 # -- the pool, in the `tfbench tune` process ----------------------------------------------------------
 
+
 class Pool:
     """K worker processes for one study, each with its own GPU when `gpus` are given.
 
@@ -218,8 +220,14 @@ class Pool:
         memory_mb: resident memory after which a worker is replaced.
     """
 
-    def __init__(self, study: StudyDir, parallel: int, gpus: list[str] | None = None,
-                 max_trials: int = TRIALS_PER_WORKER, memory_mb: float = WORKER_MEMORY_MB):
+    def __init__(
+        self,
+        study: StudyDir,
+        parallel: int,
+        gpus: list[str] | None = None,
+        max_trials: int = TRIALS_PER_WORKER,
+        memory_mb: float = WORKER_MEMORY_MB,
+    ):
         self.study = study
         self.parallel = parallel
         self.gpus = list(gpus or [])
@@ -230,9 +238,22 @@ class Pool:
 
     def command(self) -> list[str]:
         """The worker's command line."""
-        return [sys.executable, "-m", "tfbench.study.workers", str(self.study.path), "--parent", str(os.getpid()),
-                "--trials", str(self.study.settings.trials), "--index", str(self.started), "--max-trials", str(self.max_trials),
-                "--memory-mb", str(self.memory_mb)]
+        return [
+            sys.executable,
+            "-m",
+            "tfbench.study.workers",
+            str(self.study.path),
+            "--parent",
+            str(os.getpid()),
+            "--trials",
+            str(self.study.settings.trials),
+            "--index",
+            str(self.started),
+            "--max-trials",
+            str(self.max_trials),
+            "--memory-mb",
+            str(self.memory_mb),
+        ]
 
     def start(self, slot: int) -> None:
         env = dict(os.environ)
@@ -240,8 +261,9 @@ class Pool:
             env["CUDA_VISIBLE_DEVICES"] = self.gpus[slot % len(self.gpus)]
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         with open(self.study.path / WORKER_LOG, "ab") as log:
-            self.slots[slot] = subprocess.Popen(self.command(), env=env, stdout=log, stderr=subprocess.STDOUT,
-                                                stdin=subprocess.DEVNULL)
+            self.slots[slot] = subprocess.Popen(
+                self.command(), env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
         self.started += 1
 
     def alive(self) -> list[subprocess.Popen]:
@@ -280,8 +302,9 @@ class Pool:
         self.reap()
 
 
-def run_study(study: StudyDir, pool: Pool, on_trial: Callable[[dict], None],
-              stopping: threading.Event, interval: float = 0.5) -> str:
+def run_study(
+    study: StudyDir, pool: Pool, on_trial: Callable[[dict], None], stopping: threading.Event, interval: float = 0.5
+) -> str:
     """Keep the pool busy until the study has its planned trials; returns `done` or `interrupted`.
 
     Args:

@@ -43,17 +43,22 @@ HELP = {
 def _grammar_fields(name: str) -> tuple[BlockField, ...]:
     """The fields the grammar gives an entry type (nested entries left out)."""
     if name in blocks.BLOCKS:
-        return tuple(BlockField(arg, "choice", blocks.DEFAULT_MERGE[name], tuple(blocks.MERGES))
-                     if kind == "merge" else BlockField(arg, kind, None)
-                     for arg, kind in blocks.BLOCKS[name].items() if kind != "list")
+        return tuple(
+            BlockField(arg, "choice", blocks.DEFAULT_MERGE[name], tuple(blocks.MERGES))
+            if kind == "merge"
+            else BlockField(arg, kind, None)
+            for arg, kind in blocks.BLOCKS[name].items()
+            if kind != "list"
+        )
     table = blocks.WRAPPERS.get(name) or blocks.ATTENTION.get(name)
     if table is not None:
         # A choice the grammar checks but does not list is typed (Bidirectional's merge_mode).
-        return tuple(BlockField(arg, "str" if kind == "choice" else kind, None if default is ... else default)
-                     for arg, kind, default in table)
+        return tuple(
+            BlockField(arg, "str" if kind == "choice" else kind, None if default is ... else default)
+            for arg, kind, default in table
+        )
     if backbones.is_backbone(name):
-        return tuple(BlockField(p.name, p.kind, p.default, p.choices, p.help)
-                     for p in backbones.params(name).values())
+        return tuple(BlockField(p.name, p.kind, p.default, p.choices, p.help) for p in backbones.params(name).values())
     return ()
 
 
@@ -73,8 +78,11 @@ def fields_of(entry: dict) -> tuple[BlockField, ...]:
     """The fields of a block entry: its kind's own, then one per other argument it has."""
     known = _grammar_fields(str(entry.get("type", "")))
     names = {f.name for f in known}
-    others = tuple(BlockField(name, _kind_of(value), None) for name, value in layer_edits.plain_args(entry).items()
-                   if name not in names)
+    others = tuple(
+        BlockField(name, _kind_of(value), None)
+        for name, value in layer_edits.plain_args(entry).items()
+        if name not in names
+    )
     return known + others
 
 
@@ -124,23 +132,23 @@ class BlockForm(VerticalScroll):
     class Changed(Message):
         """The block's arguments changed to a valid set."""
 
-        def __init__(self, form: "BlockForm", args: dict[str, Any], field: str) -> None:
+        def __init__(self, form: BlockForm, args: dict[str, Any], field: str) -> None:
             super().__init__()
             self.form, self.args, self.field = form, args, field
 
         @property
-        def control(self) -> "BlockForm":
+        def control(self) -> BlockForm:
             return self.form
 
     class Invalid(Message):
         """A field holds a value that cannot be used; `message` says why."""
 
-        def __init__(self, form: "BlockForm", field: str, message: str) -> None:
+        def __init__(self, form: BlockForm, field: str, message: str) -> None:
             super().__init__()
             self.form, self.field, self.message = form, field, message
 
         @property
-        def control(self) -> "BlockForm":
+        def control(self) -> BlockForm:
             return self.form
 
     def __init__(self, entry: dict, location: str, **kwargs) -> None:
@@ -153,8 +161,9 @@ class BlockForm(VerticalScroll):
 
     def compose(self) -> ComposeResult:
         yield Label(self.entry_name, classes="form-title")
-        help_text = backbone_help(self.entry_name) if backbones.is_backbone(self.entry_name) else \
-            HELP.get(self.entry_name, "")
+        help_text = (
+            backbone_help(self.entry_name) if backbones.is_backbone(self.entry_name) else HELP.get(self.entry_name, "")
+        )
         if help_text:
             yield Static(help_text, classes="form-help")
         for field in self.fields.values():
@@ -165,18 +174,29 @@ class BlockForm(VerticalScroll):
         current = self.args.get(field.name, field.default)
         with Vertical(classes="field", id=f"box-{field.name}"):
             if field.kind == "bool":
-                yield Checkbox(field.name, bool(current), id=f"field-{field.name}", compact=True,
-                               tooltip=field.help or None)
+                yield Checkbox(
+                    field.name, bool(current), id=f"field-{field.name}", compact=True, tooltip=field.help or None
+                )
             else:
                 yield Label(field.name, classes="field-label")
                 if field.kind == "choice":
                     value = current if current in field.choices else Select.NULL
-                    yield Select([(c, c) for c in field.choices], value=value, prompt=BLANK_CHOICE,
-                                 id=f"field-{field.name}", compact=True)
+                    yield Select(
+                        [(c, c) for c in field.choices],
+                        value=value,
+                        prompt=BLANK_CHOICE,
+                        id=f"field-{field.name}",
+                        compact=True,
+                    )
                 else:
                     shown = format_value(self.args[field.name]) if field.name in self.args else ""
-                    yield Input(shown, placeholder=format_value(field.default) or "(none)",
-                                id=f"field-{field.name}", compact=True, tooltip=field.help or None)
+                    yield Input(
+                        shown,
+                        placeholder=format_value(field.default) or "(none)",
+                        id=f"field-{field.name}",
+                        compact=True,
+                        tooltip=field.help or None,
+                    )
             yield Static("", id=f"error-{field.name}", classes="field-error -empty")
 
     @on(Input.Changed)

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Sequence
 
 from rich.text import Text
 from textual.message import Message
@@ -239,8 +239,13 @@ class Curves(Widget):
         self._dirty = False
         self._building = True
         charts, look = copy_charts(self._charts), self._look()
-        self.run_worker(partial(self._build_in_thread, charts, look), thread=True,
-                        exit_on_error=False, group="curves", name="draw curves")
+        self.run_worker(
+            partial(self._build_in_thread, charts, look),
+            thread=True,
+            exit_on_error=False,
+            group="curves",
+            name="draw curves",
+        )
 
     def _build_in_thread(self, charts: list[Chart], look: Look) -> None:
         try:
@@ -249,7 +254,7 @@ class Curves(Widget):
             picture = Text(f"cannot draw the curves: {exc}", style="dim")
         self.post_message(self.Built(picture, look))
 
-    def on_curves_built(self, message: "Curves.Built") -> None:
+    def on_curves_built(self, message: Curves.Built) -> None:
         message.stop()
         self._building = False
         self.builds += 1
@@ -326,6 +331,8 @@ def overlay_charts(runs, metrics: Sequence[str] = ("val_loss", "loss")) -> list[
         chart = Chart(metric)
         for i, run in enumerate(runs, start=1):
             if metric in run.history:
-                chart.series.append(Series(f"#{i} {run.name[-6:]}", [float(n) for n in run.epoch_numbers], run.history[metric]))
+                chart.series.append(
+                    Series(f"#{i} {run.name[-6:]}", [float(n) for n in run.epoch_numbers], run.history[metric])
+                )
         charts.append(chart)
     return charts

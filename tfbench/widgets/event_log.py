@@ -17,7 +17,7 @@ LEVEL_STYLES = {"info": "", "warning": "yellow", "error": "bold red"}
 def log_text(state, lines: int) -> Text:
     """The last `lines` log lines of a `RunState`."""
     text = Text()
-    entries = list(state.log)[-max(1, lines):]
+    entries = list(state.log)[-max(1, lines) :]
     if not entries:
         text.append("no events yet", style="dim")
         return text

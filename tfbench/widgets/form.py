@@ -76,7 +76,7 @@ def parse_value(kind: str, text: str) -> Any:
     if kind == "list":
         value = parse_override_value(text if text.startswith("[") else f"[{text}]")
         if not isinstance(value, list):
-            raise ValueError("expected a list, e.g. 1, 2 or [\"a\", \"b\"]")
+            raise ValueError('expected a list, e.g. 1, 2 or ["a", "b"]')
         return value
     if kind in ("str", "choice"):
         return text
@@ -108,26 +108,26 @@ class ParamForm(VerticalScroll):
     class Changed(Message):
         """The form holds a new valid set of arguments."""
 
-        def __init__(self, form: "ParamForm", args: dict[str, Any], field: str) -> None:
+        def __init__(self, form: ParamForm, args: dict[str, Any], field: str) -> None:
             super().__init__()
             self.form = form
             self.args = args
             self.field = field
 
         @property
-        def control(self) -> "ParamForm":
+        def control(self) -> ParamForm:
             return self.form
 
     class Invalid(Message):
         """A field holds a value that cannot be used."""
 
-        def __init__(self, form: "ParamForm", error: UserError) -> None:
+        def __init__(self, form: ParamForm, error: UserError) -> None:
             super().__init__()
             self.form = form
             self.error = error
 
         @property
-        def control(self) -> "ParamForm":
+        def control(self) -> ParamForm:
             return self.form
 
     def __init__(self, kind: str, name: str, args: dict[str, Any], location: str, **kwargs) -> None:
@@ -167,15 +167,20 @@ class ParamForm(VerticalScroll):
         mark = " *" if param.required else ""
         with Vertical(classes="field", id=f"box-{name}"):
             if param.kind == "bool":
-                yield Checkbox(name, bool(current), id=f"field-{name}", tooltip=param.help or None,
-                               compact=True)
+                yield Checkbox(name, bool(current), id=f"field-{name}", tooltip=param.help or None, compact=True)
             else:
                 yield Label(f"{name}{mark}", classes="field-label")
                 if param.kind == "choice" and param.choices:
                     options = [(str(c), str(c)) for c in param.choices]
                     value = str(current) if current is not None and str(current) in dict(options) else Select.NULL
-                    yield Select(options, value=value, allow_blank=not param.required,
-                                 prompt=BLANK_CHOICE, id=f"field-{name}", compact=True)
+                    yield Select(
+                        options,
+                        value=value,
+                        allow_blank=not param.required,
+                        prompt=BLANK_CHOICE,
+                        id=f"field-{name}",
+                        compact=True,
+                    )
                 else:
                     shown = format_value(self.args[name]) if name in self.args else ""
                     placeholder = format_value(param.default) if param.default is not None else "(none)"
@@ -205,7 +210,7 @@ class ParamForm(VerticalScroll):
     def _changed(self, widget_id: str | None, raw: Any) -> None:
         if not widget_id or not widget_id.startswith("field-"):
             return
-        name = widget_id[len("field-"):]
+        name = widget_id[len("field-") :]
         param = self._param(name)
         args = dict(self.args)
         self._show_error(name, "")

@@ -47,7 +47,10 @@ def system_text(system: dict[str, Any]) -> Text:
         if extras:
             text.append(" " + " · ".join(extras) + "\n")
     for device, memory in (system.get("tf_memory") or {}).items():
-        text.append(f"TF {device} peak {format_megabytes(memory.get('peak_mb'))}, now {format_megabytes(memory.get('current_mb'))}\n")
+        text.append(
+            f"TF {device} peak {format_megabytes(memory.get('peak_mb'))}, "
+            f"now {format_megabytes(memory.get('current_mb'))}\n"
+        )
     if not gpus:
         text.append("no GPU: CPU and memory\n", style="dim")
     cpu = system.get("cpu_percent")

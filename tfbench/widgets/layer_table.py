@@ -8,8 +8,9 @@ Summary rows are matched to entries by their `path` (`model.layers[4].branches[1
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from rich.text import Text
 from textual.binding import Binding
@@ -20,16 +21,48 @@ from tfbench.layer_edits import Node
 
 # The arguments worth a glance in the table, per layer family; others show in the form.
 KEY_ARGS = (
-    "units", "filters", "kernel_size", "pool_size", "strides", "padding", "rate", "activation",
-    "scale", "target_shape", "output_dim", "input_dim", "axis", "return_sequences", "size",
-    "merge", "merge_mode", "weights", "pooling", "num_heads", "key_dim",
+    "units",
+    "filters",
+    "kernel_size",
+    "pool_size",
+    "strides",
+    "padding",
+    "rate",
+    "activation",
+    "scale",
+    "target_shape",
+    "output_dim",
+    "input_dim",
+    "axis",
+    "return_sequences",
+    "size",
+    "merge",
+    "merge_mode",
+    "weights",
+    "pooling",
+    "num_heads",
+    "key_dim",
 )
 
 
-SHORT_NAMES = {"units": "", "filters": "", "activation": "", "rate": "", "kernel_size": "k",
-               "pool_size": "pool", "strides": "s", "padding": "", "scale": "×", "return_sequences": "seq",
-               "merge": "", "merge_mode": "", "weights": "", "pooling": "", "num_heads": "heads",
-               "key_dim": "kd"}
+SHORT_NAMES = {
+    "units": "",
+    "filters": "",
+    "activation": "",
+    "rate": "",
+    "kernel_size": "k",
+    "pool_size": "pool",
+    "strides": "s",
+    "padding": "",
+    "scale": "×",
+    "return_sequences": "seq",
+    "merge": "",
+    "merge_mode": "",
+    "weights": "",
+    "pooling": "",
+    "num_heads": "heads",
+    "key_dim": "kd",
+}
 
 
 def key_params(args: dict[str, Any]) -> str:
@@ -55,7 +88,6 @@ def format_shape(shape: Any) -> str:
     if dims and dims[0] is None:
         dims = dims[1:]
     return "×".join("?" if d is None else str(d) for d in dims) or "scalar"
-
 
 
 FROZEN = "❄"
@@ -113,8 +145,14 @@ def default_folded(nodes: list[Node]) -> set[str]:
     return {node.path for node in nodes if node.kind == "backbone"}
 
 
-def tree_rows(layers: Iterable[Any], summary_rows: Iterable[Any] = (), folded: Iterable[str] = (),
-              error_location: str | None = None, error: str = "", pending: bool = False) -> list[TreeRow]:
+def tree_rows(
+    layers: Iterable[Any],
+    summary_rows: Iterable[Any] = (),
+    folded: Iterable[str] = (),
+    error_location: str | None = None,
+    error: str = "",
+    pending: bool = False,
+) -> list[TreeRow]:
     """The rows of the tree table, depth-first, hiding what folded blocks hold.
 
     Args:
@@ -140,8 +178,16 @@ def tree_rows(layers: Iterable[Any], summary_rows: Iterable[Any] = (), folded: I
         if node.is_group:
             rows.append(_group_row(node, layer_edits.get_at(entries, node.steps)))
         else:
-            rows.append(_node_row(node, by_path.get(node.path), node.path in folded,
-                                  bool(extras.get(node.path)) or _has_children(node), node is target, pending))
+            rows.append(
+                _node_row(
+                    node,
+                    by_path.get(node.path),
+                    node.path in folded,
+                    bool(extras.get(node.path)) or _has_children(node),
+                    node is target,
+                    pending,
+                )
+            )
         if node is target and error:
             rows.append(TreeRow(f"error:{node.path}", "↳", "can't build", error, error=True))
         for anchor in _closing(visible, n) if ends_subtree else ():
@@ -166,8 +212,11 @@ def _closing(visible: list[Node], n: int) -> list[str]:
     """The paths whose subtrees end with row `n`, innermost first (where their inner rows go)."""
     here = visible[n]
     following = visible[n + 1].path if n + 1 < len(visible) else ""
-    return [node.path for node in reversed(visible[: n + 1])
-            if (node is here or _inside(here.path, node.path)) and not _inside(following, node.path)]
+    return [
+        node.path
+        for node in reversed(visible[: n + 1])
+        if (node is here or _inside(here.path, node.path)) and not _inside(following, node.path)
+    ]
 
 
 def _inner_rows(nodes: list[Node], summary_rows: Iterable[Any]) -> dict[str, list]:
@@ -216,8 +265,16 @@ def _node_row(node: Node, row: Any, folded: bool, foldable: bool, failed: bool, 
     frozen = getattr(row, "trainable", True) is False if row is not None else entry.get("trainable") is False
     if failed:
         shape, params = "error", ""
-    return TreeRow(node.path, number, _lines(node) + mark + str(entry.get("type", "?")), key_params(args),
-                   shape, params, frozen, failed)
+    return TreeRow(
+        node.path,
+        number,
+        _lines(node) + mark + str(entry.get("type", "?")),
+        key_params(args),
+        shape,
+        params,
+        frozen,
+        failed,
+    )
 
 
 def _group_row(node: Node, items: list) -> TreeRow:
@@ -228,8 +285,15 @@ def _group_row(node: Node, items: list) -> TreeRow:
 def _inner_row(owner: str, j: int, row: Any) -> TreeRow:
     depth = max(int(getattr(row, "depth", 1)), 1)
     frozen = getattr(row, "trainable", True) is False
-    return TreeRow(f"inner:{owner}|{j}", "", "  " * (depth - 1) + "· " + row.type, getattr(row, "name", ""),
-                   format_shape(row.output_shape), format_params(row.params), frozen)
+    return TreeRow(
+        f"inner:{owner}|{j}",
+        "",
+        "  " * (depth - 1) + "· " + row.type,
+        getattr(row, "name", ""),
+        format_shape(row.output_shape),
+        format_params(row.params),
+        frozen,
+    )
 
 
 class LayerTable(DataTable):
@@ -263,8 +327,9 @@ class LayerTable(DataTable):
     def _fit_columns(self, rows: list[TreeRow] | None = None) -> None:
         """Widen Layer and Params to what the rows hold; Arguments gets what is left, so errors can be read."""
         if rows is not None:
-            self.label_width = max(self.WIDTHS[1], *(len(r.label) for r in rows if not r.key.startswith("error:")),
-                                   self.WIDTHS[1])
+            self.label_width = max(
+                self.WIDTHS[1], *(len(r.label) for r in rows if not r.key.startswith("error:")), self.WIDTHS[1]
+            )
             self.widths[4] = max(self.WIDTHS[4], *(len(r.params) + 2 * r.frozen for r in rows), self.WIDTHS[4])
         padding = 2 * self.cell_padding * len(self.widths) + 2
         room = self.size.width - padding - self.widths[0] - self.widths[3] - self.widths[4]
@@ -303,13 +368,20 @@ class LayerTable(DataTable):
 
     def _add(self, row: TreeRow) -> None:
         if row.key.startswith("error:"):
-            self.add_row(row.number, Text(row.label, style="red"), Text(row.args, style="red"), "", "",
-                         key=row.key, height=None)
+            self.add_row(
+                row.number, Text(row.label, style="red"), Text(row.args, style="red"), "", "", key=row.key, height=None
+            )
             return
         style = "bold red" if row.error else "dim" if row.key.startswith("inner:") else ""
         params = f"{FROZEN} {row.params}" if row.frozen else row.params
-        self.add_row(row.number, Text(row.label, style=style), row.args, Text(row.shape, style=style),
-                     Text(params, justify="right"), key=row.key)
+        self.add_row(
+            row.number,
+            Text(row.label, style=style),
+            row.args,
+            Text(row.shape, style=style),
+            Text(params, justify="right"),
+            key=row.key,
+        )
 
     @property
     def cursor_key(self) -> str | None:

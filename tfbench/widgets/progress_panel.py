@@ -7,7 +7,7 @@ last event time, so a replay looks the same whenever it is drawn.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from rich.text import Text
 from textual.widgets import Static
@@ -54,7 +54,9 @@ def progress_text(state, now: float | None, following: bool = True) -> Text:
     if state.steps:
         text.append(f"   batch {state.step}/{state.steps}")
     if state.epochs:
-        done = len(state.epoch_numbers) + (state.step / state.steps if state.steps and state.epoch > len(state.epoch_numbers) else 0.0)
+        done = len(state.epoch_numbers) + (
+            state.step / state.steps if state.steps and state.epoch > len(state.epoch_numbers) else 0.0
+        )
         text.append(f"   {progress_bar(done / state.epochs)} {100 * done / state.epochs:3.0f}%")
     text.append("\n")
     ended = state.ended
@@ -85,7 +87,10 @@ def status_line(state) -> Text:
     elif state.ended:
         best = state.best or {}
         if best.get("monitor") and best.get("value") is not None:
-            text.append(f"best {best['monitor']} {format_number(float(best['value']))} at epoch {best.get('epoch')}", style="bold")
+            text.append(
+                f"best {best['monitor']} {format_number(float(best['value']))} at epoch {best.get('epoch')}",
+                style="bold",
+            )
         if state.reason:
             text.append(f" · {state.reason}")
         if state.status in ("completed", "early_stopped", "stopped"):
