@@ -68,6 +68,11 @@ def in_preset(err: UserError, source: str | Path | None) -> UserError:
     return err.at(str(source))
 
 
+def error_object(err: UserError) -> dict:
+    """A user mistake as `--json` prints it on stdout, so a script reading stdout gets an answer."""
+    return {"ok": False, "error": err.message, "location": err.location, "hint": err.hint}
+
+
 def fail(err: UserError, code: int = 2):
     """Print a user mistake as one line and exit (2 by default)."""
     click.echo(f"error: {err}", err=True)
@@ -197,19 +202,25 @@ def run(ctx, preset, overrides, runs_dir, as_json, detach, quiet, run_dir):
     from tfbench.engine.run import Run
     from tfbench.spec import load_experiment, resolve_preset
 
-    experiment = load_experiment(preset, list(overrides))
-    if detach:
-        from tfbench.engine.control import read_runner, start_runner
+    try:
+        experiment = load_experiment(preset, list(overrides))
+        if detach:
+            from tfbench.engine.control import read_runner, start_runner
 
-        path = start_runner(experiment, runs_dir, detach=True)
+            path = start_runner(experiment, runs_dir, detach=True)
+            if as_json:
+                click.echo(json.dumps({"run_dir": str(path), "pid": read_runner(path).get("pid")}))
+            else:
+                click.echo(str(path))
+            return
+        the_run = Run(experiment, runs_dir=runs_dir, run_dir=run_dir)
+        source = resolve_preset(preset)
+        code = _train(the_run, as_json, quiet, record_failures=run_dir is not None, source=source)
+    except UserError as err:
         if as_json:
-            click.echo(json.dumps({"run_dir": str(path), "pid": read_runner(path).get("pid")}))
-        else:
-            click.echo(str(path))
-        return
-    the_run = Run(experiment, runs_dir=runs_dir, run_dir=run_dir)
-    source = resolve_preset(preset)
-    ctx.exit(_train(the_run, as_json, quiet, record_failures=run_dir is not None, source=source))
+            click.echo(json.dumps(error_object(err)))
+        raise
+    ctx.exit(code)
 
 
 @cli.command()
@@ -232,19 +243,27 @@ def resume(ctx, run_dir, epochs, as_json, detach, quiet):
     from tfbench.spec import load_experiment
 
     path = Path(run_dir)
-    if not (path / EXPERIMENT_FILE).is_file():
-        raise UserError("not a run directory (no experiment.toml)", run_dir)
-    if runner_alive(path) and read_runner(path).get("pid") != os.getpid():  # a detached resume is itself
-        raise UserError("a runner is still training this run", run_dir, "pause or stop it first")
-    check_unlocked(path)  # the runner takes the lock itself; two resumes at once: one is refused
-    experiment = load_experiment(path / EXPERIMENT_FILE)
-    the_run = Run(experiment, run_dir=path, resume=True, epochs=epochs)  # checks there is work left
-    if detach:
-        argv = runner_command("resume", str(path.resolve()), "--quiet", *(["--epochs", str(epochs)] if epochs else []))
-        launch(argv, path, detach=True)
-        click.echo(str(path))
-        return
-    ctx.exit(_train(the_run, as_json, quiet, record_failures=False, source=path / EXPERIMENT_FILE))
+    try:
+        if not (path / EXPERIMENT_FILE).is_file():
+            raise UserError("not a run directory (no experiment.toml)", run_dir)
+        if runner_alive(path) and read_runner(path).get("pid") != os.getpid():  # a detached resume is itself
+            raise UserError("a runner is still training this run", run_dir, "pause or stop it first")
+        check_unlocked(path)  # the runner takes the lock itself; two resumes at once: one is refused
+        experiment = load_experiment(path / EXPERIMENT_FILE)
+        the_run = Run(experiment, run_dir=path, resume=True, epochs=epochs)  # checks there is work left
+        if detach:
+            argv = runner_command(
+                "resume", str(path.resolve()), "--quiet", *(["--epochs", str(epochs)] if epochs else [])
+            )
+            launch(argv, path, detach=True)
+            click.echo(str(path))
+            return
+        code = _train(the_run, as_json, quiet, record_failures=False, source=path / EXPERIMENT_FILE)
+    except UserError as err:
+        if as_json:
+            click.echo(json.dumps(error_object(err)))
+        raise
+    ctx.exit(code)
 
 
 @cli.command()
@@ -272,7 +291,7 @@ def validate(preset, overrides, as_json):
             raise in_preset(err, resolve_preset(preset)) from None
     except UserError as err:
         if as_json:
-            click.echo(json.dumps({"ok": False, "error": err.message, "location": err.location, "hint": err.hint}))
+            click.echo(json.dumps(error_object(err)))
         raise
     layers = [
         {

@@ -205,6 +205,18 @@ class TrainSpec(_Strict):
         None, description="Unfreeze a frozen backbone after an epoch and continue with a new learning rate."
     )
 
+    @field_validator("optimizer", mode="before")
+    @classmethod
+    def _optimizer_by_name(cls, value: Any) -> Any:
+        """Keras' string form (`optimizer = "adam"`) is that optimizer with its default arguments."""
+        from tfbench import catalog
+
+        if isinstance(value, str):
+            return {"type": catalog.class_name("optimizers", value)}
+        if isinstance(value, dict) and isinstance(value.get("type"), str):
+            return {**value, "type": catalog.class_name("optimizers", value["type"])}
+        return value
+
     @field_validator("loss")
     @classmethod
     def _loss_nonempty(cls, value):
@@ -615,6 +627,8 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
                     # `train.optimizer.learning_rate=1e-4` tunes the default Adam.
                     default = _default_at(parts[: here + 1])
                     node[part] = default if default is not None else ([] if isinstance(nxt, int) else {})
+                if isinstance(node[part], str) and not isinstance(nxt, int):  # "adam" → { type = "adam" }
+                    node[part] = {"type": node[part]}
                 node = node[part]
         last = parts[-1]
         value = parse_override_value(value_text.strip())

@@ -166,6 +166,14 @@ def get(kind: str, name: str) -> Entry | None:
     return data["entries"][kind][key] if key else None
 
 
+def class_name(kind: str, name: str) -> str:
+    """The class a Keras string form names (`"adam"`, `"rmsprop"` → `Adam`, `RMSprop`), as `keras.optimizers.get`
+    reads it: the class name itself or its lower-case form; any other name is returned as it is."""
+    if get(kind, name) is not None:
+        return name
+    return next((n for n in names(kind) if n.lower() == name), name)
+
+
 def identifiers(kind: str) -> list[str]:
     """Every string a preset may name an entry of this kind by: class names and aliases."""
     return sorted(_load()["lookup"][_kind(kind)])
