@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
-from tfbench.data.folders import class_files, folder_loader_code
+from tfbench.data.folders import class_files, folder_lines, named_lines
 from tfbench.data.info import DataInfo
 from tfbench.data.options import SourceOptions
-from tfbench.data.registry import Picker
+from tfbench.data.registry import LoaderCode, Picker
 from tfbench.data.splits import Arrays, Splits, planned_sizes, split_arrays
 from tfbench.errors import UserError
 
@@ -32,7 +32,6 @@ class TextOptions(SourceOptions):
 
 OPTIONS = TextOptions
 PICKER = Picker("text", "text:DIR")
-loader_code = folder_loader_code  # `tfbench code`: keras.utils.text_dataset_from_directory
 PATHS = ("target", "test_dir")  # relative ones resolve against the preset's folder (registry.path_fields)
 
 
@@ -106,3 +105,39 @@ def load(spec, options: TextOptions, seed: int | None = 42) -> Splits:
         return Arrays(np.asarray(tokens, np.int32), part.y)
 
     return Splits(ids(splits.train), ids(splits.validation), ids(splits.test), splits.sizes)
+
+
+def loader_code(exp, info) -> LoaderCode:
+    """`load_data()` for `tfbench code`: the run's texts (listed as here, split by the common `split`),
+    vectorised with a vocabulary learnt on the training texts alone, as here."""
+    from tfbench.data.options import parse_options
+
+    options = parse_options(TextOptions, exp.data.options)
+    text = f'''import pathlib
+
+{folder_lines(exp.data, options, tuple(options.extensions))}
+
+
+def read(files):
+    """(texts, class ids) of the files, as numpy arrays."""
+    texts = np.array([pathlib.Path(p).read_text(encoding="utf-8", errors="replace") for p, _ in files], dtype=object)
+    return texts, np.array([c for _, c in files], np.int32)
+
+
+def load_data():
+    """The named splits of the folders, as numpy arrays: {{"train": (texts, class ids), …}}."""
+{chr(10).join(named_lines(options))}
+    return {{name: read(files) for name, files in named.items()}}
+
+
+def vectorize(*parts):
+    """Learn the vocabulary on the training texts alone, then turn every split's texts into token ids."""
+    vectorizer = keras.layers.TextVectorization(
+        max_tokens={options.max_tokens!r}, output_mode="int", output_sequence_length={options.sequence_length!r}
+    )
+    vectorizer.adapt(tf.constant(list(parts[0][0]), tf.string), batch_size=256)
+    return [
+        None if part is None else (np.asarray(vectorizer(tf.constant(list(part[0]), tf.string)), np.int32), part[1])
+        for part in parts
+    ]'''
+    return LoaderCode(text, after_split=["    train, validation, test = vectorize(train, validation, test)"])
