@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tfbench.data.feature_space import raw_columns_model
-from tfbench.data.labels import labels_are_one_hot, loss_family, loss_name
+from tfbench.data.labels import classes_hint, labels_are_one_hot, loss_family, loss_name
 from tfbench.data.labels import needs_one_hot as labels_need_one_hot
 from tfbench.errors import UserError
 
@@ -662,7 +662,7 @@ def check_output(exp: Experiment, info: DataInfo, output_shape: list[int | None]
             where,
             'use activation = "sigmoid" for two classes, or one unit per class with softmax',
         )
-    labels_need_one_hot(loss, info)  # a loss that cannot fit the labels: UserError at train.loss
+    labels_need_one_hot(loss, info, output_shape=out)  # a loss that cannot fit: UserError at train.loss
     if info.label_kind == "regression":
         _check_regression_output(out, info, activation, where)
     elif info.is_classification:
@@ -678,7 +678,8 @@ def _check_regression_output(out: list[int | None], info: DataInfo, activation: 
             f"the data has regression targets of shape {_shape_text(expected)} per sample but the "
             f"model outputs {shape_text}",
             where,
-            f"end with a layer giving {_shape_text(expected)}, e.g. Dense with units = {expected[-1]}"
+            classes_hint(info, out)
+            or f"end with a layer giving {_shape_text(expected)}, e.g. Dense with units = {expected[-1]}"
             + (" after a Flatten or pooling layer" if len(out) > len(expected) else ""),
         )
     if activation == "softmax":

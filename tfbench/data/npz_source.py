@@ -1,7 +1,8 @@
 """`npz:PATH` — a NumPy `.npz` file with `x`/`y` arrays (names configurable), optional `x_test`/`y_test`.
 
 Without a UI; no TensorFlow. Labels are read to infer classification or regression (integer ids
-are classes, floats are regression targets) unless `label_kind` says which.
+are classes — one per sample, or one per position for a tagger's or a segmentation mask's labels;
+one-hot rows are classes; floats are regression targets) unless `label_kind` says which.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 from pydantic import Field
 
 from tfbench.data.info import DataInfo
-from tfbench.data.labels import infer_label_kind
+from tfbench.data.labels import infer_label_kind, label_facts
 from tfbench.data.options import SourceOptions, parse_options
 from tfbench.data.registry import LoaderCode, Picker
 from tfbench.data.splits import Arrays, Splits, planned_sizes, split_arrays
@@ -100,7 +101,7 @@ def describe(spec, options: NpzOptions, seed: int | None = 42) -> DataInfo:
         sizes=planned_sizes(spec, {k: len(v) for k, v in named.items()}),
         description=f"Arrays {options.x!r}/{options.y!r} from {spec.target}.",
         input_dtype=dtype,
-        extra={"arrays": list(named)},
+        extra={"arrays": list(named), **label_facts(train.y, kind)},
     )
 
 
@@ -113,8 +114,8 @@ def load(spec, options: NpzOptions, seed: int | None = 42) -> Splits:
         y = arrays.y
         if kind == "regression":
             y = y.astype(np.float32).reshape((len(y), *label_shape))
-        elif not label_shape:
-            y = y.astype(np.int32).reshape(len(y))
+        else:  # one id per sample, per position (a mask's channel of 1 dropped), or one-hot rows
+            y = y.astype(np.int32).reshape((len(y), *label_shape))
         fixed[split] = Arrays(arrays.x, y)
     return split_arrays(spec, fixed, seed)
 
@@ -127,11 +128,8 @@ def loader_code(exp, info) -> LoaderCode:
 def _loader_text(exp, info) -> str:
     options = parse_options(OPTIONS, exp.data.options)
     path = str(Path(exp.data.target).expanduser().resolve())
-    y_cast = (
-        "np.asarray(y, np.float32).reshape(len(y), -1)"
-        if info.label_kind == "regression"
-        else "np.asarray(y).astype(np.int32)"
-    )
+    dtype = "np.float32" if info.label_kind == "regression" else "np.int32"
+    y_cast = f"np.asarray(y, {dtype}).reshape((len(y), *{tuple(info.label_shape)!r}))"
     return f'''DATA_FILE = {path!r}
 
 

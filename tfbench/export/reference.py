@@ -146,25 +146,48 @@ def predict_keras(model, x, batch_size: int = 256):
     return np.concatenate(parts)
 
 
+def predict_masked(model, x, batch_size: int = 256) -> tuple[Any, Any]:
+    """The model's outputs on `x` in inference mode, and its output mask (None without one).
+
+    A model whose positions carry a mask (an `Embedding` with `mask_zero`) says which positions
+    are padding; Keras leaves them out of its loss and metrics, and so does the evaluation.
+    """
+    import numpy as np
+
+    outputs, masks = [], []
+    for i in range(0, rows.count(x), batch_size):
+        out = model(rows.take(x, i, i + batch_size), training=False)
+        outputs.append(np.asarray(out))
+        mask = getattr(out, "_keras_mask", None)
+        masks.append(None if mask is None else np.asarray(mask, bool))
+    mask = None if any(m is None for m in masks) else np.concatenate(masks)
+    return np.concatenate(outputs), mask
+
+
 def predicted_classes(outputs, label_kind: str, logits: bool):
-    """Class ids from a classifier's outputs (argmax, or a threshold for one sigmoid unit)."""
+    """Class ids from a classifier's outputs: argmax over the last axis, or a threshold for one sigmoid
+    unit — one id per sample, or per position for outputs per position."""
     import numpy as np
 
     outputs = np.asarray(outputs, dtype="float64")
     if outputs.ndim >= 2 and outputs.shape[-1] > 1:
         return outputs.argmax(axis=-1)
     threshold = 0.0 if logits else 0.5
-    return (outputs.reshape(len(outputs)) > threshold).astype("int64")
+    flat = outputs[..., 0] if outputs.ndim >= 2 else outputs
+    return (flat > threshold).astype("int64")
 
 
 def true_classes(labels, num_outputs: int):
-    """Class ids from labels that may be ids or one-hot rows."""
+    """Class ids from labels that may be ids or one-hot rows (per sample or per position); a last axis
+    of 1 is dropped."""
     import numpy as np
 
     labels = np.asarray(labels)
     if labels.ndim >= 2 and labels.shape[-1] > 1 and labels.shape[-1] == num_outputs:
         return labels.argmax(-1)
-    return labels.reshape(len(labels)).astype("int64")
+    if labels.ndim >= 2 and labels.shape[-1] == 1:
+        labels = labels[..., 0]
+    return labels.astype("int64")
 
 
 def score(ref: Reference, outputs) -> float | None:
@@ -179,7 +202,9 @@ def score(ref: Reference, outputs) -> float | None:
         return float(np.mean(np.abs(outputs - target)))
     predicted = predicted_classes(outputs, ref.label_kind, ref.logits)
     truth = true_classes(ref.y, outputs.shape[-1] if outputs.ndim > 1 else 1)
-    return float(np.mean(predicted == truth))
+    if predicted.size != truth.size:
+        return None  # several 0/1 labels per sample against one argmax: no single accuracy
+    return float(np.mean(predicted.reshape(-1) == truth.reshape(-1)))
 
 
 def agreement(ref: Reference, outputs) -> float | None:
