@@ -126,7 +126,7 @@ def _check_regression_loss(loss: Any, info: DataInfo, location: str, output_shap
         low, high = _TARGET_RANGES[cls]
         if known is not None and known[0] >= low and (high is None or known[1] <= high):
             return  # e.g. an autoencoder's pixels in [0, 1] with binary cross-entropy
-        wanted = f"[{low:g}, {high:g}]" if high is not None else f">= {low:g}"
+        wanted = f"in [{low:g}, {high:g}]" if high is not None else f">= {low:g}"
         found = f"lie in [{known[0]:.4g}, {known[1]:.4g}]" if known else "are not known to lie there"
         raise UserError(
             f"{name} needs targets {wanted}, but {info.source}'s regression targets {found}",
