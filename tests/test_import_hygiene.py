@@ -46,6 +46,8 @@ ENGINE_MODULES = [
     "tfbench.build",
     "tfbench.export",
     "tfbench.codegen",
+    "tfbench.adapt",
+    "tfbench.adaptable",
     "tfbench.system",
     "tfbench.headless",
     "tfbench.figures",

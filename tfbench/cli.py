@@ -278,7 +278,7 @@ def validate(preset, overrides, as_json):
       tfbench validate my.toml --json
     """
     try:
-        from tfbench import build, data
+        from tfbench import adaptable, build, data
         from tfbench.native_log import import_tensorflow_quietly
         from tfbench.spec import load_experiment, resolve_preset
 
@@ -312,7 +312,7 @@ def validate(preset, overrides, as_json):
         "output_shape": summary.get("output_shape"),
         "params": {"total": summary.get("total_params"), "trainable": summary.get("trainable_params")},
         "layers": layers,
-        "notes": info.extra.get("notes", []),
+        "notes": info.extra.get("notes", []) + adaptable.notes(experiment.model.layers),
     }
     if as_json:
         click.echo(json.dumps(result))

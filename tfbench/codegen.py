@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tfbench import adapt
+
 MAX_SHUFFLE_BUFFER = 100_000  # tfbench.data.pipeline's default cap
 _MODULE_OF_ARG = (
     ("initializer", "initializers"),
@@ -256,7 +258,8 @@ def _model_section(exp, info, loss, metrics) -> str:
     lines.append("    return model")
     if train.fine_tune is not None:
         lines += ["", ""] + _fine_tune_function(train, loss, metrics)
-    return "\n".join(lines)
+    adapting = adapt.script_functions(exp)  # layers that learn from data: the run's own functions
+    return "\n".join(lines) + (f"\n\n\n{adapting}" if adapting else "")
 
 
 def _compile_lines(train, loss, metrics, optimizer_args: dict, schedule) -> list[str]:
@@ -500,6 +503,7 @@ def _main_section(exp, code) -> str:
         lines.append("        model = build_model()")
     else:
         lines.append("    model = build_model()")
+    lines += adapt.script_lines(exp, _split_arg(data, "train"))
     lines.append("    model.summary()")
     lines.append('    print(f"params: {model.count_params()}")')
     callbacks = _callbacks_code(exp)

@@ -142,6 +142,8 @@ class Progress:
         name = (e.get("experiment") or {}).get("name", "")
         verb = f"resuming from epoch {e.get('initial_epoch')}" if e.get("resumed") else "training"
         self.print(f"{name}: {verb}, {model.get('total_params', '?')} parameters → {e.get('run_dir')}")
+        for line in model.get("adapted", []):  # layers that learnt from the training split
+            self.print(f"  {line}")
 
     def _on_epoch_started(self, e: dict[str, Any]) -> None:
         self.epochs = int(e.get("epochs") or self.epochs)

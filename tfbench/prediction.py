@@ -88,6 +88,8 @@ def _text_inputs(experiment, info, path: Path) -> tuple[Any, list[str], Any]:
     vectorize, _ = text.vectorizer(experiment.data, options, experiment.train.seed)
     files, classes = _files(path, tuple(options.extensions))
     texts = [f.read_text(encoding="utf-8", errors="replace") for f in files]
+    if vectorize is None:  # the model vectorises the raw texts itself
+        return np.asarray(texts, dtype=object), [str(f) for f in files], _folder_labels(info, classes)
     x = np.asarray(vectorize(tf.constant(texts, tf.string)), np.int32)
     return x, [str(f) for f in files], _folder_labels(info, classes)
 

@@ -293,9 +293,10 @@ def check_components(exp: Experiment) -> None:
     Raises:
         UserError: located at the offending entry, with close matches for a misspelt name.
     """
-    from tfbench import blocks, catalog
+    from tfbench import adaptable, blocks, catalog
 
     nodes = blocks.parse_stack(exp.model.layers)  # nested blocks and wrappers, each error at its place
+    adaptable.check_stack(nodes)  # layers that learn from data: where they can
     train = exp.train
     if train.fine_tune is not None:
         _check_fine_tune(train, nodes)

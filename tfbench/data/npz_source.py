@@ -91,6 +91,8 @@ def describe(spec, options: NpzOptions, seed: int | None = 42) -> DataInfo:
     if options.class_names is not None and len(names) != classes:
         raise UserError(f"{len(names)} class names for {classes} classes", "data.options.class_names")
     dtype = "int32" if np.issubdtype(train.x.dtype, np.integer) and train.x.ndim == 2 else "float32"
+    if train.x.dtype.kind in "US":  # text or category names: string inputs (a lookup or TextVectorization)
+        dtype = "string"
     return DataInfo(
         source=spec.source,
         input_shape=tuple(int(d) for d in train.x.shape[1:]),

@@ -125,6 +125,7 @@ class Run:
         import tensorflow as tf
 
         from tfbench import build, data
+        from tfbench.adapt import adapt_model, described
         from tfbench.engine.callbacks import check_tensorboard
         from tfbench.engine.strategy import fit_inputs, make_strategy, training_bundle
 
@@ -134,12 +135,14 @@ class Run:
             self.strategy = make_strategy(exp.train)
             build.apply_seed(exp.train)
         self.bundle = bundle = bundle if bundle is not None else training_bundle(exp, self._cache_dir())
+        adapted: list[dict] = []
         if model is None:
             with self.strategy.scope():
                 model = build.build_model(exp, bundle.info)
+                adapted = adapt_model(exp, model, self.run_dir, self.resuming)  # layers that learn from data
         self.model = model
         self.controls.attach(model)
-        self.summary = self._summary(model)
+        self.summary = self._summary(model) | ({"adapted": described(adapted)} if adapted else {})
         self.steps_per_epoch = bundle.steps_per_epoch
         if self.steps_per_epoch is None:
             card = int(tf.data.experimental.cardinality(bundle.train))
