@@ -125,8 +125,10 @@ def test_normalization_learns_the_training_split_s_statistics_in_the_run_and_in_
         learnt_mean, learnt_variance = normalization_of(saved)
         np.testing.assert_allclose(learnt_mean, mean, rtol=1e-5)
         np.testing.assert_allclose(learnt_variance, variance, rtol=1e-4)
-    started = ev.read_events(run.run_dir)[0]
-    assert started["model"]["adapted"] == ["model.layers[1] Normalization adapted on 150 training samples"]
+    events = ev.read_events(run.run_dir)
+    line = "model.layers[1] Normalization adapted on 150 training samples"
+    assert events[0]["model"]["adapted"] == [line]
+    assert line in [log.message for log in ev.RunState.from_events(events).log]  # the train screen's log
 
 
 def test_a_layer_given_its_statistics_keeps_them(tmp_path, runs_dir):

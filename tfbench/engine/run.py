@@ -209,6 +209,8 @@ class Run:
             pid=os.getpid(),
             resumed=self.resuming,
         )
+        for line in self.summary.get("adapted", []):  # layers that learnt from the training split
+            self.emit(ev.LOG, level="info", message=line)
         if self.resuming:  # history.csv stays as it is until an epoch is recorded: never shorter
             self.checkpoints.restore_best(self.history)
             for note in self.point.notes:
