@@ -7,6 +7,7 @@ advice never sends a tagger to mean squared error.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -141,6 +142,8 @@ def test_predict_scores_a_tagger_per_position_without_the_padding(tagger_run):
     assert result["accuracy"] == pytest.approx(run.history[-1]["val_accuracy"], abs=1e-4)  # Keras' masked metric
     assert all(len(m["position"]) == 1 and 0 <= m["position"][0] < STEPS for m in result["mistakes"])
     assert "positions" in str(renderables(result)[0])
+    report = json.loads((run.run_dir / "exports" / "report.json").read_text())["keras"]
+    assert report["keras_metric"] == pytest.approx(result["accuracy"], abs=1e-6)  # the export's check: one number
 
 
 def test_one_hot_tags_per_position_train_with_categorical_crossentropy(tmp_path):

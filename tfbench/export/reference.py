@@ -38,6 +38,8 @@ class Reference:
     """Which split `x` came from (validation, test or train)."""
     keras_metric: float | None
     """The Keras model's accuracy (classifiers) or MAE (regressors) on `x`."""
+    mask: Any = None
+    """Which output positions count (a `mask_zero` model's non-padding positions), or None: all."""
 
     @property
     def held_out(self):
@@ -122,7 +124,7 @@ def reference_data(model, bundle, experiment=None) -> Reference:
     x, y = take_samples(dataset, MAX_VERIFY_SAMPLES)
     if x is None:
         raise UserError("the run's data is empty; nothing to verify an export against", "data")
-    outputs = predict_keras(model, x)
+    outputs, mask = predict_masked(model, x)
     ref = Reference(
         x=x,
         y=y,
@@ -131,6 +133,7 @@ def reference_data(model, bundle, experiment=None) -> Reference:
         logits=outputs_are_logits(model, experiment, bundle.info),
         split=split,
         keras_metric=None,
+        mask=mask,
     )
     ref.keras_metric = score(ref, outputs)
     return ref
@@ -204,7 +207,10 @@ def score(ref: Reference, outputs) -> float | None:
     truth = true_classes(ref.y, outputs.shape[-1] if outputs.ndim > 1 else 1)
     if predicted.size != truth.size:
         return None  # several 0/1 labels per sample against one argmax: no single accuracy
-    return float(np.mean(predicted.reshape(-1) == truth.reshape(-1)))
+    hits = predicted.reshape(-1) == truth.reshape(-1)
+    if ref.mask is not None and np.size(ref.mask) == hits.size:  # padding positions do not count, as in Keras
+        hits = hits[np.asarray(ref.mask, bool).reshape(-1)]
+    return float(np.mean(hits)) if hits.size else None
 
 
 def agreement(ref: Reference, outputs) -> float | None:
