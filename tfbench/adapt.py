@@ -26,6 +26,9 @@ from tfbench.adaptable import adaptable_nodes
 from tfbench.errors import UserError
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
+    import keras
+    import tensorflow as tf
+
     from tfbench.spec import Experiment
 
 SAVED_STATE = ("checkpoints/last.keras", "model.keras")
@@ -34,7 +37,7 @@ SAVED_STATE = ("checkpoints/last.keras", "model.keras")
 # -- what train.py copies: keep these two functions self-contained (keras and nothing else) ----
 
 
-def layers_to_adapt(model):
+def layers_to_adapt(model: keras.Model) -> list:
     """The layers of `model` that learn from data (they have `adapt`) and were not given what they
     learn (`mean`/`variance`, `bin_boundaries`, `vocabulary`), in stack order."""
     given = {
@@ -54,7 +57,7 @@ def layers_to_adapt(model):
     return found
 
 
-def adapt_layer(model, layer, features):
+def adapt_layer(model: keras.Model, layer: keras.layers.Layer, features: tf.data.Dataset) -> None:
     """Adapt `layer` on `features` (batches of the model's input) as the layers before it give them,
     in inference mode — keras.io's `layer.adapt(train_ds)`, at the layer's place in the stack."""
     import keras

@@ -95,7 +95,9 @@ def probabilities(outputs, logits: bool):
     return np.stack([1.0 - p, p], axis=1)
 
 
-def classification_report(outputs, labels, class_names: list[str], logits: bool, k: int = 5, mask=None) -> dict:
+def classification_report(
+    outputs: Any, labels: Any, class_names: list[str], logits: bool, k: int = 5, mask: Any = None
+) -> dict:
     """Accuracy, confusion matrix, per-class precision/recall and the k most confident mistakes.
 
     Labels per position (a tagger's tokens, a mask's pixels) are scored per position: the matrix
@@ -138,7 +140,7 @@ def classification_report(outputs, labels, class_names: list[str], logits: bool,
     return report
 
 
-def _class_counts(probs, truth, class_names: list[str], k: int) -> dict:
+def _class_counts(probs: Any, truth: Any, class_names: list[str], k: int) -> dict:
     """The report's numbers from class probabilities (M, C) and true ids (M,), one row per scored item."""
     import numpy as np
 

@@ -7,6 +7,7 @@ rule), so a model trained here labels classes the way Keras would.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from tfbench.errors import UserError
 
@@ -85,7 +86,7 @@ def split_files(files):
 """`split_files(files)` as `tfbench code` writes it: `splits.holdout_indices` over the listed files."""
 
 
-def folder_lines(data, options, extensions: tuple[str, ...]) -> str:
+def folder_lines(data: Any, options: Any, extensions: tuple[str, ...]) -> str:
     """The script's FOLDER, TEST_FOLDER and EXTENSIONS settings, then `list_files`."""
     lines = [f"FOLDER = {str(Path(data.target).expanduser().resolve())!r}  # one sub-folder per class"]
     test_dir = getattr(options, "test_dir", None)
@@ -96,7 +97,7 @@ def folder_lines(data, options, extensions: tuple[str, ...]) -> str:
     return "\n".join(lines) + LIST_FILES_CODE
 
 
-def named_lines(options) -> list[str]:
+def named_lines(options: Any) -> list[str]:
     """`named = {"train": files, "test": files}`: the folders' listed files, by split name."""
     lines = ['    named = {"train": list_files(FOLDER)[1]}']
     if getattr(options, "test_dir", None):
@@ -104,7 +105,7 @@ def named_lines(options) -> list[str]:
     return lines
 
 
-def split_lines(data) -> list[str]:
+def split_lines(data: Any) -> list[str]:
     """`train, validation = …` and `test = …` from `named`, as `splits.split_arrays` chooses them."""
     if data.validation:
         lines = [f'    train, validation = named["train"], named[{data.validation!r}]']

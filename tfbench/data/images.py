@@ -20,7 +20,7 @@ import struct
 import zlib
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -268,7 +268,7 @@ def load(spec, options: ImagesOptions, seed: int | None = 42) -> Splits:
 PICKER = Picker("images", "images:DIR")
 
 
-def loader_code(exp, info) -> LoaderCode:
+def loader_code(exp: Any, info: DataInfo) -> LoaderCode:
     """`load_splits()` for `tfbench code`: the run's files (listed and held out as here), decoded as here."""
 
     data = exp.data

@@ -7,10 +7,13 @@ is rejected with a message that names a loss that fits. No TensorFlow here.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tfbench.data.info import DataInfo
 from tfbench.errors import UserError
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    import numpy as np
 
 # Class losses by the label encoding they want, by Keras class name (`catalog.get` resolves the
 # function names and aliases: `categorical_crossentropy`, `bce`).
@@ -171,7 +174,7 @@ def classes_hint(info: DataInfo, output_shape: list[int | None] | None) -> str |
     return 'the targets are whole numbers: set data.options.label_kind = "categorical" to read them as class ids'
 
 
-def label_facts(y, kind: str) -> dict[str, Any]:
+def label_facts(y: np.ndarray, kind: str) -> dict[str, Any]:
     """What a source records about its labels in `DataInfo.extra` (see `labels_are_one_hot`, `target_range`).
 
     Returns:
@@ -194,7 +197,7 @@ def label_facts(y, kind: str) -> dict[str, Any]:
     }
 
 
-def _one_hot(y) -> bool:
+def _one_hot(y: np.ndarray) -> bool:
     """A last axis of 0/1 entries, exactly one of them 1: one-hot rows (per sample or per position)."""
     import numpy as np
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from pydantic import Field
@@ -116,7 +117,7 @@ def load(spec, options: TextOptions, seed: int | None = 42) -> Splits:
     return Splits(ids(splits.train), ids(splits.validation), ids(splits.test), splits.sizes)
 
 
-def loader_code(exp, info) -> LoaderCode:
+def loader_code(exp: Any, info: DataInfo) -> LoaderCode:
     """`load_data()` for `tfbench code`: the run's texts (listed as here, split by the common `split`),
     vectorised with a vocabulary learnt on the training texts alone, as here."""
     from tfbench.data.options import parse_options

@@ -149,7 +149,7 @@ def predict_keras(model, x, batch_size: int = 256):
     return np.concatenate(parts)
 
 
-def predict_masked(model, x, batch_size: int = 256) -> tuple[Any, Any]:
+def predict_masked(model: Any, x: Any, batch_size: int = 256) -> tuple[Any, Any]:
     """The model's outputs on `x` in inference mode, and its output mask (None without one).
 
     A model whose positions carry a mask (an `Embedding` with `mask_zero`) says which positions
@@ -158,13 +158,15 @@ def predict_masked(model, x, batch_size: int = 256) -> tuple[Any, Any]:
     import numpy as np
 
     outputs, masks = [], []
+    masked = True
     for i in range(0, rows.count(x), batch_size):
         out = model(rows.take(x, i, i + batch_size), training=False)
         outputs.append(np.asarray(out))
         mask = getattr(out, "_keras_mask", None)
-        masks.append(None if mask is None else np.asarray(mask, bool))
-    mask = None if any(m is None for m in masks) else np.concatenate(masks)
-    return np.concatenate(outputs), mask
+        masked = masked and mask is not None
+        if mask is not None:
+            masks.append(np.asarray(mask, bool))
+    return np.concatenate(outputs), np.concatenate(masks) if masked and masks else None
 
 
 def predicted_classes(outputs, label_kind: str, logits: bool):
