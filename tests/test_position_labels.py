@@ -173,6 +173,18 @@ def test_loss_advice_reads_float_tags_as_classes_and_never_suggests_mse(tmp_path
     assert build.summarize(told, data.describe(told.data, told.train.seed)).output_shape == [STEPS, TAGS]
 
 
+def test_class_weights_are_refused_for_labels_per_position():
+    """Keras weighs a sample by one class; per position it would pick an arbitrary position's class."""
+    from tfbench.data.class_weights import resolve
+
+    per_position = DataInfo("npz:x", (12,), "categorical", 5, list("abcde"), (12,), extra={"label_encoding": "ids"})
+    with pytest.raises(UserError, match="classes per position") as caught:
+        resolve("balanced", per_position)
+    assert caught.value.location == "train.class_weight"
+    one_hot = DataInfo("npz:x", (4,), "categorical", 3, list("abc"), (3,), extra={"label_encoding": "one_hot"})
+    assert resolve({"a": 2.0}, one_hot) == {0: 2.0, 1: 1.0, 2: 1.0}
+
+
 def test_a_segmentation_mask_trains_per_pixel_and_is_scored_per_pixel(tmp_path, runs_dir):
     """8x8 images whose mask marks the bright pixels: a per-pixel sigmoid convnet, binary labels."""
     from tfbench.evaluation import evaluate_run
