@@ -51,6 +51,8 @@ class TfbenchGroup(click.Group):
         try:
             return super().invoke(ctx)
         except UserError as err:
+            if ctx.meta.get(JSON_ERRORS):  # a script reading `--json` from stdout gets an answer too
+                click.echo(json.dumps(error_object(err)))
             fail(err)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
@@ -58,6 +60,8 @@ class TfbenchGroup(click.Group):
 
 
 _EXPERIMENT_PARTS = ("name", "description", "data", "model", "train", "export")
+JSON_ERRORS = "json_errors"
+"""`ctx.meta` key a command sets with `--json`: its user errors are also an object on stdout."""
 
 
 def in_preset(err: UserError, source: str | Path | None) -> UserError:
@@ -202,25 +206,20 @@ def run(ctx, preset, overrides, runs_dir, as_json, detach, quiet, run_dir):
     from tfbench.engine.run import Run
     from tfbench.spec import load_experiment, resolve_preset
 
-    try:
-        experiment = load_experiment(preset, list(overrides))
-        if detach:
-            from tfbench.engine.control import read_runner, start_runner
+    ctx.meta[JSON_ERRORS] = as_json
+    experiment = load_experiment(preset, list(overrides))
+    if detach:
+        from tfbench.engine.control import read_runner, start_runner
 
-            path = start_runner(experiment, runs_dir, detach=True)
-            if as_json:
-                click.echo(json.dumps({"run_dir": str(path), "pid": read_runner(path).get("pid")}))
-            else:
-                click.echo(str(path))
-            return
-        the_run = Run(experiment, runs_dir=runs_dir, run_dir=run_dir)
-        source = resolve_preset(preset)
-        code = _train(the_run, as_json, quiet, record_failures=run_dir is not None, source=source)
-    except UserError as err:
+        path = start_runner(experiment, runs_dir, detach=True)
         if as_json:
-            click.echo(json.dumps(error_object(err)))
-        raise
-    ctx.exit(code)
+            click.echo(json.dumps({"run_dir": str(path), "pid": read_runner(path).get("pid")}))
+        else:
+            click.echo(str(path))
+        return
+    the_run = Run(experiment, runs_dir=runs_dir, run_dir=run_dir)
+    source = resolve_preset(preset)
+    ctx.exit(_train(the_run, as_json, quiet, record_failures=run_dir is not None, source=source))
 
 
 @cli.command()
@@ -242,28 +241,21 @@ def resume(ctx, run_dir, epochs, as_json, detach, quiet):
     from tfbench.rundir import EXPERIMENT_FILE, check_unlocked
     from tfbench.spec import load_experiment
 
+    ctx.meta[JSON_ERRORS] = as_json
     path = Path(run_dir)
-    try:
-        if not (path / EXPERIMENT_FILE).is_file():
-            raise UserError("not a run directory (no experiment.toml)", run_dir)
-        if runner_alive(path) and read_runner(path).get("pid") != os.getpid():  # a detached resume is itself
-            raise UserError("a runner is still training this run", run_dir, "pause or stop it first")
-        check_unlocked(path)  # the runner takes the lock itself; two resumes at once: one is refused
-        experiment = load_experiment(path / EXPERIMENT_FILE)
-        the_run = Run(experiment, run_dir=path, resume=True, epochs=epochs)  # checks there is work left
-        if detach:
-            argv = runner_command(
-                "resume", str(path.resolve()), "--quiet", *(["--epochs", str(epochs)] if epochs else [])
-            )
-            launch(argv, path, detach=True)
-            click.echo(str(path))
-            return
-        code = _train(the_run, as_json, quiet, record_failures=False, source=path / EXPERIMENT_FILE)
-    except UserError as err:
-        if as_json:
-            click.echo(json.dumps(error_object(err)))
-        raise
-    ctx.exit(code)
+    if not (path / EXPERIMENT_FILE).is_file():
+        raise UserError("not a run directory (no experiment.toml)", run_dir)
+    if runner_alive(path) and read_runner(path).get("pid") != os.getpid():  # a detached resume is itself
+        raise UserError("a runner is still training this run", run_dir, "pause or stop it first")
+    check_unlocked(path)  # the runner takes the lock itself; two resumes at once: one is refused
+    experiment = load_experiment(path / EXPERIMENT_FILE)
+    the_run = Run(experiment, run_dir=path, resume=True, epochs=epochs)  # checks there is work left
+    if detach:
+        argv = runner_command("resume", str(path.resolve()), "--quiet", *(["--epochs", str(epochs)] if epochs else []))
+        launch(argv, path, detach=True)
+        click.echo(str(path))
+        return
+    ctx.exit(_train(the_run, as_json, quiet, record_failures=False, source=path / EXPERIMENT_FILE))
 
 
 @cli.command()
