@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -292,3 +293,62 @@ def test_a_kill_in_the_middle_of_the_first_record_leaves_a_journal_the_next_writ
     experiment = load_experiment("digits-mlp", ["train.epochs=1"])
     study = StudyDir.create(None, tmp_path / "s", experiment, 2, str(journal), "x")
     assert study.trials() == [] and journal_lines(journal)[0]["op_code"] == 0
+
+
+# -- a journal on a disk that fills ---------------------------------------------------------------------
+
+# On a 1 MB tmpfs: a new study, the disk filled to the last byte, then records of SIZE bytes written
+# until one does not fit; the space freed, one more record, and the study read again afresh.
+FILL_A_JOURNAL = """
+import json, os, sys
+from pathlib import Path
+from tfbench.spec import load_experiment
+from tfbench.study.study import StudyDir
+
+disk, out = Path(sys.argv[1]), []
+for size in [int(s) for s in sys.argv[2].split(",")]:
+    study = StudyDir.create(None, disk / f"s{size}", load_experiment("digits-mlp"), 2, None, None)
+    try:
+        with open(disk / "filler", "wb") as filler:
+            while True:
+                filler.write(bytes(4096))
+                filler.flush()
+    except OSError:
+        pass
+    written, code = 0, None
+    try:
+        while True:
+            study.study.set_user_attr(f"k{written}", "x" * size)
+            written += 1
+    except OSError as exc:
+        code = exc.errno
+    whole = (disk / f"s{size}" / "study.journal").read_bytes().endswith(b"\\n")
+    os.unlink(disk / "filler")
+    study.study.set_user_attr("after", True)
+    try:
+        kept = sorted(StudyDir.load(disk / f"s{size}").study.user_attrs)
+    except Exception as exc:
+        kept = repr(exc)
+    out.append({"size": size, "written": written, "errno": code, "whole": whole, "kept": kept})
+print(json.dumps(out))
+"""
+
+
+def test_a_journal_write_the_disk_cannot_hold_is_cut_back_and_the_journal_reads_whole_once_space_is_freed(tmp_path):
+    from test_faults import needs_a_small_tmpfs
+    from tiny_runs import runner_env
+
+    needs_a_small_tmpfs()
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    sizes = "10,300,1500,3000,9000"  # a record ending inside the journal's last page, or past several
+    script = f"mount -t tmpfs -o size=1m tmpfs {disk} && {sys.executable} -c '{FILL_A_JOURNAL}' {disk} {sizes}"
+    done = subprocess.run(
+        ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script],
+        capture_output=True, text=True, env=runner_env(), timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    for case in json.loads(done.stdout.strip().splitlines()[-1]):
+        assert case["errno"] == 28 and case["whole"], case  # ENOSPC, and no half record left behind
+        expected = sorted([f"k{i}" for i in range(case["written"])] + ["after", "tfbench_search"])
+        assert case["kept"] == expected, case

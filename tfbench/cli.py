@@ -847,6 +847,8 @@ def tune(
         for note in study.settings.notes:
             click.echo(f"note: {note}", file=out)
         result = _drive_study(study, parallel, gpu_list, trials_per_worker, worker_memory, out)
+    except BrokenPipeError:  # the output went (`| head`): not the study's failure
+        raise
     except OSError as exc:
         _study_not_written(exc, study)
     _print_study(study, as_json, out)

@@ -42,6 +42,7 @@ BEST_FILE = "best.toml"
 TRIAL_PREFIX = "trial-"
 # Why a trial ended as FAIL (user attribute `outcome`): only a run's own failure counts.
 FAILED, INTERRUPTED, SURPLUS = "failed", "interrupted", "surplus"
+MAX_ASKS = 20  # asks in a row that may meet a grid point another process took a moment earlier
 
 
 def trial_dir_name(number: int) -> str:
@@ -56,8 +57,9 @@ def make_sampler(settings: TuneSettings, seed: int | None) -> Any:
     if settings.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if settings.sampler == "grid":
-        space = {p.path: p.grid() for p in settings.params}
-        return optuna.samplers.GridSampler(space, seed=seed)
+        from tfbench.study.grid import AskTellGridSampler
+
+        return AskTellGridSampler({p.path: p.grid() for p in settings.params}, seed=seed)
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, max(2, settings.trials // 4)))
 
 
@@ -238,20 +240,32 @@ class StudyDir:
         """Ask for a trial this process may run, or None when the plan is full.
 
         The check after `ask` keeps the count exact when several processes ask at once: a trial
-        with the planned number of counted trials before it is given back as `surplus`. A grid
-        whose every point was tried (Optuna's `is_exhausted`) gives no new trial either.
+        with the planned number of counted trials before it is given back as `surplus`, and so is
+        a grid trial whose point a lower-numbered trial holds (then another is asked). A grid
+        whose every point was tried (Optuna's `is_exhausted`) gives no new trial.
         """
-        if self.work_left() == 0 or self.grid_exhausted():
-            return None
-        trial = self.study.ask()
-        trial.set_user_attr("host", socket.gethostname())
-        trial.set_user_attr("pid", os.getpid())
-        before = sum(1 for t in self.trials() if t.number < trial.number and counted(t))
-        if before >= self.settings.trials:
+        for _ in range(MAX_ASKS):
+            if self.work_left() == 0 or self.grid_exhausted():
+                return None
+            trial = self.study.ask()
+            trial.set_user_attr("host", socket.gethostname())
+            trial.set_user_attr("pid", os.getpid())
+            trials = self.trials()
+            before = sum(1 for t in trials if t.number < trial.number and counted(t))
+            taken = self.settings.sampler == "grid" and self.point_taken(trial.number, trials)
+            if before < self.settings.trials and not taken:
+                return trial
             trial.set_user_attr("outcome", SURPLUS)
             self.study.tell(trial, state=_state("FAIL"))
-            return None
-        return trial
+            if not taken:
+                return None
+        return None
+
+    def point_taken(self, number: int, trials: list[Any]) -> bool:
+        """Whether grid trial `number`'s point is held by a lower-numbered trial (see `grid.py`)."""
+        from tfbench.study.grid import duplicate_point
+
+        return duplicate_point(next(t for t in trials if t.number == number), trials, counted)
 
     def grid_exhausted(self) -> bool:
         """Whether a grid search has tried every point and no retry waits."""
