@@ -11,13 +11,18 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 import click
 
 from tfbench import __version__
 from tfbench.errors import UserError
 from tfbench.study import MAX_TRIALS
+
+if TYPE_CHECKING:  # pragma: no cover
+    from tfbench.study.study import StudyDir
 
 HELP = """A terminal workbench for training TensorFlow/Keras models.
 
@@ -762,8 +767,9 @@ one run directory per trial and best.toml, the best trial's preset: `tfbench run
 Warm worker processes run several trials each. Ctrl+C stops starting trials and lets the
 running ones save; `--resume DIR` continues a stopped or killed study to its planned count.
 Several processes (or machines) share one study with --storage and --study: each runs its
-share, none runs a trial twice. Exit codes: 0 done, 1 no trial finished, 2 bad input,
-130 interrupted.
+share, none runs a trial twice; joining checks the stored study's objective, direction and
+space. A full disk stops the study (free space, then --resume). Exit codes: 0 done, 1 no trial
+finished or the disk filled, 2 bad input, 130 interrupted.
 
 \b
 Examples:
@@ -857,7 +863,9 @@ def tune(
     ctx.exit(0 if study.best_trial() is not None else 1)  # every trial failed: a failed run's code
 
 
-def _drive_study(study, parallel: int, gpus: list[str], trials_per_worker: int, worker_memory: int, out) -> str:
+def _drive_study(
+    study: StudyDir, parallel: int, gpus: list[str], trials_per_worker: int, worker_memory: int, out: TextIO
+) -> str:
     """Run the study's trials in a pool of workers until the plan is done or Ctrl+C; write `best.toml`."""
     import signal
     import threading
@@ -890,7 +898,7 @@ def _drive_study(study, parallel: int, gpus: list[str], trials_per_worker: int, 
     return result
 
 
-def _study_not_written(exc: OSError, study) -> None:
+def _study_not_written(exc: OSError, study: StudyDir | None) -> NoReturn:
     """A study that could not be written (a full disk, most often): one line and exit 1."""
     from tfbench.diskspace import disk_full
     from tfbench.study.study import STUDY_FILE
@@ -901,8 +909,10 @@ def _study_not_written(exc: OSError, study) -> None:
         then = "then start the study again (nothing of it was kept)"
     what = exc.filename or (study.path if study is not None else "the study")
     if disk_full(exc):
-        fail(UserError(f"the disk is full ({what} could not be written); free some space, {then}"), code=1)
-    fail(UserError(f"could not write {what}: {exc.strerror or exc}; {then}"), code=1)
+        click.echo(f"error: the disk is full ({what} could not be written); free some space, {then}", err=True)
+    else:
+        click.echo(f"error: could not write {what}: {exc.strerror or exc}; {then}", err=True)
+    sys.exit(1)
 
 
 def _open_study(preset, trials, overrides, study_dir, storage, study_name, resume_dir):
@@ -1037,7 +1047,9 @@ def watch_study(study_dir: Path, interval: float = 1.0) -> None:
         sys.exit(idle[1])
 
 
-def _watch_until_idle(study, show, interval: float, grace: float = 3.0) -> tuple[str, int] | None:
+def _watch_until_idle(
+    study: StudyDir, show: Callable[[dict], None], interval: float, grace: float = 3.0
+) -> tuple[str, int] | None:
     """Show each trial as it ends; None once the plan is complete, else (why nobody works on the
     study any more, the exit code: 0 when it was stopped, 1 when its driver went without ending it)."""
     import time

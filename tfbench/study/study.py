@@ -98,8 +98,8 @@ class StudyDir:
         self.path = Path(path)
         self.experiment = experiment
         self.settings = settings
-        self.own_journal = storage is None or storage == JOURNAL_FILE
         self.storage = storage_url(self.path, storage)
+        self.own_journal = self.storage == str((self.path / JOURNAL_FILE).resolve())
         self.storage_location = storage_location or shown_storage(self.storage)
         self.name = name or self.path.name
         self._study: Any = None
@@ -178,7 +178,10 @@ class StudyDir:
             settings = parse_tune(experiment, trials if trials is not None else head.get("trials"))
         except UserError as err:
             raise err.at(str(path)) from None
-        return cls(study_dir, experiment, settings, head.get("storage"), head.get("name"))
+        storage = head.get("storage")
+        if storage is not None and "://" not in storage and not Path(storage).is_absolute():
+            storage = str(study_dir / storage)  # a journal beside study.toml moves with it
+        return cls(study_dir, experiment, settings, storage, head.get("name"))
 
     def write_study_file(self) -> None:
         """`study.toml`: the study's name, storage and planned trials, and the preset with its space."""

@@ -42,19 +42,18 @@ from tfbench.study.space import trial_experiment
 from tfbench.study.study import FAILED, StudyDir, trial_dir_name
 
 NO_MORE_WORK, RECYCLE, DISK_FULL, STOPPED = 0, 3, 4, 130
+WORKER_LOG = "workers.log"
+# TensorFlow keeps each trial's traced graphs after clear_session (~6 MiB a digits-mlp trial, measured);
+# a fresh worker every ten trials bounds that for the price of one TensorFlow import.
+TRIALS_PER_WORKER = 10
+WORKER_MEMORY_MB = 4096
+
 # Workers that die one after another without a trial ending: something is wrong with every start.
 DEATHS_IN_A_ROW = 3
 
 
 class WorkersDying(RuntimeError):
     """Trial workers keep dying before any trial ends (a crash at start-up, the memory killer)."""
-
-
-WORKER_LOG = "workers.log"
-# TensorFlow keeps each trial's traced graphs after clear_session (~6 MiB a digits-mlp trial, measured);
-# a fresh worker every ten trials bounds that for the price of one TensorFlow import.
-TRIALS_PER_WORKER = 10
-WORKER_MEMORY_MB = 4096
 
 
 # -- inside a worker process --------------------------------------------------------------------------
