@@ -340,9 +340,10 @@ def test_tune_starts_no_more_workers_than_trials_left_and_a_two_point_grid_train
             "5",
             "--parallel",
             "6",
-            *TRIAL_SETS,
             "--set",
             "train.epochs=1",
+            "--set",
+            "data.batch_size=64",
             "--study-dir",
             str(tmp_path / "study"),
         ),  # fmt: skip
