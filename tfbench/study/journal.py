@@ -19,7 +19,7 @@ from __future__ import annotations
 import errno
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +58,7 @@ class StudyJournal(JournalFileBackend):
         finally:
             os.close(fd)
 
-    def read_logs(self, log_number_from: int) -> Iterator[dict[str, Any]]:
+    def read_logs(self, log_number_from: int) -> Generator[dict[str, Any], None, None]:
         """Optuna's reading, with a damaged line turned into a `JournalDamaged` that says where."""
         try:
             for log in super().read_logs(log_number_from):

@@ -138,7 +138,9 @@ def stop_driver(study_dir: Path) -> bool:
 
     record = read_driver(study_dir)
     pid = record.get("pid")
-    if "ended" in record or record.get("host") != socket.gethostname() or not pid_alive(pid):
+    if "ended" in record or record.get("host") != socket.gethostname() or not isinstance(pid, int):
+        return False
+    if not pid_alive(pid):
         return False
     os.kill(pid, signal.SIGINT)
     return True

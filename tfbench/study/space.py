@@ -64,11 +64,11 @@ class Param:
         """The Optuna distribution `suggest` asks with (to compare with a stored trial's)."""
         from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
+        if self.kind == "choice" or self.low is None or self.high is None:
+            return CategoricalDistribution(list(self.choices))
         if self.kind == "float":
             return FloatDistribution(self.low, self.high, log=self.log, step=self.step)
-        if self.kind == "int":
-            return IntDistribution(int(self.low), int(self.high), log=self.log, step=int(self.step or 1))
-        return CategoricalDistribution(list(self.choices))
+        return IntDistribution(int(self.low), int(self.high), log=self.log, step=int(self.step or 1))
 
     def to_dict(self) -> dict[str, Any]:
         """The parameter as it is written in `[tune.space]`."""
