@@ -11,12 +11,18 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 import click
 
 from tfbench import __version__
 from tfbench.errors import UserError
+from tfbench.study import MAX_TRIALS
+
+if TYPE_CHECKING:  # pragma: no cover
+    from tfbench.study.study import StudyDir
 
 HELP = """A terminal workbench for training TensorFlow/Keras models.
 
@@ -772,8 +778,9 @@ one run directory per trial and best.toml, the best trial's preset: `tfbench run
 Warm worker processes run several trials each. Ctrl+C stops starting trials and lets the
 running ones save; `--resume DIR` continues a stopped or killed study to its planned count.
 Several processes (or machines) share one study with --storage and --study: each runs its
-share, none runs a trial twice. Exit codes: 0 done, 1 no trial finished, 2 bad input,
-130 interrupted.
+share, none runs a trial twice; joining checks the stored study's objective, direction and
+space. A full disk stops the study (free space, then --resume). Exit codes: 0 done, 1 no trial
+finished or the disk filled, 2 bad input, 130 interrupted.
 
 \b
 Examples:
@@ -787,7 +794,7 @@ Examples:
 
 @cli.command(help=TUNE_HELP)
 @click.argument("preset", required=False)
-@click.option("--trials", type=click.IntRange(min=1), help="Planned trials (default: [tune] trials).")
+@click.option("--trials", type=click.IntRange(min=1, max=MAX_TRIALS), help="Planned trials (default: [tune] trials).")
 @click.option(
     "--set",
     "overrides",
@@ -842,20 +849,41 @@ def tune(
     worker_memory,
     as_json,
 ):
+    from tfbench.study.workers import gpu_ids
+
+    gpu_list = gpu_ids(gpus)
+    out = sys.stderr if as_json else sys.stdout
+    study = None
+    try:
+        study = _open_study(preset, trials, overrides, study_dir, storage, study_name, resume_dir)
+        click.echo(
+            f"study {study.name} in {study.path}: {study.settings.trials} trials of {study.experiment.name}, "
+            f"{study.settings.objective} ({study.settings.direction})",
+            file=out,
+        )
+        for note in study.settings.notes:
+            click.echo(f"note: {note}", file=out)
+        result = _drive_study(study, parallel, gpu_list, trials_per_worker, worker_memory, out)
+    except BrokenPipeError:  # the output went (`| head`): not the study's failure
+        raise
+    except OSError as exc:
+        _study_not_written(exc, study)
+    _print_study(study, as_json, out)
+    if result == "interrupted":
+        ctx.exit(130)
+    ctx.exit(0 if study.best_trial() is not None else 1)  # every trial failed: a failed run's code
+
+
+def _drive_study(
+    study: StudyDir, parallel: int, gpus: list[str], trials_per_worker: int, worker_memory: int, out: TextIO
+) -> str:
+    """Run the study's trials in a pool of workers until the plan is done or Ctrl+C; write `best.toml`."""
     import signal
     import threading
 
-    from tfbench.study.study import record_driver
-    from tfbench.study.workers import Pool, run_study
+    from tfbench.study.owners import record_driver, record_driver_end
+    from tfbench.study.workers import Pool, WorkersDying, run_study
 
-    study = _open_study(preset, trials, overrides, study_dir, storage, study_name, resume_dir)
-    gpu_ids = [g.strip() for g in gpus.split(",") if g.strip()] if gpus else []
-    out = sys.stderr if as_json else sys.stdout
-    click.echo(
-        f"study {study.name} in {study.path}: {study.settings.trials} trials of {study.experiment.name}, "
-        f"{study.settings.objective} ({study.settings.direction})",
-        file=out,
-    )
     stopping = threading.Event()
 
     def interrupted(*_):
@@ -869,13 +897,33 @@ def tune(
     signal.signal(signal.SIGINT, interrupted)
     signal.signal(signal.SIGTERM, interrupted)
     record_driver(study.path)
-    pool = Pool(study, parallel, gpu_ids, trials_per_worker, worker_memory)
-    result = run_study(study, pool, _trial_printer(study, out, study.rows()), stopping)
-    study.write_best()
-    _print_study(study, as_json, out)
-    if result == "interrupted":
-        ctx.exit(130)
-    ctx.exit(0 if study.best_trial() is not None else 1)  # every trial failed: a failed run's code
+    result = "failed"
+    try:
+        pool = Pool(study, parallel, gpus, trials_per_worker, worker_memory)
+        result = run_study(study, pool, _trial_printer(study, out, study.rows()), stopping)
+        study.write_best()
+    except WorkersDying as exc:
+        fail(UserError(f"{exc}; continue with `tfbench tune --resume {study.path}`"), code=1)
+    finally:
+        record_driver_end(study.path, result)
+    return result
+
+
+def _study_not_written(exc: OSError, study: StudyDir | None) -> NoReturn:
+    """A study that could not be written (a full disk, most often): one line and exit 1."""
+    from tfbench.diskspace import disk_full
+    from tfbench.study.study import STUDY_FILE
+
+    if study is not None and (study.path / STUDY_FILE).exists():
+        then = f"then `tfbench tune --resume {study.path}` continues the study"
+    else:
+        then = "then start the study again (nothing of it was kept)"
+    what = exc.filename or (study.path if study is not None else "the study")
+    if disk_full(exc):
+        click.echo(f"error: the disk is full ({what} could not be written); free some space, {then}", err=True)
+    else:
+        click.echo(f"error: could not write {what}: {exc.strerror or exc}; {then}", err=True)
+    sys.exit(1)
 
 
 def _open_study(preset, trials, overrides, study_dir, storage, study_name, resume_dir):
@@ -888,6 +936,7 @@ def _open_study(preset, trials, overrides, study_dir, storage, study_name, resum
                 "--resume takes the study from its directory", "--resume", "drop PRESET, --set, --storage and --study"
             )
         study = StudyDir.load(resume_dir, trials)
+        study.join()
         if trials is not None:
             study.write_study_file()
         return study
@@ -900,8 +949,10 @@ def _open_study(preset, trials, overrides, study_dir, storage, study_name, resum
     experiment = load_experiment(preset, list(overrides))
     try:
         return StudyDir.create(None, Path(study_dir) if study_dir else None, experiment, trials, storage, study_name)
-    except UserError as err:
-        raise err.at(str(resolve_preset(preset))) from None
+    except UserError as err:  # a [tune] mistake is located in the preset; a storage or directory one is not
+        if (err.location or "").startswith("tune"):
+            raise err.at(str(resolve_preset(preset))) from None
+        raise
 
 
 def _trial_printer(study, out, shown: list[dict] | None = None):
@@ -982,9 +1033,7 @@ def list_study(study_dir: Path, as_json: bool) -> None:
 
 def watch_study(study_dir: Path, interval: float = 1.0) -> None:
     """`tfbench watch STUDY_DIR`: the Study screen in a terminal; else a line per trial as it ends
-    until the study is complete, then the table."""
-    import time
-
+    until the study is complete, or nobody works on it any more (stopped or killed), then the table."""
     from tfbench.study.study import StudyDir
 
     if sys.stdout.isatty() and sys.stdin.isatty():
@@ -994,25 +1043,59 @@ def watch_study(study_dir: Path, interval: float = 1.0) -> None:
         return run_app(make_study_app(study_dir))
 
     study = StudyDir.load(study_dir)
-    show = _trial_printer(study, sys.stdout)
     click.echo(
         f"study {study.name}: {len(study.finished())}/{study.settings.trials} trials done "
         f"({study.settings.objective}, {study.settings.direction}); Ctrl+C stops watching, not the study"
     )
-    seen: set[int] = set()
+    idle = None
     try:
-        while True:
-            rows = study.rows()
-            for row in rows:
-                if row["number"] not in seen and row["state"] in ("finished", "pruned", "failed"):
-                    seen.add(row["number"])
-                    show(row)
-            if study.work_left() == 0 and not any(r["state"] in ("running", "waiting") for r in rows):
-                break
-            time.sleep(interval)
+        idle = _watch_until_idle(study, _trial_printer(study, sys.stdout), interval)
     except KeyboardInterrupt:
         pass
     _print_study(study, False, sys.stdout)
+    if idle is not None:
+        click.echo(idle[0])
+        sys.exit(idle[1])
+
+
+def _watch_until_idle(
+    study: StudyDir, show: Callable[[dict], None], interval: float, grace: float = 3.0
+) -> tuple[str, int] | None:
+    """Show each trial as it ends; None once the plan is complete, else (why nobody works on the
+    study any more, the exit code: 0 when it was stopped, 1 when its driver went without ending it)."""
+    import time
+
+    from tfbench.study.owners import TrialOwners, driver_running, read_driver
+
+    owners = TrialOwners()
+    seen: set[int] = set()
+    idle_since = None
+    while True:
+        rows = study.rows()
+        for row in rows:
+            if row["number"] not in seen and row["state"] in ("finished", "pruned", "failed"):
+                seen.add(row["number"])
+                show(row)
+        if study.work_left() == 0 and not any(r["state"] in ("running", "waiting") for r in rows):
+            return None
+        driver = read_driver(study.path)
+        if driver_running(driver) or owners.working(study.trials()):
+            idle_since = None
+        elif idle_since is None:
+            idle_since = time.monotonic()
+        elif time.monotonic() - idle_since >= grace:
+            done = f"{len(study.finished())}/{study.settings.trials} trials ended"
+            resume = f"continue it with `tfbench tune --resume {study.path}`"
+            if driver.get("result") == "interrupted":
+                return f"the study was stopped ({done}); {resume}", 0
+            if driver and "ended" not in driver:
+                return (
+                    f"nobody is running this study: its `tfbench tune` ({driver.get('pid')}) "
+                    f"ended without finishing it ({done}); {resume}",
+                    1,
+                )
+            return f"nobody is running this study ({done}); {resume}", 1
+        time.sleep(interval)
 
 
 def main() -> None:

@@ -11,7 +11,6 @@ dispatches batch ends to a worker thread nothing here waits on the device either
 
 from __future__ import annotations
 
-import errno
 import json
 import math
 import threading
@@ -23,6 +22,7 @@ import keras
 
 from tfbench import catalog
 from tfbench.atomic import copy_file, replacing, write_text
+from tfbench.diskspace import disk_full
 from tfbench.engine import events as ev
 from tfbench.engine.checkpoints import seed_variables
 from tfbench.errors import UserError
@@ -433,18 +433,6 @@ def run_callbacks(run: TrainingRun, extra: list[Any]) -> tuple[list[Any], RunBac
     except (TypeError, ValueError) as exc:
         raise UserError(f"BackupAndRestore: {exc}", "train.callbacks") from None
     return [*extra, EventCallback(run), *own, backup], backup
-
-
-def disk_full(exc: BaseException) -> bool:
-    """Whether `exc`, or an error it was raised from, is "no space left" (or over a disk quota)."""
-    seen: set[int] = set()
-    error: BaseException | None = exc
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
-            return True
-        error = error.__cause__ or error.__context__
-    return False
 
 
 def early_stop_reason(callbacks: list[Any], completed_epochs: int) -> str:

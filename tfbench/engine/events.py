@@ -116,15 +116,15 @@ class EventWriter:
         self._lock = threading.Lock()
         self._file = open(self.path, "a", encoding="utf-8") if self.path is not None else None
         self.subscribers: list[Callable[[dict], None]] = list(subscribers or [])
+        self.lost = 0  # events the disk could not hold (subscribers still had them)
+        self._failed = False  # the last write failed: the file was closed, to be reopened
 
     def emit(self, kind: str, /, **fields: Any) -> dict[str, Any]:
         """Record an event and pass it to every subscriber; returns the event."""
         event = make_event(kind, **fields)
         line = encode(event) + "\n"
         with self._lock:
-            if self._file is not None and not self._file.closed:
-                self._file.write(line)
-                self._file.flush()
+            self._write(line)
             subscribers = list(self.subscribers)
         for subscriber in subscribers:
             try:
@@ -133,16 +133,58 @@ class EventWriter:
                 pass
         return event
 
+    def _write(self, line: str) -> None:
+        """Append one line; a line the disk cannot hold is lost, never raised into the training thread.
+
+        The file is reopened after a failed write (its buffer dropped), and a torn line left by one
+        is ended first, so the next event is not glued to it (`decode` skips the torn one).
+        """
+        if self._file is None or (self._file.closed and not self._failed):
+            return  # no file, or closed for good by `close`
+        try:
+            if self._file.closed:
+                self._file = open(self._file.name, "a", encoding="utf-8")
+                self._failed = False
+                if ends_torn(Path(self._file.name)):
+                    self._file.write("\n")
+            self._file.write(line)
+            self._file.flush()
+        except OSError:
+            self.lost += 1
+            self._failed = True
+            try:
+                self._file.close()  # drops what it could not write
+            except OSError:
+                pass
+
     def subscribe(self, callback: Callable[[dict], None]) -> None:
         with self._lock:
             self.subscribers.append(callback)
 
     def close(self) -> None:
         with self._lock:
+            self._failed = False  # closed for good: later events go only to subscribers
             if self._file is not None and not self._file.closed:
-                self._file.flush()
-                os.fsync(self._file.fileno())
-                self._file.close()
+                try:
+                    self._file.flush()
+                    os.fsync(self._file.fileno())
+                except OSError:  # a full disk: the lines it could not hold are lost, as in `_write`
+                    self.lost += 1
+                finally:
+                    try:
+                        self._file.close()
+                    except OSError:
+                        pass
+
+
+def ends_torn(path: Path) -> bool:
+    """Whether a file's last line lacks its newline (a write the disk could not hold, a kill)."""
+    with open(path, "rb") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        if size == 0:
+            return False
+        handle.seek(size - 1)
+        return handle.read(1) != b"\n"
 
 
 def decode(line: str) -> dict[str, Any] | None:
