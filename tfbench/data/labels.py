@@ -67,6 +67,8 @@ def needs_one_hot(loss: Any, info: DataInfo, location: str = "train.loss") -> bo
     family = loss_family(loss)
     classes = info.num_classes
     one_hot_labels = labels_are_one_hot(info)
+    if family in ("one_hot", "binary") and targets_in_unit_range(info):
+        return False  # probabilities (soft or multi-hot rows) in [0, 1]: Keras' cross-entropies take them as they are
     if family in ("one_hot", "sparse"):
         if info.label_kind == "regression":
             raise UserError(
@@ -94,6 +96,12 @@ def needs_one_hot(loss: Any, info: DataInfo, location: str = "train.loss") -> bo
             "use sparse_categorical_crossentropy (or 'auto')",
         )
     return False
+
+
+def targets_in_unit_range(info: DataInfo) -> bool:
+    """Whether regression targets are known to lie in [0, 1] (`extra["label_range"]`, from the source)."""
+    bounds = info.extra.get("label_range")
+    return info.label_kind == "regression" and bool(bounds) and 0.0 <= bounds[0] and bounds[1] <= 1.0
 
 
 def infer_label_kind(
