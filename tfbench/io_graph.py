@@ -55,7 +55,7 @@ class _Built:
     outputs: list[_Part]
 
 
-def _float32_paths(exp: Experiment, graph: Graph) -> frozenset[str]:
+def float32_paths(exp: Experiment, graph: Graph) -> frozenset[str]:
     """Under mixed precision, each output's last layer computes in float32 (a stable loss)."""
     if exp.train.mixed_precision == "off":
         return frozenset()
@@ -104,7 +104,7 @@ def _graph(exp: Experiment, info: DataInfo, load_weights: bool) -> _Built:
     """Build every stack on its input, depth first in build order."""
     graph = io_model.parse(exp.model)
     names = io_model.layer_names(graph)
-    float32 = _float32_paths(exp, graph)
+    float32 = float32_paths(exp, graph)
     tensors = _inputs(exp, info, graph)
     ends = []
     for part in graph.inputs:

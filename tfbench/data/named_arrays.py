@@ -151,3 +151,48 @@ def typed(arrays: Arrays, options: Any, io: IONames) -> Arrays:
             y = y.astype(np.int32).reshape(len(y))
         fixed[name] = y
     return Arrays(x, fixed if io.outputs else fixed["y"])
+
+
+def loader_text(exp: Any, info: DataInfo, options: Any) -> str:
+    """`load_data()` for the script `tfbench code` writes: the arrays named like the model's inputs
+    and outputs, typed as tfbench types them (see `typed`); `options` are the npz source's."""
+    from pathlib import Path
+
+    path = str(Path(exp.data.target).expanduser().resolve())
+    inputs = {name: i.dtype for name, i in info.inputs.items()}
+    outputs = {
+        name: ("float32", list(o.label_shape)) if o.label_kind == "regression" else ("int32", [])
+        for name, o in info.outputs.items()
+    }
+    x = "{name: f[name + suffix].astype(dtype) for name, dtype in INPUTS.items()}"
+    if not inputs:
+        x = f"f[{options.x!r} + suffix]"
+    if outputs:
+        y = "{name: labels(f[name + suffix], *kind) for name, kind in OUTPUTS.items()}"
+    elif info.label_kind == "regression":
+        y = f"labels(f[{options.y!r} + suffix], 'float32', {list(info.label_shape)!r})"
+    else:
+        y = f"labels(f[{options.y!r} + suffix], 'int32', [])"
+    names = [*inputs, *outputs] or [options.x, options.y]
+    return f'''DATA_FILE = {path!r}
+# The model's inputs (the arrays of these names, in these dtypes) and outputs (each label
+# array's dtype and shape per sample).
+INPUTS = {inputs!r}
+OUTPUTS = {outputs!r}
+
+
+def labels(array, dtype, shape):
+    """Class ids as int32 (one per sample), regression targets as float32 of their shape."""
+    return np.asarray(array).astype(dtype).reshape(len(array), *shape)
+
+
+def load_data():
+    """The named splits of {Path(path).name}: {{"train": (x, y), "test": (x, y)}}, NAME_test arrays the test split."""
+    named = {{}}
+    with np.load(DATA_FILE) as f:
+        for split_name, suffix in (("train", ""), ("test", "_test")):
+            if all(name + suffix in f for name in {names!r}):
+                x = {x}
+                y = {y}
+                named[split_name] = (x, y)
+    return named'''

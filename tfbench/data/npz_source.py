@@ -141,6 +141,10 @@ def load(spec, options: NpzOptions, seed: int | None = 42, io: IONames | None = 
 
 def loader_code(exp, info) -> LoaderCode:
     """The data loader the script `tfbench code` writes for this kind."""
+    if info.inputs or info.outputs:  # a model with several named inputs or outputs
+        from tfbench.data.named_arrays import loader_text
+
+        return LoaderCode(loader_text(exp, info, parse_options(OPTIONS, exp.data.options)))
     return LoaderCode(_loader_text(exp, info))
 
 
