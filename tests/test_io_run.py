@@ -194,3 +194,51 @@ def test_a_killed_and_resumed_two_heads_run_has_the_uninterrupted_history(tmp_pa
     )
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert without_seconds(run_dir) == uninterrupted
+
+
+# -- evaluation and predictions per output -----------------------------------------------------------
+
+
+def test_evaluation_reports_each_output_as_its_own_model_would(two_heads_run):
+    from tfbench.evaluation import evaluate_run, renderables
+
+    result = evaluate_run(two_heads_run)
+    assert result["label_kind"] == "outputs" and set(result["outputs"]) == {"age", "kind"}
+    last = read_history(two_heads_run)[-1]
+    assert result["outputs"]["kind"]["accuracy"] == pytest.approx(last["val_kind_accuracy"], abs=1e-6)
+    assert result["outputs"]["age"]["mae"] == pytest.approx(last["val_age_mae"], rel=1e-5)
+    assert len(result["outputs"]["kind"]["confusion"]) == 3
+    headings = [str(part) for part in renderables(result) if type(part).__name__ == "Text"]
+    assert any("output age" in h for h in headings) and any("output kind" in h for h in headings)
+
+
+def test_predict_input_npz_scores_every_output(two_heads_run, tmp_path):
+    import keras
+    import numpy as np
+    from click.testing import CliRunner
+    from multi_io_cases import two_heads_arrays
+
+    from tfbench.cli import cli
+    from tfbench.prediction import predict_inputs
+
+    new = two_heads_arrays(n=20, seed=9)
+    np.savez(tmp_path / "new.npz", **new)
+    result = predict_inputs(two_heads_run, tmp_path / "new.npz")
+    assert result["samples"] == 20
+    assert set(result["rows"][0]) == {"input", "age", "age_label", "kind", "kind_probability", "kind_label"}
+    model = keras.saving.load_model(two_heads_run / "model.keras")
+    direct = model.predict({"left": new["left"], "right": new["right"]}, verbose=0)
+    assert [r["kind"] for r in result["rows"]] == [str(k) for k in direct["kind"].argmax(-1)]
+    assert [r["age"] for r in result["rows"]] == pytest.approx(direct["age"][:, 0].tolist(), abs=1e-5)
+    expected = float(np.mean(direct["kind"].argmax(-1) == new["kind"]))
+    assert result["outputs"]["kind"]["accuracy"] == pytest.approx(expected)
+    printed = CliRunner().invoke(cli, ["predict", str(two_heads_run), "--input", str(tmp_path / "new.npz")])
+    assert printed.exit_code == 0, printed.output
+    assert "20 predictions; age MAE" in printed.output and "kind accuracy" in printed.output
+
+    np.savez(tmp_path / "unlabelled.npz", left=new["left"], right=new["right"])
+    bare = predict_inputs(two_heads_run, tmp_path / "unlabelled.npz")
+    assert "outputs" not in bare and "kind_label" not in bare["rows"][0]
+    np.savez(tmp_path / "wrong.npz", left=new["left"])
+    wrong = CliRunner().invoke(cli, ["predict", str(two_heads_run), "--input", str(tmp_path / "wrong.npz")])
+    assert wrong.exit_code == 2 and "has no array 'right'" in wrong.output

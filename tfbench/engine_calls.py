@@ -145,7 +145,7 @@ class FixedEngineCalls:
     def warm_up(self) -> float:
         return 0.0
 
-    def describe(self, spec, seed: int | None = 42):
+    def describe(self, spec, seed: int | None = 42, io=None):
         if self.info is None:
             raise UserError("no data in these fixed engine calls", "data.source")
         return self.info

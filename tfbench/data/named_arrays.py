@@ -196,3 +196,34 @@ def load_data():
                 y = {y}
                 named[split_name] = (x, y)
     return named'''
+
+
+def scoring_arrays(path: str, options: Any, io: IONames, info: DataInfo) -> tuple[Any, Any]:
+    """(inputs, labels or None) of an npz file of new samples to score, named as the run's data was.
+
+    The labels are read when the file has every label array the run trained on (typed as `typed`
+    types them); otherwise the samples are scored without.
+
+    Raises:
+        UserError: at `--input`, a file that is not an npz or lacks an input's array.
+    """
+    xs, ys = _keys(io, options.x, options.y)
+    where = f"--input ({path})"
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            keys = list(f.keys())
+            for name, _ in xs:
+                if name not in keys:
+                    hint = close_matches(name, keys) or f"the file has: {', '.join(keys) or 'no arrays'}"
+                    raise UserError(f"has no array {name!r}, which the model takes", where, hint)
+            x = {name: f[name] for name, _ in xs} if io.inputs else f[xs[0][0]]
+            y = None
+            if all(name in keys for name, _ in ys):
+                y = {name: f[name] for name, _ in ys} if io.outputs else f[ys[0][0]]
+    except UserError:
+        raise
+    except Exception as exc:  # zipfile.BadZipFile, ValueError (pickled objects), OSError
+        raise UserError(f"cannot read as .npz: {exc}", where) from None
+    if isinstance(x, dict):
+        x = {name: a.astype(info.inputs[name].dtype) for name, a in x.items()}
+    return x, None if y is None else typed(Arrays(x, y), options, io).y
