@@ -20,7 +20,11 @@ async def test_the_output_key_cycles_through_each_outputs_curves_and_back():
         await caught_up(pilot, screen)
         curves = screen.query_one(Curves)
         assert screen.check_action("next_output", ()) is True
-        assert "Output" in screen_text(pilot.app)  # the footer offers the key
+        for _ in range(50):  # the footer redraws its keys after the log's first events are read
+            if "O Output" in screen_text(pilot.app):
+                break
+            await pilot.pause(0.05)
+        assert "O Output" in screen_text(pilot.app)  # the footer offers the key
         assert "kind_loss" in curves.render().plain and "kind_accuracy" not in curves.render().plain
         seen = []
         for _ in range(3):
