@@ -219,7 +219,13 @@ class WorkbenchApp(App):
 
     # -- data description ---------------------------------------------------------------------
     def _data_key(self) -> str:
-        return repr(self.experiment.data.model_dump()) + repr(self.experiment.train.seed)
+        return repr(self.experiment.data.model_dump()) + repr(self.experiment.train.seed) + repr(self._io())
+
+    def _io(self):
+        """The named inputs and outputs the model asks its data for (None: the usual x and y)."""
+        from tfbench.io_model import data_names
+
+        return data_names(self.experiment)
 
     def request_describe(self) -> None:
         """Describe the data source in a worker when the data section changed."""
@@ -227,12 +233,12 @@ class WorkbenchApp(App):
         if key == self._described:
             return
         self._described = key
-        self._describe(self.experiment.data, self.experiment.train.seed, key)
+        self._describe(self.experiment.data, self.experiment.train.seed, key, self._io())
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="describe")
-    def _describe(self, spec, seed, key: str) -> None:
+    def _describe(self, spec, seed, key: str, io=None) -> None:
         try:
-            info = self.engine_calls.describe(spec, seed)
+            info = self.engine_calls.describe(spec, seed) if io is None else self.engine_calls.describe(spec, seed, io)
         except UserError as exc:
             self.post_message(DataDescribeFailed(key, exc))
             return

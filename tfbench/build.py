@@ -89,6 +89,8 @@ class ModelSummary:
         output_shape: one sample's output shape.
         layers: a row per layer of the stack, in order.
         total_params / trainable_params / non_trainable_params: weight counts.
+        inputs / outputs: a model with several named inputs or outputs: each one's sample shape
+            by name (then `input_shape`/`output_shape` are the first one's); empty otherwise.
     """
 
     input_shape: list
@@ -97,6 +99,8 @@ class ModelSummary:
     total_params: int = 0
     trainable_params: int = 0
     non_trainable_params: int = 0
+    inputs: dict[str, list] = field(default_factory=dict)
+    outputs: dict[str, list] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """JSON-ready data: the `model` field of `run_started` and of `tfbench validate --json`."""
@@ -421,7 +425,7 @@ class _Built:
 class _Context:
     names: dict[str, str]
     load_weights: bool
-    float32_path: str | None  # under mixed precision, the last layer computes in float32
+    float32_paths: frozenset[str]  # under mixed precision, the last layer (of each output) computes in float32
 
 
 def _stack(exp: Experiment, info: DataInfo, load_weights: bool = False) -> tuple[Any, Any, list[_Built]]:
@@ -441,7 +445,7 @@ def _stack(exp: Experiment, info: DataInfo, load_weights: bool = False) -> tuple
     inputs = keras.Input(shape=shape, dtype=_input_dtype(info), name=_INPUT_NAME)
     last = nodes[-1]
     mixed = exp.train.mixed_precision != "off" and last.kind == "layer" and "dtype" not in last.args
-    ctx = _Context(blocks.layer_names(nodes, {_INPUT_NAME}), load_weights, last.path if mixed else None)
+    ctx = _Context(blocks.layer_names(nodes, {_INPUT_NAME}), load_weights, frozenset({last.path} if mixed else ()))
     outputs, built = _apply_sequence(nodes, inputs, ctx)
     return inputs, outputs, built
 
@@ -475,7 +479,7 @@ def _apply_layer(node: Node, x: Any, ctx: _Context) -> _Built:
     from tfbench import blocks
 
     component = _component(node, tuple(blocks.CALL_ARGS))
-    if node.path == ctx.float32_path:
+    if node.path in ctx.float32_paths:
         component = type(component)(type=component.type, **component.args, dtype="float32")
     layer = build_layer(component, name=ctx.names[node.path], location=node.path)
     if node.is_attention:
@@ -664,7 +668,7 @@ def check_output(exp: Experiment, info: DataInfo, output_shape: list[int | None]
         )
     labels_need_one_hot(loss, info, output_shape=out)  # a loss that cannot fit: UserError at train.loss
     if info.label_kind == "regression":
-        _check_regression_output(out, info, activation, where)
+        _check_regression_output(out, info, activation if loss_family(loss) != "one_hot" else None, where)
     elif info.is_classification:
         _check_class_output(out, info, loss, where)
 
@@ -883,6 +887,61 @@ def apply_seed(train: TrainSpec) -> None:
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
+
+
+# -- the pieces a model with several inputs and outputs is built from (tfbench.io_graph) -------
+
+
+def data_input(exp: Experiment, info: DataInfo) -> Any:
+    """The `keras.Input` of a model with the data's one input (the override's shape, else the data's)."""
+    import keras
+
+    return keras.Input(shape=_input_shape(exp, info), dtype=_input_dtype(info), name=_INPUT_NAME)
+
+
+def build_stack(
+    nodes: list[Node] | tuple[Node, ...], x: Any, names: dict[str, str], load_weights: bool, float32: frozenset[str]
+) -> tuple[Any, list[Any]]:
+    """Build a parsed stack on tensor `x`: (its output, the built entries for `summary_rows`).
+
+    Args:
+        names: the Keras name of every node by path (`tfbench.blocks.layer_names`).
+        load_weights: give backbones their pretrained weights.
+        float32: the paths of the layers that compute in float32 under mixed precision.
+    """
+    return _apply_sequence(nodes, x, _Context(names, load_weights, float32))
+
+
+def summary_rows(built: list[Any], index: int | None = None, depth: int = 0) -> list[LayerRow]:
+    """The summary rows of entries built by `build_stack` (`index`: the row's own, else its place)."""
+    rows: list[LayerRow] = []
+    _rows(built, rows, index, depth)
+    return rows
+
+
+def weight_count(weights: list[Any]) -> int:
+    """How many numbers `weights` hold, each variable counted once."""
+    return _count(weights)
+
+
+def sample_shape(tensor: Any) -> list[int | None]:
+    """One sample's shape of a symbolic tensor (no batch axis)."""
+    return _sample_shape(tensor)
+
+
+def shape_text(shape: Any) -> str:
+    """`(8, 8, 3)` as messages write a shape."""
+    return _shape_text(shape)
+
+
+def dtype_policy(name: str) -> Any:
+    """A context in which Keras builds with the mixed-precision policy `name` (`off`: the current)."""
+    return _Policy(name)
+
+
+def keras_object(module: Any, value: str | dict, location: str) -> Any:
+    """A loss or metric as Keras takes it (see `resolve_loss`): a name, or the object a component makes."""
+    return _make(module, value, location)
 
 
 # -- importing an existing model ----------------------------------------------------------------

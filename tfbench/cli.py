@@ -276,15 +276,16 @@ def validate(preset, overrides, as_json):
       tfbench validate my.toml --json
     """
     try:
-        from tfbench import adaptable, build, data
+        from tfbench import adaptable, data, models
+        from tfbench.io_model import data_names
         from tfbench.native_log import import_tensorflow_quietly
         from tfbench.spec import load_experiment, resolve_preset
 
         experiment = load_experiment(preset, list(overrides))
         import_tensorflow_quietly()
         try:
-            info = data.describe(experiment.data, experiment.train.seed)
-            summary = build.summarize(experiment, info).to_dict()
+            info = data.describe(experiment.data, experiment.train.seed, io=data_names(experiment))
+            summary = models.summarize(experiment, info).to_dict()
         except UserError as err:
             raise in_preset(err, resolve_preset(preset)) from None
     except UserError as err:
@@ -312,19 +313,35 @@ def validate(preset, overrides, as_json):
         "layers": layers,
         "notes": info.extra.get("notes", []) + adaptable.notes(experiment.model.layers),
     }
+    if summary.get("inputs") or summary.get("outputs"):  # a model with several named inputs or outputs
+        result.update(inputs=summary.get("inputs") or {}, outputs=summary.get("outputs") or {})
     if as_json:
         click.echo(json.dumps(result))
         return
-    click.echo(f"{experiment.name}: ok — input {tuple(result['input_shape'] or ())}, data {info.source}")
+    _print_validated(result, info.source)
+
+
+def _print_validated(result: dict, source: str) -> None:
+    """`tfbench validate`'s plain table: the model's inputs, each entry's shape and parameters, the totals."""
+    layers = result["layers"]
+    inputs = ", ".join(f"{name} {tuple(shape)}" for name, shape in (result.get("inputs") or {}).items())
+    inputs = f"inputs {inputs}" if inputs else f"input {tuple(result['input_shape'] or ())}"
+    click.echo(f"{result['name']}: ok — {inputs}, data {source}")
     for note in result["notes"]:
         click.echo(f"  note: {note}")
     shown = [r for r in layers if r["path"] or not r["depth"]]  # a backbone's own layers stay folded
-    width = max([len(r["type"] or "") + 2 * r["depth"] for r in shown] + [5])
+    width = max([len(r["type"] or "") + _named_width(r) + 2 * r["depth"] for r in shown] + [5])
     for i, row in enumerate(shown):
         shape = tuple(row["output_shape"]) if row["output_shape"] is not None else "?"
-        label = "  " * row["depth"] + (row["type"] or "")
+        named = f" {row['name']}" if row["kind"] in ("input", "output") else ""  # several inputs, outputs
+        label = "  " * row["depth"] + (row["type"] or "") + named
         click.echo(f"  {i:>2}  {label:<{width}}  {str(shape):<18} {row['params']:>10,}")
     click.echo(f"  params: {result['params']['total']:,} total, {result['params']['trainable']:,} trainable")
+
+
+def _named_width(row: dict) -> int:
+    """The room an input's or output's name takes beside its type in `validate`'s table."""
+    return len(row["name"] or "") + 1 if row["kind"] in ("input", "output") else 0
 
 
 @cli.command()

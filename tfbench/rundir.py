@@ -566,15 +566,17 @@ def load_bundle(experiment: Experiment, cache_dir: str | Path | None = None):
             file cache that is not inside the run directory.
     """
     from tfbench import data
-    from tfbench.build import needs_one_hot
+    from tfbench.io_model import data_names
+    from tfbench.models import needs_one_hot
 
     spec = experiment.data
     if spec.cache_file:
         cache = str(cache_prefix(cache_dir, spec.cache_file)) if cache_dir is not None else False
         spec = spec.model_copy(update={"cache": cache})  # no validation: the path is absolute now
     seed = experiment.train.seed
-    info = data.describe(spec, seed)
-    return data.load(spec, seed, one_hot=needs_one_hot(experiment, info))
+    io = data_names(experiment)
+    info = data.describe(spec, seed, io=io)
+    return data.load(spec, seed, one_hot=needs_one_hot(experiment, info), io=io)
 
 
 def cache_prefix(run_dir: str | Path, name: str) -> Path:

@@ -139,11 +139,37 @@ class DataSpec(_Strict):
         return self.source.split(":", 1)[1]
 
 
+class InputSpec(_Strict):
+    """One of a model's several inputs: the name its data carries and that input's own stack."""
+
+    name: str = Field(..., description="The input's name: an npz array (or a table's column group) of that name.")
+    layers: list[Component] = Field(
+        default_factory=list, description="The input's own stack before the merge; none: the input itself."
+    )
+    shape: list[int] | None = Field(None, description="Override the input's shape from the data.")
+
+
+class OutputSpec(_Strict):
+    """One of a model's several outputs: the label it predicts, its head, its loss and metrics."""
+
+    name: str = Field(..., description="The output's name: an npz array (or a table's label column) of that name.")
+    layers: list[Component] = Field(
+        default_factory=list, description="The head stack after the shared trunk; none: the trunk's output."
+    )
+    loss: NameOrComponent = Field("auto", description="Keras loss of this output; 'auto' fits its labels.")
+    loss_weight: float = Field(1.0, ge=0, description="This output's weight in the total loss.")
+    metrics: list[NameOrComponent] | None = Field(
+        None, description="Keras metrics of this output; default: train.metrics."
+    )
+
+
 class ModelSpec(_Strict):
     """A stack of Keras layers; the input shape comes from the data unless `input_shape` is set.
 
     An entry may be a wrapper, a `Residual` or `Parallel` block or a `keras.applications`
-    backbone, written as nested tables (the grammar is `tfbench.blocks`).
+    backbone, written as nested tables (the grammar is `tfbench.blocks`). With `inputs` and
+    `outputs` the model has several named inputs, each with its own stack, merged into the
+    shared `layers`, and several heads (the grammar is `tfbench.io_model`).
     """
 
     layers: list[Component] = Field(
@@ -151,6 +177,15 @@ class ModelSpec(_Strict):
         description="The layer stack, first to last; entries may be wrappers, blocks or backbones.",
     )
     input_shape: list[int] | None = Field(None, description="Override the input shape from the data.")
+    inputs: list[InputSpec] | None = Field(
+        None, description="Several named inputs, each with its own stack, merged before `layers`."
+    )
+    merge: str | None = Field(
+        None, description="How the inputs' ends meet (add, concatenate, …); default: concatenate."
+    )
+    outputs: list[OutputSpec] | None = Field(
+        None, description="Several named outputs, each a head after `layers` with its own loss."
+    )
 
 
 class FineTuneSpec(_Strict):
@@ -293,11 +328,12 @@ def check_components(exp: Experiment) -> None:
     Raises:
         UserError: located at the offending entry, with close matches for a misspelt name.
     """
-    from tfbench import adaptable, blocks, catalog
+    from tfbench import adaptable, blocks, catalog, io_model
 
     nodes = blocks.parse_stack(exp.model.layers)  # nested blocks and wrappers, each error at its place
     adaptable.check_stack(nodes)  # layers that learn from data: where they can
     train = exp.train
+    io_model.check(exp)  # several inputs and outputs: their stacks, names, losses and metrics
     if train.fine_tune is not None:
         _check_fine_tune(train, nodes)
     catalog.check_component("optimizers", train.optimizer.type, train.optimizer.args, "train.optimizer")
@@ -472,6 +508,7 @@ def _fields_at(path: tuple) -> list[str]:
         annotation = field.annotation
         inner = getattr(annotation, "__args__", None)
         candidates = [annotation, *(inner or ())]
+        candidates += [arg for c in candidates for arg in getattr(c, "__args__", ())]  # list[InputSpec] | None
         model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
         if model is None:
             return []

@@ -29,6 +29,8 @@ _FAMILY_OF = {name: family for family, names in _LOSS_FAMILIES.items() for name 
 _TARGET_RANGES = {
     "BinaryCrossentropy": (0.0, 1.0),
     "BinaryFocalCrossentropy": (0.0, 1.0),
+    "CategoricalCrossentropy": (0.0, 1.0),  # soft or multi-hot rows, as Keras takes them
+    "CategoricalFocalCrossentropy": (0.0, 1.0),
     "KLDivergence": (0.0, 1.0),
     "Poisson": (0.0, None),
 }

@@ -368,6 +368,12 @@ class RunState:
             done += 1
         return max(0.0, (self.epochs - done) * per_epoch + left_in_epoch)
 
+    @property
+    def outputs(self) -> list[str]:
+        """The named outputs of a model with several (`[[model.outputs]]`), in order; empty otherwise."""
+        written = (self.experiment.get("model") or {}).get("outputs") or []
+        return [str(o.get("name")) for o in written if isinstance(o, dict) and o.get("name")]
+
     def metric_names(self) -> list[str]:
         """Metrics with a history, training ones first then their `val_` twins."""
         base = [k for k in self.history if not k.startswith("val_")]

@@ -124,7 +124,7 @@ class Run:
         """
         import tensorflow as tf
 
-        from tfbench import build, data
+        from tfbench import build, data, models
         from tfbench.adapt import adapt_model, described
         from tfbench.engine.callbacks import check_tensorboard
         from tfbench.engine.strategy import fit_inputs, make_strategy, training_bundle
@@ -138,7 +138,7 @@ class Run:
         adapted: list[dict] = []
         if model is None:
             with self.strategy.scope():
-                model = build.build_model(exp, bundle.info)
+                model = models.build_model(exp, bundle.info)
                 adapted = adapt_model(exp, model, self.run_dir, self.resuming)  # layers that learn from data
         self.model = model
         self.controls.attach(model)
@@ -152,10 +152,10 @@ class Run:
         self._fit_inputs.update(data.class_weights.fit_arguments(exp.train, bundle))  # train.class_weight
 
     def _summary(self, model: Any) -> dict[str, Any]:
-        from tfbench import build
+        from tfbench import models
 
         try:
-            return build.summarize(self.experiment, self.bundle.info).to_dict()
+            return models.summarize(self.experiment, self.bundle.info).to_dict()
         except Exception:  # an injected model need not match the Experiment's layers
             return {
                 "layers": [],

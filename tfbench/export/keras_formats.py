@@ -45,12 +45,10 @@ SAVED_MODEL = SavedModelFolder()
 
 def verify_keras(path: Path, reference: Reference) -> dict:
     """Reload a `.keras` file and compare its outputs with the model it came from."""
-    import numpy as np
-
     reloaded = load_model(path)
     outputs = predict_keras(reloaded, reference.x)
     checks = reference.compare(outputs)
-    checks["identical"] = bool(np.array_equal(outputs, reference.outputs))
+    checks["identical"] = reference.identical(outputs)
     checks["latency_ms"] = None
     return checks
 
@@ -61,7 +59,11 @@ SERVING_SIGNATURE = "serving_default"
 
 
 def savedmodel_predictor(path: Path) -> Callable[[Any], Any]:
-    """A function serving a SavedModel's default signature, as a client would call it."""
+    """A function serving a SavedModel's default signature, as a client would call it.
+
+    A model with several named inputs takes them by name; one with several outputs gives a dict of
+    them by name (the signature's output names are the model's output names).
+    """
     import numpy as np
     import tensorflow as tf
 
@@ -75,10 +77,11 @@ def savedmodel_predictor(path: Path) -> Callable[[Any], Any]:
         parts = []
         for i in range(0, rows.count(x), 256):
             batch = rows.take(x, i, i + 256)
-            named = batch if isinstance(batch, dict) else {name: batch for name in specs}  # a table: its columns
+            named = batch if isinstance(batch, dict) else {name: batch for name in specs}  # a table's columns
             result = serve(**{name: tf.constant(named[name], dtype=spec.dtype) for name, spec in specs.items()})
-            parts.append(np.asarray(next(iter(result.values()))))
-        return np.concatenate(parts)
+            several = len(result) > 1  # a model with several outputs: all of them, by name
+            parts.append(rows.as_numpy(dict(result)) if several else np.asarray(next(iter(result.values()))))
+        return rows.concatenate(parts)
 
     predict.loaded = loaded  # keep the trackable objects alive with the function
     return predict

@@ -3,12 +3,13 @@
 An export is compared with the Keras model it came from on the same samples: element by element
 on a held-out batch (max |Δ|), by top-1 agreement, and by the accuracy (or MAE) both reach on the
 labels. `tfbench.evaluation` scores a split with the same sampling and class rules, so an export's
-accuracy and `tfbench predict`'s are one number.
+accuracy and `tfbench predict`'s are one number. A model with several outputs is compared output
+by output (`Reference.heads`): each has its own labels, kind and metric.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tfbench.data import rows
@@ -40,6 +41,8 @@ class Reference:
     """The Keras model's accuracy (classifiers) or MAE (regressors) on `x`."""
     mask: Any = None
     """Which output positions count (a `mask_zero` model's non-padding positions), or None: all."""
+    heads: dict[str, Reference] = field(default_factory=dict)
+    """A model with several outputs: each output's own reference (the same `x`), by name."""
 
     @property
     def held_out(self):
@@ -47,13 +50,18 @@ class Reference:
 
     @property
     def metric_name(self) -> str:
+        if self.heads:
+            return "per output"  # each output's own metric, in the report's `outputs`
         return "mae" if self.label_kind == "regression" else "accuracy"
 
     def compare(self, outputs) -> dict:
         """An export's `outputs` on `x` against Keras': `max_abs_diff` (held-out batch),
-        `agreement` (top-1, classifiers) and `export_metric` (accuracy or MAE)."""
+        `agreement` (top-1, classifiers) and `export_metric` (accuracy or MAE); with several
+        outputs, those of each under `outputs` (the largest difference and lowest agreement above)."""
         import numpy as np
 
+        if self.heads:
+            return compare_heads(self, outputs)
         outputs = np.asarray(outputs, dtype="float32").reshape(self.outputs.shape)
         held = rows.count(self.held_out)
         delta = np.abs(outputs[:held].astype("float64") - self.outputs[:held].astype("float64"))
@@ -63,28 +71,54 @@ class Reference:
             "export_metric": score(self, outputs),
         }
 
+    def identical(self, outputs) -> bool:
+        """Whether an export's outputs equal Keras' exactly (every output of a model with several)."""
+        import numpy as np
+
+        if isinstance(self.outputs, dict):
+            return isinstance(outputs, dict) and all(np.array_equal(outputs[k], v) for k, v in self.outputs.items())
+        return bool(np.array_equal(outputs, self.outputs))
+
+
+def compare_heads(ref: Reference, outputs) -> dict:
+    """`Reference.compare` for a model with several outputs: each output against its own reference."""
+    if not isinstance(outputs, dict) or set(outputs) != set(ref.heads):
+        raise ValueError(
+            f"the export gives {sorted(outputs) if isinstance(outputs, dict) else 'one output'}, "
+            f"not the model's outputs {sorted(ref.heads)}"
+        )
+    per = {}
+    for name, head in ref.heads.items():
+        checks = head.compare(outputs[name])
+        per[name] = {**checks, "metric": head.metric_name, "keras_metric": head.keras_metric}
+    agreements = [c["agreement"] for c in per.values() if c["agreement"] is not None]
+    return {
+        "max_abs_diff": max(c["max_abs_diff"] for c in per.values()),
+        "agreement": min(agreements) if agreements else None,
+        "export_metric": None,
+        "outputs": per,
+    }
+
 
 def take_samples(dataset, limit: int) -> tuple[Any, Any]:
     """Up to `limit` (features, labels) from a batched dataset, as numpy arrays."""
-    import numpy as np
-
     xs, ys, count = [], [], 0
     for batch in dataset:
         if isinstance(batch, (tuple, list)):
             features, labels = batch[0], batch[1] if len(batch) > 1 else None
         else:
             features, labels = batch, None
-        features = rows.as_numpy(features)  # an array, or a table's dict of named columns
+        features = rows.as_numpy(features)  # an array, or a dict of named columns or inputs
         xs.append(features)
         if labels is not None:
-            ys.append(np.asarray(labels))
+            ys.append(rows.as_numpy(labels))  # an array, or a label per named output
         count += rows.count(features)
         if count >= limit:
             break
     if not xs:
         return None, None
     x = rows.take(rows.concatenate(xs), 0, limit)
-    y = np.concatenate(ys)[:limit] if ys else None
+    y = rows.take(rows.concatenate(ys), 0, limit) if ys else None
     return x, y
 
 
@@ -135,18 +169,42 @@ def reference_data(model, bundle, experiment=None) -> Reference:
         keras_metric=None,
         mask=mask,
     )
+    if bundle.info.outputs:
+        ref.heads = head_references(ref, experiment, bundle.info)
+        return ref
     ref.keras_metric = score(ref, outputs)
     return ref
 
 
-def predict_keras(model, x, batch_size: int = 256):
-    """The model's outputs on `x` in inference mode, as one numpy array."""
-    import numpy as np
+def head_references(ref: Reference, experiment, info) -> dict[str, Reference]:
+    """Each output's own reference: its labels, outputs, kind and logits rule (the same samples)."""
+    from tfbench import io_model
 
+    heads = {}
+    for part in io_model.parse(experiment.model).outputs:
+        out_info = info.outputs[part.name]
+        head = Reference(
+            x=ref.x,
+            y=None if ref.y is None else ref.y[part.name],
+            outputs=ref.outputs[part.name],
+            label_kind=out_info.label_kind,
+            logits=outputs_are_logits(None, io_model.output_view(experiment, part), out_info),
+            split=ref.split,
+            keras_metric=None,
+        )
+        head.keras_metric = score(head, head.outputs)
+        heads[part.name] = head
+    return heads
+
+
+def predict_keras(model, x, batch_size: int = 256):
+    """The model's outputs on `x` in inference mode, as one numpy array (a dict of them, by output
+    name, for a model with several outputs)."""
     parts = [
-        np.asarray(model(rows.take(x, i, i + batch_size), training=False)) for i in range(0, rows.count(x), batch_size)
+        rows.as_numpy(model(rows.take(x, i, i + batch_size), training=False))
+        for i in range(0, rows.count(x), batch_size)
     ]
-    return np.concatenate(parts)
+    return rows.concatenate(parts)
 
 
 def predict_masked(model: Any, x: Any, batch_size: int = 256) -> tuple[Any, Any]:
@@ -161,6 +219,8 @@ def predict_masked(model: Any, x: Any, batch_size: int = 256) -> tuple[Any, Any]
     masked = True
     for i in range(0, rows.count(x), batch_size):
         out = model(rows.take(x, i, i + batch_size), training=False)
+        if isinstance(out, dict):  # several named outputs: each head is scored on its own, unmasked
+            return predict_keras(model, x, batch_size), None
         outputs.append(np.asarray(out))
         mask = getattr(out, "_keras_mask", None)
         masked = masked and mask is not None

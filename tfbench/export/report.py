@@ -52,6 +52,16 @@ def report_table(reports: list[dict]):
             _metric_text(metric, report.get("keras_metric")),
             format_latency(report.get("latency_ms")),
         )
+        for name, head in (report.get("outputs") or {}).items():  # a model with several outputs
+            table.add_row(
+                f"  ↳ {name}",
+                "",
+                f"{head['max_abs_diff']:.1e}",
+                "—" if head.get("agreement") is None else f"{head['agreement']:.1%}",
+                _metric_text(head.get("metric", ""), head.get("export_metric")),
+                _metric_text(head.get("metric", ""), head.get("keras_metric")),
+                "",
+            )
     return table
 
 

@@ -29,6 +29,7 @@ class TFLiteFile:
     """`tflite`: a TFLite flatbuffer, quantised as asked, checked in the LiteRT interpreter."""
 
     def write(self, path: Path, job: ExportJob) -> None:
+        _one_input_and_output(job)
         job, _ = _encoded(job)
         calibration = calibration_samples(job.bundle, job.reference) if job.quantize == "int8" else None
         content = convert_tflite(job.model, job.reference, job.quantize, job.int8_io, job.select_tf_ops, calibration)
@@ -42,6 +43,23 @@ class TFLiteFile:
         if note:
             checks["note"] = note
         return checks
+
+
+def _one_input_and_output(job: ExportJob) -> None:
+    """TFLite exports here take one input tensor and give one output (a table's columns encoded first).
+
+    Raises:
+        UserError: the model has several named inputs or several outputs.
+    """
+    from tfbench.data.feature_space import parts
+
+    several_inputs = isinstance(job.reference.x, dict) and parts(job.model) is None  # not a table's columns
+    if job.reference.heads or several_inputs:
+        raise UserError(
+            "a TFLite export takes one input and gives one output; this model has several named inputs or outputs",
+            "export.formats",
+            "export keras or savedmodel, which take the named inputs and give every output",
+        )
 
 
 def _encoded(job: ExportJob) -> tuple[ExportJob, str | None]:
