@@ -225,7 +225,43 @@ def needs_one_hot(exp: Experiment, info: DataInfo) -> bool:
         UserError: at `train.loss`, when the loss cannot fit the labels (a class loss on regression
             targets, a binary loss on more than two classes, a sparse loss on one-hot labels).
     """
-    return labels_need_one_hot(resolve_loss(exp, info), info)
+    return labels_need_one_hot(resolve_loss(exp, info), info, declared_width=declared_width(exp.model.layers))
+
+
+# Layers after the last Dense/Conv that keep its width: the stack's output width is still that layer's.
+_WIDTH_KEEPING = {
+    "Activation",
+    "ActivityRegularization",
+    "AlphaDropout",
+    "BatchNormalization",
+    "Dropout",
+    "ELU",
+    "GaussianDropout",
+    "GaussianNoise",
+    "LayerNormalization",
+    "LeakyReLU",
+    "PReLU",
+    "ReLU",
+    "Softmax",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+    "SpatialDropout3D",
+    "UnitNormalization",
+}
+
+
+def declared_width(layers: list[Component]) -> int | None:
+    """The output width a stack declares: its last layer's `units` or `filters` (inside a
+    `TimeDistributed`, its inner layer's), past layers that keep the width; None when unknown."""
+    for entry in reversed(layers):
+        if entry.type in _WIDTH_KEEPING:
+            continue
+        args = entry.args
+        if entry.type == "TimeDistributed" and isinstance(args.get("layer"), dict):
+            args = args["layer"]
+        width = args.get("units", args.get("filters"))
+        return width if isinstance(width, int) else None
+    return None
 
 
 # -- layers -------------------------------------------------------------------------------------

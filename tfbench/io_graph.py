@@ -163,7 +163,9 @@ def needs_one_hot(exp: Experiment, info: DataInfo) -> dict[str, bool]:
     for part in io_model.parse(exp.model).outputs:
         out_info = _output_info(info, part)
         loss = build.resolve_loss(io_model.output_view(exp, part), out_info)
-        answer[part.name] = labels_need_one_hot(loss, out_info, f"{part.path}.loss")
+        view = io_model.output_view(exp, part)
+        width = build.declared_width(view.model.layers)
+        answer[part.name] = labels_need_one_hot(loss, out_info, f"{part.path}.loss", declared_width=width)
     return answer
 
 
