@@ -8,7 +8,7 @@ from here, so the layout in DESIGN.md ("Run directory") has one home:
 runs/<name>-<YYYYmmdd-HHMMSS>[-N]/
   experiment.toml  events.jsonl  history.csv  model.keras  train.py
   checkpoints/{last,best}.keras  checkpoints/backup/  exports/  tensorboard/
-  runner.json  runner.log  control/  .lock
+  runner.json  runner.log  control/  .lock  code/ (the preset's own modules, copied)
 ```
 """
 
@@ -57,6 +57,8 @@ BACKUP_METADATA = tuple(metadata for _, metadata in BACKUP_PAIRS)
 EXPORTS_DIR = "exports"
 TENSORBOARD_DIR = "tensorboard"
 KERAS_LOG = "keras-log.csv"
+CODE_DIR = "code"  # copies of the preset's own modules ([code]), as imported
+CODE_MANIFEST = "code/manifest.json"  # their file names, SHA-256 digests and where they came from
 # What tfbench writes itself: a callback's file (`tfbench.catalog.resolve_run_paths`) may not be one.
 OWN_PATHS = (
     EXPERIMENT_FILE,
@@ -72,6 +74,7 @@ OWN_PATHS = (
     BEST_CHECKPOINT,
     BACKUP_DIR,
     EXPORTS_DIR,
+    CODE_DIR,
 )
 
 # Names `run_ended` lists, by the key it lists them under.

@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from tfbench.code_consent import allow
 from tfbench.errors import UserError
 from tfbench.study.space import trial_experiment
 from tfbench.study.study import FAILED, StudyDir, trial_dir_name
@@ -189,6 +190,7 @@ def worker_main(argv: list[str] | None = None) -> int:
 
     import_tensorflow_quietly()
     study = StudyDir.load(args.study_dir, args.trials)
+    allow(study.experiment, False, str(study.path))  # [code]: the files the study's driver allowed, by digest
     if study.settings.seed is not None:  # a seed of its own, still reproducible from the preset's
         study.sampler_seed = (study.settings.seed * 7919 + args.parent * 131 + args.index) % 2**31
     runner = TrialRunner(study, stopping)
