@@ -285,7 +285,7 @@ activation = "sigmoid"
 
 
 def vae_preset(folder: Path) -> Path:
-    preset = code_preset(folder, modules=("vae",), layers=VAE_LAYERS, epochs=4, name="vae")
+    preset = code_preset(folder, modules=("vae",), layers=VAE_LAYERS, epochs=4, name="vae", loss='"auto"')
     text = preset.read_text().replace('source = "builtin:spiral"', 'source = "builtin:digits"')
     text = text.replace("[code]", '[model]\nclass = "VAE"\n[code]')
     preset.write_text(text)
@@ -398,19 +398,17 @@ activation = "softmax"
     ran = tfbench("run", str(preset), "--runs-dir", str(tmp_path / "runs"), "--quiet", "--allow-code")
     assert ran.returncode == 0, ran.stderr[-3000:]
     run_dir = only_run(tmp_path / "runs")
-    _loads_in_plain_keras(run_dir, "kerasio", ["TokenAndPositionEmbedding", "TransformerBlock"], tmp_path)
+    _loads_in_plain_keras(run_dir, tmp_path)
 
 
-def _loads_in_plain_keras(run_dir: Path, module: str, classes: list[str], tmp_path: Path) -> None:
-    """model.keras (after registering the classes as train.py does) and the SavedModel, in a process
-    with the run's copy of the module on its path and nothing of tfbench imported."""
-    registered = "; ".join(
-        f"keras.saving.register_keras_serializable(package={module!r})({module}.{name})" for name in classes
-    )
+def _loads_in_plain_keras(run_dir: Path, tmp_path: Path) -> None:
+    """model.keras and the SavedModel, in a process with nothing of tfbench: it imports the run's
+    copy of the module as the run's train.py does (the lines train.py writes for it)."""
+    script = (run_dir / "train.py").read_text()
+    imports = script[script.index("# -- the experiment's own code") : script.index("# -- settings")]
     code = f"""
-import sys, numpy as np, keras, tensorflow as tf
-import {module}
-{registered}
+import os, sys, numpy as np, keras, tensorflow as tf
+{imports}
 model = keras.saving.load_model({str(run_dir / "model.keras")!r})
 x = np.ones((2,) + tuple(model.inputs[0].shape[1:]), model.inputs[0].dtype)
 saved = tf.saved_model.load({str(run_dir / "exports" / "saved_model")!r})
@@ -419,8 +417,63 @@ assert np.allclose(model.predict(x, verbose=0), served, atol=1e-5)
 assert not any(name.startswith("tfbench") for name in sys.modules)
 print("ok")
 """
-    env = dict(runner_env(), PYTHONPATH=pythonpath(str(run_dir / "code")))
     done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path
+        [sys.executable, "-c", code], capture_output=True, text=True, env=runner_env(), timeout=300, cwd=tmp_path
     )
     assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_the_transformer_killed_after_epoch_2_resumes_to_the_uninterrupted_history_and_exports_work(tmp_path):
+    """The shipped preset, every epoch saved: killed after epoch 2, resumed; then its .keras,
+    SavedModel and train.py work without tfbench, the run's copy of the module on the path."""
+    env = dict(runner_env(), TFBENCH_CHECKPOINT_SECONDS="0")
+    common = ("--set", "train.epochs=4", "--set", 'export.formats=["keras", "savedmodel", "tflite"]')
+    whole = tfbench(
+        "run", "transformer-text", *common, "--runs-dir", str(tmp_path / "whole"), "--quiet", "--allow-code", env=env
+    )
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    uninterrupted = [{k: v for k, v in r.items() if k != "seconds"} for r in read_history(only_run(tmp_path / "whole"))]
+    assert [r["epoch"] for r in uninterrupted] == [1, 2, 3, 4]
+
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tfbench",
+            "run",
+            "transformer-text",
+            *common,
+            "--runs-dir",
+            str(tmp_path / "cut"),
+            "--quiet",
+            "--allow-code",
+        ],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    run_dir = _appearing_run(tmp_path / "cut")
+    wait_for_event(run_dir, lambda e: e["event"] == "checkpoint" and e["kind"] == "backup" and e["epoch"] == 2, 300)
+    proc.kill()
+    proc.wait(60)
+    resumed = tfbench("resume", str(run_dir), "--quiet", "--allow-code", env=env)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert [e["initial_epoch"] for e in ev.read_events(run_dir) if e["event"] == "run_started"] == [0, 2]
+    assert [{k: v for k, v in r.items() if k != "seconds"} for r in read_history(run_dir)] == uninterrupted
+
+    report = json.loads((run_dir / "exports" / "report.json").read_text())
+    assert report, report
+    _loads_in_plain_keras(run_dir, tmp_path)
+    script = subprocess.run(
+        [sys.executable, str(run_dir / "train.py"), "--epochs", "1", "--output", str(tmp_path / "again.keras")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+        env=dict(runner_env(), PYTHONPATH=pythonpath()),
+    )
+    assert script.returncode == 0, script.stderr[-3000:]
+    assert "params: 657758" in script.stdout
+    assert (tmp_path / "again.keras").is_file()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import keyword
+import os
 import sys
 import threading
 import traceback
@@ -79,6 +80,8 @@ class UserClass:
         file_name: the module's file name (`transformer.py`).
         registered: the name Keras saves it under (`transformer>TransformerBlock`); "" for callbacks.
         line: where it is defined in its file.
+        self_registered: the module registers it with Keras itself (importing it is enough).
+        adapted: given `own_arguments_only`, as its `__init__` takes no `**kwargs`.
     """
 
     kind: str
@@ -88,6 +91,8 @@ class UserClass:
     file_name: str
     registered: str
     line: int
+    self_registered: bool = False
+    adapted: bool = False
 
 
 _LOCK = threading.RLock()
@@ -266,15 +271,37 @@ def _classes_of(file: ModuleFile, module: types.ModuleType) -> list[UserClass]:
         kind = next((k for k, base in bases.items() if issubclass(obj, base)), None)
         if kind is None or obj in bases.values():
             continue
-        registered = ""
+        registered, own = "", False
         if kind != "callbacks":  # callbacks are never saved in a model file
             registered = keras.saving.get_registered_name(obj)
-            if registered == obj.__name__:  # not registered by the module itself
+            own = registered != obj.__name__
+            if not own:  # the module did not register it itself
                 keras.saving.register_keras_serializable(package=file.stem)(obj)
                 registered = keras.saving.get_registered_name(obj)
+        adapted = kind != "callbacks" and needs_own_arguments(obj)
+        if adapted:
+            own_arguments_only(obj)
         line = inspect.getsourcelines(obj)[1] if _has_source(obj) else 0
-        found.append(UserClass(kind, name, obj, file.stem, file.file_name, registered, line))
+        found.append(UserClass(kind, name, obj, file.stem, file.file_name, registered, line, own, adapted))
     return found
+
+
+def needs_own_arguments(cls: type) -> bool:
+    """A class written as keras.io's examples are: `__init__` without `**kwargs` and no `from_config`.
+
+    Keras saves a layer's `name`, `trainable` and `dtype` beside its own arguments and passes them all
+    back when it loads, which such a constructor refuses: its `.keras` file would not load.
+    """
+    return not accepts(cls, "trainable") and "from_config" not in vars(cls)
+
+
+def own_arguments_only(cls):
+    """Let a class whose __init__ takes no **kwargs load from a .keras file: pass it only its own arguments."""
+    import inspect
+
+    own = set(inspect.signature(cls.__init__).parameters) - {"self"}
+    cls.from_config = classmethod(lambda klass, config: klass(**{k: v for k, v in config.items() if k in own}))
+    return cls
 
 
 def _has_source(obj: type) -> bool:
@@ -342,6 +369,12 @@ def classes(modules: list[str] | None = None) -> list[UserClass]:
     if modules is not None:
         found = [c for c in found if c.module in modules]
     return sorted(found, key=lambda c: (c.module, KINDS.index(c.kind), c.name))
+
+
+def qualified(kind: str, name: Any, default: str) -> str:
+    """How a script names a class: `transformer.TransformerBlock` for a module's, else `default`."""
+    found = find(kind, name)
+    return f"{found.module}.{found.name}" if found is not None else default
 
 
 def check_model_class(name: str, stems: list[str], location: str) -> None:
@@ -413,3 +446,47 @@ def check_experiment_class(name: str | None, modules: list[str] | None) -> None:
         )
     if is_active(modules):
         check_model_class(name, [Path(m).stem for m in modules], "model.class")
+
+
+# -- what a standalone script writes -------------------------------------------------------------------
+
+
+def script_imports(modules: list[str] | None) -> str:
+    """The part of a standalone script that imports the preset's own modules, as plain Python.
+
+    Each module's folder goes first on `sys.path` (`CODE_DIR` overrides it) and the module is
+    imported by its name; a class tfbench registered with Keras (the module did not) is registered
+    under the same name, so the script's model file names it as tfbench's does.
+    """
+    if not modules:
+        return ""
+    folders = list(dict.fromkeys(str(Path(m).resolve().parent) for m in modules))
+    title = "# -- the experiment's own code ([code]) "
+    lines = [
+        title + "-" * (79 - len(title)),
+        "import sys",
+        "",
+        "# The modules tfbench imported (their SHA-256 below); CODE_DIR=path uses another copy of them.",
+    ]
+    lines.append(f"CODE_DIRS = os.environ.get('CODE_DIR', {os.pathsep.join(folders)!r}).split(os.pathsep)")
+    lines.append("sys.path[:0] = CODE_DIRS")
+    for path in modules:
+        stem, sha = Path(path).stem, digest(path) or "?"
+        lines.append(f"import {stem}  # {Path(path).name}, sha256 {sha}")
+    import inspect
+
+    used = classes([Path(m).stem for m in modules])
+    own = [c for c in used if c.registered and not c.self_registered]
+    adapted = [c for c in used if c.adapted]
+    if adapted:  # the same adaptation tfbench made, so the script's model file loads as tfbench's does
+        lines += ["", "", inspect.getsource(own_arguments_only).rstrip(), ""]
+        lines += [f"own_arguments_only({c.module}.{c.name})" for c in adapted]
+    if own:
+        lines += ["", "# Keras saves and loads these classes by the names tfbench registered them under."]
+        for found in own:
+            package, _, name = found.registered.partition(">")
+            lines.append(
+                f"keras.saving.register_keras_serializable(package={package!r}, name={name!r})"
+                f"({found.module}.{found.name})"
+            )
+    return "\n".join(lines)
