@@ -285,7 +285,9 @@ activation = "sigmoid"
 
 
 def vae_preset(folder: Path) -> Path:
-    preset = code_preset(folder, modules=("vae",), layers=VAE_LAYERS, epochs=4, name="vae", loss='"auto"')
+    preset = code_preset(
+        folder, modules=("vae",), layers=VAE_LAYERS, epochs=4, name="vae", loss='"auto"', extra="deterministic = true"
+    )
     text = preset.read_text().replace('source = "builtin:spiral"', 'source = "builtin:digits"')
     text = text.replace("[code]", '[model]\nclass = "VAE"\n[code]')
     preset.write_text(text)
@@ -293,6 +295,8 @@ def vae_preset(folder: Path) -> Path:
 
 
 def test_a_vae_model_class_trains_with_its_own_train_step_and_resumes_exactly(tmp_path):
+    """Its train_step's metrics are the history's columns; op determinism on, so that two processes
+    sum the batch losses alike and a resumed run can be compared with an uninterrupted one."""
     preset = vae_preset(tmp_path)
     env = dict(runner_env(), TFBENCH_CHECKPOINT_SECONDS="0")
     whole = tfbench("run", str(preset), "--runs-dir", str(tmp_path / "whole"), "--quiet", "--allow-code", env=env)
