@@ -106,3 +106,51 @@ async def test_a_preset_with_code_given_at_start_is_not_imported_before_the_answ
         await settle(app, pilot)
         assert not imported(tmp_path)
         assert app.experiment.name == "digits-cnn"
+
+
+@pilot_test
+async def test_following_a_run_with_code_and_the_runs_screen_import_nothing(tmp_path):
+    import subprocess
+
+    from tiny_runs import REPO, runner_env
+
+    from tfbench.spec import load_experiment
+
+    preset = code_preset(tmp_path)
+    ran = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tfbench",
+            "run",
+            str(preset),
+            "--runs-dir",
+            str(tmp_path / "runs"),
+            "--quiet",
+            "--allow-code",
+            "--set",
+            "train.epochs=1",
+        ],
+        capture_output=True,
+        text=True,
+        env=runner_env(),
+        cwd=REPO,
+        timeout=300,
+    )
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    [run_dir] = list((tmp_path / "runs").iterdir())
+    marks = [tmp_path / "code" / "sentinel.imported", run_dir / "code" / "sentinel.imported"]
+    for mark in marks:
+        mark.unlink(missing_ok=True)
+    experiment = load_experiment(run_dir / "experiment.toml")
+    app = make_app(experiment=experiment, runs_dir=tmp_path / "runs", watch=run_dir, engine_calls=FixedEngineCalls())
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(app, pilot, rounds=3)
+        app.action_show("runs")
+        await settle(app, pilot, rounds=3)
+        app.action_show("model")
+        await settle(app, pilot, rounds=3)
+        assert not isinstance(app.screen, CodeConsent)  # following a run asks nothing and imports nothing
+    assert not any(mark.exists() for mark in marks)
+    digest = hashlib.sha256((run_dir / "code" / "sentinel.py").read_bytes()).hexdigest()
+    assert not any(digest[:16] in name for name in sys.modules)

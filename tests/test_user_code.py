@@ -285,9 +285,7 @@ activation = "sigmoid"
 
 
 def vae_preset(folder: Path) -> Path:
-    preset = code_preset(
-        folder, modules=("vae",), layers=VAE_LAYERS, epochs=4, name="vae", loss='"auto"', extra="deterministic = true"
-    )
+    preset = code_preset(folder, modules=("vae",), layers=VAE_LAYERS, epochs=4, name="vae", loss='"auto"')
     text = preset.read_text().replace('source = "builtin:spiral"', 'source = "builtin:digits"')
     text = text.replace("[code]", '[model]\nclass = "VAE"\n[code]')
     preset.write_text(text)
@@ -295,8 +293,9 @@ def vae_preset(folder: Path) -> Path:
 
 
 def test_a_vae_model_class_trains_with_its_own_train_step_and_resumes_exactly(tmp_path):
-    """Its train_step's metrics are the history's columns; op determinism on, so that two processes
-    sum the batch losses alike and a resumed run can be compared with an uninterrupted one."""
+    """Its train_step's metrics are the history's columns. Killed after epoch 2 and resumed, it goes on
+    from epoch 2 with the uninterrupted run's numbers (to float rounding: two processes of this model
+    already differ in the last bit of a summed loss, killed or not)."""
     preset = vae_preset(tmp_path)
     env = dict(runner_env(), TFBENCH_CHECKPOINT_SECONDS="0")
     whole = tfbench("run", str(preset), "--runs-dir", str(tmp_path / "whole"), "--quiet", "--allow-code", env=env)
@@ -331,7 +330,10 @@ def test_a_vae_model_class_trains_with_its_own_train_step_and_resumes_exactly(tm
     resumed = tfbench("resume", str(run_dir), "--quiet", "--allow-code", env=env)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert [e["initial_epoch"] for e in ev.read_events(run_dir) if e["event"] == "run_started"] == [0, 2]
-    assert [{k: v for k, v in r.items() if k != "seconds"} for r in read_history(run_dir)] == uninterrupted
+    resumed_rows = [{k: v for k, v in r.items() if k != "seconds"} for r in read_history(run_dir)]
+    assert [r["epoch"] for r in resumed_rows] == [1, 2, 3, 4]
+    for row, whole_row in zip(resumed_rows, uninterrupted):
+        assert row == pytest.approx(whole_row, rel=1e-5)
 
 
 def _appearing_run(runs_dir: Path, timeout: float = 240) -> Path:

@@ -724,20 +724,26 @@ def export_command(
 @click.argument("preset")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a preset value.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the script to this file instead.")
+@click.option("--loop", is_flag=True, help="Train with an explicit tf.GradientTape loop instead of model.fit.")
 @allow_code_option
-def code(preset, overrides, output, allow_code):
+def code(preset, overrides, output, loop, allow_code):
     """Print PRESET as a standalone plain-Keras script (data, model, compile, fit, save).
 
     \b
     Examples:
       tfbench code digits-cnn > train.py && python train.py --epochs 5
       tfbench code my.toml --output train.py
+      tfbench code digits-mlp --loop > loop.py   # the same training as a tf.GradientTape loop
     """
     from tfbench.code_consent import allow
     from tfbench.codegen import generate_script
     from tfbench.spec import load_experiment, resolve_preset
 
-    script = generate_script(allow(load_experiment(preset, list(overrides)), allow_code, str(resolve_preset(preset))))
+    experiment = allow(load_experiment(preset, list(overrides)), allow_code, str(resolve_preset(preset)))
+    try:
+        script = generate_script(experiment, loop=loop)
+    except UserError as err:
+        raise in_preset(err, resolve_preset(preset)) from None
     if output is None:
         click.echo(script, nl=False)
         return

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tfbench import user_code
+from tfbench import training_loop, user_code
 
 MAX_SHUFFLE_BUFFER = 100_000  # tfbench.data.pipeline's default cap
 _MODULE_OF_ARG = (
@@ -25,11 +25,12 @@ _MODULE_OF_ARG = (
 _LAYER_ARGS = {"layer", "backward_layer"}
 
 
-def generate_script(experiment) -> str:
+def generate_script(experiment, loop: bool = False) -> str:
     """A standalone Python script that trains the Experiment with plain Keras.
 
     Args:
         experiment: the Experiment (a validated `tfbench.spec.Experiment`).
+        loop: train with an explicit `tf.GradientTape` loop instead of `fit` (`tfbench.training_loop`).
 
     Returns:
         The script's source text. It accepts `--epochs N` and `--output PATH` and prints the
@@ -53,8 +54,8 @@ def generate_script(experiment) -> str:
         user_code.script_imports(exp.code.modules if exp.code else None),
         _settings(exp, info, one_hot),
         _data_section(exp, info, one_hot, code),
-        _model_section(exp, info, loss, metrics),
-        _main_section(exp, code),
+        _model_section(exp, info, loss, metrics, compiled=not loop),
+        training_loop.main_section(exp, loss, metrics, code) if loop else _main_section(exp, code),
     ]
     return "\n\n\n".join(s.strip("\n") for s in sections if s) + "\n"
 
@@ -245,7 +246,7 @@ def _loss_or_metric(module: str, value: Any) -> str:
     return _call(user_code.qualified(module, value["type"], f"keras.{module}.{value['type']}"), args)
 
 
-def _model_section(exp, info, loss, metrics) -> str:
+def _model_section(exp, info, loss, metrics, compiled: bool = True) -> str:
     train = exp.train
     shape = tuple(exp.model.input_shape) if exp.model.input_shape else tuple(info.input_shape)
     dtype = info.input_dtype or "float32"
@@ -256,7 +257,8 @@ def _model_section(exp, info, loss, metrics) -> str:
     lines.extend(_stack_lines(exp))
     model_class = user_code.qualified("models", exp.model.class_, "keras.Model")  # model.class: the user's own
     lines.append(f"    model = {model_class}(inputs, x, name={exp.name!r})")
-    lines += _compile_lines(train, loss, metrics, train.optimizer.args, train.schedule)
+    if compiled:  # the loop script makes its optimizer, loss and metrics itself
+        lines += _compile_lines(train, loss, metrics, train.optimizer.args, train.schedule)
     lines.append("    return model")
     if train.fine_tune is not None:
         lines += ["", ""] + _fine_tune_function(train, loss, metrics)
