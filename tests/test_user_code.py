@@ -483,3 +483,21 @@ def test_the_transformer_killed_after_epoch_2_resumes_to_the_uninterrupted_histo
     assert script.returncode == 0, script.stderr[-3000:]
     assert "params: 657758" in script.stdout
     assert (tmp_path / "again.keras").is_file()
+
+
+def test_a_study_tunes_a_custom_layers_argument_in_workers_that_import_the_allowed_code(tmp_path):
+    space = '[tune]\nobjective = "val_loss"\ntrials = 2\nsampler = "random"\npruner = "none"\n'
+    space += '[tune.space]\n"model.layers[0].factor" = { float = [0.5, 3.0] }'
+    preset = code_preset(tmp_path, extra=space)
+    wrong = preset.read_text().replace("{ float = [0.5, 3.0] }", "{ int = [1, 3] }")
+    (tmp_path / "wrong.toml").write_text(wrong)
+    line = one_error_line(
+        tfbench("tune", str(tmp_path / "wrong.toml"), "--allow-code", "--study-dir", str(tmp_path / "w"))
+    )
+    assert 'tune.space."model.layers[0].factor"' in line  # checked against the form derived from Scale
+    study = tfbench("tune", str(preset), "--allow-code", "--study-dir", str(tmp_path / "s"), "--json")
+    assert study.returncode == 0, study.stderr[-3000:]
+    trials = json.loads(study.stdout)["trials"]
+    assert [t["state"] for t in trials] == ["finished", "finished"], trials
+    assert len({t["params"]["model.layers[0].factor"] for t in trials}) == 2
+    assert all((tmp_path / "s" / f"trial-{n:04d}" / "code" / "sentinel.py").is_file() for n in (0, 1))

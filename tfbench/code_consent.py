@@ -119,8 +119,10 @@ def activated(experiment: Experiment, files: list[ModuleFile], where: str | None
     Raises:
         UserError: a module that fails to import, or a name its modules do not define.
     """
+    from tfbench.native_log import import_tensorflow_quietly
     from tfbench.spec import experiment_from_dict
 
+    import_tensorflow_quietly()  # the modules import Keras: TensorFlow's start-up lines go to the log
     user_code.activate(files)
     return experiment_from_dict(experiment.to_dict(), where)
 
@@ -135,7 +137,7 @@ def allow_workers(experiment: Experiment, flag: bool, where: str | None = None) 
     if experiment.code is None:
         return
     files = check_allowed(experiment, flag, where)
-    user_code.activate(files)
+    activated(experiment, files, where)
     os.environ[ALLOW_ENV] = ",".join(f.sha256 for f in files)
 
 
