@@ -553,6 +553,12 @@ def load_model(path: str | Path, compile: bool = False):
     try:
         return keras.saving.load_model(str(path), compile=compile)
     except Exception as exc:  # noqa: BLE001 - a damaged file is the user's to fix
+        if "Could not locate class" in str(exc):  # a class of the run's own code ([code]), not imported here
+            raise UserError(
+                "the model uses a class of its run's own code, which is not imported here",
+                str(path),
+                "allow the run's code: --allow-code (the run keeps it in code/)",
+            ) from None
         raise UserError(f"the model file is damaged: {type(exc).__name__}: {exc}", str(path)) from None
 
 
