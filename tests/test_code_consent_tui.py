@@ -13,6 +13,7 @@ from app_pilot import pilot_test, settle
 from tfbench.app import make_app
 from tfbench.engine_calls import FixedEngineCalls
 from tfbench.screens.code_consent import CodeConsent
+from tfbench.screens.dialogs import LayerPicker
 
 FIXTURES = Path(__file__).parent / "fixtures" / "code"
 PRESET = """
@@ -81,6 +82,16 @@ async def test_allowing_imports_once_per_version_and_the_picker_lists_the_module
         assert app.experiment.name == "own"
         scale = catalog.get("layers", "Scale")
         assert scale is not None and scale.module == "sentinel.py" and "factor" in scale.params
+        picker = LayerPicker()
+        app.push_screen(picker)
+        await pilot.pause()
+        await pilot.press(*"scale")
+        await pilot.pause()
+        listing = picker.query_one("#picker-list")
+        first = str(listing.get_option_at_index(0).prompt)
+        assert first.startswith("Scale") and "[sentinel.py] Multiplies its input" in first
+        await pilot.press("escape")
+        await pilot.pause()
         app._open(str(preset))  # the same files again: no question
         await pilot.pause()
         assert not isinstance(app.screen, CodeConsent)
