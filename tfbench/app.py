@@ -177,7 +177,9 @@ class WorkbenchApp(App):
             self.push_screen(CodeConsent(files), answered)
 
     @work(thread=True, exit_on_error=False, group="code")
-    def _import_code(self, experiment: Experiment, files: list, where: str | None, done) -> None:
+    def _import_code(
+        self, experiment: Experiment, files: list, where: str | None, done: Callable[[Experiment], None]
+    ) -> None:
         from tfbench.code_consent import activated
 
         try:

@@ -74,7 +74,7 @@ def fail(err: UserError, code: int = 2):
     sys.exit(code)
 
 
-def allow_code_option(command):
+def allow_code_option(command: click.Command) -> click.Command:
     """`--allow-code`: import the preset's own modules (`[code]`), which are refused without it."""
     return click.option(
         "--allow-code",
@@ -84,7 +84,7 @@ def allow_code_option(command):
     )(command)
 
 
-def allow_changed_code_option(command):
+def allow_changed_code_option(command: click.Command) -> click.Command:
     """`--allow-changed-code`: go on with a run's copy of its modules although the originals changed."""
     return click.option(
         "--allow-changed-code",

@@ -78,21 +78,7 @@ def main_section(exp: Any, loss: Any, metrics: list, code: Any) -> str:
         if train.jit_compile == "auto" and not train.deterministic
         else repr(train.jit_compile is True)
     )
-    lines = [
-        _rule("training: an explicit tf.GradientTape loop, as fit runs it"),
-        "def supports_xla(model):",
-        '    """Keras\' rule for jit_compile="auto": XLA on an accelerator, when every layer supports it."""',
-        '    accelerators = [d for d in tf.config.list_physical_devices() if d.device_type != "CPU"]',
-        '    return bool(accelerators) and all(getattr(layer, "supports_jit", True) for layer in model.layers)',
-        "",
-        "",
-        "def main():",
-        "    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])",
-        '    parser.add_argument("--epochs", type=int, default=EPOCHS, help="epochs to train (default: %(default)s)")',
-        '    parser.add_argument("--output", default="model.keras", help="where to save the trained model")',
-        "    args = parser.parse_args()",
-        "",
-    ]
+    lines = _main_head()
     if train.seed is not None:
         lines.append("    keras.utils.set_random_seed(SEED)  # Python, NumPy and TensorFlow")
     if train.deterministic:
@@ -125,6 +111,25 @@ def main_section(exp: Any, loss: Any, metrics: list, code: Any) -> str:
         "    main()",
     ]
     return "\n".join(lines)
+
+
+def _main_head() -> list[str]:
+    """Keras' XLA rule as a function of the script, then `main()` and its arguments, as train.py has them."""
+    return [
+        _rule("training: an explicit tf.GradientTape loop, as fit runs it"),
+        "def supports_xla(model):",
+        '    """Keras\' rule for jit_compile="auto": XLA on an accelerator, when every layer supports it."""',
+        '    accelerators = [d for d in tf.config.list_physical_devices() if d.device_type != "CPU"]',
+        '    return bool(accelerators) and all(getattr(layer, "supports_jit", True) for layer in model.layers)',
+        "",
+        "",
+        "def main():",
+        "    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])",
+        '    parser.add_argument("--epochs", type=int, default=EPOCHS, help="epochs to train (default: %(default)s)")',
+        '    parser.add_argument("--output", default="model.keras", help="where to save the trained model")',
+        "    args = parser.parse_args()",
+        "",
+    ]
 
 
 def _steps(jit: str) -> list[str]:

@@ -295,7 +295,7 @@ def needs_own_arguments(cls: type) -> bool:
     return not accepts(cls, "trainable") and "from_config" not in vars(cls)
 
 
-def own_arguments_only(cls):
+def own_arguments_only(cls: type) -> type:
     """Let a class whose __init__ takes no **kwargs load from a .keras file: pass it only its own arguments."""
     import inspect
 
