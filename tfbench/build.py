@@ -307,14 +307,23 @@ def build_layer(component: Component, name: str | None = None, location: str | N
     """
     import keras
 
+    from tfbench import user_code
+
     location = location or "layer"
     cls = getattr(keras.layers, component.type, None)
+    own = user_code.find("layers", component.type) if cls is None else None  # a layer of the preset's code
+    cls = own.cls if own is not None else cls
     if not (isinstance(cls, type) and issubclass(cls, keras.layers.Layer)):
         raise UserError(f"{component.type!r} is not a Keras layer", location)
     # Plain values only (the catalog refuses tables), so nothing here deserialises an object.
     args = dict(component.args)
-    if name is not None and "name" not in args:
+    if name is not None and "name" not in args and user_code.accepts(cls, "name"):
         args["name"] = name
+    if own is not None:
+        try:
+            return cls(**args)
+        except Exception as exc:  # whatever the user's constructor raises: one line naming it and where
+            raise user_code.constructor_error(own, exc, location) from None
     try:
         return cls(**args)
     except UserError:
@@ -691,6 +700,8 @@ def check_output(exp: Experiment, info: DataInfo, output_shape: list[int | None]
         UserError: located at `model.layers[LAST]`, saying what the layer should give, or at
             `train.loss` when the loss cannot fit the labels (see `tfbench.data.labels.needs_one_hot`).
     """
+    if exp.model.class_ is not None:
+        return  # a model class of the user's own computes its loss from the outputs as it sees fit
     last = len(exp.model.layers) - 1
     where = f"model.layers[{last}]"
     activation = _final_activation(exp)
@@ -808,10 +819,19 @@ def _make(module: Any, value: str | dict, location: str) -> Any:
     """A loss or metric as Keras takes it: a name stays a name, a component dict becomes the object."""
     if isinstance(value, str):
         return value
+    from tfbench import user_code
+
     args = {k: v for k, v in value.items() if k != "type"}
     obj = getattr(module, value["type"], None)
+    kind = module.__name__.rsplit(".", 1)[-1]
+    own = user_code.find(kind, value["type"]) if obj is None else None  # a class of the preset's code
+    if own is not None:
+        try:
+            return own.cls(**args)
+        except Exception as exc:  # noqa: BLE001 - the user's constructor: one line naming it and where
+            raise user_code.constructor_error(own, exc, location) from None
     if obj is None:
-        raise UserError(f"{value['type']!r} is not in keras.{module.__name__.rsplit('.', 1)[-1]}", location)
+        raise UserError(f"{value['type']!r} is not in keras.{kind}", location)
     if not isinstance(obj, type):
         if args:
             raise UserError(f"{value['type']} is a function and takes no arguments here", location)
@@ -886,7 +906,7 @@ def build_model(exp: Experiment, info: DataInfo, compile: bool = True, load_weig
     with _Policy(exp.train.mixed_precision):
         inputs, outputs, built = _stack(exp, info, load_weights=load_weights)
         check_output(exp, info, _sample_shape(outputs))
-        model = keras.Model(inputs, outputs, name=exp.name)
+        model = _functional(exp, inputs, outputs)
         model = raw_columns_model(model, info)  # a table's model takes its raw named columns
     if not compile:
         return model
@@ -907,6 +927,24 @@ def build_model(exp: Experiment, info: DataInfo, compile: bool = True, load_weig
     except (ValueError, TypeError) as exc:
         raise UserError(f"cannot compile the model: {clean_message(exc)}", "train") from None
     return model
+
+
+def _functional(exp: Experiment, inputs: Any, outputs: Any) -> Any:
+    """The Functional model: `keras.Model`, or the preset's own subclass `model.class`, whose
+    train_step/test_step then drive fit."""
+    import keras
+
+    from tfbench import user_code
+
+    if exp.model.class_ is None:
+        return keras.Model(inputs, outputs, name=exp.name)
+    found = user_code.find("models", exp.model.class_)
+    if found is None:
+        raise UserError(f"{exp.model.class_!r} is not imported: the preset's code is not allowed", "model.class")
+    try:
+        return found.cls(inputs=inputs, outputs=outputs, name=exp.name)
+    except Exception as exc:  # noqa: BLE001 - the user's constructor: one line naming it and where
+        raise user_code.constructor_error(found, exc, "model.class") from None
 
 
 def apply_seed(train: TrainSpec) -> None:

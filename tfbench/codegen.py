@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tfbench import adapt
+from tfbench import adapt, training_loop, user_code
 
 MAX_SHUFFLE_BUFFER = 100_000  # tfbench.data.pipeline's default cap
 _MODULE_OF_ARG = (
@@ -25,11 +25,12 @@ _MODULE_OF_ARG = (
 _LAYER_ARGS = {"layer", "backward_layer"}
 
 
-def generate_script(experiment) -> str:
+def generate_script(experiment, loop: bool = False) -> str:
     """A standalone Python script that trains the Experiment with plain Keras.
 
     Args:
         experiment: the Experiment (a validated `tfbench.spec.Experiment`).
+        loop: train with an explicit `tf.GradientTape` loop instead of `fit` (`tfbench.training_loop`).
 
     Returns:
         The script's source text. It accepts `--epochs N` and `--output PATH` and prints the
@@ -49,10 +50,11 @@ def generate_script(experiment) -> str:
     code = data.registry.source_module(exp.data.kind).loader_code(exp, info)
     sections = [
         _header(exp),
+        user_code.script_imports(exp.code.modules if exp.code else None),
         _settings(exp, info, one_hot),
         _data_section(exp, info, one_hot, code),
-        _model_section(exp, info, loss, metrics),
-        _main_section(exp, code),
+        _model_section(exp, info, loss, metrics, compiled=not loop),
+        training_loop.main_section(exp, loss, metrics, code) if loop else _main_section(exp, code),
     ]
     return "\n\n\n".join(s.strip("\n") for s in sections if s) + "\n"
 
@@ -265,10 +267,10 @@ def _loss_or_metric(module: str, value: Any) -> str:
     if isinstance(value, str):
         return repr(value)
     args = {k: v for k, v in value.items() if k != "type"}
-    return _call(f"keras.{module}.{value['type']}", args)
+    return _call(user_code.qualified(module, value["type"], f"keras.{module}.{value['type']}"), args)
 
 
-def _model_section(exp, info, loss, metrics) -> str:
+def _model_section(exp, info, loss, metrics, compiled: bool = True) -> str:
     from tfbench import io_model
 
     if io_model.has_several(exp.model):
@@ -281,8 +283,10 @@ def _model_section(exp, info, loss, metrics) -> str:
     dtype_arg = "" if dtype == "float32" else f", dtype={dtype!r}"
     lines.append(f'    inputs = keras.Input(shape={shape!r}{dtype_arg}, name="input")')
     lines.extend(_stack_lines(exp))
-    lines.append(f"    model = keras.Model(inputs, x, name={exp.name!r})")
-    lines += _compile_lines(train, loss, metrics, train.optimizer.args, train.schedule)
+    model_class = user_code.qualified("models", exp.model.class_, "keras.Model")  # model.class: the user's own
+    lines.append(f"    model = {model_class}(inputs, x, name={exp.name!r})")
+    if compiled:  # the loop script makes its optimizer, loss and metrics itself
+        lines += _compile_lines(train, loss, metrics, train.optimizer.args, train.schedule)
     lines.append("    return model")
     if train.fine_tune is not None:
         lines += ["", ""] + _fine_tune_function(train, loss, metrics)
@@ -509,7 +513,7 @@ class _GraphWriter:
             args = {"layer": node.inner.args | {"type": node.inner.type}, **args}
         if node.path in self.float32_paths and "dtype" not in args:
             args["dtype"] = "float32"  # the final layer computes in float32 for a stable loss
-        layer = _call(f"keras.layers.{node.type}", args)
+        layer = _call(user_code.qualified("layers", node.type, f"keras.layers.{node.type}"), args)
         if not node.is_attention:
             return [f"{indent}{target} = {layer}({source})"]
         causal = ", use_causal_mask=True" if node.args.get("use_causal_mask") else ""
@@ -587,7 +591,7 @@ def _callbacks_code(exp) -> list[str]:
             has_tensorboard = True
         elif component.type == "BackupAndRestore":
             args.setdefault("backup_dir", "backup")
-        out.append(_call(f"keras.callbacks.{component.type}", args))
+        out.append(_call(user_code.qualified("callbacks", component.type, f"keras.callbacks.{component.type}"), args))
     if exp.train.tensorboard and not has_tensorboard:
         out.append('keras.callbacks.TensorBoard(log_dir="tensorboard")')
     return out

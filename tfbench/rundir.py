@@ -8,7 +8,7 @@ from here, so the layout in DESIGN.md ("Run directory") has one home:
 runs/<name>-<YYYYmmdd-HHMMSS>[-N]/
   experiment.toml  events.jsonl  history.csv  model.keras  train.py
   checkpoints/{last,best}.keras  checkpoints/backup/  exports/  tensorboard/
-  runner.json  runner.log  control/  .lock
+  runner.json  runner.log  control/  .lock  code/ (the preset's own modules, copied)
 ```
 """
 
@@ -57,6 +57,8 @@ BACKUP_METADATA = tuple(metadata for _, metadata in BACKUP_PAIRS)
 EXPORTS_DIR = "exports"
 TENSORBOARD_DIR = "tensorboard"
 KERAS_LOG = "keras-log.csv"
+CODE_DIR = "code"  # copies of the preset's own modules ([code]), as imported
+CODE_MANIFEST = "code/manifest.json"  # their file names, SHA-256 digests and where they came from
 # What tfbench writes itself: a callback's file (`tfbench.catalog.resolve_run_paths`) may not be one.
 OWN_PATHS = (
     EXPERIMENT_FILE,
@@ -72,6 +74,7 @@ OWN_PATHS = (
     BEST_CHECKPOINT,
     BACKUP_DIR,
     EXPORTS_DIR,
+    CODE_DIR,
 )
 
 # Names `run_ended` lists, by the key it lists them under.
@@ -550,6 +553,12 @@ def load_model(path: str | Path, compile: bool = False):
     try:
         return keras.saving.load_model(str(path), compile=compile)
     except Exception as exc:  # noqa: BLE001 - a damaged file is the user's to fix
+        if "Could not locate class" in str(exc):  # a class of the run's own code ([code]), not imported here
+            raise UserError(
+                "the model uses a class of its run's own code, which is not imported here",
+                str(path),
+                "allow the run's code: --allow-code (the run keeps it in code/)",
+            ) from None
         raise UserError(f"the model file is damaged: {type(exc).__name__}: {exc}", str(path)) from None
 
 

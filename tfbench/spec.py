@@ -172,6 +172,8 @@ class ModelSpec(_Strict):
     shared `layers`, and several heads (the grammar is `tfbench.io_model`).
     """
 
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, populate_by_name=True)
+
     layers: list[Component] = Field(
         default_factory=list,
         description="The layer stack, first to last; entries may be wrappers, blocks or backbones.",
@@ -186,6 +188,26 @@ class ModelSpec(_Strict):
     outputs: list[OutputSpec] | None = Field(
         None, description="Several named outputs, each a head after `layers` with its own loss."
     )
+    class_: str | None = Field(
+        None,
+        alias="class",
+        description="A keras.Model subclass from the preset's [code], built as CLASS(inputs=…, outputs=…): "
+        "its own train_step/test_step drive fit.",
+    )
+
+
+class CodeSpec(_Strict):
+    """The preset's own Python modules: imported only when the user allows it (`--allow-code`)."""
+
+    modules: list[str] = Field(
+        ..., min_length=1, description="Python files, relative to the preset's folder; imported only when allowed."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _absolute_paths(cls, data: Any) -> Any:
+        # Like data paths: one not resolved against a preset's folder is the shell's.
+        return code_paths_absolute(data, Path.cwd()) if isinstance(data, dict) else data
 
 
 class FineTuneSpec(_Strict):
@@ -284,6 +306,9 @@ class Experiment(_Strict):
     tune: dict[str, Any] | None = Field(
         None, description="A hyperparameter study of this Experiment (`[tune]`), read by `tfbench tune`."
     )
+    code: CodeSpec | None = Field(
+        None, description="The preset's own modules (custom layers, losses, metrics, callbacks, model classes)."
+    )
 
     @field_validator("name")
     @classmethod
@@ -300,7 +325,7 @@ class Experiment(_Strict):
     # -- conversions -------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """Plain data (TOML-ready: no None values, no empty `data.options` table)."""
-        data = _drop_none(self.model_dump(mode="python"))
+        data = _drop_none(self.model_dump(mode="python", by_alias=True))
         if not data["data"].get("options"):
             # No options is the default; an empty `[data.options]` table only adds noise to a preset.
             data["data"].pop("options", None)
@@ -328,6 +353,14 @@ def check_components(exp: Experiment) -> None:
     Raises:
         UserError: located at the offending entry, with close matches for a misspelt name.
     """
+    from tfbench import catalog, user_code
+
+    with catalog.user_scope(*user_code.scope(exp.code.modules if exp.code else None)):
+        _check_named(exp)  # with the classes of its own [code], and no others
+        user_code.check_experiment_class(exp.model.class_, exp.code.modules if exp.code else None)
+
+
+def _check_named(exp: Experiment) -> None:
     from tfbench import adaptable, blocks, catalog, io_model
 
     nodes = blocks.parse_stack(exp.model.layers)  # nested blocks and wrappers, each error at its place
@@ -421,6 +454,34 @@ def data_paths_relative(section: dict[str, Any], base: str | Path) -> dict[str, 
         return Path(os.path.relpath(text, base)).as_posix()
 
     return _map_data_paths(section, relative)
+
+
+def code_paths_absolute(section: dict[str, Any], base: str | Path) -> dict[str, Any]:
+    """A `[code]` table whose module paths are made absolute against `base` (nothing is read)."""
+    import os
+
+    modules = section.get("modules")
+    if not isinstance(modules, list):
+        return section
+    absolute = [
+        os.path.normpath(os.path.join(base, os.path.expanduser(m))) if isinstance(m, str) else m for m in modules
+    ]
+    return {**section, "modules": absolute}
+
+
+def code_paths_relative(section: dict[str, Any], base: str | Path) -> dict[str, Any]:
+    """A `[code]` table whose module paths inside `base` are written relative to it (a saved preset
+    keeps working when its folder moves with its modules); other paths stay absolute."""
+    import os
+
+    base = os.path.abspath(base)
+
+    def relative(text: str) -> str:
+        if not os.path.isabs(text) or os.path.commonpath([base, os.path.abspath(text)]) != base:
+            return text
+        return Path(os.path.relpath(text, base)).as_posix()
+
+    return {**section, "modules": [relative(m) for m in section.get("modules", [])]}
 
 
 # -- load / dump ------------------------------------------------------------------------------
@@ -596,6 +657,8 @@ def load_experiment(name_or_path: str | Path, overrides: list[str] | None = None
     if isinstance(data.get("data"), dict):
         # The preset's own relative paths are the preset's: they resolve against its folder.
         data["data"] = data_paths_absolute(data["data"], path.resolve().parent)
+    if isinstance(data.get("code"), dict):
+        data["code"] = code_paths_absolute(data["code"], path.resolve().parent)
     if overrides:
         apply_overrides(data, overrides)
     return experiment_from_dict(data, source)
@@ -613,6 +676,8 @@ def save_experiment(exp: Experiment, path: str | Path) -> Path:
     path = Path(path)
     data = exp.to_dict()
     data["data"] = data_paths_relative(data["data"], path.resolve().parent)
+    if "code" in data:
+        data["code"] = code_paths_relative(data["code"], path.resolve().parent)
     write_text(path, tomli_w.dumps(data))
     return path
 

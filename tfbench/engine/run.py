@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tfbench import rundir
+from tfbench import code_consent, rundir
 from tfbench.atomic import write_text
 from tfbench.engine import events as ev
 from tfbench.engine import fine_tune
@@ -255,7 +255,9 @@ class Run:
                 self._lock = rundir.lock(self.run_dir)  # one training per run directory, until _finish
             if self.experiment.data.cache_file:  # its folder; a killed run's half-written cache
                 rundir.prepare_cache(self.run_dir, self.experiment.data.cache_file)
-            if not (self.run_dir / rundir.EXPERIMENT_FILE).exists():
+            kept = code_consent.keep_copies(self.run_dir, self.experiment)  # [code]: copies of what it imported
+            if kept is not self.experiment or not (self.run_dir / rundir.EXPERIMENT_FILE).exists():
+                self.experiment = kept
                 rundir.write_experiment(self.run_dir, self.experiment)
             self.writer = ev.EventWriter(self._path(ev.EVENTS_FILE), self.subscribers)
         except OSError as exc:

@@ -363,7 +363,7 @@ class TrainingScreen(Screen):
         from tfbench.engine.control import start_runner
 
         try:
-            run_dir = start_runner(experiment, runs_dir)
+            run_dir = start_runner(experiment, runs_dir, extra_args=code_arguments(experiment, self.app))
         except Exception as exc:  # UserError for a bad set-up; anything else still must not crash the UI
             self.post_message(ActionFailed(f"could not start: {exc}"))
             return
@@ -545,3 +545,22 @@ class TrainingScreen(Screen):
         if event.state == WorkerState.ERROR and event.worker.group in ("follow", "control", "start", "evaluate"):
             self._starting = False
             self.notify(f"{event.worker.name}: {event.worker.error}", severity="error")
+
+
+def code_arguments(experiment: Any, app: Any) -> list[str]:
+    """`--allow-code` for a runner whose preset's own modules the user allowed, as they are now.
+
+    Raises:
+        UserError: a module not allowed in this workbench, or changed since it was allowed.
+    """
+    if experiment.code is None:
+        return []
+    from tfbench.code_consent import module_files
+    from tfbench.errors import UserError
+
+    changed = [f for f in module_files(experiment) if f.sha256 not in getattr(app, "allowed_code", set())]
+    if changed:
+        raise UserError(
+            f"{', '.join(str(f.path) for f in changed)} is not allowed as it is now", "code", "open the preset again"
+        )
+    return ["--allow-code"]
