@@ -561,7 +561,7 @@ class ExportCommand(click.Command):
 
         with formatter.section("Formats"):
             formatter.write_dl([(f.name, f"{f.description} ({f.file_name})") for f in FORMATS.values()])
-        with formatter.section("TFLite quantisations"):
+        with formatter.section("Quantisations"):
             formatter.write_dl([(q.name, q.description) for q in QUANTIZATIONS.values()])
         super().format_epilog(ctx, formatter)
 
@@ -572,7 +572,6 @@ class ExportCommand(click.Command):
     "--format",
     "formats",
     multiple=True,
-    required=True,
     type=ExportChoice("FORMATS"),
     help="Export format (repeatable).",
 )
@@ -581,25 +580,41 @@ class ExportCommand(click.Command):
     default="none",
     show_default=True,
     type=ExportChoice("QUANTIZATIONS"),
-    help="TFLite quantisation; int8 is calibrated on the run's training data.",
+    help="Quantisation, for the formats that take it (see below).",
 )
-@click.option("--int8-io", is_flag=True, help="With --quantize int8: make the input and output int8 too.")
+@click.option("--all", "every", is_flag=True, help="Every format × quantisation that fits, in one matrix.")
+@click.option(
+    "--after-preprocessing",
+    is_flag=True,
+    help="A table's model without its FeatureSpace, taking the encoded features (no string lookups).",
+)
+@click.option("--int8-io", is_flag=True, help="With TFLite int8: make the input and output int8 too.")
 @click.option("--select-tf-ops", is_flag=True, help="Let TFLite fall back to TensorFlow kernels for ops it lacks.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Where exports go (default: RUN_DIR/exports).")
 @click.option("--json", "as_json", is_flag=True, help="Print the verification reports as JSON.")
-def export_command(run_dir, formats, quantize, int8_io, select_tf_ops, out_dir, as_json):
+def export_command(run_dir, formats, quantize, every, after_preprocessing, int8_io, select_tf_ops, out_dir, as_json):
     """Export a finished run's model, then verify it against the Keras model.
 
     \b
-    Each export is reloaded (TFLite through the LiteRT interpreter) and checked: size, max |Δ| of
-    outputs on a held-out batch, top-1 agreement and accuracy (or MAE) on the validation data,
-    latency. The reports are merged into OUT/report.json.
+    Each export is loaded by its own runtime (Keras, TensorFlow, LiteRT, ONNX Runtime, OpenVINO)
+    and checked on at least 256 samples: max |Δ| relative to the outputs' scale, top-1 agreement
+    and accuracy (or MAE), size against the float .keras, latency (median of 50 single-thread
+    runs and its spread). A file its runtime refuses is not kept. The reports are merged into
+    OUT/report.json.
 
     \b
     Examples:
       tfbench export runs/digits-cnn-20250101-120000 --format tflite --quantize int8
-      tfbench export runs/digits-cnn-20250101-120000 --format keras --format savedmodel
+      tfbench export runs/digits-cnn-20250101-120000 --format onnx --format openvino
+      tfbench export runs/digits-mlp-20250101-120000 --format keras --quantize int4
+      tfbench export runs/penguins-20250101-120000 --format onnx --after-preprocessing
+      tfbench export runs/digits-cnn-20250101-120000 --all
     """
+    if every:
+        _export_matrix(Path(run_dir), formats, quantize, after_preprocessing, out_dir, as_json)
+        return
+    if not formats:
+        raise UserError("name a format, or --all for every one", "--format")
     from tfbench.export import export_run
 
     failures: list[UserError] = []
@@ -611,6 +626,7 @@ def export_command(run_dir, formats, quantize, int8_io, select_tf_ops, out_dir, 
         Path(out_dir) if out_dir else None,
         select_tf_ops,
         on_error=lambda fmt, err: failures.append(err),
+        after_preprocessing=after_preprocessing,
     )
     if as_json:
         click.echo(json.dumps(reports, indent=2, default=str))
@@ -627,6 +643,31 @@ def export_command(run_dir, formats, quantize, int8_io, select_tf_ops, out_dir, 
         for err in failures[1:]:
             click.echo(f"error: {err}", err=True)
         raise failures[0]
+
+
+def _export_matrix(run_dir: Path, formats, quantize: str, after_preprocessing: bool, out_dir, as_json: bool) -> None:
+    """`export --all`: every format × quantisation, one matrix printed (or its rows as JSON)."""
+    if formats or quantize != "none":
+        raise UserError("--all exports every format and quantisation", "--all", "leave out --format and --quantize")
+    from rich.console import Console
+
+    from tfbench.export.matrix import export_all
+    from tfbench.export.report import matrix_table
+
+    console = Console(highlight=False, stderr=True)
+    with console.status("exporting…") as status:
+        rows = export_all(
+            run_dir,
+            Path(out_dir) if out_dir else None,
+            after_preprocessing,
+            lambda key: status.update(f"exporting {key}…"),
+        )
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, default=str))
+        return
+    Console(highlight=False).print(matrix_table(rows))
+    if not any(row["ok"] for row in rows):
+        raise UserError("no format exported", "--all", "see the reasons above")
 
 
 @cli.command()
@@ -689,7 +730,14 @@ def code(preset, overrides, output):
     default=None,
     help="With --input: write one row per input here (.csv, or JSON lines for .jsonl).",
 )
-def predict(run_dir, split, k, as_json, input_path, output):
+@click.option(
+    "--with",
+    "with_export",
+    metavar="EXPORT",
+    default=None,
+    help="With --input: score with this verified export in its own runtime (onnx, tflite-int8, …).",
+)
+def predict(run_dir, split, k, as_json, input_path, output, with_export):
     """Score a finished run's model: accuracy, confusion matrix and its most confident mistakes
     (classifiers), or MAE, RMSE and the worst residuals (regressors). With --input, score new
     data instead: one prediction per row or file, and the accuracy (or MAE) where labels are given.
@@ -698,10 +746,13 @@ def predict(run_dir, split, k, as_json, input_path, output):
     Example:
       tfbench predict runs/digits-cnn-20250101-120000 --split validation -k 10
       tfbench predict runs/penguins-20250101-120000 --input new.csv --output predictions.csv
+      tfbench predict runs/digits-cnn-20250101-120000 --input digits/ --with onnx
     """
     if input_path is not None:
-        _predict_inputs(Path(run_dir), Path(input_path), output, as_json)
+        _predict_inputs(Path(run_dir), Path(input_path), output, as_json, with_export)
         return
+    if with_export is not None:
+        raise UserError("--with needs --input (the new data to score)", "--with")
     if output is not None:
         raise UserError("--output needs --input (the new data to score)", "--output")
     from tfbench.evaluation import evaluate_run, renderables
@@ -717,11 +768,13 @@ def predict(run_dir, split, k, as_json, input_path, output):
         console.print(part)
 
 
-def _predict_inputs(run_dir: Path, input_path: Path, output: str | None, as_json: bool) -> None:
+def _predict_inputs(
+    run_dir: Path, input_path: Path, output: str | None, as_json: bool, with_export: str | None = None
+) -> None:
     """`predict --input`: score new data, write or print one row per input, then the metric."""
     from tfbench.prediction import predict_inputs, summary_line, write_rows
 
-    result = predict_inputs(run_dir, input_path)
+    result = predict_inputs(run_dir, input_path, with_export)
     if as_json:
         click.echo(json.dumps(result))
         return

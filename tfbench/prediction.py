@@ -130,12 +130,14 @@ def _metric(info, rows: list[dict[str, Any]]) -> dict[str, float] | None:
     return {"accuracy": float(np.mean([r["predicted"] == r["label"] for r in rows]))}
 
 
-def predict_inputs(run_dir: Path, input_path: Path) -> dict[str, Any]:
+def predict_inputs(run_dir: Path, input_path: Path, with_export: str | None = None) -> dict[str, Any]:
     """Score new raw inputs with a finished run's model.
 
     Args:
         run_dir: the run directory (its `experiment.toml` and model).
         input_path: a table file, an image or text file, or a folder of them.
+        with_export: score with this verified export instead (its `report.json` key: `onnx`,
+            `tflite-int8`, …), in its own runtime.
 
     Returns:
         `{"rows": [{input, predicted, probability | , label?}], "samples": n, "label_kind": …,
@@ -168,13 +170,19 @@ def predict_inputs(run_dir: Path, input_path: Path) -> dict[str, Any]:
     if sample_rows.count(x) == 0:
         raise UserError("holds no rows to score", f"--input ({input_path})")
     model = rundir.load_model(model_path)
-    outputs = predict_keras(model, x)
+    if with_export is None:
+        outputs = predict_keras(model, x)
+    else:
+        from tfbench.export.runners import export_predictor
+
+        outputs = export_predictor(run_dir, with_export, model)(x)
     rows = _rows(info, names, outputs, labels, outputs_are_logits(model, experiment, info))
     result: dict[str, Any] = {
         "run_dir": str(run_dir),
         "input": str(input_path),
         "samples": len(rows),
         "label_kind": info.label_kind,
+        "with": with_export or "keras",
         "rows": rows,
     }
     result.update(_metric(info, rows) or {})
@@ -203,6 +211,8 @@ def write_rows(rows: list[dict[str, Any]], output: Path) -> None:
 def summary_line(result: dict[str, Any]) -> str:
     """`344 predictions; accuracy 97.4%` — what the command prints after the rows."""
     text = f"{result['samples']:,} predictions"
+    if result.get("with", "keras") != "keras":
+        text += f" with the {result['with']} export"
     if "accuracy" in result:
         text += f"; accuracy {result['accuracy']:.1%}"
     elif "mae" in result:

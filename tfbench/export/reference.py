@@ -1,9 +1,11 @@
 """What every export is checked against, and how outputs are scored — without a UI; TensorFlow lazily.
 
-An export is compared with the Keras model it came from on the same samples: element by element
-on a held-out batch (max |Δ|), by top-1 agreement, and by the accuracy (or MAE) both reach on the
-labels. `tfbench.evaluation` scores a split with the same sampling and class rules, so an export's
-accuracy and `tfbench predict`'s are one number.
+An export is compared with the Keras model it came from on the same samples (at least
+MIN_COMPARED of them): element by element (max |Δ|, and that maximum relative to the largest
+output, since a randomly initialised model's outputs can be ~1e-12 and an absolute tolerance alone
+says nothing), by top-1 agreement, and by the accuracy (or MAE) both reach on the labels.
+`tfbench.evaluation` scores a split with the same sampling and class rules, so an export's accuracy
+and `tfbench predict`'s are one number.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from typing import Any
 from tfbench.data import rows
 from tfbench.errors import UserError
 
-HELD_OUT_BATCH = 64
-"""Samples in the held-out batch on which outputs are compared element by element."""
+MIN_COMPARED = 256
+"""Samples every export is compared on at least; a small validation split is topped up from training data."""
 MAX_VERIFY_SAMPLES = 2000
 """Validation samples scored per export; enough for a stable accuracy, quick on two cores."""
 
@@ -38,28 +40,51 @@ class Reference:
     """Which split `x` came from (validation, test or train)."""
     keras_metric: float | None
     """The Keras model's accuracy (classifiers) or MAE (regressors) on `x`."""
-
-    @property
-    def held_out(self):
-        return rows.take(self.x, 0, HELD_OUT_BATCH)
+    scored: int | None = None
+    """How many of the first samples come from `split` and are scored (None: all); the rest only compared."""
+    written: Any = None
+    """The outputs of the model actually written, when it is a copy of the reference's model (float32
+    or Keras-quantised): what the runtime must reproduce (`runtime_diff`)."""
 
     @property
     def metric_name(self) -> str:
         return "mae" if self.label_kind == "regression" else "accuracy"
 
-    def compare(self, outputs) -> dict:
-        """An export's `outputs` on `x` against Keras': `max_abs_diff` (held-out batch),
-        `agreement` (top-1, classifiers) and `export_metric` (accuracy or MAE)."""
+    @property
+    def samples(self) -> int:
+        """How many samples every export is compared on."""
+        return rows.count(self.x)
+
+    def compare(self, outputs: Any) -> dict:
+        """An export's `outputs` on `x` against Keras': `max_abs_diff`, `relative_diff` (that over the
+        largest |output|), `agreement` (top-1, classifiers) and `export_metric` (accuracy or MAE)."""
         import numpy as np
 
         outputs = np.asarray(outputs, dtype="float32").reshape(self.outputs.shape)
-        held = rows.count(self.held_out)
-        delta = np.abs(outputs[:held].astype("float64") - self.outputs[:held].astype("float64"))
-        return {
-            "max_abs_diff": float(delta.max()) if delta.size else 0.0,
+        delta = np.abs(outputs.astype("float64") - self.outputs.astype("float64"))
+        worst = float(delta.max()) if delta.size else 0.0
+        checks = {
+            "max_abs_diff": worst,
+            "relative_diff": relative(worst, self.outputs),
+            "compared": self.samples,
             "agreement": agreement(self, outputs),
-            "export_metric": score(self, outputs),
+            "export_metric": score(self, outputs[: self.scored]),
         }
+        if self.written is not None:
+            written = np.asarray(self.written, dtype="float64").reshape(outputs.shape)
+            runtime = float(np.abs(outputs.astype("float64") - written).max()) if written.size else 0.0
+            checks["runtime_diff"] = relative(runtime, written)
+        return checks
+
+
+def relative(worst: float, reference: Any) -> float:
+    """A largest |Δ| over the reference's magnitude (its largest |value|; 0 when both are 0)."""
+    import numpy as np
+
+    scale = float(np.max(np.abs(reference))) if np.size(reference) else 0.0
+    if scale == 0.0:
+        return 0.0 if worst == 0.0 else float("inf")
+    return worst / scale
 
 
 def take_samples(dataset, limit: int) -> tuple[Any, Any]:
@@ -122,6 +147,12 @@ def reference_data(model, bundle, experiment=None) -> Reference:
     x, y = take_samples(dataset, MAX_VERIFY_SAMPLES)
     if x is None:
         raise UserError("the run's data is empty; nothing to verify an export against", "data")
+    scored = None
+    if rows.count(x) < MIN_COMPARED and split != "train" and bundle.train is not None:
+        scored = rows.count(x)  # a small split: compare on training samples too, score on the split alone
+        extra, _ = take_samples(bundle.train, MIN_COMPARED - scored)
+        if extra is not None:
+            x = rows.concatenate([x, extra])
     outputs = predict_keras(model, x)
     ref = Reference(
         x=x,
@@ -131,8 +162,9 @@ def reference_data(model, bundle, experiment=None) -> Reference:
         logits=outputs_are_logits(model, experiment, bundle.info),
         split=split,
         keras_metric=None,
+        scored=scored,
     )
-    ref.keras_metric = score(ref, outputs)
+    ref.keras_metric = score(ref, outputs[:scored])
     return ref
 
 
@@ -167,13 +199,13 @@ def true_classes(labels, num_outputs: int):
     return labels.reshape(len(labels)).astype("int64")
 
 
-def score(ref: Reference, outputs) -> float | None:
-    """Accuracy (classifiers) or MAE (regressors) of `outputs` on the reference labels."""
+def score(ref: Reference, outputs: Any) -> float | None:
+    """Accuracy (classifiers) or MAE (regressors) of `outputs` on the reference labels (the first ones)."""
     import numpy as np
 
     if ref.y is None:
         return None
-    outputs = np.asarray(outputs, dtype="float64")
+    outputs = np.asarray(outputs, dtype="float64")[: len(ref.y)]
     if ref.label_kind == "regression":
         target = np.asarray(ref.y, dtype="float64").reshape(outputs.shape)
         return float(np.mean(np.abs(outputs - target)))

@@ -1,0 +1,67 @@
+"""Why a converter or a runtime refused an export, in one line a user can act on — no UI.
+
+A file its runtime will not load must never be left as if it were an export: the exporter writes
+into a staging folder and only moves a file into place once it loaded and verified, and every
+refusal becomes one `UserError` naming the cause. The cause tfbench's own models meet most is a
+table's preprocessing: its StringLookup layers have no ONNX (or OpenVINO) form, and the part after
+the FeatureSpace exports fine with `--after-preprocessing`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from tfbench.errors import UserError
+
+LOOKUP_TYPES = ("StringLookup", "IntegerLookup", "Hashing", "TextVectorization")
+"""Keras layers backed by TensorFlow hash tables or string ops, which ONNX and OpenVINO lack."""
+
+_NOISE = re.compile(r"^(Exception from |Check '|Traceback|\s*File |\[ONNXRuntimeError\]\s*:\s*\d+\s*:\s*)")
+
+
+def lookup_layers(model: Any) -> list[str]:
+    """`name (Type)` of every table-lookup layer inside `model`."""
+    from tfbench.export.variants import all_layers
+
+    return [
+        f"{layer.name} ({type(layer).__name__})" for layer in all_layers(model) if type(layer).__name__ in LOOKUP_TYPES
+    ]
+
+
+def cause(exc: BaseException, limit: int = 240) -> str:
+    """The line of an exception's text that says what went wrong, without stack or source paths."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    for line in lines:
+        cleaned = _NOISE.sub("", line).strip()
+        if cleaned and not cleaned.startswith(("src/", "/")) and "Exception from" not in cleaned:
+            return cleaned[:limit]
+    return type(exc).__name__
+
+
+def refused(runtime: str, fmt: str, stage: str, exc: BaseException, model: Any, quantize: str = "none") -> UserError:
+    """The one-line error for a format whose converter (`stage` "convert") or runtime ("load", "run")
+    refused the model.
+
+    Args:
+        runtime: what refused, as a user knows it ("ONNX Runtime", "tf2onnx", "OpenVINO").
+        fmt: the format's name (the error's location is `--format FMT`).
+        stage: convert | load | run.
+        exc: what the converter or runtime raised.
+        model: the Keras model that was exported (its layers explain the refusal).
+        quantize: the quantisation asked for.
+    """
+    from tfbench.data.feature_space import parts
+
+    lookups = lookup_layers(model)
+    if lookups and parts(model) is not None:
+        names = ", ".join(lookups[:4]) + (" …" if len(lookups) > 4 else "")
+        return UserError(
+            f"the table preprocessing's lookups ({names}) have no {fmt} form ({runtime}: {cause(exc, 120)})",
+            f"--format {fmt}",
+            "export the model after its preprocessing with --after-preprocessing",
+        )
+    verb = {"convert": "cannot convert", "load": "refuses to load", "run": "fails to run"}[stage]
+    what = "the model" if quantize == "none" else f"the Keras-{quantize} model"
+    hint = "try --quantize int8, or the float model" if quantize not in ("none", "int8") else None
+    return UserError(f"{runtime} {verb} {what}: {cause(exc)}", f"--format {fmt}", hint)
