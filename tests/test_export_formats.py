@@ -9,6 +9,7 @@ the one-call export write it beside the shipped formats.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 from pathlib import Path
 
@@ -46,6 +47,14 @@ class WeightsFile:
 
 
 WEIGHTS = WeightsFile()
+
+
+def _plain(renderable) -> str:
+    from rich.console import Console
+
+    console = Console(width=100, record=True, file=io.StringIO())
+    console.print(renderable)
+    return console.export_text()
 
 
 @pytest.fixture
@@ -92,7 +101,7 @@ def test_a_registered_format_is_offered_by_the_cli_the_spec_and_the_dialog(weigh
     from tfbench.spec import ExportSpec, load_experiment
 
     help_text = CliRunner().invoke(cli, ["export", "--help"]).output
-    assert "keras|savedmodel|tflite|weights" in help_text
+    assert "keras|savedmodel|tflite|onnx|openvino|weights" in help_text
     assert "the weights alone (model.weights.h5)" in help_text
     assert ExportSpec(formats=["keras", "weights"]).formats == ["keras", "weights"]
     assert load_experiment("spiral-mlp", ['export.formats=["weights"]']).export.formats == ["weights"]
@@ -111,7 +120,7 @@ def test_a_registered_format_is_offered_by_the_cli_the_spec_and_the_dialog(weigh
             )
 
     names, ticked = asyncio.run(offered())
-    assert names == ["keras", "savedmodel", "tflite", "weights"] and ticked == ["weights"]
+    assert names == ["keras", "savedmodel", "tflite", "onnx", "openvino", "weights"] and ticked == ["weights"]
 
 
 def test_one_call_writes_a_registered_format_beside_the_shipped_ones(weights_format, tiny_run, monkeypatch):
@@ -144,7 +153,9 @@ def test_a_quantisation_for_a_format_without_one_is_refused(weights_format, tiny
         cli, ["export", str(tiny_run), "--format", "weights", "--quantize", "int8", "--out", str(tmp_path / "out")]
     )
     assert result.exit_code == 2
-    assert result.stderr.startswith("error: --quantize: quantisation applies to tflite only, not to weights")
+    assert result.stderr.startswith(
+        "error: --quantize: int8 applies to keras, savedmodel, tflite, onnx, openvino, not to weights"
+    )
     assert not (tmp_path / "out").exists()
 
 
@@ -171,9 +182,10 @@ def test_the_export_dialog_exports_every_chosen_format_in_one_call(weights_forma
                 await pilot.pause(0.1)
                 if not dialog.query_one("#export").disabled:
                     break
-            return str(dialog.query_one("#report", Static).render())
+            return _plain(dialog.query_one("#report", Static).content)
 
     shown = asyncio.run(press_export())
     assert len(loads) == 1
-    assert "keras:" in shown and "weights:" in shown and "failed" not in shown, shown
+    assert "export verification" in shown and " keras " in shown and " weights " in shown, shown
+    assert "✗" not in shown and "failed" not in shown, shown
     assert (tiny_run / "exports" / "model.keras").is_file() and (tiny_run / "exports" / "model.weights.h5").is_file()

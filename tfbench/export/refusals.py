@@ -17,6 +17,7 @@ from tfbench.errors import UserError
 LOOKUP_TYPES = ("StringLookup", "IntegerLookup", "Hashing", "TextVectorization")
 """Keras layers backed by TensorFlow hash tables or string ops, which ONNX and OpenVINO lack."""
 
+_VERBS = {"convert": "cannot convert", "load": "refuses to load", "run": "fails to run"}
 _NOISE = re.compile(r"^(Exception from |Check '|Traceback|\s*File |\[ONNXRuntimeError\]\s*:\s*\d+\s*:\s*)")
 
 
@@ -55,13 +56,13 @@ def refused(runtime: str, fmt: str, stage: str, exc: BaseException, model: Any, 
 
     lookups = lookup_layers(model)
     if lookups and parts(model) is not None:
-        names = ", ".join(lookups[:4]) + (" …" if len(lookups) > 4 else "")
+        kinds = sorted({name.rsplit("(", 1)[1].rstrip(")") for name in lookups})
         return UserError(
-            f"the table preprocessing's lookups ({names}) have no {fmt} form ({runtime}: {cause(exc, 120)})",
+            f"the {'/'.join(kinds)} in the table preprocessing has no {fmt} form ({runtime} {_VERBS[stage]} it)",
             f"--format {fmt}",
             "export the model after its preprocessing with --after-preprocessing",
         )
-    verb = {"convert": "cannot convert", "load": "refuses to load", "run": "fails to run"}[stage]
+    verb = _VERBS[stage]
     what = "the model" if quantize == "none" else f"the Keras-{quantize} model"
-    hint = "try --quantize int8, or the float model" if quantize not in ("none", "int8") else None
+    hint = "the float model may convert: leave out --quantize" if quantize != "none" else None
     return UserError(f"{runtime} {verb} {what}: {cause(exc)}", f"--format {fmt}", hint)
