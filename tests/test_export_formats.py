@@ -73,19 +73,26 @@ def test_the_shipped_choices_come_from_the_registry():
     from tfbench.cli import cli
     from tfbench.spec import ExportSpec
 
-    assert formats.format_names() == ("keras", "savedmodel", "tflite")
-    assert formats.quantization_names() == ("none", "dynamic", "float16", "int8")
+    assert formats.format_names() == ("keras", "savedmodel", "tflite", "onnx", "openvino")
+    assert formats.quantization_names() == ("none", "dynamic", "float16", "int8", "int4", "float8")
     assert [f.artifact_name(q) for f in formats.FORMATS.values() for q in ("none", "int8")] == [
         "model.keras",
-        "model.keras",
+        "model.int8.keras",
         "saved_model",
-        "saved_model",
+        "saved_model.int8",
         "model.tflite",
         "model.int8.tflite",
+        "model.onnx",
+        "model.int8.onnx",
+        "openvino",
+        "openvino.int8",
     ]
+    assert formats.takers("int4") == ["keras", "savedmodel", "onnx", "openvino"]
+    assert formats.takers("dynamic") == ["tflite"]
+    assert ("tflite", "int4") not in formats.matrix_cells() and ("openvino", "float16") in formats.matrix_cells()
     assert formats.report_key("tflite", "int8", int8_io=True) == "tflite-int8-io"
     help_text = CliRunner().invoke(cli, ["export", "--help"]).output
-    assert "keras|savedmodel|tflite" in help_text and "none|dynamic|float16|int8" in help_text
+    assert "keras|savedmodel|tflite|onnx|openvino" in help_text and "none|dynamic|float16|int8|int4|float8" in help_text
     for entry in [*formats.FORMATS.values(), *formats.QUANTIZATIONS.values()]:  # described from the registry
         assert entry.description in " ".join(help_text.split())
     assert ExportSpec(formats=["tflite"], tflite_quantization="float16").formats == ["tflite"]

@@ -645,7 +645,14 @@ def export_command(run_dir, formats, quantize, every, after_preprocessing, int8_
         raise failures[0]
 
 
-def _export_matrix(run_dir: Path, formats, quantize: str, after_preprocessing: bool, out_dir, as_json: bool) -> None:
+def _export_matrix(
+    run_dir: Path,
+    formats: tuple[str, ...],
+    quantize: str,
+    after_preprocessing: bool,
+    out_dir: str | None,
+    as_json: bool,
+) -> None:
     """`export --all`: every format × quantisation, one matrix printed (or its rows as JSON)."""
     if formats or quantize != "none":
         raise UserError("--all exports every format and quantisation", "--all", "leave out --format and --quantize")

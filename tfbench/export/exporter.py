@@ -285,26 +285,19 @@ def export_loaded(
 ) -> dict:
     """Export an in-memory model, verify it, move it into place and record its report.
 
-    Args:
-        model: the Keras model.
-        fmt: a registered format.
-        out_dir: the exports folder (created; `report.json` lives there).
-        reference: samples and Keras outputs to verify against (`reference_data`).
-        quantize: a quantisation the format takes.
-        int8_io: int8 input and output (TFLite int8).
-        select_tf_ops: allow TensorFlow kernels for ops TFLite lacks.
-        bundle: the DataBundle; its training data calibrates int8.
-        run_dir: when given, the report's paths are relative to it.
-        variants: the call's float32 and quantised copies of `model` (made here when not given).
-        extra: entries added to the report as they are.
-        float_bytes: the float `.keras` size sizes are compared with (measured here when not given).
+    Args: `model` and the `reference` (`reference_data`) it is verified against; `fmt`, a registered
+        format, and its `quantize`; `int8_io` and `select_tf_ops` (TFLite); `bundle`, whose training
+        data calibrates TFLite int8; `run_dir`, against which the report's paths are relative;
+        `variants`, the call's float32 and quantised copies of `model` (made here when not given);
+        `extra`, entries added to the report; `float_bytes`, the float `.keras` size every size is
+        compared with (measured when not given). `out_dir` holds the export and `report.json`.
 
     Returns:
         The verification report.
 
     Raises:
         UserError: a bad option, an unwritable folder, a missing runtime, or a model the format's
-            converter or runtime refuses.
+            converter or runtime refuses (or computes wrongly).
     """
     chosen = check_options(fmt, quantize, int8_io)
     check_runtime(fmt)
@@ -312,28 +305,15 @@ def export_loaded(
     ensure_writable(out_dir)
     variants = variants or ModelVariants(model)
     keras_quantize = quantize if chosen.uses_keras_quantization(quantize) else "none"
-    written, notes = variants.get(chosen.float32, keras_quantize)
     final = out_dir / chosen.artifact_name(quantize, int8_io)
     started = time.perf_counter()
-    if written is not variants.source:  # a float32 or quantised copy: the runtime must reproduce it
-        reference = dataclasses.replace(reference, written=predict_keras(written, reference.x))
-    job = ExportJob(written, reference, quantize, int8_io, select_tf_ops, bundle, source=variants.source)
+    job, notes = _job(chosen, variants, reference, keras_quantize, ExportJob(model, reference, quantize, int8_io))
+    job.select_tf_ops, job.bundle = select_tf_ops, bundle
     checks = _write_verified(chosen, job, final)
-    size = _size(final)
     float_bytes = float_bytes or float_keras_bytes(variants.source, out_dir)
     report = {
-        "format": fmt,
-        "quantization": quantize,
-        "quantized_by": ("keras" if keras_quantize != "none" else "converter") if quantize != "none" else None,
-        "int8_io": int8_io,
-        "path": _relative(final, run_dir),
-        "size_bytes": size,
-        "float_keras_bytes": float_bytes,
-        "size_ratio": float_bytes / size if size else None,
-        "split": reference.split,
-        "samples": rows.count(reference.x),
-        "metric": reference.metric_name,
-        "keras_metric": reference.keras_metric,
+        **_file_fields(fmt, job, keras_quantize, final, run_dir, float_bytes),
+        **_reference_fields(reference),
         **notes,
         **(extra or {}),
         **checks,
@@ -343,6 +323,43 @@ def export_loaded(
     report.update(slower_than_float(out_dir, chosen, quantize, report))
     merge_report(out_dir, chosen.report_key(quantize, int8_io), report)
     return report
+
+
+def _job(
+    fmt: ExportFormat, variants: ModelVariants, reference: Reference, keras_quantize: str, job: ExportJob
+) -> tuple[ExportJob, dict]:
+    """The job with the model to write (the source, its float32 or its Keras-quantised copy) and the
+    report's notes on it; a copy's own outputs are what its runtime must reproduce."""
+    written, notes = variants.get(fmt.float32, keras_quantize)
+    if written is not variants.source:
+        reference = dataclasses.replace(reference, written=predict_keras(written, reference.x))
+    return dataclasses.replace(job, model=written, reference=reference, source=variants.source), notes
+
+
+def _file_fields(
+    fmt: str, job: ExportJob, keras_quantize: str, final: Path, run_dir: Path | None, float_bytes: int
+) -> dict:
+    size = _size(final)
+    quantized_by = ("keras" if keras_quantize != "none" else "converter") if job.quantize != "none" else None
+    return {
+        "format": fmt,
+        "quantization": job.quantize,
+        "quantized_by": quantized_by,
+        "int8_io": job.int8_io,
+        "path": _relative(final, run_dir),
+        "size_bytes": size,
+        "float_keras_bytes": float_bytes,
+        "size_ratio": float_bytes / size if size else None,
+    }
+
+
+def _reference_fields(reference: Reference) -> dict:
+    return {
+        "split": reference.split,
+        "samples": rows.count(reference.x),
+        "metric": reference.metric_name,
+        "keras_metric": reference.keras_metric,
+    }
 
 
 def slower_than_float(out_dir: Path, fmt: ExportFormat, quantize: str, report: dict) -> dict:
@@ -359,7 +376,7 @@ def slower_than_float(out_dir: Path, fmt: ExportFormat, quantize: str, report: d
     }
 
 
-def float_keras_bytes(model, out_dir: Path) -> int:
+def float_keras_bytes(model: Any, out_dir: Path) -> int:
     """The size of `model` saved as a float `.keras` file: the yardstick of every export's size."""
     with tempfile.TemporaryDirectory(prefix=".float-keras-", suffix=".tmp", dir=out_dir) as work:
         path = Path(work) / "model.keras"

@@ -36,7 +36,7 @@ bfloat16 units would otherwise compute in bfloat16 and drift from the Keras outp
 def import_openvino() -> Any:
     """`import openvino` with its telemetry switched off (its package made unimportable for OpenVINO)."""
     if "openvino" not in sys.modules:
-        sys.modules.setdefault("openvino_telemetry", None)  # type: ignore[assignment]  # None: "not importable"
+        sys.modules.setdefault("openvino_telemetry", None)  # type: ignore[arg-type]  # None: "not importable"
     import openvino
 
     return openvino

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from tfbench.atomic import write_json
 from tfbench.export.formats import report_key
@@ -60,7 +61,7 @@ def report_table(reports: list[dict]):
     from rich import box
     from rich.table import Table
 
-    metric = next((r.get("metric") for r in reports if r.get("metric")), "accuracy")
+    metric: str = next((str(r["metric"]) for r in reports if r.get("metric")), "accuracy")
     table = Table(title="export verification", title_justify="left", box=box.SIMPLE_HEAD)
     for column in ("export", "size", "×", "rel Δ", "agree", metric, "keras", "latency"):
         table.add_column(column, justify="left" if column == "export" else "right", no_wrap=True)
@@ -86,7 +87,7 @@ def _metric_text(name: str, value: float | None) -> str:
     return f"{value:.1%}" if name == "accuracy" else f"{value:.4g}"
 
 
-def matrix_table(rows: list[dict]):
+def matrix_table(rows: list[dict]) -> Any:
     """The format × quantisation matrix as a rich renderable: one line per pair, then the reasons.
 
     Columns: size, how many times smaller than the float `.keras`, max |Δ| relative to the outputs'

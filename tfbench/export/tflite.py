@@ -12,6 +12,7 @@ import os
 import re
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from tfbench.errors import UserError
 from tfbench.export.formats import ExportJob
@@ -41,7 +42,7 @@ class TFLiteFile:
             checks["note"] = note
         return checks
 
-    def predictor(self, path: Path):
+    def predictor(self, path: Path) -> Any:
         """Scores inputs in the LiteRT interpreter."""
         return TFLiteRunner(path).predict
 
