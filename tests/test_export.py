@@ -171,9 +171,9 @@ def test_missing_run_dir(tmp_path):
 @pytest.mark.parametrize(
     "fmt, quantize, int8_io, where",
     [
-        ("onnx", "none", False, "--format"),
+        ("onnxx", "none", False, "--format"),
         ("tflite", "int4", False, "--quantize"),
-        ("keras", "int8", False, "--quantize"),
+        ("keras", "dynamic", False, "--quantize"),
         ("tflite", "dynamic", True, "--int8-io"),
     ],
 )

@@ -196,3 +196,41 @@ def test_the_export_dialog_exports_every_chosen_format_in_one_call(weights_forma
     assert "export verification" in shown and " keras " in shown and " weights " in shown, shown
     assert "✗" not in shown and "failed" not in shown, shown
     assert (tiny_run / "exports" / "model.keras").is_file() and (tiny_run / "exports" / "model.weights.h5").is_file()
+
+
+def test_the_export_dialogs_export_all_shows_the_matrix_it_kept(tiny_run, monkeypatch, tmp_path):
+    """`a` in the dialog: every pair the registry lists (here only keras's four), one matrix shown and
+    kept in report.json, which the dialog shows again when it next opens."""
+    from textual.app import App
+    from textual.widgets import Static
+
+    from tfbench.export.report import read_matrix
+    from tfbench.screens.run_dialogs import ExportDialog
+
+    monkeypatch.setattr(formats, "FORMATS", {"keras": formats.FORMATS["keras"]})
+
+    async def press_all() -> tuple[str, str]:
+        app = App()
+        async with app.run_test(size=(80, 24)) as pilot:
+            dialog = ExportDialog(tiny_run, ["keras"])
+            await app.push_screen(dialog)
+            await pilot.pause()
+            await pilot.press("a")
+            for _ in range(600):
+                await pilot.pause(0.1)
+                if not dialog.query_one("#export-all").disabled:
+                    break
+            shown = _plain(dialog.query_one("#report", Static).content)
+            dialog.dismiss(None)
+            await pilot.pause()
+            again = ExportDialog(tiny_run, ["keras"])
+            await app.push_screen(again)
+            await pilot.pause()
+            return shown, _plain(again.query_one("#report", Static).content)
+
+    shown, reopened = asyncio.run(press_all())
+    rows = read_matrix(tiny_run / "exports")
+    assert [row["key"] for row in rows] == ["keras", "keras-int8", "keras-int4", "keras-float8"]
+    assert "exports: format × quantisation" in shown and shown == reopened
+    for row in rows:
+        assert row["key"] in shown and row["ok"] is True, row

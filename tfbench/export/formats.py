@@ -140,6 +140,8 @@ QUANTIZATIONS: dict[str, Quantization] = {
 
 KERAS_QUANTIZATIONS = ("int8", "int4", "float8")
 """The modes of Keras' own `model.quantize`."""
+TFLITE_QUANTIZATIONS = ("none", "dynamic", "float16", "int8")
+"""The TFLite converter's quantisations (a preset's `export.tflite_quantization`)."""
 
 
 def register(fmt: ExportFormat) -> ExportFormat:
@@ -179,7 +181,7 @@ register(
         "model.tflite",
         "a TFLite flatbuffer for LiteRT, quantised as asked",
         "tfbench.export.tflite:TFLITE",
-        quantizations=("none", "dynamic", "float16", "int8"),
+        quantizations=TFLITE_QUANTIZATIONS,
         float32=True,
     )
 )
@@ -219,6 +221,11 @@ def format_names() -> tuple[str, ...]:
 def quantization_names() -> tuple[str, ...]:
     """Every quantisation's name, `none` first."""
     return tuple(QUANTIZATIONS)
+
+
+def format_quantizations(fmt: str) -> tuple[str, ...]:
+    """The quantisations one format takes, `none` first (the setup screen's TFLite choices)."""
+    return get_format(fmt).quantizations
 
 
 def matrix_cells() -> list[tuple[str, str]]:
@@ -303,9 +310,8 @@ def known_format(name: str) -> str:
 
 def known_quantization(name: str) -> str:
     """A preset's TFLite quantisation, checked (a pydantic validator: raises ValueError)."""
-    tflite = FORMATS["tflite"].quantizations
-    if name not in tflite:
-        raise ValueError(f"got {name!r}; {_choices_hint(str(name), tflite, 'choices')}")
+    if name not in TFLITE_QUANTIZATIONS:
+        raise ValueError(f"got {name!r}; {_choices_hint(str(name), TFLITE_QUANTIZATIONS, 'choices')}")
     return name
 
 

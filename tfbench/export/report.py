@@ -62,8 +62,10 @@ def report_table(reports: list[dict]):
     from rich.table import Table
 
     metric: str = next((str(r["metric"]) for r in reports if r.get("metric")), "accuracy")
-    table = Table(title="export verification", title_justify="left", box=box.SIMPLE_HEAD)
-    for column in ("export", "size", "×", "rel Δ", "agree", metric, "keras", "latency"):
+    keras = next((r.get("keras_metric") for r in reports if r.get("keras_metric") is not None), None)
+    title = "export verification" + (f" (the Keras model: {metric} {_metric_text(metric, keras)})" if keras else "")
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("export", "size", "×", "rel Δ", "agree", metric, "latency"):
         table.add_column(column, justify="left" if column == "export" else "right", no_wrap=True)
     for report in reports:
         ratio = report.get("size_ratio")
@@ -75,7 +77,6 @@ def report_table(reports: list[dict]):
             f"{relative:.0e}" if relative is not None else f"{report['max_abs_diff']:.1e}",
             "—" if report.get("agreement") is None else f"{report['agreement']:.1%}",
             _metric_text(metric, report.get("export_metric")),
-            _metric_text(metric, report.get("keras_metric")),
             _latency_text(report),
         )
     return table
