@@ -234,3 +234,29 @@ def test_openvino_is_imported_without_its_telemetry():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["None", "openvino.tools.ovc.telemetry_stub"]
+
+
+def test_a_preset_naming_onnx_and_openvino_exports_them_when_the_run_ends(mlp_run, tmp_path):
+    """`[export] formats = ["keras", "onnx", "openvino"]`: written at the end of a run, unquantised
+    (the preset's `tflite_quantization` is TFLite's alone)."""
+    import shutil
+
+    from tfbench import data
+    from tfbench.spec import load_experiment
+
+    run = tmp_path / "run"
+    shutil.copytree(mlp_run, run, ignore=shutil.ignore_patterns("exports"))
+    formats_set = 'export.formats=["keras", "onnx", "openvino"]'
+    exp = load_experiment(run / "experiment.toml", [formats_set, "export.tflite_quantization=dynamic"])
+    model = rundir.load_model(run / "model.keras")
+    bundle = data.load(exp.data, seed=exp.train.seed)
+    events = []
+    reports = export.auto_export(run, exp, model, bundle, lambda kind, **fields: events.append((kind, fields)))
+    assert [(kind, f.get("format")) for kind, f in events] == [
+        ("export", "keras"),
+        ("export", "onnx"),
+        ("export", "openvino"),
+    ]
+    assert [r["quantization"] for r in reports] == ["none", "none", "none"]
+    assert (run / "exports" / "model.onnx").is_file() and (run / "exports" / "openvino" / "model.xml").is_file()
+    assert all(r["agreement"] == 1.0 for r in reports)
