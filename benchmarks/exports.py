@@ -5,8 +5,8 @@
    size against the float `.keras` (targets: int8 ≥ 3.5× smaller with ≥ 99 % top-1 agreement,
    int4 ≥ 6×) and the accuracy change.
 2. Latency repeatability: for each export of both that model and digits-cnn (keras, onnx,
-   openvino, tflite, float and int8), the latency in the export's report — the median of 50
-   single-thread single-sample runs after a warm-up — is measured a second time in a fresh
+   openvino, tflite, float and int8), the latency in the export's report — the median of at least
+   50 single-thread single-sample runs over at least 0.5 s, after a warm-up — is measured a second time in a fresh
    runtime session the same way. The figure is the second median over the first (target within
    ±15 %). The load average is printed: on a shared machine it is what moves the numbers.
 

@@ -598,9 +598,9 @@ def export_command(run_dir, formats, quantize, every, after_preprocessing, int8_
     \b
     Each export is loaded by its own runtime (Keras, TensorFlow, LiteRT, ONNX Runtime, OpenVINO)
     and checked on at least 256 samples: max |Δ| relative to the outputs' scale, top-1 agreement
-    and accuracy (or MAE), size against the float .keras, latency (median of 50 single-thread
-    runs and its spread). A file its runtime refuses is not kept. The reports are merged into
-    OUT/report.json.
+    and accuracy (or MAE), size against the float .keras, latency (the median of at least 50
+    single-thread runs and its spread). A file its runtime refuses is not kept. The reports are
+    merged into OUT/report.json.
 
     \b
     Examples:
@@ -753,7 +753,7 @@ def predict(run_dir, split, k, as_json, input_path, output, with_export):
     Example:
       tfbench predict runs/digits-cnn-20250101-120000 --split validation -k 10
       tfbench predict runs/penguins-20250101-120000 --input new.csv --output predictions.csv
-      tfbench predict runs/digits-cnn-20250101-120000 --input digits/ --with onnx
+      tfbench predict runs/penguins-20250101-120000 --input new.csv --with onnx
     """
     if input_path is not None:
         _predict_inputs(Path(run_dir), Path(input_path), output, as_json, with_export)

@@ -28,9 +28,16 @@ from tfbench.native_log import captured_stderr
 
 XML, BIN = "model.xml", "model.bin"
 """The IR folder's two files."""
-CONFIG = {"INFERENCE_NUM_THREADS": 1, "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
-"""The CPU plugin's settings for verification and timing: one thread, float32 arithmetic (CPUs with
-bfloat16 units would otherwise compute in bfloat16 and drift from the Keras outputs)."""
+CONFIG = {
+    "INFERENCE_NUM_THREADS": 1,
+    "INFERENCE_PRECISION_HINT": "f32",
+    "PERFORMANCE_HINT": "LATENCY",
+    "ENABLE_CPU_PINNING": False,
+}
+"""The CPU plugin's settings for verification and timing: one thread; float32 arithmetic (CPUs with
+bfloat16 units would otherwise compute in bfloat16 and drift from the Keras outputs); no pinning
+(measured on a busy 2-core machine: a thread pinned to a core other processes use took 4-8 ms a
+call where an unpinned one took 0.5 ms, and its figures did not repeat)."""
 
 
 def import_openvino() -> Any:
