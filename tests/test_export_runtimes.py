@@ -260,3 +260,23 @@ def test_a_preset_naming_onnx_and_openvino_exports_them_when_the_run_ends(mlp_ru
     assert [r["quantization"] for r in reports] == ["none", "none", "none"]
     assert (run / "exports" / "model.onnx").is_file() and (run / "exports" / "openvino" / "model.xml").is_file()
     assert all(r["agreement"] == 1.0 for r in reports)
+
+
+def test_training_only_random_layers_are_left_out_of_runtime_exports(tmp_path):
+    """RandomFlip passes inputs through at inference, but its graph keeps random ops ONNX Runtime
+    has no kernel for: the ONNX file is made without it and still agrees with the model."""
+    import keras
+
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.RandomFlip("horizontal")(inputs)
+    x = keras.layers.Conv2D(4, 3, activation="relu")(x)
+    x = keras.layers.GaussianNoise(0.1)(keras.layers.Flatten()(x))
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
+    samples = np.random.default_rng(0).uniform(0, 1, (256, 8, 8, 1)).astype("float32")
+    outputs = reference.predict_keras(model, samples)
+    ref = reference.Reference(samples, None, outputs, "categorical", False, "validation", None)
+    report = export.export_loaded(model, "onnx", tmp_path, ref)
+    assert report["left_out"] == ["random_flip (RandomFlip)", "gaussian_noise (GaussianNoise)"]
+    assert report["agreement"] == 1.0 and report["relative_diff"] <= 1e-5
+    assert [type(layer).__name__ for layer in model.layers].count("RandomFlip") == 1, "the model is unchanged"

@@ -393,24 +393,28 @@ def check_fidelity(fmt: ExportFormat, job: ExportJob, checks: dict) -> None:
     """Refuse an export whose runtime does not compute what the model it was given computes.
 
     A runtime can load a file and still get it wrong (a quantised graph mis-lowered); such a file
-    is no export, whatever its size.
+    is no export, whatever its size. A float export must also still be the run's model (its float32
+    or inference copy may differ only by float16 rounding).
 
     Raises:
         UserError: the runtime's outputs stray beyond RUNTIME_TOLERANCE.
     """
     if job.quantize != "none" and not fmt.uses_keras_quantization(job.quantize):
         return
-    limit = RUNTIME_TOLERANCE["float" if job.quantize == "none" else "keras"]
-    diff = checks.get("runtime_diff", checks.get("relative_diff"))
-    if diff is not None and diff > limit:
-        what = "the model" if job.quantize == "none" else f"the Keras-{job.quantize} model"
-        agree = checks.get("agreement")
-        raise UserError(
-            f"{fmt.name}'s runtime computes {what} wrongly: outputs differ by {diff:.1e} of their scale"
-            + (f" (top-1 agrees on {agree:.1%})" if agree is not None else ""),
-            f"--format {fmt.name}",
-            "export another format or quantisation; this file was not kept",
-        )
+    what = "the model" if job.quantize == "none" else f"the Keras-{job.quantize} model"
+    runtime = checks.get("runtime_diff", checks.get("relative_diff"))
+    strays = [(runtime, RUNTIME_TOLERANCE["float" if job.quantize == "none" else "keras"])]
+    if job.quantize == "none":
+        strays.append((checks.get("relative_diff"), RUNTIME_TOLERANCE["keras"]))
+    for diff, limit in strays:
+        if diff is not None and diff > limit:
+            agree = checks.get("agreement")
+            raise UserError(
+                f"{fmt.name}'s runtime computes {what} wrongly: outputs differ by {diff:.1e} of their scale"
+                + (f" (top-1 agrees on {agree:.1%})" if agree is not None else ""),
+                f"--format {fmt.name}",
+                "export another format or quantisation; this file was not kept",
+            )
 
 
 def _write_verified(fmt: ExportFormat, job: ExportJob, final: Path) -> dict:

@@ -30,9 +30,23 @@ def lookup_layers(model: Any) -> list[str]:
     ]
 
 
+_MISSING_OPS = (
+    re.compile(r"No conversion rule found for operations?: ([^\n]+)"),  # OpenVINO's frontend
+    re.compile(r"No Op registered for (\w+)"),  # ONNX Runtime
+    re.compile(r"Unsupported ops: Counter\(\{([^}]+)\}"),  # tf2onnx
+)
+
+
 def cause(exc: BaseException, limit: int = 240) -> str:
-    """The line of an exception's text that says what went wrong, without stack or source paths."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    """What went wrong, in one line: the ops the runtime lacks when it says so, else the first
+    meaningful line of its message, without stack or source paths."""
+    text = str(exc)
+    for pattern in _MISSING_OPS:
+        found = pattern.search(text)
+        if found:
+            ops = [op.split(":")[0].strip(" '\"") for op in found.group(1).split(",")]
+            return f"it has no kernel for {', '.join(dict.fromkeys(op for op in ops if op))}"[:limit]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
     for line in lines:
         cleaned = _NOISE.sub("", line).strip()
         if cleaned and not cleaned.startswith(("src/", "/")) and "Exception from" not in cleaned:

@@ -9,7 +9,10 @@ of the model the size figure is about.
 
 A mixed-precision model computes in float16 but the runtimes (ONNX Runtime, OpenVINO, LiteRT) are
 judged against float32 outputs and some refuse mixed graphs, so those formats get a float32 copy:
-the same architecture and weights with every mixed policy replaced by float32.
+the same architecture and weights with every mixed policy replaced by float32. Their copy also
+leaves out the training-only random layers (RandomFlip, RandomRotation, GaussianNoise, …): they
+pass inputs through at inference, but their graphs keep random and image-transform ops that ONNX
+and OpenVINO have no kernels for.
 """
 
 from __future__ import annotations
@@ -34,10 +37,9 @@ class ModelVariants:
         Raises:
             UserError: Keras quantises no layer of the model in that mode.
         """
-        key = (float32 and is_mixed(self.source), quantize)
+        key = (float32 and (is_mixed(self.source) or bool(augmenting_layers(self.source))), quantize)
         if key not in self._made:
-            base = float32_copy(self.source) if key[0] else self.source
-            notes: dict[str, Any] = {"cast_to_float32": True} if key[0] else {}
+            base, notes = inference_copy(self.source) if key[0] else (self.source, {})
             if quantize != "none":
                 base, layer_notes = quantized_copy(base, quantize)
                 notes.update(layer_notes)
@@ -70,6 +72,48 @@ def _float32_policies(config: Any) -> Any:
     if isinstance(config, list):
         return [_float32_policies(value) for value in config]
     return config
+
+
+AUGMENTING = ("GaussianNoise", "GaussianDropout", "AlphaDropout")
+"""Layers (besides `Random*` but RandomCrop) that only act in training and are identity at inference."""
+
+
+def augmenting_layers(model: Any) -> list[Any]:
+    """The training-only random layers inside `model` (RandomCrop crops at inference too: kept)."""
+    return [
+        layer
+        for layer in all_layers(model)
+        if (type(layer).__name__.startswith("Random") and type(layer).__name__ != "RandomCrop")
+        or type(layer).__name__ in AUGMENTING
+    ]
+
+
+def inference_copy(model: Any) -> tuple[Any, dict[str, Any]]:
+    """A copy for a runtime: float32 throughout, training-only random layers left out; and its notes."""
+    import keras
+
+    dropped = {id(layer) for layer in augmenting_layers(model)}
+    notes: dict[str, Any] = {}
+    if is_mixed(model):
+        model, notes["cast_to_float32"] = float32_copy(model), True
+    if not dropped:
+        return model, notes
+    dropped = {layer.name for layer in augmenting_layers(model)}
+
+    def clone(layer: Any) -> Any:
+        if layer.name in dropped:
+            return keras.layers.Identity(name=layer.name)
+        if isinstance(layer, keras.Model):
+            return keras.models.clone_model(layer, clone_function=clone)
+        return layer.__class__.from_config(layer.get_config())
+
+    copy = keras.models.clone_model(model, clone_function=clone)
+    weights = {layer.name: layer.get_weights() for layer in all_layers(model) if layer.name not in dropped}
+    for layer in all_layers(copy):
+        if layer.weights and not _has_sublayers(layer) and layer.name in weights:
+            layer.set_weights(weights[layer.name])
+    notes["left_out"] = [f"{layer.name} ({type(layer).__name__})" for layer in augmenting_layers(model)]
+    return copy, notes
 
 
 def float32_copy(model: Any) -> Any:
