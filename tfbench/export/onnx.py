@@ -96,7 +96,10 @@ class OnnxRunner:
         feed = {}
         for i, spec in enumerate(self.inputs):
             if isinstance(x, dict):
-                value = x[spec.name] if spec.name in x else x[spec.name.split(":")[0]]
+                name = spec.name if spec.name in x else spec.name.split(":")[0]
+                if name not in x:
+                    raise ValueError(f"the ONNX graph asks for an input that is no column of the table: {spec.name}")
+                value = x[name]
             else:
                 if i:
                     raise ValueError(f"the ONNX graph takes {len(self.inputs)} inputs; got one array")

@@ -79,4 +79,6 @@ def refused(runtime: str, fmt: str, stage: str, exc: BaseException, model: Any, 
     verb = _VERBS[stage]
     what = "the model" if quantize == "none" else f"the Keras-{quantize} model"
     hint = "the float model may convert: leave out --quantize" if quantize != "none" else None
+    if parts(model) is not None:  # a table: the part after its preprocessing is plain layers
+        hint = "export the model after its preprocessing with --after-preprocessing"
     return UserError(f"{runtime} {verb} {what}: {cause(exc)}", f"--format {fmt}", hint)
