@@ -679,7 +679,7 @@ class ExportCommand(click.Command):
 
         with formatter.section("Formats"):
             formatter.write_dl([(f.name, f"{f.description} ({f.file_name})") for f in FORMATS.values()])
-        with formatter.section("TFLite quantisations"):
+        with formatter.section("Quantisations"):
             formatter.write_dl([(q.name, q.description) for q in QUANTIZATIONS.values()])
         super().format_epilog(ctx, formatter)
 
@@ -690,7 +690,6 @@ class ExportCommand(click.Command):
     "--format",
     "formats",
     multiple=True,
-    required=True,
     type=ExportChoice("FORMATS"),
     help="Export format (repeatable).",
 )
@@ -699,34 +698,61 @@ class ExportCommand(click.Command):
     default="none",
     show_default=True,
     type=ExportChoice("QUANTIZATIONS"),
-    help="TFLite quantisation; int8 is calibrated on the run's training data.",
+    help="Quantisation, for the formats that take it (see below).",
 )
-@click.option("--int8-io", is_flag=True, help="With --quantize int8: make the input and output int8 too.")
+@click.option("--all", "every", is_flag=True, help="Every format × quantisation that fits, in one matrix.")
+@click.option(
+    "--after-preprocessing",
+    is_flag=True,
+    help="A table's model without its FeatureSpace, taking the encoded features (no string lookups).",
+)
+@click.option("--int8-io", is_flag=True, help="With TFLite int8: make the input and output int8 too.")
 @click.option("--select-tf-ops", is_flag=True, help="Let TFLite fall back to TensorFlow kernels for ops it lacks.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Where exports go (default: RUN_DIR/exports).")
 @click.option("--json", "as_json", is_flag=True, help="Print the verification reports as JSON.")
 @allow_code_option
 @allow_changed_code_option
 def export_command(
-    run_dir, formats, quantize, int8_io, select_tf_ops, out_dir, as_json, allow_code, allow_changed_code
+    run_dir,
+    formats,
+    quantize,
+    every,
+    after_preprocessing,
+    int8_io,
+    select_tf_ops,
+    out_dir,
+    as_json,
+    allow_code,
+    allow_changed_code,
 ):
     """Export a finished run's model, then verify it against the Keras model.
 
     \b
-    Each export is reloaded (TFLite through the LiteRT interpreter) and checked: size, max |Δ| of
-    outputs on a held-out batch, top-1 agreement and accuracy (or MAE) on the validation data,
-    latency. The reports are merged into OUT/report.json.
+    Each export is loaded by its own runtime (Keras, TensorFlow, LiteRT, ONNX Runtime, OpenVINO)
+    and checked on at least 256 samples: max |Δ| relative to the outputs' scale, top-1 agreement
+    and accuracy (or MAE), size against the float .keras, latency (the median of at least 50
+    single-thread runs and its spread). A file its runtime refuses is not kept. The reports are
+    merged into OUT/report.json.
 
     \b
     Examples:
       tfbench export runs/digits-cnn-20250101-120000 --format tflite --quantize int8
-      tfbench export runs/digits-cnn-20250101-120000 --format keras --format savedmodel
+      tfbench export runs/digits-cnn-20250101-120000 --format onnx --format openvino
+      tfbench export runs/digits-mlp-20250101-120000 --format keras --quantize int4
+      tfbench export runs/penguins-20250101-120000 --format onnx --after-preprocessing
+      tfbench export runs/digits-cnn-20250101-120000 --all
     """
     from tfbench.code_consent import allow_run, run_has_code
-    from tfbench.export import export_run
 
     if run_has_code(Path(run_dir)):  # [code]: the run's own copies, when allowed
         allow_run(Path(run_dir), allow_code, allow_changed_code)
+    if every:
+        _export_matrix(Path(run_dir), formats, quantize, after_preprocessing, out_dir, as_json)
+        return
+    if not formats:
+        raise UserError("name a format, or --all for every one", "--format")
+    from tfbench.export import export_run
+
     failures: list[UserError] = []
     reports = export_run(
         Path(run_dir),
@@ -736,22 +762,60 @@ def export_command(
         Path(out_dir) if out_dir else None,
         select_tf_ops,
         on_error=lambda fmt, err: failures.append(err),
+        after_preprocessing=after_preprocessing,
     )
+    _print_export_reports(reports, as_json)
+    if failures:  # the formats that did export are kept; the first failure sets the exit code
+        for err in failures[1:]:
+            click.echo(f"error: {err}", err=True)
+        raise failures[0]
+
+
+def _print_export_reports(reports: list[dict], as_json: bool) -> None:
+    """The verification reports as JSON, or as a table and the paths written."""
     if as_json:
         click.echo(json.dumps(reports, indent=2, default=str))
     elif reports:
         from rich.console import Console
 
-        console = Console(highlight=False)
         from tfbench.export.report import report_table
 
+        console = Console(highlight=False)
         console.print(report_table(reports))
         for report in reports:
             console.print(f"wrote {report['path']}")
-    if failures:  # the formats that did export are kept; the first failure sets the exit code
-        for err in failures[1:]:
-            click.echo(f"error: {err}", err=True)
-        raise failures[0]
+
+
+def _export_matrix(
+    run_dir: Path,
+    formats: tuple[str, ...],
+    quantize: str,
+    after_preprocessing: bool,
+    out_dir: str | None,
+    as_json: bool,
+) -> None:
+    """`export --all`: every format × quantisation, one matrix printed (or its rows as JSON)."""
+    if formats or quantize != "none":
+        raise UserError("--all exports every format and quantisation", "--all", "leave out --format and --quantize")
+    from rich.console import Console
+
+    from tfbench.export.matrix import export_all
+    from tfbench.export.report import matrix_table
+
+    console = Console(highlight=False, stderr=True)
+    with console.status("exporting…") as status:
+        rows = export_all(
+            run_dir,
+            Path(out_dir) if out_dir else None,
+            after_preprocessing,
+            lambda key: status.update(f"exporting {key}…"),
+        )
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, default=str))
+        return
+    Console(highlight=False).print(matrix_table(rows))
+    if not any(row["ok"] for row in rows):
+        raise UserError("no format exported", "--all", "see the reasons above")
 
 
 @cli.command()
@@ -822,8 +886,15 @@ def code(preset, overrides, output, loop, allow_code):
     default=None,
     help="With --input: write one row per input here (.csv, or JSON lines for .jsonl).",
 )
+@click.option(
+    "--with",
+    "with_export",
+    metavar="EXPORT",
+    default=None,
+    help="With --input: score with this verified export in its own runtime (onnx, tflite-int8, …).",
+)
 @allow_code_option
-def predict(run_dir, split, k, as_json, input_path, output, allow_code):
+def predict(run_dir, split, k, as_json, input_path, output, with_export, allow_code):
     """Score a finished run's model: accuracy, confusion matrix and its most confident mistakes
     (classifiers), or MAE, RMSE and the worst residuals (regressors). With --input, score new
     data instead: one prediction per row or file, and the accuracy (or MAE) where labels are given.
@@ -832,14 +903,17 @@ def predict(run_dir, split, k, as_json, input_path, output, allow_code):
     Example:
       tfbench predict runs/digits-cnn-20250101-120000 --split validation -k 10
       tfbench predict runs/penguins-20250101-120000 --input new.csv --output predictions.csv
+      tfbench predict runs/penguins-20250101-120000 --input new.csv --with onnx
     """
     from tfbench.code_consent import allow_run, run_has_code
 
     if run_has_code(Path(run_dir)):  # [code]: the run's own copies, when allowed
         allow_run(Path(run_dir), allow_code, check_sources=False)
     if input_path is not None:
-        _predict_inputs(Path(run_dir), Path(input_path), output, as_json)
+        _predict_inputs(Path(run_dir), Path(input_path), output, as_json, with_export)
         return
+    if with_export is not None:
+        raise UserError("--with needs --input (the new data to score)", "--with")
     if output is not None:
         raise UserError("--output needs --input (the new data to score)", "--output")
     from tfbench.evaluation import evaluate_run, renderables
@@ -855,11 +929,13 @@ def predict(run_dir, split, k, as_json, input_path, output, allow_code):
         console.print(part)
 
 
-def _predict_inputs(run_dir: Path, input_path: Path, output: str | None, as_json: bool) -> None:
+def _predict_inputs(
+    run_dir: Path, input_path: Path, output: str | None, as_json: bool, with_export: str | None = None
+) -> None:
     """`predict --input`: score new data, write or print one row per input, then the metric."""
     from tfbench.prediction import predict_inputs, summary_line, write_rows
 
-    result = predict_inputs(run_dir, input_path)
+    result = predict_inputs(run_dir, input_path, with_export)
     if as_json:
         click.echo(json.dumps(result))
         return

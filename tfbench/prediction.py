@@ -155,12 +155,14 @@ def _metric(info, rows: list[dict[str, Any]]) -> dict[str, float] | None:
     return {"accuracy": float(np.mean([r["predicted"] == r["label"] for r in rows]))}
 
 
-def predict_inputs(run_dir: Path, input_path: Path) -> dict[str, Any]:
+def predict_inputs(run_dir: Path, input_path: Path, with_export: str | None = None) -> dict[str, Any]:
     """Score new raw inputs with a finished run's model.
 
     Args:
         run_dir: the run directory (its `experiment.toml` and model).
         input_path: a table file, an image or text file, or a folder of them.
+        with_export: score with this verified export instead (its `report.json` key: `onnx`,
+            `tflite-int8`, …), in its own runtime.
 
     Returns:
         `{"rows": [{input, predicted, probability | , label?}], "samples": n, "label_kind": …,
@@ -172,7 +174,7 @@ def predict_inputs(run_dir: Path, input_path: Path) -> dict[str, Any]:
     from tfbench import data, rundir
     from tfbench.data import rows as sample_rows
     from tfbench.export import quiet_tensorflow
-    from tfbench.export.reference import outputs_are_logits, predict_keras
+    from tfbench.export.reference import outputs_are_logits
     from tfbench.io_model import data_names
 
     input_path = Path(input_path).expanduser()
@@ -194,7 +196,7 @@ def predict_inputs(run_dir: Path, input_path: Path) -> dict[str, Any]:
     if sample_rows.count(x) == 0:
         raise UserError("holds no rows to score", f"--input ({input_path})")
     model = rundir.load_model(model_path)
-    outputs = predict_keras(model, x)
+    outputs = _outputs(run_dir, model, x, with_export)
     if info.outputs:  # a model with several outputs: a prediction (and a metric) per output
         return _several_outputs(
             experiment, info, names, outputs, labels, {"run_dir": str(run_dir), "input": str(input_path)}
@@ -205,10 +207,22 @@ def predict_inputs(run_dir: Path, input_path: Path) -> dict[str, Any]:
         "input": str(input_path),
         "samples": len(rows),
         "label_kind": info.label_kind,
+        "with": with_export or "keras",
         "rows": rows,
     }
     result.update(_metric(info, rows) or {})
     return result
+
+
+def _outputs(run_dir: Path, model: Any, x: Any, with_export: str | None) -> Any:
+    """The Keras model's outputs on `x`, or those of a verified export in its own runtime."""
+    from tfbench.export.reference import predict_keras
+
+    if with_export is None:
+        return predict_keras(model, x)
+    from tfbench.export.runners import export_predictor
+
+    return export_predictor(run_dir, with_export, model)(x)
 
 
 def _several_outputs(experiment, info, names: list[str], outputs: dict, labels, result: dict) -> dict[str, Any]:
@@ -261,6 +275,8 @@ def summary_line(result: dict[str, Any]) -> str:
         text += "".join(
             f"; {name} {k} {v:.1%}" if k == "accuracy" else f"; {name} MAE {v:.4g}" for k, v in metric.items()
         )
+    if result.get("with", "keras") != "keras":
+        text += f" with the {result['with']} export"
     if "accuracy" in result:
         text += f"; accuracy {result['accuracy']:.1%}"
     elif "mae" in result:

@@ -1,10 +1,12 @@
 """What every export is checked against, and how outputs are scored — without a UI; TensorFlow lazily.
 
-An export is compared with the Keras model it came from on the same samples: element by element
-on a held-out batch (max |Δ|), by top-1 agreement, and by the accuracy (or MAE) both reach on the
-labels. `tfbench.evaluation` scores a split with the same sampling and class rules, so an export's
-accuracy and `tfbench predict`'s are one number. A model with several outputs is compared output
-by output (`Reference.heads`): each has its own labels, kind and metric.
+An export is compared with the Keras model it came from on the same samples (at least
+MIN_COMPARED of them): element by element (max |Δ|, and that maximum relative to the largest
+output, since a randomly initialised model's outputs can be ~1e-12 and an absolute tolerance alone
+says nothing), by top-1 agreement, and by the accuracy (or MAE) both reach on the labels.
+`tfbench.evaluation` scores a split with the same sampling and class rules, so an export's accuracy
+and `tfbench predict`'s are one number. A model with several outputs is compared output by output
+(`Reference.heads`): each has its own labels, kind and metric.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from typing import Any
 from tfbench.data import rows
 from tfbench.errors import UserError
 
-HELD_OUT_BATCH = 64
-"""Samples in the held-out batch on which outputs are compared element by element."""
+MIN_COMPARED = 256
+"""Samples every export is compared on at least; a small validation split is topped up from training data."""
 MAX_VERIFY_SAMPLES = 2000
 """Validation samples scored per export; enough for a stable accuracy, quick on two cores."""
 
@@ -43,10 +45,11 @@ class Reference:
     """Which output positions count (a `mask_zero` model's non-padding positions), or None: all."""
     heads: dict[str, Reference] = field(default_factory=dict)
     """A model with several outputs: each output's own reference (the same `x`), by name."""
-
-    @property
-    def held_out(self):
-        return rows.take(self.x, 0, HELD_OUT_BATCH)
+    scored: int | None = None
+    """How many of the first samples come from `split` and are scored (None: all); the rest only compared."""
+    written: Any = None
+    """The outputs of the model actually written, when it is a copy of the reference's model (float32
+    or Keras-quantised): what the runtime must reproduce (`runtime_diff`)."""
 
     @property
     def metric_name(self) -> str:
@@ -54,30 +57,54 @@ class Reference:
             return "per output"  # each output's own metric, in the report's `outputs`
         return "mae" if self.label_kind == "regression" else "accuracy"
 
-    def compare(self, outputs) -> dict:
-        """An export's `outputs` on `x` against Keras': `max_abs_diff` (held-out batch),
-        `agreement` (top-1, classifiers) and `export_metric` (accuracy or MAE); with several
+    @property
+    def samples(self) -> int:
+        """How many samples every export is compared on."""
+        return rows.count(self.x)
+
+    def compare(self, outputs: Any) -> dict:
+        """An export's `outputs` on `x` against Keras': `max_abs_diff`, `relative_diff` (that over the
+        largest |output|), `agreement` (top-1, classifiers) and `export_metric` (accuracy or MAE); with several
         outputs, those of each under `outputs` (the largest difference and lowest agreement above)."""
         import numpy as np
 
         if self.heads:
             return compare_heads(self, outputs)
         outputs = np.asarray(outputs, dtype="float32").reshape(self.outputs.shape)
-        held = rows.count(self.held_out)
-        delta = np.abs(outputs[:held].astype("float64") - self.outputs[:held].astype("float64"))
-        return {
-            "max_abs_diff": float(delta.max()) if delta.size else 0.0,
+        delta = np.abs(outputs.astype("float64") - self.outputs.astype("float64"))
+        worst = float(delta.max()) if delta.size else 0.0
+        checks = {
+            "max_abs_diff": worst,
+            "relative_diff": relative(worst, self.outputs),
+            "compared": self.samples,
             "agreement": agreement(self, outputs),
-            "export_metric": score(self, outputs),
+            "export_metric": score(self, outputs[: self.scored]),
         }
+        if self.written is not None:
+            written = np.asarray(self.written, dtype="float64").reshape(outputs.shape)
+            runtime = float(np.abs(outputs.astype("float64") - written).max()) if written.size else 0.0
+            checks["runtime_diff"] = relative(runtime, written)
+        return checks
 
-    def identical(self, outputs) -> bool:
-        """Whether an export's outputs equal Keras' exactly (every output of a model with several)."""
+    def identical(self, outputs: Any) -> bool:
+        """Whether an export's outputs equal exactly those of the model written (the run's model, or
+        its float32 or quantised copy) — every output of a model with several."""
         import numpy as np
 
-        if isinstance(self.outputs, dict):
-            return isinstance(outputs, dict) and all(np.array_equal(outputs[k], v) for k, v in self.outputs.items())
-        return bool(np.array_equal(outputs, self.outputs))
+        written = self.outputs if self.written is None else self.written
+        if isinstance(written, dict):
+            return isinstance(outputs, dict) and all(np.array_equal(outputs[k], v) for k, v in written.items())
+        return bool(np.array_equal(outputs, written))
+
+
+def relative(worst: float, reference: Any) -> float:
+    """A largest |Δ| over the reference's magnitude (its largest |value|; 0 when both are 0)."""
+    import numpy as np
+
+    scale = float(np.max(np.abs(reference))) if np.size(reference) else 0.0
+    if scale == 0.0:
+        return 0.0 if worst == 0.0 else float("inf")
+    return worst / scale
 
 
 def compare_heads(ref: Reference, outputs) -> dict:
@@ -94,6 +121,8 @@ def compare_heads(ref: Reference, outputs) -> dict:
     agreements = [c["agreement"] for c in per.values() if c["agreement"] is not None]
     return {
         "max_abs_diff": max(c["max_abs_diff"] for c in per.values()),
+        "relative_diff": max(c["relative_diff"] for c in per.values()),
+        "compared": ref.samples,
         "agreement": min(agreements) if agreements else None,
         "export_metric": None,
         "outputs": per,
@@ -158,6 +187,12 @@ def reference_data(model, bundle, experiment=None) -> Reference:
     x, y = take_samples(dataset, MAX_VERIFY_SAMPLES)
     if x is None:
         raise UserError("the run's data is empty; nothing to verify an export against", "data")
+    scored = None
+    if rows.count(x) < MIN_COMPARED and split != "train" and bundle.train is not None:
+        scored = rows.count(x)  # a small split: compare on training samples too, score on the split alone
+        extra, _ = take_samples(bundle.train, MIN_COMPARED - scored)
+        if extra is not None:
+            x = rows.concatenate([x, extra])
     outputs, mask = predict_masked(model, x)
     ref = Reference(
         x=x,
@@ -168,11 +203,12 @@ def reference_data(model, bundle, experiment=None) -> Reference:
         split=split,
         keras_metric=None,
         mask=mask,
+        scored=scored,
     )
     if bundle.info.outputs:
         ref.heads = head_references(ref, experiment, bundle.info)
         return ref
-    ref.keras_metric = score(ref, outputs)
+    ref.keras_metric = score(ref, outputs[:scored])
     return ref
 
 
@@ -191,6 +227,7 @@ def head_references(ref: Reference, experiment, info) -> dict[str, Reference]:
             logits=outputs_are_logits(None, io_model.output_view(experiment, part), out_info),
             split=ref.split,
             keras_metric=None,
+            scored=ref.scored,
         )
         head.keras_metric = score(head, head.outputs)
         heads[part.name] = head
@@ -255,13 +292,13 @@ def true_classes(labels, num_outputs: int):
     return labels.astype("int64")
 
 
-def score(ref: Reference, outputs) -> float | None:
-    """Accuracy (classifiers) or MAE (regressors) of `outputs` on the reference labels."""
+def score(ref: Reference, outputs: Any) -> float | None:
+    """Accuracy (classifiers) or MAE (regressors) of `outputs` on the reference labels (the first ones)."""
     import numpy as np
 
     if ref.y is None:
         return None
-    outputs = np.asarray(outputs, dtype="float64")
+    outputs = np.asarray(outputs, dtype="float64")[: len(ref.y)]
     if ref.label_kind == "regression":
         target = np.asarray(ref.y, dtype="float64").reshape(outputs.shape)
         return float(np.mean(np.abs(outputs - target)))
@@ -270,8 +307,9 @@ def score(ref: Reference, outputs) -> float | None:
     if predicted.size != truth.size:
         return None  # several 0/1 labels per sample against one argmax: no single accuracy
     hits = predicted.reshape(-1) == truth.reshape(-1)
-    if ref.mask is not None and np.size(ref.mask) == hits.size:  # padding positions do not count, as in Keras
-        hits = hits[np.asarray(ref.mask, bool).reshape(-1)]
+    mask = None if ref.mask is None else np.asarray(ref.mask, bool)[: len(outputs)]
+    if mask is not None and mask.size == hits.size:  # padding positions do not count, as in Keras
+        hits = hits[mask.reshape(-1)]
     return float(np.mean(hits)) if hits.size else None
 
 
