@@ -229,12 +229,13 @@ def follow_plainly(run_dir, stream: TextIO, poll: float = 0.2) -> str:
     import time
 
     from tfbench.engine.control import runner_gone
+    from tfbench.engine.log_scan import BULK_KINDS
     from tfbench.event_tail import EventTail
 
     progress = Progress(stream, tty=False)
     pid = None
     quiet_looks = 0  # looks in a row that found nothing new while the runner was gone
-    with EventTail(run_dir) as tail:
+    with EventTail(run_dir, skip=BULK_KINDS) as tail:  # epoch lines only: batches go unparsed
         while True:
             events = tail.read()
             for event in events:

@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from tfbench.atomic import write_text
 from tfbench.engine import events as ev
 from tfbench.engine.events import EVENTS_FILE  # noqa: F401 - named by the event log's module, listed here with the rest
+from tfbench.engine.log_scan import LogScan, last_event, scan_events, summary_state
 from tfbench.errors import UserError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -225,7 +227,7 @@ def write_history(run_dir: str | Path, rows: list[dict[str, Any]], durable: bool
     return write_text(Path(run_dir) / HISTORY_FILE, history_csv(rows), durable=durable)
 
 
-def history_from_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def history_from_events(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """History rows rebuilt from a log's `epoch_ended` events (the last record of each epoch).
 
     The log holds everything `history.csv` holds, so a damaged history can be recovered from it.
@@ -336,18 +338,18 @@ def artifacts(run_dir: str | Path) -> dict[str, str]:
     return {name: rel for name, rel in ARTIFACTS.items() if (run_dir / rel).exists()}
 
 
-def damage(run_dir: str | Path) -> str:
+def damage(run_dir: str | Path, log_damage: int | None = None) -> str:
     """What is damaged in a run directory, one line ("" when every file reads as it should).
 
     Looks at the files a run leaves: undecodable lines in the event log (its torn last line, which
-    a live run may be writing, does not count), `history.csv`, `runner.json`, `experiment.toml`
-    and `model.keras`.
+    a live run may be writing, does not count; `log_damage` when a scan of the log already
+    counted them), `history.csv`, `runner.json`, `experiment.toml` and `model.keras`.
     """
     import tomllib
 
     run_dir = Path(run_dir)
     found = []
-    bad = _damaged_lines(run_dir / EVENTS_FILE)
+    bad = _damaged_lines(run_dir / EVENTS_FILE) if log_damage is None else log_damage
     if bad:
         found.append(f"{EVENTS_FILE} has {bad} unreadable line{'s' if bad > 1 else ''}")
     found.append(history_damage(run_dir))
@@ -371,11 +373,13 @@ def damage(run_dir: str | Path) -> str:
 
 
 def _damaged_lines(path: Path) -> int:
+    scan = LogScan()
     try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            return sum(1 for line in handle if line.endswith("\n") and line.strip() and ev.decode(line) is None)
+        for _ in scan_events(path, scan=scan):  # batches are checked for shape, not parsed: a long log is quick
+            pass
     except OSError:
         return 0
+    return scan.damaged
 
 
 # -- resuming ---------------------------------------------------------------------------------
@@ -415,27 +419,34 @@ def resume_point(run_dir: str | Path, planned: int, epochs: int | None = None) -
     run_dir = Path(run_dir)
     if not (run_dir / EVENTS_FILE).exists():
         raise UserError("not a run directory (no events.jsonl)", str(run_dir))
-    events = ev.read_events(run_dir)
-    previous = ev.RunState.from_events(events)
-    target = int(epochs or previous.epochs or planned)
     initial = _checked_backup_epoch(run_dir)
+    end = last_event(run_dir)  # a finished run is refused from the log's last line alone
+    if epochs is None and end is not None and end["event"] == ev.RUN_ENDED and isinstance(end.get("epochs"), int):
+        _refuse_finished(run_dir, str(end.get("status")), end["epochs"], initial)
+    previous = summary_state(run_dir)  # a long log streams by: its batches are not parsed
+    target = int(epochs or previous.epochs or planned)
     lasts = [c for c in previous.checkpoints if c.get("kind") == "last"]
     point = ResumePoint(initial, target, [], last_checkpoint_epoch=int(lasts[-1].get("epoch") or 0) if lasts else 0)
     rows, damage = _parse_history(run_dir / HISTORY_FILE)
     if damage:
-        recovered = history_from_events(events)
+        recovered = history_from_events(scan_events(run_dir))
         shutil.copyfile(run_dir / HISTORY_FILE, run_dir / f"{HISTORY_FILE}.damaged")
         point.notes.append(f"{damage}; kept it as {HISTORY_FILE}.damaged and rebuilt the history from {EVENTS_FILE}")
         rows = recovered if len(recovered) >= len(rows) else rows
     point.history = [r for r in rows if r["epoch"] <= initial]
     point.later = [r for r in rows if r["epoch"] > initial]
     if initial >= target:
-        if previous.status in ("completed", "early_stopped") and zipfile.is_zipfile(run_dir / MODEL_FILE):
-            raise UserError(
-                f"the run already finished its {target} planned epochs", str(run_dir), "plan more with --epochs N"
-            )
+        _refuse_finished(run_dir, previous.status, target, initial)
         point.finishing = True
     return point
+
+
+def _refuse_finished(run_dir: Path, status: str, target: int, initial: int) -> None:
+    """Refuse to resume a run that trained its planned epochs and saved its model."""
+    if initial >= target and status in ("completed", "early_stopped") and zipfile.is_zipfile(run_dir / MODEL_FILE):
+        raise UserError(
+            f"the run already finished its {target} planned epochs", str(run_dir), "plan more with --epochs N"
+        )
 
 
 def _checked_backup_epoch(run_dir: Path) -> int:

@@ -18,6 +18,7 @@ import tomllib
 
 from tfbench import rundir
 from tfbench.engine.events import RunState
+from tfbench.engine.log_scan import LogScan, summary_state
 from tfbench.figures import format_duration, format_number
 from tfbench.rundir import EVENTS_FILE, EXPERIMENT_FILE, RUNNER_FILE
 
@@ -123,8 +124,9 @@ def summarize_run(run_dir: str | Path) -> RunSummary:
         (what could be read is still shown).
     """
     run_dir = Path(run_dir)
+    scan: LogScan | None = LogScan()  # one pass over the log gives the summary and its damage
     try:
-        summary = _summary(run_dir)
+        summary = _summary(run_dir, scan)
     except Exception as exc:  # noqa: BLE001 - one damaged run must never hide the others
         summary = RunSummary(
             name=run_dir.name,
@@ -140,15 +142,16 @@ def summarize_run(run_dir: str | Path) -> RunSummary:
             duration=0.0,
             reason=f"cannot be read: {type(exc).__name__}: {exc}",
         )
-    damaged = rundir.damage(run_dir)
+        scan = None
+    damaged = rundir.damage(run_dir, scan.damaged if scan is not None else None)
     if damaged and summary.status != "running":
         summary.status, summary.reason = "damaged", damaged
     return summary
 
 
-def _summary(run_dir: Path) -> RunSummary:
+def _summary(run_dir: Path, scan: LogScan) -> RunSummary:
     log = run_dir / EVENTS_FILE
-    state = RunState.from_log(log) if log.exists() else RunState()
+    state = summary_state(log, scan) if log.exists() else RunState()  # however long the log, it streams by
     status = state.status
     if state.running and not _runner_alive(run_dir, state.pid):
         status = "interrupted"
