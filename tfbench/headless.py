@@ -85,9 +85,9 @@ class Progress:
         self._task: Any = None
         self._console: Any = None
         if self.tty:
-            from rich.console import Console
+            from tfbench.console import output_console
 
-            self._console = Console(file=self.stream, highlight=False)
+            self._console = output_console(self.stream)
 
     def __call__(self, event: dict[str, Any]) -> None:
         with self._lock:

@@ -244,21 +244,23 @@ def repr_value(value: Any) -> str:
     return str(value)
 
 
-def runs_table(runs: list[RunSummary], title: str | None = None):
-    """The runs as a rich Table, for `tfbench runs` (long run names are cut, never the figures)."""
+# Columns a narrow terminal leaves out first, so that run names always print whole.
+OPTIONAL_COLUMNS = ("started", "params", "time", "best", "epochs")
+
+
+def runs_table(runs: list[RunSummary], title: str | None = None, width: int | None = None):
+    """The runs as a rich Table, for `tfbench runs`.
+
+    Run names and figures are never cut: when the table would be wider than `width`, columns are
+    left out in the order of `OPTIONAL_COLUMNS` (`--json` has them all); only a terminal too narrow
+    even for names and statuses folds a name onto a second line.
+    """
+    from rich.cells import cell_len
     from rich.table import Table
 
     monitors = {run.best_monitor for run in runs if run.best_value is not None}
     shared = monitors.pop() if len(monitors) == 1 else None
-    table = Table(title=title)
-    table.add_column("run", overflow="ellipsis")
-    table.add_column("started", no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    table.add_column("epochs", justify="right", no_wrap=True)
-    table.add_column(f"best {shared}" if shared else "best", no_wrap=True)
-    table.add_column("params", justify="right", no_wrap=True)
-    table.add_column("time", justify="right", no_wrap=True)
-    rows = []
+    columns = {name: [] for name in ("run", "started", "status", "epochs", "best", "params", "time")}
     for run in runs:
         if run.best_value is None:
             best = "—"
@@ -266,19 +268,26 @@ def runs_table(runs: list[RunSummary], title: str | None = None):
             best = f"{format_number(run.best_value)} @{run.best_epoch}"
         else:
             best = run.best_text
-        rows.append(
-            [
-                run.name,
-                run.started_text[5:],
-                run.status,
-                f"{run.epochs_completed}/{run.epochs}" if run.epochs else str(run.epochs_completed),
-                best,
-                f"{run.params:,}" if run.params is not None else "—",
-                format_duration(run.duration),
-            ]
-        )
-    for index, column in enumerate(table.columns[1:], start=1):  # only the run name may be cut
-        column.min_width = max([len(str(column.header))] + [len(row[index]) for row in rows])
-    for row in rows:
+        columns["run"].append(run.name)
+        columns["started"].append(run.started_text[5:])
+        columns["status"].append(run.status)
+        columns["epochs"].append(f"{run.epochs_completed}/{run.epochs}" if run.epochs else str(run.epochs_completed))
+        columns["best"].append(best)
+        columns["params"].append(f"{run.params:,}" if run.params is not None else "—")
+        columns["time"].append(format_duration(run.duration))
+    headers = {name: name for name in columns} | {"best": f"best {shared}" if shared else "best"}
+    widths = {name: max(cell_len(cell) for cell in [headers[name], *cells]) for name, cells in columns.items()}
+    for name in OPTIONAL_COLUMNS:
+        if width is None or sum(widths.values()) + 3 * len(widths) + 1 <= width:  # cells, padding, rules
+            break
+        del columns[name], widths[name]
+    table = Table(title=title)
+    for name in columns:
+        right = name in ("epochs", "params", "time")
+        if name == "run":  # it folds only when the terminal is too narrow even for names and statuses
+            table.add_column(headers[name], overflow="fold")
+        else:
+            table.add_column(headers[name], justify="right" if right else "left", min_width=widths[name], no_wrap=True)
+    for row in zip(*columns.values()):
         table.add_row(*row)
     return table
