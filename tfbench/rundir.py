@@ -556,6 +556,9 @@ def load_model(path: str | Path, compile: bool = False):
             str(path),
             "use checkpoints/last.keras, or finish the run again with `tfbench resume`",
         )
+    from tfbench.keras_archive import check_archive
+
+    check_archive(path)  # members declaring gigabytes: refused before Keras reads them
     import keras
 
     try:
