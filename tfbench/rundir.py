@@ -405,26 +405,33 @@ class ResumePoint:
     """What was damaged and how it was recovered, one line each."""
 
 
-def resume_point(run_dir: str | Path, planned: int, epochs: int | None = None) -> ResumePoint:
+def resume_point(
+    run_dir: str | Path, planned: int, epochs: int | None = None, experiment: Experiment | None = None
+) -> ResumePoint:
     """Read a run directory for `tfbench resume` (nothing is written).
 
     Args:
         run_dir: the run directory.
         planned: the Experiment's planned epochs (used when the log has no plan).
         epochs: a new planned total asked for.
+        experiment: the Experiment resume will train (its `experiment.toml` as it is now): an
+            edited `train.epochs` is the new plan (`epochs` wins), other edits are refused
+            (`edited_plan`).
 
     Raises:
-        UserError: not a run directory, a damaged backup, or a run that already finished.
+        UserError: not a run directory, a damaged backup, a run that already finished, or an
+            `experiment.toml` edited in a way resume cannot honour.
     """
     run_dir = Path(run_dir)
     if not (run_dir / EVENTS_FILE).exists():
         raise UserError("not a run directory (no events.jsonl)", str(run_dir))
     initial = _checked_backup_epoch(run_dir)
-    end = last_event(run_dir)  # a finished run is refused from the log's last line alone
-    if epochs is None and end is not None and end["event"] == ev.RUN_ENDED and isinstance(end.get("epochs"), int):
-        _refuse_finished(run_dir, str(end.get("status")), end["epochs"], initial)
+    end = last_event(run_dir)  # a finished run with the plan it ended with is refused from the log's last line
+    if epochs is None and end is not None and end["event"] == ev.RUN_ENDED and end.get("epochs") == planned:
+        _refuse_finished(run_dir, str(end.get("status")), planned, initial)
     previous = summary_state(run_dir)  # a long log streams by: its batches are not parsed
-    target = int(epochs or previous.epochs or planned)
+    edited = edited_plan(run_dir, experiment, previous.experiment, initial) if experiment is not None else None
+    target = int(epochs or edited or previous.epochs or planned)
     lasts = [c for c in previous.checkpoints if c.get("kind") == "last"]
     point = ResumePoint(initial, target, [], last_checkpoint_epoch=int(lasts[-1].get("epoch") or 0) if lasts else 0)
     rows, damage = _parse_history(run_dir / HISTORY_FILE)
@@ -435,10 +442,68 @@ def resume_point(run_dir: str | Path, planned: int, epochs: int | None = None) -
         rows = recovered if len(recovered) >= len(rows) else rows
     point.history = [r for r in rows if r["epoch"] <= initial]
     point.later = [r for r in rows if r["epoch"] > initial]
+    if edited and not epochs:
+        point.notes.append(
+            f"{EXPERIMENT_FILE} plans {edited} epochs now ({previous.epochs} before): training on to {edited}"
+        )
     if initial >= target:
         _refuse_finished(run_dir, previous.status, target, initial)
         point.finishing = True
     return point
+
+
+# What resume honours of an `experiment.toml` edited after the run stopped: a new planned total
+# (as `tfbench set RUN epochs=N` while it trains), and what only the run's end reads. Any other
+# edit would continue a different run from this one's weights and optimizer state.
+HONOURED_EDITS = ("train.epochs", "description", "export")
+
+
+def edited_plan(run_dir: Path, experiment: Experiment, recorded: dict[str, Any], trained: int) -> int | None:
+    """The planned epochs an edited `experiment.toml` asks for, None when its plan was not edited.
+
+    Args:
+        run_dir: the run directory.
+        experiment: its `experiment.toml` as it is now.
+        recorded: the Experiment the run last started with (its log's last `run_started`).
+        trained: the epochs in the run's backup.
+
+    Raises:
+        UserError: at `experiment.toml`, naming each edit resume cannot honour, or a plan below
+            what was trained; nothing is written, so the run stays resumable.
+    """
+    from tfbench.experiment_diff import experiment_differences
+    from tfbench.spec import experiment_from_dict
+
+    if not recorded:
+        return None
+    try:
+        before = experiment_from_dict(recorded).to_dict()  # with today's defaults, as `experiment` has them
+    except UserError:
+        return None  # recorded by another version of tfbench: nothing to compare with
+    changes = experiment_differences([before, experiment.to_dict()])
+    refused = [(path, old, new) for path, (old, new) in changes if not _honoured(path)]
+    where = str(run_dir / EXPERIMENT_FILE)
+    if refused:
+        shown = "; ".join(f"{path} {old} → {new}" for path, old, new in refused[:3])
+        more = f" and {len(refused) - 3} more" if len(refused) > 3 else ""
+        raise UserError(
+            f"changed since the run was trained ({shown}{more}); resume continues the run as it was trained",
+            where,
+            f"put it back as it was, or train the new version as a new run: `tfbench run {where}`",
+        )
+    if any(path == "train.epochs" for path, _ in changes):
+        if experiment.train.epochs < trained:
+            raise UserError(
+                f"train.epochs = {experiment.train.epochs}, but the run has trained {trained} epochs",
+                f"{where}: train.epochs",
+                f"plan at least {trained}",
+            )
+        return experiment.train.epochs
+    return None
+
+
+def _honoured(path: str) -> bool:
+    return any(path == edit or path.startswith((f"{edit}.", f"{edit}[")) for edit in HONOURED_EDITS)
 
 
 def _refuse_finished(run_dir: Path, status: str, target: int, initial: int) -> None:

@@ -19,6 +19,7 @@ import tomllib
 from tfbench import rundir
 from tfbench.engine.events import RunState
 from tfbench.engine.log_scan import LogScan, summary_state
+from tfbench.experiment_diff import experiment_differences, flatten, repr_value  # noqa: F401 - the Runs screen compares runs with them
 from tfbench.figures import format_duration, format_number
 from tfbench.rundir import EVENTS_FILE, EXPERIMENT_FILE, RUNNER_FILE
 
@@ -124,9 +125,11 @@ def summarize_run(run_dir: str | Path) -> RunSummary:
         (what could be read is still shown).
     """
     run_dir = Path(run_dir)
-    scan: LogScan | None = LogScan()  # one pass over the log gives the summary and its damage
+    scan = LogScan()  # one pass over the log gives the summary and its damage
+    counted: int | None = None
     try:
         summary = _summary(run_dir, scan)
+        counted = scan.damaged
     except Exception as exc:  # noqa: BLE001 - one damaged run must never hide the others
         summary = RunSummary(
             name=run_dir.name,
@@ -142,8 +145,7 @@ def summarize_run(run_dir: str | Path) -> RunSummary:
             duration=0.0,
             reason=f"cannot be read: {type(exc).__name__}: {exc}",
         )
-        scan = None
-    damaged = rundir.damage(run_dir, scan.damaged if scan is not None else None)
+    damaged = rundir.damage(run_dir, counted)
     if damaged and summary.status != "running":
         summary.status, summary.reason = "damaged", damaged
     return summary
@@ -193,57 +195,6 @@ def scan_runs(runs_dir: str | Path) -> list[RunSummary]:
     return sorted(runs, key=lambda r: (r.started is None, r.started or 0.0, r.name))
 
 
-def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    """A nested Experiment dict as dotted paths (`model.layers[1].units`) to leaf values."""
-    out: dict[str, Any] = {}
-    if isinstance(value, dict):
-        for key, item in value.items():
-            out.update(flatten(item, f"{prefix}.{key}" if prefix else str(key)))
-    elif isinstance(value, list) and any(isinstance(item, (dict, list)) for item in value):
-        for index, item in enumerate(value):
-            out.update(flatten(item, f"{prefix}[{index}]"))
-    else:
-        out[prefix] = value
-    return out
-
-
-def experiment_differences(experiments: list[dict[str, Any]]) -> list[tuple[str, list[str]]]:
-    """The settings on which the given Experiments differ, side by side.
-
-    Args:
-        experiments: Experiment dicts, one per run.
-
-    Returns:
-        (dotted path, [that setting's value in each run, "—" where a run lacks it]) for every
-        path whose values are not all equal, in the order the paths first appear.
-    """
-    flats = [flatten(exp) for exp in experiments]
-    keys: list[str] = []
-    seen = set()
-    for flat in flats:
-        for key in flat:
-            if key not in seen:
-                seen.add(key)
-                keys.append(key)
-    rows = []
-    for key in keys:
-        values = [repr_value(flat[key]) if key in flat else "—" for flat in flats]
-        if len(set(values)) > 1:
-            rows.append((key, values))
-    return rows
-
-
-def repr_value(value: Any) -> str:
-    """A setting's value as a preset would spell it."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return "[" + ", ".join(repr_value(v) for v in value) + "]"
-    return str(value)
-
-
 # Columns a narrow terminal leaves out first, so that run names always print whole.
 OPTIONAL_COLUMNS = ("started", "params", "time", "best", "epochs")
 
@@ -260,7 +211,9 @@ def runs_table(runs: list[RunSummary], title: str | None = None, width: int | No
 
     monitors = {run.best_monitor for run in runs if run.best_value is not None}
     shared = monitors.pop() if len(monitors) == 1 else None
-    columns = {name: [] for name in ("run", "started", "status", "epochs", "best", "params", "time")}
+    columns: dict[str, list[str]] = {
+        name: [] for name in ("run", "started", "status", "epochs", "best", "params", "time")
+    }
     for run in runs:
         if run.best_value is None:
             best = "—"
