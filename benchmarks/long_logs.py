@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +27,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
-from long_logs import write_long_run  # noqa: E402
+from long_logs import peak_rss, write_long_run  # noqa: E402
 
 COMMANDS = {
     "runs": lambda runs, run: ["runs", str(runs), "--json"],
@@ -42,16 +41,8 @@ def measure(checkout: Path, args: list[str], cwd: Path) -> tuple[float, float, i
     (started in `cwd`, away from any checkout, so the current directory's tfbench does not shadow it)."""
     env = dict(os.environ, PYTHONPATH=str(checkout), TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
     start = time.perf_counter()
-    child = subprocess.Popen(
-        [sys.executable, "-m", "tfbench", *args],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-        cwd=cwd,
-    )
-    _, status, usage = os.wait4(child.pid, 0)
-    child.returncode = os.waitstatus_to_exitcode(status)
-    return time.perf_counter() - start, usage.ru_maxrss / 1024, child.returncode
+    code, _, _, peak = peak_rss([sys.executable, "-m", "tfbench", *args], env, cwd)
+    return time.perf_counter() - start, peak, code
 
 
 def main() -> None:

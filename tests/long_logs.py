@@ -10,11 +10,15 @@ epoch and a `model.keras` archive. Lines are formatted from templates, not `json
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
 from tfbench.engine.events import encode
 from tfbench.rundir import write_history
+from tfbench.spec import experiment_from_dict, parse_toml
 
 STEPS = 1000
 START = 1_800_000_000.0
@@ -74,8 +78,9 @@ def write_long_run(run_dir: Path, megabytes: float, ended: bool = True) -> Path:
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     epochs = max(1, round(megabytes / 0.173))
-    (run_dir / "experiment.toml").write_text(EXPERIMENT.format(epochs=epochs), encoding="utf-8")
-    experiment = {"name": "long", "data": {"source": "builtin:digits"}, "train": {"epochs": epochs}}
+    text = EXPERIMENT.format(epochs=epochs)
+    (run_dir / "experiment.toml").write_text(text, encoding="utf-8")
+    experiment = experiment_from_dict(parse_toml(text)).to_dict()  # as a run logs it
     model = {"layers": [], "total_params": 650, "trainable_params": 650}
     started = dict(event="run_started", time=START, v=1, experiment=experiment, run_dir=str(run_dir), model=model)
     started.update(data={}, steps_per_epoch=STEPS, epochs=epochs, initial_epoch=0, pid=None, resumed=False)
@@ -100,3 +105,28 @@ def write_long_run(run_dir: Path, megabytes: float, ended: bool = True) -> Path:
         with zipfile.ZipFile(run_dir / "model.keras", "w") as archive:
             archive.writestr("metadata.json", "{}")
     return run_dir
+
+
+# A small launcher measures the command: a process's peak resident memory counts what it held before
+# `exec`, so a child forked straight from a big test process (TensorFlow loaded) would report that.
+LAUNCHER = (
+    "import os, subprocess, sys; child = subprocess.Popen(sys.argv[2:]); _, status, usage = os.wait4(child.pid, 0); "
+    "open(sys.argv[1], 'w').write(f'{os.waitstatus_to_exitcode(status)} {usage.ru_maxrss}')"
+)
+
+
+def peak_rss(
+    args: list[str], env: dict[str, str], cwd: Path | None = None, timeout: float = 600
+) -> tuple[int, str, str, float]:
+    """Run a command (stdout and stderr pipes): its exit code, output, error output and peak resident MB."""
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as report:
+        done = subprocess.run(
+            [sys.executable, "-c", LAUNCHER, report.name, *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=cwd,
+            timeout=timeout,
+        )
+        code, kib = report.read().split()
+    return int(code), done.stdout, done.stderr, int(kib) / 1024  # ru_maxrss is in KiB on Linux

@@ -4,14 +4,12 @@ without holding it (batches pass by unparsed), and still see every damaged line.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from dataclasses import fields
 from pathlib import Path
 
 import pytest
-from long_logs import write_long_run
+from long_logs import peak_rss, write_long_run
 from tiny_runs import runner_env
 
 from tfbench.engine import events as ev
@@ -126,18 +124,7 @@ def big_runs(tmp_path_factory) -> Path:
 
 def peak_rss_mb(*args: str) -> tuple[int, str, str, float]:
     """Run `python -m tfbench ARGS` (stdout a pipe); its exit code, output and peak resident MB."""
-    child = subprocess.Popen(
-        [sys.executable, "-m", "tfbench", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=dict(runner_env(), COLUMNS="100"),
-    )
-    out, err = child.stdout.read(), child.stderr.read()
-    _, status, usage = os.wait4(child.pid, 0)
-    child.returncode = os.waitstatus_to_exitcode(status)
-    child.stdout.close()
-    child.stderr.close()
-    return child.returncode, out.decode(), err.decode(), usage.ru_maxrss / 1024  # KiB on Linux
+    return peak_rss([sys.executable, "-m", "tfbench", *args], dict(runner_env(), COLUMNS="100"))
 
 
 def test_runs_on_a_big_log_stays_under_100_mb(big_runs):
