@@ -481,7 +481,7 @@ def _stack(exp: Experiment, info: DataInfo, load_weights: bool = False) -> tuple
     """
     import keras
 
-    from tfbench import blocks
+    from tfbench import backbones, blocks
 
     if not exp.model.layers:
         raise UserError("the model has no layers; add at least one", "model.layers")
@@ -492,6 +492,9 @@ def _stack(exp: Experiment, info: DataInfo, load_weights: bool = False) -> tuple
     mixed = exp.train.mixed_precision != "off" and last.kind == "layer" and "dtype" not in last.args
     ctx = _Context(blocks.layer_names(nodes, {_INPUT_NAME}), load_weights, frozenset({last.path} if mixed else ()))
     outputs, built = _apply_sequence(nodes, inputs, ctx)
+    backbones.check_unfreeze(
+        exp.train.fine_tune, [(b.node.type, b.layer) for b in built if b.node and b.node.kind == "backbone"]
+    )
     return inputs, outputs, built
 
 
@@ -539,6 +542,13 @@ def _call_attention(node: Node, layer: Any, x: Any) -> Any:
     from tfbench import blocks
 
     causal = bool(node.args.get("use_causal_mask", False))
+    if len(x.shape) < 3:  # Keras accepts a flat tensor here, then fails in the first batch
+        size = x.shape[-1] if len(x.shape) == 2 and x.shape[-1] is not None else "N"
+        raise UserError(
+            f"{node.type} needs a sequence (steps, features) per sample but gets {_shape_text(tuple(x.shape)[1:])}",
+            node.path,
+            f"put a Reshape with target_shape = [{size}, 1], or an Embedding, before it",
+        )
     try:
         if node.type in blocks.LIST_INPUT_ATTENTION:
             return layer([x, x], use_causal_mask=causal)
@@ -1042,9 +1052,10 @@ def _load_for_import(path: Path) -> tuple[Any, str]:
     """A `.keras` file loaded with `safe_mode=True` (code is refused, never run), and its name."""
     import keras
 
+    from tfbench.keras_archive import check_archive
+
     where = str(path)
-    if not path.is_file():
-        raise UserError("no such model file", where)
+    check_archive(path)  # cut short, not an archive, or declaring gigabytes: refused before Keras opens it
     try:
         model = keras.saving.load_model(where, compile=False, safe_mode=True)
     except Exception as exc:  # noqa: BLE001 - every load failure is the user's file

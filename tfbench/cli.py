@@ -605,7 +605,13 @@ def watch(run_dir, no_bell):
 @click.argument("runs_dir", default="runs", required=False, type=click.Path(file_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
 def runs(runs_dir, as_json):
-    """The runs in a runs directory: status, epochs, best metric, parameters, duration."""
+    """The runs in a runs directory: status, epochs, best metric, parameters, duration.
+
+    \b
+    Run names print whole: a narrow terminal leaves out columns instead (--json has them all);
+    piped output is never cut.
+      tfbench runs runs/ --json
+    """
     from tfbench.engine.runs import runs_table, scan_runs
 
     if (Path(runs_dir) / "study.toml").exists():
@@ -634,10 +640,10 @@ def runs(runs_dir, as_json):
     if not found:
         click.echo(f"no runs in {runs_dir}")
         return
-    from rich.console import Console
+    from tfbench.console import output_console
 
-    console = Console()
-    console.print(runs_table(found, title=str(runs_dir)))
+    console = output_console(highlight=True)
+    console.print(runs_table(found, title=str(runs_dir), width=console.width))
     for r in found:
         if r.reason and r.status in ("failed", "damaged"):
             console.print(f"{r.name}: {r.reason}", highlight=False)
@@ -776,11 +782,10 @@ def _print_export_reports(reports: list[dict], as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(reports, indent=2, default=str))
     elif reports:
-        from rich.console import Console
-
+        from tfbench.console import output_console
         from tfbench.export.report import report_table
 
-        console = Console(highlight=False)
+        console = output_console()
         console.print(report_table(reports))
         for report in reports:
             console.print(f"wrote {report['path']}")
@@ -797,12 +802,11 @@ def _export_matrix(
     """`export --all`: every format × quantisation, one matrix printed (or its rows as JSON)."""
     if formats or quantize != "none":
         raise UserError("--all exports every format and quantisation", "--all", "leave out --format and --quantize")
-    from rich.console import Console
-
+    from tfbench.console import output_console
     from tfbench.export.matrix import export_all
     from tfbench.export.report import matrix_table
 
-    console = Console(highlight=False, stderr=True)
+    console = output_console(sys.stderr)
     with console.status("exporting…") as status:
         rows = export_all(
             run_dir,
@@ -813,7 +817,7 @@ def _export_matrix(
     if as_json:
         click.echo(json.dumps(rows, indent=2, default=str))
         return
-    Console(highlight=False).print(matrix_table(rows))
+    output_console().print(matrix_table(rows))
     if not any(row["ok"] for row in rows):
         raise UserError("no format exported", "--all", "see the reasons above")
 
@@ -922,9 +926,9 @@ def predict(run_dir, split, k, as_json, input_path, output, with_export, allow_c
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
-    from rich.console import Console
+    from tfbench.console import output_console
 
-    console = Console(highlight=False)
+    console = output_console()
     for part in renderables(result):
         console.print(part)
 
@@ -943,13 +947,14 @@ def _predict_inputs(
         write_rows(result["rows"], Path(output))
         click.echo(f"wrote {output}")
     else:
-        from rich.console import Console
         from rich.table import Table
+
+        from tfbench.console import output_console
 
         table = Table(*result["rows"][0].keys(), box=None, pad_edge=False) if result["rows"] else Table()
         for row in result["rows"]:
             table.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row.values()))
-        Console(highlight=False).print(table)
+        output_console().print(table)
     click.echo(summary_line(result))
 
 
@@ -1218,9 +1223,9 @@ def _print_study(study, as_json: bool, out) -> None:
             )
         )
         return
-    from rich.console import Console
+    from tfbench.console import output_console
 
-    console = Console(file=out, highlight=False)
+    console = output_console(out)
     console.print(results_table(study))
     if best is not None:
         console.print(

@@ -90,7 +90,8 @@ class Run:
         self._callbacks: list[Any] = []
         self._lock: int | None = None  # the run directory's training lock
         if resume:
-            self.point = rundir.resume_point(self.run_dir or Path(runs_dir), experiment.train.epochs, epochs)
+            where = self.run_dir or Path(runs_dir)
+            self.point = rundir.resume_point(where, experiment.train.epochs, epochs, experiment)
             self.controls.target_epochs = self.point.target_epochs
             self.initial_epoch = self.controls.completed_epochs = self.point.initial_epoch
             self.history = self.point.history
