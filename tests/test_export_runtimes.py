@@ -269,9 +269,9 @@ def test_training_only_random_layers_are_left_out_of_runtime_exports(tmp_path):
 
     keras.utils.set_random_seed(3)
     inputs = keras.Input((8, 8, 1))
-    x = keras.layers.RandomFlip("horizontal")(inputs)
+    x = keras.layers.RandomFlip("horizontal", name="random_flip")(inputs)
     x = keras.layers.Conv2D(4, 3, activation="relu")(x)
-    x = keras.layers.GaussianNoise(0.1)(keras.layers.Flatten()(x))
+    x = keras.layers.GaussianNoise(0.1, name="gaussian_noise")(keras.layers.Flatten()(x))
     model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
     samples = np.random.default_rng(0).uniform(0, 1, (256, 8, 8, 1)).astype("float32")
     outputs = reference.predict_keras(model, samples)

@@ -25,6 +25,10 @@ async def test_the_output_key_cycles_through_each_outputs_curves_and_back():
                 break
             await pilot.pause(0.05)
         assert "O Output" in screen_text(pilot.app)  # the footer offers the key
+        for _ in range(100):  # the curves of a log read whole are drawn (in a thread) once it is read
+            if "kind_loss" in curves.render().plain:
+                break
+            await pilot.pause(0.05)
         assert "kind_loss" in curves.render().plain and "kind_accuracy" not in curves.render().plain
         seen = []
         for _ in range(3):

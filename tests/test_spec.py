@@ -245,7 +245,7 @@ def test_bad_override_keys_name_the_override(tmp_path, override, words):
             "export.tflite_quantization",
             "got 'int4'",
         ),
-        (('formats = ["keras", "tflite"]', 'formats = ["onnx"]'), "export.formats[0]", "got 'onnx'"),
+        (('formats = ["keras", "tflite"]', 'formats = ["caffe"]'), "export.formats[0]", "got 'caffe'"),
         (('name = "tiny"', 'name = "has space"'), "name", "use letters"),
         (('source = "builtin:spiral"', 'source = "spiral"'), "data.source", "expected KIND:NAME"),
         (("[data]\n", "data = 3\n[data2]\n"), "data", "expected a table, got 3"),

@@ -437,3 +437,23 @@ def test_a_disk_that_fills_stops_the_study_with_one_line_and_resume_finishes_it_
             end = [e for e in ev.read_events(run_dir) if e["event"] == "run_ended"]
             assert end and end[-1]["status"] in ("completed", "stopped") and (run_dir / "history.csv").exists()
     assert any(r["state"] == "interrupted" for r in after)  # the trial the disk stopped went back, and ran again
+
+
+def test_grid_ids_name_one_point_in_every_asking_process(tmp_path):
+    """Each worker has its own sampler seed; the grid sampler shuffles its points with it, so a grid id
+    must not depend on it, or two workers given trials 0 and 1 train the same point."""
+    import optuna
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    from tfbench.study.space import Param, TuneSettings
+    from tfbench.study.study import make_sampler
+
+    points = tuple(range(8))
+    settings = TuneSettings("val_loss", "minimize", 8, "grid", "none", [Param("u", "choice", choices=points)])
+    storage = JournalStorage(JournalFileBackend(str(tmp_path / "grid.journal")))
+    optuna.create_study(study_name="grid", storage=storage)
+    asked = []
+    for seed in range(8):  # a process per trial, each with its own seed
+        study = optuna.load_study(study_name="grid", storage=storage, sampler=make_sampler(settings, seed))
+        asked.append(study.ask().suggest_categorical("u", list(points)))
+    assert sorted(asked) == list(points)

@@ -50,6 +50,10 @@ class Reference:
     written: Any = None
     """The outputs of the model actually written, when it is a copy of the reference's model (float32
     or Keras-quantised): what the runtime must reproduce (`runtime_diff`)."""
+    self_diff: float | None = None
+    """How far two Keras calls on the same inputs differ (relative to the largest output) when the model
+    draws random numbers at inference (a VAE's sampling): no export can match closer, so its outputs
+    are reported but not held to a tolerance. None: the model is deterministic."""
 
     @property
     def metric_name(self) -> str:
@@ -204,12 +208,31 @@ def reference_data(model, bundle, experiment=None) -> Reference:
         keras_metric=None,
         mask=mask,
         scored=scored,
+        self_diff=inference_noise(model, x, outputs),
     )
     if bundle.info.outputs:
         ref.heads = head_references(ref, experiment, bundle.info)
         return ref
     ref.keras_metric = score(ref, outputs[:scored])
     return ref
+
+
+NOISE_SAMPLES = 64
+"""Samples called twice to tell a model that samples at inference from a deterministic one."""
+
+
+def inference_noise(model: Any, x: Any, outputs: Any) -> float | None:
+    """The relative difference between a second Keras call on the first samples and the first one,
+    or None when they are equal (to float rounding): a deterministic model."""
+    import numpy as np
+
+    if isinstance(outputs, dict):
+        return None  # several outputs: each head is compared; none of the Keras guides' multi-io models samples
+    count = min(NOISE_SAMPLES, rows.count(x))
+    again = np.asarray(model(rows.take(x, 0, count), training=False), dtype="float64")
+    first = np.asarray(outputs[:count], dtype="float64").reshape(again.shape)
+    diff = relative(float(np.abs(again - first).max()) if first.size else 0.0, first)
+    return diff if diff > 1e-6 else None
 
 
 def head_references(ref: Reference, experiment, info) -> dict[str, Reference]:

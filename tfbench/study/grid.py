@@ -5,7 +5,8 @@ Optuna's `GridSampler` picks a random point no trial has taken yet, but two proc
 same moment can both pick it, and once every point was tried it trains one again; after the last
 point it calls `Study.stop()`, which raises outside `study.optimize` (tfbench asks and tells). So
 here: the planned count never exceeds the grid (`parse_tune`), a trial that finds a lower-numbered
-live trial on its point yields (`duplicate_point`, the same lock-free rule as the planned count),
+live trial on its point yields (every process shuffles the grid with the study's seed, not its own, so a
+grid id names one point everywhere) (`duplicate_point`, the same lock-free rule as the planned count),
 no trial is asked once Optuna's `is_exhausted` says every point was tried, and `Study.stop()` is
 left out.
 """

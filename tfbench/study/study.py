@@ -59,7 +59,8 @@ def make_sampler(settings: TuneSettings, seed: int | None) -> Any:
     if settings.sampler == "grid":
         from tfbench.study.grid import AskTellGridSampler
 
-        return AskTellGridSampler({p.path: p.grid() for p in settings.params}, seed=seed)
+        # The seed shuffles the grid: a grid id must name one point in every process, so all share the study's.
+        return AskTellGridSampler({p.path: p.grid() for p in settings.params}, seed=settings.seed)
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, max(2, settings.trials // 4)))
 
 
