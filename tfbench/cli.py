@@ -59,7 +59,7 @@ class TfbenchGroup(click.Group):
             ctx.exit(130)
 
 
-_EXPERIMENT_PARTS = ("name", "description", "data", "model", "train", "export")
+_EXPERIMENT_PARTS = ("name", "description", "data", "model", "train", "export", "track")
 JSON_ERRORS = "json_errors"
 """`ctx.meta` key a command sets with `--json`: its user errors are also an object on stdout."""
 

@@ -430,7 +430,7 @@ def _callbacks_code(exp) -> list[str]:
         elif component.type == "BackupAndRestore":
             args.setdefault("backup_dir", "backup")
         out.append(_call(f"keras.callbacks.{component.type}", args))
-    if exp.train.tensorboard and not has_tensorboard:
+    if exp.track.tensorboard and not has_tensorboard:
         out.append('keras.callbacks.TensorBoard(log_dir="tensorboard")')
     return out
 

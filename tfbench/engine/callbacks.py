@@ -395,8 +395,6 @@ def experiment_callbacks(experiment: Any, run_dir: Path, resuming: bool) -> tupl
             callbacks.append(cls(**args))
         except (TypeError, ValueError) as exc:
             raise UserError(f"{component.type}: {exc}", f"train.callbacks[{i}]") from None
-    if experiment.train.tensorboard and not any(c.type == "TensorBoard" for c in experiment.train.callbacks):
-        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / TENSORBOARD_DIR)))
     return callbacks, backup_args
 
 
@@ -408,8 +406,6 @@ def check_tensorboard(experiment: Any) -> None:
     """
     train = experiment.train
     wanted = [f"train.callbacks[{i}]" for i, c in enumerate(train.callbacks) if c.type == "TensorBoard"]
-    if train.tensorboard:
-        wanted.append("train.tensorboard")
     if not wanted:
         return
     try:
@@ -421,8 +417,9 @@ def check_tensorboard(experiment: Any) -> None:
 
 
 def run_callbacks(run: TrainingRun, extra: list[Any]) -> tuple[list[Any], RunBackup]:
-    """`fit`'s callbacks for a Run: any `extra` first, the EventCallback, the Experiment's own, then
-    the run's backup (returned apart too).
+    """`fit`'s callbacks for a Run: any `extra` first, the profiler (its step markers then hold the
+    others' batch hooks), the EventCallback, the Experiment's own, then the run's backup (returned
+    apart too).
 
     Raises:
         UserError: a callback entry Keras refuses.
@@ -432,7 +429,9 @@ def run_callbacks(run: TrainingRun, extra: list[Any]) -> tuple[list[Any], RunBac
         backup = RunBackup(run, str(run.run_dir / BACKUP_DIR), **backup_args)
     except (TypeError, ValueError) as exc:
         raise UserError(f"BackupAndRestore: {exc}", "train.callbacks") from None
-    return [*extra, EventCallback(run), *own, backup], backup
+    from tfbench.engine.profiling import ProfileCallback
+
+    return [*extra, ProfileCallback(run), EventCallback(run), *own, backup], backup
 
 
 def disk_full(exc: BaseException) -> bool:
