@@ -32,10 +32,10 @@ from textual.widgets import ContentSwitcher
 from textual.worker import Worker, WorkerState
 
 from tfbench.engine.events import BATCH, PROFILE, RunState
-from tfbench.event_tail import EventTail
 from tfbench.messages import ActionFailed, EvaluationReady, EventsRead, RunnerStarted
 from tfbench.screens.frame import frame_top
 from tfbench.screens.run_dialogs import EditRunDialog, ExportDialog, ResultsDialog
+from tfbench.tracking.tensorboard_tail import open_tail
 from tfbench.widgets.curves import Curves
 from tfbench.widgets.event_log import EventLogPane
 from tfbench.widgets.footer import KeyFooter
@@ -231,7 +231,7 @@ class TrainingScreen(Screen):
 
     def _follow(self, run_dir: Path, stop: threading.Event, consumed: threading.Event, generation: int) -> None:
         """Worker: post what the log gained, one message at a time, until told to stop."""
-        with EventTail(run_dir, chunk_bytes=1 << 18) as tail:
+        with open_tail(run_dir, chunk_bytes=1 << 18) as tail:  # a run's log, or a TensorBoard log folder
             caught_up = False
             while not stop.is_set():
                 events = tail.read()
