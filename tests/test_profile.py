@@ -4,15 +4,13 @@ plane, the control channel, and a runner that profiles with TensorBoard unimport
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
-from tiny_runs import REPO, runner_env, spiral_preset, write_preset
+from tiny_runs import REPO, spiral_preset, without_modules, write_preset
 
 from tfbench.engine import events as ev
 from tfbench.engine.profile_summary import describe, summarize, verdict
@@ -232,34 +230,6 @@ def test_the_verdict_is_judged_on_fractions_of_the_step():
 
 # -- a runner, profiled through its control channel, with TensorBoard unimportable --------------------------
 
-BLOCKER = '''
-import importlib.abc, runpy, sys
-
-class Blocked(importlib.abc.MetaPathFinder):
-    """TensorBoard and its profile plugin cannot be imported here."""
-
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("tensorboard", "tensorboard_plugin_profile", "xprof"):
-            raise ModuleNotFoundError(f"No module named {name!r} (blocked)", name=name)
-        return None
-
-sys.meta_path.insert(0, Blocked())
-runpy.run_path(GUARD)
-'''
-
-
-def _blocked_env(tmp_path: Path) -> dict[str, str]:
-    """The test environment (no network) where `import tensorboard` fails like an uninstalled one."""
-    from no_network.sitecustomize import GUARD_DIR
-
-    folder = tmp_path / "no-tensorboard"
-    folder.mkdir()
-    guard = repr(str(Path(GUARD_DIR) / "sitecustomize.py"))
-    (folder / "sitecustomize.py").write_text(f"GUARD = {guard}\n" + textwrap.dedent(BLOCKER))
-    env = runner_env()
-    env["PYTHONPATH"] = os.pathsep.join([str(folder), env["PYTHONPATH"]])
-    return env
-
 
 def _tfbench(env: dict, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run(
@@ -270,7 +240,7 @@ def _tfbench(env: dict, *args: str, timeout: float = 300) -> subprocess.Complete
 @pytest.mark.slow
 def test_a_runner_without_tensorboard_profiles_its_plan_and_a_request_from_the_command_line(tmp_path, runs_dir):
     """`train.profile` and `tfbench profile RUN_DIR` both work where tensorboard cannot be imported."""
-    env = _blocked_env(tmp_path)
+    env = without_modules(tmp_path, "tensorboard", "tensorboard_plugin_profile", "xprof")
     probe = subprocess.run([sys.executable, "-c", "import tensorboard"], env=env, capture_output=True, text=True)
     assert probe.returncode != 0 and "blocked" in probe.stderr
     preset = write_preset(

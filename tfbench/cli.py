@@ -575,16 +575,15 @@ def watch_tensorboard(logdir: Path, no_bell: bool) -> None:
     Raises:
         UserError: no TensorBoard log there, or the tensorboard package to read it is missing.
     """
-    import importlib.util
-
     from tfbench.tracking.tensorboard_files import INSTALL_HINT
     from tfbench.tracking.tensorboard_tail import is_tensorboard_log
+    from tfbench.tracking.tracker import installed
 
     if not is_tensorboard_log(logdir):
         raise UserError(
             "no TensorBoard event files here", f"tb:{logdir}", "name the folder `tensorboard --logdir` reads"
         )
-    if importlib.util.find_spec("tensorboard") is None:
+    if not installed("tensorboard"):
         raise UserError("reading TensorBoard logs needs the tensorboard package", f"tb:{logdir}", INSTALL_HINT)
     if not stdout_is_a_terminal():
         from tfbench.headless import epoch_line
@@ -701,19 +700,18 @@ def checked_tracking_options(mlflow_uri: str | None, tensorboard_dir: str | None
     Raises:
         UserError: naming the option.
     """
-    import importlib.util
-
     from tfbench.tracking.mlflow_runs import INSTALL_HINT as MLFLOW_HINT
     from tfbench.tracking.tensorboard_files import INSTALL_HINT as TENSORBOARD_HINT
+    from tfbench.tracking.tracker import installed
     from tfbench.tracking.uris import check_tracking_uri, uri_absolute
 
     if not mlflow_uri and not tensorboard_dir:
         raise UserError("say where to: --mlflow URI, --tensorboard DIR, or both", "runs export")
-    if tensorboard_dir and importlib.util.find_spec("tensorboard") is None:
+    if tensorboard_dir and not installed("tensorboard"):
         raise UserError("TensorBoard files are written with the tensorboard package", "--tensorboard", TENSORBOARD_HINT)
     if not mlflow_uri:
         return None
-    if importlib.util.find_spec("mlflow") is None:
+    if not installed("mlflow"):
         raise UserError("mirroring to MLflow needs the mlflow package", "--mlflow", MLFLOW_HINT)
     try:
         return uri_absolute(check_tracking_uri(mlflow_uri), Path.cwd())

@@ -65,12 +65,20 @@ def check(experiment: Experiment) -> None:
     from tfbench.tracking.tensorboard_files import INSTALL_HINT as TENSORBOARD_HINT
 
     track = experiment.track
-    if track.tensorboard and importlib.util.find_spec("tensorboard") is None:
+    if track.tensorboard and not installed("tensorboard"):
         raise UserError(
             "TensorBoard files are written with the tensorboard package", "track.tensorboard", TENSORBOARD_HINT
         )
-    if track.mlflow and importlib.util.find_spec("mlflow") is None:
+    if track.mlflow and not installed("mlflow"):
         raise UserError("mirroring to MLflow needs the mlflow package", "track.mlflow", MLFLOW_HINT)
+
+
+def installed(package: str) -> bool:
+    """Whether a package can be imported (found, and not refused by the interpreter's import hooks)."""
+    try:
+        return importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 # -- the mirrors -------------------------------------------------------------------------------------------
