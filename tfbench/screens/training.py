@@ -480,7 +480,7 @@ class TrainingScreen(Screen):
         if views.current == "curves":
             return
         panel = self.query_one(ProfilePanel)
-        if self.state.running and not panel.capturing:
+        if self.state.running and self.runner_is_alive and not panel.capturing:
             panel.capturing = PROFILE_STEPS
             self._send("profile", steps=PROFILE_STEPS)
         elif not self.state.profile and not panel.capturing:

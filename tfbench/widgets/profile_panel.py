@@ -59,7 +59,7 @@ def _table(title: str, rows: list[tuple[str, str]], width: int) -> list[Text]:
     for figure, name in rows:
         line = Text(f" {figure:>7}  ", style="")
         room = max(4, width - len(line))
-        line.append(name if len(name) <= room else "…" + name[len(name) - room + 1 :])  # the tail names it
+        line.append(name if len(name) <= room else name[: room - 1] + "…")
         lines.append(line)
     return lines
 
@@ -97,10 +97,21 @@ def profile_text(profile: dict[str, Any], width: int, height: int, capturing: in
         legend.append(f" {label} {_percent(split.get(key))}  ")
     lines.append(legend)
     lines += [device_line(device) for device in profile.get("devices") or []]
-    ops = [(_percent(o.get("share")), f"{o.get('name')} {o.get('type')}") for o in profile.get("top_ops") or []]
+    ops = [(_percent(o.get("share")), op_label(o)) for o in profile.get("top_ops") or []]
     stages = [(f"{float(s.get('ms') or 0):.2f} ms", str(s.get("stage"))) for s in profile.get("stages") or []]
     lines += _tables(ops, stages, width, height - _rows(lines, width))
     return Text("\n").join(lines)
+
+
+def op_label(op: dict[str, Any]) -> str:
+    """An op as its type, then where it is: `Conv2DBackpropFilter conv2d/convolution` (the scope's
+    last part dropped when it only repeats the type, the model's name dropped in front)."""
+    kind, parts = str(op.get("type")), str(op.get("name")).split("/")
+    if len(parts) > 1 and parts[-1] == kind:
+        parts = parts[:-1]
+    if len(parts) > 2:
+        parts = parts[1:] if parts[0] != "gradient_tape" else ["∇", *parts[2:]]
+    return f"{kind} {'/'.join(parts)}"
 
 
 def _rows(lines: list[Text], width: int) -> int:
@@ -184,7 +195,9 @@ def device_text(devices: list[dict[str, Any]]) -> Text:
     for device in devices:
         text.append(f"{device.get('device')} profiled\n", style="bold")
         text.append(f" kernels {bar(float(device.get('kernel') or 0))} {_percent(device.get('kernel'))}\n")
-        text.append(f" idle {_percent(device.get('idle'))}: {_gaps(device)}\n")
+        gaps = int(device.get("gaps") or 0)
+        longest = f", max {float(device.get('longest_gap_ms') or 0):.1f}ms" if gaps else ""
+        text.append(f" idle {_percent(device.get('idle'))}, {gaps} gaps{longest}\n")
     text.rstrip()
     return text
 
