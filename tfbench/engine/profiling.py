@@ -20,7 +20,7 @@ import json
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import keras
 
@@ -31,8 +31,6 @@ from tfbench.engine.xplane import newest_trace, read_trace
 
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Iterator
-
-    from tfbench.engine.callbacks import TrainingRun
 
 PROFILE_DIR = "profile"
 
@@ -63,6 +61,16 @@ def judge_trace(path: Path) -> dict[str, Any]:
     return summary
 
 
+class ProfiledRun(Protocol):
+    """What the profiler reads and calls on the Run that trains (`tfbench.engine.run.Run`)."""
+
+    experiment: Any
+    run_dir: Path | None
+    controls: Any
+
+    def emit(self, kind: str, /, **fields: Any) -> dict[str, Any] | None: ...
+
+
 class Capture:
     """One capture: what asked for it, how many steps, and where it stands."""
 
@@ -84,7 +92,7 @@ class ProfileCallback(keras.callbacks.Callback):
         run: the Run being trained (its `train.profile`, controls, run directory and emitter).
     """
 
-    def __init__(self, run: TrainingRun):
+    def __init__(self, run: ProfiledRun):
         super().__init__()
         self.run = run
         self.controls = run.controls
