@@ -23,9 +23,14 @@ are adjacent in time, so the machine's drift disturbs them least: the headline f
 the record, the Run's whole `train()` per epoch (run directory, tracing, initial and final
 checkpoints, final model, exports). Target: engine ≥ 0.98× plain.
 
+With `--track`, a fourth side is the engine mirroring the run as `[track]` asks (TensorBoard files
+and an MLflow SQLite store in a temporary folder), and the headline is its epoch time against the
+engine's alone (target: mirroring costs ≤ 2 %).
+
 Usage:
     python benchmarks/overhead.py [--preset shapes-cnn] [--epochs 5] [--rounds 7] [--set K=V ...]
     python benchmarks/overhead.py --preset digits-resnet --epochs 8 --rounds 9
+    python benchmarks/overhead.py --preset digits-cnn --epochs 12 --rounds 9 --track
 """
 
 from __future__ import annotations
@@ -48,6 +53,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument(
+        "--track", action="store_true", help="Also time the engine mirroring to TensorBoard and MLflow."
+    )
     args = parser.parse_args()
 
     import gc
@@ -122,9 +130,9 @@ def main() -> None:
             model.fit(**feed, epochs=args.epochs, callbacks=callbacks, verbose=0, shuffle=False)
             return clock.steady(), time.perf_counter() - t0
 
-    def engine(runs_dir: str) -> tuple[float, float]:
+    def engine(runs_dir: str, experiment=exp) -> tuple[float, float]:
         clock = EpochClock()
-        run = Run(exp, runs_dir=runs_dir, extra_callbacks=[clock])
+        run = Run(experiment, runs_dir=runs_dir, extra_callbacks=[clock])
         run.prepare(bundle=bundle, model=fresh_model())
         gc.collect()
         t0 = time.perf_counter()
@@ -140,12 +148,16 @@ def main() -> None:
             "plain, fed as the Run": lambda: plain(fed),
             "engine": lambda: engine(runs_dir),
         }
+        if args.track:
+            tracked = exp.copy_with(["track.tensorboard=true", f'track.mlflow="sqlite:///{runs_dir}/mlflow.db"'])
+            sides["engine + track"] = lambda: engine(runs_dir, tracked)
+            sides["engine + track"]()  # warm-up: MLflow's import and its database's tables, once
         names = list(sides)
         epoch_s = {k: [] for k in names}
         end_to_end: list[float] = []
         plain(naive), plain(fed)  # warm-up: first-use costs of TensorFlow and the data pipeline
         for i in range(args.rounds):
-            order = names[i % 3 :] + names[: i % 3]
+            order = names[i % len(names) :] + names[: i % len(names)]
             for name in order:
                 seconds, other = sides[name]()
                 epoch_s[name].append(seconds)
@@ -163,6 +175,9 @@ def main() -> None:
     for base in names[:2]:
         paired = med([b / e for b, e in zip(epoch_s[base], epoch_s["engine"])])
         print(f"engine vs {base}: {paired:.3f}x (median of per-round ratios)")
+    if args.track:
+        paired = med([t / e for t, e in zip(epoch_s["engine + track"], epoch_s["engine"])])
+        print(f"engine + track vs engine: {paired:.3f}x epoch time (median of per-round ratios; ≤ 1.02)")
     print(
         f"the Run's whole train(), per epoch: {med(end_to_end) * 1000:.1f} ms "
         f"({med(epoch_s['plain, fed as the Run']) / med(end_to_end):.3f}x the steady plain epoch)"

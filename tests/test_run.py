@@ -206,7 +206,7 @@ def test_tensorboard_without_its_package_is_a_located_user_error(tmp_path, runs_
         return
     with pytest.raises(UserError) as err:
         run.prepare()
-    assert err.value.location == "train.tensorboard" and "pip install tensorboard" in str(err.value)
+    assert err.value.location == "track.tensorboard" and "pip install 'tfbench[tensorboard]'" in str(err.value)
 
 
 def test_bad_data_is_a_user_error_before_any_run_dir(tmp_path, runs_dir):

@@ -161,3 +161,39 @@ def images_preset(root: Path, epochs: int = 2, batch: int = 8, extra_data: str =
         '[[model.layers]]\ntype = "Dense"\nunits = 2\nactivation = "softmax"\n'
         f"[train]\nepochs = {epochs}\nseed = 3\n"
     )
+
+
+BLOCKER = """
+import importlib.abc, runpy, sys
+
+BLOCKED = {blocked!r}
+
+
+class Blocked(importlib.abc.MetaPathFinder):
+    \"\"\"These packages cannot be imported here, as if they were not installed.\"\"\"
+
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ModuleNotFoundError(f"No module named {{name!r}} (blocked)", name=name)
+        return None
+
+
+sys.meta_path.insert(0, Blocked())
+runpy.run_path({guard!r})  # the network guard this folder's sitecustomize stands in front of
+"""
+
+
+def without_modules(folder: Path, *names: str) -> dict[str, str]:
+    """A runner environment (`runner_env`) in which importing `names` fails as if they were not installed.
+
+    A `sitecustomize` put first on `PYTHONPATH` blocks them and then runs the network guard's own.
+    """
+    from no_network.sitecustomize import GUARD_DIR
+
+    here = folder / "without-modules"
+    here.mkdir(exist_ok=True)
+    guard = str(Path(GUARD_DIR) / "sitecustomize.py")
+    (here / "sitecustomize.py").write_text(BLOCKER.format(blocked=tuple(names), guard=guard), encoding="utf-8")
+    env = runner_env()
+    env["PYTHONPATH"] = os.pathsep.join([str(here), env["PYTHONPATH"]])
+    return env

@@ -535,6 +535,11 @@ class WorkbenchApp(App):
         self.action_show("model")
         self.call_later(lambda: self.get_screen("model").action_import())  # type: ignore[attr-defined]
 
+    def action_profile_run(self) -> None:
+        """Show the Train screen's Profile panel, capturing a profile of the run going on."""
+        self.action_show("train")
+        self.call_later(lambda: self.get_screen("train").action_profile())  # type: ignore[attr-defined]
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         commands = [
@@ -554,6 +559,7 @@ class WorkbenchApp(App):
             ("Show dataset picker", "Data source, preview and pipeline", lambda: self.action_show("data")),
             ("Show training setup", "Optimizer, loss, metrics, callbacks", lambda: self.action_show("setup")),
             ("Show training view", "The live view of a run", lambda: self.action_show("train")),
+            ("Profile the run", "Capture 10 training steps and say what limits them", self.action_profile_run),
             ("Show runs", "Runs in the runs folder", lambda: self.action_show("runs")),
         ]
         for title, help_text, callback in commands:

@@ -65,7 +65,7 @@ class TfbenchGroup(click.Group):
             ctx.exit(130)
 
 
-_EXPERIMENT_PARTS = ("name", "description", "data", "model", "train", "export")
+_EXPERIMENT_PARTS = ("name", "description", "data", "model", "train", "export", "track")
 JSON_ERRORS = "json_errors"
 """`ctx.meta` key a command sets with `--json`: its user errors are also an object on stdout."""
 
@@ -537,6 +537,64 @@ def set_(run_dir, settings, timeout):
         click.echo(f"{event.get('name', name)}: {event.get('old')} → {event.get('new')}")
 
 
+@cli.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--steps", default=10, show_default=True, type=click.IntRange(1, 1000), help="Training steps to capture.")
+@click.option("--timeout", default=600.0, show_default=True, help="Seconds to wait for the capture and its verdict.")
+@click.option("--json", "as_json", is_flag=True, help="Print the profile as JSON.")
+@click.pass_context
+def profile(ctx, run_dir, steps, timeout, as_json):
+    """Profile a running run's next steps and say what limits them (input, compute or host).
+
+    \b
+    The runner captures the steps with TensorFlow's profiler between two batches, reads the trace
+    itself (no TensorBoard needed), and records the result in its log and its profile/ folder:
+    the step split, the top ops, the tf.data stages and one verdict with the fix. On a run that
+    has ended it prints the last profile the run recorded (train.profile captures one by itself).
+      tfbench profile runs/digits-cnn-20250101-120000
+      tfbench profile runs/digits-cnn-20250101-120000 --steps 20 --json
+    """
+    from tfbench.engine.control import runner_alive
+    from tfbench.engine.profile_summary import describe
+
+    ctx.meta[JSON_ERRORS] = as_json
+    path = Path(run_dir)
+    if runner_alive(path):
+        ack = _send(run_dir, "profile", timeout, steps=steps)
+        if ack.get("note"):
+            raise UserError(ack["note"], run_dir, "wait for its verdict (`tfbench watch`), then ask again")
+        event = ack.get("event") or {}
+    else:
+        event = last_profile(path)
+    fields = {k: v for k, v in event.items() if k not in ("event", "v", "command_id")}
+    if as_json:
+        click.echo(json.dumps(fields, indent=2))
+    else:
+        click.echo("\n".join(describe(fields)))
+    if fields.get("error"):
+        sys.exit(1)
+
+
+def last_profile(run_dir: Path) -> dict:
+    """The last `profile` event of a run that is not running.
+
+    Raises:
+        UserError: not a run, or it recorded no profile.
+    """
+    from tfbench.engine import events as ev
+
+    if not (run_dir / ev.EVENTS_FILE).exists():
+        raise UserError("not a run directory (no events.jsonl)", str(run_dir), "list the runs with `tfbench runs`")
+    found = [e for e in ev.read_events(run_dir) if e.get("event") == ev.PROFILE]
+    if not found:
+        raise UserError(
+            "the run is not running and recorded no profile",
+            str(run_dir),
+            "profile a running run, or set train.profile = { epoch = 2, steps = 10 } in its preset",
+        )
+    return found[-1]
+
+
 def check_setting(run_dir: Path, name: str, value) -> None:
     """A live change checked like the preset value it replaces, before any runner is asked.
 
@@ -568,16 +626,19 @@ def stdout_is_a_terminal() -> bool:
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--no-bell", is_flag=True, help="No terminal bell when the run ends or diverges.")
 def watch(run_dir, no_bell):
-    """Live view of a running or finished run: follow its events.jsonl.
+    """Live view of a running or finished run (its events.jsonl), or of a TensorBoard log (tb:LOGDIR).
 
     \b
     Pause, stop and edits reach a run that is still going; quitting leaves it running.
     Without a terminal (a pipe, a file) it prints one plain line per epoch and exits when the run
     ends (status 0; 1 when it failed or its runner went without ending it).
       tfbench watch runs/digits-cnn-20250101-120000
+      tfbench watch tb:logs/fit        a TensorBoard log's scalars (needs tfbench[tensorboard])
     """
     from tfbench.rundir import EVENTS_FILE, EXPERIMENT_FILE
 
+    if run_dir.startswith("tb:"):
+        return watch_tensorboard(Path(run_dir[3:]), no_bell)
     path = Path(run_dir)
     if (path / "study.toml").exists():
         return watch_study(path)
@@ -601,18 +662,72 @@ def watch(run_dir, no_bell):
     run_app(app)
 
 
-@cli.command()
-@click.argument("runs_dir", default="runs", required=False, type=click.Path(file_okay=False))
+class RunsGroup(click.Group):
+    """`tfbench runs [RUNS_DIR]` lists runs; `tfbench runs export RUN…` mirrors them. A RUNS_DIR
+    that is not a subcommand's name is taken as the folder to list."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        for i, arg in enumerate(args):
+            if not arg.startswith("-"):
+                if arg not in self.commands:
+                    ctx.meta["runs_dir"] = arg
+                    args = args[:i] + args[i + 1 :]
+                break
+        return super().parse_args(ctx, args)
+
+
+def watch_tensorboard(logdir: Path, no_bell: bool) -> None:
+    """`tfbench watch tb:LOGDIR`: a TensorBoard log's scalars in the live view (plain lines when piped).
+
+    Raises:
+        UserError: no TensorBoard log there, or the tensorboard package to read it is missing.
+    """
+    from tfbench.tracking.tensorboard_files import INSTALL_HINT
+    from tfbench.tracking.tensorboard_tail import is_tensorboard_log
+    from tfbench.tracking.tracker import installed
+
+    if not is_tensorboard_log(logdir):
+        raise UserError(
+            "no TensorBoard event files here", f"tb:{logdir}", "name the folder `tensorboard --logdir` reads"
+        )
+    if not installed("tensorboard"):
+        raise UserError("reading TensorBoard logs needs the tensorboard package", f"tb:{logdir}", INSTALL_HINT)
+    if not stdout_is_a_terminal():
+        from tfbench.headless import epoch_line
+        from tfbench.tracking.tensorboard_files import read_scalars, scalars_as_history
+
+        rows = scalars_as_history(read_scalars(logdir))
+        for row in rows:
+            logs = {k: v for k, v in row.items() if k not in ("epoch", "lr")}
+            click.echo(epoch_line({"epoch": row["epoch"], "logs": logs}, len(rows)))
+        return
+    from tfbench.app import make_app
+
+    app = make_app(runs_dir=logdir.parent, watch=logdir)
+    if no_bell:
+        app.bell_enabled = False
+    run_app(app)
+
+
+@cli.group(cls=RunsGroup, invoke_without_command=True, subcommand_metavar="[RUNS_DIR] | export RUN...")
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
-def runs(runs_dir, as_json):
-    """The runs in a runs directory: status, epochs, best metric, parameters, duration.
+@click.pass_context
+def runs(ctx, as_json):
+    """The runs in a runs directory (default: runs): status, epochs, best metric, parameters, duration.
 
     \b
     Run names print whole: a narrow terminal leaves out columns instead (--json has them all);
-    piped output is never cut.
+    piped output is never cut. `tfbench runs export RUN... --mlflow URI | --tensorboard DIR`
+    mirrors finished runs.
+      tfbench runs
       tfbench runs runs/ --json
+      tfbench runs studies/digits-mlp-20250101-120000
     """
+    if ctx.invoked_subcommand is not None:
+        return
     from tfbench.engine.runs import runs_table, scan_runs
+
+    runs_dir = ctx.meta.get("runs_dir", "runs")
 
     if (Path(runs_dir) / "study.toml").exists():
         return list_study(Path(runs_dir), as_json)
@@ -647,6 +762,102 @@ def runs(runs_dir, as_json):
     for r in found:
         if r.reason and r.status in ("failed", "damaged"):
             console.print(f"{r.name}: {r.reason}", highlight=False)
+
+
+@runs.command(name="export")
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(file_okay=False), metavar="RUN...")
+@click.option(
+    "--mlflow",
+    "mlflow_uri",
+    metavar="URI",
+    help="An MLflow tracking URI: sqlite:///mlflow.db, a folder, http://HOST:5000.",
+)
+@click.option("--experiment", "mlflow_experiment", metavar="NAME", help="The MLflow experiment (default: each run's).")
+@click.option(
+    "--tensorboard",
+    "tensorboard_dir",
+    type=click.Path(file_okay=False),
+    metavar="DIR",
+    help="A TensorBoard log folder.",
+)
+def export_runs(run_dirs, mlflow_uri, mlflow_experiment, tensorboard_dir):
+    """Mirror finished runs to MLflow or to TensorBoard's files, as `[track]` does while training.
+
+    \b
+    MLflow gets each run's parameters, per-epoch metrics, exports, report.json, history.csv and
+    experiment.toml, as one MLflow run (a run MLflow holds already is left as it is). TensorBoard
+    gets DIR/RUN_NAME/train and /validation with the epoch scalars, and the profiler traces.
+    A RUN may also be a folder of runs.
+      tfbench runs export runs/digits-cnn-20250101-120000 --mlflow sqlite:///mlflow.db
+      tfbench runs export runs --tensorboard tb-logs && tensorboard --logdir tb-logs
+    """
+    from tfbench.tracking.tracker import MlflowMirror, TensorBoardMirror, mirror_finished
+
+    uri = checked_tracking_options(mlflow_uri, tensorboard_dir)
+    for run_dir in runs_named(run_dirs):
+        mirrors = []
+        if tensorboard_dir:
+            mirrors.append(TensorBoardMirror(run_dir, Path(tensorboard_dir) / run_dir.name))
+        if uri:
+            mirrors.append(MlflowMirror(run_dir, uri, mlflow_experiment or experiment_name(run_dir), only_new=True))
+        for line in mirror_finished(run_dir, mirrors):
+            click.echo(f"{run_dir.name}: {line}")
+
+
+def checked_tracking_options(mlflow_uri: str | None, tensorboard_dir: str | None) -> str | None:
+    """`runs export`'s destinations checked: one at least, its package installed; the URI absolute.
+
+    Raises:
+        UserError: naming the option.
+    """
+    from tfbench.tracking.mlflow_runs import INSTALL_HINT as MLFLOW_HINT
+    from tfbench.tracking.tensorboard_files import INSTALL_HINT as TENSORBOARD_HINT
+    from tfbench.tracking.tracker import installed
+    from tfbench.tracking.uris import check_tracking_uri, uri_absolute
+
+    if not mlflow_uri and not tensorboard_dir:
+        raise UserError("say where to: --mlflow URI, --tensorboard DIR, or both", "runs export")
+    if tensorboard_dir and not installed("tensorboard"):
+        raise UserError("TensorBoard files are written with the tensorboard package", "--tensorboard", TENSORBOARD_HINT)
+    if not mlflow_uri:
+        return None
+    if not installed("mlflow"):
+        raise UserError("mirroring to MLflow needs the mlflow package", "--mlflow", MLFLOW_HINT)
+    try:
+        return uri_absolute(check_tracking_uri(mlflow_uri), Path.cwd())
+    except ValueError as exc:
+        raise UserError(str(exc), "--mlflow") from None
+
+
+def runs_named(paths: tuple[str, ...]) -> list[Path]:
+    """Run directories from the arguments: a run itself, or every run in a folder of runs.
+
+    Raises:
+        UserError: a path that is neither.
+    """
+    from tfbench.rundir import EVENTS_FILE
+
+    found = []
+    for text in paths:
+        path = Path(text)
+        if (path / EVENTS_FILE).exists():
+            found.append(path)
+            continue
+        inside = sorted(p.parent for p in path.glob(f"*/{EVENTS_FILE}")) if path.is_dir() else []
+        if not inside:
+            raise UserError("neither a run directory nor a folder of runs", text, "list the runs with `tfbench runs`")
+        found += inside
+    return found
+
+
+def experiment_name(run_dir: Path) -> str:
+    """The name of the Experiment a run ran (its folder's name when experiment.toml is unreadable)."""
+    from tfbench.rundir import load_run_experiment
+
+    try:
+        return load_run_experiment(run_dir).name
+    except UserError:
+        return run_dir.name
 
 
 # -- export, code and predict ----------------------------------------------------------------------

@@ -592,7 +592,7 @@ def _callbacks_code(exp) -> list[str]:
         elif component.type == "BackupAndRestore":
             args.setdefault("backup_dir", "backup")
         out.append(_call(user_code.qualified("callbacks", component.type, f"keras.callbacks.{component.type}"), args))
-    if exp.train.tensorboard and not has_tensorboard:
+    if exp.track.tensorboard and not has_tensorboard:
         out.append('keras.callbacks.TensorBoard(log_dir="tensorboard")')
     return out
 

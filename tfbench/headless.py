@@ -199,6 +199,11 @@ class Progress:
                 message = message.splitlines()[-1]
             self._say(f"{e.get('level')}: {message}")
 
+    def _on_profile(self, e: dict[str, Any]) -> None:
+        from tfbench.engine.profile_summary import describe
+
+        self._say(describe(e)[1] if not e.get("error") else describe(e)[0])
+
     def _on_export(self, e: dict[str, Any]) -> None:
         self._say(f"exported {e.get('format')} → {e.get('path')}")
 

@@ -225,6 +225,15 @@ class FineTuneSpec(_Strict):
         return value
 
 
+class ProfileSpec(_Strict):
+    """A profiler capture while training: which epoch, how many steps (`tfbench.engine.profiling`)."""
+
+    epoch: int = Field(
+        2, ge=1, description="The epoch whose first steps are captured (the run's first step traces the model)."
+    )
+    steps: int = Field(10, ge=1, le=1000, description="How many training steps the trace holds.")
+
+
 class TrainSpec(_Strict):
     """How the model is trained."""
 
@@ -252,7 +261,6 @@ class TrainSpec(_Strict):
     strategy: Literal["auto", "default", "mirrored", "multi_worker"] = Field(
         "auto", description="tf.distribute strategy; batch size is global."
     )
-    tensorboard: bool = Field(False, description="Write TensorBoard logs into the run directory.")
     class_weight: Literal["balanced"] | dict[str, float] | None = Field(
         None,
         description='Weigh classes in the loss: "balanced" (from the training label counts) or '
@@ -261,6 +269,18 @@ class TrainSpec(_Strict):
     fine_tune: FineTuneSpec | None = Field(
         None, description="Unfreeze a frozen backbone after an epoch and continue with a new learning rate."
     )
+    profile: ProfileSpec | None = Field(
+        None,
+        description="Capture a profiler trace of some steps and say what limits them: { epoch = 2, steps = 10 }.",
+    )
+
+    @field_validator("profile", mode="before")
+    @classmethod
+    def _profile_flag(cls, value: Any) -> Any:
+        """`profile = true` is the default capture; `false` none."""
+        if value is True:
+            return {}
+        return None if value is False else value
 
     @field_validator("optimizer", mode="before")
     @classmethod
@@ -294,6 +314,35 @@ class ExportSpec(_Strict):
     int8_io: bool = Field(False, description="With int8: make the model's input and output int8 too.")
 
 
+class TrackSpec(_Strict):
+    """Where the run is mirrored for other tools to read (`tfbench.tracking`)."""
+
+    tensorboard: bool = Field(
+        False, description="Write TensorBoard scalars (and profiler traces) into the run directory's tensorboard/."
+    )
+    mlflow: str | None = Field(
+        None,
+        description="An MLflow tracking URI (sqlite:///mlflow.db, a folder, http://host:5000): the run's "
+        "parameters, per-epoch metrics, exports and report.json are mirrored as an MLflow run.",
+    )
+    mlflow_experiment: str | None = Field(
+        None, description="The MLflow experiment the run goes into (default: this Experiment's name)."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _absolute_paths(cls, data: Any) -> Any:
+        # Like the data's paths: a tracking store not resolved against a preset's folder is the shell's.
+        return track_paths_absolute(data, Path.cwd()) if isinstance(data, dict) else data
+
+    @field_validator("mlflow")
+    @classmethod
+    def _tracking_uri(cls, value: str | None) -> str | None:
+        from tfbench.tracking.uris import check_tracking_uri
+
+        return None if value is None else check_tracking_uri(value)
+
+
 class Experiment(_Strict):
     """Data + model + training + export: one thing to edit, save, run and record."""
 
@@ -303,6 +352,7 @@ class Experiment(_Strict):
     model: ModelSpec = Field(default_factory=ModelSpec)
     train: TrainSpec = Field(default_factory=TrainSpec)
     export: ExportSpec = Field(default_factory=ExportSpec)
+    track: TrackSpec = Field(default_factory=TrackSpec)
     tune: dict[str, Any] | None = Field(
         None, description="A hyperparameter study of this Experiment (`[tune]`), read by `tfbench tune`."
     )
@@ -317,6 +367,18 @@ class Experiment(_Strict):
             raise ValueError("use letters, digits, '.', '_' or '-' (at most 64), starting with a letter or digit")
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _tensorboard_moved(cls, data: Any) -> Any:
+        """`train.tensorboard = true` (older presets) is `[track] tensorboard = true`."""
+        train = data.get("train") if isinstance(data, dict) else None
+        if isinstance(train, dict) and "tensorboard" in train:
+            data = {**data, "train": {k: v for k, v in train.items() if k != "tensorboard"}}
+            if train["tensorboard"] is True:
+                track = data.get("track") if isinstance(data.get("track"), dict) else {}
+                data["track"] = {"tensorboard": True, **track}
+        return data
+
     @model_validator(mode="after")
     def _check_names(self) -> Experiment:
         check_components(self)
@@ -329,6 +391,8 @@ class Experiment(_Strict):
         if not data["data"].get("options"):
             # No options is the default; an empty `[data.options]` table only adds noise to a preset.
             data["data"].pop("options", None)
+        if data.get("track") == {"tensorboard": False}:
+            data.pop("track")  # nothing mirrored is the default: no `[track]` table in a preset
         return data
 
     def to_toml(self) -> str:
@@ -439,6 +503,22 @@ def data_paths_absolute(section: dict[str, Any], base: str | Path) -> dict[str, 
         return os.path.normpath(os.path.join(base, os.path.expanduser(text)))
 
     return _map_data_paths(section, absolute)
+
+
+def track_paths_absolute(section: dict[str, Any], base: str | Path) -> dict[str, Any]:
+    """A `[track]` table whose MLflow store, when it is a file or a folder, is absolute against `base`."""
+    from tfbench.tracking.uris import uri_absolute
+
+    uri = section.get("mlflow")
+    return {**section, "mlflow": uri_absolute(uri, base)} if isinstance(uri, str) and uri else section
+
+
+def track_paths_relative(section: dict[str, Any], base: str | Path) -> dict[str, Any]:
+    """A `[track]` table whose MLflow store inside `base` is written relative to it."""
+    from tfbench.tracking.uris import uri_relative
+
+    uri = section.get("mlflow")
+    return {**section, "mlflow": uri_relative(uri, base)} if isinstance(uri, str) and uri else section
 
 
 def data_paths_relative(section: dict[str, Any], base: str | Path) -> dict[str, Any]:
@@ -659,6 +739,8 @@ def load_experiment(name_or_path: str | Path, overrides: list[str] | None = None
         data["data"] = data_paths_absolute(data["data"], path.resolve().parent)
     if isinstance(data.get("code"), dict):
         data["code"] = code_paths_absolute(data["code"], path.resolve().parent)
+    if isinstance(data.get("track"), dict):
+        data["track"] = track_paths_absolute(data["track"], path.resolve().parent)
     if overrides:
         apply_overrides(data, overrides)
     return experiment_from_dict(data, source)
@@ -678,6 +760,8 @@ def save_experiment(exp: Experiment, path: str | Path) -> Path:
     data["data"] = data_paths_relative(data["data"], path.resolve().parent)
     if "code" in data:
         data["code"] = code_paths_relative(data["code"], path.resolve().parent)
+    if "track" in data:
+        data["track"] = track_paths_relative(data["track"], path.resolve().parent)
     write_text(path, tomli_w.dumps(data))
     return path
 

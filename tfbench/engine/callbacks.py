@@ -402,8 +402,6 @@ def experiment_callbacks(experiment: Any, run_dir: Path, resuming: bool) -> tupl
             callbacks.append(cls(**args))
         except (TypeError, ValueError) as exc:
             raise UserError(f"{component.type}: {exc}", f"train.callbacks[{i}]") from None
-    if experiment.train.tensorboard and not any(c.type == "TensorBoard" for c in experiment.train.callbacks):
-        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / TENSORBOARD_DIR)))
     return callbacks, backup_args
 
 
@@ -415,8 +413,6 @@ def check_tensorboard(experiment: Any) -> None:
     """
     train = experiment.train
     wanted = [f"train.callbacks[{i}]" for i, c in enumerate(train.callbacks) if c.type == "TensorBoard"]
-    if train.tensorboard:
-        wanted.append("train.tensorboard")
     if not wanted:
         return
     try:
@@ -428,8 +424,9 @@ def check_tensorboard(experiment: Any) -> None:
 
 
 def run_callbacks(run: TrainingRun, extra: list[Any]) -> tuple[list[Any], RunBackup]:
-    """`fit`'s callbacks for a Run: any `extra` first, the EventCallback, the Experiment's own, then
-    the run's backup (returned apart too).
+    """`fit`'s callbacks for a Run: any `extra` first, the profiler (its step markers then hold the
+    others' batch hooks), the EventCallback, the Experiment's own, then the run's backup (returned
+    apart too).
 
     Raises:
         UserError: a callback entry Keras refuses.
@@ -439,9 +436,11 @@ def run_callbacks(run: TrainingRun, extra: list[Any]) -> tuple[list[Any], RunBac
         backup = RunBackup(run, str(run.run_dir / BACKUP_DIR), **backup_args)
     except (TypeError, ValueError) as exc:
         raise UserError(f"BackupAndRestore: {exc}", "train.callbacks") from None
+    from tfbench.engine.profiling import ProfileCallback
+
     # The preset's own callbacks see each epoch before it is recorded, so what they add to its logs is kept.
     mine = [c for c in own if type(c).__module__.startswith(user_code.MODULE_PREFIX)]
-    return [*extra, *mine, EventCallback(run), *[c for c in own if c not in mine], backup], backup
+    return [*extra, ProfileCallback(run), *mine, EventCallback(run), *[c for c in own if c not in mine], backup], backup
 
 
 def early_stop_reason(callbacks: list[Any], completed_epochs: int) -> str:

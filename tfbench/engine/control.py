@@ -9,7 +9,7 @@ vanishing, and works the same from the TUI, from `tfbench pause RUN_DIR` and fro
 - `control/<id>.json`: one command, written atomically by `send`. The runner's main thread polls
   the folder every 0.2 s, applies the command to its Run and deletes the file.
 - `control/<id>.ack.json`: the runner's answer, written once the command has taken effect — when
-  the acknowledging event (`paused`, `resumed`, `setting_changed`, `run_ended`) carrying the
+  the acknowledging event (`paused`, `resumed`, `setting_changed`, `profile`, `run_ended`) carrying the
   command's id is in the event log — or at once with the error when the command was refused.
 
 `send` never hangs: it checks the runner is alive before and while it waits, and gives up after
@@ -41,8 +41,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from tfbench.spec import Experiment
 
 POLL_SECONDS = 0.2
-COMMANDS = ("pause", "unpause", "stop", "set")
-_ACK_EVENT = {"pause": ev.PAUSED, "unpause": ev.RESUMED, "stop": ev.RUN_ENDED, "set": ev.SETTING_CHANGED}
+COMMANDS = ("pause", "unpause", "stop", "set", "profile")
+_ACK_EVENT = {
+    "pause": ev.PAUSED,
+    "unpause": ev.RESUMED,
+    "stop": ev.RUN_ENDED,
+    "set": ev.SETTING_CHANGED,
+    "profile": ev.PROFILE,
+}
 
 _children: list[subprocess.Popen] = []  # launched runners, reaped so they never linger as zombies
 
@@ -115,9 +121,10 @@ def send(run_dir: str | Path, command: str, timeout: float = 10.0, **args: Any) 
 
     Args:
         run_dir: the run directory.
-        command: `pause`, `unpause` (alias `resume`), `stop` or `set`.
+        command: `pause`, `unpause` (alias `resume`), `stop`, `set` or `profile`.
         timeout: seconds to wait for the acknowledgement.
-        **args: for `set`, the settings: `learning_rate=1e-4`, `epochs=20` (one command each).
+        **args: for `set`, the settings: `learning_rate=1e-4`, `epochs=20` (one command each); for
+            `profile`, `steps=10` (acknowledged with the `profile` event once the trace is judged).
 
     Returns:
         The acknowledgement: `{"id", "command", "ok": True, "event": {...}}` (or `"note"` when
@@ -349,6 +356,9 @@ class ControlServer:
             elif command == "stop":
                 done = run.stop("stopped by request", command_id)
                 note = None if done else "already stopping"
+            elif command == "profile":
+                done = run.controls.profile(args.get("steps", 10), command_id)
+                note = None if done else "a profile is being captured already"
             else:
                 ((name, value),) = args.items()
                 run.controls.set(name, value, command_id)

@@ -18,6 +18,7 @@ from tfbench.engine import events as ev
 from tfbench.errors import UserError, close_matches
 
 SETTINGS = ("learning_rate", "epochs")
+MAX_PROFILE_STEPS = 1000
 
 
 def learning_rate(model: Any) -> float | None:
@@ -59,6 +60,8 @@ class Controls:
         self._resume_id: str | None = None
         self._paused = False
         self._pending: list[tuple[str, Any, str | None]] = []
+        self.profile_request: tuple[int, str | None] | None = None  # (steps, command id) for the profiler
+        self.profiling = False  # a capture is under way (`tfbench.engine.profiling`)
 
     def attach(self, model: Any) -> None:
         """The model the controls act on (set once it is built)."""
@@ -96,6 +99,24 @@ class Controls:
             if self.model is not None:
                 self.model.stop_training = True
             self._cond.notify_all()
+            return True
+
+    def profile(self, steps: int = 10, command_id: str | None = None) -> bool:
+        """Ask for a profile of the next `steps` batches; False when one is asked for or under way.
+
+        Raises:
+            UserError: `steps` is not a whole number from 1 to 1000.
+        """
+        try:
+            steps = int(steps)
+        except (TypeError, ValueError):
+            raise UserError(f"expected a whole number of steps, got {steps!r}", "steps") from None
+        if not 1 <= steps <= MAX_PROFILE_STEPS:
+            raise UserError(f"profile 1 to {MAX_PROFILE_STEPS} steps, got {steps}", "steps")
+        with self._cond:
+            if self.profile_request is not None or self.profiling or self.ended:
+                return False
+            self.profile_request = (steps, command_id)  # the profiler's batch hook takes it
             return True
 
     def set(self, name: str, value: Any, command_id: str | None = None) -> None:

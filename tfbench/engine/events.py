@@ -24,6 +24,11 @@ Every event has `event` (its type), `time` (Unix seconds) and `v` (the schema ve
   best {monitor, mode, epoch, value, logs}, final (last epoch's logs), artifacts {name: relpath},
   seconds
 - `export`: format, path, report (the verification report of one export)
+- `profile`: epoch, first_batch, requested_steps, origin (plan | request), trace and summary
+  (paths in the run dir), steps, step_ms, split {input, compute, host} (fractions of the step),
+  top_ops [{name, type, ms, share}], stages [{stage, path, ms, share}] (tf.data), devices
+  [{device, kernel, memcpy, busy, idle, gaps, longest_gap_ms, top_kernels}], verdict {kind, line},
+  parse_seconds, capture_seconds — or `error` when no trace could be judged
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ PREFLIGHT = "preflight"
 LOG = "log"
 RUN_ENDED = "run_ended"
 EXPORT = "export"
+PROFILE = "profile"
 
 ENDED_STATUSES = ("completed", "stopped", "early_stopped", "failed")
 
@@ -321,6 +327,7 @@ class RunState:
     artifacts: dict[str, str] = field(default_factory=dict)
     exports: list[dict[str, Any]] = field(default_factory=list)
     preflight: dict[str, Any] = field(default_factory=dict)
+    profile: dict[str, Any] = field(default_factory=dict)  # the latest `profile` event's fields
     events_seen: int = 0
     _batches_seen: int = 0
 
@@ -530,3 +537,11 @@ class RunState:
     def _on_export(self, e: dict[str, Any]) -> None:
         self.exports.append({k: v for k, v in e.items() if k not in ("event", "v")})
         self._note(e, "info", f"exported {e.get('format')} → {e.get('path')}")
+
+    def _on_profile(self, e: dict[str, Any]) -> None:
+        self.profile = {k: v for k, v in e.items() if k not in ("event", "v", "command_id")}
+        where = f"epoch {e.get('epoch')}, {e.get('steps') or e.get('requested_steps')} steps"
+        if e.get("error"):
+            self._note(e, "warning", f"profile ({where}): {e['error']}")
+        else:
+            self._note(e, "info", f"profile ({where}): {(e.get('verdict') or {}).get('line', '')}")

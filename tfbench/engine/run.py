@@ -29,6 +29,7 @@ from tfbench.engine.controls import Controls, learning_rate
 from tfbench.errors import UserError
 from tfbench.rundir import LAST_CHECKPOINT, MODEL_FILE, SCRIPT_FILE
 from tfbench.spec import Experiment
+from tfbench.tracking import tracker as tracking
 
 
 class Run:
@@ -149,6 +150,7 @@ class Run:
             card = int(tf.data.experimental.cardinality(bundle.train))
             self.steps_per_epoch = card if card > 0 else None
         check_tensorboard(exp)
+        tracking.check(exp)  # [track]: the packages its mirrors write with
         self._fit_inputs = fit_inputs(bundle, self.steps_per_epoch, exp.train.strategy)
         self._fit_inputs.update(data.class_weights.fit_arguments(exp.train, bundle))  # train.class_weight
 
@@ -197,6 +199,7 @@ class Run:
         from tfbench.engine.callbacks import run_callbacks
 
         self._callbacks, self._backup = run_callbacks(self, self._extra_callbacks)
+        tracking.attach(self)  # [track]: TensorBoard files, MLflow — before run_started, which sets them up
         self.status = "running"
         self.emit(
             ev.RUN_STARTED,

@@ -28,17 +28,19 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.timer import Timer
+from textual.widgets import ContentSwitcher
 from textual.worker import Worker, WorkerState
 
-from tfbench.engine.events import BATCH, RunState
-from tfbench.event_tail import EventTail
+from tfbench.engine.events import BATCH, PROFILE, RunState
 from tfbench.messages import ActionFailed, EvaluationReady, EventsRead, RunnerStarted
 from tfbench.screens.frame import frame_top
 from tfbench.screens.run_dialogs import EditRunDialog, ExportDialog, ResultsDialog
+from tfbench.tracking.tensorboard_tail import open_tail
 from tfbench.widgets.curves import Curves
 from tfbench.widgets.event_log import EventLogPane
 from tfbench.widgets.footer import KeyFooter
 from tfbench.widgets.gpu import SystemPanel
+from tfbench.widgets.profile_panel import DevicePlanePanel, ProfilePanel
 from tfbench.widgets.progress_panel import ProgressPanel
 from tfbench.widgets.run_info import RunInfo, current_learning_rate
 
@@ -48,7 +50,11 @@ POLL_INTERVAL = 0.1  # seconds between looks at the log (≤ 10 messages a secon
 CLOCK_INTERVAL = 1.0  # seconds between updates of the elapsed time while nothing else happens
 NO_CURVES = "the curves of a run show here"
 WAITING = "waiting for the first results…"
-PANELS = "#progress, #curves, #system, #run-info, #events"  # what the timers and messages draw on
+PANELS = (
+    "#progress, #curves, #profile, #system, #device-plane, #run-info, #events"  # what the timers and messages draw on
+)
+PROFILE_STEPS = 10  # steps the Profile key captures
+PROFILE_TIMEOUT = 600.0  # seconds the capture may take (a paused run captures once it goes on)
 
 
 _START_UP = {"frozen": False}
@@ -93,6 +99,7 @@ class TrainingScreen(Screen):
         Binding("d", "detach", "Detach"),
         Binding("l", "edit", "Edit LR/epochs"),
         Binding("v", "results", "Results"),
+        Binding("f", "profile", "Profile"),
         Binding("g", "toggle('log_scale')", "Log", show=False),
         Binding("o", "toggle('smoothing')", "Smooth", show=False),
         Binding("a", "toggle('ascii_mode')", "ASCII", show=False),
@@ -140,9 +147,12 @@ class TrainingScreen(Screen):
         yield from frame_top("train")
         yield ProgressPanel(now=self._now, id="progress")
         with Horizontal(id="main"):
-            yield Curves(NO_CURVES if self.run_dir is None else WAITING, id="curves")
+            with ContentSwitcher(initial="curves", id="views"):
+                yield Curves(NO_CURVES if self.run_dir is None else WAITING, id="curves")
+                yield ProfilePanel(id="profile")
             with Vertical(id="side"):
                 yield SystemPanel(id="system")
+                yield DevicePlanePanel(id="device-plane")
                 yield RunInfo(id="run-info")
         yield EventLogPane(id="events")
         yield KeyFooter()
@@ -222,7 +232,7 @@ class TrainingScreen(Screen):
 
     def _follow(self, run_dir: Path, stop: threading.Event, consumed: threading.Event, generation: int) -> None:
         """Worker: post what the log gained, one message at a time, until told to stop."""
-        with EventTail(run_dir, chunk_bytes=1 << 18) as tail:
+        with open_tail(run_dir, chunk_bytes=1 << 18) as tail:  # a run's log, or a TensorBoard log folder
             caught_up = False
             while not stop.is_set():
                 events = tail.read()
@@ -256,6 +266,8 @@ class TrainingScreen(Screen):
                             self._ring()
         finally:
             self._consumed.set()
+        if any(event.get("event") == PROFILE for event in message.events):
+            self._profile_arrived(live=message.caught_up)
         if message.caught_up and not self.caught_up:
             self.caught_up = True
             self._check_runner()
@@ -379,6 +391,8 @@ class TrainingScreen(Screen):
 
     def on_action_failed(self, message: ActionFailed) -> None:
         self._starting = False
+        if message.text.startswith("profile:") and self.whole():
+            self.query_one(ProfilePanel).capturing = 0
         self.notify(message.text, severity="error", timeout=8)
         self._refresh_text()
 
@@ -397,11 +411,12 @@ class TrainingScreen(Screen):
     def _send_worker(self, run_dir: Path, command: str, args: dict[str, Any]) -> None:
         """Worker: one command, or for `set` one command per setting (the channel's rule)."""
         calls = [(command, {name: value}) for name, value in args.items()] if command == "set" else [(command, args)]
+        timeout = PROFILE_TIMEOUT if command == "profile" else 10.0  # a capture answers once judged
         for name, call_args in calls:
             try:
                 from tfbench.engine import control
 
-                reply = control.send(run_dir, name, **call_args)
+                reply = control.send(run_dir, name, timeout=timeout, **call_args)
             except Exception as exc:  # a stale channel (UserError) or a runner that went away
                 self.post_message(ActionFailed(f"{name}: {exc}"))
                 return
@@ -463,6 +478,29 @@ class TrainingScreen(Screen):
     def _edited(self, changes: dict | None) -> None:
         if changes:  # one worker sends them one by one, in order
             self._send("set", **changes)
+
+    def action_profile(self) -> None:
+        """Show the Profile panel (again: back to the curves); on a running run, capture a new profile."""
+        views = self.query_one("#views", ContentSwitcher)
+        views.current = "curves" if views.current == "profile" else "profile"
+        self.query_one("#side").display = views.current == "curves"  # the profile takes the width
+        if views.current == "curves":
+            return
+        panel = self.query_one(ProfilePanel)
+        if self.state.running and self.runner_is_alive and not panel.capturing:
+            panel.capturing = PROFILE_STEPS
+            self._send("profile", steps=PROFILE_STEPS)
+        elif not self.state.profile and not panel.capturing:
+            self.notify("no profile: start a run, or set train.profile in the preset", severity="warning")
+        self._refresh_text()
+
+    def _profile_arrived(self, live: bool) -> None:
+        """A `profile` event came: the capture asked for is done; say so when the panel is hidden."""
+        if not self.whole():
+            return
+        self.query_one(ProfilePanel).capturing = 0
+        if live and self.query_one("#views", ContentSwitcher).current != "profile":
+            self.notify(f"profile: {(self.state.profile.get('verdict') or {}).get('line', 'ready')} (press f)")
 
     def action_toggle(self, name: str) -> None:
         curves = self.query_one(Curves)
