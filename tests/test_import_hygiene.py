@@ -1,11 +1,14 @@
 """Two worlds, one seam: the UI never imports TensorFlow at import time, the engine never imports Textual.
 
-Each module is imported in a fresh interpreter, because one import test in a shared process would
-be masked by whatever an earlier test imported.
+The modules are imported in a fresh interpreter (a test process has imported everything), one
+after another, recording what each import brings in: a module that pulls in TensorFlow (or Textual)
+is named by its own test. Only a second offender could hide behind a first, and the first already
+fails. One interpreter per group instead of one per module keeps the check to a few seconds.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import pkgutil
@@ -60,11 +63,32 @@ ENGINE_MODULES = [
 ]
 
 
-def _imported_after(module: str) -> set[str]:
-    code = "import importlib, json, sys; importlib.import_module(sys.argv[1]); print(json.dumps(sorted(sys.modules)))"
-    done = subprocess.run([sys.executable, "-c", code, module], capture_output=True, text=True, cwd=REPO, timeout=120)
+IMPORT_EACH = """
+import importlib, json, sys
+for name in sys.argv[1:]:
+    before = set(sys.modules)
+    try:
+        importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name != name:
+            raise
+    print(json.dumps([name, sorted(set(sys.modules) - before)]))
+"""
+
+
+@functools.cache
+def _brought_in(modules: tuple[str, ...]) -> dict[str, set[str]]:
+    """What importing each of `modules`, in order, in one fresh interpreter added to `sys.modules`."""
+    done = subprocess.run(
+        [sys.executable, "-c", IMPORT_EACH, *modules], capture_output=True, text=True, cwd=REPO, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-2000:]
-    return set(json.loads(done.stdout.strip().splitlines()[-1]))
+    pairs = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("[")]
+    return {name: set(new) for name, new in pairs}
+
+
+def _imported_by(module: str, group: list[str]) -> set[str]:
+    return _brought_in(tuple(sorted(set(group))))[module]
 
 
 def _present(module: str) -> bool:
@@ -79,9 +103,10 @@ def test_ui_and_light_modules_do_not_import_tensorflow(module: str):
     """The first paint and `tfbench --help` must never wait for TensorFlow's import."""
     if not _present(module):
         pytest.skip(f"{module} is not part of this tree yet")
-    loaded = _imported_after(module)
-    assert "tensorflow" not in loaded
-    assert "keras" not in loaded
+    loaded = _imported_by(module, UI_MODULES)
+    ours = sorted(m for m in loaded if m.startswith("tfbench"))  # the culprit is among them
+    assert "tensorflow" not in loaded, f"importing {module} imports TensorFlow, through one of {ours}"
+    assert "keras" not in loaded, f"importing {module} imports Keras, through one of {ours}"
 
 
 @pytest.mark.parametrize("module", sorted(set(ENGINE_MODULES)))
@@ -89,6 +114,7 @@ def test_engine_modules_do_not_import_textual(module: str):
     """The engine runs without a UI (in a runner process, headless, over SSH)."""
     if not _present(module):
         pytest.skip(f"{module} is not part of this tree yet")
-    loaded = _imported_after(module)
-    assert not {m for m in loaded if m == "textual" or m.startswith("textual.")}
+    loaded = _imported_by(module, ENGINE_MODULES)
+    ours = sorted(m for m in loaded if m.startswith("tfbench"))  # the culprit is among them
+    assert not {m for m in loaded if m == "textual" or m.startswith("textual.")}, f"through one of {ours}"
     assert not {m for m in loaded if m.startswith(("tfbench.app", "tfbench.screens", "tfbench.widgets"))}
