@@ -13,6 +13,7 @@ holding any in the training split gets an indicator feature beside its imputed v
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
+from tfbench.data.arrow_types import is_categorical, plain, type_family, unusable
 from tfbench.data.options import SourceOptions
 from tfbench.errors import UserError, close_matches
 
@@ -52,6 +54,12 @@ class TableOptions(SourceOptions):
         32, ge=2, description="Text columns with at most this many values are one-hot; more are hashed."
     )
     hash_bins: int = Field(64, ge=2, description="Bins of a hashed text column.")
+    max_numeric_inputs: int = Field(
+        256,
+        ge=1,
+        description="Numeric columns the model takes as inputs of their own; a table with more takes them "
+        "as one matrix input, `numbers` (a model with thousands of inputs takes minutes to build).",
+    )
     test_path: str | None = Field(None, description="A second file with the same columns: the 'test' split.")
     stream: bool | None = Field(
         None,
@@ -111,6 +119,7 @@ class TablePlan:
     columns: list[ColumnPlan] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     normalize: bool = True
+    packed: str = ""  # the input holding every numeric column as one matrix ("": an input per column)
 
     @property
     def width(self) -> int:
@@ -140,33 +149,54 @@ def _where(path: str, location: str = "data.source") -> str:
     return f"{location} ({path})"
 
 
-@lru_cache(maxsize=4)
-def _read_csv(path: str, mtime: float, delimiter: str):
-    import pyarrow as pa
+def csv_convert_options(**extra: Any):
+    """pyarrow's CSV conversion as every table read uses it: the missing-value words and date forms."""
     from pyarrow import csv
 
-    convert = csv.ConvertOptions(
+    return csv.ConvertOptions(
         null_values=NULL_VALUES,
         strings_can_be_null=True,
         timestamp_parsers=[csv.ISO8601, *TIMESTAMP_FORMATS],
+        **extra,
     )
-    try:
-        return csv.read_csv(path, parse_options=csv.ParseOptions(delimiter=delimiter), convert_options=convert)
-    except pa.ArrowInvalid as exc:
-        raise UserError(f"cannot read as CSV: {str(exc).splitlines()[0]}", _where(path)) from None
-    except UnicodeDecodeError:
-        raise UserError("not a UTF-8 text file", _where(path)) from None
+
+
+def csv_read_options(encoding: str = "utf-8", **extra: Any):
+    """pyarrow's CSV read options with the file's text encoding."""
+    from pyarrow import csv
+
+    return csv.ReadOptions(encoding=encoding, **extra)
 
 
 @lru_cache(maxsize=4)
-def _read_parquet(path: str, mtime: float):
+def _read_csv(path: str, mtime: float, delimiter: str, encoding: str, location: str):
+    import pyarrow as pa
+    from pyarrow import csv
+
+    try:
+        return csv.read_csv(
+            path,
+            read_options=csv_read_options(encoding),
+            parse_options=csv.ParseOptions(delimiter=delimiter),
+            convert_options=csv_convert_options(),
+        )
+    except pa.ArrowInvalid as exc:
+        raise UserError(f"cannot read as CSV: {str(exc).splitlines()[0]}", _where(path, location)) from None
+    except UnicodeDecodeError:
+        raise UserError(
+            f"not {encoding} text", _where(path, location), "save it as UTF-8, or set data.options.encoding"
+        ) from None
+
+
+@lru_cache(maxsize=4)
+def _read_parquet(path: str, mtime: float, location: str):
     import pyarrow as pa
     from pyarrow import parquet
 
     try:
         return parquet.read_table(path)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise UserError(f"cannot read as Parquet: {str(exc).splitlines()[0]}", _where(path)) from None
+        raise UserError(f"cannot read as Parquet: {str(exc).splitlines()[0]}", _where(path, location)) from None
 
 
 def file_stamp(path_text: str) -> float:
@@ -177,7 +207,7 @@ def file_stamp(path_text: str) -> float:
     return path.stat().st_mtime if path.exists() else 0.0
 
 
-def read_table(path_text: str, fmt: str, delimiter: str = ",", location: str = "data.source"):
+def read_table(path_text: str, fmt: str, delimiter: str = ",", location: str = "data.source", encoding: str = "utf-8"):
     """The whole file as a `pyarrow.Table` (cached while the file is unchanged).
 
     Args:
@@ -185,9 +215,11 @@ def read_table(path_text: str, fmt: str, delimiter: str = ",", location: str = "
         fmt: "csv" or "parquet".
         delimiter: the CSV field separator.
         location: where to place an error.
+        encoding: the CSV file's text encoding.
 
     Raises:
-        UserError: no such file, a folder where a file is needed, unreadable or empty data.
+        UserError: no such file, a folder where a file is needed, unreadable or empty data, a
+            column name used twice, CSV text that is not in `encoding`.
     """
     path = Path(path_text).expanduser()
     if not path.exists():
@@ -195,14 +227,56 @@ def read_table(path_text: str, fmt: str, delimiter: str = ",", location: str = "
     if fmt == "csv":
         if path.is_dir():
             raise UserError("is a folder, not a CSV file", _where(path_text, location))
-        table = _read_csv(str(path), path.stat().st_mtime, delimiter)
+        table = _read_csv(str(path), path.stat().st_mtime, delimiter, encoding, location)
     else:
-        table = _read_parquet(str(path), file_stamp(path_text))
+        table = _read_parquet(str(path), file_stamp(path_text), location)
     if table.num_columns == 0:
         raise UserError("the file is empty", _where(path_text, location))
     if table.num_rows == 0:
         raise UserError("the file has a header but no rows", _where(path_text, location))
+    check_names(table.column_names, _where(path_text, location))
+    if fmt == "csv":
+        check_text(table, _where(path_text, location), encoding)
     return table
+
+
+def check_names(names: list[str], where: str) -> None:
+    """Every column name occurs once (a model takes its columns by name).
+
+    Raises:
+        UserError: at `where`, naming the first name used twice and its positions.
+    """
+    seen: dict[str, int] = {}
+    for index, name in enumerate(names):
+        if name in seen:
+            raise UserError(
+                f"the column name {name!r} is used twice (columns {seen[name] + 1} and {index + 1})",
+                where,
+                "rename one of them: a model takes its columns by name",
+            )
+        seen[name] = index
+
+
+def check_text(table, where: str, encoding: str = "utf-8") -> None:
+    """A CSV's text columns decoded: pyarrow keeps a column it cannot decode as bytes.
+
+    Raises:
+        UserError: at `where`, naming the column and the row of the first cell that is not text.
+    """
+    import pyarrow.types as t
+
+    for name in table.column_names:
+        if not t.is_binary(table[name].type):
+            continue
+        for index, value in enumerate(table[name].to_pylist()):
+            try:
+                value is None or value.decode(encoding)
+            except UnicodeDecodeError:
+                raise UserError(
+                    f"column {name!r} is not {encoding} text (row {index + 2}: {value[:40]!r})",
+                    where,
+                    'save the file as UTF-8, or set data.options.encoding (e.g. "latin-1")',
+                ) from None
 
 
 def column_index(names: list[str], key: str | int, file: str, location: str) -> int:
@@ -224,29 +298,20 @@ def column_index(names: list[str], key: str | int, file: str, location: str) -> 
 # -- column kinds ---------------------------------------------------------------------------------
 
 
-def type_family(arrow_type) -> str:
-    """ "float", "int", "bool", "date" or "string" for a pyarrow type."""
-    import pyarrow.types as t
-
-    if t.is_floating(arrow_type) or t.is_decimal(arrow_type):
-        return "float"
-    if t.is_integer(arrow_type):
-        return "int"
-    if t.is_boolean(arrow_type):
-        return "bool"
-    if t.is_timestamp(arrow_type) or t.is_date(arrow_type):
-        return "date"
-    return "string"
-
-
 def inferred_kind(column, options: TableOptions) -> str:
     """A column's kind from its values: numbers are numeric, dates dates, unique values identifiers.
 
     Whole numbers that count up by one through every row (1, 2, 3, …) are identifiers too; a text
-    column with at most `max_one_hot` values is categorical, with more it is text (hashed).
+    column with at most `max_one_hot` values is categorical, with more it is text (hashed). A
+    dictionary-encoded column (pandas' `category`) is categorical, or text when it has more
+    values than `max_one_hot`; a column of a type no model takes (`arrow_types.unusable`) is "drop".
     """
     import pyarrow.compute as pc
 
+    if unusable(column.type):
+        return "drop"
+    categorical = is_categorical(column.type)
+    column = plain(column)
     family = type_family(column.type)
     if family == "date":
         return "date"
@@ -254,6 +319,8 @@ def inferred_kind(column, options: TableOptions) -> str:
         return "numeric"  # decided without counting values: counting a float column is the slow part
     present = len(column) - column.null_count
     distinct = pc.count_distinct(column).as_py()
+    if categorical:
+        return "categorical" if distinct <= options.max_one_hot else "text"
     unique = present >= MIN_ROWS_FOR_IDENTIFIER and distinct == present == len(column)
     if family == "int":
         span = pc.max(column).as_py() - pc.min(column).as_py() + 1 if present else 0
@@ -263,24 +330,58 @@ def inferred_kind(column, options: TableOptions) -> str:
     return "categorical" if distinct <= options.max_one_hot else "text"
 
 
-def _convert(column, kind: str, name: str):
-    """The column as the kind needs it: numbers to float, dates to days; a bad cell is an error."""
+def chosen_kind(name: str, arrow_type, options: TableOptions, infer: Callable[[], str]) -> tuple[str, str | None]:
+    """A feature column's kind (its override, or `infer()`) and the note the plan shows for it.
+
+    A column of a type no model takes is dropped with a note saying why.
+
+    Raises:
+        UserError: at `data.options.columns.NAME`, an override that keeps such a column.
+    """
+    reason = unusable(arrow_type)
+    forced = options.columns.get(name)
+    if reason:
+        if forced not in (None, "drop"):
+            raise UserError(
+                f"column {name!r} {reason}; it cannot be {forced}",
+                f"data.options.columns.{name}",
+                f'drop it: columns = {{ {name!r} = "drop" }}',
+            )
+        return "drop", f"column {name!r} {reason}: dropped"
+    kind = forced or infer()
+    if kind == "identifier":
+        return kind, f"column {name!r} is unique per row (an identifier): dropped"
+    if kind == "drop":
+        return kind, f"column {name!r} is dropped (data.options.columns)"
+    return kind, DATE_NOTE.format(name=name) if kind == "date" else None
+
+
+def _convert(column, kind: str, name: str, location: str | None = None, first_row: int = 0):
+    """The column as the kind needs it: text to numbers (float, or whole for `kind="whole"`) or dates.
+
+    A cell that does not fit is an error naming its row: `first_row` is the row of the column's
+    first cell among the file's data rows (0 for a whole file), and rows count as a spreadsheet
+    shows them, the header being row 1.
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    where = f"data.options.columns.{name}"
+    where = location or f"data.options.columns.{name}"
+    column = plain(column)
     family = type_family(column.type)
     try:
         if kind == "numeric" and family == "string":
             return pc.cast(column, pa.float64())
+        if kind == "whole" and family == "string":
+            return pc.cast(column, pa.int64())
         if kind == "date" and family == "string":
             return pc.strptime(column, format="%Y-%m-%d", unit="s")
     except pa.ArrowInvalid:
         values = column.to_pylist()
         bad = next(i for i, v in enumerate(values) if v is not None and not _parses(v, kind))
-        what = "a number" if kind == "numeric" else "a date (YYYY-MM-DD)"
+        what = {"numeric": "a number", "whole": "a whole number"}.get(kind, "a date (YYYY-MM-DD)")
         raise UserError(
-            f"column {name!r} holds values that are not {what} (row {bad + 2}: {values[bad]!r})",
+            f"column {name!r} holds values that are not {what} (row {first_row + bad + 2}: {values[bad]!r})",
             where,
             "fix those cells, or choose another kind",
         ) from None
@@ -297,6 +398,8 @@ def _parses(value: str, kind: str) -> bool:
     try:
         if kind == "numeric":
             float(value)
+        elif kind == "whole":
+            int(value)
         else:
             datetime.date.fromisoformat(value)
         return True
@@ -362,15 +465,22 @@ def as_float(column) -> np.ndarray:
     return pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
 
 
-def raw_column(column, plan: ColumnPlan) -> np.ndarray:
-    """A column as the model's raw input: shape (rows, 1), float32 with NaN, int64 (-1 missing) or str."""
+def raw_column(column, plan: ColumnPlan, location: str | None = None, first_row: int = 0) -> np.ndarray:
+    """A column as the model's raw input: shape (rows, 1), float32 with NaN, int64 (-1 missing) or str.
+
+    Raises:
+        UserError: at `location` (default `data.options.columns.NAME`), a cell the kind cannot read
+            (its row counted from `first_row`, see `_convert`).
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    column = plain(column)
     if plan.dtype == "float32":
-        column = _convert(column, plan.kind, plan.name)
+        column = _convert(column, plan.kind, plan.name, location, first_row)
         return as_float(column).astype(np.float32).reshape(-1, 1)
     if plan.dtype == "int64":
+        column = _convert(column, "whole", plan.name, location, first_row)
         filled = pc.fill_null(pc.cast(column, pa.int64()), -1)
         return filled.to_numpy(zero_copy_only=False).astype(np.int64).reshape(-1, 1)
     text = pc.fill_null(pc.cast(column, pa.string()), "")
@@ -388,11 +498,14 @@ def label_plan(column, name: str, override: str | None) -> tuple[str, list[str],
     (classes named by their sorted values); anything else is a regression target.
 
     Raises:
-        UserError: at `data.options.label_kind`, when the override cannot fit the values.
+        UserError: at `data.options.label_kind`, when the override cannot fit the values; at
+            `data.options.label`, a column no model can predict or one with a single class.
     """
     import pyarrow.compute as pc
 
     where = "data.options.label_kind"
+    check_label_type(column.type, name)
+    column = plain(column)
     family = type_family(column.type)
     if family in ("string", "date"):
         if override == "regression":
@@ -418,7 +531,25 @@ def label_plan(column, name: str, override: str | None) -> tuple[str, list[str],
         kind = override or ("binary" if len(values) == 2 else "categorical")
     if kind == "binary" and len(values) > 2:
         raise UserError(f"binary labels need 2 classes, column {name!r} has {len(values)}", where)
+    if len(values) < 2:  # a classifier with one class learns nothing: its loss is 0 from the first batch
+        raise UserError(
+            f"the label column {name!r} has one class ({values[0]!r}) in its labelled rows; "
+            "a classifier needs at least two",
+            "data.options.label",
+            "choose another label column, or give rows of other classes",
+        )
     return kind, values, lookup
+
+
+def check_label_type(arrow_type, name: str) -> None:
+    """A label column of a type a model can predict.
+
+    Raises:
+        UserError: at `data.options.label`, a column with no values, nested values or bytes.
+    """
+    reason = unusable(arrow_type)
+    if reason:
+        raise UserError(f"the label column {name!r} {reason}", "data.options.label", "choose another label column")
 
 
 def label_values(column, plan: TablePlan, location: str) -> np.ndarray:
@@ -430,6 +561,7 @@ def label_values(column, plan: TablePlan, location: str) -> np.ndarray:
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    column = plain(column)
     if plan.label_kind == "regression":
         return as_float(column).astype(np.float32).reshape(-1, 1)
     if not plan.label_lookup:
