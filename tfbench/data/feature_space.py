@@ -1,16 +1,18 @@
 """A table's preprocessing inside the model, with Keras layers and `keras.utils.FeatureSpace` — imports Keras.
 
 The model a table trains takes the file's raw named columns (a dict of `(batch, 1)` inputs):
-numbers as float32 with NaN for missing, categories as strings (or int64, -1 missing), dates as
-days since 1970-01-01. Numbers and dates go through one block, however many there are: the columns
+numbers as float32 with NaN for missing, categories as strings (or int64, -1 missing), dates as ISO
+text (`YYYY-MM-DD HH:MM:SS`, or shorter), which `date_days` parses with TensorFlow ops inside the
+model. Numbers and dates go through one block, however many there are: the columns
 are joined into one vector, normalised by one `keras.layers.Normalization` given the training
 split's means and variances (not adapted), missing values imputed with the training mean (0 after
 normalising) and, for columns whose training split had any, flagged by 0/1 indicators; a date adds
 the sine and cosine of the day of the year and of the weekday. Categorical and text columns go
 through a `FeatureSpace` (`StringLookup`/`IntegerLookup`, one-hot with an out-of-vocabulary slot;
-hashing). One block rather than a layer per numeric column keeps a 5,000-column table's model as
-quick to build and trace as a 50-column one. Every piece is a built-in Keras layer or op, so the
-`.keras` file loads in plain Keras and the SavedModel serves raw rows.
+a `TextVectorization` multi-hot of a text column's words; hashing). One block rather than a layer
+per numeric column keeps a 5,000-column table's model as quick to build and trace as a 50-column one.
+Every piece is a built-in Keras layer or op, so the `.keras` file loads in plain Keras and the
+SavedModel serves raw rows.
 
 Inner layers are named with the columns' serving names (`tfbench.data.column_names`), so any
 name a CSV header can hold works.
@@ -29,6 +31,22 @@ from tfbench.data.table_inputs import NUMERIC_KINDS, layout, number_columns, pac
 from tfbench.data.tables import ColumnPlan, TablePlan
 
 DAYS_PER_YEAR = 365.2425
+ISO_LENGTH = 19  # YYYY-MM-DD HH:MM:SS; later characters (fractions, zones) are not read
+# Each ISO field's digits by position, with their place values: year, month, day, hour, minute, second.
+_FIELDS = ((0, 1, 2, 3), (5, 6), (8, 9), (11, 12), (14, 15), (17, 18))
+
+
+def _places() -> np.ndarray:
+    """(character position, field) → the place value of that digit in that field."""
+    places = np.zeros((ISO_LENGTH, len(_FIELDS)), np.float32)
+    for field, positions in enumerate(_FIELDS):
+        for k, position in enumerate(positions):
+            places[position, field] = 10.0 ** (len(positions) - 1 - k)
+    return places
+
+
+PLACES = _places()
+DATE_DIGITS = [0, 1, 2, 3, 5, 6, 8, 9]  # a date is there when these are all digits
 RENAMED_INPUT_WARNING = (
     r"When providing `inputs` as a dict, all keys in the dict must match the names of the corresponding "
     r"tensors\. Received key '[^']*/"
@@ -69,13 +87,46 @@ def _cyclic(x, period: float) -> list:
     return [ops.sin(angle), ops.cos(angle)]
 
 
+def date_days(x: Any, key: str) -> Any:
+    """ISO date text `(batch, 1)` → days since 1970-01-01 (float32, NaN where empty or not a date).
+
+    Built-in layers and ops only, so the `.keras` file loads in plain Keras: a `TextVectorization`
+    with the ten digits as its vocabulary splits the text into characters and gives each digit its
+    index (2..11: 0 pads, 1 is any other character); one matrix product gives the year, month, day,
+    hour, minute and second; the days follow from the proleptic Gregorian calendar (H. Hinnant's
+    `days_from_civil`), the time of day as a fraction.
+    """
+    import keras
+    from keras import ops
+
+    chars = keras.layers.TextVectorization(
+        standardize=None,
+        split="character",
+        output_mode="int",
+        output_sequence_length=ISO_LENGTH,
+        vocabulary=list("0123456789"),
+        name=f"{key}_characters",
+    )(x)
+    digits = ops.maximum(ops.cast(chars, "float32") - 2.0, 0.0)
+    fields = ops.matmul(digits, PLACES)
+    year, month, day, hour, minute, second = (fields[:, i : i + 1] for i in range(len(_FIELDS)))
+    y = year - ops.cast(month <= 2.0, "float32")
+    era = ops.floor(y / 400.0)
+    year_of_era = y - era * 400.0
+    day_of_year = ops.floor((153.0 * ops.mod(month + 9.0, 12.0) + 2.0) / 5.0) + day - 1.0
+    day_of_era = year_of_era * 365.0 + ops.floor(year_of_era / 4.0) - ops.floor(year_of_era / 100.0) + day_of_year
+    days = era * 146097.0 + day_of_era - 719468.0 + (hour * 3600.0 + minute * 60.0 + second) / 86400.0
+    present = ops.min(ops.take(chars, DATE_DIGITS, axis=1), axis=1, keepdims=True) >= 2
+    return ops.where(present, days, np.float32(np.nan))
+
+
 def numbers_block(columns: list[ColumnPlan], tensors: list, normalize: bool):
     """The numeric and date columns → (batch, features): values, missing indicators, date cycles.
 
     Args:
         columns: the plan's numeric and date columns, in `table_inputs.number_columns` order.
-        tensors: their raw float32 inputs (days since 1970 for a date), NaN missing: `(batch, 1)` each,
-            or first a packed `(batch, k)` one.
+        tensors: their float32 values (a date's days since 1970, `date_days`), NaN missing: `(batch, 1)`
+            each, or first a packed `(batch, k)` one.
         normalize: standardise the values with the training statistics.
     """
     import keras
@@ -101,12 +152,23 @@ def numbers_block(columns: list[ColumnPlan], tensors: list, normalize: bool):
 
 
 def _features(column: ColumnPlan, key: str) -> Any:
-    """The FeatureSpace feature of a categorical or text column, named `key`."""
+    """The FeatureSpace feature of a categorical, text or hashed column, named `key`."""
     import keras
 
     fs = keras.utils.FeatureSpace
-    if column.kind == "text":
+    if column.kind == "hashed":
         return fs.string_hashed(num_bins=column.bins, name=key)
+    if column.kind == "text":  # its words, multi-hot, tokenised as `table_text.words` counted them
+        words = keras.layers.TextVectorization(
+            standardize="lower_and_strip_punctuation",
+            split="whitespace",
+            output_mode="multi_hot",
+            vocabulary=list(column.vocabulary),
+        )
+        flat = keras.layers.Reshape((column.width,))  # FeatureSpace's (batch, 1) input would leave an axis
+        return fs.feature(
+            dtype="string", preprocessor=keras.Sequential([words, flat], name=f"{key}_words"), output_mode="float"
+        )
     lookup = keras.layers.StringLookup if column.dtype == "string" else keras.layers.IntegerLookup
     layer = lookup(vocabulary=list(column.vocabulary), num_oov_indices=1, output_mode="one_hot")
     # Wrapped so FeatureSpace does not re-adapt it: the vocabulary is the training split's already.
@@ -139,7 +201,10 @@ def encoder(plan: TablePlan):
     numbers = number_columns(plan)
     if numbers:
         packed = [inputs[plan.packed]] if plan.packed else []
-        tensors = packed + [inputs[c.name] for c in numbers[len(packed_columns(plan)) :]]
+        tensors = packed + [
+            date_days(inputs[c.name], keys[c.name]) if c.kind == "date" else inputs[c.name]
+            for c in numbers[len(packed_columns(plan)) :]
+        ]
         parts.append(numbers_block(numbers, tensors, plan.normalize))
     coded = [c for c in plan.columns if c.kind not in NUMERIC_KINDS]
     if coded:

@@ -13,17 +13,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from tfbench.data.column_names import input_name, serving_names
-from tfbench.data.feature_space import plan_of_info
+from tfbench.data.feature_space import PLACES, plan_of_info
 from tfbench.data.options import parse_options
 from tfbench.data.registry import LoaderCode
+from tfbench.data.table_dates import FORMS, ISO, ISO_CLEAN
 from tfbench.data.table_inputs import layout
-from tfbench.data.tables import NULL_VALUES, TIMESTAMP_FORMATS
+from tfbench.data.tables import NULL_VALUES
 
 _READ = {
     "csv": '''def read_table(path):
-    """The file as a pyarrow Table: types inferred, NA/empty/null cells missing, dates recognised."""
-    convert = csv.ConvertOptions(null_values=NULL_VALUES, strings_can_be_null=True,
-                                 timestamp_parsers=[csv.ISO8601, *TIMESTAMP_FORMATS])
+    """The file as a pyarrow Table: types inferred, NA/empty/null cells missing, ISO dates recognised."""
+    convert = csv.ConvertOptions(null_values=NULL_VALUES, strings_can_be_null=True, timestamp_parsers=[csv.ISO8601])
     return csv.read_csv(path, read_options=csv.ReadOptions(encoding={encoding!r}),
                         parse_options=csv.ParseOptions(delimiter={delimiter!r}), convert_options=convert)''',
     "parquet": '''def read_table(path):
@@ -53,12 +53,31 @@ def as_float(column):
     return pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
 
 
+def date_text(column, form):
+    """A date column as the ISO text the model takes ("" missing): typed dates formatted, text read in
+    its written form (DATE_FORMATS), Unix times converted."""
+    if pa.types.is_timestamp(column.type) or pa.types.is_date(column.type):
+        stamps = pc.cast(pc.cast(column, pa.timestamp("ms")), pa.timestamp("s"), safe=False)
+    elif form.startswith("Unix"):
+        seconds = pc.divide(pc.cast(column, pa.float64()), 1000.0 if "milli" in form else 1.0)
+        stamps = pc.cast(pc.cast(pc.floor(seconds), pa.int64()), pa.timestamp("s"))
+    else:
+        text = pc.utf8_trim_whitespace(pc.cast(column, pa.string()))
+        if form == ISO_FORM:
+            text = pc.utf8_trim_whitespace(pc.replace_substring_regex(text, *ISO_CLEAN))
+        attempts = [pc.strptime(text, format=f, unit="s", error_is_null=True) for f in DATE_FORMATS[form]]
+        stamps = pc.coalesce(*attempts)
+    return pc.fill_null(pc.strftime(stamps, format="%Y-%m-%d %H:%M:%S"), "")
+
+
 def raw_columns(table):
     """The feature columns as the model takes them: (rows, 1) float32 / int64 (-1 missing) / str."""
     out = {{}}
     for c in COLUMNS:
         column = plain(table[c["name"]])
-        if c["dtype"] == "float32":
+        if c["kind"] == "date":
+            out[c["name"]] = np.asarray(date_text(column, c["form"]).to_numpy(zero_copy_only=False), object)[:, None]
+        elif c["dtype"] == "float32":
             out[c["name"]] = as_float(column).astype(np.float32).reshape(-1, 1)
         elif c["dtype"] == "int64":
             out[c["name"]] = pc.fill_null(pc.cast(column, pa.int64()), -1).to_numpy(zero_copy_only=False).reshape(-1, 1)
@@ -101,6 +120,26 @@ def cyclic(x, period):
     return [keras.ops.sin(angle), keras.ops.cos(angle)]
 
 
+def date_days(x, key):
+    """ISO date text → days since 1970-01-01 (NaN where empty), with TensorFlow ops inside the model: a
+    TextVectorization of the ten digits splits the characters, one matrix product gives year, month,
+    day, hour, minute and second, and the calendar arithmetic is H. Hinnant's days_from_civil."""
+    chars = keras.layers.TextVectorization(standardize=None, split="character", output_mode="int",
+                                           output_sequence_length=19, vocabulary=list("0123456789"),
+                                           name=key + "_characters")(x)
+    digits = keras.ops.maximum(keras.ops.cast(chars, "float32") - 2.0, 0.0)
+    fields = keras.ops.matmul(digits, np.array(DIGIT_PLACES, np.float32))
+    year, month, day, hour, minute, second = (fields[:, i : i + 1] for i in range(6))
+    y = year - keras.ops.cast(month <= 2.0, "float32")
+    era = keras.ops.floor(y / 400.0)
+    yoe = y - era * 400.0
+    doy = keras.ops.floor((153.0 * keras.ops.mod(month + 9.0, 12.0) + 2.0) / 5.0) + day - 1.0
+    doe = yoe * 365.0 + keras.ops.floor(yoe / 4.0) - keras.ops.floor(yoe / 100.0) + doy
+    days = era * 146097.0 + doe - 719468.0 + (hour * 3600.0 + minute * 60.0 + second) / 86400.0
+    present = keras.ops.min(keras.ops.take(chars, [0, 1, 2, 3, 5, 6, 8, 9], axis=1), axis=1, keepdims=True) >= 2
+    return keras.ops.where(present, days, np.float32(np.nan))
+
+
 def numbers_block(columns, tensors):
     """Numeric and date columns as one vector: missing → the training mean (+ 0/1 indicators),
     normalised with the training statistics; a date adds cyclic day-of-year and weekday parts."""
@@ -123,12 +162,19 @@ def numbers_block(columns, tensors):
 
 
 def feature_space(columns):
-    """The FeatureSpace of the categorical and text columns, with the training split's vocabularies."""
+    """The FeatureSpace of the categorical, text and hashed columns, with the training split's vocabularies
+    (a text column: its most frequent words, multi-hot)."""
     fs = keras.utils.FeatureSpace
     features = {{}}
     for c in columns:
-        if c["kind"] == "text":
+        if c["kind"] == "hashed":
             features[c["key"]] = fs.string_hashed(num_bins=c["bins"], name=c["key"])
+        elif c["kind"] == "text":
+            words = keras.layers.TextVectorization(standardize="lower_and_strip_punctuation", split="whitespace",
+                                                   output_mode="multi_hot", vocabulary=c["vocabulary"])
+            encoder = keras.Sequential([words, keras.layers.Reshape((len(c["vocabulary"]) + 1,))],
+                                       name=c["key"] + "_words")
+            features[c["key"]] = fs.feature(dtype="string", preprocessor=encoder, output_mode="float")
         else:
             lookup = keras.layers.StringLookup if c["dtype"] == "string" else keras.layers.IntegerLookup
             layer = lookup(vocabulary=c["vocabulary"], num_oov_indices=1, output_mode="one_hot")
@@ -148,7 +194,9 @@ def preprocessing_model():
     numbers = packed + [c for c in COLUMNS if c["kind"] in ("numeric", "date") and c["input"]]
     parts = []
     if numbers:
-        tensors = ([inputs[PACKED]] if packed else []) + [inputs[c["name"]] for c in numbers[len(packed) :]]
+        rest = [date_days(inputs[c["name"]], c["key"]) if c["kind"] == "date" else inputs[c["name"]]
+                for c in numbers[len(packed) :]]
+        tensors = ([inputs[PACKED]] if packed else []) + rest
         parts.append(numbers_block(numbers, tensors))
     coded = [c for c in COLUMNS if c["kind"] not in ("numeric", "date")]
     if coded:
@@ -197,6 +245,7 @@ def table_loader_code(exp, info) -> LoaderCode:
         }
         for c in plan.columns
     ]
+    forms = {c.form: FORMS[c.form] for c in plan.columns if c.kind == "date" and c.form in FORMS}
     reader = "from pyarrow import csv" if kind == "csv" else "from pyarrow import parquet"
     head = f"""import pyarrow as pa
 import pyarrow.compute as pc
@@ -204,14 +253,19 @@ import pyarrow.compute as pc
 
 FILES = {files!r}
 NULL_VALUES = {NULL_VALUES!r}
-TIMESTAMP_FORMATS = {list(TIMESTAMP_FORMATS)!r}
+ISO_FORM = {ISO!r}
+ISO_CLEAN = {list(ISO_CLEAN)!r}
+# The written forms of the date columns and the strptime formats that read them (tried per value).
+DATE_FORMATS = {forms!r}
+# (character of "YYYY-MM-DD HH:MM:SS", field) → place value: year, month, day, hour, minute, second.
+DIGIT_PLACES = {PLACES.tolist()!r}
 LABEL = {plan.label!r}
 LABEL_KIND = {plan.label_kind!r}
 LABEL_LOOKUP = {[str(v) if isinstance(v, str) else v for v in plan.label_lookup]!r}
 NORMALIZE = {plan.normalize!r}
 PACKED = {plan.packed!r}  # the input holding every numeric column as one matrix ("" : an input per column)
 # The feature columns and the statistics tfbench took from the training split (kind: numeric,
-# categorical, text (hashed) or date; dtype: what the saved model takes for the column; key: the
+# categorical, text (its words), hashed or date; dtype: what the saved model takes for the column; key: the
 # name its inner layers use; input: its keras.Input's name, the column's own unless it holds "/").
 COLUMNS = {columns!r}
 

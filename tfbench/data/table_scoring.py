@@ -25,11 +25,12 @@ from tfbench.errors import UserError
 NO_CLASS = -1  # a row without a label, or with one that is not a class of the run
 
 
-def _csv_type(kind: str) -> Any:
-    """What a CSV column is read as: bytes, decoded and converted per batch so an error names its row."""
+def _csv_type() -> Any:
+    """What a CSV column is read as: bytes, decoded and converted per batch (numbers, dates in the
+    plan's written form) so an error names its row."""
     import pyarrow as pa
 
-    return pa.timestamp("ms") if kind == "date" else pa.binary()
+    return pa.binary()
 
 
 def _decoded(column: Any, name: str, first_row: int, where: str, encoding: str) -> Any:
@@ -103,8 +104,7 @@ def scoring_batches(
         raise UserError(f"the file has no column {missing[0]!r}, which the model takes", where)
     labelled = plan.label in present
     wanted = [c.name for c in plan.columns] + ([plan.label] if labelled else [])
-    kinds = {c.name: c.kind for c in plan.columns}
-    types = {name: _csv_type(kinds.get(name, "label")) for name in wanted} if fmt == "csv" else None
+    types = {name: _csv_type() for name in wanted} if fmt == "csv" else None
 
     def read() -> Iterator[tuple[dict[str, np.ndarray], Any]]:
         import pyarrow as pa

@@ -18,11 +18,14 @@ import numpy as np
 from tfbench.data.arrow_types import plain, unusable
 from tfbench.data.info import DataInfo
 from tfbench.data.splits import Arrays, Splits, holdout_indices, planned_sizes, split_arrays
+from tfbench.data.table_dates import date_note
 from tfbench.data.table_inputs import model_columns, pack_if_wide
+from tfbench.data.table_text import encoding_note
 from tfbench.data.tables import (
     TableOptions,
     TablePlan,
     check_overrides,
+    checked_form,
     chosen_kind,
     column_index,
     column_plan,
@@ -98,6 +101,7 @@ def _plan(target: str, stamp: float, fmt: str, options_json: str, validation, fr
     label = names[column_index(names, options.label, file, "data.options.label")]
     check_overrides(names, options, label, file)
     notes: list[str] = []
+    whole = table
     table = _labelled(table, label, notes)
     if table.num_rows == 0:
         raise UserError(f"no row has a {label!r} label", "data.options.label")
@@ -107,10 +111,16 @@ def _plan(target: str, stamp: float, fmt: str, options_json: str, validation, fr
     train = table if rows is None else table.take(rows)
     plan = TablePlan(label, kind, class_names, lookup, normalize=options.normalize, notes=notes)
     for name in features:
-        column_kind, note = chosen_kind(name, table[name].type, options, partial(inferred_kind, table[name], options))
+        infer = partial(inferred_kind, table[name], options, name)
+        column_kind, note = chosen_kind(name, table[name].type, options, infer)
         notes.extend([note] if note else [])
         if column_kind not in ("identifier", "drop"):
-            plan.columns.append(column_plan(train[name], column_kind, name, options))
+            form = checked_form(whole[name], column_kind, name)
+            notes.extend([date_note(name, form)] if column_kind == "date" else [])
+            inferred = name not in options.columns
+            plan.columns.append(column_plan(train[name], column_kind, name, options, form, inferred))
+            note = encoding_note(plan.columns[-1], train.num_rows, options.max_one_hot) if inferred else None
+            notes.extend([note] if note else [])
     if not plan.columns:
         raise UserError("no feature columns are left", "data.options.columns", "keep at least one column")
     pack_if_wide(plan, options, names)
@@ -227,7 +237,7 @@ def overview(spec, options: TableOptions, fmt: str, seed: int | None = 42, n: in
     columns = []
     for name in table.column_names:
         column = table[name]
-        inferred = "label" if name == plan.label else inferred_kind(column, options)
+        inferred = "label" if name == plan.label else inferred_kind(column, options, name)
         role = "label" if name == plan.label else ("feature" if name in planned else "dropped")
         columns.append(
             {

@@ -21,8 +21,18 @@ from typing import Any
 import numpy as np
 
 from tfbench.data.arrow_types import is_categorical, plain, type_family, unusable
+from tfbench.data.table_dates import (
+    UNIX_MILLISECONDS,
+    date_note,
+    first_unreadable,
+    parsed,
+    text_form,
+    unix_range_form,
+)
 from tfbench.data.table_inputs import layout, model_columns, pack_if_wide
+from tfbench.data.table_text import MIN_WORDS, encoding_note
 from tfbench.data.tables import (
+    SECONDS_PER_DAY,
     ColumnPlan,
     TableOptions,
     TablePlan,
@@ -30,6 +40,7 @@ from tfbench.data.tables import (
     check_label_type,
     check_names,
     chosen_kind,
+    coded_plan,
     csv_convert_options,
     csv_read_options,
     label_plan,
@@ -151,6 +162,9 @@ class _Counts:
     train_values: Counter = field(default_factory=Counter)
     many: bool = False
     arrow_type: Any = None
+    name: str = ""
+    form: str | None = None  # a text column's written date form, found in its first batch
+    days: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])  # training days: sum, squares, count
 
     def add(self, column, train) -> None:
         import pyarrow.compute as pc
@@ -175,24 +189,54 @@ class _Counts:
                 )
                 target.update({c["values"].as_py(): c["counts"].as_py() for c in counts})
             self.many = len(self.values) > MAX_COUNTED
+        if self.family == "string":
+            self._add_dates(column, train)
+
+    def _add_dates(self, column: Any, train: Any) -> None:
+        """Whether the text is dates in one written form, and the training days' sums if it is."""
+        if self.rows == len(column):  # the first batch decides the form
+            self.form = text_form(column)
+        elif self.form and first_unreadable(column, self.form) is not None:
+            self.form = None
+        if self.form:
+            values = as_float(parsed(train, self.form))
+            finite = values[~np.isnan(values)]
+            self.days = [
+                self.days[0] + float(finite.sum()),
+                self.days[1] + float(np.square(finite).sum()),
+                self.days[2] + finite.size,
+            ]
 
     def kind(self, options: TableOptions) -> str:
         distinct = len(self.values) - (1 if "" in self.values and self.family == "string" else 0)
         unique = self.rows >= 20 and self.nulls == 0 and (self.many or distinct == self.rows)
-        if self.family == "date":
+        if self.family == "date" or (self.family == "string" and self.form and not self.categorical):
             return "date"
         if self.family in ("float", "bool"):
             return "numeric"
         if self.categorical:
-            return "categorical" if not self.many and distinct <= options.max_one_hot else "text"
+            return "categorical" if not self.many else "hashed"
+        if self.family == "int" and self.present and unix_range_form(self.low, self.high, self.name):
+            return "date"
         if self.family == "int":
             return "identifier" if unique and self.high - self.low + 1 == self.rows else "numeric"
         if unique:
             return "identifier"
-        return "categorical" if not self.many and distinct <= options.max_one_hot else "text"
+        if self.many:
+            return "hashed"
+        return "categorical" if distinct <= options.max_one_hot else self._many_values_kind()
 
-    def plan(self, name: str, kind: str, options: TableOptions) -> ColumnPlan:
-        if kind in ("numeric", "date"):
+    def _many_values_kind(self) -> str:
+        """`text` when the values hold several words on average, else `categorical` (see `table_text`)."""
+        counted = [(v, c) for v, c in self.values.items() if v != ""]
+        rows = sum(c for _, c in counted)
+        words = sum(c * len(str(v).split()) for v, c in counted)
+        return "text" if rows and words / rows >= MIN_WORDS else "categorical"
+
+    def plan(self, name: str, kind: str, options: TableOptions, inferred: bool = False) -> ColumnPlan:
+        if kind == "date":
+            return self._date_plan(name)
+        if kind == "numeric":
             mean = self.total / self.present if self.present else 0.0
             variance = self.squares / self.present - mean**2 if self.present else 1.0
             return ColumnPlan(
@@ -206,11 +250,40 @@ class _Counts:
                 indicator=self.train_nulls > 0,
             )
         dtype = "int64" if self.family in ("int", "bool") else "string"
-        if kind == "text" or self.many:
-            return ColumnPlan(name, "text", "string", self.train_nulls, len(self.train_values), bins=options.hash_bins)
+        if self.many:  # more values than were counted
+            return ColumnPlan(
+                name, "hashed", "string", self.train_nulls, len(self.train_values), bins=options.hash_bins
+            )
         pairs = sorted(self.train_values.items(), key=lambda p: (-p[1], str(p[0])))
-        vocabulary = [int(v) if dtype == "int64" else str(v) for v, _ in pairs]
-        return ColumnPlan(name, "categorical", dtype, self.train_nulls, len(pairs), vocabulary=vocabulary)
+        return coded_plan(name, kind, dtype, self.train_nulls, pairs, options, inferred)
+
+    def _date_plan(self, name: str) -> ColumnPlan:
+        """A date column's plan: its written form and the training days' mean and variance."""
+        where = f"data.options.columns.{name}"
+        form, scale = "", 1.0
+        total, squares, present = self.total, self.squares, float(self.present)
+        if self.family == "string":
+            if not self.form:
+                raise UserError(f"column {name!r} holds values that are not dates in one written form", where)
+            form, (total, squares, present) = self.form, self.days
+        elif self.family != "date":
+            form = unix_range_form(self.low, self.high, name, named=False) or ""
+            if not form:
+                raise UserError(f"column {name!r} holds numbers, not dates (nor Unix times)", where, "choose numeric")
+            scale = SECONDS_PER_DAY * (1000.0 if form == UNIX_MILLISECONDS else 1.0)
+        mean = total / present if present else 0.0
+        variance = (squares / present - mean**2) / scale**2 if present else 1.0
+        return ColumnPlan(
+            name,
+            "date",
+            "string",
+            self.train_nulls,
+            0,
+            mean / scale,
+            variance if variance > 0 else 1.0,
+            indicator=self.train_nulls > 0,
+            form=form,
+        )
 
 
 @lru_cache(maxsize=4)
@@ -233,7 +306,7 @@ def stream_plan(path: str, stamp: float, fmt: str, options_json: str, fraction, 
             label = _label_name(names, options, Path(path).name)
             check_label_type(batch.schema.field(label).type, label)
             types = {n: batch.schema.field(n).type for n in names if n != label}
-            counts = {n: _Counts(type_family(t), is_categorical(t), arrow_type=t) for n, t in types.items()}
+            counts = {n: _Counts(type_family(t), is_categorical(t), arrow_type=t, name=n) for n, t in types.items()}
         batch = batch.filter(batch.column(label).is_valid())
         mask = holdout_mask(index, batch.num_rows, fraction, seed)
         train = batch.filter(pa.array(~mask))
@@ -274,7 +347,11 @@ def _plan_columns(plan: TablePlan, counts: dict[str, _Counts], options: TableOpt
         kind, note = chosen_kind(name, tally.arrow_type, options, partial(tally.kind, options))
         plan.notes.extend([note] if note else [])
         if kind not in ("identifier", "drop"):
-            plan.columns.append(tally.plan(name, kind, options))
+            inferred = name not in options.columns
+            plan.columns.append(tally.plan(name, kind, options, inferred))
+            plan.notes.extend([date_note(name, plan.columns[-1].form)] if kind == "date" else [])
+            note = encoding_note(plan.columns[-1], tally.rows, options.max_one_hot) if inferred else None
+            plan.notes.extend([note] if note else [])
     if not plan.columns:
         raise UserError("no feature columns are left", "data.options.columns", "keep at least one column")
     pack_if_wide(plan, options, [*counts, plan.label])

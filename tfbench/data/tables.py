@@ -2,10 +2,12 @@
 
 Without a UI; no TensorFlow (pyarrow is imported when a table is read). A table becomes a
 `TablePlan` — plain data: the label and its classes, each feature column's kind (numeric,
-categorical, text, date) with the statistics of the *training split only* (mean and variance,
-vocabulary, hash bins, whether missing values occur) and a note for every column dropped
-(identifiers, overrides). `tfbench.data.feature_space` turns a plan into the Keras preprocessing
-that sits inside the model, so the model takes the file's raw named columns.
+categorical, text, hashed, date) with the statistics of the *training split only* (mean and
+variance, vocabulary or words, hash bins, whether missing values occur, a date's written form) and
+a note for every column dropped (identifiers, overrides, types no model takes) or read in a way
+worth saying (dates, text with many values). `tfbench.data.feature_space` turns a plan into the
+Keras preprocessing that sits inside the model, so the model takes the file's raw named columns.
+A cell that does not fit its column's kind is an error naming the file's row.
 
 Missing values are `NA`, `N/A`, `NaN`, `null`, `None` or empty cells; a numeric or date column
 holding any in the training split gets an indicator feature beside its imputed value.
@@ -24,16 +26,16 @@ from pydantic import Field
 
 from tfbench.data.arrow_types import is_categorical, plain, type_family, unusable
 from tfbench.data.options import SourceOptions
+from tfbench.data.table_dates import best_form, first_unreadable, iso_text, parsed, text_form, unix_form
+from tfbench.data.table_text import frequent_values, many_values_kind, word_vocabulary
 from tfbench.errors import UserError, close_matches
 
-KINDS = ("numeric", "categorical", "text", "date", "identifier", "drop")
+KINDS = ("numeric", "categorical", "text", "hashed", "date", "identifier", "drop")
 NULL_VALUES = ["", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "None", "#N/A"]
-TIMESTAMP_FORMATS = ("%Y/%m/%d", "%Y/%m/%d %H:%M:%S", "%Y-%m-%d %H:%M", "%m/%d/%Y", "%d.%m.%Y")
 MAX_INTEGER_CLASSES = 20  # whole-number labels with at most this many values are classes
 MIN_ROWS_FOR_IDENTIFIER = 20  # fewer rows than this: a unique column proves nothing
 DATE_FEATURES = ("elapsed", "year_sin", "year_cos", "week_sin", "week_cos")
 SECONDS_PER_DAY = 86_400.0
-DATE_NOTE = "column {name!r} is a date: it gives elapsed days and cyclic day-of-year and weekday features"
 
 
 class TableOptions(SourceOptions):
@@ -43,7 +45,7 @@ class TableOptions(SourceOptions):
     features: list[str | int] | None = Field(None, description="Feature columns (default: all others).")
     columns: dict[str, str] = Field(
         default_factory=dict,
-        description="Column kinds by name: numeric, categorical, text, date, identifier or drop "
+        description="Column kinds by name: numeric, categorical, text, hashed, date, identifier or drop "
         '(e.g. { date = "drop", island = "categorical" }); others are inferred.',
     )
     label_kind: Literal["categorical", "binary", "regression"] | None = Field(
@@ -51,9 +53,13 @@ class TableOptions(SourceOptions):
     )
     normalize: bool = Field(True, description="Standardise numeric columns with the training split's statistics.")
     max_one_hot: int = Field(
-        32, ge=2, description="Text columns with at most this many values are one-hot; more are hashed."
+        32,
+        ge=2,
+        description="Text columns with at most this many values are one-hot; with more, their words "
+        "(values of several words) or their most frequent values (one word) are used.",
     )
-    hash_bins: int = Field(64, ge=2, description="Bins of a hashed text column.")
+    max_words: int = Field(256, ge=1, description="Words a text column keeps: the most frequent, seen twice.")
+    hash_bins: int = Field(64, ge=2, description='Bins of a hashed text column (kind "hashed").')
     max_numeric_inputs: int = Field(
         256,
         ge=1,
@@ -74,14 +80,15 @@ class ColumnPlan:
 
     Attributes:
         name: the column's name in the file.
-        kind: numeric, categorical, text (hashed) or date.
-        dtype: the raw input the model takes: "float32", "int64" or "string" (dates: days since 1970).
+        kind: numeric, categorical, text (its words), hashed or date.
+        dtype: the raw input the model takes: "float32", "int64" or "string" (dates: ISO text).
         missing: missing cells in the training split.
         distinct: distinct values in the training split (categorical and text columns; 0 otherwise).
         mean / variance: training statistics of a numeric column (of the days, for a date).
-        vocabulary: a categorical column's values, most frequent first.
-        bins: a text column's hash bins.
+        vocabulary: a categorical column's values or a text column's words, most frequent first.
+        bins: a hashed column's bins.
         indicator: whether a 0/1 "was missing" feature goes beside the imputed value.
+        form: a date column's written form in the file (`table_dates.FORMS`, Unix seconds; "" typed).
     """
 
     name: str
@@ -94,14 +101,15 @@ class ColumnPlan:
     vocabulary: list = field(default_factory=list)
     bins: int = 0
     indicator: bool = False
+    form: str = ""
 
     @property
     def width(self) -> int:
         """Features this column gives the model."""
         extra = 1 if self.indicator else 0
-        if self.kind == "categorical":
-            return len(self.vocabulary) + 1  # + one out-of-vocabulary slot
-        if self.kind == "text":
+        if self.kind in ("categorical", "text"):
+            return len(self.vocabulary) + 1  # + one out-of-vocabulary slot (other values, other words)
+        if self.kind == "hashed":
             return self.bins
         if self.kind == "date":
             return len(DATE_FEATURES) + extra
@@ -156,7 +164,7 @@ def csv_convert_options(**extra: Any):
     return csv.ConvertOptions(
         null_values=NULL_VALUES,
         strings_can_be_null=True,
-        timestamp_parsers=[csv.ISO8601, *TIMESTAMP_FORMATS],
+        timestamp_parsers=[csv.ISO8601],  # other written forms: `table_dates.text_form`
         **extra,
     )
 
@@ -298,13 +306,15 @@ def column_index(names: list[str], key: str | int, file: str, location: str) -> 
 # -- column kinds ---------------------------------------------------------------------------------
 
 
-def inferred_kind(column, options: TableOptions) -> str:
+def inferred_kind(column, options: TableOptions, name: str = "") -> str:
     """A column's kind from its values: numbers are numeric, dates dates, unique values identifiers.
 
     Whole numbers that count up by one through every row (1, 2, 3, …) are identifiers too; a text
     column with at most `max_one_hot` values is categorical, with more it is text (hashed). A
     dictionary-encoded column (pandas' `category`) is categorical, or text when it has more
     values than `max_one_hot`; a column of a type no model takes (`arrow_types.unusable`) is "drop".
+    Text in a written date form and whole numbers that are Unix times of a column named like a
+    time are dates (`tfbench.data.table_dates`).
     """
     import pyarrow.compute as pc
 
@@ -313,21 +323,23 @@ def inferred_kind(column, options: TableOptions) -> str:
     categorical = is_categorical(column.type)
     column = plain(column)
     family = type_family(column.type)
-    if family == "date":
+    if family == "date" or (family == "string" and not categorical and text_form(column)):
         return "date"
     if family in ("float", "bool"):
         return "numeric"  # decided without counting values: counting a float column is the slow part
+    if family == "int" and name and unix_form(column, name):
+        return "date"
     present = len(column) - column.null_count
     distinct = pc.count_distinct(column).as_py()
     if categorical:
-        return "categorical" if distinct <= options.max_one_hot else "text"
+        return "categorical"
     unique = present >= MIN_ROWS_FOR_IDENTIFIER and distinct == present == len(column)
     if family == "int":
         span = pc.max(column).as_py() - pc.min(column).as_py() + 1 if present else 0
         return "identifier" if unique and span == present else "numeric"
     if unique:
         return "identifier"
-    return "categorical" if distinct <= options.max_one_hot else "text"
+    return "categorical" if distinct <= options.max_one_hot else many_values_kind(column)
 
 
 def chosen_kind(name: str, arrow_type, options: TableOptions, infer: Callable[[], str]) -> tuple[str, str | None]:
@@ -353,10 +365,10 @@ def chosen_kind(name: str, arrow_type, options: TableOptions, infer: Callable[[]
         return kind, f"column {name!r} is unique per row (an identifier): dropped"
     if kind == "drop":
         return kind, f"column {name!r} is dropped (data.options.columns)"
-    return kind, DATE_NOTE.format(name=name) if kind == "date" else None
+    return kind, None  # a date's note names its written form: `table_dates.date_note`
 
 
-def _convert(column, kind: str, name: str, location: str | None = None, first_row: int = 0):
+def _convert(column, kind: str, name: str, location: str | None = None, first_row: int = 0, form: str = ""):
     """The column as the kind needs it: text to numbers (float, or whole for `kind="whole"`) or dates.
 
     A cell that does not fit is an error naming its row: `first_row` is the row of the column's
@@ -369,39 +381,95 @@ def _convert(column, kind: str, name: str, location: str | None = None, first_ro
     where = location or f"data.options.columns.{name}"
     column = plain(column)
     family = type_family(column.type)
+    if kind == "date":
+        return dates_of(column, name, form, location, first_row)
     try:
         if kind == "numeric" and family == "string":
             return pc.cast(column, pa.float64())
         if kind == "whole" and family == "string":
             return pc.cast(column, pa.int64())
-        if kind == "date" and family == "string":
-            return pc.strptime(column, format="%Y-%m-%d", unit="s")
     except pa.ArrowInvalid:
         values = column.to_pylist()
         bad = next(i for i, v in enumerate(values) if v is not None and not _parses(v, kind))
-        what = {"numeric": "a number", "whole": "a whole number"}.get(kind, "a date (YYYY-MM-DD)")
+        what = "a number" if kind == "numeric" else "a whole number"
         raise UserError(
             f"column {name!r} holds values that are not {what} (row {first_row + bad + 2}: {values[bad]!r})",
             where,
-            "fix those cells, or choose another kind",
+            "fix those cells" + ("" if location else ", or choose another kind"),
         ) from None
-    if kind in ("numeric", "date") and family not in ("float", "int", "bool", "date"):
+    if kind == "numeric" and family not in ("float", "int", "bool", "date"):
         raise UserError(f"column {name!r} cannot be {kind}", where)
-    if kind == "date" and family != "date":
-        raise UserError(f"column {name!r} holds numbers, not dates", where, "choose numeric")
     return column
 
 
-def _parses(value: str, kind: str) -> bool:
-    import datetime
+def dates_of(column: Any, name: str, form: str, location: str | None = None, first_row: int = 0) -> Any:
+    """A date column as timestamps, its text read in `form` (see `table_dates`).
 
+    Raises:
+        UserError: at `location` (default `data.options.columns.NAME`), a cell `form` cannot read (its
+            row counted as `_convert` counts it), or numbers that are not Unix times.
+    """
+    from tfbench.data.table_dates import ISO, UNIX_MILLISECONDS, UNIX_SECONDS
+
+    where = location or f"data.options.columns.{name}"
+    column = plain(column)
+    family = type_family(column.type)
+    if family == "date" or (family != "string" and form in (UNIX_SECONDS, UNIX_MILLISECONDS)):
+        return parsed(column, form)
+    if family != "string":
+        raise UserError(f"column {name!r} holds numbers, not dates", where, "choose numeric")
+    bad = first_unreadable(column, form)
+    if bad is not None:
+        written = (form or ISO).split(" (")[0]
+        raise UserError(
+            f"column {name!r} holds values that are not dates written like {written} "
+            f"(row {first_row + bad + 2}: {column[bad].as_py()!r})",
+            where,
+            "fix those cells" + ("" if location else ", or choose another kind"),
+        )
+    return parsed(column, form)
+
+
+def date_form(column: Any, name: str) -> str:
+    """The written form of a date column in the whole file ("" for typed dates).
+
+    Raises:
+        UserError: at `data.options.columns.NAME`, naming the file row of the first value the closest
+            form cannot read, or numbers that are not Unix times.
+    """
+    column = plain(column)
+    family = type_family(column.type)
+    if family == "date":
+        return ""
+    if family == "string":
+        form = text_form(column)
+        if form is None:
+            form = best_form(column)
+            dates_of(column, name, form)  # names the first row that form cannot read
+        return form
+    form = unix_form(column, name, named=False)
+    if form is None:
+        where = f"data.options.columns.{name}"
+        raise UserError(f"column {name!r} holds numbers, not dates (nor Unix times)", where, "choose numeric")
+    return form
+
+
+def checked_form(column: Any, kind: str, name: str) -> str:
+    """Check a feature column of the whole file against its kind, so an error names the file's row
+    (the plan's statistics see the training rows only); a date's written form, else ""."""
+    if kind == "date":
+        return date_form(column, name)
+    if kind == "numeric":
+        _convert(column, kind, name)
+    return ""
+
+
+def _parses(value: str, kind: str) -> bool:
     try:
         if kind == "numeric":
             float(value)
-        elif kind == "whole":
-            int(value)
         else:
-            datetime.date.fromisoformat(value)
+            int(value)
         return True
     except ValueError:
         return False
@@ -428,11 +496,14 @@ def check_overrides(names: list[str], options: TableOptions, label: str, file: s
 # -- statistics of the training rows ----------------------------------------------------------
 
 
-def column_plan(column, kind: str, name: str, options: TableOptions) -> ColumnPlan:
-    """The kind and training-split statistics of one feature column."""
+def column_plan(
+    column, kind: str, name: str, options: TableOptions, form: str = "", inferred: bool = False
+) -> ColumnPlan:
+    """The kind and training-split statistics of one feature column (a date's in its written `form`;
+    `inferred`: the kind was not set by `columns`)."""
     import pyarrow.compute as pc
 
-    column = _convert(column, kind, name)
+    column = _convert(column, kind, name, form=form)
     missing = column.null_count
     family = type_family(column.type)
     if kind in ("numeric", "date"):
@@ -440,16 +511,37 @@ def column_plan(column, kind: str, name: str, options: TableOptions) -> ColumnPl
         finite = values[~np.isnan(values)]
         mean = float(finite.mean()) if finite.size else 0.0
         variance = float(finite.var()) if finite.size else 1.0
+        dtype = "string" if kind == "date" else "float32"  # a date: ISO text, parsed inside the model
         return ColumnPlan(
-            name, kind, "float32", missing, 0, mean, variance if variance > 0 else 1.0, indicator=missing > 0
+            name, kind, dtype, missing, 0, mean, variance if variance > 0 else 1.0, indicator=missing > 0, form=form
         )
     counts = pc.value_counts(column.drop_null() if family != "string" else pc.fill_null(column, ""))
     pairs = sorted(((c["values"].as_py(), c["counts"].as_py()) for c in counts), key=lambda p: (-p[1], str(p[0])))
     dtype = "int64" if family in ("int", "bool") else "string"
+    return coded_plan(name, kind, dtype, missing, pairs, options, inferred)
+
+
+def coded_plan(
+    name: str, kind: str, dtype: str, missing: int, pairs: list[tuple[Any, int]], options: TableOptions, inferred: bool
+) -> ColumnPlan:
+    """A categorical, text or hashed column's plan from its training (value, count) pairs, most frequent first.
+
+    Text keeps its words (`table_text.word_vocabulary`); an inferred categorical column with more
+    values than `max_one_hot` keeps its most frequent ones; with nothing seen twice, either is hashed.
+    """
+    distinct = len(pairs)
     if kind == "text":
-        return ColumnPlan(name, "text", dtype, missing, len(pairs), bins=options.hash_bins)
+        words = word_vocabulary(pairs, options.max_words)
+        if words:
+            return ColumnPlan(name, "text", "string", missing, distinct, vocabulary=words)
+        kind = "hashed"
+    if kind == "categorical" and inferred and distinct > options.max_one_hot:
+        pairs = frequent_values(pairs, options.max_one_hot)
+        kind = "categorical" if pairs else "hashed"
+    if kind == "hashed":
+        return ColumnPlan(name, "hashed", "string", missing, distinct, bins=options.hash_bins)
     vocabulary = [int(v) if dtype == "int64" else str(v) for v, _ in pairs]
-    return ColumnPlan(name, "categorical", dtype, missing, len(pairs), vocabulary=vocabulary)
+    return ColumnPlan(name, "categorical", dtype, missing, distinct, vocabulary=vocabulary)
 
 
 def as_float(column) -> np.ndarray:
@@ -466,7 +558,8 @@ def as_float(column) -> np.ndarray:
 
 
 def raw_column(column, plan: ColumnPlan, location: str | None = None, first_row: int = 0) -> np.ndarray:
-    """A column as the model's raw input: shape (rows, 1), float32 with NaN, int64 (-1 missing) or str.
+    """A column as the model's raw input: shape (rows, 1), float32 with NaN, int64 (-1 missing) or str
+    (a date as ISO text, "" missing).
 
     Raises:
         UserError: at `location` (default `data.options.columns.NAME`), a cell the kind cannot read
@@ -476,6 +569,9 @@ def raw_column(column, plan: ColumnPlan, location: str | None = None, first_row:
     import pyarrow.compute as pc
 
     column = plain(column)
+    if plan.kind == "date":
+        text = iso_text(dates_of(column, plan.name, plan.form, location, first_row))
+        return np.asarray(text.to_numpy(zero_copy_only=False), dtype=object).reshape(-1, 1)
     if plan.dtype == "float32":
         column = _convert(column, plan.kind, plan.name, location, first_row)
         return as_float(column).astype(np.float32).reshape(-1, 1)
