@@ -116,6 +116,20 @@ def test_validate_json_reports_errors_as_json_too(tmp_path):
     assert data["ok"] is False and data["location"].endswith("model.layers[0]")
 
 
+@pytest.mark.parametrize("command", ["run", "resume"])
+def test_run_and_resume_json_print_an_error_object_for_a_bad_input(tmp_path, command):
+    """A script reading `--json` from stdout gets `{"ok": false, …}`, not nothing; stderr keeps its line."""
+    if command == "run":
+        path = write_preset(tmp_path, GOOD.replace("epochs = 2", "epochs = 0"), "bad.toml")
+        args, location = ["run", str(path), "--runs-dir", str(tmp_path / "runs")], "train.epochs"
+    else:
+        args, location = ["resume", str(tmp_path)], str(tmp_path)
+    result = CliRunner().invoke(cli, [*args, "--json"])
+    assert result.exit_code == 2 and result.stderr.startswith("error: ")
+    data = json.loads(result.stdout)
+    assert data["ok"] is False and data["location"].endswith(location) and data["error"]
+
+
 def test_bad_set_override_exits_2(good):
     result = CliRunner().invoke(cli, ["run", str(good), "--set", "train.epochs"])
     assert result.exit_code == 2 and "error: --set train.epochs" in result.stderr

@@ -215,6 +215,44 @@ def test_images_folder_script_loads_and_builds(tmp_path):
     assert ns["build_model"]().count_params() == 6 * 5 * 3 * 3 + 3
 
 
+def _class_folders(root: Path, kind: str, per_class: int = 10) -> None:
+    """Three classes of distinct files: each image's pixels (each text's words) name its file."""
+    import tensorflow as tf
+
+    for c, name in enumerate(["a", "b", "c"]):
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            if kind == "images":
+                image = np.full((4, 4, 3), c * per_class + i, np.uint8)
+                (root / name / f"{i:02d}.png").write_bytes(tf.io.encode_png(image).numpy())
+            else:
+                (root / name / f"{i:02d}.txt").write_text(f"class {name} file {i} " + "word " * (i % 3))
+
+
+@pytest.mark.parametrize("kind", ["images", "text"])
+def test_folder_script_holds_out_the_run_s_files_from_every_class(tmp_path, kind):
+    """`validation_split` on a class folder: the script validates on the very files the run holds out."""
+    from tfbench import data
+
+    _class_folders(tmp_path / "folder", kind)
+    layers = '[[model.layers]]\ntype = "Flatten"\n' + DENSE_3
+    extra = "validation_split = 0.3" + ("\n[data.options]\nsequence_length = 6" if kind == "text" else "")
+    exp = load_experiment(_preset(tmp_path, f"{kind}:{tmp_path / 'folder'}", layers, extra))
+    ns = _namespace(generate_script(exp))
+    if kind == "images":
+        _, validation, _ = ns["load_splits"]()
+        xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in validation])
+        x, y = np.stack(xs), np.array(ys)
+    else:
+        _, validation, _ = ns["vectorize"](*ns["split"](ns["load_data"]()))
+        x, y = validation
+    bundle = data.load(exp.data, seed=exp.train.seed)
+    run_x, run_y = (np.concatenate(part) for part in zip(*[(a.numpy(), b.numpy()) for a, b in bundle.validation]))
+    assert len(set(y.tolist())) == 3  # every class, not the last files of the sorted list
+    np.testing.assert_array_equal(y, run_y)
+    np.testing.assert_array_equal(x, run_x)
+
+
 def test_tfds_script_names_the_splits():
     exp = load_experiment("digits-cnn", ['data.source="tfds:mnist"'])
     script = generate_script(exp)

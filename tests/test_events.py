@@ -182,3 +182,53 @@ def test_follow_sees_lines_appended_by_another_writer(tmp_path):
     stop.set()
     assert not thread.is_alive()
     assert seen[0] == "run_started" and seen[-1] == "run_ended"
+
+
+# -- a disk with no room for the log --------------------------------------------------------------
+
+# On a 2 MB tmpfs filled to the last byte once epoch 1 ended: the event log cannot hold a line more.
+FILL_EVERYTHING = """
+import json, sys
+from pathlib import Path
+from tfbench.engine.run import Run
+from tfbench.spec import load_experiment
+
+disk, preset, seen = Path(sys.argv[1]), sys.argv[2], []
+
+def fill(event):
+    seen.append(event["event"])
+    if event["event"] == "epoch_ended" and event["epoch"] == 1:
+        try:
+            with open(disk / "filler", "wb") as out:
+                while True:
+                    out.write(bytes(4096))
+                    out.flush()
+        except OSError:
+            pass
+
+run = Run(load_experiment(preset), runs_dir=disk / "runs", subscribers=[fill])
+status = run.train()
+print(json.dumps({"status": status, "reason": run.reason, "ended": run.ended, "last": seen[-1]}))
+"""
+
+
+def test_a_run_whose_event_log_the_disk_cannot_hold_still_ends_and_says_the_disk_is_full(tmp_path):
+    import subprocess
+    import sys
+
+    from test_faults import needs_a_small_tmpfs
+    from tiny_runs import digits_preset, runner_env, write_preset
+
+    needs_a_small_tmpfs()
+    preset = write_preset(tmp_path, digits_preset(name="full", epochs=3, batch=64), "full.toml")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    script = f"mount -t tmpfs -o size=2m tmpfs {disk} && {sys.executable} -c '{FILL_EVERYTHING}' {disk} {preset}"
+    done = subprocess.run(
+        ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script],
+        capture_output=True, text=True, env=dict(runner_env(), TFBENCH_CHECKPOINT_SECONDS="0"), timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["ended"] and result["last"] == "run_ended", result  # the subscribers still heard the end
+    assert result["status"] == "failed" and "disk is full" in result["reason"], result

@@ -146,6 +146,21 @@ def test_override_of_a_default_section_starts_from_its_defaults(tmp_path):
     assert exp.train.optimizer.args["learning_rate"] == pytest.approx(1e-4)
 
 
+def test_optimizer_in_keras_string_form_is_that_optimizer_with_its_defaults(tmp_path):
+    """`optimizer = "adam"` is read as Keras reads it; --set can still reach its arguments."""
+    text = GOOD.replace('optimizer = { type = "Adam", learning_rate = 1e-3 }', 'optimizer = "adam"')
+    path = write_preset(tmp_path, text)
+    exp = spec.load_experiment(path)
+    assert exp.train.optimizer.type == "Adam" and exp.train.optimizer.args == {}
+    assert spec.load_experiment(path, ['train.optimizer="rmsprop"']).train.optimizer.type == "RMSprop"
+    assert spec.load_experiment(path, ["train.optimizer=SGD"]).train.optimizer.type == "SGD"
+    tuned = spec.load_experiment(path, ["train.optimizer.learning_rate=1e-4"]).train.optimizer
+    assert tuned.type == "Adam" and tuned.args["learning_rate"] == pytest.approx(1e-4)
+    assert spec.experiment_from_dict(Experiment.model_validate(exp.to_dict()).to_dict()) == exp
+    err = load_error(tmp_path, text, ["train.optimizer=adamm"])
+    assert located(err, tmp_path) == "train.optimizer" and "'Adam'" in err.hint
+
+
 def test_copy_with_validates():
     exp = spec.load_experiment("digits-mlp")
     assert exp.copy_with(["train.epochs=2"]).train.epochs == 2
@@ -230,7 +245,7 @@ def test_bad_override_keys_name_the_override(tmp_path, override, words):
             "export.tflite_quantization",
             "got 'int4'",
         ),
-        (('formats = ["keras", "tflite"]', 'formats = ["onnx"]'), "export.formats[0]", "got 'onnx'"),
+        (('formats = ["keras", "tflite"]', 'formats = ["caffe"]'), "export.formats[0]", "got 'caffe'"),
         (('name = "tiny"', 'name = "has space"'), "name", "use letters"),
         (('source = "builtin:spiral"', 'source = "spiral"'), "data.source", "expected KIND:NAME"),
         (("[data]\n", "data = 3\n[data2]\n"), "data", "expected a table, got 3"),

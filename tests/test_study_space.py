@@ -130,7 +130,10 @@ def test_study_modules_import_without_tensorflow_and_the_screen_without_optuna()
         "print(json.dumps(sorted(sys.modules)))"
     )
     for modules, banned in [
-        (["tfbench.study.space", "tfbench.study.study", "tfbench.study.workers"], ("tensorflow", "keras", "textual")),
+        (
+            [f"tfbench.study.{m}" for m in ("space", "study", "workers", "storage", "journal", "owners", "grid")],
+            ("tensorflow", "keras", "textual"),
+        ),
         (["tfbench.screens.study"], ("tensorflow", "keras", "optuna")),
     ]:
         done = subprocess.run([sys.executable, "-c", code, *modules], capture_output=True, text=True, timeout=120)

@@ -75,9 +75,10 @@ def test_trains_spiral_mlp_to_completion_through_the_runner(runs_dir):
             assert isinstance(dialog, ExportDialog)
             assert list(dialog.query_one("#formats").selected) == ["keras"]  # the preset's formats
             dialog.query_one("#export").press()
-            await wait_for(pilot, lambda: "keras:" in str(dialog.query_one("#report").render()), 90, "the export")
-            report = str(dialog.query_one("#report").render())
-            assert "failed" not in report, report
+            await wait_for(pilot, lambda: not dialog.query_one("#export").disabled, 90, "the export")
+            await pilot.pause()
+            report = screen_text(app)
+            assert "export verification" in report and "keras" in report and "failed" not in report, report
             return screen.run_dir
 
     run_dir = asyncio.run(scenario())

@@ -14,7 +14,7 @@ from tfbench import rundir
 from tfbench.data import rows
 from tfbench.errors import UserError
 from tfbench.export import quiet_tensorflow
-from tfbench.export.reference import outputs_are_logits, predict_keras, take_samples, true_classes
+from tfbench.export.reference import outputs_are_logits, predict_masked, take_samples, true_classes
 
 SPLITS = ("validation", "test", "train")
 MAX_MATRIX_CLASSES = 20
@@ -64,7 +64,7 @@ def evaluate_run(run_dir: Path, split: str = "validation", k: int = 5) -> dict:
     x, y = take_samples(dataset, 10**9)
     if x is None or y is None:
         raise UserError(f"the {split} split is empty", "--split")
-    outputs = predict_keras(model, x)
+    outputs, mask = predict_masked(model, x)
     logits = outputs_are_logits(model, experiment, bundle.info)
     result: dict[str, Any] = {
         "run_dir": str(run_dir),
@@ -72,11 +72,39 @@ def evaluate_run(run_dir: Path, split: str = "validation", k: int = 5) -> dict:
         "samples": rows.count(x),
         "label_kind": bundle.info.label_kind,
     }
-    if bundle.info.label_kind == "regression":
+    if bundle.info.outputs:  # a model with several outputs: a report per output
+        result.update(label_kind="outputs", outputs=output_reports(experiment, bundle.info, outputs, y, k))
+    elif bundle.info.label_kind == "regression":
         result.update(regression_report(outputs, y, k))
     else:
-        result.update(classification_report(outputs, y, bundle.info.class_names, logits, k))
+        result.update(classification_report(outputs, y, bundle.info.class_names, logits, k, mask))
     return result
+
+
+def output_reports(experiment, info, outputs: dict, labels: dict, k: int = 5) -> dict[str, dict]:
+    """Each output's report by name, as a model with that output alone would get it.
+
+    An output trained with a cross-entropy on targets in [0, 1] is scored as the probabilities it
+    stands for (its logits through a sigmoid or softmax first).
+    """
+    from tfbench import build, io_model
+    from tfbench.data.labels import loss_family
+
+    reports = {}
+    for part in io_model.parse(experiment.model).outputs:
+        out_info, view = info.outputs[part.name], io_model.output_view(experiment, part)
+        logits = outputs_are_logits(None, view, out_info)
+        out, truth = outputs[part.name], labels[part.name]
+        report: dict[str, Any] = {"label_kind": out_info.label_kind}
+        if out_info.label_kind == "regression":
+            family = loss_family(build.resolve_loss(view, out_info))
+            if family is not None and logits:
+                out = probabilities(out, True)[:, 1:] if family == "binary" else probabilities(out, True)
+            report.update(regression_report(out, truth, k))
+        else:
+            report.update(classification_report(out, truth, out_info.class_names, logits, k))
+        reports[part.name] = report
+    return reports
 
 
 def probabilities(outputs, logits: bool):
@@ -95,22 +123,57 @@ def probabilities(outputs, logits: bool):
     return np.stack([1.0 - p, p], axis=1)
 
 
-def classification_report(outputs, labels, class_names: list[str], logits: bool, k: int = 5) -> dict:
+def classification_report(
+    outputs: Any, labels: Any, class_names: list[str], logits: bool, k: int = 5, mask: Any = None
+) -> dict:
     """Accuracy, confusion matrix, per-class precision/recall and the k most confident mistakes.
+
+    Labels per position (a tagger's tokens, a mask's pixels) are scored per position: the matrix
+    counts positions, and padding positions (False in the model's `mask`) are left out, as
+    Keras leaves them out of its metrics.
 
     Args:
         outputs: the model's outputs (probabilities or logits), one row per sample.
-        labels: class ids or one-hot rows.
+        labels: class ids or one-hot rows, per sample or per position.
         class_names: a name per class id.
         logits: whether `outputs` are logits.
         k: how many mistakes to list.
+        mask: the model's output mask (which positions count), or None.
+
+    Returns:
+        The report; for labels per position also `positions` (per sample), `scored` (positions
+        counted) and `padding` (positions left out), and each mistake's `position`.
     """
     import numpy as np
 
-    probs = probabilities(outputs, logits)
+    outputs = np.asarray(outputs)
+    truth = true_classes(labels, outputs.shape[-1] if outputs.ndim > 1 else 1)
+    if outputs.ndim == truth.ndim:  # one sigmoid output per position, without a class axis
+        outputs = outputs[..., None]
+    positions = tuple(truth.shape[1:])
+    keep = np.ones(truth.size, bool)
+    if positions and mask is not None and np.shape(mask) == truth.shape:
+        keep = np.asarray(mask, bool).reshape(-1)
+    index = np.flatnonzero(keep)
+    probs = probabilities(outputs.reshape(-1, outputs.shape[-1])[index], logits)
+    truth = truth.reshape(-1)[index]
+    report = _class_counts(probs, truth, class_names, k)
+    for mistake in report["mistakes"]:
+        flat = int(index[mistake["index"]])
+        mistake["index"] = flat // max(1, int(np.prod(positions)))
+        if positions:
+            mistake["position"] = [int(i) for i in np.unravel_index(flat % int(np.prod(positions)), positions)]
+    if positions:
+        report.update(positions=int(np.prod(positions)), scored=int(len(index)), padding=int((~keep).sum()))
+    return report
+
+
+def _class_counts(probs: Any, truth: Any, class_names: list[str], k: int) -> dict:
+    """The report's numbers from class probabilities (M, C) and true ids (M,), one row per scored item."""
+    import numpy as np
+
     classes = probs.shape[1]
     predicted = probs.argmax(axis=1)
-    truth = true_classes(labels, np.asarray(outputs).shape[-1] if np.ndim(outputs) > 1 else 1)
     names = list(class_names) if len(class_names) >= classes else [str(i) for i in range(classes)]
     confusion = np.zeros((classes, classes), dtype=np.int64)
     np.add.at(confusion, (truth.clip(0, classes - 1), predicted), 1)
@@ -142,7 +205,7 @@ def classification_report(outputs, labels, class_names: list[str], logits: bool,
         for i in order
     ]
     return {
-        "accuracy": float(np.mean(predicted == truth)),
+        "accuracy": float(np.mean(predicted == truth)) if len(truth) else 0.0,
         "class_names": names,
         "confusion": confusion.tolist(),
         "per_class": per_class,
@@ -188,14 +251,23 @@ def regression_report(outputs, targets, k: int = 5) -> dict:
 
 
 def renderables(result: dict) -> list:
-    """Rich renderables for `tfbench predict`: a headline, then the tables."""
+    """Rich renderables for `tfbench predict`: a headline, then the tables (per output, for several)."""
     from rich.text import Text
 
+    if result.get("outputs"):
+        parts: list = []
+        for name, report in result["outputs"].items():
+            parts.append(Text(f"output {name}", style="bold underline"))
+            parts += renderables({**report, "split": result["split"], "samples": result["samples"]})
+        return parts
     head = Text()
     head.append(f"{result['split']}: {result['samples']} samples  ")
     if result["label_kind"] == "regression":
         head.append(f"MAE {result['mae']:.4g}  RMSE {result['rmse']:.4g}  bias {result['bias']:+.3g}", style="bold")
         return [head, residuals_table(result)]
+    if result.get("positions"):
+        padding = f", {result['padding']} padding left out" if result.get("padding") else ""
+        head.append(f"× {result['positions']} positions ({result['scored']} scored{padding})  ")
     head.append(f"accuracy {result['accuracy']:.2%}", style="bold")
     head.append(f"  ({result['errors']} wrong)")
     parts: list = [head]
@@ -255,11 +327,14 @@ def mistakes_table(result: dict):
 
     table = Table(title="most confident mistakes", title_justify="left")
     table.add_column("sample", justify="right")
+    if result.get("positions"):
+        table.add_column("position", justify="right")
     table.add_column("true")
     table.add_column("predicted")
     table.add_column("confidence", justify="right")
     for m in result["mistakes"]:
-        table.add_row(str(m["index"]), m["true_name"], m["predicted_name"], f"{m['confidence']:.1%}")
+        where = [", ".join(str(i) for i in m["position"])] if "position" in m else []
+        table.add_row(str(m["index"]), *where, m["true_name"], m["predicted_name"], f"{m['confidence']:.1%}")
     return table
 
 

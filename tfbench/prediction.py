@@ -13,7 +13,7 @@ rows that have one, with how many had none. TensorFlow is imported when predicti
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,22 @@ def _files(path: Path, extensions: tuple[str, ...]) -> tuple[list[Path], list[st
     if not found:
         raise UserError(f"holds no {'/'.join(extensions)} files", f"--input ({path})")
     return found, [p.parent.name if p.parent != path else None for p in found]
+
+
+def _table_inputs(experiment, info, path: Path) -> tuple[Any, list[str], Any]:
+    """(raw columns, row names, labels per output or None) of a table scored by a model with several
+    outputs, read whole (one output's tables stream: `_table_batches`)."""
+    from tfbench.data import table_source
+    from tfbench.data.feature_space import plan_of_info
+    from tfbench.data.table_labels import scoring_labels
+    from tfbench.data.tables import read_table
+
+    plan = plan_of_info(info)
+    fmt = TABLE_SUFFIXES.get(path.suffix.lower(), experiment.data.kind)
+    delimiter = experiment.data.options.get("delimiter", ",")
+    table = read_table(str(path), fmt, delimiter, "--input")
+    columns = table_source.columns_of(table, plan, "--input")
+    return columns, [str(i + 1) for i in range(table.num_rows)], scoring_labels(table, info)
 
 
 def _folder_labels(info, classes: list[str | None]):
@@ -75,11 +91,32 @@ def _text_inputs(experiment, info, path: Path) -> tuple[Any, list[str], Any]:
     vectorize, _ = text.vectorizer(experiment.data, options, experiment.train.seed)
     files, classes = _files(path, tuple(options.extensions))
     texts = [f.read_text(encoding="utf-8", errors="replace") for f in files]
+    if vectorize is None:  # the model vectorises the raw texts itself
+        return np.asarray(texts, dtype=object), [str(f) for f in files], _folder_labels(info, classes)
     x = np.asarray(vectorize(tf.constant(texts, tf.string)), np.int32)
     return x, [str(f) for f in files], _folder_labels(info, classes)
 
 
-_INPUTS = {"images": _image_inputs, "text": _text_inputs}
+def _npz_inputs(experiment, info, path: Path) -> tuple[Any, list[str], Any]:
+    """An npz of new samples: arrays named as the run's (its inputs'; its labels' when all there)."""
+    from tfbench.data import npz_source
+    from tfbench.data.info import IONames
+    from tfbench.data.named_arrays import scoring_arrays
+    from tfbench.data.options import parse_options
+    from tfbench.data.rows import count
+
+    options = parse_options(npz_source.OPTIONS, experiment.data.options)
+    x, labels = scoring_arrays(str(path), options, IONames(tuple(info.inputs), tuple(info.outputs)), info)
+    return x, [str(i + 1) for i in range(count(x))], labels
+
+
+_INPUTS = {
+    "csv": _table_inputs,  # several outputs; one output's tables stream
+    "parquet": _table_inputs,
+    "images": _image_inputs,
+    "text": _text_inputs,
+    "npz": _npz_inputs,
+}
 SCORE_ROWS = 8192  # rows a table batch is scored in, at most
 LABELLED, UNLABELLED, UNKNOWN = 0, 1, 2  # what each input's label was
 
@@ -97,6 +134,7 @@ class Predictions:
     state: np.ndarray | None = None  # per input: LABELLED, UNLABELLED or UNKNOWN
     score: np.ndarray | None = None  # per labelled input: 1/0 correct, or the absolute error
     unknown: str | None = None  # a label text that is not usable (for the note)
+    metrics: dict[str, dict[str, float]] | None = None  # several outputs: each one's accuracy or MAE
 
     def __len__(self) -> int:
         return len(self.columns["input"])
@@ -155,13 +193,16 @@ class Scoring:
     label_kind: str
     batches: Iterator[Predictions]
     tally: Tally
+    with_export: str = "keras"  # what scores: the Keras model, or a verified export's key
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)  # several outputs: per output
 
     def head(self) -> dict[str, Any]:
-        return {"run_dir": self.run_dir, "input": self.input, "label_kind": self.label_kind}
+        return {"run_dir": self.run_dir, "input": self.input, "label_kind": self.label_kind, "with": self.with_export}
 
     def result(self) -> dict[str, Any]:
-        """The summary once every batch is read: `samples` and the metric."""
-        return {**self.head(), "samples": self.tally.samples, **self.tally.metric()}
+        """The summary once every batch is read: `samples` and the metric (per output: `outputs`)."""
+        out = {**self.head(), "samples": self.tally.samples, **self.tally.metric()}
+        return {**out, "outputs": self.metrics} if self.metrics else out
 
 
 def predictions(info, names: list[str] | np.ndarray, outputs, labels, logits: bool, unknown=None) -> Predictions:
@@ -212,8 +253,8 @@ def _labelled(columns: dict[str, Any], has: np.ndarray, score: np.ndarray, unkno
     return Predictions(columns, state, score, example)
 
 
-def _table_batches(experiment, info, path: Path, model, logits: bool) -> Iterator[Predictions]:
-    """Predictions for a table, a record batch at a time."""
+def _table_batches(experiment, info, path: Path, score, logits: bool) -> Iterator[Predictions]:
+    """Predictions for a table, a record batch at a time, by `score` (a batch of raw columns → outputs)."""
     from tfbench.data.feature_space import plan_of_info
     from tfbench.data.table_scoring import scoring_batches
 
@@ -223,7 +264,6 @@ def _table_batches(experiment, info, path: Path, model, logits: bool) -> Iterato
     fmt = TABLE_SUFFIXES.get(path.suffix.lower(), experiment.data.kind)
     options = experiment.data.options
     _, reading = scoring_batches(path, fmt, plan, options.get("delimiter", ","), options.get("encoding", "utf-8"))
-    score = _scorer(model)
     done = 0
     for x, label_column in reading:
         labels, unknown = _labels(label_column, plan)
@@ -261,12 +301,14 @@ def _scorer(model):
     return score
 
 
-def score_inputs(run_dir: Path, input_path: Path) -> Scoring:
+def score_inputs(run_dir: Path, input_path: Path, with_export: str | None = None) -> Scoring:
     """Start scoring new raw inputs with a finished run's model; predictions come as `Scoring.batches` is read.
 
     Args:
         run_dir: the run directory (its `experiment.toml` and model).
         input_path: a table file, an image or text file, or a folder of them.
+        with_export: score with this verified export instead (its `report.json` key: `onnx`,
+            `tflite-int8`, …), in its own runtime.
 
     Raises:
         UserError: a missing input, a run kind that cannot score files, a missing training column (a
@@ -274,7 +316,8 @@ def score_inputs(run_dir: Path, input_path: Path) -> Scoring:
     """
     from tfbench import data, rundir
     from tfbench.export import quiet_tensorflow
-    from tfbench.export.reference import outputs_are_logits, predict_keras
+    from tfbench.export.reference import outputs_are_logits
+    from tfbench.io_model import data_names
 
     input_path = Path(input_path).expanduser()
     if not input_path.exists():
@@ -291,17 +334,25 @@ def score_inputs(run_dir: Path, input_path: Path) -> Scoring:
             "use --split to score a split of the run's own data",
         )
     quiet_tensorflow()
-    info = data.describe(experiment.data, experiment.train.seed)
+    info = data.describe(experiment.data, experiment.train.seed, io=data_names(experiment))
     model = rundir.load_model(model_path)
-    logits = outputs_are_logits(model, experiment, info)
-    if table or reader is None:
-        batches = _table_batches(experiment, info, input_path, model, logits)
+    tally = Tally(info.label_kind if not info.outputs else "outputs")
+    scoring = Scoring(str(run_dir), str(input_path), tally.label_kind, iter(()), tally, with_export or "keras")
+    if info.outputs:  # a model with several outputs: a prediction (and a metric) per output
+        x, names, labels = reader(experiment, info, input_path)
+        batch = _several_outputs(experiment, info, names, _outputs(run_dir, model, x, with_export), labels)
+        scoring.metrics = {name: metric for name, metric in batch.metrics.items() if metric}
+        batches: Iterator[Predictions] = iter([batch])
+    elif table:
+        score = export_scorer(run_dir, with_export, model) if with_export else _scorer(model)
+        batches = _table_batches(experiment, info, input_path, score, outputs_are_logits(model, experiment, info))
     else:
         x, names, labels = reader(experiment, info, input_path)
         labels = None if labels is None else np.asarray(labels)
-        batches = iter([predictions(info, names, predict_keras(model, x), labels, logits)])
-    tally = Tally(info.label_kind)
-    return Scoring(str(run_dir), str(input_path), info.label_kind, _counted(batches, tally, input_path), tally)
+        logits = outputs_are_logits(model, experiment, info)
+        batches = iter([predictions(info, names, _outputs(run_dir, model, x, with_export), labels, logits)])
+    scoring.batches = _counted(batches, tally, input_path)
+    return scoring
 
 
 def _counted(batches: Iterator[Predictions], tally: Tally, path: Path) -> Iterator[Predictions]:
@@ -312,14 +363,54 @@ def _counted(batches: Iterator[Predictions], tally: Tally, path: Path) -> Iterat
         raise UserError("holds no rows to score", f"--input ({path})")
 
 
-def predict_inputs(run_dir: Path, input_path: Path) -> dict[str, Any]:
-    """Score new raw inputs with a finished run's model, all at once (see `score_inputs` to stream).
+def _outputs(run_dir: Path, model: Any, x: Any, with_export: str | None) -> Any:
+    """The Keras model's outputs on `x`, or those of a verified export in its own runtime."""
+    from tfbench.export.reference import predict_keras
+
+    if with_export is None:
+        return predict_keras(model, x)
+    return export_scorer(run_dir, with_export, model)(x)
+
+
+def export_scorer(run_dir: Path, with_export: str, model: Any) -> Any:
+    """A verified export's predictor (raw inputs → outputs, in the export's own runtime)."""
+    from tfbench.export.runners import export_predictor
+
+    return export_predictor(run_dir, with_export, model)
+
+
+def _several_outputs(experiment, info, names: list[str], outputs: dict, labels) -> Predictions:
+    """One row per input with every output's prediction (`NAME`, `NAME_probability`, `NAME_label`),
+    and each output's accuracy or MAE where the input carries its labels (`Predictions.metrics`)."""
+    from tfbench import io_model
+    from tfbench.export.reference import outputs_are_logits
+
+    columns: dict[str, Any] = {"input": names}
+    metrics: dict[str, dict[str, float]] = {}
+    for part in io_model.parse(experiment.model).outputs:
+        out_info = info.outputs[part.name]
+        logits = outputs_are_logits(None, io_model.output_view(experiment, part), out_info)
+        truth = None if labels is None or part.name not in labels else np.asarray(labels[part.name])
+        own = predictions(out_info, names, outputs[part.name], truth, logits)
+        for key, values in own.columns.items():
+            if key != "input":
+                columns[part.name if key == "predicted" else f"{part.name}_{key}"] = values
+        tally = Tally(out_info.label_kind)
+        tally.add(own)
+        metrics[part.name] = {k: v for k, v in tally.metric().items() if k in ("accuracy", "mae")}
+    return Predictions(columns, metrics=metrics)
+
+
+def predict_inputs(run_dir: Path, input_path: Path, with_export: str | None = None) -> dict[str, Any]:
+    """Score new raw inputs with a finished run's model (or `with_export`), all at once (see
+    `score_inputs` to stream).
 
     Returns:
-        `{"rows": [{input, predicted, probability | , label?}], "samples": n, "label_kind": …,
+        `{"rows": [{input, predicted, probability | , label?}], "samples": n, "label_kind": …, "with": …,
         "accuracy" | "mae": … over the inputs that have a label, "labelled", "unlabelled",
-        "unknown_labels" when the inputs carry labels}`.
+        "unknown_labels" when the inputs carry labels}`; with several outputs, a prediction per output in
+        each row and `"outputs": {name: {"accuracy" | "mae": …}}`.
     """
-    scoring = score_inputs(run_dir, input_path)
+    scoring = score_inputs(run_dir, input_path, with_export)
     rows = [row for batch in scoring.batches for row in batch.rows()]
     return {**scoring.result(), "rows": rows}

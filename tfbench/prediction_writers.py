@@ -43,12 +43,13 @@ def _write_csv(batches: Iterable[Predictions], output: Path) -> None:
     writer = None
     try:
         for batch in batches:
-            predicted = batch.columns["predicted"]
+            predicted = batch.columns.get("predicted")
             numbers = isinstance(predicted, np.ndarray) and predicted.dtype.kind == "f"  # a regressor's values
             floats = ("probability", "predicted", "label") if numbers else ("probability",)
-            table = pa.table(
+            texts = ("input", "predicted", "label")
+            table = pa.table(  # several outputs' columns (`age`, `kind_probability`): their own types
                 {
-                    name: pa.array(values, pa.float64() if name in floats else pa.string())
+                    name: pa.array(values, pa.float64() if name in floats else pa.string() if name in texts else None)
                     for name, values in batch.columns.items()
                 }
             )
@@ -104,6 +105,12 @@ def summary_line(result: dict[str, Any]) -> str:
     the line says how many: `406 predictions; MAE 2.31 over 398 labelled rows; 8 had no label`.
     """
     text = f"{result['samples']:,} predictions"
+    for name, metric in (result.get("outputs") or {}).items():  # a model with several outputs
+        text += "".join(
+            f"; {name} {k} {v:.1%}" if k == "accuracy" else f"; {name} MAE {v:.4g}" for k, v in metric.items()
+        )
+    if result.get("with", "keras") != "keras":
+        text += f" with the {result['with']} export"
     if "accuracy" in result:
         text += f"; accuracy {result['accuracy']:.1%}"
     elif "mae" in result:

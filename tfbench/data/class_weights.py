@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tfbench.data.labels import labels_are_one_hot
 from tfbench.errors import UserError, close_matches
 
 LOCATION = "train.class_weight"
@@ -26,6 +27,13 @@ def resolve(setting: Any, info) -> dict[int, float] | None:
         return None
     if not info.is_classification:
         raise UserError("class weights need class labels, but the labels are regression targets", LOCATION)
+    if len(info.label_shape) > (1 if labels_are_one_hot(info) else 0):
+        raise UserError(
+            "class weights need one label per sample, but the labels are classes per position "
+            "(Keras would weigh each sample by one position's class)",
+            LOCATION,
+            "drop class_weight; a loss such as CategoricalFocalCrossentropy weighs rare classes per position",
+        )
     names = list(info.class_names)
     if setting == "balanced":
         counts = info.extra.get("label_counts")

@@ -7,9 +7,8 @@ rule), so a model trained here labels classes the way Keras would.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from tfbench.data.options import parse_options
-from tfbench.data.registry import LoaderCode
 from tfbench.errors import UserError
 
 
@@ -59,67 +58,60 @@ def class_files(
     return classes, paths, labels
 
 
-_VECTORIZE = '''
+LIST_FILES_CODE = '''
 
-vectorizer = keras.layers.TextVectorization(
-    max_tokens={max_tokens!r}, output_sequence_length={sequence_length!r}
-)
+def list_files(folder):
+    """The class names and (path, class id) of every file: classes are the sorted sub-folders, each
+    one's files sorted (Keras' `*_dataset_from_directory` order, and tfbench's)."""
+    root = pathlib.Path(folder)
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    files = []
+    for index, name in enumerate(classes):
+        found = sorted(p for p in (root / name).rglob("*") if p.is_file() and p.suffix.lower() in EXTENSIONS)
+        files += [(str(p), index) for p in found]
+    return classes, files'''
+"""`list_files(folder)` as `tfbench code` writes it: the files `class_files` lists, in its order."""
+
+SPLIT_FILES_CODE = '''
+
+def split_files(files):
+    """Hold out a seeded VALIDATION_SPLIT of the files, drawn from every class: the files tfbench holds out.
+
+    (Keras' `validation_split` with shuffle=False would keep the last files of the class-sorted list:
+    the last class only.)
+    """
+    order = np.random.default_rng(SEED).permutation(len(files))
+    k = min(len(files) - 1, max(1, int(round(len(files) * VALIDATION_SPLIT))))
+    return [files[i] for i in np.sort(order[k:])], [files[i] for i in np.sort(order[:k])]'''
+"""`split_files(files)` as `tfbench code` writes it: `splits.holdout_indices` over the listed files."""
 
 
-def vectorize(train, *others):
-    """Learn the vocabulary on the training texts and turn every text into token ids."""
-    vectorizer.adapt(train.map(lambda x, y: x))
-    return [None if ds is None else ds.map(lambda x, y: (vectorizer(x), y)) for ds in (train, *others)]'''
-
-
-def folder_loader_code(exp, info) -> LoaderCode:
-    """`load_splits()` for a folder of class sub-folders (images or text), as `tfbench code` writes it."""
-    data = exp.data
-    kind = data.kind
-    from tfbench.data import registry
-
-    options = parse_options(registry.source_module(kind).OPTIONS, data.options)
-    folder = str(Path(data.target).expanduser().resolve())
-    split_args = ""
-    if data.validation_split:
-        split_args = ', validation_split=VALIDATION_SPLIT, subset="both", seed=SEED'
-    if kind == "images":
-        size = getattr(options, "image_size", None) or list(info.input_shape[:2])
-        call = (
-            f'keras.utils.image_dataset_from_directory(\n        path, labels="inferred", '
-            f'label_mode="int", color_mode={options.color_mode!r}, image_size={tuple(size)!r},\n'
-            f"        batch_size=None, shuffle=False{{split}})"
-        )
-        vectorize = ""
-    else:
-        call = (
-            'keras.utils.text_dataset_from_directory(\n        path, labels="inferred", '
-            'label_mode="int", batch_size=None, shuffle=False{split})'
-        )
-        vectorize = _VECTORIZE.format(max_tokens=options.max_tokens, sequence_length=options.sequence_length)
+def folder_lines(data: Any, options: Any, extensions: tuple[str, ...]) -> str:
+    """The script's FOLDER, TEST_FOLDER and EXTENSIONS settings, then `list_files`."""
+    lines = [f"FOLDER = {str(Path(data.target).expanduser().resolve())!r}  # one sub-folder per class"]
     test_dir = getattr(options, "test_dir", None)
-    test_line = (
-        f"    test = {call.format(split='')}".replace("path,", f"{str(Path(test_dir).expanduser().resolve())!r},")
-        if test_dir
-        else "    test = None"
-    )
-    if data.validation_split:
-        main = (
-            "    # Keras holds out the last VALIDATION_SPLIT of the sorted files; tfbench a seeded random pick.\n"
-            f"    train, validation = {call.format(split=split_args)}"
-        )
+    if test_dir:
+        folder = str(Path(test_dir).expanduser().resolve())
+        lines.append(f"TEST_FOLDER = {folder!r}  # the 'test' split: the same classes")
+    lines.append(f"EXTENSIONS = {tuple(e.lower() for e in extensions)!r}")
+    return "\n".join(lines) + LIST_FILES_CODE
+
+
+def named_lines(options: Any) -> list[str]:
+    """`named = {"train": files, "test": files}`: the folders' listed files, by split name."""
+    lines = ['    named = {"train": list_files(FOLDER)[1]}']
+    if getattr(options, "test_dir", None):
+        lines.append('    named["test"] = list_files(TEST_FOLDER)[1]')
+    return lines
+
+
+def split_lines(data: Any) -> list[str]:
+    """`train, validation = …` and `test = …` from `named`, as `splits.split_arrays` chooses them."""
+    if data.validation:
+        lines = [f'    train, validation = named["train"], named[{data.validation!r}]']
+    elif data.validation_split:
+        lines = ['    train, validation = split_files(named["train"])']
     else:
-        main = f"    train, validation = {call.format(split='')}, None"
-    finish = "    return vectorize(train, validation, test)" if kind == "text" else "    return train, validation, test"
-    return LoaderCode(
-        f'''FOLDER = {folder!r}  # one sub-folder per class{vectorize}
-
-
-def load_splits():
-    """Unbatched (x, y) datasets for training, validation and test, read from the class folders."""
-    path = FOLDER
-{main}
-{test_line}
-{finish}''',
-        streamed=True,
-    )
+        lines = ['    train, validation = named["train"], None']
+    lines.append(f"    test = named[{data.test!r}]" if data.test else "    test = None")
+    return lines

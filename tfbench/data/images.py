@@ -20,15 +20,15 @@ import struct
 import zlib
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
 
-from tfbench.data.folders import class_files
+from tfbench.data.folders import SPLIT_FILES_CODE, class_files, folder_lines, named_lines, split_lines
 from tfbench.data.info import DataInfo
-from tfbench.data.options import SourceOptions
-from tfbench.data.registry import Picker
+from tfbench.data.options import SourceOptions, parse_options
+from tfbench.data.registry import LoaderCode, Picker
 from tfbench.data.splits import Splits, check_split_name, holdout_indices, planned_sizes
 from tfbench.errors import UserError
 
@@ -268,8 +268,40 @@ def load(spec, options: ImagesOptions, seed: int | None = 42) -> Splits:
 PICKER = Picker("images", "images:DIR")
 
 
-def loader_code(exp, info):
-    """`load_splits()` via keras.utils.image_dataset_from_directory (see `folders.folder_loader_code`)."""
-    from tfbench.data.folders import folder_loader_code
+def loader_code(exp: Any, info: DataInfo) -> LoaderCode:
+    """`load_splits()` for `tfbench code`: the run's files (listed and held out as here), decoded as here."""
 
-    return folder_loader_code(exp, info)
+    data = exp.data
+    options = parse_options(ImagesOptions, data.options)
+    if options.image_size:
+        fit = f"    image = tf.image.resize(image, {list(options.image_size)!r})"
+    else:
+        fit = f"    image = tf.ensure_shape(image, {tuple(info.input_shape)!r})  # every image has this size"
+    split_files = SPLIT_FILES_CODE if data.validation_split and not data.validation else ""
+    text = f'''import pathlib
+
+{folder_lines(data, options, EXTENSIONS)}{split_files}
+
+
+def decode(path, label):
+    """One image file as float32 pixels 0-255 ({options.color_mode}), with its class id."""
+    image = tf.io.decode_image(tf.io.read_file(path), channels={CHANNELS[options.color_mode]}, expand_animations=False)
+{fit}
+    return tf.cast(image, tf.float32), label
+
+
+def images(files):
+    """An unbatched dataset of (image, class id), decoded in parallel, in the files' order."""
+    if files is None:
+        return None
+    paths, labels = zip(*files)
+    ds = tf.data.Dataset.from_tensor_slices((np.array(paths), np.array(labels, np.int32)))
+    return ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def load_splits():
+    """Unbatched (x, y) datasets for training, validation and test, read from the class folders."""
+{chr(10).join(named_lines(options))}
+{chr(10).join(split_lines(data))}
+    return images(train), images(validation), images(test)'''
+    return LoaderCode(text, streamed=True)

@@ -1,7 +1,11 @@
 """`npz:PATH` — a NumPy `.npz` file with `x`/`y` arrays (names configurable), optional `x_test`/`y_test`.
 
 Without a UI; no TensorFlow. Labels are read to infer classification or regression (integer ids
-are classes, floats are regression targets) unless `label_kind` says which.
+are classes — one per sample, or one per position for a tagger's or a segmentation mask's labels;
+one-hot rows are classes; floats are regression targets) unless `label_kind` says which. A model
+with several named inputs or outputs (`tfbench.io_model`) reads the arrays named like them instead
+of `x`/`y` (and `NAME_test` arrays, when the file has one for each, as the test split); each
+output's labels are inferred on their own.
 """
 
 from __future__ import annotations
@@ -13,8 +17,8 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from tfbench.data.info import DataInfo
-from tfbench.data.labels import infer_label_kind
+from tfbench.data.info import DataInfo, IONames
+from tfbench.data.labels import infer_label_kind, label_facts
 from tfbench.data.options import SourceOptions, parse_options
 from tfbench.data.registry import LoaderCode, Picker
 from tfbench.data.splits import Arrays, Splits, planned_sizes, split_arrays
@@ -28,15 +32,18 @@ class NpzOptions(SourceOptions):
     y: str = Field("y", description="Name of the labels array.")
     x_test: str = Field("x_test", description="Name of the test features array (optional in the file).")
     y_test: str = Field("y_test", description="Name of the test labels array (optional in the file).")
-    label_kind: Literal["categorical", "binary", "regression"] | None = Field(
-        None, description="Override the inferred label kind."
-    )
+    label_kind: (
+        Literal["categorical", "binary", "regression"]
+        | dict[str, Literal["categorical", "binary", "regression"]]
+        | None
+    ) = Field(None, description="Override the inferred label kind (several outputs: a kind per output name).")
     class_names: list[str] | None = Field(None, description="A name per class id.")
 
 
 OPTIONS = NpzOptions
 PICKER = Picker("npz", "npz:PATH", suffixes=(".npz",))
 PATHS = ("target",)  # relative ones resolve against the preset's folder (registry.path_fields)
+NAMED_IO = True  # reads arrays named like a model's several inputs and outputs (data.describe's `io`)
 
 
 def _path(spec) -> Path:
@@ -76,20 +83,32 @@ def _read(path: str, mtime: float, names: tuple[str, str, str, str]) -> dict[str
     return named
 
 
-def _named(spec, options: NpzOptions) -> dict[str, Arrays]:
+def _named(spec, options: NpzOptions, io: IONames | None = None) -> dict[str, Arrays]:
     path = _path(spec)
+    if io is None and isinstance(options.label_kind, dict):
+        raise UserError("a label kind per output is for a model with several outputs", "data.options.label_kind")
+    if io is not None:
+        from tfbench.data.named_arrays import read_named
+
+        return read_named(str(path), path.stat().st_mtime, options, io)
     return _read(str(path), path.stat().st_mtime, (options.x, options.y, options.x_test, options.y_test))
 
 
-def describe(spec, options: NpzOptions, seed: int | None = 42) -> DataInfo:
+def describe(spec, options: NpzOptions, seed: int | None = 42, io: IONames | None = None) -> DataInfo:
     """Shapes and label kind of the file's arrays; sizes after the split."""
-    named = _named(spec, options)
+    named = _named(spec, options, io)
     train = named["train"]
+    if io is not None:
+        from tfbench.data.named_arrays import describe_named
+
+        return describe_named(spec, options, named, io)
     kind, classes, label_shape = infer_label_kind(train.y, options.label_kind)
     names = options.class_names or [str(i) for i in range(classes)]
     if options.class_names is not None and len(names) != classes:
         raise UserError(f"{len(names)} class names for {classes} classes", "data.options.class_names")
     dtype = "int32" if np.issubdtype(train.x.dtype, np.integer) and train.x.ndim == 2 else "float32"
+    if train.x.dtype.kind in "US":  # text or category names: string inputs (a lookup or TextVectorization)
+        dtype = "string"
     return DataInfo(
         source=spec.source,
         input_shape=tuple(int(d) for d in train.x.shape[1:]),
@@ -100,38 +119,43 @@ def describe(spec, options: NpzOptions, seed: int | None = 42) -> DataInfo:
         sizes=planned_sizes(spec, {k: len(v) for k, v in named.items()}),
         description=f"Arrays {options.x!r}/{options.y!r} from {spec.target}.",
         input_dtype=dtype,
-        extra={"arrays": list(named)},
+        extra={"arrays": list(named), **label_facts(train.y, kind)},
     )
 
 
-def load(spec, options: NpzOptions, seed: int | None = 42) -> Splits:
+def load(spec, options: NpzOptions, seed: int | None = 42, io: IONames | None = None) -> Splits:
     """The file's arrays, split by `spec`."""
-    named = _named(spec, options)
+    named = _named(spec, options, io)
+    if io is not None:
+        from tfbench.data.named_arrays import typed
+
+        return split_arrays(spec, {split: typed(arrays, options, io) for split, arrays in named.items()}, seed)
     kind, _, label_shape = infer_label_kind(named["train"].y, options.label_kind)
     fixed = {}
     for split, arrays in named.items():
         y = arrays.y
         if kind == "regression":
             y = y.astype(np.float32).reshape((len(y), *label_shape))
-        elif not label_shape:
-            y = y.astype(np.int32).reshape(len(y))
+        else:  # one id per sample, per position (a mask's channel of 1 dropped), or one-hot rows
+            y = y.astype(np.int32).reshape((len(y), *label_shape))
         fixed[split] = Arrays(arrays.x, y)
     return split_arrays(spec, fixed, seed)
 
 
 def loader_code(exp, info) -> LoaderCode:
     """The data loader the script `tfbench code` writes for this kind."""
+    if info.inputs or info.outputs:  # a model with several named inputs or outputs
+        from tfbench.data.named_arrays import loader_text
+
+        return LoaderCode(loader_text(exp, info, parse_options(OPTIONS, exp.data.options)))
     return LoaderCode(_loader_text(exp, info))
 
 
 def _loader_text(exp, info) -> str:
     options = parse_options(OPTIONS, exp.data.options)
     path = str(Path(exp.data.target).expanduser().resolve())
-    y_cast = (
-        "np.asarray(y, np.float32).reshape(len(y), -1)"
-        if info.label_kind == "regression"
-        else "np.asarray(y).astype(np.int32)"
-    )
+    dtype = "np.float32" if info.label_kind == "regression" else "np.int32"
+    y_cast = f"np.asarray(y, {dtype}).reshape((len(y), *{tuple(info.label_shape)!r}))"
     return f'''DATA_FILE = {path!r}
 
 

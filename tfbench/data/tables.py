@@ -41,16 +41,22 @@ SECONDS_PER_DAY = 86_400.0
 class TableOptions(SourceOptions):
     """The label column, which columns are features and what kind each one is."""
 
-    label: str | int = Field(-1, description="Label column: its name or index (default: the last column).")
+    label: str | int | list[str] = Field(
+        -1,
+        description="Label column: its name or index (default: the last column); "
+        "a list of columns for a model with an output per column.",
+    )
     features: list[str | int] | None = Field(None, description="Feature columns (default: all others).")
     columns: dict[str, str] = Field(
         default_factory=dict,
         description="Column kinds by name: numeric, categorical, text, hashed, date, identifier or drop "
         '(e.g. { date = "drop", island = "categorical" }); others are inferred.',
     )
-    label_kind: Literal["categorical", "binary", "regression"] | None = Field(
-        None, description="Override the inferred label kind."
-    )
+    label_kind: (
+        Literal["categorical", "binary", "regression"]
+        | dict[str, Literal["categorical", "binary", "regression"]]
+        | None
+    ) = Field(None, description="Override the inferred label kind (several label columns: a kind per column).")
     normalize: bool = Field(True, description="Standardise numeric columns with the training split's statistics.")
     max_one_hot: int = Field(
         32,

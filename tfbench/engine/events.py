@@ -116,15 +116,15 @@ class EventWriter:
         self._lock = threading.Lock()
         self._file = open(self.path, "a", encoding="utf-8") if self.path is not None else None
         self.subscribers: list[Callable[[dict], None]] = list(subscribers or [])
+        self.lost = 0  # events the disk could not hold (subscribers still had them)
+        self._failed = False  # the last write failed: the file was closed, to be reopened
 
     def emit(self, kind: str, /, **fields: Any) -> dict[str, Any]:
         """Record an event and pass it to every subscriber; returns the event."""
         event = make_event(kind, **fields)
         line = encode(event) + "\n"
         with self._lock:
-            if self._file is not None and not self._file.closed:
-                self._file.write(line)
-                self._file.flush()
+            self._write(line)
             subscribers = list(self.subscribers)
         for subscriber in subscribers:
             try:
@@ -133,16 +133,58 @@ class EventWriter:
                 pass
         return event
 
+    def _write(self, line: str) -> None:
+        """Append one line; a line the disk cannot hold is lost, never raised into the training thread.
+
+        The file is reopened after a failed write (its buffer dropped), and a torn line left by one
+        is ended first, so the next event is not glued to it (`decode` skips the torn one).
+        """
+        if self._file is None or (self._file.closed and not self._failed):
+            return  # no file, or closed for good by `close`
+        try:
+            if self._file.closed:
+                self._file = open(self._file.name, "a", encoding="utf-8")
+                self._failed = False
+                if ends_torn(Path(self._file.name)):
+                    self._file.write("\n")
+            self._file.write(line)
+            self._file.flush()
+        except OSError:
+            self.lost += 1
+            self._failed = True
+            try:
+                self._file.close()  # drops what it could not write
+            except OSError:
+                pass
+
     def subscribe(self, callback: Callable[[dict], None]) -> None:
         with self._lock:
             self.subscribers.append(callback)
 
     def close(self) -> None:
         with self._lock:
+            self._failed = False  # closed for good: later events go only to subscribers
             if self._file is not None and not self._file.closed:
-                self._file.flush()
-                os.fsync(self._file.fileno())
-                self._file.close()
+                try:
+                    self._file.flush()
+                    os.fsync(self._file.fileno())
+                except OSError:  # a full disk: the lines it could not hold are lost, as in `_write`
+                    self.lost += 1
+                finally:
+                    try:
+                        self._file.close()
+                    except OSError:
+                        pass
+
+
+def ends_torn(path: Path) -> bool:
+    """Whether a file's last line lacks its newline (a write the disk could not hold, a kill)."""
+    with open(path, "rb") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        if size == 0:
+            return False
+        handle.seek(size - 1)
+        return handle.read(1) != b"\n"
 
 
 def decode(line: str) -> dict[str, Any] | None:
@@ -159,20 +201,23 @@ def decode(line: str) -> dict[str, Any] | None:
     return event
 
 
-def read_events(path: str | Path) -> list[dict[str, Any]]:
-    """Every complete event in a log (a torn last line is skipped)."""
+def iter_events(path: str | Path) -> Iterator[dict[str, Any]]:
+    """Every complete event in a log, one at a time (a torn last line is skipped)."""
     path = Path(path)
     if path.is_dir():
         path = path / EVENTS_FILE
-    events = []
     with open(path, encoding="utf-8", errors="replace") as handle:  # damaged bytes: lines that do not decode
         for line in handle:
             if not line.endswith("\n"):
                 break
             event = decode(line)
             if event is not None:
-                events.append(event)
-    return events
+                yield event
+
+
+def read_events(path: str | Path) -> list[dict[str, Any]]:
+    """Every complete event in a log, in a list (a torn last line is skipped)."""
+    return list(iter_events(path))
 
 
 def follow(
@@ -288,7 +333,8 @@ class RunState:
 
     @classmethod
     def from_log(cls, path: str | Path) -> RunState:
-        return cls.from_events(read_events(path))
+        """The state folded from a whole log as it streams by (`log_scan.summary_state` skips batches)."""
+        return cls.from_events(iter_events(path))
 
     @property
     def ended(self) -> bool:
@@ -325,6 +371,12 @@ class RunState:
             left_in_epoch = per_epoch * (1 - self.step / self.steps)
             done += 1
         return max(0.0, (self.epochs - done) * per_epoch + left_in_epoch)
+
+    @property
+    def outputs(self) -> list[str]:
+        """The named outputs of a model with several (`[[model.outputs]]`), in order; empty otherwise."""
+        written = (self.experiment.get("model") or {}).get("outputs") or []
+        return [str(o.get("name")) for o in written if isinstance(o, dict) and o.get("name")]
 
     def metric_names(self) -> list[str]:
         """Metrics with a history, training ones first then their `val_` twins."""

@@ -18,6 +18,7 @@ from typing import Any
 
 from tfbench.errors import UserError, close_matches
 from tfbench.spec import Experiment, apply_overrides, experiment_from_dict
+from tfbench.study import MAX_TRIALS
 
 SAMPLERS = ("tpe", "random", "grid")
 PRUNERS = ("none", "median", "hyperband")
@@ -59,6 +60,16 @@ class Param:
             'use { choice = [...] } or sampler = "tpe"',
         )
 
+    def distribution(self) -> Any:
+        """The Optuna distribution `suggest` asks with (to compare with a stored trial's)."""
+        from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+        if self.kind == "choice" or self.low is None or self.high is None:
+            return CategoricalDistribution(list(self.choices))
+        if self.kind == "float":
+            return FloatDistribution(self.low, self.high, log=self.log, step=self.step)
+        return IntDistribution(int(self.low), int(self.high), log=self.log, step=int(self.step or 1))
+
     def to_dict(self) -> dict[str, Any]:
         """The parameter as it is written in `[tune.space]`."""
         if self.kind == "choice":
@@ -82,6 +93,7 @@ class TuneSettings:
     pruner: str
     params: list[Param] = field(default_factory=list)
     seed: int | None = 42
+    notes: list[str] = field(default_factory=list)  # what was adjusted, for the start of `tune`'s output
 
     def to_dict(self) -> dict[str, Any]:
         """The `[tune]` table (with the direction spelt out)."""
@@ -171,14 +183,17 @@ def parse_tune(experiment: Experiment, trials: int | None = None) -> TuneSetting
     resolved = _without_tune(experiment)
     settings.params = [check_param(path, entry, resolved) for path, entry in space.items()]
     if settings.sampler == "grid":
-        for p in settings.params:
-            p.grid()
+        points = math.prod(len(p.grid()) for p in settings.params)
+        if settings.trials > points:  # more would retrain configurations already trained
+            settings.notes.append(f"the grid has {points} points: {points} trials, not {settings.trials}")
+            settings.trials = points
     return settings
 
 
 def _count(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise UserError(f"expected a whole number of trials (1 or more), got {value!r}", "tune.trials")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TRIALS:
+        shown = repr(value) if len(repr(value)) <= 30 else repr(value)[:27] + "..."
+        raise UserError(f"expected a whole number of trials from 1 to {MAX_TRIALS:,}, got {shown}", "tune.trials")
     return value
 
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import socket
-import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -27,47 +27,27 @@ from typing import Any
 from tfbench.atomic import write_text
 from tfbench.errors import UserError
 from tfbench.spec import Experiment, experiment_from_dict, parse_toml
+from tfbench.study.owners import (  # noqa: F401 (DRIVER_FILE, record_driver, stop_driver: the study's API)
+    DRIVER_FILE,
+    TrialOwners,
+    pid_alive,
+    record_driver,
+    stop_driver,
+)
 from tfbench.study.space import TuneSettings, parse_tune, trial_experiment
+from tfbench.study.storage import JOURNAL_FILE, check_join, open_storage, shown_storage, storage_url
 
 STUDY_FILE = "study.toml"
-JOURNAL_FILE = "study.journal"
 BEST_FILE = "best.toml"
-DRIVER_FILE = "tune.json"  # the `tfbench tune` process driving the study here (the Study screen stops it)
 TRIAL_PREFIX = "trial-"
 # Why a trial ended as FAIL (user attribute `outcome`): only a run's own failure counts.
 FAILED, INTERRUPTED, SURPLUS = "failed", "interrupted", "surplus"
+MAX_ASKS = 20  # asks in a row that may meet a grid point another process took a moment earlier
 
 
 def trial_dir_name(number: int) -> str:
     """The run directory of trial `number` inside the study directory."""
     return f"{TRIAL_PREFIX}{number:04d}"
-
-
-def storage_url(study_dir: Path, storage: str | None) -> str:
-    """The storage a study uses: a URL as given, a journal file path, or the study's own journal."""
-    if storage is None:
-        return str((study_dir / JOURNAL_FILE).resolve())
-    if "://" in storage:
-        return storage
-    return str(Path(storage).resolve())
-
-
-def open_storage(url: str) -> Any:
-    """An Optuna storage for a URL (`sqlite:///…`, `postgresql://…`) or a journal file path."""
-    import optuna
-
-    if "://" in url:
-        kwargs: dict[str, Any] = {}
-        if url.startswith("sqlite"):
-            kwargs = {"connect_args": {"timeout": 60}}  # several processes write one file
-        return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
-    from optuna.storages.journal import JournalFileBackend, JournalStorage
-
-    try:
-        Path(url).parent.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(JournalFileBackend(url))
-    except OSError as exc:
-        raise UserError(f"cannot open the study storage: {exc.strerror or exc}", url) from None
 
 
 def make_sampler(settings: TuneSettings, seed: int | None) -> Any:
@@ -77,8 +57,10 @@ def make_sampler(settings: TuneSettings, seed: int | None) -> Any:
     if settings.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if settings.sampler == "grid":
-        space = {p.path: p.grid() for p in settings.params}
-        return optuna.samplers.GridSampler(space, seed=seed)
+        from tfbench.study.grid import AskTellGridSampler
+
+        # The seed shuffles the grid: a grid id must name one point in every process, so all share the study's.
+        return AskTellGridSampler({p.path: p.grid() for p in settings.params}, seed=settings.seed)
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, max(2, settings.trials // 4)))
 
 
@@ -102,6 +84,7 @@ class StudyDir:
         settings: the checked `[tune]` section.
         storage: the storage URL or journal path (the study's own journal when None).
         name: the Optuna study name (the directory's name when None).
+        storage_location: how errors about the storage name it (`--storage`; else the storage itself).
     """
 
     def __init__(
@@ -111,11 +94,14 @@ class StudyDir:
         settings: TuneSettings,
         storage: str | None = None,
         name: str | None = None,
+        storage_location: str | None = None,
     ):
         self.path = Path(path)
         self.experiment = experiment
         self.settings = settings
         self.storage = storage_url(self.path, storage)
+        self.own_journal = self.storage == str((self.path / JOURNAL_FILE).resolve())
+        self.storage_location = storage_location or shown_storage(self.storage)
         self.name = name or self.path.name
         self._study: Any = None
         # Each asking process needs its own seed, or parallel workers would suggest the same values.
@@ -133,28 +119,45 @@ class StudyDir:
         storage: str | None,
         name: str | None,
     ) -> StudyDir:
-        """Check the space, make the directory and write `study.toml` (nothing trains yet).
+        """Check the space, make the directory, write `study.toml` and open (or join) the stored study.
+
+        Nothing is left behind when any of it fails: not the directory, not a journal it began.
 
         Raises:
-            UserError: a bad `[tune]` section, or a directory that already holds a study.
+            UserError: a bad `[tune]` section, a directory that already holds a study, a storage
+                that cannot be opened, or a stored study that searches something else.
+            OSError: a full disk.
         """
         settings = parse_tune(experiment, trials)
+        parent = Path(studies_dir or "studies")
+        undo = Undo(parent_made=study_dir is None and not parent.exists())
         if study_dir is None:
             from tfbench.rundir import new_run_dir
 
-            study_dir = new_run_dir(studies_dir or Path("studies"), experiment.name, datetime.now())
+            study_dir = new_run_dir(parent, experiment.name, datetime.now())
+            undo.directory = study_dir
         else:
             study_dir = Path(study_dir)
             if (study_dir / STUDY_FILE).exists():
                 raise UserError(
                     "already holds a study", str(study_dir), f"continue it with `tfbench tune --resume {study_dir}`"
                 )
+            undo.directory = None if study_dir.exists() else study_dir
             try:
                 study_dir.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise UserError(f"cannot create the study directory: {exc.strerror}", str(study_dir)) from None
-        made = cls(study_dir, experiment, settings, storage, name)
-        made.write_study_file()
+        shown = f"--storage {shown_storage(storage)}" if storage else None
+        made = cls(study_dir, experiment, settings, storage, name, shown)
+        undo.note_file(made.path / STUDY_FILE)
+        if "://" not in made.storage:
+            undo.note_file(Path(made.storage))
+        try:
+            made.write_study_file()
+            made.join()
+        except BaseException:
+            undo.run(parent)
+            raise
         return made
 
     @classmethod
@@ -162,7 +165,7 @@ class StudyDir:
         """Reopen a study directory from its `study.toml` (`--resume`, `runs`, `watch`, the Study screen).
 
         Raises:
-            UserError: not a study directory.
+            UserError: not a study directory, or a `study.toml` that cannot be read, located.
         """
         study_dir = Path(study_dir)
         path = study_dir / STUDY_FILE
@@ -170,11 +173,16 @@ class StudyDir:
             raise UserError(
                 "not a study directory (no study.toml)", str(study_dir), "start one with `tfbench tune PRESET`"
             )
-        data = parse_toml(path.read_text(encoding="utf-8"), str(path))
-        head = data.get("study", {})
-        experiment = experiment_from_dict(data.get("preset", {}), str(path))
-        settings = parse_tune(experiment, trials if trials is not None else head.get("trials"))
-        return cls(study_dir, experiment, settings, head.get("storage"), head.get("name"))
+        head, preset = read_study_file(path)
+        experiment = experiment_from_dict(preset, str(path))
+        try:
+            settings = parse_tune(experiment, trials if trials is not None else head.get("trials"))
+        except UserError as err:
+            raise err.at(str(path)) from None
+        storage = head.get("storage")
+        if storage is not None and "://" not in storage and not Path(storage).is_absolute():
+            storage = str(study_dir / storage)  # a journal beside study.toml moves with it
+        return cls(study_dir, experiment, settings, storage, head.get("name"))
 
     def write_study_file(self) -> None:
         """`study.toml`: the study's name, storage and planned trials, and the preset with its space."""
@@ -184,7 +192,7 @@ class StudyDir:
         data["tune"] = self.settings.to_dict()
         head = {
             "name": self.name,
-            "storage": self.storage,
+            "storage": JOURNAL_FILE if self.own_journal else self.storage,  # its own journal moves with it
             "trials": self.settings.trials,
             "created": datetime.now().isoformat(timespec="seconds"),
         }
@@ -197,7 +205,7 @@ class StudyDir:
             import optuna
 
             optuna.logging.set_verbosity(optuna.logging.WARNING)
-            self.study_storage = open_storage(self.storage)
+            self.study_storage = open_storage(self.storage, self.storage_location)
             self._study = optuna.create_study(
                 storage=self.study_storage,
                 study_name=self.name,
@@ -207,6 +215,15 @@ class StudyDir:
                 pruner=make_pruner(self.settings, self.experiment.train.epochs),
             )
         return self._study
+
+    def join(self) -> None:
+        """Open the stored study (creating it when new) and check that it searches what this one does.
+
+        Raises:
+            UserError: the storage cannot be opened, or the stored study's objective, direction or
+                space differ (each difference named).
+        """
+        check_join(self.study, self.settings, self.storage_location)
 
     # -- counting ------------------------------------------------------------------------------------
     def trials(self) -> list[Any]:
@@ -227,19 +244,39 @@ class StudyDir:
         """Ask for a trial this process may run, or None when the plan is full.
 
         The check after `ask` keeps the count exact when several processes ask at once: a trial
-        with the planned number of counted trials before it is given back as `surplus`.
+        with the planned number of counted trials before it is given back as `surplus`, and so is
+        a grid trial whose point a lower-numbered trial holds (then another is asked). A grid
+        whose every point was tried (Optuna's `is_exhausted`) gives no new trial.
         """
-        if self.work_left() == 0:
-            return None
-        trial = self.study.ask()
-        trial.set_user_attr("host", socket.gethostname())
-        trial.set_user_attr("pid", os.getpid())
-        before = sum(1 for t in self.trials() if t.number < trial.number and counted(t))
-        if before >= self.settings.trials:
+        for _ in range(MAX_ASKS):
+            if self.work_left() == 0 or self.grid_exhausted():
+                return None
+            trial = self.study.ask()
+            trial.set_user_attr("host", socket.gethostname())
+            trial.set_user_attr("pid", os.getpid())
+            trials = self.trials()
+            before = sum(1 for t in trials if t.number < trial.number and counted(t))
+            taken = self.settings.sampler == "grid" and self.point_taken(trial.number, trials)
+            if before < self.settings.trials and not taken:
+                return trial
             trial.set_user_attr("outcome", SURPLUS)
             self.study.tell(trial, state=_state("FAIL"))
-            return None
-        return trial
+            if not taken:
+                return None
+        return None
+
+    def point_taken(self, number: int, trials: list[Any]) -> bool:
+        """Whether grid trial `number`'s point is held by a lower-numbered trial (see `grid.py`)."""
+        from tfbench.study.grid import duplicate_point
+
+        return duplicate_point(next(t for t in trials if t.number == number), trials, counted)
+
+    def grid_exhausted(self) -> bool:
+        """Whether a grid search has tried every point and no retry waits."""
+        sampler = self.study.sampler
+        if self.settings.sampler != "grid" or not hasattr(sampler, "is_exhausted"):
+            return False
+        return not any(t.state.name == "WAITING" for t in self.trials()) and sampler.is_exhausted(self.study)
 
     def give_back(self, trial_number: int, reason: str) -> None:
         """Fail an interrupted running trial (uncounted) and enqueue its parameters again."""
@@ -260,11 +297,8 @@ class StudyDir:
             return  # it finished, or another process gave it back first
         self.study.enqueue_trial(dict(frozen.params), user_attrs={"retry_of": trial_number}, skip_if_exists=False)
 
-    def recover(self, dead_pid: int | None = None) -> list[int]:
-        """Give back the running trials whose process on this machine is gone.
-
-        Args:
-            dead_pid: only this worker's trials (it just died); otherwise every dead owner's.
+    def recover(self, dead_pid: int) -> list[int]:
+        """Give back the running trials of a worker of this machine that just died.
 
         Returns:
             The numbers of the trials given back.
@@ -272,12 +306,25 @@ class StudyDir:
         host = socket.gethostname()
         given = []
         for t in self.trials():
-            if t.state.name != "RUNNING" or t.user_attrs.get("host") != host:
-                continue
-            pid = t.user_attrs.get("pid")
-            if (dead_pid is not None and pid != dead_pid) or (dead_pid is None and pid_alive(pid)):
-                continue
-            self.give_back(t.number, f"its process ({pid}) ended before the trial did")
+            if t.state.name == "RUNNING" and t.user_attrs.get("host") == host and t.user_attrs.get("pid") == dead_pid:
+                self.give_back(t.number, f"its process ({dead_pid}) ended before the trial did")
+                given.append(t.number)
+        return given
+
+    def give_back_abandoned(self, owners: TrialOwners) -> list[int]:
+        """Give back the running trials whose worker is gone (see `TrialOwners`), wherever it ran.
+
+        Returns:
+            The numbers of the trials given back.
+        """
+        given = []
+        for t in owners.abandoned(self.trials()):
+            host, pid = t.user_attrs.get("host"), t.user_attrs.get("pid")
+            if host == owners.host and isinstance(pid, int):
+                reason = f"its process ({pid}) ended before the trial did"
+            else:
+                reason = f"its worker ({pid or '?'} on {host or 'an unknown host'}) showed no sign of life"
+            self.give_back(t.number, reason)
             given.append(t.number)
         return given
 
@@ -370,6 +417,62 @@ class StudyDir:
         }
 
 
+class Undo:
+    """What `StudyDir.create` made, removed again when it fails: no half-made study is left behind."""
+
+    def __init__(self, parent_made: bool):
+        self.parent_made = parent_made
+        self.directory: Path | None = None
+        self.files: list[Path] = []
+
+    def note_file(self, path: Path) -> None:
+        """A file to remove on failure, unless it is there already."""
+        if not path.exists():
+            self.files.append(path)
+
+    def run(self, parent: Path) -> None:
+        """Remove what was made: the files, the study directory, the studies folder if it was new and is empty."""
+        for path in self.files:
+            for made in (path, Path(f"{path}.lock")):
+                try:
+                    made.unlink()
+                except OSError:
+                    pass
+        if self.directory is not None:
+            shutil.rmtree(self.directory, ignore_errors=True)
+        if self.parent_made:
+            try:
+                parent.rmdir()
+            except OSError:
+                pass
+
+
+def read_study_file(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`study.toml`'s `[study]` head and its preset, checked: a damaged file is one located error."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise UserError("not a study file (not UTF-8 text)", str(path), "`tfbench tune` writes it") from None
+    except OSError as exc:
+        raise UserError(f"cannot read it: {exc.strerror or exc}", str(path)) from None
+    if not text.strip():
+        raise UserError("the study file is empty", str(path), "`tfbench tune` writes it; start a new study")
+    data = parse_toml(text, str(path))
+    head, preset = data.get("study"), data.get("preset")
+    if not isinstance(head, dict):
+        raise UserError("expected a [study] table (name, storage, trials)", f"{path}: study")
+    if not isinstance(preset, dict):
+        raise UserError("expected the study's preset as a [preset] table", f"{path}: preset")
+    for key, what in (("name", "the study's name"), ("storage", "a storage URL or a journal file path")):
+        value = head.get(key)
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise UserError(f"expected {what}, got {value!r}", f"{path}: study.{key}")
+    trials = head.get("trials")
+    if trials is not None and (isinstance(trials, bool) or not isinstance(trials, int)):
+        raise UserError(f"expected a whole number of trials, got {trials!r}", f"{path}: study.trials")
+    return head, preset
+
+
 def best_so_far(rows: list[dict[str, Any]], direction: str) -> list[tuple[int, float]]:
     """(trial number, best objective up to it) over the finished trials, in number order."""
     out: list[tuple[int, float]] = []
@@ -384,54 +487,11 @@ def best_so_far(rows: list[dict[str, Any]], direction: str) -> list[tuple[int, f
     return out
 
 
-def record_driver(study_dir: Path) -> None:
-    """Note this process as the one driving the study in `study_dir`."""
-    import json
-
-    write_text(
-        Path(study_dir) / DRIVER_FILE,
-        json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}),
-    )
-
-
-def stop_driver(study_dir: Path) -> bool:
-    """Ask the `tfbench tune` process driving a study to stop as Ctrl+C would; False if none runs here."""
-    import json
-    import signal
-
-    try:
-        record = json.loads((Path(study_dir) / DRIVER_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    pid = record.get("pid")
-    if record.get("host") != socket.gethostname() or not pid_alive(pid):
-        return False
-    os.kill(pid, signal.SIGINT)
-    return True
-
-
 def counted(trial: Any) -> bool:
     """Whether a trial takes a place in the planned count (see the module's docstring)."""
     if trial.state.name != "FAIL":
         return True
     return trial.user_attrs.get("outcome", FAILED) == FAILED
-
-
-def pid_alive(pid: Any) -> bool:
-    """Whether a process of this machine is still there (a zombie counts as gone)."""
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat", encoding="utf-8") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        if sys.platform.startswith("linux"):
-            return False
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    return True
 
 
 def _state(name: str) -> Any:

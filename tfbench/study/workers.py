@@ -8,18 +8,25 @@ reports each epoch's objective to Optuna, and stops a trial the pruner gives up 
 run's own `stop()`: the trial ends as `pruned`, its run directory kept. After a bounded number of
 trials, or when its memory passes a limit, a worker exits and the pool starts a fresh one.
 
-The pool, in the `tfbench tune` process, starts the workers (one GPU each with `--gpus`), restarts
-recycled ones, gives back the trial of a worker that died, and follows the study. A worker dies
+The pool, in the `tfbench tune` process, starts the workers (one GPU each with `--gpus`, never
+more than there are trials left to start), restarts recycled ones, gives back the trial of a worker
+that died (its own or another process's, see `owners.py`), and follows the study. A worker dies
 with the pool (Linux: the parent-death signal), so a killed `tune` leaves no orphan training;
 SIGTERM makes a worker stop its trial after the current batch, save it and give it back.
+
+A full disk is nobody's trial failing: a worker that meets one leaves its trial to be given back
+and exits with `DISK_FULL`, and the study stops (an `OSError` out of `run_study`) so that
+`tfbench tune --resume` can finish it once there is space again.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import gc
 import os
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -28,16 +35,26 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from tfbench.code_consent import allow
+from tfbench.diskspace import disk_full, says_disk_full
 from tfbench.errors import UserError
+from tfbench.study.owners import TrialOwners, heartbeat_seconds
 from tfbench.study.space import trial_experiment
 from tfbench.study.study import FAILED, StudyDir, trial_dir_name
 
-NO_MORE_WORK, RECYCLE, STOPPED = 0, 3, 130
+NO_MORE_WORK, RECYCLE, DISK_FULL, STOPPED = 0, 3, 4, 130
 WORKER_LOG = "workers.log"
 # TensorFlow keeps each trial's traced graphs after clear_session (~6 MiB a digits-mlp trial, measured);
 # a fresh worker every ten trials bounds that for the price of one TensorFlow import.
 TRIALS_PER_WORKER = 10
 WORKER_MEMORY_MB = 4096
+
+# Workers that die one after another without a trial ending: something is wrong with every start.
+DEATHS_IN_A_ROW = 3
+
+
+class WorkersDying(RuntimeError):
+    """Trial workers keep dying before any trial ends (a crash at start-up, the memory killer)."""
 
 
 # -- inside a worker process --------------------------------------------------------------------------
@@ -95,19 +112,34 @@ class TrialRunner:
             run = Run(experiment, run_dir=run_dir, subscribers=[events.put])
             run.prepare()
         except UserError as err:
+            if says_disk_full(str(err)):
+                raise OSError(errno.ENOSPC, str(err)) from None
             if experiment is not None:
                 record_failure(run_dir, experiment, err)
             return self._failed(trial, str(err), user_error=True)
         run.start()
-        outcome, reason = self._follow(trial, run, events)
+        try:
+            outcome, reason = self._follow(trial, run, events)
+        except OSError as exc:  # the study's storage could not be written (a full disk): stop, keep the run
+            run.stop(f"the study could not be written: {exc.strerror or exc}")
+            run.wait()
+            raise
+        if run.status == "failed" and says_disk_full(run.reason):  # not the trial's fault: it goes back
+            raise OSError(errno.ENOSPC, run.reason)
+        if not run.ended:
+            return self._failed(trial, f"the training thread ended without ending the run; see {WORKER_LOG}")
         return self._tell(trial, run, outcome, reason)
 
     def _follow(self, trial: Any, run: Any, events: queue.Queue) -> tuple[str, str]:
         """Report each epoch's objective; stop the run when pruned, missing its objective, or asked."""
         objective = self.study.settings.objective
         outcome, reason = "", ""
+        beat, every = time.monotonic(), heartbeat_seconds()
         while True:
-            ended = run.ended
+            ended = run.ended or run.finished()  # finished: its thread is gone, even without an end
+            if time.monotonic() - beat >= every:  # a sign of life for processes on other machines
+                beat = time.monotonic()
+                trial.set_user_attr("alive", round(time.time(), 1))
             while True:
                 try:
                     event = events.get_nowait()
@@ -189,10 +221,20 @@ def worker_main(argv: list[str] | None = None) -> int:
 
     import_tensorflow_quietly()
     study = StudyDir.load(args.study_dir, args.trials)
+    allow(study.experiment, False, str(study.path))  # [code]: the files the study's driver allowed, by digest
     if study.settings.seed is not None:  # a seed of its own, still reproducible from the preset's
         study.sampler_seed = (study.settings.seed * 7919 + args.parent * 131 + args.index) % 2**31
-    runner = TrialRunner(study, stopping)
-    for _ in range(args.max_trials):
+    try:
+        return run_trials(study, TrialRunner(study, stopping), stopping, args.max_trials, args.memory_mb)
+    except OSError as exc:
+        if disk_full(exc):  # the trial stays running: the pool (or a later --resume) gives it back
+            return DISK_FULL
+        raise
+
+
+def run_trials(study: StudyDir, runner: TrialRunner, stopping: threading.Event, count: int, memory_mb: float) -> int:
+    """Up to `count` trials, one after another; the worker's exit code."""
+    for _ in range(count):
         if stopping.is_set():
             return STOPPED
         trial = study.next_trial()
@@ -201,7 +243,7 @@ def worker_main(argv: list[str] | None = None) -> int:
         runner.run(trial)
         clear_keras_state()
         print(f"trial {trial.number} done; resident {resident_mb():.0f} MiB", flush=True)
-        if resident_mb() > args.memory_mb:
+        if resident_mb() > memory_mb:
             break
     return STOPPED if stopping.is_set() else RECYCLE
 
@@ -209,12 +251,31 @@ def worker_main(argv: list[str] | None = None) -> int:
 # -- the pool, in the `tfbench tune` process ----------------------------------------------------------
 
 
+def gpu_ids(text: str | None) -> list[str]:
+    """The GPUs `--gpus` names (indices, or UUIDs as `nvidia-smi -L` lists them), checked.
+
+    Raises:
+        UserError: an id that is neither, or an empty one.
+    """
+    if text is None:
+        return []
+    ids = [g.strip() for g in text.split(",")]
+    for gpu in ids:
+        if not (re.fullmatch(r"\d{1,4}", gpu) or re.fullmatch(r"(GPU|MIG)-[0-9A-Za-z/-]{4,}", gpu)):
+            raise UserError(
+                f"{gpu[:40]!r} is not a GPU id" if gpu else "an empty GPU id",
+                "--gpus",
+                "give GPU indices such as 0,1 or UUIDs (GPU-…) as `nvidia-smi -L` lists them",
+            )
+    return ids
+
+
 class Pool:
-    """K worker processes for one study, each with its own GPU when `gpus` are given.
+    """Up to K worker processes for one study, each with its own GPU when `gpus` are given.
 
     Args:
         study: the study directory the workers run.
-        parallel: how many trials run at once.
+        parallel: how many trials run at once (at most the planned trials).
         gpus: GPU ids handed out round-robin as `CUDA_VISIBLE_DEVICES` (empty: leave it alone).
         max_trials: trials a worker runs before it is replaced by a fresh one.
         memory_mb: resident memory after which a worker is replaced.
@@ -229,12 +290,15 @@ class Pool:
         memory_mb: float = WORKER_MEMORY_MB,
     ):
         self.study = study
-        self.parallel = parallel
+        self.parallel = max(1, min(parallel, study.settings.trials))
         self.gpus = list(gpus or [])
         self.max_trials = max_trials
         self.memory_mb = memory_mb
-        self.slots: list[subprocess.Popen | None] = [None] * parallel
+        self.slots: list[subprocess.Popen | None] = [None] * self.parallel
         self.started = 0
+        self.disk_full = False  # a worker met a full disk
+        self.deaths_in_a_row = 0  # workers that died since a trial last ended
+        self.last_death = 0
 
     def command(self) -> list[str]:
         """The worker's command line."""
@@ -269,27 +333,44 @@ class Pool:
     def alive(self) -> list[subprocess.Popen]:
         return [p for p in self.slots if p is not None and p.poll() is None]
 
-    def reap(self) -> list[int]:
+    def reap(self, give_back: bool = True) -> list[int]:
         """Clear the slots of workers that exited; give back the trials of those that died."""
         died = []
         for slot, proc in enumerate(self.slots):
             if proc is None or proc.poll() is None:
                 continue
-            if proc.returncode not in (NO_MORE_WORK, RECYCLE, STOPPED):
-                died += self.study.recover(dead_pid=proc.pid)
             self.slots[slot] = None
+            if proc.returncode == DISK_FULL:
+                self.disk_full = True
+            elif proc.returncode not in (NO_MORE_WORK, RECYCLE, STOPPED):
+                self.deaths_in_a_row += 1
+                self.last_death = proc.returncode
+            if give_back and proc.returncode not in (NO_MORE_WORK, RECYCLE, STOPPED):
+                died += self.study.recover(dead_pid=proc.pid)
         return died
 
-    def fill(self) -> None:
-        """Start workers in empty slots while trials are left to start."""
-        left = self.study.work_left()
-        for slot, proc in enumerate(self.slots):
-            if proc is None and left > 0:
-                self.start(slot)
-                left -= 1
+    def fill(self, trials: list[Any] | None = None) -> None:
+        """Start workers in empty slots, never more than trials are left to start.
 
-    def stop(self, timeout: float = 120.0) -> None:
-        """SIGTERM every worker (each stops its trial after the batch, saves it, gives it back) and wait."""
+        A worker that is starting (importing TensorFlow) or between trials will take one of the
+        trials left, so only the trials left beyond those idle workers start new ones.
+        """
+        trials = self.study.trials() if trials is None else trials
+        pids = {p.pid for p in self.alive()}
+        busy = sum(1 for t in trials if t.state.name == "RUNNING" and t.user_attrs.get("pid") in pids)
+        wanted = self.study.work_left() - (len(pids) - busy)
+        for slot, proc in enumerate(self.slots):
+            if proc is None and wanted > 0:
+                self.start(slot)
+                wanted -= 1
+
+    def stop(self, timeout: float = 120.0, give_back: bool = True) -> None:
+        """SIGTERM every worker (each stops its trial after the batch, saves it, gives it back) and wait.
+
+        Args:
+            give_back: give back the trials of workers that die; False when the storage cannot be
+                written (a full disk): `--resume` gives them back later.
+        """
         for proc in self.alive():
             proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + timeout
@@ -299,13 +380,17 @@ class Pool:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        self.reap()
+        self.reap(give_back)
 
 
 def run_study(
     study: StudyDir, pool: Pool, on_trial: Callable[[dict], None], stopping: threading.Event, interval: float = 0.5
 ) -> str:
     """Keep the pool busy until the study has its planned trials; returns `done` or `interrupted`.
+
+    Trials whose worker is gone — a worker of this pool, of another process on this machine, or
+    one elsewhere that stopped showing signs of life — are given back and run again; trials
+    another live process is running are waited for, so `done` means the whole plan ended.
 
     Args:
         study: the study.
@@ -317,15 +402,31 @@ def run_study(
     Raises:
         UserError: a trial failed for a mistake every trial would make (an objective that is
             not logged, a batch size the data cannot give).
+        OSError: the study's disk is full (the workers are stopped first).
+        WorkersDying: trial workers keep dying before any trial ends.
     """
-    study.recover()
+    try:
+        return follow_study(study, pool, on_trial, stopping, interval)
+    except OSError:
+        pool.stop(give_back=False)
+        raise
+
+
+def follow_study(
+    study: StudyDir, pool: Pool, on_trial: Callable[[dict], None], stopping: threading.Event, interval: float
+) -> str:
+    """`run_study`'s loop."""
+    owners = TrialOwners()
     reported = {r["number"] for r in study.rows() if r["state"] in ("finished", "pruned", "failed")}
     while True:
         pool.reap()
+        if pool.disk_full:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(study.path))
         for row in study.rows():
             if row["number"] in reported or row["state"] not in ("finished", "pruned", "failed"):
                 continue
             reported.add(row["number"])
+            pool.deaths_in_a_row = 0
             on_trial(row)
             if row["state"] == "failed" and _user_error(study, row["number"]):
                 pool.stop()
@@ -333,9 +434,17 @@ def run_study(
         if stopping.is_set():
             pool.stop()
             return "interrupted"
-        if study.work_left() == 0 and not pool.alive():
+        if pool.deaths_in_a_row >= DEATHS_IN_A_ROW:
+            pool.stop()
+            raise WorkersDying(
+                f"{pool.deaths_in_a_row} trial workers in a row died (exit code {pool.last_death}) "
+                f"before a trial ended; see {study.path / WORKER_LOG}"
+            )
+        study.give_back_abandoned(owners)
+        trials = study.trials()
+        if study.work_left() == 0 and not pool.alive() and not any(t.state.name == "RUNNING" for t in trials):
             return "done"
-        pool.fill()
+        pool.fill(trials)
         time.sleep(interval)
 
 
