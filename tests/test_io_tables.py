@@ -6,6 +6,7 @@ the species (three classes) and the body mass (a regression target) as two outpu
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -109,6 +110,15 @@ def test_a_table_with_two_outputs_trains_predicts_and_its_train_py_repeats_it(tm
     assert printed.exit_code == 0, printed.output
     assert '"species_label"' in printed.output and '"body_mass_g"' in printed.output
     assert '"outputs": {"species": {"accuracy"' in printed.output
+    # Two rows of the shipped file have no body mass (NA): they are scored, each output's metric covers
+    # the rows that have its label.
+    whole = CliRunner().invoke(cli, ["predict", str(run.run_dir), "--input", str(tmp_path / "penguins.csv"), "--json"])
+    assert whole.exit_code == 0, whole.output
+    result = json.loads(whole.output)
+    assert result["samples"] == len(rows) - 1 and set(result["outputs"]) == {"species", "body_mass_g"}
+    assert "accuracy" in result["outputs"]["species"] and "mae" in result["outputs"]["body_mass_g"]
+    unlabelled = [r for r in result["rows"] if r["body_mass_g_label"] is None]
+    assert len(unlabelled) == sum(1 for r in rows[1:] if r.split(",")[5] == "NA") == 2
 
     done = subprocess.run(
         [sys.executable, str(run.run_dir / "train.py"), "--epochs", "2", "--output", str(tmp_path / "m.keras")],

@@ -152,3 +152,131 @@ def test_a_table_run_exports_raw_column_models_and_tflite_after_preprocessing(pe
     tflite = json.loads((penguins_run / "exports" / "report.json").read_text())["tflite"]
     assert "island, sex" in tflite["note"] and "encoded features" in tflite["note"]
     assert tflite["agreement"] >= 0.99
+
+
+# -- tables larger than memory, and new files as they come -----------------------------------------
+
+PENGUIN_COLUMNS = "species,island,bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,sex,year"
+
+
+def penguins_like(path: Path, rows: int, last: str | None = None) -> Path:
+    """A CSV of the penguins' columns with random values, `rows` long (its last row replaced by `last`)."""
+    import pyarrow as pa
+    from pyarrow import csv as pa_csv
+
+    rng = np.random.default_rng(rows)
+    table = pa.table(
+        {
+            "species": rng.choice(["Adelie", "Chinstrap", "Gentoo"], rows),
+            "island": rng.choice(["Biscoe", "Dream", "Torgersen"], rows),
+            "bill_length_mm": rng.normal(44, 5, rows).round(1),
+            "bill_depth_mm": rng.normal(17, 2, rows).round(1),
+            "flipper_length_mm": rng.normal(200, 14, rows).round(0),
+            "body_mass_g": rng.normal(4200, 800, rows).round(0),
+            "sex": rng.choice(["male", "female"], rows),
+            "year": rng.integers(2007, 2010, rows),
+        }
+    )
+    pa_csv.write_csv(table.slice(0, rows - 1) if last else table, path)
+    if last:
+        with open(path, "a") as f:
+            f.write(last + "\n")
+    return path
+
+
+def peak_rss_mb(*args) -> tuple[float, subprocess.CompletedProcess]:
+    """Run `tfbench ARGS` and return the child's own peak resident memory (MB) with its result."""
+    import tempfile
+
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "tfbench", *map(str, args)], stdout=out, stderr=err, env=ENV, text=True
+        )
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return usage.ru_maxrss / 1024, subprocess.CompletedProcess(args, child.returncode, out.read(), err.read())
+
+
+def test_predicting_a_table_streams_in_memory_bounded_independent_of_its_size(penguins_run, tmp_path):
+    small = penguins_like(tmp_path / "small.csv", 40_000)  # ~2 MB
+    large = penguins_like(tmp_path / "large.csv", 800_000)  # ~40 MB: the whole-file reader took ~20x that
+    peaks = {}
+    for path in (small, large):
+        peaks[path.name], result = peak_rss_mb("predict", penguins_run, "--input", path, "--output", tmp_path / "o.csv")
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert sum(1 for _ in open(tmp_path / "o.csv")) == (40_000 if path is small else 800_000) + 1
+    growth = peaks["large.csv"] - peaks["small.csv"]
+    assert growth < 60, f"peak RSS grew by {growth:.0f} MB for 38 MB more input ({peaks})"
+
+
+def test_predictions_are_written_as_the_file_is_read(penguins_run, tmp_path):
+    rows = 300_000  # ~14 MB: many record batches
+    bad = penguins_like(tmp_path / "bad.csv", rows, last="Adelie,Dream,forty,17.0,190,3600,male,2008")
+    out = tmp_path / "pred.csv"
+    result = tfbench("predict", penguins_run, "--input", bad, "--output", out)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"--input ({bad})" in result.stderr and "column 'bill_length_mm'" in result.stderr
+    assert f"(row {rows + 1}: 'forty')" in result.stderr  # the file's last row, header = row 1
+    written = sum(1 for _ in open(out)) - 1
+    assert written > rows // 2  # the rows before the bad one were scored and written before it was read
+
+
+def test_new_rows_whose_label_is_missing_or_unknown_are_scored_and_counted(penguins_run, tmp_path):
+    lines = PENGUINS.read_text().splitlines()
+    body = [lines[0]]
+    for i, line in enumerate(lines[1:41]):
+        cells = line.split(",")
+        cells[0] = {0: "", 1: "NA", 2: "Emperor"}.get(i % 4, cells[0])
+        body.append(",".join(cells))
+    new = tmp_path / "partly.csv"
+    new.write_text("\n".join(body) + "\n")
+    result = tfbench("predict", penguins_run, "--input", new, "--json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    scored = json.loads(result.stdout)
+    assert scored["samples"] == 40 and scored["labelled"] == 10
+    assert scored["unlabelled"] == 20 and scored["unknown_labels"] == 10
+    assert scored["unknown_label_example"] == "Emperor"
+    right = sum(r["predicted"] == r["label"] for r in scored["rows"] if r["label"] is not None)
+    assert scored["accuracy"] == pytest.approx(right / 10)
+    shown = tfbench("predict", penguins_run, "--input", new)
+    assert "40 predictions; accuracy" in shown.stdout and "over 10 labelled rows; 20 had no label" in shown.stdout
+    assert "10 had a label that is not one of the run's classes (e.g. 'Emperor')" in shown.stdout
+
+
+def test_bad_input_files_are_one_line_naming_input(penguins_run, tmp_path):
+    lines = PENGUINS.read_text().splitlines()
+    dup = tmp_path / "dup.csv"
+    dup.write_text(lines[0] + ",island\n" + "\n".join(line + ",Dream" for line in lines[1:5]) + "\n")
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(("\n".join(lines[:3] + [lines[3].replace("Torgersen", "Torgérsen")]) + "\n").encode("latin-1"))
+    for path, words in (
+        (dup, "the column name 'island' is used twice (columns 2 and 9)"),
+        (latin, "column 'island' is not utf-8 text (row 4: b'Torg\\xe9rsen')"),
+    ):
+        result = tfbench("predict", penguins_run, "--input", path)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
+        assert f"error: --input ({path})" in result.stderr and words in result.stderr
+        assert "data.source" not in result.stderr and "data.options" not in result.stderr.split("(")[0]
+
+
+def test_text_labels_for_a_run_trained_on_numbers_are_counted_not_fatal(tmp_path):
+    train = tmp_path / "train.csv"
+    train.write_text("x,z,y\n" + "".join(f"{i * 0.1:.1f},{(i * 7) % 5},{int(i % 3 == 0)}\n" for i in range(60)))
+    run = trained(
+        tmp_path,
+        "penguins",
+        f"data.source=csv:{train}",
+        "data.options.label=y",
+        "model.layers[1].units=2",
+        "train.epochs=1",
+        "export.formats=[]",
+    )
+    new = tmp_path / "new.csv"
+    new.write_text("x,z,y\n0.5,1,yes\n1.5,2,no\n2.5,3,1\n3.5,4,1.0\n")
+    result = tfbench("predict", run, "--input", new, "--json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    scored = json.loads(result.stdout)
+    assert scored["samples"] == 4 and scored["labelled"] == 2 and scored["unknown_labels"] == 2
+    assert [r["label"] for r in scored["rows"]] == [None, None, "1", "1"]

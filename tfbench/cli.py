@@ -1148,25 +1148,23 @@ def _predict_inputs(
     run_dir: Path, input_path: Path, output: str | None, as_json: bool, with_export: str | None = None
 ) -> None:
     """`predict --input`: score new data, write or print one row per input, then the metric."""
-    from tfbench.prediction import predict_inputs, summary_line, write_rows
+    from tfbench.prediction import score_inputs
+    from tfbench.prediction_writers import json_chunks, summary_line, text_lines, write_batches
 
-    result = predict_inputs(run_dir, input_path, with_export)
+    # rows are read, scored and written a batch at a time
+    scoring = score_inputs(run_dir, input_path, with_export)
     if as_json:
-        click.echo(json.dumps(result))
+        for piece in json_chunks(scoring):
+            click.echo(piece, nl=False)
+        click.echo()
         return
     if output is not None:
-        write_rows(result["rows"], Path(output))
+        write_batches(scoring.batches, Path(output))
         click.echo(f"wrote {output}")
     else:
-        from rich.table import Table
-
-        from tfbench.console import output_console
-
-        table = Table(*result["rows"][0].keys(), box=None, pad_edge=False) if result["rows"] else Table()
-        for row in result["rows"]:
-            table.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row.values()))
-        output_console().print(table)
-    click.echo(summary_line(result))
+        for line in text_lines(scoring.batches):
+            click.echo(line)
+    click.echo(summary_line(scoring.result()))
 
 
 # -- hyperparameter studies ------------------------------------------------------------------------

@@ -7,7 +7,9 @@ takes the raw columns and encodes them itself (see `tfbench.data.table_source`).
 
 from __future__ import annotations
 
-from pydantic import Field
+import codecs
+
+from pydantic import Field, field_validator
 
 from tfbench.data import table_labels, table_source
 from tfbench.data.info import DataInfo, IONames
@@ -17,9 +19,21 @@ from tfbench.data.tables import TableOptions
 
 
 class CsvOptions(TableOptions):
-    """A table's options, and the CSV field separator."""
+    """A table's options, the CSV field separator and the file's text encoding."""
 
     delimiter: str = Field(",", min_length=1, max_length=1, description="Field separator.")
+    encoding: str = Field(
+        "utf-8", description='The text encoding of the file (e.g. "latin-1", "cp1252"); new files to score too.'
+    )
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError("unknown text encoding (e.g. utf-8, latin-1, cp1252)") from None
+        return value
 
 
 OPTIONS = CsvOptions

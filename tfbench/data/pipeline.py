@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 
+from tfbench.data.column_packing import packed
 from tfbench.data.info import DataBundle, DataInfo
 from tfbench.data.options import SourceOptions
 from tfbench.data.splits import Arrays, Splits
@@ -128,7 +129,8 @@ def from_arrays(part: Arrays, spec, seed: int | None, *, training: bool, prep, p
     """
     import tensorflow as tf
 
-    x = tf.nest.map_structure(tf.convert_to_tensor, part.x)  # an array, or a table's dict of columns
+    x, unpack = packed(part.x)  # an array, or a table's dict of columns as one matrix per dtype
+    x = tf.nest.map_structure(tf.convert_to_tensor, x)
     y = tf.nest.map_structure(tf.convert_to_tensor, part.y)  # an array, or a label per named output
     elements = sum(t.shape.num_elements() for t in tf.nest.flatten(x))
     if prep is not None and elements * 4 <= EAGER_PREP_BYTES:
@@ -161,6 +163,8 @@ def from_arrays(part: Arrays, spec, seed: int | None, *, training: bool, prep, p
         ds = ds.apply(tf.data.experimental.assert_cardinality(full + (1 if n % size else 0)))
     else:
         ds = batches(x, y)
+    if unpack is not None:
+        ds = ds.map(lambda xs, ys: (unpack(xs), ys))
     if prep is not None:
         ds = ds.map(prep, num_parallel_calls=parallel, deterministic=True)
         if spec.prefetch:

@@ -149,16 +149,19 @@ def _all_labelled(table: Any, labels: list[str]) -> Any:
     return table
 
 
-def scoring_labels(table: Any, info: DataInfo, path: Path) -> dict[str, Any] | None:
-    """Each output's labels in a table of new rows to score, or None when a label column is absent
-    or has an empty cell (the rows are then scored without)."""
+def scoring_labels(table: Any, info: DataInfo) -> dict[str, Any] | None:
+    """Each output's labels in a table of new rows to score, for the outputs whose column is there
+    (None when none is): class ids with `NO_CLASS`, or targets with NaN, where a row has no label or
+    one the run does not know, so those rows are scored and left out of that output's metric."""
+    from tfbench.data.table_scoring import label_targets
+
     known = info.extra.get("label_columns") or {}
-    if any(name not in table.column_names or table[name].null_count for name in known):
-        return None
-    plans = {
-        name: TablePlan(name, k["kind"], list(info.outputs[name].class_names), k["lookup"]) for name, k in known.items()
+    labels = {
+        name: label_targets(table[name], TablePlan(name, k["kind"], list(info.outputs[name].class_names), k["lookup"]))
+        for name, k in known.items()
+        if name in table.column_names
     }
-    return _values(table, plans, f"--input ({path.name})")
+    return labels or None
 
 
 def loader_code(exp: Any, info: DataInfo) -> LoaderCode:

@@ -9,26 +9,30 @@ model's own preprocessing (`tfbench.data.feature_space`) encodes.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from tfbench.data.arrow_types import plain, unusable
 from tfbench.data.info import DataInfo
 from tfbench.data.splits import Arrays, Splits, holdout_indices, planned_sizes, split_arrays
+from tfbench.data.table_dates import date_note
+from tfbench.data.table_inputs import model_columns, pack_if_wide
+from tfbench.data.table_text import encoding_note
 from tfbench.data.tables import (
-    DATE_NOTE,
     TableOptions,
     TablePlan,
     check_overrides,
+    checked_form,
+    chosen_kind,
     column_index,
     column_plan,
     file_stamp,
     inferred_kind,
     label_plan,
     label_values,
-    raw_column,
     read_table,
     type_for,
 )
@@ -36,7 +40,9 @@ from tfbench.errors import UserError
 
 
 def _read(spec, options: TableOptions, fmt: str, path: str | None = None, location: str = "data.source"):
-    return read_table(path or spec.target, fmt, getattr(options, "delimiter", ","), location)
+    return read_table(
+        path or spec.target, fmt, getattr(options, "delimiter", ","), location, getattr(options, "encoding", "utf-8")
+    )
 
 
 def _labelled(table, label: str, notes: list[str]):
@@ -96,6 +102,7 @@ def _plan(target: str, stamp: float, fmt: str, options_json: str, validation, fr
     label = names[column_index(names, labels[0], file, "data.options.label")]
     check_overrides(names, options, label, file)
     notes: list[str] = []
+    whole = table
     for name in [label, *labels[1:]]:  # a row needs every label column's value
         table = _labelled(table, name, notes)
     if table.num_rows == 0:
@@ -106,17 +113,19 @@ def _plan(target: str, stamp: float, fmt: str, options_json: str, validation, fr
     train = table if rows is None else table.take(rows)
     plan = TablePlan(label, kind, class_names, lookup, normalize=options.normalize, notes=notes)
     for name in features:
-        column_kind = options.columns.get(name) or inferred_kind(table[name], options)
-        if column_kind == "identifier":
-            notes.append(f"column {name!r} is unique per row (an identifier): dropped")
-        elif column_kind == "drop":
-            notes.append(f"column {name!r} is dropped (data.options.columns)")
-        else:
-            if column_kind == "date":
-                notes.append(DATE_NOTE.format(name=name))
-            plan.columns.append(column_plan(train[name], column_kind, name, options))
+        infer = partial(inferred_kind, table[name], options, name)
+        column_kind, note = chosen_kind(name, table[name].type, options, infer)
+        notes.extend([note] if note else [])
+        if column_kind not in ("identifier", "drop"):
+            form = checked_form(whole[name], column_kind, name)
+            notes.extend([date_note(name, form)] if column_kind == "date" else [])
+            inferred = name not in options.columns
+            plan.columns.append(column_plan(train[name], column_kind, name, options, form, inferred))
+            note = encoding_note(plan.columns[-1], train.num_rows, options.max_one_hot) if inferred else None
+            notes.extend([note] if note else [])
     if not plan.columns:
         raise UserError("no feature columns are left", "data.options.columns", "keep at least one column")
+    pack_if_wide(plan, options, names)
     return plan, table
 
 
@@ -133,10 +142,11 @@ def columns_of(table, plan: TablePlan, location: str = "data.source") -> dict[st
     Raises:
         UserError: a training column missing from this table (e.g. a file to score).
     """
-    missing = [c.name for c in plan.columns if c.name not in table.column_names]
+    present = set(table.column_names)  # a property that builds a new list on every call
+    missing = [c.name for c in plan.columns if c.name not in present]
     if missing:
         raise UserError(f"the file has no column {missing[0]!r}, which the model takes", location)
-    return {c.name: raw_column(table[c.name], c) for c in plan.columns}
+    return model_columns(table, plan, None if location == "data.source" else location)  # a file to score: its place
 
 
 def _streamed_plan(spec, options: TableOptions, fmt: str, seed: int | None):
@@ -193,9 +203,11 @@ def load(spec, options: TableOptions, fmt: str, seed: int | None = 42) -> Splits
 
     if table_stream.should_stream(spec.target, options.stream):
         plan, sizes = _streamed_plan(spec, options, fmt, seed)
-        delimiter = getattr(options, "delimiter", ",")
+        delimiter, encoding = getattr(options, "delimiter", ","), getattr(options, "encoding", "utf-8")
         streams = [
-            table_stream.dataset(spec.target, fmt, plan, spec, delimiter, seed, validation=held, shuffle=shuffle)
+            table_stream.dataset(
+                spec.target, fmt, plan, spec, delimiter, seed, validation=held, shuffle=shuffle, encoding=encoding
+            )
             for held, shuffle in ((False, spec.shuffle), (True, False))
         ]
         return Splits(streams[0], streams[1], None, dict(sizes), batched=True)
@@ -227,7 +239,7 @@ def overview(spec, options: TableOptions, fmt: str, seed: int | None = 42, n: in
     columns = []
     for name in table.column_names:
         column = table[name]
-        inferred = "label" if name == plan.label else inferred_kind(column, options)
+        inferred = "label" if name == plan.label else inferred_kind(column, options, name)
         role = "label" if name == plan.label else ("feature" if name in planned else "dropped")
         columns.append(
             {
@@ -235,7 +247,7 @@ def overview(spec, options: TableOptions, fmt: str, seed: int | None = 42, n: in
                 "inferred": inferred,
                 "kind": planned.get(name, options.columns.get(name, inferred)),
                 "missing": column.null_count,
-                "distinct": pc.count_distinct(column).as_py(),
+                "distinct": 0 if unusable(column.type) else pc.count_distinct(plain(column)).as_py(),
                 "role": role,
             }
         )

@@ -2,10 +2,12 @@
 
 Without a UI; no TensorFlow (pyarrow is imported when a table is read). A table becomes a
 `TablePlan` — plain data: the label and its classes, each feature column's kind (numeric,
-categorical, text, date) with the statistics of the *training split only* (mean and variance,
-vocabulary, hash bins, whether missing values occur) and a note for every column dropped
-(identifiers, overrides). `tfbench.data.feature_space` turns a plan into the Keras preprocessing
-that sits inside the model, so the model takes the file's raw named columns.
+categorical, text, hashed, date) with the statistics of the *training split only* (mean and
+variance, vocabulary or words, hash bins, whether missing values occur, a date's written form) and
+a note for every column dropped (identifiers, overrides, types no model takes) or read in a way
+worth saying (dates, text with many values). `tfbench.data.feature_space` turns a plan into the
+Keras preprocessing that sits inside the model, so the model takes the file's raw named columns.
+A cell that does not fit its column's kind is an error naming the file's row.
 
 Missing values are `NA`, `N/A`, `NaN`, `null`, `None` or empty cells; a numeric or date column
 holding any in the training split gets an indicator feature beside its imputed value.
@@ -13,6 +15,7 @@ holding any in the training split gets an indicator feature beside its imputed v
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -21,17 +24,18 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
+from tfbench.data.arrow_types import is_categorical, plain, type_family, unusable
 from tfbench.data.options import SourceOptions
+from tfbench.data.table_dates import best_form, first_unreadable, iso_text, parsed, text_form, unix_form
+from tfbench.data.table_text import frequent_values, many_values_kind, word_vocabulary
 from tfbench.errors import UserError, close_matches
 
-KINDS = ("numeric", "categorical", "text", "date", "identifier", "drop")
+KINDS = ("numeric", "categorical", "text", "hashed", "date", "identifier", "drop")
 NULL_VALUES = ["", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "None", "#N/A"]
-TIMESTAMP_FORMATS = ("%Y/%m/%d", "%Y/%m/%d %H:%M:%S", "%Y-%m-%d %H:%M", "%m/%d/%Y", "%d.%m.%Y")
 MAX_INTEGER_CLASSES = 20  # whole-number labels with at most this many values are classes
 MIN_ROWS_FOR_IDENTIFIER = 20  # fewer rows than this: a unique column proves nothing
 DATE_FEATURES = ("elapsed", "year_sin", "year_cos", "week_sin", "week_cos")
 SECONDS_PER_DAY = 86_400.0
-DATE_NOTE = "column {name!r} is a date: it gives elapsed days and cyclic day-of-year and weekday features"
 
 
 class TableOptions(SourceOptions):
@@ -45,7 +49,7 @@ class TableOptions(SourceOptions):
     features: list[str | int] | None = Field(None, description="Feature columns (default: all others).")
     columns: dict[str, str] = Field(
         default_factory=dict,
-        description="Column kinds by name: numeric, categorical, text, date, identifier or drop "
+        description="Column kinds by name: numeric, categorical, text, hashed, date, identifier or drop "
         '(e.g. { date = "drop", island = "categorical" }); others are inferred.',
     )
     label_kind: (
@@ -55,9 +59,19 @@ class TableOptions(SourceOptions):
     ) = Field(None, description="Override the inferred label kind (several label columns: a kind per column).")
     normalize: bool = Field(True, description="Standardise numeric columns with the training split's statistics.")
     max_one_hot: int = Field(
-        32, ge=2, description="Text columns with at most this many values are one-hot; more are hashed."
+        32,
+        ge=2,
+        description="Text columns with at most this many values are one-hot; with more, their words "
+        "(values of several words) or their most frequent values (one word) are used.",
     )
-    hash_bins: int = Field(64, ge=2, description="Bins of a hashed text column.")
+    max_words: int = Field(256, ge=1, description="Words a text column keeps: the most frequent, seen twice.")
+    hash_bins: int = Field(64, ge=2, description='Bins of a hashed text column (kind "hashed").')
+    max_numeric_inputs: int = Field(
+        256,
+        ge=1,
+        description="Numeric columns the model takes as inputs of their own; a table with more takes them "
+        "as one matrix input, `numbers` (a model with thousands of inputs takes minutes to build).",
+    )
     test_path: str | None = Field(None, description="A second file with the same columns: the 'test' split.")
     stream: bool | None = Field(
         None,
@@ -72,14 +86,15 @@ class ColumnPlan:
 
     Attributes:
         name: the column's name in the file.
-        kind: numeric, categorical, text (hashed) or date.
-        dtype: the raw input the model takes: "float32", "int64" or "string" (dates: days since 1970).
+        kind: numeric, categorical, text (its words), hashed or date.
+        dtype: the raw input the model takes: "float32", "int64" or "string" (dates: ISO text).
         missing: missing cells in the training split.
         distinct: distinct values in the training split (categorical and text columns; 0 otherwise).
         mean / variance: training statistics of a numeric column (of the days, for a date).
-        vocabulary: a categorical column's values, most frequent first.
-        bins: a text column's hash bins.
+        vocabulary: a categorical column's values or a text column's words, most frequent first.
+        bins: a hashed column's bins.
         indicator: whether a 0/1 "was missing" feature goes beside the imputed value.
+        form: a date column's written form in the file (`table_dates.FORMS`, Unix seconds; "" typed).
     """
 
     name: str
@@ -92,14 +107,15 @@ class ColumnPlan:
     vocabulary: list = field(default_factory=list)
     bins: int = 0
     indicator: bool = False
+    form: str = ""
 
     @property
     def width(self) -> int:
         """Features this column gives the model."""
         extra = 1 if self.indicator else 0
-        if self.kind == "categorical":
-            return len(self.vocabulary) + 1  # + one out-of-vocabulary slot
-        if self.kind == "text":
+        if self.kind in ("categorical", "text"):
+            return len(self.vocabulary) + 1  # + one out-of-vocabulary slot (other values, other words)
+        if self.kind == "hashed":
             return self.bins
         if self.kind == "date":
             return len(DATE_FEATURES) + extra
@@ -117,6 +133,7 @@ class TablePlan:
     columns: list[ColumnPlan] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     normalize: bool = True
+    packed: str = ""  # the input holding every numeric column as one matrix ("": an input per column)
 
     @property
     def width(self) -> int:
@@ -146,33 +163,54 @@ def _where(path: str, location: str = "data.source") -> str:
     return f"{location} ({path})"
 
 
+def csv_convert_options(**extra: Any):
+    """pyarrow's CSV conversion as every table read uses it: the missing-value words and date forms."""
+    from pyarrow import csv
+
+    return csv.ConvertOptions(
+        null_values=NULL_VALUES,
+        strings_can_be_null=True,
+        timestamp_parsers=[csv.ISO8601],  # other written forms: `table_dates.text_form`
+        **extra,
+    )
+
+
+def csv_read_options(encoding: str = "utf-8", **extra: Any):
+    """pyarrow's CSV read options with the file's text encoding."""
+    from pyarrow import csv
+
+    return csv.ReadOptions(encoding=encoding, **extra)
+
+
 @lru_cache(maxsize=4)
-def _read_csv(path: str, mtime: float, delimiter: str):
+def _read_csv(path: str, mtime: float, delimiter: str, encoding: str, location: str):
     import pyarrow as pa
     from pyarrow import csv
 
-    convert = csv.ConvertOptions(
-        null_values=NULL_VALUES,
-        strings_can_be_null=True,
-        timestamp_parsers=[csv.ISO8601, *TIMESTAMP_FORMATS],
-    )
     try:
-        return csv.read_csv(path, parse_options=csv.ParseOptions(delimiter=delimiter), convert_options=convert)
+        return csv.read_csv(
+            path,
+            read_options=csv_read_options(encoding),
+            parse_options=csv.ParseOptions(delimiter=delimiter),
+            convert_options=csv_convert_options(),
+        )
     except pa.ArrowInvalid as exc:
-        raise UserError(f"cannot read as CSV: {str(exc).splitlines()[0]}", _where(path)) from None
+        raise UserError(f"cannot read as CSV: {str(exc).splitlines()[0]}", _where(path, location)) from None
     except UnicodeDecodeError:
-        raise UserError("not a UTF-8 text file", _where(path)) from None
+        raise UserError(
+            f"not {encoding} text", _where(path, location), "save it as UTF-8, or set data.options.encoding"
+        ) from None
 
 
 @lru_cache(maxsize=4)
-def _read_parquet(path: str, mtime: float):
+def _read_parquet(path: str, mtime: float, location: str):
     import pyarrow as pa
     from pyarrow import parquet
 
     try:
         return parquet.read_table(path)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise UserError(f"cannot read as Parquet: {str(exc).splitlines()[0]}", _where(path)) from None
+        raise UserError(f"cannot read as Parquet: {str(exc).splitlines()[0]}", _where(path, location)) from None
 
 
 def file_stamp(path_text: str) -> float:
@@ -183,7 +221,7 @@ def file_stamp(path_text: str) -> float:
     return path.stat().st_mtime if path.exists() else 0.0
 
 
-def read_table(path_text: str, fmt: str, delimiter: str = ",", location: str = "data.source"):
+def read_table(path_text: str, fmt: str, delimiter: str = ",", location: str = "data.source", encoding: str = "utf-8"):
     """The whole file as a `pyarrow.Table` (cached while the file is unchanged).
 
     Args:
@@ -191,9 +229,11 @@ def read_table(path_text: str, fmt: str, delimiter: str = ",", location: str = "
         fmt: "csv" or "parquet".
         delimiter: the CSV field separator.
         location: where to place an error.
+        encoding: the CSV file's text encoding.
 
     Raises:
-        UserError: no such file, a folder where a file is needed, unreadable or empty data.
+        UserError: no such file, a folder where a file is needed, unreadable or empty data, a
+            column name used twice, CSV text that is not in `encoding`.
     """
     path = Path(path_text).expanduser()
     if not path.exists():
@@ -201,14 +241,56 @@ def read_table(path_text: str, fmt: str, delimiter: str = ",", location: str = "
     if fmt == "csv":
         if path.is_dir():
             raise UserError("is a folder, not a CSV file", _where(path_text, location))
-        table = _read_csv(str(path), path.stat().st_mtime, delimiter)
+        table = _read_csv(str(path), path.stat().st_mtime, delimiter, encoding, location)
     else:
-        table = _read_parquet(str(path), file_stamp(path_text))
+        table = _read_parquet(str(path), file_stamp(path_text), location)
     if table.num_columns == 0:
         raise UserError("the file is empty", _where(path_text, location))
     if table.num_rows == 0:
         raise UserError("the file has a header but no rows", _where(path_text, location))
+    check_names(table.column_names, _where(path_text, location))
+    if fmt == "csv":
+        check_text(table, _where(path_text, location), encoding)
     return table
+
+
+def check_names(names: list[str], where: str) -> None:
+    """Every column name occurs once (a model takes its columns by name).
+
+    Raises:
+        UserError: at `where`, naming the first name used twice and its positions.
+    """
+    seen: dict[str, int] = {}
+    for index, name in enumerate(names):
+        if name in seen:
+            raise UserError(
+                f"the column name {name!r} is used twice (columns {seen[name] + 1} and {index + 1})",
+                where,
+                "rename one of them: a model takes its columns by name",
+            )
+        seen[name] = index
+
+
+def check_text(table, where: str, encoding: str = "utf-8") -> None:
+    """A CSV's text columns decoded: pyarrow keeps a column it cannot decode as bytes.
+
+    Raises:
+        UserError: at `where`, naming the column and the row of the first cell that is not text.
+    """
+    import pyarrow.types as t
+
+    for name in table.column_names:
+        if not t.is_binary(table[name].type):
+            continue
+        for index, value in enumerate(table[name].to_pylist()):
+            try:
+                value is None or value.decode(encoding)
+            except UnicodeDecodeError:
+                raise UserError(
+                    f"column {name!r} is not {encoding} text (row {index + 2}: {value[:40]!r})",
+                    where,
+                    'save the file as UTF-8, or set data.options.encoding (e.g. "latin-1")',
+                ) from None
 
 
 def column_index(names: list[str], key: str | int, file: str, location: str) -> int:
@@ -230,81 +312,170 @@ def column_index(names: list[str], key: str | int, file: str, location: str) -> 
 # -- column kinds ---------------------------------------------------------------------------------
 
 
-def type_family(arrow_type) -> str:
-    """ "float", "int", "bool", "date" or "string" for a pyarrow type."""
-    import pyarrow.types as t
-
-    if t.is_floating(arrow_type) or t.is_decimal(arrow_type):
-        return "float"
-    if t.is_integer(arrow_type):
-        return "int"
-    if t.is_boolean(arrow_type):
-        return "bool"
-    if t.is_timestamp(arrow_type) or t.is_date(arrow_type):
-        return "date"
-    return "string"
-
-
-def inferred_kind(column, options: TableOptions) -> str:
+def inferred_kind(column, options: TableOptions, name: str = "") -> str:
     """A column's kind from its values: numbers are numeric, dates dates, unique values identifiers.
 
     Whole numbers that count up by one through every row (1, 2, 3, …) are identifiers too; a text
-    column with at most `max_one_hot` values is categorical, with more it is text (hashed).
+    column with at most `max_one_hot` values is categorical, with more it is text (hashed). A
+    dictionary-encoded column (pandas' `category`) is categorical, or text when it has more
+    values than `max_one_hot`; a column of a type no model takes (`arrow_types.unusable`) is "drop".
+    Text in a written date form and whole numbers that are Unix times of a column named like a
+    time are dates (`tfbench.data.table_dates`).
     """
     import pyarrow.compute as pc
 
+    if unusable(column.type):
+        return "drop"
+    categorical = is_categorical(column.type)
+    column = plain(column)
     family = type_family(column.type)
-    if family == "date":
+    if family == "date" or (family == "string" and not categorical and text_form(column)):
         return "date"
     if family in ("float", "bool"):
         return "numeric"  # decided without counting values: counting a float column is the slow part
+    if family == "int" and name and unix_form(column, name):
+        return "date"
     present = len(column) - column.null_count
     distinct = pc.count_distinct(column).as_py()
+    if categorical:
+        return "categorical"
     unique = present >= MIN_ROWS_FOR_IDENTIFIER and distinct == present == len(column)
     if family == "int":
         span = pc.max(column).as_py() - pc.min(column).as_py() + 1 if present else 0
         return "identifier" if unique and span == present else "numeric"
     if unique:
         return "identifier"
-    return "categorical" if distinct <= options.max_one_hot else "text"
+    return "categorical" if distinct <= options.max_one_hot else many_values_kind(column)
 
 
-def _convert(column, kind: str, name: str):
-    """The column as the kind needs it: numbers to float, dates to days; a bad cell is an error."""
+def chosen_kind(name: str, arrow_type, options: TableOptions, infer: Callable[[], str]) -> tuple[str, str | None]:
+    """A feature column's kind (its override, or `infer()`) and the note the plan shows for it.
+
+    A column of a type no model takes is dropped with a note saying why.
+
+    Raises:
+        UserError: at `data.options.columns.NAME`, an override that keeps such a column.
+    """
+    reason = unusable(arrow_type)
+    forced = options.columns.get(name)
+    if reason:
+        if forced not in (None, "drop"):
+            raise UserError(
+                f"column {name!r} {reason}; it cannot be {forced}",
+                f"data.options.columns.{name}",
+                f'drop it: columns = {{ {name!r} = "drop" }}',
+            )
+        return "drop", f"column {name!r} {reason}: dropped"
+    kind = forced or infer()
+    if kind == "identifier":
+        return kind, f"column {name!r} is unique per row (an identifier): dropped"
+    if kind == "drop":
+        return kind, f"column {name!r} is dropped (data.options.columns)"
+    return kind, None  # a date's note names its written form: `table_dates.date_note`
+
+
+def _convert(column, kind: str, name: str, location: str | None = None, first_row: int = 0, form: str = ""):
+    """The column as the kind needs it: text to numbers (float, or whole for `kind="whole"`) or dates.
+
+    A cell that does not fit is an error naming its row: `first_row` is the row of the column's
+    first cell among the file's data rows (0 for a whole file), and rows count as a spreadsheet
+    shows them, the header being row 1.
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    where = f"data.options.columns.{name}"
+    where = location or f"data.options.columns.{name}"
+    column = plain(column)
     family = type_family(column.type)
+    if kind == "date":
+        return dates_of(column, name, form, location, first_row)
     try:
         if kind == "numeric" and family == "string":
             return pc.cast(column, pa.float64())
-        if kind == "date" and family == "string":
-            return pc.strptime(column, format="%Y-%m-%d", unit="s")
+        if kind == "whole" and family == "string":
+            return pc.cast(column, pa.int64())
     except pa.ArrowInvalid:
         values = column.to_pylist()
         bad = next(i for i, v in enumerate(values) if v is not None and not _parses(v, kind))
-        what = "a number" if kind == "numeric" else "a date (YYYY-MM-DD)"
+        what = "a number" if kind == "numeric" else "a whole number"
         raise UserError(
-            f"column {name!r} holds values that are not {what} (row {bad + 2}: {values[bad]!r})",
+            f"column {name!r} holds values that are not {what} (row {first_row + bad + 2}: {values[bad]!r})",
             where,
-            "fix those cells, or choose another kind",
+            "fix those cells" + ("" if location else ", or choose another kind"),
         ) from None
-    if kind in ("numeric", "date") and family not in ("float", "int", "bool", "date"):
+    if kind == "numeric" and family not in ("float", "int", "bool", "date"):
         raise UserError(f"column {name!r} cannot be {kind}", where)
-    if kind == "date" and family != "date":
-        raise UserError(f"column {name!r} holds numbers, not dates", where, "choose numeric")
     return column
 
 
-def _parses(value: str, kind: str) -> bool:
-    import datetime
+def dates_of(column: Any, name: str, form: str, location: str | None = None, first_row: int = 0) -> Any:
+    """A date column as timestamps, its text read in `form` (see `table_dates`).
 
+    Raises:
+        UserError: at `location` (default `data.options.columns.NAME`), a cell `form` cannot read (its
+            row counted as `_convert` counts it), or numbers that are not Unix times.
+    """
+    from tfbench.data.table_dates import ISO, UNIX_MILLISECONDS, UNIX_SECONDS
+
+    where = location or f"data.options.columns.{name}"
+    column = plain(column)
+    family = type_family(column.type)
+    if family == "date" or (family != "string" and form in (UNIX_SECONDS, UNIX_MILLISECONDS)):
+        return parsed(column, form)
+    if family != "string":
+        raise UserError(f"column {name!r} holds numbers, not dates", where, "choose numeric")
+    bad = first_unreadable(column, form)
+    if bad is not None:
+        written = (form or ISO).split(" (")[0]
+        raise UserError(
+            f"column {name!r} holds values that are not dates written like {written} "
+            f"(row {first_row + bad + 2}: {column[bad].as_py()!r})",
+            where,
+            "fix those cells" + ("" if location else ", or choose another kind"),
+        )
+    return parsed(column, form)
+
+
+def date_form(column: Any, name: str) -> str:
+    """The written form of a date column in the whole file ("" for typed dates).
+
+    Raises:
+        UserError: at `data.options.columns.NAME`, naming the file row of the first value the closest
+            form cannot read, or numbers that are not Unix times.
+    """
+    column = plain(column)
+    family = type_family(column.type)
+    if family == "date":
+        return ""
+    if family == "string":
+        form = text_form(column)
+        if form is None:
+            form = best_form(column)
+            dates_of(column, name, form)  # names the first row that form cannot read
+        return form
+    form = unix_form(column, name, named=False)
+    if form is None:
+        where = f"data.options.columns.{name}"
+        raise UserError(f"column {name!r} holds numbers, not dates (nor Unix times)", where, "choose numeric")
+    return form
+
+
+def checked_form(column: Any, kind: str, name: str) -> str:
+    """Check a feature column of the whole file against its kind, so an error names the file's row
+    (the plan's statistics see the training rows only); a date's written form, else ""."""
+    if kind == "date":
+        return date_form(column, name)
+    if kind == "numeric":
+        _convert(column, kind, name)
+    return ""
+
+
+def _parses(value: str, kind: str) -> bool:
     try:
         if kind == "numeric":
             float(value)
         else:
-            datetime.date.fromisoformat(value)
+            int(value)
         return True
     except ValueError:
         return False
@@ -331,11 +502,14 @@ def check_overrides(names: list[str], options: TableOptions, label: str, file: s
 # -- statistics of the training rows ----------------------------------------------------------
 
 
-def column_plan(column, kind: str, name: str, options: TableOptions) -> ColumnPlan:
-    """The kind and training-split statistics of one feature column."""
+def column_plan(
+    column, kind: str, name: str, options: TableOptions, form: str = "", inferred: bool = False
+) -> ColumnPlan:
+    """The kind and training-split statistics of one feature column (a date's in its written `form`;
+    `inferred`: the kind was not set by `columns`)."""
     import pyarrow.compute as pc
 
-    column = _convert(column, kind, name)
+    column = _convert(column, kind, name, form=form)
     missing = column.null_count
     family = type_family(column.type)
     if kind in ("numeric", "date"):
@@ -343,16 +517,37 @@ def column_plan(column, kind: str, name: str, options: TableOptions) -> ColumnPl
         finite = values[~np.isnan(values)]
         mean = float(finite.mean()) if finite.size else 0.0
         variance = float(finite.var()) if finite.size else 1.0
+        dtype = "string" if kind == "date" else "float32"  # a date: ISO text, parsed inside the model
         return ColumnPlan(
-            name, kind, "float32", missing, 0, mean, variance if variance > 0 else 1.0, indicator=missing > 0
+            name, kind, dtype, missing, 0, mean, variance if variance > 0 else 1.0, indicator=missing > 0, form=form
         )
     counts = pc.value_counts(column.drop_null() if family != "string" else pc.fill_null(column, ""))
     pairs = sorted(((c["values"].as_py(), c["counts"].as_py()) for c in counts), key=lambda p: (-p[1], str(p[0])))
     dtype = "int64" if family in ("int", "bool") else "string"
+    return coded_plan(name, kind, dtype, missing, pairs, options, inferred)
+
+
+def coded_plan(
+    name: str, kind: str, dtype: str, missing: int, pairs: list[tuple[Any, int]], options: TableOptions, inferred: bool
+) -> ColumnPlan:
+    """A categorical, text or hashed column's plan from its training (value, count) pairs, most frequent first.
+
+    Text keeps its words (`table_text.word_vocabulary`); an inferred categorical column with more
+    values than `max_one_hot` keeps its most frequent ones; with nothing seen twice, either is hashed.
+    """
+    distinct = len(pairs)
     if kind == "text":
-        return ColumnPlan(name, "text", dtype, missing, len(pairs), bins=options.hash_bins)
+        words = word_vocabulary(pairs, options.max_words)
+        if words:
+            return ColumnPlan(name, "text", "string", missing, distinct, vocabulary=words)
+        kind = "hashed"
+    if kind == "categorical" and inferred and distinct > options.max_one_hot:
+        pairs = frequent_values(pairs, options.max_one_hot)
+        kind = "categorical" if pairs else "hashed"
+    if kind == "hashed":
+        return ColumnPlan(name, "hashed", "string", missing, distinct, bins=options.hash_bins)
     vocabulary = [int(v) if dtype == "int64" else str(v) for v, _ in pairs]
-    return ColumnPlan(name, "categorical", dtype, missing, len(pairs), vocabulary=vocabulary)
+    return ColumnPlan(name, "categorical", dtype, missing, distinct, vocabulary=vocabulary)
 
 
 def as_float(column) -> np.ndarray:
@@ -368,15 +563,26 @@ def as_float(column) -> np.ndarray:
     return pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
 
 
-def raw_column(column, plan: ColumnPlan) -> np.ndarray:
-    """A column as the model's raw input: shape (rows, 1), float32 with NaN, int64 (-1 missing) or str."""
+def raw_column(column, plan: ColumnPlan, location: str | None = None, first_row: int = 0) -> np.ndarray:
+    """A column as the model's raw input: shape (rows, 1), float32 with NaN, int64 (-1 missing) or str
+    (a date as ISO text, "" missing).
+
+    Raises:
+        UserError: at `location` (default `data.options.columns.NAME`), a cell the kind cannot read
+            (its row counted from `first_row`, see `_convert`).
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    column = plain(column)
+    if plan.kind == "date":
+        text = iso_text(dates_of(column, plan.name, plan.form, location, first_row))
+        return np.asarray(text.to_numpy(zero_copy_only=False), dtype=object).reshape(-1, 1)
     if plan.dtype == "float32":
-        column = _convert(column, plan.kind, plan.name)
+        column = _convert(column, plan.kind, plan.name, location, first_row)
         return as_float(column).astype(np.float32).reshape(-1, 1)
     if plan.dtype == "int64":
+        column = _convert(column, "whole", plan.name, location, first_row)
         filled = pc.fill_null(pc.cast(column, pa.int64()), -1)
         return filled.to_numpy(zero_copy_only=False).astype(np.int64).reshape(-1, 1)
     text = pc.fill_null(pc.cast(column, pa.string()), "")
@@ -394,11 +600,14 @@ def label_plan(column, name: str, override: str | None) -> tuple[str, list[str],
     (classes named by their sorted values); anything else is a regression target.
 
     Raises:
-        UserError: at `data.options.label_kind`, when the override cannot fit the values.
+        UserError: at `data.options.label_kind`, when the override cannot fit the values; at
+            `data.options.label`, a column no model can predict or one with a single class.
     """
     import pyarrow.compute as pc
 
     where = "data.options.label_kind"
+    check_label_type(column.type, name)
+    column = plain(column)
     family = type_family(column.type)
     if family in ("string", "date"):
         if override == "regression":
@@ -424,7 +633,25 @@ def label_plan(column, name: str, override: str | None) -> tuple[str, list[str],
         kind = override or ("binary" if len(values) == 2 else "categorical")
     if kind == "binary" and len(values) > 2:
         raise UserError(f"binary labels need 2 classes, column {name!r} has {len(values)}", where)
+    if len(values) < 2:  # a classifier with one class learns nothing: its loss is 0 from the first batch
+        raise UserError(
+            f"the label column {name!r} has one class ({values[0]!r}) in its labelled rows; "
+            "a classifier needs at least two",
+            "data.options.label",
+            "choose another label column, or give rows of other classes",
+        )
     return kind, values, lookup
+
+
+def check_label_type(arrow_type, name: str) -> None:
+    """A label column of a type a model can predict.
+
+    Raises:
+        UserError: at `data.options.label`, a column with no values, nested values or bytes.
+    """
+    reason = unusable(arrow_type)
+    if reason:
+        raise UserError(f"the label column {name!r} {reason}", "data.options.label", "choose another label column")
 
 
 def label_values(column, plan: TablePlan, location: str) -> np.ndarray:
@@ -436,6 +663,7 @@ def label_values(column, plan: TablePlan, location: str) -> np.ndarray:
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    column = plain(column)
     if plan.label_kind == "regression":
         return as_float(column).astype(np.float32).reshape(-1, 1)
     if not plan.label_lookup:

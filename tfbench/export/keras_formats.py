@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tfbench.data import rows
+from tfbench.data.column_names import by_serving_name
 from tfbench.export.formats import ExportJob
 from tfbench.export.latency import tensorflow_threads, time_calls
 from tfbench.export.reference import Reference, predict_keras
@@ -39,8 +40,12 @@ class SavedModelFolder:
     """`savedmodel`: a TensorFlow SavedModel whose `serving_default` runs the model in inference mode."""
 
     def write(self, path: Path, job: ExportJob) -> None:
+        from tfbench.data.feature_space import serving_signature
+
         with captured_stderr():
-            job.model.export(str(path), format="tf_saved_model", verbose=False)
+            job.model.export(
+                str(path), format="tf_saved_model", verbose=False, input_signature=serving_signature(job.model)
+            )
 
     def verify(self, path: Path, job: ExportJob) -> dict:
         return verify_savedmodel(path, job.reference)
@@ -90,7 +95,8 @@ def savedmodel_predictor(path: Path) -> Callable[[Any], Any]:
         parts = []
         for i in range(0, rows.count(x), 256):
             batch = rows.take(x, i, i + 256)
-            named = batch if isinstance(batch, dict) else {name: batch for name in specs}  # a table's columns
+            # a table's columns, or a model's named inputs, keyed as the signature names them
+            named = by_serving_name(batch) if isinstance(batch, dict) else {name: batch for name in specs}
             result = serve(**{name: tf.constant(named[name], dtype=spec.dtype) for name, spec in specs.items()})
             several = len(result) > 1  # a model with several outputs: all of them, by name
             parts.append(rows.as_numpy(dict(result)) if several else np.asarray(next(iter(result.values()))))
