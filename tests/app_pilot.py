@@ -81,3 +81,19 @@ async def tables_measured(app) -> None:
 def screen_text(app) -> str:
     """What the top screen shows now, as plain text."""
     return "\n".join("".join(seg.text for seg in strip) for strip in app.screen._compositor.render_strips())
+
+
+def lay_out_and_paint_now(screen) -> None:
+    """Lay `screen` out and paint it at once, as its refresh timer does when it fires before a widget
+    that has just changed is next idle (under load it often does). Two layout passes: the second is
+    the one a scrollbar appearing in a container asks for."""
+    screen._refresh_layout(screen.size)
+    screen._refresh_layout(screen.size)
+    screen._compositor.render_update(full=True)
+
+
+def widget_text(app, widget) -> list[str]:
+    """The lines the top screen shows inside `widget`'s content region (no border), as plain text."""
+    region = widget.content_region
+    lines = ["".join(seg.text for seg in strip) for strip in app.screen._compositor.render_strips()]
+    return [line[region.x : region.right] for line in lines[region.y : region.bottom]]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app_pilot import pilot_test, screen_text, settle
+from app_pilot import lay_out_and_paint_now, pilot_test, screen_text, settle, widget_text
 from table_screen_data import table_app
 
 
@@ -51,3 +51,26 @@ async def test_label_kind_and_drop_are_written_to_the_experiment_with_undo():
         await pilot.press("ctrl+z", "ctrl+z")
         await settle(app, pilot)
         assert "columns" not in app.experiment.data.options
+
+
+@pilot_test
+async def test_the_columns_laid_out_before_the_table_measured_them_still_show(monkeypatch):
+    """The screen laying out the new columns table before the table is idle: it used to stay 0 lines
+    tall for good (a table's columns came up empty), or show each column cut to its header."""
+    from tfbench.screens.dataset import DatasetScreen
+
+    draw_columns = DatasetScreen._draw_columns
+
+    def drawn_then_painted(screen):
+        draw_columns(screen)
+        lay_out_and_paint_now(screen)
+
+    monkeypatch.setattr(DatasetScreen, "_draw_columns", drawn_then_painted)
+    app = table_app()
+    async with app.run_test(size=(100, 32)) as pilot:
+        grid = await _columns(app, pilot)
+        await pilot.pause(0.1)
+        assert grid.size.height == grid.row_count + 1  # the header and every column of the file
+        shown = widget_text(app, grid)
+        for index, line in enumerate(shown[1:]):
+            assert all(cell in line for cell in grid.get_row_at(index)), (grid.get_row_at(index), line)

@@ -49,7 +49,11 @@ def test_export_json(run_dir, tmp_path):
     "args, message",
     [
         (["--format", "onxx"], "error: --format: unknown export format 'onxx'"),
-        (["--format", "tflite", "--quantize", "int4"], "error: --quantize: unknown quantisation 'int4'"),
+        (["--format", "tflite", "--quantize", "int3"], "error: --quantize: unknown quantisation 'int3'"),
+        (["--format", "tflite", "--quantize", "int4"], "error: --quantize: int4 applies to keras, savedmodel, onnx"),
+        (["--format", "keras", "--quantize", "dynamic"], "error: --quantize: dynamic applies to tflite, not to keras"),
+        (["--all", "--format", "onnx"], "error: --all: --all exports every format and quantisation"),
+        ([], "error: --format: name a format, or --all for every one"),
         (["--format", "tflite", "--int8-io"], "error: --int8-io: int8 input/output needs int8 quantisation"),
     ],
 )
@@ -59,6 +63,37 @@ def test_export_bad_options(run_dir, tmp_path, args, message):
     assert result.stderr.startswith(message)
     assert "Traceback" not in result.output
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_export_all_prints_the_format_by_quantisation_matrix(run_dir, tmp_path):
+    """`--all` on digits-cnn: every pair the registry lists gets a ✔ row with its figures or a ✗ row
+    with its reason, and report.json keeps the matrix beside the exports' own entries."""
+    from tfbench.export.formats import matrix_cells
+    from tfbench.export.report import exports_of, read_matrix, read_report
+
+    out = tmp_path / "out"
+    result = invoke("export", str(run_dir), "--all", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "exports: format × quantisation" in result.stdout
+    rows = read_matrix(out)
+    assert [(r["format"], r["quantization"]) for r in rows] == matrix_cells()
+    for row in rows:
+        line = next(line for line in result.stdout.splitlines() if line.split()[:1] == [row["key"]])
+        assert line.rstrip().endswith("✔" if row["ok"] else "✗"), line
+        if row["ok"]:
+            assert (out / row["path"]).exists() and row["latency_runs"] >= 30
+            assert row["size_ratio"] == pytest.approx(row["float_keras_bytes"] / row["size_bytes"])
+        else:  # a ✗ row says why under the table, and left no file behind
+            assert row["reason"] and row["key"] in result.stdout.split("✗", 1)[1]
+            assert row["key"] not in exports_of(read_report(out)) and "path" not in row
+    ok = {row["key"] for row in rows if row["ok"]}
+    assert {"keras", "onnx", "openvino", "tflite", "keras-int8", "onnx-int8", "tflite-int8"} <= ok
+    floats = [row for row in rows if row["ok"] and row["quantization"] == "none"]
+    assert all(row["agreement"] == 1.0 and row["relative_diff"] <= 1e-5 for row in floats)
+    # digits-cnn's Conv2D layers have no Keras-quantised form: the report names them.
+    assert "Keras quantised" in result.stdout and "conv2d (Conv2D)" in result.stdout
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
 
 
 def test_export_from_a_folder_without_model(tmp_path):

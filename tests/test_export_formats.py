@@ -9,6 +9,7 @@ the one-call export write it beside the shipped formats.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 from pathlib import Path
 
@@ -48,6 +49,14 @@ class WeightsFile:
 WEIGHTS = WeightsFile()
 
 
+def _plain(renderable) -> str:
+    from rich.console import Console
+
+    console = Console(width=100, record=True, file=io.StringIO())
+    console.print(renderable)
+    return console.export_text()
+
+
 @pytest.fixture
 def weights_format():
     """The registry line a new format adds, for the length of one test."""
@@ -64,19 +73,26 @@ def test_the_shipped_choices_come_from_the_registry():
     from tfbench.cli import cli
     from tfbench.spec import ExportSpec
 
-    assert formats.format_names() == ("keras", "savedmodel", "tflite")
-    assert formats.quantization_names() == ("none", "dynamic", "float16", "int8")
+    assert formats.format_names() == ("keras", "savedmodel", "tflite", "onnx", "openvino")
+    assert formats.quantization_names() == ("none", "dynamic", "float16", "int8", "int4", "float8")
     assert [f.artifact_name(q) for f in formats.FORMATS.values() for q in ("none", "int8")] == [
         "model.keras",
-        "model.keras",
+        "model.int8.keras",
         "saved_model",
-        "saved_model",
+        "saved_model.int8",
         "model.tflite",
         "model.int8.tflite",
+        "model.onnx",
+        "model.int8.onnx",
+        "openvino",
+        "openvino.int8",
     ]
+    assert formats.takers("int4") == ["keras", "savedmodel", "onnx", "openvino"]
+    assert formats.takers("dynamic") == ["tflite"]
+    assert ("tflite", "int4") not in formats.matrix_cells() and ("openvino", "float16") in formats.matrix_cells()
     assert formats.report_key("tflite", "int8", int8_io=True) == "tflite-int8-io"
     help_text = CliRunner().invoke(cli, ["export", "--help"]).output
-    assert "keras|savedmodel|tflite" in help_text and "none|dynamic|float16|int8" in help_text
+    assert "keras|savedmodel|tflite|onnx|openvino" in help_text and "none|dynamic|float16|int8|int4|float8" in help_text
     for entry in [*formats.FORMATS.values(), *formats.QUANTIZATIONS.values()]:  # described from the registry
         assert entry.description in " ".join(help_text.split())
     assert ExportSpec(formats=["tflite"], tflite_quantization="float16").formats == ["tflite"]
@@ -92,7 +108,7 @@ def test_a_registered_format_is_offered_by_the_cli_the_spec_and_the_dialog(weigh
     from tfbench.spec import ExportSpec, load_experiment
 
     help_text = CliRunner().invoke(cli, ["export", "--help"]).output
-    assert "keras|savedmodel|tflite|weights" in help_text
+    assert "keras|savedmodel|tflite|onnx|openvino|weights" in help_text
     assert "the weights alone (model.weights.h5)" in help_text
     assert ExportSpec(formats=["keras", "weights"]).formats == ["keras", "weights"]
     assert load_experiment("spiral-mlp", ['export.formats=["weights"]']).export.formats == ["weights"]
@@ -111,7 +127,7 @@ def test_a_registered_format_is_offered_by_the_cli_the_spec_and_the_dialog(weigh
             )
 
     names, ticked = asyncio.run(offered())
-    assert names == ["keras", "savedmodel", "tflite", "weights"] and ticked == ["weights"]
+    assert names == ["keras", "savedmodel", "tflite", "onnx", "openvino", "weights"] and ticked == ["weights"]
 
 
 def test_one_call_writes_a_registered_format_beside_the_shipped_ones(weights_format, tiny_run, monkeypatch):
@@ -144,7 +160,9 @@ def test_a_quantisation_for_a_format_without_one_is_refused(weights_format, tiny
         cli, ["export", str(tiny_run), "--format", "weights", "--quantize", "int8", "--out", str(tmp_path / "out")]
     )
     assert result.exit_code == 2
-    assert result.stderr.startswith("error: --quantize: quantisation applies to tflite only, not to weights")
+    assert result.stderr.startswith(
+        "error: --quantize: int8 applies to keras, savedmodel, tflite, onnx, openvino, not to weights"
+    )
     assert not (tmp_path / "out").exists()
 
 
@@ -171,9 +189,48 @@ def test_the_export_dialog_exports_every_chosen_format_in_one_call(weights_forma
                 await pilot.pause(0.1)
                 if not dialog.query_one("#export").disabled:
                     break
-            return str(dialog.query_one("#report", Static).render())
+            return _plain(dialog.query_one("#report", Static).content)
 
     shown = asyncio.run(press_export())
     assert len(loads) == 1
-    assert "keras:" in shown and "weights:" in shown and "failed" not in shown, shown
+    assert "export verification" in shown and " keras " in shown and " weights " in shown, shown
+    assert "✗" not in shown and "failed" not in shown, shown
     assert (tiny_run / "exports" / "model.keras").is_file() and (tiny_run / "exports" / "model.weights.h5").is_file()
+
+
+def test_the_export_dialogs_export_all_shows_the_matrix_it_kept(tiny_run, monkeypatch, tmp_path):
+    """`a` in the dialog: every pair the registry lists (here only keras's four), one matrix shown and
+    kept in report.json, which the dialog shows again when it next opens."""
+    from textual.app import App
+    from textual.widgets import Static
+
+    from tfbench.export.report import read_matrix
+    from tfbench.screens.run_dialogs import ExportDialog
+
+    monkeypatch.setattr(formats, "FORMATS", {"keras": formats.FORMATS["keras"]})
+
+    async def press_all() -> tuple[str, str]:
+        app = App()
+        async with app.run_test(size=(80, 24)) as pilot:
+            dialog = ExportDialog(tiny_run, ["keras"])
+            await app.push_screen(dialog)
+            await pilot.pause()
+            await pilot.press("a")
+            for _ in range(600):
+                await pilot.pause(0.1)
+                if not dialog.query_one("#export-all").disabled:
+                    break
+            shown = _plain(dialog.query_one("#report", Static).content)
+            dialog.dismiss(None)
+            await pilot.pause()
+            again = ExportDialog(tiny_run, ["keras"])
+            await app.push_screen(again)
+            await pilot.pause()
+            return shown, _plain(again.query_one("#report", Static).content)
+
+    shown, reopened = asyncio.run(press_all())
+    rows = read_matrix(tiny_run / "exports")
+    assert [row["key"] for row in rows] == ["keras", "keras-int8", "keras-int4", "keras-float8"]
+    assert "exports: format × quantisation" in shown and shown == reopened
+    for row in rows:
+        assert row["key"] in shown and row["ok"] is True, row

@@ -32,6 +32,8 @@ UI_MODULES = [
     "tfbench.catalog",
     "tfbench.engine.events",
     "tfbench.rundir",
+    "tfbench.console",
+    "tfbench.keras_archive",
     "tfbench.export.formats",
     *_package_modules("tfbench.screens"),
     *_package_modules("tfbench.widgets"),
@@ -51,6 +53,8 @@ ENGINE_MODULES = [
     "tfbench.system",
     "tfbench.headless",
     "tfbench.figures",
+    "tfbench.console",
+    "tfbench.keras_archive",
     *_package_modules("tfbench.engine"),
     *_package_modules("tfbench.export"),
 ]

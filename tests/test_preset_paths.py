@@ -165,6 +165,8 @@ def test_an_installed_wheel_finds_the_shipped_presets_by_name(tmp_path):
     presets = [n.removeprefix("tfbench/presets/") for n in names if n.startswith("tfbench/presets/")]
     assert sorted(n for n in presets if n.endswith(".toml") and "/" not in n) == shipped
     assert "data/penguins.csv" in presets  # a preset's data file travels with it
+    assert "code/transformer.py" in presets  # and a preset's own module
+    assert sum(n.startswith("data/reviews/") for n in presets) == 1000
     assert "tfbench/catalog/catalog.json" in names
     assert not any(n.startswith("presets/") for n in names)
     site = tmp_path / "site"

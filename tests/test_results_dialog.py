@@ -108,10 +108,3 @@ def test_results_are_the_run_summary_then_the_evaluations_own_tables():
     assert "confusion matrix" in shown and "most confident mistakes" in shown
     note = _plain(results_renderable(state, None, "evaluating on the validation split…"))
     assert note.startswith(summary.rstrip("\n")) and "evaluating" in note and "confusion" not in note
-
-
-def test_report_text_lists_an_exports_verification():
-    from tfbench.screens.run_dialogs import report_text
-
-    text = report_text("tflite", {"path": "exports/model.tflite", "max_abs_diff": 1.5e-6, "size_bytes": 2048})
-    assert "tflite:" in text and "max_abs_diff: 1.5e-06" in text and "exports/model.tflite" in text

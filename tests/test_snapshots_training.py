@@ -145,12 +145,23 @@ def test_edit_run_dialog(snap_compare):
 
 
 def test_export_dialog(snap_compare):
-    """`e` on a finished run: the Experiment's formats (keras, tflite) ticked, dynamic quantisation."""
+    """`e` on a finished run: the Experiment's formats (keras, tflite) ticked, dynamic quantisation,
+    and no matrix yet."""
 
     async def run_before(pilot):
         await _opened(pilot, "e", "ExportDialog")
 
     assert snap_compare(_app(watch=FIXTURES / "finished.jsonl"), terminal_size=SIZE, run_before=run_before)
+
+
+def test_export_dialog_shows_the_format_by_quantisation_matrix(snap_compare):
+    """`e` on a run exported with `--all`: the recorded matrix from its report.json, at 80x24."""
+
+    async def run_before(pilot):
+        await _opened(pilot, "e", "ExportDialog")
+
+    app = _app(watch=FIXTURES / "digits-cnn-exported")
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
 
 
 async def _results(pilot) -> None:

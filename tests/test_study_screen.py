@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from app_pilot import pilot_test, screen_text, table_measured
+from app_pilot import lay_out_and_paint_now, pilot_test, screen_text, table_measured, widget_text
 
 from tfbench.app import make_study_app
 from tfbench.engine_calls import FixedEngineCalls
@@ -62,6 +62,33 @@ async def test_the_table_lists_every_trial_best_first_with_its_state(tmp_path):
         text = screen_text(app)
         assert "6/12 trials" in text and "2 running" in text and "best #4 0.9755" in text
         assert "lr" in text and "units" in text and "rate" in text
+
+
+@pilot_test
+async def test_the_trials_table_painted_before_it_measured_its_rows_still_shows_whole_values(tmp_path, monkeypatch):
+    """The screen painting the new rows before the table is idle: every column used to stay as wide as
+    its header for good (a trial's lr of 4.0e-03 shown as `4.`), a refresh with the same rows kept it."""
+    from textual.widgets import DataTable
+
+    from tfbench.screens.study import StudyScreen
+
+    show_table = StudyScreen._show_table
+
+    def shown_then_painted(screen, snap):
+        show_table(screen, snap)
+        lay_out_and_paint_now(screen)
+
+    monkeypatch.setattr(StudyScreen, "_show_table", shown_then_painted)
+    study_dir = write_study(tmp_path / "study", live=True)
+    app = study_app(study_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        await read_study(pilot)
+        table = app.screen.query_one("#trials", DataTable)
+        shown = widget_text(app, table)
+        rows = [[str(cell) for cell in table.get_row_at(index)] for index in range(table.row_count)]
+        assert rows and len(shown) > len(rows)
+        for cells, line in zip(rows, shown[1:]):  # under the header
+            assert all(cell in line for cell in cells), (cells, line)
 
 
 @pilot_test

@@ -112,6 +112,7 @@ class WorkbenchApp(App):
         self._redo: list[dict] = []
         self._merge_key: str | None = None
         self._keras_lock = threading.Lock()
+        self.allowed_code: set[str] = set()  # SHA-256 digests of [code] modules the user allowed
 
     # -- start-up -----------------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -133,7 +134,67 @@ class WorkbenchApp(App):
         if self.watch is None:
             self.request_describe()
             self.request_summary()
+            if self.experiment.code is not None:  # a preset with its own code: ask before importing it
+                self.open_with_consent(self.experiment, self.preset_path, self._code_imported, self._code_declined)
         self._warm_up()
+
+    # -- a preset's own code ------------------------------------------------------------------
+    def open_with_consent(
+        self,
+        experiment: Experiment,
+        path: Path | None,
+        done: Callable[[Experiment], None],
+        declined: Callable[[], None] | None = None,
+    ) -> None:
+        """Ask before a preset's own modules are imported (once per version of the files), import them
+        in a worker, then call `done` with the Experiment checked against their classes."""
+        from tfbench.code_consent import module_files
+
+        if experiment.code is None:
+            done(experiment)
+            return
+        where = str(path) if path is not None else None
+        try:
+            files = module_files(experiment, where)
+        except UserError as exc:
+            self.notify(str(exc), title="Cannot open", severity="error", timeout=10)
+            return
+
+        def answered(allow: bool | None) -> None:
+            if not allow:
+                self.notify("Its code was not imported.", title="Not opened", severity="warning")
+                if declined is not None:
+                    declined()
+                return
+            self.allowed_code.update(f.sha256 for f in files)
+            self._import_code(experiment, files, where, done)
+
+        if all(f.sha256 in self.allowed_code for f in files):
+            answered(True)
+        else:
+            from tfbench.screens.code_consent import CodeConsent
+
+            self.push_screen(CodeConsent(files), answered)
+
+    @work(thread=True, exit_on_error=False, group="code")
+    def _import_code(
+        self, experiment: Experiment, files: list, where: str | None, done: Callable[[Experiment], None]
+    ) -> None:
+        from tfbench.code_consent import activated
+
+        try:
+            checked = activated(experiment, files, where)  # imports Keras and the modules: a worker's job
+        except UserError as exc:
+            self.call_from_thread(self.notify, str(exc), title="Cannot open", severity="error", timeout=10)
+            return
+        self.call_from_thread(done, checked)
+
+    def _code_declined(self) -> None:
+        self.replace_experiment(load_experiment(DEFAULT_PRESET))  # the preset stays closed
+
+    def _code_imported(self, experiment: Experiment) -> None:
+        self._set(experiment, dirty=self.dirty)
+        self.notify("Its code is imported: its classes are in the layer picker under their file's name.")
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="warm-up")
     def _warm_up(self) -> None:
@@ -219,7 +280,13 @@ class WorkbenchApp(App):
 
     # -- data description ---------------------------------------------------------------------
     def _data_key(self) -> str:
-        return repr(self.experiment.data.model_dump()) + repr(self.experiment.train.seed)
+        return repr(self.experiment.data.model_dump()) + repr(self.experiment.train.seed) + repr(self._io())
+
+    def _io(self):
+        """The named inputs and outputs the model asks its data for (None: the usual x and y)."""
+        from tfbench.io_model import data_names
+
+        return data_names(self.experiment)
 
     def request_describe(self) -> None:
         """Describe the data source in a worker when the data section changed."""
@@ -227,12 +294,12 @@ class WorkbenchApp(App):
         if key == self._described:
             return
         self._described = key
-        self._describe(self.experiment.data, self.experiment.train.seed, key)
+        self._describe(self.experiment.data, self.experiment.train.seed, key, self._io())
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="describe")
-    def _describe(self, spec, seed, key: str) -> None:
+    def _describe(self, spec, seed, key: str, io=None) -> None:
         try:
-            info = self.engine_calls.describe(spec, seed)
+            info = self.engine_calls.describe(spec, seed) if io is None else self.engine_calls.describe(spec, seed, io)
         except UserError as exc:
             self.post_message(DataDescribeFailed(key, exc))
             return
@@ -268,6 +335,7 @@ class WorkbenchApp(App):
             if generation != self.generation:
                 return
             try:
+                _check_code_imported(experiment)
                 summary = self.engine_calls.summarize(experiment)
             except UserError as exc:
                 self.post_message(SummaryFailed(generation, exc))
@@ -445,8 +513,12 @@ class WorkbenchApp(App):
             self.notify(str(exc), title="Cannot open", severity="error", timeout=8)
             return
         shipped = PRESETS_DIR in path.resolve().parents
-        self.replace_experiment(experiment, None if shipped else path)
-        self.notify(f"Opened {name_or_path}.")
+
+        def opened(checked: Experiment) -> None:
+            self.replace_experiment(checked, None if shipped else path)
+            self.notify(f"Opened {name_or_path}.")
+
+        self.open_with_consent(experiment, path, opened)
 
     def action_export_model(self) -> None:
         """Export formats are part of the Experiment; finished runs export from the Train screen."""
@@ -580,6 +652,18 @@ def make_app(
         resolved = resolve_preset(name)
         path = None if PRESETS_DIR in resolved.resolve().parents else resolved
     return WorkbenchApp(experiment, preset_path=path, runs_dir=runs_dir, watch=watch, engine_calls=engine_calls)
+
+
+def _check_code_imported(experiment: Experiment) -> None:
+    """A preset whose own code is not imported has no model to show: say so, import nothing."""
+    from tfbench import user_code
+
+    if experiment.code is not None and not user_code.is_active(experiment.code.modules):
+        raise UserError(
+            "the preset's own code is not imported, so its model cannot be built here",
+            "code",
+            "open the preset (ctrl+o) and allow its code",
+        )
 
 
 def _study_screen(study_dir: Path, now: Any = None) -> Screen:

@@ -269,18 +269,82 @@ def build(name: str, args: dict[str, Any], shape: tuple, location: str, load_wei
         raise UserError(problem[0], location, problem[1])
     kwargs = constructor_args(name, args, shape, load_weights)
     weights = kwargs["weights"]
-    if weights not in (None, "imagenet") and not Path(weights).is_file():
-        raise UserError(f"no such weights file: {weights}", f"{location}.weights")
+    if args.get("weights", "imagenet") not in ("imagenet", "none"):  # a local file: checked by validation too
+        check_weights_file(str(args["weights"]), f"{location}.weights")
     try:
         model = getattr(keras.applications, name)(**kwargs)
-    except ValueError as exc:
-        raise UserError(f"{name}: {exc}", location) from None
     except Exception as exc:  # noqa: BLE001 - a failed download arrives as any of several types
+        if weights not in (None, "imagenet"):  # a local file that does not load (h5py: OSError; Keras: ValueError)
+            raise UserError(
+                f"cannot load {name}'s weights from {weights}: {first_line(exc)}", f"{location}.weights", WEIGHTS_HINT
+            ) from None
+        if isinstance(exc, ValueError):
+            raise UserError(f"{name}: {exc}", location) from None
         if weights == "imagenet":
             raise _download_error(name, exc, f"{location}.weights") from None
         raise
     model.trainable = bool(args.get("trainable", True))
     return model
+
+
+def check_unfreeze(fine_tune: Any, built: list[tuple[str, Any]]) -> None:
+    """Refuse `train.fine_tune.unfreeze = N` with more layers than a backbone has.
+
+    Args:
+        fine_tune: the Experiment's `train.fine_tune` (None: nothing to check).
+        built: (class name, built keras model) of each backbone in the stack.
+
+    Raises:
+        UserError: at `train.fine_tune.unfreeze`, with the most it can be.
+    """
+    how = getattr(fine_tune, "unfreeze", "all")
+    if how == "all":
+        return
+    for name, model in built:
+        if int(how) > len(model.layers):
+            raise UserError(
+                f"unfreeze = {how} is more layers than {name} has ({len(model.layers)})",
+                "train.fine_tune.unfreeze",
+                f'set at most {len(model.layers)}, or "all"',
+            )
+
+
+WEIGHTS_HINT = 'save them again with `model.save_weights("x.weights.h5")`, or use weights = "imagenet" or "none"'
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception's message cut to its first line (h5py and Keras add pages of context)."""
+    text = str(exc).strip()
+    return (text.splitlines()[0][:200] if text else "") or type(exc).__name__
+
+
+def check_weights_file(weights: str, location: str) -> None:
+    """Refuse a local weights file that is missing or cannot be a weights file, before any training.
+
+    An `.h5` file must open as HDF5 with every object readable (an empty or cut file does not); a
+    `.keras` file must be a sound archive (`keras_archive.check_archive`). The weights themselves
+    are matched to the model only when they are loaded.
+
+    Raises:
+        UserError: at `location`, naming the file and what to do.
+    """
+    path = Path(weights)
+    if not path.is_file():
+        raise UserError(f"no such weights file: {weights}", location)
+    if path.name.endswith(".keras"):
+        from tfbench.keras_archive import check_archive
+
+        check_archive(path, location)
+        return
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as handle:
+            handle.visititems(lambda _name, item: item.attrs.keys() and None)  # every object's header
+    except Exception as exc:  # noqa: BLE001 - h5py reports damage as OSError, KeyError, RuntimeError…
+        raise UserError(
+            f"the weights file {weights} is damaged or not HDF5 ({first_line(exc)})", location, WEIGHTS_HINT
+        ) from None
 
 
 def _download_error(name: str, exc: Exception, location: str) -> UserError:

@@ -89,6 +89,8 @@ class ModelSummary:
         output_shape: one sample's output shape.
         layers: a row per layer of the stack, in order.
         total_params / trainable_params / non_trainable_params: weight counts.
+        inputs / outputs: a model with several named inputs or outputs: each one's sample shape
+            by name (then `input_shape`/`output_shape` are the first one's); empty otherwise.
     """
 
     input_shape: list
@@ -97,6 +99,8 @@ class ModelSummary:
     total_params: int = 0
     trainable_params: int = 0
     non_trainable_params: int = 0
+    inputs: dict[str, list] = field(default_factory=dict)
+    outputs: dict[str, list] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """JSON-ready data: the `model` field of `run_started` and of `tfbench validate --json`."""
@@ -221,7 +225,43 @@ def needs_one_hot(exp: Experiment, info: DataInfo) -> bool:
         UserError: at `train.loss`, when the loss cannot fit the labels (a class loss on regression
             targets, a binary loss on more than two classes, a sparse loss on one-hot labels).
     """
-    return labels_need_one_hot(resolve_loss(exp, info), info)
+    return labels_need_one_hot(resolve_loss(exp, info), info, declared_width=declared_width(exp.model.layers))
+
+
+# Layers after the last Dense/Conv that keep its width: the stack's output width is still that layer's.
+_WIDTH_KEEPING = {
+    "Activation",
+    "ActivityRegularization",
+    "AlphaDropout",
+    "BatchNormalization",
+    "Dropout",
+    "ELU",
+    "GaussianDropout",
+    "GaussianNoise",
+    "LayerNormalization",
+    "LeakyReLU",
+    "PReLU",
+    "ReLU",
+    "Softmax",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+    "SpatialDropout3D",
+    "UnitNormalization",
+}
+
+
+def declared_width(layers: list[Component]) -> int | None:
+    """The output width a stack declares: its last layer's `units` or `filters` (inside a
+    `TimeDistributed`, its inner layer's), past layers that keep the width; None when unknown."""
+    for entry in reversed(layers):
+        if entry.type in _WIDTH_KEEPING:
+            continue
+        args = entry.args
+        if entry.type == "TimeDistributed" and isinstance(args.get("layer"), dict):
+            args = args["layer"]
+        width = args.get("units", args.get("filters"))
+        return width if isinstance(width, int) else None
+    return None
 
 
 # -- layers -------------------------------------------------------------------------------------
@@ -267,14 +307,23 @@ def build_layer(component: Component, name: str | None = None, location: str | N
     """
     import keras
 
+    from tfbench import user_code
+
     location = location or "layer"
     cls = getattr(keras.layers, component.type, None)
+    own = user_code.find("layers", component.type) if cls is None else None  # a layer of the preset's code
+    cls = own.cls if own is not None else cls
     if not (isinstance(cls, type) and issubclass(cls, keras.layers.Layer)):
         raise UserError(f"{component.type!r} is not a Keras layer", location)
     # Plain values only (the catalog refuses tables), so nothing here deserialises an object.
     args = dict(component.args)
-    if name is not None and "name" not in args:
+    if name is not None and "name" not in args and user_code.accepts(cls, "name"):
         args["name"] = name
+    if own is not None:
+        try:
+            return cls(**args)
+        except Exception as exc:  # whatever the user's constructor raises: one line naming it and where
+            raise user_code.constructor_error(own, exc, location) from None
     try:
         return cls(**args)
     except UserError:
@@ -421,7 +470,7 @@ class _Built:
 class _Context:
     names: dict[str, str]
     load_weights: bool
-    float32_path: str | None  # under mixed precision, the last layer computes in float32
+    float32_paths: frozenset[str]  # under mixed precision, the last layer (of each output) computes in float32
 
 
 def _stack(exp: Experiment, info: DataInfo, load_weights: bool = False) -> tuple[Any, Any, list[_Built]]:
@@ -432,7 +481,7 @@ def _stack(exp: Experiment, info: DataInfo, load_weights: bool = False) -> tuple
     """
     import keras
 
-    from tfbench import blocks
+    from tfbench import backbones, blocks
 
     if not exp.model.layers:
         raise UserError("the model has no layers; add at least one", "model.layers")
@@ -441,8 +490,11 @@ def _stack(exp: Experiment, info: DataInfo, load_weights: bool = False) -> tuple
     inputs = keras.Input(shape=shape, dtype=_input_dtype(info), name=_INPUT_NAME)
     last = nodes[-1]
     mixed = exp.train.mixed_precision != "off" and last.kind == "layer" and "dtype" not in last.args
-    ctx = _Context(blocks.layer_names(nodes, {_INPUT_NAME}), load_weights, last.path if mixed else None)
+    ctx = _Context(blocks.layer_names(nodes, {_INPUT_NAME}), load_weights, frozenset({last.path} if mixed else ()))
     outputs, built = _apply_sequence(nodes, inputs, ctx)
+    backbones.check_unfreeze(
+        exp.train.fine_tune, [(b.node.type, b.layer) for b in built if b.node and b.node.kind == "backbone"]
+    )
     return inputs, outputs, built
 
 
@@ -475,7 +527,7 @@ def _apply_layer(node: Node, x: Any, ctx: _Context) -> _Built:
     from tfbench import blocks
 
     component = _component(node, tuple(blocks.CALL_ARGS))
-    if node.path == ctx.float32_path:
+    if node.path in ctx.float32_paths:
         component = type(component)(type=component.type, **component.args, dtype="float32")
     layer = build_layer(component, name=ctx.names[node.path], location=node.path)
     if node.is_attention:
@@ -490,6 +542,13 @@ def _call_attention(node: Node, layer: Any, x: Any) -> Any:
     from tfbench import blocks
 
     causal = bool(node.args.get("use_causal_mask", False))
+    if len(x.shape) < 3:  # Keras accepts a flat tensor here, then fails in the first batch
+        size = x.shape[-1] if len(x.shape) == 2 and x.shape[-1] is not None else "N"
+        raise UserError(
+            f"{node.type} needs a sequence (steps, features) per sample but gets {_shape_text(tuple(x.shape)[1:])}",
+            node.path,
+            f"put a Reshape with target_shape = [{size}, 1], or an Embedding, before it",
+        )
     try:
         if node.type in blocks.LIST_INPUT_ATTENTION:
             return layer([x, x], use_causal_mask=causal)
@@ -651,6 +710,8 @@ def check_output(exp: Experiment, info: DataInfo, output_shape: list[int | None]
         UserError: located at `model.layers[LAST]`, saying what the layer should give, or at
             `train.loss` when the loss cannot fit the labels (see `tfbench.data.labels.needs_one_hot`).
     """
+    if exp.model.class_ is not None:
+        return  # a model class of the user's own computes its loss from the outputs as it sees fit
     last = len(exp.model.layers) - 1
     where = f"model.layers[{last}]"
     activation = _final_activation(exp)
@@ -664,7 +725,7 @@ def check_output(exp: Experiment, info: DataInfo, output_shape: list[int | None]
         )
     labels_need_one_hot(loss, info, output_shape=out)  # a loss that cannot fit: UserError at train.loss
     if info.label_kind == "regression":
-        _check_regression_output(out, info, activation, where)
+        _check_regression_output(out, info, activation if loss_family(loss) != "one_hot" else None, where)
     elif info.is_classification:
         _check_class_output(out, info, loss, where)
 
@@ -768,10 +829,19 @@ def _make(module: Any, value: str | dict, location: str) -> Any:
     """A loss or metric as Keras takes it: a name stays a name, a component dict becomes the object."""
     if isinstance(value, str):
         return value
+    from tfbench import user_code
+
     args = {k: v for k, v in value.items() if k != "type"}
     obj = getattr(module, value["type"], None)
+    kind = module.__name__.rsplit(".", 1)[-1]
+    own = user_code.find(kind, value["type"]) if obj is None else None  # a class of the preset's code
+    if own is not None:
+        try:
+            return own.cls(**args)
+        except Exception as exc:  # noqa: BLE001 - the user's constructor: one line naming it and where
+            raise user_code.constructor_error(own, exc, location) from None
     if obj is None:
-        raise UserError(f"{value['type']!r} is not in keras.{module.__name__.rsplit('.', 1)[-1]}", location)
+        raise UserError(f"{value['type']!r} is not in keras.{kind}", location)
     if not isinstance(obj, type):
         if args:
             raise UserError(f"{value['type']} is a function and takes no arguments here", location)
@@ -846,7 +916,7 @@ def build_model(exp: Experiment, info: DataInfo, compile: bool = True, load_weig
     with _Policy(exp.train.mixed_precision):
         inputs, outputs, built = _stack(exp, info, load_weights=load_weights)
         check_output(exp, info, _sample_shape(outputs))
-        model = keras.Model(inputs, outputs, name=exp.name)
+        model = _functional(exp, inputs, outputs)
         model = raw_columns_model(model, info)  # a table's model takes its raw named columns
     if not compile:
         return model
@@ -869,6 +939,24 @@ def build_model(exp: Experiment, info: DataInfo, compile: bool = True, load_weig
     return model
 
 
+def _functional(exp: Experiment, inputs: Any, outputs: Any) -> Any:
+    """The Functional model: `keras.Model`, or the preset's own subclass `model.class`, whose
+    train_step/test_step then drive fit."""
+    import keras
+
+    from tfbench import user_code
+
+    if exp.model.class_ is None:
+        return keras.Model(inputs, outputs, name=exp.name)
+    found = user_code.find("models", exp.model.class_)
+    if found is None:
+        raise UserError(f"{exp.model.class_!r} is not imported: the preset's code is not allowed", "model.class")
+    try:
+        return found.cls(inputs=inputs, outputs=outputs, name=exp.name)
+    except Exception as exc:  # noqa: BLE001 - the user's constructor: one line naming it and where
+        raise user_code.constructor_error(found, exc, "model.class") from None
+
+
 def apply_seed(train: TrainSpec) -> None:
     """Seed Python, NumPy and TensorFlow (`keras.utils.set_random_seed`) and, when asked, make ops deterministic.
 
@@ -883,6 +971,61 @@ def apply_seed(train: TrainSpec) -> None:
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
+
+
+# -- the pieces a model with several inputs and outputs is built from (tfbench.io_graph) -------
+
+
+def data_input(exp: Experiment, info: DataInfo) -> Any:
+    """The `keras.Input` of a model with the data's one input (the override's shape, else the data's)."""
+    import keras
+
+    return keras.Input(shape=_input_shape(exp, info), dtype=_input_dtype(info), name=_INPUT_NAME)
+
+
+def build_stack(
+    nodes: list[Node] | tuple[Node, ...], x: Any, names: dict[str, str], load_weights: bool, float32: frozenset[str]
+) -> tuple[Any, list[Any]]:
+    """Build a parsed stack on tensor `x`: (its output, the built entries for `summary_rows`).
+
+    Args:
+        names: the Keras name of every node by path (`tfbench.blocks.layer_names`).
+        load_weights: give backbones their pretrained weights.
+        float32: the paths of the layers that compute in float32 under mixed precision.
+    """
+    return _apply_sequence(nodes, x, _Context(names, load_weights, float32))
+
+
+def summary_rows(built: list[Any], index: int | None = None, depth: int = 0) -> list[LayerRow]:
+    """The summary rows of entries built by `build_stack` (`index`: the row's own, else its place)."""
+    rows: list[LayerRow] = []
+    _rows(built, rows, index, depth)
+    return rows
+
+
+def weight_count(weights: list[Any]) -> int:
+    """How many numbers `weights` hold, each variable counted once."""
+    return _count(weights)
+
+
+def sample_shape(tensor: Any) -> list[int | None]:
+    """One sample's shape of a symbolic tensor (no batch axis)."""
+    return _sample_shape(tensor)
+
+
+def shape_text(shape: Any) -> str:
+    """`(8, 8, 3)` as messages write a shape."""
+    return _shape_text(shape)
+
+
+def dtype_policy(name: str) -> Any:
+    """A context in which Keras builds with the mixed-precision policy `name` (`off`: the current)."""
+    return _Policy(name)
+
+
+def keras_object(module: Any, value: str | dict, location: str) -> Any:
+    """A loss or metric as Keras takes it (see `resolve_loss`): a name, or the object a component makes."""
+    return _make(module, value, location)
 
 
 # -- importing an existing model ----------------------------------------------------------------
@@ -909,9 +1052,10 @@ def _load_for_import(path: Path) -> tuple[Any, str]:
     """A `.keras` file loaded with `safe_mode=True` (code is refused, never run), and its name."""
     import keras
 
+    from tfbench.keras_archive import check_archive
+
     where = str(path)
-    if not path.is_file():
-        raise UserError("no such model file", where)
+    check_archive(path)  # cut short, not an archive, or declaring gigabytes: refused before Keras opens it
     try:
         model = keras.saving.load_model(where, compile=False, safe_mode=True)
     except Exception as exc:  # noqa: BLE001 - every load failure is the user's file

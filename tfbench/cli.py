@@ -89,6 +89,25 @@ def fail(err: UserError, code: int = 2):
     sys.exit(code)
 
 
+def allow_code_option(command: click.Command) -> click.Command:
+    """`--allow-code`: import the preset's own modules (`[code]`), which are refused without it."""
+    return click.option(
+        "--allow-code",
+        is_flag=True,
+        help="Import the preset's own Python modules ([code]); without it (or TFBENCH_ALLOW_CODE=1) such a "
+        "preset is refused and nothing is imported.",
+    )(command)
+
+
+def allow_changed_code_option(command: click.Command) -> click.Command:
+    """`--allow-changed-code`: go on with a run's copy of its modules although the originals changed."""
+    return click.option(
+        "--allow-changed-code",
+        is_flag=True,
+        help="Go on although the preset's modules changed since the run started (the run's own copy in code/ is used).",
+    )(command)
+
+
 @click.group(
     cls=TfbenchGroup, invoke_without_command=True, help=HELP, context_settings={"help_option_names": ["-h", "--help"]}
 )
@@ -195,8 +214,9 @@ def run_summary(run) -> dict:
     hidden=True,
     help="Use this (new) run directory; how runner processes are started.",
 )
+@allow_code_option
 @click.pass_context
-def run(ctx, preset, overrides, runs_dir, as_json, detach, quiet, run_dir):
+def run(ctx, preset, overrides, runs_dir, as_json, detach, quiet, run_dir, allow_code):
     """Train PRESET headless and leave a run directory.
 
     \b
@@ -208,16 +228,18 @@ def run(ctx, preset, overrides, runs_dir, as_json, detach, quiet, run_dir):
       tfbench run digits-cnn
       tfbench run spiral-mlp --set train.epochs=5 --set data.batch_size=64 --json
       tfbench run digits-cnn --detach
+      tfbench run transformer-text --allow-code    # a preset with its own Python modules
     """
+    from tfbench.code_consent import allow
     from tfbench.engine.run import Run
     from tfbench.spec import load_experiment, resolve_preset
 
     ctx.meta[JSON_ERRORS] = as_json
-    experiment = load_experiment(preset, list(overrides))
+    experiment = allow(load_experiment(preset, list(overrides)), allow_code, str(resolve_preset(preset)))
     if detach:
         from tfbench.engine.control import read_runner, start_runner
 
-        path = start_runner(experiment, runs_dir, detach=True)
+        path = start_runner(experiment, runs_dir, detach=True, extra_args=["--allow-code"] if experiment.code else [])
         if as_json:
             click.echo(json.dumps({"run_dir": str(path), "pid": read_runner(path).get("pid")}))
         else:
@@ -234,18 +256,20 @@ def run(ctx, preset, overrides, runs_dir, as_json, detach, quiet, run_dir):
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary at the end.")
 @click.option("--detach", is_flag=True, help="Continue in a background runner; print the run dir.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
+@allow_code_option
+@allow_changed_code_option
 @click.pass_context
-def resume(ctx, run_dir, epochs, as_json, detach, quiet):
+def resume(ctx, run_dir, epochs, as_json, detach, quiet, allow_code, allow_changed_code):
     """Continue an interrupted, stopped or crashed run to its planned epochs, in its own directory.
 
     \b
     Example:
       tfbench resume runs/digits-cnn-20250101-120000 --epochs 30
     """
+    from tfbench.code_consent import allow_run
     from tfbench.engine.control import launch, read_runner, runner_alive, runner_command
     from tfbench.engine.run import Run
     from tfbench.rundir import EXPERIMENT_FILE, check_unlocked
-    from tfbench.spec import load_experiment
 
     ctx.meta[JSON_ERRORS] = as_json
     path = Path(run_dir)
@@ -254,10 +278,13 @@ def resume(ctx, run_dir, epochs, as_json, detach, quiet):
     if runner_alive(path) and read_runner(path).get("pid") != os.getpid():  # a detached resume is itself
         raise UserError("a runner is still training this run", run_dir, "pause or stop it first")
     check_unlocked(path)  # the runner takes the lock itself; two resumes at once: one is refused
-    experiment = load_experiment(path / EXPERIMENT_FILE)
+    experiment = allow_run(path, allow_code, allow_changed_code)  # [code]: the run's own copies
     the_run = Run(experiment, run_dir=path, resume=True, epochs=epochs)  # checks there is work left
     if detach:
-        argv = runner_command("resume", str(path.resolve()), "--quiet", *(["--epochs", str(epochs)] if epochs else []))
+        flags = (["--allow-code"] if experiment.code else []) + (["--allow-changed-code"] if allow_changed_code else [])
+        argv = runner_command(
+            "resume", str(path.resolve()), "--quiet", *(["--epochs", str(epochs)] if epochs else []), *flags
+        )
         launch(argv, path, detach=True)
         click.echo(str(path))
         return
@@ -268,7 +295,8 @@ def resume(ctx, run_dir, epochs, as_json, detach, quiet):
 @click.argument("preset")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a preset value.")
 @click.option("--json", "as_json", is_flag=True, help="Print the model's shapes and sizes as JSON.")
-def validate(preset, overrides, as_json):
+@allow_code_option
+def validate(preset, overrides, as_json, allow_code):
     """Check PRESET and build its model without training.
 
     \b
@@ -276,15 +304,19 @@ def validate(preset, overrides, as_json):
       tfbench validate my.toml --json
     """
     try:
-        from tfbench import adaptable, build, data
+        from tfbench import adaptable, data, models
+        from tfbench.code_consent import allow, check_allowed
+        from tfbench.io_model import data_names
         from tfbench.native_log import import_tensorflow_quietly
         from tfbench.spec import load_experiment, resolve_preset
 
         experiment = load_experiment(preset, list(overrides))
+        check_allowed(experiment, allow_code, str(resolve_preset(preset)))  # refused before any import
         import_tensorflow_quietly()
+        experiment = allow(experiment, allow_code, str(resolve_preset(preset)))
         try:
-            info = data.describe(experiment.data, experiment.train.seed)
-            summary = build.summarize(experiment, info).to_dict()
+            info = data.describe(experiment.data, experiment.train.seed, io=data_names(experiment))
+            summary = models.summarize(experiment, info).to_dict()
         except UserError as err:
             raise in_preset(err, resolve_preset(preset)) from None
     except UserError as err:
@@ -312,29 +344,55 @@ def validate(preset, overrides, as_json):
         "layers": layers,
         "notes": info.extra.get("notes", []) + adaptable.notes(experiment.model.layers),
     }
+    if summary.get("inputs") or summary.get("outputs"):  # a model with several named inputs or outputs
+        result.update(inputs=summary.get("inputs") or {}, outputs=summary.get("outputs") or {})
     if as_json:
         click.echo(json.dumps(result))
         return
-    click.echo(f"{experiment.name}: ok — input {tuple(result['input_shape'] or ())}, data {info.source}")
+    _print_validated(result, info.source)
+
+
+def _print_validated(result: dict, source: str) -> None:
+    """`tfbench validate`'s plain table: the model's inputs, each entry's shape and parameters, the totals."""
+    layers = result["layers"]
+    inputs = ", ".join(f"{name} {tuple(shape)}" for name, shape in (result.get("inputs") or {}).items())
+    inputs = f"inputs {inputs}" if inputs else f"input {tuple(result['input_shape'] or ())}"
+    click.echo(f"{result['name']}: ok — {inputs}, data {source}")
     for note in result["notes"]:
         click.echo(f"  note: {note}")
     shown = [r for r in layers if r["path"] or not r["depth"]]  # a backbone's own layers stay folded
-    width = max([len(r["type"] or "") + 2 * r["depth"] for r in shown] + [5])
+    width = max([len(r["type"] or "") + _named_width(r) + 2 * r["depth"] for r in shown] + [5])
     for i, row in enumerate(shown):
         shape = tuple(row["output_shape"]) if row["output_shape"] is not None else "?"
-        label = "  " * row["depth"] + (row["type"] or "")
+        named = f" {row['name']}" if row["kind"] in ("input", "output") else ""  # several inputs, outputs
+        label = "  " * row["depth"] + (row["type"] or "") + named
         click.echo(f"  {i:>2}  {label:<{width}}  {str(shape):<18} {row['params']:>10,}")
     click.echo(f"  params: {result['params']['total']:,} total, {result['params']['trainable']:,} trainable")
 
 
+def _named_width(row: dict) -> int:
+    """The room an input's or output's name takes beside its type in `validate`'s table."""
+    return len(row["name"] or "") + 1 if row["kind"] in ("input", "output") else 0
+
+
 @cli.command()
 @click.argument("query", required=False)
-def layers(query):
-    """List the Keras layers a model can stack (optionally those matching QUERY)."""
+@click.option("--preset", metavar="PRESET", help="Also list the classes of this preset's own modules ([code]).")
+@allow_code_option
+def layers(query, preset, allow_code):
+    """List the Keras layers a model can stack (optionally those matching QUERY).
+
+    \b
+    With --preset, the layers, losses, metrics, callbacks and model classes of the preset's own
+    modules follow under each module's file name, with their arguments:
+      tfbench layers --preset transformer-text --allow-code
+    """
     from tfbench import catalog
 
+    own = _own_classes(preset, allow_code) if preset else []
     found = catalog.search("layers", query) if query else catalog.entries("layers")
-    if not found:
+    found = [e for e in found if not e.module]
+    if not found and not own:
         raise UserError("no layer matches", query)
     by_category: dict[str, list] = {}
     for entry in found:
@@ -344,6 +402,49 @@ def layers(query):
         click.echo(f"{category}:")
         for entry in entries:
             click.echo(f"  {entry.name:<{width}}  {entry.help}")
+    for line in _own_class_lines(own, query):
+        click.echo(line)
+
+
+def _own_classes(preset: str, allow_code: bool) -> list:
+    """The classes of a preset's own modules, imported when allowed (refused otherwise)."""
+    from tfbench import user_code
+    from tfbench.code_consent import allow, check_allowed
+    from tfbench.native_log import import_tensorflow_quietly
+    from tfbench.spec import load_experiment, resolve_preset
+
+    experiment, where = load_experiment(preset), str(resolve_preset(preset))
+    if experiment.code is None:
+        raise UserError("this preset has no [code] modules", where)
+    check_allowed(experiment, allow_code, where)  # refused before anything is imported
+    import_tensorflow_quietly()
+    allow(experiment, allow_code, where)
+    return user_code.classes([Path(m).stem for m in experiment.code.modules])
+
+
+def _own_class_lines(classes: list, query: str | None) -> list[str]:
+    """`transformer.py (your code):` then a line per class: name, kind, help, arguments."""
+    from tfbench import catalog
+
+    words = {"models": "model", "layers": "layer", "losses": "loss", "metrics": "metric", "callbacks": "callback"}
+    lines: list[str] = []
+    width = max((len(c.name) for c in classes), default=0)
+    for file_name in dict.fromkeys(c.file_name for c in classes):
+        rows = []
+        for found in (c for c in classes if c.file_name == file_name):
+            entry = catalog.get(found.kind, found.name) if found.kind != "models" else None
+            text = entry.help if entry else (found.cls.__doc__ or "").strip().split("\n")[0]
+            if query and query.lower() not in f"{found.name} {text}".lower():
+                continue
+            args = ", ".join(
+                p.name + ("" if p.required else f"={p.default!r}")
+                for p in (entry.params.values() if entry else [])
+                if p.name not in ("name", "trainable", "dtype")  # every layer's own
+            )
+            rows.append(f"  {found.name:<{width}}  {words[found.kind]:<8}  {text}" + (f"  ({args})" if args else ""))
+        if rows:
+            lines += [f"{file_name} (the preset's own code):", *rows]
+    return lines
 
 
 @cli.command()
@@ -504,7 +605,13 @@ def watch(run_dir, no_bell):
 @click.argument("runs_dir", default="runs", required=False, type=click.Path(file_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
 def runs(runs_dir, as_json):
-    """The runs in a runs directory: status, epochs, best metric, parameters, duration."""
+    """The runs in a runs directory: status, epochs, best metric, parameters, duration.
+
+    \b
+    Run names print whole: a narrow terminal leaves out columns instead (--json has them all);
+    piped output is never cut.
+      tfbench runs runs/ --json
+    """
     from tfbench.engine.runs import runs_table, scan_runs
 
     if (Path(runs_dir) / "study.toml").exists():
@@ -533,10 +640,10 @@ def runs(runs_dir, as_json):
     if not found:
         click.echo(f"no runs in {runs_dir}")
         return
-    from rich.console import Console
+    from tfbench.console import output_console
 
-    console = Console()
-    console.print(runs_table(found, title=str(runs_dir)))
+    console = output_console(highlight=True)
+    console.print(runs_table(found, title=str(runs_dir), width=console.width))
     for r in found:
         if r.reason and r.status in ("failed", "damaged"):
             console.print(f"{r.name}: {r.reason}", highlight=False)
@@ -578,7 +685,7 @@ class ExportCommand(click.Command):
 
         with formatter.section("Formats"):
             formatter.write_dl([(f.name, f"{f.description} ({f.file_name})") for f in FORMATS.values()])
-        with formatter.section("TFLite quantisations"):
+        with formatter.section("Quantisations"):
             formatter.write_dl([(q.name, q.description) for q in QUANTIZATIONS.values()])
         super().format_epilog(ctx, formatter)
 
@@ -589,7 +696,6 @@ class ExportCommand(click.Command):
     "--format",
     "formats",
     multiple=True,
-    required=True,
     type=ExportChoice("FORMATS"),
     help="Export format (repeatable).",
 )
@@ -598,25 +704,59 @@ class ExportCommand(click.Command):
     default="none",
     show_default=True,
     type=ExportChoice("QUANTIZATIONS"),
-    help="TFLite quantisation; int8 is calibrated on the run's training data.",
+    help="Quantisation, for the formats that take it (see below).",
 )
-@click.option("--int8-io", is_flag=True, help="With --quantize int8: make the input and output int8 too.")
+@click.option("--all", "every", is_flag=True, help="Every format × quantisation that fits, in one matrix.")
+@click.option(
+    "--after-preprocessing",
+    is_flag=True,
+    help="A table's model without its FeatureSpace, taking the encoded features (no string lookups).",
+)
+@click.option("--int8-io", is_flag=True, help="With TFLite int8: make the input and output int8 too.")
 @click.option("--select-tf-ops", is_flag=True, help="Let TFLite fall back to TensorFlow kernels for ops it lacks.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Where exports go (default: RUN_DIR/exports).")
 @click.option("--json", "as_json", is_flag=True, help="Print the verification reports as JSON.")
-def export_command(run_dir, formats, quantize, int8_io, select_tf_ops, out_dir, as_json):
+@allow_code_option
+@allow_changed_code_option
+def export_command(
+    run_dir,
+    formats,
+    quantize,
+    every,
+    after_preprocessing,
+    int8_io,
+    select_tf_ops,
+    out_dir,
+    as_json,
+    allow_code,
+    allow_changed_code,
+):
     """Export a finished run's model, then verify it against the Keras model.
 
     \b
-    Each export is reloaded (TFLite through the LiteRT interpreter) and checked: size, max |Δ| of
-    outputs on a held-out batch, top-1 agreement and accuracy (or MAE) on the validation data,
-    latency. The reports are merged into OUT/report.json.
+    Each export is loaded by its own runtime (Keras, TensorFlow, LiteRT, ONNX Runtime, OpenVINO)
+    and checked on at least 256 samples: max |Δ| relative to the outputs' scale, top-1 agreement
+    and accuracy (or MAE), size against the float .keras, latency (the median of at least 50
+    single-thread runs and its spread). A file its runtime refuses is not kept. The reports are
+    merged into OUT/report.json.
 
     \b
     Examples:
       tfbench export runs/digits-cnn-20250101-120000 --format tflite --quantize int8
-      tfbench export runs/digits-cnn-20250101-120000 --format keras --format savedmodel
+      tfbench export runs/digits-cnn-20250101-120000 --format onnx --format openvino
+      tfbench export runs/digits-mlp-20250101-120000 --format keras --quantize int4
+      tfbench export runs/penguins-20250101-120000 --format onnx --after-preprocessing
+      tfbench export runs/digits-cnn-20250101-120000 --all
     """
+    from tfbench.code_consent import allow_run, run_has_code
+
+    if run_has_code(Path(run_dir)):  # [code]: the run's own copies, when allowed
+        allow_run(Path(run_dir), allow_code, allow_changed_code)
+    if every:
+        _export_matrix(Path(run_dir), formats, quantize, after_preprocessing, out_dir, as_json)
+        return
+    if not formats:
+        raise UserError("name a format, or --all for every one", "--format")
     from tfbench.export import export_run
 
     failures: list[UserError] = []
@@ -628,40 +768,84 @@ def export_command(run_dir, formats, quantize, int8_io, select_tf_ops, out_dir, 
         Path(out_dir) if out_dir else None,
         select_tf_ops,
         on_error=lambda fmt, err: failures.append(err),
+        after_preprocessing=after_preprocessing,
     )
-    if as_json:
-        click.echo(json.dumps(reports, indent=2, default=str))
-    elif reports:
-        from rich.console import Console
-
-        console = Console(highlight=False)
-        from tfbench.export.report import report_table
-
-        console.print(report_table(reports))
-        for report in reports:
-            console.print(f"wrote {report['path']}")
+    _print_export_reports(reports, as_json)
     if failures:  # the formats that did export are kept; the first failure sets the exit code
         for err in failures[1:]:
             click.echo(f"error: {err}", err=True)
         raise failures[0]
 
 
+def _print_export_reports(reports: list[dict], as_json: bool) -> None:
+    """The verification reports as JSON, or as a table and the paths written."""
+    if as_json:
+        click.echo(json.dumps(reports, indent=2, default=str))
+    elif reports:
+        from tfbench.console import output_console
+        from tfbench.export.report import report_table
+
+        console = output_console()
+        console.print(report_table(reports))
+        for report in reports:
+            console.print(f"wrote {report['path']}")
+
+
+def _export_matrix(
+    run_dir: Path,
+    formats: tuple[str, ...],
+    quantize: str,
+    after_preprocessing: bool,
+    out_dir: str | None,
+    as_json: bool,
+) -> None:
+    """`export --all`: every format × quantisation, one matrix printed (or its rows as JSON)."""
+    if formats or quantize != "none":
+        raise UserError("--all exports every format and quantisation", "--all", "leave out --format and --quantize")
+    from tfbench.console import output_console
+    from tfbench.export.matrix import export_all
+    from tfbench.export.report import matrix_table
+
+    console = output_console(sys.stderr)
+    with console.status("exporting…") as status:
+        rows = export_all(
+            run_dir,
+            Path(out_dir) if out_dir else None,
+            after_preprocessing,
+            lambda key: status.update(f"exporting {key}…"),
+        )
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, default=str))
+        return
+    output_console().print(matrix_table(rows))
+    if not any(row["ok"] for row in rows):
+        raise UserError("no format exported", "--all", "see the reasons above")
+
+
 @cli.command()
 @click.argument("preset")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a preset value.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the script to this file instead.")
-def code(preset, overrides, output):
+@click.option("--loop", is_flag=True, help="Train with an explicit tf.GradientTape loop instead of model.fit.")
+@allow_code_option
+def code(preset, overrides, output, loop, allow_code):
     """Print PRESET as a standalone plain-Keras script (data, model, compile, fit, save).
 
     \b
     Examples:
       tfbench code digits-cnn > train.py && python train.py --epochs 5
       tfbench code my.toml --output train.py
+      tfbench code digits-mlp --loop > loop.py   # the same training as a tf.GradientTape loop
     """
+    from tfbench.code_consent import allow
     from tfbench.codegen import generate_script
-    from tfbench.spec import load_experiment
+    from tfbench.spec import load_experiment, resolve_preset
 
-    script = generate_script(load_experiment(preset, list(overrides)))
+    experiment = allow(load_experiment(preset, list(overrides)), allow_code, str(resolve_preset(preset)))
+    try:
+        script = generate_script(experiment, loop=loop)
+    except UserError as err:
+        raise in_preset(err, resolve_preset(preset)) from None
     if output is None:
         click.echo(script, nl=False)
         return
@@ -706,7 +890,15 @@ def code(preset, overrides, output):
     default=None,
     help="With --input: write one row per input here (.csv, or JSON lines for .jsonl).",
 )
-def predict(run_dir, split, k, as_json, input_path, output):
+@click.option(
+    "--with",
+    "with_export",
+    metavar="EXPORT",
+    default=None,
+    help="With --input: score with this verified export in its own runtime (onnx, tflite-int8, …).",
+)
+@allow_code_option
+def predict(run_dir, split, k, as_json, input_path, output, with_export, allow_code):
     """Score a finished run's model: accuracy, confusion matrix and its most confident mistakes
     (classifiers), or MAE, RMSE and the worst residuals (regressors). With --input, score new
     data instead: one prediction per row or file, and the accuracy (or MAE) where labels are given.
@@ -715,10 +907,17 @@ def predict(run_dir, split, k, as_json, input_path, output):
     Example:
       tfbench predict runs/digits-cnn-20250101-120000 --split validation -k 10
       tfbench predict runs/penguins-20250101-120000 --input new.csv --output predictions.csv
+      tfbench predict runs/penguins-20250101-120000 --input new.csv --with onnx
     """
+    from tfbench.code_consent import allow_run, run_has_code
+
+    if run_has_code(Path(run_dir)):  # [code]: the run's own copies, when allowed
+        allow_run(Path(run_dir), allow_code, check_sources=False)
     if input_path is not None:
-        _predict_inputs(Path(run_dir), Path(input_path), output, as_json)
+        _predict_inputs(Path(run_dir), Path(input_path), output, as_json, with_export)
         return
+    if with_export is not None:
+        raise UserError("--with needs --input (the new data to score)", "--with")
     if output is not None:
         raise UserError("--output needs --input (the new data to score)", "--output")
     from tfbench.evaluation import evaluate_run, renderables
@@ -727,18 +926,20 @@ def predict(run_dir, split, k, as_json, input_path, output):
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
-    from rich.console import Console
+    from tfbench.console import output_console
 
-    console = Console(highlight=False)
+    console = output_console()
     for part in renderables(result):
         console.print(part)
 
 
-def _predict_inputs(run_dir: Path, input_path: Path, output: str | None, as_json: bool) -> None:
+def _predict_inputs(
+    run_dir: Path, input_path: Path, output: str | None, as_json: bool, with_export: str | None = None
+) -> None:
     """`predict --input`: score new data, write or print one row per input, then the metric."""
     from tfbench.prediction import predict_inputs, summary_line, write_rows
 
-    result = predict_inputs(run_dir, input_path)
+    result = predict_inputs(run_dir, input_path, with_export)
     if as_json:
         click.echo(json.dumps(result))
         return
@@ -746,13 +947,14 @@ def _predict_inputs(run_dir: Path, input_path: Path, output: str | None, as_json
         write_rows(result["rows"], Path(output))
         click.echo(f"wrote {output}")
     else:
-        from rich.console import Console
         from rich.table import Table
+
+        from tfbench.console import output_console
 
         table = Table(*result["rows"][0].keys(), box=None, pad_edge=False) if result["rows"] else Table()
         for row in result["rows"]:
             table.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row.values()))
-        Console(highlight=False).print(table)
+        output_console().print(table)
     click.echo(summary_line(result))
 
 
@@ -833,9 +1035,11 @@ Examples:
     help="MiB of resident memory after which a worker is replaced.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the study as JSON at the end (trial lines go to stderr).")
+@allow_code_option
 @click.pass_context
 def tune(
     ctx,
+    allow_code,
     preset,
     trials,
     overrides,
@@ -849,13 +1053,19 @@ def tune(
     worker_memory,
     as_json,
 ):
+    from tfbench.code_consent import allow, allow_workers
     from tfbench.study.workers import gpu_ids
 
     gpu_list = gpu_ids(gpus)
     out = sys.stderr if as_json else sys.stdout
+    if preset is not None:  # [code]: refused, or imported, before the study and its space are made
+        from tfbench.spec import load_experiment, resolve_preset
+
+        allow(load_experiment(preset, list(overrides)), allow_code, str(resolve_preset(preset)))
     study = None
     try:
         study = _open_study(preset, trials, overrides, study_dir, storage, study_name, resume_dir)
+        allow_workers(study.experiment, allow_code, str(study.path))  # and in the trial workers
         click.echo(
             f"study {study.name} in {study.path}: {study.settings.trials} trials of {study.experiment.name}, "
             f"{study.settings.objective} ({study.settings.direction})",
@@ -1013,9 +1223,9 @@ def _print_study(study, as_json: bool, out) -> None:
             )
         )
         return
-    from rich.console import Console
+    from tfbench.console import output_console
 
-    console = Console(file=out, highlight=False)
+    console = output_console(out)
     console.print(results_table(study))
     if best is not None:
         console.print(

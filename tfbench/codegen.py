@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tfbench import adapt
+from tfbench import adapt, training_loop, user_code
 
 MAX_SHUFFLE_BUFFER = 100_000  # tfbench.data.pipeline's default cap
 _MODULE_OF_ARG = (
@@ -25,11 +25,12 @@ _MODULE_OF_ARG = (
 _LAYER_ARGS = {"layer", "backward_layer"}
 
 
-def generate_script(experiment) -> str:
+def generate_script(experiment, loop: bool = False) -> str:
     """A standalone Python script that trains the Experiment with plain Keras.
 
     Args:
         experiment: the Experiment (a validated `tfbench.spec.Experiment`).
+        loop: train with an explicit `tf.GradientTape` loop instead of `fit` (`tfbench.training_loop`).
 
     Returns:
         The script's source text. It accepts `--epochs N` and `--output PATH` and prints the
@@ -39,23 +40,33 @@ def generate_script(experiment) -> str:
         tfbench.errors.UserError: the data source cannot be described (e.g. a missing file), so the choices that
             depend on it (`loss = "auto"`, the input shape) cannot be written out.
     """
-    from tfbench import data
-    from tfbench.build import needs_one_hot, resolve_loss, resolve_metrics
+    from tfbench import data, models
+    from tfbench.io_model import data_names
 
     exp = experiment
-    info = data.describe(exp.data, seed=exp.train.seed)
-    one_hot = needs_one_hot(exp, info)
-    loss = resolve_loss(exp, info)
-    metrics = resolve_metrics(exp, info)
+    info = data.describe(exp.data, seed=exp.train.seed, io=data_names(exp))
+    one_hot = models.needs_one_hot(exp, info)
+    loss, metrics = _loss_and_metrics(exp, info)
     code = data.registry.source_module(exp.data.kind).loader_code(exp, info)
     sections = [
         _header(exp),
+        user_code.script_imports(exp.code.modules if exp.code else None),
         _settings(exp, info, one_hot),
         _data_section(exp, info, one_hot, code),
-        _model_section(exp, info, loss, metrics),
-        _main_section(exp, code),
+        _model_section(exp, info, loss, metrics, compiled=not loop),
+        training_loop.main_section(exp, loss, metrics, code) if loop else _main_section(exp, code),
     ]
     return "\n\n\n".join(s.strip("\n") for s in sections if s) + "\n"
+
+
+def _loss_and_metrics(exp, info) -> tuple[Any, Any]:
+    """The resolved loss and metrics; with several outputs, each a dict by output name."""
+    from tfbench import io_graph, io_model
+    from tfbench.build import resolve_loss, resolve_metrics
+
+    if io_model.several_outputs(exp):
+        return io_graph.losses(exp, info), io_graph.metrics(exp, info)
+    return resolve_loss(exp, info), resolve_metrics(exp, info)
 
 
 # -- header and settings ----------------------------------------------------------------------
@@ -86,7 +97,7 @@ import tensorflow as tf
 import keras'''
 
 
-def _settings(exp, info, one_hot: bool) -> str:
+def _settings(exp, info, one_hot: bool | dict[str, bool]) -> str:
     data, train = exp.data, exp.train
     lines = [_rule("settings, from the experiment")]
     lines.append(f"SEED = {train.seed!r}")
@@ -96,7 +107,11 @@ def _settings(exp, info, one_hot: bool) -> str:
     lines.append(f"BATCH_SIZE = {data.batch_size!r}")
     if not data.validation:
         lines.append(f"VALIDATION_SPLIT = {data.validation_split!r}  # fraction of the training data held out")
-    if info.is_classification:
+    if isinstance(one_hot, dict):  # several outputs: the class count of each whose labels become one-hot
+        classes = {name: info.outputs[name].num_classes for name, flag in one_hot.items() if flag}
+        if classes:
+            lines.append(f"ONE_HOT = {classes!r}  # these outputs' labels are one-hot encoded for their loss")
+    elif info.is_classification:
         lines.append(f"CLASS_NAMES = {list(info.class_names)!r}")
         if one_hot:
             lines.append(f"NUM_CLASSES = {info.num_classes!r}  # labels are one-hot encoded for the loss")
@@ -112,11 +127,11 @@ def _settings(exp, info, one_hot: bool) -> str:
 # -- data -------------------------------------------------------------------------------------
 
 
-def _data_section(exp, info, one_hot: bool, code) -> str:
+def _data_section(exp, info, one_hot: bool | dict[str, bool], code) -> str:
     """The data part: the kind's own loader code (asked of its module), the split and `to_dataset`."""
     parts = [_rule("data") + "\n" + code.text.lstrip("\n")]
     if not code.streamed:
-        parts.append(_split_function(exp))
+        parts.append(_named_split_function(exp) if info.outputs else _split_function(exp))
     parts.append(code.pipeline or _pipeline_function(exp, info, one_hot, code.streamed))
     return "\n\n\n".join(p.strip("\n") for p in parts)
 
@@ -152,7 +167,17 @@ def _split_arg(data, split: str) -> str:
     return f', split="{split}"' if data.cache_file else ""
 
 
-def _pipeline_function(exp, info, one_hot: bool, streamed: bool) -> str:
+def _label_steps(one_hot: bool | dict[str, bool]) -> list[str]:
+    """The labels' preprocessing: one-hot class ids (with several outputs, of the outputs that need it)."""
+    if isinstance(one_hot, dict):
+        if not any(one_hot.values()):
+            return []
+        one_hot_some = "tf.one_hot(tf.cast(v, tf.int32), ONE_HOT[name]) if name in ONE_HOT else v"
+        return [f"y = {{name: {one_hot_some} for name, v in y.items()}}"]
+    return ["y = tf.one_hot(tf.cast(y, tf.int32), NUM_CLASSES)"] if one_hot else []
+
+
+def _pipeline_function(exp, info, one_hot: bool | dict[str, bool], streamed: bool) -> str:
     """`to_dataset`: preprocess → cache → shuffle → batch → prefetch (tfbench.data.pipeline's order)."""
     from tfbench.data import registry
     from tfbench.data.options import parse_options
@@ -161,15 +186,14 @@ def _pipeline_function(exp, info, one_hot: bool, streamed: bool) -> str:
     options = parse_options(registry.source_module(data.kind).OPTIONS, data.options)
     steps = []
     # Bundled arrays are float32 already; other sources may hold bytes (0-255 images) or ints.
-    float_input = info.input_dtype.startswith("float") and data.kind != "builtin"
+    float_input = info.input_dtype.startswith("float") and data.kind != "builtin" and not info.inputs
     if float_input or options.scale is not None or options.resize is not None:
         steps.append("x = tf.cast(x, tf.float32)")
     if options.resize is not None:
         steps.append(f"x = tf.image.resize(x, {list(options.resize)!r})")
     if options.scale is not None:
         steps.append(f"x = x * {options.scale!r}")
-    if one_hot:
-        steps.append("y = tf.one_hot(tf.cast(y, tf.int32), NUM_CLASSES)")
+    steps += _label_steps(one_hot)
     file_cache = data.cache_file
     lines = ["def to_dataset(part, training, split):" if file_cache else "def to_dataset(part, training):"]
     lines.append('    """Batched tf.data pipeline: preprocess, cache, shuffle (training only), batch, prefetch."""')
@@ -197,6 +221,8 @@ def _pipeline_function(exp, info, one_hot: bool, streamed: bool) -> str:
             buffer = repr(data.shuffle_buffer)
         elif streamed:
             buffer = repr(MAX_SHUFFLE_BUFFER)
+        elif info.outputs:  # a label array per output
+            buffer = f"min(len(next(iter(y.values()))), {MAX_SHUFFLE_BUFFER})"
         else:
             buffer = f"min(len(y), {MAX_SHUFFLE_BUFFER})"
         lines.append("    if training:")
@@ -241,10 +267,14 @@ def _loss_or_metric(module: str, value: Any) -> str:
     if isinstance(value, str):
         return repr(value)
     args = {k: v for k, v in value.items() if k != "type"}
-    return _call(f"keras.{module}.{value['type']}", args)
+    return _call(user_code.qualified(module, value["type"], f"keras.{module}.{value['type']}"), args)
 
 
-def _model_section(exp, info, loss, metrics) -> str:
+def _model_section(exp, info, loss, metrics, compiled: bool = True) -> str:
+    from tfbench import io_model
+
+    if io_model.has_several(exp.model):
+        return _graph_model_section(exp, info, loss, metrics)
     train = exp.train
     shape = tuple(exp.model.input_shape) if exp.model.input_shape else tuple(info.input_shape)
     dtype = info.input_dtype or "float32"
@@ -253,8 +283,10 @@ def _model_section(exp, info, loss, metrics) -> str:
     dtype_arg = "" if dtype == "float32" else f", dtype={dtype!r}"
     lines.append(f'    inputs = keras.Input(shape={shape!r}{dtype_arg}, name="input")')
     lines.extend(_stack_lines(exp))
-    lines.append(f"    model = keras.Model(inputs, x, name={exp.name!r})")
-    lines += _compile_lines(train, loss, metrics, train.optimizer.args, train.schedule)
+    model_class = user_code.qualified("models", exp.model.class_, "keras.Model")  # model.class: the user's own
+    lines.append(f"    model = {model_class}(inputs, x, name={exp.name!r})")
+    if compiled:  # the loop script makes its optimizer, loss and metrics itself
+        lines += _compile_lines(train, loss, metrics, train.optimizer.args, train.schedule)
     lines.append("    return model")
     if train.fine_tune is not None:
         lines += ["", ""] + _fine_tune_function(train, loss, metrics)
@@ -262,8 +294,11 @@ def _model_section(exp, info, loss, metrics) -> str:
     return "\n".join(lines) + (f"\n\n\n{adapting}" if adapting else "")
 
 
-def _compile_lines(train, loss, metrics, optimizer_args: dict, schedule) -> list[str]:
-    """`model.compile(...)` with the optimizer (and its schedule), loss, metrics and speed switches."""
+def _compile_lines(train, loss, metrics, optimizer_args: dict, schedule, loss_weights=None) -> list[str]:
+    """`model.compile(...)` with the optimizer (and its schedule), loss, metrics and speed switches.
+
+    With several outputs `loss` and `metrics` are dicts by output name, and `loss_weights` is given.
+    """
     optimizer_args = dict(optimizer_args)
     if schedule is not None:
         optimizer_args["learning_rate"] = _Raw(_call(f"keras.optimizers.schedules.{schedule.type}", schedule.args))
@@ -272,11 +307,14 @@ def _compile_lines(train, loss, metrics, optimizer_args: dict, schedule) -> list
         + ", ".join(f"{k}={v.text if isinstance(v, _Raw) else _arg(k, v)}" for k, v in optimizer_args.items())
         + ")"
     )
-    metric_text = "[" + ", ".join(_loss_or_metric("metrics", m) for m in metrics) + "]"
     lines = ["    model.compile("]
     lines.append(f"        optimizer={optimizer},")
-    lines.append(f"        loss={_loss_or_metric('losses', loss)},")
-    lines.append(f"        metrics={metric_text},")
+    if isinstance(metrics, dict):
+        lines += _per_output_compile(loss, metrics, loss_weights or {})
+    else:
+        metric_text = "[" + ", ".join(_loss_or_metric("metrics", m) for m in metrics) + "]"
+        lines.append(f"        loss={_loss_or_metric('losses', loss)},")
+        lines.append(f"        metrics={metric_text},")
     if train.jit_compile != "auto":
         lines.append(f"        jit_compile={train.jit_compile!r},")
     if train.steps_per_execution != 1:
@@ -285,7 +323,7 @@ def _compile_lines(train, loss, metrics, optimizer_args: dict, schedule) -> list
     return lines
 
 
-def _fine_tune_function(train, loss, metrics) -> list[str]:
+def _fine_tune_function(train, loss, metrics, loss_weights=None) -> list[str]:
     """`fine_tune(model)`: unfreeze the backbones as `tfbench.engine.fine_tune.unfreeze` does, compile again.
 
     The new optimizer is the same class with the same arguments and the fine-tuning rate as a
@@ -308,7 +346,131 @@ def _fine_tune_function(train, loss, metrics) -> list[str]:
         )
         lines.append("            layer.trainable = False")
     args = dict(train.optimizer.args) | {"learning_rate": float(spec.learning_rate)}
-    return lines + _compile_lines(train, loss, metrics, args, None)
+    return lines + _compile_lines(train, loss, metrics, args, None, loss_weights)
+
+
+# -- several inputs and outputs ---------------------------------------------------------------
+
+
+def _named_split_function(exp) -> str:
+    """`split` for x and y that may be dicts of named arrays (several inputs, several outputs)."""
+    data = exp.data
+    test = f"named[{data.test!r}]" if data.test else "None"
+    if data.validation:
+        return f'''def split(named):
+    """Train on the "train" split, validate on {data.validation!r}."""
+    return named["train"], named[{data.validation!r}], {test}'''
+    if not data.validation_split:
+        return f'''def split(named):
+    """Train on all of the "train" split (no validation data)."""
+    return named["train"], None, {test}'''
+    return f'''def split(named):
+    """Hold out a seeded VALIDATION_SPLIT of the training data (the samples tfbench holds out)."""
+    x, y = named["train"]
+
+    def rows(part, index):  # a dict of arrays named like the model's inputs or outputs, or one array
+        return {{name: array[index] for name, array in part.items()}} if isinstance(part, dict) else part[index]
+
+    n = len(next(iter(y.values()))) if isinstance(y, dict) else len(y)
+    order = np.random.default_rng(SEED).permutation(n)
+    k = min(n - 1, max(1, int(round(n * VALIDATION_SPLIT))))
+    train, validation = np.sort(order[k:]), np.sort(order[:k])
+    return (rows(x, train), rows(y, train)), (rows(x, validation), rows(y, validation)), {test}'''
+
+
+def _per_output_compile(loss: dict, metrics: dict, weights: dict) -> list[str]:
+    """The loss, loss_weights and metrics arguments of `compile` as dicts by output name."""
+    lines = ["        loss={"]
+    lines += [f"            {name!r}: {_loss_or_metric('losses', value)}," for name, value in loss.items()]
+    lines.append("        },")
+    if weights:
+        lines.append(f"        loss_weights={weights!r},")
+    lines.append("        metrics={")
+    for name, values in metrics.items():
+        lines.append(f"            {name!r}: [" + ", ".join(_loss_or_metric("metrics", m) for m in values) + "],")
+    lines.append("        },")
+    return lines
+
+
+def _graph_model_section(exp, info, loss, metrics) -> str:
+    """`build_model()` for named inputs and outputs: each input's stack, the merge, the trunk, each head."""
+    from tfbench import blocks, io_graph, io_model
+
+    graph = io_model.parse(exp.model)
+    train = exp.train
+    lines = [_rule("model"), "def build_model():"]
+    lines.append('''    """Each named input through its own stack, merged; the shared trunk; a head per output."""''')
+    writer = _GraphWriter(None)
+    float32 = io_graph.float32_paths(exp, graph)
+    ends = _graph_inputs(exp, info, graph, writer, float32, lines)
+    if len(ends) > 1:
+        lines.append(f"    x = keras.layers.{blocks.MERGES[graph.merge]}()([{', '.join(ends)}])  # model.merge")
+    elif ends[0] != "x":
+        lines.append(f"    x = {ends[0]}")
+    writer.float32_paths = float32
+    lines += writer.sequence(list(graph.trunk), "x", "x", "    ")
+    for part in graph.outputs:
+        target = _variable(part.name, part.index, "output")
+        nodes = list(part.nodes)
+        if nodes and not isinstance(nodes[-1].args.get("name"), str):  # the head's last layer: the output's name
+            nodes[-1] = _renamed(nodes[-1], part.name)
+        lines += writer.sequence(nodes, "x", target, "    ") or [f"    {target} = x"]
+    if graph.outputs:
+        pairs = ", ".join(f"{p.name!r}: {_variable(p.name, p.index, 'output')}" for p in graph.outputs)
+        lines.append(f"    outputs = {{{pairs}}}")
+    else:
+        lines.append("    outputs = x")
+    model_inputs = "inputs" if graph.inputs else f"inputs[{io_model.DATA_INPUT!r}]"
+    lines.append(f"    model = keras.Model({model_inputs}, outputs, name={exp.name!r})")
+    weights = io_graph.loss_weights(exp) if graph.outputs else None
+    lines += _compile_lines(train, loss, metrics, train.optimizer.args, train.schedule, weights)
+    lines.append("    return model")
+    if train.fine_tune is not None:
+        lines += ["", ""] + _fine_tune_function(train, loss, metrics, weights)
+    return "\n".join(lines)
+
+
+def _graph_inputs(exp, info, graph, writer, float32, lines: list[str]) -> list[str]:
+    """`inputs = {name: keras.Input(...)}` and each input's stack; the variables holding their ends."""
+    from tfbench.io_model import DATA_INPUT
+
+    if not graph.inputs:
+        shape = tuple(exp.model.input_shape) if exp.model.input_shape else tuple(info.input_shape)
+        dtype = "" if info.input_dtype == "float32" else f", dtype={info.input_dtype!r}"
+        lines.append(f"    inputs = {{{DATA_INPUT!r}: keras.Input(shape={shape!r}{dtype}, name={DATA_INPUT!r})}}")
+        lines.append(f"    x = inputs[{DATA_INPUT!r}]")
+        return ["x"]
+    lines.append("    inputs = {")
+    for part in graph.inputs:
+        known = info.inputs[part.name]
+        shape = tuple(part.shape or known.shape)
+        dtype = "" if known.dtype == "float32" else f", dtype={known.dtype!r}"
+        lines.append(f"        {part.name!r}: keras.Input(shape={shape!r}{dtype}, name={part.name!r}),")
+    lines.append("    }")
+    ends = []
+    for part in graph.inputs:
+        target = _variable(part.name, part.index, "features")
+        writer.float32_paths = float32
+        lines += writer.sequence(list(part.nodes), f"inputs[{part.name!r}]", target, "    ")
+        ends.append(target)
+    return ends
+
+
+def _variable(name: str, index: int, what: str) -> str:
+    """A readable Python variable for an input's or output's tensor (`title_features`)."""
+    import keyword
+
+    stem = name if name.isidentifier() and not keyword.iskeyword(name) else f"{what}{index}"
+    return f"{stem}_{what}"
+
+
+def _renamed(node, name: str):
+    """The node with a Keras layer name (the output's, for a head's last layer)."""
+    import dataclasses
+
+    if node.kind == "block":  # a block's name is its merge layer's: only the graph writer names that
+        return node
+    return dataclasses.replace(node, args={**node.args, "name": name})
 
 
 def _stack_lines(exp) -> list[str]:
@@ -326,7 +488,7 @@ class _GraphWriter:
     """Writes a node tree as `x = Layer(...)(x)` lines; each block's inputs get their own names."""
 
     def __init__(self, float32_path: str | None):
-        self.float32_path = float32_path
+        self.float32_paths = frozenset({float32_path} if float32_path else ())
         self.blocks = 0
         self.backbones = 0
 
@@ -349,9 +511,9 @@ class _GraphWriter:
         args = {k: v for k, v in node.args.items() if k not in blocks.CALL_ARGS}
         if node.kind == "wrapper":
             args = {"layer": node.inner.args | {"type": node.inner.type}, **args}
-        if node.path == self.float32_path and "dtype" not in args:
+        if node.path in self.float32_paths and "dtype" not in args:
             args["dtype"] = "float32"  # the final layer computes in float32 for a stable loss
-        layer = _call(f"keras.layers.{node.type}", args)
+        layer = _call(user_code.qualified("layers", node.type, f"keras.layers.{node.type}"), args)
         if not node.is_attention:
             return [f"{indent}{target} = {layer}({source})"]
         causal = ", use_causal_mask=True" if node.args.get("use_causal_mask") else ""
@@ -429,7 +591,7 @@ def _callbacks_code(exp) -> list[str]:
             has_tensorboard = True
         elif component.type == "BackupAndRestore":
             args.setdefault("backup_dir", "backup")
-        out.append(_call(f"keras.callbacks.{component.type}", args))
+        out.append(_call(user_code.qualified("callbacks", component.type, f"keras.callbacks.{component.type}"), args))
     if exp.train.tensorboard and not has_tensorboard:
         out.append('keras.callbacks.TensorBoard(log_dir="tensorboard")')
     return out

@@ -40,19 +40,19 @@ class EngineCalls:
 
         return time.perf_counter() - start
 
-    def describe(self, spec, seed: int | None = 42):
-        """The DataInfo of a data source, cached per source and options.
+    def describe(self, spec, seed: int | None = 42, io=None):
+        """The DataInfo of a data source, cached per source, options and named inputs and outputs.
 
         Raises:
             UserError: the source cannot be described.
         """
         from tfbench import data
 
-        key = repr(sorted(spec.model_dump().items(), key=lambda kv: kv[0])) + repr(seed)
+        key = repr(sorted(spec.model_dump().items(), key=lambda kv: kv[0])) + repr(seed) + repr(io)
         with self._lock:
             if key in self._info_cache:
                 return self._info_cache[key]
-        info = data.describe(spec, seed)
+        info = data.describe(spec, seed, io=io)
         with self._lock:
             self._info_cache[key] = info
         return info
@@ -63,10 +63,11 @@ class EngineCalls:
         Raises:
             UserError: located at the layer that cannot stand where it is.
         """
-        from tfbench import build
+        from tfbench import models
+        from tfbench.io_model import data_names
 
-        info = self.describe(exp.data, exp.train.seed)
-        return build.summarize(exp, info)
+        info = self.describe(exp.data, exp.train.seed, data_names(exp))
+        return models.summarize(exp, info)
 
     def preview(self, spec, n: int = 6) -> dict:
         """A few raw samples and the label counts of a source."""
@@ -206,7 +207,7 @@ class FixedEngineCalls:
     def warm_up(self) -> float:
         return 0.0
 
-    def describe(self, spec, seed: int | None = 42):
+    def describe(self, spec, seed: int | None = 42, io=None):
         if self.info is None:
             raise UserError("no data in these fixed engine calls", "data.source")
         return self.info

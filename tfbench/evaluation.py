@@ -72,11 +72,39 @@ def evaluate_run(run_dir: Path, split: str = "validation", k: int = 5) -> dict:
         "samples": rows.count(x),
         "label_kind": bundle.info.label_kind,
     }
-    if bundle.info.label_kind == "regression":
+    if bundle.info.outputs:  # a model with several outputs: a report per output
+        result.update(label_kind="outputs", outputs=output_reports(experiment, bundle.info, outputs, y, k))
+    elif bundle.info.label_kind == "regression":
         result.update(regression_report(outputs, y, k))
     else:
         result.update(classification_report(outputs, y, bundle.info.class_names, logits, k, mask))
     return result
+
+
+def output_reports(experiment, info, outputs: dict, labels: dict, k: int = 5) -> dict[str, dict]:
+    """Each output's report by name, as a model with that output alone would get it.
+
+    An output trained with a cross-entropy on targets in [0, 1] is scored as the probabilities it
+    stands for (its logits through a sigmoid or softmax first).
+    """
+    from tfbench import build, io_model
+    from tfbench.data.labels import loss_family
+
+    reports = {}
+    for part in io_model.parse(experiment.model).outputs:
+        out_info, view = info.outputs[part.name], io_model.output_view(experiment, part)
+        logits = outputs_are_logits(None, view, out_info)
+        out, truth = outputs[part.name], labels[part.name]
+        report: dict[str, Any] = {"label_kind": out_info.label_kind}
+        if out_info.label_kind == "regression":
+            family = loss_family(build.resolve_loss(view, out_info))
+            if family is not None and logits:
+                out = probabilities(out, True)[:, 1:] if family == "binary" else probabilities(out, True)
+            report.update(regression_report(out, truth, k))
+        else:
+            report.update(classification_report(out, truth, out_info.class_names, logits, k))
+        reports[part.name] = report
+    return reports
 
 
 def probabilities(outputs, logits: bool):
@@ -223,9 +251,15 @@ def regression_report(outputs, targets, k: int = 5) -> dict:
 
 
 def renderables(result: dict) -> list:
-    """Rich renderables for `tfbench predict`: a headline, then the tables."""
+    """Rich renderables for `tfbench predict`: a headline, then the tables (per output, for several)."""
     from rich.text import Text
 
+    if result.get("outputs"):
+        parts: list = []
+        for name, report in result["outputs"].items():
+            parts.append(Text(f"output {name}", style="bold underline"))
+            parts += renderables({**report, "split": result["split"], "samples": result["samples"]})
+        return parts
     head = Text()
     head.append(f"{result['split']}: {result['samples']} samples  ")
     if result["label_kind"] == "regression":

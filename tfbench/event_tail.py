@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tfbench.engine.events import EVENTS_FILE, decode
+from tfbench.engine.log_scan import kind_prefixes
 
 
 def log_path(path: str | Path) -> Path:
@@ -31,11 +32,14 @@ class EventTail:
         path: the log, or its run directory.
         chunk_bytes: how much to read per call at most, so one call on a huge finished log
             returns a bounded batch and the caller can interleave its own work.
+        skip: event kinds the caller has no use for (`BULK_KINDS` for plain epoch lines): their
+            lines are passed over unparsed, so following a long log costs little more than reading it.
     """
 
-    def __init__(self, path: str | Path, chunk_bytes: int = 1 << 20):
+    def __init__(self, path: str | Path, chunk_bytes: int = 1 << 20, skip: tuple[str, ...] = ()):
         self.path = log_path(path)
         self.chunk_bytes = chunk_bytes
+        self._skipped = kind_prefixes(skip)
         self._handle = None
         self._pending = ""
 
@@ -53,6 +57,8 @@ class EventTail:
         *lines, self._pending = text.split("\n")
         events = []
         for line in lines:
+            if self._skipped and line.startswith(self._skipped):
+                continue
             event = decode(line)
             if event is not None:
                 events.append(event)

@@ -85,9 +85,9 @@ class Progress:
         self._task: Any = None
         self._console: Any = None
         if self.tty:
-            from rich.console import Console
+            from tfbench.console import output_console
 
-            self._console = Console(file=self.stream, highlight=False)
+            self._console = output_console(self.stream)
 
     def __call__(self, event: dict[str, Any]) -> None:
         with self._lock:
@@ -231,12 +231,13 @@ def follow_plainly(run_dir, stream: TextIO, poll: float = 0.2) -> str:
     import time
 
     from tfbench.engine.control import runner_gone
+    from tfbench.engine.log_scan import BULK_KINDS
     from tfbench.event_tail import EventTail
 
     progress = Progress(stream, tty=False)
     pid = None
     quiet_looks = 0  # looks in a row that found nothing new while the runner was gone
-    with EventTail(run_dir) as tail:
+    with EventTail(run_dir, skip=BULK_KINDS) as tail:  # epoch lines only: batches go unparsed
         while True:
             events = tail.read()
             for event in events:

@@ -6,6 +6,12 @@ wrapper's inner entry under `layer`, a Residual's `layers` and optional `shortcu
 error locations and summary rows write it: `model.layers[4].branches[1][0]`. Every edit returns a
 new stack and the place of what it edited, so the builder can keep that selected; an edit that
 cannot be made raises `EditRefused` saying why, and the stack given is left as it was.
+
+A model with several inputs and outputs (`tfbench.io_model`) has a stack per input
+(`model.inputs[1].layers`), the trunk (`model.layers`) and a stack per output
+(`model.outputs[0].layers`): each is edited the same way, its steps read from its own root, and
+`walk_model` gives the whole model's tree — each input with its stack, the merge, the trunk, each
+head.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from tfbench import backbones, blocks
 from tfbench.errors import UserError
 
 ROOT = "model.layers"
+MERGE = "model.merge"
+_STACK_ROOT = re.compile(r"model\.(?:inputs|outputs)\[\d+\]\.layers|model\.layers")
 Steps = tuple[int | str, ...]
 
 NESTED_KEYS = ("layer", "layers", "shortcut", "branches")
@@ -35,10 +43,14 @@ class Node:
     Attributes:
         steps: where it is (`(4, "branches", 1)`).
         depth: 0 for an entry of the stack, 1 inside it, and so on.
-        kind: `layer`, `wrapper`, `block`, `backbone`, `branch` or `shortcut`.
-        entry: the entry's plain dict (None for a branch or shortcut).
+        kind: `layer`, `wrapper`, `block`, `backbone`, `branch` or `shortcut`; in a model with
+            several inputs and outputs also `input` and `output` (a named input or output, its
+            stack under it) and `merge` (where the inputs meet).
+        entry: the entry's plain dict (None for a branch, shortcut, input, output or merge).
         lasts: for each level from 1 to `depth`, whether this row (or its ancestor at that level)
             is the last child there — what the tree's `├`/`└`/`│` lines are drawn from.
+        root: the stack the steps start from (`model.layers`, `model.inputs[1].layers`, …).
+        name: an input's or output's name.
     """
 
     steps: Steps
@@ -46,22 +58,33 @@ class Node:
     kind: str
     entry: dict | None
     lasts: tuple[bool, ...] = ()
+    root: str = ROOT
+    name: str = ""
 
     @property
     def path(self) -> str:
-        return path_of(self.steps)
+        if self.kind in ("input", "output"):
+            return self.root.removesuffix(".layers")  # `model.inputs[1]`, as its summary row
+        if self.kind == "merge":
+            return MERGE
+        return path_of(self.steps, self.root)
 
     @property
     def is_group(self) -> bool:
         return self.kind in ("branch", "shortcut")
 
+    @property
+    def is_part(self) -> bool:
+        """An input, output or the merge: a row of a model with several, not an entry of a stack."""
+        return self.kind in ("input", "output", "merge")
+
 
 # -- places -----------------------------------------------------------------------------------
 
 
-def path_of(steps: Steps) -> str:
-    """`(4, "branches", 1, 0)` → `model.layers[4].branches[1][0]`."""
-    text = ROOT
+def path_of(steps: Steps, root: str = ROOT) -> str:
+    """`(4, "branches", 1, 0)` → `model.layers[4].branches[1][0]` (from another stack's `root`)."""
+    text = root
     for step in steps:
         text += f"[{step}]" if isinstance(step, int) else f".{step}"
     return text
@@ -70,11 +93,11 @@ def path_of(steps: Steps) -> str:
 _STEP = re.compile(r"\[(\d+)\]|\.([A-Za-z_]\w*)")
 
 
-def steps_of(path: str) -> Steps | None:
+def steps_of(path: str, root: str = ROOT) -> Steps | None:
     """`model.layers[4].branches[1][0].filters` → `(4, "branches", 1, 0, "filters")`; None elsewhere."""
-    if not path.startswith(ROOT):
+    if not path.startswith(root):
         return None
-    rest, steps = path[len(ROOT) :], []
+    rest, steps = path[len(root) :], []
     while rest:
         match = _STEP.match(rest)
         if match is None:
@@ -113,26 +136,82 @@ def _is_nested(key: str, value: Any) -> bool:
 # -- the tree ---------------------------------------------------------------------------------
 
 
-def walk(layers: list) -> list[Node]:
+def walk(layers: list, root: str = ROOT, depth: int = 0, lasts: tuple[bool, ...] = ()) -> list[Node]:
     """Every row of the tree, depth-first: a block's row before its layers and branches."""
     nodes: list[Node] = []
     for i, entry in enumerate(layers):
-        _walk_entry(nodes, entry, (i,), 0, ())
+        inner = lasts + ((i == len(layers) - 1,) if depth else ())
+        _walk_entry(nodes, entry, (i,), depth, inner, root)
     return nodes
 
 
-def _walk_entry(nodes: list[Node], entry: dict, steps: Steps, depth: int, lasts: tuple[bool, ...]) -> None:
+def _walk_entry(
+    nodes: list[Node], entry: dict, steps: Steps, depth: int, lasts: tuple[bool, ...], root: str = ROOT
+) -> None:
     kind = kind_of(entry)
-    nodes.append(Node(steps, depth, kind, entry, lasts))
+    nodes.append(Node(steps, depth, kind, entry, lasts, root))
     children = _children(entry, steps)
     for n, (child_steps, child_kind, value) in enumerate(children):
         child_lasts = lasts + (n == len(children) - 1,)
         if child_kind in ("branch", "shortcut"):
-            nodes.append(Node(child_steps, depth + 1, child_kind, None, child_lasts))
+            nodes.append(Node(child_steps, depth + 1, child_kind, None, child_lasts, root))
             for j, item in enumerate(value):
-                _walk_entry(nodes, item, child_steps + (j,), depth + 2, child_lasts + (j == len(value) - 1,))
+                _walk_entry(nodes, item, child_steps + (j,), depth + 2, child_lasts + (j == len(value) - 1,), root)
         else:
-            _walk_entry(nodes, value, child_steps, depth + 1, child_lasts)
+            _walk_entry(nodes, value, child_steps, depth + 1, child_lasts, root)
+
+
+# -- a model with several inputs and outputs ---------------------------------------------------
+
+
+def several(model: dict) -> bool:
+    """Whether a model's plain dict has named inputs or outputs (`tfbench.io_model`)."""
+    return model.get("inputs") is not None or model.get("outputs") is not None
+
+
+def walk_model(model: dict) -> list[Node]:
+    """The whole model's rows: each input with its stack, the merge, the trunk, each output with
+    its head — or, for a plain model, its stack's rows (`walk`)."""
+    if not several(model):
+        return walk(model.get("layers") or [])
+    inputs, outputs = model.get("inputs") or [], model.get("outputs") or []
+    nodes: list[Node] = []
+    for i, part in enumerate(inputs):
+        root = f"model.inputs[{i}].layers"
+        nodes.append(Node((), 0, "input", None, (), root, str(part.get("name", ""))))
+        nodes += walk(part.get("layers") or [], root, 1)
+    if len(inputs) > 1:
+        nodes.append(Node((), 0, "merge", None, (), MERGE, str(model.get("merge") or "concatenate")))
+    nodes += walk(model.get("layers") or [])
+    for j, part in enumerate(outputs):
+        root = f"model.outputs[{j}].layers"
+        nodes.append(Node((), 0, "output", None, (), root, str(part.get("name", ""))))
+        nodes += walk(part.get("layers") or [], root, 1)
+    return nodes
+
+
+def stack_root(path: str) -> str | None:
+    """The stack a path sits in: `model.inputs[1].layers[0].units` → `model.inputs[1].layers`."""
+    match = _STACK_ROOT.match(path)
+    return match.group(0) if match else None
+
+
+def stack_at(model: dict, root: str) -> list:
+    """The plain list of entries at a stack's root (`model.outputs[0].layers`) of a model's dict."""
+    steps = steps_of(root, "model") or ()
+    node: Any = model
+    for step in steps:
+        node = node[step]
+    return node if isinstance(node, list) else []
+
+
+def put_stack(model: dict, root: str, layers: list) -> None:
+    """Set the stack at `root` of a model's plain dict (in place)."""
+    steps = steps_of(root, "model") or ()
+    node: Any = model
+    for step in steps[:-1]:
+        node = node[step]
+    node[steps[-1]] = layers
 
 
 def _children(entry: dict, steps: Steps) -> list[tuple[Steps, str, Any]]:
@@ -164,7 +243,11 @@ def node_for_location(nodes: list[Node], location: str | None) -> Node | None:
 
 
 def nearest(layers: list, steps: Steps | None) -> Steps | None:
-    """`steps` if the stack still has it, else the closest place above or before it (after undo)."""
+    """`steps` if the stack still has it, else the closest place above or before it (after undo).
+
+    `()` (an input's or output's own row) stays itself."""
+    if steps == ():
+        return steps
     if not layers:
         return None
     places = {node.steps for node in walk(layers)}
@@ -398,16 +481,16 @@ def set_entry(layers: list, at: Steps, type_name: str, args: dict) -> list:
     return new
 
 
-def follow(before: list, after: list, paths: list[str]) -> dict[str, str]:
-    """Where the entries at `paths` in `before` are in `after`, found by content.
+def follow(before: list, after: list, paths: list[str], root: str = ROOT) -> dict[str, str]:
+    """Where the entries at `paths` in `before` are in `after` (the stack at `root`), found by content.
 
     State the builder keeps by path (which blocks are folded) follows its entries this way when an
     edit shifts them; an entry no longer in `after` is left out.
     """
-    nodes = [node for node in walk(after) if node.entry is not None]
+    nodes = [node for node in walk(after, root) if node.entry is not None]
     moved = {}
     for path in paths:
-        steps = steps_of(path)
+        steps = steps_of(path, root)
         try:
             entry = get_at(before, steps) if steps else None
         except (IndexError, KeyError, TypeError):

@@ -43,6 +43,10 @@ def _table_inputs(experiment, info, path: Path) -> tuple[Any, list[str], Any]:
     delimiter = experiment.data.options.get("delimiter", ",")
     table = read_table(str(path), fmt, delimiter, "--input")
     columns = table_source.columns_of(table, plan, "--input")
+    if info.outputs:  # a label column per output
+        from tfbench.data.table_labels import scoring_labels
+
+        return columns, [str(i + 1) for i in range(table.num_rows)], scoring_labels(table, info, path)
     labels = None
     if plan.label in table.column_names and table[plan.label].null_count == 0:
         labels = label_values(table[plan.label], plan, f"--input ({path.name}, column {plan.label!r})")
@@ -94,7 +98,26 @@ def _text_inputs(experiment, info, path: Path) -> tuple[Any, list[str], Any]:
     return x, [str(f) for f in files], _folder_labels(info, classes)
 
 
-_INPUTS = {"csv": _table_inputs, "parquet": _table_inputs, "images": _image_inputs, "text": _text_inputs}
+def _npz_inputs(experiment, info, path: Path) -> tuple[Any, list[str], Any]:
+    """An npz of new samples: arrays named as the run's (its inputs'; its labels' when all there)."""
+    from tfbench.data import npz_source
+    from tfbench.data.info import IONames
+    from tfbench.data.named_arrays import scoring_arrays
+    from tfbench.data.options import parse_options
+    from tfbench.data.rows import count
+
+    options = parse_options(npz_source.OPTIONS, experiment.data.options)
+    x, labels = scoring_arrays(str(path), options, IONames(tuple(info.inputs), tuple(info.outputs)), info)
+    return x, [str(i + 1) for i in range(count(x))], labels
+
+
+_INPUTS = {
+    "csv": _table_inputs,
+    "parquet": _table_inputs,
+    "images": _image_inputs,
+    "text": _text_inputs,
+    "npz": _npz_inputs,
+}
 
 
 def _rows(info, names: list[str], outputs, labels, logits: bool) -> list[dict[str, Any]]:
@@ -132,12 +155,14 @@ def _metric(info, rows: list[dict[str, Any]]) -> dict[str, float] | None:
     return {"accuracy": float(np.mean([r["predicted"] == r["label"] for r in rows]))}
 
 
-def predict_inputs(run_dir: Path, input_path: Path) -> dict[str, Any]:
+def predict_inputs(run_dir: Path, input_path: Path, with_export: str | None = None) -> dict[str, Any]:
     """Score new raw inputs with a finished run's model.
 
     Args:
         run_dir: the run directory (its `experiment.toml` and model).
         input_path: a table file, an image or text file, or a folder of them.
+        with_export: score with this verified export instead (its `report.json` key: `onnx`,
+            `tflite-int8`, …), in its own runtime.
 
     Returns:
         `{"rows": [{input, predicted, probability | , label?}], "samples": n, "label_kind": …,
@@ -149,7 +174,8 @@ def predict_inputs(run_dir: Path, input_path: Path) -> dict[str, Any]:
     from tfbench import data, rundir
     from tfbench.data import rows as sample_rows
     from tfbench.export import quiet_tensorflow
-    from tfbench.export.reference import outputs_are_logits, predict_keras
+    from tfbench.export.reference import outputs_are_logits
+    from tfbench.io_model import data_names
 
     input_path = Path(input_path).expanduser()
     if not input_path.exists():
@@ -165,21 +191,61 @@ def predict_inputs(run_dir: Path, input_path: Path) -> dict[str, Any]:
             "use --split to score a split of the run's own data",
         )
     quiet_tensorflow()
-    info = data.describe(experiment.data, experiment.train.seed)
+    info = data.describe(experiment.data, experiment.train.seed, io=data_names(experiment))
     x, names, labels = reader(experiment, info, input_path)
     if sample_rows.count(x) == 0:
         raise UserError("holds no rows to score", f"--input ({input_path})")
     model = rundir.load_model(model_path)
-    outputs = predict_keras(model, x)
+    outputs = _outputs(run_dir, model, x, with_export)
+    if info.outputs:  # a model with several outputs: a prediction (and a metric) per output
+        return _several_outputs(
+            experiment, info, names, outputs, labels, {"run_dir": str(run_dir), "input": str(input_path)}
+        )
     rows = _rows(info, names, outputs, labels, outputs_are_logits(model, experiment, info))
     result: dict[str, Any] = {
         "run_dir": str(run_dir),
         "input": str(input_path),
         "samples": len(rows),
         "label_kind": info.label_kind,
+        "with": with_export or "keras",
         "rows": rows,
     }
     result.update(_metric(info, rows) or {})
+    return result
+
+
+def _outputs(run_dir: Path, model: Any, x: Any, with_export: str | None) -> Any:
+    """The Keras model's outputs on `x`, or those of a verified export in its own runtime."""
+    from tfbench.export.reference import predict_keras
+
+    if with_export is None:
+        return predict_keras(model, x)
+    from tfbench.export.runners import export_predictor
+
+    return export_predictor(run_dir, with_export, model)(x)
+
+
+def _several_outputs(experiment, info, names: list[str], outputs: dict, labels, result: dict) -> dict[str, Any]:
+    """One row per input with every output's prediction (`NAME`, `NAME_probability`, `NAME_label`),
+    and each output's accuracy or MAE where the input carries its labels."""
+    from tfbench import io_model
+    from tfbench.export.reference import outputs_are_logits
+
+    rows: list[dict[str, Any]] = [{"input": name} for name in names]
+    metrics = {}
+    for part in io_model.parse(experiment.model).outputs:
+        out_info = info.outputs[part.name]
+        logits = outputs_are_logits(None, io_model.output_view(experiment, part), out_info)
+        truth = None if labels is None else labels[part.name]
+        own = _rows(out_info, names, outputs[part.name], truth, logits)
+        for row, mine in zip(rows, own):
+            row.update(
+                {f"{part.name}_{k}" if k != "predicted" else part.name: v for k, v in mine.items() if k != "input"}
+            )
+        metrics[part.name] = _metric(out_info, own) or {}
+    result.update(samples=len(rows), label_kind="outputs", rows=rows)
+    if any(metrics.values()):
+        result["outputs"] = metrics
     return result
 
 
@@ -205,6 +271,12 @@ def write_rows(rows: list[dict[str, Any]], output: Path) -> None:
 def summary_line(result: dict[str, Any]) -> str:
     """`344 predictions; accuracy 97.4%` — what the command prints after the rows."""
     text = f"{result['samples']:,} predictions"
+    for name, metric in (result.get("outputs") or {}).items():  # a model with several outputs
+        text += "".join(
+            f"; {name} {k} {v:.1%}" if k == "accuracy" else f"; {name} MAE {v:.4g}" for k, v in metric.items()
+        )
+    if result.get("with", "keras") != "keras":
+        text += f" with the {result['with']} export"
     if "accuracy" in result:
         text += f"; accuracy {result['accuracy']:.1%}"
     elif "mae" in result:

@@ -8,7 +8,7 @@ from here, so the layout in DESIGN.md ("Run directory") has one home:
 runs/<name>-<YYYYmmdd-HHMMSS>[-N]/
   experiment.toml  events.jsonl  history.csv  model.keras  train.py
   checkpoints/{last,best}.keras  checkpoints/backup/  exports/  tensorboard/
-  runner.json  runner.log  control/  .lock
+  runner.json  runner.log  control/  .lock  code/ (the preset's own modules, copied)
 ```
 """
 
@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from tfbench.atomic import write_text
 from tfbench.engine import events as ev
 from tfbench.engine.events import EVENTS_FILE  # noqa: F401 - named by the event log's module, listed here with the rest
+from tfbench.engine.log_scan import LogScan, last_event, scan_events, summary_state
 from tfbench.errors import UserError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -57,6 +59,8 @@ BACKUP_METADATA = tuple(metadata for _, metadata in BACKUP_PAIRS)
 EXPORTS_DIR = "exports"
 TENSORBOARD_DIR = "tensorboard"
 KERAS_LOG = "keras-log.csv"
+CODE_DIR = "code"  # copies of the preset's own modules ([code]), as imported
+CODE_MANIFEST = "code/manifest.json"  # their file names, SHA-256 digests and where they came from
 # What tfbench writes itself: a callback's file (`tfbench.catalog.resolve_run_paths`) may not be one.
 OWN_PATHS = (
     EXPERIMENT_FILE,
@@ -72,6 +76,7 @@ OWN_PATHS = (
     BEST_CHECKPOINT,
     BACKUP_DIR,
     EXPORTS_DIR,
+    CODE_DIR,
 )
 
 # Names `run_ended` lists, by the key it lists them under.
@@ -225,7 +230,7 @@ def write_history(run_dir: str | Path, rows: list[dict[str, Any]], durable: bool
     return write_text(Path(run_dir) / HISTORY_FILE, history_csv(rows), durable=durable)
 
 
-def history_from_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def history_from_events(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """History rows rebuilt from a log's `epoch_ended` events (the last record of each epoch).
 
     The log holds everything `history.csv` holds, so a damaged history can be recovered from it.
@@ -336,18 +341,18 @@ def artifacts(run_dir: str | Path) -> dict[str, str]:
     return {name: rel for name, rel in ARTIFACTS.items() if (run_dir / rel).exists()}
 
 
-def damage(run_dir: str | Path) -> str:
+def damage(run_dir: str | Path, log_damage: int | None = None) -> str:
     """What is damaged in a run directory, one line ("" when every file reads as it should).
 
     Looks at the files a run leaves: undecodable lines in the event log (its torn last line, which
-    a live run may be writing, does not count), `history.csv`, `runner.json`, `experiment.toml`
-    and `model.keras`.
+    a live run may be writing, does not count; `log_damage` when a scan of the log already
+    counted them), `history.csv`, `runner.json`, `experiment.toml` and `model.keras`.
     """
     import tomllib
 
     run_dir = Path(run_dir)
     found = []
-    bad = _damaged_lines(run_dir / EVENTS_FILE)
+    bad = _damaged_lines(run_dir / EVENTS_FILE) if log_damage is None else log_damage
     if bad:
         found.append(f"{EVENTS_FILE} has {bad} unreadable line{'s' if bad > 1 else ''}")
     found.append(history_damage(run_dir))
@@ -371,11 +376,13 @@ def damage(run_dir: str | Path) -> str:
 
 
 def _damaged_lines(path: Path) -> int:
+    scan = LogScan()
     try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            return sum(1 for line in handle if line.endswith("\n") and line.strip() and ev.decode(line) is None)
+        for _ in scan_events(path, scan=scan):  # batches are checked for shape, not parsed: a long log is quick
+            pass
     except OSError:
         return 0
+    return scan.damaged
 
 
 # -- resuming ---------------------------------------------------------------------------------
@@ -401,41 +408,113 @@ class ResumePoint:
     """What was damaged and how it was recovered, one line each."""
 
 
-def resume_point(run_dir: str | Path, planned: int, epochs: int | None = None) -> ResumePoint:
+def resume_point(
+    run_dir: str | Path, planned: int, epochs: int | None = None, experiment: Experiment | None = None
+) -> ResumePoint:
     """Read a run directory for `tfbench resume` (nothing is written).
 
     Args:
         run_dir: the run directory.
         planned: the Experiment's planned epochs (used when the log has no plan).
         epochs: a new planned total asked for.
+        experiment: the Experiment resume will train (its `experiment.toml` as it is now): an
+            edited `train.epochs` is the new plan (`epochs` wins), other edits are refused
+            (`edited_plan`).
 
     Raises:
-        UserError: not a run directory, a damaged backup, or a run that already finished.
+        UserError: not a run directory, a damaged backup, a run that already finished, or an
+            `experiment.toml` edited in a way resume cannot honour.
     """
     run_dir = Path(run_dir)
     if not (run_dir / EVENTS_FILE).exists():
         raise UserError("not a run directory (no events.jsonl)", str(run_dir))
-    events = ev.read_events(run_dir)
-    previous = ev.RunState.from_events(events)
-    target = int(epochs or previous.epochs or planned)
     initial = _checked_backup_epoch(run_dir)
+    end = last_event(run_dir)  # a finished run with the plan it ended with is refused from the log's last line
+    if epochs is None and end is not None and end["event"] == ev.RUN_ENDED and end.get("epochs") == planned:
+        _refuse_finished(run_dir, str(end.get("status")), planned, initial)
+    previous = summary_state(run_dir)  # a long log streams by: its batches are not parsed
+    edited = edited_plan(run_dir, experiment, previous.experiment, initial) if experiment is not None else None
+    target = int(epochs or edited or previous.epochs or planned)
     lasts = [c for c in previous.checkpoints if c.get("kind") == "last"]
     point = ResumePoint(initial, target, [], last_checkpoint_epoch=int(lasts[-1].get("epoch") or 0) if lasts else 0)
     rows, damage = _parse_history(run_dir / HISTORY_FILE)
     if damage:
-        recovered = history_from_events(events)
+        recovered = history_from_events(scan_events(run_dir))
         shutil.copyfile(run_dir / HISTORY_FILE, run_dir / f"{HISTORY_FILE}.damaged")
         point.notes.append(f"{damage}; kept it as {HISTORY_FILE}.damaged and rebuilt the history from {EVENTS_FILE}")
         rows = recovered if len(recovered) >= len(rows) else rows
     point.history = [r for r in rows if r["epoch"] <= initial]
     point.later = [r for r in rows if r["epoch"] > initial]
+    if edited and not epochs:
+        point.notes.append(
+            f"{EXPERIMENT_FILE} plans {edited} epochs now ({previous.epochs} before): training on to {edited}"
+        )
     if initial >= target:
-        if previous.status in ("completed", "early_stopped") and zipfile.is_zipfile(run_dir / MODEL_FILE):
-            raise UserError(
-                f"the run already finished its {target} planned epochs", str(run_dir), "plan more with --epochs N"
-            )
+        _refuse_finished(run_dir, previous.status, target, initial)
         point.finishing = True
     return point
+
+
+# What resume honours of an `experiment.toml` edited after the run stopped: a new planned total
+# (as `tfbench set RUN epochs=N` while it trains), and what only the run's end reads. Any other
+# edit would continue a different run from this one's weights and optimizer state.
+HONOURED_EDITS = ("train.epochs", "description", "export")
+
+
+def edited_plan(run_dir: Path, experiment: Experiment, recorded: dict[str, Any], trained: int) -> int | None:
+    """The planned epochs an edited `experiment.toml` asks for, None when its plan was not edited.
+
+    Args:
+        run_dir: the run directory.
+        experiment: its `experiment.toml` as it is now.
+        recorded: the Experiment the run last started with (its log's last `run_started`).
+        trained: the epochs in the run's backup.
+
+    Raises:
+        UserError: at `experiment.toml`, naming each edit resume cannot honour, or a plan below
+            what was trained; nothing is written, so the run stays resumable.
+    """
+    from tfbench.experiment_diff import experiment_differences
+    from tfbench.spec import experiment_from_dict
+
+    if not recorded:
+        return None
+    try:
+        before = experiment_from_dict(recorded).to_dict()  # with today's defaults, as `experiment` has them
+    except UserError:
+        return None  # recorded by another version of tfbench: nothing to compare with
+    changes = experiment_differences([before, experiment.to_dict()])
+    refused = [(path, old, new) for path, (old, new) in changes if not _honoured(path)]
+    where = str(run_dir / EXPERIMENT_FILE)
+    if refused:
+        shown = "; ".join(f"{path} {old} → {new}" for path, old, new in refused[:3])
+        more = f" and {len(refused) - 3} more" if len(refused) > 3 else ""
+        raise UserError(
+            f"changed since the run was trained ({shown}{more}); resume continues the run as it was trained",
+            where,
+            f"put it back as it was, or train the new version as a new run: `tfbench run {where}`",
+        )
+    if any(path == "train.epochs" for path, _ in changes):
+        if experiment.train.epochs < trained:
+            raise UserError(
+                f"train.epochs = {experiment.train.epochs}, but the run has trained {trained} epochs",
+                f"{where}: train.epochs",
+                f"plan at least {trained}",
+            )
+        return experiment.train.epochs
+    return None
+
+
+def _honoured(path: str) -> bool:
+    return any(path == edit or path.startswith((f"{edit}.", f"{edit}[")) for edit in HONOURED_EDITS)
+
+
+def _refuse_finished(run_dir: Path, status: str, target: int, initial: int) -> None:
+    """Refuse to resume a run that trained its planned epochs and saved its model."""
+    if initial >= target and status in ("completed", "early_stopped") and zipfile.is_zipfile(run_dir / MODEL_FILE):
+        raise UserError(
+            f"the run already finished its {target} planned epochs", str(run_dir), "plan more with --epochs N"
+        )
 
 
 def _checked_backup_epoch(run_dir: Path) -> int:
@@ -545,11 +624,20 @@ def load_model(path: str | Path, compile: bool = False):
             str(path),
             "use checkpoints/last.keras, or finish the run again with `tfbench resume`",
         )
+    from tfbench.keras_archive import check_archive
+
+    check_archive(path)  # members declaring gigabytes: refused before Keras reads them
     import keras
 
     try:
         return keras.saving.load_model(str(path), compile=compile)
     except Exception as exc:  # noqa: BLE001 - a damaged file is the user's to fix
+        if "Could not locate class" in str(exc):  # a class of the run's own code ([code]), not imported here
+            raise UserError(
+                "the model uses a class of its run's own code, which is not imported here",
+                str(path),
+                "allow the run's code: --allow-code (the run keeps it in code/)",
+            ) from None
         raise UserError(f"the model file is damaged: {type(exc).__name__}: {exc}", str(path)) from None
 
 
@@ -566,15 +654,17 @@ def load_bundle(experiment: Experiment, cache_dir: str | Path | None = None):
             file cache that is not inside the run directory.
     """
     from tfbench import data
-    from tfbench.build import needs_one_hot
+    from tfbench.io_model import data_names
+    from tfbench.models import needs_one_hot
 
     spec = experiment.data
     if spec.cache_file:
         cache = str(cache_prefix(cache_dir, spec.cache_file)) if cache_dir is not None else False
         spec = spec.model_copy(update={"cache": cache})  # no validation: the path is absolute now
     seed = experiment.train.seed
-    info = data.describe(spec, seed)
-    return data.load(spec, seed, one_hot=needs_one_hot(experiment, info))
+    io = data_names(experiment)
+    info = data.describe(spec, seed, io=io)
+    return data.load(spec, seed, one_hot=needs_one_hot(experiment, info), io=io)
 
 
 def cache_prefix(run_dir: str | Path, name: str) -> Path:

@@ -139,18 +139,75 @@ class DataSpec(_Strict):
         return self.source.split(":", 1)[1]
 
 
+class InputSpec(_Strict):
+    """One of a model's several inputs: the name its data carries and that input's own stack."""
+
+    name: str = Field(..., description="The input's name: an npz array (or a table's column group) of that name.")
+    layers: list[Component] = Field(
+        default_factory=list, description="The input's own stack before the merge; none: the input itself."
+    )
+    shape: list[int] | None = Field(None, description="Override the input's shape from the data.")
+
+
+class OutputSpec(_Strict):
+    """One of a model's several outputs: the label it predicts, its head, its loss and metrics."""
+
+    name: str = Field(..., description="The output's name: an npz array (or a table's label column) of that name.")
+    layers: list[Component] = Field(
+        default_factory=list, description="The head stack after the shared trunk; none: the trunk's output."
+    )
+    loss: NameOrComponent = Field("auto", description="Keras loss of this output; 'auto' fits its labels.")
+    loss_weight: float = Field(1.0, ge=0, description="This output's weight in the total loss.")
+    metrics: list[NameOrComponent] | None = Field(
+        None, description="Keras metrics of this output; default: train.metrics."
+    )
+
+
 class ModelSpec(_Strict):
     """A stack of Keras layers; the input shape comes from the data unless `input_shape` is set.
 
     An entry may be a wrapper, a `Residual` or `Parallel` block or a `keras.applications`
-    backbone, written as nested tables (the grammar is `tfbench.blocks`).
+    backbone, written as nested tables (the grammar is `tfbench.blocks`). With `inputs` and
+    `outputs` the model has several named inputs, each with its own stack, merged into the
+    shared `layers`, and several heads (the grammar is `tfbench.io_model`).
     """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, populate_by_name=True)
 
     layers: list[Component] = Field(
         default_factory=list,
         description="The layer stack, first to last; entries may be wrappers, blocks or backbones.",
     )
     input_shape: list[int] | None = Field(None, description="Override the input shape from the data.")
+    inputs: list[InputSpec] | None = Field(
+        None, description="Several named inputs, each with its own stack, merged before `layers`."
+    )
+    merge: str | None = Field(
+        None, description="How the inputs' ends meet (add, concatenate, …); default: concatenate."
+    )
+    outputs: list[OutputSpec] | None = Field(
+        None, description="Several named outputs, each a head after `layers` with its own loss."
+    )
+    class_: str | None = Field(
+        None,
+        alias="class",
+        description="A keras.Model subclass from the preset's [code], built as CLASS(inputs=…, outputs=…): "
+        "its own train_step/test_step drive fit.",
+    )
+
+
+class CodeSpec(_Strict):
+    """The preset's own Python modules: imported only when the user allows it (`--allow-code`)."""
+
+    modules: list[str] = Field(
+        ..., min_length=1, description="Python files, relative to the preset's folder; imported only when allowed."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _absolute_paths(cls, data: Any) -> Any:
+        # Like data paths: one not resolved against a preset's folder is the shell's.
+        return code_paths_absolute(data, Path.cwd()) if isinstance(data, dict) else data
 
 
 class FineTuneSpec(_Strict):
@@ -249,6 +306,9 @@ class Experiment(_Strict):
     tune: dict[str, Any] | None = Field(
         None, description="A hyperparameter study of this Experiment (`[tune]`), read by `tfbench tune`."
     )
+    code: CodeSpec | None = Field(
+        None, description="The preset's own modules (custom layers, losses, metrics, callbacks, model classes)."
+    )
 
     @field_validator("name")
     @classmethod
@@ -265,7 +325,7 @@ class Experiment(_Strict):
     # -- conversions -------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """Plain data (TOML-ready: no None values, no empty `data.options` table)."""
-        data = _drop_none(self.model_dump(mode="python"))
+        data = _drop_none(self.model_dump(mode="python", by_alias=True))
         if not data["data"].get("options"):
             # No options is the default; an empty `[data.options]` table only adds noise to a preset.
             data["data"].pop("options", None)
@@ -293,11 +353,20 @@ def check_components(exp: Experiment) -> None:
     Raises:
         UserError: located at the offending entry, with close matches for a misspelt name.
     """
-    from tfbench import adaptable, blocks, catalog
+    from tfbench import catalog, user_code
+
+    with catalog.user_scope(*user_code.scope(exp.code.modules if exp.code else None)):
+        _check_named(exp)  # with the classes of its own [code], and no others
+        user_code.check_experiment_class(exp.model.class_, exp.code.modules if exp.code else None)
+
+
+def _check_named(exp: Experiment) -> None:
+    from tfbench import adaptable, blocks, catalog, io_model
 
     nodes = blocks.parse_stack(exp.model.layers)  # nested blocks and wrappers, each error at its place
     adaptable.check_stack(nodes)  # layers that learn from data: where they can
     train = exp.train
+    io_model.check(exp)  # several inputs and outputs: their stacks, names, losses and metrics
     if train.fine_tune is not None:
         _check_fine_tune(train, nodes)
     catalog.check_component("optimizers", train.optimizer.type, train.optimizer.args, "train.optimizer")
@@ -387,6 +456,34 @@ def data_paths_relative(section: dict[str, Any], base: str | Path) -> dict[str, 
     return _map_data_paths(section, relative)
 
 
+def code_paths_absolute(section: dict[str, Any], base: str | Path) -> dict[str, Any]:
+    """A `[code]` table whose module paths are made absolute against `base` (nothing is read)."""
+    import os
+
+    modules = section.get("modules")
+    if not isinstance(modules, list):
+        return section
+    absolute = [
+        os.path.normpath(os.path.join(base, os.path.expanduser(m))) if isinstance(m, str) else m for m in modules
+    ]
+    return {**section, "modules": absolute}
+
+
+def code_paths_relative(section: dict[str, Any], base: str | Path) -> dict[str, Any]:
+    """A `[code]` table whose module paths inside `base` are written relative to it (a saved preset
+    keeps working when its folder moves with its modules); other paths stay absolute."""
+    import os
+
+    base = os.path.abspath(base)
+
+    def relative(text: str) -> str:
+        if not os.path.isabs(text) or os.path.commonpath([base, os.path.abspath(text)]) != base:
+            return text
+        return Path(os.path.relpath(text, base)).as_posix()
+
+    return {**section, "modules": [relative(m) for m in section.get("modules", [])]}
+
+
 # -- load / dump ------------------------------------------------------------------------------
 
 
@@ -472,6 +569,7 @@ def _fields_at(path: tuple) -> list[str]:
         annotation = field.annotation
         inner = getattr(annotation, "__args__", None)
         candidates = [annotation, *(inner or ())]
+        candidates += [arg for c in candidates for arg in getattr(c, "__args__", ())]  # list[InputSpec] | None
         model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
         if model is None:
             return []
@@ -559,6 +657,8 @@ def load_experiment(name_or_path: str | Path, overrides: list[str] | None = None
     if isinstance(data.get("data"), dict):
         # The preset's own relative paths are the preset's: they resolve against its folder.
         data["data"] = data_paths_absolute(data["data"], path.resolve().parent)
+    if isinstance(data.get("code"), dict):
+        data["code"] = code_paths_absolute(data["code"], path.resolve().parent)
     if overrides:
         apply_overrides(data, overrides)
     return experiment_from_dict(data, source)
@@ -576,6 +676,8 @@ def save_experiment(exp: Experiment, path: str | Path) -> Path:
     path = Path(path)
     data = exp.to_dict()
     data["data"] = data_paths_relative(data["data"], path.resolve().parent)
+    if "code" in data:
+        data["code"] = code_paths_relative(data["code"], path.resolve().parent)
     write_text(path, tomli_w.dumps(data))
     return path
 

@@ -15,8 +15,12 @@ neither offered nor accepted, and argument values are limited to numbers, string
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import json
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,6 +70,8 @@ class Entry:
     aliases: tuple[str, ...] = ()
     omitted: tuple[str, ...] = ()
     """Keras arguments left out because they take objects; rejected with that reason."""
+    module: str = ""
+    """The file of a preset's own code that defines the class (`transformer.py`); empty for Keras' own."""
 
 
 # -- reading the cache ------------------------------------------------------------------------
@@ -102,10 +108,11 @@ def _load() -> dict[str, Any]:
         "class_names": class_names,
         "excluded": data.get("excluded", {}),
         "keras_version": data.get("keras_version", ""),
+        "choice_sets": sets,
     }
 
 
-def _entry_from_json(kind: str, raw: dict[str, Any], sets: dict[str, tuple[str, ...]]) -> Entry:
+def _entry_from_json(kind: str, raw: dict[str, Any], sets: dict[str, tuple[str, ...]], module: str = "") -> Entry:
     params = {}
     for p in raw.get("params", []):
         choices = p.get("choices", ())
@@ -130,6 +137,7 @@ def _entry_from_json(kind: str, raw: dict[str, Any], sets: dict[str, tuple[str, 
         category=raw.get("category", ""),
         aliases=tuple(raw.get("aliases", ())),
         omitted=tuple(raw.get("omitted", ())),
+        module=module,
     )
 
 
@@ -143,27 +151,94 @@ def _kind(kind: str) -> str:
     return kind
 
 
+# -- classes from a preset's own code ------------------------------------------------------------
+# Entries derived (by `tfbench.user_code`) from the classes of modules the user allowed, by kind
+# and name. They join the Keras entries for every lookup; which of them a preset may name is
+# checked by `tfbench.spec` (a preset names only classes of the modules its `[code]` lists).
+_USER: dict[str, dict[str, Entry]] = {kind: {} for kind in KINDS}
+_USER_LOCK = threading.Lock()
+_SCOPE: contextvars.ContextVar[tuple[frozenset[str], bool] | None] = contextvars.ContextVar(
+    "tfbench_catalog_user_scope", default=None
+)
+
+
+def entry_from_row(kind: str, row: dict[str, Any], module: str) -> Entry:
+    """An entry from a row `tfbench.catalog.generate.describe_class` derived from a class of `module`."""
+    return _entry_from_json(_kind(kind), row, _load()["choice_sets"], module)
+
+
+def set_user_entries(module: str, entries: list[Entry]) -> None:
+    """Replace the entries of a preset's own module (`transformer.py`) with `entries`."""
+    with _USER_LOCK:
+        for kind in KINDS:
+            kept = {name: e for name, e in _USER[kind].items() if e.module != module}
+            kept.update({e.name: e for e in entries if e.kind == kind})
+            _USER[kind] = kept
+
+
+def user_entries(kind: str | None = None) -> list[Entry]:
+    """The entries from allowed modules (of one kind, or all), by module then name."""
+    kinds = (_kind(kind),) if kind else KINDS
+    found = [e for k in kinds for e in _USER[k].values() if _visible(e)]
+    return sorted(found, key=lambda e: (e.module, e.kind, e.name))
+
+
+def builtin(kind: str, name: str) -> bool:
+    """Whether `name` is one of Keras' own entries of this kind (a class name or an alias)."""
+    return name in _load()["lookup"][_kind(kind)]
+
+
+@contextlib.contextmanager
+def user_scope(modules: frozenset[str], defer_unknown: bool = False) -> Iterator[None]:
+    """Within this block (this thread), only the entries of `modules` are known besides Keras' own.
+
+    With `defer_unknown` an unknown name is accepted unchecked: a preset whose code is not allowed
+    yet is read without importing it, and checked in full once its code is imported.
+    """
+    token = _SCOPE.set((modules, defer_unknown))
+    try:
+        yield
+    finally:
+        _SCOPE.reset(token)
+
+
+def _visible(entry: Entry) -> bool:
+    scope = _SCOPE.get()
+    return scope is None or entry.module in scope[0]
+
+
+def _user_get(kind: str, name: Any) -> Entry | None:
+    entry = _USER[kind].get(name) if isinstance(name, str) else None
+    return entry if entry is not None and _visible(entry) else None
+
+
+def _deferred(kind: str, name: Any) -> bool:
+    scope = _SCOPE.get()
+    return scope is not None and scope[1] and isinstance(name, str) and bool(name) and not builtin(kind, name)
+
+
 def keras_version() -> str:
     """The Keras version the cached catalog was generated from."""
     return _load()["keras_version"]
 
 
 def entries(kind: str) -> list[Entry]:
-    """Every entry of a kind (`layers`, `optimizers`, …), sorted by category then name."""
-    found = _load()["entries"][_kind(kind)].values()
-    return sorted(found, key=lambda e: (e.category, e.name))
+    """Every entry of a kind (`layers`, `optimizers`, …), sorted by category then name; classes
+    from allowed modules come last, under their module's file name."""
+    found = sorted(_load()["entries"][_kind(kind)].values(), key=lambda e: (e.category, e.name))
+    return found + user_entries(kind)
 
 
 def names(kind: str) -> list[str]:
     """The names of a kind's entries, sorted: class names, plus compile's `accuracy`/`ce`-style names."""
-    return sorted(_load()["entries"][_kind(kind)])
+    return sorted([*_load()["entries"][_kind(kind)], *(e.name for e in user_entries(kind))])
 
 
 def get(kind: str, name: str) -> Entry | None:
     """An entry by class name or alias (`mse`, `accuracy`, `AvgPool2D`), or None when unknown."""
     data = _load()
     key = data["lookup"][_kind(kind)].get(name)
-    return data["entries"][kind][key] if key else None
+    return data["entries"][kind][key] if key else _user_get(kind, name)
 
 
 def class_name(kind: str, name: str) -> str:
@@ -176,7 +251,7 @@ def class_name(kind: str, name: str) -> str:
 
 def identifiers(kind: str) -> list[str]:
     """Every string a preset may name an entry of this kind by: class names and aliases."""
-    return sorted(_load()["lookup"][_kind(kind)])
+    return sorted([*_load()["lookup"][_kind(kind)], *(e.name for e in user_entries(kind))])
 
 
 def layers_table() -> list[tuple[str, str, str]]:
@@ -225,6 +300,13 @@ def _unknown_name(kind: str, name: str, location: str, prefer_classes: bool = Tr
         return UserError(f"{word} {name!r} is not allowed in tfbench: {reason}", location)
     if not isinstance(name, str) or not name:
         return UserError(f"name a {word}", location)
+    elsewhere = _USER[kind].get(name)
+    if elsewhere is not None:
+        return UserError(
+            f"{word} {name!r} comes from {elsewhere.module}, which this preset's [code] does not list",
+            location,
+            f'add it: [code] modules = ["{elsewhere.module}"]',
+        )
     classes = [n for n in names(kind) if get(kind, n).category != IDENTIFIER_CATEGORY]
     hint = close_matches(name, classes) if prefer_classes else None
     hint = hint or close_matches(name, identifiers(kind))
@@ -243,7 +325,7 @@ def check_identifier(kind: str, name: str, location: str) -> None:
     Raises:
         UserError: at `location`, with close matches for a misspelt name.
     """
-    if get(kind, name) is None:
+    if get(kind, name) is None and not _deferred(kind, name):
         raise _unknown_name(kind, name, location, prefer_classes=False)
 
 
@@ -261,6 +343,8 @@ def check_component(kind: str, name: str, args: dict[str, Any], location: str) -
             mistyped argument (located at `location.ARG`), with close matches where they help.
     """
     entry = get(kind, name)
+    if entry is None and _deferred(kind, name):
+        return  # a class of the preset's own code, checked once the code is allowed
     if entry is None:
         raise _unknown_name(kind, name, location)
     if entry.category == IDENTIFIER_CATEGORY:
@@ -269,7 +353,7 @@ def check_component(kind: str, name: str, args: dict[str, Any], location: str) -
             location,
             f'write it as a string: "{name}"',
         )
-    if name not in _load()["class_names"][kind]:
+    if not entry.module and name not in _load()["class_names"][kind]:
         raise UserError(
             f"{name!r} is a string name of {entry.name}; a table needs the class name",
             location,

@@ -432,6 +432,23 @@ def _describe(kind: str, name: str, cls: type, sets: dict[str, tuple[str, ...]])
     return row, None
 
 
+def describe_class(kind: str, cls: type, category: str) -> tuple[dict[str, Any] | None, str | None]:
+    """A class of a preset's own code as a catalog row, derived as Keras' own classes are.
+
+    Args:
+        kind: `layers`, `losses`, `metrics` or `callbacks`.
+        cls: the class (its `__init__` signature, defaults and docstrings give the form).
+        category: the heading it is listed under (its module's file name).
+
+    Returns:
+        (row, None), or (None, why it cannot be offered) — e.g. a required argument that takes an object.
+    """
+    row, reason = _describe(kind, cls.__name__, cls, {})
+    if row is not None:
+        row["category"] = category
+    return row, reason
+
+
 _EMPTY = object()
 
 

@@ -14,11 +14,12 @@ from typing import Any
 import numpy as np
 
 from tfbench.data import class_weights  # noqa: F401 - `data.class_weights`, for the engine's fit
-from tfbench.data.info import DataBundle, DataInfo
+from tfbench.data.info import DataBundle, DataInfo, IONames
 from tfbench.data.labels import needs_one_hot
 from tfbench.data.options import SourceOptions, parse_options
 from tfbench.data.registry import source_module, sources
 from tfbench.data.splits import Arrays
+from tfbench.errors import UserError
 
 __all__ = [
     "DataBundle",
@@ -47,12 +48,32 @@ def _with_preprocessing(info: DataInfo, options: SourceOptions) -> DataInfo:
     return dataclasses.replace(info, **changes) if changes else info
 
 
-def describe(spec, seed: int | None = 42) -> DataInfo:
+def _source_call(module, name: str, spec, options, seed, io: IONames | None):
+    """`module.describe`/`module.load`, with the model's named inputs and outputs when it has them.
+
+    Raises:
+        UserError: the source kind cannot give named inputs or outputs.
+    """
+    if io is None:
+        return getattr(module, name)(spec, options, seed)
+    if not getattr(module, "NAMED_IO", False):
+        where = "model.inputs" if io.inputs else "model.outputs"
+        raise UserError(
+            f"{spec.kind}: data gives one input and one label; a model with named inputs or outputs "
+            "needs arrays or columns of those names",
+            where,
+            "use an npz file with an array per input and output (or a table with a label per output)",
+        )
+    return getattr(module, name)(spec, options, seed, io=io)
+
+
+def describe(spec, seed: int | None = 42, io: IONames | None = None) -> DataInfo:
     """What a data source holds, without downloading it where the source knows its shape.
 
     Args:
         spec: the Experiment's DataSpec.
         seed: the experiment seed (decides the validation fraction's samples, not its size).
+        io: the named inputs and outputs of a model with several (`tfbench.io_model.data_names`).
 
     Returns:
         The DataInfo; `sizes` are the train/validation/test sizes after the split.
@@ -61,17 +82,19 @@ def describe(spec, seed: int | None = 42) -> DataInfo:
         UserError: located at `data.source`, `data.validation`, `data.test` or `data.options.NAME`.
     """
     module, options = _options(spec)
-    return _with_preprocessing(module.describe(spec, options, seed), options)
+    return _with_preprocessing(_source_call(module, "describe", spec, options, seed, io), options)
 
 
-def load(spec, seed: int | None = 42, one_hot: bool = False) -> DataBundle:
+def load(spec, seed: int | None = 42, one_hot: bool | dict[str, bool] = False, io: IONames | None = None) -> DataBundle:
     """The batched `tf.data` pipelines of (x, y) a run trains, validates and tests on.
 
     Args:
         spec: the Experiment's DataSpec; a file cache (`cache = "NAME"`) already made absolute
             inside the run directory (`tfbench.rundir.load_bundle` does).
         seed: seeds the validation fraction and the per-epoch shuffle.
-        one_hot: convert integer class labels to one-hot (see `needs_one_hot`).
+        one_hot: convert integer class labels to one-hot (see `needs_one_hot`); with several
+            outputs, whether to, per output name.
+        io: the named inputs and outputs of a model with several (`tfbench.io_model.data_names`).
 
     Returns:
         A DataBundle whose info carries the actual split sizes, with `steps_per_epoch` filled in.
@@ -82,13 +105,14 @@ def load(spec, seed: int | None = 42, one_hot: bool = False) -> DataBundle:
     from tfbench.data.pipeline import build_bundle, normalize_splits
 
     module, options = _options(spec)
-    splits = module.load(spec, options, seed)
-    info = _with_preprocessing(module.describe(spec, options, seed), options)
+    splits = _source_call(module, "load", spec, options, seed, io)
+    info = _with_preprocessing(_source_call(module, "describe", spec, options, seed, io), options)
     if options.normalize and not getattr(module, "NORMALIZES_ITSELF", False):
         info = dataclasses.replace(info, extra={**info.extra, "normalization": normalize_splits(splits)})
     info = dataclasses.replace(info, sizes={**info.sizes, **splits.sizes})
-    if isinstance(splits.train, Arrays) and info.is_classification and np.ndim(splits.train.y) == 1:
-        counts = np.bincount(np.asarray(splits.train.y, np.int64), minlength=info.num_classes)
+    labels = splits.train.y if isinstance(splits.train, Arrays) and not info.outputs else None
+    if labels is not None and info.is_classification and np.ndim(labels) == 1:
+        counts = np.bincount(np.asarray(labels, np.int64), minlength=info.num_classes)
         info = dataclasses.replace(info, extra={**info.extra, "label_counts": counts.tolist()})
     if one_hot:
         info = dataclasses.replace(info, extra={**info.extra, "one_hot": True})

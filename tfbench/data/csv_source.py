@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from tfbench.data import table_source
-from tfbench.data.info import DataInfo
+from tfbench.data import table_labels, table_source
+from tfbench.data.info import DataInfo, IONames
 from tfbench.data.registry import LoaderCode, Picker
 from tfbench.data.splits import Splits
 from tfbench.data.tables import TableOptions
@@ -26,21 +26,31 @@ OPTIONS = CsvOptions
 PICKER = Picker("csv", "csv:PATH", suffixes=(".csv", ".tsv"))
 NORMALIZES_ITSELF = True  # the model's own preprocessing normalises numeric columns
 PATHS = ("target", "test_path")  # relative ones resolve against the preset's folder (registry.path_fields)
+NAMED_IO = True  # a label column per named output of a model (data.describe's `io`, `table_labels`)
 
 
-def describe(spec, options: CsvOptions, seed: int | None = 42) -> DataInfo:
+def describe(spec, options: CsvOptions, seed: int | None = 42, io: IONames | None = None) -> DataInfo:
     """Columns, their kinds, the encoded width and the label kind; sizes after the split."""
+    if io is not None:  # a model with an output per label column
+        return table_labels.describe(spec, options, "csv", seed, io)
+    table_labels.check_one_label(options)
     return table_source.describe(spec, options, "csv", seed)
 
 
-def load(spec, options: CsvOptions, seed: int | None = 42) -> Splits:
+def load(spec, options: CsvOptions, seed: int | None = 42, io: IONames | None = None) -> Splits:
     """The raw columns and labels, split by `spec`."""
+    if io is not None:
+        return table_labels.load(spec, options, "csv", seed, io)
+    table_labels.check_one_label(options)
     return table_source.load(spec, options, "csv", seed)
 
 
 def loader_code(exp, info) -> LoaderCode:
     """pyarrow reading and the FeatureSpace preprocessing, as `tfbench code` writes them."""
     from tfbench.data.table_code import table_loader_code
+
+    if info.outputs:  # a label column per output
+        return table_labels.loader_code(exp, info)
 
     return table_loader_code(exp, info)
 

@@ -12,6 +12,27 @@ from typing import Any, Literal
 LabelKind = Literal["categorical", "binary", "regression"]
 
 
+@dataclass(frozen=True)
+class IONames:
+    """The named inputs and outputs a model with several asks its data for (`tfbench.io_model`).
+
+    Attributes:
+        inputs: the inputs' names, in `model.inputs` order (empty: the data's one input).
+        outputs: the outputs' names, in `model.outputs` order (empty: the data's one label).
+    """
+
+    inputs: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+
+
+@dataclass
+class InputInfo:
+    """One named input's sample shape and dtype."""
+
+    shape: tuple[int | None, ...]
+    dtype: str = "float32"
+
+
 @dataclass
 class DataInfo:
     """A dataset's description, known before any tensor is made.
@@ -27,6 +48,10 @@ class DataInfo:
         description: one or two sentences for the dataset picker.
         input_dtype: dtype of the features ("float32", "int32" for token ids, "string" for raw text).
         extra: anything else a source knows (download size, prepared locally, feature names…).
+        inputs: for a model with several inputs, each input's shape and dtype by name (empty
+            otherwise; then `input_shape`/`input_dtype` are the first input's).
+        outputs: for a model with several outputs, each output's labels by name, as a DataInfo of
+            its own (empty otherwise; then the label fields above are the first output's).
     """
 
     source: str
@@ -39,12 +64,16 @@ class DataInfo:
     description: str = ""
     input_dtype: str = "float32"
     extra: dict[str, Any] = field(default_factory=dict)
+    inputs: dict[str, InputInfo] = field(default_factory=dict)
+    outputs: dict[str, DataInfo] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready data (tuples become lists)."""
         data = asdict(self)
         data["input_shape"] = list(self.input_shape)
         data["label_shape"] = list(self.label_shape)
+        data["inputs"] = {name: {"shape": list(i.shape), "dtype": i.dtype} for name, i in self.inputs.items()}
+        data["outputs"] = {name: info.to_dict() for name, info in self.outputs.items()}
         return data
 
     @classmethod
@@ -53,6 +82,8 @@ class DataInfo:
         data = dict(data)
         data["input_shape"] = tuple(data.get("input_shape") or ())
         data["label_shape"] = tuple(data.get("label_shape") or ())
+        data["inputs"] = {n: InputInfo(tuple(i["shape"]), i["dtype"]) for n, i in (data.get("inputs") or {}).items()}
+        data["outputs"] = {n: cls.from_dict(o) for n, o in (data.get("outputs") or {}).items()}
         return cls(**data)
 
     @property

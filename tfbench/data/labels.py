@@ -29,6 +29,8 @@ _FAMILY_OF = {name: family for family, names in _LOSS_FAMILIES.items() for name 
 _TARGET_RANGES = {
     "BinaryCrossentropy": (0.0, 1.0),
     "BinaryFocalCrossentropy": (0.0, 1.0),
+    "CategoricalCrossentropy": (0.0, 1.0),  # soft or multi-hot rows, as Keras takes them
+    "CategoricalFocalCrossentropy": (0.0, 1.0),
     "KLDivergence": (0.0, 1.0),
     "Poisson": (0.0, None),
 }
@@ -73,7 +75,11 @@ def labels_are_one_hot(info: DataInfo) -> bool:
 
 
 def needs_one_hot(
-    loss: Any, info: DataInfo, location: str = "train.loss", output_shape: list[int | None] | None = None
+    loss: Any,
+    info: DataInfo,
+    location: str = "train.loss",
+    output_shape: list[int | None] | None = None,
+    declared_width: int | None = None,
 ) -> bool:
     """Whether labels must be one-hot for `loss`, rejecting combinations that cannot train.
 
@@ -86,6 +92,9 @@ def needs_one_hot(
         location: where to place an error.
         output_shape: one sample's output shape, when the model is built: the advice then fits the
             model as well as the labels (class outputs on whole-number targets: read them as classes).
+        declared_width: the width the stack's last layer declares (`units`/`filters`), when the
+            preset says: labels per position whose last axis already has that width are rows the
+            model writes (multi-hot, as the Functional API guide's department head), not ids.
 
     Returns:
         True when integer class labels must be converted to one-hot for this loss.
@@ -111,6 +120,8 @@ def needs_one_hot(
             location,
             f"use sparse_categorical_crossentropy (or 'auto') with {info.num_classes} outputs and softmax",
         )
+    if family == "one_hot" and info.label_shape and declared_width == info.label_shape[-1]:
+        return False  # 0/1 rows as wide as the output (multi-hot): Keras' cross-entropy takes them as they are
     return family == "one_hot" and not one_hot_labels
 
 

@@ -2,7 +2,10 @@
 
 Without a UI; no TensorFlow. Labels are read to infer classification or regression (integer ids
 are classes — one per sample, or one per position for a tagger's or a segmentation mask's labels;
-one-hot rows are classes; floats are regression targets) unless `label_kind` says which.
+one-hot rows are classes; floats are regression targets) unless `label_kind` says which. A model
+with several named inputs or outputs (`tfbench.io_model`) reads the arrays named like them instead
+of `x`/`y` (and `NAME_test` arrays, when the file has one for each, as the test split); each
+output's labels are inferred on their own.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from tfbench.data.info import DataInfo
+from tfbench.data.info import DataInfo, IONames
 from tfbench.data.labels import infer_label_kind, label_facts
 from tfbench.data.options import SourceOptions, parse_options
 from tfbench.data.registry import LoaderCode, Picker
@@ -29,15 +32,18 @@ class NpzOptions(SourceOptions):
     y: str = Field("y", description="Name of the labels array.")
     x_test: str = Field("x_test", description="Name of the test features array (optional in the file).")
     y_test: str = Field("y_test", description="Name of the test labels array (optional in the file).")
-    label_kind: Literal["categorical", "binary", "regression"] | None = Field(
-        None, description="Override the inferred label kind."
-    )
+    label_kind: (
+        Literal["categorical", "binary", "regression"]
+        | dict[str, Literal["categorical", "binary", "regression"]]
+        | None
+    ) = Field(None, description="Override the inferred label kind (several outputs: a kind per output name).")
     class_names: list[str] | None = Field(None, description="A name per class id.")
 
 
 OPTIONS = NpzOptions
 PICKER = Picker("npz", "npz:PATH", suffixes=(".npz",))
 PATHS = ("target",)  # relative ones resolve against the preset's folder (registry.path_fields)
+NAMED_IO = True  # reads arrays named like a model's several inputs and outputs (data.describe's `io`)
 
 
 def _path(spec) -> Path:
@@ -77,15 +83,25 @@ def _read(path: str, mtime: float, names: tuple[str, str, str, str]) -> dict[str
     return named
 
 
-def _named(spec, options: NpzOptions) -> dict[str, Arrays]:
+def _named(spec, options: NpzOptions, io: IONames | None = None) -> dict[str, Arrays]:
     path = _path(spec)
+    if io is None and isinstance(options.label_kind, dict):
+        raise UserError("a label kind per output is for a model with several outputs", "data.options.label_kind")
+    if io is not None:
+        from tfbench.data.named_arrays import read_named
+
+        return read_named(str(path), path.stat().st_mtime, options, io)
     return _read(str(path), path.stat().st_mtime, (options.x, options.y, options.x_test, options.y_test))
 
 
-def describe(spec, options: NpzOptions, seed: int | None = 42) -> DataInfo:
+def describe(spec, options: NpzOptions, seed: int | None = 42, io: IONames | None = None) -> DataInfo:
     """Shapes and label kind of the file's arrays; sizes after the split."""
-    named = _named(spec, options)
+    named = _named(spec, options, io)
     train = named["train"]
+    if io is not None:
+        from tfbench.data.named_arrays import describe_named
+
+        return describe_named(spec, options, named, io)
     kind, classes, label_shape = infer_label_kind(train.y, options.label_kind)
     names = options.class_names or [str(i) for i in range(classes)]
     if options.class_names is not None and len(names) != classes:
@@ -107,9 +123,13 @@ def describe(spec, options: NpzOptions, seed: int | None = 42) -> DataInfo:
     )
 
 
-def load(spec, options: NpzOptions, seed: int | None = 42) -> Splits:
+def load(spec, options: NpzOptions, seed: int | None = 42, io: IONames | None = None) -> Splits:
     """The file's arrays, split by `spec`."""
-    named = _named(spec, options)
+    named = _named(spec, options, io)
+    if io is not None:
+        from tfbench.data.named_arrays import typed
+
+        return split_arrays(spec, {split: typed(arrays, options, io) for split, arrays in named.items()}, seed)
     kind, _, label_shape = infer_label_kind(named["train"].y, options.label_kind)
     fixed = {}
     for split, arrays in named.items():
@@ -124,6 +144,10 @@ def load(spec, options: NpzOptions, seed: int | None = 42) -> Splits:
 
 def loader_code(exp, info) -> LoaderCode:
     """The data loader the script `tfbench code` writes for this kind."""
+    if info.inputs or info.outputs:  # a model with several named inputs or outputs
+        from tfbench.data.named_arrays import loader_text
+
+        return LoaderCode(loader_text(exp, info, parse_options(OPTIONS, exp.data.options)))
     return LoaderCode(_loader_text(exp, info))
 
 

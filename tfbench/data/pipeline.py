@@ -22,13 +22,16 @@ from tfbench.errors import UserError
 MAX_DEFAULT_BUFFER = 100_000
 
 
-def preprocess_fn(info: DataInfo, options: SourceOptions, one_hot: bool):
+def preprocess_fn(info: DataInfo, options: SourceOptions, one_hot: bool | dict[str, bool]):
     """The preprocessing (for a sample, a batch or whole arrays): cast, resize, scale, one-hot or scale labels.
 
+    With several outputs, `one_hot` says per output name which labels become one-hot.
     Returns None when there is nothing to do.
     """
     import tensorflow as tf
 
+    relabel = _labels_per_output(info, one_hot) if isinstance(one_hot, dict) else None
+    one_hot = one_hot if isinstance(one_hot, bool) else False
     float_input = info.input_dtype.startswith("float")
     scale = options.scale
     resize = options.resize
@@ -41,11 +44,13 @@ def preprocess_fn(info: DataInfo, options: SourceOptions, one_hot: bool):
     if one_hot and classes < 2:
         raise UserError("one-hot labels need a classification dataset", "train.loss")
     label_scale = options.label_scale
+    if label_scale is not None and info.outputs:
+        raise UserError("label_scale applies to one label; the model has several outputs", "data.options.label_scale")
     if label_scale is not None and info.label_kind != "regression":
         raise UserError(
             "label_scale applies to regression targets, but the labels are classes", "data.options.label_scale"
         )
-    if not (float_input or scale or resize or one_hot or label_scale):
+    if not (float_input or scale or resize or one_hot or label_scale or relabel):
         return None
 
     def prep(x, y):
@@ -61,9 +66,25 @@ def preprocess_fn(info: DataInfo, options: SourceOptions, one_hot: bool):
             y = tf.one_hot(tf.cast(y, tf.int32), classes)
         if label_scale is not None:
             y = tf.cast(y, tf.float32) * label_scale
+        if relabel is not None:
+            y = relabel(y)
         return x, y
 
     return prep
+
+
+def _labels_per_output(info: DataInfo, one_hot: dict[str, bool]):
+    """Several outputs: one-hot the class ids of the outputs whose loss wants one-hot labels (None: no output does)."""
+    import tensorflow as tf
+
+    wanted = {name: info.outputs[name].num_classes for name, flag in one_hot.items() if flag}
+    if not wanted:
+        return None
+
+    def relabel(y):
+        return {name: tf.one_hot(tf.cast(v, tf.int32), wanted[name]) if name in wanted else v for name, v in y.items()}
+
+    return relabel
 
 
 def normalize_splits(splits: Splits) -> dict[str, list[float]]:
@@ -108,7 +129,7 @@ def from_arrays(part: Arrays, spec, seed: int | None, *, training: bool, prep, p
     import tensorflow as tf
 
     x = tf.nest.map_structure(tf.convert_to_tensor, part.x)  # an array, or a table's dict of columns
-    y = tf.convert_to_tensor(part.y)
+    y = tf.nest.map_structure(tf.convert_to_tensor, part.y)  # an array, or a label per named output
     elements = sum(t.shape.num_elements() for t in tf.nest.flatten(x))
     if prep is not None and elements * 4 <= EAGER_PREP_BYTES:
         x, y = prep(x, y)
@@ -124,9 +145,9 @@ def from_arrays(part: Arrays, spec, seed: int | None, *, training: bool, prep, p
         return t[full * size :]
 
     def batches(xs, ys):
-        head = tf.data.Dataset.from_tensor_slices((tf.nest.map_structure(blocks, xs), blocks(ys)))
+        head = tf.data.Dataset.from_tensor_slices(tf.nest.map_structure(blocks, (xs, ys)))
         if n % size:
-            head = head.concatenate(tf.data.Dataset.from_tensors((tf.nest.map_structure(rest, xs), rest(ys))))
+            head = head.concatenate(tf.data.Dataset.from_tensors(tf.nest.map_structure(rest, (xs, ys))))
         return head
 
     if training and spec.shuffle:
@@ -134,7 +155,7 @@ def from_arrays(part: Arrays, spec, seed: int | None, *, training: bool, prep, p
         # One element per epoch: the whole permutation, reshuffled every iteration by its seed.
         order = tf.data.Dataset.range(n).shuffle(max(1, min(buffer, n)), seed=seed, reshuffle_each_iteration=True)
         ds = order.batch(n).flat_map(
-            lambda index: batches(tf.nest.map_structure(lambda t: tf.gather(t, index), x), tf.gather(y, index))
+            lambda index: batches(*tf.nest.map_structure(lambda t: tf.gather(t, index), (x, y)))
         )
         # flat_map hides the length; Keras needs it to know an epoch's steps.
         ds = ds.apply(tf.data.experimental.assert_cardinality(full + (1 if n % size else 0)))

@@ -18,13 +18,14 @@ from tfbench.errors import UserError, close_matches
 
 @dataclass
 class Arrays:
-    """Features and labels held in memory (first axis: samples); `x` may be a dict of named columns."""
+    """Features and labels held in memory (first axis: samples); `x` may be a dict of named columns,
+    `y` a dict of named labels (a model with several outputs)."""
 
     x: Any
     y: Any
 
     def __len__(self) -> int:
-        return len(self.y)
+        return len(next(iter(self.y.values()))) if isinstance(self.y, dict) else len(self.y)
 
     def take(self, index: np.ndarray) -> Arrays:
         """The samples at `index` (works for numpy arrays, lists and dicts of columns alike)."""
@@ -34,7 +35,8 @@ class Arrays:
             x = [self.x[i] for i in index]
         else:
             x = self.x[index]
-        return Arrays(x, self.y[index])
+        y = {name: labels[index] for name, labels in self.y.items()} if isinstance(self.y, dict) else self.y[index]
+        return Arrays(x, y)
 
 
 @dataclass

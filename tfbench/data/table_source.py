@@ -92,10 +92,12 @@ def _plan(target: str, stamp: float, fmt: str, options_json: str, validation, fr
     table = _read(spec, options, fmt)
     names = table.column_names
     file = Path(target).name
-    label = names[column_index(names, options.label, file, "data.options.label")]
+    labels = options.label if isinstance(options.label, list) else [options.label]  # several: `table_labels`
+    label = names[column_index(names, labels[0], file, "data.options.label")]
     check_overrides(names, options, label, file)
     notes: list[str] = []
-    table = _labelled(table, label, notes)
+    for name in [label, *labels[1:]]:  # a row needs every label column's value
+        table = _labelled(table, name, notes)
     if table.num_rows == 0:
         raise UserError(f"no row has a {label!r} label", "data.options.label")
     kind, class_names, lookup = label_plan(table[label], label, options.label_kind)

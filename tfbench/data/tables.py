@@ -37,16 +37,22 @@ DATE_NOTE = "column {name!r} is a date: it gives elapsed days and cyclic day-of-
 class TableOptions(SourceOptions):
     """The label column, which columns are features and what kind each one is."""
 
-    label: str | int = Field(-1, description="Label column: its name or index (default: the last column).")
+    label: str | int | list[str] = Field(
+        -1,
+        description="Label column: its name or index (default: the last column); "
+        "a list of columns for a model with an output per column.",
+    )
     features: list[str | int] | None = Field(None, description="Feature columns (default: all others).")
     columns: dict[str, str] = Field(
         default_factory=dict,
         description="Column kinds by name: numeric, categorical, text, date, identifier or drop "
         '(e.g. { date = "drop", island = "categorical" }); others are inferred.',
     )
-    label_kind: Literal["categorical", "binary", "regression"] | None = Field(
-        None, description="Override the inferred label kind."
-    )
+    label_kind: (
+        Literal["categorical", "binary", "regression"]
+        | dict[str, Literal["categorical", "binary", "regression"]]
+        | None
+    ) = Field(None, description="Override the inferred label kind (several label columns: a kind per column).")
     normalize: bool = Field(True, description="Standardise numeric columns with the training split's statistics.")
     max_one_hot: int = Field(
         32, ge=2, description="Text columns with at most this many values are one-hot; more are hashed."

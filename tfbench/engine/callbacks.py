@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import keras
 
-from tfbench import catalog
+from tfbench import catalog, user_code
 from tfbench.atomic import copy_file, replacing, write_text
 from tfbench.diskspace import disk_full
 from tfbench.engine import events as ev
@@ -389,6 +389,13 @@ def experiment_callbacks(experiment: Any, run_dir: Path, resuming: bool) -> tupl
         elif component.type == "TensorBoard":
             args.setdefault("log_dir", str(run_dir / TENSORBOARD_DIR))
         cls = getattr(keras.callbacks, component.type, None)
+        own = user_code.find("callbacks", component.type) if cls is None else None  # the preset's code
+        if own is not None:
+            try:
+                callbacks.append(own.cls(**args))
+            except Exception as exc:  # noqa: BLE001 - the user's constructor: one line naming it and where
+                raise user_code.constructor_error(own, exc, f"train.callbacks[{i}]") from None
+            continue
         if not isinstance(cls, type):
             raise UserError(f"{component.type!r} is not a Keras callback", f"train.callbacks[{i}]")
         try:
@@ -432,7 +439,9 @@ def run_callbacks(run: TrainingRun, extra: list[Any]) -> tuple[list[Any], RunBac
         backup = RunBackup(run, str(run.run_dir / BACKUP_DIR), **backup_args)
     except (TypeError, ValueError) as exc:
         raise UserError(f"BackupAndRestore: {exc}", "train.callbacks") from None
-    return [*extra, EventCallback(run), *own, backup], backup
+    # The preset's own callbacks see each epoch before it is recorded, so what they add to its logs is kept.
+    mine = [c for c in own if type(c).__module__.startswith(user_code.MODULE_PREFIX)]
+    return [*extra, *mine, EventCallback(run), *[c for c in own if c not in mine], backup], backup
 
 
 def early_stop_reason(callbacks: list[Any], completed_epochs: int) -> str:

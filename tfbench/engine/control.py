@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from tfbench.atomic import write_json, write_text
 from tfbench.engine import events as ev
+from tfbench.engine.log_scan import scan_events
 from tfbench.errors import UserError
 from tfbench.rundir import CONTROL_DIR, RUNNER_FILE, RUNNER_LOG, create_run_dir
 
@@ -96,9 +97,11 @@ def runner_alive(run_dir: str | Path) -> bool:
 
 def _run_ended(run_dir: Path) -> dict[str, Any] | None:
     try:
-        for event in reversed(ev.read_events(run_dir)):
+        ended = None
+        for event in scan_events(run_dir):
             if event["event"] == ev.RUN_ENDED:
-                return event
+                ended = event
+        return ended
     except OSError:
         pass
     return None

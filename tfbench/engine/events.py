@@ -201,20 +201,23 @@ def decode(line: str) -> dict[str, Any] | None:
     return event
 
 
-def read_events(path: str | Path) -> list[dict[str, Any]]:
-    """Every complete event in a log (a torn last line is skipped)."""
+def iter_events(path: str | Path) -> Iterator[dict[str, Any]]:
+    """Every complete event in a log, one at a time (a torn last line is skipped)."""
     path = Path(path)
     if path.is_dir():
         path = path / EVENTS_FILE
-    events = []
     with open(path, encoding="utf-8", errors="replace") as handle:  # damaged bytes: lines that do not decode
         for line in handle:
             if not line.endswith("\n"):
                 break
             event = decode(line)
             if event is not None:
-                events.append(event)
-    return events
+                yield event
+
+
+def read_events(path: str | Path) -> list[dict[str, Any]]:
+    """Every complete event in a log, in a list (a torn last line is skipped)."""
+    return list(iter_events(path))
 
 
 def follow(
@@ -330,7 +333,8 @@ class RunState:
 
     @classmethod
     def from_log(cls, path: str | Path) -> RunState:
-        return cls.from_events(read_events(path))
+        """The state folded from a whole log as it streams by (`log_scan.summary_state` skips batches)."""
+        return cls.from_events(iter_events(path))
 
     @property
     def ended(self) -> bool:
@@ -367,6 +371,12 @@ class RunState:
             left_in_epoch = per_epoch * (1 - self.step / self.steps)
             done += 1
         return max(0.0, (self.epochs - done) * per_epoch + left_in_epoch)
+
+    @property
+    def outputs(self) -> list[str]:
+        """The named outputs of a model with several (`[[model.outputs]]`), in order; empty otherwise."""
+        written = (self.experiment.get("model") or {}).get("outputs") or []
+        return [str(o.get("name")) for o in written if isinstance(o, dict) and o.get("name")]
 
     def metric_names(self) -> list[str]:
         """Metrics with a history, training ones first then their `val_` twins."""

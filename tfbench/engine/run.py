@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tfbench import rundir
+from tfbench import code_consent, rundir
 from tfbench.atomic import write_text
 from tfbench.engine import events as ev
 from tfbench.engine import fine_tune
@@ -90,7 +90,8 @@ class Run:
         self._callbacks: list[Any] = []
         self._lock: int | None = None  # the run directory's training lock
         if resume:
-            self.point = rundir.resume_point(self.run_dir or Path(runs_dir), experiment.train.epochs, epochs)
+            where = self.run_dir or Path(runs_dir)
+            self.point = rundir.resume_point(where, experiment.train.epochs, epochs, experiment)
             self.controls.target_epochs = self.point.target_epochs
             self.initial_epoch = self.controls.completed_epochs = self.point.initial_epoch
             self.history = self.point.history
@@ -124,7 +125,7 @@ class Run:
         """
         import tensorflow as tf
 
-        from tfbench import build, data
+        from tfbench import build, data, models
         from tfbench.adapt import adapt_model, described
         from tfbench.engine.callbacks import check_tensorboard
         from tfbench.engine.strategy import fit_inputs, make_strategy, training_bundle
@@ -138,7 +139,7 @@ class Run:
         adapted: list[dict] = []
         if model is None:
             with self.strategy.scope():
-                model = build.build_model(exp, bundle.info)
+                model = models.build_model(exp, bundle.info)
                 adapted = adapt_model(exp, model, self.run_dir, self.resuming)  # layers that learn from data
         self.model = model
         self.controls.attach(model)
@@ -152,10 +153,10 @@ class Run:
         self._fit_inputs.update(data.class_weights.fit_arguments(exp.train, bundle))  # train.class_weight
 
     def _summary(self, model: Any) -> dict[str, Any]:
-        from tfbench import build
+        from tfbench import models
 
         try:
-            return build.summarize(self.experiment, self.bundle.info).to_dict()
+            return models.summarize(self.experiment, self.bundle.info).to_dict()
         except Exception:  # an injected model need not match the Experiment's layers
             return {
                 "layers": [],
@@ -255,7 +256,9 @@ class Run:
                 self._lock = rundir.lock(self.run_dir)  # one training per run directory, until _finish
             if self.experiment.data.cache_file:  # its folder; a killed run's half-written cache
                 rundir.prepare_cache(self.run_dir, self.experiment.data.cache_file)
-            if not (self.run_dir / rundir.EXPERIMENT_FILE).exists():
+            kept = code_consent.keep_copies(self.run_dir, self.experiment)  # [code]: copies of what it imported
+            if kept is not self.experiment or not (self.run_dir / rundir.EXPERIMENT_FILE).exists():
+                self.experiment = kept
                 rundir.write_experiment(self.run_dir, self.experiment)
             self.writer = ev.EventWriter(self._path(ev.EVENTS_FILE), self.subscribers)
         except OSError as exc:

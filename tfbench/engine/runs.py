@@ -18,6 +18,8 @@ import tomllib
 
 from tfbench import rundir
 from tfbench.engine.events import RunState
+from tfbench.engine.log_scan import LogScan, summary_state
+from tfbench.experiment_diff import experiment_differences, flatten, repr_value  # noqa: F401 - the Runs screen compares runs with them
 from tfbench.figures import format_duration, format_number
 from tfbench.rundir import EVENTS_FILE, EXPERIMENT_FILE, RUNNER_FILE
 
@@ -123,8 +125,11 @@ def summarize_run(run_dir: str | Path) -> RunSummary:
         (what could be read is still shown).
     """
     run_dir = Path(run_dir)
+    scan = LogScan()  # one pass over the log gives the summary and its damage
+    counted: int | None = None
     try:
-        summary = _summary(run_dir)
+        summary = _summary(run_dir, scan)
+        counted = scan.damaged
     except Exception as exc:  # noqa: BLE001 - one damaged run must never hide the others
         summary = RunSummary(
             name=run_dir.name,
@@ -140,15 +145,15 @@ def summarize_run(run_dir: str | Path) -> RunSummary:
             duration=0.0,
             reason=f"cannot be read: {type(exc).__name__}: {exc}",
         )
-    damaged = rundir.damage(run_dir)
+    damaged = rundir.damage(run_dir, counted)
     if damaged and summary.status != "running":
         summary.status, summary.reason = "damaged", damaged
     return summary
 
 
-def _summary(run_dir: Path) -> RunSummary:
+def _summary(run_dir: Path, scan: LogScan) -> RunSummary:
     log = run_dir / EVENTS_FILE
-    state = RunState.from_log(log) if log.exists() else RunState()
+    state = summary_state(log, scan) if log.exists() else RunState()  # however long the log, it streams by
     status = state.status
     if state.running and not _runner_alive(run_dir, state.pid):
         status = "interrupted"
@@ -190,72 +195,25 @@ def scan_runs(runs_dir: str | Path) -> list[RunSummary]:
     return sorted(runs, key=lambda r: (r.started is None, r.started or 0.0, r.name))
 
 
-def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    """A nested Experiment dict as dotted paths (`model.layers[1].units`) to leaf values."""
-    out: dict[str, Any] = {}
-    if isinstance(value, dict):
-        for key, item in value.items():
-            out.update(flatten(item, f"{prefix}.{key}" if prefix else str(key)))
-    elif isinstance(value, list) and any(isinstance(item, (dict, list)) for item in value):
-        for index, item in enumerate(value):
-            out.update(flatten(item, f"{prefix}[{index}]"))
-    else:
-        out[prefix] = value
-    return out
+# Columns a narrow terminal leaves out first, so that run names always print whole.
+OPTIONAL_COLUMNS = ("started", "params", "time", "best", "epochs")
 
 
-def experiment_differences(experiments: list[dict[str, Any]]) -> list[tuple[str, list[str]]]:
-    """The settings on which the given Experiments differ, side by side.
+def runs_table(runs: list[RunSummary], title: str | None = None, width: int | None = None):
+    """The runs as a rich Table, for `tfbench runs`.
 
-    Args:
-        experiments: Experiment dicts, one per run.
-
-    Returns:
-        (dotted path, [that setting's value in each run, "—" where a run lacks it]) for every
-        path whose values are not all equal, in the order the paths first appear.
+    Run names and figures are never cut: when the table would be wider than `width`, columns are
+    left out in the order of `OPTIONAL_COLUMNS` (`--json` has them all); only a terminal too narrow
+    even for names and statuses folds a name onto a second line.
     """
-    flats = [flatten(exp) for exp in experiments]
-    keys: list[str] = []
-    seen = set()
-    for flat in flats:
-        for key in flat:
-            if key not in seen:
-                seen.add(key)
-                keys.append(key)
-    rows = []
-    for key in keys:
-        values = [repr_value(flat[key]) if key in flat else "—" for flat in flats]
-        if len(set(values)) > 1:
-            rows.append((key, values))
-    return rows
-
-
-def repr_value(value: Any) -> str:
-    """A setting's value as a preset would spell it."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return "[" + ", ".join(repr_value(v) for v in value) + "]"
-    return str(value)
-
-
-def runs_table(runs: list[RunSummary], title: str | None = None):
-    """The runs as a rich Table, for `tfbench runs` (long run names are cut, never the figures)."""
+    from rich.cells import cell_len
     from rich.table import Table
 
     monitors = {run.best_monitor for run in runs if run.best_value is not None}
     shared = monitors.pop() if len(monitors) == 1 else None
-    table = Table(title=title)
-    table.add_column("run", overflow="ellipsis")
-    table.add_column("started", no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    table.add_column("epochs", justify="right", no_wrap=True)
-    table.add_column(f"best {shared}" if shared else "best", no_wrap=True)
-    table.add_column("params", justify="right", no_wrap=True)
-    table.add_column("time", justify="right", no_wrap=True)
-    rows = []
+    columns: dict[str, list[str]] = {
+        name: [] for name in ("run", "started", "status", "epochs", "best", "params", "time")
+    }
     for run in runs:
         if run.best_value is None:
             best = "—"
@@ -263,19 +221,26 @@ def runs_table(runs: list[RunSummary], title: str | None = None):
             best = f"{format_number(run.best_value)} @{run.best_epoch}"
         else:
             best = run.best_text
-        rows.append(
-            [
-                run.name,
-                run.started_text[5:],
-                run.status,
-                f"{run.epochs_completed}/{run.epochs}" if run.epochs else str(run.epochs_completed),
-                best,
-                f"{run.params:,}" if run.params is not None else "—",
-                format_duration(run.duration),
-            ]
-        )
-    for index, column in enumerate(table.columns[1:], start=1):  # only the run name may be cut
-        column.min_width = max([len(str(column.header))] + [len(row[index]) for row in rows])
-    for row in rows:
+        columns["run"].append(run.name)
+        columns["started"].append(run.started_text[5:])
+        columns["status"].append(run.status)
+        columns["epochs"].append(f"{run.epochs_completed}/{run.epochs}" if run.epochs else str(run.epochs_completed))
+        columns["best"].append(best)
+        columns["params"].append(f"{run.params:,}" if run.params is not None else "—")
+        columns["time"].append(format_duration(run.duration))
+    headers = {name: name for name in columns} | {"best": f"best {shared}" if shared else "best"}
+    widths = {name: max(cell_len(cell) for cell in [headers[name], *cells]) for name, cells in columns.items()}
+    for name in OPTIONAL_COLUMNS:
+        if width is None or sum(widths.values()) + 3 * len(widths) + 1 <= width:  # cells, padding, rules
+            break
+        del columns[name], widths[name]
+    table = Table(title=title)
+    for name in columns:
+        right = name in ("epochs", "params", "time")
+        if name == "run":  # it folds only when the terminal is too narrow even for names and statuses
+            table.add_column(headers[name], overflow="fold")
+        else:
+            table.add_column(headers[name], justify="right" if right else "left", min_width=widths[name], no_wrap=True)
+    for row in zip(*columns.values()):
         table.add_row(*row)
     return table

@@ -1,14 +1,21 @@
-"""The export formats and TFLite quantisations: the one list every chooser reads — without TensorFlow.
+"""The export formats and quantisations: the one list every chooser reads — without TensorFlow.
 
 `spec.py` checks a preset's `[export]` against it, the setup screen and the export dialog offer
 it, `tfbench export --help` lists it, and the exporter finds each format's writer through it. A
 format is one module holding its writer (`write` and `verify`, see `FormatWriter`) plus one
 `register(...)` line below; its module is imported only when something is exported.
+
+Each format names the quantisations it takes. TFLite's are its converter's (`dynamic`, `float16`,
+calibrated `int8`); for `.keras`, SavedModel, ONNX and OpenVINO, `int8`/`int4`/`float8` are Keras'
+own `model.quantize(...)`, applied to a copy of the model before it is written. A format whose
+runtime is an optional extra (`tfbench[onnx]`) names it, so a missing runtime is one line saying
+what to install rather than an ImportError halfway through.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -32,6 +39,8 @@ class ExportJob:
     """TFLite: fall back to TensorFlow kernels for ops it lacks."""
     bundle: Any = None
     """The run's DataBundle, when there is one (int8 calibrates on its training data)."""
+    source: Any = None
+    """The float model the export stands for (`model` is a quantised copy of it, or the model itself)."""
 
 
 class FormatWriter(Protocol):
@@ -57,8 +66,30 @@ class ExportFormat:
     """One line for help texts."""
     writer: str
     """`module:object` of its `FormatWriter`; imported only when exporting."""
-    quantized: bool = False
-    """Whether a quantisation applies; the file name then carries it (`model.int8.tflite`)."""
+    quantizations: tuple[str, ...] = ("none",)
+    """The quantisations it takes, `none` first; a quantised file's name carries it (`model.int8.tflite`)."""
+    keras_quantized: bool = False
+    """Whether its `int8`/`int4`/`float8` are Keras' `model.quantize` (else its converter's own)."""
+    float32: bool = False
+    """Whether a mixed-precision model is cast to float32 before it is written (its runtime is
+    checked against float32 outputs, and some refuse mixed graphs)."""
+    extra: str | None = None
+    """The `pip install 'tfbench[EXTRA]'` extra that brings its runtime, when it is optional."""
+    runtime: tuple[str, ...] = ()
+    """The modules that extra provides (checked, not imported, before any work)."""
+
+    @property
+    def quantized(self) -> bool:
+        """Whether any quantisation applies."""
+        return len(self.quantizations) > 1
+
+    def uses_keras_quantization(self, quantize: str) -> bool:
+        """Whether `quantize` is done by `model.quantize` before this format is written."""
+        return self.keras_quantized and quantize in KERAS_QUANTIZATIONS
+
+    def missing_runtime(self) -> list[str]:
+        """The runtime modules of an optional extra that are not installed."""
+        return [name for name in self.runtime if importlib.util.find_spec(name) is None]
 
     def artifact_name(self, quantize: str = "none", int8_io: bool = False) -> str:
         """The file (or folder) name of an export with these options."""
@@ -81,7 +112,7 @@ class ExportFormat:
 
 @dataclass(frozen=True)
 class Quantization:
-    """One TFLite quantisation."""
+    """One quantisation, as `--quantize` names it."""
 
     name: str
     description: str
@@ -94,12 +125,23 @@ QUANTIZATIONS: dict[str, Quantization] = {
     q.name: q
     for q in (
         Quantization("none", "float32 weights and activations: the reference, no loss"),
-        Quantization("dynamic", "int8 weights, float activations: ~4x smaller, no calibration"),
-        Quantization("float16", "float16 weights: ~2x smaller, for GPU delegates"),
-        Quantization("int8", "int8 weights and activations, calibrated on the run's training data"),
+        Quantization("dynamic", "TFLite: int8 weights, float activations; ~4x smaller, no calibration"),
+        Quantization("float16", "TFLite, OpenVINO: float16 weights; ~2x smaller"),
+        Quantization(
+            "int8",
+            "TFLite: int8 weights and activations, calibrated on the run's training data; "
+            "keras, savedmodel, onnx, openvino: Keras' int8 (Dense, EinsumDense, Embedding weights)",
+        ),
+        Quantization("int4", "keras, savedmodel, onnx, openvino: Keras' int4 weights (Dense, EinsumDense)"),
+        Quantization("float8", "keras, savedmodel: Keras' float8 (for float8 hardware; no smaller)"),
     )
 }
-"""Every TFLite quantisation by name; `none` first."""
+"""Every quantisation by name; `none` first. Which apply depends on the format (`ExportFormat.quantizations`)."""
+
+KERAS_QUANTIZATIONS = ("int8", "int4", "float8")
+"""The modes of Keras' own `model.quantize`."""
+TFLITE_QUANTIZATIONS = ("none", "dynamic", "float16", "int8")
+"""The TFLite converter's quantisations (a preset's `export.tflite_quantization`)."""
 
 
 def register(fmt: ExportFormat) -> ExportFormat:
@@ -115,7 +157,12 @@ def unregister(name: str) -> None:
 
 register(
     ExportFormat(
-        "keras", "model.keras", "the Keras v3 file; loads in plain Keras", "tfbench.export.keras_formats:KERAS_FILE"
+        "keras",
+        "model.keras",
+        "the Keras v3 file; loads in plain Keras",
+        "tfbench.export.keras_formats:KERAS_FILE",
+        quantizations=("none", *KERAS_QUANTIZATIONS),
+        keras_quantized=True,
     )
 )
 register(
@@ -124,6 +171,8 @@ register(
         "saved_model",
         "a TensorFlow SavedModel serving `serving_default`",
         "tfbench.export.keras_formats:SAVED_MODEL",
+        quantizations=("none", *KERAS_QUANTIZATIONS),
+        keras_quantized=True,
     )
 )
 register(
@@ -132,7 +181,34 @@ register(
         "model.tflite",
         "a TFLite flatbuffer for LiteRT, quantised as asked",
         "tfbench.export.tflite:TFLITE",
-        quantized=True,
+        quantizations=TFLITE_QUANTIZATIONS,
+        float32=True,
+    )
+)
+register(
+    ExportFormat(
+        "onnx",
+        "model.onnx",
+        "an ONNX graph (tf2onnx) checked in ONNX Runtime",
+        "tfbench.export.onnx:ONNX_FILE",
+        quantizations=("none", "int8", "int4"),
+        keras_quantized=True,
+        float32=True,
+        extra="onnx",
+        runtime=("onnx", "onnxruntime", "tf2onnx"),
+    )
+)
+register(
+    ExportFormat(
+        "openvino",
+        "openvino",
+        "an OpenVINO IR folder (model.xml + model.bin) checked in the OpenVINO runtime",
+        "tfbench.export.openvino:OPENVINO_IR",
+        quantizations=("none", "float16", "int8", "int4"),
+        keras_quantized=True,
+        float32=True,
+        extra="openvino",
+        runtime=("openvino",),
     )
 )
 
@@ -143,8 +219,39 @@ def format_names() -> tuple[str, ...]:
 
 
 def quantization_names() -> tuple[str, ...]:
-    """The TFLite quantisations' names, `none` first."""
+    """Every quantisation's name, `none` first."""
     return tuple(QUANTIZATIONS)
+
+
+def format_quantizations(fmt: str) -> tuple[str, ...]:
+    """The quantisations one format takes, `none` first (the setup screen's TFLite choices)."""
+    return get_format(fmt).quantizations
+
+
+def matrix_cells() -> list[tuple[str, str]]:
+    """Every (format, quantisation) pair a format takes, in registry order: what `export --all` tries."""
+    return [(fmt.name, quantize) for fmt in FORMATS.values() for quantize in fmt.quantizations]
+
+
+def takers(quantize: str) -> list[str]:
+    """The formats that take a quantisation."""
+    return [fmt.name for fmt in FORMATS.values() if quantize in fmt.quantizations]
+
+
+def check_runtime(fmt: str) -> None:
+    """Raise when a format's optional runtime is not installed: one line naming the extra.
+
+    Raises:
+        UserError: located at `--format NAME`, with the `pip install` that fixes it.
+    """
+    chosen = get_format(fmt)
+    missing = chosen.missing_runtime()
+    if missing:
+        raise UserError(
+            f"needs {', '.join(missing)}, which is not installed",
+            f"--format {fmt}",
+            f"pip install 'tfbench[{chosen.extra}]'",
+        )
 
 
 def get_format(name: str) -> ExportFormat:
@@ -172,10 +279,12 @@ def check_options(fmt: str, quantize: str = "none", int8_io: bool = False) -> Ex
         raise UserError(
             f"unknown quantisation {quantize!r}", "--quantize", _choices_hint(str(quantize), QUANTIZATIONS, "choices")
         )
-    if quantize != "none" and not chosen.quantized:
-        takes = ", ".join(f.name for f in FORMATS.values() if f.quantized)
+    if quantize not in chosen.quantizations:
+        takes = takers(quantize)
         raise UserError(
-            f"quantisation applies to {takes} only, not to {fmt}", "--quantize", f"use --format {takes.split(', ')[0]}"
+            f"{quantize} applies to {', '.join(takes)}, not to {fmt}",
+            "--quantize",
+            f"{fmt} takes: {', '.join(chosen.quantizations)}",
         )
     if int8_io and quantize != "int8":
         raise UserError("int8 input/output needs int8 quantisation", "--int8-io", "add --quantize int8")
@@ -201,10 +310,10 @@ def known_format(name: str) -> str:
 
 def known_quantization(name: str) -> str:
     """A preset's TFLite quantisation, checked (a pydantic validator: raises ValueError)."""
-    if name not in QUANTIZATIONS:
-        raise ValueError(f"got {name!r}; {_choices_hint(str(name), QUANTIZATIONS, 'choices')}")
+    if name not in TFLITE_QUANTIZATIONS:
+        raise ValueError(f"got {name!r}; {_choices_hint(str(name), TFLITE_QUANTIZATIONS, 'choices')}")
     return name
 
 
-def _choices_hint(word: str, choices, what: str) -> str:
+def _choices_hint(word: str, choices: Any, what: str) -> str:
     return close_matches(word, choices) or f"{what}: {', '.join(choices)}"

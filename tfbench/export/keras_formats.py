@@ -1,8 +1,9 @@
 """The `.keras` file and the SavedModel: writing and verifying them — without a UI; TensorFlow lazily.
 
-A `.keras` export is verified by reloading it in Keras (its outputs must be identical); a
-SavedModel by loading it with `tf.saved_model.load` and calling its `serving_default` signature,
-as a serving client would.
+A `.keras` export is verified by reloading it in Keras (its outputs must be identical to the model
+written's, which is the run's model or its Keras-quantised copy); a SavedModel by loading it with
+`tf.saved_model.load` and calling its `serving_default` signature, as a serving client would. Both
+are timed one sample at a time, in TensorFlow's threads (one when `tfbench export` runs them).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from tfbench.data import rows
 from tfbench.export.formats import ExportJob
+from tfbench.export.latency import tensorflow_threads, time_calls
 from tfbench.export.reference import Reference, predict_keras
 from tfbench.native_log import captured_stderr
 from tfbench.rundir import load_model
@@ -27,6 +29,11 @@ class KerasFile:
     def verify(self, path: Path, job: ExportJob) -> dict:
         return verify_keras(path, job.reference)
 
+    def predictor(self, path: Path) -> Callable[[Any], Any]:
+        """Scores inputs with the reloaded file."""
+        model = load_model(path)
+        return lambda x: predict_keras(model, x)
+
 
 class SavedModelFolder:
     """`savedmodel`: a TensorFlow SavedModel whose `serving_default` runs the model in inference mode."""
@@ -38,20 +45,24 @@ class SavedModelFolder:
     def verify(self, path: Path, job: ExportJob) -> dict:
         return verify_savedmodel(path, job.reference)
 
+    def predictor(self, path: Path) -> Callable[[Any], Any]:
+        """Scores inputs through the serving signature."""
+        return savedmodel_predictor(path)
+
 
 KERAS_FILE = KerasFile()
 SAVED_MODEL = SavedModelFolder()
 
 
 def verify_keras(path: Path, reference: Reference) -> dict:
-    """Reload a `.keras` file and compare its outputs with the model it came from."""
-    import numpy as np
-
+    """Reload a `.keras` file and compare its outputs with the model it came from; `identical` says
+    whether the reload reproduces the saved model's (the run's model or a quantised copy) exactly."""
     reloaded = load_model(path)
     outputs = predict_keras(reloaded, reference.x)
     checks = reference.compare(outputs)
-    checks["identical"] = bool(np.array_equal(outputs, reference.outputs))
-    checks["latency_ms"] = None
+    checks["identical"] = reference.identical(outputs)
+    one = rows.take(reference.x, 0, 1)
+    checks.update(time_calls(lambda: reloaded(one, training=False), threads=tensorflow_threads()))
     return checks
 
 
@@ -61,7 +72,11 @@ SERVING_SIGNATURE = "serving_default"
 
 
 def savedmodel_predictor(path: Path) -> Callable[[Any], Any]:
-    """A function serving a SavedModel's default signature, as a client would call it."""
+    """A function serving a SavedModel's default signature, as a client would call it.
+
+    A model with several named inputs takes them by name; one with several outputs gives a dict of
+    them by name (the signature's output names are the model's output names).
+    """
     import numpy as np
     import tensorflow as tf
 
@@ -75,10 +90,11 @@ def savedmodel_predictor(path: Path) -> Callable[[Any], Any]:
         parts = []
         for i in range(0, rows.count(x), 256):
             batch = rows.take(x, i, i + 256)
-            named = batch if isinstance(batch, dict) else {name: batch for name in specs}  # a table: its columns
+            named = batch if isinstance(batch, dict) else {name: batch for name in specs}  # a table's columns
             result = serve(**{name: tf.constant(named[name], dtype=spec.dtype) for name, spec in specs.items()})
-            parts.append(np.asarray(next(iter(result.values()))))
-        return np.concatenate(parts)
+            several = len(result) > 1  # a model with several outputs: all of them, by name
+            parts.append(rows.as_numpy(dict(result)) if several else np.asarray(next(iter(result.values()))))
+        return rows.concatenate(parts)
 
     predict.loaded = loaded  # keep the trackable objects alive with the function
     return predict
@@ -89,5 +105,6 @@ def verify_savedmodel(path: Path, reference: Reference) -> dict:
     predict = savedmodel_predictor(path)
     checks = reference.compare(predict(reference.x))
     checks["signature"] = SERVING_SIGNATURE
-    checks["latency_ms"] = None
+    one = rows.take(reference.x, 0, 1)
+    checks.update(time_calls(lambda: predict(one), threads=tensorflow_threads()))
     return checks

@@ -11,24 +11,24 @@ import json
 import os
 import re
 import tempfile
-import time
 from pathlib import Path
+from typing import Any
 
 from tfbench.errors import UserError
 from tfbench.export.formats import ExportJob
+from tfbench.export.latency import LATENCY_RUNS, time_calls
 from tfbench.export.reference import Reference, take_samples
 from tfbench.native_log import captured_stderr
 
 CALIBRATION_SAMPLES = 200
 """Training samples fed to the int8 calibrator (TFLite's guidance: a few hundred)."""
-LATENCY_RUNS = 50
-"""Timed single-sample invocations of the LiteRT interpreter, after a warm-up."""
 
 
 class TFLiteFile:
     """`tflite`: a TFLite flatbuffer, quantised as asked, checked in the LiteRT interpreter."""
 
     def write(self, path: Path, job: ExportJob) -> None:
+        _one_input_and_output(job)
         job, _ = _encoded(job)
         calibration = calibration_samples(job.bundle, job.reference) if job.quantize == "int8" else None
         content = convert_tflite(job.model, job.reference, job.quantize, job.int8_io, job.select_tf_ops, calibration)
@@ -42,6 +42,27 @@ class TFLiteFile:
         if note:
             checks["note"] = note
         return checks
+
+    def predictor(self, path: Path) -> Any:
+        """Scores inputs in the LiteRT interpreter."""
+        return TFLiteRunner(path).predict
+
+
+def _one_input_and_output(job: ExportJob) -> None:
+    """TFLite exports here take one input tensor and give one output (a table's columns encoded first).
+
+    Raises:
+        UserError: the model has several named inputs or several outputs.
+    """
+    from tfbench.data.feature_space import parts
+
+    several_inputs = isinstance(job.reference.x, dict) and parts(job.model) is None  # not a table's columns
+    if job.reference.heads or several_inputs:
+        raise UserError(
+            "a TFLite export takes one input and gives one output; this model has several named inputs or outputs",
+            "export.formats",
+            "export keras or savedmodel, which take the named inputs and give every output",
+        )
 
 
 def _encoded(job: ExportJob) -> tuple[ExportJob, str | None]:
@@ -275,6 +296,7 @@ class TFLiteRunner:
         from ai_edge_litert.interpreter import Interpreter
 
         self.path = Path(path)
+        self.threads = num_threads or os.cpu_count() or 1
         self._make = lambda: Interpreter(model_path=str(self.path), num_threads=num_threads)
         self.interpreter = self._make()
         self.input = self.interpreter.get_input_details()[0]
@@ -332,19 +354,15 @@ class TFLiteRunner:
         return np.concatenate(parts)
 
     def latency_ms(self, sample, runs: int = LATENCY_RUNS) -> dict:
-        """Median and 90th-percentile time of one single-sample invocation, in milliseconds."""
-        import numpy as np
-
+        """Time one single-sample invocation `runs` times (`tfbench.export.latency.time_calls`)."""
         one = self._quantise(sample[:1])
-        for _ in range(3):
-            self._run(one)
-        times = []
-        for _ in range(runs):
-            start = time.perf_counter()
+        self._run(one)
+
+        def invoke() -> None:
             self.interpreter.set_tensor(self.input["index"], one)
             self.interpreter.invoke()
-            times.append((time.perf_counter() - start) * 1000)
-        return {"p50": float(np.percentile(times, 50)), "p90": float(np.percentile(times, 90)), "runs": runs}
+
+        return time_calls(invoke, runs, threads=self.threads)
 
 
 def verify_tflite(path: Path, reference: Reference) -> dict:
@@ -352,12 +370,11 @@ def verify_tflite(path: Path, reference: Reference) -> dict:
     import numpy as np
 
     with captured_stderr():
-        runner = TFLiteRunner(path)
+        runner = TFLiteRunner(path, num_threads=1)
         outputs = runner.predict(reference.x)
         latency = runner.latency_ms(reference.x)
     checks = reference.compare(outputs)
-    checks["latency_ms"] = latency["p50"]
-    checks["latency_p90_ms"] = latency["p90"]
+    checks.update(latency)
     checks["batch_size"] = runner.fixed_batch
     checks["input_dtype"] = np.dtype(runner.input["dtype"]).name
     checks["output_dtype"] = np.dtype(runner.output["dtype"]).name

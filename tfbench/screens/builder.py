@@ -5,7 +5,9 @@ layer deep in a branch too) can be selected and edited. Add, insert above, add i
 branch, add a block or a branch, delete, duplicate, move, move into or out of a block, and fold a
 block: each edit is a pure function of `tfbench.layer_edits`, applied through the App (so it can be
 undone), and the App recomputes the Keras summary in a worker. An impossible stack shows its
-error on the entry the error names instead of a summary.
+error on the entry the error names instead of a summary. A model with several inputs and outputs
+is one tree — each input with its stack, the merge, the trunk, each output with its head — and
+every stack in it is edited the same way (the selection knows its stack's root).
 """
 
 from __future__ import annotations
@@ -29,7 +31,14 @@ from tfbench.screens.dialogs import Dialog
 from tfbench.screens.frame import WorkbenchScreen
 from tfbench.widgets.block_form import BlockForm
 from tfbench.widgets.form import ParamForm
-from tfbench.widgets.layer_table import LayerTable, as_entries, default_folded, format_shape, tree_rows
+from tfbench.widgets.layer_table import (
+    LayerTable,
+    as_entries,
+    default_folded,
+    format_shape,
+    model_entries,
+    tree_rows,
+)
 
 _LAYER_AT = re.compile(r"model\.layers\[(\d+)\]")
 
@@ -140,6 +149,7 @@ class BuilderScreen(WorkbenchScreen):
     def __init__(self) -> None:
         super().__init__()
         self.selected_steps: Steps | None = (0,)
+        self.selected_root = layer_edits.ROOT  # the stack the selection is in (an input's, a head's)
         self.fold: dict[str, bool] = {}  # the user's fold choices; backbones start folded
         self.form: ParamForm | BlockForm | Static | None = None
         self.import_error = ""
@@ -162,9 +172,16 @@ class BuilderScreen(WorkbenchScreen):
         return self.app.experiment.model.layers  # type: ignore[attr-defined]
 
     @property
+    def model(self) -> dict:
+        """The whole model as the preset's plain dicts (every stack of a model with several inputs and outputs)."""
+        return model_entries(self.app.experiment.model)  # type: ignore[attr-defined]
+
+    @property
     def entries(self) -> list[dict]:
-        """The stack as the preset's plain dicts, blocks holding their nested entries."""
-        return as_entries(self.stack)
+        """The selected stack as the preset's plain dicts, blocks holding their nested entries."""
+        if self.selected_root == layer_edits.ROOT:
+            return as_entries(self.stack)
+        return layer_edits.stack_at(self.model, self.selected_root)
 
     @property
     def selected(self) -> int:
@@ -177,12 +194,19 @@ class BuilderScreen(WorkbenchScreen):
 
     def folded(self) -> set[str]:
         """The paths shown folded: backbones unless unfolded, and whatever the user folded."""
-        nodes = layer_edits.walk(self.entries)
+        nodes = layer_edits.walk_model(self.model)
         start = default_folded(nodes)
         return {n.path for n in nodes if self.fold.get(n.path, n.path in start)}
 
     def selected_node(self) -> layer_edits.Node | None:
-        return next((n for n in layer_edits.walk(self.entries) if n.steps == self.selected_steps), None)
+        return next(
+            (
+                n
+                for n in layer_edits.walk_model(self.model)
+                if n.root == self.selected_root and n.steps == self.selected_steps
+            ),
+            None,
+        )
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         """Offer a key only where it does something for the selected row."""
@@ -192,6 +216,8 @@ class BuilderScreen(WorkbenchScreen):
             "move_out": layer_edits.move_out,
         }.get(action)
         node = self.selected_node() if action in ("add_inside", "toggle_fold") or edit else None
+        if self.selected_root == layer_edits.MERGE and action in EDITS:
+            return False  # the merge is a row of the tree, not a stack
         if edit is not None:
             try:
                 edit(self.entries, self.selected_steps or (0,))
@@ -204,13 +230,15 @@ class BuilderScreen(WorkbenchScreen):
             node = self.selected_node()
             return node is not None and node.entry is not None and layer_edits.preprocess_offered(node.entry["type"])
         if action == "toggle_fold":
-            return node is not None and (node.kind in ("wrapper", "block", "backbone") or node.depth > 0)
+            return node is not None and (node.kind in FOLDABLE or node.depth > 0)
         return True
 
     # -- drawing ------------------------------------------------------------------------------
     def sync(self) -> None:
         if not self.is_mounted:
             return
+        if self.selected_root not in {n.root for n in layer_edits.walk_model(self.model)}:
+            self.selected_root, self.selected_steps = layer_edits.ROOT, (0,)  # its stack went away
         self.selected_steps = layer_edits.nearest(self.entries, self.selected_steps)
         self._reveal_selection()
         self.show_summary()
@@ -219,9 +247,10 @@ class BuilderScreen(WorkbenchScreen):
 
     def _reveal_selection(self) -> None:
         """Unfold the blocks around the selection (an entry just added inside a folded block)."""
-        if not self.selected_steps:
+        node = self.selected_node()
+        if node is None:
             return
-        path = layer_edits.path_of(self.selected_steps)
+        path = node.path
         for folded in self.folded():
             if path.startswith((folded + ".", folded + "[")):
                 self.fold[folded] = False
@@ -231,16 +260,17 @@ class BuilderScreen(WorkbenchScreen):
         app = self.app
         error = app.summary_error  # type: ignore[attr-defined]
         location = error.location if error is not None else None
+        model = self.model
         rows = tree_rows(
-            self.stack,
+            model if layer_edits.several(model) else self.stack,
             getattr(app.summary, "layers", None) or (),
             self.folded(),
             location,
             error.message if error is not None else "",
             pending=app.summary_pending,
         )  # type: ignore[attr-defined]
-        path = layer_edits.path_of(self.selected_steps) if self.selected_steps else None
-        self.query_one(LayerTable).show(rows, path)
+        node = self.selected_node()
+        self.query_one(LayerTable).show(rows, node.path if node is not None else None)
         self._show_totals()
 
     def _show_totals(self) -> None:
@@ -256,10 +286,12 @@ class BuilderScreen(WorkbenchScreen):
             totals.update("Computing the summary…")
         elif app.summary is not None:  # type: ignore[attr-defined]
             s = app.summary  # type: ignore[attr-defined]
-            totals.update(
-                f"{format_shape(s.input_shape)} → {format_shape(s.output_shape)} · "
-                f"{s.total_params:,} params · {s.non_trainable_params:,} frozen"
+            inputs, outputs = getattr(s, "inputs", None), getattr(s, "outputs", None)
+            ends = (
+                f"{_count(len(inputs), 'input') if inputs else format_shape(s.input_shape)} → "
+                f"{_count(len(outputs), 'output') if outputs else format_shape(s.output_shape)}"
             )
+            totals.update(f"{ends} · {s.total_params:,} params · {s.non_trainable_params:,} frozen")
         elif not self.stack:
             totals.update("No layers yet: press a to add one.")
 
@@ -288,6 +320,8 @@ class BuilderScreen(WorkbenchScreen):
 
         if node is None:
             return Static("Add a layer to edit it here.", classes="hint")
+        if node.is_part:
+            return Static(_part_hint(node), classes="hint")
         if node.entry is None:
             words = (
                 "an empty branch passes its input on as it is"
@@ -311,11 +345,10 @@ class BuilderScreen(WorkbenchScreen):
         # An error line belongs to its entry, a backbone's own layer to its backbone.
         key = self.query_one(LayerTable).cursor_key or ""
         node = layer_edits.node_for_location(
-            layer_edits.walk(self.entries), key.removeprefix("error:").removeprefix("inner:").split("|")[0]
+            layer_edits.walk_model(self.model), key.removeprefix("error:").removeprefix("inner:").split("|")[0]
         )
-        steps = node.steps if node is not None else None
-        if steps is not None and steps != self.selected_steps:
-            self.selected_steps = steps
+        if node is not None and (node.root, node.steps) != (self.selected_root, self.selected_steps):
+            self.selected_root, self.selected_steps = node.root, node.steps
             self._show_form()
             self.refresh_bindings()
 
@@ -326,18 +359,19 @@ class BuilderScreen(WorkbenchScreen):
     @on(ParamForm.Changed, ".layer-form")
     @on(BlockForm.Changed, ".layer-form")
     def _form_changed(self, event: ParamForm.Changed | BlockForm.Changed) -> None:
-        steps = layer_edits.steps_of(event.form.location)  # the form's own entry, whatever is selected now
+        root = layer_edits.stack_root(event.form.location) or layer_edits.ROOT
+        steps = layer_edits.steps_of(event.form.location, root)  # the form's own entry, whatever is selected now
         layer_type = event.form.entry_name
         if not steps:
             return
         self.app.form_errors.pop(event.form.location, None)  # type: ignore[attr-defined]
         try:
-            layers = layer_edits.set_entry(self.entries, steps, layer_type, event.args)
+            layers = layer_edits.set_entry(layer_edits.stack_at(self.model, root), steps, layer_type, event.args)
         except (IndexError, KeyError, TypeError):
             return  # the entry went away (undo) while its form was being typed in
 
         def change(data: dict) -> None:
-            data["model"]["layers"] = layers
+            layer_edits.put_stack(data["model"], root, layers)
 
         error = self.app.edit(change, merge=f"{event.form.location}.{event.field}")  # type: ignore[attr-defined]
         if error is None:
@@ -360,16 +394,19 @@ class BuilderScreen(WorkbenchScreen):
         Returns:
             True when the stack changed; a refused or invalid edit is shown and leaves it as it was.
         """
+        if self.selected_root == layer_edits.MERGE:
+            self.notify("The merge joins the inputs: select an input, the trunk or an output.", severity="warning")
+            return False
         try:
             layers, select = edit(self.entries)
         except EditRefused as exc:
             self.notify(str(exc), severity="warning", timeout=6)
             return False
-        before = self.selected_steps
+        before, root = self.selected_steps, self.selected_root
         self.selected_steps = select
 
         def change(data: dict) -> None:
-            data.setdefault("model", {})["layers"] = layers
+            layer_edits.put_stack(data.setdefault("model", {}), root, layers)
 
         old_layers = self.entries
         error = self.app.edit(change)  # type: ignore[attr-defined]
@@ -377,8 +414,9 @@ class BuilderScreen(WorkbenchScreen):
             self.selected_steps = before
             self.notify(str(error), severity="error", timeout=8)
             return False
-        moved = layer_edits.follow(old_layers, layers, list(self.fold))
-        self.fold = {moved[path]: folded for path, folded in self.fold.items() if path in moved}
+        here = [path for path in self.fold if layer_edits.stack_root(path) == root]
+        moved = layer_edits.follow(old_layers, layers, here, root)
+        self.fold = {moved.get(path, path): f for path, f in self.fold.items() if path in moved or path not in here}
         self.sync()
         return True
 
@@ -387,7 +425,7 @@ class BuilderScreen(WorkbenchScreen):
         from tfbench.screens.dialogs import LayerPicker
 
         titles = {"below": "Add layer", "above": "Insert layer above", "inside": "Add layer inside"}
-        at = self.selected_steps if self.stack else None
+        at = self.selected_steps if self.entries else None
 
         def picked(name: str | None) -> None:
             if not name:
@@ -414,7 +452,7 @@ class BuilderScreen(WorkbenchScreen):
 
     def action_add_block(self) -> None:
         """Pick a Residual, Parallel, wrapper or backbone and add it below the selection."""
-        at = self.selected_steps if self.stack else None
+        at = self.selected_steps if self.entries else None
 
         def picked(name: str | None) -> None:
             if name:
@@ -423,7 +461,10 @@ class BuilderScreen(WorkbenchScreen):
         self.app.push_screen(BlockPicker(), picked)
 
     def _apply_at(self, edit: Callable[..., tuple[list, Steps | None]], *args) -> None:
-        if self.stack and self.selected_steps is not None:
+        if not self.selected_steps:  # an input's or output's own row, or the merge
+            self.notify("Select a layer: inputs and outputs are named in the preset.", severity="warning")
+            return
+        if self.entries:
             at = self.selected_steps
             self.apply(lambda layers: edit(layers, at, *args))
 
@@ -457,19 +498,15 @@ class BuilderScreen(WorkbenchScreen):
         if node is None:
             return
         folded = self.folded()
-        if fold and node.path not in folded and node.kind not in ("wrapper", "block", "backbone"):
+        if fold and node.path not in folded and node.kind not in FOLDABLE:
             owner = layer_edits.node_for_location(
-                [
-                    n
-                    for n in layer_edits.walk(self.entries)
-                    if n.kind in ("wrapper", "block", "backbone") and n.steps != node.steps
-                ],
+                [n for n in layer_edits.walk_model(self.model) if n.kind in FOLDABLE and n.path != node.path],
                 node.path,
             )
             if owner is None:
                 return
             node = owner
-            self.selected_steps = node.steps
+            self.selected_root, self.selected_steps = node.root, node.steps
         if (node.path in folded) != fold:
             self.fold[node.path] = fold
             self.show_summary()
@@ -521,6 +558,29 @@ class BuilderScreen(WorkbenchScreen):
         if event.key == "escape" and not isinstance(self.focused, LayerTable):
             event.stop()
             self.query_one(LayerTable).focus()
+
+
+FOLDABLE = ("wrapper", "block", "backbone", "input", "output")  # rows with a subtree to fold
+EDITS = ("add_layer", "insert_above", "add_inside", "add_block", "add_branch", "move_in", "move_out")
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'s' if n != 1 else ''}"
+
+
+def _part_hint(node: layer_edits.Node) -> str:
+    """What the form panel says for an input, an output or the merge of a model with several."""
+    if node.kind == "merge":
+        return f"The inputs' ends meet here ({node.name}); model.merge in the preset sets how."
+    if node.kind == "input":
+        return (
+            f"Input {node.name!r}: the data's array of that name, through its own stack before the merge. "
+            "A adds a layer to it."
+        )
+    return (
+        f"Output {node.name!r}: the labels of that name, from the trunk through its own head. "
+        "A adds a layer to it; its loss, loss_weight and metrics are set in the preset."
+    )
 
 
 def _starter_args(entry) -> dict:

@@ -19,13 +19,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.widgets import Checkbox, DataTable, Input, Label, OptionList, Select, Static
+from textual.widgets import Checkbox, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
 from tfbench.data import registry
 from tfbench.errors import UserError
 from tfbench.messages import DatasetsListed, PreviewLoaded
 from tfbench.screens.frame import WorkbenchScreen
+from tfbench.widgets.fitted_table import FittedTable
 from tfbench.widgets.preview import balance_bars, half_block_image
 
 PIPELINE_FIELDS = (
@@ -178,7 +179,7 @@ def column_row(column: dict) -> tuple[str, str, str, str]:
     return column["name"], kind, f"{column['missing']:,}", f"{column['distinct']:,}"
 
 
-class ColumnTable(DataTable):
+class ColumnTable(FittedTable):
     """A table's columns; on the highlighted one: l makes it the label, k changes its kind, x drops it."""
 
     BINDINGS = [

@@ -60,6 +60,8 @@ class LayerPicker(Dialog):
         options = []
         for entry in entries:
             help_line = (entry.help or "").splitlines()[0] if entry.help else ""
+            if entry.module:  # a class of the preset's own code, under its module's file name
+                help_line = f"[{entry.module}] {help_line}"
             prompt = Text(f"{entry.name:<24} {help_line}", no_wrap=True, overflow="ellipsis")
             options.append(Option(prompt, id=entry.name))
         listing = self.query_one("#picker-list", OptionList)

@@ -11,13 +11,14 @@ import math
 from pathlib import Path
 from typing import Any
 
+from rich.console import Group
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, RadioButton, RadioSet, SelectionList, Static
+from textual.widgets import Button, Input, Label, Select, SelectionList, Static
 
 from tfbench.engine.events import RunState
 from tfbench.export.formats import format_names, quantization_names
@@ -123,16 +124,52 @@ class EditRunDialog(RunDialog):
 
 
 class ExportDialog(RunDialog):
-    """Export a finished run's model and show each export's verification report."""
+    """Export a finished run's model in the chosen formats, or in every format × quantisation, and
+    show the verification: the same tables `tfbench export` prints, from the same `report.json`."""
 
     DEFAULT_CSS = """
-    ExportDialog #formats {
+    ExportDialog #dialog {
+        width: 100%;
+        height: 100%;
+        padding: 0 1;
+    }
+    ExportDialog #dialog .title {
+        margin-bottom: 0;
+    }
+    ExportDialog #controls {
         height: 5;
+    }
+    ExportDialog #formats {
+        width: 24;
+        height: 5;
+        border: none;
+        padding: 0;
+    }
+    ExportDialog #quantization-box {
+        width: 1fr;
+        height: 5;
+        padding: 0 1;
+    }
+    ExportDialog #quantization {
+        width: 100%;
+    }
+    ExportDialog #actions {
+        width: 14;
+        height: 5;
+    }
+    ExportDialog #actions Button {
+        width: 14;
+        min-width: 14;
+        height: 1;
+        border: none;
+        margin: 0 0 1 0;
     }
     ExportDialog #report-box {
         height: 1fr;
     }
     """
+
+    BINDINGS = [Binding("a", "export_all", "Export all")]
 
     def __init__(self, run_dir: Path, formats: list[str] | None = None, quantization: str = "none") -> None:
         super().__init__()
@@ -143,68 +180,93 @@ class ExportDialog(RunDialog):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Label(f"Export {self.run_dir.name}", classes="title")
-            yield SelectionList[str](*[(f, f, f in self.formats) for f in format_names()], id="formats")
-            yield Label("TFLite quantisation")
-            with RadioSet(id="quantization"):
-                for q in quantization_names():
-                    yield RadioButton(q, value=q == self.quantization)
+            with Horizontal(id="controls"):
+                yield SelectionList[str](*[(f, f, f in self.formats) for f in format_names()], id="formats")
+                with Vertical(id="quantization-box"):
+                    yield Label("quantisation")
+                    yield Select(
+                        [(q, q) for q in quantization_names()],
+                        value=self.quantization,
+                        allow_blank=False,
+                        id="quantization",
+                    )
+                with Vertical(id="actions"):
+                    yield Button("Export", variant="primary", id="export")
+                    yield Button("Export all", id="export-all")
+                    yield Button("Close", id="close")
             with VerticalScroll(id="report-box"):
-                yield Static("", id="report")
-            with Horizontal(classes="buttons"):
-                yield Button("Export", variant="primary", id="export")
-                yield Button("Close", id="close")
+                yield Static(self._last_matrix(), id="report")
+
+    def _last_matrix(self) -> Any:
+        """The run's last `export --all` matrix, if it has one (read from report.json, no TensorFlow)."""
+        from tfbench.export.report import matrix_table, read_matrix
+        from tfbench.rundir import EXPORTS_DIR
+
+        rows = read_matrix(self.run_dir / EXPORTS_DIR)
+        return matrix_table(rows) if rows else "Export the ticked formats, or every format × quantisation (a)."
+
+    def _busy(self, text: str) -> None:
+        self.query_one("#report", Static).update(text)
+        self.query_one("#export", Button).disabled = True
+        self.query_one("#export-all", Button).disabled = True
 
     @on(Button.Pressed, "#export")
     def _export_pressed(self) -> None:
         formats = list(self.query_one("#formats", SelectionList).selected)
-        pressed = self.query_one("#quantization", RadioSet).pressed_button
-        quantize = str(pressed.label) if pressed is not None else "none"
+        quantize = str(self.query_one("#quantization", Select).value)
         if not formats:
             self.query_one("#report", Static).update("choose at least one format")
             return
-        self.query_one("#report", Static).update(f"exporting {', '.join(formats)}…")
-        self.query_one("#export", Button).disabled = True
+        self._busy(f"exporting {', '.join(formats)}…")
         self._export(formats, quantize)
+
+    @on(Button.Pressed, "#export-all")
+    def action_export_all(self) -> None:
+        if self.query_one("#export-all", Button).disabled:
+            return
+        self._busy("exporting every format × quantisation…")
+        self._export_all()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="export")
     def _export(self, formats: list[str], quantize: str) -> None:
         """Worker: every chosen format in one call (the model and data are loaded once)."""
         from tfbench.export import export_run  # TensorFlow: imported only when exporting
-        from tfbench.export.formats import get_format
+        from tfbench.export.formats import takers
+        from tfbench.export.report import report_table
 
         failed: dict[str, str] = {}
-        quantized = any(get_format(fmt).quantized for fmt in formats)
+        usable = quantize if set(takers(quantize)) & set(formats) else "none"
         try:
             reports = export_run(
-                self.run_dir,
-                formats,
-                quantize if quantized else "none",
-                on_error=lambda fmt, exc: failed.setdefault(fmt, str(exc)),
+                self.run_dir, formats, usable, on_error=lambda fmt, exc: failed.setdefault(fmt, str(exc))
             )
         except Exception as exc:  # a UserError (no model, unwritable folder) or a failed conversion
             self.app.call_from_thread(self._show_report, f"export failed: {exc}")
             return
-        done = {report["format"]: report for report in reports}
-        lines = [
-            report_text(fmt, done[fmt]) if fmt in done else f"{fmt}: failed: {failed.get(fmt, '?')}" for fmt in formats
-        ]
-        self.app.call_from_thread(self._show_report, "\n".join(lines))
+        parts: list[Any] = [report_table(reports)] if reports else []
+        parts += [Text(f"✗ {fmt}: {reason}", style="red") for fmt, reason in failed.items()]
+        self.app.call_from_thread(self._show_report, Group(*parts))
 
-    def _show_report(self, text: str) -> None:
-        self.query_one("#report", Static).update(text)
+    @work(thread=True, exclusive=True, exit_on_error=False, group="export")
+    def _export_all(self) -> None:
+        """Worker: the format × quantisation matrix, as `tfbench export --all` makes it."""
+        from tfbench.export.matrix import export_all  # TensorFlow: imported only when exporting
+        from tfbench.export.report import matrix_table
+
+        def progress(key: str) -> None:
+            self.app.call_from_thread(self.query_one("#report", Static).update, f"exporting {key}…")
+
+        try:
+            rows = export_all(self.run_dir, progress=progress)
+        except Exception as exc:  # a UserError (no model, unwritable folder)
+            self.app.call_from_thread(self._show_report, f"export failed: {exc}")
+            return
+        self.app.call_from_thread(self._show_report, matrix_table(rows))
+
+    def _show_report(self, shown: Any) -> None:
+        self.query_one("#report", Static).update(shown)
         self.query_one("#export", Button).disabled = False
-
-
-def report_text(fmt: str, report: dict[str, Any]) -> str:
-    """One export's verification report as `key: value` lines."""
-    lines = [f"{fmt}:"]
-    for key, value in (report or {}).items():
-        if isinstance(value, float):
-            value = format_number(value)
-        elif isinstance(value, dict):
-            value = ", ".join(f"{k}={format_number(v) if isinstance(v, float) else v}" for k, v in value.items())
-        lines.append(f"  {key}: {value}")
-    return "\n".join(lines)
+        self.query_one("#export-all", Button).disabled = False
 
 
 class ResultsDialog(RunDialog):

@@ -24,6 +24,7 @@ from tfbench.engine.runs import RunSummary, experiment_differences, scan_runs
 from tfbench.figures import format_duration, format_number
 from tfbench.screens.frame import frame_top
 from tfbench.widgets.curves import Curves, overlay_charts
+from tfbench.widgets.fitted_table import FittedTable
 from tfbench.widgets.footer import KeyFooter
 
 STATUS_STYLES = {
@@ -99,7 +100,7 @@ class RunsScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield from frame_top("runs")
-        yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+        yield FittedTable(id="runs", cursor_type="row", zebra_stripes=True)
         with Horizontal(id="compare"):
             yield Curves(placeholder="no run to plot", id="overlay")
             with VerticalScroll(id="diff-box"):

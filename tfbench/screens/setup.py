@@ -15,7 +15,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Input, Label, OptionList, Select, SelectionList, Static
 from textual.widgets.option_list import Option
 
-from tfbench.export.formats import format_names, quantization_names
+from tfbench.export.formats import format_names, format_quantizations
 from tfbench.screens.frame import WorkbenchScreen
 from tfbench.widgets.form import ParamForm, format_value
 
@@ -181,7 +181,7 @@ class SetupScreen(WorkbenchScreen):
         with Horizontal(classes="run-row"):
             yield Label("TFLite quantisation", classes="run-label")
             yield Select(
-                [(q, q) for q in quantization_names()],
+                [(q, q) for q in format_quantizations("tflite")],
                 allow_blank=False,
                 id="export-quant",
                 value=exp.export.tflite_quantization,

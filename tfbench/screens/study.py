@@ -25,11 +25,13 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 from textual_plotext.plot import Plot
 
 from tfbench.figures import format_duration
 from tfbench.screens.frame import frame_top
+from tfbench.widgets.fitted_table import FittedTable
+from tfbench.widgets.footer import KeyFooter
 
 REFRESH_SECONDS = 2.0
 STATE_STYLES = {
@@ -161,12 +163,12 @@ class StudyScreen(Screen):
     def compose(self) -> ComposeResult:
         yield from frame_top("runs")
         yield Static(Text(f"reading {self.study_dir}…", style="dim"), id="study-head")
-        yield DataTable(id="trials", cursor_type="row", zebra_stripes=True)
+        yield FittedTable(id="trials", cursor_type="row", zebra_stripes=True)
         with Horizontal(id="study-plots"):
             yield Picture(id="best-curve")
             yield Picture(id="param-scatter")
             yield Static("", id="importances")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.action_refresh()

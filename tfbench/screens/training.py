@@ -96,6 +96,7 @@ class TrainingScreen(Screen):
         Binding("g", "toggle('log_scale')", "Log", show=False),
         Binding("o", "toggle('smoothing')", "Smooth", show=False),
         Binding("a", "toggle('ascii_mode')", "ASCII", show=False),
+        Binding("O", "next_output", "Output"),
         Binding("b", "toggle_bell", "Bell", show=False),
         Binding("escape", "back", "Back", show=False),
     ]
@@ -243,7 +244,7 @@ class TrainingScreen(Screen):
     def on_events_read(self, message: EventsRead) -> None:
         if message.generation != self._generation:
             return
-        was_ended = self.state.ended
+        was_ended, outputs = self.state.ended, self.state.outputs
         try:
             for event in message.events:
                 self.state.apply(event)
@@ -260,6 +261,8 @@ class TrainingScreen(Screen):
             self._check_runner()
         if message.events:
             self._refresh_text()
+        if self.state.outputs != outputs:  # a model with several outputs: the output picker's key
+            self.refresh_bindings()
         if not was_ended and self.state.ended:
             self._run_ended(live=message.caught_up)
 
@@ -281,7 +284,9 @@ class TrainingScreen(Screen):
             self.app.bell()
 
     def _classifier(self) -> bool:
-        return (self.state.data or {}).get("label_kind") in ("categorical", "binary")
+        data = self.state.data or {}
+        kinds = [o.get("label_kind") for o in (data.get("outputs") or {}).values()] or [data.get("label_kind")]
+        return any(kind in ("categorical", "binary") for kind in kinds)  # several outputs: any classifier
 
     # -- drawing -------------------------------------------------------------------------------
 
@@ -358,7 +363,7 @@ class TrainingScreen(Screen):
         from tfbench.engine.control import start_runner
 
         try:
-            run_dir = start_runner(experiment, runs_dir)
+            run_dir = start_runner(experiment, runs_dir, extra_args=code_arguments(experiment, self.app))
         except Exception as exc:  # UserError for a bad set-up; anything else still must not crash the UI
             self.post_message(ActionFailed(f"could not start: {exc}"))
             return
@@ -462,6 +467,24 @@ class TrainingScreen(Screen):
         setattr(curves, name, not getattr(curves, name))
         self._refresh_text()
 
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        """Offer the output picker only for a model with several outputs."""
+        if action == "next_output":
+            return bool(self.state.outputs)
+        return True
+
+    def action_next_output(self) -> None:
+        """Show the curves of the next output of a model with several (after the last: all of them)."""
+        outputs = self.state.outputs
+        if not outputs:
+            return
+        curves = self.query_one(Curves)
+        order = [None, *outputs]
+        curves.output = order[(order.index(curves.output) + 1) % len(order)] if curves.output in order else None
+        self._refresh_text()
+        curves.redraw()
+        self.notify(f"curves: {curves.output or 'all outputs'}", timeout=2)
+
     def action_back(self) -> None:
         """Close a train screen opened over another one (from the Runs screen)."""
         try:
@@ -522,3 +545,22 @@ class TrainingScreen(Screen):
         if event.state == WorkerState.ERROR and event.worker.group in ("follow", "control", "start", "evaluate"):
             self._starting = False
             self.notify(f"{event.worker.name}: {event.worker.error}", severity="error")
+
+
+def code_arguments(experiment: Any, app: Any) -> list[str]:
+    """`--allow-code` for a runner whose preset's own modules the user allowed, as they are now.
+
+    Raises:
+        UserError: a module not allowed in this workbench, or changed since it was allowed.
+    """
+    if experiment.code is None:
+        return []
+    from tfbench.code_consent import module_files
+    from tfbench.errors import UserError
+
+    changed = [f for f in module_files(experiment) if f.sha256 not in getattr(app, "allowed_code", set())]
+    if changed:
+        raise UserError(
+            f"{', '.join(str(f.path) for f in changed)} is not allowed as it is now", "code", "open the preset again"
+        )
+    return ["--allow-code"]

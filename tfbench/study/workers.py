@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from tfbench.code_consent import allow
 from tfbench.diskspace import disk_full, says_disk_full
 from tfbench.errors import UserError
 from tfbench.study.owners import TrialOwners, heartbeat_seconds
@@ -220,6 +221,7 @@ def worker_main(argv: list[str] | None = None) -> int:
 
     import_tensorflow_quietly()
     study = StudyDir.load(args.study_dir, args.trials)
+    allow(study.experiment, False, str(study.path))  # [code]: the files the study's driver allowed, by digest
     if study.settings.seed is not None:  # a seed of its own, still reproducible from the preset's
         study.sampler_seed = (study.settings.seed * 7919 + args.parent * 131 + args.index) % 2**31
     try:

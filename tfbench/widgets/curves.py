@@ -196,6 +196,7 @@ class Curves(Widget):
         self._cached: Text | None = None
         self._cached_look: Look | None = None
         self.builds = 0  # how many plotext builds ran (benchmarks and tests read it)
+        self.output: str | None = None  # a model with several outputs: the one shown (None: all)
 
     def set_charts(self, charts: list[Chart]) -> None:
         """Hand over new data; it is drawn at the next `redraw()` (or resize)."""
@@ -210,8 +211,8 @@ class Curves(Widget):
             self.redraw()
 
     def show(self, state) -> None:
-        """Hand over a `RunState`'s charts (`run_charts`); drawn at the next redraw."""
-        self.set_charts(run_charts(state))
+        """Hand over a `RunState`'s charts (`run_charts`, of the picked `output`); drawn at the next redraw."""
+        self.set_charts(run_charts(state, self.output))
 
     @property
     def dirty(self) -> bool:
@@ -292,30 +293,48 @@ class Curves(Widget):
             self.builds += 1
 
 
-def run_charts(state) -> list[Chart]:
+def run_charts(state, output: str | None = None) -> list[Chart]:
     """The charts of one run: loss and val_loss (with the batch losses), each metric, the LR.
+
+    A model with several outputs shows, by default, the total loss and each output's loss; with
+    `output` (one of `state.outputs`), that output's loss and its metrics (Keras' `NAME_…` logs).
 
     Args:
         state: a `RunState`.
+        output: the output to show, or None for the whole model.
     """
     epochs = [float(n) for n in state.epoch_numbers]
-    loss = Chart("loss")
-    if state.batch_loss:
+    picked = output if output in state.outputs else None
+    total = f"{picked}_loss" if picked else "loss"
+    loss = Chart(f"{picked} loss" if picked else "loss")
+    if state.batch_loss and not picked:
         loss.series.append(Series("batch", state.batch_x, state.batch_loss))
-    for key in ("loss", "val_loss"):
+    for key in (total, f"val_{total}"):
         if key in state.history:
             loss.series.append(Series(key, epochs, state.history[key]))
-    charts = [loss]
-    for name in state.metric_names():
-        if name in ("loss", "val_loss") or name.startswith("val_"):
+    if picked:
+        names = [n for n in state.metric_names() if n.startswith(f"{picked}_") and n != total]
+    elif state.outputs:
+        names = [f"{name}_loss" for name in state.outputs]
+    else:
+        names = [n for n in state.metric_names() if n != "loss"]
+    charts = [loss] + _metric_charts(state, epochs, names)
+    charts = charts[:3]
+    if any(math.isfinite(v) for v in state.learning_rates):
+        charts.append(Chart("learning rate", [Series("lr", epochs, state.learning_rates)]))
+    return charts
+
+
+def _metric_charts(state, epochs: list[float], names: list[str]) -> list[Chart]:
+    """A chart per training metric in `names`, with its `val_` twin when logged."""
+    charts = []
+    for name in names:
+        if name.startswith("val_") or name not in state.history:
             continue
         chart = Chart(name, [Series(name, epochs, state.history[name])])
         if f"val_{name}" in state.history:
             chart.series.append(Series(f"val_{name}", epochs, state.history[f"val_{name}"]))
         charts.append(chart)
-    charts = charts[:3]
-    if any(math.isfinite(v) for v in state.learning_rates):
-        charts.append(Chart("learning rate", [Series("lr", epochs, state.learning_rates)]))
     return charts
 
 

@@ -3,7 +3,9 @@
 A block's layers and branches sit under it, drawn with `├`/`└` lines; a block (or a backbone)
 can be folded to its one row. `tree_rows` turns the stack, the summary rows and what is folded
 into the rows to draw — a pure function, so the tree is tested without Keras or a terminal.
-Summary rows are matched to entries by their `path` (`model.layers[4].branches[1][0]`).
+Summary rows are matched to entries by their `path` (`model.layers[4].branches[1][0]`). A model
+with several inputs and outputs is drawn as one tree: each input with its stack under it, the
+merge, the trunk, each output with its head (`layer_edits.walk_model`).
 """
 
 from __future__ import annotations
@@ -140,6 +142,13 @@ def as_entries(layers: Iterable[Any]) -> list[dict]:
     return [dict(layer) if isinstance(layer, dict) else {"type": layer.type, **layer.args} for layer in layers]
 
 
+def model_entries(model: Any) -> dict:
+    """A ModelSpec (or its plain dict) as the preset writes it: plain dicts in every stack."""
+    if isinstance(model, dict):
+        return model
+    return model.model_dump(mode="python", exclude_none=True)
+
+
 def default_folded(nodes: list[Node]) -> set[str]:
     """What starts folded: backbones, whose hundreds of layers would bury the stack."""
     return {node.path for node in nodes if node.kind == "backbone"}
@@ -156,7 +165,8 @@ def tree_rows(
     """The rows of the tree table, depth-first, hiding what folded blocks hold.
 
     Args:
-        layers: the stack (Components or plain dicts), blocks holding nested entries.
+        layers: the stack (Components or plain dicts), blocks holding nested entries; or a model
+            with several inputs and outputs as its plain dict (`model_entries`).
         summary_rows: the summary's rows (`LayerRow`s), matched to entries by `path`.
         folded: the paths of folded blocks and backbones.
         error_location: where an impossible stack fails (`model.layers[2].branches[0][1].units`);
@@ -164,8 +174,8 @@ def tree_rows(
         error: that failure's message.
         pending: the summary is being computed ("…" where figures will be).
     """
-    entries = as_entries(layers)
-    nodes = layer_edits.walk(entries)
+    model = layers if isinstance(layers, dict) else {"layers": as_entries(layers)}
+    nodes = layer_edits.walk_model(model)
     folded = set(folded)
     visible = [n for n in nodes if not _hidden(n.path, folded)]
     target = layer_edits.node_for_location(visible, error_location) if error_location else None
@@ -175,8 +185,10 @@ def tree_rows(
     rows: list[TreeRow] = []
     for n, node in enumerate(visible):
         ends_subtree = n + 1 == len(visible) or not _inside(visible[n + 1].path, node.path)
-        if node.is_group:
-            rows.append(_group_row(node, layer_edits.get_at(entries, node.steps)))
+        if node.is_part:
+            rows.append(_part_row(node, model, by_path.get(node.path), node.path in folded, node is target, pending))
+        elif node.is_group:
+            rows.append(_group_row(node, layer_edits.get_at(layer_edits.stack_at(model, node.root), node.steps)))
         else:
             rows.append(
                 _node_row(
@@ -206,6 +218,33 @@ def _hidden(path: str, folded: set[str]) -> bool:
 
 def _has_children(node: Node) -> bool:
     return node.kind in ("wrapper", "block", "backbone")
+
+
+def _part_row(node: Node, model: dict, row: Any, folded: bool, failed: bool, pending: bool) -> TreeRow:
+    """An input (its shape), the merge, or an output (its loss and weight) of a model with several."""
+    shape, params = ("…", "…") if pending else ("", "")
+    if row is not None:
+        shape, params = format_shape(row.output_shape), format_params(row.params)
+    if failed:
+        shape, params = "error", ""
+    if node.kind == "merge":
+        return TreeRow(node.path, "", "merge", node.name, shape, params, error=failed)
+    stack = layer_edits.stack_at(model, node.root)
+    mark = ("▸ " if folded else "▾ ") if stack else ""
+    args = "" if stack else "the input as is"
+    if node.kind == "output":
+        written = layer_edits.get_at(model, layer_edits.steps_of(node.path, "model") or ())
+        args = _loss_text(written)
+    word = "in" if node.kind == "input" else "out"  # short: the names matter in an 80-column tree
+    return TreeRow(node.path, "", f"{mark}{word} {node.name}", args, shape, params, error=failed)
+
+
+def _loss_text(output: dict) -> str:
+    """An output's weight and loss, as the tree shows them (`×0.2 CategoricalCrossentropy`)."""
+    loss = output.get("loss", "auto")
+    name = loss.get("type", "?") if isinstance(loss, dict) else str(loss)
+    weight = output.get("loss_weight", 1.0)
+    return ("" if weight == 1.0 else f"×{weight:g} ") + name
 
 
 def _closing(visible: list[Node], n: int) -> list[str]:
