@@ -83,7 +83,6 @@ class Augmenter:
     """
 
     def __init__(self, layers: list, input_shape: tuple[int, ...]) -> None:
-        import keras
 
         from tfbench.build import build_layer
 

@@ -87,7 +87,9 @@ class Explanation:
             "method": self.method,
             "peak": list(self.peak),
             "heat_shape": list(self.cam.shape),
-            "activations": [{"layer": m.name, "shape": list(m.shape), "channels": m.channels} for m in self.activations],
+            "activations": [
+                {"layer": m.name, "shape": list(m.shape), "channels": m.channels} for m in self.activations
+            ],
             "seconds": round(self.seconds, 4),
         }
 
@@ -365,7 +367,9 @@ def _centre(gradient: Any) -> tuple[float | None, float | None]:
     return float((weight * rows).sum() / total), float((weight * cols).sum() / total)
 
 
-def _enlarge(cam: np.ndarray, size: tuple[int, int], grid: tuple[tuple[float, float], tuple[float, float]]) -> np.ndarray:
+def _enlarge(
+    cam: np.ndarray, size: tuple[int, int], grid: tuple[tuple[float, float], tuple[float, float]]
+) -> np.ndarray:
     """The heat map at the image's pixels (bilinear between cell centres, level beyond the outer ones)."""
     heat = cam.astype(np.float64)
     for axis, ((offset, stride), n) in enumerate(zip(grid, size)):

@@ -18,9 +18,7 @@ from tfbench.errors import UserError
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp")
 
 
-def read_image(
-    path: Path, shape: tuple[int, ...], value_range: Callable[[], tuple[float, float]]
-) -> np.ndarray:
+def read_image(path: Path, shape: tuple[int, ...], value_range: Callable[[], tuple[float, float]]) -> np.ndarray:
     """The file at `path` as one input of `shape` (H×W×C).
 
     Args:

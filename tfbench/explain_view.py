@@ -94,8 +94,7 @@ def activations_table(explanation: Any, width: int, palette: Palette) -> Table:
         name = Text(layer.name[:NAME_WIDTH], style="bold")
         name.append("\n" + "×".join(str(d) for d in layer.shape), style="dim")
         thumbs = [
-            pictures.picture(m, THUMB_COLUMNS, THUMB_ROWS, palette, (0.0, 1.0), most=2.0)
-            for m in layer.maps[:per_row]
+            pictures.picture(m, THUMB_COLUMNS, THUMB_ROWS, palette, (0.0, 1.0), most=2.0) for m in layer.maps[:per_row]
         ]
         table.add_row(name, *thumbs, *[Text("")] * (per_row - len(thumbs)))
     return table
@@ -105,5 +104,8 @@ def explanation_renderable(explanation: Any, width: int, palette: Palette) -> Gr
     """The whole Explain view for `width` columns: headline, pictures and top classes, activations."""
     parts: list[Any] = [headline(explanation), pictures_row(explanation, width, palette)]
     if explanation.activations:
-        parts += [Text("activations (strongest channels)", style="bold"), activations_table(explanation, width, palette)]
+        parts += [
+            Text("activations (strongest channels)", style="bold"),
+            activations_table(explanation, width, palette),
+        ]
     return Group(*parts)

@@ -137,5 +137,9 @@ class PictureGrid(Widget):
         grid = Grid(classes="images")
         self.mount(grid)
         for item in self.shown:
-            rgb = pictures.to_rgb(item.image, item.value_range) if np.asarray(item.image).dtype != np.uint8 else item.image
+            rgb = (
+                pictures.to_rgb(item.image, item.value_range)
+                if np.asarray(item.image).dtype != np.uint8
+                else item.image
+            )
             grid.mount(Vertical(graphics.image_widget(rgb, classes="picture"), Label(item.caption)))
