@@ -35,6 +35,11 @@ UI_MODULES = [
     "tfbench.console",
     "tfbench.keras_archive",
     "tfbench.export.formats",
+    "tfbench.pictures",
+    "tfbench.augment_preview",
+    "tfbench.explain",
+    "tfbench.explain_input",
+    "tfbench.explain_view",
     *_package_modules("tfbench.screens"),
     *_package_modules("tfbench.widgets"),
 ]
@@ -55,6 +60,11 @@ ENGINE_MODULES = [
     "tfbench.figures",
     "tfbench.console",
     "tfbench.keras_archive",
+    "tfbench.pictures",
+    "tfbench.augment_preview",
+    "tfbench.explain",
+    "tfbench.explain_input",
+    "tfbench.explain_view",
     *_package_modules("tfbench.engine"),
     *_package_modules("tfbench.export"),
 ]

@@ -521,3 +521,22 @@ def explain_run(
     if input_path is not None:
         return explainer.explain_file(input_path, class_name)
     return explainer.explain_sample(split, index, class_name)
+
+
+def save_overlay(explanation: Explanation, path: Path) -> None:
+    """Write the heat map over the image as a PNG, enlarged so a 28-pixel drawing is worth looking at.
+
+    Raises:
+        UserError: a name that does not end in `.png`, or a folder that cannot be written.
+    """
+    import tensorflow as tf
+
+    if path.suffix.lower() != ".png":
+        raise UserError("the heat map is saved as a PNG: name the file something.png", "--output")
+    rgb = explanation.overlay
+    scale = max(1, 224 // max(rgb.shape[:2]))
+    enlarged = np.repeat(np.repeat(rgb, scale, axis=0), scale, axis=1)
+    try:
+        path.write_bytes(tf.io.encode_png(enlarged).numpy())
+    except OSError as exc:
+        raise UserError(f"cannot write it: {exc.strerror}", f"--output ({path})") from None

@@ -90,26 +90,6 @@ def _shapes(n: int = 1500, side: int = 28) -> Arrays:
     return Arrays(images[..., None], labels.astype(np.int32))
 
 
-def shape_boxes(n: int = 1500, side: int = 28) -> np.ndarray:
-    """Where `_shapes` drew each shape: (top, left, bottom, right) in pixel coordinates, one row a sample.
-
-    It draws the same random numbers in the same order as `_shapes` (without the pictures), so a
-    test can tell whether a model looked at the shape — a pixel (r, c) lies on it when its centre
-    (r + 0.5, c + 0.5) is inside the box.
-    """
-    rng = np.random.default_rng(1002)
-    labels = np.tile(np.arange(3), n // 3 + 1)[:n]
-    rng.shuffle(labels)
-    boxes = np.zeros((n, 4), np.float64)
-    for i, label in enumerate(labels):
-        half = rng.uniform(4.5, 10.0)
-        cy, cx = rng.uniform(half + 1, side - half - 1, size=2)
-        reach = half * 0.85 if label == 1 else half  # the square's sides sit at 0.85 of its half extent
-        boxes[i] = (cy - reach, cx - reach, cy + reach, cx + reach)
-        rng.uniform(0.6, 1.0)  # the shape's brightness, as `_shapes` draws it
-    return boxes
-
-
 def _sine(n: int = 2000, window: int = 32) -> Arrays:
     """Windows of a noisy sine series, each labelled with the value that follows it."""
     rng = np.random.default_rng(1003)
