@@ -24,7 +24,7 @@ class EngineCalls:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._info_cache: dict[str, Any] = {}
-        self._samples: dict[str, list] = {}
+        self._samples: dict[str, list[Any]] = {}
         self._augmenters: dict[str, Any] = {}
         self._explainers: dict[str, Any] = {}
 
@@ -101,7 +101,7 @@ class EngineCalls:
 
         return evaluate_run(Path(run_dir), split=split, k=k)
 
-    def augment(self, exp, index: int = 0, roll: int = 0):
+    def augment(self, exp: Any, index: int = 0, roll: int = 0) -> Any:
         """Eight variants of preview sample `index` through the model's leading augmentation layers.
 
         The samples and the built layers are kept, so a re-roll only runs the layers.
@@ -129,7 +129,7 @@ class EngineCalls:
         samples = self._samples[data_key]
         return augmenter.preview(samples[index % len(samples)], seed=int(exp.train.seed or 0), roll=roll)
 
-    def ready_rerolls(self, exp) -> float:
+    def ready_rerolls(self, exp: Any) -> float:
         """Trace the augmentation layers a preview built, so its re-rolls are quick; the seconds it took."""
         from tfbench import augment_preview
 
@@ -138,7 +138,9 @@ class EngineCalls:
             augmenter = self._augmenters.get(augment_preview.stack_key(exp.model.layers, tuple(info.input_shape)))
         return augmenter.compile() if augmenter is not None else 0.0
 
-    def explain(self, run_dir: str | Path, split: str = "validation", index: int = 0, class_name: str | None = None):
+    def explain(
+        self, run_dir: str | Path, split: str = "validation", index: int = 0, class_name: str | None = None
+    ) -> Any:
         """Grad-CAM, top classes and activations for sample `index` of a run's split (`tfbench.explain`).
 
         The run's model and samples are kept, so the next sample is quick.
@@ -242,15 +244,17 @@ class FixedEngineCalls:
             return EngineCalls().evaluate(run_dir, split, k)
         return copy.deepcopy({**self.evaluation, "run_dir": str(run_dir), "split": split})
 
-    def augment(self, exp, index: int = 0, roll: int = 0):
+    def augment(self, exp: Any, index: int = 0, roll: int = 0) -> Any:
         if self.augmentation is None:
             return EngineCalls().augment(exp, index, roll)
         return dataclasses.replace(self.augmentation, roll=roll)
 
-    def ready_rerolls(self, exp) -> float:
+    def ready_rerolls(self, exp: Any) -> float:
         return 0.0
 
-    def explain(self, run_dir, split: str = "validation", index: int = 0, class_name: str | None = None):
+    def explain(
+        self, run_dir: str | Path, split: str = "validation", index: int = 0, class_name: str | None = None
+    ) -> Any:
         if not self.explanations:
             return EngineCalls().explain(run_dir, split, index, class_name)
         return self.explanations[index % len(self.explanations)]
