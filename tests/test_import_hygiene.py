@@ -38,6 +38,11 @@ UI_MODULES = [
     "tfbench.console",
     "tfbench.keras_archive",
     "tfbench.export.formats",
+    "tfbench.pictures",
+    "tfbench.augment_preview",
+    "tfbench.explain",
+    "tfbench.explain_input",
+    "tfbench.explain_view",
     *_package_modules("tfbench.screens"),
     *_package_modules("tfbench.widgets"),
 ]
@@ -58,6 +63,11 @@ ENGINE_MODULES = [
     "tfbench.figures",
     "tfbench.console",
     "tfbench.keras_archive",
+    "tfbench.pictures",
+    "tfbench.augment_preview",
+    "tfbench.explain",
+    "tfbench.explain_input",
+    "tfbench.explain_view",
     *_package_modules("tfbench.engine"),
     *_package_modules("tfbench.export"),
 ]

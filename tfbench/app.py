@@ -530,6 +530,13 @@ class WorkbenchApp(App):
         self.action_show("model")
         self.call_later(lambda: self.get_screen("model").action_add_layer())  # type: ignore[attr-defined]
 
+    def action_preview_augmentation(self) -> None:
+        """Show eight variants of a sample through the model's leading augmentation layers."""
+        from tfbench.screens.augment_dialog import AugmentDialog
+
+        if not isinstance(self.screen, ModalScreen):
+            self.push_screen(AugmentDialog(self.experiment))
+
     def action_import_layers(self) -> None:
         """Replace the layer stack with the one of a `.keras` file."""
         self.action_show("model")
@@ -548,6 +555,11 @@ class WorkbenchApp(App):
             ("Open preset", "Edit a shipped preset or a preset file", self.action_open_preset),
             ("Export model", "Choose the export formats and quantisation", self.action_export_model),
             ("Add layer", "Pick a layer type from the catalog", self.action_add_layer),
+            (
+                "Preview augmentation",
+                "Eight variants of a sample through the model's augmentation layers",
+                self.action_preview_augmentation,
+            ),
             (
                 "Import layers from a .keras model",
                 "Replace the stack with a Sequential model's layers",

@@ -125,7 +125,9 @@ def run_app(app) -> None:
     """Run the workbench with fd 2 sent to the native log: TensorFlow, imported in its workers,
     writes there from C++, and Textual draws on a descriptor of its own."""
     from tfbench.native_log import terminal_kept_from_native_log
+    from tfbench.widgets import graphics
 
+    graphics.detect()  # kitty/sixel pictures need the question asked before Textual takes the terminal
     with terminal_kept_from_native_log():
         app.run()
 
@@ -1108,8 +1110,16 @@ def code(preset, overrides, output, loop, allow_code):
     default=None,
     help="With --input: score with this verified export in its own runtime (onnx, tflite-int8, …).",
 )
+@click.option(
+    "--explain",
+    is_flag=True,
+    help="Where the model looks on one image (--input FILE, or sample --index of --split): top classes, "
+    "a Grad-CAM heat map and per-layer activations. With --output FILE.png, save the heat map over the image.",
+)
+@click.option("--index", default=0, show_default=True, type=click.IntRange(min=0), help="With --explain: the sample.")
+@click.option("--class", "class_name", default=None, help="With --explain: the class to explain (default: predicted).")
 @allow_code_option
-def predict(run_dir, split, k, as_json, input_path, output, with_export, allow_code):
+def predict(run_dir, split, k, as_json, input_path, output, with_export, explain, index, class_name, allow_code):
     """Score a finished run's model: accuracy, confusion matrix and its most confident mistakes
     (classifiers), or MAE, RMSE and the worst residuals (regressors). With --input, score new
     data instead: one prediction per row or file, and the accuracy (or MAE) where labels are given.
@@ -1119,11 +1129,15 @@ def predict(run_dir, split, k, as_json, input_path, output, with_export, allow_c
       tfbench predict runs/digits-cnn-20250101-120000 --split validation -k 10
       tfbench predict runs/penguins-20250101-120000 --input new.csv --output predictions.csv
       tfbench predict runs/penguins-20250101-120000 --input new.csv --with onnx
+      tfbench predict runs/shapes-cnn-20250101-120000 --input circle.png --explain
     """
     from tfbench.code_consent import allow_run, run_has_code
 
     if run_has_code(Path(run_dir)):  # [code]: the run's own copies, when allowed
         allow_run(Path(run_dir), allow_code, check_sources=False)
+    if explain or index or class_name is not None:
+        _predict_explain(Path(run_dir), input_path, split, index, class_name, as_json, output, explain, with_export)
+        return
     if input_path is not None:
         _predict_inputs(Path(run_dir), Path(input_path), output, as_json, with_export)
         return
@@ -1142,6 +1156,41 @@ def predict(run_dir, split, k, as_json, input_path, output, with_export, allow_c
     console = output_console()
     for part in renderables(result):
         console.print(part)
+
+
+def _predict_explain(
+    run_dir: Path,
+    input_path: str | None,
+    split: str,
+    index: int,
+    class_name: str | None,
+    as_json: bool,
+    output: str | None,
+    explain: bool,
+    with_export: str | None,
+) -> None:
+    """`predict --explain`: one image's top classes, Grad-CAM and activations, printed or as JSON."""
+    if not explain:
+        raise UserError("this picks the image to explain: add --explain", "--index" if index else "--class")
+    if with_export is not None:
+        raise UserError("--explain looks inside the Keras model; leave out --with", "--with")
+    from tfbench.explain import explain_run, save_overlay
+
+    explanation = explain_run(run_dir, input_path, split=split, index=index, class_name=class_name)
+    if output is not None:
+        save_overlay(explanation, Path(output))
+    if as_json:
+        click.echo(json.dumps(explanation.to_dict()))
+        return
+    from tfbench.console import output_console
+    from tfbench.explain_view import explanation_renderable
+    from tfbench.pictures import palette_for
+
+    console = output_console()
+    palette = palette_for(console.color_system, console.no_color)
+    console.print(explanation_renderable(explanation, min(console.width, 120), palette))
+    if output is not None:
+        click.echo(f"wrote {output}")
 
 
 def _predict_inputs(

@@ -8,6 +8,7 @@ pass a `FixedEngineCalls` instead, which answers from fixed data so no TensorFlo
 from __future__ import annotations
 
 import copy
+import dataclasses
 import threading
 import time
 from dataclasses import dataclass, field
@@ -23,6 +24,9 @@ class EngineCalls:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._info_cache: dict[str, Any] = {}
+        self._samples: dict[str, list[Any]] = {}
+        self._augmenters: dict[str, Any] = {}
+        self._explainers: dict[str, Any] = {}
 
     def warm_up(self) -> float:
         """Import TensorFlow and Keras (several seconds) so the first summary is quick.
@@ -97,6 +101,62 @@ class EngineCalls:
 
         return evaluate_run(Path(run_dir), split=split, k=k)
 
+    def augment(self, exp: Any, index: int = 0, roll: int = 0) -> Any:
+        """Eight variants of preview sample `index` through the model's leading augmentation layers.
+
+        The samples and the built layers are kept, so a re-roll only runs the layers.
+
+        Raises:
+            UserError: data that is not images, or a stack that does not start with augmentation.
+        """
+        from tfbench import augment_preview, data
+
+        info = self.describe(exp.data, exp.train.seed)
+        shape = tuple(info.input_shape)
+        key = augment_preview.stack_key(exp.model.layers, shape)
+        with self._lock:
+            augmenter = self._augmenters.get(key)
+        if augmenter is None:
+            augmenter = augment_preview.Augmenter(exp.model.layers, shape)
+            with self._lock:
+                self._augmenters = {key: augmenter}  # one stack at a time: an edit makes the old one moot
+        data_key = repr(exp.data.model_dump())
+        if data_key not in self._samples:
+            samples = [s["x"] for s in data.preview(exp.data, augment_preview.VARIANTS).get("samples", [])]
+            if not samples:
+                raise UserError("the data has no samples to preview", "data.source")
+            self._samples = {data_key: samples}
+        samples = self._samples[data_key]
+        return augmenter.preview(samples[index % len(samples)], seed=int(exp.train.seed or 0), roll=roll)
+
+    def ready_rerolls(self, exp: Any) -> float:
+        """Trace the augmentation layers a preview built, so its re-rolls are quick; the seconds it took."""
+        from tfbench import augment_preview
+
+        info = self.describe(exp.data, exp.train.seed)
+        with self._lock:
+            augmenter = self._augmenters.get(augment_preview.stack_key(exp.model.layers, tuple(info.input_shape)))
+        return augmenter.compile() if augmenter is not None else 0.0
+
+    def explain(
+        self, run_dir: str | Path, split: str = "validation", index: int = 0, class_name: str | None = None
+    ) -> Any:
+        """Grad-CAM, top classes and activations for sample `index` of a run's split (`tfbench.explain`).
+
+        The run's model and samples are kept, so the next sample is quick.
+
+        Raises:
+            UserError: no model in the run, a model not on images, or an index past the split's end.
+        """
+        from tfbench.explain import RunExplainer
+
+        key = str(Path(run_dir).resolve())
+        explainer = self._explainers.get(key)
+        if explainer is None:
+            explainer = RunExplainer(run_dir)
+            self._explainers = {key: explainer}
+        return explainer.explain_sample(split, index, class_name)
+
 
 # -- fixed answers ----------------------------------------------------------------------------
 
@@ -131,7 +191,9 @@ class FixedEngineCalls:
     The summary gives every layer the same output shape and parameter count, unless a layer's type
     is listed in `failing`, which makes the summary fail at that layer like an impossible stack.
     `evaluate` answers with `evaluation` when it is set; left None, a run is really evaluated (a
-    test that trains a real run also gets its real evaluation).
+    test that trains a real run also gets its real evaluation). `augment` answers `augmentation`
+    (an `AugmentPreview`) with the roll asked for, and `explain` the explanation at the index asked
+    for (of `explanations`, round the list); left empty, they too are computed for real.
     """
 
     info: Any = None
@@ -141,6 +203,8 @@ class FixedEngineCalls:
     params_per_layer: int = 10
     imported: list = field(default_factory=list)
     evaluation: dict | None = None
+    augmentation: Any = None
+    explanations: list = field(default_factory=list)
 
     def warm_up(self) -> float:
         return 0.0
@@ -179,3 +243,18 @@ class FixedEngineCalls:
         if self.evaluation is None:
             return EngineCalls().evaluate(run_dir, split, k)
         return copy.deepcopy({**self.evaluation, "run_dir": str(run_dir), "split": split})
+
+    def augment(self, exp: Any, index: int = 0, roll: int = 0) -> Any:
+        if self.augmentation is None:
+            return EngineCalls().augment(exp, index, roll)
+        return dataclasses.replace(self.augmentation, roll=roll)
+
+    def ready_rerolls(self, exp: Any) -> float:
+        return 0.0
+
+    def explain(
+        self, run_dir: str | Path, split: str = "validation", index: int = 0, class_name: str | None = None
+    ) -> Any:
+        if not self.explanations:
+            return EngineCalls().explain(run_dir, split, index, class_name)
+        return self.explanations[index % len(self.explanations)]

@@ -129,3 +129,26 @@ class EvaluationReady(Message):
     """`evaluate_run` finished for the screen's run."""
 
     result: dict[str, Any]
+
+
+@dataclass
+class AugmentationPreviewed(Message):
+    """The model's augmentation layers made variants of a sample (`tfbench.augment_preview.AugmentPreview`)."""
+
+    preview: Any
+    index: int
+
+
+@dataclass
+class ExplanationReady(Message):
+    """A run's model explained an image (`tfbench.explain.Explanation`)."""
+
+    explanation: Any
+    index: int
+
+
+@dataclass
+class InsightFailed(Message):
+    """An augmentation preview or an explanation could not be made; `error` says why in one line."""
+
+    error: str

@@ -143,6 +143,7 @@ class BuilderScreen(WorkbenchScreen):
         Binding("e", "edit", "Edit"),
         Binding("I", "import", "Import .keras"),
         Binding("b", "add_block", "Block"),
+        Binding("g", "app.preview_augmentation", "Augment"),
     ]
 
     def __init__(self) -> None:

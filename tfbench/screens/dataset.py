@@ -272,6 +272,7 @@ class DatasetScreen(WorkbenchScreen):
         Binding("slash", "search", "Search"),
         Binding("p", "focus_pipeline", "Pipeline"),
         Binding("b", "browse", "Browse files"),
+        Binding("g", "app.preview_augmentation", "Augment"),
     ]
 
     def __init__(self) -> None:

@@ -270,7 +270,7 @@ class ExportDialog(RunDialog):
 
 
 class ResultsDialog(RunDialog):
-    """A finished run's best epoch and metrics, and for classifiers the evaluation."""
+    """A finished run's best epoch and metrics, and for classifiers the evaluation; `x` explains its images."""
 
     DEFAULT_CSS = """
     ResultsDialog #results-box {
@@ -278,13 +278,16 @@ class ResultsDialog(RunDialog):
     }
     """
 
-    BINDINGS = [Binding("v", "close", "Close", show=False)]
+    BINDINGS = [Binding("v", "close", "Close", show=False), Binding("x", "explain", "Explain")]
 
-    def __init__(self, state: RunState, evaluation: dict[str, Any] | None, note: str = "") -> None:
+    def __init__(
+        self, state: RunState, evaluation: dict[str, Any] | None, note: str = "", run_dir: Path | None = None
+    ) -> None:
         super().__init__()
         self.state = state
         self.evaluation = evaluation
         self.note = note
+        self.run_dir = run_dir
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
@@ -293,7 +296,20 @@ class ResultsDialog(RunDialog):
                 self._drawn = self.evaluation
                 yield Static(results_renderable(self.state, self.evaluation, self.note), id="results")
             with Horizontal(classes="buttons"):
+                yield Button("Explain (x)", id="explain")
                 yield Button("Close", id="close")
+
+    @on(Button.Pressed, "#explain")
+    def action_explain(self) -> None:
+        """Where the model looks on the validation images, its confident mistakes first."""
+        from tfbench.screens.explain_dialog import ExplainDialog
+
+        run_dir = self.run_dir or (self.evaluation or {}).get("run_dir")
+        if run_dir is None:
+            self.notify("no run to explain", severity="warning")
+            return
+        mistakes = [int(m["index"]) for m in (self.evaluation or {}).get("mistakes", [])]
+        self.app.push_screen(ExplainDialog(Path(run_dir), mistakes))
 
     def on_mount(self) -> None:
         if self.evaluation is not self._drawn:  # it came while the dialog was being built

@@ -549,7 +549,7 @@ class TrainingScreen(Screen):
         if self.evaluation is None and self._classifier() and self.state.status != "failed":
             self._evaluate()
             note = "evaluating on the validation split…"
-        self.app.push_screen(ResultsDialog(self.state, self.evaluation, note))
+        self.app.push_screen(ResultsDialog(self.state, self.evaluation, note, run_dir=self.run_dir))
 
     def _evaluate(self) -> None:
         if self.run_dir is not None:
