@@ -240,6 +240,9 @@ _COMPILE_HELP = {
     "ce": "Short for crossentropy: binary, categorical or sparse, chosen by compile from the labels.",
 }
 _BASES = {"Initializer", "Regularizer", "Constraint", "initializer", "regularizer", "constraint"}
+# Choices Keras offers only where the optional scipy package is installed: left out, so the catalog
+# is the same with or without it (and a preset that uses one does not depend on it).
+_NEEDS_SCIPY = {"stft", "STFT", "STFTInitializer"}
 
 
 def _choice_sets(keras) -> dict[str, tuple[str, ...]]:
@@ -260,7 +263,7 @@ def _choice_sets(keras) -> dict[str, tuple[str, ...]]:
         candidates |= set(getattr(source, "ALL_OBJECTS_DICT", {}))
         found = []
         for name in sorted(candidates):
-            if name.startswith("_") or name in {"get", "serialize", "deserialize"} or name in _BASES:
+            if name.startswith("_") or name in {"get", "serialize", "deserialize"} or name in _BASES | _NEEDS_SCIPY:
                 continue
             try:
                 resolved = module.get(name)
