@@ -158,6 +158,8 @@ def table_loader_code(exp, info) -> LoaderCode:
     kind = exp.data.kind
     options = parse_options(registry.source_module(kind).OPTIONS, exp.data.options)
     plan = plan_of_info(info)
+    if plan is None:
+        raise ValueError("a table source's DataInfo carries its plan")
     files = {"train": str(Path(exp.data.target).expanduser().resolve())}
     if options.test_path:
         files["test"] = str(Path(options.test_path).expanduser().resolve())

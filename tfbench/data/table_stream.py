@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from tfbench.data.info import one_label_kind
 from tfbench.data.tables import (
     DATE_NOTE,
     NULL_VALUES,
@@ -198,9 +199,9 @@ def stream_plan(path: str, stamp: float, fmt: str, options_json: str, fraction, 
         labels.update(batch.column(label).drop_null().to_pylist())
         for name, tally in counts.items():
             tally.add(batch.column(name), train.column(name))
-    if names is None or not labels:
+    if names is None or label is None or not labels:
         raise UserError("the file has no rows with a label", f"data.source ({path})")
-    kind, class_names, lookup = label_plan(pa.array(sorted(labels)), label, options.label_kind)
+    kind, class_names, lookup = label_plan(pa.array(sorted(labels)), label, one_label_kind(options.label_kind))
     plan = TablePlan(
         label,
         kind,
@@ -216,6 +217,8 @@ def stream_plan(path: str, stamp: float, fmt: str, options_json: str, fraction, 
 def _label_name(names: list[str], options: TableOptions, file: str) -> str:
     from tfbench.data.tables import check_overrides, column_index
 
+    if isinstance(options.label, list):  # several label columns are refused before a stream is planned
+        raise UserError("several label columns need the table in memory", "data.options.stream", "set stream = false")
     label = names[column_index(names, options.label, file, "data.options.label")]
     check_overrides(names, options, label, file)
     return label
