@@ -66,6 +66,7 @@ class WorkbenchApp(App):
 
     CSS_PATH = "app.tcss"
     TITLE = "tfbench"
+    bell_enabled = True  # the Train screen rings when a run ends; `tfbench watch --no-bell` clears it
     BINDINGS = [
         Binding("f1", "show('model')", "Model"),
         Binding("f2", "show('data')", "Data"),
@@ -97,7 +98,7 @@ class WorkbenchApp(App):
         self.experiment = experiment
         self.preset_path = preset_path
         self.runs_dir = Path(runs_dir)
-        self.watch = Path(watch) if watch is not None else None
+        self.watch_dir = Path(watch) if watch is not None else None
         self.dirty = False
         self.blink = True
         self.generation = 0
@@ -123,15 +124,15 @@ class WorkbenchApp(App):
         self.install_screen(BuilderScreen(), "model")
         self.install_screen(DatasetScreen(), "data")
         self.install_screen(SetupScreen(), "setup")
-        self.install_screen(_training_screen(self.watch), "train")
+        self.install_screen(_training_screen(self.watch_dir), "train")
         self.install_screen(_runs_screen(self.runs_dir), "runs")
         self._update_title()
-        self.push_screen("train" if self.watch is not None else "model")
+        self.push_screen("train" if self.watch_dir is not None else "model")
         # Keras work starts after the first frame is on screen, never before it.
         self.call_after_refresh(self._after_first_paint)
 
     def _after_first_paint(self) -> None:
-        if self.watch is None:
+        if self.watch_dir is None:
             self.request_describe()
             self.request_summary()
             if self.experiment.code is not None:  # a preset with its own code: ask before importing it

@@ -495,7 +495,7 @@ def follow(before: list, after: list, paths: list[str], root: str = ROOT) -> dic
             entry = get_at(before, steps) if steps else None
         except (IndexError, KeyError, TypeError):
             continue
-        if not isinstance(entry, dict):
+        if not isinstance(entry, dict) or steps is None:
             continue
         try:
             if get_at(after, steps) == entry:
