@@ -463,7 +463,7 @@ class WorkbenchApp(App):
         if self.screen is not screen:
             await self.switch_screen("train")  # composed and mounted before it is asked to start
         try:
-            screen.start(experiment)  # type: ignore[attr-defined]
+            screen.start(experiment)  # type: ignore[attr-defined]  # the Train screen, installed by name
         except UserError as exc:
             self.notify(str(exc), title="Cannot start training", severity="error", timeout=8)
 
@@ -529,17 +529,17 @@ class WorkbenchApp(App):
     def action_add_layer(self) -> None:
         """Open the layer picker on the Model screen."""
         self.action_show("model")
-        self.call_later(lambda: self.get_screen("model").action_add_layer())  # type: ignore[attr-defined]
+        self.call_later(lambda: self.get_screen("model").action_add_layer())  # type: ignore[attr-defined]  # by name
 
     def action_import_layers(self) -> None:
         """Replace the layer stack with the one of a `.keras` file."""
         self.action_show("model")
-        self.call_later(lambda: self.get_screen("model").action_import())  # type: ignore[attr-defined]
+        self.call_later(lambda: self.get_screen("model").action_import())  # type: ignore[attr-defined]  # by name
 
     def action_profile_run(self) -> None:
         """Show the Train screen's Profile panel, capturing a profile of the run going on."""
         self.action_show("train")
-        self.call_later(lambda: self.get_screen("train").action_profile())  # type: ignore[attr-defined]
+        self.call_later(lambda: self.get_screen("train").action_profile())  # type: ignore[attr-defined]  # by name
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
@@ -590,7 +590,7 @@ class WorkbenchApp(App):
             if answer == "stop":
                 self._confirm_unsaved(self._quit_now)
             elif answer == "detach":
-                self._confirm_unsaved(lambda: self._quit_now(train.leave_running()))  # type: ignore[attr-defined]
+                self._confirm_unsaved(lambda: self._quit_now(train.leave_running()))  # type: ignore[attr-defined]  # Train
 
         question = (
             f"{run_dir.name} is still training. Stop it (it saves first), or leave it running "

@@ -107,7 +107,7 @@ def steps_of(path: str, root: str = ROOT) -> Steps | None:
     return tuple(steps)
 
 
-def get_at(layers: list, steps: Steps) -> Any:
+def get_at(layers: list | dict, steps: Steps) -> Any:
     """What sits at `steps` (an entry, a branch's list, a shortcut's list)."""
     node: Any = layers
     for step in steps:

@@ -432,6 +432,8 @@ class BuilderScreen(WorkbenchScreen):
             from tfbench import catalog
 
             entry = catalog.get("layers", name)
+            if entry is None:  # the picker lists the catalog's layers
+                return
             args = {p.name: p.default for p in entry.params.values() if p.required and p.default is not None}
             args.update(_starter_args(entry))
             self.apply(lambda layers: layer_edits.insert(layers, at, {"type": name, **args}, where))
@@ -524,8 +526,8 @@ class BuilderScreen(WorkbenchScreen):
             return
         args = layer_edits.plain_args(node.entry)
         args["preprocess"] = not args.get("preprocess", False)
-        steps = node.steps
-        self.apply(lambda layers: (layer_edits.set_entry(layers, steps, node.entry["type"], args), steps))
+        steps, type_name = node.steps, node.entry["type"]
+        self.apply(lambda layers: (layer_edits.set_entry(layers, steps, type_name, args), steps))
 
     def action_edit(self) -> None:
         """Move into the selected entry's form."""

@@ -511,6 +511,7 @@ class DatasetScreen(WorkbenchScreen):
         text = event.value.strip()
         error_widget = self.query_one(f"#pipe-error-{name}", Static)
         location = f"data.{name}"
+        value: int | float | str | None
         try:
             if not text:
                 value = None

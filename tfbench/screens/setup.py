@@ -326,6 +326,8 @@ class SetupScreen(WorkbenchScreen):
         if current is not None and current.type == event.value:
             return
         entry = catalog.get("schedules", str(event.value))
+        if entry is None:  # the choices are the catalog's
+            return
         args = {
             p.name: _schedule_start(p.name)
             for p in entry.params.values()
@@ -356,11 +358,7 @@ class SetupScreen(WorkbenchScreen):
     @on(SelectionList.SelectedChanged, "#metrics")
     def _metrics(self, event: SelectionList.SelectedChanged) -> None:
         chosen = list(event.selection_list.selected)
-        keep = [
-            m
-            for m in self.app.experiment.train.to_dict()["metrics"]  # type: ignore[attr-defined]
-            if not isinstance(m, str) or m in chosen
-        ]
+        keep = [m for m in self.app.experiment.to_dict()["train"]["metrics"] if not isinstance(m, str) or m in chosen]
         names = [_name_of_plain(m) for m in keep]
         metrics = keep + [m for m in chosen if m not in names]
         self._edit(lambda d: d["train"].__setitem__("metrics", metrics))
