@@ -174,6 +174,24 @@ async def test_setup_offers_losses_for_the_label_kind_and_edits_callbacks(runs_d
         assert app.experiment.train.callbacks == []
 
 
+@pilot_test
+async def test_ticking_a_metric_on_the_setup_screen_adds_it_to_the_experiment(runs_dir: Path):
+    """The metrics list edits `train.metrics`, keeping the metrics written as tables."""
+    from textual.widgets import SelectionList
+
+    app = make_app("spiral-mlp", runs_dir=runs_dir, engine_calls=FixedEngineCalls(info=SPIRAL))
+    async with app.run_test(size=(100, 32)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("f3")
+        await settle(app, pilot)
+        metrics = app.screen.query_one("#metrics", SelectionList)
+        offered = [metrics.get_option_at_index(i).value for i in range(metrics.option_count)]
+        choice = next(value for value in offered if value not in metrics.selected)
+        metrics.select(choice)
+        await settle(app, pilot)
+        assert choice in app.experiment.train.metrics
+
+
 # -- pieces -------------------------------------------------------------------------------------
 
 

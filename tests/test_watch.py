@@ -79,7 +79,8 @@ def test_cli_watch_opens_the_app_on_the_run(monkeypatch, tmp_path):
     result = CliRunner().invoke(cli, ["watch", str(run_dir), "--no-bell"])
     assert result.exit_code == 0, result.output
     (app,) = opened
-    assert app.watch == run_dir and app.runs_dir == tmp_path
+    assert app.watch_dir == run_dir and app.runs_dir == tmp_path
+    assert callable(app.watch)  # Textual's watcher is still the App's own, not shadowed by the run folder
     assert app.experiment.name == "digits-cnn"
     assert app.bell_enabled is False
 

@@ -66,6 +66,7 @@ class WorkbenchApp(App):
 
     CSS_PATH = "app.tcss"
     TITLE = "tfbench"
+    bell_enabled = True  # the Train screen rings when a run ends; `tfbench watch --no-bell` clears it
     BINDINGS = [
         Binding("f1", "show('model')", "Model"),
         Binding("f2", "show('data')", "Data"),
@@ -97,7 +98,7 @@ class WorkbenchApp(App):
         self.experiment = experiment
         self.preset_path = preset_path
         self.runs_dir = Path(runs_dir)
-        self.watch = Path(watch) if watch is not None else None
+        self.watch_dir = Path(watch) if watch is not None else None
         self.dirty = False
         self.blink = True
         self.generation = 0
@@ -123,15 +124,15 @@ class WorkbenchApp(App):
         self.install_screen(BuilderScreen(), "model")
         self.install_screen(DatasetScreen(), "data")
         self.install_screen(SetupScreen(), "setup")
-        self.install_screen(_training_screen(self.watch), "train")
+        self.install_screen(_training_screen(self.watch_dir), "train")
         self.install_screen(_runs_screen(self.runs_dir), "runs")
         self._update_title()
-        self.push_screen("train" if self.watch is not None else "model")
+        self.push_screen("train" if self.watch_dir is not None else "model")
         # Keras work starts after the first frame is on screen, never before it.
         self.call_after_refresh(self._after_first_paint)
 
     def _after_first_paint(self) -> None:
-        if self.watch is None:
+        if self.watch_dir is None:
             self.request_describe()
             self.request_summary()
             if self.experiment.code is not None:  # a preset with its own code: ask before importing it
@@ -462,7 +463,7 @@ class WorkbenchApp(App):
         if self.screen is not screen:
             await self.switch_screen("train")  # composed and mounted before it is asked to start
         try:
-            screen.start(experiment)  # type: ignore[attr-defined]
+            screen.start(experiment)  # type: ignore[attr-defined]  # the Train screen, installed by name
         except UserError as exc:
             self.notify(str(exc), title="Cannot start training", severity="error", timeout=8)
 
@@ -528,7 +529,7 @@ class WorkbenchApp(App):
     def action_add_layer(self) -> None:
         """Open the layer picker on the Model screen."""
         self.action_show("model")
-        self.call_later(lambda: self.get_screen("model").action_add_layer())  # type: ignore[attr-defined]
+        self.call_later(lambda: self.get_screen("model").action_add_layer())  # type: ignore[attr-defined]  # by name
 
     def action_preview_augmentation(self) -> None:
         """Show eight variants of a sample through the model's leading augmentation layers."""
@@ -540,12 +541,12 @@ class WorkbenchApp(App):
     def action_import_layers(self) -> None:
         """Replace the layer stack with the one of a `.keras` file."""
         self.action_show("model")
-        self.call_later(lambda: self.get_screen("model").action_import())  # type: ignore[attr-defined]
+        self.call_later(lambda: self.get_screen("model").action_import())  # type: ignore[attr-defined]  # by name
 
     def action_profile_run(self) -> None:
         """Show the Train screen's Profile panel, capturing a profile of the run going on."""
         self.action_show("train")
-        self.call_later(lambda: self.get_screen("train").action_profile())  # type: ignore[attr-defined]
+        self.call_later(lambda: self.get_screen("train").action_profile())  # type: ignore[attr-defined]  # by name
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
@@ -601,7 +602,7 @@ class WorkbenchApp(App):
             if answer == "stop":
                 self._confirm_unsaved(self._quit_now)
             elif answer == "detach":
-                self._confirm_unsaved(lambda: self._quit_now(train.leave_running()))  # type: ignore[attr-defined]
+                self._confirm_unsaved(lambda: self._quit_now(train.leave_running()))  # type: ignore[attr-defined]  # Train
 
         question = (
             f"{run_dir.name} is still training. Stop it (it saves first), or leave it running "

@@ -358,6 +358,8 @@ def _rank_problem(component: Component, layer: Any, shape: tuple) -> str | None:
     if fits:
         return None
     want = want_exact if want_exact is not None else (want_min if want_min is not None else want_max)
+    if want is None:  # nothing wanted: `fits` held
+        return None
     per_sample = want - 1
     gets = _shape_text(shape[1:])
     axes = _axes_for(component.type, per_sample)
@@ -565,6 +567,8 @@ def _apply_wrapper(node: Node, x: Any, ctx: _Context) -> _Built:
     import keras
 
     inner_node = node.inner
+    if inner_node is None:
+        raise UserError(f"{node.type} wraps a layer: give it one", node.path)
     inner_component = _component(inner_node)
     inner = build_layer(inner_component, name=ctx.names[inner_node.path], location=inner_node.path)
     cls = getattr(keras.layers, node.type)

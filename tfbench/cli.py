@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO, TypeVar
 
 import click
 
@@ -89,7 +89,10 @@ def fail(err: UserError, code: int = 2):
     sys.exit(code)
 
 
-def allow_code_option(command: click.Command) -> click.Command:
+CommandFunction = TypeVar("CommandFunction", bound=Callable[..., Any])
+
+
+def allow_code_option(command: CommandFunction) -> CommandFunction:
     """`--allow-code`: import the preset's own modules (`[code]`), which are refused without it."""
     return click.option(
         "--allow-code",
@@ -99,7 +102,7 @@ def allow_code_option(command: click.Command) -> click.Command:
     )(command)
 
 
-def allow_changed_code_option(command: click.Command) -> click.Command:
+def allow_changed_code_option(command: CommandFunction) -> CommandFunction:
     """`--allow-changed-code`: go on with a run's copy of its modules although the originals changed."""
     return click.option(
         "--allow-changed-code",
@@ -1432,7 +1435,7 @@ def _trial_printer(study, out, shown: list[dict] | None = None):
     maximize = study.settings.direction == "maximize"
     ended = [r for r in shown or [] if r["state"] in ("finished", "pruned")]
     finished = [r for r in ended if r["state"] == "finished" and r["value"] is not None]
-    state = {
+    state: dict[str, Any] = {
         "done": len(ended),
         "best": (max if maximize else min)(finished, key=lambda r: r["value"]) if finished else None,
     }

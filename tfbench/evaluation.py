@@ -270,7 +270,7 @@ def renderables(result: dict) -> list:
         head.append(f"× {result['positions']} positions ({result['scored']} scored{padding})  ")
     head.append(f"accuracy {result['accuracy']:.2%}", style="bold")
     head.append(f"  ({result['errors']} wrong)")
-    parts: list = [head]
+    parts = [head]
     if len(result["class_names"]) <= MAX_MATRIX_CLASSES:
         parts.append(confusion_table(result))
     else:

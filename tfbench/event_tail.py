@@ -8,7 +8,7 @@ message per poll rather than one per event (a fast run must not flood the UI's e
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from tfbench.engine.events import EVENTS_FILE, decode
 from tfbench.engine.log_scan import kind_prefixes
@@ -40,7 +40,7 @@ class EventTail:
         self.path = log_path(path)
         self.chunk_bytes = chunk_bytes
         self._skipped = kind_prefixes(skip)
-        self._handle = None
+        self._handle: TextIO | None = None
         self._pending = ""
 
     def read(self) -> list[dict[str, Any]]:

@@ -115,9 +115,9 @@ def _graph(exp: Experiment, info: DataInfo, load_weights: bool) -> _Built:
     merge, merged = _merge(graph, names, ends)
     trunk_out, trunk = build.build_stack(graph.trunk, merged, names, load_weights, float32)
     outputs = []
-    for part in graph.outputs:
-        out, built = build.build_stack(part.nodes, trunk_out, names, load_weights, float32)
-        outputs.append(_Part(part.name, part.path, part.index, out, built))
+    for head in graph.outputs:
+        out, built = build.build_stack(head.nodes, trunk_out, names, load_weights, float32)
+        outputs.append(_Part(head.name, head.path, head.index, out, built))
     return _Built(tensors, ends if graph.inputs else [], merge, merged, trunk, trunk_out, outputs)
 
 
@@ -295,7 +295,7 @@ def _compile(model: keras.Model, exp: Experiment, info: DataInfo) -> None:
     train = exp.train
     if exp.model.outputs is None:
         loss: Any = build.keras_object(keras.losses, build.resolve_loss(exp, info), "train.loss")
-        metric_list = [
+        metric_list: list[Any] | dict[str, list[Any]] = [
             build.keras_object(keras.metrics, m, f"train.metrics[{i}]")
             for i, m in enumerate(build.resolve_metrics(exp, info))
         ]

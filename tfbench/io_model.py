@@ -151,7 +151,8 @@ def _check_shape(model: ModelSpec, graph: Graph) -> None:
         if getattr(model, key) is not None and not parts:
             raise UserError(f"list at least one {key[:-1]}, or leave model.{key} out", f"model.{key}")
     seen: dict[str, str] = {}
-    for part in (*graph.inputs, *graph.outputs):
+    named: list[InputPart | OutputPart] = [*graph.inputs, *graph.outputs]
+    for part in named:
         _check_name(part.name, f"{part.path}.name")
         if part.name in seen:
             raise UserError(

@@ -279,7 +279,7 @@ def _entry(graph: _Graph, layer: Any) -> dict:
 
     name = type(layer).__name__
     if isinstance(layer, keras.layers.Bidirectional):
-        entry = {"type": name, "layer": _entry(graph, layer.forward_layer)}
+        entry: dict[str, Any] = {"type": name, "layer": _entry(graph, layer.forward_layer)}
         entry["layer"].pop("go_backwards", None)
         if layer.merge_mode != "concat":
             entry["merge_mode"] = layer.merge_mode

@@ -107,7 +107,7 @@ def steps_of(path: str, root: str = ROOT) -> Steps | None:
     return tuple(steps)
 
 
-def get_at(layers: list, steps: Steps) -> Any:
+def get_at(layers: list | dict, steps: Steps) -> Any:
     """What sits at `steps` (an entry, a branch's list, a shortcut's list)."""
     node: Any = layers
     for step in steps:
@@ -320,7 +320,7 @@ def insert(layers: list, at: Steps | None, entry: dict, where: str = "below") ->
         return new, _put_inside(new, at, copy.deepcopy(entry), first=where == "above")
     while at[-1] == "layer":
         at = at[:-1]
-    container, index = get_at(new, at[:-1]), int(at[-1])  # type: ignore[arg-type]
+    container, index = get_at(new, at[:-1]), int(at[-1])
     place = index + (1 if where == "below" else 0)
     container.insert(place, copy.deepcopy(entry))
     return new, at[:-1] + (place,)
@@ -364,9 +364,9 @@ def delete(layers: list, at: Steps) -> tuple[list, Steps | None]:
         del get_at(new, at[:-1])["shortcut"]
         return new, at[:-1]
     container = get_at(new, at[:-1])
-    container.pop(int(last))  # type: ignore[arg-type]
+    container.pop(int(last))
     if container:
-        return new, at[:-1] + (min(int(last), len(container) - 1),)  # type: ignore[arg-type]
+        return new, at[:-1] + (min(int(last), len(container) - 1),)
     if len(at) == 1:
         return new, None
     # An emptied Residual or Parallel selects its block; an emptied branch or shortcut stays selected.
@@ -495,7 +495,7 @@ def follow(before: list, after: list, paths: list[str], root: str = ROOT) -> dic
             entry = get_at(before, steps) if steps else None
         except (IndexError, KeyError, TypeError):
             continue
-        if not isinstance(entry, dict):
+        if not isinstance(entry, dict) or steps is None:
             continue
         try:
             if get_at(after, steps) == entry:

@@ -33,7 +33,8 @@ def log_path() -> Path:
 def _flush_stderr() -> None:
     for stream in (sys.stderr, sys.__stderr__):
         try:
-            stream.flush()
+            if stream is not None:
+                stream.flush()
         except (AttributeError, ValueError, OSError):
             pass
 
@@ -144,13 +145,13 @@ def terminal_kept_from_native_log(path: str | Path | None = None) -> Iterator[Te
         os.dup2(target, 2)
     finally:
         os.close(target)
-    sys.stderr = sys.__stderr__ = screen
+    sys.stderr = sys.__stderr__ = screen  # type: ignore[misc]  # native code and late imports read __stderr__
     _kept_log = path
     try:
         yield screen
     finally:
         _kept_log = old_kept
-        sys.stderr, sys.__stderr__ = old_stderr, old_dunder
+        sys.stderr, sys.__stderr__ = old_stderr, old_dunder  # type: ignore[misc]  # put back as found
         try:
             screen.flush()
         except (ValueError, OSError):

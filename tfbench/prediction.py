@@ -45,6 +45,8 @@ def _table_inputs(experiment, info, path: Path) -> tuple[Any, list[str], Any]:
     from tfbench.data.tables import read_table
 
     plan = plan_of_info(info)
+    if plan is None:
+        raise ValueError("a table's DataInfo carries its plan")
     fmt = TABLE_SUFFIXES.get(path.suffix.lower(), experiment.data.kind)
     delimiter = experiment.data.options.get("delimiter", ",")
     table = read_table(str(path), fmt, delimiter, "--input")

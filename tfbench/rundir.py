@@ -35,6 +35,7 @@ from tfbench.engine.log_scan import LogScan, last_event, scan_events, summary_st
 from tfbench.errors import UserError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from tfbench.data.info import DataBundle
     from tfbench.spec import Experiment
 
 EXPERIMENT_FILE = "experiment.toml"
@@ -609,7 +610,7 @@ def load_run_experiment(run_dir: str | Path) -> Experiment:
     return load_experiment(Path(run_dir) / EXPERIMENT_FILE)
 
 
-def load_model(path: str | Path, compile: bool = False):
+def load_model(path: str | Path, compile: bool = False) -> Any:
     """Load a `.keras` model (for inference unless `compile`).
 
     Raises:
@@ -641,7 +642,7 @@ def load_model(path: str | Path, compile: bool = False):
         raise UserError(f"the model file is damaged: {type(exc).__name__}: {exc}", str(path)) from None
 
 
-def load_bundle(experiment: Experiment, cache_dir: str | Path | None = None):
+def load_bundle(experiment: Experiment, cache_dir: str | Path | None = None) -> DataBundle:
     """The run's data, split and batched as it was for training (one-hot labels where the loss needs them).
 
     Args:

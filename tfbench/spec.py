@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import re
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -219,7 +220,7 @@ class FineTuneSpec(_Strict):
 
     @field_validator("unfreeze")
     @classmethod
-    def _positive(cls, value):
+    def _positive(cls, value: Literal["all"] | int) -> Literal["all"] | int:
         if isinstance(value, int) and value < 1:
             raise ValueError('unfreeze at least 1 layer, or "all"')
         return value
@@ -247,7 +248,7 @@ class TrainSpec(_Strict):
     )
     loss: NameOrComponent = Field("auto", description="Keras loss; 'auto' picks one that fits the data's labels.")
     metrics: list[NameOrComponent] = Field(
-        default_factory=lambda: ["auto"],
+        default_factory=lambda: list[NameOrComponent](["auto"]),
         description="Keras metrics; 'auto' means accuracy for classifiers, MAE for regression.",
     )
     callbacks: list[Component] = Field(default_factory=list, description="Keras callbacks.")
@@ -296,7 +297,7 @@ class TrainSpec(_Strict):
 
     @field_validator("loss")
     @classmethod
-    def _loss_nonempty(cls, value):
+    def _loss_nonempty(cls, value: NameOrComponent) -> NameOrComponent:
         if isinstance(value, str) and not value.strip():
             raise ValueError("name a loss, or 'auto'")
         return value
@@ -432,7 +433,7 @@ def _check_named(exp: Experiment) -> None:
     train = exp.train
     io_model.check(exp)  # several inputs and outputs: their stacks, names, losses and metrics
     if train.fine_tune is not None:
-        _check_fine_tune(train, nodes)
+        _check_fine_tune(train.fine_tune, train.epochs, nodes)
     catalog.check_component("optimizers", train.optimizer.type, train.optimizer.args, "train.optimizer")
     if train.schedule is not None:
         catalog.check_component("schedules", train.schedule.type, train.schedule.args, "train.schedule")
@@ -443,7 +444,7 @@ def _check_named(exp: Experiment) -> None:
         catalog.check_component("callbacks", callback.type, callback.args, f"train.callbacks[{i}]")
 
 
-def _check_fine_tune(train: TrainSpec, nodes: list) -> None:
+def _check_fine_tune(fine_tune: FineTuneSpec, epochs: int, nodes: list) -> None:
     """Fine-tuning needs a frozen backbone to unfreeze and an epoch left to fine-tune in."""
     frozen = [n for n in nodes if n.kind == "backbone" and n.args.get("trainable", True) is False]
     if not frozen:
@@ -452,11 +453,11 @@ def _check_fine_tune(train: TrainSpec, nodes: list) -> None:
             "train.fine_tune",
             'add a keras.applications backbone with trainable = false (e.g. type = "MobileNetV2")',
         )
-    if train.fine_tune.after_epoch >= train.epochs:
+    if fine_tune.after_epoch >= epochs:
         raise UserError(
-            f"fine-tuning starts after epoch {train.fine_tune.after_epoch}, but the run has {train.epochs} epochs",
+            f"fine-tuning starts after epoch {fine_tune.after_epoch}, but the run has {epochs} epochs",
             "train.fine_tune.after_epoch",
-            f"set train.epochs above {train.fine_tune.after_epoch}",
+            f"set train.epochs above {fine_tune.after_epoch}",
         )
 
 
@@ -472,7 +473,7 @@ def _check_name_or_component(kind: str, value: NameOrComponent, location: str, a
 # -- paths ------------------------------------------------------------------------------------
 
 
-def _map_data_paths(section: dict[str, Any], change) -> dict[str, Any]:
+def _map_data_paths(section: dict[str, Any], change: Callable[[str], str]) -> dict[str, Any]:
     """A copy of a `[data]` table with `change(path)` applied to each file path in it.
 
     The paths are the source's target and options its kind lists (`tfbench.data.registry
@@ -656,7 +657,7 @@ def _fields_at(path: tuple) -> list[str]:
     return list(model.model_fields)
 
 
-def format_location(loc) -> str:
+def format_location(loc: Sequence[str | int]) -> str:
     """`('model', 'layers', 2, 'units')` → `model.layers[2].units` (pydantic's union tags dropped)."""
     text = ""
     for part in loc:

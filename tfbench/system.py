@@ -11,6 +11,7 @@ devices behind the run's back (that would forbid later device configuration such
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import threading
@@ -86,7 +87,7 @@ def _process_name(pid: int) -> str:
 def _gpu_processes(pynvml, handle) -> list[dict[str, Any]]:
     found: dict[int, dict[str, Any]] = {}
     for query in ("nvmlDeviceGetComputeRunningProcesses", "nvmlDeviceGetGraphicsRunningProcesses"):
-        procs = _try(lambda query=query: getattr(pynvml, query)(handle)) or []
+        procs = _try(functools.partial(getattr(pynvml, query), handle)) or []
         for proc in procs:
             pid = int(getattr(proc, "pid", 0) or 0)
             used = getattr(proc, "usedGpuMemory", None)
@@ -150,7 +151,7 @@ def _tf_memory() -> dict[str, dict[str, float]]:
         memory = {}
         for device in tf.config.list_logical_devices("GPU"):
             name = device.name.split("device:")[-1]  # "/device:GPU:0" -> "GPU:0"
-            info = _try(lambda name=name: tf.config.experimental.get_memory_info(name))
+            info = _try(functools.partial(tf.config.experimental.get_memory_info, name))
             if info:
                 memory[name] = {
                     "current_mb": round(info["current"] / MB, 1),

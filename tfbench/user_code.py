@@ -295,7 +295,7 @@ def needs_own_arguments(cls: type) -> bool:
     return not accepts(cls, "trainable") and "from_config" not in vars(cls)
 
 
-def own_arguments_only(cls: type) -> type:
+def own_arguments_only(cls: type[Any]) -> type[Any]:
     """Let a class whose __init__ takes no **kwargs load from a .keras file: pass it only its own arguments."""
     import inspect
 
@@ -396,7 +396,7 @@ def check_model_class(name: str, stems: list[str], location: str) -> None:
     raise UserError(f"no model class {name!r} in the preset's code", location, hint)
 
 
-def accepts(cls: type, argument: str) -> bool:
+def accepts(cls: type[Any], argument: str) -> bool:
     """Whether a class's constructor takes `argument` (by name or through `**kwargs`)."""
     import inspect
 

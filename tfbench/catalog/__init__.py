@@ -307,7 +307,7 @@ def _unknown_name(kind: str, name: str, location: str, prefer_classes: bool = Tr
             location,
             f'add it: [code] modules = ["{elsewhere.module}"]',
         )
-    classes = [n for n in names(kind) if get(kind, n).category != IDENTIFIER_CATEGORY]
+    classes = [n for n in names(kind) if (entry := get(kind, n)) is not None and entry.category != IDENTIFIER_CATEGORY]
     hint = close_matches(name, classes) if prefer_classes else None
     hint = hint or close_matches(name, identifiers(kind))
     if not hint:
@@ -368,7 +368,7 @@ def check_component(kind: str, name: str, args: dict[str, Any], location: str) -
                     f"{entry.name} argument {arg!r} cannot be set from a preset: Keras expects an object there",
                     where,
                 )
-            hint = close_matches(arg, entry.params) or (
+            hint: str | None = close_matches(arg, entry.params) or (
                 "valid: " + ", ".join(entry.params) if entry.params else f"{entry.name} takes no arguments"
             )
             raise UserError(f"{entry.name} has no argument {arg!r}", where, hint)

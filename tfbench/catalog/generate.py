@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from tfbench.catalog import CATALOG_PATH, FORMAT_VERSION, IDENTIFIER_CATEGORY, KINDS
@@ -385,7 +386,7 @@ def _derived_exclusion(kind: str, name: str, cls: type) -> str | None:
     return None
 
 
-def _describe(kind: str, name: str, cls: type, sets: dict[str, tuple[str, ...]]):
+def _describe(kind: str, name: str, cls: type[Any], sets: dict[str, tuple[str, ...]]):
     """One entry as JSON-ready data, or (None, reason) when it must not be offered."""
     import inspect
 
@@ -412,7 +413,8 @@ def _describe(kind: str, name: str, cls: type, sets: dict[str, tuple[str, ...]])
             params.append(row)
     if kind == "layers" and takes_kwargs:
         # `**kwargs` reach keras.layers.Layer: offer its plain ones (name, trainable).
-        base = next(k for k in inspect.getmro(cls) if k.__name__ == "Layer" and ".layers.layer" in k.__module__)
+        mro: tuple[type[Any], ...] = inspect.getmro(cls)
+        base = next(k for k in mro if k.__name__ == "Layer" and ".layers.layer" in k.__module__)
         base_docs = _arg_docs(base)
         base_params = inspect.signature(base.__init__).parameters
         present = {p["name"] for p in params}
@@ -420,19 +422,19 @@ def _describe(kind: str, name: str, cls: type, sets: dict[str, tuple[str, ...]])
             if pname in present:
                 continue
             default = base_params[pname].default
-            row = _param(kind, name, pname, default, base_docs.get(pname, ""), sets)
-            if row is None:
+            base_row = _param(kind, name, pname, default, base_docs.get(pname, ""), sets)
+            if base_row is None:
                 omitted.append(pname)
             else:
-                params.append(row)
-    row: dict[str, Any] = {"name": name, "help": _first_sentence(inspect.cleandoc(cls.__doc__ or ""))}
+                params.append(base_row)
+    entry: dict[str, Any] = {"name": name, "help": _first_sentence(inspect.cleandoc(cls.__doc__ or ""))}
     category = _category(kind, cls)
     if category:
-        row["category"] = category
-    row["params"] = params
+        entry["category"] = category
+    entry["params"] = params
     if omitted:
-        row["omitted"] = sorted(omitted)
-    return row, None
+        entry["omitted"] = sorted(omitted)
+    return entry, None
 
 
 def describe_class(kind: str, cls: type, category: str) -> tuple[dict[str, Any] | None, str | None]:
@@ -566,7 +568,7 @@ _NUMBER = r"(-?\d+(?:\.\d+)?)"
 # is read where Keras states it ("Float in range [0, 1]", "Values must be > 1"), not from an
 # example ("typically (0, 1) or (0, 255)"); "positive float" only opens a description.
 _IN_RANGE = r"\b(?:in|within) (?:the )?(?:range )?"
-_BOUND_PHRASES = (
+_BOUND_PHRASES: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], dict[str, int | float]]], ...] = (
     (re.compile(_IN_RANGE + r"\(0, ?1\)"), lambda m: {"gt": 0, "lt": 1}),
     (re.compile(_IN_RANGE + r"\[0, ?1\)"), lambda m: {"ge": 0, "lt": 1}),
     (re.compile(_IN_RANGE + r"\[0(?:\.0)?, ?1(?:\.0)?\]"), lambda m: {"ge": 0, "le": 1}),
@@ -601,17 +603,17 @@ def _bounds(kind: str, owner: str, name: str, doc: str, default: Any) -> dict[st
     """
     import fnmatch
 
-    found = None
+    found: dict[str, int | float] | None = None
     for (k, pattern, arg), bounds in BOUNDS.items():
         if k == kind and arg == name and fnmatch.fnmatchcase(owner, pattern):
             found = dict(bounds) if bounds else None
             break
     else:
         text = " ".join(doc.replace("`", "").split()).lower()
-        for phrase, bounds in _BOUND_PHRASES:
+        for phrase, bound_of in _BOUND_PHRASES:
             match = phrase.search(text)
             if match:
-                found = bounds(match)
+                found = bound_of(match)
                 break
     numbers = [v for v in _flatten(default) if isinstance(v, (int, float)) and not isinstance(v, bool)]
     for strict, inclusive in (("gt", "ge"), ("lt", "le")):
@@ -682,12 +684,13 @@ _ARGS_HEADER = re.compile(r"^(\s*)(Args|Arguments|Parameters):\s*$")
 _ARG_LINE = re.compile(r"^(\s*)\**(\w+)(?:\s*\([^)]*\))?\s*:\s*(.*)$")
 
 
-def _arg_docs(cls: type) -> dict[str, str]:
+def _arg_docs(cls: type[Any]) -> dict[str, str]:
     """Argument descriptions from the "Args:" sections of a class's docstrings (subclass first)."""
     import inspect
 
     found: dict[str, str] = {}
-    for klass in inspect.getmro(cls):
+    mro: tuple[type[Any], ...] = inspect.getmro(cls)
+    for klass in mro:
         for doc in (klass.__doc__, getattr(klass.__init__, "__doc__", None)):
             for name, text in _parse_args(doc or "").items():
                 found.setdefault(name, text)

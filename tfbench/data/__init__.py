@@ -133,7 +133,7 @@ def preview(spec, n: int = 8, seed: int | None = 42) -> dict[str, Any]:
     splits = module.load(spec, options, seed)
     train = splits.train
     if isinstance(train, Arrays) and isinstance(train.x, dict):  # a table: one raw value per column
-        xs = [{name: column[i, 0] for name, column in train.x.items()} for i in range(min(n, len(train)))]
+        xs: list[Any] = [{name: column[i, 0] for name, column in train.x.items()} for i in range(min(n, len(train)))]
         ys = np.asarray(train.y)
     elif isinstance(train, Arrays):
         xs = [np.asarray(train.x[i]) for i in range(min(n, len(train)))]

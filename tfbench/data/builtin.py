@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfbench.data.info import DataInfo
+from tfbench.data.info import DataInfo, LabelKind
 from tfbench.data.options import SourceOptions
 from tfbench.data.registry import LoaderCode, Picker
 from tfbench.data.splits import Arrays, Splits, planned_sizes, split_arrays
@@ -32,7 +32,7 @@ class Builtin:
     """One bundled dataset: what it looks like and how to make it."""
 
     input_shape: tuple[int, ...]
-    label_kind: str
+    label_kind: LabelKind
     class_names: tuple[str, ...]
     label_shape: tuple[int, ...]
     size: int

@@ -170,7 +170,8 @@ def _common_size(paths: list[str], sizes, location: str) -> tuple[int, int]:
 def _shape(spec, options: ImagesOptions) -> tuple[int, int, int]:
     channels = CHANNELS[options.color_mode]
     if options.image_size:
-        return (*options.image_size, channels)
+        height, width = options.image_size
+        return (height, width, channels)
     _, paths, _, sizes = _folder(spec.target, "data.source")
     height, width = _common_size(paths, sizes, f"data.source ({spec.target})")
     if options.test_dir:
@@ -254,7 +255,7 @@ def load(spec, options: ImagesOptions, seed: int | None = 42) -> Splits:
     if spec.test:
         check_split_name(spec.test, list(named), "data.test")
         test = named[spec.test]
-    sizes = {"train": len(train[0]), "validation": len(validation[0]) if validation else 0}
+    sizes: dict[str, int | None] = {"train": len(train[0]), "validation": len(validation[0]) if validation else 0}
     if test:
         sizes["test"] = len(test[0])
 

@@ -9,7 +9,16 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from tfbench.errors import UserError
+
 LabelKind = Literal["categorical", "binary", "regression"]
+
+
+def one_label_kind(kind: LabelKind | dict[str, LabelKind] | None) -> LabelKind | None:
+    """The `label_kind` option of a dataset with one label (a kind per output is for several outputs)."""
+    if isinstance(kind, dict):
+        raise UserError("a label kind per output is for a model with several outputs", "data.options.label_kind")
+    return kind
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
-from tfbench.data.info import DataInfo
+from tfbench.data.info import DataInfo, LabelKind
 from tfbench.data.options import SourceOptions, parse_options
 from tfbench.data.registry import LoaderCode, Picker
 from tfbench.data.splits import Arrays, Splits, planned_sizes, split_arrays
@@ -45,7 +45,7 @@ class KerasDataset:
     """What one `keras.datasets` entry holds, known without its files."""
 
     input_shape: tuple[int, ...]
-    label_kind: str
+    label_kind: LabelKind
     class_names: tuple[str, ...]
     sizes: tuple[int, int]
     files: tuple[str, ...]  # what appears under <cache>/datasets/ once it is downloaded

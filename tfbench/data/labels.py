@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tfbench.data.info import DataInfo
+from tfbench.data.info import DataInfo, LabelKind
 from tfbench.errors import UserError
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -222,8 +222,8 @@ def _one_hot(y: np.ndarray) -> bool:
 
 
 def infer_label_kind(
-    y, override: str | None = None, location: str = "data.options.label_kind"
-) -> tuple[str, int, tuple[int, ...]]:
+    y, override: LabelKind | None = None, location: str = "data.options.label_kind"
+) -> tuple[LabelKind, int, tuple[int, ...]]:
     """Classification or regression from the labels themselves, unless `override` says which.
 
     Integer labels 0..k-1 are classes — one id per sample, or one per position when each label
@@ -257,7 +257,7 @@ def infer_label_kind(
     if not integral or (y.size and y.min() < 0):
         raise UserError("class labels must be whole numbers 0, 1, 2, …", location)
     classes = int(y.max()) + 1 if y.size else 0
-    kind = override or ("binary" if classes <= 2 else "categorical")
+    kind: LabelKind = override or ("binary" if classes <= 2 else "categorical")
     if kind == "binary" and classes > 2:
         raise UserError(f"binary labels must be 0 or 1, but there are {classes} classes", location)
     return kind, max(classes, 2 if kind == "binary" else classes), shape

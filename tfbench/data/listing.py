@@ -25,15 +25,15 @@ def _rows() -> list[dict[str, Any]]:
                 "description": entry.description,
             }
         )
-    for name, entry in keras_source.DATASETS.items():
+    for name, dataset in keras_source.DATASETS.items():
         rows.append(
             {
                 "name": f"keras:{name}",
                 "kind": "keras",
-                "shape": list(entry.input_shape),
-                "classes": len(entry.class_names) or None,
-                "sizes": {"train": entry.sizes[0], "test": entry.sizes[1]},
-                "description": entry.description,
+                "shape": list(dataset.input_shape),
+                "classes": len(dataset.class_names) or None,
+                "sizes": {"train": dataset.sizes[0], "test": dataset.sizes[1]},
+                "description": dataset.description,
             }
         )
     for row in catalog()["datasets"]:

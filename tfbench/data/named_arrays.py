@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from tfbench.data.info import DataInfo, InputInfo, IONames
+from tfbench.data.info import DataInfo, InputInfo, IONames, LabelKind
 from tfbench.data.labels import infer_label_kind, label_facts
 from tfbench.data.splits import Arrays, planned_sizes
 from tfbench.errors import UserError, close_matches
@@ -79,7 +79,7 @@ def _as_dict(value: Any, name: str) -> dict[str, Any]:
     return dict(value) if isinstance(value, dict) else {name: value}
 
 
-def _label_kind(options: Any, name: str) -> str | None:
+def _label_kind(options: Any, name: str) -> LabelKind | None:
     kind = options.label_kind
     return kind.get(name) if isinstance(kind, dict) else kind
 

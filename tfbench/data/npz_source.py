@@ -17,7 +17,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from tfbench.data.info import DataInfo, IONames
+from tfbench.data.info import DataInfo, IONames, one_label_kind
 from tfbench.data.labels import infer_label_kind, label_facts
 from tfbench.data.options import SourceOptions, parse_options
 from tfbench.data.registry import LoaderCode, Picker
@@ -102,7 +102,7 @@ def describe(spec, options: NpzOptions, seed: int | None = 42, io: IONames | Non
         from tfbench.data.named_arrays import describe_named
 
         return describe_named(spec, options, named, io)
-    kind, classes, label_shape = infer_label_kind(train.y, options.label_kind)
+    kind, classes, label_shape = infer_label_kind(train.y, one_label_kind(options.label_kind))
     names = options.class_names or [str(i) for i in range(classes)]
     if options.class_names is not None and len(names) != classes:
         raise UserError(f"{len(names)} class names for {classes} classes", "data.options.class_names")
@@ -130,7 +130,7 @@ def load(spec, options: NpzOptions, seed: int | None = 42, io: IONames | None = 
         from tfbench.data.named_arrays import typed
 
         return split_arrays(spec, {split: typed(arrays, options, io) for split, arrays in named.items()}, seed)
-    kind, _, label_shape = infer_label_kind(named["train"].y, options.label_kind)
+    kind, _, label_shape = infer_label_kind(named["train"].y, one_label_kind(options.label_kind))
     fixed = {}
     for split, arrays in named.items():
         y = arrays.y

@@ -202,7 +202,7 @@ def batched(ds, spec, seed: int | None, *, training: bool, size: int | None, cac
 
 
 def build_bundle(
-    spec, splits: Splits, info: DataInfo, options: SourceOptions, seed: int | None, one_hot: bool
+    spec, splits: Splits, info: DataInfo, options: SourceOptions, seed: int | None, one_hot: bool | dict[str, bool]
 ) -> DataBundle:
     """Turn a source's unbatched splits into the batched datasets of a `DataBundle`.
 

@@ -8,6 +8,7 @@ decides the sizes `describe` reports, so the numbers shown before loading are th
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,7 @@ class Arrays:
 
     def take(self, index: np.ndarray) -> Arrays:
         """The samples at `index` (works for numpy arrays, lists and dicts of columns alike)."""
+        x: Any
         if isinstance(self.x, dict):
             x = {name: column[index] for name, column in self.x.items()}
         elif isinstance(self.x, list):
@@ -84,7 +86,7 @@ def check_split_name(name: str, available: list[str], location: str) -> None:
         raise UserError(f"the source has no split {name!r}", location, hint)
 
 
-def planned_sizes(spec, named_sizes: dict[str, int | None], default: str = "train") -> dict[str, int | None]:
+def planned_sizes(spec, named_sizes: Mapping[str, int | None], default: str = "train") -> dict[str, int | None]:
     """Train/validation/test sizes after `spec`'s split rules, from the source's named split sizes.
 
     Args:
@@ -104,7 +106,7 @@ def planned_sizes(spec, named_sizes: dict[str, int | None], default: str = "trai
         sizes["validation"] = named_sizes[spec.validation]
     elif spec.validation_split:
         k = holdout_size(n_train, spec.validation_split) if n_train is not None else None
-        sizes["train"] = None if n_train is None else n_train - k
+        sizes["train"] = None if n_train is None or k is None else n_train - k
         sizes["validation"] = k
     else:
         sizes["train"] = n_train
@@ -140,7 +142,7 @@ def split_arrays(spec, named: dict[str, Arrays], seed: int | None, default: str 
     if spec.test:
         check_split_name(spec.test, names, "data.test")
         test = named[spec.test]
-    sizes = {"train": len(train), "validation": len(validation) if validation is not None else 0}
+    sizes: dict[str, int | None] = {"train": len(train), "validation": len(validation) if validation is not None else 0}
     if test is not None:
         sizes["test"] = len(test)
     return Splits(train, validation, test, sizes)

@@ -13,7 +13,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from tfbench.data.info import DataInfo, IONames
+from tfbench.data.info import DataInfo, IONames, LabelKind
 from tfbench.data.registry import LoaderCode
 from tfbench.data.splits import Arrays, Splits, split_arrays
 from tfbench.data.tables import TablePlan, column_index, label_plan, label_values, read_table
@@ -67,7 +67,7 @@ def _first_label_options(options: Any, labels: list[str], names: list[str]) -> A
     return options.model_copy(update={"label": labels, "features": features, "label_kind": _kind(options, labels[0])})
 
 
-def _kind(options: Any, label: str) -> str | None:
+def _kind(options: Any, label: str) -> LabelKind | None:
     kind = options.label_kind
     if isinstance(kind, dict):
         return kind.get(label)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from tfbench.data.arrow_types import plain, unusable
-from tfbench.data.info import DataInfo
+from tfbench.data.info import DataInfo, one_label_kind
 from tfbench.data.splits import Arrays, Splits, holdout_indices, planned_sizes, split_arrays
 from tfbench.data.table_dates import date_note
 from tfbench.data.table_inputs import model_columns, pack_if_wide
@@ -107,7 +107,7 @@ def _plan(target: str, stamp: float, fmt: str, options_json: str, validation, fr
         table = _labelled(table, name, notes)
     if table.num_rows == 0:
         raise UserError(f"no row has a {label!r} label", "data.options.label")
-    kind, class_names, lookup = label_plan(table[label], label, options.label_kind)
+    kind, class_names, lookup = label_plan(table[label], label, one_label_kind(options.label_kind))
     features = _feature_names(names, names.index(label), options, file)
     rows = _train_rows(spec, table.num_rows, seed)
     train = table if rows is None else table.take(rows)

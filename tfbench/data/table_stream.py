@@ -31,6 +31,7 @@ from tfbench.data.table_dates import (
 )
 from tfbench.data.table_inputs import layout, model_columns, pack_if_wide
 from tfbench.data.table_text import MIN_WORDS, encoding_note
+from tfbench.data.info import one_label_kind
 from tfbench.data.tables import (
     SECONDS_PER_DAY,
     ColumnPlan,
@@ -318,7 +319,7 @@ def stream_plan(path: str, stamp: float, fmt: str, options_json: str, fraction, 
                 tally.add(batch.column(name), train.column(name))
     if names is None or label is None or not labels:
         raise UserError("the file has no rows with a label", f"data.source ({path})")
-    kind, class_names, lookup = label_plan(pa.array(sorted(labels)), label, options.label_kind)
+    kind, class_names, lookup = label_plan(pa.array(sorted(labels)), label, one_label_kind(options.label_kind))
     plan = TablePlan(
         label,
         kind,
@@ -334,6 +335,8 @@ def stream_plan(path: str, stamp: float, fmt: str, options_json: str, fraction, 
 def _label_name(names: list[str], options: TableOptions, file: str) -> str:
     from tfbench.data.tables import check_overrides, column_index
 
+    if isinstance(options.label, list):  # several label columns are refused before a stream is planned
+        raise UserError("several label columns need the table in memory", "data.options.stream", "set stream = false")
     label = names[column_index(names, options.label, file, "data.options.label")]
     check_overrides(names, options, label, file)
     return label

@@ -25,6 +25,7 @@ import numpy as np
 from pydantic import Field
 
 from tfbench.data.arrow_types import is_categorical, plain, type_family, unusable
+from tfbench.data.info import LabelKind
 from tfbench.data.options import SourceOptions
 from tfbench.data.table_dates import best_form, first_unreadable, iso_text, parsed, text_form, unix_form
 from tfbench.data.table_text import frequent_values, many_values_kind, word_vocabulary
@@ -127,7 +128,7 @@ class TablePlan:
     """A table's label and feature columns, as plain data (it travels in `DataInfo.extra["table"]`)."""
 
     label: str
-    label_kind: str
+    label_kind: LabelKind
     class_names: list[str]
     label_lookup: list = field(default_factory=list)
     columns: list[ColumnPlan] = field(default_factory=list)
@@ -592,7 +593,7 @@ def raw_column(column, plan: ColumnPlan, location: str | None = None, first_row:
 # -- the label ------------------------------------------------------------------------------------
 
 
-def label_plan(column, name: str, override: str | None) -> tuple[str, list[str], list]:
+def label_plan(column, name: str, override: LabelKind | None) -> tuple[LabelKind, list[str], list]:
     """(label kind, class names, lookup values) of the label column.
 
     Text labels are classes named by their sorted values. Whole numbers 0..K-1 are class ids;
@@ -613,8 +614,8 @@ def label_plan(column, name: str, override: str | None) -> tuple[str, list[str],
         if override == "regression":
             raise UserError(f"column {name!r} holds text, which cannot be a regression target", where)
         values = sorted(str(v) for v in pc.unique(pc.cast(column, "string")).to_pylist())
-        kind = override or ("binary" if len(values) == 2 else "categorical")
-        lookup = values
+        kind: LabelKind = override or ("binary" if len(values) == 2 else "categorical")
+        lookup: list[Any] = values
     else:
         numbers = np.unique(as_float(column))
         whole = bool(np.all(np.mod(numbers, 1) == 0))

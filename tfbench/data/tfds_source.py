@@ -15,7 +15,7 @@ from functools import lru_cache
 
 from pydantic import Field
 
-from tfbench.data.info import DataInfo
+from tfbench.data.info import DataInfo, LabelKind
 from tfbench.data.options import SourceOptions, parse_options
 from tfbench.data.registry import LoaderCode, Picker
 from tfbench.data.splits import Splits, holdout_size
@@ -98,6 +98,7 @@ def _features(info, options: TfdsOptions) -> tuple[str, str]:
         if key not in names:
             hint = close_matches(key, names) or f"features: {', '.join(names)}"
             raise UserError(f"the dataset has no feature {key!r}", f"data.options.{option}", hint)
+    assert x_key is not None and y_key is not None  # each was checked just above
     return x_key, y_key
 
 
@@ -155,7 +156,7 @@ def describe(spec, options: TfdsOptions, seed: int | None = 42) -> DataInfo:
     x_feature, y_feature = info.features[x_key], info.features[y_key]
     if isinstance(y_feature, tfds.features.ClassLabel):
         classes = int(y_feature.num_classes)
-        kind = "binary" if classes == 2 else "categorical"
+        kind: LabelKind = "binary" if classes == 2 else "categorical"
         names = list(y_feature.names)
         label_shape: tuple[int, ...] = ()
     else:
@@ -271,7 +272,7 @@ def load(spec, options: TfdsOptions, seed: int | None = 42) -> Splits:
     streams = [stream(plan[k]) for k in ("train", "validation", "test")]
     if info_here.extra["text_input"]:
         streams = _vectorised(streams, options)
-    return Splits(*streams, sizes)
+    return Splits(streams[0], streams[1], streams[2], sizes)
 
 
 def _vectorised(streams: list, options: TfdsOptions) -> list:

@@ -69,6 +69,12 @@ class TrainingRun(Protocol):
     @property
     def completed_epochs(self) -> int: ...
 
+    @property
+    def directory(self) -> Path: ...
+
+    @property
+    def saver(self) -> Checkpoints: ...
+
     def emit(self, kind: str, /, **fields: Any) -> dict[str, Any] | None: ...
 
     def epoch_began(self, epoch: int) -> None: ...
@@ -138,17 +144,17 @@ class EventCallback(keras.callbacks.Callback):
         self._spike_reported_epoch = 0
 
     # -- epochs -------------------------------------------------------------------------------
-    def on_train_begin(self, logs=None) -> None:
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         # With steps_per_execution = n, Keras calls the batch hooks once per n batches.
         self._per_call = max(1, int(getattr(self.model, "steps_per_execution", 1) or 1))
 
-    def on_epoch_begin(self, epoch: int, logs=None) -> None:
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.epoch = epoch + 1
         self.step = 0
         self._epoch_t0 = time.perf_counter()
         self.run.epoch_began(self.epoch)
 
-    def on_train_batch_begin(self, batch: int, logs=None) -> None:
+    def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         # The training thread passes here before every batch: keep it to a few attribute reads.
         self.step = batch + self._per_call  # batches begun in this epoch (may overshoot the last)
         if self.controls.attention:
@@ -156,7 +162,7 @@ class EventCallback(keras.callbacks.Callback):
         if not self._preflight_done:
             self._time_preflight()
 
-    def on_train_batch_end(self, batch: int, logs=None) -> None:
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         # Logs arrive as Python floats (Keras converts them before calling any callback).
         if not logs:
             return
@@ -174,7 +180,7 @@ class EventCallback(keras.callbacks.Callback):
                 self._last_batch_event = now
             self.run.emit(ev.BATCH, epoch=self.epoch, step=batch + 1, steps=self.run.steps_per_epoch, logs=logs)
 
-    def on_epoch_end(self, epoch: int, logs=None) -> None:
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         seconds = time.perf_counter() - self._epoch_t0
         if not self._preflight_done:
             self._time_preflight(final=True)
@@ -290,7 +296,7 @@ class RunBackup(keras.callbacks.BackupAndRestore):
         # With per-epoch saves the batch hook does nothing, so it may run on Keras' async thread.
         self.async_safe = save_freq == "epoch"
 
-    def on_train_begin(self, logs=None) -> None:
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self.settle()
         super().on_train_begin(logs)
         self.restore_seeds()
@@ -320,7 +326,7 @@ class RunBackup(keras.callbacks.BackupAndRestore):
             for variable, state in zip(variables, states):
                 variable.assign(state)
 
-    def on_epoch_end(self, epoch: int, logs=None) -> None:
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if self.run.epoch_interrupted:
             return
         if self.save_freq != "epoch" or self.run.backup_due(epoch + 1):
@@ -335,7 +341,7 @@ class RunBackup(keras.callbacks.BackupAndRestore):
         self._current_epoch = epoch
         self._last_batch_seen = 0
         self._save_model()
-        self.run.checkpoints.backup_saved(epoch, time.perf_counter() - started)
+        self.run.saver.backup_saved(epoch, time.perf_counter() - started)
 
     def _save_model(self) -> None:
         """Keras' save, each file written whole: at every moment one whole backup is on disk."""
@@ -356,7 +362,7 @@ class RunBackup(keras.callbacks.BackupAndRestore):
             durable=False,
         )
 
-    def on_train_batch_end(self, batch: int, logs=None) -> None:
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         if self.run.epoch_interrupted:
             return
         super().on_train_batch_end(batch, logs)
@@ -431,9 +437,9 @@ def run_callbacks(run: TrainingRun, extra: list[Any]) -> tuple[list[Any], RunBac
     Raises:
         UserError: a callback entry Keras refuses.
     """
-    own, backup_args = experiment_callbacks(run.experiment, run.run_dir, run.resuming)
+    own, backup_args = experiment_callbacks(run.experiment, run.directory, run.resuming)
     try:
-        backup = RunBackup(run, str(run.run_dir / BACKUP_DIR), **backup_args)
+        backup = RunBackup(run, str(run.directory / BACKUP_DIR), **backup_args)
     except (TypeError, ValueError) as exc:
         raise UserError(f"BackupAndRestore: {exc}", "train.callbacks") from None
     from tfbench.engine.profiling import ProfileCallback
@@ -446,7 +452,7 @@ def run_callbacks(run: TrainingRun, extra: list[Any]) -> tuple[list[Any], RunBac
 def early_stop_reason(callbacks: list[Any], completed_epochs: int) -> str:
     """Why a callback ended `fit` before the planned epochs (EarlyStopping says what it watched)."""
     for cb in callbacks:
-        if isinstance(cb, keras.callbacks.EarlyStopping) and getattr(cb, "stopped_epoch", 0):
+        if isinstance(cb, keras.callbacks.EarlyStopping) and cb.stopped_epoch:
             return (
                 f"EarlyStopping: {cb.monitor} did not improve for {cb.patience} epochs "
                 f"(stopped after epoch {completed_epochs})"

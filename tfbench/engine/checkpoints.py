@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -86,7 +86,7 @@ def _read(variable: Any) -> Any:
 
 
 @contextmanager
-def holding(model: Any, values: list[Any], variables: list[Any] | None = None):
+def holding(model: Any, values: list[Any], variables: list[Any] | None = None) -> Iterator[None]:
     """Put a snapshot's values into the model for the block, then the model's own back.
 
     `variables` are those the snapshot was taken of (default: the model's now), for a snapshot
@@ -173,7 +173,7 @@ class Checkpoints:
 
     def _record_best(self, epoch: int, logs: dict[str, Any]) -> bool:
         value = logs.get(self.monitor)
-        if not self.improved(value):
+        if value is None or not self.improved(value):
             return False
         self.best = {"monitor": self.monitor, "mode": self.mode, "epoch": epoch, "value": float(value), "logs": logs}
         return True

@@ -27,7 +27,9 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from tfbench.atomic import write_json, write_text
@@ -283,10 +285,12 @@ class ControlServer:
 
     def __init__(self, run: Run):
         self.run = run
-        self.run_dir = Path(run.run_dir)
+        self.run_dir = run.directory
         self.folder = self.run_dir / CONTROL_DIR
         self._pending: dict[str, str] = {}  # command id -> command awaiting its event
         self._lock = threading.Lock()
+        if run.writer is None:
+            raise RuntimeError("the control channel serves a started Run")
         run.writer.subscribe(self._on_event)
 
     def open(self) -> None:
@@ -385,7 +389,7 @@ class ControlServer:
             leftovers = {}
             if event["event"] == ev.RUN_ENDED:
                 leftovers, self._pending = self._pending, {}
-        if command is not None:
+        if command is not None and command_id:
             self._ack(command_id, ok=True, command=command, event=event)
         for other_id, other in leftovers.items():
             if other == "stop":
@@ -409,7 +413,7 @@ def exit_code(status: str) -> int:
     return EXIT_CODES.get(status, 1)
 
 
-def serve(run: Run, handle_signals: bool = True, on_signal=None) -> int:
+def serve(run: Run, handle_signals: bool = True, on_signal: Callable[[str], None] | None = None) -> int:
     """Serve a started Run's control channel from this (main) thread until it ends.
 
     With `handle_signals`, Ctrl+C, SIGTERM or SIGHUP (a dropped SSH connection) stops the run
@@ -447,7 +451,9 @@ def serve(run: Run, handle_signals: bool = True, on_signal=None) -> int:
     return code
 
 
-def _signal_handler(run: Run, server: ControlServer, signals_seen: list[str], on_signal):
+def _signal_handler(
+    run: Run, server: ControlServer, signals_seen: list[str], on_signal: Callable[[str], None] | None
+) -> Callable[[int, FrameType | None], None]:
     """The handler `serve` installs. It only records and prints: it runs between two bytecodes of
     the main thread, perhaps while that holds one of the Run's locks, so the stop itself happens in
     `serve`'s loop. The second signal exits at once; its abort runs in a helper thread with a
@@ -460,7 +466,7 @@ def _signal_handler(run: Run, server: ControlServer, signals_seen: list[str], on
         except (OSError, ValueError):  # the terminal is gone (SIGHUP): the event log still says it
             pass
 
-    def handler(signum, frame):
+    def handler(signum: int, frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
         signals_seen.append(name)
         if len(signals_seen) == 1:

@@ -39,7 +39,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -332,7 +332,7 @@ class RunState:
     _batches_seen: int = 0
 
     @classmethod
-    def from_events(cls, events) -> RunState:
+    def from_events(cls, events: Iterable[dict[str, Any]]) -> RunState:
         state = cls()
         for event in events:
             state.apply(event)
@@ -510,7 +510,7 @@ class RunState:
     def _on_setting_changed(self, e: dict[str, Any]) -> None:
         name, new = e.get("name"), e.get("new")
         if name == "epochs":
-            self.epochs = int(new)
+            self.epochs = int(e["new"])
         self._note(e, "info", f"{name}: {e.get('old')} → {new}")
 
     def _on_preflight(self, e: dict[str, Any]) -> None:

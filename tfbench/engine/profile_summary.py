@@ -125,6 +125,8 @@ def top_ops(host: Plane, windows: list[tuple[int, int]], top: int = TOP) -> list
             if not _inside(event, windows):
                 continue
             match = OP_EVENT.match(event.name)
+            if match is None:  # _is_op matched it
+                continue
             by_op[(short_op_name(match.group("name")), match.group("type"))] += ps
     whole = sum(by_op.values()) or 1
     steps = max(1, len(windows))
@@ -210,7 +212,7 @@ def _async_functions(host: Plane, events: list[Event], index: int, run_time: dic
         if event.start >= produce.end:
             break
         if event.name == "InstantiatedCapturedFunction::RunAsync":
-            total += run_time.get(host.event_stats(event).get("id"), 0)
+            total += run_time.get(host.event_stats(event).get("id", -1), 0)
     return total
 
 
@@ -354,7 +356,7 @@ def summarize(trace: Trace) -> dict[str, Any]:
 def describe(profile: dict[str, Any]) -> list[str]:
     """A `profile` event's fields as plain lines, for `tfbench profile` and headless progress."""
     first, steps = profile.get("first_batch"), profile.get("steps") or profile.get("requested_steps")
-    where = f"epoch {profile.get('epoch')}" + (f", batches {first}–{int(first) + int(steps) - 1}" if first else "")
+    where = f"epoch {profile.get('epoch')}" + (f", batches {first}–{int(first) + int(steps or 0) - 1}" if first else "")
     if profile.get("error"):
         return [f"profile of {where}: {profile['error']}"]
     split = profile.get("split") or {}

@@ -68,6 +68,9 @@ class ProfiledRun(Protocol):
     run_dir: Path | None
     controls: Any
 
+    @property
+    def directory(self) -> Path: ...
+
     def emit(self, kind: str, /, **fields: Any) -> dict[str, Any] | None: ...
 
 
@@ -98,7 +101,7 @@ class ProfileCallback(keras.callbacks.Callback):
         self.controls = run.controls
         plan = run.experiment.train.profile
         self.plan: tuple[int, int] | None = (plan.epoch, plan.steps) if plan is not None else None
-        self.logdir = Path(run.run_dir) / PROFILE_DIR
+        self.logdir = run.directory / PROFILE_DIR
         self.async_safe = False  # step markers belong on the training thread
         self.pending: Capture | None = None
         self.capture: Capture | None = None
@@ -159,31 +162,34 @@ class ProfileCallback(keras.callbacks.Callback):
         self.controls.profiling = True
         capture.epoch, capture.first_batch, capture.started = self.epoch, batch + 1, time.perf_counter()
         self.capture = capture
-        self._open_marker()
+        self._open_marker(capture)
 
-    def _open_marker(self) -> None:
+    def _open_marker(self, capture: Capture) -> None:
         import tensorflow as tf
 
-        capture = self.capture
         capture.marker = tf.profiler.experimental.Trace(STEP_EVENT, step_num=capture.done, _r=1)
         capture.marker.__enter__()
 
     def _next_step(self, batch: int) -> None:
         """A batch begins while capturing: the step before it is whole."""
         capture = self.capture
+        if capture is None:
+            return
         capture.marker.__exit__(None, None, None)
         capture.marker = None
         capture.done += self._per_call
         if capture.done >= capture.steps:
             self._end()
         else:
-            self._open_marker()
+            self._open_marker(capture)
 
     def _end(self) -> None:
         """Stop the profiler, judge the trace and report it."""
         import tensorflow as tf
 
         capture, self.capture = self.capture, None
+        if capture is None:
+            return
         if capture.marker is not None:  # the last step ends here (epoch end, validation, stop)
             capture.marker.__exit__(None, None, None)
             capture.done += self._per_call
@@ -212,7 +218,7 @@ class ProfileCallback(keras.callbacks.Callback):
     ) -> None:
         """Write the summary beside the trace and emit the `profile` event (an `error` instead when
         there is nothing to judge)."""
-        run_dir = Path(self.run.run_dir)
+        run_dir = self.run.directory
         fields: dict[str, Any] = {
             "epoch": capture.epoch or self.epoch,
             "first_batch": capture.first_batch,
@@ -221,7 +227,7 @@ class ProfileCallback(keras.callbacks.Callback):
         }
         if trace is not None:
             fields["trace"] = trace.relative_to(run_dir).as_posix()
-        if summary is not None:
+        if summary is not None and trace is not None:
             fields.update(summary)
             name = f"{PROFILE_DIR}/summary-{trace.parent.name}.json"
             try:

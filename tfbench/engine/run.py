@@ -113,6 +113,20 @@ class Run:
         """The best epoch so far: monitor, mode, epoch, value, logs ({} before any)."""
         return self.checkpoints.best if self.checkpoints is not None else {}
 
+    @property
+    def directory(self) -> Path:
+        """The run directory, once chosen (by `start`, or by `prepare` for a file cache)."""
+        if self.run_dir is None:
+            raise RuntimeError("the run directory is chosen when the run starts")
+        return self.run_dir
+
+    @property
+    def saver(self) -> Checkpoints:
+        """The run's checkpoints, from `start` on."""
+        if self.checkpoints is None:
+            raise RuntimeError("the checkpoints are set up when the run starts")
+        return self.checkpoints
+
     # -- preparing -------------------------------------------------------------------------
     def prepare(self, bundle: Any = None, model: Any = None) -> None:
         """Seed, load the data and build the compiled model, before any thread or file exists.
@@ -193,7 +207,7 @@ class Run:
             self.prepare()
         self._open_run_dir()
         monitor, mode = choose_monitor(self.experiment.train.callbacks, self.bundle.validation is not None)
-        self.checkpoints = Checkpoints(self.run_dir, self.emit, monitor, mode)
+        self.checkpoints = Checkpoints(self.directory, self.emit, monitor, mode)
         self.checkpoints.last_saved_epoch = self.point.last_checkpoint_epoch
         self._t0 = time.time()
         from tfbench.engine.callbacks import run_callbacks
@@ -216,7 +230,7 @@ class Run:
         for line in self.summary.get("adapted", []):  # layers that learnt from the training split
             self.emit(ev.LOG, level="info", message=line)
         if self.resuming:  # history.csv stays as it is until an epoch is recorded: never shorter
-            self.checkpoints.restore_best(self.history)
+            self.saver.restore_best(self.history)
             for note in self.point.notes:
                 self.emit(ev.LOG, level="warning", message=note)
         from tfbench.system import SystemSampler
@@ -225,15 +239,15 @@ class Run:
         self._sampler.start()
         self._thread = threading.Thread(target=self._train, name="tfbench-training", daemon=True)
         self._thread.start()
-        return self.run_dir
+        return self.directory
 
     def _path(self, rel: str) -> Path:
-        return self.run_dir / rel
+        return self.directory / rel
 
     def _choose_run_dir(self) -> Path:
         """This run's directory: the one given, a non-chief worker's scratch copy, or a new one."""
         if self._chosen:
-            return self.run_dir
+            return self.directory
         from tfbench.engine.strategy import is_chief, worker_dir
 
         if self.experiment.train.strategy == "multi_worker" and not is_chief():
@@ -252,17 +266,17 @@ class Run:
         return self._choose_run_dir() if self.experiment.data.cache_file else None
 
     def _open_run_dir(self) -> None:
-        self._choose_run_dir()
+        run_dir = self._choose_run_dir()
         try:
             self._path(rundir.CHECKPOINTS_DIR).mkdir(parents=True, exist_ok=True)
             if not self._scratch:
-                self._lock = rundir.lock(self.run_dir)  # one training per run directory, until _finish
+                self._lock = rundir.lock(run_dir)  # one training per run directory, until _finish
             if self.experiment.data.cache_file:  # its folder; a killed run's half-written cache
-                rundir.prepare_cache(self.run_dir, self.experiment.data.cache_file)
-            kept = code_consent.keep_copies(self.run_dir, self.experiment)  # [code]: copies of what it imported
-            if kept is not self.experiment or not (self.run_dir / rundir.EXPERIMENT_FILE).exists():
+                rundir.prepare_cache(run_dir, self.experiment.data.cache_file)
+            kept = code_consent.keep_copies(run_dir, self.experiment)  # [code]: copies of what it imported
+            if kept is not self.experiment or not (run_dir / rundir.EXPERIMENT_FILE).exists():
                 self.experiment = kept
-                rundir.write_experiment(self.run_dir, self.experiment)
+                rundir.write_experiment(run_dir, self.experiment)
             self.writer = ev.EventWriter(self._path(ev.EVENTS_FILE), self.subscribers)
         except OSError as exc:
             raise UserError(f"cannot write the run directory: {exc.strerror}", str(self.run_dir)) from None
@@ -271,9 +285,9 @@ class Run:
     def _train(self) -> None:
         status, reason = "failed", ""
         try:
-            self.checkpoints.started()
+            self.saver.started()
             if not self.resuming:
-                self.checkpoints.save(self.model, LAST_CHECKPOINT, "last", 0)
+                self.saver.save(self.model, LAST_CHECKPOINT, "last", 0)
             if self.point.finishing:  # the backup holds the trained model: bring it back, then finish
                 self._backup.set_model(self.model)
                 self._backup.on_train_begin()
@@ -317,11 +331,11 @@ class Run:
                 self.fit_seconds += time.perf_counter() - fit_started
                 self.fit_cpu_seconds += time.process_time() - fit_cpu
                 try:  # a full disk here still ends as a trained run that `resume` finishes
-                    self.checkpoints.write_unsaved(self.model, self._backup.save_epoch)
+                    self.saver.write_unsaved(self.model, self._backup.save_epoch)
                 except OSError as exc:
                     self.unwritten.append(self._failed_write(LAST_CHECKPOINT, exc))
             if self.diverged_reason is not None:
-                kept = f"{LAST_CHECKPOINT} (epoch {self.checkpoints.last_saved_epoch})"
+                kept = f"{LAST_CHECKPOINT} (epoch {self.saver.last_saved_epoch})"
                 return (
                     "failed",
                     f"{self.diverged_reason}; kept the last good checkpoint {kept}; "
@@ -366,18 +380,18 @@ class Run:
         self.history.append({"epoch": epoch, **logs, "lr": lr, "seconds": round(seconds, 4)})
         self._write_history()
         self.controls.completed_epochs = epoch
-        self.checkpoints.epoch_ended(self.model, epoch, logs)
+        self.saver.epoch_ended(self.model, epoch, logs)
         if epoch >= self.target_epochs:
             self.model.stop_training = True  # the plan was lowered while running
 
     def backup_due(self, epoch: int) -> bool | str:
         """Whether RunBackup should save at the end of `epoch` ("after_fit": once `fit` returns)."""
         ending = self.controls.stop_reason is not None or epoch >= self.target_epochs or self.model.stop_training
-        return self.checkpoints.backup_due(self.model, epoch, ending)
+        return self.saver.backup_due(self.model, epoch, ending)
 
     def _write_history(self, durable: bool = False) -> None:
         last = self.history[-1]["epoch"] if self.history else 0
-        rundir.write_history(self.run_dir, self.history + [r for r in self.point.later if r["epoch"] > last], durable)
+        rundir.write_history(self.directory, self.history + [r for r in self.point.later if r["epoch"] > last], durable)
 
     # -- finishing ----------------------------------------------------------------------------
     def _finish(self, status: str, reason: str) -> None:
@@ -408,18 +422,16 @@ class Run:
         if self._scratch:
             import shutil
 
-            shutil.rmtree(self.run_dir, ignore_errors=True)
+            shutil.rmtree(self.directory, ignore_errors=True)
         self._done.set()
 
     def _save_model_files(self, status: str) -> list[str]:
         try:
             if status == "stopped":
-                self.checkpoints.save(self.model, LAST_CHECKPOINT, "last", self.controls.epoch or self.completed_epochs)
-            self.checkpoints.flush(
-                self.model, self.completed_epochs, save_last=status in ("completed", "early_stopped")
-            )
+                self.saver.save(self.model, LAST_CHECKPOINT, "last", self.controls.epoch or self.completed_epochs)
+            self.saver.flush(self.model, self.completed_epochs, save_last=status in ("completed", "early_stopped"))
             if status in ("completed", "early_stopped", "stopped"):
-                self.checkpoints.save(self.model, MODEL_FILE, "final")
+                self.saver.save(self.model, MODEL_FILE, "final")
             return []
         except Exception as exc:
             return [self._failed_write(MODEL_FILE, exc)]
@@ -472,7 +484,7 @@ class Run:
             epochs=self.target_epochs,
             best=self.best,
             final=self.final_logs(),
-            artifacts=rundir.artifacts(self.run_dir),
+            artifacts=rundir.artifacts(self.directory),
             changes=self.controls.changes,
             seconds=round(time.time() - self._t0, 3),
             command_id=command_id,

@@ -12,7 +12,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import tomllib
 
@@ -22,6 +22,9 @@ from tfbench.engine.log_scan import LogScan, summary_state
 from tfbench.experiment_diff import experiment_differences, flatten, repr_value  # noqa: F401 - the Runs screen compares runs with them
 from tfbench.figures import format_duration, format_number
 from tfbench.rundir import EVENTS_FILE, EXPERIMENT_FILE, RUNNER_FILE
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 
 @dataclass
@@ -199,7 +202,7 @@ def scan_runs(runs_dir: str | Path) -> list[RunSummary]:
 OPTIONAL_COLUMNS = ("started", "params", "time", "best", "epochs")
 
 
-def runs_table(runs: list[RunSummary], title: str | None = None, width: int | None = None):
+def runs_table(runs: list[RunSummary], title: str | None = None, width: int | None = None) -> Table:
     """The runs as a rich Table, for `tfbench runs`.
 
     Run names and figures are never cut: when the table would be wider than `width`, columns are

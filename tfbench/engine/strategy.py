@@ -285,15 +285,15 @@ def _let_keras_fit_multi_worker() -> None:
     original_reduce = getattr(tf_trainer, "reduce_per_replica", None)
     trainer_class = getattr(tf_trainer, "TensorFlowTrainer", None)
     original_build = getattr(trainer_class, "_maybe_symbolic_build", None)
-    if multi_worker is None or original_reduce is None or original_build is None:
+    if multi_worker is None or original_reduce is None or trainer_class is None or original_build is None:
         return  # a Keras whose internals moved: presumably fixed upstream
 
-    def local_batch(strategy, value):
+    def local_batch(strategy: Any, value: Any) -> Any:
         if isinstance(value, tf.distribute.DistributedValues):
             return strategy.experimental_local_results(value)[0]
         return value
 
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+    def _maybe_symbolic_build(self: Any, iterator: Any = None, data_batch: Any = None) -> Any:
         strategy = getattr(self, "_distribute_strategy", None)
         if strategy is not None and multi_worker(strategy) and iterator is not None and data_batch is None:
             # Only the shapes matter here: take this worker's first replica's batch.
@@ -303,11 +303,11 @@ def _let_keras_fit_multi_worker() -> None:
             return original_build(self, data_batch=data_batch)
         return original_build(self, iterator=iterator, data_batch=data_batch)
 
-    def reduce_per_replica(values, strategy, reduction):
+    def reduce_per_replica(values: Any, strategy: Any, reduction: str) -> Any:
         if reduction not in ("auto", "mean") or not multi_worker(strategy):
             return original_reduce(values, strategy, reduction)
 
-        def mean(value):
+        def mean(value: Any) -> Any:
             rank = local_batch(strategy, value).shape.rank
             return strategy.reduce("MEAN", value, axis=0 if rank else None)
 

@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tfbench.data import rows
 from tfbench.errors import UserError
@@ -34,6 +34,10 @@ from tfbench.export.report import merge_report, read_report
 from tfbench.export.variants import ModelVariants, without_preprocessing
 from tfbench.native_log import import_tensorflow_quietly
 from tfbench.rundir import EXPORTS_DIR, find_model, load_bundle, load_model, load_run_experiment
+
+if TYPE_CHECKING:
+    from tfbench.data.info import DataBundle
+    from tfbench.spec import Experiment
 
 
 def export_model(
@@ -168,7 +172,9 @@ def prepare_run(run_dir: Path, out_dir: Path | None = None, after_preprocessing:
     )
 
 
-def auto_export(run_dir: Path, experiment, model, bundle, emit: Callable[..., Any]) -> list[dict]:
+def auto_export(
+    run_dir: Path, experiment: Experiment, model: Any, bundle: DataBundle, emit: Callable[..., Any]
+) -> list[dict]:
     """Export a just-finished run per its Experiment's `[export]` section.
 
     Called by the engine at the end of a run. A failure is logged as an event and never raised:
@@ -269,7 +275,7 @@ def quiet_tensorflow() -> None:
 
 
 def export_loaded(
-    model,
+    model: Any,
     fmt: str,
     out_dir: Path,
     reference: Reference,
@@ -277,7 +283,7 @@ def export_loaded(
     quantize: str = "none",
     int8_io: bool = False,
     select_tf_ops: bool = False,
-    bundle=None,
+    bundle: DataBundle | None = None,
     run_dir: Path | None = None,
     variants: ModelVariants | None = None,
     extra: dict | None = None,

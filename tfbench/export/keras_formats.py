@@ -88,10 +88,10 @@ def savedmodel_predictor(path: Path) -> Callable[[Any], Any]:
     loaded = tf.saved_model.load(str(path))
     if SERVING_SIGNATURE not in loaded.signatures:
         raise RuntimeError(f"the SavedModel has no {SERVING_SIGNATURE!r} signature")
-    serve = loaded.signatures[SERVING_SIGNATURE]
-    specs = serve.structured_input_signature[1]
+    specs = loaded.signatures[SERVING_SIGNATURE].structured_input_signature[1]
 
-    def predict(x):
+    def predict(x: Any) -> Any:
+        serve = loaded.signatures[SERVING_SIGNATURE]  # read through `loaded`, so the function keeps it alive
         parts = []
         for i in range(0, rows.count(x), 256):
             batch = rows.take(x, i, i + 256)
@@ -102,7 +102,6 @@ def savedmodel_predictor(path: Path) -> Callable[[Any], Any]:
             parts.append(rows.as_numpy(dict(result)) if several else np.asarray(next(iter(result.values()))))
         return rows.concatenate(parts)
 
-    predict.loaded = loaded  # keep the trackable objects alive with the function
     return predict
 
 

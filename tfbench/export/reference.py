@@ -12,10 +12,14 @@ and `tfbench predict`'s are one number. A model with several outputs is compared
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tfbench.data import rows
 from tfbench.errors import UserError
+
+if TYPE_CHECKING:
+    from tfbench.data.info import DataBundle, DataInfo
+    from tfbench.spec import Experiment
 
 MIN_COMPARED = 256
 """Samples every export is compared on at least; a small validation split is topped up from training data."""
@@ -111,7 +115,7 @@ def relative(worst: float, reference: Any) -> float:
     return worst / scale
 
 
-def compare_heads(ref: Reference, outputs) -> dict:
+def compare_heads(ref: Reference, outputs: Any) -> dict:
     """`Reference.compare` for a model with several outputs: each output against its own reference."""
     if not isinstance(outputs, dict) or set(outputs) != set(ref.heads):
         raise ValueError(
@@ -133,7 +137,7 @@ def compare_heads(ref: Reference, outputs) -> dict:
     }
 
 
-def take_samples(dataset, limit: int) -> tuple[Any, Any]:
+def take_samples(dataset: Any, limit: int) -> tuple[Any, Any]:
     """Up to `limit` (features, labels) from a batched dataset, as numpy arrays."""
     xs, ys, count = [], [], 0
     for batch in dataset:
@@ -155,7 +159,7 @@ def take_samples(dataset, limit: int) -> tuple[Any, Any]:
     return x, y
 
 
-def outputs_are_logits(model, experiment=None, info=None) -> bool:
+def outputs_are_logits(model: Any, experiment: Experiment | None = None, info: DataInfo | None = None) -> bool:
     """Whether a classifier outputs logits (so a binary threshold sits at 0, not 0.5).
 
     The Experiment's resolved loss says so when it can (`from_logits`); otherwise the last
@@ -177,7 +181,7 @@ def outputs_are_logits(model, experiment=None, info=None) -> bool:
     return activation not in ("softmax", "sigmoid")
 
 
-def reference_data(model, bundle, experiment=None) -> Reference:
+def reference_data(model: Any, bundle: DataBundle, experiment: Experiment) -> Reference:
     """Draw the verification samples from the run's validation data and run Keras on them.
 
     Falls back to the test split, then the training split, when a run has no validation data.
@@ -235,7 +239,7 @@ def inference_noise(model: Any, x: Any, outputs: Any) -> float | None:
     return diff if diff > 1e-6 else None
 
 
-def head_references(ref: Reference, experiment, info) -> dict[str, Reference]:
+def head_references(ref: Reference, experiment: Experiment, info: DataInfo) -> dict[str, Reference]:
     """Each output's own reference: its labels, outputs, kind and logits rule (the same samples)."""
     from tfbench import io_model
 
@@ -257,7 +261,7 @@ def head_references(ref: Reference, experiment, info) -> dict[str, Reference]:
     return heads
 
 
-def predict_keras(model, x, batch_size: int = 256):
+def predict_keras(model: Any, x: Any, batch_size: int = 256) -> Any:
     """The model's outputs on `x` in inference mode, as one numpy array (a dict of them, by output
     name, for a model with several outputs)."""
     parts = [
@@ -289,7 +293,7 @@ def predict_masked(model: Any, x: Any, batch_size: int = 256) -> tuple[Any, Any]
     return np.concatenate(outputs), np.concatenate(masks) if masked and masks else None
 
 
-def predicted_classes(outputs, label_kind: str, logits: bool):
+def predicted_classes(outputs: Any, label_kind: str, logits: bool) -> Any:
     """Class ids from a classifier's outputs: argmax over the last axis, or a threshold for one sigmoid
     unit — one id per sample, or per position for outputs per position."""
     import numpy as np
@@ -302,7 +306,7 @@ def predicted_classes(outputs, label_kind: str, logits: bool):
     return (flat > threshold).astype("int64")
 
 
-def true_classes(labels, num_outputs: int):
+def true_classes(labels: Any, num_outputs: int) -> Any:
     """Class ids from labels that may be ids or one-hot rows (per sample or per position); a last axis
     of 1 is dropped."""
     import numpy as np
@@ -336,7 +340,7 @@ def score(ref: Reference, outputs: Any) -> float | None:
     return float(np.mean(hits)) if hits.size else None
 
 
-def agreement(ref: Reference, outputs) -> float | None:
+def agreement(ref: Reference, outputs: Any) -> float | None:
     """Share of samples whose top-1 class the export and Keras agree on (None for regressors)."""
     import numpy as np
 

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tfbench.atomic import write_json
 from tfbench.export.formats import report_key
 from tfbench.figures import format_bytes, format_latency
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 REPORT_FILE = "report.json"
 MATRIX_KEY = "matrix"
@@ -56,7 +59,7 @@ def read_matrix(out_dir: Path) -> list[dict]:
     return list(matrix.get("rows", [])) if isinstance(matrix, dict) else []
 
 
-def report_table(reports: list[dict]):
+def report_table(reports: list[dict]) -> Table:
     """A rich table of verification reports, one row per export (fits 80 columns)."""
     from rich import box
     from rich.table import Table

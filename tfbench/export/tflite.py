@@ -80,7 +80,7 @@ def _encoded(job: ExportJob) -> tuple[ExportJob, str | None]:
 TFLITE = TFLiteFile()
 
 
-def calibration_samples(bundle, reference: Reference):
+def calibration_samples(bundle: Any, reference: Reference) -> Any:
     """Representative inputs for int8 calibration, drawn from the run's training data."""
     source = getattr(bundle, "train", None)
     if source is not None:
@@ -91,12 +91,12 @@ def calibration_samples(bundle, reference: Reference):
 
 
 def convert_tflite(
-    model,
+    model: Any,
     reference: Reference,
     quantize: str = "none",
     int8_io: bool = False,
     select_tf_ops: bool = False,
-    calibration=None,
+    calibration: Any = None,
 ) -> bytes:
     """Convert a Keras model to a TFLite flatbuffer.
 
@@ -119,7 +119,15 @@ class _NeedsStaticBatch(Exception):
     """The converter could not lower tensor-list ops with a free batch dimension."""
 
 
-def _convert(model, reference, quantize, int8_io, select_tf_ops, calibration, batch: int | None) -> bytes:
+def _convert(
+    model: Any,
+    reference: Reference,
+    quantize: str,
+    int8_io: bool,
+    select_tf_ops: bool,
+    calibration: Any,
+    batch: int | None,
+) -> bytes:
     import functools
 
     import keras
@@ -136,7 +144,7 @@ def _convert(model, reference, quantize, int8_io, select_tf_ops, calibration, ba
             archive.track(model)
             archive.add_endpoint("serve", functools.partial(model.__call__, training=False), input_signature=[spec])
             archive.write_out(saved, verbose=False)
-        options = {"quantize": quantize, "int8_io": int8_io, "select_tf_ops": select_tf_ops}
+        options: dict[str, Any] = {"quantize": quantize, "int8_io": int8_io, "select_tf_ops": select_tf_ops}
         if quantize != "int8":
             try:
                 with captured_stderr():
@@ -150,9 +158,10 @@ def _convert(model, reference, quantize, int8_io, select_tf_ops, calibration, ba
             samples = np.asarray(calibration if calibration is not None else reference.x, dtype="float32")
             np.save(os.path.join(work, "calibration.npy"), samples)
             out = os.path.join(work, "model.tflite")
-            text = _convert_in_child(saved, os.path.join(work, "calibration.npy"), out, options)
-            if text is None:
+            failure = _convert_in_child(saved, os.path.join(work, "calibration.npy"), out, options)
+            if failure is None:
                 return Path(out).read_bytes()
+            text = failure
             error = _child_error(text, model)
         if batch is None and "TensorList" in text:
             error = _NeedsStaticBatch()
@@ -160,7 +169,7 @@ def _convert(model, reference, quantize, int8_io, select_tf_ops, calibration, ba
 
 
 def convert_saved_model(
-    saved: str, quantize: str = "none", int8_io: bool = False, select_tf_ops: bool = False, calibration=None
+    saved: str, quantize: str = "none", int8_io: bool = False, select_tf_ops: bool = False, calibration: Any = None
 ) -> bytes:
     """Run the TFLite converter on a SavedModel with the options of one export."""
     import tensorflow as tf
@@ -214,7 +223,7 @@ def _convert_in_child(saved: str, samples: str, out: str, options: dict) -> str 
     return text.strip() or f"the converter exited with status {done.returncode}"
 
 
-def _child_error(text: str, model) -> Exception:
+def _child_error(text: str, model: Any) -> Exception:
     if text.startswith(_CRASH):
         kinds = sorted({type(layer).__name__ for layer in getattr(model, "layers", [])} - {"InputLayer"})
         return UserError(
@@ -236,8 +245,9 @@ def child_main(argv: list[str]) -> int:
         content = convert_saved_model(saved, calibration=np.load(samples), **json.loads(options))
     except Exception as exc:  # noqa: BLE001 - reported to the parent on stderr
         sys.stderr.write("\nCONVERSION ERROR\n" + str(exc) + "\n")
-        if getattr(exc, "errors", None):
-            sys.stderr.write("\n".join(str(e) for e in exc.errors) + "\n")
+        errors = getattr(exc, "errors", None)  # the converter's list of what it refused
+        if errors:
+            sys.stderr.write("\n".join(str(e) for e in errors) + "\n")
         return 1
     Path(out).write_bytes(content)
     return 0
@@ -303,7 +313,7 @@ class TFLiteRunner:
         self.output = self.interpreter.get_output_details()[0]
         self._batch: int | None = None
 
-    def _quantise(self, x):
+    def _quantise(self, x: Any) -> Any:
         import numpy as np
 
         dtype = self.input["dtype"]
@@ -313,7 +323,7 @@ class TFLiteRunner:
             return np.clip(np.round(np.asarray(x, "float32") / scale + zero), info.min, info.max).astype(dtype)
         return np.asarray(x, dtype=dtype)
 
-    def _dequantise(self, y):
+    def _dequantise(self, y: Any) -> Any:
         import numpy as np
 
         if self.output["dtype"] in (np.int8, np.uint8):
@@ -321,7 +331,7 @@ class TFLiteRunner:
             return (y.astype("float32") - zero) * scale
         return y
 
-    def _run(self, x):
+    def _run(self, x: Any) -> Any:
         if self._batch != len(x):
             shape = (len(x), *self.input["shape_signature"][1:])
             shape = tuple(int(s) if s > 0 else int(x.shape[i]) for i, s in enumerate(shape))
@@ -338,7 +348,7 @@ class TFLiteRunner:
         first = int(self.input["shape_signature"][0]) if len(self.input["shape_signature"]) else -1
         return first if first > 0 else None
 
-    def predict(self, x, batch_size: int = 256):
+    def predict(self, x: Any, batch_size: int = 256) -> Any:
         """Outputs for `x` (float numpy), in batches (of the model's fixed batch size, if it has one)."""
         import numpy as np
 
@@ -353,7 +363,7 @@ class TFLiteRunner:
             parts.append(self._dequantise(self._run(chunk))[:n])
         return np.concatenate(parts)
 
-    def latency_ms(self, sample, runs: int = LATENCY_RUNS) -> dict:
+    def latency_ms(self, sample: Any, runs: int = LATENCY_RUNS) -> dict:
         """Time one single-sample invocation `runs` times (`tfbench.export.latency.time_calls`)."""
         one = self._quantise(sample[:1])
         self._run(one)

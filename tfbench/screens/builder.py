@@ -169,12 +169,12 @@ class BuilderScreen(WorkbenchScreen):
     # -- state --------------------------------------------------------------------------------
     @property
     def stack(self) -> list:
-        return self.app.experiment.model.layers  # type: ignore[attr-defined]
+        return self.app.experiment.model.layers
 
     @property
     def model(self) -> dict:
         """The whole model as the preset's plain dicts (every stack of a model with several inputs and outputs)."""
-        return model_entries(self.app.experiment.model)  # type: ignore[attr-defined]
+        return model_entries(self.app.experiment.model)
 
     @property
     def entries(self) -> list[dict]:
@@ -258,7 +258,7 @@ class BuilderScreen(WorkbenchScreen):
     def show_summary(self) -> None:
         """Redraw the tree and totals from the App's latest summary."""
         app = self.app
-        error = app.summary_error  # type: ignore[attr-defined]
+        error = app.summary_error
         location = error.location if error is not None else None
         model = self.model
         rows = tree_rows(
@@ -268,24 +268,24 @@ class BuilderScreen(WorkbenchScreen):
             location,
             error.message if error is not None else "",
             pending=app.summary_pending,
-        )  # type: ignore[attr-defined]
+        )
         node = self.selected_node()
         self.query_one(LayerTable).show(rows, node.path if node is not None else None)
         self._show_totals()
 
     def _show_totals(self) -> None:
         app = self.app
-        error = app.summary_error  # type: ignore[attr-defined]
+        error = app.summary_error
         totals = self.query_one("#totals", Static)
         totals.set_class(error is not None or bool(self.import_error), "-error")
         if self.import_error:
             totals.update(f"✗ import: {self.import_error}")
         elif error is not None:
             totals.update(f"✗ {error}")
-        elif app.summary_pending and app.summary is None:  # type: ignore[attr-defined]
+        elif app.summary_pending and app.summary is None:
             totals.update("Computing the summary…")
-        elif app.summary is not None:  # type: ignore[attr-defined]
-            s = app.summary  # type: ignore[attr-defined]
+        elif app.summary is not None:
+            s = app.summary
             inputs, outputs = getattr(s, "inputs", None), getattr(s, "outputs", None)
             ends = (
                 f"{_count(len(inputs), 'input') if inputs else format_shape(s.input_shape)} → "
@@ -364,7 +364,7 @@ class BuilderScreen(WorkbenchScreen):
         layer_type = event.form.entry_name
         if not steps:
             return
-        self.app.form_errors.pop(event.form.location, None)  # type: ignore[attr-defined]
+        self.app.form_errors.pop(event.form.location, None)
         try:
             layers = layer_edits.set_entry(layer_edits.stack_at(self.model, root), steps, layer_type, event.args)
         except (IndexError, KeyError, TypeError):
@@ -373,19 +373,19 @@ class BuilderScreen(WorkbenchScreen):
         def change(data: dict) -> None:
             layer_edits.put_stack(data["model"], root, layers)
 
-        error = self.app.edit(change, merge=f"{event.form.location}.{event.field}")  # type: ignore[attr-defined]
+        error = self.app.edit(change, merge=f"{event.form.location}.{event.field}")
         if error is None:
             return
         field = (error.location or "").removeprefix(event.form.location + ".")
         if isinstance(event.form, BlockForm) and field in event.form.fields:
             event.form.show_error(field, error.message + (f" ({error.hint})" if error.hint else ""))
-            self.app.form_errors[event.form.location] = str(error)  # type: ignore[attr-defined]
+            self.app.form_errors[event.form.location] = str(error)
         else:
             self.notify(str(error), severity="error")
 
     @on(BlockForm.Invalid, ".layer-form")
     def _block_form_invalid(self, event: BlockForm.Invalid) -> None:
-        self.app.form_errors[event.form.location] = event.message  # type: ignore[attr-defined]
+        self.app.form_errors[event.form.location] = event.message
 
     # -- edits --------------------------------------------------------------------------------
     def apply(self, edit: Callable[[list], tuple[list, Steps | None]]) -> bool:
@@ -409,7 +409,7 @@ class BuilderScreen(WorkbenchScreen):
             layer_edits.put_stack(data.setdefault("model", {}), root, layers)
 
         old_layers = self.entries
-        error = self.app.edit(change)  # type: ignore[attr-defined]
+        error = self.app.edit(change)
         if error is not None:
             self.selected_steps = before
             self.notify(str(error), severity="error", timeout=8)
@@ -433,6 +433,8 @@ class BuilderScreen(WorkbenchScreen):
             from tfbench import catalog
 
             entry = catalog.get("layers", name)
+            if entry is None:  # the picker lists the catalog's layers
+                return
             args = {p.name: p.default for p in entry.params.values() if p.required and p.default is not None}
             args.update(_starter_args(entry))
             self.apply(lambda layers: layer_edits.insert(layers, at, {"type": name, **args}, where))
@@ -525,8 +527,8 @@ class BuilderScreen(WorkbenchScreen):
             return
         args = layer_edits.plain_args(node.entry)
         args["preprocess"] = not args.get("preprocess", False)
-        steps = node.steps
-        self.apply(lambda layers: (layer_edits.set_entry(layers, steps, node.entry["type"], args), steps))
+        steps, type_name = node.steps, node.entry["type"]
+        self.apply(lambda layers: (layer_edits.set_entry(layers, steps, type_name, args), steps))
 
     def action_edit(self) -> None:
         """Move into the selected entry's form."""
@@ -541,7 +543,7 @@ class BuilderScreen(WorkbenchScreen):
 
         def chosen(path: str | None) -> None:
             if path:
-                self.app.import_layers(path)  # type: ignore[attr-defined]
+                self.app.import_layers(path)
 
         self.app.push_screen(
             PathPrompt("Import layers from a .keras model", "", must_exist=True, action="Import"), chosen

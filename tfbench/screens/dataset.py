@@ -330,7 +330,7 @@ class DatasetScreen(WorkbenchScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="datasets")
     def _list_datasets(self, query: str) -> None:
         try:
-            rows = self.app.engine_calls.datasets(query)  # type: ignore[attr-defined]
+            rows = self.app.engine_calls.datasets(query)
         except UserError:
             rows = []
         self.post_message(DatasetsListed(query, rows))
@@ -342,7 +342,7 @@ class DatasetScreen(WorkbenchScreen):
         self.rows = message.rows
         listing = self.query_one("#data-list", OptionList)
         listing.clear_options()
-        current = self.app.experiment.data.source  # type: ignore[attr-defined]
+        current = self.app.experiment.data.source
         highlight = None
         for kind, title in registry.listed_groups():
             rows = [r for r in self.rows if r.get("kind") == kind]
@@ -380,7 +380,7 @@ class DatasetScreen(WorkbenchScreen):
 
     def use_source(self, source: str) -> None:
         """Make `source` the Experiment's data source (its source options start afresh)."""
-        if source == self.app.experiment.data.source:  # type: ignore[attr-defined]
+        if source == self.app.experiment.data.source:
             return
 
         def change(data: dict) -> None:
@@ -388,7 +388,7 @@ class DatasetScreen(WorkbenchScreen):
             section["source"] = source
             section["options"] = {}
 
-        error = self.app.edit(change)  # type: ignore[attr-defined]
+        error = self.app.edit(change)
         if error is not None:
             self.notify(str(error), severity="error", timeout=8)
 
@@ -397,9 +397,9 @@ class DatasetScreen(WorkbenchScreen):
         if not self.is_mounted:
             return
         app = self.app
-        spec = app.experiment.data  # type: ignore[attr-defined]
+        spec = app.experiment.data
         info_widget = self.query_one("#data-info", Static)
-        info, error = app.data_info, app.data_error  # type: ignore[attr-defined]
+        info, error = app.data_info, app.data_error
         if error is not None:
             info_widget.update(Text(f"{spec.source}\n✗ {error}", style="bold red"))
         elif info is None or info.source != spec.source:
@@ -415,7 +415,7 @@ class DatasetScreen(WorkbenchScreen):
         self._fill_pipeline(spec)
 
     def _draw_preview(self) -> None:
-        info = self.app.data_info  # type: ignore[attr-defined]
+        info = self.app.data_info
         preview_widget = self.query_one("#data-preview", Static)
         balance_widget = self.query_one("#data-balance", Static)
         if self.preview_error:
@@ -455,7 +455,7 @@ class DatasetScreen(WorkbenchScreen):
     def _column_chosen(self, message: ColumnTable.Chosen) -> None:
         table = (self.preview or {}).get("table") or {}
         change = column_change(table.get("columns", []), message.column, message.what)
-        error = self.app.edit(change)  # type: ignore[attr-defined]
+        error = self.app.edit(change)
         if error is not None:
             self.notify(str(error), severity="error", timeout=8)
 
@@ -479,7 +479,7 @@ class DatasetScreen(WorkbenchScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="preview")
     def _load_preview(self, spec, key: str) -> None:
         try:
-            preview = self.app.engine_calls.preview(spec, PREVIEW_SAMPLES)  # type: ignore[attr-defined]
+            preview = self.app.engine_calls.preview(spec, PREVIEW_SAMPLES)
         except UserError as exc:
             preview = {"error": str(exc)}
         self.post_message(PreviewLoaded(key, preview))
@@ -512,6 +512,7 @@ class DatasetScreen(WorkbenchScreen):
         text = event.value.strip()
         error_widget = self.query_one(f"#pipe-error-{name}", Static)
         location = f"data.{name}"
+        value: int | float | str | None
         try:
             if not text:
                 value = None
@@ -536,7 +537,7 @@ class DatasetScreen(WorkbenchScreen):
             else:
                 section[name] = value
 
-        error = self.app.edit(change, merge=location)  # type: ignore[attr-defined]
+        error = self.app.edit(change, merge=location)
         self.show_field_error(error_widget, location, error.message if error is not None else "")
 
     @on(Checkbox.Changed, ".pipe-row Checkbox")
@@ -546,7 +547,7 @@ class DatasetScreen(WorkbenchScreen):
         def change(data: dict) -> None:
             data.setdefault("data", {})[name] = event.value
 
-        self.app.edit(change)  # type: ignore[attr-defined]
+        self.app.edit(change)
 
     def action_browse(self) -> None:
         """Choose a data file or folder in a file browser; its kind comes from the kind selector."""

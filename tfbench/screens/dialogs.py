@@ -201,7 +201,9 @@ class FileBrowser(Dialog):
         self.dismiss(str(event.path))
 
     def action_use_folder(self) -> None:
-        tree = self.query_one("#browser-tree")
+        from textual.widgets import DirectoryTree
+
+        tree = self.query_one("#browser-tree", DirectoryTree)
         node = tree.cursor_node
         if node is not None and node.data is not None:
             path = Path(node.data.path)

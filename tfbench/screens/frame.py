@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from textual import getters
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Header, Static, Tab, Tabs
 
 from tfbench.widgets.footer import KeyFooter
+
+if TYPE_CHECKING:
+    from tfbench.app import WorkbenchApp
 
 SCREEN_TABS = (("model", "Model"), ("data", "Data"), ("setup", "Setup"), ("train", "Train"), ("runs", "Runs"))
 
@@ -18,6 +24,8 @@ class ScreenTabs(Tabs):
     """
 
     can_focus = False
+    if TYPE_CHECKING:
+        app = getters.app(WorkbenchApp)
 
     def __init__(self, active: str) -> None:
         keys = {"model": "F1", "data": "F2", "setup": "F3", "train": "F4", "runs": "F5"}
@@ -30,7 +38,7 @@ class ScreenTabs(Tabs):
         event.stop()
         name = (event.tab.id or "").removeprefix("tab-")
         if name and name != self.screen_name:
-            self.app.call_later(self.app.action_show, name)  # type: ignore[attr-defined]
+            self.app.call_later(self.app.action_show, name)
             self.active = f"tab-{self.screen_name}"
 
 
@@ -48,6 +56,8 @@ class WorkbenchScreen(Screen):
     """
 
     screen_name = ""
+    if TYPE_CHECKING:
+        app = getters.app(WorkbenchApp)
 
     def compose(self) -> ComposeResult:
         yield from frame_top(self.screen_name)
@@ -68,7 +78,7 @@ class WorkbenchScreen(Screen):
         so saving or training refuses while a field holds a value the Experiment did not take."""
         widget.update(message)
         widget.set_class(not message, "-empty")
-        errors = self.app.form_errors  # type: ignore[attr-defined]
+        errors = self.app.form_errors
         if message:
             errors[location] = f"{location}: {message}"
         else:

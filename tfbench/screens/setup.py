@@ -100,7 +100,7 @@ class SetupScreen(WorkbenchScreen):
 
         # Every select starts at the Experiment's value: a select announces its first value when
         # it mounts, and that must not read as the user choosing something else.
-        exp = self.app.experiment  # type: ignore[attr-defined]
+        exp = self.app.experiment
         train = exp.train
         with Horizontal(id="setup"):
             with VerticalScroll(id="setup-left"):
@@ -197,9 +197,9 @@ class SetupScreen(WorkbenchScreen):
         """Redraw every section from the app's experiment, leaving a focused input as it is."""
         if not self.is_mounted:
             return
-        exp = self.app.experiment  # type: ignore[attr-defined]
+        exp = self.app.experiment
         train = exp.train
-        label_kind = getattr(self.app.data_info, "label_kind", None)  # type: ignore[attr-defined]
+        label_kind = getattr(self.app.data_info, "label_kind", None)
         self._set_select("#optimizer-type", train.optimizer.type)
         self._sync_form("optimizer", "optimizers", train.optimizer, "train.optimizer")
         self._set_select("#schedule-type", train.schedule.type if train.schedule else Select.NULL)
@@ -304,13 +304,13 @@ class SetupScreen(WorkbenchScreen):
 
     # -- edits --------------------------------------------------------------------------------
     def _edit(self, change, merge: str | None = None) -> None:
-        error = self.app.edit(change, merge)  # type: ignore[attr-defined]
+        error = self.app.edit(change, merge)
         if error is not None:
             self.notify(str(error), severity="error", timeout=8)
 
     @on(Select.Changed, "#optimizer-type")
     def _optimizer_type(self, event: Select.Changed) -> None:
-        if event.value is Select.NULL or event.value == self.app.experiment.train.optimizer.type:  # type: ignore[attr-defined]
+        if event.value is Select.NULL or event.value == self.app.experiment.train.optimizer.type:
             return
         self._edit(lambda d: d["train"].__setitem__("optimizer", {"type": event.value}))
 
@@ -318,7 +318,7 @@ class SetupScreen(WorkbenchScreen):
     def _schedule_type(self, event: Select.Changed) -> None:
         from tfbench import catalog
 
-        current = self.app.experiment.train.schedule  # type: ignore[attr-defined]
+        current = self.app.experiment.train.schedule
         if event.value is Select.NULL:
             if current is not None:
                 self._edit(lambda d: d["train"].pop("schedule", None))
@@ -326,6 +326,8 @@ class SetupScreen(WorkbenchScreen):
         if current is not None and current.type == event.value:
             return
         entry = catalog.get("schedules", str(event.value))
+        if entry is None:  # the choices are the catalog's
+            return
         args = {
             p.name: _schedule_start(p.name)
             for p in entry.params.values()
@@ -349,25 +351,21 @@ class SetupScreen(WorkbenchScreen):
 
     @on(Select.Changed, "#loss")
     def _loss(self, event: Select.Changed) -> None:
-        if event.value is Select.NULL or event.value == _name(self.app.experiment.train.loss):  # type: ignore[attr-defined]
+        if event.value is Select.NULL or event.value == _name(self.app.experiment.train.loss):
             return
         self._edit(lambda d: d["train"].__setitem__("loss", event.value))
 
     @on(SelectionList.SelectedChanged, "#metrics")
     def _metrics(self, event: SelectionList.SelectedChanged) -> None:
         chosen = list(event.selection_list.selected)
-        keep = [
-            m
-            for m in self.app.experiment.train.to_dict()["metrics"]  # type: ignore[attr-defined]
-            if not isinstance(m, str) or m in chosen
-        ]
+        keep = [m for m in self.app.experiment.to_dict()["train"]["metrics"] if not isinstance(m, str) or m in chosen]
         names = [_name_of_plain(m) for m in keep]
         metrics = keep + [m for m in chosen if m not in names]
         self._edit(lambda d: d["train"].__setitem__("metrics", metrics))
 
     @on(OptionList.OptionHighlighted, "#callbacks")
     def _callback_highlighted(self, event: OptionList.OptionHighlighted) -> None:
-        callbacks = self.app.experiment.train.callbacks  # type: ignore[attr-defined]
+        callbacks = self.app.experiment.train.callbacks
         if event.option_index < len(callbacks) and event.option_index != self.callback_index:
             self.callback_index = event.option_index
             self.sync()
@@ -380,12 +378,12 @@ class SetupScreen(WorkbenchScreen):
         with event.select.prevent(Select.Changed):
             event.select.clear()
         self._edit(lambda d: d["train"].setdefault("callbacks", []).append({"type": name}))
-        self.callback_index = len(self.app.experiment.train.callbacks) - 1  # type: ignore[attr-defined]
+        self.callback_index = len(self.app.experiment.train.callbacks) - 1
         self.sync()
 
     def action_remove_callback(self) -> None:
         """Remove the highlighted callback."""
-        callbacks = self.app.experiment.train.callbacks  # type: ignore[attr-defined]
+        callbacks = self.app.experiment.train.callbacks
         if not callbacks:
             return
         at = min(self.callback_index, len(callbacks) - 1)
@@ -411,7 +409,7 @@ class SetupScreen(WorkbenchScreen):
         def change(d: dict) -> None:
             d["train"][name] = value
 
-        error = self.app.edit(change, merge=location)  # type: ignore[attr-defined]
+        error = self.app.edit(change, merge=location)
         self.show_field_error(error_widget, location, error.message if error is not None else "")
 
     @on(Select.Changed, ".run-row Select")

@@ -339,7 +339,7 @@ class TrainingScreen(Screen):
             ("bell", bool(self.bell)),
         ]
         for panel in self.query(PANELS):  # every panel draws itself from the one RunState
-            panel.show(self.state)  # type: ignore[attr-defined]
+            panel.show(self.state)  # type: ignore[attr-defined]  # each panel has show(); they share no type yet
 
     def _redraw_curves(self) -> None:
         if self.whole():
@@ -502,7 +502,7 @@ class TrainingScreen(Screen):
         if live and self.query_one("#views", ContentSwitcher).current != "profile":
             self.notify(f"profile: {(self.state.profile.get('verdict') or {}).get('line', 'ready')} (press f)")
 
-    def action_toggle(self, name: str) -> None:
+    def action_toggle(self, name: str) -> None:  # type: ignore[override]  # toggles a Curves setting, synchronously
         curves = self.query_one(Curves)
         setattr(curves, name, not getattr(curves, name))
         self._refresh_text()
@@ -566,7 +566,9 @@ class TrainingScreen(Screen):
 
     def _evaluate_worker(self, run_dir: Path, evaluate: Callable[..., dict] | None = None) -> None:
         if evaluate is None:
-            from tfbench.evaluation import evaluate_run as evaluate  # TensorFlow: imported only here
+            from tfbench.evaluation import evaluate_run  # TensorFlow: imported only here
+
+            evaluate = evaluate_run
         try:
             result = evaluate(run_dir, split="validation", k=5)
         except Exception as exc:

@@ -14,7 +14,7 @@ import copy
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from tfbench.errors import UserError, close_matches
 from tfbench.spec import Experiment, apply_overrides, experiment_from_dict
@@ -23,6 +23,7 @@ from tfbench.study import MAX_TRIALS
 SAMPLERS = ("tpe", "random", "grid")
 PRUNERS = ("none", "median", "hyperband")
 KINDS = ("float", "int", "choice")
+Direction = Literal["maximize", "minimize"]  # Optuna's spelling
 TUNE_KEYS = ("objective", "direction", "trials", "sampler", "pruner", "space", "seed")
 # How a parameter is written in the one-line-per-trial output (the last path segment otherwise).
 SHORT_NAMES = {"learning_rate": "lr", "batch_size": "batch"}
@@ -52,7 +53,7 @@ class Param:
         """Every value, for the grid sampler (choices, or an int range by its step)."""
         if self.kind == "choice":
             return list(self.choices)
-        if self.kind == "int" and not self.log:
+        if self.kind == "int" and not self.log and self.low is not None and self.high is not None:
             return list(range(int(self.low), int(self.high) + 1, int(self.step or 1)))
         raise UserError(
             "the grid sampler needs a choice or a stepped int range here",
@@ -87,7 +88,7 @@ class TuneSettings:
     """What `[tune]` asks for, checked."""
 
     objective: str
-    direction: str  # maximize | minimize
+    direction: Direction
     trials: int
     sampler: str
     pruner: str
@@ -128,13 +129,13 @@ def location(path: str) -> str:
     return f'tune.space."{path}"'
 
 
-def direction_of(objective: str, direction: str | None = None) -> str:
+def direction_of(objective: str, direction: str | None = None) -> Direction:
     """Optuna's `maximize`/`minimize` for an objective: as given, else from its name like Keras' callbacks."""
     from tfbench.engine.checkpoints import monitor_mode  # the one home of the "larger is better" rule
 
     if direction in (None, "auto"):
         direction = monitor_mode(objective)
-    table = {"max": "maximize", "maximize": "maximize", "min": "minimize", "minimize": "minimize"}
+    table: dict[str, Direction] = {"max": "maximize", "maximize": "maximize", "min": "minimize", "minimize": "minimize"}
     if direction not in table:
         raise UserError(f"expected max or min, got {direction!r}", "tune.direction")
     return table[direction]
@@ -233,10 +234,11 @@ def check_param(path: str, entry: Any, resolved: dict[str, Any]) -> Param:
             f"a numeric range on a true/false setting (it is {current!r} now)", where, "use { choice = [true, false] }"
         )
     if param.kind == "float" and isinstance(current, int) and not isinstance(current, bool):
+        low, high = param.low or 0, param.high or 0  # a range always has both
         raise UserError(
             f"a float range on a whole-number setting (it is {current} now)",
             where,
-            f"use {{ int = [{math.floor(param.low)}, {math.ceil(param.high)}] }}",
+            f"use {{ int = [{math.floor(low)}, {math.ceil(high)}] }}",
         )
     if param.kind == "int" and isinstance(current, float):
         raise UserError(f"an int range on a decimal setting (it is {current!r} now)", where, "use { float = [lo, hi] }")

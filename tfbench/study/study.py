@@ -20,9 +20,10 @@ import os
 import shutil
 import socket
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tfbench.atomic import write_text
 from tfbench.errors import UserError
@@ -36,6 +37,9 @@ from tfbench.study.owners import (  # noqa: F401 (DRIVER_FILE, record_driver, st
 )
 from tfbench.study.space import TuneSettings, parse_tune, trial_experiment
 from tfbench.study.storage import JOURNAL_FILE, check_join, open_storage, shown_storage, storage_url
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 STUDY_FILE = "study.toml"
 BEST_FILE = "best.toml"
@@ -524,7 +528,7 @@ def format_objective(value: Any) -> str:
     return f"{value:.4f}"
 
 
-def wait_for(predicate, timeout: float, interval: float = 0.2) -> bool:
+def wait_for(predicate: Callable[[], object], timeout: float, interval: float = 0.2) -> bool:
     """Poll `predicate` until it is true or `timeout` seconds pass."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -563,7 +567,7 @@ def sorted_rows(rows: list[dict[str, Any]], direction: str) -> list[dict[str, An
     return sorted(rows, key=key)
 
 
-def results_table(study: StudyDir):
+def results_table(study: StudyDir) -> Table:
     """A rich Table of every trial, best first: state, best/last objective, parameters, duration."""
     from rich.table import Table
 

@@ -140,6 +140,13 @@ class MlflowWriter:
             self.client.log_batch(self.run_id, params=params[i : i + PARAMS_PER_CALL])
         return self.run_id
 
+    @property
+    def started_id(self) -> str:
+        """The MLflow run's id, once `start` made or reopened it."""
+        if self.run_id is None:
+            raise RuntimeError("the MLflow run is started first")
+        return self.run_id
+
     def epochs(self, rows: list[dict[str, Any]], wall_times: list[float] | None = None) -> None:
         """Log history rows as metrics (step = epoch)."""
         from mlflow.entities import Metric
@@ -151,16 +158,16 @@ class MlflowWriter:
             for name, value in metric_values(row)
         ]
         for i in range(0, len(metrics), METRICS_PER_CALL):
-            self.client.log_batch(self.run_id, metrics=metrics[i : i + METRICS_PER_CALL])
+            self.client.log_batch(self.started_id, metrics=metrics[i : i + METRICS_PER_CALL])
 
     def artifact(self, path: str | Path, folder: str | None = None) -> None:
         """Log a file or a folder (kept under `folder` in the MLflow run's artifacts)."""
         path = Path(path)
         if path.is_dir():
-            self.client.log_artifacts(self.run_id, str(path), artifact_path=folder or path.name)
+            self.client.log_artifacts(self.started_id, str(path), artifact_path=folder or path.name)
         elif path.is_file():
-            self.client.log_artifact(self.run_id, str(path), artifact_path=folder)
+            self.client.log_artifact(self.started_id, str(path), artifact_path=folder)
 
     def finish(self, status: str) -> None:
         """Mark the MLflow run as the tfbench run ended (`completed` → FINISHED, `stopped` → KILLED…)."""
-        self.client.set_terminated(self.run_id, status=STATUSES.get(status, "FAILED"))
+        self.client.set_terminated(self.started_id, status=STATUSES.get(status, "FAILED"))

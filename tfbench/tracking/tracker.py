@@ -259,7 +259,7 @@ class Tracker:
             except queue.Empty:
                 event = None
             kind = event.get("event") if event else None
-            if kind == ev.EPOCH_ENDED:
+            if kind == ev.EPOCH_ENDED and event is not None:
                 rows.append(epoch_row(event))
                 times.append(float(event.get("time") or time.time()))
             if rows and (kind == ev.RUN_ENDED or time.monotonic() >= due):

@@ -247,7 +247,7 @@ class BlockForm(VerticalScroll):
             self.errors[name] = message
         else:
             self.errors.pop(name, None)
-        for widget in self.query(f"#error-{name}"):
+        for widget in self.query(f"#error-{name}").results(Static):
             widget.update(message)
             widget.set_class(not message, "-empty")
 

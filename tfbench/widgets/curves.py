@@ -144,7 +144,8 @@ def _draw(sub, chart: Chart, width: int, look: Look) -> None:
         y = smooth(series.y) if look.smoothing else list(series.y)
         x = list(series.x)
         if look.log_scale:
-            x, y = zip(*[(a, b) for a, b in zip(x, y) if b > 0]) if any(b > 0 for b in y) else ([], [])
+            kept = [(a, b) for a, b in zip(x, y) if b > 0]
+            x, y = [a for a, _ in kept], [b for _, b in kept]
         x, y = downsample(x, y, dots)
         if not y:
             continue

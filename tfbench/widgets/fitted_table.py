@@ -44,7 +44,7 @@ def shown_cell(cell: object, height: int) -> RenderableType:
         return Text(f"{cell:.2f}", end="")
     if not is_renderable(cell):
         return Text(str(cell), end="")
-    return cell  # type: ignore[return-value]
+    return cell  # type: ignore[return-value]  # is_renderable checked it is one
 
 
 class FittedTable(DataTable):

@@ -205,7 +205,8 @@ class ParamForm(VerticalScroll):
         self._changed(event.select.id, None if value is Select.NULL else value)
 
     def _param(self, name: str):
-        return self.entry.params[name]
+        params = self.entry.params if self.entry is not None else {}
+        return params[name]
 
     def _changed(self, widget_id: str | None, raw: Any) -> None:
         if not widget_id or not widget_id.startswith("field-"):
@@ -254,7 +255,7 @@ class ParamForm(VerticalScroll):
         self.post_message(self.Invalid(self, error))
 
     def _show_error(self, name: str, message: str) -> None:
-        for widget in self.query(f"#error-{name}"):
+        for widget in self.query(f"#error-{name}").results(Static):
             widget.update(message)
             widget.set_class(not message, "-empty")
         box = self.query(f"#box-{name}")

@@ -16,6 +16,7 @@ from typing import Any
 
 from rich.text import Text
 from textual.binding import Binding
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 
 from tfbench import blocks, layer_edits
@@ -377,7 +378,7 @@ class LayerTable(DataTable):
         narrowest = ARGUMENTS_AT_LEAST if self.widths[1] > self.WIDTHS[1] else self.WIDTHS[2]
         self.widths[2] = max(narrowest, room - self.widths[1])
         for label, width in zip(self.COLUMNS, self.widths):
-            column = self.columns.get(label)  # type: ignore[call-overload]
+            column = self.columns.get(label)  # type: ignore[call-overload]  # a str finds its ColumnKey (equal hash)
             if column is not None and column.width != width:
                 column.width = width
 
@@ -427,4 +428,4 @@ class LayerTable(DataTable):
         """The key of the row under the cursor (see `TreeRow.key`)."""
         if not self.row_count:
             return None
-        return self.coordinate_to_cell_key((self.cursor_row, 0)).row_key.value
+        return self.coordinate_to_cell_key(Coordinate(self.cursor_row, 0)).row_key.value
