@@ -164,7 +164,7 @@ def activation_layers(model: Any, most: int = LAYERS_SHOWN) -> list:
 @contextmanager
 def _capturing(layers: list, outputs: dict[int, Any]) -> Iterator[None]:
     """While inside, each of `layers` stores what it returns in `outputs[id(layer)]`."""
-    patched = []
+    patched: list[Any] = []
     try:
         for layer in layers:
             if id(layer) in {id(p) for p in patched}:
@@ -317,6 +317,8 @@ class Explainer:
         if self._cell_grid is None:
             import tensorflow as tf
 
+            assert self.path, "a model without a feature map is explained by saliency, with no cell grid"
+
             probe = tf.constant(np.random.default_rng(0).normal(0.0, 1.0, (1, *x.shape)).astype(np.float32))
             captured: dict[int, Any] = {}
             target = self.path[-1]
@@ -367,6 +369,11 @@ def _centre(gradient: Any) -> tuple[float | None, float | None]:
     return float((weight * rows).sum() / total), float((weight * cols).sum() / total)
 
 
+def _interpolated(line: np.ndarray, where: np.ndarray, cells: np.ndarray) -> np.ndarray:
+    """One row of cells' values at the positions `where` (in cell units)."""
+    return np.interp(where, cells, line)
+
+
 def _enlarge(
     cam: np.ndarray, size: tuple[int, int], grid: tuple[tuple[float, float], tuple[float, float]]
 ) -> np.ndarray:
@@ -375,7 +382,7 @@ def _enlarge(
     for axis, ((offset, stride), n) in enumerate(zip(grid, size)):
         where = (np.arange(n) - offset) / (stride or 1.0)
         cells = np.arange(heat.shape[axis])
-        heat = np.apply_along_axis(lambda line, w=where, c=cells: np.interp(w, c, line), axis, heat)
+        heat = np.apply_along_axis(_interpolated, axis, heat, where, cells)
     top = heat.max()
     return np.clip(heat / top if top > 0 else heat, 0.0, 1.0).astype(np.float32)
 

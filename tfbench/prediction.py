@@ -340,15 +340,16 @@ def score_inputs(run_dir: Path, input_path: Path, with_export: str | None = None
     model = rundir.load_model(model_path)
     tally = Tally(info.label_kind if not info.outputs else "outputs")
     scoring = Scoring(str(run_dir), str(input_path), tally.label_kind, iter(()), tally, with_export or "keras")
-    if info.outputs:  # a model with several outputs: a prediction (and a metric) per output
+    if info.outputs and reader is not None:  # several outputs: a prediction (and a metric) per output
         x, names, labels = reader(experiment, info, input_path)
         batch = _several_outputs(experiment, info, names, _outputs(run_dir, model, x, with_export), labels)
-        scoring.metrics = {name: metric for name, metric in batch.metrics.items() if metric}
+        scoring.metrics = {name: metric for name, metric in (batch.metrics or {}).items() if metric}
         batches: Iterator[Predictions] = iter([batch])
     elif table:
         score = export_scorer(run_dir, with_export, model) if with_export else _scorer(model)
         batches = _table_batches(experiment, info, input_path, score, outputs_are_logits(model, experiment, info))
     else:
+        assert reader is not None  # refused above: a kind that is neither a table nor readable
         x, names, labels = reader(experiment, info, input_path)
         labels = None if labels is None else np.asarray(labels)
         logits = outputs_are_logits(model, experiment, info)

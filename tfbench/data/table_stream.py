@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from tfbench.data.arrow_types import is_categorical, plain, type_family, unusable
+from tfbench.data.info import one_label_kind
 from tfbench.data.table_dates import (
     UNIX_MILLISECONDS,
     date_note,
@@ -31,7 +32,6 @@ from tfbench.data.table_dates import (
 )
 from tfbench.data.table_inputs import layout, model_columns, pack_if_wide
 from tfbench.data.table_text import MIN_WORDS, encoding_note
-from tfbench.data.info import one_label_kind
 from tfbench.data.tables import (
     SECONDS_PER_DAY,
     ColumnPlan,

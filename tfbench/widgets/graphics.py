@@ -27,7 +27,12 @@ def detect() -> str | None:
         return _FOUND["protocol"]
     _FOUND["protocol"] = None
     switched_off = os.environ.get("TFBENCH_GRAPHICS", "1") == "0" or "NO_COLOR" in os.environ
-    if switched_off or importlib.util.find_spec("textual_image") is None or not sys.__stdout__.isatty():
+    if (
+        switched_off
+        or importlib.util.find_spec("textual_image") is None
+        or sys.__stdout__ is None
+        or not sys.__stdout__.isatty()
+    ):
         return None
     try:
         from textual_image import renderable, widget  # asks the terminal as it is imported
