@@ -205,7 +205,7 @@ KEYMAP: dict[str, tuple[Key, ...]] = {
         Key("r", "refresh", "Refresh"),
     ),
     "help": (Key("escape,question_mark,q", "close", "Close"),),
-    "dialog": (Key("escape", "cancel", "Cancel"),),
+    "dialog": (Key("escape", "cancel", "Cancel"), Key("question_mark", "app.help", "Keys", show=False)),
     "file-browser": (Key("escape", "cancel", "Cancel"), Key("u", "use_folder", "Use folder")),
     "confirm": (Key("y", "answer(True)", "Yes"), Key("n,escape", "answer(False)", "No")),
     "code-consent": (Key("escape", "cancel", "Don't open"), Key("a", "allow", "Allow")),
