@@ -22,7 +22,7 @@ from tfbench.screens.dialogs import Confirm
 from tfbench.spec import load_experiment, save_experiment
 
 pytestmark = pytest.mark.slow
-EPOCHS = 8
+EPOCHS = 150  # ~0.1 s an epoch: long enough to stop mid-way, short enough to finish
 
 
 async def wait_for(pilot, condition, timeout: float, what: str) -> None:
