@@ -144,7 +144,12 @@ async def test_s_stops_the_study_process_as_ctrl_c_would(tmp_path):
         app = study_app(study_dir)
         async with app.run_test(size=SIZE) as pilot:
             await read_study(pilot)
-            await pilot.press("s")
+            await pilot.press("s")  # asks first: n keeps the study going
+            await pilot.pause()
+            await pilot.press("n")
+            await pilot.pause()
+            assert driver.poll() is None and not flag.exists()
+            await pilot.press("s", "y")
             await pilot.pause()
         assert driver.wait(10) == 0 and flag.read_text() == "stopped"
     finally:
@@ -154,6 +159,6 @@ async def test_s_stops_the_study_process_as_ctrl_c_would(tmp_path):
     app = study_app(study_dir)
     async with app.run_test(size=SIZE) as pilot:
         await read_study(pilot)
-        await pilot.press("s")
+        await pilot.press("s", "y")
         await pilot.pause()
         assert any("No `tfbench tune` process" in n.message for n in app._notifications)

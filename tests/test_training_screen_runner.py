@@ -118,7 +118,12 @@ def test_pauses_resumes_edits_and_stops_a_run_mid_way(runs_dir):
                 "the edits",
             )
             assert any("0.005" in line.message for line in screen.state.log)
-            await pilot.press("x")
+            await pilot.press("x")  # asks first: n keeps it training
+            await pilot.pause()
+            await pilot.press("n")
+            await pilot.pause(0.5)
+            assert screen.state.running
+            await pilot.press("x", "y")
             await wait_for(pilot, lambda: screen.state.ended, 60, "the stop")
             assert screen.state.status == "stopped"
             assert len(screen.state.epoch_numbers) < 200
@@ -140,7 +145,7 @@ def test_leaving_the_app_stops_the_runner_it_started(runs_dir):
 
 
 def test_detach_leaves_the_runner_training(runs_dir):
-    """d quits the App and leaves the run going; `tfbench watch` can pick it up again."""
+    """Ctrl+D asks, then quits the App and leaves the run going; `tfbench watch` can pick it up again."""
     from tfbench.engine import control
 
     app = spiral_app(runs_dir, epochs=200)
@@ -148,7 +153,10 @@ def test_detach_leaves_the_runner_training(runs_dir):
     async def scenario():
         async with app.run_test(size=(100, 32)) as pilot:
             screen = await start_training(app, pilot)
-            await pilot.press("d")
+            await pilot.press("ctrl+d")
+            await pilot.pause()
+            assert app.is_running  # asked first
+            await pilot.press("y")
             await pilot.pause()
             return screen.run_dir
 

@@ -11,6 +11,7 @@ a runner process and follows its event log.
 from __future__ import annotations
 
 import copy
+import importlib
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -18,12 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from textual import on, work
+from textual.actions import SkipAction
 from textual.app import App, SystemCommand
-from textual.binding import Binding
 from textual.screen import ModalScreen, Screen
 from textual.worker import Worker, WorkerState
 
 from tfbench.errors import UserError
+from tfbench.keymap import SCREENS, ScreenEntry, app_bindings, palette_commands
 from tfbench.messages import (
     DataDescribed,
     DataDescribeFailed,
@@ -41,16 +43,11 @@ SUMMARY_SETTLE_SECONDS = 0.15  # let a burst of keystrokes settle before Keras b
 QUIT_ANSWERS = [("s", "Stop and quit", "stop"), ("d", "Leave running, quit", "detach"), ("escape", "Stay", "stay")]
 
 
-def _training_screen(run_dir: Path | None) -> Screen:
-    from tfbench.screens.training import TrainingScreen
-
-    return TrainingScreen(run_dir=run_dir)
-
-
-def _runs_screen(runs_dir: Path) -> Screen:
-    from tfbench.screens.runs import RunsScreen
-
-    return RunsScreen(runs_dir)
+def make_screen(entry: ScreenEntry, app: App) -> Screen:
+    """A registered screen, its module imported only now (the first paint never waits for the others)."""
+    module, _, name = entry.target.partition(":")
+    cls = getattr(importlib.import_module(module), name)
+    return cls.for_app(app) if hasattr(cls, "for_app") else cls()
 
 
 class WorkbenchApp(App):
@@ -67,18 +64,7 @@ class WorkbenchApp(App):
     CSS_PATH = "app.tcss"
     TITLE = "tfbench"
     bell_enabled = True  # the Train screen rings when a run ends; `tfbench watch --no-bell` clears it
-    BINDINGS = [
-        Binding("f1", "show('model')", "Model"),
-        Binding("f2", "show('data')", "Data"),
-        Binding("f3", "show('setup')", "Setup"),
-        Binding("f4", "show('train')", "Train"),
-        Binding("f5", "show('runs')", "Runs"),
-        Binding("ctrl+r", "start_training", "Start training", priority=True),
-        Binding("ctrl+s", "save_preset", "Save", priority=True),
-        Binding("ctrl+o", "open_preset", "Open", priority=True),
-        Binding("ctrl+z", "undo", "Undo", priority=True),
-        Binding("ctrl+y", "redo", "Redo", priority=True),
-    ]
+    BINDINGS = app_bindings()
 
     def __init__(
         self,
@@ -117,15 +103,8 @@ class WorkbenchApp(App):
 
     # -- start-up -----------------------------------------------------------------------------
     def on_mount(self) -> None:
-        from tfbench.screens.builder import BuilderScreen
-        from tfbench.screens.dataset import DatasetScreen
-        from tfbench.screens.setup import SetupScreen
-
-        self.install_screen(BuilderScreen(), "model")
-        self.install_screen(DatasetScreen(), "data")
-        self.install_screen(SetupScreen(), "setup")
-        self.install_screen(_training_screen(self.watch_dir), "train")
-        self.install_screen(_runs_screen(self.runs_dir), "runs")
+        for entry in SCREENS:
+            self.install_screen(make_screen(entry, self), entry.name)
         self._update_title()
         self.push_screen("train" if self.watch_dir is not None else "model")
         # Keras work starts after the first frame is on screen, never before it.
@@ -548,35 +527,32 @@ class WorkbenchApp(App):
         self.action_show("train")
         self.call_later(lambda: self.get_screen("train").action_profile())  # type: ignore[attr-defined]  # by name
 
+    def action_help(self) -> None:
+        """Show every key of the screen in view (`?`)."""
+        from tfbench.screens.keys_help import KeysHelp
+
+        if not isinstance(self.screen, KeysHelp):
+            self.push_screen(KeysHelp(self.screen))
+
+    async def action_quit_key(self) -> None:
+        """`q`: quit as Ctrl+Q does, asking first; over a dialog it does nothing (the dialog's keys answer it)."""
+        if not isinstance(self.screen, ModalScreen):
+            await self.action_quit()
+
+    def action_close_panel(self) -> None:
+        """Esc closes Textual's keys panel when it is open; otherwise the key goes on to the screen."""
+        if not self.screen.query("HelpPanel"):
+            raise SkipAction()
+        self.action_hide_help_panel()
+
+    def action_resume_run(self) -> None:
+        """Resume the Train screen's run (stopped, interrupted or failed) and follow it there."""
+        self.action_show("train")
+        self.call_later(lambda: self.get_screen("train").action_resume())  # type: ignore[attr-defined]
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        commands = [
-            ("Start training", "Validate the Experiment and train it in a runner process", self.action_start_training),
-            ("Save preset", "Write the Experiment as a TOML preset", self.action_save_preset),
-            ("Open preset", "Edit a shipped preset or a preset file", self.action_open_preset),
-            ("Export model", "Choose the export formats and quantisation", self.action_export_model),
-            ("Add layer", "Pick a layer type from the catalog", self.action_add_layer),
-            (
-                "Preview augmentation",
-                "Eight variants of a sample through the model's augmentation layers",
-                self.action_preview_augmentation,
-            ),
-            (
-                "Import layers from a .keras model",
-                "Replace the stack with a Sequential model's layers",
-                self.action_import_layers,
-            ),
-            ("Undo", "Go back one edit", self.action_undo),
-            ("Redo", "Repeat an undone edit", self.action_redo),
-            ("Show model builder", "The layer stack", lambda: self.action_show("model")),
-            ("Show dataset picker", "Data source, preview and pipeline", lambda: self.action_show("data")),
-            ("Show training setup", "Optimizer, loss, metrics, callbacks", lambda: self.action_show("setup")),
-            ("Show training view", "The live view of a run", lambda: self.action_show("train")),
-            ("Profile the run", "Capture 10 training steps and say what limits them", self.action_profile_run),
-            ("Show runs", "Runs in the runs folder", lambda: self.action_show("runs")),
-        ]
-        for title, help_text, callback in commands:
-            yield SystemCommand(title, help_text, callback)
+        yield from palette_commands(self, screen)
 
     async def action_quit(self) -> None:
         """Quit, asking first about what would be lost or left behind.

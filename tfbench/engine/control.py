@@ -273,6 +273,35 @@ def start_runner(
     return run_dir
 
 
+def resume_runner(run_dir: str | Path, epochs: int | None = None, extra_args: tuple | list = ()) -> Path:
+    """Continue a stopped, interrupted or failed run in its own directory, in a runner process.
+
+    The runner is `tfbench resume`; what it would refuse (a runner still training the run, a finished
+    run, a damaged backup, an edited `experiment.toml`) is refused here first, so the caller can say
+    why instead of watching a runner fail.
+
+    Args:
+        run_dir: the run directory.
+        epochs: a new planned total of epochs (None: the plan it has).
+        extra_args: more `tfbench resume` arguments (`--allow-code`).
+
+    Raises:
+        UserError: the run cannot be resumed, and why.
+    """
+    from tfbench.rundir import EXPERIMENT_FILE, check_unlocked, resume_point
+    from tfbench.spec import load_experiment
+
+    run_dir = Path(run_dir)
+    if runner_alive(run_dir):
+        raise UserError("a runner is still training this run", str(run_dir), "pause or stop it first")
+    check_unlocked(run_dir)
+    experiment = load_experiment(run_dir / EXPERIMENT_FILE)
+    resume_point(run_dir, experiment.train.epochs, epochs, experiment)  # refuses what resume would refuse
+    more = ["--epochs", str(epochs)] if epochs else []
+    launch(runner_command("resume", str(run_dir.resolve()), "--quiet", *more, *extra_args), run_dir, detach=True)
+    return run_dir
+
+
 # -- the runner's side ---------------------------------------------------------------------------
 
 

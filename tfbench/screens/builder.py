@@ -19,13 +19,13 @@ from functools import partial
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from tfbench import backbones, blocks, layer_edits
+from tfbench.keymap import bindings
 from tfbench.layer_edits import EditRefused, Steps
 from tfbench.screens.dialogs import Dialog
 from tfbench.screens.frame import WorkbenchScreen
@@ -127,24 +127,8 @@ class BuilderScreen(WorkbenchScreen):
     COMMANDS = {BuilderCommands}
     # Keys that only fit some rows (inside, branch, into/out of a block, fold) show in the footer
     # only there (`check_action`), so a plain stack's footer keeps its everyday keys.
-    BINDINGS = [
-        Binding("a", "add_layer", "Add"),
-        Binding("A", "add_inside", "Add inside"),
-        Binding("B", "add_branch", "Branch"),
-        Binding("greater_than_sign", "move_in", "Into block", key_display=">"),
-        Binding("less_than_sign", "move_out", "Out of block", key_display="<"),
-        Binding("f", "toggle_fold", "Fold"),
-        Binding("p", "toggle_preprocess", "Preprocess"),
-        Binding("i", "insert_above", "Insert above"),
-        Binding("d,delete", "delete_layer", "Delete"),
-        Binding("c", "duplicate", "Duplicate"),
-        Binding("K", "move(-1)", "Move up"),
-        Binding("J", "move(1)", "Move down"),
-        Binding("e", "edit", "Edit"),
-        Binding("I", "import", "Import .keras"),
-        Binding("b", "add_block", "Block"),
-        Binding("g", "app.preview_augmentation", "Augment"),
-    ]
+    KEYS = "model"
+    BINDINGS = bindings(KEYS)
 
     def __init__(self) -> None:
         super().__init__()

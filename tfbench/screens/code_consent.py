@@ -11,10 +11,10 @@ from typing import Any
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Label, Static
 
+from tfbench.keymap import bindings
 from tfbench.screens.dialogs import Dialog
 
 
@@ -30,7 +30,8 @@ class CodeConsent(Dialog):
     CodeConsent .code-files { height: auto; max-height: 12; margin: 1 0; }
     CodeConsent .dialog-box { width: 96; }
     """
-    BINDINGS = [Binding("escape", "cancel", "Don't open"), Binding("a", "allow", "Allow")]
+    KEYS = "code-consent"
+    BINDINGS = bindings(KEYS)
 
     def __init__(self, files: list[Any], title: str = "This preset runs its own Python code") -> None:
         super().__init__()

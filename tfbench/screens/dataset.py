@@ -16,7 +16,6 @@ from rich.table import Table
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Checkbox, Input, Label, OptionList, Select, Static
@@ -24,6 +23,7 @@ from textual.widgets.option_list import Option
 
 from tfbench.data import registry
 from tfbench.errors import UserError
+from tfbench.keymap import bindings
 from tfbench.messages import DatasetsListed, PreviewLoaded
 from tfbench.screens.frame import WorkbenchScreen
 from tfbench.widgets.fitted_table import FittedTable
@@ -182,11 +182,8 @@ def column_row(column: dict) -> tuple[str, str, str, str]:
 class ColumnTable(FittedTable):
     """A table's columns; on the highlighted one: l makes it the label, k changes its kind, x drops it."""
 
-    BINDINGS = [
-        Binding("l", "label", "Label column"),
-        Binding("k", "kind", "Column kind"),
-        Binding("x", "drop", "Drop/keep"),
-    ]
+    KEYS = "data-columns"
+    BINDINGS = bindings(KEYS)
 
     class Chosen(Message):
         """The user asked to change a column: `what` is label, kind or drop."""
@@ -268,12 +265,8 @@ class DatasetScreen(WorkbenchScreen):
 
     screen_name = "data"
     CSS_PATH = "dataset.tcss"
-    BINDINGS = [
-        Binding("slash", "search", "Search"),
-        Binding("p", "focus_pipeline", "Pipeline"),
-        Binding("b", "browse", "Browse files"),
-        Binding("g", "app.preview_augmentation", "Augment"),
-    ]
+    KEYS = "data"
+    BINDINGS = bindings(KEYS)
 
     def __init__(self) -> None:
         super().__init__()

@@ -8,11 +8,12 @@ from pathlib import Path
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
+
+from tfbench.keymap import bindings
 
 DIALOG_CSS = """
 .dialog-box { width: 72; max-width: 95%; height: auto; max-height: 90%; border: thick $primary;
@@ -30,7 +31,8 @@ class Dialog(ModalScreen):
     """A centred box that Escape closes with no answer."""
 
     DEFAULT_CSS = "Dialog { align: center middle; }\n" + DIALOG_CSS
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    KEYS = "dialog"
+    BINDINGS = bindings(KEYS)
 
     def action_cancel(self) -> None:
         self.dismiss(None)
@@ -175,7 +177,8 @@ class FileBrowser(Dialog):
     sources are folders with a sub-folder per class).
     """
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("u", "use_folder", "Use folder")]
+    KEYS = "file-browser"
+    BINDINGS = bindings(KEYS)
 
     def __init__(self, root: str | Path = ".", title: str = "Choose a data file or folder") -> None:
         super().__init__()
@@ -221,7 +224,8 @@ class FileBrowser(Dialog):
 class Confirm(Dialog):
     """A yes/no question (y / n keys or the buttons); answers True or False."""
 
-    BINDINGS = [Binding("y", "answer(True)", "Yes"), Binding("n,escape", "answer(False)", "No")]
+    KEYS = "confirm"
+    BINDINGS = bindings(KEYS)
 
     def __init__(self, question: str, yes: str = "Yes", no: str = "No") -> None:
         super().__init__()

@@ -9,12 +9,11 @@ from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Header, Static, Tab, Tabs
 
+from tfbench.keymap import SCREENS
 from tfbench.widgets.footer import KeyFooter
 
 if TYPE_CHECKING:
     from tfbench.app import WorkbenchApp
-
-SCREEN_TABS = (("model", "Model"), ("data", "Data"), ("setup", "Setup"), ("train", "Train"), ("runs", "Runs"))
 
 
 class ScreenTabs(Tabs):
@@ -28,9 +27,8 @@ class ScreenTabs(Tabs):
         app = getters.app(WorkbenchApp)
 
     def __init__(self, active: str) -> None:
-        keys = {"model": "F1", "data": "F2", "setup": "F3", "train": "F4", "runs": "F5"}
         super().__init__(
-            *[Tab(f"{label} {keys[name]}", id=f"tab-{name}") for name, label in SCREEN_TABS], active=f"tab-{active}"
+            *[Tab(f"{s.label} {s.key.upper()}", id=f"tab-{s.name}") for s in SCREENS], active=f"tab-{active}"
         )
         self.screen_name = active
 

@@ -15,7 +15,6 @@ from rich.console import Group
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, SelectionList, Static
@@ -23,6 +22,7 @@ from textual.widgets import Button, Input, Label, Select, SelectionList, Static
 from tfbench.engine.events import RunState
 from tfbench.export.formats import format_names, quantization_names
 from tfbench.figures import format_number
+from tfbench.keymap import bindings
 
 
 class RunDialog(ModalScreen):
@@ -57,7 +57,8 @@ class RunDialog(ModalScreen):
     }
     """
 
-    BINDINGS = [Binding("escape", "close", "Close")]
+    KEYS = "run-dialog"
+    BINDINGS = bindings(KEYS)
 
     def action_close(self) -> None:
         self.dismiss(None)
@@ -78,7 +79,8 @@ class EditRunDialog(RunDialog):
     }
     """
 
-    BINDINGS = [Binding("escape", "close", "Cancel")]
+    KEYS = "edit-run"
+    BINDINGS = bindings(KEYS)
 
     def __init__(self, learning_rate: float | None, epochs: int) -> None:
         super().__init__()
@@ -169,7 +171,8 @@ class ExportDialog(RunDialog):
     }
     """
 
-    BINDINGS = [Binding("a", "export_all", "Export all")]
+    KEYS = "export"
+    BINDINGS = bindings(KEYS)
 
     def __init__(self, run_dir: Path, formats: list[str] | None = None, quantization: str = "none") -> None:
         super().__init__()
@@ -278,7 +281,8 @@ class ResultsDialog(RunDialog):
     }
     """
 
-    BINDINGS = [Binding("v", "close", "Close", show=False), Binding("x", "explain", "Explain")]
+    KEYS = "results"
+    BINDINGS = bindings(KEYS)
 
     def __init__(
         self, state: RunState, evaluation: dict[str, Any] | None, note: str = "", run_dir: Path | None = None

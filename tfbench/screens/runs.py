@@ -9,12 +9,12 @@ opens one in the train screen. The table is read from the run directories in a t
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from rich.table import Table
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
@@ -22,6 +22,7 @@ from textual.widgets import DataTable, Static
 
 from tfbench.engine.runs import RunSummary, experiment_differences, scan_runs
 from tfbench.figures import format_duration, format_number
+from tfbench.keymap import bindings
 from tfbench.screens.frame import frame_top
 from tfbench.widgets.curves import Curves, overlay_charts
 from tfbench.widgets.fitted_table import FittedTable
@@ -84,12 +85,8 @@ class RunsScreen(Screen):
 
     CSS_PATH = "runs.tcss"
 
-    BINDINGS = [
-        Binding("space", "toggle_select", "Select"),
-        Binding("enter", "open", "Open"),
-        Binding("r", "refresh", "Refresh"),
-        Binding("escape", "clear", "Clear selection", show=False),
-    ]
+    KEYS = "runs"
+    BINDINGS = bindings(KEYS)
 
     def __init__(self, runs_dir: Path, *, name: str | None = None, id: str | None = None) -> None:
         super().__init__(name=name, id=id)
@@ -97,6 +94,11 @@ class RunsScreen(Screen):
         self.runs: list[RunSummary] = []
         self.selected: list[str] = []  # run names, in the order they were selected
         self.scanned = False
+
+    @classmethod
+    def for_app(cls, app: Any) -> RunsScreen:
+        """The workbench's Runs screen, on the App's runs folder."""
+        return cls(app.runs_dir)
 
     def compose(self) -> ComposeResult:
         yield from frame_top("runs")

@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Input, Label, OptionList, Select, SelectionList, Static
 from textual.widgets.option_list import Option
 
 from tfbench.export.formats import format_names, format_quantizations
+from tfbench.keymap import bindings
 from tfbench.screens.frame import WorkbenchScreen
 from tfbench.widgets.form import ParamForm, format_value
 
@@ -86,9 +86,8 @@ class SetupScreen(WorkbenchScreen):
 
     screen_name = "setup"
     CSS_PATH = "setup.tcss"
-    BINDINGS = [
-        Binding("x", "remove_callback", "Remove callback"),
-    ]
+    KEYS = "setup"
+    BINDINGS = bindings(KEYS)
 
     def __init__(self) -> None:
         super().__init__()

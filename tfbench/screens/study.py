@@ -20,7 +20,6 @@ from rich.table import Table
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
@@ -29,6 +28,7 @@ from textual.widgets import DataTable, Static
 from textual_plotext.plot import Plot
 
 from tfbench.figures import format_duration
+from tfbench.keymap import bindings
 from tfbench.screens.frame import frame_top
 from tfbench.widgets.fitted_table import FittedTable
 from tfbench.widgets.footer import KeyFooter
@@ -138,13 +138,8 @@ class StudyScreen(Screen):
     """
 
     CSS_PATH = "study.tcss"
-    BINDINGS = [
-        Binding("enter", "open_trial", "Open trial"),
-        Binding("p", "next_param", "Next parameter"),
-        Binding("s", "stop_study", "Stop study"),
-        Binding("b", "load_best", "Load best"),
-        Binding("r", "refresh", "Refresh"),
-    ]
+    KEYS = "study"
+    BINDINGS = bindings(KEYS)
 
     def __init__(
         self, study_dir: Path, *, now: datetime | None = None, name: str | None = None, id: str | None = None
@@ -309,7 +304,17 @@ class StudyScreen(Screen):
             self._show_plots(self.snapshot)
 
     def action_stop_study(self) -> None:
-        """Stop the study's `tfbench tune` process: no new trials; running ones save."""
+        """Stop the study's `tfbench tune` process, once the user says so: no new trials; running ones save."""
+        from tfbench.screens.dialogs import Confirm
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._stop_study()
+
+        question = "Stop the study? Running trials save; `tfbench tune --resume` continues it."
+        self.app.push_screen(Confirm(question, yes="Stop", no="Keep going"), answered)
+
+    def _stop_study(self) -> None:
         from tfbench.study.study import stop_driver
 
         if stop_driver(self.study_dir):

@@ -24,7 +24,6 @@ from typing import Any
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.timer import Timer
@@ -32,7 +31,9 @@ from textual.widgets import ContentSwitcher
 from textual.worker import Worker, WorkerState
 
 from tfbench.engine.events import BATCH, PROFILE, RunState
+from tfbench.keymap import bindings
 from tfbench.messages import ActionFailed, EvaluationReady, EventsRead, RunnerStarted
+from tfbench.screens.dialogs import Confirm
 from tfbench.screens.frame import frame_top
 from tfbench.screens.run_dialogs import EditRunDialog, ExportDialog, ResultsDialog
 from tfbench.tracking.tensorboard_tail import open_tail
@@ -50,6 +51,7 @@ POLL_INTERVAL = 0.1  # seconds between looks at the log (≤ 10 messages a secon
 CLOCK_INTERVAL = 1.0  # seconds between updates of the elapsed time while nothing else happens
 NO_CURVES = "the curves of a run show here"
 WAITING = "waiting for the first results…"
+RESUMABLE = ("stopped", "interrupted", "failed")  # statuses `r` continues (`tfbench resume`)
 PANELS = (
     "#progress, #curves, #profile, #system, #device-plane, #run-info, #events"  # what the timers and messages draw on
 )
@@ -91,22 +93,8 @@ class TrainingScreen(Screen):
 
     CSS_PATH = "training.tcss"
 
-    BINDINGS = [
-        Binding("s", "start", "Start"),
-        Binding("p", "pause", "Pause/resume"),
-        Binding("x", "stop", "Stop"),
-        Binding("e", "export", "Stop+export"),
-        Binding("d", "detach", "Detach"),
-        Binding("l", "edit", "Edit LR/epochs"),
-        Binding("v", "results", "Results"),
-        Binding("f", "profile", "Profile"),
-        Binding("g", "toggle('log_scale')", "Log", show=False),
-        Binding("o", "toggle('smoothing')", "Smooth", show=False),
-        Binding("a", "toggle('ascii_mode')", "ASCII", show=False),
-        Binding("O", "next_output", "Output"),
-        Binding("b", "toggle_bell", "Bell", show=False),
-        Binding("escape", "back", "Back", show=False),
-    ]
+    KEYS = "train"
+    BINDINGS = bindings(KEYS)
 
     def __init__(
         self,
@@ -140,6 +128,11 @@ class TrainingScreen(Screen):
         self._pending_start = None
         self._repeating: list[Timer] = []
         self._gone_seen = False  # the last look found the runner gone while the log says it runs
+
+    @classmethod
+    def for_app(cls, app: Any) -> TrainingScreen:
+        """The workbench's Train screen, following the run the App was opened on (`tfbench watch`)."""
+        return cls(run_dir=app.watch_dir)
 
     # -- layout --------------------------------------------------------------------------------
 
@@ -434,14 +427,31 @@ class TrainingScreen(Screen):
         self._send("resume" if self.state.status == "paused" else "pause")
 
     def action_stop(self) -> None:
+        """Stop the run after its current batch (it saves first), once the user says so."""
+        self._ask_then("Stop", "r resumes it later from its last save", lambda: self._send("stop"))
+
+    def _ask_then(self, verb: str, after: str, then: Callable[[], None]) -> None:
+        """Ask before `verb` is done to the running run; `then` runs on yes."""
+        if self.run_dir is None or not self.state.running:
+            self.notify("no run is going", severity="warning")
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                then()
+
+        question = f"{verb} {self.run_dir.name}? It saves first; {after}."
+        self.app.push_screen(Confirm(question, yes=verb, no="Keep training"), answered)
+
+    def _stop_and_export(self) -> None:
+        self.export_after_end = True
         self._send("stop")
+        self.notify("stopping; the export dialog opens when the run has ended")
 
     def action_export(self) -> None:
-        """Stop and export a running run; open the export dialog for an ended one."""
+        """Stop and export a running run (asking first); open the export dialog for an ended one."""
         if self.state.running:
-            self.export_after_end = True
-            self._send("stop")
-            self.notify("stopping; the export dialog opens when the run has ended")
+            self._ask_then("Stop", "the export dialog opens when it has ended", self._stop_and_export)
             return
         if self.run_dir is None or not self.state.ended:
             self.notify("no run to export", severity="warning")
@@ -455,8 +465,44 @@ class TrainingScreen(Screen):
         )
 
     def action_detach(self) -> None:
-        """Leave the run going and quit."""
-        self.app.exit(message=self.leave_running() if self.run_dir else None)
+        """Leave the run going and quit, once the user says so (unsaved edits are named in the question)."""
+        if self.run_dir is None or not self.state.running:
+            self.notify("no run is going: q quits", severity="warning")
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.app.exit(message=self.leave_running())
+
+        unsaved = " Unsaved edits of the Experiment are lost." if getattr(self.app, "dirty", False) else ""
+        question = f"Leave {self.run_dir.name} training and quit? `tfbench watch` follows it.{unsaved}"
+        self.app.push_screen(Confirm(question, yes="Leave running, quit", no="Stay"), answered)
+
+    def action_resume(self) -> None:
+        """Continue this screen's run (stopped, interrupted or failed) in its own directory and follow it."""
+        if self.run_dir is None or self.state.status not in RESUMABLE:
+            what = self.state.status.replace("_", " ") if self.run_dir is not None else "no run"
+            self.notify(f"{what}: only a stopped, interrupted or failed run resumes", severity="warning")
+            return
+        if self._starting:
+            return
+        self._starting = True
+        self.notify(f"resuming {self.run_dir.name}…")
+        self._resume_runner(self.run_dir)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="start")
+    def _resume_runner(self, run_dir: Path) -> None:
+        from tfbench.engine.control import resume_runner
+        from tfbench.rundir import EXPERIMENT_FILE
+        from tfbench.spec import load_experiment
+
+        try:
+            extra = code_arguments(load_experiment(run_dir / EXPERIMENT_FILE), self.app)
+            resume_runner(run_dir, extra_args=extra)
+        except Exception as exc:  # UserError says why; anything else still must not crash the UI
+            self.post_message(ActionFailed(f"could not resume: {exc}"))
+            return
+        self.post_message(RunnerStarted(run_dir))
 
     def live_run(self) -> Path | None:
         """The run this screen started, while it trains (paused counts): quitting must ask about it."""
