@@ -37,6 +37,7 @@ from tfbench.messages import (
     TensorFlowLoaded,
 )
 from tfbench.spec import DEFAULT_PRESET, PRESETS_DIR, Experiment, experiment_from_dict, load_experiment
+from tfbench.workbench import Workbench
 
 UNDO_LIMIT = 200
 SUMMARY_SETTLE_SECONDS = 0.15  # let a burst of keystrokes settle before Keras builds the model
@@ -50,7 +51,7 @@ def make_screen(entry: ScreenEntry, app: App) -> Screen:
     return cls.for_app(app) if hasattr(cls, "for_app") else cls()
 
 
-class WorkbenchApp(App):
+class WorkbenchApp(Workbench):
     """Edit an Experiment, start its training and follow its runs.
 
     Args:

@@ -11,9 +11,7 @@ from textual.widgets import Header, Static, Tab, Tabs
 
 from tfbench.keymap import SCREENS
 from tfbench.widgets.footer import KeyFooter
-
-if TYPE_CHECKING:
-    from tfbench.app import WorkbenchApp
+from tfbench.workbench import Workbench
 
 
 class ScreenTabs(Tabs):
@@ -24,7 +22,7 @@ class ScreenTabs(Tabs):
 
     can_focus = False
     if TYPE_CHECKING:
-        app = getters.app(WorkbenchApp)
+        app = getters.app(Workbench)
 
     def __init__(self, active: str) -> None:
         super().__init__(
@@ -55,7 +53,7 @@ class WorkbenchScreen(Screen):
 
     screen_name = ""
     if TYPE_CHECKING:
-        app = getters.app(WorkbenchApp)
+        app = getters.app(Workbench)
 
     def compose(self) -> ComposeResult:
         yield from frame_top(self.screen_name)
