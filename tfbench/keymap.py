@@ -189,8 +189,8 @@ KEYMAP: dict[str, tuple[Key, ...]] = {
         Key("p", "pause", "Pause/resume"),
         Key("x", "stop", "Stop", asks=True),
         Key("r", "resume", "Resume"),
-        Key("e", "export", "Stop+export", asks=True),
-        Key("ctrl+d", "detach", "Detach", asks=True),
+        Key("e", "export", "Stop+export", asks=True, show=False),  # footer room: these two are in `?`
+        Key("ctrl+d", "detach", "Detach", asks=True, show=False),
         Key("l", "edit", "Edit LR/epochs"),
         Key("v", "results", "Results"),
         Key("f", "profile", "Profile"),
