@@ -640,6 +640,7 @@ def watch(run_dir, no_bell):
       tfbench watch runs/digits-cnn-20250101-120000
       tfbench watch tb:logs/fit        a TensorBoard log's scalars (needs tfbench[tensorboard])
     """
+    from tfbench.engine.status import KEPT_MODEL
     from tfbench.rundir import EVENTS_FILE, EXPERIMENT_FILE
 
     if run_dir.startswith("tb:"):
@@ -653,7 +654,7 @@ def watch(run_dir, no_bell):
         from tfbench.headless import follow_plainly, output_stream
 
         status = follow_plainly(path, output_stream())
-        sys.exit(0 if status in ("completed", "early_stopped", "stopped") else 1)
+        sys.exit(0 if status in KEPT_MODEL else 1)
     from tfbench.app import make_app
     from tfbench.spec import load_experiment
 
