@@ -7,7 +7,18 @@ tests it against these groupings without converting it. Each grouping is written
 
 from __future__ import annotations
 
-from enum import StrEnum
+import sys
+from enum import Enum
+
+if sys.version_info >= (3, 11):
+    from enum import StrEnum
+else:  # Python 3.10: the same behaviour, written out
+
+    class StrEnum(str, Enum):
+        """An Enum whose members are their own string values (`str()`, f-strings, JSON)."""
+
+        __str__ = str.__str__
+        __format__ = str.__format__
 
 
 class RunStatus(StrEnum):
