@@ -76,12 +76,18 @@ def test_the_type_checker_names_the_hook_a_new_kind_lacks_or_mistypes(tmp_path):
     assert re.search(rf"{mistyped.name}:\d+: note: +PATHS: expected \"tuple\[str, \.\.\.\]\", got \"str\"", out), out
 
 
-def test_a_kind_lacking_a_hook_is_not_a_data_source(monkeypatch):
+def test_a_registered_kind_gets_defaults_for_optional_hooks_and_is_refused_without_a_required_one(monkeypatch):
     monkeypatch.syspath_prepend(str(EXAMPLE.parent))
     example = importlib.import_module("source_kind_example")
-    assert isinstance(example, DataSource)
+    monkeypatch.setitem(registry.SOURCES, "example", "source_kind_example")
     monkeypatch.delattr(example, "NORMALIZES_ITSELF")
+    monkeypatch.delattr(example, "PATHS")
     assert not isinstance(example, DataSource)
+    module = registry.source_module("example")
+    assert module.NORMALIZES_ITSELF is False and registry.path_fields("example") == ()
+    monkeypatch.delattr(example, "loader_code")
+    with pytest.raises(TypeError, match="source_kind_example lacks loader_code"):
+        registry.source_module("example")
 
 
 def test_the_registry_hands_out_a_kind_s_hooks_typed():

@@ -1,7 +1,7 @@
 """Which source kinds exist and where each lives — a module per kind, imported only when used.
 
-A source module provides every hook of `DataSource` (its docstring says what each is for). It
-declares so at its end, where the type checker holds it to the contract:
+A source module provides every hook of `DataSource` (its docstring says what each is for; four of
+them have `DEFAULTS`). It declares so at its end, where the type checker holds it to the contract:
 
     if TYPE_CHECKING:  # the type checker holds this module to the DataSource contract
         from tfbench.data import csv_source
@@ -18,7 +18,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from tfbench.errors import UserError, close_matches
 
@@ -122,22 +122,35 @@ class DataSource(Protocol):
         """The data-loading part of the script `tfbench code` writes."""
 
 
+# The hooks a module written without them gets (the project's own kinds spell every hook out).
+DEFAULTS: dict[str, Any] = {"PATHS": (), "NAMED_IO": False, "NORMALIZES_ITSELF": False, "overview": None}
+REQUIRED = ("OPTIONS", "PICKER", "describe", "load", "loader_code")
+
+
 def sources() -> list[str]:
     """The registered source kinds, in the order the dataset picker shows them."""
     return list(SOURCES)
 
 
 def source_module(kind: str) -> DataSource:
-    """The module that implements a source kind.
+    """The module that implements a source kind, with `DEFAULTS` for the hooks it leaves out.
 
     Raises:
         UserError: at `data.source` for an unknown kind, with the closest kinds.
+        TypeError: the module lacks one of the hooks every kind must provide.
     """
     path = SOURCES.get(kind)
     if path is None:
         hint = close_matches(kind, SOURCES) or f"known kinds: {', '.join(SOURCES)}"
         raise UserError(f"unknown data source kind {kind!r}", "data.source", hint)
-    return cast(DataSource, importlib.import_module(path))  # each module checks itself against DataSource
+    module = importlib.import_module(path)
+    for name, value in DEFAULTS.items():
+        if not hasattr(module, name):
+            setattr(module, name, value)
+    if not isinstance(module, DataSource):
+        missing = [name for name in REQUIRED if not hasattr(module, name)]
+        raise TypeError(f"data source module {path} lacks {', '.join(missing)} (see registry.DataSource)")
+    return module
 
 
 def picker(kind: str) -> Picker:
