@@ -640,6 +640,7 @@ def watch(run_dir, no_bell):
       tfbench watch runs/digits-cnn-20250101-120000
       tfbench watch tb:logs/fit        a TensorBoard log's scalars (needs tfbench[tensorboard])
     """
+    from tfbench.engine.status import KEPT_MODEL
     from tfbench.rundir import EVENTS_FILE, EXPERIMENT_FILE
 
     if run_dir.startswith("tb:"):
@@ -653,7 +654,7 @@ def watch(run_dir, no_bell):
         from tfbench.headless import follow_plainly, output_stream
 
         status = follow_plainly(path, output_stream())
-        sys.exit(0 if status in ("completed", "early_stopped", "stopped") else 1)
+        sys.exit(0 if status in KEPT_MODEL else 1)
     from tfbench.app import make_app
     from tfbench.spec import load_experiment
 
@@ -1429,26 +1430,23 @@ def _open_study(preset, trials, overrides, study_dir, storage, study_name, resum
 def _trial_printer(study, out, shown: list[dict] | None = None):
     """The callback `run_study` calls per ended trial: one line each, counting on from the trials in
     `shown`, with the best so far."""
+    from tfbench.engine.improvement import best_of, improves
     from tfbench.study.study import trial_line
 
     names = study.settings.short_names()
-    maximize = study.settings.direction == "maximize"
+    direction = study.settings.direction
     ended = [r for r in shown or [] if r["state"] in ("finished", "pruned")]
     finished = [r for r in ended if r["state"] == "finished" and r["value"] is not None]
     state: dict[str, Any] = {
         "done": len(ended),
-        "best": (max if maximize else min)(finished, key=lambda r: r["value"]) if finished else None,
+        "best": best_of(finished, direction, key=lambda r: r["value"]),
     }
 
     def show(row: dict) -> None:
         if row["state"] in ("finished", "pruned"):
             state["done"] += 1
         best = state["best"]
-        if (
-            row["state"] == "finished"
-            and row["value"] is not None
-            and (best is None or (row["value"] > best["value"] if maximize else row["value"] < best["value"]))
-        ):
+        if row["state"] == "finished" and improves(row["value"], best["value"] if best else None, direction):
             state["best"] = row
         click.echo(
             trial_line(row, state["done"], study.settings.trials, study.settings.objective, names, state["best"]),

@@ -32,6 +32,7 @@ from tfbench.atomic import write_text
 from tfbench.engine import events as ev
 from tfbench.engine.events import EVENTS_FILE  # noqa: F401 - named by the event log's module, listed here with the rest
 from tfbench.engine.log_scan import LogScan, last_event, scan_events, summary_state
+from tfbench.engine.status import SUCCEEDED
 from tfbench.errors import UserError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -512,7 +513,7 @@ def _honoured(path: str) -> bool:
 
 def _refuse_finished(run_dir: Path, status: str, target: int, initial: int) -> None:
     """Refuse to resume a run that trained its planned epochs and saved its model."""
-    if initial >= target and status in ("completed", "early_stopped") and zipfile.is_zipfile(run_dir / MODEL_FILE):
+    if initial >= target and status in SUCCEEDED and zipfile.is_zipfile(run_dir / MODEL_FILE):
         raise UserError(
             f"the run already finished its {target} planned epochs", str(run_dir), "plan more with --epochs N"
         )

@@ -56,7 +56,7 @@ def _source_call(module, name: str, spec, options, seed, io: IONames | None):
     """
     if io is None:
         return getattr(module, name)(spec, options, seed)
-    if not getattr(module, "NAMED_IO", False):
+    if not module.NAMED_IO:
         where = "model.inputs" if io.inputs else "model.outputs"
         raise UserError(
             f"{spec.kind}: data gives one input and one label; a model with named inputs or outputs "
@@ -107,7 +107,7 @@ def load(spec, seed: int | None = 42, one_hot: bool | dict[str, bool] = False, i
     module, options = _options(spec)
     splits = _source_call(module, "load", spec, options, seed, io)
     info = _with_preprocessing(_source_call(module, "describe", spec, options, seed, io), options)
-    if options.normalize and not getattr(module, "NORMALIZES_ITSELF", False):
+    if options.normalize and not module.NORMALIZES_ITSELF:
         info = dataclasses.replace(info, extra={**info.extra, "normalization": normalize_splits(splits)})
     info = dataclasses.replace(info, sizes={**info.sizes, **splits.sizes})
     labels = splits.train.y if isinstance(splits.train, Arrays) and not info.outputs else None
@@ -162,7 +162,7 @@ def preview(spec, n: int = 8, seed: int | None = 42) -> dict[str, Any]:
         tally = Counter(int(v) for v in ys)
         counts = {names[k] if k < len(names) else str(k): tally[k] for k in sorted(tally)}
     result = {"info": info.to_dict(), "samples": samples, "label_counts": counts, "counted": int(len(ys))}
-    if hasattr(module, "overview"):  # a table: its own columns, kinds and raw rows
+    if module.overview is not None:  # a table: its own columns, kinds and raw rows
         result["table"] = module.overview(spec, options, seed, n)
     return result
 

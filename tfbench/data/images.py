@@ -20,7 +20,7 @@ import struct
 import zlib
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -48,6 +48,9 @@ class ImagesOptions(SourceOptions):
 
 OPTIONS = ImagesOptions
 PATHS = ("target", "test_dir")  # relative ones resolve against the preset's folder (registry.path_fields)
+NAMED_IO = False
+NORMALIZES_ITSELF = False
+overview = None
 
 
 def image_size(path: str) -> tuple[int, int] | None:
@@ -306,3 +309,10 @@ def load_splits():
 {chr(10).join(split_lines(data))}
     return images(train), images(validation), images(test)'''
     return LoaderCode(text, streamed=True)
+
+
+if TYPE_CHECKING:  # the type checker holds this module to the DataSource contract
+    from tfbench.data import images
+    from tfbench.data.registry import DataSource
+
+    _: DataSource = images

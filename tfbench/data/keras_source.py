@@ -16,6 +16,7 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pydantic import Field
@@ -145,6 +146,9 @@ class KerasOptions(SourceOptions):
 OPTIONS = KerasOptions
 PICKER = Picker("Keras datasets", "keras:NAME", listed=True)
 PATHS = ("cache_dir",)  # relative ones resolve against the preset's folder (registry.path_fields)
+NAMED_IO = False
+NORMALIZES_ITSELF = False
+overview = None
 _LOCK = threading.Lock()
 
 
@@ -325,3 +329,10 @@ def _loader_text(exp, info) -> str:
         + ', as numpy arrays: {"train": (x, y), "test": (x, y)}."""\n'
         + "\n".join(body)
     )
+
+
+if TYPE_CHECKING:  # the type checker holds this module to the DataSource contract
+    from tfbench.data import keras_source
+    from tfbench.data.registry import DataSource
+
+    _: DataSource = keras_source

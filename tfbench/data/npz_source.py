@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from pydantic import Field
@@ -44,6 +44,8 @@ OPTIONS = NpzOptions
 PICKER = Picker("npz", "npz:PATH", suffixes=(".npz",))
 PATHS = ("target",)  # relative ones resolve against the preset's folder (registry.path_fields)
 NAMED_IO = True  # reads arrays named like a model's several inputs and outputs (data.describe's `io`)
+NORMALIZES_ITSELF = False
+overview = None
 
 
 def _path(spec) -> Path:
@@ -169,3 +171,10 @@ def load_data():
                 x, y = f[x_key], f[y_key]
                 named[split_name] = (x, {y_cast})
     return named'''
+
+
+if TYPE_CHECKING:  # the type checker holds this module to the DataSource contract
+    from tfbench.data import npz_source
+    from tfbench.data.registry import DataSource
+
+    _: DataSource = npz_source

@@ -6,6 +6,8 @@ Without a UI; no TensorFlow. The same column kinds, overrides and in-model prepr
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from tfbench.data import table_labels, table_source
 from tfbench.data.info import DataInfo, IONames
 from tfbench.data.registry import LoaderCode, Picker
@@ -48,3 +50,10 @@ def loader_code(exp, info) -> LoaderCode:
 def overview(spec, options, seed: int | None = 42, n: int = 6) -> dict:
     """The file's own columns and a few raw rows, for the dataset screen."""
     return table_source.overview(spec, options, "parquet", seed, n)
+
+
+if TYPE_CHECKING:  # the type checker holds this module to the DataSource contract
+    from tfbench.data import parquet_source
+    from tfbench.data.registry import DataSource
+
+    _: DataSource = parquet_source

@@ -1,11 +1,13 @@
 """Which source kinds exist and where each lives — a module per kind, imported only when used.
 
-A source module provides:
-- `OPTIONS`: its `SourceOptions` model (what `[data.options]` may hold);
-- `PICKER`: a `Picker` saying how the dataset picker offers it (a catalog group, or a file kind);
-- `describe(spec, options, seed) -> DataInfo`: what it holds, without downloading where it can;
-- `load(spec, options, seed) -> Splits`: the unbatched train/validation/test data;
-- `loader_code(exp, info) -> LoaderCode`: the data-loading part of the script `tfbench code` writes.
+A source module provides every hook of `DataSource` (its docstring says what each is for; four of
+them have `DEFAULTS`). It declares so at its end, where the type checker holds it to the contract:
+
+    if TYPE_CHECKING:  # the type checker holds this module to the DataSource contract
+        from tfbench.data import csv_source
+        from tfbench.data.registry import DataSource
+
+        _: DataSource = csv_source
 
 Adding a kind is its module and one entry in `SOURCES`; the dataset screen, the spec's help text
 and `tfbench code` read everything else from here.
@@ -14,10 +16,16 @@ and `tfbench code` read everything else from here.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import ModuleType
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from tfbench.errors import UserError, close_matches
+
+if TYPE_CHECKING:
+    from tfbench.data.info import DataInfo
+    from tfbench.data.options import SourceOptions
+    from tfbench.data.splits import Splits
 
 SOURCES: dict[str, str] = {
     "builtin": "tfbench.data.builtin",
@@ -71,22 +79,78 @@ class LoaderCode:
     before_save: list[str] = field(default_factory=list)
 
 
+@runtime_checkable
+class DataSource(Protocol):
+    """What a source kind's module provides: every name the code reads from one.
+
+    Module-level constants are read-only properties here, so a module's plain assignment matches.
+    `options` is typed loosely because each kind's functions take its own `OPTIONS` model.
+    """
+
+    @property
+    def OPTIONS(self) -> type[SourceOptions]:
+        """Its options model: what `[data.options]` may hold."""
+
+    @property
+    def PICKER(self) -> Picker:
+        """How the dataset picker offers it (a catalog group, or a file kind)."""
+
+    @property
+    def PATHS(self) -> tuple[str, ...]:
+        """Which parts of its source are file paths (`target`, option names): see `path_fields`."""
+
+    @property
+    def NAMED_IO(self) -> bool:
+        """Whether `describe`/`load` take `io=` (named inputs and outputs of a model with several)."""
+
+    @property
+    def NORMALIZES_ITSELF(self) -> bool:
+        """Whether `normalize = true` is the model's own business (a table's preprocessing)."""
+
+    @property
+    def overview(self) -> Callable[..., dict[str, Any]] | None:
+        """`overview(spec, options, seed, n)`: a table's columns, kinds and raw rows for the picker; None
+        for kinds the picker shows as samples."""
+
+    def describe(self, spec: Any, options: Any, seed: int | None = 42) -> DataInfo:
+        """What it holds, without downloading where it can."""
+
+    def load(self, spec: Any, options: Any, seed: int | None = 42) -> Splits:
+        """The unbatched train/validation/test data."""
+
+    def loader_code(self, exp: Any, info: DataInfo) -> LoaderCode:
+        """The data-loading part of the script `tfbench code` writes."""
+
+
+# The hooks a module written without them gets (the project's own kinds spell every hook out).
+DEFAULTS: dict[str, Any] = {"PATHS": (), "NAMED_IO": False, "NORMALIZES_ITSELF": False, "overview": None}
+REQUIRED = ("OPTIONS", "PICKER", "describe", "load", "loader_code")
+
+
 def sources() -> list[str]:
     """The registered source kinds, in the order the dataset picker shows them."""
     return list(SOURCES)
 
 
-def source_module(kind: str) -> ModuleType:
-    """The module that implements a source kind.
+def source_module(kind: str) -> DataSource:
+    """The module that implements a source kind, with `DEFAULTS` for the hooks it leaves out.
 
     Raises:
         UserError: at `data.source` for an unknown kind, with the closest kinds.
+        TypeError: the module lacks one of the hooks every kind must provide.
     """
     path = SOURCES.get(kind)
     if path is None:
         hint = close_matches(kind, SOURCES) or f"known kinds: {', '.join(SOURCES)}"
         raise UserError(f"unknown data source kind {kind!r}", "data.source", hint)
-    return importlib.import_module(path)
+    module = importlib.import_module(path)
+    for name, value in DEFAULTS.items():
+        if not hasattr(module, name):
+            setattr(module, name, value)
+    if not isinstance(module, DataSource):
+        missing = [name for name in REQUIRED if not hasattr(module, name)]
+        raise TypeError(f"data source module {path} lacks {', '.join(missing)} (see registry.DataSource)")
+    return module
 
 
 def picker(kind: str) -> Picker:
@@ -126,4 +190,4 @@ def path_fields(kind: str) -> tuple[str, ...]:
     """
     if kind not in SOURCES:
         return ()
-    return tuple(getattr(source_module(kind), "PATHS", ()))
+    return source_module(kind).PATHS

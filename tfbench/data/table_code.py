@@ -18,7 +18,7 @@ from tfbench.data.options import parse_options
 from tfbench.data.registry import LoaderCode
 from tfbench.data.table_dates import FORMS, ISO, ISO_CLEAN
 from tfbench.data.table_inputs import layout
-from tfbench.data.tables import NULL_VALUES
+from tfbench.data.tables import NULL_VALUES, type_for
 
 _READ = {
     "csv": '''def read_table(path):
@@ -226,10 +226,8 @@ _PIPELINE = '''def to_dataset(part, training):
 
 def table_loader_code(exp, info) -> LoaderCode:
     """The `load_data()`, preprocessing and `to_dataset` of a `csv:` or `parquet:` source."""
-    from tfbench.data import registry
-
     kind = exp.data.kind
-    options = parse_options(registry.source_module(kind).OPTIONS, exp.data.options)
+    options = parse_options(type_for(kind), exp.data.options)
     plan = plan_of_info(info)
     if plan is None:
         raise ValueError("a table's loader code needs the table's plan in the data info")

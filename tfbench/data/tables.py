@@ -154,7 +154,10 @@ def type_for(fmt: str) -> type[TableOptions]:
     """The options model of a table kind (`csv` adds the delimiter)."""
     from tfbench.data import registry
 
-    return registry.source_module(fmt).OPTIONS
+    model = registry.source_module(fmt).OPTIONS
+    if not issubclass(model, TableOptions):
+        raise ValueError(f"{fmt!r} is not a table kind")
+    return model
 
 
 # -- reading ------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import Field
@@ -40,6 +40,9 @@ class TextOptions(SourceOptions):
 OPTIONS = TextOptions
 PICKER = Picker("text", "text:DIR")
 PATHS = ("target", "test_dir")  # relative ones resolve against the preset's folder (registry.path_fields)
+NAMED_IO = False
+NORMALIZES_ITSELF = False
+overview = None
 
 
 @lru_cache(maxsize=4)
@@ -155,3 +158,10 @@ def vectorize(*parts):
         for part in parts
     ]'''
     return LoaderCode(text, after_split=["    train, validation, test = vectorize(train, validation, test)"])
+
+
+if TYPE_CHECKING:  # the type checker holds this module to the DataSource contract
+    from tfbench.data import text
+    from tfbench.data.registry import DataSource
+
+    _: DataSource = text

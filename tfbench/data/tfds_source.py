@@ -12,6 +12,7 @@ split slicing (`train[:1600]` / `train[1600:]`), which is deterministic but posi
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from pydantic import Field
 
@@ -44,6 +45,9 @@ class TfdsOptions(SourceOptions):
 OPTIONS = TfdsOptions
 PICKER = Picker("TensorFlow Datasets", "tfds:NAME", listed=True)
 PATHS = ("data_dir",)  # relative ones resolve against the preset's folder (registry.path_fields)
+NAMED_IO = False
+NORMALIZES_ITSELF = False
+overview = None
 
 
 def _tfds():
@@ -336,3 +340,10 @@ def load_splits():
     validation = {stream(validation)}
     test = {stream(data.test)}
     return train, validation, test'''
+
+
+if TYPE_CHECKING:  # the type checker holds this module to the DataSource contract
+    from tfbench.data import tfds_source
+    from tfbench.data.registry import DataSource
+
+    _: DataSource = tfds_source

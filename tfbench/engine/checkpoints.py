@@ -1,9 +1,9 @@
 """A run's checkpoints: when to save `last`, `best` and the backup, and which epoch is best — without a UI.
 
 Keras is only touched through the model handed in (TensorFlow only to read its variables).
-One rule says what "better" means (`improved`, after Keras' MonitorCallback: `min` or `max` from
-the metric's name), and it serves both the epochs trained now and the history a resumed run brings
-back.
+`improved` asks the one rule of what "better" means (`improvement.improves`, after Keras'
+MonitorCallback: `min` or `max` from the metric's name), for both the epochs trained now and the
+history a resumed run brings back.
 
 The policy (README, "Run directory"): `last.keras` and the backup are saved together at the end
 of an epoch once the training since the last save is worth 50 times what a save costs (measured
@@ -16,7 +16,6 @@ training time. TFBENCH_CHECKPOINT_SECONDS fixes the spacing instead (0: save eve
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from tfbench.engine import events as ev
+from tfbench.engine.improvement import improves
 from tfbench.rundir import BACKUP_DIR, BEST_CHECKPOINT, LAST_CHECKPOINT
 
 SAVE_BUDGET = 0.02  # the share of training time that saving may cost
@@ -161,15 +161,8 @@ class Checkpoints:
 
     # -- the best epoch ------------------------------------------------------------------------
     def improved(self, value: Any) -> bool:
-        """The one rule: whether `value` beats the best so far (a non-finite value never does)."""
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            return False
-        if not math.isfinite(value):
-            return False
-        best = self.best.get("value")
-        return best is None or (value < best if self.mode == "min" else value > best)
+        """Whether `value` beats the best so far (a non-finite value never does)."""
+        return improves(value, self.best.get("value"), self.mode)
 
     def _record_best(self, epoch: int, logs: dict[str, Any]) -> bool:
         value = logs.get(self.monitor)

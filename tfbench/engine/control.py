@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from tfbench.atomic import write_json, write_text
 from tfbench.engine import events as ev
 from tfbench.engine.log_scan import scan_events
+from tfbench.engine.status import exit_code
 from tfbench.errors import UserError
 from tfbench.rundir import CONTROL_DIR, RUNNER_FILE, RUNNER_LOG, create_run_dir
 
@@ -434,12 +435,6 @@ class ControlServer:
 
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl+C, kill, a dropped SSH connection
-EXIT_CODES = {"completed": 0, "early_stopped": 0, "failed": 1, "stopped": 130}
-
-
-def exit_code(status: str) -> int:
-    """The runner process's exit code for a run's final status (DESIGN.md: 0, 1 or 130)."""
-    return EXIT_CODES.get(status, 1)
 
 
 def serve(run: Run, handle_signals: bool = True, on_signal: Callable[[str], None] | None = None) -> int:

@@ -44,6 +44,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tfbench.engine.status import ENDED, RunStatus
+
 SCHEMA_VERSION = 1
 EVENTS_FILE = "events.jsonl"
 
@@ -61,8 +63,6 @@ LOG = "log"
 RUN_ENDED = "run_ended"
 EXPORT = "export"
 PROFILE = "profile"
-
-ENDED_STATUSES = ("completed", "stopped", "early_stopped", "failed")
 
 
 def make_event(kind: str, /, **fields: Any) -> dict[str, Any]:
@@ -345,11 +345,11 @@ class RunState:
 
     @property
     def ended(self) -> bool:
-        return self.status in ENDED_STATUSES
+        return self.status in ENDED
 
     @property
     def running(self) -> bool:
-        return self.status in ("running", "paused")
+        return self.status in (RunStatus.RUNNING, RunStatus.PAUSED)
 
     def elapsed(self, now: float | None = None) -> float:
         """Seconds since the run started (until it ended)."""
@@ -442,7 +442,7 @@ class RunState:
         self.epochs = int(e.get("epochs") or self.epochs)
         self.step = 0
         self.epoch_started = float(e["time"])
-        if self.status not in ENDED_STATUSES:
+        if self.status not in ENDED:
             self.status = "running"
 
     def _on_batch(self, e: dict[str, Any]) -> None:

@@ -26,6 +26,7 @@ from tfbench.engine import events as ev
 from tfbench.engine import fine_tune
 from tfbench.engine.checkpoints import Checkpoints, choose_monitor
 from tfbench.engine.controls import Controls, learning_rate
+from tfbench.engine.status import KEPT_MODEL, SUCCEEDED, RunStatus
 from tfbench.errors import UserError
 from tfbench.rundir import LAST_CHECKPOINT, MODEL_FILE, SCRIPT_FILE
 from tfbench.spec import Experiment
@@ -283,7 +284,7 @@ class Run:
 
     # -- training (the training thread) -------------------------------------------------------
     def _train(self) -> None:
-        status, reason = "failed", ""
+        status, reason = RunStatus.FAILED, ""
         try:
             self.saver.started()
             if not self.resuming:
@@ -293,11 +294,11 @@ class Run:
                 self._backup.on_train_begin()
             status, reason = self._fit_loop()
         except UserError as exc:
-            status, reason = "failed", str(exc)
+            status, reason = RunStatus.FAILED, str(exc)
         except Exception as exc:  # a failed run, reported in its log rather than lost
             from tfbench.engine.callbacks import failure_reason
 
-            status, reason = "failed", failure_reason(exc, self.experiment.data.batch_size, self.controls.epoch)
+            status, reason = RunStatus.FAILED, failure_reason(exc, self.experiment.data.batch_size, self.controls.epoch)
             self.emit(ev.LOG, level="error", message=traceback.format_exc())
         finally:
             try:
@@ -305,16 +306,16 @@ class Run:
             finally:
                 self._done.set()  # whatever happened, nobody waits forever
 
-    def _fit_loop(self) -> tuple[str, str]:
+    def _fit_loop(self) -> tuple[RunStatus, str]:
         from tfbench.engine.callbacks import early_stop_reason
         from tfbench.engine.strategy import inputs_after
 
         while True:
             start = self.completed_epochs
             if start >= self.target_epochs:
-                return "completed", ""
+                return RunStatus.COMPLETED, ""
             if self.controls.stop_reason is not None:
-                return "stopped", self.controls.stop_reason
+                return RunStatus.STOPPED, self.controls.stop_reason
             tune = self.experiment.train.fine_tune  # fit up to its switch epoch, then unfreeze
             fine_tune.switch_if_due(tune, self.model, start, self.controls.record_change)
             fit_started, fit_cpu = time.perf_counter(), time.process_time()
@@ -337,18 +338,18 @@ class Run:
             if self.diverged_reason is not None:
                 kept = f"{LAST_CHECKPOINT} (epoch {self.saver.last_saved_epoch})"
                 return (
-                    "failed",
+                    RunStatus.FAILED,
                     f"{self.diverged_reason}; kept the last good checkpoint {kept}; "
                     "a lower learning rate usually helps",
                 )
             if self.controls.stop_reason is not None:
-                return "stopped", self.controls.stop_reason
+                return RunStatus.STOPPED, self.controls.stop_reason
             if self.completed_epochs >= self.target_epochs:
-                return "completed", ""
+                return RunStatus.COMPLETED, ""
             if self.completed_epochs == start:  # fit ended at once: nothing more will happen
-                return "failed", "training stopped without completing an epoch"
+                return RunStatus.FAILED, "training stopped without completing an epoch"
             if self.model.stop_training:
-                return "early_stopped", early_stop_reason(self._callbacks, self.completed_epochs)
+                return RunStatus.EARLY_STOPPED, early_stop_reason(self._callbacks, self.completed_epochs)
             # the planned epochs grew while the last epoch ran: fit on to the new total
 
     # -- what the EventCallback reports (the training thread) -----------------------------------
@@ -407,9 +408,9 @@ class Run:
             except OSError as exc:
                 missing.append(f"{rundir.HISTORY_FILE} ({exc.strerror or exc})")
         missing += self._write_outputs(status)
-        if missing and status in ("completed", "early_stopped"):
+        if missing and status in SUCCEEDED:
             status, reason = (
-                "failed",
+                RunStatus.FAILED,
                 (
                     f"trained {self.completed_epochs} epochs, but could not write "
                     f"{'; '.join(missing)}; `tfbench resume` finishes it"
@@ -417,7 +418,7 @@ class Run:
             )
         if self._sampler is not None:
             self._sampler.stop()
-        self._end(status, reason, command_id=self.controls.stop_id if status == "stopped" else None)
+        self._end(status, reason, command_id=self.controls.stop_id if status == RunStatus.STOPPED else None)
         rundir.unlock(self._lock)
         if self._scratch:
             import shutil
@@ -427,10 +428,10 @@ class Run:
 
     def _save_model_files(self, status: str) -> list[str]:
         try:
-            if status == "stopped":
+            if status == RunStatus.STOPPED:
                 self.saver.save(self.model, LAST_CHECKPOINT, "last", self.controls.epoch or self.completed_epochs)
-            self.saver.flush(self.model, self.completed_epochs, save_last=status in ("completed", "early_stopped"))
-            if status in ("completed", "early_stopped", "stopped"):
+            self.saver.flush(self.model, self.completed_epochs, save_last=status in SUCCEEDED)
+            if status in KEPT_MODEL:
                 self.saver.save(self.model, MODEL_FILE, "final")
             return []
         except Exception as exc:
@@ -446,7 +447,7 @@ class Run:
             write_text(self._path(SCRIPT_FILE), generate_script(self.experiment))
         except Exception as exc:  # the run's results matter more than its script
             missing.append(self._failed_write(SCRIPT_FILE, exc))
-        if status in ("completed", "early_stopped"):
+        if status in SUCCEEDED:
             wanted = len(self.experiment.export.formats)
             try:  # auto_export logs each format's failure and returns the reports of the others
                 done = len(auto_export(self.run_dir, self.experiment, self.model, self.bundle, self.emit))
@@ -528,5 +529,5 @@ class Run:
         """End the record now, keeping what was saved (a second Ctrl+C); the training thread still
         stops, without a second `run_ended`."""
         self.stop(reason)
-        self._end("stopped", reason)
+        self._end(RunStatus.STOPPED, reason)
         self._done.set()

@@ -21,6 +21,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
 from tfbench.engine.runs import RunSummary, experiment_differences, scan_runs
+from tfbench.engine.status import RunStatus
 from tfbench.figures import format_duration, format_number
 from tfbench.keymap import bindings
 from tfbench.screens.frame import frame_top
@@ -30,7 +31,7 @@ from tfbench.widgets.footer import KeyFooter
 
 STATUS_STYLES = {
     "completed": "green",
-    "early_stopped": "cyan",
+    RunStatus.EARLY_STOPPED: "cyan",
     "stopped": "yellow",
     "failed": "bold red",
     "running": "bold green",

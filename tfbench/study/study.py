@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tfbench.atomic import write_text
+from tfbench.engine.improvement import best_of, improves
 from tfbench.errors import UserError
 from tfbench.spec import Experiment, experiment_from_dict, parse_toml
 from tfbench.study.owners import (  # noqa: F401 (DRIVER_FILE, record_driver, stop_driver: the study's API)
@@ -338,8 +339,7 @@ class StudyDir:
         done = [t for t in self.trials() if t.state.name == "COMPLETE" and t.value is not None]
         if not done:
             return None
-        pick = max if self.settings.direction == "maximize" else min
-        return pick(done, key=lambda t: t.value)
+        return best_of(done, self.settings.direction, key=lambda t: t.value)
 
     def write_best(self) -> Path | None:
         """`best.toml`: the best trial's full preset (the original export settings, no `[tune]`)."""
@@ -364,7 +364,6 @@ class StudyDir:
             if t.user_attrs.get("outcome") == SURPLUS:
                 continue
             values = [v for _, v in sorted(t.intermediate_values.items())]
-            pick = max if self.settings.direction == "maximize" else min
             state = t.state.name.lower()
             if state == "fail":
                 state = t.user_attrs.get("outcome", FAILED)
@@ -373,7 +372,7 @@ class StudyDir:
                     "number": t.number,
                     "state": {"complete": "finished"}.get(state, state),
                     "value": t.value,
-                    "best": pick(values) if values else None,
+                    "best": best_of(values, self.settings.direction),
                     "min": min(values) if values else None,
                     "last": values[-1] if values else None,
                     "epochs": len(values),
@@ -484,10 +483,10 @@ def best_so_far(rows: list[dict[str, Any]], direction: str) -> list[tuple[int, f
     for row in sorted(rows, key=lambda r: r["number"]):
         if row["state"] != "finished" or row["value"] is None:
             continue
-        value = row["value"]
-        if best is None or (value > best if direction == "maximize" else value < best):
-            best = value
-        out.append((row["number"], best))
+        if improves(row["value"], best, direction):
+            best = row["value"]
+        if best is not None:
+            out.append((row["number"], best))
     return out
 
 

@@ -37,6 +37,7 @@ from typing import Any
 
 from tfbench.code_consent import allow
 from tfbench.diskspace import disk_full, says_disk_full
+from tfbench.engine.improvement import best_of
 from tfbench.errors import UserError
 from tfbench.study.owners import TrialOwners, heartbeat_seconds
 from tfbench.study.space import trial_experiment
@@ -178,9 +179,11 @@ class TrialRunner:
         values = self._reported(trial)
         if outcome == FAILED or run.status == "failed" or not values:
             return self._failed(trial, reason or run.reason or "no epoch finished", user_error=outcome == FAILED)
-        pick = max if self.study.settings.direction == "maximize" else min
+        best = best_of(values, self.study.settings.direction)
+        if best is None:
+            return self._failed(trial, reason or "no epoch reported a finite objective")
         trial.set_user_attr("last", values[-1])
-        study.tell(trial, pick(values))
+        study.tell(trial, best)
         return "finished"
 
     def _reported(self, trial: Any) -> list[float]:

@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tfbench.engine.status import RunStatus
+
 RUN_TAG = "tfbench.run"
 RUN_DIR_TAG = "tfbench.run_dir"
 MAX_KEY = 250  # MLflow's limit on a parameter or metric name
@@ -28,7 +30,12 @@ MAX_VALUE = 6000  # and on a parameter's value
 PARAMS_PER_CALL = 100
 METRICS_PER_CALL = 1000
 ILLEGAL = re.compile(r"[^A-Za-z0-9_./\- ]")
-STATUSES = {"completed": "FINISHED", "early_stopped": "FINISHED", "failed": "FAILED", "stopped": "KILLED"}
+STATUSES: dict[str, str] = {
+    RunStatus.COMPLETED: "FINISHED",
+    RunStatus.EARLY_STOPPED: "FINISHED",
+    RunStatus.FAILED: "FAILED",
+    RunStatus.STOPPED: "KILLED",
+}
 INSTALL_HINT = "pip install 'tfbench[mlflow]'"
 # A tracking server that does not answer must not hold a run up for minutes of retries.
 HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}

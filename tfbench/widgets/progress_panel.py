@@ -12,6 +12,7 @@ from collections.abc import Callable
 from rich.text import Text
 from textual.widgets import Static
 
+from tfbench.engine.status import KEPT_MODEL, RunStatus
 from tfbench.figures import format_clock, format_number
 
 NO_RUN = "no run yet: ctrl+r trains the Experiment set up on the Model, Data and Setup screens"
@@ -22,7 +23,7 @@ STATUS_STYLES = {
     "paused": ("⏸", "PAUSED", "bold yellow"),
     "completed": ("✔", "COMPLETED", "bold green"),
     "stopped": ("■", "STOPPED", "bold yellow"),
-    "early_stopped": ("✔", "EARLY STOPPED", "bold cyan"),
+    RunStatus.EARLY_STOPPED: ("✔", "EARLY STOPPED", "bold cyan"),
     "failed": ("✖", "FAILED", "bold red"),
     "interrupted": ("✖", "INTERRUPTED", "bold red"),
 }
@@ -93,7 +94,7 @@ def status_line(state) -> Text:
             )
         if state.reason:
             text.append(f" · {state.reason}")
-        if state.status in ("completed", "early_stopped", "stopped"):
+        if state.status in KEPT_MODEL:
             text.append(" · e export · v results", style="dim")
     elif state.status == "running":
         best = state.history.get("val_loss") or state.history.get("loss") or []
