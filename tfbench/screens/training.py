@@ -266,8 +266,6 @@ class TrainingScreen(Screen):
             self._check_runner()
         if message.events:
             self._refresh_text()
-        if message.caught_up and message.events:
-            self._redraw_curves()  # a whole log just read: its curves now, not at the next tick
         if self.state.outputs != outputs:  # a model with several outputs: the output picker's key
             self.refresh_bindings()
         if not was_ended and self.state.ended:
