@@ -479,7 +479,7 @@ def script_imports(modules: list[str] | None) -> str:
     own = [c for c in used if c.registered and not c.self_registered]
     adapted = [c for c in used if c.adapted]
     if adapted:  # the same adaptation tfbench made, so the script's model file loads as tfbench's does
-        lines += ["", "", inspect.getsource(own_arguments_only).rstrip(), ""]
+        lines += ["from typing import Any", "", "", inspect.getsource(own_arguments_only).rstrip(), ""]
         lines += [f"own_arguments_only({c.module}.{c.name})" for c in adapted]
     if own:
         lines += ["", "# Keras saves and loads these classes by the names tfbench registered them under."]
