@@ -113,6 +113,7 @@ def run_script(script: str, tmp_path: Path) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_normalization_learns_the_training_split_s_statistics_in_the_run_and_in_train_py(tmp_path, runs_dir):
     """A Normalization after a Rescaling: the mean of the training split as the Rescaling gives it."""
     from tfbench.codegen import generate_script
@@ -131,6 +132,7 @@ def test_normalization_learns_the_training_split_s_statistics_in_the_run_and_in_
     assert line in [log.message for log in ev.RunState.from_events(events).log]  # the train screen's log
 
 
+@pytest.mark.slow
 def test_a_layer_given_its_statistics_keeps_them(tmp_path, runs_dir):
     exp = load_experiment(series_preset(tmp_path, normalization="mean = 1.0\nvariance = 4.0"))
     assert adaptable.notes(exp.model.layers) == []
@@ -142,6 +144,7 @@ def test_a_layer_given_its_statistics_keeps_them(tmp_path, runs_dir):
     assert "adapted" not in ev.read_events(run.run_dir)[0]["model"]
 
 
+@pytest.mark.slow
 def test_resume_takes_the_learnt_state_from_the_checkpoint_not_from_the_data_again(tmp_path, runs_dir):
     """The data file changes between the run and its resume: the weights were trained behind the first
     statistics, so the resumed model keeps them."""
@@ -157,6 +160,7 @@ def test_resume_takes_the_learnt_state_from_the_checkpoint_not_from_the_data_aga
     assert resumed["model"]["adapted"] == ["model.layers[1] Normalization: state from the run's checkpoint"]
 
 
+@pytest.mark.slow
 def test_discretization_and_string_lookup_adapt_and_train(tmp_path, runs_dir):
     """keras.io's structured-data recipe in one input: numbers binned by their training quantiles, and
     category names looked up in the training split's vocabulary, then embedded."""
@@ -197,6 +201,7 @@ def test_discretization_and_string_lookup_adapt_and_train(tmp_path, runs_dir):
             np.testing.assert_allclose(bins, quartiles, atol=0.3)
 
 
+@pytest.mark.slow
 def test_a_raw_text_folder_trains_through_its_own_text_vectorization(tmp_path, runs_dir):
     """keras.io's end-to-end text model: raw strings in, the vocabulary learnt from the training texts."""
     import keras

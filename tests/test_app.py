@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 from app_pilot import pilot_test, settle
 from textual.widgets import Input, OptionList, Select, Static
 
@@ -42,6 +43,7 @@ def types(app) -> list[str]:
     return [layer.type for layer in app.experiment.model.layers]
 
 
+@pytest.mark.slow
 @pilot_test
 async def test_add_edit_move_delete_layers_and_see_the_summary(runs_dir: Path):
     """Each edit of the stack is summarised again by Keras, and undo/redo walk back and forth."""
@@ -91,6 +93,7 @@ async def test_add_edit_move_delete_layers_and_see_the_summary(runs_dir: Path):
         assert [layer.args["units"] for layer in app.experiment.model.layers] == [32, 32, 1, 1]  # the selected one
 
 
+@pytest.mark.slow
 @pilot_test
 async def test_impossible_stack_shows_its_error_on_the_offending_layer(runs_dir: Path):
     """A Conv2D after Flatten cannot be built: the error sits on that layer, not a summary."""
@@ -112,6 +115,7 @@ async def test_impossible_stack_shows_its_error_on_the_offending_layer(runs_dir:
         assert app.summary_error is None and app.summary.total_params > 0
 
 
+@pytest.mark.slow
 @pilot_test
 async def test_invalid_value_shows_inline_and_cannot_be_saved(runs_dir: Path, tmp_path: Path):
     """Letters in `units` are shown under the field; saving is refused until they are fixed."""
@@ -145,6 +149,7 @@ async def test_invalid_value_shows_inline_and_cannot_be_saved(runs_dir: Path, tm
         assert isinstance(app.screen, PathPrompt)
 
 
+@pytest.mark.slow
 @pilot_test
 async def test_pick_a_dataset(runs_dir: Path):
     """Choosing `spiral` in the dataset list edits the Experiment and describes the new data."""
@@ -172,6 +177,7 @@ async def test_pick_a_dataset(runs_dir: Path):
         assert app.experiment.data.batch_size == 16
 
 
+@pytest.mark.slow
 @pilot_test
 async def test_change_the_optimizer(runs_dir: Path):
     """Choosing SGD in the setup screen replaces Adam, and its form edits SGD's arguments."""
@@ -200,6 +206,7 @@ async def test_change_the_optimizer(runs_dir: Path):
         assert app.form_errors
 
 
+@pytest.mark.slow
 @pilot_test
 async def test_save_a_preset_and_open_it_back_equal(runs_dir: Path, tmp_path: Path):
     """Save writes the edited Experiment; opening that file gives the same Experiment back."""
@@ -240,6 +247,7 @@ async def test_save_a_preset_and_open_it_back_equal(runs_dir: Path, tmp_path: Pa
         assert app.preset_path == target
 
 
+@pytest.mark.slow
 @pilot_test
 async def test_start_training_from_the_palette_starts_a_runner(runs_dir: Path):
     """ "Start training" in the command palette switches to Train and a runner process trains."""

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import grimp
+import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = REPO / "tfbench"
@@ -143,11 +144,13 @@ def _all_private_uses() -> set[str]:
     return uses
 
 
+@pytest.mark.slow
 def test_no_private_name_is_used_from_another_module():
     new = _all_private_uses() - KNOWN_PRIVATE_USES
     assert not new, "private names used across modules:\n" + "\n".join(sorted(new))
 
 
+@pytest.mark.slow
 def test_the_known_exceptions_are_still_there():
     """Once a known private use is gone, its exception must go too (so it cannot come back)."""
     gone = KNOWN_PRIVATE_USES - _all_private_uses()

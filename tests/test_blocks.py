@@ -189,6 +189,7 @@ def test_set_reaches_nested_values():
         apply_overrides(parse_toml(PRESET), ["model.layers[1].layers[5].filters=1"])
 
 
+@pytest.mark.slow
 def test_every_backbone_name_is_a_keras_application():
     code = (
         "import keras, json; from tfbench import backbones; "

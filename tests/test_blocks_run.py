@@ -60,6 +60,7 @@ def plain_keras(code: str, cwd: Path) -> str:
     return out.stdout.strip().splitlines()[-1]
 
 
+@pytest.mark.slow
 def test_digits_resnet_trains_offline_and_exports_plain_keras_and_float_tflite(tmp_path):
     result = tfbench("run", "digits-resnet", "--runs-dir", str(tmp_path), "--set", "train.epochs=8", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -85,6 +86,7 @@ def test_digits_resnet_trains_offline_and_exports_plain_keras_and_float_tflite(t
     assert json.loads((run_dir / "exports" / "report.json").read_text())["savedmodel"]["max_abs_diff"] <= 1e-4
 
 
+@pytest.mark.slow
 def test_a_frozen_backbone_reloads_in_plain_keras_and_stays_in_inference_mode(tmp_path):
     exp = experiment_from_dict({"name": "frozen", "model": {"layers": FROZEN_MOBILENET}})
     model = build.build_model(exp, PICTURES)
@@ -108,6 +110,7 @@ def test_a_frozen_backbone_reloads_in_plain_keras_and_stays_in_inference_mode(tm
     np.testing.assert_allclose(np.load(tmp_path / "y.npy"), expected, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_imagenet_weights_offline_and_uncached_say_which_file_and_the_ways_out(tmp_path):
     layers = [dict(FROZEN_MOBILENET[0], weights="imagenet"), *FROZEN_MOBILENET[1:]]
     exp = experiment_from_dict({"name": "offline", "model": {"layers": layers}})
@@ -121,6 +124,7 @@ def test_imagenet_weights_offline_and_uncached_say_which_file_and_the_ways_out(t
     assert 'weights = "none"' in err.hint and "local" in err.hint
 
 
+@pytest.mark.slow
 def test_a_local_weights_file_is_loaded_and_a_missing_one_is_named(tmp_path):
     source = experiment_from_dict({"name": "src", "model": {"layers": FROZEN_MOBILENET}})
     backbone = build.build_model(source, PICTURES, compile=False).layers[2]
@@ -136,6 +140,7 @@ def test_a_local_weights_file_is_loaded_and_a_missing_one_is_named(tmp_path):
     assert caught.value.location == "model.layers[0].weights"
 
 
+@pytest.mark.slow
 def test_images_mobilenet_validates_offline_on_an_image_folder(tmp_path):
     import tensorflow as tf
 

@@ -344,6 +344,7 @@ def _blobs(n: int = 96, seed: int = 0):
     return x, y
 
 
+@pytest.mark.slow
 def test_compiled_model_trains_and_loss_goes_down():
     exp = make(dense_head(3, "softmax"), optimizer={"type": "Adam", "learning_rate": 0.05}, seed=1)
     build.apply_seed(exp.train)
@@ -355,6 +356,7 @@ def test_compiled_model_trains_and_loss_goes_down():
     assert history["accuracy"][-1] > 0.8
 
 
+@pytest.mark.slow
 def test_one_hot_model_trains_on_one_hot_labels():
     exp = make(dense_head(3, "softmax"), loss="categorical_crossentropy", seed=1)
     model = build.build_model(exp, CLASSES3)
@@ -397,6 +399,7 @@ def test_loss_component_becomes_a_keras_object():
     assert isinstance(model.loss, keras.losses.Huber)
 
 
+@pytest.mark.slow
 def test_jit_compile_and_steps_per_execution_reach_the_model():
     model = build.build_model(make(dense_head(3, "softmax"), jit_compile=True, steps_per_execution=4), CLASSES3)
     assert model.jit_compile is True
@@ -407,6 +410,7 @@ def test_jit_compile_and_steps_per_execution_reach_the_model():
     model.fit(x, y, epochs=1, verbose=0)
 
 
+@pytest.mark.slow
 def test_mixed_precision_build_leaves_the_global_policy_as_it_was():
     import keras
 
@@ -441,12 +445,14 @@ def _train_weights(seed: int) -> list[np.ndarray]:
     return [np.array(w) for w in model.get_weights()]
 
 
+@pytest.mark.slow
 def test_same_seed_gives_identical_weights():
     first, second, other = _train_weights(7), _train_weights(7), _train_weights(8)
     assert all(np.array_equal(a, b) for a, b in zip(first, second))
     assert not all(np.array_equal(a, b) for a, b in zip(first, other))
 
 
+@pytest.mark.slow
 def test_deterministic_switch_enables_op_determinism():
     # Op determinism is process-wide and permanent, so it is checked in its own interpreter.
     code = (

@@ -148,6 +148,7 @@ activation = "sigmoid"
     return head + "".join(block.format(n=n) for n in (128, 256, 512, 728)) + tail
 
 
+@pytest.mark.slow
 def test_small_xception_from_scratch_matches_keras_io():
     inputs = keras.Input(shape=(32, 32, 3))
     x = layers.Rescaling(1.0 / 255)(inputs)
@@ -210,6 +211,7 @@ units = 1
 """
 
 
+@pytest.mark.slow
 def test_frozen_xception_matches_the_keras_transfer_learning_guide():
     base_model = keras.applications.Xception(weights=None, input_shape=(71, 71, 3), include_top=False)
     base_model.trainable = False
@@ -254,6 +256,7 @@ units = 1
 """
 
 
+@pytest.mark.slow
 def test_mobilenet_v2_matches_the_tensorflow_transfer_tutorial():
     base_model = keras.applications.MobileNetV2(input_shape=(32, 32, 3), include_top=False, weights=None)
     base_model.trainable = False
@@ -499,6 +502,7 @@ activation = "softmax"
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("layers_toml", "source"),
     [
@@ -530,6 +534,7 @@ def test_tfbench_code_writes_the_same_model_with_the_functional_api(layers_toml,
 # -- import layers: a Functional .keras back into blocks --------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("toml", "info"),
     [

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from app_pilot import pilot_test, settle
 from nested_stack import LAYERS, NestedEngineCalls, NestedRow, nested_experiment
 from textual.widgets import Input, OptionList
@@ -76,6 +77,7 @@ def test_tree_rows_match_summary_rows_by_path():
     assert rows["model.layers[2]"].params == f"{409_792:,}" and rows["model.layers[2].layers[0]"].params == ""
 
 
+@pytest.mark.slow
 @pilot_test
 async def test_navigate_the_tree_and_edit_a_nested_layer():
     """Down walks into blocks; the form edits the row's own entry; undo and redo walk it back."""
@@ -104,6 +106,7 @@ async def test_navigate_the_tree_and_edit_a_nested_layer():
         assert layers(app)[2]["layers"][0]["filters"] == 64
 
 
+@pytest.mark.slow
 @pilot_test
 async def test_edit_a_wrappers_inner_layer_and_the_wrapper_itself():
     """The Bidirectional's LSTM has its own form; the wrapper's form sets merge_mode."""
@@ -134,6 +137,7 @@ async def test_edit_a_wrappers_inner_layer_and_the_wrapper_itself():
         assert layers(app)[5] == LAYERS[5]
 
 
+@pytest.mark.slow
 @pilot_test
 async def test_add_a_block_and_a_layer_inside_a_branch():
     """b adds a Parallel below the selection; B a third branch; A a Dense inside that branch."""
@@ -169,6 +173,7 @@ async def test_add_a_block_and_a_layer_inside_a_branch():
         assert layers(app)[5]["branches"][2] == [{"type": "Dense", "units": 32}]
 
 
+@pytest.mark.slow
 @pilot_test
 async def test_move_a_layer_into_and_out_of_a_block():
     """> takes the Reshape into the Parallel above it (its last branch); < brings it back out."""
@@ -197,6 +202,7 @@ async def test_move_a_layer_into_and_out_of_a_block():
         assert layers(app) == before
 
 
+@pytest.mark.slow
 @pilot_test
 async def test_fold_and_unfold_blocks_and_the_backbone():
     """The backbone starts folded; right unfolds it; f folds a Residual; left on a child folds its block."""
@@ -229,6 +235,7 @@ async def test_fold_and_unfold_blocks_and_the_backbone():
         assert app.screen.query_one(LayerTable).cursor_key == "model.layers[3].branches[1][1]"
 
 
+@pytest.mark.slow
 @pilot_test
 async def test_an_error_shows_on_the_nested_entry_it_names():
     """A summary failing at `branches[1][0].pool_size` marks that MaxPooling2D, its message under it."""
@@ -244,6 +251,7 @@ async def test_an_error_shows_on_the_nested_entry_it_names():
         assert "error:model.layers[3]" in keys(app)
 
 
+@pytest.mark.slow
 @pilot_test
 async def test_import_shows_nested_entries_as_a_tree_and_errors_inline():
     """An imported stack with a Residual is drawn as a tree; a refused file says why on screen."""
@@ -271,6 +279,7 @@ async def test_import_shows_nested_entries_as_a_tree_and_errors_inline():
         assert layers(failing) == LAYERS
 
 
+@pytest.mark.slow
 @pilot_test
 async def test_command_palette_runs_the_builders_edits():
     """ctrl+p offers "Move into block"; choosing it moves the selected Reshape into the Parallel."""
@@ -287,6 +296,7 @@ async def test_command_palette_runs_the_builders_edits():
         assert [e["type"] for e in layers(app)[3]["branches"][1]] == ["MaxPooling2D", "Reshape"]
 
 
+@pytest.mark.slow
 @pilot_test
 async def test_a_backbones_own_layer_selects_its_backbone():
     """The cursor on a row of the unfolded backbone's layers edits (and would delete) the backbone."""
@@ -301,6 +311,7 @@ async def test_a_backbones_own_layer_selects_its_backbone():
         assert isinstance(app.screen.form, BlockForm) and app.screen.form.entry_name == "MobileNetV2"
 
 
+@pytest.mark.slow
 @pilot_test
 async def test_a_bad_block_value_shows_under_its_field_and_blocks_saving():
     """A backbone's alpha was a number and stays one: letters show an error under it, saving waits."""
@@ -328,6 +339,7 @@ async def test_a_bad_block_value_shows_under_its_field_and_blocks_saving():
         assert layers(app)[1]["alpha"] == 0.5 and not app.form_errors
 
 
+@pytest.mark.slow
 @pilot_test
 async def test_p_puts_the_backbones_preprocessing_inside_the_model():
     """p on MobileNetV2 sets preprocess = true (its [-1, 1] scaling inside the model); undo takes it out."""
@@ -348,6 +360,7 @@ async def test_p_puts_the_backbones_preprocessing_inside_the_model():
         assert layers(app)[2] == LAYERS[2]
 
 
+@pytest.mark.slow
 @pilot_test
 async def test_the_grammars_refusal_shows_under_the_block_forms_field():
     """A merge_mode Keras does not have is refused by the grammar; the message sits under merge_mode."""

@@ -150,6 +150,7 @@ def test_run_json_prints_plain_epoch_lines_and_a_summary(good, runs_dir):
     assert ev.read_events(run_dir)[-1]["status"] == "completed"
 
 
+@pytest.mark.slow
 def test_run_with_overrides_and_quiet(good, runs_dir):
     result = CliRunner().invoke(
         cli, ["run", str(good), "--runs-dir", str(runs_dir), "--quiet", "--set", "train.epochs=1"]
@@ -186,6 +187,7 @@ def test_resume_of_a_non_run_exits_2(tmp_path):
     assert result.exit_code == 2 and "not a run directory" in result.stderr
 
 
+@pytest.mark.slow
 def test_headless_progress_renders_a_replayed_run(good, runs_dir):
     import io
 

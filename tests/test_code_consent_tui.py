@@ -8,6 +8,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import pytest
 from app_pilot import pilot_test, settle
 
 from tfbench.app import make_app
@@ -66,6 +67,7 @@ async def test_opening_a_preset_with_code_asks_first_and_declining_imports_nothi
         assert not any(name.startswith("tfbench_code_sentinel") for name in sys.modules)
 
 
+@pytest.mark.slow
 @pilot_test
 async def test_allowing_imports_once_per_version_and_the_picker_lists_the_modules_classes(tmp_path):
     from tfbench import catalog
@@ -119,6 +121,7 @@ async def test_a_preset_with_code_given_at_start_is_not_imported_before_the_answ
         assert app.experiment.name == "digits-cnn"
 
 
+@pytest.mark.slow
 @pilot_test
 async def test_following_a_run_with_code_and_the_runs_screen_import_nothing(tmp_path):
     import subprocess

@@ -36,6 +36,7 @@ def _namespace(script: str) -> dict:
     return namespace
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", OFFLINE_PRESETS)
 def test_generated_script_runs_and_builds_the_same_model(preset, tmp_path):
     from tfbench import data
@@ -360,6 +361,7 @@ def _switched_by_the_engine(exp) -> tuple[int, int]:
     return fine_tune.switch(model, exp.train.fine_tune)
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:`input_shape` is undefined or non-square")
 @pytest.mark.parametrize("unfreeze", ['"all"', "12"])
 def test_fine_tune_function_unfreezes_as_the_engine_does(unfreeze, tmp_path):
@@ -374,6 +376,7 @@ def test_fine_tune_function_unfreezes_as_the_engine_does(unfreeze, tmp_path):
     assert ns["FINE_TUNE_AFTER"] == 1
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:`input_shape` is undefined or non-square")
 def test_fine_tune_script_fits_frozen_then_unfrozen(tmp_path):
     exp = load_experiment(_fine_tune_preset(tmp_path, "12"))

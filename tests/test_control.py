@@ -44,6 +44,7 @@ def headless_run(preset: Path, runs_dir: Path, *args: str):
             proc.kill()
 
 
+@pytest.mark.slow
 def test_detached_run_outlives_its_launcher_and_obeys_the_channel(tmp_path, runs_dir):
     preset = ctl_preset(tmp_path, epochs=400, batch=8)
     launcher = subprocess.run(
@@ -91,6 +92,7 @@ def test_detached_run_outlives_its_launcher_and_obeys_the_channel(tmp_path, runs
         send(run_dir, "pause", timeout=5)
 
 
+@pytest.mark.slow
 def test_start_runner_returns_the_run_dir_and_the_run_completes(tmp_path, runs_dir):
     exp = load_experiment(ctl_preset(tmp_path, name="bg", epochs=2))
     run_dir = start_runner(exp, runs_dir)
@@ -100,6 +102,7 @@ def test_start_runner_returns_the_run_dir_and_the_run_completes(tmp_path, runs_d
     assert load_experiment(run_dir / "experiment.toml") == exp
 
 
+@pytest.mark.slow
 def test_runner_with_a_bad_preset_records_the_failure(tmp_path, runs_dir):
     exp = load_experiment(ctl_preset(tmp_path, name="bad")).copy_with(['data.source="npz:/nonexistent.npz"'])
     run_dir = start_runner(exp, runs_dir)
@@ -128,6 +131,7 @@ def test_send_refuses_unknown_commands_and_plain_folders(tmp_path):
         send(tmp_path, "pause")
 
 
+@pytest.mark.slow
 def test_sigint_stops_a_headless_run_with_exit_130_and_history(tmp_path, runs_dir):
     preset = ctl_preset(tmp_path, name="sig", epochs=400, batch=8)
     with headless_run(preset, runs_dir) as proc:
@@ -145,6 +149,7 @@ def test_sigint_stops_a_headless_run_with_exit_130_and_history(tmp_path, runs_di
     assert "run stopped" in out
 
 
+@pytest.mark.slow
 def test_a_second_sigint_stops_at_once_with_exit_130(tmp_path, runs_dir):
     # Batches of 1 and a large validation share make the graceful stop's last validation slow,
     # so the second Ctrl+C lands while the first is still being honoured.

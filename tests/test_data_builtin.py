@@ -66,6 +66,7 @@ def test_split_follows_the_experiment_seed():
     assert len(a.train) == 800 and len(a.validation) == 200
 
 
+@pytest.mark.slow
 def test_load_gives_batched_pipelines_that_train():
     import keras
 

@@ -159,6 +159,7 @@ def image_folder(root, size=(12, 10), per_class=6, odd_size=None):
     return root
 
 
+@pytest.mark.slow
 def test_images_folder_decodes_and_trains(tmp_path):
     import keras
 
@@ -219,6 +220,7 @@ def test_image_header_sizes(tmp_path):
 # -- text folders -----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_text_folder_vectorises_and_an_lstm_trains(tmp_path):
     import keras
 
@@ -251,6 +253,7 @@ def test_text_folder_vectorises_and_an_lstm_trains(tmp_path):
     assert history.history["val_accuracy"][-1] >= 0.85
 
 
+@pytest.mark.slow
 def test_a_one_class_text_folder_is_refused_by_the_real_command(tmp_path):
     """`tfbench validate` and `run`: exit 2, one line naming the folder (it used to train at loss 0)."""
     root = tmp_path / "reviews"

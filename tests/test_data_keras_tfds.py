@@ -68,6 +68,7 @@ def test_keras_fashion_mnist_gz_files(keras_cache):
     assert bundle.info.class_names[9] == "Ankle boot"
 
 
+@pytest.mark.slow
 def test_keras_cifar10_extracted_batches(keras_cache):
     folder = keras_cache / "datasets" / "cifar-10-batches-py"
     folder.mkdir()
@@ -131,6 +132,7 @@ def test_tfds_info_offline_without_download(tmp_path):
     assert text.input_shape == (50,) and text.input_dtype == "int32" and text.class_names == ["neg", "pos"]
 
 
+@pytest.mark.slow
 def test_tfds_through_mock_data(tmp_path):
     import tensorflow_datasets as tfds
 

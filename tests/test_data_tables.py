@@ -150,6 +150,7 @@ def test_statistics_come_from_the_training_split_only(tmp_path):
     assert mean != pytest.approx(float(np.mean(np.concatenate([splits.train.x["x"], splits.validation.x["x"]]))))
 
 
+@pytest.mark.slow
 def test_penguins_train_and_the_saved_model_scores_a_raw_row_like_keras(tmp_path):
     import keras
     import tensorflow as tf
@@ -195,6 +196,7 @@ def test_penguins_train_and_the_saved_model_scores_a_raw_row_like_keras(tmp_path
     assert np.all(np.isfinite(expected))
 
 
+@pytest.mark.slow
 def test_tfbench_code_writes_the_same_feature_space_and_the_saved_model_takes_raw_columns(tmp_path):
     import os
     import subprocess
@@ -259,6 +261,7 @@ def test_class_weight_balanced_or_a_table_is_resolved_recorded_and_written_out(t
     assert caught.value.location == "train.class_weight.rar" and "rare" in caught.value.hint
 
 
+@pytest.mark.slow
 def test_a_run_records_balanced_class_weights(tmp_path):
     import json
     import os

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from app_pilot import lay_out_and_paint_now, pilot_test, screen_text, settle, widget_text
 from table_screen_data import table_app
 
@@ -15,6 +16,7 @@ async def _columns(app, pilot):
     return grid
 
 
+@pytest.mark.slow
 @pilot_test
 async def test_the_columns_show_kinds_missing_and_distinct_counts():
     app = table_app()
@@ -28,6 +30,7 @@ async def test_the_columns_show_kinds_missing_and_distinct_counts():
         assert "bill_length_mm" in text and "Torgersen" in text  # raw rows under the file's names
 
 
+@pytest.mark.slow
 @pilot_test
 async def test_label_kind_and_drop_are_written_to_the_experiment_with_undo():
     app = table_app()
@@ -53,6 +56,7 @@ async def test_label_kind_and_drop_are_written_to_the_experiment_with_undo():
         assert "columns" not in app.experiment.data.options
 
 
+@pytest.mark.slow
 @pilot_test
 async def test_the_columns_laid_out_before_the_table_measured_them_still_show(monkeypatch):
     """The screen laying out the new columns table before the table is idle: it used to stay 0 lines

@@ -47,6 +47,7 @@ def test_a_deep_override_says_it_in_one_line(tmp_path):
     assert line.startswith("error: [[[[") and TOO_DEEP in line
 
 
+@pytest.mark.slow
 @pilot_test
 async def test_opening_it_in_the_workbench_shows_the_message_in_the_dialog(runs_dir: Path, tmp_path: Path):
     """Ctrl+O on the file: the dialog stays open with the message under the path; the App lives on."""

@@ -87,6 +87,7 @@ def digits_run(tmp_path_factory) -> Path:
     return train_run(tmp_path_factory.mktemp("runs") / "digits", "digits-mlp", epochs=5)
 
 
+@pytest.mark.slow
 def test_evaluate_a_trained_classifier(digits_run):
     result = evaluation.evaluate_run(digits_run, k=3)
     assert result["split"] == "validation" and result["samples"] == 359
@@ -111,6 +112,7 @@ def test_evaluation_renders_at_80_columns(digits_run):
     assert max(len(line) for line in text.splitlines()) <= 80
 
 
+@pytest.mark.slow
 def test_evaluate_a_trained_regressor(tmp_path):
     run = train_run(tmp_path / "sine", "sine-rnn", epochs=2)
     result = evaluation.evaluate_run(run, k=4)

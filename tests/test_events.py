@@ -7,6 +7,8 @@ import math
 import threading
 import time
 
+import pytest
+
 from tfbench.engine import events as ev
 from tfbench.engine.events import EventWriter, RunState, follow, read_events
 
@@ -212,6 +214,7 @@ print(json.dumps({"status": status, "reason": run.reason, "ended": run.ended, "l
 """
 
 
+@pytest.mark.slow
 def test_a_run_whose_event_log_the_disk_cannot_hold_still_ends_and_says_the_disk_is_full(tmp_path):
     import subprocess
     import sys

@@ -68,6 +68,7 @@ def _keras_outputs(run_dir: Path, x):
     return reference.predict_keras(model, x)
 
 
+@pytest.mark.slow
 def test_keras_export_reloads_identically(digits_run, exported):
     report = exported["keras"]
     path = digits_run / report["path"]
@@ -213,6 +214,7 @@ def test_read_only_folder(digits_run, tmp_path):
         out.chmod(0o755)
 
 
+@pytest.mark.slow
 def test_failed_export_leaves_no_partial_file(digits_run, tmp_path, monkeypatch):
     """A conversion that dies half way leaves neither the artifact nor a staging folder."""
     out = tmp_path / "out"
@@ -226,6 +228,7 @@ def test_failed_export_leaves_no_partial_file(digits_run, tmp_path, monkeypatch)
     assert list(out.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_re_export_replaces_a_savedmodel_in_place(digits_run, tmp_path):
     out = tmp_path / "out"
     first = export.export_model(digits_run, "savedmodel", out_dir=out)
@@ -239,6 +242,7 @@ def test_re_export_replaces_a_savedmodel_in_place(digits_run, tmp_path):
 # -- ops TFLite lacks -------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_missing_ops_are_named_with_the_option_that_allows_them(tmp_path):
     import keras
     import tensorflow as tf
@@ -272,6 +276,7 @@ def test_missing_ops_are_named_with_the_option_that_allows_them(tmp_path):
 # -- automatic export at the end of a run -----------------------------------------------------
 
 
+@pytest.mark.slow
 def test_auto_export_emits_one_event_per_format(digits_run, tmp_path):
     import shutil
 
@@ -335,6 +340,7 @@ def sine_run(tmp_path_factory) -> Path:
     return make_run(tmp_path_factory.mktemp("runs") / "sine-rnn-20260101-000000", "sine-rnn", epochs=2)
 
 
+@pytest.mark.slow
 def test_lstm_converts_for_one_sample_at_a_time(sine_run):
     """Keras 3 runs an LSTM as a tensor-list loop, which TFLite lowers only with a static batch."""
     report = export.export_model(sine_run, "tflite")
@@ -347,6 +353,7 @@ def test_lstm_converts_for_one_sample_at_a_time(sine_run):
     np.testing.assert_allclose(outputs, _keras_outputs(sine_run, x[:7]), atol=1e-4)
 
 
+@pytest.mark.slow
 def test_a_converter_crash_is_a_clear_error(sine_run):
     """int8 calibration of an LSTM segfaults inside TensorFlow 2.21; the export survives it."""
     try:
@@ -376,6 +383,7 @@ def test_reported_accuracy_is_keras_own(digits_run, exported):
     assert exported["keras"]["keras_metric"] == pytest.approx(_keras_accuracy(digits_run), abs=1e-6)
 
 
+@pytest.mark.slow
 def test_one_hot_labels_are_scored_the_same(tmp_path):
     run = make_run(tmp_path / "run", "digits-mlp", epochs=2, overrides=['train.loss="categorical_crossentropy"'])
     report = export.export_model(run, "keras")

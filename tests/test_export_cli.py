@@ -25,6 +25,7 @@ def invoke(*args: str):
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
+@pytest.mark.slow
 def test_export_prints_the_verification_table(run_dir):
     result = invoke("export", str(run_dir), "--format", "tflite", "--quantize", "float16")
     assert result.exit_code == 0, result.output
@@ -34,6 +35,7 @@ def test_export_prints_the_verification_table(run_dir):
     assert result.stderr == ""
 
 
+@pytest.mark.slow
 def test_export_json(run_dir, tmp_path):
     result = invoke(
         "export", str(run_dir), "--format", "keras", "--format", "savedmodel", "--out", str(tmp_path / "out"), "--json"

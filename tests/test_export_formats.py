@@ -130,6 +130,7 @@ def test_a_registered_format_is_offered_by_the_cli_the_spec_and_the_dialog(weigh
     assert names == ["keras", "savedmodel", "tflite", "onnx", "openvino", "weights"] and ticked == ["weights"]
 
 
+@pytest.mark.slow
 def test_one_call_writes_a_registered_format_beside_the_shipped_ones(weights_format, tiny_run, monkeypatch):
     """`tfbench export --format keras --format weights`: one model load, two verified exports."""
     from tfbench.cli import cli
@@ -198,6 +199,7 @@ def test_the_export_dialog_exports_every_chosen_format_in_one_call(weights_forma
     assert (tiny_run / "exports" / "model.keras").is_file() and (tiny_run / "exports" / "model.weights.h5").is_file()
 
 
+@pytest.mark.slow
 def test_the_export_dialogs_export_all_shows_the_matrix_it_kept(tiny_run, monkeypatch, tmp_path):
     """`a` in the dialog: every pair the registry lists (here only keras's four), one matrix shown and
     kept in report.json, which the dialog shows again when it next opens."""

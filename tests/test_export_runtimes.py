@@ -49,6 +49,7 @@ def _validation(run_dir: Path):
     return reference.take_samples(data.load(exp.data, seed=exp.train.seed).validation, 10_000)
 
 
+@pytest.mark.slow
 def test_onnx_and_openvino_load_in_their_runtimes_and_agree_with_keras(mlp_run):
     import onnxruntime as ort
 
@@ -74,6 +75,7 @@ def test_onnx_and_openvino_load_in_their_runtimes_and_agree_with_keras(mlp_run):
     assert set(read_report(mlp_run / "exports")) >= {"onnx", "openvino"}
 
 
+@pytest.mark.slow
 def test_keras_int8_and_int4_quantise_every_dense_layer_and_reload(mlp_run):
     import keras
 
@@ -97,6 +99,7 @@ def test_keras_int8_and_int4_quantise_every_dense_layer_and_reload(mlp_run):
     assert reports[("keras", "int4")]["size_bytes"] < reports[("keras", "int8")]["size_bytes"]
 
 
+@pytest.mark.slow
 def test_keras_int8_on_a_dense_heavy_preset_is_small_and_agrees(tmp_path):
     """shapes-mlp (784→256→256→3, offline): int8 ≥ 3.5× smaller with ≥ 99 % top-1 agreement, int4 ≥ 6×
     with the accuracy change reported."""
@@ -126,6 +129,7 @@ def test_layers_keras_cannot_quantise_are_named():
         quantized_copy(only_conv, "int8")
 
 
+@pytest.mark.slow
 def test_a_runtime_that_computes_a_model_wrongly_leaves_no_export(mlp_run):
     """OpenVINO (2026.4, pinned) loads a Keras-int8 graph but computes it wrongly: refused, not kept."""
     with pytest.raises(UserError, match="computes the Keras-int8 model wrongly") as caught:
@@ -136,6 +140,7 @@ def test_a_runtime_that_computes_a_model_wrongly_leaves_no_export(mlp_run):
     assert not [p for p in exports.iterdir() if p.name.endswith(".tmp")]
 
 
+@pytest.mark.slow
 def test_table_lookups_are_refused_with_one_line_and_after_preprocessing_exports(penguins_run, tmp_path):
     out = tmp_path / "out"
     for fmt in ("onnx", "openvino"):
@@ -154,6 +159,7 @@ def test_table_lookups_are_refused_with_one_line_and_after_preprocessing_exports
     assert report["compared"] >= reference.MIN_COMPARED and report["samples"] >= reference.MIN_COMPARED
 
 
+@pytest.mark.slow
 def test_predict_with_an_export_scores_in_its_runtime(penguins_run):
     from tfbench.prediction import predict_inputs
 
@@ -169,6 +175,7 @@ def test_predict_with_an_export_scores_in_its_runtime(penguins_run):
     assert missing.exit_code == 2 and missing.stderr.startswith("error: --with: the run has no tflite-int8 export")
 
 
+@pytest.mark.slow
 def test_mixed_precision_runs_export_float32_graphs(tmp_path):
     import onnx
 
@@ -236,6 +243,7 @@ def test_openvino_is_imported_without_its_telemetry():
     assert done.stdout.split() == ["None", "openvino.tools.ovc.telemetry_stub"]
 
 
+@pytest.mark.slow
 def test_a_preset_naming_onnx_and_openvino_exports_them_when_the_run_ends(mlp_run, tmp_path):
     """`[export] formats = ["keras", "onnx", "openvino"]`: written at the end of a run, unquantised
     (the preset's `tflite_quantization` is TFLite's alone)."""

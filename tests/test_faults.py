@@ -87,6 +87,7 @@ def rows_without_seconds(run_dir: Path) -> list[dict]:
 # -- stop by any means, then resume --------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_a_signal_stops_saves_and_keeps_every_completed_epoch_for_resume(tmp_path, runs_dir, sig):
     proc = start("run", str(long_preset(tmp_path)), "--runs-dir", str(runs_dir), "--quiet")
@@ -112,6 +113,7 @@ def test_a_signal_stops_saves_and_keeps_every_completed_epoch_for_resume(tmp_pat
     assert [e for e in ev.read_events(run_dir) if e["event"] == "run_started"][-1]["initial_epoch"] == done
 
 
+@pytest.mark.slow
 def test_tfbench_stop_on_a_detached_run_then_resume_keeps_the_whole_history(tmp_path, runs_dir):
     launched = tfbench("run", str(long_preset(tmp_path)), "--runs-dir", str(runs_dir), "--detach")
     assert launched.returncode == 0, launched.stderr
@@ -126,6 +128,7 @@ def test_tfbench_stop_on_a_detached_run_then_resume_keeps_the_whole_history(tmp_
     assert [r["epoch"] for r in read_history(run_dir)] == list(range(1, done + 2))
 
 
+@pytest.mark.slow
 def test_a_resume_that_fails_at_once_leaves_history_as_it_was(tmp_path, runs_dir):
     proc = start("run", str(long_preset(tmp_path)), "--runs-dir", str(runs_dir), "--quiet")
     run_dir = only_run(runs_dir)
@@ -144,6 +147,7 @@ def test_a_resume_that_fails_at_once_leaves_history_as_it_was(tmp_path, runs_dir
 # -- killed at any moment ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_run_killed_after_its_last_backup_is_finished_by_resume(tmp_path, runs_dir):
     env = dict(runner_env(), TFBENCH_CHECKPOINT_SECONDS="0")
     proc = start("run", str(long_preset(tmp_path, epochs=3)), "--runs-dir", str(runs_dir), "--quiet", env=env)
@@ -166,6 +170,7 @@ def test_a_run_killed_after_its_last_backup_is_finished_by_resume(tmp_path, runs
     assert exported.returncode == 0, exported.stderr
 
 
+@pytest.mark.slow
 def test_a_run_killed_while_writing_its_file_cache_is_finished_by_resume(tmp_path, runs_dir):
     """kill -9 in the first epoch leaves TensorFlow's cache lock file; the resume must not trip on it."""
     root = png_folder(tmp_path / "imgs", per_class=300)
@@ -184,6 +189,7 @@ def test_a_run_killed_while_writing_its_file_cache_is_finished_by_resume(tmp_pat
     assert (run_dir / "cache" / "imgs-train.index").exists() and not list(run_dir.glob("cache/*.lockfile"))
 
 
+@pytest.mark.slow
 def test_a_second_resume_at_the_same_time_is_refused(tmp_path, runs_dir):
     proc = start("run", str(long_preset(tmp_path)), "--runs-dir", str(runs_dir), "--quiet")
     run_dir = only_run(runs_dir)
@@ -211,6 +217,7 @@ def test_a_second_resume_at_the_same_time_is_refused(tmp_path, runs_dir):
     assert epochs == sorted(set(epochs))
 
 
+@pytest.mark.slow
 def test_a_kill_in_the_first_seconds_loses_at_most_a_few_seconds(tmp_path, runs_dir):
     env = runner_env()
     env.pop("TFBENCH_CHECKPOINT_SECONDS", None)
@@ -259,6 +266,7 @@ def needs_a_small_tmpfs() -> None:
         pytest.skip("needs unshare (user and mount namespaces) for a small tmpfs")
 
 
+@pytest.mark.slow
 def test_a_full_disk_is_not_a_completed_run_and_leaves_no_temporary_files(tmp_path):
     needs_a_small_tmpfs()
     preset = write_preset(
@@ -323,6 +331,7 @@ print(run.train())
 """
 
 
+@pytest.mark.slow
 def test_a_disk_that_fills_before_the_last_checkpoint_ends_a_failed_run_that_resume_finishes(tmp_path):
     needs_a_small_tmpfs()
     preset = write_preset(tmp_path, digits_preset(name="full", epochs=3, batch=64), "full.toml")
@@ -336,6 +345,7 @@ def test_a_disk_that_fills_before_the_last_checkpoint_ends_a_failed_run_that_res
     assert [r["epoch"] for r in read_history(run_dir)] == [1, 2, 3]
 
 
+@pytest.mark.slow
 def test_a_disk_that_fills_in_the_middle_of_fit_says_so_and_resume_continues(tmp_path):
     needs_a_small_tmpfs()
     preset = write_preset(tmp_path, digits_preset(name="full", epochs=5, batch=64), "full.toml")
@@ -405,6 +415,7 @@ DAMAGE = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", list(DAMAGE))
 def test_resume_of_a_run_with_a_damaged_file_never_tracebacks(tmp_path, runs_dir, damage):
     from click.testing import CliRunner
@@ -494,6 +505,7 @@ def uninterrupted_digits_mlp(tmp_path_factory) -> list[dict]:
     return rows_without_seconds(only_run(runs))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "kill_left, continues_after",
     [
@@ -525,6 +537,7 @@ def test_a_run_killed_after_epoch_8_and_resumed_has_the_uninterrupted_history(
     assert rows_without_seconds(run_dir) == uninterrupted_digits_mlp
 
 
+@pytest.mark.slow
 def test_the_runs_own_train_py_ends_on_the_runs_final_val_loss(tmp_path):
     """train.py repeats its training data as the run does, so every epoch sees the run's order."""
     import re

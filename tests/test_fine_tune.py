@@ -100,6 +100,7 @@ def test_fine_tuning_needs_a_frozen_backbone_and_an_epoch_after_the_switch():
     assert caught.value.location == "train.fine_tune"
 
 
+@pytest.mark.slow
 def test_a_kill_after_the_switch_resumes_in_the_fine_tuning_phase(tmp_path, runs_dir, monkeypatch):
     """The run unfreezes after epoch 1 (the event log's trainable count grows, the rate drops); a
     kill -9 in epoch 3 resumes from the epoch-2 backup, unfreezes again before it goes on, and

@@ -90,6 +90,7 @@ def test_a_one_class_folder_is_refused(tmp_path):
     assert "one class folder ('only')" in info.value.message and "at least two" in info.value.message
 
 
+@pytest.mark.slow
 def test_a_run_on_a_damaged_folder_is_one_line_naming_the_file(tmp_path):
     """The real command: exit 2 before any epoch, the file named, no TensorFlow graph error."""
     root = _folder(tmp_path / "imgs")

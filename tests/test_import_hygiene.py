@@ -119,6 +119,7 @@ def test_ui_and_light_modules_do_not_import_tensorflow(module: str):
     assert "keras" not in loaded, f"importing {module} imports Keras, through one of {ours}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("module", sorted(set(ENGINE_MODULES)))
 def test_engine_modules_do_not_import_textual(module: str):
     """The engine runs without a UI (in a runner process, headless, over SSH)."""

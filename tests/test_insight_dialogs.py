@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from insight_pictures import augmentation, explanation
 from test_snapshots_insight import EVALUATION, EXPERIMENT, FIXTURES, INFO
 
@@ -42,6 +43,7 @@ def _static(screen, selector: str) -> str:
     return str(screen.query_one(selector, Static).render())
 
 
+@pytest.mark.slow
 def test_augment_keys_roll_and_step_through_samples_from_the_model_and_data_screens():
     calls = CountingCalls(info=INFO, augmentation=augmentation())
 
@@ -76,6 +78,7 @@ def test_augment_keys_roll_and_step_through_samples_from_the_model_and_data_scre
     asyncio.run(run())
 
 
+@pytest.mark.slow
 def test_a_stack_without_augmentation_says_so_inside_the_preview():
     plain = {**EXPERIMENT, "model": {"layers": EXPERIMENT["model"]["layers"][2:]}}
     calls = FixedEngineCalls(info=INFO)  # no fixed picture: the real layers are asked
@@ -93,6 +96,7 @@ def test_a_stack_without_augmentation_says_so_inside_the_preview():
     asyncio.run(run())
 
 
+@pytest.mark.slow
 def test_explain_from_the_results_steps_images_mistakes_and_classes():
     calls = CountingCalls(info=INFO, evaluation=EVALUATION, explanations=[explanation()])
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from app_pilot import pilot_test, settle
 from multi_io_cases import write_tickets
 from multi_io_tree import FIGURES, TicketEngineCalls, ticket_experiment
@@ -102,6 +103,7 @@ def test_an_error_at_the_merge_marks_the_merge_row():
     assert keys_[keys_.index("model.merge") + 1] == "error:model.merge"
 
 
+@pytest.mark.slow
 @pilot_test
 async def test_edit_a_layer_of_an_input_stack_and_undo_it():
     app = ticket_app()
@@ -124,6 +126,7 @@ async def test_edit_a_layer_of_an_input_stack_and_undo_it():
         assert app.experiment.model.inputs[1].layers[1].args["units"] == 32
 
 
+@pytest.mark.slow
 @pilot_test
 async def test_add_and_delete_a_layer_in_a_head():
     """A on an output's row adds a layer to its head; d deletes it; the trunk stays empty."""
@@ -144,6 +147,7 @@ async def test_add_and_delete_a_layer_in_a_head():
         assert [c.type for c in app.experiment.model.outputs[1].layers] == ["Dense"]
 
 
+@pytest.mark.slow
 @pilot_test
 async def test_the_merge_row_takes_no_edits_and_inputs_fold():
     app = ticket_app()
@@ -167,16 +171,19 @@ async def test_the_merge_row_takes_no_edits_and_inputs_fold():
 # -- pictures -----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_builder_several_inputs_and_outputs(snap_compare):
     """The ticket model's tree: three inputs (two with stacks), the merge, two heads with their losses."""
     assert snap_compare(ticket_app(), terminal_size=(110, 34), run_before=steps())
 
 
+@pytest.mark.slow
 def test_builder_several_inputs_and_outputs_80x24(snap_compare):
     """The same tree at 80×24, the body input's LSTM selected with its form."""
     assert snap_compare(ticket_app(), terminal_size=(80, 24), run_before=steps(*["down"] * 5))
 
 
+@pytest.mark.slow
 def test_builder_several_inputs_merge_error_80x24(snap_compare):
     """A merge that cannot be made: the merge row marked, the message under it."""
     workbench = TicketEngineCalls(fail_at="model.merge")

@@ -44,6 +44,7 @@ def two_heads_run(tmp_path_factory) -> Path:
     return run.run_dir
 
 
+@pytest.mark.slow
 def test_history_has_a_column_per_output_loss_and_metric_in_keras_names(two_heads_run):
     rows = read_history(two_heads_run)
     assert [r["epoch"] for r in rows] == [1, 2, 3]
@@ -54,6 +55,7 @@ def test_history_has_a_column_per_output_loss_and_metric_in_keras_names(two_head
     assert state.outputs == ["age", "kind"] and state.status == "completed"
 
 
+@pytest.mark.slow
 def test_checkpoints_and_the_model_load_in_plain_keras_with_named_outputs(two_heads_run):
     for name in ("model.keras", "checkpoints/last.keras", "checkpoints/best.keras"):
         assert (two_heads_run / name).is_file(), name
@@ -87,6 +89,7 @@ def test_curves_show_each_outputs_loss_or_the_picked_outputs_metrics():
 # -- the Functional API guide's ticket model --------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_ticket_model_trains_on_the_guides_random_data_and_loads_in_plain_keras(tmp_path):
     exp = load_experiment(write_tickets(tmp_path))  # the guide's 1,280 samples
     run = Run(exp, runs_dir=tmp_path / "runs")
@@ -104,6 +107,7 @@ def test_ticket_model_trains_on_the_guides_random_data_and_loads_in_plain_keras(
     assert plain_keras(code) == f"{total} ['body', 'tags', 'title'] ['department', 'priority']"
 
 
+@pytest.mark.slow
 def test_ticket_train_py_builds_the_guides_model(tmp_path):
     exp = load_experiment(write_tickets(tmp_path, n=64))
     (tmp_path / "train.py").write_text(generate_script(exp))
@@ -121,6 +125,7 @@ def test_ticket_train_py_builds_the_guides_model(tmp_path):
     assert sorted(t for _, t in layers) == sorted(type(layer).__name__ for layer in reference.layers)
 
 
+@pytest.mark.slow
 def test_two_heads_train_py_ends_on_the_runs_own_numbers(two_heads_run, tmp_path):
     """train.py splits, batches and shuffles as the run did: its last epoch's val_loss is the run's."""
     script = two_heads_run / "train.py"
@@ -155,6 +160,7 @@ def without_seconds(run_dir: Path) -> list[dict]:
     return [{k: v for k, v in row.items() if k != "seconds"} for row in read_history(run_dir)]
 
 
+@pytest.mark.slow
 def test_a_killed_and_resumed_two_heads_run_has_the_uninterrupted_history(tmp_path):
     """Every epoch saved; killed after epoch 3's backup; the resume writes the history of the run that
     never stopped (Dropout in the trunk: its seed state comes back too)."""

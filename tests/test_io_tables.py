@@ -97,6 +97,7 @@ def test_a_list_of_labels_without_outputs_says_what_to_add(tmp_path):
     assert result.exit_code == 2 and "data.options.label" in result.output and "[[model.outputs]]" in result.output
 
 
+@pytest.mark.slow
 def test_a_table_with_two_outputs_trains_predicts_and_its_train_py_repeats_it(tmp_path):
     run = Run(load_experiment(penguins(tmp_path)), runs_dir=tmp_path / "runs")
     assert run.train() == "completed", run.reason

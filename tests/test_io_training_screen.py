@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from app_pilot import pilot_test, screen_text
 from test_training_screen import Host, caught_up
 
@@ -13,6 +14,7 @@ from tfbench.widgets.curves import Curves
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
+@pytest.mark.slow
 @pilot_test
 async def test_the_output_key_cycles_through_each_outputs_curves_and_back():
     screen = TrainingScreen(FIXTURES / "two_heads_run.jsonl", bell=False)

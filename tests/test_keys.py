@@ -7,6 +7,7 @@ import io
 import sys
 from pathlib import Path
 
+import pytest
 from app_pilot import pilot_test, settle, widget_text
 from rich.console import Console
 
@@ -44,6 +45,7 @@ async def help_text(app, pilot) -> str:
     return text
 
 
+@pytest.mark.slow
 @pilot_test
 async def test_question_mark_lists_every_key_of_each_screen(runs_dir: Path):
     """On each screen `?` lists its own keys (footer-hidden ones too), the keys that work everywhere and
@@ -63,6 +65,7 @@ async def test_question_mark_lists_every_key_of_each_screen(runs_dir: Path):
             assert "Runs screen" in text and "Model screen" in text
 
 
+@pytest.mark.slow
 @pilot_test
 async def test_question_mark_on_the_study_screen_and_over_a_dialog(tmp_path: Path):
     """The Study screen's keys are in its help; over a dialog `?` lists the dialog's keys."""
@@ -84,6 +87,7 @@ async def test_question_mark_on_the_study_screen_and_over_a_dialog(tmp_path: Pat
         assert isinstance(app.screen, Confirm)  # Esc closed the help, not the question
 
 
+@pytest.mark.slow
 @pilot_test
 async def test_q_quits_but_asks_about_unsaved_edits_and_does_nothing_inside_a_dialog(runs_dir: Path):
     app = spiral_app(runs_dir)
@@ -111,6 +115,7 @@ async def test_q_quits_but_asks_about_unsaved_edits_and_does_nothing_inside_a_di
         assert not app.is_running
 
 
+@pytest.mark.slow
 @pilot_test
 async def test_escape_closes_the_keys_panel_even_where_the_screen_binds_escape(runs_dir: Path):
     app = spiral_app(runs_dir, watch=FIXTURES / "finished.jsonl")

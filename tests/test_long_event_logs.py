@@ -127,6 +127,7 @@ def peak_rss_mb(*args: str) -> tuple[int, str, str, float]:
     return peak_rss([sys.executable, "-m", "tfbench", *args], dict(runner_env(), COLUMNS="100"))
 
 
+@pytest.mark.slow
 def test_runs_on_a_big_log_stays_under_100_mb(big_runs):
     code, out, err, peak = peak_rss_mb("runs", str(big_runs), "--json")
     assert code == 0, err

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 SCRIPT = """
 from tfbench.native_log import import_tensorflow_quietly
 import_tensorflow_quietly()
@@ -16,6 +18,7 @@ print("python stderr still works", file=sys.stderr)
 """
 
 
+@pytest.mark.slow
 def test_tensorflow_imports_without_native_lines_and_devices_stay_configurable(tmp_path):
     env = {"PATH": "/usr/bin:/bin", "TMPDIR": str(tmp_path), "HOME": str(tmp_path), "CUDA_VISIBLE_DEVICES": ""}
     result = subprocess.run(

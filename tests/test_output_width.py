@@ -128,6 +128,7 @@ def trained_run(tmp_path_factory) -> Path:
     return run_dir
 
 
+@pytest.mark.slow
 def test_predict_prints_its_report_with_columns_0(trained_run):
     for text in (piped(["predict", str(trained_run)], "0"), in_terminal(["predict", str(trained_run)], "0")):
         assert "validation:" in text and "accuracy" in text and "confusion matrix" in text

@@ -118,6 +118,7 @@ def plain_keras_tagger(x: np.ndarray, y: np.ndarray, train: np.ndarray, val: np.
     return history.history["val_accuracy"][-1]
 
 
+@pytest.mark.slow
 def test_a_tagger_trains_within_2_percent_of_plain_keras(tagger_run):
     from tfbench.data.splits import holdout_indices
 
@@ -146,6 +147,7 @@ def test_predict_scores_a_tagger_per_position_without_the_padding(tagger_run):
     assert report["keras_metric"] == pytest.approx(result["accuracy"], abs=1e-6)  # the export's check: one number
 
 
+@pytest.mark.slow
 def test_one_hot_tags_per_position_train_with_categorical_crossentropy(tmp_path):
     _, y = tag_data(160)
     path = tagger_preset(tmp_path, np.eye(TAGS, dtype=np.int32)[y], epochs=1)
@@ -185,6 +187,7 @@ def test_class_weights_are_refused_for_labels_per_position():
     assert resolve({"a": 2.0}, one_hot) == {0: 2.0, 1: 1.0, 2: 1.0}
 
 
+@pytest.mark.slow
 def test_a_segmentation_mask_trains_per_pixel_and_is_scored_per_pixel(tmp_path, runs_dir):
     """8x8 images whose mask marks the bright pixels: a per-pixel sigmoid convnet, binary labels."""
     from tfbench.evaluation import evaluate_run

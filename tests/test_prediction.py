@@ -40,6 +40,7 @@ def penguins_run(tmp_path_factory) -> Path:
     return trained(tmp_path_factory.mktemp("penguins"), "penguins", f"data.source=csv:{PENGUINS}", "train.epochs=25")
 
 
+@pytest.mark.slow
 def test_penguins_predictions_agree_with_species(penguins_run, tmp_path):
     out = tmp_path / "pred.csv"
     result = tfbench("predict", penguins_run, "--input", PENGUINS, "--output", out)
@@ -52,6 +53,7 @@ def test_penguins_predictions_agree_with_species(penguins_run, tmp_path):
     assert "344 predictions; accuracy" in result.stdout
 
 
+@pytest.mark.slow
 def test_rows_without_the_label_and_with_missing_cells_are_scored(penguins_run, tmp_path):
     new = tmp_path / "new.csv"
     new.write_text(
@@ -68,6 +70,7 @@ def test_rows_without_the_label_and_with_missing_cells_are_scored(penguins_run, 
     assert "2 predictions" in shown.stdout and "accuracy" not in shown.stdout
 
 
+@pytest.mark.slow
 def test_a_file_missing_a_training_column_is_one_line(penguins_run, tmp_path):
     new = tmp_path / "bad.csv"
     new.write_text("island,year\nBiscoe,2009\n")
@@ -84,6 +87,7 @@ def write_png(path: Path, value: int) -> None:
     path.write_bytes(tf.io.encode_png(np.full((8, 8, 3), value, np.uint8)).numpy())
 
 
+@pytest.mark.slow
 def test_image_files_and_folders_are_scored(tmp_path):
     for c, name in enumerate(["dark", "light"]):
         for i in range(6):
@@ -112,6 +116,7 @@ epochs = 2
     assert one["samples"] == 1 and one["rows"][0]["predicted"] in ("dark", "light")
 
 
+@pytest.mark.slow
 def test_text_files_are_scored(tmp_path):
     for name, word in (("neg", "bad awful"), ("pos", "good great")):
         for i in range(5):
@@ -144,6 +149,7 @@ epochs = 1
     assert data["samples"] == 5 and all(r["predicted"] in ("neg", "pos") for r in data["rows"])
 
 
+@pytest.mark.slow
 def test_a_table_run_exports_raw_column_models_and_tflite_after_preprocessing(penguins_run):
     report = json.loads((penguins_run / "exports" / "report.json").read_text())  # the preset's keras + savedmodel
     assert report["savedmodel"]["agreement"] == 1.0 and report["savedmodel"]["max_abs_diff"] < 1e-5
@@ -199,6 +205,7 @@ def peak_rss_mb(*args) -> tuple[float, subprocess.CompletedProcess]:
         return usage.ru_maxrss / 1024, subprocess.CompletedProcess(args, child.returncode, out.read(), err.read())
 
 
+@pytest.mark.slow
 def test_predicting_a_table_streams_in_memory_bounded_independent_of_its_size(penguins_run, tmp_path):
     small = penguins_like(tmp_path / "small.csv", 40_000)  # ~2 MB
     large = penguins_like(tmp_path / "large.csv", 800_000)  # ~40 MB: the whole-file reader took ~20x that
@@ -211,6 +218,7 @@ def test_predicting_a_table_streams_in_memory_bounded_independent_of_its_size(pe
     assert growth < 60, f"peak RSS grew by {growth:.0f} MB for 38 MB more input ({peaks})"
 
 
+@pytest.mark.slow
 def test_predictions_are_written_as_the_file_is_read(penguins_run, tmp_path):
     rows = 300_000  # ~14 MB: many record batches
     bad = penguins_like(tmp_path / "bad.csv", rows, last="Adelie,Dream,forty,17.0,190,3600,male,2008")
@@ -223,6 +231,7 @@ def test_predictions_are_written_as_the_file_is_read(penguins_run, tmp_path):
     assert written > rows // 2  # the rows before the bad one were scored and written before it was read
 
 
+@pytest.mark.slow
 def test_new_rows_whose_label_is_missing_or_unknown_are_scored_and_counted(penguins_run, tmp_path):
     lines = PENGUINS.read_text().splitlines()
     body = [lines[0]]
@@ -245,6 +254,7 @@ def test_new_rows_whose_label_is_missing_or_unknown_are_scored_and_counted(pengu
     assert "10 had a label that is not one of the run's classes (e.g. 'Emperor')" in shown.stdout
 
 
+@pytest.mark.slow
 def test_bad_input_files_are_one_line_naming_input(penguins_run, tmp_path):
     lines = PENGUINS.read_text().splitlines()
     dup = tmp_path / "dup.csv"
@@ -261,6 +271,7 @@ def test_bad_input_files_are_one_line_naming_input(penguins_run, tmp_path):
         assert "data.source" not in result.stderr and "data.options" not in result.stderr.split("(")[0]
 
 
+@pytest.mark.slow
 def test_text_labels_for_a_run_trained_on_numbers_are_counted_not_fatal(tmp_path):
     train = tmp_path / "train.csv"
     train.write_text("x,z,y\n" + "".join(f"{i * 0.1:.1f},{(i * 7) % 5},{int(i % 3 == 0)}\n" for i in range(60)))

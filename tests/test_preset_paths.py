@@ -14,6 +14,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 import tomllib
 from no_network.sitecustomize import pythonpath
 
@@ -52,6 +53,7 @@ def _tfbench(args: list[str], cwd: Path, timeout: int = 240) -> subprocess.Compl
     )
 
 
+@pytest.mark.slow
 def test_a_preset_beside_its_csv_validates_runs_and_resumes_from_any_working_directory(tmp_path):
     """`source = "csv:data.csv"` is the file beside the preset, whatever the shell's directory."""
     folder = _folder_with_csv(tmp_path)
@@ -132,6 +134,7 @@ def test_the_shipped_presets_are_the_top_level_folder():
     assert not (REPO / "tfbench" / "presets").exists()
 
 
+@pytest.mark.slow
 def test_an_installed_wheel_finds_the_shipped_presets_by_name(tmp_path):
     """The wheel holds presets/ as tfbench/presets, and tfbench unpacked from it finds them by name."""
     source = tmp_path / "src"

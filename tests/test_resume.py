@@ -32,6 +32,7 @@ def every_epoch(monkeypatch):
     monkeypatch.setenv("TFBENCH_CHECKPOINT_SECONDS", "0")
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_mid_epoch_finishes_the_planned_epochs(tmp_path, runs_dir, every_epoch):
     exp = experiment(tmp_path, epochs=6)
     run_dir = start_runner(exp, runs_dir)
@@ -68,6 +69,7 @@ def test_resume_after_sigkill_mid_epoch_finishes_the_planned_epochs(tmp_path, ru
     assert (run_dir / "model.keras").exists()
 
 
+@pytest.mark.slow
 def test_resume_of_a_stopped_run_continues_its_training(tmp_path, runs_dir):
     def stop_in_epoch_two(event):
         if event["event"] == "epoch_ended" and event["epoch"] == 2:
@@ -88,6 +90,7 @@ def test_resume_of_a_stopped_run_continues_its_training(tmp_path, runs_dir):
     assert rows[done]["loss"] < stopped_loss
 
 
+@pytest.mark.slow
 def test_resume_refuses_a_finished_run_unless_more_epochs_are_planned(tmp_path, runs_dir):
     exp = experiment(tmp_path, epochs=1, batch=64)
     run = Run(exp, runs_dir=runs_dir)
@@ -132,6 +135,7 @@ def test_resume_of_a_folder_that_is_not_a_run(tmp_path):
         Run(exp, run_dir=tmp_path, resume=True)
 
 
+@pytest.mark.slow
 def test_detached_resume_continues_in_the_background(tmp_path, runs_dir):
     def stop_after_epoch_one(event):
         if event["event"] == "epoch_ended" and event["epoch"] == 1:

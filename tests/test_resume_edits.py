@@ -55,6 +55,7 @@ def assert_refused(code: int, err: str, run_dir: Path, *words: str) -> None:
         assert word in lines[0], lines[0]
 
 
+@pytest.mark.slow
 def test_a_model_edited_between_stop_and_resume_is_refused_and_the_run_stays_resumable(tmp_path, runs_dir):
     run_dir = trained_run(tmp_path, runs_dir)
     events_before = (run_dir / "events.jsonl").read_bytes()
@@ -102,6 +103,7 @@ def test_every_edit_resume_cannot_honour_is_named(tmp_path, runs_dir, case):
     assert (run_dir / "events.jsonl").read_bytes() == events_before
 
 
+@pytest.mark.slow
 def test_edited_epochs_are_trained_to(tmp_path, runs_dir):
     run_dir = trained_run(tmp_path, runs_dir)
     edit(run_dir, "epochs = 4", "epochs = 5")
@@ -112,6 +114,7 @@ def test_edited_epochs_are_trained_to(tmp_path, runs_dir):
     assert any("plans 5 epochs now (4 before)" in e.get("message", "") for e in events if e["event"] == "log")
 
 
+@pytest.mark.slow
 def test_a_finished_run_with_more_epochs_planned_in_its_file_trains_on(tmp_path, runs_dir):
     run_dir = trained_run(tmp_path, runs_dir, epochs=2, stop_after=None)
     code, err = resume(run_dir)

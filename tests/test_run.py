@@ -26,6 +26,7 @@ def kinds(events):
     return [e["event"] for e in events]
 
 
+@pytest.mark.slow
 def test_run_leaves_its_directory_and_events_in_order(tmp_path, runs_dir):
     run = Run(experiment(tmp_path), runs_dir=runs_dir)
     assert run.train() == "completed"
@@ -71,6 +72,7 @@ def test_run_leaves_its_directory_and_events_in_order(tmp_path, runs_dir):
     assert state.status == "completed" and state.epoch_numbers == [1, 2, 3]
 
 
+@pytest.mark.slow
 def test_batch_events_are_throttled(tmp_path, runs_dir):
     run = Run(experiment(tmp_path, epochs=2, batch=4), runs_dir=runs_dir)  # 200 steps per epoch
     run.train()
@@ -81,6 +83,7 @@ def test_batch_events_are_throttled(tmp_path, runs_dir):
     assert len(batches) < 400
 
 
+@pytest.mark.slow
 def test_pause_then_unpause_trains_the_same_steps(tmp_path, runs_dir):
     plain = Run(experiment(tmp_path, name="plain"), runs_dir=runs_dir)
     plain.train()
@@ -126,6 +129,7 @@ def test_stop_saves_a_loadable_checkpoint_and_ends_stopped(tmp_path, runs_dir, m
     assert model.count_params() == 65
 
 
+@pytest.mark.slow
 def test_live_learning_rate_and_epochs(tmp_path, runs_dir):
     def change(event):
         if event["event"] == "epoch_started" and event["epoch"] == 2:
@@ -143,6 +147,7 @@ def test_live_learning_rate_and_epochs(tmp_path, runs_dir):
     assert len(events[-1]["changes"]) == 2
 
 
+@pytest.mark.slow
 def test_lowering_epochs_ends_early_as_completed(tmp_path, runs_dir):
     def lower(event):
         if event["event"] == "epoch_started" and event["epoch"] == 1:
@@ -242,6 +247,7 @@ def test_a_mirrored_run_trains_like_a_single_device_run(tmp_path, runs_dir):
     assert started["model"]["total_params"] == 65 and started["steps_per_epoch"] == 25
 
 
+@pytest.mark.slow
 def test_best_checkpoint_holds_the_best_epoch(tmp_path, runs_dir):
     import keras
 
@@ -314,6 +320,7 @@ def test_a_full_disk_is_recognised_through_the_errors_raised_from_it():
     assert failure_reason(PermissionError(errno.EACCES, "Permission denied"), 32, 4).startswith("PermissionError")
 
 
+@pytest.mark.slow
 def test_steps_per_execution_counts_every_batch(tmp_path, runs_dir):
     run = Run(experiment(tmp_path, epochs=2, extra="steps_per_execution = 5"), runs_dir=runs_dir)
     assert run.train() == "completed"

@@ -68,6 +68,7 @@ def test_a_real_run_leaves_the_victim_untouched_and_says_where(tmp_path):
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
+@pytest.mark.slow
 def test_a_relative_callback_path_is_written_inside_the_run_directory(tmp_path):
     """A relative path is the run directory's, whatever the working directory is."""
     victim = _victim(tmp_path)
@@ -115,6 +116,7 @@ def test_a_callback_cannot_overwrite_what_tfbench_records(value):
     catalog.resolve_run_paths("callbacks", "CSVLogger", {"filename": "keras-log.csv"}, "/runs/r", reserved=OWN_PATHS)
 
 
+@pytest.mark.slow
 def test_a_real_run_refuses_to_log_over_its_own_history(tmp_path):
     preset = write_preset(
         tmp_path, spiral_preset(epochs=1, extra='callbacks = [{ type = "CSVLogger", filename = "history.csv" }]')
@@ -138,6 +140,7 @@ def test_a_file_cache_outside_the_run_directory_is_refused_at_validation(tmp_pat
     assert "inside the run directory" in info.value.message
 
 
+@pytest.mark.slow
 def test_a_file_cache_is_written_inside_the_run_directory_whatever_the_working_directory(tmp_path):
     root = png_folder(tmp_path / "imgs", per_class=10)
     (tmp_path / "cwd").mkdir()

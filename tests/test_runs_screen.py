@@ -7,6 +7,7 @@ import shutil
 import time
 from pathlib import Path
 
+import pytest
 from app_pilot import screen_text
 
 from tfbench.app import make_app
@@ -26,6 +27,7 @@ async def scanned(pilot, screen: RunsScreen) -> None:
         await pilot.pause(0.02)
 
 
+@pytest.mark.slow
 def test_selecting_runs_overlays_their_curves_and_shows_their_differences(tmp_path):
     runs_dir = tmp_path / "runs"
     shutil.copytree(FIXTURES / "runs_dir", runs_dir)

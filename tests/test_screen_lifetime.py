@@ -37,6 +37,7 @@ def finished_run(runs_dir: Path) -> Path:
     return run_dir
 
 
+@pytest.mark.slow
 @pilot_test
 async def test_a_train_screen_losing_its_widgets_while_its_timers_fire_keeps_the_app(runs_dir: Path, fast_timers):
     """The curves going before their screen does (as on the way out) leaves the timers quiet."""
@@ -53,6 +54,7 @@ async def test_a_train_screen_losing_its_widgets_while_its_timers_fire_keeps_the
         assert type(app.screen).__name__ == "BuilderScreen"
 
 
+@pytest.mark.slow
 @pilot_test
 async def test_switching_screens_fast_while_the_train_timers_fire_then_quitting(runs_dir: Path, fast_timers):
     """F4/F5/F1 in quick succession, again and again, then closing the App: no timer finds its
@@ -72,6 +74,7 @@ async def test_switching_screens_fast_while_the_train_timers_fire_then_quitting(
         # Leaving the block closes the App; an error raised by a timer meanwhile is raised here.
 
 
+@pytest.mark.slow
 @pilot_test
 async def test_switching_screens_builds_no_new_widgets(runs_dir: Path):
     """Switching between Model and Train (F1, F4) shows the widgets each screen already has: every
@@ -96,6 +99,7 @@ async def test_switching_screens_builds_no_new_widgets(runs_dir: Path):
             assert not new, f"{type(screen).__name__}: {len(new)} widgets built anew, {new[:3]}"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(TMUX is None, reason="tmux is not installed: this test drives tfbench in a real terminal")
 def test_a_thousand_screen_switches_in_a_real_terminal_keep_the_tui_within_30_mb(tmp_path: Path):
     """The real `tfbench` in tmux at 100×32, nothing running: after 1,000 switches between Model
@@ -122,6 +126,7 @@ def test_a_thousand_screen_switches_in_a_real_terminal_keep_the_tui_within_30_mb
     assert after_1000 - after_100 < 30, f"{after_100:.0f} MB after 100 switches, {after_1000:.0f} MB after 1,000"
 
 
+@pytest.mark.slow
 @pilot_test
 async def test_opening_runs_from_the_runs_screen_freezes_nothing_more(runs_dir: Path):
     """Start-up objects are frozen out of the collector once: each train screen opened over the

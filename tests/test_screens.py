@@ -39,6 +39,7 @@ def render_text(renderable, width: int = 80) -> str:
 # -- the App ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pilot_test
 async def test_function_keys_reach_every_screen_at_80x24(runs_dir: Path):
     """Keyboard alone: F1–F5 switch screens, the tabs follow, and F1 comes back to the builder."""
@@ -122,6 +123,7 @@ async def test_no_color_draws_samples_with_shades(runs_dir: Path, monkeypatch):
         assert "▀" not in drawn and any(ch in drawn for ch in "░▒▓█")
 
 
+@pytest.mark.slow
 @pilot_test
 async def test_import_layers_from_a_keras_model(runs_dir: Path, tmp_path: Path):
     """Import replaces the stack with a Sequential .keras model's layers (read by Keras in a worker)."""
@@ -148,6 +150,7 @@ async def test_import_layers_from_a_keras_model(runs_dir: Path, tmp_path: Path):
         assert len(app.experiment.model.layers) == 3
 
 
+@pytest.mark.slow
 @pilot_test
 async def test_setup_offers_losses_for_the_label_kind_and_edits_callbacks(runs_dir: Path):
     """Binary labels get binary losses; callbacks are added, edited and removed."""
@@ -174,6 +177,7 @@ async def test_setup_offers_losses_for_the_label_kind_and_edits_callbacks(runs_d
         assert app.experiment.train.callbacks == []
 
 
+@pytest.mark.slow
 @pilot_test
 async def test_ticking_a_metric_on_the_setup_screen_adds_it_to_the_experiment(runs_dir: Path):
     """The metrics list edits `train.metrics`, keeping the metrics written as tables."""
@@ -246,6 +250,7 @@ def test_fixed_workbench_fails_like_an_impossible_stack():
     assert caught.value.location == "model.layers[1]"
 
 
+@pytest.mark.slow
 @pilot_test
 async def test_browse_for_a_data_file(runs_dir: Path, tmp_path: Path, monkeypatch):
     """The file browser picks a CSV file and makes it the data source, kind and all."""
@@ -270,6 +275,7 @@ async def test_browse_for_a_data_file(runs_dir: Path, tmp_path: Path, monkeypatc
         assert app.screen.query_one("#file-path", Input).value == str(Path("tables") / "points.csv")
 
 
+@pytest.mark.slow
 @pilot_test
 async def test_quit_with_unsaved_edits_asks_first(runs_dir: Path):
     """ctrl+q after an edit asks; "n" stays, "y" quits."""

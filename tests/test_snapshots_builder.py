@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from nested_stack import NestedEngineCalls, nested_experiment
 from test_snapshots_workbench import steps
 
@@ -30,6 +31,7 @@ def test_builder_blocks_80x24(snap_compare):
     assert snap_compare(blocks_app(), terminal_size=(80, 24), run_before=steps())
 
 
+@pytest.mark.slow
 def test_builder_blocks_unfolded_wrapper_layer(snap_compare):
     """The backbone unfolded to its layers, and the Bidirectional's LSTM selected with its form."""
     keys = ("down", "right", *["down"] * 16)

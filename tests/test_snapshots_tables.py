@@ -7,6 +7,7 @@ from table_screen_data import table_app
 from test_snapshots_workbench import steps
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", [(80, 24), (100, 32)], ids=["80x24", "100x32"])
 def test_table_data_screen(snap_compare, size):
     """The file's own columns under their names, each column's kind and counts, the label marked."""

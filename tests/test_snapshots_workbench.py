@@ -128,6 +128,7 @@ def test_builder_impossible_stack(snap_compare):
     assert snap_compare(fixed_app(failing=("Conv2D",)), terminal_size=(100, 32), run_before=steps())
 
 
+@pytest.mark.slow
 def test_builder_invalid_value(snap_compare):
     """A value that is not a number: shown under its field, the Experiment unchanged."""
 
@@ -143,6 +144,7 @@ def test_builder_invalid_value(snap_compare):
     )
 
 
+@pytest.mark.slow
 def test_layer_picker(snap_compare):
     """The searchable layer picker, filtered by what was typed."""
     assert snap_compare(fixed_app(), terminal_size=(100, 32), run_before=steps("a", "c", "o", "n", "v"))
@@ -153,11 +155,13 @@ def test_import_layers_dialog(snap_compare):
     assert snap_compare(fixed_app(), terminal_size=(100, 32), run_before=steps("I"))
 
 
+@pytest.mark.slow
 def test_dataset_screen(snap_compare):
     """The dataset picker: grouped sources, info, half-block samples, class balance."""
     assert snap_compare(fixed_app(), terminal_size=(100, 32), run_before=steps("f2"))
 
 
+@pytest.mark.slow
 def test_setup_screen(snap_compare):
     """Training setup: optimizer and its form, loss, metrics, callbacks, run switches, export."""
     assert snap_compare(fixed_app(), terminal_size=(100, 32), run_before=steps("f3"))
@@ -173,6 +177,7 @@ def test_open_preset_dialog(snap_compare):
     assert snap_compare(fixed_app(), terminal_size=(100, 32), run_before=steps("ctrl+o"))
 
 
+@pytest.mark.slow
 def test_file_browser_dialog(snap_compare, tmp_path, monkeypatch):
     """The file browser for data files and folders, over a fixed folder."""
     for name in ("images/cats", "images/dogs"):
@@ -183,6 +188,7 @@ def test_file_browser_dialog(snap_compare, tmp_path, monkeypatch):
     assert snap_compare(fixed_app(), terminal_size=(100, 32), run_before=steps("f2", "b", "down"))
 
 
+@pytest.mark.slow
 def test_quit_confirm_dialog(snap_compare):
     """Quitting with unsaved edits asks first."""
     assert snap_compare(fixed_app(), terminal_size=(100, 32), run_before=steps("d", "ctrl+q"))

@@ -229,6 +229,7 @@ def assert_same_training(run: dict, single: dict) -> None:
     assert run["weights"] == pytest.approx(single["weights"], rel=1e-3, abs=1e-4)
 
 
+@pytest.mark.slow
 def test_mirrored_over_two_logical_cpus(tmp_path):
     script = tmp_path / "train.py"
     script.write_text(TRAIN_SCRIPT)

@@ -130,6 +130,7 @@ time.sleep(60)
 """
 
 
+@pytest.mark.slow
 @pilot_test
 async def test_s_stops_the_study_process_as_ctrl_c_would(tmp_path):
     import json

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 from tiny_runs import runner_env
 
 from tfbench.engine import events as ev
@@ -97,6 +98,7 @@ def freeze_a_trial_in_its_second_epoch(study_dir: Path) -> dict | None:
     return None
 
 
+@pytest.mark.slow
 def test_sigkill_of_a_worker_and_of_tune_ends_watch_then_resume_keeps_every_trial_and_completes_twelve(tmp_path):
     study_dir = tmp_path / "study"
     proc = subprocess.Popen(
@@ -164,6 +166,7 @@ def test_sigkill_of_a_worker_and_of_tune_ends_watch_then_resume_keeps_every_tria
     )
 
 
+@pytest.mark.slow
 def test_two_tune_processes_on_one_journal_split_the_trials_and_run_none_twice(tmp_path):
     journal = tmp_path / "shared.journal"
     procs = [
@@ -202,6 +205,7 @@ def test_two_tune_processes_on_one_journal_split_the_trials_and_run_none_twice(t
         assert len(starts) == 1
 
 
+@pytest.mark.slow
 def test_ctrl_c_lets_the_running_trials_save_watch_ends_and_resume_starts_no_more_workers_than_trials_left(tmp_path):
     study_dir = tmp_path / "study"
     # trials long enough (20 epochs) that Ctrl+C finds them running
@@ -259,6 +263,7 @@ def children_of(pid: int) -> set[int]:
         return set()
 
 
+@pytest.mark.slow
 def test_the_survivor_of_two_tune_processes_finishes_the_trial_of_the_one_killed_mid_trial(tmp_path):
     journal = tmp_path / "shared.journal"
     sets = ["--set", "train.epochs=3", "--set", "data.batch_size=64"]
@@ -329,6 +334,7 @@ pruner = "none"
 """
 
 
+@pytest.mark.slow
 def test_tune_starts_no_more_workers_than_trials_left_and_a_two_point_grid_trains_each_point_once(tmp_path):
     shipped = (Path(__file__).resolve().parent.parent / "presets" / "digits-mlp.toml").read_text()
     preset = tmp_path / "grid.toml"
@@ -393,6 +399,7 @@ def journal_records(study_dir: Path) -> list[dict]:
     return [json.loads(line) for line in data.splitlines()]
 
 
+@pytest.mark.slow
 def test_a_disk_that_fills_stops_the_study_with_one_line_and_resume_finishes_it_with_every_record(tmp_path):
     from test_faults import needs_a_small_tmpfs
 

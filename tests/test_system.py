@@ -158,6 +158,7 @@ def test_sampling_never_imports_tensorflow():
     assert out.stdout.strip() == "[]", out.stderr
 
 
+@pytest.mark.slow
 def test_sampling_does_not_initialise_tensorflow():
     """With TensorFlow imported but not initialised, a sample must leave device setup possible."""
     code = (

@@ -181,6 +181,7 @@ def stocks_mae(path: Path) -> tuple[float, dict]:
     return float(np.min(history.history["val_mae"])), columns_of(bundle.info)
 
 
+@pytest.mark.slow
 def test_stocks_text_dates_train_within_ten_percent_of_dates_parsed_by_hand(tmp_path):
     parsed = tmp_path / "stocks-iso.csv"
     with open(STOCKS) as f, open(parsed, "w", newline="") as out:
@@ -220,6 +221,7 @@ def cars_accuracy(path: Path, columns: dict) -> tuple[float, object]:
     return float(history.history["val_accuracy"][-1]), bundle.info
 
 
+@pytest.mark.slow
 def test_a_near_unique_text_column_gives_its_words_with_a_note(tmp_path):
     path = cars_csv(tmp_path / "cars.csv")
     words, info = cars_accuracy(path, {})
@@ -231,6 +233,7 @@ def test_a_near_unique_text_column_gives_its_words_with_a_note(tmp_path):
     assert words >= 0.9 and words >= hashed + 0.08, (words, hashed)
 
 
+@pytest.mark.slow
 def test_every_table_note_is_in_validate_json(tmp_path):
     path = cars_csv(tmp_path / "cars.csv")
     for source, extra, words in (
@@ -250,6 +253,7 @@ def test_every_table_note_is_in_validate_json(tmp_path):
 # -- exports take an ISO date as text ------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_savedmodel_scores_raw_rows_with_an_iso_date_exactly_as_predict_does(tmp_path):
     import tensorflow as tf
 
@@ -301,6 +305,7 @@ def test_a_savedmodel_scores_raw_rows_with_an_iso_date_exactly_as_predict_does(t
 # -- train.py reads dates and words as the run does ---------------------------------------------
 
 
+@pytest.mark.slow
 def test_train_py_reads_written_dates_unix_times_and_words_as_the_run_does(tmp_path):
     import keras
 

@@ -83,6 +83,7 @@ def test_serving_names_are_identifiers_unique_and_independent_of_order():
     assert serving_names(reversed(ODD_NAMES)) == names
 
 
+@pytest.mark.slow
 def test_a_table_with_any_column_names_trains_exports_and_serves_raw_rows(tmp_path):
     path = odd_names_csv(tmp_path / "odd.csv")
     result = subprocess.run(
@@ -117,6 +118,7 @@ def test_a_table_with_any_column_names_trains_exports_and_serves_raw_rows(tmp_pa
     assert json.loads(predicted.stdout)["samples"] == 60
 
 
+@pytest.mark.slow
 def test_train_py_reads_any_column_names(tmp_path):
     from tfbench.codegen import generate_script
 

@@ -55,6 +55,7 @@ def tracked_run(tmp_path: Path, runs_dir: Path) -> Run:
     return run
 
 
+@pytest.mark.slow
 def test_a_tracked_run_reads_back_from_mlflow_and_tensorboard_equal_to_its_history(tracked_run, tmp_path):
     """MLflow's metric history and TensorBoard's event files hold every epoch of history.csv."""
     from mlflow.tracking import MlflowClient
@@ -77,6 +78,7 @@ def test_a_tracked_run_reads_back_from_mlflow_and_tensorboard_equal_to_its_histo
     assert (tmp_path / "mlartifacts").is_dir()  # artifacts beside the database too
 
 
+@pytest.mark.slow
 def test_runs_export_mirrors_a_finished_run_once(tmp_path, runs_dir):
     """`tfbench runs export` writes a finished run to both; a second export leaves MLflow's copy alone."""
     preset = write_preset(tmp_path, spiral_preset(epochs=3), "plain.toml")
@@ -106,6 +108,7 @@ def test_runs_export_needs_a_destination_and_a_known_store():
     assert bad.exit_code == 2 and "--mlflow: unknown tracking URI scheme 'htp'" in bad.output
 
 
+@pytest.mark.slow
 def test_a_tensorboard_log_is_watched_as_a_run(tracked_run):
     """`tfbench watch tb:LOGDIR` folds a TensorBoard log into the live view's state, epoch by epoch."""
     logdir = tracked_run.run_dir / "tensorboard"
@@ -151,6 +154,7 @@ def test_parameters_get_names_mlflow_accepts():
     assert not math.isnan(float(flat_params({"lr": 0.001})["lr"]))
 
 
+@pytest.mark.slow
 def test_track_without_its_packages_is_a_located_error_before_any_run_dir(tmp_path, runs_dir):
     """Where tensorboard and mlflow cannot be imported, `[track]` is refused at once, naming the extra."""
     import subprocess

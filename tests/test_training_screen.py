@@ -164,6 +164,7 @@ async def test_replays_a_finished_log_into_the_same_state_as_folding_it():
         assert screen.runner_is_alive is False  # a replay: the clock is the log's own
 
 
+@pytest.mark.slow
 @pilot_test
 async def test_follows_a_growing_log_and_redraws_curves_at_most_twice_a_second(tmp_path):
     lines = (FIXTURES / "finished.jsonl").read_text().splitlines(keepends=True)

@@ -92,6 +92,7 @@ def autoencoder(tmp_path: Path, x: np.ndarray, loss: str = "binary_crossentropy"
     return path
 
 
+@pytest.mark.slow
 def test_keras_io_conv_autoencoder_trains_with_binary_crossentropy(tmp_path, runs_dir):
     exp = load_experiment(autoencoder(tmp_path, blobs(), epochs=4))
     info = data.describe(exp.data, exp.train.seed)

@@ -125,6 +125,7 @@ def test_without_consent_a_preset_with_code_is_refused_in_one_line_and_nothing_i
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
+@pytest.mark.slow
 def test_allowed_code_is_imported_and_a_run_keeps_a_copy_with_its_digest(tmp_path):
     preset = code_preset(tmp_path)
     ran = tfbench("run", str(preset), "--runs-dir", str(tmp_path / "runs"), "--quiet", "--allow-code")
@@ -140,6 +141,7 @@ def test_allowed_code_is_imported_and_a_run_keeps_a_copy_with_its_digest(tmp_pat
     assert str(run_dir / "code" / "sentinel.py") in (run_dir / "experiment.toml").read_text()
 
 
+@pytest.mark.slow
 def test_the_environment_allows_code_too(tmp_path):
     preset = code_preset(tmp_path)
     checked = tfbench("validate", str(preset), env=dict(runner_env(), TFBENCH_ALLOW_CODE="1"))
@@ -147,6 +149,7 @@ def test_the_environment_allows_code_too(tmp_path):
     assert "Scale" in checked.stdout
 
 
+@pytest.mark.slow
 def test_runs_and_watch_of_a_run_with_code_never_import_it(tmp_path):
     preset = code_preset(tmp_path)
     ran = tfbench("run", str(preset), "--runs-dir", str(tmp_path / "runs"), "--quiet", "--allow-code")
@@ -165,6 +168,7 @@ def test_runs_and_watch_of_a_run_with_code_never_import_it(tmp_path):
 # -- errors in the user's code: one line naming the file and line -------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_module_that_fails_to_import_is_one_line_naming_its_file_and_line(tmp_path):
     preset = code_preset(tmp_path, modules=("broken", "sentinel"))
     line = one_error_line(tfbench("validate", str(preset), "--allow-code"))
@@ -172,6 +176,7 @@ def test_a_module_that_fails_to_import_is_one_line_naming_its_file_and_line(tmp_
     assert "undefined_name" in line
 
 
+@pytest.mark.slow
 def test_a_constructor_that_raises_is_one_line_naming_the_layer_and_the_line(tmp_path):
     layers = '[[model.layers]]\ntype = "Fussy"\ndivisor = 0.0\n[[model.layers]]\ntype = "Dense"\nunits = 1\n'
     layers += 'activation = "sigmoid"'
@@ -180,6 +185,7 @@ def test_a_constructor_that_raises_is_one_line_naming_the_layer_and_the_line(tmp
     assert "model.layers[0]: Fussy: ZeroDivisionError: float division by zero (raising.py:15)" in line
 
 
+@pytest.mark.slow
 def test_a_class_the_modules_do_not_define_is_an_unknown_layer_once_they_are_imported(tmp_path):
     layers = SCALE_LAYERS.replace('type = "Scale"', 'type = "Scal"')
     preset = code_preset(tmp_path, layers=layers)
@@ -190,6 +196,7 @@ def test_a_class_the_modules_do_not_define_is_an_unknown_layer_once_they_are_imp
 # -- first-class once allowed -----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_custom_loss_metric_and_callback_are_listed_with_their_forms_and_reach_the_history(tmp_path):
     preset = code_preset(
         tmp_path,
@@ -215,6 +222,7 @@ def test_a_custom_loss_metric_and_callback_are_listed_with_their_forms_and_reach
     assert rows[0]["weight_norm"] != rows[1]["weight_norm"]
 
 
+@pytest.mark.slow
 def test_a_wrong_argument_of_a_custom_class_is_located_by_its_derived_form(tmp_path):
     preset = code_preset(tmp_path, modules=("sentinel", "extras"), loss='{ type = "FocalLoss", gama = 1.5 }')
     line = one_error_line(tfbench("validate", str(preset), "--allow-code"))
@@ -224,6 +232,7 @@ def test_a_wrong_argument_of_a_custom_class_is_located_by_its_derived_form(tmp_p
 # -- a changed module ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_resume_refuses_a_run_whose_module_changed_and_allow_changed_code_continues(tmp_path):
     preset = code_preset(tmp_path, epochs=3)
     ran = tfbench(
@@ -242,6 +251,7 @@ def test_resume_refuses_a_run_whose_module_changed_and_allow_changed_code_contin
     assert "edited" not in (run_dir / "code" / "sentinel.py").read_text()  # the run's own copy went on
 
 
+@pytest.mark.slow
 def test_resume_without_consent_is_refused_too(tmp_path):
     preset = code_preset(tmp_path)
     ran = tfbench("run", str(preset), "--runs-dir", str(tmp_path / "runs"), "--quiet", "--allow-code")
@@ -292,6 +302,7 @@ def vae_preset(folder: Path) -> Path:
     return preset
 
 
+@pytest.mark.slow
 def test_a_vae_model_class_trains_with_its_own_train_step_and_resumes_exactly(tmp_path):
     """Its train_step's metrics are the history's columns. Killed after epoch 2 and resumed, it goes on
     from epoch 2 with the uninterrupted run's numbers (to float rounding: two processes of this model
@@ -360,6 +371,7 @@ def keras_io_params() -> int:
     return int(done.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_the_shipped_transformer_preset_validates_to_keras_ios_parameter_count():
     checked = tfbench("validate", "transformer-text", "--allow-code", "--json")
     assert checked.returncode == 0, checked.stderr[-3000:]
@@ -368,6 +380,7 @@ def test_the_shipped_transformer_preset_validates_to_keras_ios_parameter_count()
     assert result["params"]["total"] == keras_io_params() == 657_758
 
 
+@pytest.mark.slow
 def test_keras_ios_layers_as_that_page_writes_them_validate_train_and_load_in_plain_keras(tmp_path):
     """The held-out module: no **kwargs, no get_config, no registration of its own."""
     layers = """
@@ -485,6 +498,7 @@ def test_the_transformer_killed_after_epoch_2_resumes_to_the_uninterrupted_histo
     assert (tmp_path / "again.keras").is_file()
 
 
+@pytest.mark.slow
 def test_a_study_tunes_a_custom_layers_argument_in_workers_that_import_the_allowed_code(tmp_path):
     space = '[tune]\nobjective = "val_loss"\ntrials = 2\nsampler = "random"\npruner = "none"\n'
     space += '[tune.space]\n"model.layers[0].factor" = { float = [0.5, 3.0] }'

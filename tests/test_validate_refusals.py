@@ -63,6 +63,7 @@ MHA = 'type = "MultiHeadAttention"\nnum_heads = 2\nkey_dim = 8'
 SOFTMAX = 'type = "Dense"\nunits = 10\nactivation = "softmax"'
 
 
+@pytest.mark.slow
 def test_validate_refuses_multi_head_attention_on_a_flat_tensor_in_one_line(tmp_path):
     preset = write_preset(
         tmp_path, DIGITS.format(source="digits", layers=layers_toml('type = "Flatten"', MHA, SOFTMAX))
@@ -105,6 +106,7 @@ def test_every_attention_over_a_flat_tensor_is_refused_at_its_place(tmp_path, ca
     assert_one_error_line(code, err, where, "needs a sequence (steps, features)")
 
 
+@pytest.mark.slow
 def test_the_reshape_the_error_suggests_validates_and_trains(tmp_path, runs_dir):
     from tfbench.engine.run import Run
     from tfbench.spec import load_experiment
@@ -187,6 +189,7 @@ def test_validate_refuses_a_damaged_backbone_weights_file_in_one_line(tmp_path, 
     assert_one_error_line(code, err, "model.layers[0].weights", path.name)
 
 
+@pytest.mark.slow
 def test_run_with_an_empty_weights_file_is_one_line_not_a_traceback(tmp_path, good_weights):
     path = damaged_weights("empty.h5", good_weights, tmp_path)
     preset = write_preset(tmp_path, backbone_preset(tmp_path, str(path)))
@@ -214,6 +217,7 @@ def test_good_weights_validate_and_weights_for_another_model_are_one_line_at_run
 # -- unfreeze beyond the backbone ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_unfreeze_more_layers_than_the_backbone_has_is_refused(tmp_path):
     import keras
 
@@ -276,6 +280,7 @@ def test_import_of_a_keras_file_declaring_gigabytes_is_refused_before_it_is_open
     assert "refused" in str(caught.value) and "300.0 MB" in str(caught.value).replace("MiB", "MB")
 
 
+@pytest.mark.slow
 def test_predict_on_a_run_whose_model_declares_gigabytes_is_one_line(tmp_path, saved_model):
     run_dir = tmp_path / "run"
     run_dir.mkdir()

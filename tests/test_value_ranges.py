@@ -243,6 +243,7 @@ def test_set_refuses_a_learning_rate_outside_the_optimizers_range(tmp_path):
     assert "error: learning_rate: must be > 0 (got -0.1)" in result.output
 
 
+@pytest.mark.slow
 @pilot_test
 async def test_the_optimizer_form_shows_the_range_under_the_field(runs_dir: Path):
     from tfbench.app import make_app
