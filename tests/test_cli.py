@@ -135,6 +135,7 @@ def test_bad_set_override_exits_2(good):
     assert result.exit_code == 2 and "error: --set train.epochs" in result.stderr
 
 
+@pytest.mark.slow
 def test_run_json_prints_plain_epoch_lines_and_a_summary(good, runs_dir):
     result = CliRunner().invoke(cli, ["run", str(good), "--runs-dir", str(runs_dir), "--json"])
     assert result.exit_code == 0, result.output

@@ -53,6 +53,7 @@ def test_every_registered_kind_provides_every_hook():
         assert isinstance(importlib.import_module(path), DataSource), kind
 
 
+@pytest.mark.slow
 def test_the_type_checker_names_the_hook_a_new_kind_lacks_or_mistypes(tmp_path):
     text = EXAMPLE.read_text()
     assert all(line in text for line in HOOKS.values())  # the example provides each hook as written above

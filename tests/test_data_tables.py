@@ -308,6 +308,7 @@ def test_a_run_records_balanced_class_weights(tmp_path):
     assert 'class_weight = "balanced"' in (run / "experiment.toml").read_text()
 
 
+@pytest.mark.slow
 def test_a_streamed_table_reads_in_batches_with_the_same_plan(tmp_path):
     from tfbench import build
 

@@ -128,6 +128,7 @@ def test_code_unknown_preset():
     assert "digits-cnn" in result.stderr
 
 
+@pytest.mark.slow
 def test_predict_shows_the_confusion_matrix(run_dir):
     result = invoke("predict", str(run_dir), "-k", "3")
     assert result.exit_code == 0, result.output

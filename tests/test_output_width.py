@@ -105,6 +105,7 @@ def test_long_run_names_print_whole_in_narrow_terminals(tmp_path):
         assert "status" in text
 
 
+@pytest.mark.slow
 def test_runs_of_a_study_prints_its_table_with_columns_0(tmp_path):
     study = write_study(tmp_path / "study")
     for text in (piped(["runs", str(study)], "0"), in_terminal(["runs", str(study)], "0")):

@@ -102,6 +102,7 @@ def test_resume_refuses_a_finished_run_unless_more_epochs_are_planned(tmp_path, 
     assert [r["epoch"] for r in read_history(run.run_dir)] == [1, 2]
 
 
+@pytest.mark.slow
 def test_a_finished_runs_backup_holds_its_last_epoch_even_when_best_weights_were_restored(tmp_path, runs_dir):
     """The last backup is written after `fit` returns, from the weights the last epoch ended with."""
     import numpy as np

@@ -185,6 +185,7 @@ def test_divergence_fails_with_the_batch_and_keeps_a_good_checkpoint(tmp_path, r
     assert not (run.run_dir / "model.keras").exists()
 
 
+@pytest.mark.slow
 def test_early_stopping_ends_early_stopped(tmp_path, runs_dir):
     extra = 'callbacks = [ { type = "EarlyStopping", monitor = "loss", patience = 0, min_delta = 10.0 } ]'
     run = Run(experiment(tmp_path, epochs=10, extra=extra), runs_dir=runs_dir)
@@ -194,6 +195,7 @@ def test_early_stopping_ends_early_stopped(tmp_path, runs_dir):
     assert end["epochs_completed"] < 10
 
 
+@pytest.mark.slow
 def test_file_writing_callbacks_default_into_the_run_dir(tmp_path, runs_dir):
     extra = 'callbacks = [ { type = "CSVLogger" }, { type = "ModelCheckpoint" } ]'
     run = Run(experiment(tmp_path, epochs=2, extra=extra), runs_dir=runs_dir)
@@ -202,6 +204,7 @@ def test_file_writing_callbacks_default_into_the_run_dir(tmp_path, runs_dir):
     assert (run.run_dir / "checkpoints" / "model-002.keras").exists()
 
 
+@pytest.mark.slow
 def test_tensorboard_without_its_package_is_a_located_user_error(tmp_path, runs_dir):
     import importlib.util
 
@@ -239,6 +242,7 @@ def test_history_csv_round_trips(tmp_path):
     assert math.isclose(back[0]["loss"], 0.5)
 
 
+@pytest.mark.slow
 def test_a_mirrored_run_trains_like_a_single_device_run(tmp_path, runs_dir):
     run = Run(experiment(tmp_path, epochs=1, extra='strategy = "mirrored"'), runs_dir=runs_dir)
     assert run.train() == "completed"

@@ -95,6 +95,7 @@ async def test_watch_opens_the_train_screen_on_a_run(runs_dir: Path):
         assert app.summary is None  # no Keras work is started for a watched run
 
 
+@pytest.mark.slow
 @pilot_test
 async def test_no_color_draws_samples_with_shades(runs_dir: Path, monkeypatch):
     """Under NO_COLOR the preview draws grey levels as shade characters instead of colours."""

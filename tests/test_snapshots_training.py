@@ -104,6 +104,7 @@ def test_train_screen_ascii_log_scale(snap_compare):
     assert snap_compare(_app(watch=FIXTURES / "finished.jsonl"), terminal_size=SIZE, run_before=run_before)
 
 
+@pytest.mark.slow
 def test_runs_screen_three_runs(snap_compare):
     """Three runs, two selected: their curves overlaid and their Experiments' differences."""
 

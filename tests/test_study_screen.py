@@ -43,6 +43,7 @@ async def read_study(pilot) -> None:
     await pilot.pause()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("live", [True, False], ids=["live", "finished"])
 def test_study_screen_pictures(snap_compare, tmp_path, live):
     """The trials best first, best-so-far curve, objective by learning rate, importances."""
@@ -91,6 +92,7 @@ async def test_the_trials_table_painted_before_it_measured_its_rows_still_shows_
             assert all(cell in line for cell in cells), (cells, line)
 
 
+@pytest.mark.slow
 @pilot_test
 async def test_enter_opens_the_trial_under_the_cursor_in_a_train_screen(tmp_path):
     from tfbench.screens.training import TrainingScreen

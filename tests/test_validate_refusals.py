@@ -197,6 +197,7 @@ def test_run_with_an_empty_weights_file_is_one_line_not_a_traceback(tmp_path, go
     assert_one_error_line(result.returncode, result.stderr, "model.layers[0].weights", "empty.h5")
 
 
+@pytest.mark.slow
 def test_good_weights_validate_and_weights_for_another_model_are_one_line_at_run(tmp_path, good_weights):
     code, _, err = validate(tmp_path, backbone_preset(tmp_path, str(good_weights)))
     assert code == 0, err

@@ -30,6 +30,7 @@ with open(source) as src, open(target, "a") as out:
 """
 
 
+@pytest.mark.slow
 def test_watch_follows_a_log_another_process_is_writing(tmp_path):
     run_dir = tmp_path / "runs" / "digits-cnn-20261026-093320"
     run_dir.mkdir(parents=True)
