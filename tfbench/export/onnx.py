@@ -15,8 +15,7 @@ from typing import Any
 
 from tfbench.data import rows
 from tfbench.export.formats import ExportJob
-from tfbench.export.latency import time_calls
-from tfbench.export.refusals import refused
+from tfbench.export.refusals import refused, verified_in_runtime
 from tfbench.native_log import captured_stderr
 
 _DTYPES = {
@@ -43,17 +42,7 @@ class OnnxFile:
             raise refused("tf2onnx", "onnx", "convert", exc, job.model, job.quantize) from None
 
     def verify(self, path: Path, job: ExportJob) -> dict:
-        try:
-            runner = OnnxRunner(path)
-        except Exception as exc:  # noqa: BLE001 - a file the runtime refuses is not an export
-            raise refused("ONNX Runtime", "onnx", "load", exc, job.model, job.quantize) from None
-        try:
-            outputs = runner.predict(job.reference.x)
-        except Exception as exc:  # noqa: BLE001
-            raise refused("ONNX Runtime", "onnx", "run", exc, job.model, job.quantize) from None
-        checks = job.reference.compare(outputs)
-        one = rows.take(job.reference.x, 0, 1)
-        checks.update(time_calls(lambda: runner.run(one)))
+        runner, checks = verified_in_runtime(lambda: OnnxRunner(path), "ONNX Runtime", "onnx", job)
         checks["opset"] = runner.opset
         checks["runtime"] = f"onnxruntime {runner.version}"
         return checks

@@ -22,8 +22,7 @@ from typing import Any
 
 from tfbench.data import rows
 from tfbench.export.formats import ExportJob
-from tfbench.export.latency import time_calls
-from tfbench.export.refusals import refused
+from tfbench.export.refusals import refused, verified_in_runtime
 from tfbench.native_log import captured_stderr
 
 XML, BIN = "model.xml", "model.bin"
@@ -69,17 +68,7 @@ class OpenVinoIR:
                 raise refused("OpenVINO", "openvino", "convert", exc, job.model, job.quantize) from None
 
     def verify(self, path: Path, job: ExportJob) -> dict:
-        try:
-            runner = OpenVinoRunner(path)
-        except Exception as exc:  # noqa: BLE001 - a file the runtime refuses is not an export
-            raise refused("OpenVINO", "openvino", "load", exc, job.model, job.quantize) from None
-        try:
-            outputs = runner.predict(job.reference.x)
-        except Exception as exc:  # noqa: BLE001
-            raise refused("OpenVINO", "openvino", "run", exc, job.model, job.quantize) from None
-        checks = job.reference.compare(outputs)
-        one = rows.take(job.reference.x, 0, 1)
-        checks.update(time_calls(lambda: runner.run(one)))
+        runner, checks = verified_in_runtime(lambda: OpenVinoRunner(path), "OpenVINO", "openvino", job)
         checks["runtime"] = f"openvino {runner.version} CPU, f32"
         return checks
 

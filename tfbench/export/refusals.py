@@ -10,6 +10,7 @@ the FeatureSpace exports fine with `--after-preprocessing`.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from tfbench.errors import UserError
@@ -82,3 +83,35 @@ def refused(runtime: str, fmt: str, stage: str, exc: BaseException, model: Any, 
     if parts(model) is not None:  # a table: the part after its preprocessing is plain layers
         hint = "export the model after its preprocessing with --after-preprocessing"
     return UserError(f"{runtime} {verb} {what}: {cause(exc)}", f"--format {fmt}", hint)
+
+
+def verified_in_runtime(open_runner: Callable[[], Any], runtime: str, fmt: str, job: Any) -> tuple[Any, dict]:
+    """Load a written file in its runtime, run it on the reference samples, compare and time it.
+
+    Args:
+        open_runner: opens the file in its runtime (an object with `predict(x)` and `run(one_sample)`).
+        runtime: the runtime's name, for a refusal ("ONNX Runtime").
+        fmt: the export format.
+        job: the `ExportJob` (its model, reference and quantisation).
+
+    Returns:
+        The runner and the checks: the reference's comparison and the single-sample latency.
+
+    Raises:
+        UserError: the runtime refuses to load or to run the file (one line).
+    """
+    from tfbench.data import rows
+    from tfbench.export.latency import time_calls
+
+    try:
+        runner = open_runner()
+    except Exception as exc:  # noqa: BLE001 - a file the runtime refuses is not an export
+        raise refused(runtime, fmt, "load", exc, job.model, job.quantize) from None
+    try:
+        outputs = runner.predict(job.reference.x)
+    except Exception as exc:  # noqa: BLE001
+        raise refused(runtime, fmt, "run", exc, job.model, job.quantize) from None
+    checks = job.reference.compare(outputs)
+    one = rows.take(job.reference.x, 0, 1)
+    checks.update(time_calls(lambda: runner.run(one)))
+    return runner, checks
