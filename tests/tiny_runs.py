@@ -8,7 +8,10 @@ tests turn; `write_preset` puts a preset's text in a file.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -107,6 +110,41 @@ def write_preset(folder: Path, text: str, filename: str = "preset.toml") -> Path
 def runner_env() -> dict[str, str]:
     """The environment for a runner subprocess: this checkout importable, TensorFlow quiet on the CPU."""
     return dict(os.environ, PYTHONPATH=pythonpath(REPO), TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+
+
+def tfbench_process(
+    *args: object, cwd: Path = REPO, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess:
+    """`python -m tfbench ARGS` to its end in a child process.
+
+    For what only a process shows: signals and kills, a fresh interpreter's imports, a second process
+    beside the first. Each call starts TensorFlow anew (seconds); `tfbench_here` does not.
+    """
+    return subprocess.run(
+        [sys.executable, "-m", "tfbench", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env or runner_env(),
+        timeout=timeout,
+        cwd=cwd,
+    )
+
+
+def tfbench_here(
+    *args: object, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """`tfbench ARGS` run in this process through click's test runner, answered like `tfbench_process`.
+
+    The command, its exit code and its output are the real ones; TensorFlow is already imported here, so
+    a call costs only its own work. `env` adds to (not replaces) the environment for the call.
+    """
+    from click.testing import CliRunner
+
+    from tfbench.cli import cli
+
+    with contextlib.chdir(cwd) if cwd is not None else contextlib.nullcontext():
+        result = CliRunner().invoke(cli, [str(a) for a in args], env=env, catch_exceptions=False)
+    return subprocess.CompletedProcess(["tfbench", *map(str, args)], result.exit_code, result.stdout, result.stderr)
 
 
 def wait_for_event(run_dir: Path, predicate, timeout: float = 90.0) -> dict:
