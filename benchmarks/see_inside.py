@@ -1,7 +1,8 @@
 """How long the augmentation preview and Grad-CAM take, cold and warm (not a test).
 
-Each round starts a fresh interpreter and imports TensorFlow and Keras first (the workbench warms
-them up at start, so a preview never waits for that import); then it times, as the workbench does:
+Each round starts a fresh interpreter and warms TensorFlow up as the workbench does at start
+(`EngineCalls.warm_up`: the imports and the first tensor, before any preview is asked for); then it
+times, as the workbench does:
 
 - preview cold: the first 8-variant preview of a `builtin:shapes` sample through RandomFlip,
   RandomRotation and RandomZoom (describing the data, building the layers, running them eagerly);
@@ -29,8 +30,8 @@ REPO = Path(__file__).resolve().parent.parent
 
 CHILD = r"""
 import json, statistics, sys, time
-import keras, tensorflow  # noqa: F401 - the workbench imports these before anyone asks for a preview
 from tfbench.engine_calls import EngineCalls
+EngineCalls().warm_up()  # what the workbench does at start, before anyone asks for a preview
 from tfbench.spec import experiment_from_dict
 
 exp = experiment_from_dict({

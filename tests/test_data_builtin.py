@@ -56,6 +56,15 @@ def test_generated_data_is_deterministic_and_sensible():
     assert np.allclose(sine.x[1:, -1, 0], sine.y[:-1, 0])
 
 
+def test_the_generated_shapes_are_the_same_bit_for_bit_as_every_earlier_version_made_them():
+    """Runs, presets' figures and saved splits depend on these exact images; a faster generator must not move them."""
+    import hashlib
+
+    shapes = builtin.DATASETS["shapes"].make()
+    digest = hashlib.sha256(shapes.x.tobytes() + shapes.y.tobytes()).hexdigest()
+    assert digest == "b9825877a48831b2058f39066d7f7e5156ed98e1e4692643cf97b492cec4fe00"
+
+
 def test_split_follows_the_experiment_seed():
     spec = DataSpec(source="builtin:spiral")
     a = builtin.load(spec, builtin.OPTIONS(), seed=1)
