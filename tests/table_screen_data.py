@@ -43,3 +43,20 @@ def table_app():
     )
     app.blink = False
     return app
+
+
+class TableCalls(FixedEngineCalls):
+    """Fixed model summaries, but a data source really described and previewed (a table needs no TensorFlow)."""
+
+    def describe(self, spec, seed: int | None = 42, io=None):
+        return data.describe(spec, seed, io=io)
+
+    def preview(self, spec, n: int = 6) -> dict:
+        return data.preview(spec, n)
+
+
+def real_table_app(exp):
+    """The workbench on `exp`, its data read for real as it changes (no TensorFlow for a table)."""
+    app = make_app(experiment=exp, runs_dir=Path("runs-not-used"), engine_calls=TableCalls())
+    app.blink = False
+    return app

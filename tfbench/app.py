@@ -419,6 +419,17 @@ class WorkbenchApp(Workbench):
             return True
         return False
 
+    def _refuse_unbuildable_model(self) -> bool:
+        """Say why a model whose latest summary failed cannot train, and stay (True); False when it builds."""
+        error = self.summary_error
+        if error is None or self.summary_pending:
+            return False
+        self.notify(f"{error}", title="Not started: the model does not build", severity="error", timeout=8)
+        screen = self.installed("model")
+        if screen is self.screen and hasattr(screen, "refused"):
+            screen.refused(error)
+        return True
+
     # -- actions ------------------------------------------------------------------------------
     def action_show(self, name: str) -> None:
         """Switch to one of the screens by name."""
@@ -429,8 +440,12 @@ class WorkbenchApp(Workbench):
         self.switch_screen(name)
 
     async def action_start_training(self) -> None:
-        """Validate the Experiment, switch to Train and start a runner process there."""
-        if self._refuse_if_invalid("start training"):
+        """Validate the Experiment, switch to Train and start a runner process there.
+
+        A model the Model screen marks ✗ (its summary failed) is refused where the user is: its runner
+        would only fail seconds later and leave a failed run behind.
+        """
+        if self._refuse_if_invalid("start training") or self._refuse_unbuildable_model():
             return
         try:
             experiment = experiment_from_dict(self.experiment.to_dict())

@@ -79,6 +79,12 @@ class EngineCalls:
 
         return data.preview(spec, n)
 
+    def label_candidates(self, spec) -> list:
+        """A table's columns that could be its label, most likely first, each with its reason; [] for others."""
+        from tfbench import data
+
+        return data.label_candidates(spec)
+
     def datasets(self, query: str = "") -> list[dict]:
         """Dataset catalog rows (builtin, Keras, TFDS) matching `query`."""
         from tfbench import data
@@ -233,6 +239,9 @@ class FixedEngineCalls:
 
     def preview(self, spec, n: int = 6) -> dict:
         return self.preview_data
+
+    def label_candidates(self, spec) -> list:
+        return EngineCalls().label_candidates(spec)  # reads the file's columns: no TensorFlow
 
     def datasets(self, query: str = "") -> list[dict]:
         q = query.lower()

@@ -152,3 +152,11 @@ class InsightFailed(Message):
     """An augmentation preview or an explanation could not be made; `error` says why in one line."""
 
     error: str
+
+
+@dataclass
+class LabelProposed(Message):
+    """The label candidates of a table just picked (`tfbench.data.label_proposal`), best first; [] for others."""
+
+    source: str
+    candidates: list

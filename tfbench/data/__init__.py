@@ -126,10 +126,17 @@ def preview(spec, n: int = 8, seed: int | None = 42) -> dict[str, Any]:
         `{"info": DataInfo dict, "samples": [{"x": ndarray, "y": label, "label": name}],
         "label_counts": {name: count}, "counted": samples counted}`, and for a table `"table"`
         (see `table_source.overview`); label counts are over the
-        whole training split for in-memory sources, over the first 10,000 samples of a stream.
+        whole training split for in-memory sources, over the first 10,000 samples of a stream. A
+        table whose `columns` set a kind its values do not fit gives `{"error", "table"}`, the column
+        marked in the table.
     """
     module, options = _options(spec)
-    info = _with_preprocessing(module.describe(spec, options, seed), options)
+    try:
+        info = _with_preprocessing(module.describe(spec, options, seed), options)
+    except UserError as exc:  # a column set to a kind its values do not fit: the table shows which
+        if module.overview is None or not (exc.location or "").startswith("data.options.columns."):
+            raise
+        return {"error": str(exc), "table": module.overview(spec, options, seed, n)}
     splits = module.load(spec, options, seed)
     train = splits.train
     if isinstance(train, Arrays) and isinstance(train.x, dict):  # a table: one raw value per column
@@ -165,6 +172,21 @@ def preview(spec, n: int = 8, seed: int | None = 42) -> dict[str, Any]:
     if module.overview is not None:  # a table: its own columns, kinds and raw rows
         result["table"] = module.overview(spec, options, seed, n)
     return result
+
+
+def label_candidates(spec) -> list[Any]:
+    """A table's columns that could be its label, most likely first (`label_proposal.LabelCandidate`s);
+    [] for a source that is not a table.
+
+    Raises:
+        UserError: an unknown source kind, bad options, a file that cannot be read as a table.
+    """
+    from tfbench.data.label_proposal import propose
+
+    module, options = _options(spec)
+    if module.overview is None:
+        return []
+    return propose(spec.target, spec.kind, getattr(options, "delimiter", ","), getattr(options, "encoding", "utf-8"))
 
 
 def catalog_listing(query: str | None = None) -> list[dict[str, Any]]:

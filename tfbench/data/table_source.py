@@ -30,6 +30,7 @@ from tfbench.data.tables import (
     column_index,
     column_plan,
     file_stamp,
+    fitting_kinds,
     inferred_kind,
     label_plan,
     label_values,
@@ -225,15 +226,17 @@ def load(spec, options: TableOptions, fmt: str, seed: int | None = 42) -> Splits
 
 def overview(spec, options: TableOptions, fmt: str, seed: int | None = 42, n: int = 6) -> dict[str, Any]:
     """The file's own columns for the dataset screen: raw rows under their names, and per column its
-    inferred and chosen kind, missing and distinct counts, and role (label, feature, dropped).
+    inferred and chosen kind, the kinds its values fit, missing and distinct counts, and role (label,
+    feature, dropped). A kind set in `columns` that a column's values do not fit is that column's
+    `error` (the others are shown as planned without it), so one wrong kind never hides the table.
 
     Returns:
-        `{"header": [...], "rows": [[cell text, …] × n], "columns": [{name, kind, inferred,
-        missing, distinct, role}]}`; counts are over the whole file.
+        `{"header": [...], "rows": [[cell text, …] × n], "columns": [{name, kind, inferred, fits,
+        missing, distinct, role[, error]}]}`; counts are over the whole file.
     """
     import pyarrow.compute as pc
 
-    plan, _ = plan_of(spec, options, fmt, seed)
+    plan, errors = _plan_past_kind_errors(spec, options, fmt, seed)
     table = _read(spec, options, fmt)
     planned = {c.name: c.kind for c in plan.columns}
     columns = []
@@ -245,12 +248,31 @@ def overview(spec, options: TableOptions, fmt: str, seed: int | None = 42, n: in
             {
                 "name": name,
                 "inferred": inferred,
-                "kind": planned.get(name, options.columns.get(name, inferred)),
+                "kind": options.columns[name]
+                if name in errors
+                else planned.get(name, options.columns.get(name, inferred)),
+                "fits": [] if name == plan.label else fitting_kinds(column, name),
                 "missing": column.null_count,
                 "distinct": 0 if unusable(column.type) else pc.count_distinct(plain(column)).as_py(),
-                "role": role,
+                "role": "feature" if name in errors else role,
+                **({"error": errors[name]} if name in errors else {}),
             }
         )
     head = table.slice(0, n).to_pylist()
     rows = [["—" if row[name] is None else str(row[name]) for name in table.column_names] for row in head]
     return {"header": table.column_names, "rows": rows, "columns": columns}
+
+
+def _plan_past_kind_errors(spec, options: TableOptions, fmt: str, seed: int | None) -> tuple[TablePlan, dict[str, str]]:
+    """The plan, leaving out each `columns` kind its column's values do not fit; those columns' errors by name."""
+    errors: dict[str, str] = {}
+    while True:
+        try:
+            return plan_of(spec, options, fmt, seed)[0], errors
+        except UserError as exc:
+            name = (exc.location or "").removeprefix("data.options.columns.")
+            if name == exc.location or name not in options.columns or name in errors:
+                raise
+            errors[name] = exc.message
+            kinds = {k: v for k, v in options.columns.items() if k != name}
+            options = options.model_copy(update={"columns": kinds})

@@ -474,6 +474,27 @@ def checked_form(column: Any, kind: str, name: str) -> str:
     return ""
 
 
+def fitting_kinds(column: Any, name: str) -> list[str]:
+    """The kinds a feature column's values fit, checked as a plan checks them, then "drop" (always fits).
+
+    Numbers and dates must read in every cell; text is words, so only a text column is "text"; a
+    column of fractions or dates is no category. A column no model takes fits only "drop".
+    """
+    if unusable(column.type):
+        return ["drop"]
+    family = type_family(column.type)
+    kinds = []
+    for kind in ("numeric", "categorical", "text", "date"):
+        if (kind == "text" and family != "string") or (kind == "categorical" and family in ("float", "date")):
+            continue
+        try:
+            checked_form(column, kind, name)
+        except UserError:
+            continue
+        kinds.append(kind)
+    return [*kinds, "drop"]
+
+
 def _parses(value: str, kind: str) -> bool:
     try:
         if kind == "numeric":

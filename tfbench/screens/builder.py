@@ -25,6 +25,7 @@ from textual.widgets import DataTable, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from tfbench import backbones, blocks, layer_edits
+from tfbench.errors import UserError
 from tfbench.keymap import bindings
 from tfbench.layer_edits import EditRefused, Steps
 from tfbench.screens.dialogs import Dialog
@@ -256,6 +257,12 @@ class BuilderScreen(WorkbenchScreen):
         node = self.selected_node()
         self.query_one(LayerTable).show(rows, node.path if node is not None else None)
         self._show_totals()
+
+    def refused(self, error: UserError) -> None:
+        """Training was refused for this model's error: the totals line says so where the ✗ is."""
+        totals = self.query_one("#totals", Static)
+        totals.set_class(True, "-error")
+        totals.update(f"✗ not started: {error}")
 
     def _show_totals(self) -> None:
         app = self.app

@@ -24,7 +24,7 @@ from textual.widgets.option_list import Option
 from tfbench.data import registry
 from tfbench.errors import UserError
 from tfbench.keymap import bindings
-from tfbench.messages import DatasetsListed, PreviewLoaded
+from tfbench.messages import DatasetsListed, LabelProposed, PreviewLoaded
 from tfbench.screens.frame import WorkbenchScreen
 from tfbench.widgets.fitted_table import FittedTable
 from tfbench.widgets.preview import balance_bars, half_block_image
@@ -170,13 +170,37 @@ def render_table_rows(table: dict, width: int = 80) -> Table:
 def column_row(column: dict) -> tuple[str, str, str, str]:
     """One row of the columns table: name, kind (and what was inferred), missing, distinct."""
     kind = column["kind"]
-    if column["role"] == "label":
+    if column.get("error"):
+        kind = f"✗ {kind}"
+    elif column["role"] == "label":
         kind = "◆ label"
     elif column["role"] == "dropped":
         kind = "dropped" + (" (identifier)" if column["inferred"] == "identifier" and kind == "identifier" else "")
     elif kind != column["inferred"]:
         kind = f"{kind} (was {column['inferred']})"
     return column["name"], kind, f"{column['missing']:,}", f"{column['distinct']:,}"
+
+
+def label_line(columns: list[dict], proposal: Any, named: bool) -> Text:
+    """The line above the columns table: which column is the label and why (the proposal's reason)."""
+    label = next((c["name"] for c in columns if c["role"] == "label"), None)
+    if label is None:
+        return Text("")
+    text = Text.assemble(("◆ label ", "bold"), (label, "bold"))
+    if proposal is not None and proposal.column == label:
+        text.append(f" — proposed: {proposal.reason}")
+    elif proposal is not None:
+        text.append(f" — your choice (proposed: {proposal.column}, {proposal.reason})")
+    elif not named:
+        text.append(" — the last column (data.options.label not set)")
+    text.append("   l picks another", style="dim")
+    return text
+
+
+def column_errors(columns: list[dict]) -> Text:
+    """The kinds a column's values do not fit, one line each under the columns table (empty when none)."""
+    lines = [f"✗ {c['name']}: {c['error']} — k picks a kind that fits" for c in columns if c.get("error")]
+    return Text("\n".join(lines), style="bold red")
 
 
 class ColumnTable(FittedTable):
@@ -227,12 +251,7 @@ def column_change(columns: list[dict], name: str, what: str):
             else:
                 kinds[name] = "drop"
         else:
-            current = kinds.get(name, column["kind"])
-            following = (
-                COLUMN_KINDS[(COLUMN_KINDS.index(current) + 1) % len(COLUMN_KINDS)]
-                if current in COLUMN_KINDS
-                else COLUMN_KINDS[0]
-            )
+            following = next_kind(kinds.get(name, column["kind"]), column.get("fits") or COLUMN_KINDS)
             if following == column["inferred"]:
                 kinds.pop(name, None)
             else:
@@ -243,6 +262,13 @@ def column_change(columns: list[dict], name: str, what: str):
             options.pop("columns", None)
 
     return change
+
+
+def next_kind(current: str, fits: list[str] | tuple[str, ...]) -> str:
+    """The kind `k` moves a column to: the next of `COLUMN_KINDS` after `current` that its values fit."""
+    start = COLUMN_KINDS.index(current) + 1 if current in COLUMN_KINDS else 0
+    ordered = COLUMN_KINDS[start:] + COLUMN_KINDS[:start]
+    return next((kind for kind in ordered if kind in fits), "drop")
 
 
 def _flat(x: Any) -> list:
@@ -274,6 +300,11 @@ class DatasetScreen(WorkbenchScreen):
         self.preview: dict | None = None
         self.preview_error: str = ""
         self._previewed: str | None = None
+        self.proposal: tuple[str, Any] | None = None  # (source, LabelCandidate) of the table picked last
+        self._proposing: str | None = None  # the file whose columns are being read for a label proposal
+        self._columns_of: str | None = None  # the source whose columns the table shows
+        self.columns_table: dict | None = None  # the file's columns (`table_source.overview`), kept past an error
+        self._focus_columns = False  # a label was just proposed: the columns table takes the keys
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="dataset"):
@@ -299,7 +330,9 @@ class DatasetScreen(WorkbenchScreen):
                     classes="section table-only",
                     id="columns-title",
                 )
+                yield Static("", id="label-proposal", classes="table-only")
                 yield ColumnTable(id="table-columns", cursor_type="row", zebra_stripes=False, classes="table-only")
+                yield Static("", id="column-errors", classes="table-only")
                 yield Label("Class balance", classes="section")
                 yield Static("", id="data-balance")
                 yield Label("Pipeline", classes="section", id="pipeline-title")
@@ -372,18 +405,49 @@ class DatasetScreen(WorkbenchScreen):
             self.use_source(f"{kind}:{event.value.strip()}")
 
     def use_source(self, source: str) -> None:
-        """Make `source` the Experiment's data source (its source options start afresh)."""
+        """Make `source` the Experiment's data source (its source options start afresh).
+
+        A file is read first for a label proposal (`tfbench.data.label_proposal`): a table gets the
+        column most like a label, and the screen says why; the source and its label are one edit.
+        """
         if source == self.app.experiment.data.source:
             return
+        if source.split(":", 1)[0] in registry.file_kinds():
+            self._proposing = source
+            self.query_one("#data-info", Static).update(Text(f"{source}\nReading its columns…"))
+            self._propose_label(source)
+        else:
+            self._apply_source(source, None)
 
+    @work(thread=True, exclusive=True, exit_on_error=False, group="label-proposal")
+    def _propose_label(self, source: str) -> None:
+        from tfbench.spec import DataSpec
+
+        try:
+            candidates = self.app.engine_calls.label_candidates(DataSpec(source=source))
+        except (UserError, ValueError):
+            candidates = []  # the source's own error shows once it is described
+        self.post_message(LabelProposed(source, candidates))
+
+    @on(LabelProposed)
+    def _label_proposed(self, message: LabelProposed) -> None:
+        if message.source != self._proposing:
+            return
+        self._proposing = None
+        self._apply_source(message.source, message.candidates[0] if message.candidates else None)
+
+    def _apply_source(self, source: str, proposal: Any) -> None:
         def change(data: dict) -> None:
             section = data.setdefault("data", {})
             section["source"] = source
-            section["options"] = {}
+            section["options"] = {"label": proposal.column} if proposal is not None else {}
 
         error = self.app.edit(change)
         if error is not None:
             self.notify(str(error), severity="error", timeout=8)
+        elif proposal is not None:
+            self.proposal = (self.app.experiment.data.source, proposal)
+            self._focus_columns = True
 
     # -- drawing ------------------------------------------------------------------------------
     def sync(self) -> None:
@@ -395,17 +459,23 @@ class DatasetScreen(WorkbenchScreen):
         info, error = app.data_info, app.data_error
         if error is not None:
             info_widget.update(Text(f"{spec.source}\n✗ {error}", style="bold red"))
+            if (getattr(error, "location", None) or "").startswith("data.options.columns."):
+                self._request_preview(spec)  # the columns table marks the column whose kind does not fit
         elif info is None or info.source != spec.source:
             info_widget.update(Text(f"{spec.source}\nDescribing…"))
         else:
             info_widget.update(describe_info(info))
-            key = repr(spec.model_dump())
-            if key != self._previewed and (info.extra or {}).get("prepared", True):
-                self._previewed = key
-                self.preview, self.preview_error = None, ""
-                self._load_preview(spec, key)
+            if (info.extra or {}).get("prepared", True):
+                self._request_preview(spec)
         self._draw_preview()
         self._fill_pipeline(spec)
+
+    def _request_preview(self, spec: Any) -> None:
+        key = repr(spec.model_dump())
+        if key != self._previewed:
+            self._previewed = key
+            self.preview, self.preview_error = None, ""
+            self._load_preview(spec, key)
 
     def _draw_preview(self) -> None:
         info = self.app.data_info
@@ -428,8 +498,8 @@ class DatasetScreen(WorkbenchScreen):
             self._draw_columns()
 
     def _draw_columns(self) -> None:
-        """The file's columns, for a table source; hidden for any other source."""
-        table = (self.preview or {}).get("table")
+        """The file's columns, for a table source (the label's row highlighted on a new one); hidden otherwise."""
+        table = self.columns_table
         for widget in self.query(".table-only"):
             widget.display = bool(table)
         if not table:
@@ -441,12 +511,24 @@ class DatasetScreen(WorkbenchScreen):
             grid.add_columns("column", "kind", "missing", "distinct")
         for column in table["columns"]:
             grid.add_row(*column_row(column), key=column["name"])
+        spec = self.app.experiment.data
+        if spec.source != self._columns_of:
+            self._columns_of = spec.source
+            cursor = next((i for i, c in enumerate(table["columns"]) if c["role"] == "label"), 0)
         if grid.row_count:
             grid.move_cursor(row=min(cursor, grid.row_count - 1))
+        if self._focus_columns:
+            self._focus_columns = False
+            grid.focus()
+        proposal = self.proposal[1] if self.proposal and self.proposal[0] == spec.source else None
+        self.query_one("#label-proposal", Static).update(
+            label_line(table["columns"], proposal, "label" in spec.options)
+        )
+        self.query_one("#column-errors", Static).update(column_errors(table["columns"]))
 
     @on(ColumnTable.Chosen)
     def _column_chosen(self, message: ColumnTable.Chosen) -> None:
-        table = (self.preview or {}).get("table") or {}
+        table = self.columns_table or {}
         change = column_change(table.get("columns", []), message.column, message.what)
         error = self.app.edit(change)
         if error is not None:
@@ -483,6 +565,7 @@ class DatasetScreen(WorkbenchScreen):
             return
         self.preview_error = message.preview.get("error", "")
         self.preview = None if self.preview_error else message.preview
+        self.columns_table = message.preview.get("table")
         self._draw_preview()
 
     def on_resize(self) -> None:
@@ -495,7 +578,11 @@ class DatasetScreen(WorkbenchScreen):
 
         if event.worker.group == "preview" and event.state == WorkerState.ERROR:
             self.preview, self.preview_error = None, f"no preview: {event.worker.error}"
+            self.columns_table = None
             self._draw_preview()
+        elif event.worker.group == "label-proposal" and event.state == WorkerState.ERROR and self._proposing:
+            source, self._proposing = self._proposing, None
+            self._apply_source(source, None)  # no proposal: the source as picked
 
     # -- pipeline options ---------------------------------------------------------------------
     @on(Input.Changed, ".pipe-row Input")
