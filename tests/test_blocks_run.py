@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from no_network.sitecustomize import pythonpath
+from tiny_runs import tfbench_here
 
 from tfbench import build
 from tfbench.data.info import DataInfo
@@ -42,13 +43,6 @@ FROZEN_MOBILENET = [
 PICTURES = DataInfo("test:pictures", (32, 32, 3), "categorical", 2, ["a", "b"])
 
 
-def tfbench(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": pythonpath(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run(
-        [sys.executable, "-m", "tfbench", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=600
-    )
-
-
 def plain_keras(code: str, cwd: Path) -> str:
     """Run code in an interpreter where tfbench cannot be imported; its last stdout line."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=pythonpath())  # the network guard only
@@ -62,7 +56,7 @@ def plain_keras(code: str, cwd: Path) -> str:
 
 @pytest.mark.slow
 def test_digits_resnet_trains_offline_and_exports_plain_keras_and_float_tflite(tmp_path):
-    result = tfbench("run", "digits-resnet", "--runs-dir", str(tmp_path), "--set", "train.epochs=8", cwd=tmp_path)
+    result = tfbench_here("run", "digits-resnet", "--runs-dir", tmp_path, "--set", "train.epochs=8", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     (run_dir,) = [p for p in tmp_path.iterdir() if p.name.startswith("digits-resnet-")]
     report = json.loads((run_dir / "exports" / "report.json").read_text())
@@ -81,7 +75,7 @@ def test_digits_resnet_trains_offline_and_exports_plain_keras_and_float_tflite(t
     params, types, tfbench_loaded = json.loads(line)
     assert params == summary.total_params and not tfbench_loaded
     assert "Add" in types and "Conv2D" in types
-    saved = tfbench("export", str(run_dir), "--format", "savedmodel", cwd=tmp_path)
+    saved = tfbench_here("export", run_dir, "--format", "savedmodel", cwd=tmp_path)
     assert saved.returncode == 0, saved.stderr[-3000:]
     assert json.loads((run_dir / "exports" / "report.json").read_text())["savedmodel"]["max_abs_diff"] <= 1e-4
 
@@ -150,7 +144,7 @@ def test_images_mobilenet_validates_offline_on_an_image_folder(tmp_path):
         for i in range(3):
             png = tf.io.encode_png(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8))
             (tmp_path / "photos" / cls / f"{i}.png").write_bytes(png.numpy())
-    result = tfbench(
+    result = tfbench_here(
         "validate",
         "images-mobilenet",
         "--json",

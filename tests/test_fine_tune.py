@@ -5,13 +5,11 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from tiny_runs import runner_env, wait_for_event, write_preset
+from tiny_runs import tfbench_here, wait_for_event, wait_for_the_lock, write_preset
 
 from tfbench.engine import events as ev
 from tfbench.engine import fine_tune
@@ -115,19 +113,14 @@ def test_a_kill_after_the_switch_resumes_in_the_fine_tuning_phase(tmp_path, runs
     deadline = time.monotonic() + 10
     while runner_alive(run_dir) and time.monotonic() < deadline:
         time.sleep(0.05)
+    wait_for_the_lock(run_dir)
     assert backup_epoch(run_dir) == 2
     first = ev.read_events(run_dir)
     (change,) = [e for e in first if e["event"] == "setting_changed" and e["name"] == "trainable_params"]
     assert change["epoch"] == 1 and change["new"] > change["old"]  # unfrozen after epoch 1
     rates = [e.get("lr") for e in first if e["event"] == "epoch_ended"]
     assert rates[0] == pytest.approx(1e-3) and rates[1] == pytest.approx(1e-5)
-    result = subprocess.run(
-        [sys.executable, "-m", "tfbench", "resume", str(run_dir), "--json"],
-        capture_output=True,
-        text=True,
-        env=runner_env(),
-        timeout=300,
-    )
+    result = tfbench_here("resume", run_dir, "--json")
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads(result.stdout.strip().splitlines()[-1])["status"] == "completed"
     events = ev.read_events(run_dir)

@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from multi_io_cases import counts, guide_ticket_model, write_tickets, write_two_heads
-from tiny_runs import runner_env, wait_for_event
+from multi_io_cases import TICKETS, counts, guide_ticket_model, write_tickets, write_two_heads
+from tiny_runs import runner_env, tfbench_here, wait_for_event
 
 from tfbench.codegen import generate_script
 from tfbench.engine import events as ev
@@ -91,7 +91,10 @@ def test_curves_show_each_outputs_loss_or_the_picked_outputs_metrics():
 
 @pytest.mark.slow
 def test_ticket_model_trains_on_the_guides_random_data_and_loads_in_plain_keras(tmp_path):
-    exp = load_experiment(write_tickets(tmp_path))  # the guide's 1,280 samples
+    # The total's weights show after any epoch; the export's checks (minutes of eager LSTM calls for
+    # its latency) are other tests' business: model.keras is what plain Keras loads here.
+    preset = TICKETS.replace("epochs = 2", "epochs = 1") + "\n[export]\nformats = []\n"
+    exp = load_experiment(write_tickets(tmp_path, preset=preset))  # the guide's 1,280 samples
     run = Run(exp, runs_dir=tmp_path / "runs")
     assert run.train() == "completed", run.reason
     last = read_history(run.run_dir)[-1]
@@ -146,18 +149,11 @@ def test_two_heads_train_py_ends_on_the_runs_own_numbers(two_heads_run, tmp_path
 # -- exact resume ---------------------------------------------------------------------------------
 
 
-def run_to_end(preset: Path, runs: Path, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "tfbench", "run", str(preset), "--runs-dir", str(runs), "--quiet"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-
-
 def without_seconds(run_dir: Path) -> list[dict]:
     return [{k: v for k, v in row.items() if k != "seconds"} for row in read_history(run_dir)]
+
+
+EVERY_EPOCH = {"TFBENCH_CHECKPOINT_SECONDS": "0"}  # a backup at every epoch
 
 
 @pytest.mark.slow
@@ -166,23 +162,22 @@ def test_a_killed_and_resumed_two_heads_run_has_the_uninterrupted_history(tmp_pa
     never stopped (Dropout in the trunk: its seed state comes back too)."""
     import os
     import signal
+    import time
 
     preset = write_two_heads(tmp_path, epochs=5)
-    env = dict(runner_env(), TFBENCH_CHECKPOINT_SECONDS="0")
-    whole = run_to_end(preset, tmp_path / "whole", env)
+    whole = tfbench_here("run", preset, "--runs-dir", tmp_path / "whole", "--quiet", env=EVERY_EPOCH)
     assert whole.returncode == 0, whole.stderr[-2000:]
     uninterrupted = without_seconds(next((tmp_path / "whole").iterdir()))
 
     argv = [sys.executable, "-m", "tfbench", "run", str(preset), "--runs-dir", str(tmp_path / "cut"), "--quiet"]
+    env = dict(runner_env(), **EVERY_EPOCH)
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     try:
-        deadline_dir = tmp_path / "cut"
+        runs = tmp_path / "cut"
         run_dir = None
-        import time
-
         deadline = time.monotonic() + 120
         while run_dir is None and time.monotonic() < deadline:
-            found = list(deadline_dir.glob("*/events.jsonl")) if deadline_dir.exists() else []
+            found = list(runs.glob("*/events.jsonl")) if runs.exists() else []
             run_dir = found[0].parent if found else None
             time.sleep(0.05)
         assert run_dir is not None
@@ -191,13 +186,7 @@ def test_a_killed_and_resumed_two_heads_run_has_the_uninterrupted_history(tmp_pa
     finally:
         proc.wait(30)
     assert backup_epoch(run_dir) >= 3 and (run_dir / BACKUP_DIR).is_dir()
-    resumed = subprocess.run(
-        [sys.executable, "-m", "tfbench", "resume", str(run_dir), "--quiet"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    resumed = tfbench_here("resume", run_dir, "--quiet", env=EVERY_EPOCH)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert without_seconds(run_dir) == uninterrupted
 

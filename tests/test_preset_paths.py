@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import tomllib
 from no_network.sitecustomize import pythonpath
+from tiny_runs import tfbench_here
 
 from tfbench.spec import PRESETS_DIR, load_experiment, resolve_preset, save_experiment
 
@@ -46,13 +47,6 @@ def _folder_with_csv(root: Path) -> Path:
     return folder
 
 
-def _tfbench(args: list[str], cwd: Path, timeout: int = 240) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": pythonpath(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run(
-        [sys.executable, "-m", "tfbench", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env
-    )
-
-
 @pytest.mark.slow
 def test_a_preset_beside_its_csv_validates_runs_and_resumes_from_any_working_directory(tmp_path):
     """`source = "csv:data.csv"` is the file beside the preset, whatever the shell's directory."""
@@ -60,16 +54,16 @@ def test_a_preset_beside_its_csv_validates_runs_and_resumes_from_any_working_dir
     somewhere, other = tmp_path / "somewhere", tmp_path / "other"
     somewhere.mkdir()
     other.mkdir()
-    result = _tfbench(["validate", str(folder / "p.toml")], cwd=somewhere)
+    result = tfbench_here("validate", str(folder / "p.toml"), cwd=somewhere)
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"csv:{folder / 'data.csv'}" in result.stdout
-    result = _tfbench(["run", str(folder / "p.toml"), "--runs-dir", str(tmp_path / "runs"), "--quiet"], cwd=somewhere)
+    result = tfbench_here("run", str(folder / "p.toml"), "--runs-dir", str(tmp_path / "runs"), "--quiet", cwd=somewhere)
     assert result.returncode == 0, result.stderr[-2000:]
     (run_dir,) = (tmp_path / "runs").iterdir()
     recorded = tomllib.loads((run_dir / "experiment.toml").read_text())
     assert recorded["data"]["source"] == f"csv:{folder / 'data.csv'}"
     assert repr(str(folder / "data.csv")) in (run_dir / "train.py").read_text()
-    result = _tfbench(["resume", str(run_dir), "--epochs", "2", "--quiet"], cwd=other)
+    result = tfbench_here("resume", str(run_dir), "--epochs", "2", "--quiet", cwd=other)
     assert result.returncode == 0, result.stderr[-2000:]
     assert len((run_dir / "history.csv").read_text().strip().splitlines()) == 3  # header + 2 epochs
 

@@ -5,13 +5,11 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from tiny_runs import digits_preset, runner_env, wait_for_event, write_preset
+from tiny_runs import digits_preset, tfbench_here, wait_for_event, wait_for_the_lock, write_preset
 
 from tfbench.engine import events as ev
 from tfbench.engine.control import read_runner, runner_alive, start_runner
@@ -42,19 +40,14 @@ def test_resume_after_sigkill_mid_epoch_finishes_the_planned_epochs(tmp_path, ru
     deadline = time.monotonic() + 10
     while runner_alive(run_dir) and time.monotonic() < deadline:
         time.sleep(0.05)
+    wait_for_the_lock(run_dir)
     assert not runner_alive(run_dir)
     before = ev.read_events(run_dir)
     assert before[-1]["event"] != "run_ended"
     saved = backup_epoch(run_dir)
     assert saved == 2
 
-    result = subprocess.run(
-        [sys.executable, "-m", "tfbench", "resume", str(run_dir), "--json"],
-        capture_output=True,
-        text=True,
-        env=runner_env(),
-        timeout=120,
-    )
+    result = tfbench_here("resume", run_dir, "--json")
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["status"] == "completed" and summary["epochs"] == 6
@@ -144,13 +137,7 @@ def test_detached_resume_continues_in_the_background(tmp_path, runs_dir):
 
     first = Run(experiment(tmp_path, epochs=3, batch=64), runs_dir=runs_dir, subscribers=[stop_after_epoch_one])
     assert first.train() == "stopped"
-    result = subprocess.run(
-        [sys.executable, "-m", "tfbench", "resume", str(first.run_dir), "--detach"],
-        capture_output=True,
-        text=True,
-        env=runner_env(),
-        timeout=60,
-    )
+    result = tfbench_here("resume", first.run_dir, "--detach")
     assert result.returncode == 0, result.stderr
     assert Path(result.stdout.strip()) == first.run_dir
     end = wait_for_event(first.run_dir, lambda e: e["event"] == "run_ended" and e["status"] == "completed")

@@ -5,13 +5,11 @@ stays as it was — resumable, never marked failed."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from tiny_runs import digits_preset, runner_env, write_preset
+from tiny_runs import digits_preset, tfbench_here, write_preset
 
 from tfbench.cli import cli
 from tfbench.engine import events as ev
@@ -60,13 +58,7 @@ def test_a_model_edited_between_stop_and_resume_is_refused_and_the_run_stays_res
     run_dir = trained_run(tmp_path, runs_dir)
     events_before = (run_dir / "events.jsonl").read_bytes()
     original = edit(run_dir, "units = 10", "units = 12")
-    result = subprocess.run(
-        [sys.executable, "-m", "tfbench", "resume", str(run_dir), "--quiet"],
-        capture_output=True,
-        text=True,
-        env=runner_env(),
-        timeout=300,
-    )
+    result = tfbench_here("resume", run_dir, "--quiet")
     assert_refused(result.returncode, result.stderr, run_dir, "model.layers[1].units 10 → 12", "tfbench run")
     assert (run_dir / "events.jsonl").read_bytes() == events_before  # nothing recorded: not marked failed
     listed = CliRunner().invoke(cli, ["runs", str(runs_dir), "--json"])

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from tiny_runs import images_preset, png_folder, runner_env, spiral_preset, write_preset
+from tiny_runs import images_preset, png_folder, runner_env, spiral_preset, tfbench_here, write_preset
 
 from tfbench import catalog
 from tfbench.errors import UserError
@@ -25,14 +25,8 @@ def _victim(tmp_path: Path) -> Path:
 
 
 def _run(preset: Path, runs_dir: Path, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "tfbench", "run", str(preset), "--runs-dir", str(runs_dir), "--quiet"],
-        cwd=cwd,
-        env=runner_env(),
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
+    """`tfbench run PRESET` from the working directory `cwd` (in this process)."""
+    return tfbench_here("run", preset, "--runs-dir", runs_dir, "--quiet", cwd=cwd)
 
 
 @pytest.mark.parametrize(

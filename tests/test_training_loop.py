@@ -7,18 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from tiny_runs import REPO, runner_env
-
-
-def tfbench(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "tfbench", *args],
-        capture_output=True,
-        text=True,
-        env=runner_env(),
-        timeout=300,
-        cwd=REPO,
-    )
+from tiny_runs import REPO, runner_env, tfbench_here
 
 
 def val_losses(script, tmp_path, name: str) -> list[float]:
@@ -38,8 +27,8 @@ def val_losses(script, tmp_path, name: str) -> list[float]:
 
 @pytest.mark.slow
 def test_the_loop_on_digits_mlp_runs_standalone_and_ends_on_train_pys_val_loss(tmp_path):
-    loop = tfbench("code", "digits-mlp", "--loop")
-    fit = tfbench("code", "digits-mlp")
+    loop = tfbench_here("code", "digits-mlp", "--loop", cwd=REPO)
+    fit = tfbench_here("code", "digits-mlp", cwd=REPO)
     assert loop.returncode == 0 and fit.returncode == 0, loop.stderr[-3000:] + fit.stderr[-3000:]
     assert "tf.GradientTape()" in loop.stdout and "@tf.function" in loop.stdout and ".fit(" not in loop.stdout
     assert "import tfbench" not in loop.stdout
@@ -54,7 +43,7 @@ def test_the_loop_refuses_what_it_does_not_do_in_one_line_naming_the_setting(tmp
         'name = "p"\n[train]\nsteps_per_execution = 4\n[[model.layers]]\ntype = "Flatten"\n'
         '[[model.layers]]\ntype = "Dense"\nunits = 10\nactivation = "softmax"\n'
     )
-    done = tfbench("code", str(preset), "--loop")
+    done = tfbench_here("code", str(preset), "--loop")
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1, done.stderr[-3000:]
     assert "train.steps_per_execution" in lines[0] and "--loop" in lines[0]
