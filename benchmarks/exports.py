@@ -55,7 +55,9 @@ def timing(run_dir: Path, report: dict) -> float:
     fmt = report["format"]
     if fmt == "keras":
         model = load_model(path)
-        return time_calls(lambda: model(one, training=False), threads=tensorflow_threads())["latency_ms"]
+        from tfbench.export.keras_formats import traced_call
+
+        return time_calls(traced_call(model, one), threads=tensorflow_threads())["latency_ms"]
     if fmt == "onnx":
         from tfbench.export.onnx import OnnxRunner
 

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from tiny_runs import tfbench_here, wait_for_event, wait_for_the_lock, write_preset
+from tiny_runs import tfbench_here, wait_for_event, write_preset
 
 from tfbench.engine import events as ev
 from tfbench.engine import fine_tune
@@ -113,7 +113,6 @@ def test_a_kill_after_the_switch_resumes_in_the_fine_tuning_phase(tmp_path, runs
     deadline = time.monotonic() + 10
     while runner_alive(run_dir) and time.monotonic() < deadline:
         time.sleep(0.05)
-    wait_for_the_lock(run_dir)
     assert backup_epoch(run_dir) == 2
     first = ev.read_events(run_dir)
     (change,) = [e for e in first if e["event"] == "setting_changed" and e["name"] == "trainable_params"]

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from tiny_runs import digits_preset, tfbench_here, wait_for_event, wait_for_the_lock, write_preset
+from tiny_runs import digits_preset, tfbench_here, wait_for_event, write_preset
 
 from tfbench.engine import events as ev
 from tfbench.engine.control import read_runner, runner_alive, start_runner
@@ -40,7 +40,6 @@ def test_resume_after_sigkill_mid_epoch_finishes_the_planned_epochs(tmp_path, ru
     deadline = time.monotonic() + 10
     while runner_alive(run_dir) and time.monotonic() < deadline:
         time.sleep(0.05)
-    wait_for_the_lock(run_dir)
     assert not runner_alive(run_dir)
     before = ev.read_events(run_dir)
     assert before[-1]["event"] != "run_ended"

@@ -235,23 +235,3 @@ def without_modules(folder: Path, *names: str) -> dict[str, str]:
     env = runner_env()
     env["PYTHONPATH"] = os.pathsep.join([str(here), env["PYTHONPATH"]])
     return env
-
-
-def wait_for_the_lock(run_dir: Path, timeout: float = 30.0) -> None:
-    """Wait until no process holds the run's training lock.
-
-    A killed runner's main thread is a zombie (`runner_alive` is False) a moment before its other
-    threads have exited and the OS has dropped its lock; a resume in that moment is refused.
-    """
-    from tfbench.errors import UserError
-    from tfbench.rundir import check_unlocked
-
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            check_unlocked(run_dir)
-            return
-        except UserError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)

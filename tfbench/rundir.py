@@ -21,6 +21,7 @@ import io
 import json
 import os
 import shutil
+import time
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -546,7 +547,7 @@ def lock(run_dir: str | Path) -> int:
     except OSError as exc:
         raise UserError(f"cannot write the run directory: {exc.strerror}", str(run_dir)) from None
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        _take_lock(fd)
     except BlockingIOError:
         holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
         os.close(fd)
@@ -560,6 +561,46 @@ def lock(run_dir: str | Path) -> int:
     os.ftruncate(fd, 0)
     os.pwrite(fd, str(os.getpid()).encode(), 0)
     return fd
+
+
+LOCK_RELEASE_WAIT = 10.0
+"""Seconds to wait for the lock of a runner that has died but not yet released it."""
+
+
+def _take_lock(fd: int) -> None:
+    """flock the run's lock file, waiting while the process that holds it is exiting.
+
+    A killed runner's lock is dropped only when the last of its threads is gone; for a big process
+    that is a moment after it shows as dead (a zombie, or no longer listed), which is when a quick
+    `resume` asks. Its lock is waited for (up to LOCK_RELEASE_WAIT); a live holder is refused at once.
+
+    Raises:
+        BlockingIOError: a live process holds the lock, or a dead one's was not released in time.
+    """
+    deadline = time.monotonic() + LOCK_RELEASE_WAIT
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            if not _exiting(holder) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def _exiting(holder: str) -> bool:
+    """Whether the process a lock file names is gone or a zombie (its lock is about to be dropped)."""
+    import psutil
+
+    if not holder.isdigit():
+        return False
+    try:
+        return psutil.Process(int(holder)).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+    except psutil.Error:
+        return False
 
 
 def unlock(fd: int | None) -> None:
