@@ -11,6 +11,7 @@ table with `parse_tune` and calls the `start` function it was given (the App's, 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,12 @@ from tfbench.spec import Experiment, experiment_from_dict
 KINDS = ("float", "log-float", "int", "choice")
 DIRECTIONS = (("direction from its name", "auto"), ("maximize", "max"), ("minimize", "min"))
 DEFAULT_TRIALS = 20  # `[tune] trials`' own default
-PLACEHOLDERS = {"float": "low, high", "log-float": "low, high (above 0)", "int": "low, high", "choice": "a, b, c"}
+PLACEHOLDERS = {
+    "float": "low, high[, step s]",
+    "log-float": "low, high (above 0)",
+    "int": "low, high[, step s]",
+    "choice": "a, b, c",
+}
 
 
 def form_value(text: str) -> Any:
@@ -41,12 +47,16 @@ def form_value(text: str) -> Any:
         return text
 
 
-def entry_of(kind: str, values: str, step: Any = None) -> dict[str, Any]:
-    """The `[tune.space]` entry a form row stands for (its step kept from the preset's entry)."""
-    items = [form_value(v) for v in values.split(",")] if values.strip() else []
+def entry_of(kind: str, values: str) -> dict[str, Any]:
+    """The `[tune.space]` entry a form row stands for: `kind` and its values (`8, 32, step 8`)."""
+    parts = [v.strip() for v in values.split(",")] if values.strip() else []
     if kind == "choice":
-        return {"choice": items}
-    entry: dict[str, Any] = {"int" if kind == "int" else "float": items}
+        return {"choice": [form_value(v) for v in parts]}
+    step = None
+    last = re.fullmatch(r"step\s*(.*)", parts[-1]) if parts else None
+    if last is not None:
+        step, parts = form_value(last.group(1)), parts[:-1]
+    entry: dict[str, Any] = {"int" if kind == "int" else "float": [form_value(v) for v in parts]}
     if kind == "log-float":
         entry["log"] = True
     if step is not None:
@@ -54,36 +64,40 @@ def entry_of(kind: str, values: str, step: Any = None) -> dict[str, Any]:
     return entry
 
 
-def row_of(entry: Any) -> tuple[str, str, Any]:
-    """A form row's (kind, values text, step) for a preset's space entry."""
+def row_of(entry: Any) -> tuple[str, str]:
+    """A form row's (kind, values text) for a preset's space entry."""
     if not isinstance(entry, dict):
-        return "float", "", None
+        return "float", ""
     if "choice" in entry and isinstance(entry["choice"], list):
-        return "choice", ", ".join(shown(v) for v in entry["choice"]), None
+        return "choice", ", ".join(shown(v) for v in entry["choice"])
     kind = "int" if "int" in entry else "float"
     bounds = entry.get(kind)
     text = ", ".join(shown(v) for v in bounds) if isinstance(bounds, list) else ""
+    if entry.get("step") is not None:
+        text += f", step {shown(entry['step'])}"
     if kind == "float" and entry.get("log") is True:
         kind = "log-float"
-    return kind, text, entry.get("step")
+    return kind, text
 
 
 def shown(value: Any) -> str:
-    """A value as a form row writes it (what `form_value` reads back)."""
+    """A value as a form row writes it (what `form_value` reads back): a plain word unquoted."""
     import tomli_w
 
+    if isinstance(value, str) and "," not in value and form_value(value) == value:
+        return value
     return tomli_w.dumps({"v": value})[4:].strip()
 
 
-def suggested_rows(experiment: Experiment) -> list[tuple[str, str, str, Any]]:
+def suggested_rows(experiment: Experiment) -> list[tuple[str, str, str]]:
     """The rows the dialog opens with: the preset's space, else the learning rate a decade either way."""
     space = (experiment.tune or {}).get("space")
     if isinstance(space, dict) and space:
         return [(str(path), *row_of(entry)) for path, entry in space.items()]
     rate = experiment.to_dict().get("train", {}).get("optimizer", {}).get("learning_rate")
     if isinstance(rate, float) and rate > 0 and math.isfinite(rate):
-        return [("train.optimizer.learning_rate", "log-float", f"{shown(rate / 10)}, {shown(rate * 10)}", None)]
-    return [("", "float", "", None)]
+        return [("train.optimizer.learning_rate", "log-float", f"{shown(rate / 10)}, {shown(rate * 10)}")]
+    return [("", "float", "")]
 
 
 def default_objective(experiment: Experiment) -> str:
@@ -106,10 +120,9 @@ class SpaceRow(Horizontal):
     SpaceRow .space-remove { min-width: 3; width: 3; margin-left: 1; }
     """
 
-    def __init__(self, path: str = "", kind: str = "float", values: str = "", step: Any = None) -> None:
+    def __init__(self, path: str = "", kind: str = "float", values: str = "") -> None:
         super().__init__()
         self.initial = (path, kind if kind in KINDS else "float", values)
-        self.step = step  # a preset's step, kept while the row stays an int or plain float range
 
     def compose(self) -> ComposeResult:
         path, kind, values = self.initial
@@ -128,8 +141,7 @@ class SpaceRow(Horizontal):
 
     def entry(self) -> dict[str, Any]:
         """The row as a `[tune.space]` entry."""
-        step = self.step if self.kind in ("int", "float") else None
-        return entry_of(self.kind, self.query_one(".space-values", Input).value, step)
+        return entry_of(self.kind, self.query_one(".space-values", Input).value)
 
 
 class NewStudyDialog(Dialog):
@@ -168,11 +180,11 @@ class NewStudyDialog(Dialog):
         tune = self.experiment.tune or {}
         source = "the preset's [tune] space" if tune.get("space") else "parameters to search"
         with Vertical(classes="dialog-box"):
-            yield Label(f"New study of {self.experiment.name}: {source}", classes="dialog-title")
+            yield Label(f"New study of {self.experiment.name}: {source}", classes="dialog-title", markup=False)
             yield Static("Experiment path · kind · bounds or choices (comma-separated)", classes="dialog-hint")
             with VerticalScroll(id="study-space"):
-                for path, kind, values, step in suggested_rows(self.experiment):
-                    yield SpaceRow(path, kind, values, step)
+                for path, kind, values in suggested_rows(self.experiment):
+                    yield SpaceRow(path, kind, values)
                     yield Static("", classes="space-error")
             with Horizontal(classes="study-settings"):
                 yield Label("trials")
