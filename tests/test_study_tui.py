@@ -21,7 +21,7 @@ from tfbench.screens.dialogs import Choice
 from tfbench.screens.study import StudyScreen
 from tfbench.screens.study_dialog import NewStudyDialog, SpaceRow, entry_of, row_of
 from tfbench.spec import load_experiment, save_experiment
-from tfbench.study.launch import STUDIES_DIR, study_process_running
+from tfbench.study.launch import STUDIES_DIR, launch_state, study_process_running
 from tfbench.study.study import StudyDir
 
 SPACE = {
@@ -40,6 +40,22 @@ def test_a_presets_space_reads_into_form_rows_and_back_unchanged():
     assert rows["train.optimizer.type"] == ("choice", "Adam, RMSprop")
     assert rows["train.optimizer.learning_rate"][0] == "log-float"
     assert {path: entry_of(*row) for path, row in rows.items()} == SPACE
+
+
+def test_a_tune_process_that_ended_before_its_study_existed_is_explained_by_its_error_line(tmp_path: Path):
+    """What the Study screen shows for a started study without `study.toml`: starting, then `tune`'s error."""
+
+    from tfbench.engine.control import launch
+
+    study_dir = tmp_path / "study"
+    script = "import time, sys; time.sleep(1); print('error: tune.objective: name a logged metric'); sys.exit(2)"
+    process = launch([sys.executable, "-c", script], study_dir)
+    assert launch_state(study_dir) == "starting"
+    process.wait(timeout=30)
+    wait_until(lambda: not study_process_running(study_dir), 10, "the process to be seen gone")
+    assert launch_state(study_dir) == "error: tune.objective: name a logged metric"
+    (study_dir / "runner.log").write_text("Traceback (most recent call last):\n")
+    assert "ended before it opened the study; see" in str(launch_state(study_dir))
 
 
 async def wait_for(pilot, condition, timeout: float, what: str) -> None:
@@ -165,6 +181,7 @@ def test_a_study_started_in_a_real_terminal_at_80x24_shows_its_trials(tmp_path: 
         terminal.keys("Enter")
         terminal.wait_for("Stop study", timeout=30)  # the Study screen's footer
         terminal.wait_for("2/2 trials", timeout=240)
+        terminal.wait_for("complete", timeout=60)  # the study's line, whole at 80 columns
         screen = terminal.text()
         assert screen.count("finished") == 2, screen
         (study_dir,) = (tmp_path / "runs" / STUDIES_DIR).iterdir()
