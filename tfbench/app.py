@@ -101,6 +101,8 @@ class WorkbenchApp(Workbench):
         self._merge_key: str | None = None
         self._keras_lock = threading.Lock()
         self.allowed_code: set[str] = set()  # SHA-256 digests of [code] modules the user allowed
+        self.studies: list[Path] = []  # study directories whose `tfbench tune` this App started
+        self.studies_left_running = False  # the user chose to leave them running when quitting
 
     # -- start-up -----------------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -587,14 +589,14 @@ class WorkbenchApp(Workbench):
         train = self.get_screen("train")
         run_dir = getattr(train, "live_run", lambda: None)()
         if run_dir is None:
-            self._confirm_unsaved(self._quit_now)
+            self._confirm_unsaved(self._quit_after_studies)
             return
 
         def answered(answer: str | None) -> None:
             if answer == "stop":
-                self._confirm_unsaved(self._quit_now)
+                self._confirm_unsaved(self._quit_after_studies)
             elif answer == "detach":
-                self._confirm_unsaved(lambda: self._quit_now(train.leave_running()))  # type: ignore[attr-defined]  # Train
+                self._confirm_unsaved(lambda: self._quit_after_studies(train.leave_running()))  # type: ignore[attr-defined]  # Train
 
         question = (
             f"{run_dir.name} is still training. Stop it (it saves first), or leave it running "
@@ -620,6 +622,86 @@ class WorkbenchApp(Workbench):
         # Train screen started and that was not left running is stopped as that screen goes.
         self.workers.cancel_all()
         self.exit(message=message)
+
+    # -- studies --------------------------------------------------------------------------------
+    def action_new_study(self) -> None:
+        """Open the "New study" dialog; on Start, `tfbench tune` runs and the Study screen follows it."""
+        from tfbench.screens.study_dialog import NewStudyDialog
+
+        if isinstance(self.screen, ModalScreen) or self._refuse_if_invalid("start a study"):
+            return
+        self.push_screen(NewStudyDialog(self.experiment, self.start_study), self._study_started)
+
+    def start_study(self, experiment: Experiment, parallel: int) -> Path:
+        """Start `tfbench tune` for `experiment` (with its `[tune]`) under the runs folder; its study directory.
+
+        Raises:
+            UserError: the study cannot be started, and why.
+        """
+        from tfbench.screens.training import code_arguments
+        from tfbench.study.launch import start_study
+
+        study_dir = start_study(experiment, self.runs_dir, parallel, code_arguments(experiment, self))
+        self.studies.append(study_dir)
+        self.studies_left_running = False
+        return study_dir
+
+    def _study_started(self, study_dir: Path | None) -> None:
+        if study_dir is not None:
+            self.notify(f"Started `tfbench tune` in {study_dir}.")
+            self.action_show_study()
+
+    def action_show_study(self) -> None:
+        """Follow the study this App started last on the Study screen."""
+        from tfbench.screens.study import StudyScreen
+
+        if not self.studies:
+            self.notify("No study was started here: ctrl+t starts one.", severity="warning")
+            return
+        if isinstance(self.screen, ModalScreen):
+            return
+        if isinstance(self.screen, StudyScreen) and self.screen.study_dir == self.studies[-1]:
+            return
+        self.push_screen(StudyScreen(self.studies[-1]))
+
+    def live_studies(self) -> list[Path]:
+        """The studies this App started whose `tfbench tune` still runs (quitting asks about them)."""
+        from tfbench.study.launch import study_process_running
+
+        return [d for d in self.studies if study_process_running(d)]
+
+    def _quit_after_studies(self, message: str | None = None) -> None:
+        """Quit, first asking whether a study this App started and that still runs stops or goes on."""
+        from tfbench.screens.dialogs import Choice
+
+        live = [] if self.studies_left_running else self.live_studies()
+        if not live:
+            self._quit_now(message)
+            return
+
+        def answered(answer: str | None) -> None:
+            if answer == "stop":
+                self._quit_now(message)  # the study is asked to stop as the App unmounts
+            elif answer == "detach":
+                self.studies_left_running = True
+                lines = [message] if message else []
+                lines += [f"the study goes on: tfbench watch {d}" for d in live]
+                self._quit_now("\n".join(lines))
+
+        names = ", ".join(d.name for d in live)
+        question = (
+            f"The study {names} is still running. Stop it (running trials save; `tfbench tune --resume` "
+            "continues it), or leave it running for `tfbench watch` to follow?"
+        )
+        self.push_screen(Choice(question, QUIT_ANSWERS), answered)
+
+    def on_unmount(self) -> None:
+        # A study this App started stops with it, unless the user chose to leave it running.
+        from tfbench.study.launch import stop_study_process
+
+        if not self.studies_left_running:
+            for study_dir in self.studies:
+                stop_study_process(study_dir)
 
 
 def make_app(

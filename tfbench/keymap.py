@@ -138,6 +138,15 @@ KEYMAP: dict[str, tuple[Key, ...]] = {
             "Resume run",
             palette="Continue the stopped, interrupted or failed run on the Train screen, in its own directory",
         ),
+        Key(
+            "ctrl+t",
+            "new_study",
+            "New study",
+            show=False,
+            priority=True,
+            palette="Search a space of the Experiment's settings with `tfbench tune` and follow its trials",
+        ),
+        Key("", "show_study", "Show study", palette="The study started last, on the Study screen"),
         Key("", "export_model", "Export model", palette="Choose the export formats and quantisation"),
         Key("", "add_layer", "Add layer", palette="Pick a layer type from the catalog"),
         Key(
@@ -223,6 +232,11 @@ KEYMAP: dict[str, tuple[Key, ...]] = {
     "edit-run": (Key("escape", "close", "Cancel"),),
     "export": (Key("a", "export_all", "Export all"),),
     "results": (Key("v", "close", "Close", show=False), Key("x", "explain", "Explain")),
+    "new-study": (
+        Key("escape", "cancel", "Cancel"),
+        Key("ctrl+n", "add_param", "Add parameter", priority=True),
+        Key("question_mark", "app.help", "Keys", show=False),
+    ),
 }
 
 

@@ -190,13 +190,20 @@ class StudyScreen(Screen):
         try:
             self.post_message(StudyRead(StudyDir.load(study_dir).snapshot(now)))
         except UserError as err:
-            self.post_message(StudyUnreadable(str(err)))
+            from tfbench.study.launch import launch_state
+
+            state = launch_state(study_dir)  # a study the workbench started: still starting, or why not
+            self.post_message(StudyUnreadable(str(err) if state is None else state))
         except Exception as exc:  # a storage another process is writing, a torn file: say so, retry
             self.post_message(StudyUnreadable(f"cannot read the study: {type(exc).__name__}: {exc}"))
 
     def on_study_unreadable(self, message: StudyUnreadable) -> None:
         self.reading = False
-        self.query_one("#study-head", Static).update(Text(message.error, style="bold red"))
+        if message.error == "starting":
+            text = Text(f"starting `tfbench tune` in {self.study_dir}…", style="dim")
+        else:
+            text = Text(message.error, style="bold red")
+        self.query_one("#study-head", Static).update(text)
 
     def on_study_read(self, message: StudyRead) -> None:
         snap = self.snapshot = message.snapshot
