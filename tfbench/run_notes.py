@@ -88,6 +88,18 @@ def set_note(run_dir: str | Path, note: str) -> RunNotes:
     return notes
 
 
+def set_tags(run_dir: str | Path, tags: Iterable[str]) -> RunNotes:
+    """Replace a run's tags (repeats dropped); returns its notes as written.
+
+    Raises:
+        UserError: a tag that is not one word.
+    """
+    notes = read_notes(run_dir)
+    notes.tags = list(dict.fromkeys(checked_tags(list(tags))))
+    write_notes(run_dir, notes)
+    return notes
+
+
 def toggle_tag(run_dir: str | Path, tag: str) -> RunNotes:
     """Add the tag when the run lacks it, else remove it (the Runs screen's key)."""
     if tag in read_notes(run_dir).tags:
