@@ -194,6 +194,7 @@ class RunsScreen(Screen):
         self.prompt_mode = ""  # "filter", "tags" or "note" while the prompt line is open
         self.comparison_timer: Timer | None = None
         self.monitor: str | None = None
+        self.filter_updates = 0  # keystrokes the filter has answered (the benchmark waits on it)
 
     @classmethod
     def for_app(cls, app: Any) -> RunsScreen:
@@ -330,6 +331,7 @@ class RunsScreen(Screen):
     def _query_typed(self, event: Input.Changed) -> None:
         if self.prompt_mode != "filter":
             return
+        self.filter_updates += 1
         try:
             query = parse_query(event.value)
             check_fields(query, self.known_fields)
