@@ -194,6 +194,7 @@ class RunsScreen(Screen):
         self.prompt_mode = ""  # "filter", "tags" or "note" while the prompt line is open
         self.comparison_timer: Timer | None = None
         self.monitor: str | None = None
+        self.made_rows: dict[str, tuple[RunSummary, str | None, RunRow]] = {}  # by run: its summary, monitor, row
         self.filter_updates = 0  # keystrokes the filter has answered (the benchmark waits on it)
 
     @classmethod
@@ -230,7 +231,14 @@ class RunsScreen(Screen):
     def _scan(self, runs_dir: Path) -> None:
         runs = indexed_runs(runs_dir)
         monitor = shared_monitor(runs)
-        self.post_message(RunsScanned(runs, [run_row(run, monitor) for run in runs], monitor))
+        made = self.made_rows  # only this worker touches it; the index hands back unchanged runs as they were
+        rows = []
+        for run in runs:
+            kept = made.get(run.name)
+            row = kept[2] if kept is not None and kept[0] is run and kept[1] == monitor else run_row(run, monitor)
+            made[run.name] = (run, monitor, row)
+            rows.append(row)
+        self.post_message(RunsScanned(runs, rows, monitor))
 
     def on_runs_scanned(self, message: RunsScanned) -> None:
         self.runs = message.runs

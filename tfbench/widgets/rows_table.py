@@ -10,6 +10,7 @@ A fixed header names the columns; a cursor row, zebra stripes and the keys and m
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
@@ -51,7 +52,7 @@ class RowsTable(ScrollView, can_focus=True):
     RowsTable:focus > .rows-table--cursor { background: $block-cursor-background; color: $block-cursor-foreground; }
     RowsTable > .rows-table--even { background: $surface-lighten-1 30%; }
     """
-    BINDINGS: list[BindingType] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up,k", "cursor(-1)", "Up", show=False),
         Binding("down,j", "cursor(1)", "Down", show=False),
         Binding("pageup", "page(-1)", "Page up", show=False),
