@@ -16,6 +16,9 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 os.environ["KERAS_HOME"] = tempfile.mkdtemp(prefix="tfbench-keras-home-")
 atexit.register(shutil.rmtree, os.environ["KERAS_HOME"], ignore_errors=True)
 os.environ.pop("NO_COLOR", None)
+# The runs index a test writes stays out of the user's cache folder.
+os.environ["TFBENCH_CACHE_DIR"] = tempfile.mkdtemp(prefix="tfbench-cache-")
+atexit.register(shutil.rmtree, os.environ["TFBENCH_CACHE_DIR"], ignore_errors=True)
 
 
 # No test may touch the network: a connection anywhere but loopback (which the multi-worker test

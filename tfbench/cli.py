@@ -22,6 +22,7 @@ from tfbench.errors import UserError
 from tfbench.study import MAX_TRIALS
 
 if TYPE_CHECKING:  # pragma: no cover
+    from tfbench.engine.runs import RunSummary
     from tfbench.study.study import StudyDir
 
 HELP = """A terminal workbench for training TensorFlow/Keras models.
@@ -715,51 +716,54 @@ def watch_tensorboard(logdir: Path, no_bell: bool) -> None:
     run_app(app)
 
 
-@cli.group(cls=RunsGroup, invoke_without_command=True, subcommand_metavar="[RUNS_DIR] | export RUN...")
+@cli.group(
+    cls=RunsGroup,
+    invoke_without_command=True,
+    subcommand_metavar="[RUNS_DIR] | export RUN... | tag RUN TAG... | note RUN",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
+@click.option(
+    "--filter",
+    "query",
+    metavar="QUERY",
+    help="Only the runs that meet QUERY: status:completed val_accuracy>0.95 tag:baseline (see above).",
+)
 @click.pass_context
-def runs(ctx, as_json):
+def runs(ctx, as_json, query):
     """The runs in a runs directory (default: runs): status, epochs, best metric, parameters, duration.
 
     \b
     Run names print whole: a narrow terminal leaves out columns instead (--json has them all);
-    piped output is never cut. `tfbench runs export RUN... --mlflow URI | --tensorboard DIR`
-    mirrors finished runs.
+    piped output is never cut. --filter takes the Runs screen's `/` query: terms ANDed, each
+    FIELD:VALUE (equal, or contains for text), FIELD=VALUE, or FIELD>, >=, <, <= a number, where
+    FIELD is status, name, preset, tag, note, epochs, params, time, best, a final metric or any
+    Experiment path; a bare word is looked for in names, tags and notes.
+    `tfbench runs tag RUN TAG...` and `tfbench runs note RUN TEXT` label runs;
+    `tfbench runs export RUN... --mlflow URI | --tensorboard DIR` mirrors finished runs.
       tfbench runs
       tfbench runs runs/ --json
+      tfbench runs --filter "status:completed val_accuracy>0.95 tag:baseline"
       tfbench runs studies/digits-mlp-20250101-120000
     """
     if ctx.invoked_subcommand is not None:
         return
-    from tfbench.engine.runs import runs_table, scan_runs
+    from tfbench.engine.runs import runs_table
+    from tfbench.engine.runs_index import indexed_runs
 
     runs_dir = ctx.meta.get("runs_dir", "runs")
 
     if (Path(runs_dir) / "study.toml").exists():
         return list_study(Path(runs_dir), as_json)
-    found = scan_runs(runs_dir)
+    found = indexed_runs(runs_dir)
+    if query:
+        from tfbench.engine.runs_query import filter_runs
+
+        found = filter_runs(found, query)
     if as_json:
-        rows = [
-            {
-                "name": r.name,
-                "path": str(r.path),
-                "started": r.started,
-                "status": r.status,
-                "reason": r.reason,
-                "epochs_completed": r.epochs_completed,
-                "epochs": r.epochs,
-                "best_monitor": r.best_monitor,
-                "best_value": r.best_value,
-                "best_epoch": r.best_epoch,
-                "params": r.params,
-                "seconds": r.duration,
-            }
-            for r in found
-        ]
-        click.echo(json.dumps(rows, indent=2))
+        click.echo(json.dumps(runs_as_json(found), indent=2))
         return
     if not found:
-        click.echo(f"no runs in {runs_dir}")
+        click.echo(f"no runs in {runs_dir}" + (f" meet the filter {query!r}" if query else ""))
         return
     from tfbench.console import output_console
 
@@ -1565,6 +1569,94 @@ def _watch_until_idle(
                 )
             return f"nobody is running this study ({done}); {resume}", 1
         time.sleep(interval)
+
+
+def runs_as_json(found: list[RunSummary]) -> list[dict[str, Any]]:
+    """`tfbench runs --json`: every figure of each run, its final metrics, tags and note."""
+    return [
+        {
+            "name": r.name,
+            "path": str(r.path),
+            "started": r.started,
+            "status": r.status,
+            "reason": r.reason,
+            "epochs_completed": r.epochs_completed,
+            "epochs": r.epochs,
+            "best_monitor": r.best_monitor,
+            "best_value": r.best_value,
+            "best_epoch": r.best_epoch,
+            "params": r.params,
+            "seconds": r.duration,
+            "final": r.final,
+            "tags": r.tags,
+            "note": r.note,
+        }
+        for r in found
+    ]
+
+
+# -- a run's tags and note ----------------------------------------------------------------------------
+
+
+@runs.command(name="tag")
+@click.argument("run_dir", type=click.Path(file_okay=False), metavar="RUN")
+@click.argument("tags", nargs=-1, metavar="TAG...")
+@click.option("--remove", "-r", "remove", is_flag=True, help="Take the TAGs off instead.")
+def tag_runs(run_dir, tags, remove):
+    """Tag a run (kept in its notes.json); without TAGs, print its tags.
+
+    \b
+    A tag is one word (letters, digits, _ . + / -); the Runs screen's `t` and
+    `tfbench runs --filter tag:NAME` find tagged runs.
+      tfbench runs tag runs/digits-cnn-20250101-120000 baseline small-lr
+      tfbench runs tag runs/digits-cnn-20250101-120000 small-lr --remove
+    """
+    from tfbench.run_notes import read_notes, tag_run
+
+    path = checked_run_dir(run_dir)
+    if tags:
+        notes = tag_run(path, remove=tags) if remove else tag_run(path, add=tags)
+    else:
+        notes = read_notes(path)
+    click.echo(" ".join(notes.tags))
+
+
+@runs.command(name="note")
+@click.argument("run_dir", type=click.Path(file_okay=False), metavar="RUN")
+@click.argument("text", nargs=-1)
+@click.option("--clear", is_flag=True, help="Remove the note.")
+def note_run(run_dir, text, clear):
+    """Write a note on a run (kept in its notes.json); without TEXT, print its note.
+
+    \b
+    The words are joined by spaces; the note shows on the Runs screen (`n` edits it there)
+    and `--filter note:WORD` finds it.
+      tfbench runs note runs/digits-cnn-20250101-120000 lr too high: loss spikes at epoch 3
+      tfbench runs note runs/digits-cnn-20250101-120000 --clear
+    """
+    from tfbench.run_notes import read_notes, set_note
+
+    path = checked_run_dir(run_dir)
+    if text or clear:
+        notes = set_note(path, "" if clear else " ".join(text))
+    else:
+        notes = read_notes(path)
+    if notes.note:
+        click.echo(notes.note)
+
+
+def checked_run_dir(text: str) -> Path:
+    """A run directory named on the command line.
+
+    Raises:
+        UserError: the path holds no run.
+    """
+    from tfbench.rundir import EVENTS_FILE, EXPERIMENT_FILE
+
+    path = Path(text)
+    if not (path / EVENTS_FILE).exists() and not (path / EXPERIMENT_FILE).exists():
+        raise UserError("not a run directory (no events.jsonl)", text, "list the runs with `tfbench runs`")
+    return path
 
 
 def main() -> None:

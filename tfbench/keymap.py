@@ -213,8 +213,13 @@ KEYMAP: dict[str, tuple[Key, ...]] = {
     "runs": (
         Key("space", "toggle_select", "Select"),
         Key("enter", "open", "Open"),
+        Key("slash", "filter", "Filter", palette="Filter the runs: status:completed val_accuracy>0.95 tag:baseline"),
+        Key("s", "sort", "Sort", palette="Sort the runs by the next column"),
+        Key("S", "flip_sort", "Reverse order", show=False),
+        Key("t", "edit_tags", "Tags", palette="Tag the run under the cursor"),
+        Key("n", "edit_note", "Note", show=False, palette="Write a note on the run under the cursor"),
         Key("r", "refresh", "Refresh"),
-        Key("escape", "clear", "Clear selection", show=False),
+        Key("escape", "clear", "Clear filter or selection", show=False),
     ),
     "study": (
         Key("enter", "open_trial", "Open trial"),

@@ -21,6 +21,7 @@ from tfbench.engine.events import RunState
 from tfbench.engine.log_scan import LogScan, summary_state
 from tfbench.experiment_diff import experiment_differences, flatten, repr_value  # noqa: F401 - the Runs screen compares runs with them
 from tfbench.figures import format_duration, format_number
+from tfbench.run_notes import read_notes
 from tfbench.rundir import EVENTS_FILE, EXPERIMENT_FILE, RUNNER_FILE
 
 if TYPE_CHECKING:
@@ -46,6 +47,9 @@ class RunSummary:
     experiment: dict[str, Any] = field(default_factory=dict)
     history: dict[str, list[float]] = field(default_factory=dict)
     epoch_numbers: list[int] = field(default_factory=list)
+    final: dict[str, float] = field(default_factory=dict)  # the last epoch's metrics
+    tags: list[str] = field(default_factory=list)
+    note: str = ""
 
     @property
     def best_text(self) -> str:
@@ -151,6 +155,8 @@ def summarize_run(run_dir: str | Path) -> RunSummary:
     damaged = rundir.damage(run_dir, counted)
     if damaged and summary.status != "running":
         summary.status, summary.reason = "damaged", damaged
+    notes = read_notes(run_dir)
+    summary.tags, summary.note = notes.tags, notes.note
     return summary
 
 
@@ -178,7 +184,17 @@ def _summary(run_dir: Path, scan: LogScan) -> RunSummary:
         experiment=read_experiment(run_dir, state),
         history={k: list(v) for k, v in state.history.items()},
         epoch_numbers=list(state.epoch_numbers),
+        final=final_metrics(state),
     )
+
+
+def final_metrics(state: RunState) -> dict[str, float]:
+    """The run's last epoch's metrics: its `run_ended` record, else the last value of each series."""
+    final = {k: float(v) for k, v in state.final.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    for key, series in state.history.items():
+        if series and key not in final:
+            final[key] = float(series[-1])
+    return final
 
 
 def scan_runs(runs_dir: str | Path) -> list[RunSummary]:
@@ -187,14 +203,23 @@ def scan_runs(runs_dir: str | Path) -> list[RunSummary]:
     Args:
         runs_dir: the folder whose subfolders are run directories; missing means no runs.
     """
+    return oldest_first([summarize_run(child) for child in run_directories(runs_dir)])
+
+
+def run_directories(runs_dir: str | Path) -> list[Path]:
+    """The run directories in a folder (those with an event log or an Experiment), by name."""
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir():
         return []
-    runs = [
-        summarize_run(child)
+    return [
+        child
         for child in sorted(runs_dir.iterdir())
         if child.is_dir() and ((child / EVENTS_FILE).exists() or (child / EXPERIMENT_FILE).exists())
     ]
+
+
+def oldest_first(runs: list[RunSummary]) -> list[RunSummary]:
+    """Runs by start time (runs without one last), then name."""
     return sorted(runs, key=lambda r: (r.started is None, r.started or 0.0, r.name))
 
 
