@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from no_network.sitecustomize import pythonpath
-from tiny_runs import REPO, runner_env, tfbench_here, tfbench_process, wait_for_event
+from tiny_runs import REPO, runner_env, signal_handlers_kept, tfbench_here, tfbench_process, wait_for_event
 
 from tfbench.engine import events as ev
 from tfbench.rundir import read_history
@@ -164,6 +164,7 @@ def test_the_environment_allows_code_too(tmp_path):
     assert (tmp_path / "code" / "sentinel.imported").exists()
 
 
+@pytest.mark.slow  # the trained run it reads takes seconds
 def test_runs_and_watch_of_a_run_with_code_never_import_it(spiral_with_code, tmp_path):
     folder = copy_of(spiral_with_code, tmp_path)
     mark = folder / "code" / "sentinel.imported"
@@ -182,7 +183,6 @@ def test_runs_and_watch_of_a_run_with_code_never_import_it(spiral_with_code, tmp
 # -- errors in the user's code: one line naming the file and line -------------------------------------------
 
 
-@pytest.mark.slow
 def test_a_module_that_fails_to_import_is_one_line_naming_its_file_and_line(tmp_path):
     preset = code_preset(tmp_path, modules=("broken", "sentinel"))
     line = one_error_line(tfbench_here("validate", preset, "--allow-code"))
@@ -190,7 +190,6 @@ def test_a_module_that_fails_to_import_is_one_line_naming_its_file_and_line(tmp_
     assert "undefined_name" in line
 
 
-@pytest.mark.slow
 def test_a_constructor_that_raises_is_one_line_naming_the_layer_and_the_line(tmp_path):
     layers = '[[model.layers]]\ntype = "Fussy"\ndivisor = 0.0\n[[model.layers]]\ntype = "Dense"\nunits = 1\n'
     layers += 'activation = "sigmoid"'
@@ -199,7 +198,6 @@ def test_a_constructor_that_raises_is_one_line_naming_the_layer_and_the_line(tmp
     assert "model.layers[0]: Fussy: ZeroDivisionError: float division by zero (raising.py:15)" in line
 
 
-@pytest.mark.slow
 def test_a_class_the_modules_do_not_define_is_an_unknown_layer_once_they_are_imported(tmp_path):
     layers = SCALE_LAYERS.replace('type = "Scale"', 'type = "Scal"')
     preset = code_preset(tmp_path, layers=layers)
@@ -236,7 +234,6 @@ def test_a_custom_loss_metric_and_callback_are_listed_with_their_forms_and_reach
     assert rows[0]["weight_norm"] != rows[1]["weight_norm"]
 
 
-@pytest.mark.slow
 def test_a_wrong_argument_of_a_custom_class_is_located_by_its_derived_form(tmp_path):
     preset = code_preset(tmp_path, modules=("sentinel", "extras"), loss='{ type = "FocalLoss", gama = 1.5 }')
     line = one_error_line(tfbench_here("validate", preset, "--allow-code"))
@@ -265,6 +262,7 @@ def test_resume_refuses_a_run_whose_module_changed_and_allow_changed_code_contin
     assert "edited" not in (run_dir / "code" / "sentinel.py").read_text()  # the run's own copy went on
 
 
+@pytest.mark.slow  # the trained run it reads takes seconds
 def test_resume_without_consent_is_refused_too(spiral_with_code, tmp_path):
     folder = copy_of(spiral_with_code, tmp_path)
     run_dir = only_run(folder / "runs")
@@ -463,8 +461,17 @@ def test_the_transformer_killed_after_epoch_2_resumes_to_the_uninterrupted_histo
     SavedModel and train.py work without tfbench, the run's copy of the module on the path."""
     env = {"TFBENCH_CHECKPOINT_SECONDS": "0"}
     common = ("--set", "train.epochs=4", "--set", 'export.formats=["keras", "savedmodel", "tflite"]')
+    only_keras = ("--set", 'export.formats=["keras"]')  # its exports are not compared: none but the model
     whole = tfbench_here(
-        "run", "transformer-text", *common, "--runs-dir", tmp_path / "whole", "--quiet", "--allow-code", env=env
+        "run",
+        "transformer-text",
+        *common,
+        *only_keras,
+        "--runs-dir",
+        tmp_path / "whole",
+        "--quiet",
+        "--allow-code",
+        env=env,
     )
     assert whole.returncode == 0, whole.stderr[-3000:]
     uninterrupted = [{k: v for k, v in r.items() if k != "seconds"} for r in read_history(only_run(tmp_path / "whole"))]
@@ -522,7 +529,8 @@ def test_a_study_tunes_a_custom_layers_argument_in_workers_that_import_the_allow
     (tmp_path / "wrong.toml").write_text(wrong)
     line = one_error_line(tfbench_here("tune", tmp_path / "wrong.toml", "--allow-code", "--study-dir", tmp_path / "w"))
     assert 'tune.space."model.layers[0].factor"' in line  # checked against the form derived from Scale
-    study = tfbench_process("tune", preset, "--allow-code", "--study-dir", tmp_path / "s", "--json")
+    with signal_handlers_kept():  # the study's driver here; its trials in worker processes
+        study = tfbench_here("tune", preset, "--allow-code", "--study-dir", tmp_path / "s", "--json")
     assert study.returncode == 0, study.stderr[-3000:]
     trials = json.loads(study.stdout)["trials"]
     assert [t["state"] for t in trials] == ["finished", "finished"], trials
