@@ -1,11 +1,17 @@
 """A preset's own code: refused unless allowed, never imported by reading, first-class once allowed.
 
-Real commands in child processes on tiny data; the modules are files in tests/fixtures/code/, one of
-which leaves a mark when imported, so "never imported" is a fact on disk, not a mock.
+Real commands on tiny data; the modules are files in tests/fixtures/code/, one of which leaves a mark
+when imported, so "never imported" is a fact on disk, not a mock. A command runs in this process
+(`tfbench_here`) unless only a process shows what is checked: consent asked of a fresh interpreter, a
+kill, a study's workers, loading without tfbench. Each test's copy of a module gets a line of its own,
+so its digest (and the name it is imported under) is new to this process and an import here still
+leaves its mark.
 """
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import json
 import re
 import shutil
@@ -15,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from no_network.sitecustomize import pythonpath
-from tiny_runs import REPO, runner_env, wait_for_event
+from tiny_runs import REPO, runner_env, signal_handlers_kept, tfbench_here, tfbench_process, wait_for_event
 
 from tfbench.engine import events as ev
 from tfbench.rundir import read_history
@@ -53,17 +59,6 @@ activation = "sigmoid"
 """
 
 
-def tfbench(*args: str, env: dict | None = None, cwd: Path = REPO, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "tfbench", *args],
-        capture_output=True,
-        text=True,
-        env=env or runner_env(),
-        timeout=timeout,
-        cwd=cwd,
-    )
-
-
 def code_preset(
     folder: Path,
     modules: tuple[str, ...] = ("sentinel",),
@@ -74,10 +69,12 @@ def code_preset(
     extra: str = "",
     name: str = "own",
 ) -> Path:
-    """A spiral preset whose [code] lists copies of the fixture modules in `folder/code/`."""
+    """A spiral preset whose [code] lists copies of the fixture modules in `folder/code/`, each a version
+    of its own (a last comment naming `folder`): never imported in this process before."""
     (folder / "code").mkdir(parents=True, exist_ok=True)
     for module in modules:
-        shutil.copy(FIXTURES / f"{module}.py", folder / "code" / f"{module}.py")
+        text = (FIXTURES / f"{module}.py").read_text(encoding="utf-8")
+        (folder / "code" / f"{module}.py").write_text(f"{text}\n# the copy in {folder}\n", encoding="utf-8")
     listed = ", ".join(f'"code/{m}.py"' for m in modules)
     text = SPIRAL.format(
         name=name, modules=listed, layers=layers, epochs=epochs, loss=loss, metrics=metrics, extra=extra
@@ -119,77 +116,92 @@ def test_without_consent_a_preset_with_code_is_refused_in_one_line_and_nothing_i
     args = [*command, str(preset)] if command[0] == "layers" else [command[0], str(preset), *command[1:]]
     if command[0] in ("run", "tune"):
         args += ["--runs-dir" if command[0] == "run" else "--study-dir", str(tmp_path / "out")]
-    line = one_error_line(tfbench(*args))
+    line = one_error_line(tfbench_process(*args))  # a fresh interpreter: nothing imported before
     assert "sentinel.py" in line and "sha256" in line and "--allow-code" in line and "TFBENCH_ALLOW_CODE" in line
     assert not (tmp_path / "code" / "sentinel.imported").exists()
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
-@pytest.mark.slow
-def test_allowed_code_is_imported_and_a_run_keeps_a_copy_with_its_digest(tmp_path):
-    preset = code_preset(tmp_path)
-    ran = tfbench("run", str(preset), "--runs-dir", str(tmp_path / "runs"), "--quiet", "--allow-code")
-    assert ran.returncode == 0, ran.stderr[-3000:]
-    assert (tmp_path / "code" / "sentinel.imported").exists()
-    run_dir = only_run(tmp_path / "runs")
-    manifest = json.loads((run_dir / "code" / "manifest.json").read_text())["modules"]
-    import hashlib
+def imported_here(module: Path) -> bool:
+    """Whether this process imported this version of a module file (under its digest's own name)."""
+    digest = hashlib.sha256(module.read_bytes()).hexdigest()
+    return any(name.startswith(f"tfbench_code_{module.stem}_{digest[:16]}") for name in sys.modules)
 
-    digest = hashlib.sha256((tmp_path / "code" / "sentinel.py").read_bytes()).hexdigest()
-    assert manifest == [{"file": "sentinel.py", "sha256": digest, "source": str(tmp_path / "code" / "sentinel.py")}]
-    assert (run_dir / "code" / "sentinel.py").read_bytes() == (tmp_path / "code" / "sentinel.py").read_bytes()
+
+@pytest.fixture(scope="module")
+def spiral_with_code(tmp_path_factory) -> Path:
+    """A folder with a preset whose [code] is the sentinel module and its run, trained with --allow-code
+    in a process of its own: nothing of it was ever imported in this one."""
+    folder = tmp_path_factory.mktemp("spiral-with-code")
+    preset = code_preset(folder)
+    ran = tfbench_process("run", preset, "--runs-dir", folder / "runs", "--quiet", "--allow-code")
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    return folder
+
+
+def copy_of(folder: Path, tmp_path: Path) -> Path:
+    """A copy of a trained folder (preset, code and runs) this test may change."""
+    return Path(shutil.copytree(folder, tmp_path / "copy"))
+
+
+@pytest.mark.slow
+def test_allowed_code_is_imported_and_a_run_keeps_a_copy_with_its_digest(spiral_with_code):
+    folder = spiral_with_code
+    assert (folder / "code" / "sentinel.imported").exists()
+    run_dir = only_run(folder / "runs")
+    manifest = json.loads((run_dir / "code" / "manifest.json").read_text())["modules"]
+    digest = hashlib.sha256((folder / "code" / "sentinel.py").read_bytes()).hexdigest()
+    assert manifest == [{"file": "sentinel.py", "sha256": digest, "source": str(folder / "code" / "sentinel.py")}]
+    assert (run_dir / "code" / "sentinel.py").read_bytes() == (folder / "code" / "sentinel.py").read_bytes()
     assert str(run_dir / "code" / "sentinel.py") in (run_dir / "experiment.toml").read_text()
 
 
-@pytest.mark.slow
 def test_the_environment_allows_code_too(tmp_path):
     preset = code_preset(tmp_path)
-    checked = tfbench("validate", str(preset), env=dict(runner_env(), TFBENCH_ALLOW_CODE="1"))
+    checked = tfbench_here("validate", preset, env={"TFBENCH_ALLOW_CODE": "1"})
     assert checked.returncode == 0, checked.stderr[-3000:]
     assert "Scale" in checked.stdout
+    assert (tmp_path / "code" / "sentinel.imported").exists()
 
 
-@pytest.mark.slow
-def test_runs_and_watch_of_a_run_with_code_never_import_it(tmp_path):
-    preset = code_preset(tmp_path)
-    ran = tfbench("run", str(preset), "--runs-dir", str(tmp_path / "runs"), "--quiet", "--allow-code")
-    assert ran.returncode == 0, ran.stderr[-3000:]
-    mark = tmp_path / "code" / "sentinel.imported"
-    copy_mark = only_run(tmp_path / "runs") / "code" / "sentinel.imported"
+@pytest.mark.slow  # the trained run it reads takes seconds
+def test_runs_and_watch_of_a_run_with_code_never_import_it(spiral_with_code, tmp_path):
+    folder = copy_of(spiral_with_code, tmp_path)
+    mark = folder / "code" / "sentinel.imported"
+    run_dir = only_run(folder / "runs")
+    copy_mark = run_dir / "code" / "sentinel.imported"
     mark.unlink()
-    listed = tfbench("runs", str(tmp_path / "runs"), "--json")
+    listed = tfbench_here("runs", folder / "runs", "--json")
     assert listed.returncode == 0, listed.stderr[-3000:]
     assert json.loads(listed.stdout)[0]["status"] == "completed"
-    watched = tfbench("watch", str(only_run(tmp_path / "runs")))  # piped: plain lines to the end
+    watched = tfbench_here("watch", run_dir)  # not a terminal: plain lines to the end
     assert watched.returncode == 0, watched.stderr[-3000:]
     assert not mark.exists() and not copy_mark.exists()
+    assert not imported_here(run_dir / "code" / "sentinel.py")
 
 
 # -- errors in the user's code: one line naming the file and line -------------------------------------------
 
 
-@pytest.mark.slow
 def test_a_module_that_fails_to_import_is_one_line_naming_its_file_and_line(tmp_path):
     preset = code_preset(tmp_path, modules=("broken", "sentinel"))
-    line = one_error_line(tfbench("validate", str(preset), "--allow-code"))
+    line = one_error_line(tfbench_here("validate", preset, "--allow-code"))
     assert f"{tmp_path / 'code' / 'broken.py'}:6: cannot import it: NameError" in line
     assert "undefined_name" in line
 
 
-@pytest.mark.slow
 def test_a_constructor_that_raises_is_one_line_naming_the_layer_and_the_line(tmp_path):
     layers = '[[model.layers]]\ntype = "Fussy"\ndivisor = 0.0\n[[model.layers]]\ntype = "Dense"\nunits = 1\n'
     layers += 'activation = "sigmoid"'
     preset = code_preset(tmp_path, modules=("raising",), layers=layers)
-    line = one_error_line(tfbench("validate", str(preset), "--allow-code"))
+    line = one_error_line(tfbench_here("validate", preset, "--allow-code"))
     assert "model.layers[0]: Fussy: ZeroDivisionError: float division by zero (raising.py:15)" in line
 
 
-@pytest.mark.slow
 def test_a_class_the_modules_do_not_define_is_an_unknown_layer_once_they_are_imported(tmp_path):
     layers = SCALE_LAYERS.replace('type = "Scale"', 'type = "Scal"')
     preset = code_preset(tmp_path, layers=layers)
-    line = one_error_line(tfbench("validate", str(preset), "--allow-code"))
+    line = one_error_line(tfbench_here("validate", preset, "--allow-code"))
     assert "model.layers[0]: unknown layer 'Scal'" in line and "Scale" in line
 
 
@@ -205,7 +217,7 @@ def test_a_custom_loss_metric_and_callback_are_listed_with_their_forms_and_reach
         metrics='["accuracy", { type = "MeanConfidence" }]',
         extra='callbacks = [ { type = "WeightNorm" } ]',
     )
-    listed = tfbench("layers", "--preset", str(preset), "--allow-code")
+    listed = tfbench_here("layers", "--preset", preset, "--allow-code")
     assert listed.returncode == 0, listed.stderr[-3000:]
     text = listed.stdout
     assert "extras.py (the preset's own code):" in text and "sentinel.py (the preset's own code):" in text
@@ -213,7 +225,7 @@ def test_a_custom_loss_metric_and_callback_are_listed_with_their_forms_and_reach
     assert re.search(r"MeanConfidence\s+metric\s+How sure the model is", text)
     assert re.search(r"WeightNorm\s+callback\s+Adds the L2 norm", text)
     assert re.search(r"Scale\s+layer\s+Multiplies its input by a fixed factor.*\(factor=1\.0\)", text)
-    ran = tfbench("run", str(preset), "--runs-dir", str(tmp_path / "runs"), "--quiet", "--allow-code")
+    ran = tfbench_here("run", preset, "--runs-dir", tmp_path / "runs", "--quiet", "--allow-code")
     assert ran.returncode == 0, ran.stderr[-3000:]
     rows = read_history(only_run(tmp_path / "runs"))
     assert len(rows) == 2
@@ -222,10 +234,9 @@ def test_a_custom_loss_metric_and_callback_are_listed_with_their_forms_and_reach
     assert rows[0]["weight_norm"] != rows[1]["weight_norm"]
 
 
-@pytest.mark.slow
 def test_a_wrong_argument_of_a_custom_class_is_located_by_its_derived_form(tmp_path):
     preset = code_preset(tmp_path, modules=("sentinel", "extras"), loss='{ type = "FocalLoss", gama = 1.5 }')
-    line = one_error_line(tfbench("validate", str(preset), "--allow-code"))
+    line = one_error_line(tfbench_here("validate", preset, "--allow-code"))
     assert "train.loss.gama: FocalLoss has no argument 'gama'" in line and "gamma" in line
 
 
@@ -235,35 +246,34 @@ def test_a_wrong_argument_of_a_custom_class_is_located_by_its_derived_form(tmp_p
 @pytest.mark.slow
 def test_resume_refuses_a_run_whose_module_changed_and_allow_changed_code_continues(tmp_path):
     preset = code_preset(tmp_path, epochs=3)
-    ran = tfbench(
-        "run", str(preset), "--runs-dir", str(tmp_path / "runs"), "--quiet", "--allow-code", "--set", "train.epochs=2"
+    ran = tfbench_here(
+        "run", preset, "--runs-dir", tmp_path / "runs", "--quiet", "--allow-code", "--set", "train.epochs=2"
     )
     assert ran.returncode == 0, ran.stderr[-3000:]
     run_dir = only_run(tmp_path / "runs")
     source = tmp_path / "code" / "sentinel.py"
     source.write_text(source.read_text() + "\n# edited after the run\n")
-    refused = tfbench("resume", str(run_dir), "--epochs", "3", "--quiet", "--allow-code")
+    refused = tfbench_here("resume", run_dir, "--epochs", "3", "--quiet", "--allow-code")
     line = one_error_line(refused)
     assert "sentinel.py changed since the run started" in line and "--allow-changed-code" in line
-    resumed = tfbench("resume", str(run_dir), "--epochs", "3", "--quiet", "--allow-code", "--allow-changed-code")
+    resumed = tfbench_here("resume", run_dir, "--epochs", "3", "--quiet", "--allow-code", "--allow-changed-code")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert [r["epoch"] for r in read_history(run_dir)] == [1, 2, 3]
     assert "edited" not in (run_dir / "code" / "sentinel.py").read_text()  # the run's own copy went on
 
 
-@pytest.mark.slow
-def test_resume_without_consent_is_refused_too(tmp_path):
-    preset = code_preset(tmp_path)
-    ran = tfbench("run", str(preset), "--runs-dir", str(tmp_path / "runs"), "--quiet", "--allow-code")
-    assert ran.returncode == 0, ran.stderr[-3000:]
-    run_dir = only_run(tmp_path / "runs")
-    for mark in (tmp_path / "code" / "sentinel.imported", run_dir / "code" / "sentinel.imported"):
+@pytest.mark.slow  # the trained run it reads takes seconds
+def test_resume_without_consent_is_refused_too(spiral_with_code, tmp_path):
+    folder = copy_of(spiral_with_code, tmp_path)
+    run_dir = only_run(folder / "runs")
+    for mark in (folder / "code" / "sentinel.imported", run_dir / "code" / "sentinel.imported"):
         mark.unlink(missing_ok=True)
-    line = one_error_line(tfbench("resume", str(run_dir), "--epochs", "3", "--quiet"))
+    line = one_error_line(tfbench_here("resume", run_dir, "--epochs", "3", "--quiet"))
     assert "code/sentinel.py" in line and "--allow-code" in line
-    line = one_error_line(tfbench("export", str(run_dir), "--format", "keras"))
+    line = one_error_line(tfbench_here("export", run_dir, "--format", "keras"))
     assert "--allow-code" in line
     assert not (run_dir / "code" / "sentinel.imported").exists()
+    assert not imported_here(run_dir / "code" / "sentinel.py")
 
 
 # -- a model class with its own train_step ---------------------------------------------------------------------
@@ -308,8 +318,8 @@ def test_a_vae_model_class_trains_with_its_own_train_step_and_resumes_exactly(tm
     from epoch 2 with the uninterrupted run's numbers (to float rounding: two processes of this model
     already differ in the last bit of a summed loss, killed or not)."""
     preset = vae_preset(tmp_path)
-    env = dict(runner_env(), TFBENCH_CHECKPOINT_SECONDS="0")
-    whole = tfbench("run", str(preset), "--runs-dir", str(tmp_path / "whole"), "--quiet", "--allow-code", env=env)
+    env = {"TFBENCH_CHECKPOINT_SECONDS": "0"}
+    whole = tfbench_here("run", preset, "--runs-dir", tmp_path / "whole", "--quiet", "--allow-code", env=env)
     assert whole.returncode == 0, whole.stderr[-3000:]
     uninterrupted = [{k: v for k, v in r.items() if k != "seconds"} for r in read_history(only_run(tmp_path / "whole"))]
     assert [r["epoch"] for r in uninterrupted] == [1, 2, 3, 4]
@@ -329,7 +339,7 @@ def test_a_vae_model_class_trains_with_its_own_train_step_and_resumes_exactly(tm
             "--quiet",
             "--allow-code",
         ],
-        env=env,
+        env=dict(runner_env(), **env),
         cwd=REPO,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -338,7 +348,7 @@ def test_a_vae_model_class_trains_with_its_own_train_step_and_resumes_exactly(tm
     wait_for_event(run_dir, lambda e: e["event"] == "checkpoint" and e["kind"] == "backup" and e["epoch"] == 2, 240)
     proc.kill()
     proc.wait(60)
-    resumed = tfbench("resume", str(run_dir), "--quiet", "--allow-code", env=env)
+    resumed = tfbench_here("resume", run_dir, "--quiet", "--allow-code", env=env)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert [e["initial_epoch"] for e in ev.read_events(run_dir) if e["event"] == "run_started"] == [0, 2]
     resumed_rows = [{k: v for k, v in r.items() if k != "seconds"} for r in read_history(run_dir)]
@@ -363,17 +373,18 @@ def _appearing_run(runs_dir: Path, timeout: float = 240) -> Path:
 
 
 def keras_io_params() -> int:
-    """keras.io's own classifier, built by keras.io's code (the held-out module), counted."""
-    code = "import kerasio; print(kerasio.keras_io_model().count_params())"
-    env = dict(runner_env(), PYTHONPATH=pythonpath(str(FIXTURES)))
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return int(done.stdout.strip().splitlines()[-1])
+    """keras.io's own classifier, built by keras.io's code (the held-out module, imported as keras.io
+    writes it, not as a preset's code), counted."""
+    spec = importlib.util.spec_from_file_location("kerasio_as_published", FIXTURES / "kerasio.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.keras_io_model().count_params()
 
 
 @pytest.mark.slow
 def test_the_shipped_transformer_preset_validates_to_keras_ios_parameter_count():
-    checked = tfbench("validate", "transformer-text", "--allow-code", "--json")
+    checked = tfbench_here("validate", "transformer-text", "--allow-code", "--json")
     assert checked.returncode == 0, checked.stderr[-3000:]
     result = json.loads(checked.stdout)
     assert [row["type"] for row in result["layers"]][:2] == ["TokenAndPositionEmbedding", "TransformerBlock"]
@@ -382,7 +393,9 @@ def test_the_shipped_transformer_preset_validates_to_keras_ios_parameter_count()
 
 @pytest.mark.slow
 def test_keras_ios_layers_as_that_page_writes_them_validate_train_and_load_in_plain_keras(tmp_path):
-    """The held-out module: no **kwargs, no get_config, no registration of its own."""
+    """The held-out module: no **kwargs, no get_config, no registration of its own. Its commands run in
+    processes of their own: its classes have the names of transformer.py's, which this process may
+    have imported (a process refuses two modules defining one class name)."""
     layers = """
 [[model.layers]]
 type = "TokenAndPositionEmbedding"
@@ -411,10 +424,10 @@ activation = "softmax"
     text += '[export]\nformats = ["keras", "savedmodel"]\n'
     preset = tmp_path / "held-out.toml"
     preset.write_text(text)
-    checked = tfbench("validate", str(preset), "--allow-code", "--json")
+    checked = tfbench_process("validate", preset, "--allow-code", "--json")
     assert checked.returncode == 0, checked.stderr[-3000:]
     assert json.loads(checked.stdout)["params"]["total"] == 646_400 + 10_656 + 66
-    ran = tfbench("run", str(preset), "--runs-dir", str(tmp_path / "runs"), "--quiet", "--allow-code")
+    ran = tfbench_process("run", preset, "--runs-dir", tmp_path / "runs", "--quiet", "--allow-code")
     assert ran.returncode == 0, ran.stderr[-3000:]
     run_dir = only_run(tmp_path / "runs")
     _loads_in_plain_keras(run_dir, tmp_path)
@@ -446,10 +459,19 @@ print("ok")
 def test_the_transformer_killed_after_epoch_2_resumes_to_the_uninterrupted_history_and_exports_work(tmp_path):
     """The shipped preset, every epoch saved: killed after epoch 2, resumed; then its .keras,
     SavedModel and train.py work without tfbench, the run's copy of the module on the path."""
-    env = dict(runner_env(), TFBENCH_CHECKPOINT_SECONDS="0")
+    env = {"TFBENCH_CHECKPOINT_SECONDS": "0"}
     common = ("--set", "train.epochs=4", "--set", 'export.formats=["keras", "savedmodel", "tflite"]')
-    whole = tfbench(
-        "run", "transformer-text", *common, "--runs-dir", str(tmp_path / "whole"), "--quiet", "--allow-code", env=env
+    only_keras = ("--set", 'export.formats=["keras"]')  # its exports are not compared: none but the model
+    whole = tfbench_here(
+        "run",
+        "transformer-text",
+        *common,
+        *only_keras,
+        "--runs-dir",
+        tmp_path / "whole",
+        "--quiet",
+        "--allow-code",
+        env=env,
     )
     assert whole.returncode == 0, whole.stderr[-3000:]
     uninterrupted = [{k: v for k, v in r.items() if k != "seconds"} for r in read_history(only_run(tmp_path / "whole"))]
@@ -468,7 +490,7 @@ def test_the_transformer_killed_after_epoch_2_resumes_to_the_uninterrupted_histo
             "--quiet",
             "--allow-code",
         ],
-        env=env,
+        env=dict(runner_env(), **env),
         cwd=REPO,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -477,7 +499,7 @@ def test_the_transformer_killed_after_epoch_2_resumes_to_the_uninterrupted_histo
     wait_for_event(run_dir, lambda e: e["event"] == "checkpoint" and e["kind"] == "backup" and e["epoch"] == 2, 300)
     proc.kill()
     proc.wait(60)
-    resumed = tfbench("resume", str(run_dir), "--quiet", "--allow-code", env=env)
+    resumed = tfbench_here("resume", run_dir, "--quiet", "--allow-code", env=env)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert [e["initial_epoch"] for e in ev.read_events(run_dir) if e["event"] == "run_started"] == [0, 2]
     assert [{k: v for k, v in r.items() if k != "seconds"} for r in read_history(run_dir)] == uninterrupted
@@ -505,11 +527,10 @@ def test_a_study_tunes_a_custom_layers_argument_in_workers_that_import_the_allow
     preset = code_preset(tmp_path, extra=space)
     wrong = preset.read_text().replace("{ float = [0.5, 3.0] }", "{ int = [1, 3] }")
     (tmp_path / "wrong.toml").write_text(wrong)
-    line = one_error_line(
-        tfbench("tune", str(tmp_path / "wrong.toml"), "--allow-code", "--study-dir", str(tmp_path / "w"))
-    )
+    line = one_error_line(tfbench_here("tune", tmp_path / "wrong.toml", "--allow-code", "--study-dir", tmp_path / "w"))
     assert 'tune.space."model.layers[0].factor"' in line  # checked against the form derived from Scale
-    study = tfbench("tune", str(preset), "--allow-code", "--study-dir", str(tmp_path / "s"), "--json")
+    with signal_handlers_kept():  # the study's driver here; its trials in worker processes
+        study = tfbench_here("tune", preset, "--allow-code", "--study-dir", tmp_path / "s", "--json")
     assert study.returncode == 0, study.stderr[-3000:]
     trials = json.loads(study.stdout)["trials"]
     assert [t["state"] for t in trials] == ["finished", "finished"], trials

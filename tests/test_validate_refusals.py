@@ -5,15 +5,13 @@ opens them."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from tiny_runs import runner_env, write_preset
+from tiny_runs import tfbench_here, write_preset
 
 from tfbench.cli import cli
 from tfbench.errors import UserError
@@ -51,12 +49,6 @@ def assert_one_error_line(code: int, err: str, where: str, *words: str) -> None:
         assert word in lines[0], lines[0]
 
 
-def tfbench(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "tfbench", *args], capture_output=True, text=True, env=runner_env(), cwd=cwd, timeout=600
-    )
-
-
 # -- attention needs a sequence ---------------------------------------------------------------------
 
 MHA = 'type = "MultiHeadAttention"\nnum_heads = 2\nkey_dim = 8'
@@ -69,7 +61,7 @@ def test_validate_refuses_multi_head_attention_on_a_flat_tensor_in_one_line(tmp_
         tmp_path, DIGITS.format(source="digits", layers=layers_toml('type = "Flatten"', MHA, SOFTMAX))
     )
     for args in (["validate"], ["run", "--runs-dir", "runs", "--quiet"]):
-        result = tfbench(args[0], str(preset), *args[1:], cwd=tmp_path)
+        result = tfbench_here(args[0], str(preset), *args[1:], cwd=tmp_path)
         assert_one_error_line(result.returncode, result.stderr, "model.layers[1]", "MultiHeadAttention", "Reshape")
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())  # no run marked failed
 
@@ -189,11 +181,10 @@ def test_validate_refuses_a_damaged_backbone_weights_file_in_one_line(tmp_path, 
     assert_one_error_line(code, err, "model.layers[0].weights", path.name)
 
 
-@pytest.mark.slow
 def test_run_with_an_empty_weights_file_is_one_line_not_a_traceback(tmp_path, good_weights):
     path = damaged_weights("empty.h5", good_weights, tmp_path)
     preset = write_preset(tmp_path, backbone_preset(tmp_path, str(path)))
-    result = tfbench("run", str(preset), "--runs-dir", "runs", "--quiet", cwd=tmp_path)
+    result = tfbench_here("run", str(preset), "--runs-dir", "runs", "--quiet", cwd=tmp_path)
     assert_one_error_line(result.returncode, result.stderr, "model.layers[0].weights", "empty.h5")
 
 
@@ -290,5 +281,5 @@ def test_predict_on_a_run_whose_model_declares_gigabytes_is_one_line(tmp_path, s
     )
     (run_dir / "model.keras").write_bytes(saved_model.read_bytes())  # a genuine model, with a bomb member added
     bomb(run_dir / "model.keras", "assets/x.bin", mode="a")
-    result = tfbench("predict", str(run_dir), cwd=tmp_path)
+    result = tfbench_here("predict", str(run_dir), cwd=tmp_path)
     assert_one_error_line(result.returncode, result.stderr, "model.keras", "assets/x.bin", "refused")
