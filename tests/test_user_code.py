@@ -15,13 +15,14 @@ import importlib.util
 import json
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from no_network.sitecustomize import pythonpath
-from tiny_runs import REPO, runner_env, signal_handlers_kept, tfbench_here, tfbench_process, wait_for_event
+from tiny_runs import REPO, runner_env, tfbench_here, tfbench_process, wait_for_event
 
 from tfbench.engine import events as ev
 from tfbench.rundir import read_history
@@ -529,8 +530,9 @@ def test_a_study_tunes_a_custom_layers_argument_in_workers_that_import_the_allow
     (tmp_path / "wrong.toml").write_text(wrong)
     line = one_error_line(tfbench_here("tune", tmp_path / "wrong.toml", "--allow-code", "--study-dir", tmp_path / "w"))
     assert 'tune.space."model.layers[0].factor"' in line  # checked against the form derived from Scale
-    with signal_handlers_kept():  # the study's driver here; its trials in worker processes
-        study = tfbench_here("tune", preset, "--allow-code", "--study-dir", tmp_path / "s", "--json")
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    study = tfbench_here("tune", preset, "--allow-code", "--study-dir", tmp_path / "s", "--json")  # trials in workers
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers  # the driver put them back
     assert study.returncode == 0, study.stderr[-3000:]
     trials = json.loads(study.stdout)["trials"]
     assert [t["state"] for t in trials] == ["finished", "finished"], trials

@@ -235,20 +235,3 @@ def without_modules(folder: Path, *names: str) -> dict[str, str]:
     env = runner_env()
     env["PYTHONPATH"] = os.pathsep.join([str(here), env["PYTHONPATH"]])
     return env
-
-
-@contextlib.contextmanager
-def signal_handlers_kept(*signals: int):
-    """Put back this process's handlers of `signals` (default SIGINT, SIGTERM) after the block.
-
-    For a command run here (`tfbench_here`) that installs handlers of its own for its process and does
-    not restore them, as `tfbench tune` does.
-    """
-    import signal
-
-    kept = {sig: signal.getsignal(sig) for sig in signals or (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in kept.items():
-            signal.signal(sig, handler)

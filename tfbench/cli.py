@@ -1370,8 +1370,7 @@ def _drive_study(
             )
         stopping.set()
 
-    signal.signal(signal.SIGINT, interrupted)
-    signal.signal(signal.SIGTERM, interrupted)
+    before = {sig: signal.signal(sig, interrupted) for sig in (signal.SIGINT, signal.SIGTERM)}
     record_driver(study.path)
     result = "failed"
     try:
@@ -1382,6 +1381,8 @@ def _drive_study(
         fail(UserError(f"{exc}; continue with `tfbench tune --resume {study.path}`"), code=1)
     finally:
         record_driver_end(study.path, result)
+        for sig, handler in before.items():  # a caller in this process (the workbench, a test) keeps its own
+            signal.signal(sig, handler)
     return result
 
 
