@@ -55,7 +55,24 @@ class RunDialog(ModalScreen):
     RunDialog #dialog .buttons Button {
         margin-right: 2;
     }
+    RunDialog.-narrow #dialog {
+        width: 100%;
+        height: 100%;
+        padding: 0 1;
+    }
+    RunDialog.-narrow #dialog .title {
+        margin-bottom: 0;
+    }
+    RunDialog.-narrow #dialog .buttons {
+        margin-top: 0;
+    }
+    RunDialog.-narrow #dialog .buttons Button {
+        height: 1;
+        border: none;
+    }
     """
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    """Below 100 columns the dialog takes the whole screen and its buttons one line, to leave its content room."""
 
     KEYS = "run-dialog"
     BINDINGS = bindings(KEYS)
