@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from app_pilot import pilot_test, screen_text, tables_measured, widget_text
-from test_snapshots_training import EVALUATION, FIXTURES, _app, _opened, _replayed, _results
+from test_snapshots_training import EVALUATION, FIXTURES, opened, recorded_app, replayed, results_shown
 from test_snapshots_workbench import fixed_app, steps
 
 from tfbench.user_code import ModuleFile
@@ -44,7 +44,7 @@ def test_workbench_screen(snap_compare, key, size):
 @pytest.mark.parametrize("size", BOTH)
 def test_train_screen_finished(snap_compare, size):
     """The Train screen replaying a finished run's log."""
-    assert snap_compare(_app(watch=FIXTURES / "finished.jsonl"), terminal_size=size, run_before=_replayed)
+    assert snap_compare(recorded_app(watch=FIXTURES / "finished.jsonl"), terminal_size=size, run_before=replayed)
 
 
 @pytest.mark.parametrize("size", BOTH)
@@ -63,7 +63,7 @@ def test_runs_screen(snap_compare, size):
         await tables_measured(pilot.app)
         await pilot.pause()
 
-    assert snap_compare(_app(runs_dir=FIXTURES / "runs_dir"), terminal_size=size, run_before=run_before)
+    assert snap_compare(recorded_app(runs_dir=FIXTURES / "runs_dir"), terminal_size=size, run_before=run_before)
 
 
 @pytest.mark.parametrize("size", BOTH)
@@ -131,24 +131,26 @@ def test_edit_run(snap_compare, size):
     """`l` mid-run: the learning rate the run uses now and its total epochs."""
 
     async def run_before(pilot):
-        await _opened(pilot, "l", "EditRunDialog")
+        await opened(pilot, "l", "EditRunDialog")
 
-    assert snap_compare(_app(watch=FIXTURES / "mid_run_gpu.jsonl"), terminal_size=size, run_before=run_before)
+    assert snap_compare(recorded_app(watch=FIXTURES / "mid_run_gpu.jsonl"), terminal_size=size, run_before=run_before)
 
 
 def test_export_large(snap_compare):
     """The export dialog with its recorded format × quantisation matrix at 120×40."""
 
     async def run_before(pilot):
-        await _opened(pilot, "e", "ExportDialog")
+        await opened(pilot, "e", "ExportDialog")
 
-    assert snap_compare(_app(watch=FIXTURES / "digits-cnn-exported"), terminal_size=(120, 40), run_before=run_before)
+    assert snap_compare(
+        recorded_app(watch=FIXTURES / "digits-cnn-exported"), terminal_size=(120, 40), run_before=run_before
+    )
 
 
 @pytest.mark.parametrize("size", BOTH)
 def test_results(snap_compare, size):
     """`v` on a finished digits run: the summary and a 10-class confusion matrix with every count whole."""
-    assert snap_compare(_app(watch=FIXTURES / "finished.jsonl"), terminal_size=size, run_before=_results)
+    assert snap_compare(recorded_app(watch=FIXTURES / "finished.jsonl"), terminal_size=size, run_before=results_shown)
 
 
 @pytest.mark.parametrize("size", BOTH)
@@ -165,9 +167,9 @@ async def test_a_ten_class_confusion_matrix_shows_every_count_whole_at_80x24():
     """Scrolled through, the results dialog at 80×24 shows all 100 counts of a 10-class matrix, none cut."""
     from textual.containers import VerticalScroll
 
-    app = _app(watch=FIXTURES / "finished.jsonl")
+    app = recorded_app(watch=FIXTURES / "finished.jsonl")
     async with app.run_test(size=(80, 24)) as pilot:
-        await _results(pilot)
+        await results_shown(pilot)
         box = app.screen.query_one("#results-box", VerticalScroll)
         seen: list[str] = []
         while True:
