@@ -55,24 +55,7 @@ class RunDialog(ModalScreen):
     RunDialog #dialog .buttons Button {
         margin-right: 2;
     }
-    RunDialog.-narrow #dialog {
-        width: 100%;
-        height: 100%;
-        padding: 0 1;
-    }
-    RunDialog.-narrow #dialog .title {
-        margin-bottom: 0;
-    }
-    RunDialog.-narrow #dialog .buttons {
-        margin-top: 0;
-    }
-    RunDialog.-narrow #dialog .buttons Button {
-        height: 1;
-        border: none;
-    }
     """
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
-    """Below 100 columns the dialog takes the whole screen and its buttons one line, to leave its content room."""
 
     KEYS = "run-dialog"
     BINDINGS = bindings(KEYS)
@@ -296,7 +279,24 @@ class ResultsDialog(RunDialog):
     ResultsDialog #results-box {
         height: 1fr;
     }
+    ResultsDialog.-narrow #dialog {
+        width: 100%;
+        height: 100%;
+        padding: 0 1;
+    }
+    ResultsDialog.-narrow #dialog .title {
+        margin-bottom: 0;
+    }
+    ResultsDialog.-narrow #dialog .buttons {
+        margin-top: 0;
+    }
+    ResultsDialog.-narrow #dialog .buttons Button {
+        height: 1;
+        border: none;
+    }
     """
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    """Below 100 columns the results take the whole screen and its buttons one line, to leave its content room."""
 
     KEYS = "results"
     BINDINGS = bindings(KEYS)
