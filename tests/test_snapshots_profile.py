@@ -14,7 +14,7 @@ from rich.color import Color, ColorSystem
 from rich.segment import Segment
 from rich.style import Style
 from rich.terminal_theme import DEFAULT_TERMINAL_THEME
-from test_snapshots_training import _app, _replayed
+from test_snapshots_training import recorded_app, replayed
 from textual.filter import LineFilter
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -42,7 +42,7 @@ class SixteenColours(LineFilter):
 
 def _profile_shown(app):
     async def run_before(pilot) -> None:
-        await _replayed(pilot)
+        await replayed(pilot)
         await pilot.press("f")
         await pilot.pause()
 
@@ -51,13 +51,13 @@ def _profile_shown(app):
 
 def test_profile_panel_small(snap_compare):
     """`f` at 80×24: the verdict, the step split, the GPU's time and the top ops beside the tf.data stages."""
-    app = _app(watch=FIXTURES / "profiled_gpu.jsonl")
+    app = recorded_app(watch=FIXTURES / "profiled_gpu.jsonl")
     assert snap_compare(app, terminal_size=SMALL, run_before=_profile_shown(app))
 
 
 def test_profile_panel_sixteen_colours(snap_compare):
     """The same picture in a 16-colour terminal: the split bar still reads by its characters."""
-    app = _app(watch=FIXTURES / "profiled_cpu.jsonl")
+    app = recorded_app(watch=FIXTURES / "profiled_cpu.jsonl")
     filters = app.get_line_filters
     sixteen = SixteenColours()
     app.get_line_filters = lambda: [*filters(), sixteen]
@@ -67,11 +67,13 @@ def test_profile_panel_sixteen_colours(snap_compare):
 def test_profile_panel_no_color(snap_compare, monkeypatch):
     """Under NO_COLOR: no colour at all, the split bar's parts told apart by ▒ █ ░."""
     monkeypatch.setenv("NO_COLOR", "1")
-    app = _app(watch=FIXTURES / "profiled_cpu.jsonl")
+    app = recorded_app(watch=FIXTURES / "profiled_cpu.jsonl")
     assert app.no_color
     assert snap_compare(app, terminal_size=SMALL, run_before=_profile_shown(app))
 
 
 def test_device_plane_beside_the_gpu_panel(snap_compare):
     """Curves shown: the profile's GPU kernel time and idle gaps under the NVML panel."""
-    assert snap_compare(_app(watch=FIXTURES / "profiled_gpu.jsonl"), terminal_size=(100, 32), run_before=_replayed)
+    assert snap_compare(
+        recorded_app(watch=FIXTURES / "profiled_gpu.jsonl"), terminal_size=(100, 32), run_before=replayed
+    )

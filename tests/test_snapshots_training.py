@@ -62,13 +62,14 @@ EVALUATION = {
 }
 
 
-def _app(**kwargs):
+def recorded_app(**kwargs):
+    """The workbench on digits-cnn with the fixed evaluation and a steady cursor."""
     app = make_app("digits-cnn", engine_calls=FixedEngineCalls(evaluation=EVALUATION), **kwargs)
     app.blink = False
     return app
 
 
-async def _replayed(pilot) -> None:
+async def replayed(pilot) -> None:
     """Wait until the train screen has read its whole log, then draw the curves."""
     from tfbench.screens.training import TrainingScreen
     from tfbench.widgets.curves import Curves
@@ -90,18 +91,18 @@ async def _replayed(pilot) -> None:
 )
 def test_train_screen_replays(snap_compare, log):
     """The train screen for a run mid-way (with and without a GPU), paused, finished, early-stopped and failed."""
-    assert snap_compare(_app(watch=FIXTURES / f"{log}.jsonl"), terminal_size=SIZE, run_before=_replayed)
+    assert snap_compare(recorded_app(watch=FIXTURES / f"{log}.jsonl"), terminal_size=SIZE, run_before=replayed)
 
 
 def test_train_screen_ascii_log_scale(snap_compare):
     """ASCII markers and log-scale axes, for fonts without braille."""
 
     async def run_before(pilot):
-        await _replayed(pilot)
+        await replayed(pilot)
         await pilot.press("a", "g")
         await pilot.pause()
 
-    assert snap_compare(_app(watch=FIXTURES / "finished.jsonl"), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(recorded_app(watch=FIXTURES / "finished.jsonl"), terminal_size=SIZE, run_before=run_before)
 
 
 @pytest.mark.slow
@@ -120,12 +121,12 @@ def test_runs_screen_three_runs(snap_compare):
         await tables_measured(pilot.app)
         await pilot.pause()
 
-    assert snap_compare(_app(runs_dir=FIXTURES / "runs_dir"), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(recorded_app(runs_dir=FIXTURES / "runs_dir"), terminal_size=SIZE, run_before=run_before)
 
 
-async def _opened(pilot, key: str, dialog: str) -> None:
+async def opened(pilot, key: str, dialog: str) -> None:
     """Replay the log, press the train screen's `key` and wait until `dialog` is on top."""
-    await _replayed(pilot)
+    await replayed(pilot)
     await pilot.press(key)
     for _ in range(100):
         if type(pilot.app.screen).__name__ == dialog:
@@ -140,9 +141,9 @@ def test_edit_run_dialog(snap_compare):
     """`l` mid-run: the learning rate the run uses now (halved at epoch 3) and its total epochs."""
 
     async def run_before(pilot):
-        await _opened(pilot, "l", "EditRunDialog")
+        await opened(pilot, "l", "EditRunDialog")
 
-    assert snap_compare(_app(watch=FIXTURES / "mid_run_gpu.jsonl"), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(recorded_app(watch=FIXTURES / "mid_run_gpu.jsonl"), terminal_size=SIZE, run_before=run_before)
 
 
 def test_export_dialog(snap_compare):
@@ -150,26 +151,26 @@ def test_export_dialog(snap_compare):
     and no matrix yet."""
 
     async def run_before(pilot):
-        await _opened(pilot, "e", "ExportDialog")
+        await opened(pilot, "e", "ExportDialog")
 
-    assert snap_compare(_app(watch=FIXTURES / "finished.jsonl"), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(recorded_app(watch=FIXTURES / "finished.jsonl"), terminal_size=SIZE, run_before=run_before)
 
 
 def test_export_dialog_shows_the_format_by_quantisation_matrix(snap_compare):
     """`e` on a run exported with `--all`: the recorded matrix from its report.json, at 80x24."""
 
     async def run_before(pilot):
-        await _opened(pilot, "e", "ExportDialog")
+        await opened(pilot, "e", "ExportDialog")
 
-    app = _app(watch=FIXTURES / "digits-cnn-exported")
+    app = recorded_app(watch=FIXTURES / "digits-cnn-exported")
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
 
 
-async def _results(pilot) -> None:
+async def results_shown(pilot) -> None:
     """`v` on a finished classifier: wait for the (fixed) evaluation to replace "evaluating…"."""
     from tfbench.screens.training import TrainingScreen
 
-    await _opened(pilot, "v", "ResultsDialog")
+    await opened(pilot, "v", "ResultsDialog")
     train = next(s for s in pilot.app.screen_stack if isinstance(s, TrainingScreen))
     for _ in range(200):
         if train.evaluation is not None:
@@ -182,15 +183,15 @@ async def _results(pilot) -> None:
 
 def test_results_dialog(snap_compare):
     """`v` on a finished run: best epoch and metrics, accuracy, then the confusion matrix."""
-    assert snap_compare(_app(watch=FIXTURES / "finished.jsonl"), terminal_size=SIZE, run_before=_results)
+    assert snap_compare(recorded_app(watch=FIXTURES / "finished.jsonl"), terminal_size=SIZE, run_before=results_shown)
 
 
 def test_results_dialog_scrolled(snap_compare):
     """The results dialog scrolled to its end: the most confident mistakes."""
 
     async def run_before(pilot):
-        await _results(pilot)
+        await results_shown(pilot)
         pilot.app.screen.query_one("#results-box").scroll_end(animate=False)
         await pilot.pause()
 
-    assert snap_compare(_app(watch=FIXTURES / "finished.jsonl"), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(recorded_app(watch=FIXTURES / "finished.jsonl"), terminal_size=SIZE, run_before=run_before)

@@ -8,13 +8,17 @@ or ambiguous samples worth a look); a regressor gets MAE, RMSE and its worst res
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tfbench import rundir
 from tfbench.data import rows
 from tfbench.errors import UserError
 from tfbench.export import quiet_tensorflow
 from tfbench.export.reference import outputs_are_logits, predict_masked, take_samples, true_classes
+
+if TYPE_CHECKING:
+    from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+    from rich.measure import Measurement
 
 SPLITS = ("validation", "test", "train")
 MAX_MATRIX_CLASSES = 20
@@ -272,25 +276,30 @@ def renderables(result: dict) -> list:
     head.append(f"  ({result['errors']} wrong)")
     parts = [head]
     if len(result["class_names"]) <= MAX_MATRIX_CLASSES:
-        parts.append(confusion_table(result))
+        parts.append(ConfusionMatrix(result))
     else:
         parts.append(confused_pairs_table(result))
     parts.append(mistakes_table(result))
     return parts
 
 
-def confusion_table(result: dict):
-    """The confusion matrix as a rich table: one row per true class, one column per prediction."""
+def confusion_table(result: dict, compact: bool = False, numbered: bool = False):
+    """The confusion matrix as a rich table: one row per true class, one column per prediction.
+
+    `compact` drops the padding between columns; `numbered` heads rows and columns with class
+    numbers (the legend says which is which), so long class names never cut a count to `…`."""
     from rich import box
     from rich.table import Table
 
     names = result["class_names"]
-    short = [_short(n) for n in names]
+    short = [str(c) for c in range(len(names))] if numbered else [_short(n) for n in names]
     table = Table(
         title="confusion matrix (rows: true, columns: predicted)",
         title_justify="left",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
+        padding=(0, 0) if compact else (0, 1),
+        show_edge=not compact,
     )
     table.add_column("true", no_wrap=True)
     for name in short:
@@ -301,6 +310,51 @@ def confusion_table(result: dict):
         recall = result["per_class"][c]["recall"]
         table.add_row(short[c], *cells, "—" if recall is None else f"{recall:.0%}")
     return table
+
+
+class ConfusionMatrix:
+    """The confusion matrix in the widest form that fits the width it is drawn in: the padded table,
+    then one without padding, then one with numbered classes and a legend, so that at 80 columns a
+    10-class matrix shows every count whole instead of cutting cells to `…`."""
+
+    def __init__(self, result: dict) -> None:
+        self.result = result
+
+    def forms(self) -> list:
+        """The forms, widest first; the last one always has numbered classes and its legend."""
+        from rich.console import Group
+        from rich.text import Text
+
+        legend = Text(
+            "classes: " + "  ".join(f"{c} {n}" for c, n in enumerate(self.result["class_names"])), style="dim"
+        )
+        numbered = Group(confusion_table(self.result, compact=True, numbered=True), legend)
+        whole_names = all(_short(n) == n for n in self.result["class_names"])
+        compact = [confusion_table(self.result, compact=True)] if whole_names else []
+        return [confusion_table(self.result), *compact, numbered]
+
+    def fitting(self, console: Console, options: ConsoleOptions) -> RenderableType:
+        """The first form whose natural width fits `options` (the numbered one where none does)."""
+        from rich.measure import Measurement
+
+        forms = self.forms()
+        unbounded = options.update_width(10_000)
+        for form in forms[:-1]:
+            if Measurement.get(console, unbounded, form).maximum <= options.max_width:
+                return form
+        return forms[-1]
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield self.fitting(console, options)
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        from rich.measure import Measurement
+
+        wide = options.update_width(10_000)
+        sizes = [Measurement.get(console, wide, form) for form in self.forms()]
+        return Measurement(min(s.minimum for s in sizes), max(s.maximum for s in sizes)).clamp(
+            max_width=options.max_width
+        )
 
 
 def confused_pairs_table(result: dict, n: int = 10):

@@ -279,7 +279,24 @@ class ResultsDialog(RunDialog):
     ResultsDialog #results-box {
         height: 1fr;
     }
+    ResultsDialog.-narrow #dialog {
+        width: 100%;
+        height: 100%;
+        padding: 0 1;
+    }
+    ResultsDialog.-narrow #dialog .title {
+        margin-bottom: 0;
+    }
+    ResultsDialog.-narrow #dialog .buttons {
+        margin-top: 0;
+    }
+    ResultsDialog.-narrow #dialog .buttons Button {
+        height: 1;
+        border: none;
+    }
     """
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    """Below 100 columns the results take the whole screen and its buttons one line, to leave its content room."""
 
     KEYS = "results"
     BINDINGS = bindings(KEYS)
