@@ -251,8 +251,12 @@ def bindings(scope: str) -> list[BindingType]:
 
 
 def app_bindings() -> list[BindingType]:
-    """The App's bindings: a function key per screen, then the keys that work everywhere."""
-    return [Binding(s.key, f"show('{s.name}')", s.label) for s in SCREENS] + bindings(APP)
+    """The App's bindings: a function key per screen, then the keys that work everywhere.
+
+    The function keys are not in the footer: every screen's tabs already show them ("Model F1"), and
+    at 80 columns they took the room of the screen's own keys.
+    """
+    return [Binding(s.key, f"show('{s.name}')", s.label, show=False) for s in SCREENS] + bindings(APP)
 
 
 def screen_keys() -> tuple[Key, ...]:
