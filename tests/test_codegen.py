@@ -365,9 +365,9 @@ source = "npz:{data}"
 batch_size = 16
 validation_split = 0.25
 [[model.layers]]
-type = "MobileNetV2"
+type = "MobileNet"
 weights = "none"
-alpha = 0.35
+alpha = 0.25
 include_top = false
 pooling = "avg"
 trainable = false
@@ -385,7 +385,7 @@ fine_tune = {{ after_epoch = 1, unfreeze = {unfreeze}, learning_rate = 1e-5 }}
 
 
 def _fine_tune_preset(tmp_path: Path, unfreeze: str) -> Path:
-    """Thirty-two 32×32 grey pictures of three classes, the smallest input a MobileNetV2 takes."""
+    """Thirty-two 32×32 grey pictures of three classes, the smallest input a MobileNet takes (the smallest one)."""
     rng = np.random.default_rng(0)
     y = np.arange(32) % 3
     np.savez(tmp_path / "pictures.npz", x=rng.normal(0, 1, (32, 32, 32, 1)).astype("float32"), y=y)
