@@ -226,7 +226,6 @@ def test_a_near_unique_text_column_gives_its_words_with_a_note(tmp_path):
     assert words >= 0.9 and words >= hashed + 0.08, (words, hashed)
 
 
-@pytest.mark.slow
 def test_every_table_note_is_in_validate_json(tmp_path):
     path = cars_csv(tmp_path / "cars.csv")
     for source, extra, words in (
