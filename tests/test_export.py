@@ -40,8 +40,8 @@ def make_run(run_dir: Path, preset: str = "digits-cnn", epochs: int = EPOCHS, ov
 
 
 def digits_cnn_run(target: Path) -> Path:
-    """A copy at `target` of digits-cnn trained for `EPOCHS` epochs, trained once per test process."""
-    return trained_once(target, ("digits-cnn", EPOCHS), make_run)
+    """A copy at `target` of digits-cnn trained for four epochs (94 % accurate), trained once per test process."""
+    return trained_once(target, ("digits-cnn", 4), lambda folder: make_run(folder, epochs=4))
 
 
 @pytest.fixture(scope="module")
