@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import os
 import re
 import subprocess
 import sys
@@ -11,22 +10,73 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from no_network.sitecustomize import pythonpath
+from tiny_runs import runner_env
 
 from tfbench.codegen import generate_script
 from tfbench.spec import load_experiment
 
 OFFLINE_PRESETS = ["digits-cnn", "digits-mlp", "spiral-mlp", "shapes-cnn", "sine-rnn"]
 
-# Run the script as `python train.py` would, then prove it never imported tfbench.
+# Run each script as `python train.py` would, one after another in one interpreter (TensorFlow starts
+# once), and prove after each that it never imported tfbench. Each script's output follows its own
+# header line on stdout and on stderr.
 RUNNER = """
-import runpy, sys
-sys.argv = [sys.argv[1], *sys.argv[2:]]
-runpy.run_path(sys.argv[0], run_name="__main__")
-leaked = sorted(m for m in sys.modules if m == "tfbench" or m.startswith("tfbench."))
-assert not leaked, f"the script imported {leaked}"
-print("no tfbench imported")
+import json, os, runpy, sys, traceback
+for name, path, *args in json.loads(sys.argv[1]):
+    for stream in (sys.stdout, sys.stderr):
+        print(f"=== {name} ===", file=stream, flush=True)
+    os.chdir(os.path.dirname(path))
+    sys.argv = [path, *args]
+    try:
+        runpy.run_path(path, run_name="__main__")
+    except BaseException:
+        traceback.print_exc()
+        print("=== failed ===", flush=True)
+        continue
+    leaked = sorted(m for m in sys.modules if m == "tfbench" or m.startswith("tfbench."))
+    print(f"the script imported {leaked}" if leaked else "no tfbench imported", flush=True)
 """
+
+
+def run_scripts(scripts: dict[str, tuple[Path, list[str]]]) -> dict[str, subprocess.CompletedProcess]:
+    """Run each named `train.py` with its arguments in one child interpreter; each one's result by name.
+
+    A script's return code is 1 when it raised (its traceback ends its stderr), else 0.
+    """
+    import json
+
+    plan = [[name, str(path), *args] for name, (path, args) in scripts.items()]
+    child = subprocess.run(
+        [sys.executable, "-c", RUNNER, json.dumps(plan)], env=runner_env(), capture_output=True, text=True, timeout=900
+    )
+    assert child.returncode == 0, child.stderr[-3000:]
+
+    def sections(text: str) -> dict[str, str]:
+        parts = re.split(r"^=== (\S+) ===\n", text, flags=re.M)
+        return dict(zip(parts[1::2], parts[2::2]))
+
+    out, err = sections(child.stdout), sections(child.stderr)
+    return {
+        name: subprocess.CompletedProcess(
+            name, int("=== failed ===" in out.get(name, "=== failed ===")), out.get(name, ""), err.get(name, "")
+        )
+        for name in scripts
+    }
+
+
+@pytest.fixture(scope="module")
+def script_runs(tmp_path_factory) -> dict[str, tuple[Path, subprocess.CompletedProcess]]:
+    """Every offline preset's script run for one epoch, and the fine-tune preset's for two, in one child."""
+    scripts = {}
+    for preset in OFFLINE_PRESETS:
+        folder = tmp_path_factory.mktemp(preset)
+        (folder / "train.py").write_text(generate_script(load_experiment(preset)))
+        scripts[preset] = (folder / "train.py", ["--epochs", "1", "--output", str(folder / "out.keras")])
+    folder = tmp_path_factory.mktemp("fine-tune")
+    (folder / "train.py").write_text(generate_script(load_experiment(_fine_tune_preset(folder, "12"))))
+    scripts["fine-tune"] = (folder / "train.py", ["--epochs", "2", "--output", str(folder / "out.keras")])
+    results = run_scripts(scripts)
+    return {name: (path.parent, results[name]) for name, (path, _) in scripts.items()}
 
 
 def _namespace(script: str) -> dict:
@@ -38,7 +88,7 @@ def _namespace(script: str) -> dict:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("preset", OFFLINE_PRESETS)
-def test_generated_script_runs_and_builds_the_same_model(preset, tmp_path):
+def test_generated_script_runs_and_builds_the_same_model(preset, script_runs):
     from tfbench import data
     from tfbench.build import summarize
 
@@ -46,23 +96,14 @@ def test_generated_script_runs_and_builds_the_same_model(preset, tmp_path):
     script = generate_script(exp)
     ast.parse(script)
     assert "tfbench" not in "\n".join(line for line in script.splitlines() if "import" in line)
-    path = tmp_path / "train.py"
-    path.write_text(script)
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": pythonpath()}
-    result = subprocess.run(
-        [sys.executable, "-c", RUNNER, str(path), "--epochs", "1", "--output", str(tmp_path / "out.keras")],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    folder, result = script_runs[preset]
+    assert (folder / "train.py").read_text() == script
     assert result.returncode == 0, result.stderr[-3000:]
     expected = summarize(exp, data.describe(exp.data, seed=exp.train.seed)).total_params
     params = int(re.search(r"^params: (\d+)$", result.stdout, re.M).group(1))
     assert params == expected
     assert re.search(r"^\d+/\d+ - .* - loss: [\d.]+ .* - val_loss: [\d.]+", result.stdout, re.M)  # one epoch
-    assert (tmp_path / "out.keras").is_file()
+    assert (folder / "out.keras").is_file()
     assert "no tfbench imported" in result.stdout
 
 
@@ -324,9 +365,9 @@ source = "npz:{data}"
 batch_size = 16
 validation_split = 0.25
 [[model.layers]]
-type = "MobileNetV2"
+type = "MobileNet"
 weights = "none"
-alpha = 0.35
+alpha = 0.25
 include_top = false
 pooling = "avg"
 trainable = false
@@ -344,7 +385,7 @@ fine_tune = {{ after_epoch = 1, unfreeze = {unfreeze}, learning_rate = 1e-5 }}
 
 
 def _fine_tune_preset(tmp_path: Path, unfreeze: str) -> Path:
-    """Thirty-two 32×32 grey pictures of three classes, the smallest input a MobileNetV2 takes."""
+    """Thirty-two 32×32 grey pictures of three classes, the smallest input a MobileNet takes (the smallest one)."""
     rng = np.random.default_rng(0)
     y = np.arange(32) % 3
     np.savez(tmp_path / "pictures.npz", x=rng.normal(0, 1, (32, 32, 32, 1)).astype("float32"), y=y)
@@ -378,19 +419,10 @@ def test_fine_tune_function_unfreezes_as_the_engine_does(unfreeze, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:`input_shape` is undefined or non-square")
-def test_fine_tune_script_fits_frozen_then_unfrozen(tmp_path):
-    exp = load_experiment(_fine_tune_preset(tmp_path, "12"))
-    path = tmp_path / "train.py"
-    path.write_text(generate_script(exp))
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": pythonpath()}
-    result = subprocess.run(
-        [sys.executable, "-c", RUNNER, str(path), "--epochs", "2", "--output", str(tmp_path / "out.keras")],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+def test_fine_tune_script_fits_frozen_then_unfrozen(script_runs):
+    folder, result = script_runs["fine-tune"]
+    exp = load_experiment(folder / "preset.toml")
+    assert (folder / "train.py").read_text() == generate_script(exp)
     assert result.returncode == 0, result.stderr[-3000:]
     after = int(re.search(r"^trainable params after the switch: (\d+)$", result.stdout, re.M).group(1))
     before, expected = _switched_by_the_engine(exp)
@@ -398,4 +430,4 @@ def test_fine_tune_script_fits_frozen_then_unfrozen(tmp_path):
     # The frozen fit to epoch 1 (Keras names no epoch when a fit has one), then on from initial_epoch=1.
     assert len(re.findall(r"^\d+/\d+ - .* - loss: [\d.]+ .* - val_loss: [\d.]+", result.stdout, re.M)) == 2
     assert re.findall(r"^Epoch (\d+)/(\d+)$", result.stdout, re.M) == [("2", "2")]
-    assert (tmp_path / "out.keras").is_file() and "no tfbench imported" in result.stdout
+    assert (folder / "out.keras").is_file() and "no tfbench imported" in result.stdout

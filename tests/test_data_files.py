@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
-from tiny_runs import runner_env
+from tiny_runs import tfbench_here
 
 from tfbench import data
 from tfbench.errors import UserError
@@ -271,14 +268,7 @@ def test_a_one_class_text_folder_is_refused_by_the_real_command(tmp_path):
         '[[model.layers]]\ntype = "Dense"\nunits = 1\nactivation = "sigmoid"\n[train]\nepochs = 1\n'
     )
     for command in (["validate", str(preset)], ["run", str(preset), "--runs-dir", str(tmp_path / "runs"), "--quiet"]):
-        result = subprocess.run(
-            [sys.executable, "-m", "tfbench", *command],
-            cwd=tmp_path,
-            env=runner_env(),
-            capture_output=True,
-            text=True,
-            timeout=240,
-        )
+        result = tfbench_here(*command, cwd=tmp_path)
         assert result.returncode == 2, result.stderr[-2000:]
         assert (
             result.stderr.strip()

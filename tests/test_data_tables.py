@@ -264,38 +264,15 @@ def test_class_weight_balanced_or_a_table_is_resolved_recorded_and_written_out(t
 @pytest.mark.slow
 def test_a_run_records_balanced_class_weights(tmp_path):
     import json
-    import os
-    import subprocess
-    import sys
+
+    from tiny_runs import tfbench_here
 
     path = tmp_path / "imbalanced.csv"
     path.write_text("x,y\n" + "".join(f"{i * 0.25},{'rare' if i % 5 == 0 else 'common'}\n" for i in range(60)))
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tfbench",
-            "run",
-            "penguins",
-            "--set",
-            f"data.source=csv:{path}",
-            "--set",
-            "data.options.label=y",
-            "--set",
-            "model.layers[1].units=2",
-            "--set",
-            "train.epochs=1",
-            "--set",
-            "train.class_weight=balanced",
-            "--set",
-            "export.formats=[]",
-            "--runs-dir",
-            str(tmp_path / "runs"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": pythonpath(Path(__file__).parent.parent)},
+    result = tfbench_here(
+        *["run", "penguins", "--set", f"data.source=csv:{path}", "--set", "data.options.label=y"],
+        *["--set", "model.layers[1].units=2", "--set", "train.epochs=1", "--set", "train.class_weight=balanced"],
+        *["--set", "export.formats=[]", "--runs-dir", tmp_path / "runs", "--quiet"],
     )
     assert result.returncode == 0, result.stderr[-3000:]
     run = next((tmp_path / "runs").iterdir())

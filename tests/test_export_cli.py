@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from test_export import make_run
+from test_export import digits_cnn_run
 
 from tfbench.cli import cli
 
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:Your input ran out of data")
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
-    return make_run(tmp_path_factory.mktemp("runs") / "digits-cnn-20260101-000000", epochs=5)
+    return digits_cnn_run(tmp_path_factory.mktemp("runs") / "digits-cnn-20260101-000000")
 
 
 def invoke(*args: str):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from rich.cells import cell_len
-from tiny_runs import REPO, digits_preset, runner_env, write_preset
+from tiny_runs import REPO, digits_preset, runner_env, tfbench_here, write_preset
 
 sys.path.insert(0, str(REPO / "tests" / "fixtures"))
 from write_study import write_study  # noqa: E402
@@ -117,13 +117,7 @@ def trained_run(tmp_path_factory) -> Path:
     """A finished one-epoch digits run."""
     folder = tmp_path_factory.mktemp("trained")
     preset = write_preset(folder, digits_preset(name="wide", epochs=1, batch=64))
-    result = subprocess.run(
-        [sys.executable, "-m", "tfbench", "run", str(preset), "--runs-dir", str(folder / "runs"), "--quiet"],
-        capture_output=True,
-        text=True,
-        env=runner_env(),
-        timeout=300,
-    )
+    result = tfbench_here("run", preset, "--runs-dir", folder / "runs", "--quiet")
     assert result.returncode == 0, result.stderr
     (run_dir,) = (folder / "runs").iterdir()
     return run_dir

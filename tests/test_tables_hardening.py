@@ -7,21 +7,19 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from no_network.sitecustomize import pythonpath
+from tiny_runs import runner_env, tfbench_process
+from tiny_runs import tfbench_here as tfbench
 
 from tfbench import data
 from tfbench.errors import UserError
 from tfbench.spec import experiment_from_dict
 
-REPO = Path(__file__).resolve().parent.parent
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": pythonpath(REPO)}
 # Names a CSV header can hold and Keras / TensorFlow names cannot: spaces, brackets, quotes, a comma,
 # a tab, accents, another script, "/", a leading digit, and two names that fold to the same text.
 ODD_NAMES = [
@@ -86,14 +84,12 @@ def test_serving_names_are_identifiers_unique_and_independent_of_order():
 @pytest.mark.slow
 def test_a_table_with_any_column_names_trains_exports_and_serves_raw_rows(tmp_path):
     path = odd_names_csv(tmp_path / "odd.csv")
-    result = subprocess.run(
-        [sys.executable, "-m", "tfbench", "run", "penguins", "--set", f"data.source=csv:{path}"]
-        + ["--set", "data.options.label=label", "--set", "model.layers[1].units=2", "--set", "train.epochs=2"]
-        + ["--set", 'export.formats=["keras", "savedmodel"]', "--runs-dir", str(tmp_path / "runs")],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=600,
+    # A child process: its stderr holds every warning the command prints (in this process pytest catches
+    # them, and a warning shown once before is not shown again).
+    result = tfbench_process(
+        *["run", "penguins", "--set", f"data.source=csv:{path}"],
+        *["--set", "data.options.label=label", "--set", "model.layers[1].units=2", "--set", "train.epochs=2"],
+        *["--set", 'export.formats=["keras", "savedmodel"]', "--runs-dir", tmp_path / "runs"],
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Traceback" not in result.stderr and "UserWarning" not in result.stderr
@@ -107,13 +103,7 @@ def test_a_table_with_any_column_names_trains_exports_and_serves_raw_rows(tmp_pa
     served = tf.saved_model.load(str(run / "exports" / "saved_model")).signatures["serving_default"]
     keys = set(served.structured_input_signature[1])
     assert keys == set(serving_names(ODD_NAMES).values())  # every column, under its serving name
-    predicted = subprocess.run(
-        [sys.executable, "-m", "tfbench", "predict", str(run), "--input", str(path), "--json"],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=600,
-    )
+    predicted = tfbench("predict", run, "--input", path, "--json")
     assert predicted.returncode == 0, predicted.stderr[-3000:]
     assert json.loads(predicted.stdout)["samples"] == 60
 
@@ -130,7 +120,7 @@ def test_train_py_reads_any_column_names(tmp_path):
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        env={**ENV, "PYTHONPATH": pythonpath()},
+        env=runner_env(),
         timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]

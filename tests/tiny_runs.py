@@ -235,3 +235,25 @@ def without_modules(folder: Path, *names: str) -> dict[str, str]:
     env = runner_env()
     env["PYTHONPATH"] = os.pathsep.join([str(here), env["PYTHONPATH"]])
     return env
+
+
+TRAINED_ONCE: dict[tuple, Path] = {}
+"""Runs trained by `trained_once` in this process, by key: each test module copies rather than trains."""
+
+
+def trained_once(target: Path, key: tuple, train) -> Path:
+    """A copy at `target` of the run `train(folder)` writes, trained once per process for each `key`.
+
+    For modules that share an equivalent run (the same preset, epochs and overrides): the first asks
+    for it to be trained into a folder of its own, every caller gets a copy (milliseconds) it may write
+    into. `key` must name everything `train` does.
+    """
+    import atexit
+    import shutil
+    import tempfile
+
+    if key not in TRAINED_ONCE:
+        folder = Path(tempfile.mkdtemp(prefix="tfbench-trained-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        TRAINED_ONCE[key] = train(folder / "run")
+    return Path(shutil.copytree(TRAINED_ONCE[key], target))
