@@ -182,3 +182,31 @@ async def test_palette_offers_help_and_resume(runs_dir: Path):
         await settle(app, pilot)
         titles = {command.title for command in app.get_system_commands(app.screen)}
     assert {"Keys of this screen", "Resume run", *(entry.palette for entry in SCREENS)} <= titles
+
+
+@pilot_test
+async def test_every_footer_fits_its_width_and_says_where_the_other_keys_are(runs_dir: Path):
+    """At 80 columns each screen's footer shows whole keys, in the key map's order, then `? More keys`
+    (clicked, it opens the help); at 200 columns every key fits and nothing is hidden."""
+    from tfbench.widgets.footer import KeyFooter, MoreKeys, key_width
+
+    for width in (80, 200):
+        app = spiral_app(runs_dir)
+        async with app.run_test(size=(width, 24)) as pilot:
+            await settle(app, pilot)
+            for entry in SCREENS:
+                await pilot.press(entry.key)
+                await settle(app, pilot)
+                footer = app.screen.query_one(KeyFooter)
+                keys = footer.keys()
+                shown = [k for k in keys if k.display]
+                (more,) = footer.query(MoreKeys)
+                assert shown == keys[: len(shown)], "keys are hidden from the end"
+                used = sum(key_width(k) for k in shown) + (key_width(more) if more.display else 0)
+                assert used + 12 <= width, f"{entry.name}: {used} columns of keys at {width}"
+                assert more.display == (len(shown) < len(keys)), entry.name
+                assert more.display == (width == 80), f"{entry.name} at {width}: {len(shown)} of {len(keys)} keys"
+            if width == 80:
+                await pilot.click(MoreKeys)
+                await pilot.pause()
+                assert isinstance(app.screen, KeysHelp)
