@@ -118,7 +118,7 @@ def main() -> None:
         cold, indexed, again = [], [], []
         for _ in range(args.rounds):
             runs_index._INDEXES.clear()  # a new process: no index in memory
-            for path in Path(os.environ["TFBENCH_CACHE_DIR"]).glob("runs-index/*.json"):
+            for path in Path(os.environ["TFBENCH_CACHE_DIR"]).glob("runs-index/*"):
                 path.unlink()
             cold.append(asyncio.run(first_paints(runs_dir))[0])
             runs_index._INDEXES.clear()  # a new process: the index from its file

@@ -27,7 +27,7 @@ from textual.timer import Timer
 from textual.widgets import Input, Label, Static
 
 from tfbench.engine.runs import RunSummary, experiment_differences
-from tfbench.engine.runs_index import indexed_runs
+from tfbench.engine.runs_index import complete_summary, indexed_runs
 from tfbench.engine.runs_query import Query, QueryError, check_fields, parse_query, run_fields
 from tfbench.engine.status import RunStatus
 from tfbench.errors import UserError
@@ -64,6 +64,14 @@ RIGHT_COLUMNS = {5, 7, 8}  # epochs, params, time
 OPTIONAL_COLUMNS = (3, 7, 8, 5, 2)  # left out in this order on a narrow terminal: started, params, time, epochs, tags
 QUERY_EXAMPLE = "status:completed val_accuracy>0.95 train.optimizer.learning_rate>=1e-3 tag:baseline"
 COMPARISON_DELAY = 0.15  # seconds without a keystroke before the curves follow the filter
+
+
+class RunsCounted(Message):
+    """The runs directory was listed: how many runs its rows are being made for."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__()
+        self.count = count
 
 
 class RunsScanned(Message):
@@ -196,6 +204,8 @@ class RunsScreen(Screen):
         self.monitor: str | None = None
         self.made_rows: dict[str, tuple[RunSummary, str | None, RunRow]] = {}  # by run: its summary, monitor, row
         self.filter_updates = 0  # keystrokes the filter has answered (the benchmark waits on it)
+        self.completed: dict[str, tuple[RunSummary, RunSummary]] = {}  # by run: its compact and its complete summary
+        self.reading = "reading the runs…"  # the table's title until the first read is done
 
     @classmethod
     def for_app(cls, app: Any) -> RunsScreen:
@@ -229,7 +239,7 @@ class RunsScreen(Screen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="runs-scan")
     def _scan(self, runs_dir: Path) -> None:
-        runs = indexed_runs(runs_dir)
+        runs = indexed_runs(runs_dir, lambda count: self.post_message(RunsCounted(count)))
         monitor = shared_monitor(runs)
         made = self.made_rows  # only this worker touches it; the index hands back unchanged runs as they were
         rows = []
@@ -240,7 +250,13 @@ class RunsScreen(Screen):
             rows.append(row)
         self.post_message(RunsScanned(runs, rows, monitor))
 
+    def on_runs_counted(self, message: RunsCounted) -> None:
+        if not self.scanned:
+            self.reading = f"reading {message.count:,} runs…"
+            self._update_title()
+
     def on_runs_scanned(self, message: RunsScanned) -> None:
+        self.reading = ""
         self.runs = message.runs
         self.rows = message.rows
         if message.monitor != self.monitor:
@@ -273,6 +289,9 @@ class RunsScreen(Screen):
     def _update_title(self) -> None:
         table = self.query_one(RowsTable)
         order = "descending" if self.descending else "ascending"
+        if self.reading:
+            table.border_title = self.reading
+            return
         title = f"{len(self.shown)} of {len(self.rows)} runs · by {self.sort_column} {order}"
         if self.run_query.terms:
             title += f" · {self.run_query.text.strip()}"
@@ -400,13 +419,21 @@ class RunsScreen(Screen):
         return self.shown[index].run
 
     def compared_runs(self) -> list[RunSummary]:
-        """The selected runs, or the one under the cursor when none is selected."""
+        """The selected runs, or the one under the cursor when none is selected, with their curves."""
         by_name = {run.name: run for run in self.runs}
         chosen = [by_name[name] for name in self.selected if name in by_name]
-        if chosen:
-            return chosen
-        current = self._cursor_run()
-        return [current] if current is not None else []
+        if not chosen:
+            current = self._cursor_run()
+            chosen = [current] if current is not None else []
+        return [self._complete(run) for run in chosen]
+
+    def _complete(self, run: RunSummary) -> RunSummary:
+        """The run with its curves and Experiment (the index keeps neither), read once per read of the run."""
+        kept = self.completed.get(run.name)
+        if kept is None or kept[0] is not run:
+            kept = (run, complete_summary(run))
+            self.completed[run.name] = kept
+        return kept[1]
 
     def _comparison_soon(self) -> None:
         """Redraw the curves and differences once the keys pause (a plot costs more than a keystroke)."""
