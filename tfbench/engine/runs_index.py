@@ -179,6 +179,13 @@ class RunsIndex:
         except (OSError, ValueError):  # ValueError: a value marshal cannot keep
             pass
 
+    def kept(self) -> list[RunSummary]:
+        """The runs as the index last saw them, oldest first, without looking at their files (a first paint)."""
+        with self.lock:
+            if not self.loaded:
+                self.load()
+            return oldest_first([summary for _, summary in self.entries.values()])
+
     def scan(self, counted: Callable[[int], None] | None = None) -> list[RunSummary]:
         """Every run in the folder, oldest first, read from its files only where they changed.
 

@@ -6,7 +6,8 @@ it with the runs query language (`tfbench.engine.runs_query`, as `tfbench runs -
 several with space to overlay their curves and see where their Experiments differ, side by side;
 enter opens one in the train screen. The runs are read in a thread worker through the runs index
 (`tfbench.engine.runs_index`, no TensorFlow), which reads again only the runs whose files changed,
-and each run's cells and query fields are made there once: a keystroke in the filter only matches,
+and each run's cells and query fields are made there once (the first read shows the index's runs
+before their files are checked, then any that changed): a keystroke in the filter only matches,
 sorts and hands the table a new list, whose lines are drawn only where they are on screen.
 """
 
@@ -27,7 +28,7 @@ from textual.timer import Timer
 from textual.widgets import Input, Label, Static
 
 from tfbench.engine.runs import RunSummary, experiment_differences
-from tfbench.engine.runs_index import complete_summary, indexed_runs
+from tfbench.engine.runs_index import complete_summary, runs_index
 from tfbench.engine.runs_query import Query, QueryError, check_fields, parse_query, run_fields
 from tfbench.engine.status import RunStatus
 from tfbench.errors import UserError
@@ -77,11 +78,12 @@ class RunsCounted(Message):
 class RunsScanned(Message):
     """The runs directory was read: its runs, and each one's row made ready to show and filter."""
 
-    def __init__(self, runs: list[RunSummary], rows: list[RunRow], monitor: str | None) -> None:
+    def __init__(self, runs: list[RunSummary], rows: list[RunRow], monitor: str | None, checked: bool = True) -> None:
         super().__init__()
         self.runs = runs
         self.rows = rows
         self.monitor = monitor  # the metric of every run's best, when they share one
+        self.checked = checked  # False: the runs as the index kept them, their files not looked at yet
 
 
 def differences_table(runs: list[RunSummary]) -> Table | Text:
@@ -239,19 +241,33 @@ class RunsScreen(Screen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="runs-scan")
     def _scan(self, runs_dir: Path) -> None:
-        runs = indexed_runs(runs_dir, lambda count: self.post_message(RunsCounted(count)))
+        """Read the runs; on the first read, show the index's runs at once, then check them against their files.
+
+        Listing a thousand runs' files is thousands of system calls, each a wait for the UI thread to let go,
+        so the first paint does not wait for it: the rows of an unchanged run are the same rows again.
+        """
+        index = runs_index(runs_dir)
+        if not self.scanned:
+            kept = index.kept()
+            if kept:
+                self.post_message(self._made(kept, checked=False))
+        runs = index.scan(lambda count: self.post_message(RunsCounted(count)))
+        self.post_message(self._made(runs, checked=True))
+
+    def _made(self, runs: list[RunSummary], checked: bool) -> RunsScanned:
+        """The runs with their rows, made only for runs read anew (only the scan worker calls it)."""
         monitor = shared_monitor(runs)
-        made = self.made_rows  # only this worker touches it; the index hands back unchanged runs as they were
+        made = self.made_rows  # the index hands back unchanged runs as they were
         rows = []
         for run in runs:
             kept = made.get(run.name)
             row = kept[2] if kept is not None and kept[0] is run and kept[1] == monitor else run_row(run, monitor)
             made[run.name] = (run, monitor, row)
             rows.append(row)
-        self.post_message(RunsScanned(runs, rows, monitor))
+        return RunsScanned(runs, rows, monitor, checked)
 
     def on_runs_counted(self, message: RunsCounted) -> None:
-        if not self.scanned:
+        if not self.rows:
             self.reading = f"reading {message.count:,} runs…"
             self._update_title()
 
@@ -268,7 +284,7 @@ class RunsScreen(Screen):
         self._show_rows()
         if not self.runs:
             self.query_one("#diff", Static).update(Text(f"no runs in {self.runs_dir} yet", style="dim"))
-        self.scanned = True
+        self.scanned = self.scanned or message.checked
         self._show_comparison()
 
     # -- the table: filtered, sorted ------------------------------------------------------------
