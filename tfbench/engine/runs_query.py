@@ -65,7 +65,7 @@ class Term:
 
     def compares(self, value: Any) -> bool:
         """Whether one value of the field meets this term."""
-        number = as_number(value)
+        number = float(value) if type(value) in (float, int) else as_number(value)  # the common case, quickly
         if self.op in ORDERING:
             if number is None or self.number is None:
                 return False

@@ -207,6 +207,7 @@ class RunsScreen(Screen):
         self.made_rows: dict[str, tuple[RunSummary, str | None, RunRow]] = {}  # by run: its summary, monitor, row
         self.filter_updates = 0  # keystrokes the filter has answered (the benchmark waits on it)
         self.completed: dict[str, tuple[RunSummary, RunSummary]] = {}  # by run: its compact and its complete summary
+        self.error_shown: str | None = None  # the prompt's error line as last set (None: never set)
         self.reading = "reading the runs…"  # the table's title until the first read is done
 
     @classmethod
@@ -366,6 +367,9 @@ class RunsScreen(Screen):
 
     def _show_error(self, message: str) -> None:
         """One line under the prompt naming what is wrong (hidden when nothing is)."""
+        if message == self.error_shown:
+            return  # updating a Static lays the whole screen out again: not at every keystroke
+        self.error_shown = message
         error = self.query_one("#prompt-error", Static)
         error.update(Text(message, style="bold red", no_wrap=True, overflow="ellipsis"))
         error.display = bool(message)
