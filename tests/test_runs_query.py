@@ -10,8 +10,8 @@ import pytest
 from many_runs import copy_fixture_runs, made_run_values, make_runs
 
 from tfbench.engine.runs import scan_runs
-from tfbench.engine.runs_index import RunsIndex
-from tfbench.engine.runs_query import QueryError, filter_runs, parse_query
+from tfbench.engine.runs_index import RunsIndex, complete_summary
+from tfbench.engine.runs_query import QueryError, filter_runs, parse_query, run_fields
 from tfbench.errors import UserError
 from tfbench.run_notes import NOTES_FILE, read_notes, set_note, tag_run, toggle_tag
 
@@ -145,8 +145,8 @@ def test_the_index_reads_again_only_runs_whose_files_changed(tmp_path):
     later = RunsIndex(runs_dir, cache)  # another process: from the cache file
     runs = later.scan()
     assert later.read_count == 0
-    assert [(r.name, r.status, r.final, r.experiment) for r in runs] == [
-        (r.name, r.status, r.final, r.experiment) for r in scan_runs(runs_dir)
+    assert [(r.name, r.status, r.final, run_fields(r), complete_summary(r).experiment) for r in runs] == [
+        (r.name, r.status, r.final, run_fields(r), r.experiment) for r in scan_runs(runs_dir)
     ]
     tag_run(runs[3].path, ["baseline"])
     events = runs[5].path / "events.jsonl"
@@ -154,6 +154,60 @@ def test_the_index_reads_again_only_runs_whose_files_changed(tmp_path):
     again = later.scan()
     assert later.read_count == 2
     assert again[3].tags == ["baseline"]
+
+
+def test_the_index_keeps_no_curves_and_a_run_reads_them_again_from_its_files(tmp_path):
+    runs_dir = tmp_path / "runs"
+    copy_fixture_runs(runs_dir)
+    cache = tmp_path / "cache" / "index.index"
+    RunsIndex(runs_dir, cache).scan()
+    indexed = RunsIndex(runs_dir, cache).scan()  # another process: from the cache file
+    full = scan_runs(runs_dir)
+    assert all(not r.complete and not r.history and not r.experiment for r in indexed)
+    for compact, expected in zip(indexed, full, strict=True):
+        complete = complete_summary(compact)
+        assert complete.complete and complete.history == expected.history and complete.history
+        assert complete.epoch_numbers == expected.epoch_numbers and complete.experiment == expected.experiment
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda blob: blob[: len(blob) // 2],  # cut short
+        lambda blob: blob[:-40] + bytes(40),  # overwritten
+        lambda blob: blob.replace(b"tfbench runs index", b"tfbench runs INDEX"),  # another format
+        lambda blob: b'{"version": 1, "runs_dir": "x", "runs": {}}',  # the JSON index of an earlier version
+        lambda blob: b"",
+    ],
+    ids=["truncated", "overwritten", "foreign", "older-json", "empty"],
+)
+def test_a_damaged_or_foreign_index_file_is_read_as_no_index(tmp_path, damage):
+    runs_dir = tmp_path / "runs"
+    make_runs(runs_dir, 6)
+    cache = tmp_path / "cache" / "index.index"
+    RunsIndex(runs_dir, cache).scan()
+    cache.write_bytes(damage(cache.read_bytes()))
+    index = RunsIndex(runs_dir, cache)
+    runs = index.scan()
+    assert index.read_count == 6  # every run read from its files, nothing from the file
+    assert [(r.name, r.status, r.final) for r in runs] == [(r.name, r.status, r.final) for r in scan_runs(runs_dir)]
+    later = RunsIndex(runs_dir, cache)
+    later.scan()
+    assert later.read_count == 0  # and the file was written anew
+
+
+def test_an_index_file_of_another_version_is_ignored(tmp_path, monkeypatch):
+    from tfbench.engine import runs_index
+
+    runs_dir = tmp_path / "runs"
+    make_runs(runs_dir, 4)
+    cache = tmp_path / "cache" / "index.index"
+    monkeypatch.setattr(runs_index, "INDEX_VERSION", runs_index.INDEX_VERSION + 1)
+    RunsIndex(runs_dir, cache).scan()
+    monkeypatch.undo()
+    index = RunsIndex(runs_dir, cache)
+    index.scan()
+    assert index.read_count == 4
 
 
 @pytest.mark.slow

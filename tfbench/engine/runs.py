@@ -30,7 +30,11 @@ if TYPE_CHECKING:
 
 @dataclass
 class RunSummary:
-    """One row of the runs table, plus what comparing runs needs (history, experiment)."""
+    """One row of the runs table, plus what comparing runs needs (history, experiment).
+
+    The runs index keeps a compact summary (`complete` False): the row's figures and its query
+    fields, without the curves and the Experiment, which `runs_index.complete_summary` reads again.
+    """
 
     name: str
     path: Path
@@ -50,6 +54,8 @@ class RunSummary:
     final: dict[str, float] = field(default_factory=dict)  # the last epoch's metrics
     tags: list[str] = field(default_factory=list)
     note: str = ""
+    query_fields: dict[str, Any] = field(default_factory=dict, repr=False)  # `runs_query.run_fields`, made once
+    complete: bool = True  # False: from the runs index, without history, epoch numbers and Experiment
 
     @property
     def best_text(self) -> str:

@@ -65,7 +65,7 @@ class Term:
 
     def compares(self, value: Any) -> bool:
         """Whether one value of the field meets this term."""
-        number = as_number(value)
+        number = float(value) if type(value) in (float, int) else as_number(value)  # the common case, quickly
         if self.op in ORDERING:
             if number is None or self.number is None:
                 return False
@@ -162,7 +162,12 @@ def check_fields(query: Query, known: Iterable[str]) -> None:
 
 
 def run_fields(run: RunSummary) -> dict[str, Any]:
-    """What a query can ask of a run: its columns, tags, note, final metrics and Experiment paths."""
+    """What a query can ask of a run: its columns, tags, note, final metrics and Experiment paths.
+
+    A summary from the runs index carries them made already (its Experiment is not kept).
+    """
+    if run.query_fields:
+        return run.query_fields
     fields: dict[str, Any] = flatten(run.experiment) if run.experiment else {}
     fields.update({key: value for key, value in run.final.items() if key not in fields})
     fields.update(

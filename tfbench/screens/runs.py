@@ -6,7 +6,8 @@ it with the runs query language (`tfbench.engine.runs_query`, as `tfbench runs -
 several with space to overlay their curves and see where their Experiments differ, side by side;
 enter opens one in the train screen. The runs are read in a thread worker through the runs index
 (`tfbench.engine.runs_index`, no TensorFlow), which reads again only the runs whose files changed,
-and each run's cells and query fields are made there once: a keystroke in the filter only matches,
+and each run's cells and query fields are made there once (the first read shows the index's runs
+before their files are checked, then any that changed): a keystroke in the filter only matches,
 sorts and hands the table a new list, whose lines are drawn only where they are on screen.
 """
 
@@ -27,7 +28,7 @@ from textual.timer import Timer
 from textual.widgets import Input, Label, Static
 
 from tfbench.engine.runs import RunSummary, experiment_differences
-from tfbench.engine.runs_index import indexed_runs
+from tfbench.engine.runs_index import complete_summary, runs_index
 from tfbench.engine.runs_query import Query, QueryError, check_fields, parse_query, run_fields
 from tfbench.engine.status import RunStatus
 from tfbench.errors import UserError
@@ -66,14 +67,23 @@ QUERY_EXAMPLE = "status:completed val_accuracy>0.95 train.optimizer.learning_rat
 COMPARISON_DELAY = 0.15  # seconds without a keystroke before the curves follow the filter
 
 
+class RunsCounted(Message):
+    """The runs directory was listed: how many runs its rows are being made for."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__()
+        self.count = count
+
+
 class RunsScanned(Message):
     """The runs directory was read: its runs, and each one's row made ready to show and filter."""
 
-    def __init__(self, runs: list[RunSummary], rows: list[RunRow], monitor: str | None) -> None:
+    def __init__(self, runs: list[RunSummary], rows: list[RunRow], monitor: str | None, checked: bool = True) -> None:
         super().__init__()
         self.runs = runs
         self.rows = rows
         self.monitor = monitor  # the metric of every run's best, when they share one
+        self.checked = checked  # False: the runs as the index kept them, their files not looked at yet
 
 
 def differences_table(runs: list[RunSummary]) -> Table | Text:
@@ -196,6 +206,9 @@ class RunsScreen(Screen):
         self.monitor: str | None = None
         self.made_rows: dict[str, tuple[RunSummary, str | None, RunRow]] = {}  # by run: its summary, monitor, row
         self.filter_updates = 0  # keystrokes the filter has answered (the benchmark waits on it)
+        self.completed: dict[str, tuple[RunSummary, RunSummary]] = {}  # by run: its compact and its complete summary
+        self.error_shown: str | None = None  # the prompt's error line as last set (None: never set)
+        self.reading = "reading the runs…"  # the table's title until the first read is done
 
     @classmethod
     def for_app(cls, app: Any) -> RunsScreen:
@@ -229,18 +242,38 @@ class RunsScreen(Screen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="runs-scan")
     def _scan(self, runs_dir: Path) -> None:
-        runs = indexed_runs(runs_dir)
+        """Read the runs; on the first read, show the index's runs at once, then check them against their files.
+
+        Listing a thousand runs' files is thousands of system calls, each a wait for the UI thread to let go,
+        so the first paint does not wait for it: the rows of an unchanged run are the same rows again.
+        """
+        index = runs_index(runs_dir)
+        if not self.scanned:
+            kept = index.kept()
+            if kept:
+                self.post_message(self._made(kept, checked=False))
+        runs = index.scan(lambda count: self.post_message(RunsCounted(count)))
+        self.post_message(self._made(runs, checked=True))
+
+    def _made(self, runs: list[RunSummary], checked: bool) -> RunsScanned:
+        """The runs with their rows, made only for runs read anew (only the scan worker calls it)."""
         monitor = shared_monitor(runs)
-        made = self.made_rows  # only this worker touches it; the index hands back unchanged runs as they were
+        made = self.made_rows  # the index hands back unchanged runs as they were
         rows = []
         for run in runs:
             kept = made.get(run.name)
             row = kept[2] if kept is not None and kept[0] is run and kept[1] == monitor else run_row(run, monitor)
             made[run.name] = (run, monitor, row)
             rows.append(row)
-        self.post_message(RunsScanned(runs, rows, monitor))
+        return RunsScanned(runs, rows, monitor, checked)
+
+    def on_runs_counted(self, message: RunsCounted) -> None:
+        if not self.rows:
+            self.reading = f"reading {message.count:,} runs…"
+            self._update_title()
 
     def on_runs_scanned(self, message: RunsScanned) -> None:
+        self.reading = ""
         self.runs = message.runs
         self.rows = message.rows
         if message.monitor != self.monitor:
@@ -252,7 +285,7 @@ class RunsScreen(Screen):
         self._show_rows()
         if not self.runs:
             self.query_one("#diff", Static).update(Text(f"no runs in {self.runs_dir} yet", style="dim"))
-        self.scanned = True
+        self.scanned = self.scanned or message.checked
         self._show_comparison()
 
     # -- the table: filtered, sorted ------------------------------------------------------------
@@ -273,6 +306,9 @@ class RunsScreen(Screen):
     def _update_title(self) -> None:
         table = self.query_one(RowsTable)
         order = "descending" if self.descending else "ascending"
+        if self.reading:
+            table.border_title = self.reading
+            return
         title = f"{len(self.shown)} of {len(self.rows)} runs · by {self.sort_column} {order}"
         if self.run_query.terms:
             title += f" · {self.run_query.text.strip()}"
@@ -331,6 +367,9 @@ class RunsScreen(Screen):
 
     def _show_error(self, message: str) -> None:
         """One line under the prompt naming what is wrong (hidden when nothing is)."""
+        if message == self.error_shown:
+            return  # updating a Static lays the whole screen out again: not at every keystroke
+        self.error_shown = message
         error = self.query_one("#prompt-error", Static)
         error.update(Text(message, style="bold red", no_wrap=True, overflow="ellipsis"))
         error.display = bool(message)
@@ -400,13 +439,21 @@ class RunsScreen(Screen):
         return self.shown[index].run
 
     def compared_runs(self) -> list[RunSummary]:
-        """The selected runs, or the one under the cursor when none is selected."""
+        """The selected runs, or the one under the cursor when none is selected, with their curves."""
         by_name = {run.name: run for run in self.runs}
         chosen = [by_name[name] for name in self.selected if name in by_name]
-        if chosen:
-            return chosen
-        current = self._cursor_run()
-        return [current] if current is not None else []
+        if not chosen:
+            current = self._cursor_run()
+            chosen = [current] if current is not None else []
+        return [self._complete(run) for run in chosen]
+
+    def _complete(self, run: RunSummary) -> RunSummary:
+        """The run with its curves and Experiment (the index keeps neither), read once per read of the run."""
+        kept = self.completed.get(run.name)
+        if kept is None or kept[0] is not run:
+            kept = (run, complete_summary(run))
+            self.completed[run.name] = kept
+        return kept[1]
 
     def _comparison_soon(self) -> None:
         """Redraw the curves and differences once the keys pause (a plot costs more than a keystroke)."""
