@@ -186,7 +186,7 @@ class RunsIndex:
                 self.load()
             return oldest_first([summary for _, summary in self.entries.values()])
 
-    def scan(self, counted: Callable[[int], None] | None = None) -> list[RunSummary]:
+    def scan(self, counted: Callable[[int], object] | None = None) -> list[RunSummary]:
         """Every run in the folder, oldest first, read from its files only where they changed.
 
         Args:
