@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from app_pilot import pilot_test, settle
-from no_network.sitecustomize import pythonpath
 from textual.widgets import Input, Static
+from tiny_runs import tfbench_process
 
 from tfbench.spec import TOO_DEEP
 
@@ -22,26 +19,21 @@ NESTINGS = {
 }
 
 
-def _tfbench(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": pythonpath(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run(
-        [sys.executable, "-m", "tfbench", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
-    )
-
-
 @pytest.mark.parametrize("command", ["validate", "run"])
 @pytest.mark.parametrize("nesting", sorted(NESTINGS))
 def test_validate_and_run_say_it_in_one_line(tmp_path, command, nesting):
     preset = tmp_path / "deep.toml"
     preset.write_text(NESTINGS[nesting])
-    result = _tfbench(command, str(preset), cwd=tmp_path)
+    result = tfbench_process(command, str(preset), cwd=tmp_path, timeout=120)
     assert result.returncode == 2
     assert result.stderr.strip() == f"error: {preset}: {TOO_DEEP}"
     assert "Traceback" not in result.stdout + result.stderr
 
 
 def test_a_deep_override_says_it_in_one_line(tmp_path):
-    result = _tfbench("validate", "digits-cnn", "--set", "train.epochs=" + "[" * DEPTH + "]" * DEPTH, cwd=tmp_path)
+    result = tfbench_process(
+        "validate", "digits-cnn", "--set", "train.epochs=" + "[" * DEPTH + "]" * DEPTH, cwd=tmp_path, timeout=120
+    )
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("error: [[[[") and TOO_DEEP in line

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from tiny_runs import REPO, spiral_preset, without_modules, write_preset
+from tiny_runs import spiral_preset, tfbench_process, without_modules, write_preset
 
 from tfbench.engine import events as ev
 from tfbench.engine.profile_summary import describe, summarize, verdict
@@ -231,12 +231,6 @@ def test_the_verdict_is_judged_on_fractions_of_the_step():
 # -- a runner, profiled through its control channel, with TensorBoard unimportable --------------------------
 
 
-def _tfbench(env: dict, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "tfbench", *args], env=env, capture_output=True, text=True, timeout=timeout, cwd=REPO
-    )
-
-
 @pytest.mark.slow
 def test_a_runner_without_tensorboard_profiles_its_plan_and_a_request_from_the_command_line(tmp_path, runs_dir):
     """`train.profile` and `tfbench profile RUN_DIR` both work where tensorboard cannot be imported."""
@@ -246,24 +240,24 @@ def test_a_runner_without_tensorboard_profiles_its_plan_and_a_request_from_the_c
     preset = write_preset(
         tmp_path, spiral_preset(epochs=400, extra="profile = { epoch = 2, steps = 5 }"), "profiled.toml"
     )
-    started = _tfbench(env, "run", str(preset), "--runs-dir", str(runs_dir), "--detach")
+    started = tfbench_process("run", str(preset), "--runs-dir", str(runs_dir), "--detach", env=env)
     assert started.returncode == 0, started.stderr
     run_dir = Path(started.stdout.strip().splitlines()[-1])
     try:
         deadline = time.monotonic() + 240
         while not any(e["event"] == ev.PROFILE for e in _events(run_dir)) and time.monotonic() < deadline:
             time.sleep(0.5)
-        asked = _tfbench(env, "profile", str(run_dir), "--steps", "4", "--json")
+        asked = tfbench_process("profile", str(run_dir), "--steps", "4", "--json", env=env)
         assert asked.returncode == 0, asked.stderr
         requested = json.loads(asked.stdout)
     finally:
-        _tfbench(env, "stop", str(run_dir))
+        tfbench_process("stop", str(run_dir), env=env)
     planned = next(e for e in _events(run_dir) if e["event"] == ev.PROFILE)
     assert planned["origin"] == "plan" and planned["epoch"] == 2 and planned["steps"] == 5
     assert requested["origin"] == "request" and requested["steps"] == 4 and "error" not in requested
     assert requested["verdict"]["kind"] in ("input", "compute", "host")
     assert (run_dir / requested["summary"]).is_file()
-    shown = _tfbench(env, "profile", str(run_dir))  # the run has ended: its last profile
+    shown = tfbench_process("profile", str(run_dir), env=env)  # the run has ended: its last profile
     assert shown.returncode == 0 and requested["verdict"]["line"] in shown.stdout
 
 
