@@ -25,7 +25,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 
-CHILD = r"""
+MARKS = r"""
 import os, sys, time
 from pathlib import Path
 marks = Path(sys.argv[1])
@@ -33,7 +33,12 @@ marks = Path(sys.argv[1])
 def mark(name):
     with open(marks, "a") as out:
         out.write(f"{name} {time.time()!r} {'tensorflow' in sys.modules}\n")
+"""
+"""Both children's start: `mark(name)` notes a moment (and whether TensorFlow is loaded) in the marks file."""
 
+CHILD = (
+    MARKS
+    + r"""
 from tfbench.app import make_app
 from tfbench.screens.builder import BuilderScreen
 mark("imported")
@@ -53,17 +58,12 @@ app.run(headless=True, size=(100, 32))
 mark("exited")
 os._exit(0)  # do not wait for the background TensorFlow import to finish
 """
+)
 
 
-BARE = r"""
-import os, sys, time
-from pathlib import Path
-marks = Path(sys.argv[1])
-
-def mark(name):
-    with open(marks, "a") as out:
-        out.write(f"{name} {time.time()!r} {'tensorflow' in sys.modules}\n")
-
+BARE = (
+    MARKS
+    + r"""
 from textual.app import App
 from textual.widgets import DataTable, Footer, Header
 mark("imported")
@@ -90,6 +90,7 @@ Bare().run(headless=True, size=(100, 32))
 mark("exited")
 os._exit(0)
 """
+)
 
 
 def one_round(runs_dir: str, child: str = CHILD) -> dict[str, float]:
