@@ -7,19 +7,12 @@ from pathlib import Path
 import pytest
 from app_pilot import pilot_test, settle
 from textual.widgets import Static
+from tiny_runs import spiral_info
 
 from tfbench.app import make_app
-from tfbench.data.info import DataInfo
 from tfbench.engine_calls import FixedEngineCalls
 
-SPIRAL = DataInfo(
-    source="builtin:spiral",
-    input_shape=(2,),
-    label_kind="binary",
-    num_classes=2,
-    class_names=["inner", "outer"],
-    sizes={"train": 800, "validation": 200},
-)
+SPIRAL = spiral_info()
 
 
 @pytest.mark.slow

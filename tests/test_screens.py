@@ -9,6 +9,7 @@ import pytest
 from app_pilot import pilot_test, settle
 from rich.console import Console
 from textual.widgets import Input, OptionList, Select
+from tiny_runs import spiral_info
 
 from tfbench.app import make_app
 from tfbench.data.info import DataInfo
@@ -19,14 +20,7 @@ from tfbench.widgets.layer_table import format_shape, key_params
 from tfbench.widgets.preview import balance_bars, half_block_image
 
 FIXTURES = Path(__file__).parent / "fixtures"
-SPIRAL = DataInfo(
-    source="builtin:spiral",
-    input_shape=(2,),
-    label_kind="binary",
-    num_classes=2,
-    class_names=["inner", "outer"],
-    sizes={"train": 800, "validation": 200},
-)
+SPIRAL = spiral_info()
 
 
 def render_text(renderable, width: int = 80) -> str:

@@ -246,19 +246,12 @@ def test_set_refuses_a_learning_rate_outside_the_optimizers_range(tmp_path):
 @pytest.mark.slow
 @pilot_test
 async def test_the_optimizer_form_shows_the_range_under_the_field(runs_dir: Path):
+    from tiny_runs import spiral_info
+
     from tfbench.app import make_app
-    from tfbench.data.info import DataInfo
     from tfbench.engine_calls import FixedEngineCalls
 
-    info = DataInfo(
-        source="builtin:spiral",
-        input_shape=(2,),
-        label_kind="binary",
-        num_classes=2,
-        class_names=["inner", "outer"],
-        sizes={"train": 800, "validation": 200},
-    )
-    app = make_app("spiral-mlp", runs_dir=runs_dir, engine_calls=FixedEngineCalls(info=info))
+    app = make_app("spiral-mlp", runs_dir=runs_dir, engine_calls=FixedEngineCalls(info=spiral_info()))
     async with app.run_test(size=(100, 32)) as pilot:
         await settle(app, pilot)
         await pilot.press("f3")

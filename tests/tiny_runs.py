@@ -257,3 +257,17 @@ def trained_once(target: Path, key: tuple, train) -> Path:
         atexit.register(shutil.rmtree, folder, ignore_errors=True)
         TRAINED_ONCE[key] = train(folder / "run")
     return Path(shutil.copytree(TRAINED_ONCE[key], target))
+
+
+def spiral_info():
+    """What the bundled spiral holds, as `describe` says it: fixed engine calls' data for the spiral presets."""
+    from tfbench.data.info import DataInfo
+
+    return DataInfo(
+        source="builtin:spiral",
+        input_shape=(2,),
+        label_kind="binary",
+        num_classes=2,
+        class_names=["inner", "outer"],
+        sizes={"train": 800, "validation": 200},
+    )
