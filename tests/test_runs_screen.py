@@ -24,25 +24,37 @@ from tfbench.widgets.rows_table import RowsTable
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-async def scanned(pilot, screen: RunsScreen) -> None:
-    deadline = time.monotonic() + 10
+async def scanned(pilot, screen: RunsScreen, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
     while not screen.scanned:
         assert time.monotonic() < deadline, "the runs were never listed"
         await pilot.pause(0.02)
 
 
-@pytest.mark.slow
-def test_selecting_runs_overlays_their_curves_and_shows_their_differences(tmp_path):
+async def runs_shown(pilot, timeout: float = 10) -> RunsScreen:
+    """F5, then wait until the Runs screen has listed its runs."""
+    await pilot.press("f5")
+    screen = pilot.app.screen
+    assert isinstance(screen, RunsScreen)
+    await scanned(pilot, screen, timeout)
+    return screen
+
+
+def fixture_runs(tmp_path: Path) -> Path:
+    """A copy of the fixture runs folder (the tests write tags and notes into it)."""
     runs_dir = tmp_path / "runs"
     shutil.copytree(FIXTURES / "runs_dir", runs_dir)
+    return runs_dir
+
+
+@pytest.mark.slow
+def test_selecting_runs_overlays_their_curves_and_shows_their_differences(tmp_path):
+    runs_dir = fixture_runs(tmp_path)
     app = make_app("digits-cnn", runs_dir=runs_dir, engine_calls=FixedEngineCalls())
 
     async def scenario():
         async with app.run_test(size=(100, 32)) as pilot:
-            await pilot.press("f5")
-            screen = app.screen
-            assert isinstance(screen, RunsScreen)
-            await scanned(pilot, screen)
+            screen = await runs_shown(pilot)
             assert len(screen.runs) == 3
             assert [r.name for r in screen.compared_runs()] == [screen.runs[0].name]  # the cursor's run
             await pilot.press("space", "down", "down", "space")
@@ -99,15 +111,12 @@ def shown_names(screen: RunsScreen) -> list[str]:
 
 
 def test_slash_filters_the_runs_and_a_bad_term_keeps_the_last_good_filter(tmp_path):
-    runs_dir = tmp_path / "runs"
-    shutil.copytree(FIXTURES / "runs_dir", runs_dir)
+    runs_dir = fixture_runs(tmp_path)
     app = runs_app(runs_dir)
 
     async def scenario():
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.press("f5")
-            screen = app.screen
-            await scanned(pilot, screen)
+            screen = await runs_shown(pilot)
             names = [r.name for r in screen.runs]
             await pilot.press("slash")
             await typed(pilot, "status:early")
@@ -137,15 +146,12 @@ def test_slash_filters_the_runs_and_a_bad_term_keeps_the_last_good_filter(tmp_pa
 
 
 def test_sorting_cycles_columns_and_flips_the_order_shown_in_the_header(tmp_path):
-    runs_dir = tmp_path / "runs"
-    shutil.copytree(FIXTURES / "runs_dir", runs_dir)
+    runs_dir = fixture_runs(tmp_path)
     app = runs_app(runs_dir)
 
     async def scenario():
         async with app.run_test(size=(120, 40)) as pilot:
-            await pilot.press("f5")
-            screen = app.screen
-            await scanned(pilot, screen)
+            screen = await runs_shown(pilot)
             assert "started ▲" in screen_text(app)
             await pilot.press("s", "s", "s")  # started → status → epochs → best
             await pilot.pause()
@@ -163,15 +169,12 @@ def test_sorting_cycles_columns_and_flips_the_order_shown_in_the_header(tmp_path
 
 
 def test_tags_and_a_note_set_on_the_runs_screen_land_in_the_run_directory(tmp_path):
-    runs_dir = tmp_path / "runs"
-    shutil.copytree(FIXTURES / "runs_dir", runs_dir)
+    runs_dir = fixture_runs(tmp_path)
     app = runs_app(runs_dir)
 
     async def scenario():
         async with app.run_test(size=(120, 40)) as pilot:
-            await pilot.press("f5")
-            screen = app.screen
-            await scanned(pilot, screen)
+            screen = await runs_shown(pilot)
             target = screen.runs[1]
             await pilot.press("down", "t")
             await typed(pilot, "baseline small-lr")
@@ -207,12 +210,7 @@ def test_a_thousand_runs_list_filter_and_sort_in_the_runs_screen(tmp_path):
 
     async def scenario():
         async with app.run_test(size=(120, 40)) as pilot:
-            await pilot.press("f5")
-            screen = app.screen
-            deadline = time.monotonic() + 120
-            while not screen.scanned:
-                assert time.monotonic() < deadline
-                await pilot.pause(0.1)
+            screen = await runs_shown(pilot, timeout=120)
             assert len(screen.shown) == 1000
             await pilot.press("slash")
             query = "status:completed train.optimizer.learning_rate>=1e-3 val_accuracy>0.95"
