@@ -11,8 +11,16 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from app_pilot import pilot_test, screen_text, tables_measured, widget_text
-from test_snapshots_training import EVALUATION, FIXTURES, opened, recorded_app, replayed, results_shown
+from app_pilot import pilot_test, screen_text, widget_text
+from test_snapshots_training import (
+    EVALUATION,
+    FIXTURES,
+    opened,
+    recorded_app,
+    replayed,
+    results_shown,
+    two_runs_selected,
+)
 from test_snapshots_workbench import fixed_app, steps
 
 from tfbench.user_code import ModuleFile
@@ -51,19 +59,7 @@ def test_train_screen_finished(snap_compare, size):
 def test_runs_screen(snap_compare, size):
     """The Runs screen over three recorded runs, two of them selected."""
 
-    async def run_before(pilot):
-        from tfbench.screens.runs import RunsScreen
-
-        await pilot.press("f5")
-        for _ in range(200):
-            if isinstance(pilot.app.screen, RunsScreen) and pilot.app.screen.scanned:
-                break
-            await pilot.pause(0.02)
-        await pilot.press("space", "down", "down", "space")
-        await tables_measured(pilot.app)
-        await pilot.pause()
-
-    assert snap_compare(recorded_app(runs_dir=FIXTURES / "runs_dir"), terminal_size=size, run_before=run_before)
+    assert snap_compare(recorded_app(runs_dir=FIXTURES / "runs_dir"), terminal_size=size, run_before=two_runs_selected)
 
 
 @pytest.mark.parametrize("size", BOTH)

@@ -105,23 +105,25 @@ def test_train_screen_ascii_log_scale(snap_compare):
     assert snap_compare(recorded_app(watch=FIXTURES / "finished.jsonl"), terminal_size=SIZE, run_before=run_before)
 
 
+async def two_runs_selected(pilot) -> None:
+    """F5, the runs listed, the first and third selected (their curves overlaid), the tables measured."""
+    from tfbench.screens.runs import RunsScreen
+
+    await pilot.press("f5")
+    for _ in range(200):
+        if isinstance(pilot.app.screen, RunsScreen) and pilot.app.screen.scanned:
+            break
+        await pilot.pause(0.02)
+    await pilot.press("space", "down", "down", "space")
+    await tables_measured(pilot.app)
+    await pilot.pause()
+
+
 @pytest.mark.slow
 def test_runs_screen_three_runs(snap_compare):
     """Three runs, two selected: their curves overlaid and their Experiments' differences."""
 
-    async def run_before(pilot):
-        from tfbench.screens.runs import RunsScreen
-
-        await pilot.press("f5")
-        for _ in range(200):
-            if isinstance(pilot.app.screen, RunsScreen) and pilot.app.screen.scanned:
-                break
-            await pilot.pause(0.02)
-        await pilot.press("space", "down", "down", "space")
-        await tables_measured(pilot.app)
-        await pilot.pause()
-
-    assert snap_compare(recorded_app(runs_dir=FIXTURES / "runs_dir"), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(recorded_app(runs_dir=FIXTURES / "runs_dir"), terminal_size=SIZE, run_before=two_runs_selected)
 
 
 async def opened(pilot, key: str, dialog: str) -> None:
